@@ -1,0 +1,212 @@
+//! [`Ec2Compute`]: the [`Compute`] trait over the AWS SDK (EC2, IAM for the instance-profile
+//! check, Pricing for on-demand prices). The work is split by concern into `templates`,
+//! `launch`, `instances`, `pricing` and `validate`; this module holds the clients and the
+//! conversions they share.
+
+use crate::compute::{Compute, InstanceState, InstanceStatus, PermissionCheck};
+use crate::error::ComputeError;
+use crate::pricing::PriceCache;
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::types::{Instance, InstanceLifecycleType, InstanceStateName, ResourceType, Tag, TagSpecification};
+use pacer_domain::{
+    LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec, PriceQuote, Tags, TemplateRef, TemplateSpec, Timestamp,
+};
+use std::time::Duration;
+
+/// Where and how [`Ec2Compute`] reaches AWS. Credentials come from the SDK's default chain
+/// (or from the [`SdkConfig`] given to [`Ec2Compute::from_sdk_config`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ec2Settings {
+    /// EC2 region, e.g. `us-east-1`.
+    pub region: String,
+    /// EC2 endpoint override (config `aws.endpoint_url`; moto in tests).
+    pub endpoint_url: Option<String>,
+    /// IAM endpoint override (moto in tests).
+    pub iam_endpoint_url: Option<String>,
+    /// Pricing API endpoint override (the pricing stub in tests).
+    pub pricing_endpoint_url: Option<String>,
+}
+
+impl Ec2Settings {
+    /// Settings for `region` with no endpoint overrides.
+    pub fn new(region: impl Into<String>) -> Self {
+        Self { region: region.into(), endpoint_url: None, iam_endpoint_url: None, pricing_endpoint_url: None }
+    }
+}
+
+/// The AWS Pricing API only answers in a few regions; us-east-1 serves every region's prices.
+const PRICING_REGION: &str = "us-east-1";
+
+/// [`Compute`] over the AWS SDK.
+#[derive(Clone, Debug)]
+pub struct Ec2Compute {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) pricing: aws_sdk_pricing::Client,
+    pub(crate) region: String,
+    pub(crate) prices: PriceCache,
+}
+
+impl Ec2Compute {
+    /// Loads credentials from the SDK's default chain and builds the clients.
+    pub async fn connect(settings: Ec2Settings) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .load()
+            .await;
+        Self::from_sdk_config(&sdk, settings)
+    }
+
+    /// Builds the clients from an already loaded SDK configuration (its credentials and retry
+    /// settings), with the region and endpoints of `settings`.
+    pub fn from_sdk_config(sdk: &SdkConfig, settings: Ec2Settings) -> Self {
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(settings.region.clone()));
+        if let Some(url) = &settings.endpoint_url {
+            ec2 = ec2.endpoint_url(url);
+        }
+        let mut iam = aws_sdk_iam::config::Builder::from(sdk);
+        if let Some(url) = &settings.iam_endpoint_url {
+            iam = iam.endpoint_url(url);
+        }
+        // Prices are a nicety: never let them hold up a launch for long.
+        let mut pricing = aws_sdk_pricing::config::Builder::from(sdk)
+            .region(Region::new(PRICING_REGION))
+            .retry_config(aws_sdk_pricing::config::retry::RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                aws_sdk_pricing::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(url) = &settings.pricing_endpoint_url {
+            pricing = pricing.endpoint_url(url);
+        }
+        Self {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            pricing: aws_sdk_pricing::Client::from_conf(pricing.build()),
+            region: settings.region,
+            prices: PriceCache::default(),
+        }
+    }
+
+    /// Wraps ready-made clients (unit tests with mocked clients).
+    #[cfg(test)]
+    pub(crate) fn from_clients(
+        ec2: aws_sdk_ec2::Client,
+        iam: aws_sdk_iam::Client,
+        pricing: aws_sdk_pricing::Client,
+        region: &str,
+    ) -> Self {
+        Self { ec2, iam, pricing, region: region.to_owned(), prices: PriceCache::default() }
+    }
+}
+
+#[async_trait]
+impl Compute for Ec2Compute {
+    async fn validate_pool(&self, pool: &PoolSpec) -> Result<(), ComputeError> {
+        self.validate_pool_impl(pool).await
+    }
+
+    async fn create_template(&self, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+        self.create_template_impl(spec, user_data).await
+    }
+
+    async fn create_template_version(
+        &self,
+        template_id: &str,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError> {
+        self.create_template_version_impl(template_id, spec, user_data).await
+    }
+
+    async fn set_default_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+        self.set_default_version_impl(template_id, version).await
+    }
+
+    async fn delete_template_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+        self.delete_template_version_impl(template_id, version).await
+    }
+
+    async fn delete_template(&self, template_id: &str) -> Result<(), ComputeError> {
+        self.delete_template_impl(template_id).await
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+        self.launch_impl(spec).await
+    }
+
+    async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {
+        self.describe_impl(instance_ids).await
+    }
+
+    async fn list_managed(&self) -> Result<Vec<InstanceStatus>, ComputeError> {
+        self.list_managed_impl().await
+    }
+
+    async fn terminate(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.terminate_impl(instance_ids).await
+    }
+
+    async fn preflight(&self) -> Vec<PermissionCheck> {
+        self.preflight_impl().await
+    }
+
+    async fn price(&self, instance_type: &str, availability_zone: &str, market: Market) -> Option<PriceQuote> {
+        self.price_impl(instance_type, availability_zone, market).await
+    }
+}
+
+/// EC2 tags from Pacer's tag map (key order).
+pub(crate) fn ec2_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// A TagSpecification of `tags` for `resource`.
+pub(crate) fn tag_spec(resource: ResourceType, tags: &Tags) -> TagSpecification {
+    TagSpecification::builder().resource_type(resource).set_tags(Some(ec2_tags(tags))).build()
+}
+
+/// Pacer's view of one DescribeInstances item.
+pub(crate) fn instance_status(instance: &Instance) -> InstanceStatus {
+    let state = match instance.state().and_then(|s| s.name()) {
+        Some(InstanceStateName::Pending) => InstanceState::Pending,
+        Some(InstanceStateName::Running) => InstanceState::Running,
+        Some(InstanceStateName::ShuttingDown) => InstanceState::ShuttingDown,
+        Some(InstanceStateName::Terminated) => InstanceState::Terminated,
+        Some(InstanceStateName::Stopping) => InstanceState::Stopping,
+        Some(InstanceStateName::Stopped) => InstanceState::Stopped,
+        _ => InstanceState::Pending,
+    };
+    let market = match instance.instance_lifecycle() {
+        Some(InstanceLifecycleType::Spot) => Market::Spot,
+        _ => Market::OnDemand,
+    };
+    let tags = instance
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect();
+    let state_reason = instance.state_reason().map(|r| {
+        let code = r.code().unwrap_or_default();
+        match r.message() {
+            Some(m) if !m.is_empty() && m != code => format!("{code}: {m}"),
+            _ => code.to_owned(),
+        }
+    });
+    InstanceStatus {
+        instance_id: instance.instance_id().unwrap_or_default().to_owned(),
+        state,
+        instance_type: instance.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_owned(),
+        market,
+        launched_at: instance.launch_time().and_then(|t| t.to_millis().ok()).map(Timestamp::from_millis),
+        tags,
+        state_reason: state_reason.filter(|r| !r.is_empty()),
+    }
+}

@@ -1,0 +1,610 @@
+//! [`FakeCompute`]: an in-memory EC2 for demo mode and engine tests. Deterministic: every
+//! random choice comes from a PRNG seeded by [`FakeSettings::seed`], and every delay runs on
+//! tokio's clock, so tests can pause time and advance it. It models launch latency, boot
+//! time (pending → running), terminate (shutting-down → terminated), capacity errors
+//! (injected by type/market or at a seeded rate), spot interruptions (injected or at a
+//! seeded rate), client-token idempotency, launch templates with versions, and field errors
+//! for ids marked missing.
+
+use crate::compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict};
+use crate::error::ComputeError;
+use async_trait::async_trait;
+use pacer_domain::{
+    ErrorClass, FieldError, LaunchError, LaunchSpec, LaunchedInstance, Market, Micros, PoolSpec, PriceQuote,
+    PriceSource, TemplateRef, TemplateSpec, Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How the fake behaves. Not a config of the product: demo mode and tests build it in code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeSettings {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Region; AZs are the region plus `a`, `b`, `c`.
+    pub region: String,
+    /// Wall-clock time when the fake was created (launch times count from it on tokio's clock).
+    pub start: Timestamp,
+    /// How long a launch call takes.
+    pub launch_latency: Duration,
+    /// How long an instance stays pending.
+    pub boot_time: Duration,
+    /// How long an instance stays shutting-down.
+    pub shutdown_time: Duration,
+    /// Chance (0..=1) that one instance type fails a launch with `InsufficientInstanceCapacity`.
+    pub capacity_error_rate: f64,
+    /// Chance (0..=1) that a spot instance is interrupted some time after it boots.
+    pub spot_interruption_rate: f64,
+    /// Interrupted spot instances go within this long after booting.
+    pub spot_interruption_window: Duration,
+    /// Size of every AMI's root snapshot, GiB.
+    pub ami_root_gb: u32,
+}
+
+impl FakeSettings {
+    /// Instant launches and boots, no random failures.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            region: "us-east-1".into(),
+            start: Timestamp::from_millis(1_767_225_600_000), // 2026-01-01
+            launch_latency: Duration::ZERO,
+            boot_time: Duration::ZERO,
+            shutdown_time: Duration::ZERO,
+            capacity_error_rate: 0.0,
+            spot_interruption_rate: 0.0,
+            spot_interruption_window: Duration::from_secs(600),
+            ami_root_gb: 8,
+        }
+    }
+}
+
+/// A [`Compute`] call the fake can be told to fail once with [`FakeCompute::fail_next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FakeOp {
+    /// `validate_pool`.
+    ValidatePool,
+    /// `create_template`.
+    CreateTemplate,
+    /// `create_template_version`.
+    CreateTemplateVersion,
+    /// `set_default_version`.
+    SetDefaultVersion,
+    /// `delete_template_version`.
+    DeleteTemplateVersion,
+    /// `delete_template`.
+    DeleteTemplate,
+    /// `launch`.
+    Launch,
+    /// `describe`.
+    Describe,
+    /// `list_managed`.
+    ListManaged,
+    /// `terminate`.
+    Terminate,
+}
+
+/// SplitMix64: small, fast, and enough for simulated dice.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+}
+
+#[derive(Clone, Debug)]
+struct FakeTemplate {
+    versions: BTreeMap<u64, (TemplateSpec, String)>,
+    default: u64,
+    next: u64,
+}
+
+#[derive(Clone, Debug)]
+struct FakeInstance {
+    instance_type: String,
+    availability_zone: String,
+    market: Market,
+    tags: pacer_domain::Tags,
+    launched: Instant,
+    launched_at: Timestamp,
+    interrupt_at: Option<Instant>,
+    terminated: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct State {
+    rng: Rng,
+    templates: BTreeMap<String, FakeTemplate>,
+    instances: BTreeMap<String, FakeInstance>,
+    tokens: HashMap<String, String>,
+    faults: HashMap<(String, Option<Market>), String>,
+    fail_next: HashMap<FakeOp, LaunchError>,
+    missing: BTreeSet<String>,
+    launches: Vec<LaunchSpec>,
+}
+
+/// EC2 keeps terminated instances visible for about an hour, then forgets them.
+const TERMINATED_VISIBLE: Duration = Duration::from_secs(3600);
+
+/// The in-memory [`Compute`].
+#[derive(Debug)]
+pub struct FakeCompute {
+    settings: FakeSettings,
+    epoch: Instant,
+    state: Mutex<State>,
+}
+
+impl FakeCompute {
+    /// A fake with these settings, its clock starting now (tokio time).
+    pub fn new(settings: FakeSettings) -> Self {
+        let state = State {
+            rng: Rng(settings.seed),
+            templates: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            tokens: HashMap::new(),
+            faults: HashMap::new(),
+            fail_next: HashMap::new(),
+            missing: BTreeSet::new(),
+            launches: Vec::new(),
+        };
+        Self { settings, epoch: Instant::now(), state: Mutex::new(state) }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters to a simulation: keep going with what is there.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every launch of `instance_type` (on `market`, or any market for `None`) fails with
+    /// `code` until cleared.
+    pub fn set_capacity_fault(&self, instance_type: &str, market: Option<Market>, code: &str) {
+        self.state().faults.insert((instance_type.to_owned(), market), code.to_owned());
+    }
+
+    /// Removes every injected launch fault.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// The next call of `op` fails with `error`.
+    pub fn fail_next(&self, op: FakeOp, error: LaunchError) {
+        self.state().fail_next.insert(op, error);
+    }
+
+    /// Treats an AMI, subnet, security group or instance profile as not existing.
+    pub fn mark_missing(&self, id: &str) {
+        self.state().missing.insert(id.to_owned());
+    }
+
+    /// Interrupts a spot (or any) instance now: it shuts down and terminates.
+    pub fn interrupt(&self, instance_id: &str) {
+        let now = Instant::now();
+        if let Some(i) = self.state().instances.get_mut(instance_id) {
+            if i.terminated.is_none() {
+                i.interrupt_at = Some(now);
+            }
+        }
+    }
+
+    /// Adds a running instance that Pacer did not launch (no `gha:managed-by` tag).
+    pub fn add_foreign_instance(&self, instance_type: &str) -> String {
+        let now = Instant::now();
+        let launched_at = self.wall(now);
+        let mut state = self.state();
+        let id = instance_id(&mut state.rng);
+        let az = format!("{}a", self.settings.region);
+        state.instances.insert(
+            id.clone(),
+            FakeInstance {
+                instance_type: instance_type.to_owned(),
+                availability_zone: az,
+                market: Market::OnDemand,
+                tags: pacer_domain::Tags::new(),
+                launched: now.checked_sub(self.settings.boot_time).unwrap_or(now),
+                launched_at,
+                interrupt_at: None,
+                terminated: None,
+            },
+        );
+        id
+    }
+
+    /// Every launch request received, in order (including failed ones).
+    pub fn launches(&self) -> Vec<LaunchSpec> {
+        self.state().launches.clone()
+    }
+
+    /// A template's default version and the spec and user data stored in it.
+    pub fn template(&self, template_id: &str) -> Option<(u64, TemplateSpec, String)> {
+        let state = self.state();
+        let t = state.templates.get(template_id)?;
+        let (spec, user_data) = t.versions.get(&t.default)?.clone();
+        Some((t.default, spec, user_data))
+    }
+
+    fn wall(&self, at: Instant) -> Timestamp {
+        let elapsed = at.saturating_duration_since(self.epoch).as_millis();
+        self.settings.start.plus_millis(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+
+    fn take_failure(&self, op: FakeOp) -> Option<LaunchError> {
+        self.state().fail_next.remove(&op)
+    }
+
+    fn status(&self, id: &str, i: &FakeInstance, now: Instant) -> InstanceStatus {
+        let shutdown = self.settings.shutdown_time;
+        let (state, reason) = match (i.terminated, i.interrupt_at) {
+            (Some(t), _) => (
+                if now < t + shutdown { InstanceState::ShuttingDown } else { InstanceState::Terminated },
+                Some("Client.UserInitiatedShutdown: User initiated shutdown".to_owned()),
+            ),
+            (None, Some(t)) if now >= t => (
+                if now < t + shutdown { InstanceState::ShuttingDown } else { InstanceState::Terminated },
+                Some("Server.SpotInstanceTermination: Spot instance termination".to_owned()),
+            ),
+            _ if now < i.launched + self.settings.boot_time => (InstanceState::Pending, None),
+            _ => (InstanceState::Running, None),
+        };
+        InstanceStatus {
+            instance_id: id.to_owned(),
+            state,
+            instance_type: i.instance_type.clone(),
+            availability_zone: i.availability_zone.clone(),
+            market: i.market,
+            launched_at: Some(i.launched_at),
+            tags: i.tags.clone(),
+            state_reason: reason,
+        }
+    }
+
+    /// When the instance stopped existing for EC2 (terminated long enough ago), if it did.
+    fn forgotten(&self, i: &FakeInstance, now: Instant) -> bool {
+        let end = i.terminated.or(i.interrupt_at.filter(|t| now >= *t));
+        end.is_some_and(|t| now >= t + self.settings.shutdown_time + TERMINATED_VISIBLE)
+    }
+
+    fn version_of(&self, template_id: &str, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+        let mut state = self.state();
+        let Some(t) = state.templates.get_mut(template_id) else {
+            return Err(not_found_template(template_id));
+        };
+        let version = t.next;
+        t.next += 1;
+        t.versions.insert(version, (spec.clone(), user_data.to_owned()));
+        Ok(TemplateRef { id: template_id.to_owned(), version })
+    }
+}
+
+fn not_found_template(template_id: &str) -> ComputeError {
+    ComputeError::Aws(LaunchError::new(
+        "InvalidLaunchTemplateId.NotFound",
+        format!("The specified launch template, with template ID {template_id}, does not exist."),
+    ))
+}
+
+fn instance_id(rng: &mut Rng) -> String {
+    format!("i-0{:016x}", rng.next_u64())
+}
+
+/// A deterministic AZ for a subnet: the region plus a, b or c.
+fn zone_of(region: &str, subnet: &str) -> String {
+    let sum = subnet.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let letter = ['a', 'b', 'c'][(sum % 3) as usize];
+    format!("{region}{letter}")
+}
+
+/// Simulated on-demand list prices per hour (USD micro-dollars).
+fn simulated_on_demand(instance_type: &str) -> Micros {
+    let usd = match instance_type {
+        "t3.micro" => 10_400,
+        "t3.small" => 20_800,
+        "t3.medium" => 41_600,
+        "t3.large" => 83_200,
+        "m5.large" | "m6i.large" => 96_000,
+        "m7i.large" => 100_800,
+        "c5.large" | "c6i.large" => 85_000,
+        "c7i.large" => 89_250,
+        "m5.xlarge" | "m6i.xlarge" => 192_000,
+        "c5.xlarge" | "c6i.xlarge" => 170_000,
+        _ => 100_000,
+    };
+    Micros(usd)
+}
+
+#[async_trait]
+impl Compute for FakeCompute {
+    async fn validate_pool(&self, pool: &PoolSpec) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ValidatePool) {
+            return Err(ComputeError::Aws(e));
+        }
+        let state = self.state();
+        let mut errors = Vec::new();
+        if state.missing.contains(&pool.ami_id) {
+            errors.push(FieldError::new(
+                "ami_id",
+                format!("InvalidAMIID.NotFound: The image id '[{}]' does not exist", pool.ami_id),
+            ));
+        } else if pool.root_volume_gb > 0 && pool.root_volume_gb < self.settings.ami_root_gb {
+            errors.push(FieldError::new(
+                "root_volume_gb",
+                format!("must be at least {} GiB, the size of the root snapshot of {}", self.settings.ami_root_gb, pool.ami_id),
+            ));
+        }
+        for (i, s) in pool.subnet_ids.iter().enumerate() {
+            if state.missing.contains(s) {
+                errors.push(FieldError::new(
+                    format!("subnet_ids[{i}]"),
+                    format!("InvalidSubnetID.NotFound: The subnet ID '{s}' does not exist"),
+                ));
+            }
+        }
+        for (i, g) in pool.security_group_ids.iter().enumerate() {
+            if state.missing.contains(g) {
+                errors.push(FieldError::new(
+                    format!("security_group_ids[{i}]"),
+                    format!("InvalidGroup.NotFound: The security group '{g}' does not exist"),
+                ));
+            }
+        }
+        if let Some(p) = &pool.iam_instance_profile {
+            if state.missing.contains(p) {
+                errors.push(FieldError::new(
+                    "iam_instance_profile",
+                    format!("NoSuchEntity: Instance Profile {p} cannot be found."),
+                ));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ComputeError::Invalid(errors)) }
+    }
+
+    async fn create_template(&self, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::CreateTemplate) {
+            return Err(ComputeError::Aws(e));
+        }
+        let mut state = self.state();
+        let id = format!("lt-0{:016x}", state.rng.next_u64());
+        let versions = BTreeMap::from([(1, (spec.clone(), user_data.to_owned()))]);
+        state.templates.insert(id.clone(), FakeTemplate { versions, default: 1, next: 2 });
+        Ok(TemplateRef { id, version: 1 })
+    }
+
+    async fn create_template_version(
+        &self,
+        template_id: &str,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::CreateTemplateVersion) {
+            return Err(ComputeError::Aws(e));
+        }
+        self.version_of(template_id, spec, user_data)
+    }
+
+    async fn set_default_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::SetDefaultVersion) {
+            return Err(ComputeError::Aws(e));
+        }
+        let mut state = self.state();
+        let t = state.templates.get_mut(template_id).ok_or_else(|| not_found_template(template_id))?;
+        if !t.versions.contains_key(&version) {
+            return Err(ComputeError::Aws(LaunchError::new(
+                "InvalidLaunchTemplateId.VersionNotFound",
+                format!("Could not find launch template version {version}"),
+            )));
+        }
+        t.default = version;
+        Ok(())
+    }
+
+    async fn delete_template_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::DeleteTemplateVersion) {
+            return Err(ComputeError::Aws(e));
+        }
+        let mut state = self.state();
+        let t = state.templates.get_mut(template_id).ok_or_else(|| not_found_template(template_id))?;
+        if t.default == version {
+            return Err(ComputeError::Aws(LaunchError::new(
+                "InvalidLaunchTemplateId.VersionNotFound",
+                "Cannot delete the default version of a launch template",
+            )));
+        }
+        t.versions.remove(&version);
+        Ok(())
+    }
+
+    async fn delete_template(&self, template_id: &str) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::DeleteTemplate) {
+            return Err(ComputeError::Aws(e));
+        }
+        self.state().templates.remove(template_id).map(|_| ()).ok_or_else(|| not_found_template(template_id))
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+        self.state().launches.push(spec.clone());
+        if !self.settings.launch_latency.is_zero() {
+            tokio::time::sleep(self.settings.launch_latency).await;
+        }
+        if let Some(e) = self.take_failure(FakeOp::Launch) {
+            return Err(e);
+        }
+        let now = Instant::now();
+        let launched_at = self.wall(now);
+        let mut state = self.state();
+        if let Some(id) = state.tokens.get(&spec.client_token) {
+            if let Some(i) = state.instances.get(id) {
+                return Ok(LaunchedInstance {
+                    instance_id: id.clone(),
+                    instance_type: i.instance_type.clone(),
+                    availability_zone: i.availability_zone.clone(),
+                    subnet_id: spec.subnet_ids.first().cloned().unwrap_or_default(),
+                    market: i.market,
+                });
+            }
+        }
+        if !state.templates.contains_key(&spec.template_id) {
+            return Err(LaunchError::new(
+                "InvalidLaunchTemplateId.NotFound",
+                format!("The specified launch template, with template ID {}, does not exist.", spec.template_id),
+            ));
+        }
+        let mut failures: Vec<LaunchError> = Vec::new();
+        for instance_type in &spec.instance_types {
+            let fault = state
+                .faults
+                .get(&(instance_type.clone(), Some(spec.market)))
+                .or_else(|| state.faults.get(&(instance_type.clone(), None)))
+                .cloned();
+            let error = match fault {
+                Some(code) => Some(LaunchError::new(code.clone(), format!("Injected fault {code} for {instance_type}"))),
+                None if state.rng.chance(self.settings.capacity_error_rate) => Some(LaunchError::new(
+                    "InsufficientInstanceCapacity",
+                    format!("We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."),
+                )),
+                None => None,
+            };
+            if let Some(error) = error {
+                if error.class != ErrorClass::Capacity {
+                    return Err(error);
+                }
+                failures.push(error);
+                continue;
+            }
+            let subnet = match spec.spawn_method {
+                pacer_domain::SpawnMethod::RunInstances => spec.subnet_ids.first().cloned(),
+                pacer_domain::SpawnMethod::Fleet => {
+                    let n = spec.subnet_ids.len().max(1) as u64;
+                    let pick = (state.rng.next_u64() % n) as usize;
+                    spec.subnet_ids.get(pick).cloned()
+                }
+            }
+            .unwrap_or_default();
+            let id = instance_id(&mut state.rng);
+            let interrupt_at = (spec.market == Market::Spot && state.rng.chance(self.settings.spot_interruption_rate))
+                .then(|| {
+                    let window = self.settings.spot_interruption_window.mul_f64(state.rng.unit());
+                    now + self.settings.boot_time + window
+                });
+            let availability_zone = zone_of(&self.settings.region, &subnet);
+            state.instances.insert(
+                id.clone(),
+                FakeInstance {
+                    instance_type: instance_type.clone(),
+                    availability_zone: availability_zone.clone(),
+                    market: spec.market,
+                    tags: spec.tags.clone(),
+                    launched: now,
+                    launched_at,
+                    interrupt_at,
+                    terminated: None,
+                },
+            );
+            state.tokens.insert(spec.client_token.clone(), id.clone());
+            return Ok(LaunchedInstance {
+                instance_id: id,
+                instance_type: instance_type.clone(),
+                availability_zone,
+                subnet_id: subnet,
+                market: spec.market,
+            });
+        }
+        let code = failures.last().map(|e| e.code.clone()).unwrap_or_else(|| "UnfulfillableCapacity".into());
+        let message = failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        Err(LaunchError::new(code, message))
+    }
+
+    async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::Describe) {
+            return Err(ComputeError::Aws(e));
+        }
+        let now = Instant::now();
+        let state = self.state();
+        Ok(instance_ids
+            .iter()
+            .map(|id| match state.instances.get(id) {
+                Some(i) if !self.forgotten(i, now) => self.status(id, i, now),
+                _ => InstanceStatus::gone(id.clone()),
+            })
+            .collect())
+    }
+
+    async fn list_managed(&self) -> Result<Vec<InstanceStatus>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ListManaged) {
+            return Err(ComputeError::Aws(e));
+        }
+        let now = Instant::now();
+        let state = self.state();
+        Ok(state
+            .instances
+            .iter()
+            .map(|(id, i)| self.status(id, i, now))
+            .filter(|s| s.is_managed() && !matches!(s.state, InstanceState::Terminated | InstanceState::Gone))
+            .collect())
+    }
+
+    async fn terminate(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::Terminate) {
+            return Err(ComputeError::Aws(e));
+        }
+        let now = Instant::now();
+        let mut state = self.state();
+        let unmanaged: Vec<String> = instance_ids
+            .iter()
+            .filter(|id| {
+                state.instances.get(*id).is_some_and(|i| {
+                    !self.forgotten(i, now) && !self.status(id, i, now).is_managed()
+                })
+            })
+            .cloned()
+            .collect();
+        if !unmanaged.is_empty() {
+            return Err(ComputeError::NotManaged(unmanaged));
+        }
+        for id in instance_ids {
+            if let Some(i) = state.instances.get_mut(id) {
+                let already_down = i.interrupt_at.is_some_and(|t| now >= t);
+                if i.terminated.is_none() && !already_down {
+                    i.terminated = Some(now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn preflight(&self) -> Vec<PermissionCheck> {
+        ["ec2:RunInstances", "ec2:CreateFleet", "ec2:TerminateInstances", "ec2:CreateLaunchTemplate"]
+            .into_iter()
+            .map(|action| PermissionCheck {
+                action: action.to_owned(),
+                verdict: Verdict::Allowed,
+                message: "DryRunOperation: simulated".to_owned(),
+            })
+            .collect()
+    }
+
+    async fn price(&self, instance_type: &str, _availability_zone: &str, market: Market) -> Option<PriceQuote> {
+        let on_demand = simulated_on_demand(instance_type);
+        let per_hour = match market {
+            Market::OnDemand => on_demand,
+            Market::Spot => Micros(on_demand.0 * 35 / 100),
+        };
+        Some(PriceQuote { per_hour, source: PriceSource::Simulated })
+    }
+}

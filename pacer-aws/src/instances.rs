@@ -1,0 +1,259 @@
+//! Instance calls for the reaper and the orphan sweep (SPEC §6): batched DescribeInstances
+//! that survives ids EC2 no longer knows, the list of every Pacer-managed instance,
+//! TerminateInstances guarded by the `gha:managed-by=pacer` tag, and the DryRun preflight.
+
+use crate::compute::{InstanceStatus, PermissionCheck, Verdict};
+use crate::ec2::{Ec2Compute, instance_status};
+use crate::error::{ComputeError, from_sdk};
+use aws_sdk_ec2::types::{Filter, InstanceType};
+use pacer_domain::{LaunchError, MANAGED_BY_VALUE, TAG_MANAGED_BY};
+use std::collections::{BTreeSet, HashMap};
+
+/// Most ids in one DescribeInstances or TerminateInstances call.
+pub(crate) const BATCH: usize = 1000;
+
+/// Instance ids named in an `InvalidInstanceID.NotFound` message, e.g.
+/// `The instance IDs 'i-1, i-2' do not exist`.
+pub(crate) fn ids_in_message(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = message.as_bytes();
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if boundary && bytes[i] == b'i' && bytes[i + 1] == b'-' {
+            let start = i;
+            let mut end = i + 2;
+            while end < bytes.len() && bytes[end].is_ascii_alphanumeric() {
+                end += 1;
+            }
+            if end > start + 2 {
+                out.push(message[start..end].to_owned());
+            }
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_not_found(err: &LaunchError) -> bool {
+    err.code == "InvalidInstanceID.NotFound"
+}
+
+impl Ec2Compute {
+    #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
+    pub(crate) async fn describe_impl(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {
+        let unique: Vec<String> = instance_ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
+        let mut found: HashMap<String, InstanceStatus> = HashMap::new();
+        for chunk in unique.chunks(BATCH) {
+            self.describe_chunk(chunk.to_vec(), &mut found).await?;
+        }
+        Ok(instance_ids
+            .iter()
+            .map(|id| found.get(id).cloned().unwrap_or_else(|| InstanceStatus::gone(id.clone())))
+            .collect())
+    }
+
+    /// Describes up to [`BATCH`] ids; ids named by `InvalidInstanceID.NotFound` are dropped
+    /// (reported gone by the caller) and the rest re-described.
+    async fn describe_chunk(
+        &self,
+        mut ids: Vec<String>,
+        found: &mut HashMap<String, InstanceStatus>,
+    ) -> Result<(), ComputeError> {
+        while !ids.is_empty() {
+            match self.describe_pages(&ids).await {
+                Ok(statuses) => {
+                    found.extend(statuses.into_iter().map(|s| (s.instance_id.clone(), s)));
+                    return Ok(());
+                }
+                Err(err) if is_not_found(&err) => {
+                    let missing = ids_in_message(&err.message);
+                    let before = ids.len();
+                    ids.retain(|id| !missing.contains(id));
+                    tracing::debug!(missing = missing.len(), "instances gone");
+                    if ids.len() == before {
+                        // The message named none of ours: fall back to one id per call.
+                        for id in std::mem::take(&mut ids) {
+                            match self.describe_pages(std::slice::from_ref(&id)).await {
+                                Ok(statuses) => found.extend(statuses.into_iter().map(|s| (s.instance_id.clone(), s))),
+                                Err(err) if is_not_found(&err) => {}
+                                Err(err) => return Err(ComputeError::Aws(err)),
+                            }
+                        }
+                    }
+                }
+                Err(err) => return Err(ComputeError::Aws(err)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn describe_pages(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, LaunchError> {
+        let mut pages = self.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk(&e))?;
+            out.extend(page.reservations().iter().flat_map(|r| r.instances()).map(instance_status));
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub(crate) async fn list_managed_impl(&self) -> Result<Vec<InstanceStatus>, ComputeError> {
+        let mut pages = self
+            .ec2
+            .describe_instances()
+            .filters(Filter::builder().name(format!("tag:{TAG_MANAGED_BY}")).values(MANAGED_BY_VALUE).build())
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .set_values(Some(
+                        ["pending", "running", "shutting-down", "stopping", "stopped"].map(String::from).to_vec(),
+                    ))
+                    .build(),
+            )
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ComputeError::Aws(from_sdk(&e)))?;
+            out.extend(page.reservations().iter().flat_map(|r| r.instances()).map(instance_status));
+        }
+        tracing::debug!(count = out.len(), "managed instances listed");
+        Ok(out)
+    }
+
+    #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
+    pub(crate) async fn terminate_impl(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        let statuses = self.describe_impl(instance_ids).await?;
+        let unmanaged: Vec<String> = statuses
+            .iter()
+            .filter(|s| s.state != crate::InstanceState::Gone && !s.is_managed())
+            .map(|s| s.instance_id.clone())
+            .collect();
+        if !unmanaged.is_empty() {
+            tracing::warn!(?unmanaged, "refusing to terminate instances not managed by pacer");
+            return Err(ComputeError::NotManaged(unmanaged));
+        }
+        let targets: Vec<String> = statuses
+            .into_iter()
+            .filter(|s| !matches!(s.state, crate::InstanceState::Gone | crate::InstanceState::Terminated))
+            .map(|s| s.instance_id)
+            .collect();
+        for chunk in targets.chunks(BATCH) {
+            let mut ids = chunk.to_vec();
+            while !ids.is_empty() {
+                match self.ec2.terminate_instances().set_instance_ids(Some(ids.clone())).send().await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        let err = from_sdk(&e);
+                        if !is_not_found(&err) {
+                            return Err(ComputeError::Aws(err));
+                        }
+                        // Vanished between describe and terminate: nothing left to do for those.
+                        let missing = ids_in_message(&err.message);
+                        let before = ids.len();
+                        ids.retain(|id| !missing.contains(id));
+                        if ids.len() == before {
+                            return Err(ComputeError::Aws(err));
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(instance_ids = ?targets, "instances terminated");
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub(crate) async fn preflight_impl(&self) -> Vec<PermissionCheck> {
+        // Placeholder ids: DryRun answers about permission before it looks at the resources.
+        const AMI: &str = "ami-00000000000000000";
+        const INSTANCE: &str = "i-00000000000000000";
+        const TEMPLATE: &str = "lt-00000000000000000";
+        let ec2 = &self.ec2;
+        let mut checks = Vec::new();
+        macro_rules! check {
+            ($action:literal, $call:expr) => {
+                checks.push(verdict($action, $call.dry_run(true).send().await.map(|_| ()).map_err(|e| from_sdk(&e))));
+            };
+        }
+        check!("ec2:DescribeInstances", ec2.describe_instances());
+        check!("ec2:DescribeImages", ec2.describe_images().image_ids(AMI));
+        check!("ec2:DescribeSubnets", ec2.describe_subnets());
+        check!("ec2:DescribeSecurityGroups", ec2.describe_security_groups());
+        check!("ec2:DescribeLaunchTemplates", ec2.describe_launch_templates());
+        check!(
+            "ec2:DescribeSpotPriceHistory",
+            ec2.describe_spot_price_history().instance_types(InstanceType::from("m5.large")).max_results(1)
+        );
+        check!(
+            "ec2:CreateLaunchTemplate",
+            ec2.create_launch_template()
+                .launch_template_name("pacer-preflight")
+                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build())
+        );
+        check!(
+            "ec2:CreateLaunchTemplateVersion",
+            ec2.create_launch_template_version()
+                .launch_template_id(TEMPLATE)
+                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build())
+        );
+        check!("ec2:ModifyLaunchTemplate", ec2.modify_launch_template().launch_template_id(TEMPLATE).default_version("1"));
+        check!("ec2:DeleteLaunchTemplate", ec2.delete_launch_template().launch_template_id(TEMPLATE));
+        check!(
+            "ec2:RunInstances",
+            ec2.run_instances().image_id(AMI).instance_type(InstanceType::from("m5.large")).min_count(1).max_count(1)
+        );
+        check!(
+            "ec2:CreateTags",
+            ec2.create_tags()
+                .resources(INSTANCE)
+                .tags(aws_sdk_ec2::types::Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY_VALUE).build())
+        );
+        check!("ec2:TerminateInstances", ec2.terminate_instances().instance_ids(INSTANCE));
+        checks
+    }
+}
+
+fn verdict(action: &str, result: Result<(), LaunchError>) -> PermissionCheck {
+    let (verdict, message) = match result {
+        Ok(()) => (Verdict::Unknown, "the call succeeded although it was a dry run".to_owned()),
+        Err(e) if e.code == "DryRunOperation" => (Verdict::Allowed, e.to_string()),
+        Err(e) if e.code == "UnauthorizedOperation" || e.code.starts_with("AccessDenied") => {
+            (Verdict::Denied, e.to_string())
+        }
+        Err(e) => (Verdict::Unknown, e.to_string()),
+    };
+    PermissionCheck { action: action.to_owned(), verdict, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_ids_are_read_from_the_message() {
+        assert_eq!(ids_in_message("The instance ID 'i-0abc123' does not exist"), ["i-0abc123"]);
+        assert_eq!(
+            ids_in_message("The instance IDs 'i-1a, i-2b' do not exist"),
+            ["i-1a", "i-2b"]
+        );
+        assert!(ids_in_message("Invalid id: \"foo\" (expecting \"i-...\")").is_empty());
+        assert!(ids_in_message("multi-instance").is_empty());
+    }
+
+    #[test]
+    fn dry_run_answers_map_to_verdicts() {
+        let allowed = verdict("ec2:RunInstances", Err(LaunchError::new("DryRunOperation", "Request would have succeeded")));
+        assert_eq!(allowed.verdict, Verdict::Allowed);
+        let denied = verdict("ec2:RunInstances", Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")));
+        assert_eq!(denied.verdict, Verdict::Denied);
+        assert!(denied.message.contains("UnauthorizedOperation"));
+        let other = verdict("ec2:RunInstances", Err(LaunchError::new("InvalidAMIID.NotFound", "nope")));
+        assert_eq!(other.verdict, Verdict::Unknown);
+    }
+}

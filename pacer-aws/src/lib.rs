@@ -1,0 +1,33 @@
+//! Pacer's EC2 side (SPEC §6, §8): everything the engine asks of AWS, behind the small async
+//! [`Compute`] trait, with two implementations: [`Ec2Compute`] over the AWS SDK (EC2, IAM,
+//! Pricing) and [`FakeCompute`], an in-memory, seeded, tokio-clocked EC2 for demo mode and
+//! engine tests.
+//!
+//! The calls: pool validation before any write, launch-template materialisation
+//! ([`materialize`]: create, or new version + default with rollback), launches by CreateFleet
+//! or RunInstances with the domain's [`pacer_domain::LaunchSpec`], batched describes, the
+//! managed-instance list for the orphan sweep, guarded terminates, a DryRun preflight and
+//! price quotes. Every AWS failure carries AWS's code and message and a class
+//! ([`pacer_domain::ErrorClass`]) that tells the dispatcher whether to back off, retry or fail.
+//!
+//! This crate must never terminate an instance that does not carry `gha:managed-by=pacer`,
+//! never let pricing fail a launch, and never leave a half-made launch-template version as
+//! the default.
+
+mod compute;
+mod ec2;
+mod error;
+mod fake;
+mod instances;
+mod launch;
+mod pricing;
+mod templates;
+mod validate;
+
+#[cfg(test)]
+mod mock_tests;
+
+pub use compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict, materialize};
+pub use ec2::{Ec2Compute, Ec2Settings};
+pub use error::ComputeError;
+pub use fake::{FakeCompute, FakeOp, FakeSettings};

@@ -1,0 +1,93 @@
+//! A string interner for the values jobs repeat (repos, senders, label sets, instance types):
+//! one copy per distinct string, a 4-byte symbol per use. Symbols are assigned in first-seen
+//! order, so folding the same log always yields the same symbols.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// An interned string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Sym(pub u32);
+
+/// Distinct strings and their symbols.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, Sym>,
+}
+
+impl Interner {
+    /// The symbol of `text`, adding it when new.
+    pub fn intern(&mut self, text: &str) -> Sym {
+        if let Some(sym) = self.ids.get(text) {
+            return *sym;
+        }
+        let sym = Sym(self.names.len() as u32);
+        let name: Arc<str> = Arc::from(text);
+        self.names.push(name.clone());
+        self.ids.insert(name, sym);
+        sym
+    }
+
+    /// The symbol of `text`, if interned.
+    pub fn get(&self, text: &str) -> Option<Sym> {
+        self.ids.get(text).copied()
+    }
+
+    /// The string of a symbol (empty for a symbol this interner never issued).
+    pub fn resolve(&self, sym: Sym) -> &str {
+        self.names.get(sym.0 as usize).map_or("", |s| s)
+    }
+
+    /// Number of distinct strings.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether nothing is interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl PartialEq for Interner {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl Eq for Interner {}
+
+impl Serialize for Interner {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.names.iter().map(|s| &**s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Interner {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names: Vec<String> = Vec::deserialize(deserializer)?;
+        let mut interner = Interner::default();
+        for name in names {
+            interner.intern(&name);
+        }
+        Ok(interner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_once_in_first_seen_order() {
+        let mut i = Interner::default();
+        assert_eq!(i.intern("octo/hello"), Sym(0));
+        assert_eq!(i.intern("alice"), Sym(1));
+        assert_eq!(i.intern("octo/hello"), Sym(0));
+        assert_eq!(i.resolve(Sym(1)), "alice");
+        assert_eq!(i.resolve(Sym(9)), "");
+        assert_eq!(i.get("bob"), None);
+    }
+}

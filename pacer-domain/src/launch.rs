@@ -1,0 +1,270 @@
+//! Effects as data for EC2: what a pool's launch template must contain, what one launch for
+//! one job asks for, how a launch error is classified, and the capacity-retry schedule
+//! (SPEC §6). `pacer-aws` performs these; the domain only describes them.
+
+use crate::config::{AllocationStrategy, Config, Pool, SpawnMethod, Tags, cascade_tags};
+use crate::time::SECOND_MS;
+use serde::{Deserialize, Serialize};
+
+/// Tag every Pacer-managed resource carries, with value [`MANAGED_BY_VALUE`].
+pub const TAG_MANAGED_BY: &str = "gha:managed-by";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "pacer";
+/// Tag naming the project (by name).
+pub const TAG_PROJECT: &str = "gha:project";
+/// Tag naming the pool (by name).
+pub const TAG_POOL: &str = "gha:pool";
+/// Tag naming the Pacer job id an instance was launched for.
+pub const TAG_JOB_ID: &str = "gha:job_id";
+/// Tag naming the `owner/repo` an instance was launched for.
+pub const TAG_REPO: &str = "gha:repo";
+
+/// Capacity-class retries give up after this many attempts.
+pub const MAX_LAUNCH_ATTEMPTS: u32 = 12;
+
+/// The EC2 purchasing market of one launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Market {
+    /// On-demand capacity.
+    OnDemand,
+    /// Spot capacity.
+    Spot,
+}
+
+impl Market {
+    /// `on-demand` or `spot` (EC2's spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Market::OnDemand => "on-demand",
+            Market::Spot => "spot",
+        }
+    }
+}
+
+/// Everything a pool's launch template holds except the user data, which the host renders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    /// Launch template name, stable for the pool's life (`pacer-pool-<id>`).
+    pub name: String,
+    /// AMI id.
+    pub ami_id: String,
+    /// Security groups.
+    pub security_group_ids: Vec<String>,
+    /// Optional instance profile (name or ARN).
+    pub iam_instance_profile: Option<String>,
+    /// Root volume size in GiB; 0 = keep the AMI's (no block-device mapping).
+    pub root_volume_gb: u32,
+    /// Spot pool: one-time spot requests, terminate on interruption.
+    pub spot: bool,
+    /// Tags on the LT, its instances and volumes: cascaded user tags, then the `gha:` tags.
+    pub tags: Tags,
+}
+
+impl TemplateSpec {
+    /// The launch template a pool needs.
+    pub fn for_pool(config: &Config, pool: &Pool) -> Self {
+        let project_name = config.project(pool.project).map_or("", |p| p.spec.name.as_str());
+        let mut tags = config.template_tags(pool);
+        tags.insert(TAG_MANAGED_BY.into(), MANAGED_BY_VALUE.into());
+        tags.insert(TAG_PROJECT.into(), project_name.into());
+        tags.insert(TAG_POOL.into(), pool.spec.name.clone());
+        Self {
+            name: format!("pacer-pool-{}", pool.id.0),
+            ami_id: pool.spec.ami_id.clone(),
+            security_group_ids: pool.spec.security_group_ids.clone(),
+            iam_instance_profile: pool.spec.iam_instance_profile.clone(),
+            root_volume_gb: pool.spec.root_volume_gb,
+            spot: pool.spec.spot,
+            tags,
+        }
+    }
+}
+
+/// One launch for one job attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// Pacer's job id (also in the `gha:job_id` tag).
+    pub job_id: u64,
+    /// Attempt number, 1-based.
+    pub attempt: u32,
+    /// Idempotency token for this job + attempt: a retried call after a crash returns the same
+    /// instance instead of launching a second one.
+    pub client_token: String,
+    /// The pool's launch template id (launched at its `$Default` version).
+    pub template_id: String,
+    /// Instance types in preference order.
+    pub instance_types: Vec<String>,
+    /// Subnets.
+    pub subnet_ids: Vec<String>,
+    /// Market of this attempt.
+    pub market: Market,
+    /// CreateFleet or RunInstances.
+    pub spawn_method: SpawnMethod,
+    /// CreateFleet allocation strategy.
+    pub allocation_strategy: AllocationStrategy,
+    /// Instance and volume tags: the full cascade (project → pool → repo) then the `gha:` tags.
+    pub tags: Tags,
+}
+
+impl LaunchSpec {
+    /// The launch of `job_id`'s attempt `attempt` from `pool` for `repo`.
+    pub fn new(config: &Config, pool: &Pool, repo: &str, job_id: u64, attempt: u32, market: Market) -> Self {
+        let template = TemplateSpec::for_pool(config, pool);
+        let repo_tags = config.repo(repo).map(|r| r.spec.tags.clone()).unwrap_or_default();
+        let mut tags = cascade_tags(&[&config.template_tags(pool), &repo_tags]);
+        tags.extend(template.tags.into_iter().filter(|(k, _)| k.starts_with("gha:")));
+        tags.insert(TAG_JOB_ID.into(), job_id.to_string());
+        tags.insert(TAG_REPO.into(), repo.to_owned());
+        Self {
+            job_id,
+            attempt,
+            client_token: client_token(job_id, attempt),
+            template_id: pool.template.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+            instance_types: pool.spec.instance_types.clone(),
+            subnet_ids: pool.spec.subnet_ids.clone(),
+            market,
+            spawn_method: pool.spec.spawn_method,
+            allocation_strategy: pool.spec.allocation_strategy,
+            tags,
+        }
+    }
+}
+
+/// The EC2 idempotency token of one job attempt (≤ 64 ASCII characters).
+pub fn client_token(job_id: u64, attempt: u32) -> String {
+    format!("pacer-job-{job_id}-attempt-{attempt}")
+}
+
+/// What EC2 started for a launch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchedInstance {
+    /// `i-…`.
+    pub instance_id: String,
+    /// The type EC2 picked.
+    pub instance_type: String,
+    /// Availability zone.
+    pub availability_zone: String,
+    /// Subnet.
+    pub subnet_id: String,
+    /// Market it runs on.
+    pub market: Market,
+}
+
+/// How the dispatcher treats a failed AWS call (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorClass {
+    /// Not enough capacity of this type/market right now: back off and retry.
+    Capacity,
+    /// The API is throttling: retry with jitter, no attempt burned.
+    Throttling,
+    /// Anything else: the job fails with AWS's message.
+    Permanent,
+}
+
+impl ErrorClass {
+    /// Classifies an AWS error code.
+    pub fn of(code: &str) -> Self {
+        match code {
+            "InsufficientInstanceCapacity"
+            | "InstanceLimitExceeded"
+            | "UnfulfillableCapacity"
+            | "SpotMaxPriceTooLow"
+            | "Unsupported"
+            | "InsufficientCapacity"
+            | "MaxSpotInstanceCountExceeded"
+            | "InsufficientFreeAddressesInSubnet" => ErrorClass::Capacity,
+            "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "SlowDown"
+            | "ServiceUnavailable"
+            | "Unavailable"
+            | "InternalError"
+            | "InternalFailure" => ErrorClass::Throttling,
+            _ => ErrorClass::Permanent,
+        }
+    }
+
+    /// Stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Capacity => "capacity",
+            ErrorClass::Throttling => "throttling",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// A failed AWS call as the operator should read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchError {
+    /// The class deciding what happens next.
+    pub class: ErrorClass,
+    /// AWS's error code, e.g. `InsufficientInstanceCapacity`.
+    pub code: String,
+    /// AWS's message.
+    pub message: String,
+}
+
+impl LaunchError {
+    /// An error classified by its code.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        let code = code.into();
+        Self { class: ErrorClass::of(&code), code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// Delay before the next attempt after `failed_attempts` capacity failures:
+/// 30 s, 60 s, 120 s, 240 s, then 300 s.
+pub fn capacity_backoff_ms(failed_attempts: u32) -> i64 {
+    let seconds = match failed_attempts {
+        0 | 1 => 30,
+        2 => 60,
+        3 => 120,
+        4 => 240,
+        _ => 300,
+    };
+    seconds * SECOND_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_spec() {
+        for code in [
+            "InsufficientInstanceCapacity",
+            "InstanceLimitExceeded",
+            "UnfulfillableCapacity",
+            "SpotMaxPriceTooLow",
+            "Unsupported",
+        ] {
+            assert_eq!(ErrorClass::of(code), ErrorClass::Capacity, "{code}");
+        }
+        assert_eq!(ErrorClass::of("UnsupportedOperation"), ErrorClass::Permanent);
+        assert_eq!(ErrorClass::of("RequestLimitExceeded"), ErrorClass::Throttling);
+        assert_eq!(ErrorClass::of("InvalidAMIID.NotFound"), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn backoff_schedule() {
+        let delays: Vec<i64> = (1..=7).map(|n| capacity_backoff_ms(n) / SECOND_MS).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 300, 300, 300]);
+    }
+
+    #[test]
+    fn client_tokens_are_per_attempt_and_short() {
+        assert_ne!(client_token(7, 1), client_token(7, 2));
+        assert!(client_token(u64::MAX, MAX_LAUNCH_ATTEMPTS).len() <= 64);
+    }
+}

@@ -1,0 +1,253 @@
+//! The scheduling policy (SPEC §5) as pure functions over the state and `now`: which queued
+//! jobs may be claimed (caps, enabled flags, retry times), in which order (round-robin across
+//! projects, oldest first within one), why any waiting job still waits, and the reaper's view
+//! of instances that overstayed or are no longer needed.
+
+use crate::config::{PoolId, ProjectId};
+use crate::event::JobId;
+use crate::intern::Sym;
+use crate::jobs::{Instance, Job, JobStatus};
+use crate::state::State;
+use crate::time::{MINUTE_MS, Timestamp};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// A claim whose launch outcome never arrived is returned to the queue after this long.
+pub const CLAIM_TIMEOUT_MS: i64 = 2 * MINUTE_MS;
+
+/// Why a job is not running yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Claimable now: the dispatcher takes it on its next pass.
+    Ready,
+    /// A capacity (or throttling) retry is scheduled.
+    RetryAt {
+        /// Not before.
+        at: Timestamp,
+        /// Failed attempts so far.
+        attempts: u32,
+    },
+    /// Its pool no longer exists.
+    PoolMissing,
+    /// Its pool is disabled.
+    PoolDisabled,
+    /// Its project is disabled.
+    ProjectDisabled,
+    /// The pool's cap is reached.
+    PoolCapFull {
+        /// Active jobs.
+        active: u32,
+        /// Cap.
+        cap: u32,
+    },
+    /// The project's cap is reached.
+    ProjectCapFull {
+        /// Active jobs.
+        active: u32,
+        /// Cap.
+        cap: u32,
+    },
+    /// The repo's cap is reached.
+    RepoCapFull {
+        /// Active jobs.
+        active: u32,
+        /// Cap.
+        cap: u32,
+    },
+    /// Claimed: the launch call is under way.
+    Launching,
+    /// The instance is booting; the runner has not registered yet.
+    WaitingForRunner {
+        /// The instance.
+        instance: String,
+    },
+    /// The runner registered; GitHub has not reported the job running yet.
+    WaitingForGitHub {
+        /// The instance.
+        instance: String,
+    },
+    /// Not waiting: running or ended.
+    NotWaiting,
+}
+
+impl std::fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitReason::Ready => f.write_str("ready: the dispatcher claims it on its next pass"),
+            WaitReason::RetryAt { at, attempts } => {
+                write!(f, "launch retry at {at} after {attempts} failed attempt(s)")
+            }
+            WaitReason::PoolMissing => f.write_str("its pool was deleted"),
+            WaitReason::PoolDisabled => f.write_str("pool disabled"),
+            WaitReason::ProjectDisabled => f.write_str("project disabled"),
+            WaitReason::PoolCapFull { active, cap } => write!(f, "pool cap full ({active}/{cap} active)"),
+            WaitReason::ProjectCapFull { active, cap } => {
+                write!(f, "project cap full ({active}/{cap} active)")
+            }
+            WaitReason::RepoCapFull { active, cap } => write!(f, "repo cap full ({active}/{cap} active)"),
+            WaitReason::Launching => f.write_str("launching an instance"),
+            WaitReason::WaitingForRunner { instance } => {
+                write!(f, "instance {instance} is booting; waiting for its runner to register")
+            }
+            WaitReason::WaitingForGitHub { instance } => {
+                write!(f, "runner on {instance} registered; waiting for GitHub to start the job")
+            }
+            WaitReason::NotWaiting => f.write_str("not waiting"),
+        }
+    }
+}
+
+/// Extra active jobs counted on top of the state (claims decided but not yet folded).
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    pool: HashMap<PoolId, u32>,
+    project: HashMap<ProjectId, u32>,
+    repo: HashMap<Sym, u32>,
+}
+
+impl Pending {
+    /// Counts one more active job like `job`.
+    pub fn add(&mut self, job: &Job) {
+        *self.pool.entry(job.pool).or_default() += 1;
+        *self.project.entry(job.project).or_default() += 1;
+        *self.repo.entry(job.repo).or_default() += 1;
+    }
+}
+
+fn extra<K: std::hash::Hash + Eq>(map: &HashMap<K, u32>, key: &K) -> u32 {
+    map.get(key).copied().unwrap_or(0)
+}
+
+/// Whether `job` (queued) may be claimed at `now`, or why not.
+pub fn claimable(state: &State, job: &Job, now: Timestamp, pending: &Pending) -> Result<(), WaitReason> {
+    let Some(pool) = state.config.pool(job.pool) else { return Err(WaitReason::PoolMissing) };
+    if state.config.project(job.project).is_some_and(|p| p.spec.disabled) {
+        return Err(WaitReason::ProjectDisabled);
+    }
+    if pool.spec.disabled {
+        return Err(WaitReason::PoolDisabled);
+    }
+    if let Some(at) = job.next_retry_at.filter(|at| *at > now) {
+        return Err(WaitReason::RetryAt { at, attempts: job.attempts });
+    }
+    let active = state.jobs.active();
+    let in_pool = active.in_pool(job.pool) + extra(&pending.pool, &job.pool);
+    if in_pool >= pool.spec.cap {
+        return Err(WaitReason::PoolCapFull { active: in_pool, cap: pool.spec.cap });
+    }
+    if let Some(project) = state.config.project(job.project).filter(|p| p.spec.cap > 0) {
+        let in_project = active.in_project(job.project) + extra(&pending.project, &job.project);
+        if in_project >= project.spec.cap {
+            return Err(WaitReason::ProjectCapFull { active: in_project, cap: project.spec.cap });
+        }
+    }
+    let repo = state.repo_name(job);
+    if let Some(cap) = state.config.repo(repo).and_then(|r| r.spec.cap).filter(|c| *c > 0) {
+        let in_repo = active.in_repo(job.repo) + extra(&pending.repo, &job.repo);
+        if in_repo >= cap {
+            return Err(WaitReason::RepoCapFull { active: in_repo, cap });
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` queued jobs to claim now: round-robin across projects (in order of their
+/// oldest waiting job), oldest first within a project, counting each claim against the caps
+/// of the jobs after it. A job blocked by a cap never blocks jobs of other pools.
+pub fn plan_claims(state: &State, now: Timestamp, limit: usize) -> Vec<JobId> {
+    let mut queues: BTreeMap<JobId, VecDeque<&Job>> = BTreeMap::new(); // keyed by oldest job
+    let mut by_project: HashMap<ProjectId, JobId> = HashMap::new();
+    for job in state.jobs.in_status(JobStatus::Queued) {
+        let head = *by_project.entry(job.project).or_insert(job.id);
+        queues.entry(head).or_default().push_back(job);
+    }
+    let mut rotation: VecDeque<VecDeque<&Job>> = queues.into_values().collect();
+    let mut pending = Pending::default();
+    let mut claims = Vec::new();
+    while claims.len() < limit {
+        let Some(mut queue) = rotation.pop_front() else { break };
+        // The oldest claimable job of this project, skipping blocked ones.
+        let position = queue.iter().position(|job| claimable(state, job, now, &pending).is_ok());
+        let Some(position) = position else { continue };
+        if let Some(job) = queue.remove(position) {
+            pending.add(job);
+            claims.push(job.id);
+        }
+        // Jobs before `position` stay blocked for this pass; drop them to keep the pass linear.
+        queue.drain(..position);
+        if !queue.is_empty() {
+            rotation.push_back(queue);
+        }
+    }
+    claims
+}
+
+/// Why a job still waits (SPEC §5: every queued job can be explained).
+pub fn explain(state: &State, job: &Job, now: Timestamp) -> WaitReason {
+    match job.status {
+        JobStatus::Queued => match claimable(state, job, now, &Pending::default()) {
+            Ok(()) => WaitReason::Ready,
+            Err(reason) => reason,
+        },
+        JobStatus::Claimed => WaitReason::Launching,
+        JobStatus::Starting => {
+            let instance = job.instance.as_deref().unwrap_or_default().to_owned();
+            match state.instances.get(&instance).and_then(|i| i.registered_at) {
+                Some(_) => WaitReason::WaitingForGitHub { instance },
+                None => WaitReason::WaitingForRunner { instance },
+            }
+        }
+        _ => WaitReason::NotWaiting,
+    }
+}
+
+/// The earliest future retry time among queued jobs: when the dispatcher must wake up.
+pub fn next_retry(state: &State, now: Timestamp) -> Option<Timestamp> {
+    state.jobs.in_status(JobStatus::Queued).filter_map(|j| j.next_retry_at).filter(|at| *at > now).min()
+}
+
+/// Claims older than [`CLAIM_TIMEOUT_MS`] whose launch outcome never arrived.
+pub fn stale_claims(state: &State, now: Timestamp) -> Vec<JobId> {
+    state
+        .jobs
+        .in_status(JobStatus::Claimed)
+        .filter(|j| j.claimed_at.is_some_and(|at| now.millis_since(at) >= CLAIM_TIMEOUT_MS))
+        .map(|j| j.id)
+        .collect()
+}
+
+/// Live instances that ran longer than their pool's max runtime.
+pub fn overdue_instances(state: &State, now: Timestamp) -> Vec<&Instance> {
+    state
+        .instances
+        .iter()
+        .filter(|i| {
+            let minutes = state
+                .config
+                .pool(i.pool)
+                .map_or(crate::config::DEFAULT_MAX_RUNTIME_MINUTES, |p| p.spec.max_runtime_minutes);
+            now.millis_since(i.launched_at) > i64::from(minutes) * MINUTE_MS
+        })
+        .collect()
+}
+
+/// Live instances no job waits for or runs on, whose runner has not finished by itself.
+pub fn surplus_instances(state: &State) -> Vec<&Instance> {
+    state.instances.iter().filter(|i| i.job.is_none() && !i.runner_done).collect()
+}
+
+/// The oldest queued job a runner of `pool` registered to `repo` (repo scope) or to the org
+/// (`None`) can serve, excluding `skip`.
+pub(crate) fn waiting_job_for(
+    state: &State,
+    pool: PoolId,
+    repo: Option<Sym>,
+    skip: &[JobId],
+) -> Option<JobId> {
+    state
+        .jobs
+        .in_status(JobStatus::Queued)
+        .find(|job| {
+            job.pool == pool && state.audience_repo(job.project, job.repo) == repo && !skip.contains(&job.id)
+        })
+        .map(|job| job.id)
+}

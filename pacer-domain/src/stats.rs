@@ -1,0 +1,341 @@
+//! Stats roll-ups (SPEC §8): per UTC hour and per UTC day, for the total and for each
+//! project, pool, repo, runner label set and sender, the terminal jobs, their outcomes,
+//! runner time, estimated cost and unpriced count. Maintained incrementally as jobs end, so
+//! any window up to 90 days is answered by summing at most a few thousand buckets, never by
+//! scanning jobs. Hourly buckets are kept for [`HOURLY_RETENTION_DAYS`]; daily ones forever.
+
+use crate::config::{PoolId, ProjectId};
+use crate::intern::Sym;
+use crate::jobs::JobStatus;
+use crate::money::Micros;
+use crate::time::{DAY_MS, HOUR_MS, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Hourly buckets older than this many days (behind the newest event) are dropped.
+pub const HOURLY_RETENTION_DAYS: i64 = 92;
+
+/// What a window is grouped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum GroupBy {
+    /// Everything in one row.
+    Total,
+    /// Per project.
+    Project,
+    /// Per pool.
+    Pool,
+    /// Per repo.
+    Repo,
+    /// Per requested label set.
+    Label,
+    /// Per sender.
+    Sender,
+}
+
+impl GroupBy {
+    const KINDS: [GroupBy; 6] =
+        [GroupBy::Total, GroupBy::Project, GroupBy::Pool, GroupBy::Repo, GroupBy::Label, GroupBy::Sender];
+}
+
+/// The value of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum GroupKey {
+    /// The single total row.
+    Total,
+    /// A project.
+    Project(ProjectId),
+    /// A pool.
+    Pool(PoolId),
+    /// A repo.
+    Repo(Sym),
+    /// A label set.
+    Label(Sym),
+    /// A sender.
+    Sender(Sym),
+}
+
+impl GroupKey {
+    fn encode(self) -> (GroupBy, u64) {
+        match self {
+            GroupKey::Total => (GroupBy::Total, 0),
+            GroupKey::Project(p) => (GroupBy::Project, p.0),
+            GroupKey::Pool(p) => (GroupBy::Pool, p.0),
+            GroupKey::Repo(s) => (GroupBy::Repo, u64::from(s.0)),
+            GroupKey::Label(s) => (GroupBy::Label, u64::from(s.0)),
+            GroupKey::Sender(s) => (GroupBy::Sender, u64::from(s.0)),
+        }
+    }
+
+    fn decode(kind: GroupBy, value: u64) -> Self {
+        match kind {
+            GroupBy::Total => GroupKey::Total,
+            GroupBy::Project => GroupKey::Project(ProjectId(value)),
+            GroupBy::Pool => GroupKey::Pool(PoolId(value)),
+            GroupBy::Repo => GroupKey::Repo(Sym(value as u32)),
+            GroupBy::Label => GroupKey::Label(Sym(value as u32)),
+            GroupBy::Sender => GroupKey::Sender(Sym(value as u32)),
+        }
+    }
+}
+
+/// Sums over terminal jobs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Terminal jobs.
+    pub jobs: u64,
+    /// Of which completed.
+    pub completed: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Of which cancelled.
+    pub cancelled: u64,
+    /// Of which reaped.
+    pub reaped: u64,
+    /// Runner time in milliseconds.
+    pub runner_ms: i64,
+    /// Estimated cost.
+    pub cost: Micros,
+    /// Jobs that ran on an instance without a price quote.
+    pub unpriced: u64,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.jobs += other.jobs;
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.reaped += other.reaped;
+        self.runner_ms += other.runner_ms;
+        self.cost += other.cost;
+        self.unpriced += other.unpriced;
+    }
+
+    /// Failed plus reaped.
+    pub fn failed_or_reaped(&self) -> u64 {
+        self.failed + self.reaped
+    }
+}
+
+/// One job's end, as the roll-ups count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Ending {
+    /// When it ended.
+    pub at: Timestamp,
+    /// Its terminal status.
+    pub status: JobStatus,
+    /// Runner time.
+    pub runner_ms: i64,
+    /// Its cost, if priced.
+    pub cost: Option<Micros>,
+    /// Whether it ran on an instance with no price quote.
+    pub unpriced: bool,
+    /// Its groups.
+    pub project: ProjectId,
+    /// Pool.
+    pub pool: PoolId,
+    /// Repo.
+    pub repo: Sym,
+    /// Label set.
+    pub labels: Sym,
+    /// Sender.
+    pub sender: Sym,
+}
+
+type Key = (GroupBy, i64, u64);
+
+/// The roll-ups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollups {
+    hourly: BTreeMap<Key, Counters>,
+    daily: BTreeMap<Key, Counters>,
+    newest_hour: i64,
+}
+
+/// A half-open window `[from, to)`, hour-aligned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Start (inclusive).
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub to: Timestamp,
+}
+
+impl Window {
+    /// The last `days` × 24 hours, including the current hour.
+    pub fn last_days(now: Timestamp, days: u32) -> Self {
+        let to = Timestamp((now.hour() + 1) * HOUR_MS);
+        Self { from: to.plus_millis(-i64::from(days) * DAY_MS), to }
+    }
+
+    /// `[from, to)` widened to whole hours.
+    pub fn custom(from: Timestamp, to: Timestamp) -> Self {
+        let ceil_hour = |t: Timestamp| Timestamp((t.millis() + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS);
+        Self { from: Timestamp(from.hour() * HOUR_MS), to: ceil_hour(to) }
+    }
+}
+
+impl Rollups {
+    /// Counts one job's end in every group.
+    pub fn record(&mut self, end: &Ending) {
+        let counters = Counters {
+            jobs: 1,
+            completed: u64::from(end.status == JobStatus::Completed),
+            failed: u64::from(end.status == JobStatus::Failed),
+            cancelled: u64::from(end.status == JobStatus::Cancelled),
+            reaped: u64::from(end.status == JobStatus::Reaped),
+            runner_ms: end.runner_ms,
+            cost: end.cost.unwrap_or_default(),
+            unpriced: u64::from(end.unpriced),
+        };
+        let hour = end.at.hour();
+        let day = i64::from(end.at.day());
+        let keys = [
+            GroupKey::Total,
+            GroupKey::Project(end.project),
+            GroupKey::Pool(end.pool),
+            GroupKey::Repo(end.repo),
+            GroupKey::Label(end.labels),
+            GroupKey::Sender(end.sender),
+        ];
+        for key in keys {
+            let (kind, value) = key.encode();
+            if hour + HOURLY_RETENTION_DAYS * 24 > self.newest_hour {
+                self.hourly.entry((kind, hour, value)).or_default().add(&counters);
+            }
+            self.daily.entry((kind, day, value)).or_default().add(&counters);
+        }
+    }
+
+    /// Drops hourly buckets that fell out of retention, given the newest event time.
+    pub fn advance(&mut self, now: Timestamp) {
+        let hour = now.hour();
+        if hour <= self.newest_hour {
+            return;
+        }
+        self.newest_hour = hour;
+        let cutoff = hour - HOURLY_RETENTION_DAYS * 24;
+        for kind in GroupBy::KINDS {
+            let stale: Vec<Key> =
+                self.hourly.range((kind, i64::MIN, 0)..(kind, cutoff, 0)).map(|(k, _)| *k).collect();
+            for key in stale {
+                self.hourly.remove(&key);
+            }
+        }
+    }
+
+    /// Sums per group over `window`. Whole days come from daily buckets, the edges from hourly
+    /// ones; edges older than the hourly retention fall back to their whole day.
+    pub fn sum(&self, window: Window, group: GroupBy) -> BTreeMap<GroupKey, Counters> {
+        let mut out: HashMap<u64, Counters> = HashMap::new();
+        let mut add_range = |map: &BTreeMap<Key, Counters>, from: i64, to: i64| {
+            if from >= to {
+                return;
+            }
+            for ((_, _, value), counters) in map.range((group, from, 0)..(group, to, 0)) {
+                out.entry(*value).or_default().add(counters);
+            }
+        };
+        let from_hour = window.from.hour();
+        let to_hour = window.to.hour();
+        if from_hour >= to_hour {
+            return BTreeMap::new();
+        }
+        let first_full_day = (from_hour + 23).div_euclid(24);
+        let last_full_day = to_hour.div_euclid(24); // exclusive
+        let hourly_floor = self.newest_hour - HOURLY_RETENTION_DAYS * 24 + 1;
+        if first_full_day >= last_full_day {
+            add_range(&self.hourly, from_hour.max(hourly_floor), to_hour);
+        } else {
+            let lead_from = if from_hour < hourly_floor { first_full_day - 1 } else { first_full_day };
+            if lead_from < first_full_day {
+                add_range(&self.daily, lead_from, first_full_day);
+            } else {
+                add_range(&self.hourly, from_hour, first_full_day * 24);
+            }
+            add_range(&self.daily, first_full_day, last_full_day);
+            add_range(&self.hourly, last_full_day * 24, to_hour);
+        }
+        out.into_iter().map(|(value, c)| (GroupKey::decode(group, value), c)).collect()
+    }
+
+    /// The total over `window`.
+    pub fn total(&self, window: Window) -> Counters {
+        self.sum(window, GroupBy::Total).remove(&GroupKey::Total).unwrap_or_default()
+    }
+
+    /// Totals per UTC day number in `[from_day, to_day)`.
+    pub fn daily_totals(&self, from_day: i32, to_day: i32) -> Vec<(i32, Counters)> {
+        (from_day..to_day)
+            .map(|day| {
+                let key = (GroupBy::Total, i64::from(day), 0);
+                (day, self.daily.get(&key).copied().unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// Number of buckets held (for memory accounting).
+    pub fn buckets(&self) -> usize {
+        self.hourly.len() + self.daily.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ending(at: Timestamp, status: JobStatus, cost: i64) -> Ending {
+        Ending {
+            at,
+            status,
+            runner_ms: 60_000,
+            cost: (cost > 0).then_some(Micros(cost)),
+            unpriced: cost == 0,
+            project: ProjectId(1),
+            pool: PoolId(2),
+            repo: Sym(0),
+            labels: Sym(1),
+            sender: Sym(2),
+        }
+    }
+
+    #[test]
+    fn windows_sum_hours_and_days() {
+        let mut r = Rollups::default();
+        let day0 = Timestamp(20_000 * DAY_MS);
+        let events = [
+            (day0.plus_millis(3 * HOUR_MS), JobStatus::Completed, 100),
+            (day0.plus_millis(DAY_MS + 5 * HOUR_MS), JobStatus::Failed, 200),
+            (day0.plus_millis(2 * DAY_MS + HOUR_MS), JobStatus::Reaped, 0),
+        ];
+        for (at, status, cost) in events {
+            r.advance(at);
+            r.record(&ending(at, status, cost));
+        }
+        let now = day0.plus_millis(2 * DAY_MS + 2 * HOUR_MS);
+        let all = r.total(Window::last_days(now, 7));
+        assert_eq!((all.jobs, all.completed, all.failed_or_reaped(), all.unpriced), (3, 1, 2, 1));
+        assert_eq!(all.cost, Micros(300));
+        // 1 day back from hour 2 of day 2 = from hour 3 of day 1: only the last two jobs.
+        assert_eq!(r.total(Window::last_days(now, 1)).jobs, 2);
+        let custom = Window::custom(day0.plus_millis(HOUR_MS), day0.plus_millis(4 * HOUR_MS));
+        assert_eq!(r.total(custom).completed, 1);
+        let by_pool = r.sum(Window::last_days(now, 90), GroupBy::Pool);
+        assert_eq!(by_pool.get(&GroupKey::Pool(PoolId(2))).map(|c| c.jobs), Some(3));
+        let days = r.daily_totals(20_000, 20_003);
+        assert_eq!(days.iter().map(|(_, c)| c.jobs).collect::<Vec<_>>(), [1, 1, 1]);
+    }
+
+    #[test]
+    fn old_hours_fall_back_to_days() {
+        let mut r = Rollups::default();
+        let at = Timestamp(20_000 * DAY_MS + 5 * HOUR_MS);
+        r.advance(at);
+        r.record(&ending(at, JobStatus::Completed, 1));
+        let later = at.plus_millis(100 * DAY_MS);
+        r.advance(later);
+        assert_eq!(r.buckets(), 6, "hourly buckets pruned, daily kept");
+        let window = Window::custom(at.plus_millis(-HOUR_MS), later);
+        assert_eq!(r.total(window).jobs, 1);
+    }
+}

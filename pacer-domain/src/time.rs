@@ -1,0 +1,182 @@
+//! Time as data: milliseconds since the Unix epoch (UTC), and the civil-calendar arithmetic
+//! the projections need (UTC days, hours, months). The domain never reads a clock: every
+//! instant arrives inside a command or a recorded event.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Milliseconds in one second, minute, hour and day.
+pub const SECOND_MS: i64 = 1_000;
+/// Milliseconds in one minute.
+pub const MINUTE_MS: i64 = 60 * SECOND_MS;
+/// Milliseconds in one hour.
+pub const HOUR_MS: i64 = 60 * MINUTE_MS;
+/// Milliseconds in one day.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// An instant in UTC with millisecond precision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The instant `ms` milliseconds after the epoch.
+    pub const fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// This instant moved by `ms` milliseconds (saturating).
+    pub const fn plus_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds from `earlier` to `self`, never negative.
+    pub fn millis_since(self, earlier: Timestamp) -> i64 {
+        (self.0 - earlier.0).max(0)
+    }
+
+    /// The UTC day number (days since 1970-01-01).
+    pub const fn day(self) -> i32 {
+        self.0.div_euclid(DAY_MS) as i32
+    }
+
+    /// The UTC hour number (hours since the epoch).
+    pub const fn hour(self) -> i64 {
+        self.0.div_euclid(HOUR_MS)
+    }
+
+    /// The civil date of this instant in UTC.
+    pub fn date(self) -> Date {
+        Date::from_day(self.day())
+    }
+
+    /// Start of the UTC day containing this instant.
+    pub const fn start_of_day(self) -> Self {
+        Self(self.0.div_euclid(DAY_MS) * DAY_MS)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T00:46:07.123Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date = self.date();
+        let ms_of_day = self.0.rem_euclid(DAY_MS);
+        let (h, rest) = (ms_of_day / HOUR_MS, ms_of_day % HOUR_MS);
+        let (m, rest) = (rest / MINUTE_MS, rest % MINUTE_MS);
+        let (s, ms) = (rest / SECOND_MS, rest % SECOND_MS);
+        write!(f, "{date}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+    }
+}
+
+/// A civil date (proleptic Gregorian, UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Date {
+    /// Year, e.g. 2026.
+    pub year: i32,
+    /// Month 1..=12.
+    pub month: u32,
+    /// Day of month 1..=31.
+    pub day: u32,
+}
+
+impl Date {
+    /// The date of UTC day number `days` (days since 1970-01-01).
+    pub fn from_day(days: i32) -> Self {
+        // Howard Hinnant's civil_from_days.
+        let z = i64::from(days) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Self { year, month, day }
+    }
+
+    /// A date from its parts, if it exists in the calendar.
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
+        let ok = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        ok.then_some(Self { year, month, day })
+    }
+
+    /// UTC day number of this date (days since 1970-01-01).
+    pub fn to_day(self) -> i32 {
+        // Howard Hinnant's days_from_civil.
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        (era * 146_097 + doe - 719_468) as i32
+    }
+
+    /// Midnight UTC at the start of this date.
+    pub fn start(self) -> Timestamp {
+        Timestamp(i64::from(self.to_day()) * DAY_MS)
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '-');
+        let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        Self::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Number of days in `month` of `year`.
+pub fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip_across_four_centuries() {
+        for day in -146_097..146_097 {
+            let date = Date::from_day(day);
+            assert_eq!(date.to_day(), day, "{date}");
+            assert!(Date::new(date.year, date.month, date.day).is_some());
+        }
+    }
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(Date::from_day(0).to_string(), "1970-01-01");
+        assert_eq!(Date::from_day(20_786).to_string(), "2026-11-29");
+        assert_eq!(Date::parse("2024-02-29").map(Date::to_day), Some(19_782));
+        assert_eq!(Date::parse("2023-02-29"), None);
+        assert_eq!(Date::parse("2023-2-01"), None);
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        let t = Timestamp(20_786 * DAY_MS + 46 * MINUTE_MS + 7_123);
+        assert_eq!(t.to_string(), "2026-11-29T00:46:07.123Z");
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+}

@@ -1,0 +1,200 @@
+//! Claims, caps, fairness, launch outcomes, capacity retries and claim expiry (SPEC §5, §6).
+
+use crate::support::*;
+use pacer_domain::*;
+
+#[test]
+fn claims_respect_pool_project_and_repo_caps() {
+    let mut s = Scenario::standard();
+    s.run(Command::UpdatePool { id: PoolId(1), spec: PoolSpec { is_default: true, cap: 2, ..pool("default") }, template: None });
+    for id in 1..=4 {
+        s.queue(id);
+    }
+    let plan = plan_claims(&s.state, s.now, 10);
+    assert_eq!(plan, [JobId(1), JobId(2)], "pool cap 2");
+    let events = s.run(Command::ClaimJobs(vec![JobId(1), JobId(2), JobId(3)]));
+    assert_eq!(Scenario::names(&events), ["job.claimed", "job.claimed"], "claim re-checks caps");
+    assert_eq!(
+        explain(&s.state, s.job(3), s.now),
+        WaitReason::PoolCapFull { active: 2, cap: 2 }
+    );
+    assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::Launching);
+
+    let mut s = Scenario::standard();
+    s.run(Command::UpdateProject { id: ProjectId(1), spec: ProjectSpec { cap: 1, ..project("platform") } });
+    s.queue(1);
+    s.queue(2);
+    assert_eq!(plan_claims(&s.state, s.now, 10), [JobId(1)]);
+    s.run(Command::ClaimJobs(vec![JobId(1)]));
+    assert_eq!(explain(&s.state, s.job(2), s.now), WaitReason::ProjectCapFull { active: 1, cap: 1 });
+
+    let mut s = Scenario::standard();
+    s.run(Command::UpdateRepo { project: ProjectId(1), spec: RepoSpec { cap: Some(1), ..repo("octo/hello") } });
+    s.queue(1);
+    s.queue(2);
+    s.run(Command::ClaimJobs(vec![JobId(1)]));
+    assert_eq!(explain(&s.state, s.job(2), s.now), WaitReason::RepoCapFull { active: 1, cap: 1 });
+    assert!(plan_claims(&s.state, s.now, 10).is_empty());
+}
+
+#[test]
+fn fairness_round_robins_projects_and_a_blocked_pool_blocks_nothing_else() {
+    let mut s = Scenario::standard();
+    s.run(Command::CreateProject(project("data")));
+    s.run(Command::CreatePool { project: ProjectId(2), spec: PoolSpec { is_default: true, ..pool("default") }, template: None });
+    s.run(Command::BindRepo { project: ProjectId(2), spec: repo("octo/data") });
+    s.run(Command::UpdatePool { id: PoolId(2), spec: PoolSpec { cap: 1, priority: 50, extra_labels: vec!["cuda".into()], ..pool("gpu") }, template: None });
+    // platform: 3 default jobs, then 2 gpu jobs (gpu cap 1); data: 2 jobs, queued later.
+    for id in 1..=3 {
+        s.queue(id);
+    }
+    for id in 4..=5 {
+        s.run(webhook(&format!("g{id}"), hook("queued", id, "octo/hello", &["self-hosted", "gpu"])));
+    }
+    for id in 6..=7 {
+        s.run(webhook(&format!("d{id}"), hook("queued", id, "octo/data", &["self-hosted"])));
+    }
+    let plan = plan_claims(&s.state, s.now, 6);
+    assert_eq!(plan, [JobId(1), JobId(6), JobId(2), JobId(7), JobId(3), JobId(4)]);
+    let plan = plan_claims(&s.state, s.now, 100);
+    assert!(!plan.contains(&JobId(5)), "gpu cap 1 holds job 5 back: {plan:?}");
+    assert_eq!(plan.len(), 6);
+}
+
+#[test]
+fn capacity_errors_back_off_then_fail_after_twelve_attempts() {
+    let mut s = Scenario::standard();
+    let job = s.queue(1);
+    let mut delays = Vec::new();
+    for attempt in 1..=12 {
+        let claimed = s.run(Command::ClaimJobs(vec![job]));
+        assert_eq!(Scenario::names(&claimed), ["job.claimed"], "attempt {attempt}");
+        let events = s.run(Command::RecordLaunch { job, attempt, outcome: launch_failed("InsufficientInstanceCapacity") });
+        if attempt < 12 {
+            match events.as_slice() {
+                [Event::JobSpawnRetry(r)] => {
+                    assert!(r.burns_attempt);
+                    delays.push((r.next_retry_at.millis() - s.now.millis()) / 1_000);
+                    assert_eq!(
+                        explain(&s.state, s.job(1), s.now),
+                        WaitReason::RetryAt { at: r.next_retry_at, attempts: attempt }
+                    );
+                    assert!(plan_claims(&s.state, s.now, 10).is_empty(), "not before the retry time");
+                    assert_eq!(next_retry(&s.state, s.now), Some(r.next_retry_at));
+                    s.now = r.next_retry_at;
+                }
+                other => panic!("attempt {attempt}: {other:?}"),
+            }
+        } else {
+            assert_eq!(Scenario::names(&events), ["job.spawn_failed", "job.failed"]);
+        }
+    }
+    assert_eq!(delays, [30, 60, 120, 240, 300, 300, 300, 300, 300, 300, 300]);
+    assert_eq!(s.job(1).status, JobStatus::Failed);
+    assert_eq!(s.job(1).attempts, 11);
+}
+
+#[test]
+fn throttling_burns_no_attempt_and_permanent_errors_fail() {
+    let mut s = Scenario::standard();
+    let job = s.queue(1);
+    s.run(Command::ClaimJobs(vec![job]));
+    let events = s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("RequestLimitExceeded") });
+    assert!(matches!(&events[..], [Event::JobSpawnRetry(r)] if !r.burns_attempt && r.next_retry_at == T0.plus_millis(1_500)));
+    assert_eq!(s.job(1).attempts, 0);
+    s.now = T0.plus_millis(1_500);
+    s.run(Command::ClaimJobs(vec![job]));
+    let events = s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("UnsupportedOperation") });
+    assert_eq!(Scenario::names(&events), ["job.spawn_failed", "job.failed"]);
+    match &events[1] {
+        Event::JobFailed(f) => {
+            assert_eq!(f.stage, FailureStage::Spawn);
+            assert!(f.message.starts_with("UnsupportedOperation"), "{}", f.message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn spot_pools_can_fall_back_to_on_demand() {
+    let mut s = Scenario::standard();
+    s.run(Command::UpdatePool {
+        id: PoolId(1),
+        spec: PoolSpec { is_default: true, spot: true, on_demand_fallback: true, ..pool("default") },
+        template: None,
+    });
+    let job = s.queue(1);
+    assert_eq!(s.job(1).market, Market::Spot);
+    let claimed = s.run(Command::ClaimJobs(vec![job]));
+    assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::Spot));
+    s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("InsufficientInstanceCapacity") });
+    assert_eq!(s.job(1).market, Market::OnDemand);
+    s.now = s.job(1).next_retry_at.expect("retry");
+    let claimed = s.run(Command::ClaimJobs(vec![job]));
+    assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::OnDemand && c.attempt == 2));
+}
+
+#[test]
+fn stale_claims_return_to_the_queue_without_burning_an_attempt() {
+    let mut s = Scenario::standard();
+    let job = s.queue(1);
+    s.run(Command::ClaimJobs(vec![job]));
+    s.advance(CLAIM_TIMEOUT_MS - 1);
+    assert!(s.run(Command::ExpireClaims).is_empty());
+    s.advance(1);
+    let events = s.run(Command::ExpireClaims);
+    assert!(matches!(&events[..], [Event::JobClaimExpired(e)] if e.attempt == 1));
+    assert_eq!((s.job(1).status, s.job(1).attempts), (JobStatus::Queued, 0));
+    // The relaunch uses the same attempt, hence the same client token.
+    let claimed = s.run(Command::ClaimJobs(vec![job]));
+    assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.attempt == 1));
+}
+
+#[test]
+fn a_launch_for_a_job_that_no_longer_wants_it_goes_to_a_waiting_job() {
+    let mut s = Scenario::standard();
+    let a = s.queue(1);
+    s.queue(2);
+    s.run(Command::ClaimJobs(vec![a]));
+    s.run(completed(1, "cancelled", None));
+    let events = s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000d1", None) });
+    assert_eq!(Scenario::names(&events), ["job.spawn_launched", "job.instance_reassigned"]);
+    let b = s.job(2);
+    assert_eq!((b.status, b.instance.as_deref()), (JobStatus::Starting, Some("i-00000000000000d1")));
+    assert!(surplus_instances(&s.state).is_empty());
+
+    // No waiting job: the instance is surplus for the reaper.
+    let mut s = Scenario::standard();
+    let a = s.queue(1);
+    s.run(Command::ClaimJobs(vec![a]));
+    s.run(completed(1, "cancelled", None));
+    s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000d2", None) });
+    assert_eq!(surplus_instances(&s.state).len(), 1);
+    let reaped = s.run(Command::ReapInstance { instance: "i-00000000000000d2".into(), reason: ReapReason::Surplus });
+    assert_eq!(Scenario::names(&reaped), ["instance.reaped"]);
+    assert!(s.state.instances.is_empty());
+}
+
+#[test]
+fn outcomes_for_stale_attempts_change_nothing() {
+    let mut s = Scenario::standard();
+    let job = s.queue(1);
+    s.run(Command::ClaimJobs(vec![job]));
+    let stale = s.when(Command::RecordLaunch { job, attempt: 3, outcome: launch_failed("InsufficientInstanceCapacity") });
+    assert_eq!(stale, Ok(vec![]));
+    let unknown = s.when(Command::RecordLaunch { job: JobId(99), attempt: 1, outcome: launch_failed("X") });
+    assert_eq!(unknown, Ok(vec![]));
+}
+
+#[test]
+fn disabled_pools_and_projects_explain_themselves() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::Ready);
+    s.run(Command::UpdatePool { id: PoolId(1), spec: PoolSpec { is_default: true, disabled: true, ..pool("default") }, template: None });
+    assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::PoolDisabled);
+    s.run(Command::UpdateProject { id: ProjectId(1), spec: ProjectSpec { disabled: true, ..project("platform") } });
+    assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::ProjectDisabled);
+    assert!(plan_claims(&s.state, s.now, 10).is_empty());
+    assert!(explain(&s.state, s.job(1), s.now).to_string().contains("disabled"));
+}

@@ -1,0 +1,178 @@
+//! Runner callbacks, runner rebinding (SPEC §3 last point), the reaper and retention.
+
+use crate::support::*;
+use pacer_domain::*;
+
+const I1: &str = "i-0000000000000001";
+const I2: &str = "i-0000000000000002";
+
+#[test]
+fn bootstrap_is_single_use_and_early_callers_retry() {
+    let mut s = Scenario::standard();
+    let early = s.when(Command::RunnerBootstrap { instance: I1.into() }).unwrap_err();
+    assert_eq!(early.code, RejectionCode::TryLater);
+    s.queue(1);
+    s.launch(1, I1);
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into() });
+    assert!(matches!(&events[..], [Event::RunnerBootstrapped(b)] if b.job == JobId(1)));
+    let again = s.when(Command::RunnerBootstrap { instance: I1.into() }).unwrap_err();
+    assert_eq!(again.code, RejectionCode::Gone);
+}
+
+#[test]
+fn registration_starts_the_job_and_errors_before_running_fail_it() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    let events = s.run(Command::RunnerRegistered { instance: I1.into(), runner_id: 77 });
+    assert_eq!(Scenario::names(&events), ["instance.registered", "job.started"]);
+    assert_eq!(s.job(1).status, JobStatus::Running);
+    assert_eq!(s.state.instances.get(I1).and_then(|i| i.runner_id), Some(77));
+
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    let events = s.run(Command::RunnerErrored {
+        instance: I1.into(),
+        stage: "download".into(),
+        exit_code: 22,
+        line: 41,
+        log_tail: "x".repeat(MAX_LOG_TAIL_BYTES + 10),
+    });
+    assert_eq!(Scenario::names(&events), ["runner.errored", "job.failed"]);
+    match (&events[0], &events[1]) {
+        (Event::RunnerErrored(e), Event::JobFailed(f)) => {
+            assert_eq!(e.log_tail.len(), MAX_LOG_TAIL_BYTES);
+            assert_eq!(f.stage, FailureStage::Bootstrap);
+            assert_eq!(f.message, "runner download failed with exit code 22 at line 41");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.job(1).failure_seq.is_some());
+    let unknown = s.when(Command::RunnerCompleted { instance: "i-404".into(), exit_code: 0 }).unwrap_err();
+    assert_eq!(unknown.code, RejectionCode::NotFound);
+}
+
+#[test]
+fn errors_while_the_job_runs_leave_the_verdict_to_github() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(in_progress(&s, 1, &runner_name(I1)));
+    let events = s.run(Command::RunnerErrored {
+        instance: I1.into(),
+        stage: "run".into(),
+        exit_code: 1,
+        line: 90,
+        log_tail: "boom".into(),
+    });
+    assert_eq!(Scenario::names(&events), ["runner.errored"]);
+    assert_eq!(s.job(1).status, JobStatus::Running);
+}
+
+#[test]
+fn job_a_on_job_bs_runner_swaps_instances() {
+    let mut s = Scenario::standard();
+    s.queue(1); // A
+    s.queue(2); // B
+    s.launch(1, I1);
+    s.launch(2, I2);
+    // GitHub gives A to B's runner.
+    let events = s.run(in_progress(&s, 1, &runner_name(I2)));
+    assert_eq!(Scenario::names(&events), ["job.runner_rebound", "job.instance_reassigned", "job.started"]);
+    let (a, b) = (s.job(1).clone(), s.job(2).clone());
+    assert_eq!((a.status, a.instance.as_deref()), (JobStatus::Running, Some(I2)));
+    assert_eq!((b.status, b.instance.as_deref()), (JobStatus::Starting, Some(I1)));
+    // B then runs on A's runner; both complete; nothing stays active.
+    s.run(in_progress(&s, 2, &runner_name(I1)));
+    s.run(completed(1, "success", Some(&runner_name(I2))));
+    s.run(completed(2, "success", Some(&runner_name(I1))));
+    assert_eq!(s.state.jobs.active().in_pool(PoolId(1)), 0);
+    assert_eq!((s.job(1).status, s.job(2).status), (JobStatus::Completed, JobStatus::Completed));
+}
+
+#[test]
+fn a_displaced_job_without_a_spare_instance_returns_to_the_queue() {
+    let mut s = Scenario::standard();
+    s.queue(1); // A, never launched (e.g. a recovered job)
+    s.queue(2); // B
+    s.launch(2, I2);
+    let events = s.run(in_progress(&s, 1, &runner_name(I2)));
+    assert_eq!(Scenario::names(&events), ["job.runner_rebound", "job.instance_reassigned", "job.started"]);
+    let b = s.job(2);
+    assert_eq!((b.status, b.instance.as_deref()), (JobStatus::Queued, None));
+    assert_eq!(plan_claims(&s.state, s.now, 10), [JobId(2)], "B gets a new instance");
+}
+
+#[test]
+fn an_unused_instance_of_a_finished_job_goes_to_a_waiting_job() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.queue(2);
+    // Job 1 ran somewhere else (a runner Pacer does not know) and finished.
+    let events = s.run(completed(1, "success", Some("ephemeral-elsewhere")));
+    assert_eq!(Scenario::names(&events), ["job.completed", "job.instance_reassigned"]);
+    assert_eq!(s.job(2).instance.as_deref(), Some(I1));
+}
+
+#[test]
+fn the_reaper_fails_jobs_of_lost_instances_and_forgets_finished_ones() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.queue(2);
+    s.launch(2, I2);
+    s.run(Command::RunnerCompleted { instance: I2.into(), exit_code: 0 });
+    let obs = |id: &str, state: &str| Observation {
+        instance: id.into(),
+        alive: false,
+        state: state.into(),
+        reason: "Server.SpotInstanceTermination".into(),
+    };
+    let alive = Observation { instance: I1.into(), alive: true, state: "running".into(), reason: String::new() };
+    assert!(s.run(Command::ObserveInstances(vec![alive])).is_empty());
+    let events = s.run(Command::ObserveInstances(vec![obs(I1, "terminated"), obs(I2, "terminated")]));
+    assert_eq!(Scenario::names(&events), ["instance.lost", "job.failed", "instance.terminated"]);
+    match &events[1] {
+        Event::JobFailed(f) => {
+            assert_eq!(f.stage, FailureStage::Ec2);
+            assert!(f.message.contains("SpotInstanceTermination"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.job(2).status, JobStatus::Starting, "the runner finished: the webhook decides");
+    assert!(s.state.instances.is_empty());
+}
+
+#[test]
+fn max_runtime_reaps_the_job() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(in_progress(&s, 1, &runner_name(I1)));
+    s.advance(60 * MINUTE_MS);
+    assert!(overdue_instances(&s.state, s.now).is_empty());
+    s.advance(1);
+    assert_eq!(overdue_instances(&s.state, s.now).len(), 1);
+    let events = s.run(Command::ReapInstance { instance: I1.into(), reason: ReapReason::MaxRuntime });
+    assert_eq!(Scenario::names(&events), ["instance.reaped", "job.reaped"]);
+    assert!(matches!(&events[1], Event::JobReaped(r) if r.max_runtime_minutes == 60 && r.end.cost.is_some()));
+    assert_eq!(s.job(1).status, JobStatus::Reaped);
+    let late = s.run(completed(1, "cancelled", Some(&runner_name(I1))));
+    assert_eq!(Scenario::names(&late), ["webhook.absorbed"]);
+}
+
+#[test]
+fn retention_evicts_old_finished_jobs_but_keeps_stats() {
+    let mut s = Scenario::standard();
+    s.run(Command::SetRetention { days: 1 });
+    s.queue(1);
+    s.run(completed(1, "success", None));
+    s.queue(2);
+    s.advance(DAY_MS + 1);
+    s.run(Command::SetHealth { component: "x".into(), ok: false, message: "tick".into() });
+    assert!(s.state.jobs.by_github_id(1).is_none());
+    assert!(s.state.jobs.by_github_id(2).is_some(), "queued jobs are never evicted");
+    assert_eq!(s.state.rollups.total(Window::last_days(s.now, 7)).jobs, 1);
+}

@@ -1,0 +1,12 @@
+//! pacer-domain's integration tests: given/when/then per command, routing, dispatching, the
+//! job lifecycle, backups, projections and properties of the fold.
+
+mod backup;
+mod config;
+mod dispatch;
+mod lifecycle;
+mod projections;
+mod properties;
+mod routing;
+mod support;
+mod webhooks;

@@ -1,0 +1,64 @@
+//! Projections: job paging and filters, overview counts, stats roll-ups fed by job ends.
+
+use crate::support::*;
+use pacer_domain::*;
+
+#[test]
+fn jobs_page_newest_first_with_filters_and_totals() {
+    let mut s = Scenario::standard();
+    for id in 1..=7 {
+        s.queue(id);
+    }
+    s.run(webhook("g", hook("queued", 8, "octo/hello", &["self-hosted", "gpu"])));
+    s.run(completed(1, "success", None));
+    s.run(completed(2, "failure", None));
+    let all = s.state.jobs.page(&JobFilter::default(), None, 3);
+    assert_eq!(all.jobs.iter().map(|j| j.id.0).collect::<Vec<_>>(), [8, 7, 6]);
+    assert_eq!((all.total, all.has_more), (8, true));
+    let next = s.state.jobs.page(&JobFilter::default(), Some(JobId(6)), 10);
+    assert_eq!(next.jobs.iter().map(|j| j.id.0).collect::<Vec<_>>(), [5, 4, 3, 2, 1]);
+    assert!(!next.has_more);
+
+    let ended = JobFilter { statuses: vec![JobStatus::Failed, JobStatus::Completed], ..JobFilter::default() };
+    let page = s.state.jobs.page(&ended, None, 1);
+    assert_eq!((page.jobs[0].id, page.total, page.has_more), (JobId(2), 2, true));
+
+    let gpu = JobFilter { pool: Some(PoolId(2)), ..JobFilter::default() };
+    assert_eq!(s.state.jobs.page(&gpu, None, 10).total, 1);
+    let queued_default =
+        JobFilter { statuses: vec![JobStatus::Queued], pool: Some(PoolId(1)), ..JobFilter::default() };
+    let page = s.state.jobs.page(&queued_default, None, 2);
+    assert_eq!((page.total, page.jobs.len()), (5, 2));
+    let sender = s.state.strings.get("octocat").expect("interned");
+    let by_sender = JobFilter { sender: Some(sender), ..JobFilter::default() };
+    assert_eq!(s.state.jobs.page(&by_sender, None, 100).total, 8);
+}
+
+#[test]
+fn stats_follow_job_ends() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, "i-0000000000000001");
+    s.run(in_progress(&s, 1, "pacer-i-0000000000000001"));
+    s.advance(10 * MINUTE_MS);
+    s.run(completed(1, "success", Some("pacer-i-0000000000000001")));
+    s.queue(2);
+    s.launch(2, "i-0000000000000002");
+    s.run(completed(2, "failure", None));
+    s.queue(3);
+    s.run(Command::ClaimJobs(vec![JobId(3)]));
+    s.run(Command::RecordLaunch { job: JobId(3), attempt: 1, outcome: launched("i-0000000000000003", None) });
+    s.run(completed(3, "cancelled", None));
+    let window = Window::last_days(s.now, 7);
+    let total = s.state.rollups.total(window);
+    assert_eq!((total.jobs, total.completed, total.failed, total.cancelled), (3, 1, 1, 1));
+    assert_eq!(total.runner_ms, 10 * MINUTE_MS);
+    assert_eq!(total.unpriced, 1);
+    assert_eq!(total.cost, Micros::for_duration(Micros(96_000), 10 * MINUTE_MS));
+    let by_repo = s.state.rollups.sum(window, GroupBy::Repo);
+    let repo = s.state.strings.get("octo/hello").expect("interned");
+    assert_eq!(by_repo.get(&GroupKey::Repo(repo)).map(|c| c.jobs), Some(3));
+    let today = s.now.day();
+    let series = s.state.rollups.daily_totals(today, today + 1);
+    assert_eq!((series[0].1.completed, series[0].1.failed_or_reaped()), (1, 1));
+}

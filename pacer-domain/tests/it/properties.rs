@@ -1,0 +1,196 @@
+//! Property tests: folding is deterministic; folding in chunks through a snapshot equals folding
+//! whole; random interleavings of duplicate, late and out-of-order webhooks with dispatcher,
+//! runner and reaper activity never create a second job for one GitHub job id, never move a
+//! terminal job, and keep caps, instances and jobs consistent.
+
+use crate::support::*;
+use pacer_domain::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Hook { id: u64, action: u8, conclusion: u8, runner: u8, delivery: u8 },
+    Dispatch { limit: u8 },
+    Launch { nth: u8, outcome: u8, instance: u8 },
+    Register { instance: u8 },
+    RunnerError { instance: u8 },
+    Observe { instance: u8 },
+    Reap { instance: u8 },
+    Expire,
+    Advance { seconds: u16 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (1u64..6, 0u8..3, 0u8..4, 0u8..5, 0u8..3)
+            .prop_map(|(id, action, conclusion, runner, delivery)| Step::Hook { id, action, conclusion, runner, delivery }),
+        2 => (1u8..4).prop_map(|limit| Step::Dispatch { limit }),
+        2 => (0u8..4, 0u8..4, 0u8..4).prop_map(|(nth, outcome, instance)| Step::Launch { nth, outcome, instance }),
+        1 => (0u8..4).prop_map(|instance| Step::Register { instance }),
+        1 => (0u8..4).prop_map(|instance| Step::RunnerError { instance }),
+        1 => (0u8..4).prop_map(|instance| Step::Observe { instance }),
+        1 => (0u8..4).prop_map(|instance| Step::Reap { instance }),
+        1 => Just(Step::Expire),
+        1 => (1u16..400).prop_map(|seconds| Step::Advance { seconds }),
+    ]
+}
+
+fn instance(n: u8) -> String {
+    format!("i-{:016x}", u64::from(n) + 1)
+}
+
+fn command(s: &Scenario, step: &Step, launches: &mut u8) -> Option<Command> {
+    Some(match *step {
+        Step::Hook { id, action, conclusion, runner, delivery } => {
+            let action = ["queued", "in_progress", "completed"][action as usize];
+            let mut h = hook(action, id, "octo/hello", &["self-hosted"]);
+            h.conclusion = Some(["success", "failure", "cancelled", "skipped"][conclusion as usize].into());
+            h.runner_name = (runner < 4).then(|| runner_name(&instance(runner)));
+            webhook(&format!("d-{id}-{action}-{delivery}"), h)
+        }
+        Step::Dispatch { limit } => Command::ClaimJobs(plan_claims(&s.state, s.now, limit as usize)),
+        Step::Launch { nth, outcome, instance: n } => {
+            let job = s.state.jobs.in_status(JobStatus::Claimed).nth(nth as usize)?;
+            let outcome = match outcome {
+                0 | 1 => {
+                    *launches += 1;
+                    launched(&format!("i-{:016x}", 100 + u64::from(*launches) + u64::from(n)), Some(50_000))
+                }
+                2 => launch_failed("InsufficientInstanceCapacity"),
+                _ => launch_failed("RequestLimitExceeded"),
+            };
+            Command::RecordLaunch { job: job.id, attempt: job.attempts + 1, outcome }
+        }
+        Step::Register { instance: n } => {
+            let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
+            Command::RunnerRegistered { instance: id, runner_id: 1 }
+        }
+        Step::RunnerError { instance: n } => {
+            let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
+            Command::RunnerErrored { instance: id, stage: "register".into(), exit_code: 1, line: 3, log_tail: "x".into() }
+        }
+        Step::Observe { instance: n } => {
+            let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
+            Command::ObserveInstances(vec![Observation {
+                instance: id,
+                alive: false,
+                state: "terminated".into(),
+                reason: String::new(),
+            }])
+        }
+        Step::Reap { instance: n } => {
+            let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
+            Command::ReapInstance { instance: id, reason: ReapReason::MaxRuntime }
+        }
+        Step::Expire => Command::ExpireClaims,
+        Step::Advance { .. } => return None,
+    })
+}
+
+/// Runs the steps; returns every record appended.
+fn play(steps: &[Step], mut check: impl FnMut(&Scenario, &[Event])) -> (Scenario, Vec<Recorded>) {
+    let mut s = Scenario::standard();
+    let mut records = Vec::new();
+    let mut launches = 0;
+    for step in steps {
+        if let Step::Advance { seconds } = step {
+            s.advance(i64::from(*seconds) * 1_000);
+            continue;
+        }
+        let Some(command) = command(&s, step, &mut launches) else { continue };
+        let Ok(events) = s.when(command) else { continue };
+        for event in events.clone() {
+            let record = Recorded {
+                seq: s.state.last_seq + 1,
+                at: s.now,
+                actor: Actor::System,
+                request_id: None,
+                event,
+            };
+            s.state.evolve(&record);
+            records.push(record);
+        }
+        check(&s, &events);
+    }
+    (s, records)
+}
+
+fn consistent(s: &Scenario) {
+    let state = &s.state;
+    // Active counts equal a recount.
+    let mut per_pool: BTreeMap<PoolId, u32> = BTreeMap::new();
+    for job in state.jobs.iter().filter(|j| j.status.is_active()) {
+        *per_pool.entry(job.pool).or_default() += 1;
+    }
+    for (pool, count) in &per_pool {
+        assert_eq!(state.jobs.active().in_pool(*pool), *count, "active count of {pool}");
+    }
+    // Every starting job waits for a live instance assigned to it; instances point back.
+    for job in state.jobs.in_status(JobStatus::Starting) {
+        let id = job.instance.as_deref().expect("starting jobs have an instance");
+        let instance = state.instances.get(id).expect("their instance is live");
+        assert_eq!(instance.job, Some(job.id), "{id} assigned to {}", job.id);
+    }
+    for instance in state.instances.iter() {
+        if let Some(job) = instance.job.and_then(|j| state.jobs.get(j)) {
+            if !job.status.is_terminal() {
+                assert_eq!(job.instance.as_deref(), Some(&*instance.id), "{} points back", job.id);
+            }
+        }
+    }
+    assert_eq!(state.anomaly_count, 0, "anomalies: {:?}", state.anomalies);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    #[test]
+    fn webhooks_never_duplicate_jobs_nor_move_terminal_ones(steps in prop::collection::vec(step(), 1..80)) {
+        let mut terminal: BTreeMap<u64, JobStatus> = BTreeMap::new();
+        let mut queued_per_github: BTreeMap<u64, u32> = BTreeMap::new();
+        play(&steps, |s, events| {
+            for event in events {
+                if let Event::JobQueued(q) = event {
+                    *queued_per_github.entry(q.github_job_id).or_default() += 1;
+                }
+            }
+            for job in s.state.jobs.iter() {
+                if let Some(before) = terminal.get(&job.github_job_id) {
+                    assert_eq!(job.status, *before, "terminal job {} moved", job.id);
+                } else if job.status.is_terminal() {
+                    terminal.insert(job.github_job_id, job.status);
+                }
+            }
+            consistent(s);
+        });
+        for (github, count) in queued_per_github {
+            prop_assert_eq!(count, 1, "github job {} queued {} times", github, count);
+        }
+    }
+
+    #[test]
+    fn folding_is_deterministic_and_chunked_folds_equal_whole_ones(
+        steps in prop::collection::vec(step(), 1..60),
+        cut in 0usize..200,
+    ) {
+        let (_, records) = play(&steps, |_, _| {});
+        let base = Scenario::standard().state;
+        let fold_from = |mut state: State, records: &[Recorded]| {
+            for r in records {
+                state.evolve(r);
+            }
+            state
+        };
+        let whole = fold_from(base.clone(), &records);
+        prop_assert_eq!(&whole, &fold_from(base.clone(), &records), "deterministic");
+        let cut = cut.min(records.len());
+        let first = fold_from(base, &records[..cut]);
+        // Through a snapshot: encode, decode, continue.
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&first, config).expect("encode");
+        let (restored, _): (State, usize) = bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+        prop_assert_eq!(&restored, &first);
+        prop_assert_eq!(fold_from(restored, &records[cut..]), whole);
+    }
+}
