@@ -5,8 +5,8 @@
 use crate::error::ComputeError;
 use async_trait::async_trait;
 use pacer_domain::{
-    LaunchError, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, Market, PoolSpec, PriceQuote, TAG_MANAGED_BY, Tags,
-    TemplateRef, TemplateSpec, Timestamp,
+    LaunchError, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, Market, PoolSpec, PriceQuote,
+    TAG_MANAGED_BY, Tags, TemplateRef, TemplateSpec, Timestamp,
 };
 
 /// An instance's lifecycle state as EC2 reports it, plus `Gone` for an id EC2 no longer knows.
@@ -123,7 +123,11 @@ pub trait Compute: Send + Sync {
     async fn validate_pool(&self, pool: &PoolSpec) -> Result<(), ComputeError>;
 
     /// Creates a pool's launch template (version 1, the default).
-    async fn create_template(&self, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError>;
+    async fn create_template(
+        &self,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError>;
 
     /// Adds a version with the full data (not the default yet).
     async fn create_template_version(
@@ -160,7 +164,8 @@ pub trait Compute: Send + Sync {
 
     /// The price per hour of `instance_type` in `availability_zone` on `market`; `None` when no
     /// quote can be had (never an error: a launch never fails because of pricing).
-    async fn price(&self, instance_type: &str, availability_zone: &str, market: Market) -> Option<PriceQuote>;
+    async fn price(&self, instance_type: &str, availability_zone: &str, market: Market)
+    -> Option<PriceQuote>;
 }
 
 /// Materialises a pool's launch template: creates it on first save (`existing` = `None`),

@@ -8,9 +8,12 @@ use crate::error::ComputeError;
 use crate::pricing::PriceCache;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::types::{Instance, InstanceLifecycleType, InstanceStateName, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Instance, InstanceLifecycleType, InstanceStateName, ResourceType, Tag, TagSpecification,
+};
 use pacer_domain::{
-    LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec, PriceQuote, Tags, TemplateRef, TemplateSpec, Timestamp,
+    LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec, PriceQuote, Tags, TemplateRef, TemplateSpec,
+    Timestamp,
 };
 use std::time::Duration;
 
@@ -108,7 +111,11 @@ impl Compute for Ec2Compute {
         self.validate_pool_impl(pool).await
     }
 
-    async fn create_template(&self, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+    async fn create_template(
+        &self,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError> {
         self.create_template_impl(spec, user_data).await
     }
 
@@ -153,7 +160,12 @@ impl Compute for Ec2Compute {
         self.preflight_impl().await
     }
 
-    async fn price(&self, instance_type: &str, availability_zone: &str, market: Market) -> Option<PriceQuote> {
+    async fn price(
+        &self,
+        instance_type: &str,
+        availability_zone: &str,
+        market: Market,
+    ) -> Option<PriceQuote> {
         self.price_impl(instance_type, availability_zone, market).await
     }
 }

@@ -64,9 +64,7 @@ pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> LaunchError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let message = || {
-        err.message().map(str::to_owned).unwrap_or_else(|| DisplayErrorContext(err).to_string())
-    };
+    let message = || err.message().map(str::to_owned).unwrap_or_else(|| DisplayErrorContext(err).to_string());
     if let Some(code) = err.code() {
         return LaunchError::new(code, message());
     }
@@ -150,10 +148,16 @@ mod tests {
 
     #[test]
     fn compute_errors_read_well() {
-        let e = ComputeError::Aws(LaunchError::new("InvalidAMIID.NotFound", "The image id '[ami-1]' does not exist"));
+        let e = ComputeError::Aws(LaunchError::new(
+            "InvalidAMIID.NotFound",
+            "The image id '[ami-1]' does not exist",
+        ));
         assert_eq!(e.to_string(), "aws error InvalidAMIID.NotFound: The image id '[ami-1]' does not exist");
         assert_eq!(e.code(), Some("InvalidAMIID.NotFound"));
-        let e = ComputeError::Invalid(vec![FieldError::new("ami_id", "x"), FieldError::new("subnet_ids[1]", "y")]);
+        let e = ComputeError::Invalid(vec![
+            FieldError::new("ami_id", "x"),
+            FieldError::new("subnet_ids[1]", "y"),
+        ]);
         assert_eq!(e.to_string(), "invalid pool: ami_id: x; subnet_ids[1]: y");
         assert_eq!(e.class(), ErrorClass::Permanent);
     }

@@ -197,10 +197,10 @@ impl FakeCompute {
     /// Interrupts a spot (or any) instance now: it shuts down and terminates.
     pub fn interrupt(&self, instance_id: &str) {
         let now = Instant::now();
-        if let Some(i) = self.state().instances.get_mut(instance_id) {
-            if i.terminated.is_none() {
-                i.interrupt_at = Some(now);
-            }
+        if let Some(i) = self.state().instances.get_mut(instance_id)
+            && i.terminated.is_none()
+        {
+            i.interrupt_at = Some(now);
         }
     }
 
@@ -281,7 +281,12 @@ impl FakeCompute {
         end.is_some_and(|t| now >= t + self.settings.shutdown_time + TERMINATED_VISIBLE)
     }
 
-    fn version_of(&self, template_id: &str, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+    fn version_of(
+        &self,
+        template_id: &str,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError> {
         let mut state = self.state();
         let Some(t) = state.templates.get_mut(template_id) else {
             return Err(not_found_template(template_id));
@@ -345,7 +350,10 @@ impl Compute for FakeCompute {
         } else if pool.root_volume_gb > 0 && pool.root_volume_gb < self.settings.ami_root_gb {
             errors.push(FieldError::new(
                 "root_volume_gb",
-                format!("must be at least {} GiB, the size of the root snapshot of {}", self.settings.ami_root_gb, pool.ami_id),
+                format!(
+                    "must be at least {} GiB, the size of the root snapshot of {}",
+                    self.settings.ami_root_gb, pool.ami_id
+                ),
             ));
         }
         for (i, s) in pool.subnet_ids.iter().enumerate() {
@@ -364,18 +372,22 @@ impl Compute for FakeCompute {
                 ));
             }
         }
-        if let Some(p) = &pool.iam_instance_profile {
-            if state.missing.contains(p) {
-                errors.push(FieldError::new(
-                    "iam_instance_profile",
-                    format!("NoSuchEntity: Instance Profile {p} cannot be found."),
-                ));
-            }
+        if let Some(p) = &pool.iam_instance_profile
+            && state.missing.contains(p)
+        {
+            errors.push(FieldError::new(
+                "iam_instance_profile",
+                format!("NoSuchEntity: Instance Profile {p} cannot be found."),
+            ));
         }
         if errors.is_empty() { Ok(()) } else { Err(ComputeError::Invalid(errors)) }
     }
 
-    async fn create_template(&self, spec: &TemplateSpec, user_data: &str) -> Result<TemplateRef, ComputeError> {
+    async fn create_template(
+        &self,
+        spec: &TemplateSpec,
+        user_data: &str,
+    ) -> Result<TemplateRef, ComputeError> {
         if let Some(e) = self.take_failure(FakeOp::CreateTemplate) {
             return Err(ComputeError::Aws(e));
         }
@@ -448,21 +460,24 @@ impl Compute for FakeCompute {
         let now = Instant::now();
         let launched_at = self.wall(now);
         let mut state = self.state();
-        if let Some(id) = state.tokens.get(&spec.client_token) {
-            if let Some(i) = state.instances.get(id) {
-                return Ok(LaunchedInstance {
-                    instance_id: id.clone(),
-                    instance_type: i.instance_type.clone(),
-                    availability_zone: i.availability_zone.clone(),
-                    subnet_id: spec.subnet_ids.first().cloned().unwrap_or_default(),
-                    market: i.market,
-                });
-            }
+        if let Some(id) = state.tokens.get(&spec.client_token)
+            && let Some(i) = state.instances.get(id)
+        {
+            return Ok(LaunchedInstance {
+                instance_id: id.clone(),
+                instance_type: i.instance_type.clone(),
+                availability_zone: i.availability_zone.clone(),
+                subnet_id: spec.subnet_ids.first().cloned().unwrap_or_default(),
+                market: i.market,
+            });
         }
         if !state.templates.contains_key(&spec.template_id) {
             return Err(LaunchError::new(
                 "InvalidLaunchTemplateId.NotFound",
-                format!("The specified launch template, with template ID {}, does not exist.", spec.template_id),
+                format!(
+                    "The specified launch template, with template ID {}, does not exist.",
+                    spec.template_id
+                ),
             ));
         }
         let mut failures: Vec<LaunchError> = Vec::new();
@@ -473,10 +488,14 @@ impl Compute for FakeCompute {
                 .or_else(|| state.faults.get(&(instance_type.clone(), None)))
                 .cloned();
             let error = match fault {
-                Some(code) => Some(LaunchError::new(code.clone(), format!("Injected fault {code} for {instance_type}"))),
+                Some(code) => {
+                    Some(LaunchError::new(code.clone(), format!("Injected fault {code} for {instance_type}")))
+                }
                 None if state.rng.chance(self.settings.capacity_error_rate) => Some(LaunchError::new(
                     "InsufficientInstanceCapacity",
-                    format!("We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."),
+                    format!(
+                        "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."
+                    ),
                 )),
                 None => None,
             };
@@ -497,11 +516,12 @@ impl Compute for FakeCompute {
             }
             .unwrap_or_default();
             let id = instance_id(&mut state.rng);
-            let interrupt_at = (spec.market == Market::Spot && state.rng.chance(self.settings.spot_interruption_rate))
-                .then(|| {
-                    let window = self.settings.spot_interruption_window.mul_f64(state.rng.unit());
-                    now + self.settings.boot_time + window
-                });
+            let interrupt_at = (spec.market == Market::Spot
+                && state.rng.chance(self.settings.spot_interruption_rate))
+            .then(|| {
+                let window = self.settings.spot_interruption_window.mul_f64(state.rng.unit());
+                now + self.settings.boot_time + window
+            });
             let availability_zone = zone_of(&self.settings.region, &subnet);
             state.instances.insert(
                 id.clone(),
@@ -568,9 +588,10 @@ impl Compute for FakeCompute {
         let unmanaged: Vec<String> = instance_ids
             .iter()
             .filter(|id| {
-                state.instances.get(*id).is_some_and(|i| {
-                    !self.forgotten(i, now) && !self.status(id, i, now).is_managed()
-                })
+                state
+                    .instances
+                    .get(*id)
+                    .is_some_and(|i| !self.forgotten(i, now) && !self.status(id, i, now).is_managed())
             })
             .cloned()
             .collect();
@@ -599,7 +620,12 @@ impl Compute for FakeCompute {
             .collect()
     }
 
-    async fn price(&self, instance_type: &str, _availability_zone: &str, market: Market) -> Option<PriceQuote> {
+    async fn price(
+        &self,
+        instance_type: &str,
+        _availability_zone: &str,
+        market: Market,
+    ) -> Option<PriceQuote> {
         let on_demand = simulated_on_demand(instance_type);
         let per_hour = match market {
             Market::OnDemand => on_demand,

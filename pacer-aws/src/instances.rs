@@ -43,7 +43,10 @@ fn is_not_found(err: &LaunchError) -> bool {
 
 impl Ec2Compute {
     #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
-    pub(crate) async fn describe_impl(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {
+    pub(crate) async fn describe_impl(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<Vec<InstanceStatus>, ComputeError> {
         let unique: Vec<String> = instance_ids.iter().collect::<BTreeSet<_>>().into_iter().cloned().collect();
         let mut found: HashMap<String, InstanceStatus> = HashMap::new();
         for chunk in unique.chunks(BATCH) {
@@ -77,7 +80,9 @@ impl Ec2Compute {
                         // The message named none of ours: fall back to one id per call.
                         for id in std::mem::take(&mut ids) {
                             match self.describe_pages(std::slice::from_ref(&id)).await {
-                                Ok(statuses) => found.extend(statuses.into_iter().map(|s| (s.instance_id.clone(), s))),
+                                Ok(statuses) => {
+                                    found.extend(statuses.into_iter().map(|s| (s.instance_id.clone(), s)))
+                                }
                                 Err(err) if is_not_found(&err) => {}
                                 Err(err) => return Err(ComputeError::Aws(err)),
                             }
@@ -91,7 +96,8 @@ impl Ec2Compute {
     }
 
     async fn describe_pages(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, LaunchError> {
-        let mut pages = self.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).into_paginator().send();
+        let mut pages =
+            self.ec2.describe_instances().set_instance_ids(Some(ids.to_vec())).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk(&e))?;
@@ -110,7 +116,9 @@ impl Ec2Compute {
                 Filter::builder()
                     .name("instance-state-name")
                     .set_values(Some(
-                        ["pending", "running", "shutting-down", "stopping", "stopped"].map(String::from).to_vec(),
+                        ["pending", "running", "shutting-down", "stopping", "stopped"]
+                            .map(String::from)
+                            .to_vec(),
                     ))
                     .build(),
             )
@@ -178,7 +186,10 @@ impl Ec2Compute {
         let mut checks = Vec::new();
         macro_rules! check {
             ($action:literal, $call:expr) => {
-                checks.push(verdict($action, $call.dry_run(true).send().await.map(|_| ()).map_err(|e| from_sdk(&e))));
+                checks.push(verdict(
+                    $action,
+                    $call.dry_run(true).send().await.map(|_| ()).map_err(|e| from_sdk(&e)),
+                ));
             };
         }
         check!("ec2:DescribeInstances", ec2.describe_instances());
@@ -192,21 +203,28 @@ impl Ec2Compute {
         );
         check!(
             "ec2:CreateLaunchTemplate",
-            ec2.create_launch_template()
-                .launch_template_name("pacer-preflight")
-                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build())
+            ec2.create_launch_template().launch_template_name("pacer-preflight").launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build()
+            )
         );
         check!(
             "ec2:CreateLaunchTemplateVersion",
-            ec2.create_launch_template_version()
-                .launch_template_id(TEMPLATE)
-                .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build())
+            ec2.create_launch_template_version().launch_template_id(TEMPLATE).launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build()
+            )
         );
-        check!("ec2:ModifyLaunchTemplate", ec2.modify_launch_template().launch_template_id(TEMPLATE).default_version("1"));
+        check!(
+            "ec2:ModifyLaunchTemplate",
+            ec2.modify_launch_template().launch_template_id(TEMPLATE).default_version("1")
+        );
         check!("ec2:DeleteLaunchTemplate", ec2.delete_launch_template().launch_template_id(TEMPLATE));
         check!(
             "ec2:RunInstances",
-            ec2.run_instances().image_id(AMI).instance_type(InstanceType::from("m5.large")).min_count(1).max_count(1)
+            ec2.run_instances()
+                .image_id(AMI)
+                .instance_type(InstanceType::from("m5.large"))
+                .min_count(1)
+                .max_count(1)
         );
         check!(
             "ec2:CreateTags",
@@ -238,19 +256,22 @@ mod tests {
     #[test]
     fn missing_ids_are_read_from_the_message() {
         assert_eq!(ids_in_message("The instance ID 'i-0abc123' does not exist"), ["i-0abc123"]);
-        assert_eq!(
-            ids_in_message("The instance IDs 'i-1a, i-2b' do not exist"),
-            ["i-1a", "i-2b"]
-        );
+        assert_eq!(ids_in_message("The instance IDs 'i-1a, i-2b' do not exist"), ["i-1a", "i-2b"]);
         assert!(ids_in_message("Invalid id: \"foo\" (expecting \"i-...\")").is_empty());
         assert!(ids_in_message("multi-instance").is_empty());
     }
 
     #[test]
     fn dry_run_answers_map_to_verdicts() {
-        let allowed = verdict("ec2:RunInstances", Err(LaunchError::new("DryRunOperation", "Request would have succeeded")));
+        let allowed = verdict(
+            "ec2:RunInstances",
+            Err(LaunchError::new("DryRunOperation", "Request would have succeeded")),
+        );
         assert_eq!(allowed.verdict, Verdict::Allowed);
-        let denied = verdict("ec2:RunInstances", Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")));
+        let denied = verdict(
+            "ec2:RunInstances",
+            Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")),
+        );
         assert_eq!(denied.verdict, Verdict::Denied);
         assert!(denied.message.contains("UnauthorizedOperation"));
         let other = verdict("ec2:RunInstances", Err(LaunchError::new("InvalidAMIID.NotFound", "nope")));

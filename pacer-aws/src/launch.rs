@@ -8,20 +8,24 @@ use crate::ec2::{Ec2Compute, tag_spec};
 use crate::error::{fleet_failure, from_sdk};
 use aws_sdk_ec2::types::{
     CreateFleetInstance, DefaultTargetCapacityType, Filter, FleetLaunchTemplateConfigRequest,
-    FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetOnDemandAllocationStrategy,
-    FleetType, InstanceInterruptionBehavior, InstanceLifecycle, InstanceMarketOptionsRequest, InstanceType,
-    LaunchTemplateSpecification, MarketType, OnDemandOptionsRequest, ResourceType, SpotAllocationStrategy,
-    SpotInstanceInterruptionBehavior, SpotInstanceType, SpotMarketOptions, TargetCapacitySpecificationRequest,
+    FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest,
+    FleetOnDemandAllocationStrategy, FleetType, InstanceInterruptionBehavior, InstanceLifecycle,
+    InstanceMarketOptionsRequest, InstanceType, LaunchTemplateSpecification, MarketType,
+    OnDemandOptionsRequest, ResourceType, SpotAllocationStrategy, SpotInstanceInterruptionBehavior,
+    SpotInstanceType, SpotMarketOptions, TargetCapacitySpecificationRequest,
 };
 use pacer_domain::{
-    AllocationStrategy, ErrorClass, LaunchError, LaunchSpec, LaunchedInstance, Market, SpawnMethod, TAG_JOB_ID,
+    AllocationStrategy, ErrorClass, LaunchError, LaunchSpec, LaunchedInstance, Market, SpawnMethod,
+    TAG_LAUNCH,
 };
 
 /// The launch-template version every launch uses.
 pub(crate) const DEFAULT_VERSION: &str = "$Default";
 
 /// CreateFleet's on-demand and spot allocation strategies for a pool's strategy (SPEC §6).
-pub(crate) fn allocation(strategy: AllocationStrategy) -> (FleetOnDemandAllocationStrategy, SpotAllocationStrategy) {
+pub(crate) fn allocation(
+    strategy: AllocationStrategy,
+) -> (FleetOnDemandAllocationStrategy, SpotAllocationStrategy) {
     match strategy {
         AllocationStrategy::Cost => {
             (FleetOnDemandAllocationStrategy::LowestPrice, SpotAllocationStrategy::PriceCapacityOptimized)
@@ -32,9 +36,10 @@ pub(crate) fn allocation(strategy: AllocationStrategy) -> (FleetOnDemandAllocati
         AllocationStrategy::Capacity => {
             (FleetOnDemandAllocationStrategy::LowestPrice, SpotAllocationStrategy::CapacityOptimized)
         }
-        AllocationStrategy::Priority => {
-            (FleetOnDemandAllocationStrategy::Prioritized, SpotAllocationStrategy::CapacityOptimizedPrioritized)
-        }
+        AllocationStrategy::Priority => (
+            FleetOnDemandAllocationStrategy::Prioritized,
+            SpotAllocationStrategy::CapacityOptimizedPrioritized,
+        ),
     }
 }
 
@@ -92,9 +97,8 @@ pub(crate) fn fleet_request(
         .tag_specifications(tag_spec(ResourceType::Instance, &spec.tags))
         .tag_specifications(tag_spec(ResourceType::Volume, &spec.tags));
     request = match spec.market {
-        Market::OnDemand => {
-            request.on_demand_options(OnDemandOptionsRequest::builder().allocation_strategy(on_demand).build())
-        }
+        Market::OnDemand => request
+            .on_demand_options(OnDemandOptionsRequest::builder().allocation_strategy(on_demand).build()),
         Market::Spot => request.spot_options(
             aws_sdk_ec2::types::SpotOptionsRequest::builder()
                 .allocation_strategy(spot)
@@ -180,13 +184,13 @@ impl Ec2Compute {
             .errors()
             .iter()
             .map(|e| {
-                (e.error_code().unwrap_or("Unknown").to_owned(), e.error_message().unwrap_or_default().to_owned())
+                (
+                    e.error_code().unwrap_or("Unknown").to_owned(),
+                    e.error_message().unwrap_or_default().to_owned(),
+                )
             })
             .collect();
-        let found = out
-            .instances()
-            .iter()
-            .find_map(|i| i.instance_ids().first().map(|id| (i, id.clone())));
+        let found = out.instances().iter().find_map(|i| i.instance_ids().first().map(|id| (i, id.clone())));
         match found {
             Some((instance, id)) => {
                 if !errors.is_empty() {
@@ -206,7 +210,7 @@ impl Ec2Compute {
         // Each type has its own token, so a replay after a crash could succeed on a type that
         // failed the first time while a later type's instance already runs: look for this
         // job's instance first so a replay never launches a second one.
-        if let Some(existing) = self.live_instance_of_job(spec.job_id).await? {
+        if let Some(existing) = self.live_instance_of_launch(&spec.client_token).await? {
             tracing::info!(instance_id = %existing.instance_id, "job already has a live instance");
             return Ok(existing);
         }
@@ -257,25 +261,32 @@ impl Ec2Compute {
                         return Err(err);
                     }
                     tracing::info!(%instance_type, code = %err.code, "no capacity, trying the next type");
-                    capacity_errors.push(LaunchError {
-                        message: format!("{instance_type}: {}", err.message),
-                        ..err
-                    });
+                    capacity_errors
+                        .push(LaunchError { message: format!("{instance_type}: {}", err.message), ..err });
                 }
             }
         }
         let code = capacity_errors.last().map(|e| e.code.clone()).unwrap_or_default();
-        let message = capacity_errors.iter().map(|e| format!("{}: {}", e.code, e.message)).collect::<Vec<_>>().join("; ");
+        let message = capacity_errors
+            .iter()
+            .map(|e| format!("{}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
         Err(LaunchError::new(code, message))
     }
 
-    /// A pending or running instance tagged with this job id, if any.
-    async fn live_instance_of_job(&self, job_id: u64) -> Result<Option<LaunchedInstance>, LaunchError> {
+    /// A pending or running instance started by this launch (tagged with its client token).
+    async fn live_instance_of_launch(
+        &self,
+        client_token: &str,
+    ) -> Result<Option<LaunchedInstance>, LaunchError> {
         let out = self
             .ec2
             .describe_instances()
-            .filters(Filter::builder().name(format!("tag:{TAG_JOB_ID}")).values(job_id.to_string()).build())
-            .filters(Filter::builder().name("instance-state-name").values("pending").values("running").build())
+            .filters(Filter::builder().name(format!("tag:{TAG_LAUNCH}")).values(client_token).build())
+            .filters(
+                Filter::builder().name("instance-state-name").values("pending").values("running").build(),
+            )
             .send()
             .await
             .map_err(|e| from_sdk(&e))?;
@@ -298,10 +309,10 @@ impl Ec2Compute {
         match self.ec2.describe_instances().instance_ids(&launched.instance_id).send().await {
             Ok(out) => {
                 if let Some(i) = out.reservations().iter().flat_map(|r| r.instances()).next() {
-                    if launched.availability_zone.is_empty() {
-                        if let Some(az) = i.placement().and_then(|p| p.availability_zone()) {
-                            launched.availability_zone = az.to_owned();
-                        }
+                    if launched.availability_zone.is_empty()
+                        && let Some(az) = i.placement().and_then(|p| p.availability_zone())
+                    {
+                        launched.availability_zone = az.to_owned();
                     }
                     if launched.subnet_id.is_empty() {
                         launched.subnet_id = i.subnet_id().unwrap_or_default().to_owned();
@@ -345,13 +356,16 @@ mod tests {
     fn priority_is_prioritized_and_capacity_optimized_prioritized() {
         assert_eq!(
             allocation(AllocationStrategy::Priority),
-            (FleetOnDemandAllocationStrategy::Prioritized, SpotAllocationStrategy::CapacityOptimizedPrioritized)
+            (
+                FleetOnDemandAllocationStrategy::Prioritized,
+                SpotAllocationStrategy::CapacityOptimizedPrioritized
+            )
         );
     }
 
     #[test]
     fn run_tokens_are_stable_per_type_and_short() {
-        let token = pacer_domain::client_token(u64::MAX, pacer_domain::MAX_LAUNCH_ATTEMPTS);
+        let token = pacer_domain::client_token(u64::MAX, u32::MAX, pacer_domain::MAX_LAUNCH_ATTEMPTS);
         assert_eq!(run_token(&token, 3), run_token(&token, 3));
         assert_ne!(run_token(&token, 0), run_token(&token, 1));
         assert!(run_token(&token, 19).len() <= 64);

@@ -12,7 +12,9 @@ use aws_sdk_ec2::operation::delete_launch_template_versions::DeleteLaunchTemplat
 use aws_sdk_ec2::operation::describe_launch_templates::DescribeLaunchTemplatesOutput;
 use aws_sdk_ec2::operation::modify_launch_template::ModifyLaunchTemplateError;
 use aws_sdk_ec2::operation::run_instances::RunInstancesError;
-use aws_sdk_ec2::types::{DefaultTargetCapacityType, FleetType, LaunchTemplateVersion, SpotAllocationStrategy};
+use aws_sdk_ec2::types::{
+    DefaultTargetCapacityType, FleetType, LaunchTemplateVersion, SpotAllocationStrategy,
+};
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use pacer_domain::{
     AllocationStrategy, ErrorClass, LaunchSpec, Market, SpawnMethod, Tags, TemplateRef, TemplateSpec,
@@ -56,7 +58,9 @@ fn compute(rules: &[&Rule]) -> Ec2Compute {
 
 async fn run_instances_error(code: &'static str) -> pacer_domain::LaunchError {
     let rule = mock!(aws_sdk_ec2::Client::run_instances).then_error(move || {
-        RunInstancesError::generic(ErrorMetadata::builder().code(code).message(format!("{code} from ec2")).build())
+        RunInstancesError::generic(
+            ErrorMetadata::builder().code(code).message(format!("{code} from ec2")).build(),
+        )
     });
     let client = ec2(&[&rule]);
     let err = client.run_instances().min_count(1).max_count(1).send().await.expect_err("mocked error");
@@ -65,7 +69,13 @@ async fn run_instances_error(code: &'static str) -> pacer_domain::LaunchError {
 
 #[tokio::test]
 async fn capacity_codes_from_typed_errors_are_capacity_class() {
-    for code in ["InsufficientInstanceCapacity", "InstanceLimitExceeded", "UnfulfillableCapacity", "SpotMaxPriceTooLow", "Unsupported"] {
+    for code in [
+        "InsufficientInstanceCapacity",
+        "InstanceLimitExceeded",
+        "UnfulfillableCapacity",
+        "SpotMaxPriceTooLow",
+        "Unsupported",
+    ] {
         let err = run_instances_error(code).await;
         assert_eq!(err.class, ErrorClass::Capacity, "{code}");
         assert_eq!(err.code, code);
@@ -82,7 +92,9 @@ async fn throttling_codes_from_typed_errors_are_throttling_class() {
 
 #[tokio::test]
 async fn other_codes_from_typed_errors_are_permanent() {
-    for code in ["UnsupportedOperation", "InvalidAMIID.NotFound", "UnauthorizedOperation", "InvalidParameterValue"] {
+    for code in
+        ["UnsupportedOperation", "InvalidAMIID.NotFound", "UnauthorizedOperation", "InvalidParameterValue"]
+    {
         let err = run_instances_error(code).await;
         assert_eq!(err.class, ErrorClass::Permanent, "{code}");
         assert_eq!(err.to_string(), format!("{code}: {code} from ec2"));
@@ -107,7 +119,7 @@ fn launch_spec(strategy: AllocationStrategy, market: Market) -> LaunchSpec {
     LaunchSpec {
         job_id: 5,
         attempt: 2,
-        client_token: pacer_domain::client_token(5, 2),
+        client_token: pacer_domain::client_token(5, 0, 2),
         template_id: "lt-0123456789abcdef0".into(),
         instance_types: vec!["m7i.large".into(), "c7i.large".into(), "m6i.large".into()],
         subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
@@ -124,7 +136,7 @@ fn fleet_requests_cover_every_type_and_subnet() {
     let spec = launch_spec(AllocationStrategy::Priority, Market::Spot);
     let request = fleet_request(&client, &spec);
     assert_eq!(request.get_type(), &Some(FleetType::Instant));
-    assert_eq!(request.get_client_token().as_deref(), Some("pacer-job-5-attempt-2"));
+    assert_eq!(request.get_client_token().as_deref(), Some("pacer-job-5-g0-a2"));
     let capacity = request.get_target_capacity_specification().clone().expect("capacity");
     assert_eq!(capacity.total_target_capacity(), Some(1));
     assert_eq!(capacity.default_target_capacity_type(), Some(&DefaultTargetCapacityType::Spot));
@@ -156,8 +168,13 @@ fn fleet_requests_cover_every_type_and_subnet() {
     .map(|(t, s, p)| ((*t).to_owned(), (*s).to_owned(), Some(*p)))
     .collect();
     assert_eq!(overrides, expected);
-    let tag_types: Vec<_> =
-        request.get_tag_specifications().clone().unwrap_or_default().iter().map(|t| t.resource_type().cloned()).collect();
+    let tag_types: Vec<_> = request
+        .get_tag_specifications()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| t.resource_type().cloned())
+        .collect();
     assert_eq!(tag_types.len(), 2);
 
     let od = fleet_request(&client, &launch_spec(AllocationStrategy::Cost, Market::OnDemand));
@@ -200,7 +217,8 @@ async fn a_version_that_cannot_become_default_is_deleted_again() {
         tags: Tags::new(),
     };
     let existing = TemplateRef { id: "lt-1".into(), version: 3 };
-    let err = materialize(&compute, Some(&existing), &spec, "#!/bin/bash\n").await.expect_err("default fails");
+    let err =
+        materialize(&compute, Some(&existing), &spec, "#!/bin/bash\n").await.expect_err("default fails");
     match &err {
         ComputeError::Aws(e) => assert_eq!(e.code, "UnauthorizedOperation"),
         other => panic!("{other:?}"),

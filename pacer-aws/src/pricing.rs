@@ -58,9 +58,12 @@ pub(crate) fn location_of(region: &str) -> Option<&'static str> {
     REGION_LOCATIONS.iter().find(|(r, _)| *r == region).map(|(_, l)| *l)
 }
 
+/// (instance type, region).
+type PriceKey = (String, String);
+
 /// On-demand list prices by (instance type, region), with the time they were fetched.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PriceCache(Arc<Mutex<HashMap<(String, String), (Instant, Micros)>>>);
+pub(crate) struct PriceCache(Arc<Mutex<HashMap<PriceKey, (Instant, Micros)>>>);
 
 impl PriceCache {
     fn get(&self, key: &(String, String)) -> Option<Micros> {
@@ -80,7 +83,9 @@ impl PriceCache {
 pub(crate) fn on_demand_price(price_list: &[String]) -> Option<Micros> {
     let products: Vec<serde_json::Value> =
         price_list.iter().filter_map(|item| serde_json::from_str(item).ok()).collect();
-    let operation = |p: &serde_json::Value| p.pointer("/product/attributes/operation").and_then(|o| o.as_str()).map(str::to_owned);
+    let operation = |p: &serde_json::Value| {
+        p.pointer("/product/attributes/operation").and_then(|o| o.as_str()).map(str::to_owned)
+    };
     let best = products
         .iter()
         .find(|p| operation(p).as_deref() == Some("RunInstances"))
@@ -100,16 +105,21 @@ fn term(field: &str, value: &str) -> Option<Filter> {
 
 impl Ec2Compute {
     #[tracing::instrument(skip_all, fields(instance_type = %instance_type, availability_zone = %availability_zone, market = market.as_str()))]
-    pub(crate) async fn price_impl(&self, instance_type: &str, availability_zone: &str, market: Market) -> Option<PriceQuote> {
+    pub(crate) async fn price_impl(
+        &self,
+        instance_type: &str,
+        availability_zone: &str,
+        market: Market,
+    ) -> Option<PriceQuote> {
         match market {
-            Market::OnDemand => self.on_demand(instance_type).await.map(|per_hour| PriceQuote {
-                per_hour,
-                source: PriceSource::OnDemandList,
-            }),
-            Market::Spot => self.spot(instance_type, availability_zone).await.map(|per_hour| PriceQuote {
-                per_hour,
-                source: PriceSource::SpotHistory,
-            }),
+            Market::OnDemand => self
+                .on_demand(instance_type)
+                .await
+                .map(|per_hour| PriceQuote { per_hour, source: PriceSource::OnDemandList }),
+            Market::Spot => self
+                .spot(instance_type, availability_zone)
+                .await
+                .map(|per_hour| PriceQuote { per_hour, source: PriceSource::SpotHistory }),
         }
     }
 

@@ -21,7 +21,8 @@ use aws_sdk_ec2::types::{
     Filter, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, VolumeType,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, ShutdownBehavior,
+    VolumeType,
 };
 use pacer_domain::{LaunchError, Tags, TemplateRef, TemplateSpec};
 use tracing::Instrument;
@@ -31,7 +32,11 @@ pub(crate) const METADATA_HOP_LIMIT: i32 = 2;
 
 /// The data of one launch-template version. `root_device` is the AMI's root device name,
 /// needed (and only used) when the spec sets a root volume size.
-pub(crate) fn template_data(spec: &TemplateSpec, user_data: &str, root_device: Option<&str>) -> RequestLaunchTemplateData {
+pub(crate) fn template_data(
+    spec: &TemplateSpec,
+    user_data: &str,
+    root_device: Option<&str>,
+) -> RequestLaunchTemplateData {
     let lt_tags = |resource: ResourceType| {
         LaunchTemplateTagSpecificationRequest::builder()
             .resource_type(resource)
@@ -40,7 +45,9 @@ pub(crate) fn template_data(spec: &TemplateSpec, user_data: &str, root_device: O
     };
     let mut data = RequestLaunchTemplateData::builder()
         .image_id(&spec.ami_id)
-        .set_security_group_ids((!spec.security_group_ids.is_empty()).then(|| spec.security_group_ids.clone()))
+        .set_security_group_ids(
+            (!spec.security_group_ids.is_empty()).then(|| spec.security_group_ids.clone()),
+        )
         .user_data(aws_smithy_types::base64::encode(user_data))
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
         .metadata_options(
@@ -76,9 +83,9 @@ pub(crate) fn template_data(spec: &TemplateSpec, user_data: &str, root_device: O
 }
 
 fn version_of(template_id: &str, number: Option<i64>) -> Result<TemplateRef, ComputeError> {
-    let version = number
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| ComputeError::Unexpected(format!("no version number for launch template {template_id}")))?;
+    let version = number.and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
+        ComputeError::Unexpected(format!("no version number for launch template {template_id}"))
+    })?;
     Ok(TemplateRef { id: template_id.to_owned(), version })
 }
 
@@ -140,13 +147,8 @@ impl Ec2Compute {
                     // adopt it by giving it a new default version with this data.
                     let id = self.template_id_by_name(&spec.name).await?.ok_or(ComputeError::Aws(err))?;
                     tracing::info!(template_id = %id, "adopting existing launch template");
-                    crate::compute::materialize(
-                        self,
-                        Some(&TemplateRef { id, version: 0 }),
-                        spec,
-                        user_data,
-                    )
-                    .await
+                    crate::compute::materialize(self, Some(&TemplateRef { id, version: 0 }), spec, user_data)
+                        .await
                 }
             }
         }
@@ -183,7 +185,8 @@ impl Ec2Compute {
                 .send()
                 .await
                 .map_err(|e| ComputeError::Aws(from_sdk(&e)))?;
-            let created = version_of(template_id, out.launch_template_version().and_then(|v| v.version_number()))?;
+            let created =
+                version_of(template_id, out.launch_template_version().and_then(|v| v.version_number()))?;
             tracing::info!(version = created.version, "launch template version created");
             // The template's own tags follow the pool's (best effort: they are labels only).
             if let Err(e) = self.retag_template(template_id, &spec.tags).await {
@@ -232,7 +235,11 @@ impl Ec2Compute {
         Ok(())
     }
 
-    pub(crate) async fn set_default_version_impl(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+    pub(crate) async fn set_default_version_impl(
+        &self,
+        template_id: &str,
+        version: u64,
+    ) -> Result<(), ComputeError> {
         let span = tracing::info_span!("ec2.modify_launch_template", template_id, version);
         async {
             self.ec2
@@ -249,7 +256,11 @@ impl Ec2Compute {
         .await
     }
 
-    pub(crate) async fn delete_template_version_impl(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
+    pub(crate) async fn delete_template_version_impl(
+        &self,
+        template_id: &str,
+        version: u64,
+    ) -> Result<(), ComputeError> {
         let span = tracing::info_span!("ec2.delete_launch_template_versions", template_id, version);
         async {
             let out = self

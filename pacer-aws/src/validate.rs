@@ -52,14 +52,17 @@ impl Ec2Compute {
         let Some(image) = out.images().iter().find(|i| i.image_id() == Some(pool.ami_id.as_str())) else {
             errors.push(FieldError::new(
                 "ami_id",
-                format!("InvalidAMIID.NotFound: The image id '[{}]' does not exist in {}", pool.ami_id, self.region),
+                format!(
+                    "InvalidAMIID.NotFound: The image id '[{}]' does not exist in {}",
+                    pool.ami_id, self.region
+                ),
             ));
             return Ok(());
         };
-        if let Some(state) = image.state() {
-            if state.as_str() != "available" {
-                errors.push(FieldError::new("ami_id", format!("the image is {}, not available", state.as_str())));
-            }
+        if let Some(state) = image.state()
+            && state.as_str() != "available"
+        {
+            errors.push(FieldError::new("ami_id", format!("the image is {}, not available", state.as_str())));
         }
         if pool.root_volume_gb > 0 {
             let root = image.root_device_name();
@@ -69,23 +72,27 @@ impl Ec2Compute {
                 .find(|m| m.device_name() == root)
                 .and_then(|m| m.ebs())
                 .and_then(|ebs| ebs.volume_size());
-            if let Some(size) = snapshot_gb {
-                if i64::from(pool.root_volume_gb) < i64::from(size) {
-                    errors.push(FieldError::new(
+            if let Some(size) = snapshot_gb
+                && i64::from(pool.root_volume_gb) < i64::from(size)
+            {
+                errors.push(FieldError::new(
                         "root_volume_gb",
                         format!(
                             "must be at least {size} GiB, the size of the root snapshot of {} (or 0 for the image's size)",
                             pool.ami_id
                         ),
                     ));
-                }
             }
         }
         Ok(())
     }
 
     /// Checks each subnet; returns the VPC of each one found.
-    async fn check_subnets(&self, pool: &PoolSpec, errors: &mut Vec<FieldError>) -> Result<Vec<String>, ComputeError> {
+    async fn check_subnets(
+        &self,
+        pool: &PoolSpec,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<Vec<String>, ComputeError> {
         let mut vpcs = Vec::new();
         for (i, subnet) in pool.subnet_ids.iter().enumerate() {
             let field = format!("subnet_ids[{i}]");
@@ -114,13 +121,13 @@ impl Ec2Compute {
             match self.ec2.describe_security_groups().group_ids(group).send().await {
                 Ok(out) => match out.security_groups().first() {
                     Some(sg) => {
-                        if let (Some(vpc), Some(subnet_vpc)) = (sg.vpc_id(), vpcs.first()) {
-                            if vpcs.iter().any(|v| v != vpc) {
-                                errors.push(FieldError::new(
-                                    field,
-                                    format!("the security group is in {vpc} but the subnets are in {subnet_vpc}"),
-                                ));
-                            }
+                        if let (Some(vpc), Some(subnet_vpc)) = (sg.vpc_id(), vpcs.first())
+                            && vpcs.iter().any(|v| v != vpc)
+                        {
+                            errors.push(FieldError::new(
+                                field,
+                                format!("the security group is in {vpc} but the subnets are in {subnet_vpc}"),
+                            ));
                         }
                     }
                     None => errors.push(FieldError::new(
@@ -142,6 +149,9 @@ mod tests {
     #[test]
     fn profile_names_come_from_arns_too() {
         assert_eq!(profile_name("pacer-runner"), "pacer-runner");
-        assert_eq!(profile_name("arn:aws:iam::123456789012:instance-profile/ci/pacer-runner"), "pacer-runner");
+        assert_eq!(
+            profile_name("arn:aws:iam::123456789012:instance-profile/ci/pacer-runner"),
+            "pacer-runner"
+        );
     }
 }

@@ -13,8 +13,8 @@ pub type Tags = BTreeMap<String, String>;
 
 /// Most user tags on one project, pool or repo binding.
 pub const MAX_TAGS_PER_ENTITY: usize = 40;
-/// Most user tags after the cascade (AWS allows 50 per resource; Pacer adds five `gha:` tags).
-pub const MAX_CASCADED_TAGS: usize = 45;
+/// Most user tags after the cascade (AWS allows 50 per resource; Pacer adds six `gha:` tags).
+pub const MAX_CASCADED_TAGS: usize = 44;
 /// Longest name of a project or pool, in characters.
 pub const MAX_NAME_CHARS: usize = 128;
 /// Longest pool max runtime: one week.

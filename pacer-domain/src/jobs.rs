@@ -90,6 +90,8 @@ pub struct Job {
     pub github_job_id: u64,
     /// GitHub's run id.
     pub run_id: u64,
+    /// The GitHub App installation that sent it.
+    pub installation: Option<u64>,
     /// `owner/repo`.
     pub repo: Sym,
     /// Who triggered it.
@@ -104,6 +106,8 @@ pub struct Job {
     pub status: JobStatus,
     /// Capacity-class launch failures so far.
     pub attempts: u32,
+    /// Times the job lost its instance to another job and went back to the queue.
+    pub generation: u32,
     /// Market of the next or current launch.
     pub market: Market,
     /// Not claimable before this.

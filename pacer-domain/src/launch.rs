@@ -18,6 +18,8 @@ pub const TAG_POOL: &str = "gha:pool";
 pub const TAG_JOB_ID: &str = "gha:job_id";
 /// Tag naming the `owner/repo` an instance was launched for.
 pub const TAG_REPO: &str = "gha:repo";
+/// Tag carrying the launch's client token, so a replayed launch finds what it started.
+pub const TAG_LAUNCH: &str = "gha:launch";
 
 /// Capacity-class retries give up after this many attempts.
 pub const MAX_LAUNCH_ATTEMPTS: u32 = 12;
@@ -87,8 +89,8 @@ pub struct LaunchSpec {
     pub job_id: u64,
     /// Attempt number, 1-based.
     pub attempt: u32,
-    /// Idempotency token for this job + attempt: a retried call after a crash returns the same
-    /// instance instead of launching a second one.
+    /// Idempotency token for this job + generation + attempt: a retried call after a crash
+    /// returns the same instance instead of launching a second one.
     pub client_token: String,
     /// The pool's launch template id (launched at its `$Default` version).
     pub template_id: String,
@@ -102,23 +104,28 @@ pub struct LaunchSpec {
     pub spawn_method: SpawnMethod,
     /// CreateFleet allocation strategy.
     pub allocation_strategy: AllocationStrategy,
-    /// Instance and volume tags: the full cascade (project → pool → repo) then the `gha:` tags.
+    /// Instance and volume tags: the full cascade (project → pool → repo) then the `gha:` tags
+    /// (including [`TAG_LAUNCH`] = the client token).
     pub tags: Tags,
 }
 
 impl LaunchSpec {
-    /// The launch of `job_id`'s attempt `attempt` from `pool` for `repo`.
-    pub fn new(config: &Config, pool: &Pool, repo: &str, job_id: u64, attempt: u32, market: Market) -> Self {
+    /// The launch of attempt `attempt` of `job` (whose generation counts the instances it lost
+    /// to other jobs) from `pool`.
+    pub fn new(config: &Config, pool: &Pool, repo: &str, job: LaunchOf, market: Market) -> Self {
+        let LaunchOf { job_id, generation, attempt } = job;
+        let client_token = client_token(job_id, generation, attempt);
         let template = TemplateSpec::for_pool(config, pool);
         let repo_tags = config.repo(repo).map(|r| r.spec.tags.clone()).unwrap_or_default();
         let mut tags = cascade_tags(&[&config.template_tags(pool), &repo_tags]);
         tags.extend(template.tags.into_iter().filter(|(k, _)| k.starts_with("gha:")));
         tags.insert(TAG_JOB_ID.into(), job_id.to_string());
         tags.insert(TAG_REPO.into(), repo.to_owned());
+        tags.insert(TAG_LAUNCH.into(), client_token.clone());
         Self {
             job_id,
             attempt,
-            client_token: client_token(job_id, attempt),
+            client_token,
             template_id: pool.template.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
             instance_types: pool.spec.instance_types.clone(),
             subnet_ids: pool.spec.subnet_ids.clone(),
@@ -130,9 +137,21 @@ impl LaunchSpec {
     }
 }
 
-/// The EC2 idempotency token of one job attempt (≤ 64 ASCII characters).
-pub fn client_token(job_id: u64, attempt: u32) -> String {
-    format!("pacer-job-{job_id}-attempt-{attempt}")
+/// Which launch of which job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchOf {
+    /// Pacer's job id.
+    pub job_id: u64,
+    /// How many times the job lost its instance to another job (a new instance needs a new
+    /// token).
+    pub generation: u32,
+    /// Attempt, 1-based (throttled calls repeat an attempt; capacity failures advance it).
+    pub attempt: u32,
+}
+
+/// The EC2 idempotency token of one launch (≤ 64 ASCII characters).
+pub fn client_token(job_id: u64, generation: u32, attempt: u32) -> String {
+    format!("pacer-job-{job_id}-g{generation}-a{attempt}")
 }
 
 /// What EC2 started for a launch.
@@ -223,6 +242,8 @@ impl std::fmt::Display for LaunchError {
     }
 }
 
+impl std::error::Error for LaunchError {}
+
 /// Delay before the next attempt after `failed_attempts` capacity failures:
 /// 30 s, 60 s, 120 s, 240 s, then 300 s.
 pub fn capacity_backoff_ms(failed_attempts: u32) -> i64 {
@@ -264,7 +285,8 @@ mod tests {
 
     #[test]
     fn client_tokens_are_per_attempt_and_short() {
-        assert_ne!(client_token(7, 1), client_token(7, 2));
-        assert!(client_token(u64::MAX, MAX_LAUNCH_ATTEMPTS).len() <= 64);
+        assert_ne!(client_token(7, 0, 1), client_token(7, 0, 2));
+        assert_ne!(client_token(7, 0, 1), client_token(7, 1, 1));
+        assert!(client_token(u64::MAX, u32::MAX, MAX_LAUNCH_ATTEMPTS).len() <= 60, "room for a suffix");
     }
 }

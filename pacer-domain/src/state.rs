@@ -209,6 +209,7 @@ impl State {
                     id: e.job,
                     github_job_id: e.github_job_id,
                     run_id: e.run_id,
+                    installation: e.installation_id,
                     repo: self.strings.intern(&e.repo),
                     sender: self.strings.intern(&e.sender),
                     labels: self.strings.intern(&e.labels.join(", ")),
@@ -216,6 +217,7 @@ impl State {
                     pool: e.pool,
                     status: JobStatus::Queued,
                     attempts: 0,
+                    generation: 0,
                     market,
                     next_retry_at: None,
                     queued_at: at,
@@ -361,6 +363,7 @@ impl State {
                     self.change_job(seq, e.job, |job| {
                         (!job.status.is_terminal()).then(|| {
                             job.status = JobStatus::Queued;
+                            job.generation += 1;
                             job.instance = None;
                             job.claimed_at = None;
                             job.launched_at = None;

@@ -1,1 +1,30 @@
-//! x
+//! Pacer's append-only event log, our own on RocksDB: bincode envelopes under big-endian seq
+//! keys, durable group-committed appends with idempotency keys written in the same batch,
+//! indexes for the audit view (action, time) and for subjects (a job's timeline), snapshot
+//! files tagged with the seq they cover, and subscriptions that resume from any seq.
+//!
+//! Main types: [`EventLog`] (the trait), [`RocksLog`] and [`MemoryLog`] (its two
+//! implementations, held to one conformance suite), [`Subscription`], and [`load_state`] to
+//! start from the newest snapshot plus the tail. The log never rewrites or deletes a record,
+//! never acknowledges an append before it is fsynced, and after a failed write refuses every
+//! later one (poisoned) instead of running on.
+
+mod codec;
+mod commit;
+mod error;
+mod log;
+mod memory;
+mod replay;
+mod rocks;
+mod subscribe;
+
+pub use codec::{
+    BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, decode_record, decode_snapshot, encode_record,
+    encode_snapshot,
+};
+pub use error::StoreError;
+pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt};
+pub use memory::MemoryLog;
+pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify};
+pub use rocks::RocksLog;
+pub use subscribe::Subscription;

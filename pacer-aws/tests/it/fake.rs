@@ -3,8 +3,8 @@
 
 use pacer_aws::{Compute, ComputeError, FakeCompute, FakeOp, FakeSettings, InstanceState, materialize};
 use pacer_domain::{
-    AllocationStrategy, ErrorClass, LaunchError, LaunchSpec, Market, PriceSource, SpawnMethod, TAG_MANAGED_BY, Tags,
-    TemplateRef, TemplateSpec, client_token,
+    AllocationStrategy, ErrorClass, LaunchError, LaunchSpec, Market, PriceSource, SpawnMethod,
+    TAG_MANAGED_BY, Tags, TemplateRef, TemplateSpec, client_token,
 };
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ fn launch_spec(template: &TemplateRef, job_id: u64, market: Market, method: Spaw
     LaunchSpec {
         job_id,
         attempt: 1,
-        client_token: client_token(job_id, 1),
+        client_token: client_token(job_id, 0, 1),
         template_id: template.id.clone(),
         instance_types: vec!["m5.large".into(), "c5.large".into()],
         subnet_ids: vec!["subnet-0123456789abcdef0".into(), "subnet-0fedcba9876543210".into()],
@@ -54,7 +54,8 @@ async fn the_same_seed_launches_the_same_instances() {
         let mut outcomes = Vec::new();
         for job in 1..=20 {
             let out = fake.launch(&launch_spec(&template, job, Market::Spot, SpawnMethod::Fleet)).await;
-            outcomes.push(out.map(|l| (l.instance_id, l.instance_type, l.availability_zone)).map_err(|e| e.code));
+            outcomes
+                .push(out.map(|l| (l.instance_id, l.instance_type, l.availability_zone)).map_err(|e| e.code));
         }
         runs.push(outcomes);
     }
@@ -64,7 +65,10 @@ async fn the_same_seed_launches_the_same_instances() {
         let mut settings = FakeSettings::new(43);
         settings.capacity_error_rate = 0.3;
         let (fake, template) = fake_with_template(settings).await;
-        fake.launch(&launch_spec(&template, 1, Market::Spot, SpawnMethod::Fleet)).await.map(|l| l.instance_id).ok()
+        fake.launch(&launch_spec(&template, 1, Market::Spot, SpawnMethod::Fleet))
+            .await
+            .map(|l| l.instance_id)
+            .ok()
     };
     assert_ne!(runs[0][0].as_ref().ok().map(|o| o.0.clone()), other, "another seed, other ids");
 }
@@ -91,13 +95,21 @@ async fn injected_capacity_errors_fall_through_by_type_and_market() {
     assert_eq!(od.instance_type, "m5.large", "the fault is for spot only");
 
     fake.set_capacity_fault("c5.large", None, "InstanceLimitExceeded");
-    let err = fake.launch(&launch_spec(&template, 3, Market::Spot, SpawnMethod::Fleet)).await.expect_err("none left");
+    let err = fake
+        .launch(&launch_spec(&template, 3, Market::Spot, SpawnMethod::Fleet))
+        .await
+        .expect_err("none left");
     assert_eq!(err.class, ErrorClass::Capacity);
-    assert!(err.message.contains("InsufficientInstanceCapacity") && err.message.contains("InstanceLimitExceeded"));
+    assert!(
+        err.message.contains("InsufficientInstanceCapacity") && err.message.contains("InstanceLimitExceeded")
+    );
 
     fake.clear_faults();
     fake.set_capacity_fault("m5.large", None, "UnsupportedOperation");
-    let err = fake.launch(&launch_spec(&template, 4, Market::OnDemand, SpawnMethod::RunInstances)).await.expect_err("x");
+    let err = fake
+        .launch(&launch_spec(&template, 4, Market::OnDemand, SpawnMethod::RunInstances))
+        .await
+        .expect_err("x");
     assert_eq!(err.class, ErrorClass::Permanent);
     assert_eq!(err.code, "UnsupportedOperation");
 }
@@ -110,7 +122,8 @@ async fn launches_take_their_latency_and_instances_boot_then_run() {
     settings.shutdown_time = Duration::from_secs(5);
     let (fake, template) = fake_with_template(settings.clone()).await;
     let started = tokio::time::Instant::now();
-    let launched = fake.launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet)).await.expect("launch");
+    let launched =
+        fake.launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet)).await.expect("launch");
     assert_eq!(started.elapsed(), Duration::from_secs(2));
     let id = vec![launched.instance_id.clone()];
     async fn state(fake: &FakeCompute, id: &[String]) -> pacer_aws::InstanceStatus {
@@ -142,7 +155,8 @@ async fn spot_instances_can_be_interrupted() {
     let spot = fake.launch(&launch_spec(&template, 1, Market::Spot, SpawnMethod::Fleet)).await.expect("spot");
     let od = fake.launch(&launch_spec(&template, 2, Market::OnDemand, SpawnMethod::Fleet)).await.expect("od");
     tokio::time::advance(Duration::from_secs(61)).await;
-    let statuses = fake.describe(&[spot.instance_id.clone(), od.instance_id.clone()]).await.expect("describe");
+    let statuses =
+        fake.describe(&[spot.instance_id.clone(), od.instance_id.clone()]).await.expect("describe");
     assert_eq!(statuses[0].state, InstanceState::Terminated);
     assert!(statuses[0].state_reason.as_deref().is_some_and(|r| r.contains("SpotInstanceTermination")));
     assert_eq!(statuses[1].state, InstanceState::Running, "on-demand is never interrupted");
@@ -158,7 +172,8 @@ async fn spot_instances_can_be_interrupted() {
 #[tokio::test(start_paused = true)]
 async fn terminate_refuses_foreign_instances() {
     let (fake, template) = fake_with_template(FakeSettings::new(5)).await;
-    let ours = fake.launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet)).await.expect("launch");
+    let ours =
+        fake.launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet)).await.expect("launch");
     let foreign = fake.add_foreign_instance("t3.micro");
     let err = fake.terminate(&[ours.instance_id.clone(), foreign.clone()]).await.expect_err("refused");
     assert_eq!(err, ComputeError::NotManaged(vec![foreign.clone()]));
@@ -176,11 +191,18 @@ async fn templates_version_and_roll_back() {
     assert_eq!((v2.id.as_str(), v2.version), (template.id.as_str(), 2));
     assert_eq!(fake.template(&template.id).map(|t| (t.0, t.1.root_volume_gb)), Some((2, 40)));
 
-    fake.fail_next(FakeOp::SetDefaultVersion, LaunchError::new("RequestLimitExceeded", "Request limit exceeded."));
+    fake.fail_next(
+        FakeOp::SetDefaultVersion,
+        LaunchError::new("RequestLimitExceeded", "Request limit exceeded."),
+    );
     spec.root_volume_gb = 50;
     let err = materialize(&fake, Some(&v2), &spec, "x").await.expect_err("default fails");
     assert_eq!(err.class(), ErrorClass::Throttling);
-    assert_eq!(fake.template(&template.id).map(|t| (t.0, t.1.root_volume_gb)), Some((2, 40)), "previous default kept");
+    assert_eq!(
+        fake.template(&template.id).map(|t| (t.0, t.1.root_volume_gb)),
+        Some((2, 40)),
+        "previous default kept"
+    );
     // The failed version was removed: the next one is version 4, and version 3 cannot be made default.
     assert!(fake.set_default_version(&template.id, 3).await.is_err());
 

@@ -137,24 +137,31 @@ impl World {
     ) -> LaunchSpec {
         let (mut config, pool) = self.config(spot, method, strategy);
         let (pool, _) = self.pool_with_template(&mut config, pool).await;
-        LaunchSpec::new(&config, &pool, REPO, job_id, 1, market)
+        LaunchSpec::new(
+            &config,
+            &pool,
+            REPO,
+            pacer_domain::LaunchOf { job_id, generation: 0, attempt: 1 },
+            market,
+        )
     }
 
     /// The instance as moto stores it.
     pub async fn instance(&self, id: &str) -> aws_sdk_ec2::types::Instance {
         let out = self.ec2.describe_instances().instance_ids(id).send().await.expect("describe instance");
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .next()
-            .cloned()
-            .expect("instance exists")
+        out.reservations().iter().flat_map(|r| r.instances()).next().cloned().expect("instance exists")
     }
 
     /// Instance ids whose tags include `gha:managed-by=pacer`, by the compute under test.
     pub async fn managed_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> =
-            self.compute.list_managed().await.expect("list managed").into_iter().map(|s| s.instance_id).collect();
+        let mut ids: Vec<String> = self
+            .compute
+            .list_managed()
+            .await
+            .expect("list managed")
+            .into_iter()
+            .map(|s| s.instance_id)
+            .collect();
         ids.sort();
         ids
     }
@@ -162,5 +169,7 @@ impl World {
 
 /// Tags of an EC2 resource as a map.
 pub fn tag_map(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
-    tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
 }

@@ -6,7 +6,9 @@ use pacer_aws::{Compute, ComputeError, InstanceState, Verdict};
 use pacer_domain::{AllocationStrategy, Market, SpawnMethod};
 
 async fn launch(world: &World, job: u64) -> String {
-    let spec = world.launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, job, Market::OnDemand).await;
+    let spec = world
+        .launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, job, Market::OnDemand)
+        .await;
     world.compute.launch(&spec).await.expect("launch").instance_id
 }
 
@@ -31,7 +33,8 @@ async fn describe_reports_missing_ids_as_gone_and_the_rest_as_they_are() {
     let b = launch(&world, 202).await;
     let ids = vec![a.clone(), "i-0000000000000dead".to_owned(), b.clone(), "i-0000000000000beef".to_owned()];
     let statuses = world.compute.describe(&ids).await.expect("describe");
-    let got: Vec<(&str, InstanceState)> = statuses.iter().map(|s| (s.instance_id.as_str(), s.state)).collect();
+    let got: Vec<(&str, InstanceState)> =
+        statuses.iter().map(|s| (s.instance_id.as_str(), s.state)).collect();
     assert_eq!(got[1], ("i-0000000000000dead", InstanceState::Gone));
     assert_eq!(got[3], ("i-0000000000000beef", InstanceState::Gone));
     for status in [&statuses[0], &statuses[2]] {
@@ -57,7 +60,14 @@ async fn list_managed_finds_pacer_instances_only() {
     assert_eq!(world.managed_ids().await, expected);
     world.compute.terminate(std::slice::from_ref(&a)).await.expect("terminate");
     // Terminated instances are not orphans any more.
-    let states: Vec<_> = world.compute.list_managed().await.expect("list").into_iter().map(|s| (s.instance_id, s.state)).collect();
+    let states: Vec<_> = world
+        .compute
+        .list_managed()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| (s.instance_id, s.state))
+        .collect();
     assert!(states.iter().all(|(id, state)| id != &a || *state == InstanceState::ShuttingDown), "{states:?}");
     assert!(states.iter().any(|(id, _)| id == &b));
 }
@@ -83,7 +93,9 @@ async fn preflight_reads_dry_run_answers_and_creates_nothing() {
     let world = World::new().await;
     let checks = world.compute.preflight().await;
     let verdict = |action: &str| checks.iter().find(|c| c.action == action).map(|c| c.verdict);
-    for action in ["ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateLaunchTemplate", "ec2:DescribeInstances"] {
+    for action in
+        ["ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateLaunchTemplate", "ec2:DescribeInstances"]
+    {
         assert_eq!(verdict(action), Some(Verdict::Allowed), "{action}: {checks:?}");
     }
     assert!(checks.iter().all(|c| !c.message.is_empty()));

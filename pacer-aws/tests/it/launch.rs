@@ -24,7 +24,8 @@ async fn assert_job_tags(world: &World, instance_id: &str, job_id: u64) {
 #[tokio::test]
 async fn fleet_launches_on_demand_over_types_and_subnets() {
     let world = World::new().await;
-    let spec = world.launch_spec(false, SpawnMethod::Fleet, AllocationStrategy::Cost, 101, Market::OnDemand).await;
+    let spec =
+        world.launch_spec(false, SpawnMethod::Fleet, AllocationStrategy::Cost, 101, Market::OnDemand).await;
     assert_eq!(spec.instance_types.len() * spec.subnet_ids.len(), 4);
     let launched = world.compute.launch(&spec).await.expect("launch");
     assert!(launched.instance_id.starts_with("i-"));
@@ -41,7 +42,8 @@ async fn fleet_launches_on_demand_over_types_and_subnets() {
 #[tokio::test]
 async fn fleet_launches_spot_with_priorities() {
     let world = World::new().await;
-    let spec = world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Priority, 102, Market::Spot).await;
+    let spec =
+        world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Priority, 102, Market::Spot).await;
     let launched = world.compute.launch(&spec).await.expect("launch");
     assert_eq!(launched.market, Market::Spot);
     assert_eq!(launched.instance_type, TYPES[0]);
@@ -66,7 +68,8 @@ async fn fleet_skips_a_faulted_first_type() {
     let world = World::new().await;
     world.aws.set_faults(json!({"m5.large": "InsufficientInstanceCapacity"}));
     for (job, market) in [(105, Market::OnDemand), (106, Market::Spot)] {
-        let spec = world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Priority, job, market).await;
+        let spec =
+            world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Priority, job, market).await;
         let launched = world.compute.launch(&spec).await.expect("launch");
         assert_eq!(launched.instance_type, "c5.large", "{market:?}");
         assert_eq!(launched.market, market);
@@ -76,7 +79,9 @@ async fn fleet_skips_a_faulted_first_type() {
 #[tokio::test]
 async fn fleet_with_every_type_faulted_is_capacity_class() {
     let world = World::new().await;
-    world.aws.set_faults(json!({"m5.large/spot": "InsufficientInstanceCapacity", "c5.large": "SpotMaxPriceTooLow"}));
+    world.aws.set_faults(
+        json!({"m5.large/spot": "InsufficientInstanceCapacity", "c5.large": "SpotMaxPriceTooLow"}),
+    );
     let spec = world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Cost, 107, Market::Spot).await;
     let err = world.compute.launch(&spec).await.expect_err("no capacity");
     assert_eq!(err.class, ErrorClass::Capacity, "{err}");
@@ -84,7 +89,8 @@ async fn fleet_with_every_type_faulted_is_capacity_class() {
     assert!(err.message.contains("SpotMaxPriceTooLow"), "{err}");
     assert!(world.managed_ids().await.is_empty());
     // The same pool on-demand is not faulted for m5.large.
-    let spec = world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Cost, 108, Market::OnDemand).await;
+    let spec =
+        world.launch_spec(true, SpawnMethod::Fleet, AllocationStrategy::Cost, 108, Market::OnDemand).await;
     assert_eq!(world.compute.launch(&spec).await.expect("on-demand").instance_type, "m5.large");
 }
 
@@ -92,23 +98,33 @@ async fn fleet_with_every_type_faulted_is_capacity_class() {
 async fn fleet_unsupported_operation_is_permanent() {
     let world = World::new().await;
     world.aws.set_faults(json!({"*": {"code": "UnsupportedOperation", "message": "The instance configuration is not supported"}}));
-    let spec = world.launch_spec(false, SpawnMethod::Fleet, AllocationStrategy::Cost, 109, Market::OnDemand).await;
+    let spec =
+        world.launch_spec(false, SpawnMethod::Fleet, AllocationStrategy::Cost, 109, Market::OnDemand).await;
     let err = world.compute.launch(&spec).await.expect_err("unsupported");
     assert_eq!(err.class, ErrorClass::Permanent);
     assert_eq!(err.code, "UnsupportedOperation");
-    assert!(err.to_string().contains("UnsupportedOperation: The instance configuration is not supported"), "{err}");
+    assert!(
+        err.to_string().contains("UnsupportedOperation: The instance configuration is not supported"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn run_instances_falls_back_in_type_order_on_the_first_subnet() {
     let world = World::new().await;
     world.aws.set_faults(json!({"m5.large": "InsufficientInstanceCapacity"}));
-    let spec = world.launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 110, Market::OnDemand).await;
+    let spec = world
+        .launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 110, Market::OnDemand)
+        .await;
     let launched = world.compute.launch(&spec).await.expect("launch");
     assert_eq!(launched.instance_type, "c5.large");
     assert_eq!(launched.subnet_id, world.subnet_ids[0]);
     assert_eq!(launched.availability_zone, "us-east-1a");
-    assert_eq!(world.managed_ids().await, [launched.instance_id.clone()], "exactly one instance");
+    assert_eq!(
+        world.managed_ids().await,
+        std::slice::from_ref(&launched.instance_id),
+        "exactly one instance"
+    );
     assert_job_tags(&world, &launched.instance_id, 110).await;
     // A replay of the same attempt (a restart mid-spawn) does not launch a second instance,
     // even now that the first type would succeed.
@@ -121,7 +137,8 @@ async fn run_instances_falls_back_in_type_order_on_the_first_subnet() {
 #[tokio::test]
 async fn run_instances_spot_uses_spot_market_options() {
     let world = World::new().await;
-    let spec = world.launch_spec(true, SpawnMethod::RunInstances, AllocationStrategy::Cost, 111, Market::Spot).await;
+    let spec =
+        world.launch_spec(true, SpawnMethod::RunInstances, AllocationStrategy::Cost, 111, Market::Spot).await;
     let launched = world.compute.launch(&spec).await.expect("launch");
     assert_eq!(launched.instance_type, "m5.large");
     assert_eq!(launched.market, Market::Spot);
@@ -132,8 +149,12 @@ async fn run_instances_spot_uses_spot_market_options() {
 #[tokio::test]
 async fn run_instances_with_every_type_faulted_is_capacity_class() {
     let world = World::new().await;
-    world.aws.set_faults(json!({"m5.large": "InsufficientInstanceCapacity", "c5.large": "InstanceLimitExceeded"}));
-    let spec = world.launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 112, Market::OnDemand).await;
+    world
+        .aws
+        .set_faults(json!({"m5.large": "InsufficientInstanceCapacity", "c5.large": "InstanceLimitExceeded"}));
+    let spec = world
+        .launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 112, Market::OnDemand)
+        .await;
     let err = world.compute.launch(&spec).await.expect_err("no capacity");
     assert_eq!(err.class, ErrorClass::Capacity);
     assert!(err.message.contains("m5.large") && err.message.contains("c5.large"), "{err}");
@@ -144,7 +165,9 @@ async fn run_instances_with_every_type_faulted_is_capacity_class() {
 async fn run_instances_stops_at_a_permanent_error() {
     let world = World::new().await;
     world.aws.set_faults(json!({"m5.large": "UnsupportedOperation"}));
-    let spec = world.launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 113, Market::OnDemand).await;
+    let spec = world
+        .launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 113, Market::OnDemand)
+        .await;
     let err = world.compute.launch(&spec).await.expect_err("unsupported");
     assert_eq!(err.class, ErrorClass::Permanent);
     assert_eq!(err.code, "UnsupportedOperation");
@@ -152,11 +175,14 @@ async fn run_instances_stops_at_a_permanent_error() {
 }
 
 #[tokio::test]
-async fn a_launch_from_a_missing_template_fails_with_aws_message() {
+async fn a_launch_without_a_template_is_refused_before_any_call() {
     let world = World::new().await;
-    let mut spec = world.launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 114, Market::OnDemand).await;
+    let mut spec = world
+        .launch_spec(false, SpawnMethod::RunInstances, AllocationStrategy::Cost, 114, Market::OnDemand)
+        .await;
     spec.template_id = String::new();
     let err = world.compute.launch(&spec).await.expect_err("no template");
     assert_eq!(err.class, ErrorClass::Permanent);
-    assert!(!err.message.is_empty());
+    assert_eq!(err.code, "InvalidParameterValue");
+    assert!(world.managed_ids().await.is_empty());
 }

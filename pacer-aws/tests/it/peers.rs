@@ -6,10 +6,12 @@
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use pacer_aws::{Ec2Compute, Ec2Settings};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -46,9 +48,17 @@ fn script(name: &str) -> PathBuf {
     path
 }
 
+/// A loopback port nobody listens on, never handed out twice in this test process (so two
+/// tests cannot race for the same port between this probe and the peer's own bind).
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local addr").port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local addr").port();
+        if GIVEN.lock().unwrap_or_else(|p| p.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A child process serving HTTP on a loopback port, killed on drop.
@@ -83,9 +93,16 @@ impl Peer {
                 panic!("{name} exited with {status} before listening:\n{}", self.log_text());
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("{name} exited with {status} (port {port} taken?):\n{}", self.log_text());
+                }
                 return;
             }
-            assert!(Instant::now() < deadline, "{name} did not listen on {port} within 60 s:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not listen on {port} within 60 s:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }

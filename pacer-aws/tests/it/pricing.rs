@@ -45,7 +45,8 @@ async fn pricing_failures_are_no_quote() {
     let compute = Ec2Compute::from_sdk_config(&sdk, settings);
     assert_eq!(compute.price("m5.large", "us-east-1a", Market::OnDemand).await, None);
     // A region with no pricing location.
-    let elsewhere = Ec2Compute::from_sdk_config(&sdk, Ec2Settings { region: "xx-nowhere-1".into(), ..aws.settings() });
+    let elsewhere =
+        Ec2Compute::from_sdk_config(&sdk, Ec2Settings { region: "xx-nowhere-1".into(), ..aws.settings() });
     assert_eq!(elsewhere.price("m5.large", "", Market::OnDemand).await, None);
     // EC2 down: no spot quote either.
     aws.moto.stop();

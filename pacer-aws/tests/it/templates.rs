@@ -4,13 +4,16 @@
 
 use crate::fixture::{USER_DATA, World, tag_map};
 use aws_sdk_ec2::types::{
-    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, ResourceType, ShutdownBehavior,
-    VolumeType,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState, ResourceType,
+    ShutdownBehavior, VolumeType,
 };
 use pacer_aws::{Compute, materialize};
 use pacer_domain::{AllocationStrategy, ErrorClass, SpawnMethod, Tags, TemplateSpec};
 
-async fn default_data(world: &World, template_id: &str) -> (i64, aws_sdk_ec2::types::ResponseLaunchTemplateData) {
+async fn default_data(
+    world: &World,
+    template_id: &str,
+) -> (i64, aws_sdk_ec2::types::ResponseLaunchTemplateData) {
     let out = world
         .ec2
         .describe_launch_template_versions()
@@ -24,14 +27,26 @@ async fn default_data(world: &World, template_id: &str) -> (i64, aws_sdk_ec2::ty
 }
 
 fn spec_tags(data: &aws_sdk_ec2::types::ResponseLaunchTemplateData, resource: ResourceType) -> Tags {
-    let specs: Vec<_> = data.tag_specifications().iter().filter(|s| s.resource_type() == Some(&resource)).collect();
+    let specs: Vec<_> =
+        data.tag_specifications().iter().filter(|s| s.resource_type() == Some(&resource)).collect();
     assert_eq!(specs.len(), 1, "one tag specification for {resource:?}");
     tag_map(specs[0].tags())
 }
 
+/// The template's own tags, via DescribeTags (moto's DescribeLaunchTemplates shows the tags
+/// of creation time only).
 async fn template_tags(world: &World, template_id: &str) -> Tags {
-    let out = world.ec2.describe_launch_templates().launch_template_ids(template_id).send().await.expect("describe");
-    tag_map(out.launch_templates().first().expect("template").tags())
+    let out = world
+        .ec2
+        .describe_tags()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(template_id).build())
+        .send()
+        .await
+        .expect("describe tags");
+    out.tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
 }
 
 #[tokio::test]
@@ -51,7 +66,7 @@ async fn create_then_resave_keeps_the_id_and_moves_the_default() {
     let (number, data) = default_data(&world, &first.id).await;
     assert_eq!(number, 1);
     assert_eq!(data.image_id(), Some(world.ami_id.as_str()));
-    assert_eq!(data.security_group_ids(), [world.security_group_id.clone()]);
+    assert_eq!(data.security_group_ids(), std::slice::from_ref(&world.security_group_id));
     assert_eq!(data.instance_initiated_shutdown_behavior(), Some(&ShutdownBehavior::Terminate));
     let imds = data.metadata_options().expect("metadata options");
     assert_eq!(imds.http_tokens(), Some(&LaunchTemplateHttpTokensState::Required));
@@ -91,7 +106,8 @@ async fn create_then_resave_keeps_the_id_and_moves_the_default() {
     pool.spec.tags = [("env".to_owned(), "staging".to_owned())].into();
     config.pools.insert(pool.id, pool.clone());
     let spec = TemplateSpec::for_pool(&config, &pool);
-    let second = materialize(&world.compute, Some(&first), &spec, "#!/bin/bash\necho v2\n").await.expect("resave");
+    let second =
+        materialize(&world.compute, Some(&first), &spec, "#!/bin/bash\necho v2\n").await.expect("resave");
     assert_eq!(second.id, first.id);
     assert_eq!(second.version, 2);
     let (number, data) = default_data(&world, &first.id).await;

@@ -20,7 +20,8 @@ async fn field_errors(world: &World, spec: &PoolSpec) -> Vec<FieldError> {
 async fn a_sound_pool_passes() {
     let world = World::new().await;
     let iam = world.aws.iam().await;
-    let profile = iam.create_instance_profile().instance_profile_name("pacer-runner").send().await.expect("profile");
+    let profile =
+        iam.create_instance_profile().instance_profile_name("pacer-runner").send().await.expect("profile");
     let arn = profile.instance_profile().map(|p| p.arn().to_owned()).expect("arn");
     let mut spec = pool(&world);
     spec.iam_instance_profile = Some("pacer-runner".into());
@@ -40,7 +41,11 @@ async fn missing_resources_name_their_fields_with_aws_codes() {
     spec.iam_instance_profile = Some("no-such-profile".into());
     let errors = field_errors(&world, &spec).await;
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["ami_id", "subnet_ids[1]", "security_group_ids[1]", "iam_instance_profile"], "{errors:?}");
+    assert_eq!(
+        fields,
+        ["ami_id", "subnet_ids[1]", "security_group_ids[1]", "iam_instance_profile"],
+        "{errors:?}"
+    );
     assert!(errors[0].message.contains("InvalidAMIID.NotFound"), "{}", errors[0]);
     assert!(errors[0].message.contains("ami-0000000000000dead"), "{}", errors[0]);
     assert!(errors[1].message.contains("InvalidSubnetID.NotFound"), "{}", errors[1]);

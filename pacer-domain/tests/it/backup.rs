@@ -16,7 +16,9 @@ fn templates_for(state: &State, plan: &ImportPlan) -> BTreeMap<(String, String),
     plan.pools
         .iter()
         .enumerate()
-        .map(|(i, (key, _))| (key.clone(), existing(key).unwrap_or_else(|| template(&format!("lt-new{i}"), 1))))
+        .map(|(i, (key, _))| {
+            (key.clone(), existing(key).unwrap_or_else(|| template(&format!("lt-new{i}"), 1)))
+        })
         .collect()
 }
 
@@ -42,7 +44,10 @@ fn a_go_pacer_file_imports_unchanged() {
     let platform = config.project_named("platform").expect("project");
     assert_eq!(platform.spec.cap, 20);
     let org = config.project_named("acme-org").expect("org project");
-    assert_eq!((org.spec.scope, org.spec.org_name.as_str(), org.spec.runner_group_id, org.spec.disabled), (Scope::Org, "acme", 7, true));
+    assert_eq!(
+        (org.spec.scope, org.spec.org_name.as_str(), org.spec.runner_group_id, org.spec.disabled),
+        (Scope::Org, "acme", 7, true)
+    );
     let pools: Vec<&Pool> = config.pools_of(platform.id).collect();
     assert_eq!(pools[0].spec.cap, 5);
     assert!(pools[0].spec.spot && pools[0].spec.is_default);

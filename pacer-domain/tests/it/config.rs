@@ -59,7 +59,10 @@ fn update_project_checks_scope_changes() {
     let mut renamed = s.clone_state();
     let events = renamed.run(Command::UpdateProject { id: ProjectId(1), spec: project("Platform Team") });
     assert_eq!(Scenario::names(&events), ["project.updated"]);
-    assert_eq!(renamed.state.config.project(ProjectId(1)).map(|p| p.spec.name.as_str()), Some("Platform Team"));
+    assert_eq!(
+        renamed.state.config.project(ProjectId(1)).map(|p| p.spec.name.as_str()),
+        Some("Platform Team")
+    );
 }
 
 #[test]
@@ -99,7 +102,10 @@ fn delete_project_guards() {
     let events = s.run(Command::DeleteProject { id: ProjectId(1) });
     assert_eq!(Scenario::names(&events), ["project.deleted"]);
     assert!(s.state.config.projects.is_empty());
-    assert_eq!(s.when(Command::DeleteProject { id: ProjectId(1) }).unwrap_err().code, RejectionCode::NotFound);
+    assert_eq!(
+        s.when(Command::DeleteProject { id: ProjectId(1) }).unwrap_err().code,
+        RejectionCode::NotFound
+    );
 }
 
 #[test]
@@ -117,7 +123,11 @@ fn pools_are_created_with_their_template_and_keep_it() {
     assert_eq!(after.spec.name, "renamed");
     assert_eq!(after.template, Some(template("lt-0001", 2)));
     let other_lt = s
-        .when(Command::UpdatePool { id: PoolId(1), spec: pool("renamed"), template: Some(template("lt-9", 3)) })
+        .when(Command::UpdatePool {
+            id: PoolId(1),
+            spec: pool("renamed"),
+            template: Some(template("lt-9", 3)),
+        })
         .unwrap_err();
     assert_eq!(other_lt.code, RejectionCode::Conflict);
 }
@@ -125,9 +135,8 @@ fn pools_are_created_with_their_template_and_keep_it() {
 #[test]
 fn pool_rejections() {
     let s = Scenario::standard();
-    let clash = s
-        .when(Command::CreatePool { project: ProjectId(1), spec: pool("GPU"), template: None })
-        .unwrap_err();
+    let clash =
+        s.when(Command::CreatePool { project: ProjectId(1), spec: pool("GPU"), template: None }).unwrap_err();
     assert_eq!(fields(&clash), ["name"]);
     let no_project =
         s.when(Command::CreatePool { project: ProjectId(7), spec: pool("x"), template: None }).unwrap_err();
@@ -186,7 +195,10 @@ fn repo_binding_rules() {
     assert_eq!(fields(&malformed), ["full_name"]);
     let mut zero_cap = repo("octo/other");
     zero_cap.cap = Some(0);
-    assert_eq!(fields(&s.when(Command::BindRepo { project: ProjectId(1), spec: zero_cap }).unwrap_err()), ["cap"]);
+    assert_eq!(
+        fields(&s.when(Command::BindRepo { project: ProjectId(1), spec: zero_cap }).unwrap_err()),
+        ["cap"]
+    );
     s.run(Command::CreateProject(org_project("acme", "acme")));
     let org = s.when(Command::BindRepo { project: ProjectId(2), spec: repo("acme/x") }).unwrap_err();
     assert_eq!((org.code, fields(&org)), (RejectionCode::Conflict, vec!["project"]));
@@ -211,11 +223,15 @@ fn settings_and_health() {
     assert!(ok_first.is_empty(), "a healthy first report records nothing");
     let bad = s.run(Command::SetHealth { component: "reaper".into(), ok: false, message: "ec2 down".into() });
     assert_eq!(Scenario::names(&bad), ["health.changed"]);
-    let same = s.run(Command::SetHealth { component: "reaper".into(), ok: false, message: "ec2 down".into() });
+    let same =
+        s.run(Command::SetHealth { component: "reaper".into(), ok: false, message: "ec2 down".into() });
     assert!(same.is_empty());
     s.run(Command::SetHealth { component: "reaper".into(), ok: true, message: "ignored when ok".into() });
     assert_eq!(s.state.health.get("reaper").map(|h| (h.ok, h.message.as_str())), Some((true, "")));
-    assert!(s.when(Command::RotateBootstrapToken { fingerprint: String::new(), previous_valid_until: T0 }).is_err());
+    assert!(
+        s.when(Command::RotateBootstrapToken { fingerprint: String::new(), previous_valid_until: T0 })
+            .is_err()
+    );
     s.run(Command::RotateBootstrapToken { fingerprint: "ab12cd34".into(), previous_valid_until: T0 });
     assert_eq!(s.state.settings.bootstrap_fingerprint.as_deref(), Some("ab12cd34"));
 }
@@ -223,7 +239,8 @@ fn settings_and_health() {
 #[test]
 fn auth_records() {
     let mut s = Scenario::new();
-    let user = AuthRecord::UserCreated(UserCreated { email: "Ops@Example.com".into(), method: AuthMethod::Local });
+    let user =
+        AuthRecord::UserCreated(UserCreated { email: "Ops@Example.com".into(), method: AuthMethod::Local });
     s.run(Command::RecordAuth(user.clone()));
     assert_eq!(s.when(Command::RecordAuth(user)).unwrap_err().code, RejectionCode::Conflict);
     s.run(Command::RecordAuth(AuthRecord::LoginSucceeded(AuthLoginSucceeded {

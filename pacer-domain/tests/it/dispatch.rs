@@ -6,7 +6,11 @@ use pacer_domain::*;
 #[test]
 fn claims_respect_pool_project_and_repo_caps() {
     let mut s = Scenario::standard();
-    s.run(Command::UpdatePool { id: PoolId(1), spec: PoolSpec { is_default: true, cap: 2, ..pool("default") }, template: None });
+    s.run(Command::UpdatePool {
+        id: PoolId(1),
+        spec: PoolSpec { is_default: true, cap: 2, ..pool("default") },
+        template: None,
+    });
     for id in 1..=4 {
         s.queue(id);
     }
@@ -14,10 +18,7 @@ fn claims_respect_pool_project_and_repo_caps() {
     assert_eq!(plan, [JobId(1), JobId(2)], "pool cap 2");
     let events = s.run(Command::ClaimJobs(vec![JobId(1), JobId(2), JobId(3)]));
     assert_eq!(Scenario::names(&events), ["job.claimed", "job.claimed"], "claim re-checks caps");
-    assert_eq!(
-        explain(&s.state, s.job(3), s.now),
-        WaitReason::PoolCapFull { active: 2, cap: 2 }
-    );
+    assert_eq!(explain(&s.state, s.job(3), s.now), WaitReason::PoolCapFull { active: 2, cap: 2 });
     assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::Launching);
 
     let mut s = Scenario::standard();
@@ -29,7 +30,10 @@ fn claims_respect_pool_project_and_repo_caps() {
     assert_eq!(explain(&s.state, s.job(2), s.now), WaitReason::ProjectCapFull { active: 1, cap: 1 });
 
     let mut s = Scenario::standard();
-    s.run(Command::UpdateRepo { project: ProjectId(1), spec: RepoSpec { cap: Some(1), ..repo("octo/hello") } });
+    s.run(Command::UpdateRepo {
+        project: ProjectId(1),
+        spec: RepoSpec { cap: Some(1), ..repo("octo/hello") },
+    });
     s.queue(1);
     s.queue(2);
     s.run(Command::ClaimJobs(vec![JobId(1)]));
@@ -41,9 +45,17 @@ fn claims_respect_pool_project_and_repo_caps() {
 fn fairness_round_robins_projects_and_a_blocked_pool_blocks_nothing_else() {
     let mut s = Scenario::standard();
     s.run(Command::CreateProject(project("data")));
-    s.run(Command::CreatePool { project: ProjectId(2), spec: PoolSpec { is_default: true, ..pool("default") }, template: None });
+    s.run(Command::CreatePool {
+        project: ProjectId(2),
+        spec: PoolSpec { is_default: true, ..pool("default") },
+        template: None,
+    });
     s.run(Command::BindRepo { project: ProjectId(2), spec: repo("octo/data") });
-    s.run(Command::UpdatePool { id: PoolId(2), spec: PoolSpec { cap: 1, priority: 50, extra_labels: vec!["cuda".into()], ..pool("gpu") }, template: None });
+    s.run(Command::UpdatePool {
+        id: PoolId(2),
+        spec: PoolSpec { cap: 1, priority: 50, extra_labels: vec!["cuda".into()], ..pool("gpu") },
+        template: None,
+    });
     // platform: 3 default jobs, then 2 gpu jobs (gpu cap 1); data: 2 jobs, queued later.
     for id in 1..=3 {
         s.queue(id);
@@ -69,7 +81,11 @@ fn capacity_errors_back_off_then_fail_after_twelve_attempts() {
     for attempt in 1..=12 {
         let claimed = s.run(Command::ClaimJobs(vec![job]));
         assert_eq!(Scenario::names(&claimed), ["job.claimed"], "attempt {attempt}");
-        let events = s.run(Command::RecordLaunch { job, attempt, outcome: launch_failed("InsufficientInstanceCapacity") });
+        let events = s.run(Command::RecordLaunch {
+            job,
+            attempt,
+            outcome: launch_failed("InsufficientInstanceCapacity"),
+        });
         if attempt < 12 {
             match events.as_slice() {
                 [Event::JobSpawnRetry(r)] => {
@@ -99,12 +115,16 @@ fn throttling_burns_no_attempt_and_permanent_errors_fail() {
     let mut s = Scenario::standard();
     let job = s.queue(1);
     s.run(Command::ClaimJobs(vec![job]));
-    let events = s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("RequestLimitExceeded") });
-    assert!(matches!(&events[..], [Event::JobSpawnRetry(r)] if !r.burns_attempt && r.next_retry_at == T0.plus_millis(1_500)));
+    let events =
+        s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("RequestLimitExceeded") });
+    assert!(
+        matches!(&events[..], [Event::JobSpawnRetry(r)] if !r.burns_attempt && r.next_retry_at == T0.plus_millis(1_500))
+    );
     assert_eq!(s.job(1).attempts, 0);
     s.now = T0.plus_millis(1_500);
     s.run(Command::ClaimJobs(vec![job]));
-    let events = s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("UnsupportedOperation") });
+    let events =
+        s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("UnsupportedOperation") });
     assert_eq!(Scenario::names(&events), ["job.spawn_failed", "job.failed"]);
     match &events[1] {
         Event::JobFailed(f) => {
@@ -157,7 +177,8 @@ fn a_launch_for_a_job_that_no_longer_wants_it_goes_to_a_waiting_job() {
     s.queue(2);
     s.run(Command::ClaimJobs(vec![a]));
     s.run(completed(1, "cancelled", None));
-    let events = s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000d1", None) });
+    let events =
+        s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000d1", None) });
     assert_eq!(Scenario::names(&events), ["job.spawn_launched", "job.instance_reassigned"]);
     let b = s.job(2);
     assert_eq!((b.status, b.instance.as_deref()), (JobStatus::Starting, Some("i-00000000000000d1")));
@@ -170,7 +191,8 @@ fn a_launch_for_a_job_that_no_longer_wants_it_goes_to_a_waiting_job() {
     s.run(completed(1, "cancelled", None));
     s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000d2", None) });
     assert_eq!(surplus_instances(&s.state).len(), 1);
-    let reaped = s.run(Command::ReapInstance { instance: "i-00000000000000d2".into(), reason: ReapReason::Surplus });
+    let reaped =
+        s.run(Command::ReapInstance { instance: "i-00000000000000d2".into(), reason: ReapReason::Surplus });
     assert_eq!(Scenario::names(&reaped), ["instance.reaped"]);
     assert!(s.state.instances.is_empty());
 }
@@ -180,7 +202,11 @@ fn outcomes_for_stale_attempts_change_nothing() {
     let mut s = Scenario::standard();
     let job = s.queue(1);
     s.run(Command::ClaimJobs(vec![job]));
-    let stale = s.when(Command::RecordLaunch { job, attempt: 3, outcome: launch_failed("InsufficientInstanceCapacity") });
+    let stale = s.when(Command::RecordLaunch {
+        job,
+        attempt: 3,
+        outcome: launch_failed("InsufficientInstanceCapacity"),
+    });
     assert_eq!(stale, Ok(vec![]));
     let unknown = s.when(Command::RecordLaunch { job: JobId(99), attempt: 1, outcome: launch_failed("X") });
     assert_eq!(unknown, Ok(vec![]));
@@ -191,9 +217,16 @@ fn disabled_pools_and_projects_explain_themselves() {
     let mut s = Scenario::standard();
     s.queue(1);
     assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::Ready);
-    s.run(Command::UpdatePool { id: PoolId(1), spec: PoolSpec { is_default: true, disabled: true, ..pool("default") }, template: None });
+    s.run(Command::UpdatePool {
+        id: PoolId(1),
+        spec: PoolSpec { is_default: true, disabled: true, ..pool("default") },
+        template: None,
+    });
     assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::PoolDisabled);
-    s.run(Command::UpdateProject { id: ProjectId(1), spec: ProjectSpec { disabled: true, ..project("platform") } });
+    s.run(Command::UpdateProject {
+        id: ProjectId(1),
+        spec: ProjectSpec { disabled: true, ..project("platform") },
+    });
     assert_eq!(explain(&s.state, s.job(1), s.now), WaitReason::ProjectDisabled);
     assert!(plan_claims(&s.state, s.now, 10).is_empty());
     assert!(explain(&s.state, s.job(1), s.now).to_string().contains("disabled"));

@@ -130,7 +130,8 @@ fn the_reaper_fails_jobs_of_lost_instances_and_forgets_finished_ones() {
         state: state.into(),
         reason: "Server.SpotInstanceTermination".into(),
     };
-    let alive = Observation { instance: I1.into(), alive: true, state: "running".into(), reason: String::new() };
+    let alive =
+        Observation { instance: I1.into(), alive: true, state: "running".into(), reason: String::new() };
     assert!(s.run(Command::ObserveInstances(vec![alive])).is_empty());
     let events = s.run(Command::ObserveInstances(vec![obs(I1, "terminated"), obs(I2, "terminated")]));
     assert_eq!(Scenario::names(&events), ["instance.lost", "job.failed", "instance.terminated"]);

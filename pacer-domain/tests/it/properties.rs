@@ -68,7 +68,13 @@ fn command(s: &Scenario, step: &Step, launches: &mut u8) -> Option<Command> {
         }
         Step::RunnerError { instance: n } => {
             let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
-            Command::RunnerErrored { instance: id, stage: "register".into(), exit_code: 1, line: 3, log_tail: "x".into() }
+            Command::RunnerErrored {
+                instance: id,
+                stage: "register".into(),
+                exit_code: 1,
+                line: 3,
+                log_tail: "x".into(),
+            }
         }
         Step::Observe { instance: n } => {
             let id = s.state.instances.iter().nth(n as usize)?.id.to_string();
@@ -133,10 +139,10 @@ fn consistent(s: &Scenario) {
         assert_eq!(instance.job, Some(job.id), "{id} assigned to {}", job.id);
     }
     for instance in state.instances.iter() {
-        if let Some(job) = instance.job.and_then(|j| state.jobs.get(j)) {
-            if !job.status.is_terminal() {
-                assert_eq!(job.instance.as_deref(), Some(&*instance.id), "{} points back", job.id);
-            }
+        if let Some(job) = instance.job.and_then(|j| state.jobs.get(j))
+            && !job.status.is_terminal()
+        {
+            assert_eq!(job.instance.as_deref(), Some(&*instance.id), "{} points back", job.id);
         }
     }
     assert_eq!(state.anomaly_count, 0, "anomalies: {:?}", state.anomalies);

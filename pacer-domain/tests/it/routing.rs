@@ -21,7 +21,11 @@ fn name_in_labels_then_default_then_lowest_priority() {
     assert_eq!(pool_of(routed(&s, "octo/hello", &["self-hosted"])), PoolId(1), "default beats priority");
     assert_eq!(pool_of(routed(&s, "octo/hello", &["self-hosted", "GPU"])), PoolId(2), "named pool");
     assert_eq!(pool_of(routed(&s, "octo/hello", &["self-hosted", "cuda"])), PoolId(2), "only gpu has cuda");
-    s.run(Command::CreatePool { project: ProjectId(1), spec: PoolSpec { priority: 10, ..pool("fast") }, template: None });
+    s.run(Command::CreatePool {
+        project: ProjectId(1),
+        spec: PoolSpec { priority: 10, ..pool("fast") },
+        template: None,
+    });
     s.run(Command::CreatePool {
         project: ProjectId(1),
         spec: PoolSpec { priority: 5, extra_labels: vec!["fast".into()], ..pool("faster") },
@@ -71,7 +75,10 @@ fn org_scope_covers_every_repo_of_the_org_case_insensitively() {
     s.run(Command::CreateProject(project("special")));
     s.run(Command::CreatePool { project: ProjectId(2), spec: pool("default"), template: None });
     s.run(Command::BindRepo { project: ProjectId(2), spec: repo("acme-inc/special") });
-    assert!(matches!(routed(&s, "Acme-Inc/Special", &["self-hosted"]), Route::Pool { project: ProjectId(2), .. }));
+    assert!(matches!(
+        routed(&s, "Acme-Inc/Special", &["self-hosted"]),
+        Route::Pool { project: ProjectId(2), .. }
+    ));
 }
 
 #[test]

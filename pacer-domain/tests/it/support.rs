@@ -170,7 +170,10 @@ pub fn launched(instance: &str, price: Option<i64>) -> LaunchOutcome {
 }
 
 pub fn launch_failed(code: &str) -> LaunchOutcome {
-    LaunchOutcome::Failed { error: LaunchError::new(code, "no capacity"), throttle_retry_at: T0.plus_millis(1_500) }
+    LaunchOutcome::Failed {
+        error: LaunchError::new(code, "no capacity"),
+        throttle_retry_at: T0.plus_millis(1_500),
+    }
 }
 
 pub fn fields(rejection: &Rejection) -> Vec<&str> {

@@ -15,8 +15,14 @@ fn queued_job_is_recorded_with_everything_github_sent() {
     match events.as_slice() {
         [Event::JobQueued(q)] => {
             assert_eq!((q.job, q.project, q.pool), (JobId(1), ProjectId(1), PoolId(1)));
-            assert_eq!((q.github_job_id, q.run_id, q.delivery_id.as_str()), (7_000_000_001, 7_000_005_001, "d-1"));
-            assert_eq!((q.workflow.as_str(), q.branch.as_str(), q.sender.as_str()), ("CI", "main", "octocat"));
+            assert_eq!(
+                (q.github_job_id, q.run_id, q.delivery_id.as_str()),
+                (7_000_000_001, 7_000_005_001, "d-1")
+            );
+            assert_eq!(
+                (q.workflow.as_str(), q.branch.as_str(), q.sender.as_str()),
+                ("CI", "main", "octocat")
+            );
             assert!(!q.recovered);
         }
         other => panic!("{other:?}"),
@@ -31,7 +37,9 @@ fn a_known_job_queued_again_is_a_duplicate() {
     let mut s = Scenario::standard();
     s.queue(1);
     let again = outcome(&s, webhook("d-2", hook("queued", 1, "octo/hello", &["self-hosted"])));
-    assert!(matches!(&again[..], [Event::WebhookDuplicate(d)] if d.job == Some(JobId(1)) && d.delivery_id == "d-2"));
+    assert!(
+        matches!(&again[..], [Event::WebhookDuplicate(d)] if d.job == Some(JobId(1)) && d.delivery_id == "d-2")
+    );
     let redelivery = outcome(
         &s,
         Command::Webhook {
@@ -62,7 +70,10 @@ fn not_ours_is_ignored_with_a_reason() {
         reason(outcome(&s, webhook("c", hook("waiting", 3, "octo/hello", &["self-hosted"])))),
         IgnoreReason::Action("waiting".into())
     );
-    s.run(Command::UpdateProject { id: ProjectId(1), spec: ProjectSpec { disabled: true, ..project("platform") } });
+    s.run(Command::UpdateProject {
+        id: ProjectId(1),
+        spec: ProjectSpec { disabled: true, ..project("platform") },
+    });
     assert_eq!(
         reason(outcome(&s, webhook("d", hook("queued", 4, "octo/hello", &["self-hosted"])))),
         IgnoreReason::ProjectDisabled
@@ -89,7 +100,10 @@ fn no_pool_match_says_why() {
 #[test]
 fn ping_and_unknown_events_are_recorded() {
     let s = Scenario::new();
-    let ping = outcome(&s, Command::Webhook { delivery_id: "p".into(), payload: WebhookPayload::Ping { hook_id: Some(9) } });
+    let ping = outcome(
+        &s,
+        Command::Webhook { delivery_id: "p".into(), payload: WebhookPayload::Ping { hook_id: Some(9) } },
+    );
     assert_eq!(Scenario::names(&ping), ["webhook.pinged"]);
     let other = outcome(
         &s,

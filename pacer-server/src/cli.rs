@@ -1,0 +1,214 @@
+//! The command line (SPEC §10): `serve`, `demo`, `check-config`, `replay`, `version`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Pacer: short-lived EC2 runners for GitHub Actions.
+#[derive(Debug, Parser)]
+#[command(name = "pacer", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Pacer against real EC2 and GitHub.
+    Serve {
+        /// The YAML configuration (PACER_* environment variables override it).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run everything on this machine with simulated EC2 and GitHub (no AWS, no GitHub).
+    Demo {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// Keep data in this directory (default: a temporary one, deleted on exit).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Average seconds between simulated workflow jobs.
+        #[arg(long, default_value_t = 2.0)]
+        job_interval: f64,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Validate a configuration and print it with secrets redacted.
+    CheckConfig {
+        /// The YAML configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Export or import the configuration (projects, pools, repos) of a stopped Pacer.
+    Backup {
+        /// What to do.
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Print the version.
+    Version,
+    /// Rebuild every projection from seq 0, compare with the snapshot, print counts, time and
+    /// any anomaly. Exits non-zero on a mismatch or an unreadable record.
+    Replay {
+        /// The data directory (`storage.path`).
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+/// `pacer backup …`
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Write the backup document (JSON) to stdout or a file.
+    Export {
+        /// The YAML configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Import a backup document: all or nothing, every error listed.
+    Import {
+        /// The YAML configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only show what would be created and updated.
+        #[arg(long)]
+        dry_run: bool,
+        /// The backup file (Pacer's or the Go Pacer's version 1).
+        file: PathBuf,
+    },
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = match load(config.as_deref()) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging(&config.logging.level, &config.logging.format);
+            tracing::info!(config = %config.redacted(), "effective configuration");
+            run_async(crate::serve::serve(config))
+        }
+        Command::Demo { addr, data, job_interval, duration } => {
+            init_logging("warn,pacer_server=info", "text");
+            let options = crate::demo::DemoOptions {
+                addr,
+                data,
+                job_interval: job_interval.max(0.05),
+                summary_every: Some(std::time::Duration::from_secs(5)),
+            };
+            run_async(async move {
+                let stop = async move {
+                    match duration {
+                        Some(seconds) => {
+                            tokio::select! {
+                                _ = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+                                _ = crate::serve::shutdown_signal() => {}
+                            }
+                        }
+                        None => crate::serve::shutdown_signal().await,
+                    }
+                };
+                crate::demo::run(options, stop).await
+            })
+        }
+        Command::CheckConfig { config } => match load(config.as_deref()) {
+            Ok(config) => {
+                println!("{}", config.redacted());
+                println!("# configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Backup { action } => {
+            init_logging("warn", "text");
+            match action {
+                BackupAction::Export { config, out } => {
+                    let config = match load(config.as_deref()) {
+                        Ok(config) => config,
+                        Err(code) => return code,
+                    };
+                    run_async(async move {
+                        match out {
+                            Some(path) => {
+                                let mut file = std::fs::File::create(&path)?;
+                                crate::backup_cli::export(&config, &mut file).await
+                            }
+                            None => crate::backup_cli::export(&config, &mut std::io::stdout()).await,
+                        }
+                    })
+                }
+                BackupAction::Import { config, dry_run, file } => {
+                    let config = match load(config.as_deref()) {
+                        Ok(config) => config,
+                        Err(code) => return code,
+                    };
+                    let mut ok = true;
+                    let code = run_async(async {
+                        ok = crate::backup_cli::import(&config, &file, dry_run, &mut std::io::stdout())
+                            .await?;
+                        Ok(())
+                    });
+                    if ok { code } else { ExitCode::from(1) }
+                }
+            }
+        }
+        Command::Version => {
+            println!("pacer {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Replay { data } => {
+            init_logging("warn", "text");
+            match crate::replay::run(&data, &mut std::io::stdout()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(error) => {
+                    eprintln!("pacer replay: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<crate::config::Config, ExitCode> {
+    crate::config::Config::load(path, |key| std::env::var(key).ok()).map_err(|errors| {
+        eprintln!("pacer: {errors}");
+        ExitCode::from(2)
+    })
+}
+
+fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("pacer: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pacer: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs to stderr at `level` (overridden by `PACER_LOG`), as text or JSON.
+pub fn init_logging(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PACER_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,580 @@
+//! `pacer demo` (SPEC §13): everything on this machine with no AWS or GitHub. EC2 is a
+//! [`FakeCompute`] with realistic launch latency, boot time, occasional capacity errors and
+//! spot interruptions; GitHub is simulated by a [`World`] that posts signed `workflow_job`
+//! webhooks over real HTTP to Pacer's own endpoint, plays the runners on the fake instances
+//! (bootstrap, register, run a job, report, shut down) through the real runner callbacks, and
+//! mints JIT configs through [`SimulatedGitHub`]. The configuration is seeded with 3 projects,
+//! 5 pools and 4 repos the first time a data directory is used.
+
+use crate::app::Meta;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Secret;
+use crate::engine::{Engine, EngineSettings};
+use crate::github::{GitHub, SimulatedGitHub};
+use crate::http::webhook_signature;
+use crate::serve::{Peers, Running, start};
+use pacer_aws::{Compute, FakeCompute, FakeSettings, InstanceState};
+use pacer_domain::{
+    Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectId, ProjectSpec, RepoSpec, SpawnMethod,
+    Tags, sanitize,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Data directory (a temporary one when `None`).
+    pub data: Option<PathBuf>,
+    /// Seconds between new workflow jobs, on average.
+    pub job_interval: f64,
+    /// Print a one-line summary this often (never when `None`).
+    pub summary_every: Option<Duration>,
+}
+
+/// A small deterministic PRNG (SplitMix64) for the simulation.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// The seeded configuration.
+fn seed_projects() -> Vec<(ProjectSpec, Vec<PoolSpec>, Vec<&'static str>)> {
+    let pool = |name: &str, types: &[&str]| PoolSpec {
+        name: name.into(),
+        ami_id: "ami-0c55b159cbfafe1f0".into(),
+        instance_types: types.iter().map(|t| t.to_string()).collect(),
+        subnet_ids: vec!["subnet-0bb1c79de3e1a2b3c".into(), "subnet-0f3e2d1c0b9a87654".into()],
+        security_group_ids: vec!["sg-0a1b2c3d4e5f67890".into()],
+        ..PoolSpec::default()
+    };
+    let tags =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Tags>();
+    vec![
+        (
+            ProjectSpec {
+                name: "platform".into(),
+                cap: 20,
+                tags: tags(&[("team", "platform"), ("cost-center", "cc-42")]),
+                ..Default::default()
+            },
+            vec![
+                PoolSpec {
+                    is_default: true,
+                    cap: 8,
+                    tags: tags(&[("tier", "general")]),
+                    ..pool("linux", &["m7i.large", "m6i.large", "m5.large"])
+                },
+                PoolSpec {
+                    spot: true,
+                    on_demand_fallback: true,
+                    cap: 6,
+                    priority: 50,
+                    allocation_strategy: AllocationStrategy::Capacity,
+                    ..pool("arm64", &["c7g.large", "c6g.large"])
+                },
+            ],
+            vec!["acme/api", "acme/web"],
+        ),
+        (
+            ProjectSpec {
+                name: "data".into(),
+                cap: 10,
+                tags: tags(&[("team", "data")]),
+                ..Default::default()
+            },
+            vec![
+                PoolSpec {
+                    is_default: true,
+                    cap: 5,
+                    root_volume_gb: 100,
+                    ..pool("default", &["r7i.large", "r6i.large"])
+                },
+                PoolSpec {
+                    priority: 10,
+                    cap: 2,
+                    max_runtime_minutes: 120,
+                    spawn_method: SpawnMethod::RunInstances,
+                    extra_labels: vec!["cuda".into()],
+                    ..pool("gpu", &["g5.xlarge", "g4dn.xlarge"])
+                },
+            ],
+            vec!["acme/etl"],
+        ),
+        (
+            ProjectSpec { name: "mobile".into(), cap: 0, ..Default::default() },
+            vec![PoolSpec {
+                is_default: true,
+                cap: 4,
+                spot: true,
+                // One minute: the demo's hung emulator jobs get reaped.
+                max_runtime_minutes: 1,
+                ..pool("android", &["c7i.2xlarge", "c6i.2xlarge"])
+            }],
+            vec!["acme/android"],
+        ),
+    ]
+}
+
+/// Seeds the configuration through the same engine paths as the console.
+pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
+    if !engine.app.state().config.projects.is_empty() {
+        return Ok(());
+    }
+    let meta = || Meta::by(Actor::User("demo@pacer.local".into()));
+    for (project, pools, repos) in seed_projects() {
+        let records = engine.app.execute(Command::CreateProject(project.clone()), meta()).await?;
+        let id = records
+            .iter()
+            .find_map(|r| match &r.event {
+                pacer_domain::Event::ProjectCreated(c) => Some(c.id),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow::anyhow!("project {} not created", project.name))?;
+        for pool in pools {
+            engine.create_pool(meta(), id, pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        for repo in repos {
+            let spec = RepoSpec { full_name: repo.into(), cap: None, tags: Tags::new() };
+            engine.app.execute(Command::BindRepo { project: id, spec }, meta()).await?;
+        }
+    }
+    let _ = ProjectId(0);
+    Ok(())
+}
+
+/// One workflow job of the simulated GitHub.
+#[derive(Clone, Debug)]
+struct SimJob {
+    id: u64,
+    run_id: u64,
+    repo: String,
+    labels: Vec<String>,
+    workflow: &'static str,
+    name: &'static str,
+    sender: &'static str,
+    runner: Option<String>,
+}
+
+/// The simulated GitHub and its runners.
+pub struct World {
+    http: reqwest::Client,
+    base: String,
+    secret: Secret,
+    engine: Arc<Engine>,
+    compute: Arc<FakeCompute>,
+    rng: Mutex<Rng>,
+    queued: Mutex<BTreeMap<u64, SimJob>>,
+    runners: Mutex<HashSet<String>>,
+    next_id: AtomicU64,
+    delivery: AtomicU64,
+    android_runs: AtomicU64,
+    first_id: u64,
+}
+
+impl World {
+    fn new(
+        base: String,
+        secret: Secret,
+        engine: Arc<Engine>,
+        compute: Arc<FakeCompute>,
+        seed: u64,
+    ) -> Arc<World> {
+        let start = 40_000_000_000 + (seed % 1_000_000) * 1_000;
+        Arc::new(World {
+            http: reqwest::Client::new(),
+            base,
+            secret,
+            engine,
+            compute,
+            rng: Mutex::new(Rng(seed)),
+            queued: Mutex::new(BTreeMap::new()),
+            runners: Mutex::new(HashSet::new()),
+            next_id: AtomicU64::new(start),
+            delivery: AtomicU64::new(1),
+            android_runs: AtomicU64::new(0),
+            first_id: start,
+        })
+    }
+
+    fn roll(&self) -> f64 {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner()).unit()
+    }
+
+    /// Posts one signed webhook; the status code, or 0 when Pacer could not be reached.
+    async fn post_webhook(&self, action: &str, job: &SimJob, conclusion: Option<&str>) -> u16 {
+        let (owner, _) = job.repo.split_once('/').unwrap_or(("acme", ""));
+        let body = serde_json::json!({
+            "action": action,
+            "workflow_job": {
+                "id": job.id,
+                "run_id": job.run_id,
+                "run_attempt": 1,
+                "workflow_name": job.workflow,
+                "name": job.name,
+                "head_branch": "main",
+                "head_sha": format!("{:040x}", job.run_id),
+                "labels": job.labels,
+                "html_url": format!("https://github.com/{}/actions/runs/{}/job/{}", job.repo, job.run_id, job.id),
+                "status": match action { "queued" => "queued", "in_progress" => "in_progress", _ => "completed" },
+                "conclusion": conclusion,
+                "runner_name": job.runner,
+            },
+            "repository": {"full_name": job.repo, "owner": {"login": owner}},
+            "sender": {"login": job.sender},
+            "installation": {"id": 4_242},
+        })
+        .to_string();
+        let delivery = format!("demo-{:012}", self.delivery.fetch_add(1, Ordering::Relaxed));
+        let response = self
+            .http
+            .post(format!("{}/api/webhook", self.base))
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", delivery)
+            .header(
+                "x-hub-signature-256",
+                webhook_signature(self.secret.expose().as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await;
+        response.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+
+    fn new_job(&self) -> SimJob {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let roll = rng.unit();
+        let first = id == self.first_id;
+        let (repo, labels): (&str, Vec<&str>) = if first {
+            // Open with an emulator job: it hangs and shows a reaping within the first minute.
+            ("acme/android", vec!["self-hosted", "android"])
+        } else if roll < 0.04 {
+            ("acme/web", vec!["ubuntu-latest"])
+        } else if roll < 0.07 {
+            ("acme/website-legacy", vec!["self-hosted"])
+        } else if roll < 0.09 {
+            ("acme/api", vec!["self-hosted", "windows"])
+        } else {
+            let choices: [(&str, &[&str]); 7] = [
+                ("acme/api", &["self-hosted"]),
+                ("acme/api", &["self-hosted", "arm64"]),
+                ("acme/web", &["self-hosted", "linux"]),
+                ("acme/etl", &["self-hosted"]),
+                ("acme/etl", &["self-hosted", "gpu"]),
+                ("acme/android", &["self-hosted", "android"]),
+                ("acme/web", &["self-hosted"]),
+            ];
+            let (repo, labels) = rng.pick(&choices);
+            (repo, labels.to_vec())
+        };
+        SimJob {
+            id,
+            run_id: 9_000_000_000 + id / 3,
+            repo: repo.into(),
+            labels: labels.into_iter().map(str::to_owned).collect(),
+            workflow: rng.pick(&["CI", "Release", "Nightly", "Lint"]),
+            name: rng.pick(&["build", "test (ubuntu)", "integration", "lint", "package"]),
+            sender: rng.pick(&["octocat", "hubot", "mona", "dependabot[bot]", "renovate[bot]"]),
+            runner: None,
+        }
+    }
+
+    /// Workflow traffic: a new job every `interval` seconds on average; now and then GitHub
+    /// cancels a job that is still queued.
+    async fn traffic(self: Arc<Self>, interval: f64) {
+        loop {
+            let job = self.new_job();
+            if self.post_webhook("queued", &job, None).await == 200 {
+                self.queued.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id, job);
+            }
+            if self.roll() < 0.06 {
+                let victim = {
+                    let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+                    let id = queued.keys().next().copied();
+                    id.and_then(|id| queued.remove(&id))
+                };
+                if let Some(job) = victim {
+                    self.post_webhook("completed", &job, Some("cancelled")).await;
+                }
+            }
+            let wait = interval * (0.3 + 1.4 * self.roll());
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+
+    /// Starts a simulated runner on every fake instance that booted.
+    async fn runners(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Ok(instances) = self.compute.list_managed().await else { continue };
+            for instance in instances.into_iter().filter(|i| i.state == InstanceState::Running) {
+                let fresh = self
+                    .runners
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(instance.instance_id.clone());
+                if fresh {
+                    tokio::spawn(self.clone().run_runner(instance.instance_id));
+                }
+            }
+        }
+    }
+
+    async fn callback(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, u16> {
+        let response = self
+            .http
+            .post(format!("{}/api/runner/{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|_| 0u16)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(status);
+        }
+        response.json().await.map_err(|_| 0)
+    }
+
+    async fn alive(&self, instance: &str) -> bool {
+        let status = self.compute.describe(&[instance.to_owned()]).await;
+        status.ok().and_then(|s| s.into_iter().next()).is_some_and(|s| s.state.is_live())
+    }
+
+    /// One runner: what the user data script does on a real instance.
+    async fn run_runner(self: Arc<Self>, instance: String) {
+        let bootstrap_token = self.engine.secrets.bootstrap_token();
+        let mut answer = None;
+        for _ in 0..60 {
+            match self
+                .callback("bootstrap", &bootstrap_token, serde_json::json!({"instance_id": instance}))
+                .await
+            {
+                Ok(body) => {
+                    answer = Some(body);
+                    break;
+                }
+                Err(409) | Err(0) | Err(503) => tokio::time::sleep(Duration::from_secs(2)).await,
+                Err(_) => return,
+            }
+        }
+        let Some(token) = answer.and_then(|a| a["callback_token"].as_str().map(str::to_owned)) else {
+            return;
+        };
+        let mut config = None;
+        for _ in 0..30 {
+            match self.callback("register", &token, serde_json::json!({})).await {
+                Ok(body) => {
+                    config = Some(body);
+                    break;
+                }
+                Err(503) | Err(409) | Err(0) => tokio::time::sleep(Duration::from_secs(2)).await,
+                Err(_) => {
+                    let _ = self.compute.terminate(std::slice::from_ref(&instance)).await;
+                    return;
+                }
+            }
+        }
+        let Some(labels) = config
+            .and_then(|c| c["encoded_jit_config"].as_str().map(str::to_owned))
+            .and_then(|c| jit_labels(&c))
+        else {
+            return;
+        };
+        let runner_name = format!("pacer-{instance}");
+        // GitHub hands the runner the oldest queued job its labels satisfy.
+        let mut job = None;
+        for _ in 0..240 {
+            if !self.alive(&instance).await {
+                return;
+            }
+            let found = {
+                let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+                let id = queued
+                    .values()
+                    .find(|j| {
+                        j.labels.iter().all(|l| labels.contains(&sanitize(l)))
+                            && serves_repo(&labels, &j.repo)
+                    })
+                    .map(|j| j.id);
+                id.and_then(|id| queued.remove(&id))
+            };
+            if let Some(found) = found {
+                job = Some(found);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let Some(mut job) = job else { return };
+        job.runner = Some(runner_name);
+        self.post_webhook("in_progress", &job, None).await;
+        let hangs =
+            job.repo == "acme/android" && self.android_runs.fetch_add(1, Ordering::Relaxed).is_multiple_of(3);
+        if hangs {
+            // A hung emulator: the job never ends; Pacer reaps the instance at max runtime.
+            return;
+        }
+        let seconds =
+            if job.repo == "acme/android" { 5.0 + 20.0 * self.roll() } else { 8.0 + 40.0 * self.roll() };
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        if !self.alive(&instance).await {
+            // Interrupted: GitHub notices the runner is gone and fails the job.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            self.post_webhook("completed", &job, Some("failure")).await;
+            return;
+        }
+        let roll = self.roll();
+        let conclusion = if roll < 0.82 {
+            "success"
+        } else if roll < 0.95 {
+            "failure"
+        } else {
+            "skipped"
+        };
+        self.post_webhook("completed", &job, Some(conclusion)).await;
+        let _ = self.callback("complete", &token, serde_json::json!({"exit_code": 0})).await;
+        let _ = self.compute.terminate(std::slice::from_ref(&instance)).await;
+    }
+}
+
+/// The labels inside a simulated JIT config.
+fn jit_labels(encoded: &str) -> Option<Vec<String>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(value["labels"].as_array()?.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect())
+}
+
+/// A repo-scoped runner carries its repo's label and serves only that repo.
+fn serves_repo(labels: &[String], repo: &str) -> bool {
+    let repo_label = sanitize(repo);
+    let has_repo_labels = labels.iter().any(|l| l.starts_with("acme-"));
+    !has_repo_labels || labels.contains(&repo_label)
+}
+
+/// A line summarising the jobs.
+pub fn summary(engine: &Engine) -> String {
+    let state = engine.app.state();
+    let counts: Vec<String> =
+        JobStatus::ALL.iter().map(|s| format!("{} {}", state.jobs.count(*s), s.as_str())).collect();
+    format!(
+        "jobs: {} | instances: {} live | log seq {}",
+        counts.join(", "),
+        state.instances.len(),
+        state.last_seq
+    )
+}
+
+/// Runs the demo until `shutdown` resolves.
+pub async fn run(
+    options: DemoOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let temp;
+    let data: PathBuf = match &options.data {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new().prefix("pacer-demo-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let running = start_demo(&options, &data).await?;
+    let base = format!("http://{}", running.addr);
+    eprintln!("pacer demo: data in {}", data.display());
+    eprintln!("pacer demo: REST   {base}/api/webhook  {base}/healthz  {base}/metrics");
+    eprintln!("pacer demo: GraphQL {base}/graphql");
+    let engine = running.engine.clone();
+    let printer = options.summary_every.map(|every| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                eprintln!("pacer demo: {}", summary(&engine));
+            }
+        })
+    });
+    running.wait(shutdown).await;
+    if let Some(printer) = printer {
+        printer.abort();
+    }
+    Ok(())
+}
+
+/// Starts Pacer with fake EC2 and GitHub on `options.addr` and the simulated world.
+pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Running> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secret_path = data.join("demo-webhook-secret");
+    std::fs::create_dir_all(data)?;
+    let secret = match std::fs::read_to_string(&secret_path) {
+        Ok(secret) if secret.len() >= 16 => Secret::new(secret.trim()),
+        _ => {
+            let secret = crate::secrets::random_token();
+            std::fs::write(&secret_path, &secret)?;
+            Secret::new(secret)
+        }
+    };
+    let fake = FakeSettings {
+        start: clock.now(),
+        launch_latency: Duration::from_millis(700),
+        boot_time: Duration::from_secs(6),
+        shutdown_time: Duration::from_secs(3),
+        capacity_error_rate: 0.08,
+        spot_interruption_rate: 0.06,
+        spot_interruption_window: Duration::from_secs(40),
+        ..FakeSettings::new(clock.now().millis() as u64)
+    };
+    let compute = Arc::new(FakeCompute::new(fake));
+    let github: Arc<dyn GitHub> = Arc::new(SimulatedGitHub::default());
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let settings = EngineSettings {
+        public_url: format!("http://{addr}"),
+        runner_download_url: "https://github.com/actions/runner/releases/download".into(),
+        max_concurrent_launches: 32,
+        sweep: Duration::from_secs(5),
+        reaper_interval: Duration::from_secs(5),
+        orphan_grace: Duration::from_secs(120),
+        redelivery_interval: Duration::ZERO,
+        snapshot_every: 10_000,
+    };
+    let peers = Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone() };
+    let running = start(data, settings, secret.clone(), peers, listener).await?;
+    seed(&running.engine).await?;
+    let world = World::new(
+        format!("http://{addr}"),
+        secret,
+        running.engine.clone(),
+        compute,
+        clock.now().millis() as u64,
+    );
+    tokio::spawn(world.clone().traffic(options.job_interval));
+    tokio::spawn(world.runners());
+    Ok(running)
+}

@@ -1,0 +1,173 @@
+//! The dispatcher (SPEC §5): woken at once by every commit that may free or create work (and
+//! when the earliest retry falls due), with a periodic sweep as a safety net. Each pass returns
+//! stale claims, plans claims with the domain's policy, records them, and launches each claimed
+//! job concurrently (bounded), recording launched / retry / failed. A slow AWS call holds only
+//! its own launch permit, never the queue.
+
+use super::Engine;
+use crate::app::AppError;
+use pacer_domain::{
+    Command, ErrorClass, Event, JobId, LaunchError, LaunchOf, LaunchOutcome, LaunchSpec, Market, Recorded,
+    SECOND_MS, Timestamp, next_retry, plan_claims,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let wake = engine.app.dispatch_wake.clone();
+    loop {
+        pass(&engine).await;
+        let now = engine.app.now();
+        let sweep = engine.settings.sweep;
+        let until_retry = {
+            let state = engine.app.state();
+            next_retry(&state, now).map(|at| Duration::from_millis(at.millis_since(now).max(1) as u64))
+        };
+        let sleep = until_retry.map_or(sweep, |d| d.min(sweep));
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+async fn pass(engine: &Arc<Engine>) {
+    let now = engine.app.now();
+    let has_stale = !pacer_domain::stale_claims(&engine.app.state(), now).is_empty();
+    if has_stale && let Err(error) = engine.system(Command::ExpireClaims).await {
+        tracing::warn!(%error, "could not return stale claims");
+    }
+    let free = engine.launches.available_permits();
+    if free == 0 {
+        return;
+    }
+    let plan = plan_claims(&engine.app.state(), now, free);
+    if plan.is_empty() {
+        return;
+    }
+    match engine.system(Command::ClaimJobs(plan)).await {
+        Ok(records) => {
+            for record in records {
+                if let Event::JobClaimed(claim) = record.event {
+                    spawn_launch(engine, claim.job, claim.attempt, claim.market);
+                }
+            }
+            engine.health("dispatcher", Ok(())).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not record claims");
+            engine.health("dispatcher", Err(format!("could not record claims: {error}"))).await;
+        }
+    }
+}
+
+fn spawn_launch(engine: &Arc<Engine>, job: JobId, attempt: u32, market: Market) {
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let Ok(permit) = engine.launches.clone().acquire_owned().await else { return };
+        let outcome = launch(&engine, job, attempt, market).await;
+        let recorded = engine.system(Command::RecordLaunch { job, attempt, outcome }).await;
+        drop(permit);
+        match recorded {
+            Ok(records) => log_outcome(&records),
+            Err(AppError::Unavailable(reason)) => {
+                tracing::error!(job = job.0, %reason, "launch outcome not recorded; the claim returns to the queue after restart");
+            }
+            Err(error) => tracing::error!(job = job.0, %error, "launch outcome not recorded"),
+        }
+        engine.app.dispatch_wake.notify_one();
+    });
+}
+
+fn log_outcome(records: &[Recorded]) {
+    for record in records {
+        match &record.event {
+            Event::JobSpawnLaunched(e) => {
+                tracing::info!(job = e.job.0, instance = %e.instance.instance_id, instance_type = %e.instance.instance_type, "launched")
+            }
+            Event::JobSpawnRetry(e) => {
+                tracing::info!(job = e.job.0, code = %e.error.code, retry_at = %e.next_retry_at, "launch retry scheduled")
+            }
+            Event::JobSpawnFailed(e) => tracing::warn!(job = e.job.0, error = %e.error, "launch failed"),
+            _ => {}
+        }
+    }
+}
+
+async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> LaunchOutcome {
+    let spec = {
+        let state = engine.app.state();
+        let Some(record) = state.jobs.get(job) else {
+            return failed(engine, LaunchError::new("PacerJobGone", "the job is no longer known"), attempt);
+        };
+        let Some(pool) = state.config.pool(record.pool) else {
+            return failed(engine, LaunchError::new("PacerPoolGone", "the job's pool was deleted"), attempt);
+        };
+        if pool.template.is_none() {
+            return failed(
+                engine,
+                LaunchError::new(
+                    "PacerNoLaunchTemplate",
+                    "the pool has no launch template; save the pool again",
+                ),
+                attempt,
+            );
+        }
+        let of = LaunchOf { job_id: job.0, generation: record.generation, attempt };
+        LaunchSpec::new(&state.config, pool, state.repo_name(record), of, market)
+    };
+    let started = Instant::now();
+    let result = engine.compute.launch(&spec).await;
+    engine.metrics.launch_latency(started.elapsed().as_secs_f64());
+    match result {
+        Ok(instance) => {
+            let price = tokio::time::timeout(
+                Duration::from_secs(10),
+                engine.compute.price(&instance.instance_type, &instance.availability_zone, instance.market),
+            )
+            .await
+            .ok()
+            .flatten();
+            LaunchOutcome::Launched { instance, price }
+        }
+        Err(error) => {
+            engine.metrics.aws_error("launch", &error.code);
+            failed(engine, error, attempt)
+        }
+    }
+}
+
+fn failed(engine: &Engine, error: LaunchError, attempt: u32) -> LaunchOutcome {
+    let now = engine.app.now();
+    LaunchOutcome::Failed { throttle_retry_at: throttle_retry_at(now, &error, attempt), error }
+}
+
+/// Throttled calls retry after 1–8 s with jitter; the attempt is not burned.
+fn throttle_retry_at(now: Timestamp, error: &LaunchError, attempt: u32) -> Timestamp {
+    if error.class != ErrorClass::Throttling {
+        return now;
+    }
+    let base = (SECOND_MS << attempt.min(3)).min(8 * SECOND_MS);
+    let jitter = (now.millis().unsigned_abs() % 997) as i64 * base / 997;
+    now.plus_millis(base / 2 + jitter / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_waits_a_jittered_while() {
+        let error = LaunchError::new("RequestLimitExceeded", "slow down");
+        for ms in [0, 1, 123_456, 999_999] {
+            let now = Timestamp(ms);
+            let at = throttle_retry_at(now, &error, 1);
+            let waited = at.millis() - ms;
+            assert!((SECOND_MS..=2 * SECOND_MS).contains(&waited), "{waited}");
+        }
+        let capacity = LaunchError::new("InsufficientInstanceCapacity", "none");
+        assert_eq!(throttle_retry_at(Timestamp(5), &capacity, 1), Timestamp(5));
+    }
+}

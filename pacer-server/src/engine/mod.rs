@@ -1,0 +1,200 @@
+//! The engine: everything Pacer does on its own around the [`App`] core. The dispatcher claims
+//! and launches, the reaper watches instances, the redeliverer recovers missed webhooks, the
+//! snapshotter bounds start time; configuration edits that touch EC2 (pools and their launch
+//! templates) and runner callbacks live here too. Each loop is a tokio task that stops with the
+//! engine's shutdown signal.
+
+mod config_ops;
+mod dispatcher;
+mod reaper;
+mod redelivery;
+mod runner;
+
+pub use config_ops::ConfigError;
+pub use runner::{CallbackError, Registration};
+
+use crate::app::{App, AppError, Meta};
+use crate::github::GitHub;
+use crate::metrics::Metrics;
+use crate::secrets::Secrets;
+use pacer_aws::Compute;
+use pacer_domain::{Actor, Command};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// The engine's tunables.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Pacer's URL as instances reach it.
+    pub public_url: String,
+    /// Where runner releases are downloaded from.
+    pub runner_download_url: String,
+    /// Launch calls in flight at once.
+    pub max_concurrent_launches: usize,
+    /// Dispatcher safety sweep.
+    pub sweep: Duration,
+    /// Reaper period.
+    pub reaper_interval: Duration,
+    /// Tagged instances younger than this are never orphans.
+    pub orphan_grace: Duration,
+    /// Missed-webhook recovery period (zero = off).
+    pub redelivery_interval: Duration,
+    /// Write a snapshot after this many new records.
+    pub snapshot_every: u64,
+}
+
+/// A running engine.
+pub struct Engine {
+    /// The core.
+    pub app: Arc<App>,
+    /// EC2.
+    pub compute: Arc<dyn Compute>,
+    /// GitHub.
+    pub github: Arc<dyn GitHub>,
+    /// Secret material.
+    pub secrets: Arc<Secrets>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Tunables.
+    pub settings: EngineSettings,
+    reaper_wake: Notify,
+    config_lock: tokio::sync::Mutex<()>,
+    shutdown: watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    launches: Arc<tokio::sync::Semaphore>,
+}
+
+impl Engine {
+    /// An engine over `app`; call [`Engine::spawn_loops`] to start its loops.
+    pub fn new(
+        app: Arc<App>,
+        compute: Arc<dyn Compute>,
+        github: Arc<dyn GitHub>,
+        secrets: Arc<Secrets>,
+        metrics: Metrics,
+        settings: EngineSettings,
+    ) -> Arc<Engine> {
+        let (shutdown, _) = watch::channel(false);
+        let launches = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_launches.max(1)));
+        Arc::new(Engine {
+            app,
+            compute,
+            github,
+            secrets,
+            metrics,
+            settings,
+            reaper_wake: Notify::new(),
+            config_lock: tokio::sync::Mutex::new(()),
+            shutdown,
+            tasks: std::sync::Mutex::new(Vec::new()),
+            launches,
+        })
+    }
+
+    /// Starts the dispatcher, reaper, redeliverer and snapshotter.
+    pub fn spawn_loops(self: &Arc<Self>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.push(tokio::spawn(dispatcher::run(self.clone(), self.shutdown.subscribe())));
+        tasks.push(tokio::spawn(reaper::run(self.clone(), self.shutdown.subscribe())));
+        if !self.settings.redelivery_interval.is_zero() {
+            tasks.push(tokio::spawn(redelivery::run(self.clone(), self.shutdown.subscribe())));
+        }
+        tasks.push(tokio::spawn(snapshot_loop(self.clone(), self.shutdown.subscribe())));
+        tasks.push(tokio::spawn(preflight_loop(self.clone(), self.shutdown.subscribe())));
+    }
+
+    /// Runs the reaper now (the `reconcileNow` mutation).
+    pub fn reconcile_now(&self) {
+        self.reaper_wake.notify_one();
+    }
+
+    /// Executes a command as the system.
+    pub async fn system(&self, command: Command) -> Result<Vec<pacer_domain::Recorded>, AppError> {
+        self.app.execute(command, Meta::by(Actor::System)).await
+    }
+
+    /// Records a component's health (only changes are recorded).
+    pub async fn health(&self, component: &str, result: Result<(), String>) {
+        let (ok, message) = match result {
+            Ok(()) => (true, String::new()),
+            Err(message) => (false, message),
+        };
+        let command = Command::SetHealth { component: component.to_owned(), ok, message };
+        if let Err(error) = self.system(command).await {
+            tracing::warn!(component, %error, "could not record health");
+        }
+    }
+
+    /// Stops the loops, waits for launches in flight, writes a final snapshot and stops the core.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+        // Every launch permit back means no launch is in flight.
+        let all = self.settings.max_concurrent_launches.max(1) as u32;
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.launches.acquire_many(all)).await;
+        self.write_snapshot();
+        self.app.stop();
+    }
+
+    fn write_snapshot(&self) {
+        let state = self.app.state();
+        if let Err(error) = pacer_store::save_state(&**self.app.log(), &state) {
+            tracing::warn!(%error, "could not write a snapshot");
+        } else {
+            tracing::info!(seq = state.last_seq, "snapshot written");
+        }
+    }
+
+    /// The longest max runtime among pools, in milliseconds (at least the default).
+    fn longest_runtime_ms(&self) -> i64 {
+        let state = self.app.state();
+        let minutes = state
+            .config
+            .pools
+            .values()
+            .map(|p| p.spec.max_runtime_minutes)
+            .max()
+            .unwrap_or(pacer_domain::DEFAULT_MAX_RUNTIME_MINUTES)
+            .max(pacer_domain::DEFAULT_MAX_RUNTIME_MINUTES);
+        i64::from(minutes) * pacer_domain::MINUTE_MS
+    }
+}
+
+async fn snapshot_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let mut last = engine.app.state().last_seq;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+        let seq = engine.app.state().last_seq;
+        if seq >= last + engine.settings.snapshot_every {
+            let engine = engine.clone();
+            let _ = tokio::task::spawn_blocking(move || engine.write_snapshot()).await;
+            last = seq;
+        }
+    }
+}
+
+async fn preflight_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let checks = engine.compute.preflight().await;
+        let denied: Vec<String> = checks
+            .iter()
+            .filter(|c| c.verdict == pacer_aws::Verdict::Denied)
+            .map(|c| format!("{} denied ({})", c.action, c.message))
+            .collect();
+        let result = if denied.is_empty() { Ok(()) } else { Err(denied.join("; ")) };
+        engine.health("preflight", result).await;
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+    }
+}

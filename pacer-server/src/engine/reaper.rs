@@ -1,0 +1,168 @@
+//! The reaper (SPEC §6), every `reaper.interval_seconds` and on demand: terminates instances past
+//! their pool's max runtime (deregistering their runner first) and instances no job needs,
+//! describes every live instance in batches and records what vanished, then sweeps EC2 for
+//! instances tagged `gha:managed-by=pacer` that the log does not account for. Health of the
+//! `reaper` component follows the outcome of each pass.
+
+use super::Engine;
+use crate::github::RunnerScope;
+use pacer_aws::InstanceState;
+use pacer_domain::{
+    Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, overdue_instances,
+    surplus_instances,
+};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A registered runner: installation, scope, runner id.
+type Runner = (u64, RunnerScope, u64);
+
+pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let result = pass(&engine).await;
+        if let Err(message) = &result {
+            tracing::warn!(%message, "reaper pass incomplete");
+        }
+        engine.health("reaper", result).await;
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = engine.reaper_wake.notified() => {}
+            _ = tokio::time::sleep(engine.settings.reaper_interval) => {}
+        }
+    }
+}
+
+/// One reaper pass; `Err` carries what went wrong (the pass still does what it can).
+pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let now = engine.app.now();
+
+    // 1. Over max runtime, and instances nobody needs.
+    let doomed: Vec<(String, ReapReason, Option<Runner>)> = {
+        let state = engine.app.state();
+        let runner_of = |instance: &pacer_domain::Instance| {
+            let runner_id = instance.runner_id?;
+            let job = state.jobs.get(instance.job.unwrap_or(instance.launched_for))?;
+            let installation = job.installation?;
+            Some((installation, runner_scope(&state, job)?, runner_id))
+        };
+        overdue_instances(&state, now)
+            .into_iter()
+            .map(|i| (i.id.to_string(), ReapReason::MaxRuntime, runner_of(i)))
+            .chain(
+                surplus_instances(&state)
+                    .into_iter()
+                    .map(|i| (i.id.to_string(), ReapReason::Surplus, runner_of(i))),
+            )
+            .collect()
+    };
+    let mut reaped = HashSet::new();
+    for (instance, reason, runner) in doomed {
+        if !reaped.insert(instance.clone()) {
+            continue;
+        }
+        if let Some((installation, scope, runner_id)) = runner
+            && let Err(error) = engine.github.delete_runner(installation, &scope, runner_id).await
+        {
+            engine.metrics.github_error("delete_runner", error.status);
+            tracing::warn!(%instance, %error, "could not deregister the runner; terminating anyway");
+        }
+        match engine.compute.terminate(std::slice::from_ref(&instance)).await {
+            Ok(()) => {
+                if let Err(error) =
+                    engine.system(Command::ReapInstance { instance: instance.clone(), reason }).await
+                {
+                    problems.push(format!("could not record the reaping of {instance}: {error}"));
+                }
+            }
+            Err(error) => {
+                engine.metrics.aws_error("terminate", error.code().unwrap_or("other"));
+                problems.push(format!("could not terminate {instance}: {error}"));
+            }
+        }
+    }
+
+    // 2. What became of every live instance.
+    let live: Vec<String> = engine.app.state().instances.iter().map(|i| i.id.to_string()).collect();
+    if !live.is_empty() {
+        match engine.compute.describe(&live).await {
+            Ok(statuses) => {
+                let observations: Vec<Observation> = statuses
+                    .into_iter()
+                    .filter(|s| !s.state.is_live())
+                    .map(|s| Observation {
+                        instance: s.instance_id,
+                        alive: false,
+                        state: if s.state == InstanceState::Gone {
+                            "vanished".into()
+                        } else {
+                            s.state.as_str().into()
+                        },
+                        reason: s.state_reason.unwrap_or_default(),
+                    })
+                    .collect();
+                if !observations.is_empty()
+                    && let Err(error) = engine.system(Command::ObserveInstances(observations)).await
+                {
+                    problems.push(format!("could not record instance states: {error}"));
+                }
+            }
+            Err(error) => {
+                engine.metrics.aws_error("describe", error.code().unwrap_or("other"));
+                problems.push(format!("could not describe instances: {error}"));
+            }
+        }
+    }
+
+    // 3. Orphans: tagged instances the log does not know, or whose job has ended long ago.
+    match engine.compute.list_managed().await {
+        Ok(managed) => {
+            let grace = engine.settings.orphan_grace.as_millis() as i64;
+            for status in managed.into_iter().filter(|s| s.state.is_live()) {
+                let old_enough = status.launched_at.is_none_or(|at| now.millis_since(at) >= grace);
+                let known = engine.app.state().instances.get(&status.instance_id).is_some();
+                if known || !old_enough {
+                    continue;
+                }
+                let terminated =
+                    match engine.compute.terminate(std::slice::from_ref(&status.instance_id)).await {
+                        Ok(()) => true,
+                        Err(error) => {
+                            engine.metrics.aws_error("terminate", error.code().unwrap_or("other"));
+                            problems
+                                .push(format!("could not terminate orphan {}: {error}", status.instance_id));
+                            false
+                        }
+                    };
+                let found = InstanceOrphanFound {
+                    instance: status.instance_id.clone(),
+                    job_tag: status.tags.get(TAG_JOB_ID).cloned(),
+                    state: status.state.as_str().into(),
+                    terminated,
+                };
+                tracing::warn!(instance = %status.instance_id, terminated, "orphan instance found");
+                if let Err(error) = engine.system(Command::RecordOrphan(found)).await {
+                    problems.push(format!("could not record orphan {}: {error}", status.instance_id));
+                }
+            }
+        }
+        Err(error) => {
+            engine.metrics.aws_error("list_managed", error.code().unwrap_or("other"));
+            problems.push(format!("could not list managed instances: {error}"));
+        }
+    }
+
+    let _ = engine.secrets.prune_callbacks(|id| engine.app.state().instances.get(id).is_some());
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+/// Where a job's runner is registered: its repo (repo scope) or its org (org scope).
+pub(super) fn runner_scope(state: &pacer_domain::State, job: &pacer_domain::Job) -> Option<RunnerScope> {
+    let repo = state.repo_name(job);
+    let (owner, name) = repo.split_once('/')?;
+    match state.config.project(job.project).map(|p| p.spec.scope) {
+        Some(Scope::Org) => Some(RunnerScope::Org { org: owner.to_owned() }),
+        _ => Some(RunnerScope::Repo { owner: owner.to_owned(), repo: name.to_owned() }),
+    }
+}

@@ -1,0 +1,437 @@
+//! GitHub (SPEC §7): the small [`GitHub`] trait the engine uses (JIT runner configs, runner
+//! deletion, the App's failed deliveries and redelivery), [`GitHubApp`] over the REST API with
+//! a GitHub App's RS256 JWT and cached installation tokens, and [`SimulatedGitHub`] for demo
+//! mode. Encoded JIT configs and tokens are secrets: never logged, never recorded.
+
+use async_trait::async_trait;
+use pacer_domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Where a runner is registered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RunnerScope {
+    /// A repository (`owner/repo`).
+    Repo {
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+    },
+    /// An organisation.
+    Org {
+        /// Org login.
+        org: String,
+    },
+}
+
+impl RunnerScope {
+    fn path(&self) -> String {
+        match self {
+            RunnerScope::Repo { owner, repo } => format!("repos/{owner}/{repo}"),
+            RunnerScope::Org { org } => format!("orgs/{org}"),
+        }
+    }
+}
+
+/// A JIT runner to mint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JitRequest {
+    /// The App installation acting.
+    pub installation_id: u64,
+    /// Where to register.
+    pub scope: RunnerScope,
+    /// Runner name (`pacer-<instance-id>`).
+    pub name: String,
+    /// Runner labels.
+    pub labels: Vec<String>,
+    /// Runner group (1 = default).
+    pub runner_group_id: u64,
+}
+
+/// A minted JIT config.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JitConfig {
+    /// GitHub's runner id.
+    pub runner_id: u64,
+    /// The encoded config for `run.sh --jitconfig` (a secret).
+    pub encoded: String,
+}
+
+impl std::fmt::Debug for JitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitConfig").field("runner_id", &self.runner_id).field("encoded", &"***").finish()
+    }
+}
+
+/// A webhook delivery as the App's delivery log lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Delivery {
+    /// Delivery id (for redelivery).
+    pub id: u64,
+    /// The `X-GitHub-Delivery` guid.
+    pub guid: String,
+    /// When it was delivered.
+    #[serde(default)]
+    pub delivered_at: String,
+    /// Whether it is itself a redelivery.
+    #[serde(default)]
+    pub redelivery: bool,
+    /// HTTP status Pacer (or nobody) answered.
+    #[serde(default)]
+    pub status_code: u16,
+    /// Event type.
+    #[serde(default)]
+    pub event: String,
+    /// Action.
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+impl Delivery {
+    /// Whether GitHub saw it fail.
+    pub fn failed(&self) -> bool {
+        !(200..300).contains(&self.status_code)
+    }
+}
+
+/// A failed GitHub call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("GitHub {status}: {message}")]
+pub struct GitHubError {
+    /// HTTP status (0 when GitHub could not be reached).
+    pub status: u16,
+    /// GitHub's message.
+    pub message: String,
+}
+
+impl GitHubError {
+    /// 429, 408, 5xx and unreachable: worth retrying.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self.status, 0 | 408 | 429) || self.status >= 500
+    }
+}
+
+/// What Pacer asks of GitHub.
+#[async_trait]
+pub trait GitHub: Send + Sync {
+    /// Mints a JIT runner config.
+    async fn jit_config(&self, request: &JitRequest) -> Result<JitConfig, GitHubError>;
+    /// Removes a runner (404 counts as done).
+    async fn delete_runner(
+        &self,
+        installation_id: u64,
+        scope: &RunnerScope,
+        runner_id: u64,
+    ) -> Result<(), GitHubError>;
+    /// The App's recent deliveries, newest first, back to about `since`.
+    async fn deliveries(&self, since: Timestamp) -> Result<Vec<Delivery>, GitHubError>;
+    /// Asks GitHub to deliver a delivery again.
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;
+}
+
+#[derive(Clone)]
+struct InstallationToken {
+    token: String,
+    expires_at: Timestamp,
+}
+
+/// The GitHub REST API as a GitHub App.
+pub struct GitHubApp {
+    http: reqwest::Client,
+    api: String,
+    app_id: u64,
+    key: jsonwebtoken::EncodingKey,
+    clock: Arc<dyn crate::clock::Clock>,
+    tokens: Mutex<HashMap<u64, Arc<Mutex<Option<InstallationToken>>>>>,
+}
+
+#[derive(Serialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    token: String,
+    expires_at: String,
+}
+
+#[derive(Deserialize)]
+struct JitResponse {
+    runner: JitRunner,
+    encoded_jit_config: String,
+}
+
+#[derive(Deserialize)]
+struct JitRunner {
+    id: u64,
+}
+
+#[derive(Serialize)]
+struct JitBody<'a> {
+    name: &'a str,
+    runner_group_id: u64,
+    labels: &'a [String],
+    work_folder: &'a str,
+}
+
+/// Installation tokens are refreshed this long before they expire.
+const TOKEN_MARGIN_MS: i64 = 5 * 60 * 1_000;
+
+impl GitHubApp {
+    /// A client for App `app_id` with its PEM private key, against `api` (`https://api.github.com`).
+    pub fn new(
+        api: &str,
+        app_id: u64,
+        private_key_pem: &[u8],
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> anyhow::Result<Self> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem)
+            .map_err(|e| anyhow::anyhow!("github.private_key_path: not an RSA private key: {e}"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            api: api.trim_end_matches('/').to_owned(),
+            app_id,
+            key,
+            clock,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The App's JWT: RS256, issued 30 s in the past, valid 9 minutes.
+    pub fn app_jwt(&self) -> Result<String, GitHubError> {
+        let now = self.clock.now().millis() / 1_000;
+        let claims = Claims { iat: now - 30, exp: now + 9 * 60, iss: self.app_id.to_string() };
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &self.key)
+            .map_err(|e| GitHubError { status: 0, message: format!("cannot sign the app JWT: {e}") })
+    }
+
+    /// An installation token, cached until 5 minutes before expiry; concurrent callers share
+    /// one refresh.
+    pub async fn installation_token(&self, installation_id: u64) -> Result<String, GitHubError> {
+        let slot = self.tokens.lock().await.entry(installation_id).or_default().clone();
+        let mut slot = slot.lock().await;
+        if let Some(token) = slot.as_ref()
+            && token.expires_at.millis() - TOKEN_MARGIN_MS > self.clock.now().millis()
+        {
+            return Ok(token.token.clone());
+        }
+        let url = format!("{}/app/installations/{installation_id}/access_tokens", self.api);
+        let response =
+            self.request(reqwest::Method::POST, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
+        let body: TokenResponse = json_or_error(response).await?;
+        let expires_at =
+            parse_rfc3339(&body.expires_at).unwrap_or_else(|| self.clock.now().plus_millis(55 * 60 * 1_000));
+        *slot = Some(InstallationToken { token: body.token.clone(), expires_at });
+        Ok(body.token)
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str, bearer: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth(bearer)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+    }
+}
+
+fn unreachable(error: reqwest::Error) -> GitHubError {
+    GitHubError { status: error.status().map_or(0, |s| s.as_u16()), message: error.without_url().to_string() }
+}
+
+async fn error_of(response: reqwest::Response) -> GitHubError {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| text.chars().take(300).collect());
+    GitHubError { status, message }
+}
+
+async fn json_or_error<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, GitHubError> {
+    if !response.status().is_success() {
+        return Err(error_of(response).await);
+    }
+    let status = response.status().as_u16();
+    response.json().await.map_err(|e| GitHubError { status, message: format!("unexpected answer: {e}") })
+}
+
+/// Parses `2026-11-29T10:00:00Z` (GitHub's timestamps) to a [`Timestamp`].
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let (date, time) = text.split_once('T')?;
+    let date = pacer_domain::Date::parse(date)?;
+    let time = time.trim_end_matches('Z');
+    let (time, offset_ms) = match time.rfind(['+', '-']) {
+        Some(i) if i >= 8 => {
+            let (t, off) = time.split_at(i);
+            let sign = if off.starts_with('-') { -1 } else { 1 };
+            let (h, m) = off[1..].split_once(':')?;
+            (t, sign * (h.parse::<i64>().ok()? * 3_600_000 + m.parse::<i64>().ok()? * 60_000))
+        }
+        _ => (time, 0),
+    };
+    let mut parts = time.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    let ms = h * 3_600_000 + m * 60_000 + (s * 1_000.0) as i64;
+    Some(date.start().plus_millis(ms - offset_ms))
+}
+
+#[async_trait]
+impl GitHub for GitHubApp {
+    async fn jit_config(&self, request: &JitRequest) -> Result<JitConfig, GitHubError> {
+        let token = self.installation_token(request.installation_id).await?;
+        let url = format!("{}/{}/actions/runners/generate-jitconfig", self.api, request.scope.path());
+        let body = JitBody {
+            name: &request.name,
+            runner_group_id: request.runner_group_id,
+            labels: &request.labels,
+            work_folder: "_work",
+        };
+        let response = self
+            .request(reqwest::Method::POST, &url, &token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let answer: JitResponse = json_or_error(response).await?;
+        Ok(JitConfig { runner_id: answer.runner.id, encoded: answer.encoded_jit_config })
+    }
+
+    async fn delete_runner(
+        &self,
+        installation_id: u64,
+        scope: &RunnerScope,
+        runner_id: u64,
+    ) -> Result<(), GitHubError> {
+        let token = self.installation_token(installation_id).await?;
+        let url = format!("{}/{}/actions/runners/{runner_id}", self.api, scope.path());
+        let response =
+            self.request(reqwest::Method::DELETE, &url, &token).send().await.map_err(unreachable)?;
+        if response.status().is_success() || response.status().as_u16() == 404 {
+            Ok(())
+        } else {
+            Err(error_of(response).await)
+        }
+    }
+
+    async fn deliveries(&self, since: Timestamp) -> Result<Vec<Delivery>, GitHubError> {
+        let jwt = self.app_jwt()?;
+        let mut url = format!("{}/app/hook/deliveries?per_page=100", self.api);
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            let response =
+                self.request(reqwest::Method::GET, &url, &jwt).send().await.map_err(unreachable)?;
+            let next = response
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link)
+                .map(str::to_owned);
+            let page: Vec<Delivery> = json_or_error(response).await?;
+            let reached_since =
+                page.iter().any(|d| parse_rfc3339(&d.delivered_at).is_some_and(|t| t < since));
+            out.extend(page);
+            match next {
+                Some(next) if !reached_since => url = next,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
+        let url = format!("{}/app/hook/deliveries/{delivery_id}/attempts", self.api);
+        let response =
+            self.request(reqwest::Method::POST, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
+        if response.status().is_success() { Ok(()) } else { Err(error_of(response).await) }
+    }
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part.find('>')?;
+        part.get(start..end)
+    })
+}
+
+/// GitHub for demo mode: mints JIT configs that name the runner, its labels and id; keeps no
+/// deliveries to redeliver.
+#[derive(Default)]
+pub struct SimulatedGitHub {
+    next_runner: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl GitHub for SimulatedGitHub {
+    async fn jit_config(&self, request: &JitRequest) -> Result<JitConfig, GitHubError> {
+        let runner_id = 1_000 + self.next_runner.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let payload =
+            serde_json::json!({"name": request.name, "labels": request.labels, "runner_id": runner_id});
+        use base64::Engine;
+        Ok(JitConfig {
+            runner_id,
+            encoded: base64::engine::general_purpose::STANDARD.encode(payload.to_string()),
+        })
+    }
+
+    async fn delete_runner(&self, _: u64, _: &RunnerScope, _: u64) -> Result<(), GitHubError> {
+        Ok(())
+    }
+
+    async fn deliveries(&self, _: Timestamp) -> Result<Vec<Delivery>, GitHubError> {
+        Ok(Vec::new())
+    }
+
+    async fn redeliver(&self, _: u64) -> Result<(), GitHubError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_github_times() {
+        let t = parse_rfc3339("2026-11-29T00:46:07Z").expect("parses");
+        assert_eq!(t.to_string(), "2026-11-29T00:46:07.000Z");
+        let offset = parse_rfc3339("2026-11-29T02:46:07+02:00").expect("parses");
+        assert_eq!(offset, t);
+        assert!(parse_rfc3339("yesterday").is_none());
+    }
+
+    #[test]
+    fn finds_the_next_page() {
+        let link =
+            r#"<https://api.github.com/app/hook/deliveries?cursor=a>; rel="next", <https://x>; rel="prev""#;
+        assert_eq!(next_link(link), Some("https://api.github.com/app/hook/deliveries?cursor=a"));
+        assert_eq!(next_link(r#"<https://x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn temporary_errors() {
+        for status in [0, 408, 429, 500, 502] {
+            assert!(GitHubError { status, message: String::new() }.is_temporary());
+        }
+        for status in [401, 403, 404, 422] {
+            assert!(!GitHubError { status, message: String::new() }.is_temporary());
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The REST surface (SPEC §10): webhooks, runner callbacks, health, readiness and metrics, as
+//! warp filters in the style of warp's `todos` example: one filter function per resource,
+//! plain async handlers, shared state injected by one filter, a body limit on every route that
+//! takes a body, and one `recover` mapping rejections to a JSON error body. Internal error text
+//! is logged, not returned.
+
+mod health;
+mod runner;
+mod webhook;
+
+pub use webhook::{MAX_BODY as MAX_WEBHOOK_BODY, sign as webhook_signature, signature_valid};
+
+use crate::config::Secret;
+use crate::engine::Engine;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// What every handler can reach.
+pub struct Http {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The webhook secret.
+    pub webhook_secret: Secret,
+    /// Set once the state is loaded and the engine runs.
+    pub ready: AtomicBool,
+}
+
+/// A JSON error body: `{"error": "...", "message": "..."}`.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+/// An error a handler answers with.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Human message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error answer.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl Reply for ApiError {
+    fn into_response(self) -> warp::reply::Response {
+        let body = ErrorBody { error: self.code, message: self.message };
+        warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
+    }
+}
+
+/// Injects the shared state.
+fn with(http: Arc<Http>) -> impl Filter<Extract = (Arc<Http>,), Error = Infallible> + Clone {
+    warp::any().map(move || http.clone())
+}
+
+/// The bearer token of the `Authorization` header.
+fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").map(|value: Option<String>| {
+        value.and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned())).filter(|t| !t.is_empty())
+    })
+}
+
+/// Every REST route, with errors mapped to JSON.
+pub fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    webhook::route(http.clone())
+        .or(runner::routes(http.clone()))
+        .or(health::routes(http))
+        .recover(recover)
+        .with(warp::log::custom(|info| {
+            tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed_ms = info.elapsed().as_millis() as u64, "http");
+        }))
+}
+
+/// Maps every rejection to a JSON error with the right status.
+pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let error = if let Some(error) = rejection.find::<ApiError>() {
+        ApiError::new(error.status, error.code, error.message.clone())
+    } else if rejection.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::new(StatusCode::LENGTH_REQUIRED, "length_required", "a Content-Length header is required")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json")
+    } else if let Some(header) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_header", format!("invalid header {}", header.name()))
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the request could not be understood")
+    };
+    Ok(error.into_response())
+}
+
+/// Parses a JSON body leniently about invalid UTF-8 (replaced) but strictly about shape.
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = String::from_utf8_lossy(bytes);
+    serde_json::from_str(&text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}")))
+}

@@ -1,0 +1,302 @@
+//! `POST /api/webhook` (SPEC §4): a 1 MiB body limit, the HMAC-SHA256 signature verified on the
+//! raw bytes before anything is parsed, delivery dedupe, and an answer only once the resulting
+//! events are durable. No outbound call happens inside the request.
+
+use super::{ApiError, Http, with};
+use crate::app::{AppError, Meta};
+use hmac::{Hmac, Mac};
+use pacer_domain::{Actor, Command, Event, Recorded, WebhookPayload, WorkflowJobHook};
+use serde::Deserialize;
+use sha2::Sha256;
+use std::sync::Arc;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// Largest webhook body.
+pub const MAX_BODY: u64 = 1024 * 1024;
+
+pub(super) fn route(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "webhook")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::header::optional::<String>("x-hub-signature-256"))
+        .and(warp::header::optional::<String>("x-github-event"))
+        .and(warp::header::optional::<String>("x-github-delivery"))
+        .and(warp::body::bytes())
+        .and(with(http))
+        .and_then(handle)
+}
+
+/// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`, compared
+/// in constant time.
+pub fn signature_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    let Some(hex) = signature.strip_prefix("sha256=") else { return false };
+    let Some(expected) = decode_hex(hex) else { return false };
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// The `sha256=<hex>` signature of `body` (for tests and the demo's simulated GitHub).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| {
+        <Hmac<Sha256> as Mac>::new_from_slice(b"-").expect("HMAC takes keys of any length")
+    });
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    format!("sha256={}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[derive(Deserialize)]
+struct WorkflowJobPayload {
+    action: String,
+    workflow_job: WorkflowJob,
+    repository: Repository,
+    #[serde(default)]
+    sender: Option<Login>,
+    #[serde(default)]
+    installation: Option<Installation>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowJob {
+    id: u64,
+    run_id: u64,
+    #[serde(default)]
+    run_attempt: Option<u32>,
+    #[serde(default)]
+    workflow_name: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    head_branch: Option<String>,
+    #[serde(default)]
+    head_sha: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    runner_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct AnyPayload {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    hook_id: Option<u64>,
+}
+
+fn bad_request(message: impl Into<String>) -> Rejection {
+    warp::reject::custom(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message))
+}
+
+fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
+    let text = String::from_utf8_lossy(body);
+    let malformed = |e: serde_json::Error| {
+        warp::reject::custom(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {e}"),
+        ))
+    };
+    match event {
+        "workflow_job" => {
+            let p: WorkflowJobPayload = serde_json::from_str(&text).map_err(malformed)?;
+            let job = p.workflow_job;
+            Ok(WebhookPayload::WorkflowJob(Box::new(WorkflowJobHook {
+                action: p.action,
+                github_job_id: job.id,
+                run_id: job.run_id,
+                run_attempt: job.run_attempt.unwrap_or(1),
+                installation_id: p.installation.map(|i| i.id),
+                repo: p.repository.full_name,
+                workflow: job.workflow_name.unwrap_or_default(),
+                job_name: job.name.unwrap_or_default(),
+                branch: job.head_branch.unwrap_or_default(),
+                sha: job.head_sha.unwrap_or_default(),
+                sender: p.sender.map(|s| s.login).unwrap_or_default(),
+                labels: job.labels,
+                html_url: job.html_url.unwrap_or_default(),
+                conclusion: job.conclusion,
+                runner_name: job.runner_name.filter(|n| !n.is_empty()),
+            })))
+        }
+        _ => {
+            let p: AnyPayload = serde_json::from_str(&text).map_err(malformed)?;
+            if event == "ping" {
+                Ok(WebhookPayload::Ping { hook_id: p.hook_id })
+            } else {
+                Ok(WebhookPayload::Other { event: event.to_owned(), action: p.action })
+            }
+        }
+    }
+}
+
+/// The HTTP status and outcome name of a delivery's records.
+fn outcome(records: &[Recorded]) -> (StatusCode, &'static str, serde_json::Value) {
+    let mut detail = serde_json::json!({});
+    for record in records {
+        match &record.event {
+            Event::JobQueued(q) if !q.recovered => {
+                detail = serde_json::json!({"job_id": q.job.0, "pool_id": q.pool.0});
+                return (StatusCode::OK, "queued", detail);
+            }
+            Event::JobIgnored(i) => {
+                detail = serde_json::json!({"reason": i.reason.as_str()});
+                return (StatusCode::OK, "ignored", detail);
+            }
+            Event::JobNoPoolMatch(m) => {
+                detail = serde_json::json!({"reason": m.reason.as_str()});
+                return (StatusCode::OK, "no_pool_match", detail);
+            }
+            Event::WebhookDuplicate(_) => return (StatusCode::OK, "duplicate", detail),
+            Event::WebhookPinged(_) => return (StatusCode::OK, "pong", detail),
+            Event::WebhookIgnored(_) => return (StatusCode::ACCEPTED, "ignored_event", detail),
+            Event::WebhookAbsorbed(a) => {
+                detail = serde_json::json!({"job_id": a.job.0, "reason": a.reason});
+                return (StatusCode::OK, "absorbed", detail);
+            }
+            _ => {}
+        }
+    }
+    (StatusCode::OK, "accepted", detail)
+}
+
+async fn handle(
+    signature: Option<String>,
+    event: Option<String>,
+    delivery: Option<String>,
+    body: bytes::Bytes,
+    http: Arc<Http>,
+) -> Result<warp::reply::Response, Rejection> {
+    let metrics = &http.engine.metrics;
+    let valid = signature
+        .as_deref()
+        .is_some_and(|s| signature_valid(http.webhook_secret.expose().as_bytes(), &body, s));
+    if !valid {
+        metrics.webhook("bad_signature");
+        return Err(warp::reject::custom(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "missing or invalid X-Hub-Signature-256",
+        )));
+    }
+    let event = event.filter(|e| !e.is_empty()).ok_or_else(|| bad_request("missing X-GitHub-Event"))?;
+    let delivery = delivery
+        .filter(|d| !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| bad_request("missing or malformed X-GitHub-Delivery"))?;
+    let payload = match parse(&event, &body) {
+        Ok(payload) => payload,
+        Err(rejection) => {
+            metrics.webhook("malformed");
+            return Err(rejection);
+        }
+    };
+    let key = format!("delivery:{delivery}");
+    let app = &http.engine.app;
+    let github_job_id = match &payload {
+        WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
+        _ => None,
+    };
+    let seen = app.log().has_key(&key).map_err(|e| unavailable(e.to_string()))?;
+    let meta = Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys: vec![key] };
+    let redelivery = || Command::Webhook {
+        delivery_id: delivery.clone(),
+        payload: WebhookPayload::Redelivery { event: event.clone(), github_job_id },
+    };
+    let command =
+        if seen { redelivery() } else { Command::Webhook { delivery_id: delivery.clone(), payload } };
+    let records = match app.execute(command, meta.clone()).await {
+        Ok(records) => records,
+        // A concurrent copy of this delivery won the race: record it as a duplicate.
+        Err(AppError::Duplicate(_)) => {
+            let meta = Meta { keys: Vec::new(), ..meta };
+            app.execute(redelivery(), meta).await.map_err(|e| unavailable(e.to_string()))?
+        }
+        Err(AppError::Rejected(rejection)) => return Err(bad_request(rejection.message)),
+        Err(error) => {
+            metrics.webhook("unavailable");
+            return Err(unavailable(error.to_string()));
+        }
+    };
+    let (status, name, detail) = outcome(&records);
+    metrics.webhook(name);
+    let mut body = serde_json::json!({"status": name, "delivery": delivery});
+    if let (Some(body), Some(detail)) = (body.as_object_mut(), detail.as_object()) {
+        body.extend(detail.clone());
+    }
+    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+}
+
+fn unavailable(message: String) -> Rejection {
+    tracing::error!(%message, "webhook not recorded");
+    warp::reject::custom(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Pacer cannot record events right now; retry",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_test_vector() {
+        let secret = b"It's a Secret to Everybody";
+        let signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(signature_valid(secret, b"Hello, World!", signature));
+        assert_eq!(sign(secret, b"Hello, World!"), signature);
+        assert!(!signature_valid(secret, b"Hello, World?", signature));
+        assert!(!signature_valid(secret, b"Hello, World!", "sha1=757107"));
+        assert!(!signature_valid(secret, b"Hello, World!", "sha256=zz"));
+    }
+
+    #[test]
+    fn parses_every_example_payload() {
+        let dir = crate::testdata_dir().join("webhooks");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("testdata") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let event = name.split('.').next().unwrap_or_default();
+            let body = std::fs::read(&path).expect("read");
+            let parsed = parse(event, &body).unwrap_or_else(|_| panic!("{name} parses"));
+            match (event, parsed) {
+                ("workflow_job", WebhookPayload::WorkflowJob(hook)) => {
+                    assert!(hook.github_job_id > 0 && !hook.repo.is_empty(), "{name}");
+                    seen += 1;
+                }
+                ("ping", WebhookPayload::Ping { .. }) | (_, WebhookPayload::Other { .. }) => {}
+                (_, other) => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(seen, 8, "all workflow_job examples");
+    }
+}

@@ -1,0 +1,100 @@
+//! Prometheus metrics (`/metrics`): webhooks by outcome, jobs by status, launch latency and
+//! queue time histograms, AWS and GitHub call errors. One recorder per running app (no global
+//! recorder), rendered in the Prometheus text format.
+
+use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use pacer_domain::{Event, JobStatus, Recorded, State};
+use std::sync::Arc;
+
+const META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// The app's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh recorder.
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("seconds".into()),
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+            )
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        Self { recorder: Arc::new(recorder), handle }
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder.register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    fn histogram(&self, name: &'static str) -> Histogram {
+        self.recorder.register_histogram(&Key::from_name(name), &META)
+    }
+
+    /// Counts a webhook by the outcome Pacer answered with.
+    pub fn webhook(&self, outcome: &str) {
+        self.counter("pacer_webhooks_total", vec![Label::new("outcome", outcome.to_owned())]).increment(1);
+    }
+
+    /// Counts a failed AWS call.
+    pub fn aws_error(&self, call: &str, code: &str) {
+        let labels = vec![Label::new("call", call.to_owned()), Label::new("code", code.to_owned())];
+        self.counter("pacer_aws_errors_total", labels).increment(1);
+    }
+
+    /// Counts a failed GitHub call.
+    pub fn github_error(&self, call: &str, status: u16) {
+        let labels = vec![Label::new("call", call.to_owned()), Label::new("status", status.to_string())];
+        self.counter("pacer_github_errors_total", labels).increment(1);
+    }
+
+    /// Observes one launch call's duration.
+    pub fn launch_latency(&self, seconds: f64) {
+        self.histogram("pacer_launch_latency_seconds").record(seconds);
+    }
+
+    /// Observes the facts of committed records (queue time at launch).
+    pub fn observe(&self, records: &[Recorded], state: &State) {
+        for record in records {
+            if let Event::JobSpawnLaunched(e) = &record.event
+                && let Some(job) = state.jobs.get(e.job)
+            {
+                let waited = record.at.millis_since(job.queued_at) as f64 / 1_000.0;
+                self.histogram("pacer_queue_time_seconds").record(waited);
+            }
+        }
+    }
+
+    /// The text exposition, with the job gauges read from `state`.
+    pub fn render(&self, state: &State) -> String {
+        let mut out = self.handle.render();
+        out.push_str("# HELP pacer_jobs Retained jobs by status.\n# TYPE pacer_jobs gauge\n");
+        for status in JobStatus::ALL {
+            out.push_str(&format!(
+                "pacer_jobs{{status=\"{}\"}} {}\n",
+                status.as_str(),
+                state.jobs.count(status)
+            ));
+        }
+        out.push_str("# HELP pacer_instances Live instances.\n# TYPE pacer_instances gauge\n");
+        out.push_str(&format!("pacer_instances {}\n", state.instances.len()));
+        out.push_str(
+            "# HELP pacer_log_last_seq Seq of the last folded record.\n# TYPE pacer_log_last_seq gauge\n",
+        );
+        out.push_str(&format!("pacer_log_last_seq {}\n", state.last_seq));
+        out
+    }
+}

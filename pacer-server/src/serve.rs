@@ -1,0 +1,173 @@
+//! Assembling and running a Pacer: open the log, load the state (snapshot + tail), start the
+//! decider and the engine loops, serve HTTP on a bound listener until the shutdown future
+//! resolves, then stop accepting, finish launches in flight and write a final snapshot.
+//! Tests build the same thing on port 0.
+
+use crate::app::App;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Secret};
+use crate::engine::{Engine, EngineSettings};
+use crate::github::{GitHub, GitHubApp};
+use crate::http::{Http, routes};
+use crate::metrics::Metrics;
+use crate::secrets::Secrets;
+use anyhow::Context;
+use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
+use pacer_store::{EventLog, RocksLog, load_state};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The outside world a Pacer talks to.
+pub struct Peers {
+    /// EC2.
+    pub compute: Arc<dyn Compute>,
+    /// GitHub.
+    pub github: Arc<dyn GitHub>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A running Pacer.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The engine.
+    pub engine: Arc<Engine>,
+    server: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight launches, writes a snapshot, stops the core.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+        self.engine.shutdown().await;
+    }
+
+    /// Resolves when the HTTP server ends (after `shutdown_signal`).
+    pub async fn wait(self, shutdown_signal: impl Future<Output = ()>) {
+        shutdown_signal.await;
+        tracing::info!("shutting down: no new requests; finishing launches in flight");
+        self.shutdown().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Opens the data directory and starts everything on `listener`.
+pub async fn start(
+    data_dir: &Path,
+    settings: EngineSettings,
+    webhook_secret: Secret,
+    peers: Peers,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(data_dir).context("opening the event log")?);
+    let (state, report) = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || load_state(&*log)).await?.context("loading state from the log")?
+    };
+    tracing::info!(
+        records = state.last_seq,
+        snapshot = report.snapshot_seq,
+        replayed = report.replayed,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "state loaded"
+    );
+    let secrets = Arc::new(Secrets::open(data_dir).context("opening secrets.json")?);
+    let metrics = Metrics::new();
+    let app = {
+        let metrics = metrics.clone();
+        App::start(
+            state,
+            log,
+            peers.clock.clone(),
+            Box::new(move |records, state| metrics.observe(records, state)),
+        )
+    };
+    let engine = Engine::new(app, peers.compute, peers.github, secrets, metrics, settings);
+    engine.spawn_loops();
+    let http = Arc::new(Http { engine: engine.clone(), webhook_secret, ready: Default::default() });
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let filter = routes(http.clone());
+    let server = tokio::spawn(async move {
+        warp::serve(filter)
+            .incoming(listener)
+            .graceful(async move {
+                let _ = stopped.await;
+            })
+            .run()
+            .await;
+    });
+    http.ready.store(true, Ordering::Release);
+    tracing::info!(%addr, "pacer listening");
+    Ok(Running { addr, engine, server, stop })
+}
+
+/// The engine settings of a configuration.
+pub fn engine_settings(config: &Config) -> EngineSettings {
+    EngineSettings {
+        public_url: config.server.public_url.trim_end_matches('/').to_owned(),
+        runner_download_url: config.github.runner_download_url.clone(),
+        max_concurrent_launches: config.dispatcher.max_concurrent_launches,
+        sweep: Duration::from_secs(config.dispatcher.sweep_seconds),
+        reaper_interval: Duration::from_secs(config.reaper.interval_seconds),
+        orphan_grace: Duration::from_secs(config.reaper.orphan_grace_minutes * 60),
+        redelivery_interval: Duration::from_secs(config.github.redelivery_interval_seconds),
+        snapshot_every: config.storage.snapshot_every,
+    }
+}
+
+/// `pacer serve`: real EC2 and GitHub from the configuration, until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut ec2 = Ec2Settings::new(config.aws.region.clone());
+    ec2.endpoint_url = config.aws.endpoint_url.clone();
+    ec2.iam_endpoint_url = config.aws.endpoint_url.clone();
+    ec2.pricing_endpoint_url = config.aws.pricing_endpoint_url.clone();
+    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2).await);
+    let key = std::fs::read(&config.github.private_key_path).with_context(|| {
+        format!("reading github.private_key_path {}", config.github.private_key_path.display())
+    })?;
+    let github: Arc<dyn GitHub> =
+        Arc::new(GitHubApp::new(&config.github.api_url, config.github.app_id, &key, clock.clone())?);
+    let listener = tokio::net::TcpListener::bind(&config.server.addr)
+        .await
+        .with_context(|| format!("binding server.addr {}", config.server.addr))?;
+    let running = start(
+        &config.storage.path,
+        engine_settings(&config),
+        config.github.webhook_secret.clone(),
+        Peers { compute, github, clock },
+        listener,
+    )
+    .await?;
+    running.wait(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

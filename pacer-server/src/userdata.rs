@@ -1,0 +1,211 @@
+//! The user data every instance of a pool version boots with (SPEC §7): a bash script that
+//! reads the instance id through IMDSv2, trades the pool's bootstrap token for a per-job
+//! callback token, downloads and checks the runner when a version is pinned, runs the
+//! operator's `user_data_extra`, fetches its JIT config, runs the runner once, reports the
+//! outcome (or the failing stage, exit code, line and the last 64 KiB of its log) and shuts
+//! down, which terminates the instance. The endpoints it talks to can be redirected by
+//! environment variables so tests can run it for real against local servers.
+
+use pacer_domain::PoolSpec;
+
+/// What the script needs beyond the pool.
+#[derive(Clone, Debug)]
+pub struct ScriptContext<'a> {
+    /// Pacer's URL as instances reach it.
+    pub public_url: &'a str,
+    /// The bootstrap token (a secret; it ends up in the launch template's user data).
+    pub bootstrap_token: &'a str,
+    /// Base URL of runner releases (`…/releases/download`).
+    pub runner_download_url: &'a str,
+}
+
+const TEMPLATE: &str = r#"#!/bin/bash
+# Pacer runner bootstrap for pool {{POOL}}; rendered by pacer {{VERSION}}.
+set -Eeuo pipefail
+umask 077
+
+PACER_URL="${PACER_URL:-{{PUBLIC_URL}}}"
+BOOTSTRAP_TOKEN='{{BOOTSTRAP_TOKEN}}'
+RUNNER_VERSION='{{RUNNER_VERSION}}'
+RUNNER_USER='{{RUNNER_USER}}'
+RUNNER_DOWNLOAD_URL="${PACER_RUNNER_DOWNLOAD_URL:-{{DOWNLOAD_URL}}}"
+RUNNER_DIR="${PACER_RUNNER_DIR:-/opt/actions-runner}"
+IMDS="${PACER_IMDS_URL:-http://169.254.169.254}"
+SHUTDOWN="${PACER_SHUTDOWN_COMMAND:-shutdown -h now}"
+LOG_FILE="${PACER_LOG_FILE:-/var/log/pacer-runner.log}"
+RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
+STAGE=boot
+CALLBACK_TOKEN=""
+
+exec > >(tee -a "$LOG_FILE") 2>&1
+
+json_field() { sed -n "s/.*\"$1\":[ ]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+json_escape() { tr -d '\000-\010\013-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' | awk 'BEGIN{ORS="\\n"} {print}'; }
+finish() { sync || true; $SHUTDOWN; exit "${1:-0}"; }
+
+report_error() {
+  local code=$1 line=$2
+  trap - ERR
+  echo "pacer: stage $STAGE failed with exit code $code at line $line"
+  if [ -n "$CALLBACK_TOKEN" ]; then
+    local tail_log
+    tail_log=$(tail -c 65536 "$LOG_FILE" 2>/dev/null | json_escape || true)
+    curl -sS --max-time 30 --retry 5 --retry-all-errors -o /dev/null -X POST "$PACER_URL/api/runner/error" \
+      -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"stage\":\"$STAGE\",\"exit_code\":$code,\"line\":$line,\"log\":\"$tail_log\"}" || true
+  fi
+  finish "$code"
+}
+trap 'report_error $? $LINENO' ERR
+
+STAGE=metadata
+IMDS_TOKEN=$(curl -sSf --max-time 10 --retry 5 -X PUT "$IMDS/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')
+INSTANCE_ID=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/meta-data/instance-id")
+echo "pacer: instance $INSTANCE_ID"
+
+STAGE=bootstrap
+code=000
+for _ in $(seq 1 120); do
+  code=$(curl -sS --max-time 15 -o /tmp/pacer-bootstrap.json -w '%{http_code}' -X POST "$PACER_URL/api/runner/bootstrap" \
+    -H "Authorization: Bearer $BOOTSTRAP_TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"instance_id\":\"$INSTANCE_ID\"}") || code=000
+  case "$code" in
+    200) break ;;
+    409|000|429|502|503|504) sleep "$RETRY_SECONDS" ;;
+    *) echo "pacer: bootstrap refused with HTTP $code"; finish 1 ;;
+  esac
+done
+if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
+CALLBACK_TOKEN=$(json_field callback_token < /tmp/pacer-bootstrap.json)
+rm -f /tmp/pacer-bootstrap.json
+
+if [ -n "$RUNNER_VERSION" ]; then
+  STAGE=download
+  case "$(uname -m)" in
+    x86_64) ARCH=x64 ;;
+    aarch64|arm64) ARCH=arm64 ;;
+    *) echo "pacer: unsupported architecture $(uname -m)"; false ;;
+  esac
+  mkdir -p "$RUNNER_DIR"
+  curl -sSfL --max-time 300 --retry 5 -o /tmp/actions-runner.tar.gz \
+    "$RUNNER_DOWNLOAD_URL/v$RUNNER_VERSION/actions-runner-linux-$ARCH-$RUNNER_VERSION.tar.gz"
+  tar -xzf /tmp/actions-runner.tar.gz -C "$RUNNER_DIR"
+  rm -f /tmp/actions-runner.tar.gz
+  STAGE=verify
+  found=$(cd "$RUNNER_DIR" && ./config.sh --version | tr -d '[:space:]')
+  if [ "$found" != "$RUNNER_VERSION" ]; then echo "pacer: runner reports version $found, expected $RUNNER_VERSION"; false; fi
+fi
+test -x "$RUNNER_DIR/run.sh"
+
+{{USER_DATA_EXTRA}}
+
+STAGE=register
+code=000
+for attempt in $(seq 1 60); do
+  code=$(curl -sS --max-time 30 -o /tmp/pacer-register.json -w '%{http_code}' -X POST "$PACER_URL/api/runner/register" \
+    -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' -d '{}') || code=000
+  case "$code" in
+    200) break ;;
+    503|000|429|502|504) sleep $(( RETRY_SECONDS * (attempt < 6 ? attempt : 6) )) ;;
+    *) echo "pacer: registration refused with HTTP $code: $(cat /tmp/pacer-register.json 2>/dev/null)"; false ;;
+  esac
+done
+if [ "$code" != 200 ]; then echo "pacer: registration gave up after HTTP $code"; false; fi
+JIT_CONFIG=$(json_field encoded_jit_config < /tmp/pacer-register.json)
+rm -f /tmp/pacer-register.json
+
+STAGE=run
+if [ -n "$RUNNER_USER" ]; then
+  id "$RUNNER_USER" >/dev/null 2>&1 || useradd --create-home "$RUNNER_USER"
+  chown -R "$RUNNER_USER" "$RUNNER_DIR"
+  rc=0; (cd "$RUNNER_DIR" && runuser -u "$RUNNER_USER" -- ./run.sh --jitconfig "$JIT_CONFIG") || rc=$?
+else
+  export RUNNER_ALLOW_RUNASROOT=1
+  rc=0; (cd "$RUNNER_DIR" && ./run.sh --jitconfig "$JIT_CONFIG") || rc=$?
+fi
+unset JIT_CONFIG
+
+STAGE=complete
+trap - ERR
+curl -sS --max-time 30 --retry 5 --retry-all-errors -o /dev/null -X POST "$PACER_URL/api/runner/complete" \
+  -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' -d "{\"exit_code\":$rc}" || true
+echo "pacer: runner exited with $rc"
+finish 0
+"#;
+
+/// Renders the user data of `pool`.
+pub fn render(pool: &PoolSpec, context: &ScriptContext<'_>) -> String {
+    let quoted = |value: &str| value.replace('\'', "'\\''");
+    let extra = match &pool.user_data_extra {
+        Some(extra) => format!(
+            "STAGE=user_data_extra\n# --- user_data_extra of the pool ---\n{}\n# --- end of user_data_extra ---",
+            extra.trim_end()
+        ),
+        None => String::new(),
+    };
+    TEMPLATE
+        .replace("{{POOL}}", &pool.name.replace(['\n', '\r'], " "))
+        .replace("{{VERSION}}", env!("CARGO_PKG_VERSION"))
+        .replace(
+            "{{PUBLIC_URL}}",
+            &context.public_url.trim_end_matches('/').replace(['"', '$', '`', '\\'], ""),
+        )
+        .replace("{{BOOTSTRAP_TOKEN}}", &quoted(context.bootstrap_token))
+        .replace("{{RUNNER_VERSION}}", &quoted(pool.runner_version.as_deref().unwrap_or_default()))
+        .replace("{{RUNNER_USER}}", &quoted(pool.runner_user.as_deref().unwrap_or_default()))
+        .replace(
+            "{{DOWNLOAD_URL}}",
+            &context.runner_download_url.trim_end_matches('/').replace(['"', '$', '`', '\\'], ""),
+        )
+        .replace("{{USER_DATA_EXTRA}}", &extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> PoolSpec {
+        PoolSpec {
+            name: "linux".into(),
+            runner_version: Some("2.321.0".into()),
+            runner_user: Some("runner".into()),
+            user_data_extra: Some("apt-get install -y jq\n".into()),
+            ..PoolSpec::default()
+        }
+    }
+
+    #[test]
+    fn renders_every_setting() {
+        let script = render(
+            &pool(),
+            &ScriptContext {
+                public_url: "https://pacer.example.com/",
+                bootstrap_token: "tok'en",
+                runner_download_url: "https://dl/",
+            },
+        );
+        assert!(script.starts_with("#!/bin/bash\n"));
+        assert!(script.contains(r#"PACER_URL="${PACER_URL:-https://pacer.example.com}""#));
+        assert!(script.contains(r#"BOOTSTRAP_TOKEN='tok'\''en'"#));
+        assert!(script.contains("RUNNER_VERSION='2.321.0'"));
+        assert!(script.contains("RUNNER_USER='runner'"));
+        assert!(script.contains("apt-get install -y jq"));
+        assert!(!script.contains("{{"), "every placeholder is filled");
+        assert!(script.len() < 12 * 1024, "leaves room for user_data_extra under 16 KiB");
+    }
+
+    #[test]
+    fn passes_bash_syntax_check() {
+        let script = render(
+            &pool(),
+            &ScriptContext {
+                public_url: "http://127.0.0.1:1",
+                bootstrap_token: "t",
+                runner_download_url: "http://127.0.0.1:1",
+            },
+        );
+        let status =
+            std::process::Command::new("bash").args(["-n", "-c", &script]).status().expect("bash runs");
+        assert!(status.success());
+    }
+}

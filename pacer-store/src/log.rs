@@ -1,0 +1,96 @@
+//! The log's interface: append a batch durably (with idempotency keys), read by seq, query the
+//! audit view newest-first by action and time without scanning, follow a subject's history,
+//! keep snapshots, and subscribe to appended records from any seq.
+
+use crate::error::StoreError;
+use crate::subscribe::Subscription;
+use pacer_domain::{Actor, Event, EventName, Recorded, Subject, Timestamp};
+
+/// A record to append; the log assigns its seq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRecord {
+    /// When (the log keeps times non-decreasing, raising an earlier time to the last one).
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// The causing request, if any.
+    pub request_id: Option<String>,
+    /// The fact.
+    pub event: Event,
+}
+
+/// One atomic append.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Records, in order.
+    pub records: Vec<NewRecord>,
+    /// When set, the append fails unless the first record gets exactly this seq.
+    pub expected_first_seq: Option<u64>,
+    /// Idempotency keys written with the records; the append fails if any is already recorded
+    /// (or repeated in the batch), and then nothing is written.
+    pub keys: Vec<String>,
+}
+
+impl Batch {
+    /// A batch of records by `actor` at `at`.
+    pub fn of(at: Timestamp, actor: Actor, events: impl IntoIterator<Item = Event>) -> Self {
+        let records = events
+            .into_iter()
+            .map(|event| NewRecord { at, actor: actor.clone(), request_id: None, event })
+            .collect();
+        Batch { records, expected_first_seq: None, keys: Vec::new() }
+    }
+}
+
+/// The records an append wrote, with their seqs and times.
+pub type Receipt = Vec<Recorded>;
+
+/// The audit view's filter; results come newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this action.
+    pub action: Option<EventName>,
+    /// Recorded at or after.
+    pub from: Option<Timestamp>,
+    /// Recorded before.
+    pub to: Option<Timestamp>,
+    /// Only records with a seq below (the paging cursor).
+    pub before_seq: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// The append-only event log.
+pub trait EventLog: Send + Sync {
+    /// Appends a batch atomically and durably (fsynced before this returns). Concurrent
+    /// appends share one sync (group commit).
+    fn append(&self, batch: Batch) -> Result<Receipt, StoreError>;
+
+    /// The seq of the last durable record (0 when empty).
+    fn last_seq(&self) -> u64;
+
+    /// Up to `limit` records from `from_seq` on, in order.
+    fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError>;
+
+    /// A page of the audit view, newest first.
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError>;
+
+    /// Records about `subject` after `after_seq`, oldest first, at most `limit`.
+    fn subject(&self, subject: &Subject, after_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError>;
+
+    /// Whether an idempotency key is recorded.
+    fn has_key(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Stores a snapshot (see [`crate::encode_snapshot`]) covering `seq`.
+    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The newest snapshot and the seq it covers.
+    fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// Follows the log from `after_seq` on: every later record exactly once, in order, with
+    /// no gap between history and live appends.
+    fn subscribe(&self, after_seq: u64) -> Subscription;
+
+    /// Why writes are refused, once a write failed.
+    fn poisoned(&self) -> Option<String>;
+}

@@ -1,0 +1,152 @@
+//! An in-memory log with the same semantics as the RocksDB one (same codec, group commit,
+//! keys, indexes by scanning, snapshots, subscriptions). For tests and embedders that need no
+//! durability; it also lets tests inject a failing write to prove poisoning.
+
+use crate::codec::decode_record;
+use crate::commit::{Committer, Sink};
+use crate::error::StoreError;
+use crate::log::{AuditQuery, Batch, EventLog, Receipt};
+use crate::subscribe::{History, Subscription};
+use pacer_domain::{Recorded, Subject, Timestamp};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+#[derive(Default)]
+struct Data {
+    records: Vec<Vec<u8>>,
+    keys: HashMap<String, u64>,
+    snapshot: Option<(u64, Vec<u8>)>,
+    fail_writes: bool,
+}
+
+#[derive(Default)]
+struct MemorySink {
+    data: Mutex<Data>,
+}
+
+impl MemorySink {
+    fn data(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Sink for MemorySink {
+    fn write(
+        &self,
+        _records: &[Recorded],
+        encoded: &[Vec<u8>],
+        keys: &[(String, u64)],
+    ) -> Result<(), String> {
+        let mut data = self.data();
+        if data.fail_writes {
+            return Err("injected write failure".into());
+        }
+        data.records.extend(encoded.iter().cloned());
+        data.keys.extend(keys.iter().cloned());
+        Ok(())
+    }
+
+    fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.data().keys.contains_key(key))
+    }
+}
+
+impl History for MemorySink {
+    fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let data = self.data();
+        let start = from_seq.max(1) as usize - 1;
+        data.records
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(limit)
+            .map(|(i, bytes)| decode_record(i as u64 + 1, bytes))
+            .collect()
+    }
+}
+
+/// The in-memory log.
+pub struct MemoryLog {
+    sink: Arc<MemorySink>,
+    committer: Committer,
+}
+
+impl Default for MemoryLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        let sink = Arc::new(MemorySink::default());
+        let committer = Committer::start(sink.clone(), 0, Timestamp::default());
+        Self { sink, committer }
+    }
+
+    /// Makes every later physical write fail, as a full disk would (tests of poisoning).
+    pub fn fail_writes(&self) {
+        self.sink.data().fail_writes = true;
+    }
+
+    fn all(&self) -> Result<Vec<Recorded>, StoreError> {
+        self.sink.read(1, usize::MAX)
+    }
+}
+
+impl EventLog for MemoryLog {
+    fn append(&self, batch: Batch) -> Result<Receipt, StoreError> {
+        self.committer.append(&*self.sink, batch)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.committer.shared().durable()
+    }
+
+    fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        self.sink.read(from_seq, limit)
+    }
+
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {
+        Ok(self
+            .all()?
+            .into_iter()
+            .rev()
+            .filter(|r| query.before_seq.is_none_or(|b| r.seq < b))
+            .filter(|r| query.action.is_none_or(|a| r.event.name() == a))
+            .filter(|r| query.from.is_none_or(|f| r.at >= f) && query.to.is_none_or(|t| r.at < t))
+            .take(query.limit)
+            .collect())
+    }
+
+    fn subject(&self, subject: &Subject, after_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        Ok(self
+            .all()?
+            .into_iter()
+            .filter(|r| r.seq > after_seq && r.event.subjects().contains(subject))
+            .take(limit)
+            .collect())
+    }
+
+    fn has_key(&self, key: &str) -> Result<bool, StoreError> {
+        self.sink.key_exists(key)
+    }
+
+    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.sink.data().snapshot = Some((seq, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.sink.data().snapshot.clone())
+    }
+
+    fn subscribe(&self, after_seq: u64) -> Subscription {
+        Subscription::new(self.sink.clone(), self.committer.shared().clone(), after_seq)
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.committer.shared().poisoned()
+    }
+}

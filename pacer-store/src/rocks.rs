@@ -1,0 +1,393 @@
+//! The log on RocksDB. Column families: `log` (big-endian seq → encoded record), `index`
+//! (action, subject and per-second time keys pointing at seqs), `keys` (idempotency key → seq)
+//! and `meta` (format). Every append is one `WriteBatch` covering the records and every index
+//! and key it touches, written with `sync`, so a crash can never leave an index ahead of the
+//! log. Snapshots are files beside the database, written to a temporary name, fsynced and
+//! renamed into place.
+
+use crate::codec::decode_record;
+use crate::commit::{Committer, Sink};
+use crate::error::StoreError;
+use crate::log::{AuditQuery, Batch, EventLog, Receipt};
+use crate::subscribe::{History, Subscription};
+use pacer_domain::{Recorded, Subject, Timestamp};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions,
+};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const CF_LOG: &str = "log";
+const CF_INDEX: &str = "index";
+const CF_KEYS: &str = "keys";
+const CF_META: &str = "meta";
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT: u32 = 1;
+const SNAPSHOTS_KEPT: usize = 2;
+
+const ACTION: u8 = b'a';
+const SUBJECT: u8 = b's';
+const TIME: u8 = b't';
+
+struct RocksSink {
+    db: DB,
+    snapshots: PathBuf,
+    last_second: Mutex<Option<i64>>,
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name).ok_or_else(|| StoreError::Read(format!("column family {name} missing")))
+}
+
+fn read_err(e: rocksdb::Error) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn seq_of(bytes: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+fn prefixed(kind: u8, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 10);
+    key.push(kind);
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key
+}
+
+fn with_seq(mut prefix: Vec<u8>, seq: u64) -> Vec<u8> {
+    prefix.extend_from_slice(&seq_key(seq));
+    prefix
+}
+
+fn time_key(second: i64) -> [u8; 9] {
+    let mut key = [TIME; 9];
+    key[1..].copy_from_slice(&(second.max(0) as u64).to_be_bytes());
+    key
+}
+
+impl Sink for RocksSink {
+    fn write(&self, records: &[Recorded], encoded: &[Vec<u8>], keys: &[(String, u64)]) -> Result<(), String> {
+        let (log, index, key_cf) = match (cf(&self.db, CF_LOG), cf(&self.db, CF_INDEX), cf(&self.db, CF_KEYS))
+        {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            _ => return Err("column family missing".into()),
+        };
+        let mut batch = WriteBatch::default();
+        let mut last_second = self.last_second.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut second = *last_second;
+        for (record, bytes) in records.iter().zip(encoded) {
+            batch.put_cf(log, seq_key(record.seq), bytes);
+            batch.put_cf(index, with_seq(prefixed(ACTION, record.event.name().as_str()), record.seq), []);
+            for subject in record.event.subjects() {
+                batch.put_cf(index, with_seq(prefixed(SUBJECT, &subject.to_string()), record.seq), []);
+            }
+            let at_second = record.at.millis().div_euclid(1_000);
+            if second != Some(at_second) {
+                batch.put_cf(index, time_key(at_second), seq_key(record.seq));
+                second = Some(at_second);
+            }
+        }
+        for (key, seq) in keys {
+            batch.put_cf(key_cf, key.as_bytes(), seq_key(*seq));
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(|e| e.to_string())?;
+        *last_second = second;
+        Ok(())
+    }
+
+    fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(cf(&self.db, CF_KEYS)?, key.as_bytes()).map_err(read_err)?.is_some())
+    }
+}
+
+impl History for RocksSink {
+    fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let log = cf(&self.db, CF_LOG)?;
+        let mut options = ReadOptions::default();
+        if limit > 1_000 {
+            options.set_readahead_size(4 << 20);
+            options.fill_cache(false);
+        }
+        let mut iter = self.db.raw_iterator_cf_opt(log, options);
+        iter.seek(seq_key(from_seq.max(1)));
+        let mut out = Vec::with_capacity(limit.min(4_096));
+        let mut expected = from_seq.max(1);
+        while out.len() < limit && iter.valid() {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+            let seq = seq_of(key).unwrap_or(0);
+            if seq != expected {
+                return Err(StoreError::Corrupt {
+                    seq: expected,
+                    reason: format!("missing; the log jumps to {seq}"),
+                });
+            }
+            out.push(decode_record(seq, value)?);
+            expected += 1;
+            iter.next();
+        }
+        iter.status().map_err(read_err)?;
+        Ok(out)
+    }
+}
+
+impl RocksSink {
+    fn get(&self, seq: u64) -> Result<Recorded, StoreError> {
+        let bytes = self
+            .db
+            .get_pinned_cf(cf(&self.db, CF_LOG)?, seq_key(seq))
+            .map_err(read_err)?
+            .ok_or_else(|| StoreError::Corrupt { seq, reason: "indexed but missing".into() })?;
+        decode_record(seq, &bytes)
+    }
+
+    /// The first seq recorded at or after `at`'s second (`end` when none).
+    fn seq_at(&self, at: Timestamp, round_up: bool, end: u64) -> Result<u64, StoreError> {
+        let mut second = at.millis().div_euclid(1_000);
+        if round_up && at.millis().rem_euclid(1_000) != 0 {
+            second += 1;
+        }
+        let index = cf(&self.db, CF_INDEX)?;
+        let key = time_key(second);
+        let mut iter = self.db.iterator_cf(index, IteratorMode::From(&key, Direction::Forward));
+        match iter.next() {
+            Some(Ok((k, v))) if k.first() == Some(&TIME) => Ok(seq_of(&v).unwrap_or(end)),
+            Some(Err(e)) => Err(read_err(e)),
+            _ => Ok(end),
+        }
+    }
+}
+
+/// The RocksDB log in a data directory.
+pub struct RocksLog {
+    sink: Arc<RocksSink>,
+    committer: Committer,
+    dir: PathBuf,
+}
+
+impl RocksLog {
+    /// Opens (creating when missing) the log in `dir`. Fails on an unknown format or when the
+    /// last record does not decode.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open { path: dir.display().to_string(), reason };
+        fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let snapshots = dir.join("snapshots");
+        fs::create_dir_all(&snapshots).map_err(|e| open_err(e.to_string()))?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        options.set_keep_log_file_num(5);
+        let mut log_options = Options::default();
+        log_options.set_compression_type(DBCompressionType::Lz4);
+        let families = vec![
+            ColumnFamilyDescriptor::new(CF_LOG, log_options),
+            ColumnFamilyDescriptor::new(CF_INDEX, Options::default()),
+            ColumnFamilyDescriptor::new(CF_KEYS, Options::default()),
+            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+        ];
+        let db = DB::open_cf_descriptors(&options, dir.join("db"), families)
+            .map_err(|e| open_err(e.to_string()))?;
+        let meta = cf(&db, CF_META)?;
+        match db.get_cf(meta, FORMAT_KEY).map_err(|e| open_err(e.to_string()))? {
+            Some(bytes) if bytes.as_slice() == FORMAT.to_be_bytes() => {}
+            Some(bytes) => return Err(open_err(format!("unknown storage format {bytes:?}"))),
+            None => {
+                let mut write = WriteOptions::default();
+                write.set_sync(true);
+                db.put_cf_opt(meta, FORMAT_KEY, FORMAT.to_be_bytes(), &write)
+                    .map_err(|e| open_err(e.to_string()))?;
+            }
+        }
+        let last = {
+            let mut iter = db.raw_iterator_cf(cf(&db, CF_LOG)?);
+            iter.seek_to_last();
+            match (iter.key(), iter.value()) {
+                (Some(key), Some(value)) => {
+                    let seq = seq_of(key).unwrap_or(0);
+                    Some(decode_record(seq, value)?)
+                }
+                _ => None,
+            }
+        };
+        let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+        let sink = Arc::new(RocksSink {
+            db,
+            snapshots,
+            last_second: Mutex::new(last.map(|r| r.at.millis().div_euclid(1_000))),
+        });
+        let committer = Committer::start(sink.clone(), last_seq, last_at);
+        tracing::info!(dir = %dir.display(), last_seq, "event log open");
+        Ok(Self { sink, committer, dir: dir.to_path_buf() })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl EventLog for RocksLog {
+    fn append(&self, batch: Batch) -> Result<Receipt, StoreError> {
+        self.committer.append(&*self.sink, batch)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.committer.shared().durable()
+    }
+
+    fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let end = self.last_seq();
+        if from_seq > end {
+            return Ok(Vec::new());
+        }
+        let limit = limit.min((end - from_seq.max(1) + 1) as usize);
+        self.sink.read(from_seq, limit)
+    }
+
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {
+        let end = self.last_seq() + 1;
+        let low = match query.from {
+            Some(from) => self.sink.seq_at(from, false, end)?,
+            None => 1,
+        };
+        let mut high = match query.to {
+            Some(to) => self.sink.seq_at(to, true, end)?,
+            None => end,
+        };
+        if let Some(before) = query.before_seq {
+            high = high.min(before);
+        }
+        let in_time =
+            |r: &Recorded| query.from.is_none_or(|f| r.at >= f) && query.to.is_none_or(|t| r.at < t);
+        let mut out = Vec::with_capacity(query.limit.min(1_000));
+        if low >= high || query.limit == 0 {
+            return Ok(out);
+        }
+        match query.action {
+            None => {
+                let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_LOG)?);
+                iter.seek_for_prev(seq_key(high - 1));
+                while out.len() < query.limit && iter.valid() {
+                    let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+                    let seq = seq_of(key).unwrap_or(0);
+                    if seq < low {
+                        break;
+                    }
+                    let record = decode_record(seq, value)?;
+                    if in_time(&record) {
+                        out.push(record);
+                    }
+                    iter.prev();
+                }
+                iter.status().map_err(read_err)?;
+            }
+            Some(action) => {
+                let prefix = prefixed(ACTION, action.as_str());
+                let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_INDEX)?);
+                iter.seek_for_prev(with_seq(prefix.clone(), high - 1));
+                while out.len() < query.limit && iter.valid() {
+                    let Some(key) = iter.key() else { break };
+                    if !key.starts_with(&prefix) || key.len() != prefix.len() + 8 {
+                        break;
+                    }
+                    let seq = seq_of(key).unwrap_or(0);
+                    if seq < low {
+                        break;
+                    }
+                    let record = self.sink.get(seq)?;
+                    if in_time(&record) {
+                        out.push(record);
+                    }
+                    iter.prev();
+                }
+                iter.status().map_err(read_err)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn subject(&self, subject: &Subject, after_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let prefix = prefixed(SUBJECT, &subject.to_string());
+        let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_INDEX)?);
+        iter.seek(with_seq(prefix.clone(), after_seq.saturating_add(1)));
+        let mut seqs = Vec::new();
+        while seqs.len() < limit && iter.valid() {
+            let Some(key) = iter.key() else { break };
+            if !key.starts_with(&prefix) || key.len() != prefix.len() + 8 {
+                break;
+            }
+            seqs.extend(seq_of(key));
+            iter.next();
+        }
+        iter.status().map_err(read_err)?;
+        seqs.into_iter().map(|seq| self.sink.get(seq)).collect()
+    }
+
+    fn has_key(&self, key: &str) -> Result<bool, StoreError> {
+        self.sink.key_exists(key)
+    }
+
+    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+        let dir = &self.sink.snapshots;
+        let tmp = dir.join(format!("state-{seq:020}.tmp"));
+        {
+            let mut file = fs::File::create(&tmp).map_err(err)?;
+            file.write_all(bytes).map_err(err)?;
+            file.sync_all().map_err(err)?;
+        }
+        fs::rename(&tmp, dir.join(format!("state-{seq:020}.snap"))).map_err(err)?;
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        let mut all = snapshot_files(dir).map_err(err)?;
+        while all.len() > SNAPSHOTS_KEPT {
+            let (_, oldest) = all.remove(0);
+            fs::remove_file(oldest).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+        let newest = snapshot_files(&self.sink.snapshots).map_err(err)?.pop();
+        match newest {
+            Some((seq, path)) => Ok(Some((seq, fs::read(path).map_err(err)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn subscribe(&self, after_seq: u64) -> Subscription {
+        Subscription::new(self.sink.clone(), self.committer.shared().clone(), after_seq)
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.committer.shared().poisoned()
+    }
+}
+
+/// Snapshot files by seq, oldest first.
+fn snapshot_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let seq = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("state-")?.strip_suffix(".snap")?.parse::<u64>().ok());
+        if let Some(seq) = seq {
+            out.push((seq, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}

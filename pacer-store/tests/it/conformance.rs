@@ -1,0 +1,285 @@
+//! One conformance suite, run against the RocksDB log in a temporary directory and the
+//! in-memory log.
+
+use crate::fixtures::{Seeds, fixture};
+use pacer_domain::*;
+use pacer_store::*;
+use std::sync::Arc;
+
+pub struct UnderTest {
+    pub log: Arc<dyn EventLog>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn memory() -> UnderTest {
+    UnderTest { log: Arc::new(MemoryLog::new()), _dir: None }
+}
+
+pub fn rocks() -> UnderTest {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = RocksLog::open(dir.path()).expect("open");
+    UnderTest { log: Arc::new(log), _dir: Some(dir) }
+}
+
+pub const T: Timestamp = Timestamp(1_790_000_000_000);
+
+pub fn health(i: u64) -> Event {
+    Event::HealthChanged(HealthChanged {
+        component: format!("c{i}"),
+        ok: i.is_multiple_of(2),
+        message: String::new(),
+    })
+}
+
+pub fn job_event(name: EventName, job: u64) -> Event {
+    fixture(name, &Seeds { number: job, ..Seeds::default() })
+}
+
+pub fn append(log: &dyn EventLog, at: Timestamp, events: Vec<Event>) -> Receipt {
+    log.append(Batch::of(at, Actor::System, events)).expect("append")
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory_log {
+            $(#[test] fn $name() { super::$name(super::memory()) })*
+        }
+        mod rocks_log {
+            $(#[test] fn $name() { super::$name(super::rocks()) })*
+        }
+    };
+}
+
+conformance!(
+    appends_get_consecutive_seqs,
+    times_never_decrease,
+    expected_seq_guards_against_other_writers,
+    idempotency_keys_are_checked_with_the_batch,
+    concurrent_appenders_share_syncs_without_gaps,
+    audit_filters_by_action_and_time_newest_first,
+    subjects_give_a_jobs_timeline,
+    snapshots_keep_the_newest,
+    subscriptions_resume_from_any_seq,
+    slow_subscribers_catch_up_without_skipping,
+    state_loads_from_snapshot_plus_tail,
+);
+
+fn appends_get_consecutive_seqs(s: UnderTest) {
+    let log = &*s.log;
+    assert_eq!(log.last_seq(), 0);
+    assert!(log.append(Batch::default()).expect("empty batch").is_empty());
+    let first = append(log, T, vec![health(1), health(2)]);
+    let second = append(log, T, vec![health(3)]);
+    assert_eq!(first.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(second[0].seq, 3);
+    assert_eq!(log.last_seq(), 3);
+    let read = log.read(1, 10).expect("read");
+    assert_eq!(read.len(), 3);
+    assert_eq!(read[2].event, health(3));
+    assert_eq!(log.read(2, 1).expect("read").len(), 1);
+    assert!(log.read(4, 10).expect("read past end").is_empty());
+    assert!(log.poisoned().is_none());
+}
+
+fn times_never_decrease(s: UnderTest) {
+    let log = &*s.log;
+    append(log, T, vec![health(1)]);
+    let earlier = append(log, T.plus_millis(-5_000), vec![health(2)]);
+    assert_eq!(earlier[0].at, T, "an earlier clock is raised to the last time");
+    let later = append(log, T.plus_millis(10), vec![health(3)]);
+    assert_eq!(later[0].at, T.plus_millis(10));
+}
+
+fn expected_seq_guards_against_other_writers(s: UnderTest) {
+    let log = &*s.log;
+    append(log, T, vec![health(1)]);
+    let mut batch = Batch::of(T, Actor::System, vec![health(2)]);
+    batch.expected_first_seq = Some(5);
+    assert_eq!(log.append(batch.clone()), Err(StoreError::SeqConflict { expected: 5, actual: 2 }));
+    batch.expected_first_seq = Some(2);
+    assert_eq!(log.append(batch).expect("append")[0].seq, 2);
+}
+
+fn idempotency_keys_are_checked_with_the_batch(s: UnderTest) {
+    let log = &*s.log;
+    let mut batch = Batch::of(T, Actor::GitHub, vec![health(1)]);
+    batch.keys = vec!["delivery:a".into(), "ghjob:7".into()];
+    log.append(batch.clone()).expect("first");
+    assert!(log.has_key("delivery:a").expect("has"));
+    assert!(!log.has_key("delivery:b").expect("has"));
+    batch.keys = vec!["delivery:b".into(), "ghjob:7".into()];
+    assert_eq!(log.append(batch.clone()), Err(StoreError::Duplicate("ghjob:7".into())));
+    assert!(!log.has_key("delivery:b").expect("has"), "a refused batch writes no key");
+    batch.keys = vec!["delivery:c".into(), "delivery:c".into()];
+    assert_eq!(log.append(batch), Err(StoreError::Duplicate("delivery:c".into())));
+    assert_eq!(log.last_seq(), 1, "refused batches write nothing");
+    // Racing appends with one key: exactly one wins.
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let mut b = Batch::of(T, Actor::GitHub, vec![health(i)]);
+                    b.keys = vec!["delivery:race".into()];
+                    log.append(b).is_ok() as usize
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    assert_eq!(winners, 1);
+}
+
+fn concurrent_appenders_share_syncs_without_gaps(s: UnderTest) {
+    let log = &*s.log;
+    let receipts: Vec<Receipt> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..50)
+                        .map(|i| append(log, T, vec![health(t * 1_000 + i), health(i)]))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+    });
+    for receipt in &receipts {
+        assert_eq!(receipt[1].seq, receipt[0].seq + 1, "a batch stays contiguous");
+    }
+    let all = log.read(1, 10_000).expect("read");
+    assert_eq!(all.len(), 16 * 50 * 2);
+    assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1), "no gaps");
+}
+
+fn audit_filters_by_action_and_time_newest_first(s: UnderTest) {
+    let log = &*s.log;
+    for i in 0..30u64 {
+        let at = T.plus_millis(i as i64 * 1_500);
+        let event = if i % 3 == 0 { job_event(EventName::JobFailed, i) } else { health(i) };
+        append(log, at, vec![event]);
+    }
+    let page = |q: AuditQuery| log.audit(&q).expect("audit").iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(page(AuditQuery { limit: 3, ..Default::default() }), [30, 29, 28]);
+    assert_eq!(page(AuditQuery { limit: 3, before_seq: Some(28), ..Default::default() }), [27, 26, 25]);
+    let failed = AuditQuery { action: Some(EventName::JobFailed), limit: 4, ..Default::default() };
+    assert_eq!(page(failed.clone()), [28, 25, 22, 19]);
+    assert_eq!(page(AuditQuery { before_seq: Some(19), ..failed.clone() }), [16, 13, 10, 7]);
+    // Records 11..=20 are at T+15s ..= T+28.5s.
+    let window = AuditQuery {
+        from: Some(T.plus_millis(15_000)),
+        to: Some(T.plus_millis(30_000)),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(page(window.clone()), (11..=20).rev().collect::<Vec<_>>());
+    assert_eq!(page(AuditQuery { action: Some(EventName::JobFailed), ..window }), [19, 16, 13]);
+    let empty = AuditQuery { from: Some(T.plus_millis(999_999)), limit: 10, ..Default::default() };
+    assert!(page(empty).is_empty());
+    assert!(
+        page(AuditQuery { action: Some(EventName::ProjectCreated), limit: 10, ..Default::default() })
+            .is_empty()
+    );
+}
+
+fn subjects_give_a_jobs_timeline(s: UnderTest) {
+    let log = &*s.log;
+    append(log, T, vec![job_event(EventName::JobQueued, 7), job_event(EventName::JobQueued, 8)]);
+    append(
+        log,
+        T,
+        vec![job_event(EventName::JobClaimed, 7), health(1), job_event(EventName::JobCompleted, 7)],
+    );
+    let timeline = log.subject(&pacer_domain::Subject::Job(JobId(7)), 0, 100).expect("subject");
+    let names: Vec<&str> = timeline.iter().map(|r| r.event.name().as_str()).collect();
+    assert_eq!(names, ["job.queued", "job.claimed", "job.completed"]);
+    let after = log.subject(&pacer_domain::Subject::Job(JobId(7)), timeline[0].seq, 1).expect("subject");
+    assert_eq!(after[0].event.name(), EventName::JobClaimed);
+    let instance = log.subject(&pacer_domain::Subject::Instance("i-7".into()), 0, 10).expect("subject");
+    assert_eq!(instance.len(), 1, "the completion names its instance");
+}
+
+fn snapshots_keep_the_newest(s: UnderTest) {
+    let log = &*s.log;
+    assert_eq!(log.load_snapshot().expect("load"), None);
+    log.save_snapshot(5, b"five").expect("save");
+    log.save_snapshot(9, b"nine").expect("save");
+    log.save_snapshot(7, b"seven").expect("save");
+    let newest = log.load_snapshot().expect("load");
+    assert!(matches!(newest, Some((seq, _)) if seq >= 7), "{newest:?}");
+}
+
+fn subscriptions_resume_from_any_seq(s: UnderTest) {
+    let log = s.log.clone();
+    for i in 0..10 {
+        append(&*log, T, vec![health(i)]);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut sub = log.subscribe(4);
+        let writer = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 10..40 {
+                    append(&*log, T, vec![health(i)]);
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        while seen.len() < 36 {
+            seen.push(sub.next().await.expect("next").seq);
+        }
+        writer.join().expect("writer");
+        assert_eq!(seen, (5..=40).collect::<Vec<_>>(), "every record once, in order");
+        assert_eq!(sub.try_next().expect("try"), None);
+        append(&*log, T, vec![health(99)]);
+        assert_eq!(sub.next().await.expect("next").seq, 41);
+        let mut at_end = log.subscribe(log.last_seq());
+        assert_eq!(at_end.try_next().expect("try"), None);
+    });
+}
+
+fn slow_subscribers_catch_up_without_skipping(s: UnderTest) {
+    let log = s.log.clone();
+    let mut sub = log.subscribe(0);
+    for i in 0..5_000 {
+        append(&*log, T, vec![health(i)]);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let seqs: Vec<u64> = runtime.block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..5_000 {
+            out.push(sub.next().await.expect("next").seq);
+        }
+        out
+    });
+    assert_eq!(seqs, (1..=5_000).collect::<Vec<_>>());
+}
+
+fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
+    let log = &*s.log;
+    let project = |i: u64| {
+        Event::ProjectCreated(ProjectCreated {
+            id: ProjectId(i),
+            spec: ProjectSpec { name: format!("p{i}"), ..ProjectSpec::default() },
+        })
+    };
+    for i in 1..=5 {
+        append(log, T, vec![project(i)]);
+    }
+    let (state, report) = load_state(log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed), (0, 5));
+    save_state(log, &state).expect("snapshot");
+    for i in 6..=8 {
+        append(log, T, vec![project(i)]);
+    }
+    let (resumed, report) = load_state(log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed), (5, 3));
+    let whole = State::fold(&log.read(1, 100).expect("read"));
+    assert_eq!(resumed, whole);
+    log.save_snapshot(99, b"not a snapshot").expect("save");
+    let (fallback, report) = load_state(log).expect("load");
+    assert!(report.snapshot_rejected.is_some());
+    assert_eq!(fallback, whole);
+    let verification = verify(log).expect("verify");
+    assert_eq!(verification.rebuilt, whole);
+}

@@ -1,0 +1,139 @@
+//! RocksDB-specific durability: reopening, refusing a corrupt log, poisoning after a failed
+//! write, and the SIGKILL crash test.
+
+use crate::conformance::{T, append, health, job_event};
+use pacer_domain::*;
+use pacer_store::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn reopening_keeps_records_keys_and_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let log = RocksLog::open(dir.path()).expect("open");
+        let mut batch = Batch::of(T, Actor::GitHub, vec![job_event(EventName::JobQueued, 1)]);
+        batch.keys = vec!["delivery:x".into()];
+        log.append(batch).expect("append");
+        append(&log, T.plus_millis(2_000), vec![health(1)]);
+    }
+    let log = RocksLog::open(dir.path()).expect("reopen");
+    assert_eq!(log.last_seq(), 2);
+    assert!(log.has_key("delivery:x").expect("key"));
+    let next = append(&log, T.plus_millis(1_000), vec![job_event(EventName::JobFailed, 1)]);
+    assert_eq!((next[0].seq, next[0].at), (3, T.plus_millis(2_000)), "seq and time continue");
+    let failed = log
+        .audit(&AuditQuery {
+            action: Some(EventName::JobFailed),
+            from: Some(T.plus_millis(1_500)),
+            limit: 5,
+            ..Default::default()
+        })
+        .expect("audit");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(log.subject(&Subject::Job(JobId(1)), 0, 10).expect("subject").len(), 2);
+}
+
+#[test]
+fn a_corrupt_record_stops_startup_with_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let log = RocksLog::open(dir.path()).expect("open");
+        for i in 0..5 {
+            append(&log, T, vec![health(i)]);
+        }
+    }
+    {
+        // Damage record 3 behind the store's back.
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(false);
+        let cfs = ["log", "index", "keys", "meta"];
+        let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), cfs).expect("raw open");
+        let cf = db.cf_handle("log").expect("cf");
+        db.put_cf(cf, 3u64.to_be_bytes(), b"garbage").expect("put");
+    }
+    let log = RocksLog::open(dir.path()).expect("the last record is fine");
+    match load_state(&log) {
+        Err(StoreError::Corrupt { seq: 3, reason }) => assert!(reason.contains("envelope"), "{reason}"),
+        other => panic!("expected a corrupt record 3, got {other:?}"),
+    }
+    drop(log);
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(false);
+        let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), ["log", "index", "keys", "meta"])
+            .expect("raw");
+        let cf = db.cf_handle("log").expect("cf");
+        db.put_cf(cf, 5u64.to_be_bytes(), b"garbage").expect("put");
+    }
+    assert!(matches!(RocksLog::open(dir.path()), Err(StoreError::Corrupt { seq: 5, .. })));
+}
+
+#[test]
+fn a_failed_write_poisons_the_log() {
+    let log = MemoryLog::new();
+    append(&log, T, vec![health(1)]);
+    log.fail_writes();
+    let failed = log.append(Batch::of(T, Actor::System, vec![health(2)]));
+    assert!(matches!(failed, Err(StoreError::Write(_))), "{failed:?}");
+    assert!(log.poisoned().is_some());
+    let refused = log.append(Batch::of(T, Actor::System, vec![health(3)]));
+    assert!(matches!(refused, Err(StoreError::Poisoned(_))), "{refused:?}");
+    assert_eq!(log.last_seq(), 1);
+    assert_eq!(log.read(1, 10).expect("reads still work").len(), 1);
+}
+
+/// The crash child, built by `cargo test` as the `crash_appender` example.
+fn crash_child() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let child = profile_dir.join("examples").join("crash_appender");
+    assert!(child.exists(), "{} missing: cargo test builds it", child.display());
+    child
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_append_and_tears_no_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = crash_child();
+    let mut acknowledged_to = 0u64;
+    for round in 0..20u64 {
+        let mut child = Command::new(&exe)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("stdout");
+        // Kill after a pseudo-random number of acknowledged appends (5..=300).
+        let kill_after = 5 + (round * 7_919 + 13) % 296;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let mut seen = 0;
+        while seen < kill_after {
+            line.clear();
+            if reader.read_line(&mut line).expect("read") == 0 {
+                break;
+            }
+            let mut parts = line.split_whitespace();
+            if parts.next() == Some("ok") {
+                let seq: u64 = parts.next().and_then(|s| s.parse().ok()).expect("seq");
+                let len: u64 = parts.next().and_then(|s| s.parse().ok()).expect("len");
+                acknowledged_to = acknowledged_to.max(seq + len - 1);
+                seen += 1;
+            }
+        }
+        // SIGKILL mid-append (the child keeps appending while we decide).
+        std::thread::sleep(Duration::from_micros(round * 97 % 2_000));
+        child.kill().expect("kill");
+        let _ = child.wait();
+        assert!(seen > 0, "round {round}: the child acknowledged nothing");
+
+        let log = RocksLog::open(dir.path()).expect("reopen after kill");
+        assert!(log.last_seq() >= acknowledged_to, "round {round}: lost acknowledged appends");
+        let all = log.read(1, usize::MAX).expect("every record decodes, no gaps");
+        assert_eq!(all.len() as u64, log.last_seq(), "round {round}");
+        acknowledged_to = log.last_seq();
+    }
+}

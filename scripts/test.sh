@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what the tests need: format check, clippy with warnings
+# denied, every test of the workspace (real RocksDB, moto, the pacer binary), and the domain
+# built for wasm32. CI runs exactly this (.ci/run).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$PACER_ROOT"
+
+started=$(date +%s)
+bash scripts/install-system-deps.sh
+bash scripts/install-python-peers.sh
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test"
+cargo test --workspace --locked
+
+say "pacer-domain builds for wasm32-unknown-unknown"
+cargo check --locked --target wasm32-unknown-unknown -p pacer-domain
+
+say "all green in $(( $(date +%s) - started )) s"
