@@ -171,15 +171,18 @@ pub trait Compute: Send + Sync {
 /// Materialises a pool's launch template: creates it on first save (`existing` = `None`),
 /// otherwise creates a new version with the full data and makes it the default. The id never
 /// changes. When making the new version default fails, the new version is deleted again
-/// (best effort) and the previous default stays in place.
+/// (best effort) and the previous default stays in place. The returned reference carries the
+/// fingerprint of the data now in the default version.
 pub async fn materialize<C: Compute + ?Sized>(
     compute: &C,
     existing: Option<&TemplateRef>,
     spec: &TemplateSpec,
     user_data: &str,
 ) -> Result<TemplateRef, ComputeError> {
+    let fingerprint = spec.fingerprint(user_data);
     let Some(existing) = existing else {
-        return compute.create_template(spec, user_data).await;
+        let created = compute.create_template(spec, user_data).await?;
+        return Ok(TemplateRef { fingerprint, ..created });
     };
     let created = compute.create_template_version(&existing.id, spec, user_data).await?;
     if let Err(e) = compute.set_default_version(&created.id, created.version).await {
@@ -193,5 +196,5 @@ pub async fn materialize<C: Compute + ?Sized>(
         }
         return Err(e);
     }
-    Ok(created)
+    Ok(TemplateRef { fingerprint, ..created })
 }

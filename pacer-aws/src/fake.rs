@@ -294,7 +294,7 @@ impl FakeCompute {
         let version = t.next;
         t.next += 1;
         t.versions.insert(version, (spec.clone(), user_data.to_owned()));
-        Ok(TemplateRef { id: template_id.to_owned(), version })
+        Ok(TemplateRef { id: template_id.to_owned(), version, fingerprint: String::new() })
     }
 }
 
@@ -395,7 +395,7 @@ impl Compute for FakeCompute {
         let id = format!("lt-0{:016x}", state.rng.next_u64());
         let versions = BTreeMap::from([(1, (spec.clone(), user_data.to_owned()))]);
         state.templates.insert(id.clone(), FakeTemplate { versions, default: 1, next: 2 });
-        Ok(TemplateRef { id, version: 1 })
+        Ok(TemplateRef { id, version: 1, fingerprint: String::new() })
     }
 
     async fn create_template_version(

@@ -216,7 +216,7 @@ async fn a_version_that_cannot_become_default_is_deleted_again() {
         spot: false,
         tags: Tags::new(),
     };
-    let existing = TemplateRef { id: "lt-1".into(), version: 3 };
+    let existing = TemplateRef { id: "lt-1".into(), version: 3, fingerprint: String::new() };
     let err =
         materialize(&compute, Some(&existing), &spec, "#!/bin/bash\n").await.expect_err("default fails");
     match &err {

@@ -86,7 +86,7 @@ fn version_of(template_id: &str, number: Option<i64>) -> Result<TemplateRef, Com
     let version = number.and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
         ComputeError::Unexpected(format!("no version number for launch template {template_id}"))
     })?;
-    Ok(TemplateRef { id: template_id.to_owned(), version })
+    Ok(TemplateRef { id: template_id.to_owned(), version, fingerprint: String::new() })
 }
 
 impl Ec2Compute {
@@ -147,8 +147,13 @@ impl Ec2Compute {
                     // adopt it by giving it a new default version with this data.
                     let id = self.template_id_by_name(&spec.name).await?.ok_or(ComputeError::Aws(err))?;
                     tracing::info!(template_id = %id, "adopting existing launch template");
-                    crate::compute::materialize(self, Some(&TemplateRef { id, version: 0 }), spec, user_data)
-                        .await
+                    crate::compute::materialize(
+                        self,
+                        Some(&TemplateRef { id, version: 0, fingerprint: String::new() }),
+                        spec,
+                        user_data,
+                    )
+                    .await
                 }
             }
         }

@@ -464,6 +464,9 @@ pub struct TemplateRef {
     pub id: String,
     /// The default version.
     pub version: u64,
+    /// [`crate::TemplateSpec::fingerprint`] of what that version holds, so a change of the
+    /// rendered user data (public URL, bootstrap token, script) is noticed and re-versioned.
+    pub fingerprint: String,
 }
 
 /// A pool in the configuration.

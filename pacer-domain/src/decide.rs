@@ -9,9 +9,7 @@ use crate::config::{
 use crate::event::*;
 use crate::jobs::{Instance, Job, JobStatus, instance_of_runner, runner_name};
 use crate::labels::sanitize;
-use crate::launch::{
-    ErrorClass, LaunchError, LaunchedInstance, MAX_LAUNCH_ATTEMPTS, Market, capacity_backoff_ms,
-};
+use crate::launch::{ErrorClass, LaunchError, LaunchedInstance, Market, RetryPolicy};
 use crate::money::{Micros, PriceQuote};
 use crate::rejection::{FieldError, Rejection};
 use crate::routing::{Route, route};
@@ -97,6 +95,8 @@ pub enum LaunchOutcome {
         error: LaunchError,
         /// For throttling: when to retry.
         throttle_retry_at: Timestamp,
+        /// How capacity failures are retried.
+        policy: RetryPolicy,
     },
 }
 
@@ -162,6 +162,14 @@ pub enum Command {
         spec: PoolSpec,
         /// New LT version.
         template: Option<TemplateRef>,
+    },
+    /// Record a new default version of a pool's launch template (the host re-versioned it
+    /// because its rendered data changed).
+    RecordTemplate {
+        /// Pool.
+        pool: PoolId,
+        /// The new version.
+        template: TemplateRef,
     },
     /// Delete a pool (no active jobs; queued ones fail).
     DeletePool {
@@ -304,6 +312,13 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         Command::DeleteProject { id } => delete_project(state, id),
         Command::CreatePool { project, spec, template } => create_pool(state, project, spec, template),
         Command::UpdatePool { id, spec, template } => update_pool(state, id, spec, template),
+        Command::RecordTemplate { pool, template } => {
+            let current = state.config.pool(pool).ok_or_else(|| Rejection::not_found(pool))?;
+            if current.template.as_ref().is_some_and(|t| t.id != template.id) {
+                return Err(Rejection::conflict(None, format!("{pool} uses another launch template")));
+            }
+            Ok(vec![Event::PoolTemplateMaterialized(PoolTemplateMaterialized { pool, template })])
+        }
         Command::DeletePool { id } => delete_pool(state, id, now),
         Command::BindRepo { project, spec } => bind_repo(state, project, spec, false),
         Command::UpdateRepo { project, spec } => bind_repo(state, project, spec, true),
@@ -947,7 +962,7 @@ fn record_launch(
             events
         }
         LaunchOutcome::Failed { .. } if !current => vec![],
-        LaunchOutcome::Failed { error, throttle_retry_at } => match error.class {
+        LaunchOutcome::Failed { error, throttle_retry_at, policy } => match error.class {
             ErrorClass::Throttling => vec![Event::JobSpawnRetry(JobSpawnRetry {
                 job: id,
                 attempt,
@@ -956,14 +971,14 @@ fn record_launch(
                 next_market: job.market,
                 burns_attempt: false,
             })],
-            ErrorClass::Capacity if attempt < MAX_LAUNCH_ATTEMPTS => {
+            ErrorClass::Capacity if attempt < policy.max_attempts => {
                 let fallback = job.market == Market::Spot
                     && state.config.pool(job.pool).is_some_and(|p| p.spec.on_demand_fallback);
                 vec![Event::JobSpawnRetry(JobSpawnRetry {
                     job: id,
                     attempt,
                     error,
-                    next_retry_at: now.plus_millis(capacity_backoff_ms(attempt)),
+                    next_retry_at: now.plus_millis(policy.delay_ms(attempt)),
                     next_market: if fallback { Market::OnDemand } else { job.market },
                     burns_attempt: true,
                 })]

@@ -82,6 +82,34 @@ impl TemplateSpec {
     }
 }
 
+impl TemplateSpec {
+    /// A fingerprint of this spec with `user_data` (FNV-1a, 64 bits, hex): equal exactly when
+    /// a template version would hold the same data. Not a security measure.
+    pub fn fingerprint(&self, user_data: &str) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for byte in bytes.iter().chain([0xff].iter()) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        feed(self.name.as_bytes());
+        feed(self.ami_id.as_bytes());
+        for sg in &self.security_group_ids {
+            feed(sg.as_bytes());
+        }
+        feed(self.iam_instance_profile.as_deref().unwrap_or_default().as_bytes());
+        feed(&self.root_volume_gb.to_be_bytes());
+        feed(&[u8::from(self.spot)]);
+        for (key, value) in &self.tags {
+            feed(key.as_bytes());
+            feed(value.as_bytes());
+        }
+        feed(user_data.as_bytes());
+        format!("{hash:016x}")
+    }
+}
+
 /// One launch for one job attempt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchSpec {
@@ -244,17 +272,31 @@ impl std::fmt::Display for LaunchError {
 
 impl std::error::Error for LaunchError {}
 
-/// Delay before the next attempt after `failed_attempts` capacity failures:
-/// 30 s, 60 s, 120 s, 240 s, then 300 s.
-pub fn capacity_backoff_ms(failed_attempts: u32) -> i64 {
-    let seconds = match failed_attempts {
-        0 | 1 => 30,
-        2 => 60,
-        3 => 120,
-        4 => 240,
-        _ => 300,
-    };
-    seconds * SECOND_MS
+/// How capacity-class failures are retried (SPEC §6 defaults: 30 s, 60 s, 120 s, 240 s, then
+/// 300 s; give up after 12 attempts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Delay after the 1st, 2nd, … failure; the last one repeats.
+    pub backoff_ms: Vec<i64>,
+    /// Attempts before the job fails.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            backoff_ms: [30, 60, 120, 240, 300].map(|s| s * SECOND_MS).to_vec(),
+            max_attempts: MAX_LAUNCH_ATTEMPTS,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before the next attempt after `failed_attempts` capacity failures.
+    pub fn delay_ms(&self, failed_attempts: u32) -> i64 {
+        let index = (failed_attempts.max(1) as usize - 1).min(self.backoff_ms.len().saturating_sub(1));
+        self.backoff_ms.get(index).copied().unwrap_or(30 * SECOND_MS)
+    }
 }
 
 #[cfg(test)]
@@ -279,7 +321,8 @@ mod tests {
 
     #[test]
     fn backoff_schedule() {
-        let delays: Vec<i64> = (1..=7).map(|n| capacity_backoff_ms(n) / SECOND_MS).collect();
+        let policy = RetryPolicy::default();
+        let delays: Vec<i64> = (1..=7).map(|n| policy.delay_ms(n) / SECOND_MS).collect();
         assert_eq!(delays, [30, 60, 120, 240, 300, 300, 300]);
     }
 

@@ -46,8 +46,8 @@ pub use jobs::{
 pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{
     ErrorClass, LaunchError, LaunchOf, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, MAX_LAUNCH_ATTEMPTS,
-    Market, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO, TemplateSpec,
-    capacity_backoff_ms, client_token,
+    Market, RetryPolicy, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO,
+    TemplateSpec, client_token,
 };
 pub use money::{Micros, PriceQuote, PriceSource};
 pub use rejection::{FieldError, Rejection, RejectionCode};

@@ -38,7 +38,10 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
         Arc::new(SimulatedGitHub::default()),
         secrets,
         Metrics::new(),
-        crate::serve::engine_settings(config),
+        crate::serve::engine_settings(
+            config,
+            config.server.addr.parse().unwrap_or(([127, 0, 0, 1], 3000).into()),
+        ),
     ))
 }
 

@@ -80,8 +80,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Listen address.
     pub addr: String,
-    /// The URL instances and browsers use to reach Pacer.
-    pub public_url: String,
+    /// The URL instances and browsers use to reach Pacer (default: `http://` + the bound
+    /// address).
+    pub public_url: Option<String>,
     /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs).
     pub trusted_proxies: Vec<String>,
     /// Extra origins allowed for WebSocket upgrades and state-changing requests.
@@ -92,7 +93,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:3000".into(),
-            public_url: "http://127.0.0.1:3000".into(),
+            public_url: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
         }
@@ -232,11 +233,20 @@ pub struct DispatcherConfig {
     pub max_concurrent_launches: usize,
     /// Safety-net sweep period in seconds.
     pub sweep_seconds: u64,
+    /// Waits after the 1st, 2nd, … capacity failure; the last repeats.
+    pub capacity_backoff_seconds: Vec<u64>,
+    /// Launch attempts before a job fails.
+    pub max_launch_attempts: u32,
 }
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
-        Self { max_concurrent_launches: 32, sweep_seconds: 5 }
+        Self {
+            max_concurrent_launches: 32,
+            sweep_seconds: 5,
+            capacity_backoff_seconds: vec![30, 60, 120, 240, 300],
+            max_launch_attempts: pacer_domain::MAX_LAUNCH_ATTEMPTS,
+        }
     }
 }
 
@@ -303,6 +313,8 @@ pub const KEYS: &[&str] = &[
     "auth.oidc.groups_claim",
     "dispatcher.max_concurrent_launches",
     "dispatcher.sweep_seconds",
+    "dispatcher.capacity_backoff_seconds",
+    "dispatcher.max_launch_attempts",
     "reaper.interval_seconds",
     "reaper.orphan_grace_minutes",
     "logging.level",
@@ -380,9 +392,11 @@ impl Config {
         if self.server.addr.parse::<SocketAddr>().is_err() {
             err("server.addr", "must be an address like 127.0.0.1:3000 or [::]:3000");
         }
-        match url::Url::parse(&self.server.public_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-            _ => err("server.public_url", "must be an http(s) URL instances can reach"),
+        if let Some(public_url) = &self.server.public_url {
+            match url::Url::parse(public_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => err("server.public_url", "must be an http(s) URL instances can reach"),
+            }
         }
         for proxy in &self.server.trusted_proxies {
             if proxy.parse::<IpAddr>().is_err() && proxy.parse::<ipnet::IpNet>().is_err() {
@@ -463,6 +477,14 @@ impl Config {
         if !(1..=1_024).contains(&self.dispatcher.max_concurrent_launches) {
             err("dispatcher.max_concurrent_launches", "must be between 1 and 1024");
         }
+        if self.dispatcher.capacity_backoff_seconds.is_empty()
+            || self.dispatcher.capacity_backoff_seconds.iter().any(|s| !(1..=3_600).contains(s))
+        {
+            err("dispatcher.capacity_backoff_seconds", "one or more waits between 1 and 3600 seconds");
+        }
+        if !(1..=100).contains(&self.dispatcher.max_launch_attempts) {
+            err("dispatcher.max_launch_attempts", "must be between 1 and 100");
+        }
         if !(1..=300).contains(&self.dispatcher.sweep_seconds) {
             err("dispatcher.sweep_seconds", "must be between 1 and 300");
         }
@@ -491,8 +513,14 @@ fn is_email(text: &str) -> bool {
 
 /// Lists may be given as `a,b` in the environment; everything else is a YAML scalar.
 fn env_value(key: &str, raw: &str) -> serde_yaml_ng::Value {
-    let list_keys =
-        ["trusted_proxies", "allowed_origins", "allowed_emails", "allowed_domains", "allowed_groups"];
+    let list_keys = [
+        "trusted_proxies",
+        "allowed_origins",
+        "allowed_emails",
+        "allowed_domains",
+        "allowed_groups",
+        "backoff_seconds",
+    ];
     if list_keys.iter().any(|k| key.ends_with(k)) && !raw.trim_start().starts_with('[') {
         return serde_yaml_ng::Value::Sequence(
             raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.into()).collect(),

@@ -563,6 +563,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         orphan_grace: Duration::from_secs(120),
         redelivery_interval: Duration::ZERO,
         snapshot_every: 10_000,
+        retry_policy: pacer_domain::RetryPolicy::default(),
     };
     let peers = Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone() };
     let running = start(data, settings, secret.clone(), peers, listener).await?;

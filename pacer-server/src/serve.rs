@@ -90,6 +90,11 @@ pub async fn start(
         )
     };
     let engine = Engine::new(app, peers.compute, peers.github, secrets, metrics, settings);
+    let synced = engine.sync_templates().await;
+    if let Err(problem) = &synced {
+        tracing::warn!(%problem, "some launch templates could not be brought up to date");
+    }
+    engine.health("templates", synced).await;
     engine.spawn_loops();
     let http = Arc::new(Http { engine: engine.clone(), webhook_secret, ready: Default::default() });
     let addr = listener.local_addr()?;
@@ -106,13 +111,16 @@ pub async fn start(
     });
     http.ready.store(true, Ordering::Release);
     tracing::info!(%addr, "pacer listening");
+    // A fixed line on stderr so scripts and tests started on port 0 learn the address.
+    eprintln!("pacer: listening on http://{addr}");
     Ok(Running { addr, engine, server, stop })
 }
 
-/// The engine settings of a configuration.
-pub fn engine_settings(config: &Config) -> EngineSettings {
+/// The engine settings of a configuration, for a server bound to `addr`.
+pub fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     EngineSettings {
-        public_url: config.server.public_url.trim_end_matches('/').to_owned(),
+        public_url: public_url.trim_end_matches('/').to_owned(),
         runner_download_url: config.github.runner_download_url.clone(),
         max_concurrent_launches: config.dispatcher.max_concurrent_launches,
         sweep: Duration::from_secs(config.dispatcher.sweep_seconds),
@@ -120,6 +128,15 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         orphan_grace: Duration::from_secs(config.reaper.orphan_grace_minutes * 60),
         redelivery_interval: Duration::from_secs(config.github.redelivery_interval_seconds),
         snapshot_every: config.storage.snapshot_every,
+        retry_policy: pacer_domain::RetryPolicy {
+            backoff_ms: config
+                .dispatcher
+                .capacity_backoff_seconds
+                .iter()
+                .map(|s| *s as i64 * 1_000)
+                .collect(),
+            max_attempts: config.dispatcher.max_launch_attempts,
+        },
     }
 }
 
@@ -139,9 +156,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.server.addr)
         .await
         .with_context(|| format!("binding server.addr {}", config.server.addr))?;
+    let addr = listener.local_addr()?;
     let running = start(
         &config.storage.path,
-        engine_settings(&config),
+        engine_settings(&config, addr),
         config.github.webhook_secret.clone(),
         Peers { compute, github, clock },
         listener,

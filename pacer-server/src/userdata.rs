@@ -37,6 +37,7 @@ RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
 STAGE=boot
 CALLBACK_TOKEN=""
 
+mkdir -p "$(dirname "$LOG_FILE")"
 exec > >(tee -a "$LOG_FILE") 2>&1
 
 json_field() { sed -n "s/.*\"$1\":[ ]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
@@ -48,6 +49,7 @@ report_error() {
   trap - ERR
   echo "pacer: stage $STAGE failed with exit code $code at line $line"
   if [ -n "$CALLBACK_TOKEN" ]; then
+    sleep 1 # let tee write what the failing command printed
     local tail_log
     tail_log=$(tail -c 65536 "$LOG_FILE" 2>/dev/null | json_escape || true)
     curl -sS --max-time 30 --retry 5 --retry-all-errors -o /dev/null -X POST "$PACER_URL/api/runner/error" \

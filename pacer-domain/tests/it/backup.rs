@@ -11,7 +11,7 @@ fn templates_for(state: &State, plan: &ImportPlan) -> BTreeMap<(String, String),
     let existing = |(project, pool): &(String, String)| {
         let project = state.config.project_named(project)?;
         let pool = state.config.pools_of(project.id).find(|p| p.spec.name.eq_ignore_ascii_case(pool))?;
-        pool.template.clone().map(|t| TemplateRef { id: t.id, version: t.version + 1 })
+        pool.template.clone().map(|t| template(&t.id, t.version + 1))
     };
     plan.pools
         .iter()

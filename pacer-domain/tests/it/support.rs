@@ -115,7 +115,7 @@ pub fn repo(full_name: &str) -> RepoSpec {
 }
 
 pub fn template(id: &str, version: u64) -> TemplateRef {
-    TemplateRef { id: id.into(), version }
+    TemplateRef { id: id.into(), version, fingerprint: format!("fp-{version}") }
 }
 
 pub fn hook(action: &str, id: u64, repo: &str, labels: &[&str]) -> WorkflowJobHook {
@@ -173,6 +173,7 @@ pub fn launch_failed(code: &str) -> LaunchOutcome {
     LaunchOutcome::Failed {
         error: LaunchError::new(code, "no capacity"),
         throttle_retry_at: T0.plus_millis(1_500),
+        policy: RetryPolicy::default(),
     }
 }
 

@@ -157,6 +157,34 @@ impl Engine {
         }
     }
 
+    /// Brings every pool's launch template in line with what Pacer would write now (public URL,
+    /// bootstrap token, script version): a pool whose recorded fingerprint differs gets a new
+    /// default version. Run at start, before the dispatcher launches anything.
+    pub async fn sync_templates(&self) -> Result<(), String> {
+        let _edit = self.config_lock.lock().await;
+        let pools: Vec<Pool> = self.app.state().config.pools.values().cloned().collect();
+        let mut problems = Vec::new();
+        for pool in pools {
+            let spec = TemplateSpec::for_pool(&self.app.state().config, &pool);
+            let user_data = self.script(&pool.spec);
+            if pool.template.as_ref().is_some_and(|t| t.fingerprint == spec.fingerprint(&user_data)) {
+                continue;
+            }
+            match materialize(&*self.compute, pool.template.as_ref(), &spec, &user_data).await {
+                Ok(template) => {
+                    tracing::info!(pool = %pool.spec.name, version = template.version, "launch template brought up to date");
+                    let command = Command::RecordTemplate { pool: pool.id, template };
+                    if let Err(error) = self.app.execute(command, Meta::by(pacer_domain::Actor::System)).await
+                    {
+                        problems.push(format!("pool {}: {error}", pool.spec.name));
+                    }
+                }
+                Err(error) => problems.push(format!("pool {}: {error}", pool.spec.name)),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+
     /// Copies a pool under a free name (`<name>-copy`, `<name>-copy-2`, …).
     pub async fn copy_pool(
         &self,

@@ -141,7 +141,11 @@ async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> La
 
 fn failed(engine: &Engine, error: LaunchError, attempt: u32) -> LaunchOutcome {
     let now = engine.app.now();
-    LaunchOutcome::Failed { throttle_retry_at: throttle_retry_at(now, &error, attempt), error }
+    LaunchOutcome::Failed {
+        throttle_retry_at: throttle_retry_at(now, &error, attempt),
+        error,
+        policy: engine.settings.retry_policy.clone(),
+    }
 }
 
 /// Throttled calls retry after 1–8 s with jitter; the attempt is not burned.

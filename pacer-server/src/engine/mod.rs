@@ -43,6 +43,8 @@ pub struct EngineSettings {
     pub redelivery_interval: Duration,
     /// Write a snapshot after this many new records.
     pub snapshot_every: u64,
+    /// How capacity failures are retried.
+    pub retry_policy: pacer_domain::RetryPolicy,
 }
 
 /// A running engine.

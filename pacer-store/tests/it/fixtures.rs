@@ -86,11 +86,11 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             id: PoolId(s.number),
             project: ProjectId(2),
             name: text(),
-            template: s.flag.then(|| TemplateRef { id: text(), version: s.number }),
+            template: s.flag.then(|| TemplateRef { id: text(), version: s.number, fingerprint: text() }),
         }),
         EventName::PoolTemplateMaterialized => Event::PoolTemplateMaterialized(PoolTemplateMaterialized {
             pool: PoolId(s.number),
-            template: TemplateRef { id: text(), version: u64::from(s.small) },
+            template: TemplateRef { id: text(), version: u64::from(s.small), fingerprint: text() },
         }),
         EventName::RepoBound => Event::RepoBound(RepoBound {
             project: ProjectId(s.number),

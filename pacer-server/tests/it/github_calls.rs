@@ -1,0 +1,69 @@
+//! GitHub's side of SPEC §7: registration answers 503 while GitHub is temporarily unavailable
+//! (the script retries) and 424 with `runner.register_failed` when GitHub refuses; missed
+//! webhooks are redelivered through the App's delivery log, once, and only those Pacer never
+//! recorded.
+
+use crate::support::pacer::find;
+use crate::support::webhook_example;
+use crate::support::world::World;
+use pacer_domain::Event;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_failures_and_missed_webhooks() {
+    let mut world = World::bare().await;
+    world.setup.redelivery_seconds = 1;
+    world.setup.import(&world.backup(json!({})));
+    let pacer = world.setup.start().await;
+    pacer
+        .workflow_job(
+            "d-known",
+            &webhook_example("workflow_job.05.queued.json", "queued", 601, "octo/hello", &["self-hosted"]),
+        )
+        .await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let instance = world.managed_instances().await[0].clone();
+    let (_, boot) =
+        pacer.callback("bootstrap", &pacer.bootstrap_token(), json!({"instance_id": instance})).await;
+    let token = boot["callback_token"].as_str().expect("token").to_owned();
+
+    world.github.fail_jit_with(Some(502));
+    let (status, answer) = pacer.callback("register", &token, json!({})).await;
+    assert_eq!((status, answer["error"].as_str()), (503, Some("github_unavailable")), "{answer}");
+    world.github.fail_jit_with(Some(403));
+    let (status, answer) = pacer.callback("register", &token, json!({})).await;
+    assert_eq!((status, answer["error"].as_str()), (424, Some("github_refused")), "{answer}");
+    let (status, _) = pacer.callback("register", "v1.1.i-0.0.forged", json!({})).await;
+    assert_eq!(status, 401);
+    world.github.fail_jit_with(None);
+    assert_eq!(pacer.callback("register", &token, json!({})).await.0, 200, "a retry succeeds");
+
+    // The App's delivery log: one delivery Pacer recorded, one that never arrived, one that
+    // failed but was later delivered again successfully.
+    world.github.set_deliveries(vec![
+        json!({"id": 1, "guid": "d-known", "delivered_at": "2099-01-01T00:00:00Z", "redelivery": false, "status_code": 502, "event": "workflow_job", "action": "queued"}),
+        json!({"id": 2, "guid": "d-missed", "delivered_at": "2099-01-01T00:00:00Z", "redelivery": false, "status_code": 0, "event": "workflow_job", "action": "queued"}),
+        json!({"id": 3, "guid": "d-late", "delivered_at": "2099-01-01T00:00:00Z", "redelivery": false, "status_code": 503, "event": "workflow_job", "action": "queued"}),
+        json!({"id": 4, "guid": "d-late", "delivered_at": "2099-01-01T00:00:01Z", "redelivery": true, "status_code": 200, "event": "workflow_job", "action": "queued"}),
+    ]);
+    pacer
+        .wait_for("a redelivery request", Duration::from_secs(20), || async {
+            !world.github.calls_to("POST /app/hook/deliveries/").is_empty()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked: Vec<String> =
+        world.github.calls_to("POST /app/hook/deliveries/").into_iter().map(|c| c.route).collect();
+    assert_eq!(asked, ["POST /app/hook/deliveries/2/attempts"], "only the missed one, once");
+    assert_eq!(world.github.violations(), Vec::<String>::new());
+
+    let records = pacer.stop();
+    let failed = find(&records, |e| matches!(e, Event::RunnerRegisterFailed(f) if f.status == 403));
+    assert!(failed.is_some(), "the refusal is recorded");
+    assert_eq!(
+        records.iter().filter(|r| matches!(r.event, Event::RunnerRegisterFailed(_))).count(),
+        1,
+        "temporary failures are not"
+    );
+}

@@ -1,0 +1,116 @@
+//! Webhook intake answers (SPEC §4): bad signature, oversized body, malformed JSON, unknown
+//! event, ping, GitHub-hosted labels, unbound repo, disabled project, no pool match, duplicate
+//! delivery and manual redelivery — each answered as specified and recorded (or not stored).
+
+use crate::support::pacer::names;
+use crate::support::webhook_example;
+use crate::support::world::World;
+use pacer_domain::{Event, IgnoreReason, NoMatchReason};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_intake_outcome_is_answered_and_recorded() {
+    let world = World::new().await;
+    let pacer = world.setup.start().await;
+    let job = |id: u64, repo: &str, labels: &[&str]| {
+        webhook_example("workflow_job.06.queued.json", "queued", id, repo, labels)
+    };
+    let status = |answer: &serde_json::Value| answer["status"].as_str().unwrap_or_default().to_owned();
+
+    let body = job(1, "octo/hello", &["self-hosted"]).to_string();
+    let (code, _) = pacer.webhook("workflow_job", "d-bad-sig", body.as_bytes(), Some("sha256=00")).await;
+    assert_eq!(code, 401, "bad signature");
+    let unsigned = pacer
+        .http
+        .post(format!("{}/api/webhook", pacer.url))
+        .header("x-github-event", "workflow_job")
+        .header("x-github-delivery", "d-unsigned")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(unsigned.status().as_u16(), 401, "missing signature");
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    assert_eq!(pacer.webhook("workflow_job", "d-huge", &huge, None).await.0, 413);
+    let (code, answer) = pacer.webhook("workflow_job", "d-malformed", b"{not json", None).await;
+    assert_eq!((code, answer["error"].as_str()), (400, Some("malformed_json")));
+    let (code, answer) = pacer.webhook("workflow_job", "", body.as_bytes(), None).await;
+    assert_eq!(code, 400, "missing delivery id: {answer}");
+
+    let installation =
+        std::fs::read(crate::support::shared_dir().join("testdata/webhooks/installation.01.created.json"))
+            .expect("example");
+    let (code, answer) = pacer.webhook("installation", "d-installation", &installation, None).await;
+    assert_eq!((code, status(&answer)), (202, "ignored_event".into()));
+    let ping =
+        std::fs::read(crate::support::shared_dir().join("testdata/webhooks/ping.00.json")).expect("example");
+    let (code, answer) = pacer.webhook("ping", "d-ping", &ping, None).await;
+    assert_eq!((code, status(&answer)), (200, "pong".into()));
+
+    let cases = [
+        ("d-hosted", job(2, "octo/hello", &["ubuntu-latest"]), "ignored", Some("not_self_hosted")),
+        ("d-unbound", job(3, "octo/elsewhere", &["self-hosted"]), "ignored", Some("unbound_repo")),
+        ("d-frozen", job(4, "octo/frozen", &["self-hosted"]), "ignored", Some("project_disabled")),
+        ("d-nomatch", job(5, "octo/hello", &["self-hosted", "gpu"]), "no_pool_match", Some("no_match")),
+        ("d-ok", job(6, "octo/hello", &["self-hosted"]), "queued", None),
+    ];
+    for (delivery, body, expected, reason) in &cases {
+        let (code, answer) = pacer.workflow_job(delivery, body).await;
+        assert_eq!((code, status(&answer)), (200, expected.to_string()), "{delivery}: {answer}");
+        if let Some(reason) = reason {
+            assert_eq!(answer["reason"], *reason, "{delivery}");
+        }
+    }
+    let (code, answer) = pacer.workflow_job("d-ok", &cases[4].1).await;
+    assert_eq!((code, status(&answer)), (200, "duplicate".into()), "same delivery again");
+    let (code, answer) = pacer.workflow_job("d-redelivered", &cases[4].1).await;
+    assert_eq!((code, status(&answer)), (200, "duplicate".into()), "manual redelivery of a known job");
+
+    let records = pacer.stop();
+    let recorded: Vec<&str> =
+        names(&records).into_iter().filter(|n| n.starts_with("job.") || n.starts_with("webhook.")).collect();
+    let intake: Vec<&str> = recorded
+        .iter()
+        .copied()
+        .filter(|n| !["job.claimed", "job.spawn_launched", "job.spawn_retry"].contains(n))
+        .collect();
+    assert_eq!(
+        intake,
+        [
+            "webhook.ignored",
+            "webhook.pinged",
+            "job.ignored",
+            "job.ignored",
+            "job.ignored",
+            "job.no_pool_match",
+            "job.queued",
+            "webhook.duplicate",
+            "webhook.duplicate",
+        ]
+    );
+    let reasons: Vec<IgnoreReason> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::JobIgnored(i) => Some(i.reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [IgnoreReason::NotSelfHosted, IgnoreReason::UnboundRepo, IgnoreReason::ProjectDisabled]
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(&r.event, Event::JobNoPoolMatch(m) if m.reason == NoMatchReason::NoMatch))
+    );
+    assert!(
+        !records.iter().any(|r| r.request_id.as_deref().is_some_and(|d| [
+            "d-bad-sig",
+            "d-unsigned",
+            "d-huge",
+            "d-malformed"
+        ]
+        .contains(&d))),
+        "refused deliveries store nothing"
+    );
+}

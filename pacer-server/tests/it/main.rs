@@ -1,0 +1,14 @@
+//! pacer-server's end-to-end tests: the real `pacer` binary on port 0 against moto (EC2), the
+//! pricing stub and a fake GitHub checked against GitHub's schemas, driven over HTTP with real
+//! webhook payloads, and read back through its event log.
+
+mod capacity;
+mod crash;
+mod demo;
+mod github_calls;
+mod intake;
+mod lifecycle;
+mod reaper;
+mod rebound;
+mod support;
+mod userdata;

@@ -1,0 +1,93 @@
+//! The reaper against moto: a job past its pool's max runtime is reaped (runner deregistered,
+//! instance terminated); an instance that vanishes fails its job (stage ec2); a tagged instance
+//! the log does not know is found and terminated.
+
+use crate::support::pacer::find;
+use crate::support::webhook_example;
+use crate::support::world::World;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use pacer_domain::{Event, FailureStage};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overstays_losses_and_orphans_are_handled() {
+    let world = World::bare().await;
+    world.setup.import(&world.backup(json!({"max_runtime_minutes": 1})));
+    let pacer = world.setup.start().await;
+
+    // An orphan: tagged like Pacer's, unknown to its log.
+    let orphan = world
+        .ec2
+        .run_instances()
+        .image_id(&world.ami)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("gha:managed-by").value("pacer").build())
+                .tags(Tag::builder().key("gha:job_id").value("999").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("run an orphan");
+    let orphan = orphan.instances()[0].instance_id().expect("id").to_owned();
+
+    // Job 1 will overstay; job 2 will lose its instance.
+    let job = |id: u64| {
+        webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"])
+    };
+    pacer.workflow_job("d-1", &job(201)).await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let overstaying = world.managed_instances().await.into_iter().find(|i| *i != orphan).expect("instance");
+    let (_, boot) =
+        pacer.callback("bootstrap", &pacer.bootstrap_token(), json!({"instance_id": overstaying})).await;
+    let token = boot["callback_token"].as_str().expect("token").to_owned();
+    assert_eq!(pacer.callback("register", &token, json!({})).await.0, 200);
+    pacer.wait_jobs("running", 1, Duration::from_secs(10)).await;
+
+    pacer.workflow_job("d-2", &job(202)).await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let lost = world
+        .managed_instances()
+        .await
+        .into_iter()
+        .find(|i| *i != orphan && *i != overstaying)
+        .expect("second instance");
+    world.terminate(&lost).await;
+
+    pacer.wait_jobs("failed", 1, Duration::from_secs(30)).await;
+    pacer
+        .wait_for("the orphan's termination", Duration::from_secs(30), || async {
+            !world.managed_instances().await.contains(&orphan)
+        })
+        .await;
+    pacer.wait_jobs("reaped", 1, Duration::from_secs(90)).await;
+    assert!(
+        !world.managed_instances().await.contains(&overstaying),
+        "the overstaying instance is terminated"
+    );
+    let deleted = world.github.calls_to("DELETE /repos/octo/hello/actions/runners/");
+    assert_eq!(deleted.len(), 1, "the reaped runner is deregistered");
+
+    let records = pacer.stop();
+    assert!(find(&records, |e| matches!(e, Event::InstanceOrphanFound(o) if o.instance == orphan && o.terminated && o.job_tag.as_deref() == Some("999"))).is_some());
+    assert!(find(&records, |e| matches!(e, Event::InstanceLost(l) if l.instance == lost)).is_some());
+    assert!(
+        find(
+            &records,
+            |e| matches!(e, Event::JobFailed(f) if f.stage == FailureStage::Ec2 && f.message.contains(&lost))
+        )
+        .is_some()
+    );
+    assert!(find(&records, |e| matches!(e, Event::InstanceReaped(r) if r.instance == overstaying)).is_some());
+    assert!(
+        find(
+            &records,
+            |e| matches!(e, Event::JobReaped(r) if r.max_runtime_minutes == 1 && r.end.cost.is_some())
+        )
+        .is_some()
+    );
+}

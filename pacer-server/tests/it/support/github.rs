@@ -1,0 +1,179 @@
+//! A stateful fake of the GitHub REST API the engine uses, run in-process on a loopback port.
+//! Every request body is checked against the real operation schemas in
+//! `../shared/testdata/github-api/operations`; app JWTs are verified with the App's public
+//! key; installation tokens must be the ones it issued. A body that breaks the schema gets 422
+//! and is counted as a violation the test asserts on.
+
+use super::schema::{request_schema, violations};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use warp::Filter;
+use warp::http::StatusCode;
+
+/// One call the fake received.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// `METHOD /path`.
+    pub route: String,
+    /// The JSON body (Null when none).
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<Call>,
+    violations: Vec<String>,
+    tokens: Vec<String>,
+    next_runner: u64,
+    jit_status: Option<u16>,
+    deliveries: Vec<Value>,
+}
+
+/// The fake.
+#[derive(Clone)]
+pub struct FakeGitHub {
+    state: Arc<Mutex<State>>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+fn operation(name: &str) -> Value {
+    let path =
+        crate::support::shared_dir().join("testdata/github-api/operations").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("operation JSON")
+}
+
+impl FakeGitHub {
+    /// Starts the fake; `public_key_pem` verifies app JWTs.
+    pub async fn start(public_key_pem: &[u8]) -> FakeGitHub {
+        let state = Arc::new(Mutex::new(State { next_runner: 100, ..State::default() }));
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem).expect("public key");
+        let schemas: Arc<BTreeMap<&'static str, Value>> = Arc::new(
+            [
+                ("jit_repo", "actions__generate-runner-jitconfig-for-repo"),
+                ("jit_org", "actions__generate-runner-jitconfig-for-org"),
+                ("token", "apps__create-installation-access-token"),
+            ]
+            .into_iter()
+            .map(|(k, name)| (k, request_schema(&operation(name)).clone()))
+            .collect(),
+        );
+        let with_state = {
+            let state = state.clone();
+            warp::any().map(move || state.clone())
+        };
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::header::optional::<String>("authorization"))
+            .and(warp::body::bytes())
+            .and(with_state)
+            .map(move |method: warp::http::Method, path: warp::path::FullPath, auth: Option<String>, body: bytes::Bytes, state: Arc<Mutex<State>>| {
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let route = format!("{method} {}", path.as_str().split('?').next().unwrap_or_default());
+                let bearer = auth.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned)).unwrap_or_default();
+                let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                state.calls.push(Call { route: route.clone(), body: body.clone() });
+                let jwt_ok = || {
+                    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+                    jsonwebtoken::decode::<Value>(&bearer, &key, &validation).is_ok()
+                };
+                let parts: Vec<&str> = route.split(['/', ' ']).collect();
+                let reply = |status: StatusCode, body: Value| warp::reply::with_status(warp::reply::json(&body), status);
+                let check = |state: &mut State, schema: &str| {
+                    let found = violations(&schemas[schema], &body, "$");
+                    state.violations.extend(found.iter().map(|v| format!("{route}: {v}")));
+                    found.is_empty()
+                };
+                match parts.as_slice() {
+                    ["POST", "", "app", "installations", _, "access_tokens"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "A JSON web token could not be decoded"}));
+                        }
+                        if !body.is_null() && !check(&mut state, "token") {
+                            return reply(StatusCode::UNPROCESSABLE_ENTITY, json!({"message": "Invalid request"}));
+                        }
+                        let token = format!("ghs_fake{}", state.tokens.len());
+                        state.tokens.push(token.clone());
+                        reply(StatusCode::CREATED, json!({"token": token, "expires_at": "2099-01-01T00:00:00Z"}))
+                    }
+                    ["POST", "", "repos", _, _, "actions", "runners", "generate-jitconfig"]
+                    | ["POST", "", "orgs", _, "actions", "runners", "generate-jitconfig"] => {
+                        if !state.tokens.contains(&bearer) {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+                        }
+                        let schema = if parts[2] == "repos" { "jit_repo" } else { "jit_org" };
+                        if !check(&mut state, schema) {
+                            return reply(StatusCode::UNPROCESSABLE_ENTITY, json!({"message": "Invalid request"}));
+                        }
+                        if let Some(status) = state.jit_status {
+                            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                            return reply(status, json!({"message": "injected failure"}));
+                        }
+                        state.next_runner += 1;
+                        let id = state.next_runner;
+                        reply(
+                            StatusCode::CREATED,
+                            json!({
+                                "runner": {"id": id, "name": body["name"], "os": "linux", "status": "offline", "busy": false,
+                                           "labels": body["labels"].as_array().cloned().unwrap_or_default().iter()
+                                               .map(|l| json!({"name": l, "type": "custom"})).collect::<Vec<_>>()},
+                                "encoded_jit_config": format!("jit-config-for-{id}")
+                            }),
+                        )
+                    }
+                    ["DELETE", "", "repos", _, _, "actions", "runners", _] | ["DELETE", "", "orgs", _, "actions", "runners", _] => {
+                        if !state.tokens.contains(&bearer) {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+                        }
+                        reply(StatusCode::NO_CONTENT, Value::Null)
+                    }
+                    ["GET", "", "app", "hook", "deliveries"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "bad jwt"}));
+                        }
+                        reply(StatusCode::OK, Value::Array(state.deliveries.clone()))
+                    }
+                    ["POST", "", "app", "hook", "deliveries", _, "attempts"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "bad jwt"}));
+                        }
+                        reply(StatusCode::ACCEPTED, json!({}))
+                    }
+                    _ => reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        FakeGitHub { state, url: format!("http://{addr}") }
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).calls.clone()
+    }
+
+    /// Calls whose route starts with `prefix` (e.g. `POST /repos/`).
+    pub fn calls_to(&self, prefix: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.route.starts_with(prefix)).collect()
+    }
+
+    /// Schema violations seen so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).violations.clone()
+    }
+
+    /// Makes JIT config minting answer `status` (None = succeed).
+    pub fn fail_jit_with(&self, status: Option<u16>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).jit_status = status;
+    }
+
+    /// Sets the App's delivery log.
+    pub fn set_deliveries(&self, deliveries: Vec<Value>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).deliveries = deliveries;
+    }
+}

@@ -1,0 +1,160 @@
+//! One test's world: moto with a VPC, two subnets and a security group, the pricing stub, a
+//! GitHub App key pair, the fake GitHub, and a Pacer configured against all of them with a
+//! project `platform` (pool `default`, repo `octo/hello`) imported through `pacer backup import`.
+
+use super::github::FakeGitHub;
+use super::pacer::Setup;
+use super::peers::Aws;
+use serde_json::{Value, json};
+use std::process::Command;
+use tempfile::TempDir;
+
+/// Instance types the pool asks for, in order.
+pub const TYPES: [&str; 2] = ["m5.large", "c5.large"];
+
+/// Everything one test needs.
+pub struct World {
+    /// moto and the pricing stub.
+    pub aws: Aws,
+    /// The fake GitHub.
+    pub github: FakeGitHub,
+    /// How to start Pacer.
+    pub setup: Setup,
+    /// A raw EC2 client.
+    pub ec2: aws_sdk_ec2::Client,
+    /// moto's AMI.
+    pub ami: String,
+    /// The subnets.
+    pub subnets: Vec<String>,
+    /// The security group.
+    pub security_group: String,
+    _dir: TempDir,
+}
+
+fn keypair(dir: &std::path::Path) -> Vec<u8> {
+    let private = dir.join("app.pem");
+    let status = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&private)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed (scripts/install-system-deps.sh)");
+    assert!(status.success(), "openssl genrsa failed");
+    let public =
+        Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(&private).output().expect("openssl rsa");
+    assert!(public.status.success());
+    public.stdout
+}
+
+impl World {
+    /// A fresh world with the default backup imported.
+    pub async fn new() -> World {
+        let world = World::bare().await;
+        world.setup.import(&world.backup(json!({})));
+        world
+    }
+
+    /// A fresh world without configuration.
+    pub async fn bare() -> World {
+        let aws = Aws::start().with_pricing();
+        let ec2 = aws.ec2().await;
+        let images = ec2.describe_images().owners("amazon").send().await.expect("describe images");
+        let ami = images
+            .images()
+            .iter()
+            .find(|i| i.root_device_name().is_some())
+            .and_then(|i| i.image_id())
+            .expect("moto has an AMI")
+            .to_owned();
+        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("vpc");
+        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_owned();
+        let mut subnets = Vec::new();
+        for (cidr, az) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&vpc_id)
+                .cidr_block(cidr)
+                .availability_zone(az)
+                .send()
+                .await
+                .expect("subnet");
+            subnets.push(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_owned());
+        }
+        let sg = ec2
+            .create_security_group()
+            .group_name("pacer-e2e")
+            .description("pacer e2e")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .expect("security group");
+        let security_group = sg.group_id().expect("sg id").to_owned();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let public_key = keypair(dir.path());
+        let github = FakeGitHub::start(&public_key).await;
+        let setup = Setup {
+            dir: dir.path().to_path_buf(),
+            moto: aws.moto.url.clone(),
+            pricing: aws.pricing.as_ref().map(|p| p.url.clone()),
+            github: github.url.clone(),
+            reaper_seconds: 5,
+            redelivery_seconds: 0,
+            backoff_seconds: None,
+        };
+        World { aws, github, setup, ec2, ami, subnets, security_group, _dir: dir }
+    }
+
+    /// The default backup: project `platform` with pool `default` and repo `octo/hello`, a
+    /// disabled project `frozen` with repo `octo/frozen`; `pool` overrides pool fields.
+    pub fn backup(&self, pool: Value) -> Value {
+        let mut default_pool = json!({
+            "name": "default",
+            "is_default": true,
+            "ami_id": self.ami,
+            "instance_types": TYPES,
+            "subnet_ids": self.subnets,
+            "security_group_ids": [self.security_group],
+            "cap": 5,
+        });
+        if let (Some(base), Some(extra)) = (default_pool.as_object_mut(), pool.as_object()) {
+            base.extend(extra.clone());
+        }
+        json!({
+            "version": 1,
+            "projects": [
+                {"name": "platform", "tags": {"team": "platform"}, "pools": [default_pool],
+                 "repos": [{"full_name": "octo/hello", "tags": {"svc": "hello"}}]},
+                {"name": "frozen", "disabled": true, "pools": [], "repos": [{"full_name": "octo/frozen"}]}
+            ]
+        })
+    }
+
+    /// Ids of the live instances tagged `gha:managed-by=pacer`.
+    pub async fn managed_instances(&self) -> Vec<String> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:gha:managed-by").values("pacer").build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("describe");
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect()
+    }
+
+    /// Terminates an instance behind Pacer's back (a shutdown or an interruption).
+    pub async fn terminate(&self, id: &str) {
+        self.ec2.terminate_instances().instance_ids(id).send().await.expect("terminate");
+    }
+}

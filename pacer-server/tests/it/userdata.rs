@@ -1,0 +1,162 @@
+//! The user data script for real: taken from the launch template Pacer wrote to moto, run under
+//! bash and curl against the running binary, with instance metadata and the runner download
+//! served by local test servers. A good runner registers, runs and reports completion; a runner
+//! of the wrong version fails its job at the `verify` stage with the log tail.
+
+use crate::support::pacer::find;
+use crate::support::webhook_example;
+use crate::support::world::World;
+use base64::Engine;
+use pacer_domain::{Event, FailureStage};
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use warp::Filter;
+
+const VERSION: &str = "2.321.0";
+
+/// A runner tarball whose `config.sh --version` prints `version` and whose `run.sh` records
+/// its arguments next to itself.
+fn runner_tarball(dir: &Path, version: &str) -> Vec<u8> {
+    let src = dir.join(format!("runner-{version}"));
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("config.sh"), format!("#!/bin/bash\necho {version}\n")).expect("config.sh");
+    std::fs::write(
+        src.join("run.sh"),
+        "#!/bin/bash\necho \"runner started with $*\"\necho \"$*\" > \"$(dirname \"$0\")/ran.txt\"\n",
+    )
+    .expect("run.sh");
+    let tarball = dir.join(format!("runner-{version}.tar.gz"));
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(format!("chmod +x '{0}'/*.sh && tar -czf '{1}' -C '{0}' .", src.display(), tarball.display()))
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    std::fs::read(tarball).expect("read tarball")
+}
+
+/// Instance metadata (IMDSv2) answering with `instance`, and the runner download.
+async fn local_servers(instance: Arc<Mutex<String>>, tarball: Arc<Mutex<Vec<u8>>>) -> String {
+    let token = warp::put().and(warp::path!("latest" / "api" / "token")).map(|| "imds-token");
+    let id = warp::get()
+        .and(warp::path!("latest" / "meta-data" / "instance-id"))
+        .and(warp::header::exact("x-aws-ec2-metadata-token", "imds-token"))
+        .map(move || instance.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    let download = warp::get().and(warp::path!("runner" / String / String)).map(
+        move |_version: String, _file: String| tarball.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(warp::serve(token.or(id).or(download)).incoming(listener).run());
+    url
+}
+
+async fn user_data(world: &World) -> String {
+    let templates = world.ec2.describe_launch_templates().send().await.expect("templates");
+    let id = templates.launch_templates()[0].launch_template_id().expect("id").to_owned();
+    let versions = world
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .versions("$Default")
+        .send()
+        .await
+        .expect("versions");
+    let data = versions.launch_template_versions()[0]
+        .launch_template_data()
+        .and_then(|d| d.user_data())
+        .expect("user data");
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).expect("base64")).expect("utf-8")
+}
+
+fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("PACER_IMDS_URL", servers)
+        .env("PACER_RUNNER_DOWNLOAD_URL", format!("{servers}/runner"))
+        .env("PACER_RUNNER_DIR", work.join("runner"))
+        .env("PACER_SHUTDOWN_COMMAND", "true")
+        .env("PACER_LOG_FILE", work.join("runner.log"))
+        .env("PACER_RETRY_SECONDS", "1")
+        .output()
+        .expect("run bash");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
+    let world = World::bare().await;
+    world.setup.import(&world.backup(json!({"runner_version": VERSION})));
+    let pacer = world.setup.start().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let instance = Arc::new(Mutex::new(String::new()));
+    let tarball = Arc::new(Mutex::new(runner_tarball(work.path(), VERSION)));
+    let servers = local_servers(instance.clone(), tarball.clone()).await;
+    let script = user_data(&world).await;
+    assert!(script.contains(&format!("RUNNER_VERSION='{VERSION}'")));
+
+    pacer
+        .workflow_job(
+            "d-1",
+            &webhook_example("workflow_job.05.queued.json", "queued", 401, "octo/hello", &["self-hosted"]),
+        )
+        .await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let first = world.managed_instances().await[0].clone();
+    *instance.lock().unwrap_or_else(|p| p.into_inner()) = first.clone();
+    let good = work.path().join("good");
+    let (ok, output) = tokio::task::spawn_blocking({
+        let (script, servers, good) = (script.clone(), servers.clone(), good.clone());
+        move || run_script(&script, &servers, &good)
+    })
+    .await
+    .expect("join");
+    assert!(ok, "the script failed:\n{output}\n{}", pacer.logs());
+    let ran = std::fs::read_to_string(good.join("runner/ran.txt")).expect("run.sh ran");
+    assert!(ran.starts_with("--jitconfig jit-config-for-"), "{ran}");
+    pacer.wait_jobs("running", 1, Duration::from_secs(10)).await;
+
+    // A runner that is not the pinned version: the job fails at `verify` with the log tail.
+    *tarball.lock().unwrap_or_else(|p| p.into_inner()) = runner_tarball(work.path(), "9.9.9");
+    pacer
+        .workflow_job(
+            "d-2",
+            &webhook_example("workflow_job.05.queued.json", "queued", 402, "octo/hello", &["self-hosted"]),
+        )
+        .await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let second = world.managed_instances().await.into_iter().find(|i| *i != first).expect("second instance");
+    *instance.lock().unwrap_or_else(|p| p.into_inner()) = second.clone();
+    let bad = work.path().join("bad");
+    let (ok, output) = tokio::task::spawn_blocking({
+        let (script, servers, bad) = (script.clone(), servers.clone(), bad.clone());
+        move || run_script(&script, &servers, &bad)
+    })
+    .await
+    .expect("join");
+    assert!(!ok, "a wrong runner version must fail:\n{output}");
+    pacer.wait_jobs("failed", 1, Duration::from_secs(10)).await;
+
+    let records = pacer.stop();
+    assert!(
+        find(&records, |e| matches!(e, Event::RunnerCompleted(c) if c.instance == first && c.exit_code == 0))
+            .is_some()
+    );
+    let errored = find(&records, |e| matches!(e, Event::RunnerErrored(r) if r.instance == second))
+        .expect("error reported");
+    match &errored.event {
+        Event::RunnerErrored(r) => {
+            assert_eq!((r.stage.as_str(), r.exit_code), ("verify", 1));
+            assert!(r.line > 0);
+            assert!(r.log_tail.contains("runner reports version 9.9.9"), "{}", r.log_tail);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(find(&records, |e| matches!(e, Event::JobFailed(f) if f.stage == FailureStage::Bootstrap && f.message.contains("verify"))).is_some());
+}

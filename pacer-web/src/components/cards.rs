@@ -1,0 +1,229 @@
+//! The Overview chart and spend card, the Stats tables and the backup import preview.
+
+use super::common::Badge;
+use crate::api::types::{ImportResult, SenderCount, Spend, SpendRow, StatsRow};
+use crate::chart::{self, DayCounts};
+use crate::format;
+use dioxus::prelude::*;
+
+/// Width of the chart's coordinate system (it scales to its box).
+pub(crate) const CHART_WIDTH: f64 = 640.0;
+/// Height of the chart's coordinate system.
+pub(crate) const CHART_HEIGHT: f64 = 180.0;
+
+/// Completed (green) vs failed/reaped (red) per day, as inline SVG.
+#[component]
+pub(crate) fn BarChart(days: Vec<DayCounts>) -> Element {
+    let g = chart::layout(&days, CHART_WIDTH, CHART_HEIGHT);
+    let right = g.width;
+    let label_y = g.baseline + 13.0;
+    let total_ok: i64 = days.iter().map(|d| d.completed).sum();
+    let total_bad: i64 = days.iter().map(|d| d.failed).sum();
+    rsx! {
+        svg {
+            class: "chart",
+            "data-testid": "daily-chart",
+            view_box: "0 0 {g.width} {g.height}",
+            role: "img",
+            "aria-label": "Completed vs failed or reaped jobs per day: {total_ok} completed, {total_bad} failed or reaped",
+            for line in g.grid.iter() {
+                g {
+                    line { class: "grid", x1: "{g.plot_left}", x2: "{right}", y1: "{line.y}", y2: "{line.y}" }
+                    text { class: "axis", x: "{g.plot_left - 4.0}", y: "{line.y + 3.0}", text_anchor: "end", "{line.value}" }
+                }
+            }
+            for bar in g.bars.iter() {
+                rect {
+                    class: "{bar.kind.class()}",
+                    "data-date": "{bar.date}",
+                    "data-value": "{bar.value}",
+                    x: "{bar.x}",
+                    y: "{bar.y}",
+                    width: "{bar.width}",
+                    height: "{bar.height}",
+                }
+            }
+            for label in g.labels.iter() {
+                text { class: "axis", x: "{label.x}", y: "{label_y}", text_anchor: "middle", "{label.text}" }
+            }
+        }
+    }
+}
+
+#[component]
+fn SpendTable(title: &'static str, rows: Vec<SpendRow>, testid: &'static str) -> Element {
+    rsx! {
+        div { class: "spend-block",
+            h3 { "{title}" }
+            if rows.is_empty() {
+                div { class: "muted", "No spend in this window." }
+            }
+            table { class: "table compact", "data-testid": "{testid}",
+                tbody {
+                    for row in rows {
+                        tr { key: "{row.name}", "data-testid": "{testid}-row",
+                            td { class: "strong", "{row.name}" }
+                            td { class: "num muted", "{format::plural(row.jobs, \"job\")}" }
+                            td { class: "num", "{format::money(&row.cost.micros)}" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Top projects and repos by estimated spend.
+#[component]
+pub(crate) fn SpendCard(spend: Spend, window: String) -> Element {
+    rsx! {
+        section { class: "card", "data-testid": "spend-card",
+            header { class: "card-head",
+                h2 { "Estimated spend" }
+                span { class: "muted", "{window}" }
+            }
+            SpendTable { title: "Top projects", rows: spend.projects, testid: "spend-projects" }
+            SpendTable { title: "Top repos", rows: spend.repos, testid: "spend-repos" }
+            p { class: "muted small", "Launch-time price × run time; unpriced jobs count zero." }
+        }
+    }
+}
+
+/// The Stats breakdown by group.
+#[component]
+pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String) -> Element {
+    rsx! {
+        table { class: "table", "data-testid": "stats-table",
+            thead {
+                tr {
+                    th { "{group_label}" }
+                    th { class: "num", "Jobs" }
+                    th { class: "num", "Completed" }
+                    th { class: "num", "Failed" }
+                    th { class: "num", "Cancelled" }
+                    th { class: "num", "Reaped" }
+                    th { class: "num", "Runner time" }
+                    th { class: "num", "Est. cost" }
+                    th { class: "num", "Unpriced" }
+                }
+            }
+            tbody {
+                if rows.is_empty() {
+                    tr { td { colspan: "9", class: "empty", "No jobs ended in this window." } }
+                }
+                for row in rows {
+                    tr { key: "{row.key}", "data-testid": "stats-row",
+                        td { class: "strong", "{row.label}" }
+                        td { class: "num", "{format::count(row.jobs)}" }
+                        td { class: "num", "{format::count(row.completed)}" }
+                        td { class: "num", "{format::count(row.failed)}" }
+                        td { class: "num", "{format::count(row.cancelled)}" }
+                        td { class: "num", "{format::count(row.reaped)}" }
+                        td { class: "num", "{format::duration_str(&row.runner_seconds)}" }
+                        td { class: "num", "{format::money(&row.cost.micros)}" }
+                        td { class: "num", "{format::count(row.unpriced)}" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Top senders by terminal jobs.
+#[component]
+pub(crate) fn SendersTable(senders: Vec<SenderCount>) -> Element {
+    rsx! {
+        table { class: "table compact", "data-testid": "top-senders",
+            tbody {
+                if senders.is_empty() {
+                    tr { td { class: "empty", "No senders in this window." } }
+                }
+                for (i, s) in senders.into_iter().enumerate() {
+                    tr { key: "{s.sender}", "data-testid": "sender-row",
+                        td { class: "muted", "{i + 1}." }
+                        td { class: "strong", "{s.sender}" }
+                        td { class: "num", "{format::plural(s.jobs, \"job\")}" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn action_tone(action: &str) -> &'static str {
+    match action {
+        "CREATE" => "tone-green",
+        "UPDATE" => "tone-blue",
+        _ => "tone-grey",
+    }
+}
+
+/// What an import would do (dry run) or did: counts, every row and every error.
+#[component]
+pub(crate) fn ImportPreview(result: ImportResult) -> Element {
+    let heading = if result.applied {
+        "Import applied"
+    } else if result.dry_run {
+        "Dry run — nothing changed yet"
+    } else {
+        "Import not applied"
+    };
+    let summary = [
+        ("Projects", result.projects_created, result.projects_updated),
+        ("Pools", result.pools_created, result.pools_updated),
+        ("Repos", result.repos_created, result.repos_updated),
+    ];
+    rsx! {
+        section { class: "card", "data-testid": "import-preview", "data-applied": "{result.applied}",
+            header { class: "card-head",
+                h2 { "{heading}" }
+            }
+            div { class: "tiles",
+                for (label, created, updated) in summary {
+                    div { class: "tile", "data-testid": "import-count-{label.to_ascii_lowercase()}",
+                        div { class: "tile-label", "{label}" }
+                        div { class: "tile-value", "+{created} / ~{updated}" }
+                        div { class: "tile-hint", "created / updated" }
+                    }
+                }
+            }
+            if !result.errors.is_empty() {
+                div { class: "failure", "data-testid": "import-errors",
+                    strong { "{result.errors.len()} error(s) — nothing will be imported until they are fixed:" }
+                    ul {
+                        for e in result.errors.iter() {
+                            li { "data-testid": "import-error",
+                                code { "{e.field}" }
+                                ": {e.message}"
+                            }
+                        }
+                    }
+                }
+            }
+            table { class: "table compact", "data-testid": "import-items",
+                thead {
+                    tr {
+                        th { "Kind" }
+                        th { "Name" }
+                        th { "Action" }
+                    }
+                }
+                tbody {
+                    for item in result.items.iter() {
+                        tr { "data-testid": "import-item", "data-action": "{item.action}",
+                            td { "{item.kind}" }
+                            td { class: "mono", "{item.name}" }
+                            td {
+                                Badge {
+                                    text: item.action.to_ascii_lowercase(),
+                                    tone: action_tone(&item.action),
+                                    testid: "import-action",
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

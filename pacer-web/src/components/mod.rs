@@ -1,0 +1,16 @@
+//! Presentational components: they take owned props, render, and call back through event
+//! handlers. No I/O, no context, no clock: everything they show arrives as props, so each
+//! renders to HTML in a host test with `dioxus-ssr`.
+
+mod cards;
+mod common;
+mod jobs;
+
+pub(crate) use cards::{BarChart, ImportPreview, SendersTable, SpendCard, StatsTable};
+pub(crate) use common::{
+    Badge, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, SidePanel, Tile,
+};
+pub(crate) use jobs::{JobDetailView, JobsTable};
+
+#[cfg(test)]
+mod tests;

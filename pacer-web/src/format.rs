@@ -1,0 +1,315 @@
+//! Formatting helpers shared by every page: money, counts, durations, instants, relative times
+//! and the colour (tone) of each job status. Plain functions over plain data, no I/O, so they are
+//! unit-tested on the host.
+
+use pacer_domain::{DAY_MS, Date, HOUR_MS, JobStatus, MINUTE_MS, Micros, SECOND_MS, Timestamp};
+
+/// Shown where a value is absent (unpriced job, no instance yet, …).
+pub(crate) const DASH: &str = "—";
+
+/// A decimal micro-dollar string (the API's `BigInt`) as dollars: `$12.34`, `$0.0042` below a
+/// cent. Anything unparsable shows as a dash rather than a wrong number.
+pub(crate) fn money(micros: &str) -> String {
+    micros.trim().parse::<i64>().map_or_else(|_| DASH.to_owned(), |m| Micros(m).to_string())
+}
+
+/// A count with thousands separators: `12,345`.
+pub(crate) fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` things with the noun agreeing: `1 job`, `12 jobs`.
+pub(crate) fn plural(n: i64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{} {noun}s", count(n)) }
+}
+
+/// A duration in seconds, compact and exact enough for an operator: `45s`, `3m 07s`,
+/// `2h 05m`, `3d 04h`. Negative durations count as zero.
+pub(crate) fn duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3_600 => format!("{}m {:02}s", s / 60, s % 60),
+        3_600..86_400 => format!("{}h {:02}m", s / 3_600, (s % 3_600) / 60),
+        _ => format!("{}d {:02}h", s / 86_400, (s % 86_400) / 3_600),
+    }
+}
+
+/// A decimal seconds string (the API's `BigInt` runner time) as a duration.
+pub(crate) fn duration_str(seconds: &str) -> String {
+    seconds.trim().parse::<i64>().map_or_else(|_| DASH.to_owned(), duration)
+}
+
+/// How long ago `then` was, seen at `now`: `just now`, `42s ago`, `5m ago`, `3h ago`,
+/// `2d ago`; instants in the future read `in 30s`.
+pub(crate) fn relative(now: Timestamp, then: Timestamp) -> String {
+    let delta = now.millis() - then.millis();
+    let (ms, future) = if delta < 0 { (-delta, true) } else { (delta, false) };
+    if ms < 5 * SECOND_MS {
+        return "just now".to_owned();
+    }
+    let amount = if ms < MINUTE_MS {
+        format!("{}s", ms / SECOND_MS)
+    } else if ms < HOUR_MS {
+        format!("{}m", ms / MINUTE_MS)
+    } else if ms < DAY_MS {
+        format!("{}h", ms / HOUR_MS)
+    } else {
+        format!("{}d", ms / DAY_MS)
+    };
+    if future { format!("in {amount}") } else { format!("{amount} ago") }
+}
+
+/// Parses an RFC 3339 instant (`2026-11-29T00:46:07.123Z`, any fraction length, `Z` or a
+/// numeric offset) into a UTC timestamp.
+pub(crate) fn parse_instant(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    let date = Date::parse(text.get(..10)?)?;
+    let rest = text.get(10..)?;
+    let rest =
+        rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
+    let number = |s: &str| -> Option<i64> {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
+    let (h, m, s) = (number(rest.get(0..2)?)?, number(rest.get(3..5)?)?, number(rest.get(6..8)?)?);
+    if rest.get(2..3) != Some(":") || rest.get(5..6) != Some(":") || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = rest.get(8..)?;
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let mut scale = 100;
+        for b in fraction.bytes().take(digits.min(3)) {
+            millis += i64::from(b - b'0') * scale;
+            scale /= 10;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset_ms = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.get(..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            if rest.get(3..4) != Some(":") || rest.len() != 6 {
+                return None;
+            }
+            let (oh, om) = (number(rest.get(1..3)?)?, number(rest.get(4..6)?)?);
+            sign * (oh * HOUR_MS + om * MINUTE_MS)
+        }
+    };
+    let ms = date.start().millis() + h * HOUR_MS + m * MINUTE_MS + s * SECOND_MS + millis - offset_ms;
+    Some(Timestamp::from_millis(ms))
+}
+
+/// An instant in full, to the second, in UTC: `2026-11-29 00:46:07`.
+pub(crate) fn instant(ts: Timestamp) -> String {
+    let text = ts.to_string();
+    format!("{} {}", &text[..10], &text[11..19])
+}
+
+/// An instant short enough for a table cell, relative to `now`: the time alone today,
+/// month-day and time this year, else the date (always UTC).
+pub(crate) fn instant_short(ts: Timestamp, now: Timestamp) -> String {
+    let full = instant(ts);
+    if ts.day() == now.day() {
+        full[11..].to_owned()
+    } else if ts.date().year == now.date().year {
+        full[5..16].to_owned()
+    } else {
+        full[..10].to_owned()
+    }
+}
+
+/// [`instant`] of an RFC 3339 string, or a dash when absent or unparsable.
+pub(crate) fn instant_opt(text: Option<&str>) -> String {
+    text.and_then(parse_instant).map_or_else(|| DASH.to_owned(), instant)
+}
+
+/// The colour family a job status is shown in (SPEC §11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tone {
+    /// Waiting: queued.
+    Amber,
+    /// Active: claimed, starting, running.
+    Blue,
+    /// Ended well.
+    Green,
+    /// Ended badly: failed, reaped.
+    Red,
+    /// Cancelled.
+    Grey,
+}
+
+impl Tone {
+    /// The CSS class carrying the colour.
+    pub(crate) fn class(self) -> &'static str {
+        match self {
+            Tone::Amber => "tone-amber",
+            Tone::Blue => "tone-blue",
+            Tone::Green => "tone-green",
+            Tone::Red => "tone-red",
+            Tone::Grey => "tone-grey",
+        }
+    }
+}
+
+/// The tone of a job status: queued amber; claimed/starting/running blue; completed green;
+/// failed/reaped red; cancelled grey.
+pub(crate) fn status_tone(status: JobStatus) -> Tone {
+    match status {
+        JobStatus::Queued => Tone::Amber,
+        JobStatus::Claimed | JobStatus::Starting | JobStatus::Running => Tone::Blue,
+        JobStatus::Completed => Tone::Green,
+        JobStatus::Failed | JobStatus::Reaped => Tone::Red,
+        JobStatus::Cancelled => Tone::Grey,
+    }
+}
+
+/// The API's enum spelling of a status (`QUEUED`).
+pub(crate) fn status_api_name(status: JobStatus) -> String {
+    status.as_str().to_ascii_uppercase()
+}
+
+/// The first `n` characters of a commit SHA.
+pub(crate) fn short_sha(sha: &str) -> &str {
+    sha.get(..sha.len().min(10)).unwrap_or(sha)
+}
+
+/// Pretty-printed JSON for the payload panels.
+pub(crate) fn pretty_json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        parse_instant(text).expect("valid instant")
+    }
+
+    #[test]
+    fn money_uses_the_domain_rule_with_four_decimals_below_a_cent() {
+        assert_eq!(money("0"), "$0.00");
+        assert_eq!(money("4160"), "$0.0042");
+        assert_eq!(money("9999"), "$0.0100");
+        assert_eq!(money("10000"), "$0.01");
+        assert_eq!(money("1234567890000"), "$1,234,567.89");
+        assert_eq!(money(" 96000 "), "$0.10");
+        assert_eq!(money("-4160"), "-$0.0042");
+        assert_eq!(money("12.5"), DASH);
+        assert_eq!(money(""), DASH);
+    }
+
+    #[test]
+    fn counts_group_thousands() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-12_345), "-12,345");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "job"), "1 job");
+        assert_eq!(plural(0, "job"), "0 jobs");
+        assert_eq!(plural(1_200, "job"), "1,200 jobs");
+    }
+
+    #[test]
+    fn durations_are_compact() {
+        assert_eq!(duration(-3), "0s");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(59), "59s");
+        assert_eq!(duration(60), "1m 00s");
+        assert_eq!(duration(187), "3m 07s");
+        assert_eq!(duration(3_599), "59m 59s");
+        assert_eq!(duration(3_600), "1h 00m");
+        assert_eq!(duration(7_500), "2h 05m");
+        assert_eq!(duration(86_400), "1d 00h");
+        assert_eq!(duration(3 * 86_400 + 4 * 3_600 + 59), "3d 04h");
+        assert_eq!(duration_str("90"), "1m 30s");
+        assert_eq!(duration_str("x"), DASH);
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = ts("2026-11-29T12:00:00Z");
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(relative(now, ts("2026-11-29T11:59:18Z")), "42s ago");
+        assert_eq!(relative(now, ts("2026-11-29T11:55:00Z")), "5m ago");
+        assert_eq!(relative(now, ts("2026-11-29T09:00:00Z")), "3h ago");
+        assert_eq!(relative(now, ts("2026-11-27T11:00:00Z")), "2d ago");
+        assert_eq!(relative(now, ts("2026-11-29T12:00:30Z")), "in 30s");
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(ts("2026-11-29T00:46:07.123Z").to_string(), "2026-11-29T00:46:07.123Z");
+        assert_eq!(ts("2026-11-29T00:46:07Z").to_string(), "2026-11-29T00:46:07.000Z");
+        assert_eq!(ts("2026-11-29T00:46:07.123456789Z").to_string(), "2026-11-29T00:46:07.123Z");
+        assert_eq!(ts("2026-11-29T02:46:07+02:00").to_string(), "2026-11-29T00:46:07.000Z");
+        assert_eq!(ts("2026-11-28T23:46:07-01:00").to_string(), "2026-11-29T00:46:07.000Z");
+        for bad in
+            ["", "2026-11-29", "2026-11-29T25:00:00Z", "2026-11-29T00:46:07", "2026-11-29T00:46:07.Z", "nope"]
+        {
+            assert_eq!(parse_instant(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn instants_show_in_utc_and_shorten_by_distance() {
+        let now = ts("2026-11-29T12:00:00Z");
+        assert_eq!(instant(ts("2026-11-29T00:46:07.9Z")), "2026-11-29 00:46:07");
+        assert_eq!(instant_short(ts("2026-11-29T00:46:07Z"), now), "00:46:07");
+        assert_eq!(instant_short(ts("2026-11-02T08:05:00Z"), now), "11-02 08:05");
+        assert_eq!(instant_short(ts("2025-12-31T23:00:00Z"), now), "2025-12-31");
+        assert_eq!(instant_opt(None), DASH);
+        assert_eq!(instant_opt(Some("garbage")), DASH);
+    }
+
+    #[test]
+    fn status_colours_follow_the_spec() {
+        let tones: Vec<(&str, &str)> =
+            JobStatus::ALL.iter().map(|s| (s.as_str(), status_tone(*s).class())).collect();
+        assert_eq!(
+            tones,
+            [
+                ("queued", "tone-amber"),
+                ("claimed", "tone-blue"),
+                ("starting", "tone-blue"),
+                ("running", "tone-blue"),
+                ("completed", "tone-green"),
+                ("failed", "tone-red"),
+                ("cancelled", "tone-grey"),
+                ("reaped", "tone-red"),
+            ]
+        );
+        assert_eq!(status_api_name(JobStatus::Queued), "QUEUED");
+    }
+
+    #[test]
+    fn short_shas() {
+        assert_eq!(short_sha("0123456789abcdef"), "0123456789");
+        assert_eq!(short_sha("abc"), "abc");
+    }
+}

@@ -1,0 +1,652 @@
+//! Editor state for projects, pools and repo bindings as the operator types it (text), turned
+//! into the domain specs so the shared validators (`ProjectSpec::validate`, …) check it exactly
+//! as the server will, and into the GraphQL input objects. Field errors use the domain's
+//! snake_case paths (`instance_types[1]`, `tags.gha:x`) whether they come from here or from the
+//! server, so one display routine puts both next to the right field.
+
+use crate::api::ApiError;
+use crate::api::types::{Pool, Project, Repo, Tag};
+use pacer_domain::{
+    AllocationStrategy, FieldError, PoolSpec, ProjectSpec, RepoSpec, Scope, SpawnMethod, Tags,
+};
+use serde_json::{Value, json};
+
+/// Errors belonging to the field `key` of a form: the field itself and its sub-paths
+/// (`instance_types[1]`, `tags.team`), each as the text to show next to it.
+pub(crate) fn errors_for(key: &str, errors: &[FieldError]) -> Vec<String> {
+    errors
+        .iter()
+        .filter_map(|e| {
+            let rest = e.field.strip_prefix(key)?;
+            if rest.is_empty() {
+                Some(e.message.clone())
+            } else if let Some(index) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                let n = index.parse::<usize>().map_or_else(|_| index.to_owned(), |i| (i + 1).to_string());
+                Some(format!("item {n}: {}", e.message))
+            } else {
+                rest.strip_prefix('.').map(|sub| format!("{sub}: {}", e.message))
+            }
+        })
+        .collect()
+}
+
+/// Errors that belong to none of `keys` (shown above the form).
+pub(crate) fn unplaced_errors(keys: &[&str], errors: &[FieldError]) -> Vec<String> {
+    errors
+        .iter()
+        .filter(|e| !keys.iter().any(|k| !errors_for(k, std::slice::from_ref(e)).is_empty()))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// What an editor shows: its own errors for the fields the operator has touched (every field
+/// after a submit attempt), then the server's field errors; and, apart, the messages that
+/// belong to none of `fields` (a server error without a field included).
+pub(crate) fn editor_errors(
+    local: &[FieldError],
+    touched: &[&str],
+    submitted: bool,
+    server: Option<&ApiError>,
+    fields: &[&str],
+) -> (Vec<FieldError>, Vec<String>) {
+    let mut shown: Vec<FieldError> = local
+        .iter()
+        .filter(|e| submitted || touched.iter().any(|t| !errors_for(t, std::slice::from_ref(e)).is_empty()))
+        .cloned()
+        .collect();
+    if let Some(err) = server {
+        shown.extend(err.fields.iter().cloned());
+    }
+    let mut general = unplaced_errors(fields, &shown);
+    if let Some(err) = server.filter(|e| e.fields.is_empty()) {
+        general.push(err.message.clone());
+    }
+    (shown, general)
+}
+
+/// Splits a list typed with commas or one item per line (an item with a space inside stays one
+/// item, so its error names what was typed).
+pub(crate) fn split_list(text: &str) -> Vec<String> {
+    text.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Tags typed one `key=value` per line.
+pub(crate) fn parse_tags(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Tags {
+    let mut tags = Tags::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((key, value)) => {
+                let key = key.trim();
+                if tags.insert(key.to_owned(), value.trim().to_owned()).is_some() {
+                    errors.push(FieldError::new(format!("{field}.{key}"), "duplicate key"));
+                }
+            }
+            None => errors.push(FieldError::new(field, format!("line {}: expected key=value", n + 1))),
+        }
+    }
+    tags
+}
+
+/// Tags as the editor shows them.
+pub(crate) fn tags_text(tags: &[Tag]) -> String {
+    tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>().join("\n")
+}
+
+/// Tags as a GraphQL `[TagInput!]!`.
+fn tags_input(tags: &Tags) -> Value {
+    Value::Array(tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect())
+}
+
+/// A whole number typed into `field`, or an error (recorded) and `fallback`.
+fn parse_number<T: std::str::FromStr + Copy>(
+    field: &str,
+    text: &str,
+    fallback: T,
+    errors: &mut Vec<FieldError>,
+) -> T {
+    match text.trim().parse::<T>() {
+        Ok(value) => value,
+        Err(_) => {
+            errors.push(FieldError::new(field, "must be a whole number"));
+            fallback
+        }
+    }
+}
+
+fn optional(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The project editor.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ProjectForm {
+    /// Name.
+    pub name: String,
+    /// Concurrency cap (0 = none).
+    pub cap: String,
+    /// `key=value` lines.
+    pub tags: String,
+    /// `repo` or `org` scope.
+    pub scope: Scope,
+    /// GitHub org (org scope).
+    pub org_name: String,
+    /// Runner group (org scope).
+    pub runner_group_id: String,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+impl Default for ProjectForm {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            cap: "0".into(),
+            tags: String::new(),
+            scope: Scope::Repo,
+            org_name: String::new(),
+            runner_group_id: "0".into(),
+            disabled: false,
+        }
+    }
+}
+
+/// The fields of the project editor, in order.
+pub(crate) const PROJECT_FIELDS: &[&str] =
+    &["name", "cap", "tags", "scope", "org_name", "runner_group_id", "disabled"];
+
+impl ProjectForm {
+    /// The editor filled from an existing project.
+    pub(crate) fn from_project(p: &Project) -> Self {
+        Self {
+            name: p.name.clone(),
+            cap: p.cap.to_string(),
+            tags: tags_text(&p.tags),
+            scope: Scope::parse(&p.scope).unwrap_or_default(),
+            org_name: p.org_name.clone().unwrap_or_default(),
+            runner_group_id: p.runner_group_id.to_string(),
+            disabled: p.disabled,
+        }
+    }
+
+    /// The spec and every error: parse errors first, then the domain's validation.
+    pub(crate) fn check(&self) -> (ProjectSpec, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        let spec = ProjectSpec {
+            name: self.name.clone(),
+            cap: parse_number("cap", &self.cap, 0, &mut errors),
+            tags: parse_tags("tags", &self.tags, &mut errors),
+            scope: self.scope,
+            org_name: if self.scope == Scope::Org { self.org_name.clone() } else { String::new() },
+            runner_group_id: if self.scope == Scope::Org {
+                parse_number("runner_group_id", &self.runner_group_id, 0, &mut errors)
+            } else {
+                0
+            },
+            disabled: self.disabled,
+        }
+        .normalized();
+        if spec.runner_group_id > i32::MAX as u64 {
+            errors.push(FieldError::new("runner_group_id", format!("must be at most {}", i32::MAX)));
+        }
+        errors.extend(spec.validate());
+        (spec, errors)
+    }
+
+    /// The GraphQL `ProjectInput` of a valid spec.
+    pub(crate) fn input(spec: &ProjectSpec) -> Value {
+        json!({
+            "name": spec.name,
+            "cap": spec.cap,
+            "tags": tags_input(&spec.tags),
+            "scope": spec.scope.as_str().to_ascii_uppercase(),
+            "orgName": (spec.scope == Scope::Org).then_some(&spec.org_name),
+            "runnerGroupId": spec.runner_group_id,
+            "disabled": spec.disabled,
+        })
+    }
+}
+
+/// The pool editor.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PoolForm {
+    /// The project a new pool goes into (fixed when editing).
+    pub project_id: String,
+    /// Name.
+    pub name: String,
+    /// The project's default pool.
+    pub is_default: bool,
+    /// Lower wins.
+    pub priority: String,
+    /// `ami-…`.
+    pub ami_id: String,
+    /// Instance types in order, comma separated.
+    pub instance_types: String,
+    /// Subnets, comma separated.
+    pub subnet_ids: String,
+    /// Security groups, comma separated.
+    pub security_group_ids: String,
+    /// Optional instance profile.
+    pub iam_instance_profile: String,
+    /// Root volume GiB (0 = AMI's).
+    pub root_volume_gb: String,
+    /// Reaped after this many minutes.
+    pub max_runtime_minutes: String,
+    /// Concurrency cap.
+    pub cap: String,
+    /// Spot market.
+    pub spot: bool,
+    /// Spot pools: on-demand after a spot capacity failure.
+    pub on_demand_fallback: bool,
+    /// Fleet or RunInstances.
+    pub spawn_method: SpawnMethod,
+    /// Fleet allocation strategy.
+    pub allocation_strategy: AllocationStrategy,
+    /// Extra runner labels, comma separated.
+    pub extra_labels: String,
+    /// `key=value` lines.
+    pub tags: String,
+    /// Optional pinned runner version.
+    pub runner_version: String,
+    /// Optional POSIX user.
+    pub runner_user: String,
+    /// Optional user-data tail.
+    pub user_data_extra: String,
+    /// Disabled flag.
+    pub disabled: bool,
+}
+
+impl Default for PoolForm {
+    fn default() -> Self {
+        let d = PoolSpec::default();
+        Self {
+            project_id: String::new(),
+            name: String::new(),
+            is_default: d.is_default,
+            priority: d.priority.to_string(),
+            ami_id: String::new(),
+            instance_types: String::new(),
+            subnet_ids: String::new(),
+            security_group_ids: String::new(),
+            iam_instance_profile: String::new(),
+            root_volume_gb: d.root_volume_gb.to_string(),
+            max_runtime_minutes: d.max_runtime_minutes.to_string(),
+            cap: d.cap.to_string(),
+            spot: d.spot,
+            on_demand_fallback: d.on_demand_fallback,
+            spawn_method: d.spawn_method,
+            allocation_strategy: d.allocation_strategy,
+            extra_labels: String::new(),
+            tags: String::new(),
+            runner_version: String::new(),
+            runner_user: String::new(),
+            user_data_extra: String::new(),
+            disabled: d.disabled,
+        }
+    }
+}
+
+/// The fields of the pool editor, in order.
+pub(crate) const POOL_FIELDS: &[&str] = &[
+    "project_id",
+    "name",
+    "is_default",
+    "priority",
+    "ami_id",
+    "instance_types",
+    "subnet_ids",
+    "security_group_ids",
+    "iam_instance_profile",
+    "root_volume_gb",
+    "max_runtime_minutes",
+    "cap",
+    "spot",
+    "on_demand_fallback",
+    "spawn_method",
+    "allocation_strategy",
+    "extra_labels",
+    "tags",
+    "runner_version",
+    "runner_user",
+    "user_data_extra",
+    "disabled",
+];
+
+/// Parses the API's enum spelling (`RUN_INSTANCES`) of a spawn method.
+pub(crate) fn spawn_method_of(api: &str) -> SpawnMethod {
+    SpawnMethod::parse(api).unwrap_or_default()
+}
+
+/// Parses the API's enum spelling (`LOWEST_PRICE`) of an allocation strategy.
+pub(crate) fn allocation_of(api: &str) -> AllocationStrategy {
+    AllocationStrategy::parse(api).unwrap_or_default()
+}
+
+impl PoolForm {
+    /// The editor filled from an existing pool.
+    pub(crate) fn from_pool(p: &Pool) -> Self {
+        Self {
+            project_id: p.project_id.clone(),
+            name: p.name.clone(),
+            is_default: p.is_default,
+            priority: p.priority.to_string(),
+            ami_id: p.ami_id.clone(),
+            instance_types: p.instance_types.join(", "),
+            subnet_ids: p.subnet_ids.join(", "),
+            security_group_ids: p.security_group_ids.join(", "),
+            iam_instance_profile: p.iam_instance_profile.clone().unwrap_or_default(),
+            root_volume_gb: p.root_volume_gb.to_string(),
+            max_runtime_minutes: p.max_runtime_minutes.to_string(),
+            cap: p.cap.to_string(),
+            spot: p.spot,
+            on_demand_fallback: p.on_demand_fallback,
+            spawn_method: spawn_method_of(&p.spawn_method),
+            allocation_strategy: allocation_of(&p.allocation_strategy),
+            extra_labels: p.extra_labels.join(", "),
+            tags: tags_text(&p.tags),
+            runner_version: p.runner_version.clone().unwrap_or_default(),
+            runner_user: p.runner_user.clone().unwrap_or_default(),
+            user_data_extra: p.user_data_extra.clone().unwrap_or_default(),
+            disabled: p.disabled,
+        }
+    }
+
+    /// The spec and every error: parse errors first, then the domain's validation.
+    pub(crate) fn check(&self) -> (PoolSpec, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        let d = PoolSpec::default();
+        if self.project_id.trim().is_empty() {
+            errors.push(FieldError::new("project_id", "pick a project"));
+        }
+        let spec = PoolSpec {
+            name: self.name.clone(),
+            is_default: self.is_default,
+            priority: parse_number("priority", &self.priority, d.priority, &mut errors),
+            ami_id: self.ami_id.clone(),
+            instance_types: split_list(&self.instance_types),
+            subnet_ids: split_list(&self.subnet_ids),
+            security_group_ids: split_list(&self.security_group_ids),
+            iam_instance_profile: optional(&self.iam_instance_profile),
+            root_volume_gb: parse_number("root_volume_gb", &self.root_volume_gb, 0, &mut errors),
+            max_runtime_minutes: parse_number(
+                "max_runtime_minutes",
+                &self.max_runtime_minutes,
+                d.max_runtime_minutes,
+                &mut errors,
+            ),
+            cap: parse_number("cap", &self.cap, d.cap, &mut errors),
+            spot: self.spot,
+            on_demand_fallback: self.on_demand_fallback,
+            spawn_method: self.spawn_method,
+            allocation_strategy: self.allocation_strategy,
+            extra_labels: split_list(&self.extra_labels),
+            tags: parse_tags("tags", &self.tags, &mut errors),
+            runner_version: optional(&self.runner_version),
+            runner_user: optional(&self.runner_user),
+            user_data_extra: (!self.user_data_extra.trim().is_empty()).then(|| self.user_data_extra.clone()),
+            disabled: self.disabled,
+        }
+        .normalized();
+        errors.extend(spec.validate());
+        (spec, errors)
+    }
+
+    /// The GraphQL `PoolInput` of a valid spec.
+    pub(crate) fn input(spec: &PoolSpec) -> Value {
+        json!({
+            "name": spec.name,
+            "isDefault": spec.is_default,
+            "priority": spec.priority,
+            "amiId": spec.ami_id,
+            "instanceTypes": spec.instance_types,
+            "subnetIds": spec.subnet_ids,
+            "securityGroupIds": spec.security_group_ids,
+            "iamInstanceProfile": spec.iam_instance_profile,
+            "rootVolumeGb": spec.root_volume_gb,
+            "maxRuntimeMinutes": spec.max_runtime_minutes,
+            "cap": spec.cap,
+            "spot": spec.spot,
+            "onDemandFallback": spec.on_demand_fallback,
+            "spawnMethod": spec.spawn_method.as_str().to_ascii_uppercase(),
+            "allocationStrategy": spec.allocation_strategy.as_str().to_ascii_uppercase(),
+            "extraLabels": spec.extra_labels,
+            "tags": tags_input(&spec.tags),
+            "runnerVersion": spec.runner_version,
+            "runnerUser": spec.runner_user,
+            "userDataExtra": spec.user_data_extra,
+            "disabled": spec.disabled,
+        })
+    }
+}
+
+/// The repo binding editor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RepoForm {
+    /// `owner/repo`.
+    pub full_name: String,
+    /// The repo-scoped project it binds to.
+    pub project_id: String,
+    /// Optional cap override (empty = none).
+    pub cap: String,
+    /// `key=value` lines.
+    pub tags: String,
+}
+
+/// The fields of the repo editor, in order.
+pub(crate) const REPO_FIELDS: &[&str] = &["full_name", "project_id", "cap", "tags"];
+
+impl RepoForm {
+    /// The editor filled from an existing binding.
+    pub(crate) fn from_repo(r: &Repo) -> Self {
+        Self {
+            full_name: r.full_name.clone(),
+            project_id: r.project_id.clone(),
+            cap: r.cap.map(|c| c.to_string()).unwrap_or_default(),
+            tags: tags_text(&r.tags),
+        }
+    }
+
+    /// The spec and every error.
+    pub(crate) fn check(&self) -> (RepoSpec, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        if self.project_id.trim().is_empty() {
+            errors.push(FieldError::new("project_id", "pick a project"));
+        }
+        let cap = optional(&self.cap).map(|c| parse_number("cap", &c, 1, &mut errors));
+        let spec = RepoSpec {
+            full_name: self.full_name.clone(),
+            cap,
+            tags: parse_tags("tags", &self.tags, &mut errors),
+        }
+        .normalized();
+        errors.extend(spec.validate());
+        (spec, errors)
+    }
+
+    /// The GraphQL `RepoInput` of a valid spec.
+    pub(crate) fn input(&self, spec: &RepoSpec) -> Value {
+        json!({
+            "fullName": spec.full_name,
+            "projectId": self.project_id.trim(),
+            "cap": spec.cap,
+            "tags": tags_input(&spec.tags),
+        })
+    }
+}
+
+/// The retention field of the Settings page: whole days within the domain's bounds.
+pub(crate) fn check_retention(text: &str) -> Result<u32, FieldError> {
+    let days: u32 =
+        text.trim().parse().map_err(|_| FieldError::new("days", "must be a whole number of days"))?;
+    if (1..=pacer_domain::MAX_RETENTION_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(FieldError::new("days", format!("must be between 1 and {}", pacer_domain::MAX_RETENTION_DAYS)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn good_pool() -> PoolForm {
+        PoolForm {
+            project_id: "1".into(),
+            name: "default".into(),
+            ami_id: "ami-0123456789abcdef0".into(),
+            instance_types: "m7i.large, c7i.large".into(),
+            subnet_ids: "subnet-0123456789abcdef0".into(),
+            ..PoolForm::default()
+        }
+    }
+
+    #[test]
+    fn errors_are_placed_by_domain_path() {
+        let errors = vec![
+            FieldError::new("name", "required"),
+            FieldError::new("instance_types[1]", "must look like family.size, e.g. m7i.large"),
+            FieldError::new("tags.gha:x", "the gha: prefix is reserved for pacer-managed tags"),
+            FieldError::new("projects[0].pools[1].ami_id", "not found"),
+            FieldError::new("name_suffix", "not a prefix match"),
+        ];
+        assert_eq!(errors_for("name", &errors), ["required"]);
+        assert_eq!(
+            errors_for("instance_types", &errors),
+            ["item 2: must look like family.size, e.g. m7i.large"]
+        );
+        assert_eq!(
+            errors_for("tags", &errors),
+            ["gha:x: the gha: prefix is reserved for pacer-managed tags"]
+        );
+        assert_eq!(
+            unplaced_errors(&["name", "instance_types", "tags"], &errors),
+            ["projects[0].pools[1].ami_id: not found", "name_suffix: not a prefix match"]
+        );
+    }
+
+    #[test]
+    fn editors_show_touched_fields_then_everything_after_submit() {
+        let local =
+            vec![FieldError::new("name", "required"), FieldError::new("cap", "must be a whole number")];
+        let (shown, general) = editor_errors(&local, &["cap"], false, None, PROJECT_FIELDS);
+        assert_eq!(fields(&shown), ["cap"]);
+        assert!(general.is_empty());
+        let (shown, _) = editor_errors(&local, &[], true, None, PROJECT_FIELDS);
+        assert_eq!(fields(&shown), ["name", "cap"]);
+        let server = ApiError {
+            kind: crate::api::ErrorKind::Conflict,
+            message: "a project named platform exists".into(),
+            fields: vec![],
+        };
+        let (shown, general) = editor_errors(&[], &[], true, Some(&server), PROJECT_FIELDS);
+        assert!(shown.is_empty());
+        assert_eq!(general, ["a project named platform exists"]);
+        let server = ApiError {
+            kind: crate::api::ErrorKind::Aws,
+            message: "ami_id: not found".into(),
+            fields: vec![FieldError::new("ami_id", "AMI ami-0123456789abcdef0 not found")],
+        };
+        let (shown, general) = editor_errors(&[], &[], false, Some(&server), POOL_FIELDS);
+        assert_eq!(errors_for("ami_id", &shown), ["AMI ami-0123456789abcdef0 not found"]);
+        assert!(general.is_empty());
+    }
+
+    #[test]
+    fn pool_form_validates_like_the_domain() {
+        let (spec, errors) = good_pool().check();
+        assert_eq!(errors, []);
+        assert_eq!(spec.instance_types, ["m7i.large", "c7i.large"]);
+        let input = PoolForm::input(&spec);
+        assert_eq!(input["instanceTypes"][1], "c7i.large");
+        assert_eq!(input["spawnMethod"], "FLEET");
+        assert_eq!(input["allocationStrategy"], "COST");
+        assert_eq!(input["iamInstanceProfile"], Value::Null);
+
+        let bad = PoolForm {
+            instance_types: "m7i.large,  C5 XL".into(),
+            cap: "five".into(),
+            tags: "gha:x=1\nno-equals".into(),
+            on_demand_fallback: true,
+            ..good_pool()
+        };
+        let (_, errors) = bad.check();
+        assert_eq!(fields(&errors), ["cap", "tags", "instance_types[1]", "on_demand_fallback", "tags.gha:x"]);
+    }
+
+    #[test]
+    fn pool_enums_use_the_api_spelling() {
+        let form = PoolForm {
+            spawn_method: spawn_method_of("RUN_INSTANCES"),
+            allocation_strategy: allocation_of("LOWEST_PRICE"),
+            ..good_pool()
+        };
+        let input = PoolForm::input(&form.check().0);
+        assert_eq!(input["spawnMethod"], "RUN_INSTANCES");
+        assert_eq!(input["allocationStrategy"], "LOWEST_PRICE");
+    }
+
+    #[test]
+    fn project_form_checks_scope_rules() {
+        let form =
+            ProjectForm { name: "Platform".into(), tags: "team = infra".into(), ..ProjectForm::default() };
+        let (spec, errors) = form.check();
+        assert_eq!(errors, []);
+        let input = ProjectForm::input(&spec);
+        assert_eq!(input["scope"], "REPO");
+        assert_eq!(input["orgName"], Value::Null);
+        assert_eq!(input["tags"], json!([{ "key": "team", "value": "infra" }]));
+
+        let org = ProjectForm {
+            name: "p".into(),
+            scope: Scope::Org,
+            org_name: String::new(),
+            ..ProjectForm::default()
+        };
+        assert_eq!(fields(&org.check().1), ["org_name"]);
+        let org = ProjectForm { org_name: "octo-org".into(), runner_group_id: "3".into(), ..org };
+        let (spec, errors) = org.check();
+        assert_eq!(errors, []);
+        assert_eq!(ProjectForm::input(&spec)["orgName"], "octo-org");
+        let nameless = ProjectForm { name: "  ".into(), cap: "-1".into(), ..ProjectForm::default() };
+        assert_eq!(fields(&nameless.check().1), ["cap", "name"]);
+    }
+
+    #[test]
+    fn repo_form_checks_name_and_cap() {
+        let form = RepoForm { full_name: "octo/hello".into(), project_id: "2".into(), ..RepoForm::default() };
+        let (spec, errors) = form.check();
+        assert_eq!(errors, []);
+        assert_eq!(
+            form.input(&spec),
+            json!({ "fullName": "octo/hello", "projectId": "2", "cap": null, "tags": [] })
+        );
+        let bad = RepoForm { full_name: "no-slash".into(), cap: "0".into(), ..RepoForm::default() };
+        assert_eq!(fields(&bad.check().1), ["project_id", "full_name", "cap"]);
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_lines() {
+        assert_eq!(
+            split_list(" m7i.large,c7i.large\n\n r7i.xlarge ,"),
+            ["m7i.large", "c7i.large", "r7i.xlarge"]
+        );
+        assert_eq!(split_list("C5 XL"), ["C5 XL"]);
+        assert!(split_list(" , ").is_empty());
+    }
+
+    #[test]
+    fn retention_bounds() {
+        assert_eq!(check_retention("30"), Ok(30));
+        assert!(check_retention("0").is_err());
+        assert!(check_retention("thirty").is_err());
+        assert!(check_retention(&(pacer_domain::MAX_RETENTION_DAYS + 1).to_string()).is_err());
+    }
+}

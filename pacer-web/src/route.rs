@@ -1,0 +1,67 @@
+//! Every URL of the console. Links and navigation use these variants only, so a URL in the
+//! address bar (a deep link, a reload) always lands on the same page.
+
+use crate::views::{
+    Audit, Backup, JobDetail, Jobs, Login, NotFound, Overview, Pools, Projects, Repos, Settings, Shell, Stats,
+};
+use dioxus::prelude::*;
+
+/// The console's pages.
+#[derive(Routable, Clone, PartialEq, Debug)]
+#[rustfmt::skip]
+#[allow(clippy::enum_variant_names)]
+pub enum Route {
+    /// Sign in; `error` is an SSO failure code the server redirected back with.
+    #[route("/login?:error")]
+    Login {
+        /// The OIDC failure code, if any.
+        error: Option<String>,
+    },
+    #[layout(Shell)]
+        /// Tiles, the daily chart and the spend card.
+        #[route("/")]
+        Overview {},
+        /// Jobs, newest first, optionally filtered by status.
+        #[route("/jobs?:status")]
+        Jobs {
+            /// A status name (`queued`, `running`, …) or none for all.
+            status: Option<String>,
+        },
+        /// The jobs page with one job's details open.
+        #[route("/jobs/:id")]
+        JobDetail {
+            /// The job's id.
+            id: String,
+        },
+        /// Roll-ups over a window.
+        #[route("/stats")]
+        Stats {},
+        /// The audit log, optionally filtered by exact action.
+        #[route("/audit?:action")]
+        Audit {
+            /// An event name such as `job.failed`.
+            action: Option<String>,
+        },
+        /// Projects and their editor.
+        #[route("/projects")]
+        Projects {},
+        /// Repo bindings and their editor.
+        #[route("/repos")]
+        Repos {},
+        /// Pools and their editor.
+        #[route("/pools")]
+        Pools {},
+        /// Export and import of the configuration.
+        #[route("/backup")]
+        Backup {},
+        /// Bootstrap token and retention.
+        #[route("/settings")]
+        Settings {},
+    #[end_layout]
+    /// Anything else.
+    #[route("/:..segments")]
+    NotFound {
+        /// The unknown path.
+        segments: Vec<String>,
+    },
+}

@@ -1,0 +1,169 @@
+//! The dashboard: tiles kept live by the `overviewChanged` subscription (and polled every 5 s
+//! whenever the subscription is down, so they are never more than 5 s stale), the daily chart
+//! of the current month and the spend card, both refreshed every 30 s.
+
+use super::util::use_title;
+use crate::api::queries::{DAILY_SERIES, OVERVIEW, OVERVIEW_CHANGED, SPEND};
+use crate::api::types::{DailySeriesData, Overview as Tiles, OverviewChangedData, OverviewData, SpendData};
+use crate::api::ws::{self, LiveState};
+use crate::api::{self, gql};
+use crate::chart;
+use crate::components::{BarChart, Loading, Notice, SpendCard, Tile};
+use crate::format;
+use dioxus::prelude::*;
+use serde_json::json;
+
+/// The tiles' window in days.
+const WINDOW_DAYS: i64 = 30;
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// The tile values in display order: (test id, label, value, tone).
+pub(crate) fn tiles(o: &Tiles) -> Vec<(&'static str, String, String, Option<&'static str>)> {
+    let window = format!("{}d", o.window_days);
+    vec![
+        ("tile-projects", "Projects".to_owned(), format::count(o.projects), None),
+        ("tile-bound-repos", "Bound repos".to_owned(), format::count(o.bound_repos), None),
+        (
+            "tile-queued",
+            "Queued / starting".to_owned(),
+            format::count(o.queued_or_starting),
+            Some("tone-amber"),
+        ),
+        ("tile-running", "Running".to_owned(), format::count(o.running), Some("tone-blue")),
+        ("tile-completed", format!("Completed · {window}"), format::count(o.completed), Some("tone-green")),
+        (
+            "tile-failed",
+            format!("Failed / reaped · {window}"),
+            format::count(o.failed_or_reaped),
+            Some("tone-red"),
+        ),
+    ]
+}
+
+/// The Overview page.
+#[component]
+pub(crate) fn Overview() -> Element {
+    use_title("Overview");
+    let mut overview = use_signal(|| None::<Tiles>);
+    let mut error = use_signal(|| None::<String>);
+    let mut live = use_signal(|| LiveState::Connecting);
+
+    let refresh = move || {
+        spawn(async move {
+            match gql::<OverviewData>(OVERVIEW, json!({ "windowDays": WINDOW_DAYS })).await {
+                Ok(d) => {
+                    overview.set(Some(d.overview));
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    use_hook(refresh);
+    use_future(move || async move {
+        ws::subscribe::<OverviewChangedData>(
+            OVERVIEW_CHANGED,
+            json!({ "windowDays": WINDOW_DAYS }),
+            move |d| overview.set(Some(d.overview_changed)),
+            move |state| {
+                live.set(state);
+                if state == LiveState::Live {
+                    refresh();
+                }
+            },
+        )
+        .await;
+    });
+    use_future(move || async move {
+        loop {
+            api::sleep_ms(5_000).await;
+            if *live.peek() != LiveState::Live {
+                refresh();
+            }
+        }
+    });
+
+    let mut series = use_resource(|| async { gql::<DailySeriesData>(DAILY_SERIES, json!({})).await });
+    let mut spend = use_resource(|| async {
+        gql::<SpendData>(SPEND, json!({ "window": { "days": WINDOW_DAYS }, "limit": 5 })).await
+    });
+    use_future(move || async move {
+        loop {
+            api::sleep_ms(30_000).await;
+            series.restart();
+            spend.restart();
+        }
+    });
+
+    let live_state = live();
+    let chart_card = match &*series.read() {
+        None => rsx! { Loading {} },
+        Some(Err(e)) => rsx! { Notice { testid: "chart-error", text: e.message.clone(), error: true } },
+        Some(Ok(d)) => {
+            let (year, month) = chart::series_month(&d.daily_series, api::now().date());
+            let days = chart::month_days(&d.daily_series, year, month);
+            let month_name = MONTHS.get(month as usize - 1).copied().unwrap_or("");
+            rsx! {
+                header { class: "card-head",
+                    h2 { "Jobs per day · {month_name} {year}" }
+                    span { class: "legend",
+                        span { class: "swatch swatch-ok" }
+                        "completed"
+                        span { class: "swatch swatch-bad" }
+                        "failed / reaped"
+                    }
+                }
+                BarChart { days }
+            }
+        }
+    };
+    let spend_card = match &*spend.read() {
+        None => rsx! { section { class: "card", Loading {} } },
+        Some(Err(e)) => {
+            rsx! { section { class: "card", Notice { testid: "spend-error", text: e.message.clone(), error: true } } }
+        }
+        Some(Ok(d)) => {
+            rsx! { SpendCard { spend: d.spend.clone(), window: format!("last {WINDOW_DAYS} days") } }
+        }
+    };
+
+    rsx! {
+        div { class: "page", "data-testid": "page-overview",
+            header { class: "page-head",
+                h1 { "Overview" }
+                span { class: "live live-{live_state.label()}", "data-testid": "live-indicator", "{live_state.label()}" }
+            }
+            if let Some(e) = error() {
+                Notice { testid: "overview-error", text: e, error: true }
+            }
+            match overview() {
+                None => rsx! { Loading {} },
+                Some(o) => rsx! {
+                    div { class: "tiles", "data-testid": "overview-tiles", "data-last-seq": "{o.last_seq}",
+                        for (testid, label, value, tone) in tiles(&o) {
+                            Tile { key: "{testid}", testid, label, value, tone }
+                        }
+                    }
+                },
+            }
+            div { class: "overview-grid",
+                section { class: "card", "data-testid": "chart-card", {chart_card} }
+                {spend_card}
+            }
+        }
+    }
+}

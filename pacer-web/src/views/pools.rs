@@ -1,0 +1,536 @@
+//! Pools: one row per materialised launch template with runs-on (shows and copies the
+//! `runs-on:` line), copy, edit and delete; the default badge and disabled state; the editor
+//! with inline validation by `PoolSpec::validate` and the server's field errors (AWS checks
+//! included) next to their fields; saving reports the new launch template version.
+
+use super::util::{copy_to_clipboard, use_title};
+use crate::api::queries::{COPY_POOL, CREATE_POOL, DELETE_POOL, POOLS, UPDATE_POOL};
+use crate::api::types::{
+    CopyPoolData, CreatePoolData, DeletePoolData, Pool, PoolsData, ProjectRef, UpdatePoolData,
+};
+use crate::api::{ApiError, gql};
+use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
+use crate::format;
+use crate::forms::{POOL_FIELDS, PoolForm, editor_errors, errors_for, split_list};
+use dioxus::prelude::*;
+use pacer_domain::{AllocationStrategy, SpawnMethod, runs_on_line};
+use serde_json::json;
+
+/// What a saved pool's launch template is now, in words.
+pub(crate) fn saved_message(pool: &Pool, verb: &str) -> String {
+    match (&pool.launch_template_id, pool.launch_template_version) {
+        (Some(id), Some(version)) => {
+            format!("{verb} pool {}: launch template {id} is now at version {version}.", pool.name)
+        }
+        _ => format!("{verb} pool {}: its launch template is not materialised yet.", pool.name),
+    }
+}
+
+/// The launch template cell.
+fn template_text(pool: &Pool) -> String {
+    match (&pool.launch_template_id, pool.launch_template_version) {
+        (Some(id), Some(v)) => format!("{id} v{v}"),
+        (Some(id), None) => id.clone(),
+        _ => "not materialised".to_owned(),
+    }
+}
+
+/// The Pools page.
+#[component]
+pub(crate) fn Pools() -> Element {
+    use_title("Pools");
+    let mut data = use_resource(|| async { gql::<PoolsData>(POOLS, json!({})).await });
+    let mut project_filter = use_signal(String::new);
+    // None: closed; Some(None): new; Some(Some(p)): editing p.
+    let mut editor = use_signal(|| None::<Option<Pool>>);
+    let mut copying = use_signal(|| None::<Pool>);
+    let mut deleting = use_signal(|| None::<Pool>);
+    let mut delete_busy = use_signal(|| false);
+    let mut delete_error = use_signal(|| None::<String>);
+    let mut notice = use_signal(|| None::<String>);
+    let mut runs_on = use_signal(|| None::<(String, String)>);
+
+    let confirm_delete = move |_| {
+        let Some(pool) = deleting() else { return };
+        delete_busy.set(true);
+        spawn(async move {
+            let result = gql::<DeletePoolData>(DELETE_POOL, json!({ "id": pool.id })).await;
+            delete_busy.set(false);
+            match result {
+                Ok(d) if d.delete_pool => {
+                    deleting.set(None);
+                    notice.set(Some(format!("Deleted pool {}.", pool.name)));
+                    data.restart();
+                }
+                Ok(_) => delete_error.set(Some(format!("Pool {} was not deleted.", pool.name))),
+                Err(e) => delete_error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let projects: Vec<ProjectRef> = match &*data.read() {
+        Some(Ok(d)) => d.projects.clone(),
+        _ => Vec::new(),
+    };
+    let filter = project_filter();
+    let body = match &*data.read() {
+        None => rsx! { Loading {} },
+        Some(Err(e)) => rsx! { Notice { testid: "pools-error", text: e.message.clone(), error: true } },
+        Some(Ok(d)) => {
+            let pools: Vec<Pool> =
+                d.pools.iter().filter(|p| filter.is_empty() || p.project_id == filter).cloned().collect();
+            rsx! {
+                table { class: "table", "data-testid": "pools-table",
+                    thead {
+                        tr {
+                            th { "Pool" }
+                            th { "Project" }
+                            th { "AMI" }
+                            th { "Instance types" }
+                            th { class: "num", "Active / cap" }
+                            th { "Market" }
+                            th { "Launch template" }
+                            th {}
+                        }
+                    }
+                    tbody {
+                        if pools.is_empty() {
+                            tr { td { colspan: "8", class: "empty", "No pools yet: a pool is one launch template shape inside a project." } }
+                        }
+                        for p in pools {
+                            tr { key: "{p.id}", class: if p.disabled { "row-disabled" } else { "" },
+                                "data-testid": "pool-row", "data-name": "{p.name}", "data-project": "{p.project_name}",
+                                td { class: "strong", "{p.name} "
+                                    if p.is_default { Badge { text: "default", tone: "tone-blue", testid: "default-badge" } }
+                                    if p.disabled { Badge { text: "disabled", testid: "disabled-badge" } }
+                                }
+                                td { "{p.project_name}" }
+                                td { class: "mono", "{p.ami_id}" }
+                                td { class: "mono", "{p.instance_types.join(\", \")}" }
+                                td { class: "num", "{format::count(p.active_jobs)} / {format::count(p.cap)}" }
+                                td {
+                                    if p.spot {
+                                        if p.on_demand_fallback { "spot → on-demand" } else { "spot" }
+                                    } else {
+                                        "on-demand"
+                                    }
+                                }
+                                td { class: "mono", "data-testid": "pool-template", "{template_text(&p)}" }
+                                td { class: "row-actions",
+                                    button { class: "button small", r#type: "button", "data-testid": "pool-runs-on",
+                                        title: "Copy the runs-on: line that selects this pool",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| {
+                                                copy_to_clipboard(&p.runs_on);
+                                                runs_on.set(Some((p.name.clone(), p.runs_on.clone())));
+                                            }
+                                        },
+                                        "runs-on"
+                                    }
+                                    button { class: "button small", r#type: "button", "data-testid": "pool-copy",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| copying.set(Some(p.clone()))
+                                        },
+                                        "copy"
+                                    }
+                                    button { class: "button small", r#type: "button", "data-testid": "pool-edit",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| editor.set(Some(Some(p.clone())))
+                                        },
+                                        "edit"
+                                    }
+                                    button { class: "button small danger-text", r#type: "button", "data-testid": "pool-delete",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| {
+                                                delete_error.set(None);
+                                                deleting.set(Some(p.clone()));
+                                            }
+                                        },
+                                        "delete"
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    rsx! {
+        div { class: "page", "data-testid": "page-pools",
+            header { class: "page-head",
+                h1 { "Pools" }
+                div { class: "toolbar push-right",
+                    label { class: "inline",
+                        "Project "
+                        select { "data-testid": "pools-project-filter", onchange: move |e: FormEvent| project_filter.set(e.value()),
+                            option { value: "", selected: filter.is_empty(), "all" }
+                            for p in projects.clone() {
+                                option { value: "{p.id}", selected: filter == p.id, "{p.name}" }
+                            }
+                        }
+                    }
+                    button { class: "button primary", r#type: "button", "data-testid": "pool-new",
+                        disabled: projects.is_empty(),
+                        title: if projects.is_empty() { "Create a project first" } else { "" },
+                        onclick: move |_| editor.set(Some(None)), "+ new pool" }
+                }
+            }
+            if let Some(text) = notice() {
+                Notice { testid: "pool-saved", text }
+            }
+            if let Some((name, line)) = runs_on() {
+                div { class: "notice runs-on", "data-testid": "runs-on-panel",
+                    span { "Workflows land on pool {name} with (copied to the clipboard):" }
+                    code { "data-testid": "runs-on-line", "{line}" }
+                    button { class: "icon-button", r#type: "button", title: "Close", onclick: move |_| runs_on.set(None), "×" }
+                }
+            }
+            {body}
+            if let Some(existing) = editor() {
+                PoolEditor {
+                    existing,
+                    projects: projects.clone(),
+                    on_cancel: move |_| editor.set(None),
+                    on_saved: move |message: String| {
+                        editor.set(None);
+                        notice.set(Some(message));
+                        data.restart();
+                    },
+                }
+            }
+            if let Some(source) = copying() {
+                CopyDialog {
+                    source,
+                    on_cancel: move |_| copying.set(None),
+                    on_copied: move |copy: Pool| {
+                        copying.set(None);
+                        notice.set(Some(saved_message(&copy, "Created")));
+                        data.restart();
+                    },
+                }
+            }
+            if let Some(p) = deleting() {
+                Confirm {
+                    title: "Delete pool",
+                    message: format!("Delete pool {} of {}? Its launch template is deleted too; running jobs finish.", p.name, p.project_name),
+                    confirm_label: "Delete",
+                    busy: delete_busy(),
+                    error: delete_error(),
+                    on_confirm: confirm_delete,
+                    on_cancel: move |_| deleting.set(None),
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn CopyDialog(source: Pool, on_cancel: EventHandler<()>, on_copied: EventHandler<Pool>) -> Element {
+    let mut name = use_signal(|| format!("{}-copy", source.name));
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<ApiError>);
+    let id = source.id.clone();
+    let submit = move |e: FormEvent| {
+        e.prevent_default();
+        busy.set(true);
+        let id = id.clone();
+        spawn(async move {
+            let wanted = name.peek().trim().to_owned();
+            let vars = json!({ "id": id, "name": (!wanted.is_empty()).then_some(wanted) });
+            let result = gql::<CopyPoolData>(COPY_POOL, vars).await;
+            busy.set(false);
+            match result {
+                Ok(d) => on_copied.call(d.copy_pool),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let field_errors = error.read().as_ref().map(|e| errors_for("name", &e.fields)).unwrap_or_default();
+    let general = error.read().as_ref().filter(|e| e.fields.is_empty()).map(|e| e.message.clone());
+    rsx! {
+        Modal { testid: "pool-copy-dialog", title: format!("Copy pool {}", source.name), on_close: move |_| on_cancel.call(()),
+            form { class: "form", onsubmit: submit,
+                if let Some(message) = general {
+                    Notice { testid: "form-error", text: message, error: true }
+                }
+                Field { name: "name", label: "Name of the copy", errors: field_errors,
+                    hint: "same project; a new launch template is created",
+                    input { id: "input-name", "data-testid": "input-name", value: "{name}",
+                        oninput: move |e| { name.set(e.value()); error.set(None); } }
+                }
+                div { class: "actions",
+                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "pool-copy-save", "Copy pool" }
+                    button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
+                }
+            }
+        }
+    }
+}
+
+const SPAWN_METHODS: [SpawnMethod; 2] = [SpawnMethod::Fleet, SpawnMethod::RunInstances];
+const ALLOCATIONS: [AllocationStrategy; 4] = [
+    AllocationStrategy::Cost,
+    AllocationStrategy::LowestPrice,
+    AllocationStrategy::Capacity,
+    AllocationStrategy::Priority,
+];
+
+#[component]
+fn PoolEditor(
+    existing: Option<Pool>,
+    projects: Vec<ProjectRef>,
+    on_cancel: EventHandler<()>,
+    on_saved: EventHandler<String>,
+) -> Element {
+    let id = existing.as_ref().map(|p| p.id.clone());
+    let initial = existing.as_ref().map(PoolForm::from_pool).unwrap_or_else(|| PoolForm {
+        project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
+        ..PoolForm::default()
+    });
+    let mut form = use_signal(move || initial);
+    let mut touched = use_signal(Vec::<&'static str>::new);
+    let mut submitted = use_signal(|| false);
+    let mut server = use_signal(|| None::<ApiError>);
+    let mut busy = use_signal(|| false);
+
+    let (_, local) = form.read().check();
+    let (shown, general) =
+        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), POOL_FIELDS);
+    let errs = |key: &str| errors_for(key, &shown);
+
+    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut PoolForm)>| {
+        apply(&mut form.write());
+        if !touched.peek().contains(&field) {
+            touched.write().push(field);
+        }
+        server.set(None);
+    };
+
+    let save_id = id.clone();
+    let save = move |e: FormEvent| {
+        e.prevent_default();
+        submitted.set(true);
+        let (spec, errors) = form.peek().check();
+        let project_id = form.peek().project_id.clone();
+        if !errors.is_empty() || busy() {
+            return;
+        }
+        busy.set(true);
+        let id = save_id.clone();
+        spawn(async move {
+            let input = PoolForm::input(&spec);
+            let result = match id {
+                Some(id) => gql::<UpdatePoolData>(UPDATE_POOL, json!({ "id": id, "input": input }))
+                    .await
+                    .map(|d| saved_message(&d.update_pool, "Saved")),
+                None => {
+                    gql::<CreatePoolData>(CREATE_POOL, json!({ "projectId": project_id, "input": input }))
+                        .await
+                        .map(|d| saved_message(&d.create_pool, "Created"))
+                }
+            };
+            busy.set(false);
+            match result {
+                Ok(message) => on_saved.call(message),
+                Err(err) => server.set(Some(err)),
+            }
+        });
+    };
+
+    let f = form();
+    let editing = id.is_some();
+    let project_name =
+        projects.iter().find(|p| p.id == f.project_id).map(|p| p.name.clone()).unwrap_or_default();
+    let preview = runs_on_line(&project_name, f.name.trim(), &split_list(&f.extra_labels));
+    let title = match &existing {
+        Some(p) => format!("Edit pool {} ({})", p.name, template_text(p)),
+        None => "New pool".to_owned(),
+    };
+    rsx! {
+        Modal { testid: "pool-editor", title, on_close: move |_| on_cancel.call(()), wide: true,
+            form { class: "form", onsubmit: save, novalidate: true,
+                for message in general {
+                    Notice { testid: "form-error", text: message, error: true }
+                }
+                div { class: "row",
+                    Field { name: "project_id", label: "Project", errors: errs("project_id"),
+                        select { id: "input-project_id", "data-testid": "input-project_id", disabled: editing,
+                            onchange: move |e| edit("project_id", Box::new(move |f| f.project_id = e.value())),
+                            for p in projects.clone() {
+                                option { value: "{p.id}", selected: f.project_id == p.id, "{p.name}" }
+                            }
+                        }
+                    }
+                    Field { name: "name", label: "Name", errors: errs("name"),
+                        input { id: "input-name", "data-testid": "input-name", value: "{f.name}",
+                            oninput: move |e| edit("name", Box::new(move |f| f.name = e.value())) }
+                    }
+                    Field { name: "priority", label: "Priority", errors: errs("priority"), hint: "lower wins",
+                        input { id: "input-priority", "data-testid": "input-priority", inputmode: "numeric", value: "{f.priority}",
+                            oninput: move |e| edit("priority", Box::new(move |f| f.priority = e.value())) }
+                    }
+                }
+                div { class: "runs-on-preview", "data-testid": "runs-on-preview", code { "{preview}" } }
+                div { class: "row",
+                    Field { name: "ami_id", label: "AMI", errors: errs("ami_id"),
+                        input { id: "input-ami_id", "data-testid": "input-ami_id", placeholder: "ami-0123456789abcdef0", value: "{f.ami_id}",
+                            oninput: move |e| edit("ami_id", Box::new(move |f| f.ami_id = e.value())) }
+                    }
+                    Field { name: "instance_types", label: "Instance types", errors: errs("instance_types"),
+                        hint: "comma separated, in order (the order counts with allocation = priority)",
+                        input { id: "input-instance_types", "data-testid": "input-instance_types", placeholder: "m7i.large, c7i.large",
+                            value: "{f.instance_types}",
+                            oninput: move |e| edit("instance_types", Box::new(move |f| f.instance_types = e.value())) }
+                    }
+                }
+                div { class: "row",
+                    Field { name: "subnet_ids", label: "Subnets", errors: errs("subnet_ids"),
+                        hint: "comma separated; run_instances uses the first only",
+                        input { id: "input-subnet_ids", "data-testid": "input-subnet_ids", value: "{f.subnet_ids}",
+                            oninput: move |e| edit("subnet_ids", Box::new(move |f| f.subnet_ids = e.value())) }
+                    }
+                    Field { name: "security_group_ids", label: "Security groups", errors: errs("security_group_ids"),
+                        input { id: "input-security_group_ids", "data-testid": "input-security_group_ids", value: "{f.security_group_ids}",
+                            oninput: move |e| edit("security_group_ids", Box::new(move |f| f.security_group_ids = e.value())) }
+                    }
+                    Field { name: "iam_instance_profile", label: "IAM instance profile", errors: errs("iam_instance_profile"),
+                        hint: "optional; name or ARN",
+                        input { id: "input-iam_instance_profile", "data-testid": "input-iam_instance_profile", value: "{f.iam_instance_profile}",
+                            oninput: move |e| edit("iam_instance_profile", Box::new(move |f| f.iam_instance_profile = e.value())) }
+                    }
+                }
+                div { class: "row",
+                    Field { name: "cap", label: "Concurrency cap", errors: errs("cap"),
+                        input { id: "input-cap", "data-testid": "input-cap", inputmode: "numeric", value: "{f.cap}",
+                            oninput: move |e| edit("cap", Box::new(move |f| f.cap = e.value())) }
+                    }
+                    Field { name: "max_runtime_minutes", label: "Max runtime (min)", errors: errs("max_runtime_minutes"),
+                        hint: "reaped after this",
+                        input { id: "input-max_runtime_minutes", "data-testid": "input-max_runtime_minutes", inputmode: "numeric",
+                            value: "{f.max_runtime_minutes}",
+                            oninput: move |e| edit("max_runtime_minutes", Box::new(move |f| f.max_runtime_minutes = e.value())) }
+                    }
+                    Field { name: "root_volume_gb", label: "Root volume (GiB)", errors: errs("root_volume_gb"), hint: "0 = the AMI's size",
+                        input { id: "input-root_volume_gb", "data-testid": "input-root_volume_gb", inputmode: "numeric",
+                            value: "{f.root_volume_gb}",
+                            oninput: move |e| edit("root_volume_gb", Box::new(move |f| f.root_volume_gb = e.value())) }
+                    }
+                }
+                div { class: "row",
+                    Field { name: "spawn_method", label: "Spawn method", errors: errs("spawn_method"),
+                        select { id: "input-spawn_method", "data-testid": "input-spawn_method",
+                            onchange: move |e| edit("spawn_method", Box::new(move |f| f.spawn_method = SpawnMethod::parse(&e.value()).unwrap_or_default())),
+                            for m in SPAWN_METHODS {
+                                option { value: "{m.as_str()}", selected: f.spawn_method == m, "{m.as_str()}" }
+                            }
+                        }
+                    }
+                    Field { name: "allocation_strategy", label: "Allocation strategy", errors: errs("allocation_strategy"),
+                        select { id: "input-allocation_strategy", "data-testid": "input-allocation_strategy",
+                            onchange: move |e| edit("allocation_strategy", Box::new(move |f| f.allocation_strategy = AllocationStrategy::parse(&e.value()).unwrap_or_default())),
+                            for a in ALLOCATIONS {
+                                option { value: "{a.as_str()}", selected: f.allocation_strategy == a, "{a.as_str()}" }
+                            }
+                        }
+                    }
+                    Field { name: "spot", label: "Market", errors: errs("spot"),
+                        label { class: "check",
+                            input { r#type: "checkbox", id: "input-spot", "data-testid": "input-spot", checked: f.spot,
+                                onchange: move |e| edit("spot", Box::new(move |f| f.spot = e.checked())) }
+                            " spot"
+                        }
+                    }
+                    Field { name: "on_demand_fallback", label: "Fallback", errors: errs("on_demand_fallback"),
+                        label { class: "check",
+                            input { r#type: "checkbox", id: "input-on_demand_fallback", "data-testid": "input-on_demand_fallback",
+                                checked: f.on_demand_fallback,
+                                onchange: move |e| edit("on_demand_fallback", Box::new(move |f| f.on_demand_fallback = e.checked())) }
+                            " on-demand after a spot capacity failure"
+                        }
+                    }
+                }
+                div { class: "row",
+                    Field { name: "extra_labels", label: "Extra runner labels", errors: errs("extra_labels"),
+                        hint: "comma separated; sanitised like GitHub labels",
+                        input { id: "input-extra_labels", "data-testid": "input-extra_labels", value: "{f.extra_labels}",
+                            oninput: move |e| edit("extra_labels", Box::new(move |f| f.extra_labels = e.value())) }
+                    }
+                    Field { name: "tags", label: "Tags", errors: errs("tags"), hint: "key=value per line; override project tags",
+                        textarea { id: "input-tags", "data-testid": "input-tags", rows: "2", value: "{f.tags}",
+                            oninput: move |e| edit("tags", Box::new(move |f| f.tags = e.value())) }
+                    }
+                }
+                div { class: "row",
+                    Field { name: "runner_version", label: "Runner version", errors: errs("runner_version"), hint: "optional pin, e.g. 2.321.0",
+                        input { id: "input-runner_version", "data-testid": "input-runner_version", value: "{f.runner_version}",
+                            oninput: move |e| edit("runner_version", Box::new(move |f| f.runner_version = e.value())) }
+                    }
+                    Field { name: "runner_user", label: "Runner user", errors: errs("runner_user"), hint: "optional POSIX user",
+                        input { id: "input-runner_user", "data-testid": "input-runner_user", value: "{f.runner_user}",
+                            oninput: move |e| edit("runner_user", Box::new(move |f| f.runner_user = e.value())) }
+                    }
+                }
+                Field { name: "user_data_extra", label: "Extra user data", errors: errs("user_data_extra"),
+                    hint: "optional shell run before the runner starts",
+                    textarea { id: "input-user_data_extra", "data-testid": "input-user_data_extra", rows: "3", class: "mono",
+                        value: "{f.user_data_extra}",
+                        oninput: move |e| edit("user_data_extra", Box::new(move |f| f.user_data_extra = e.value())) }
+                }
+                div { class: "row",
+                    Field { name: "is_default", label: "Default", errors: errs("is_default"),
+                        label { class: "check",
+                            input { r#type: "checkbox", id: "input-is_default", "data-testid": "input-is_default", checked: f.is_default,
+                                onchange: move |e| edit("is_default", Box::new(move |f| f.is_default = e.checked())) }
+                            " the project's catch-all pool"
+                        }
+                    }
+                    Field { name: "disabled", label: "State", errors: errs("disabled"),
+                        label { class: "check",
+                            input { r#type: "checkbox", id: "input-disabled", "data-testid": "input-disabled", checked: f.disabled,
+                                onchange: move |e| edit("disabled", Box::new(move |f| f.disabled = e.checked())) }
+                            " disabled (matches no job)"
+                        }
+                    }
+                }
+                div { class: "actions",
+                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "pool-save",
+                        if busy() { "Saving and materialising…" } else if editing { "Save pool" } else { "Create pool" }
+                    }
+                    button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
+                    span { class: "muted small", "Saving validates against AWS and writes a new launch template version." }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_messages_name_the_template_version() {
+        let json = r#"{"id":"3","projectId":"1","projectName":"platform","name":"big","isDefault":false,"priority":100,
+            "amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],"subnetIds":["subnet-0123456789abcdef0"],
+            "securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,"maxRuntimeMinutes":60,"cap":5,
+            "spot":false,"onDemandFallback":false,"spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],
+            "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
+            "launchTemplateId":"lt-0abc","launchTemplateVersion":4,"runsOn":"runs-on: [self-hosted, platform, big]",
+            "activeJobs":0}"#;
+        let mut pool: Pool = serde_json::from_str(json).expect("pool");
+        assert_eq!(
+            saved_message(&pool, "Saved"),
+            "Saved pool big: launch template lt-0abc is now at version 4."
+        );
+        assert_eq!(template_text(&pool), "lt-0abc v4");
+        pool.launch_template_id = None;
+        pool.launch_template_version = None;
+        assert_eq!(template_text(&pool), "not materialised");
+    }
+}

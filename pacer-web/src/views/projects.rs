@@ -1,0 +1,278 @@
+//! Projects: the table, the editor (create and edit) with inline validation by the domain's
+//! `ProjectSpec::validate` and the server's field errors next to their fields, and delete with
+//! a confirmation.
+
+use super::util::use_title;
+use crate::api::queries::{CREATE_PROJECT, DELETE_PROJECT, PROJECTS, UPDATE_PROJECT};
+use crate::api::types::{CreateProjectData, DeleteProjectData, Project, ProjectsData, UpdateProjectData};
+use crate::api::{ApiError, gql};
+use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
+use crate::format;
+use crate::forms::{PROJECT_FIELDS, ProjectForm, editor_errors, errors_for};
+use dioxus::prelude::*;
+use pacer_domain::Scope;
+use serde_json::json;
+
+/// The Projects page.
+#[component]
+pub(crate) fn Projects() -> Element {
+    use_title("Projects");
+    let mut projects =
+        use_resource(|| async { gql::<ProjectsData>(PROJECTS, json!({})).await.map(|d| d.projects) });
+    // None: closed; Some(None): new; Some(Some(p)): editing p.
+    let mut editor = use_signal(|| None::<Option<Project>>);
+    let mut deleting = use_signal(|| None::<Project>);
+    let mut delete_busy = use_signal(|| false);
+    let mut delete_error = use_signal(|| None::<String>);
+    let mut notice = use_signal(|| None::<String>);
+
+    let confirm_delete = move |_| {
+        let Some(project) = deleting() else { return };
+        delete_busy.set(true);
+        spawn(async move {
+            let result = gql::<DeleteProjectData>(DELETE_PROJECT, json!({ "id": project.id })).await;
+            delete_busy.set(false);
+            match result {
+                Ok(d) if d.delete_project => {
+                    deleting.set(None);
+                    notice.set(Some(format!("Deleted project {}.", project.name)));
+                    projects.restart();
+                }
+                Ok(_) => delete_error.set(Some(format!("Project {} was not deleted.", project.name))),
+                Err(e) => delete_error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let body = match &*projects.read() {
+        None => rsx! { Loading {} },
+        Some(Err(e)) => rsx! { Notice { testid: "projects-error", text: e.message.clone(), error: true } },
+        Some(Ok(list)) => rsx! {
+            table { class: "table", "data-testid": "projects-table",
+                thead {
+                    tr {
+                        th { "Name" }
+                        th { "Scope" }
+                        th { class: "num", "Cap" }
+                        th { "Tags" }
+                        th { class: "num", "Pools" }
+                        th { class: "num", "Repos" }
+                        th { class: "num", "Active jobs" }
+                        th {}
+                    }
+                }
+                tbody {
+                    if list.is_empty() {
+                        tr { td { colspan: "8", class: "empty", "No projects yet: create one to start routing jobs." } }
+                    }
+                    for p in list.clone() {
+                        tr { key: "{p.id}", class: if p.disabled { "row-disabled" } else { "" },
+                            "data-testid": "project-row", "data-name": "{p.name}",
+                            td { class: "strong", "{p.name} "
+                                if p.disabled { Badge { text: "disabled", testid: "disabled-badge" } }
+                            }
+                            td {
+                                if p.scope.eq_ignore_ascii_case("org") {
+                                    "org · {p.org_name.clone().unwrap_or_default()}"
+                                    if p.runner_group_id > 0 { " · group {p.runner_group_id}" }
+                                } else {
+                                    "repo"
+                                }
+                            }
+                            td { class: "num", if p.cap == 0 { "none" } else { "{p.cap}" } }
+                            td { class: "mono small", "{tags_summary(&p.tags)}" }
+                            td { class: "num", "{p.pools.len()}" }
+                            td { class: "num", title: "{repo_names(&p)}", "{p.repos.len()}" }
+                            td { class: "num", "{format::count(p.active_jobs)}" }
+                            td { class: "row-actions",
+                                button { class: "button small", r#type: "button", "data-testid": "project-edit",
+                                    onclick: {
+                                        let p = p.clone();
+                                        move |_| editor.set(Some(Some(p.clone())))
+                                    },
+                                    "edit"
+                                }
+                                button { class: "button small danger-text", r#type: "button", "data-testid": "project-delete",
+                                    onclick: {
+                                        let p = p.clone();
+                                        move |_| {
+                                            delete_error.set(None);
+                                            deleting.set(Some(p.clone()));
+                                        }
+                                    },
+                                    "delete"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+
+    rsx! {
+        div { class: "page", "data-testid": "page-projects",
+            header { class: "page-head",
+                h1 { "Projects" }
+                button { class: "button primary push-right", r#type: "button", "data-testid": "project-new",
+                    onclick: move |_| editor.set(Some(None)), "+ new project" }
+            }
+            if let Some(text) = notice() {
+                Notice { testid: "projects-notice", text }
+            }
+            {body}
+            if let Some(existing) = editor() {
+                ProjectEditor {
+                    existing,
+                    on_cancel: move |_| editor.set(None),
+                    on_saved: move |name: String| {
+                        editor.set(None);
+                        notice.set(Some(format!("Saved project {name}.")));
+                        projects.restart();
+                    },
+                }
+            }
+            if let Some(p) = deleting() {
+                Confirm {
+                    title: "Delete project",
+                    message: format!("Delete project {}? Its pools and repo bindings must be removed first.", p.name),
+                    confirm_label: "Delete",
+                    busy: delete_busy(),
+                    error: delete_error(),
+                    on_confirm: confirm_delete,
+                    on_cancel: move |_| deleting.set(None),
+                }
+            }
+        }
+    }
+}
+
+/// Tags in one line for a table cell.
+pub(crate) fn tags_summary(tags: &[crate::api::types::Tag]) -> String {
+    if tags.is_empty() {
+        return format::DASH.to_owned();
+    }
+    tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>().join(", ")
+}
+
+fn repo_names(p: &Project) -> String {
+    p.repos.iter().map(|r| r.full_name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[component]
+fn ProjectEditor(
+    existing: Option<Project>,
+    on_cancel: EventHandler<()>,
+    on_saved: EventHandler<String>,
+) -> Element {
+    let id = existing.as_ref().map(|p| p.id.clone());
+    let initial = existing.as_ref().map(ProjectForm::from_project).unwrap_or_default();
+    let mut form = use_signal(move || initial);
+    let mut touched = use_signal(Vec::<&'static str>::new);
+    let mut submitted = use_signal(|| false);
+    let mut server = use_signal(|| None::<ApiError>);
+    let mut busy = use_signal(|| false);
+
+    let (_, local) = form.read().check();
+    let (shown, general) =
+        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), PROJECT_FIELDS);
+    let errs = |key: &str| errors_for(key, &shown);
+
+    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut ProjectForm)>| {
+        apply(&mut form.write());
+        if !touched.peek().contains(&field) {
+            touched.write().push(field);
+        }
+        server.set(None);
+    };
+
+    let save_id = id.clone();
+    let save = move |e: FormEvent| {
+        e.prevent_default();
+        submitted.set(true);
+        let (spec, errors) = form.peek().check();
+        if !errors.is_empty() || busy() {
+            return;
+        }
+        busy.set(true);
+        let id = save_id.clone();
+        spawn(async move {
+            let input = ProjectForm::input(&spec);
+            let result = match id {
+                Some(id) => gql::<UpdateProjectData>(UPDATE_PROJECT, json!({ "id": id, "input": input }))
+                    .await
+                    .map(|d| d.update_project.name),
+                None => gql::<CreateProjectData>(CREATE_PROJECT, json!({ "input": input }))
+                    .await
+                    .map(|d| d.create_project.name),
+            };
+            busy.set(false);
+            match result {
+                Ok(name) => on_saved.call(name),
+                Err(err) => server.set(Some(err)),
+            }
+        });
+    };
+
+    let f = form();
+    let title = if id.is_some() { format!("Edit project {}", f.name) } else { "New project".to_owned() };
+    rsx! {
+        Modal { testid: "project-editor", title, on_close: move |_| on_cancel.call(()),
+            form { class: "form", onsubmit: save, novalidate: true,
+                for message in general {
+                    Notice { testid: "form-error", text: message, error: true }
+                }
+                Field { name: "name", label: "Name", errors: errs("name"),
+                    input { id: "input-name", "data-testid": "input-name", value: "{f.name}",
+                        oninput: move |e| edit("name", Box::new(move |f| f.name = e.value())) }
+                }
+                div { class: "row",
+                    Field { name: "scope", label: "Scope", errors: errs("scope"),
+                        hint: "repo: bind repos one by one · org: every repo of a GitHub org",
+                        select { id: "input-scope", "data-testid": "input-scope",
+                            onchange: move |e| edit("scope", Box::new(move |f| f.scope = Scope::parse(&e.value()).unwrap_or_default())),
+                            option { value: "repo", selected: f.scope == Scope::Repo, "repo" }
+                            option { value: "org", selected: f.scope == Scope::Org, "org" }
+                        }
+                    }
+                    Field { name: "cap", label: "Concurrency cap", errors: errs("cap"), hint: "0 = no project ceiling",
+                        input { id: "input-cap", "data-testid": "input-cap", inputmode: "numeric", value: "{f.cap}",
+                            oninput: move |e| edit("cap", Box::new(move |f| f.cap = e.value())) }
+                    }
+                }
+                if f.scope == Scope::Org {
+                    div { class: "row",
+                        Field { name: "org_name", label: "GitHub org", errors: errs("org_name"),
+                            input { id: "input-org_name", "data-testid": "input-org_name", value: "{f.org_name}",
+                                oninput: move |e| edit("org_name", Box::new(move |f| f.org_name = e.value())) }
+                        }
+                        Field { name: "runner_group_id", label: "Runner group id", errors: errs("runner_group_id"),
+                            hint: "0 = GitHub's default group",
+                            input { id: "input-runner_group_id", "data-testid": "input-runner_group_id", inputmode: "numeric",
+                                value: "{f.runner_group_id}",
+                                oninput: move |e| edit("runner_group_id", Box::new(move |f| f.runner_group_id = e.value())) }
+                        }
+                    }
+                }
+                Field { name: "tags", label: "Tags", errors: errs("tags"),
+                    hint: "one key=value per line; cascade to pools, instances and volumes; gha: is reserved",
+                    textarea { id: "input-tags", "data-testid": "input-tags", rows: "3", value: "{f.tags}",
+                        oninput: move |e| edit("tags", Box::new(move |f| f.tags = e.value())) }
+                }
+                Field { name: "disabled", label: "State", errors: errs("disabled"),
+                    label { class: "check",
+                        input { r#type: "checkbox", id: "input-disabled", "data-testid": "input-disabled", checked: f.disabled,
+                            onchange: move |e| edit("disabled", Box::new(move |f| f.disabled = e.checked())) }
+                        " disabled (routes no jobs)"
+                    }
+                }
+                div { class: "actions",
+                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "project-save",
+                        if busy() { "Saving…" } else { "Save project" }
+                    }
+                    button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
+                }
+            }
+        }
+    }
+}

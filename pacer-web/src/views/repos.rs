@@ -1,0 +1,236 @@
+//! Repo bindings: the table and the bind/edit editor (project, `owner/repo`, optional cap, tags)
+//! validated by `RepoSpec::validate`, and unbinding with a confirmation.
+
+use super::projects::tags_summary;
+use super::util::use_title;
+use crate::api::queries::{BIND_REPO, REPOS, UNBIND_REPO, UPDATE_REPO};
+use crate::api::types::{BindRepoData, ProjectRef, Repo, ReposData, UnbindRepoData, UpdateRepoData};
+use crate::api::{ApiError, gql};
+use crate::components::{Confirm, Field, Loading, Modal, Notice};
+use crate::format;
+use crate::forms::{REPO_FIELDS, RepoForm, editor_errors, errors_for};
+use dioxus::prelude::*;
+use serde_json::json;
+
+/// The Repos page.
+#[component]
+pub(crate) fn Repos() -> Element {
+    use_title("Repos");
+    let mut data = use_resource(|| async { gql::<ReposData>(REPOS, json!({})).await });
+    let mut editor = use_signal(|| None::<Option<Repo>>);
+    let mut unbinding = use_signal(|| None::<Repo>);
+    let mut unbind_busy = use_signal(|| false);
+    let mut unbind_error = use_signal(|| None::<String>);
+    let mut notice = use_signal(|| None::<String>);
+
+    let confirm_unbind = move |_| {
+        let Some(repo) = unbinding() else { return };
+        unbind_busy.set(true);
+        spawn(async move {
+            let result = gql::<UnbindRepoData>(UNBIND_REPO, json!({ "fullName": repo.full_name })).await;
+            unbind_busy.set(false);
+            match result {
+                Ok(d) if d.unbind_repo => {
+                    unbinding.set(None);
+                    notice.set(Some(format!("Unbound {}.", repo.full_name)));
+                    data.restart();
+                }
+                Ok(_) => unbind_error.set(Some(format!("{} was not bound.", repo.full_name))),
+                Err(e) => unbind_error.set(Some(e.message)),
+            }
+        });
+    };
+
+    // Only repo-scoped projects take bindings; org-scoped ones cover their org already.
+    let projects: Vec<ProjectRef> = match &*data.read() {
+        Some(Ok(d)) => d.projects.iter().filter(|p| p.scope.eq_ignore_ascii_case("repo")).cloned().collect(),
+        _ => Vec::new(),
+    };
+    let body = match &*data.read() {
+        None => rsx! { Loading {} },
+        Some(Err(e)) => rsx! { Notice { testid: "repos-error", text: e.message.clone(), error: true } },
+        Some(Ok(d)) => rsx! {
+            table { class: "table", "data-testid": "repos-table",
+                thead {
+                    tr {
+                        th { "Repo" }
+                        th { "Project" }
+                        th { class: "num", "Cap" }
+                        th { "Tags" }
+                        th { class: "num", "Active jobs" }
+                        th {}
+                    }
+                }
+                tbody {
+                    if d.repos.is_empty() {
+                        tr { td { colspan: "6", class: "empty", "No repos bound: bind owner/repo to a repo-scoped project." } }
+                    }
+                    for r in d.repos.clone() {
+                        tr { key: "{r.full_name}", "data-testid": "repo-row", "data-name": "{r.full_name}",
+                            td { class: "strong mono", "{r.full_name}" }
+                            td { "{r.project_name}" }
+                            td { class: "num", match r.cap { Some(cap) => rsx! { "{cap}" }, None => rsx! { span { class: "muted", "project's" } } } }
+                            td { class: "mono small", "{tags_summary(&r.tags)}" }
+                            td { class: "num", "{format::count(r.active_jobs)}" }
+                            td { class: "row-actions",
+                                button { class: "button small", r#type: "button", "data-testid": "repo-edit",
+                                    onclick: {
+                                        let r = r.clone();
+                                        move |_| editor.set(Some(Some(r.clone())))
+                                    },
+                                    "edit"
+                                }
+                                button { class: "button small danger-text", r#type: "button", "data-testid": "repo-unbind",
+                                    onclick: {
+                                        let r = r.clone();
+                                        move |_| {
+                                            unbind_error.set(None);
+                                            unbinding.set(Some(r.clone()));
+                                        }
+                                    },
+                                    "unbind"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+
+    rsx! {
+        div { class: "page", "data-testid": "page-repos",
+            header { class: "page-head",
+                h1 { "Repos" }
+                button { class: "button primary push-right", r#type: "button", "data-testid": "repo-new",
+                    disabled: projects.is_empty(),
+                    title: if projects.is_empty() { "Create a repo-scoped project first" } else { "" },
+                    onclick: move |_| editor.set(Some(None)), "+ bind repo" }
+            }
+            if let Some(text) = notice() {
+                Notice { testid: "repos-notice", text }
+            }
+            {body}
+            if let Some(existing) = editor() {
+                RepoEditor {
+                    existing,
+                    projects: projects.clone(),
+                    on_cancel: move |_| editor.set(None),
+                    on_saved: move |message: String| {
+                        editor.set(None);
+                        notice.set(Some(message));
+                        data.restart();
+                    },
+                }
+            }
+            if let Some(r) = unbinding() {
+                Confirm {
+                    title: "Unbind repo",
+                    message: format!("Unbind {} from {}? Its new jobs will no longer be routed.", r.full_name, r.project_name),
+                    confirm_label: "Unbind",
+                    busy: unbind_busy(),
+                    error: unbind_error(),
+                    on_confirm: confirm_unbind,
+                    on_cancel: move |_| unbinding.set(None),
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn RepoEditor(
+    existing: Option<Repo>,
+    projects: Vec<ProjectRef>,
+    on_cancel: EventHandler<()>,
+    on_saved: EventHandler<String>,
+) -> Element {
+    let editing = existing.is_some();
+    let initial = existing.as_ref().map(RepoForm::from_repo).unwrap_or_else(|| RepoForm {
+        project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
+        ..RepoForm::default()
+    });
+    let mut form = use_signal(move || initial);
+    let mut touched = use_signal(Vec::<&'static str>::new);
+    let mut submitted = use_signal(|| false);
+    let mut server = use_signal(|| None::<ApiError>);
+    let mut busy = use_signal(|| false);
+
+    let (_, local) = form.read().check();
+    let (shown, general) =
+        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), REPO_FIELDS);
+    let errs = |key: &str| errors_for(key, &shown);
+
+    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut RepoForm)>| {
+        apply(&mut form.write());
+        if !touched.peek().contains(&field) {
+            touched.write().push(field);
+        }
+        server.set(None);
+    };
+
+    let save = move |e: FormEvent| {
+        e.prevent_default();
+        submitted.set(true);
+        let current = form.peek().clone();
+        let (spec, errors) = current.check();
+        if !errors.is_empty() || busy() {
+            return;
+        }
+        busy.set(true);
+        spawn(async move {
+            let vars = json!({ "input": current.input(&spec) });
+            let result = if editing {
+                gql::<UpdateRepoData>(UPDATE_REPO, vars).await.map(|d| d.update_repo)
+            } else {
+                gql::<BindRepoData>(BIND_REPO, vars).await.map(|d| d.bind_repo)
+            };
+            busy.set(false);
+            match result {
+                Ok(saved) => on_saved.call(format!("Bound {} to {}.", saved.full_name, saved.project_name)),
+                Err(err) => server.set(Some(err)),
+            }
+        });
+    };
+
+    let f = form();
+    let title = if editing { format!("Edit {}", f.full_name) } else { "Bind repo".to_owned() };
+    rsx! {
+        Modal { testid: "repo-editor", title, on_close: move |_| on_cancel.call(()),
+            form { class: "form", onsubmit: save, novalidate: true,
+                for message in general {
+                    Notice { testid: "form-error", text: message, error: true }
+                }
+                Field { name: "project_id", label: "Project", errors: errs("project_id"),
+                    hint: "repo-scoped projects only; a repo binds to exactly one project",
+                    select { id: "input-project_id", "data-testid": "input-project_id",
+                        onchange: move |e| edit("project_id", Box::new(move |f| f.project_id = e.value())),
+                        for p in projects.clone() {
+                            option { value: "{p.id}", selected: f.project_id == p.id, "{p.name}" }
+                        }
+                    }
+                }
+                Field { name: "full_name", label: "Repository", errors: errs("full_name"), hint: "owner/repo as on GitHub",
+                    input { id: "input-full_name", "data-testid": "input-full_name", placeholder: "octocat/hello-world",
+                        disabled: editing, value: "{f.full_name}",
+                        oninput: move |e| edit("full_name", Box::new(move |f| f.full_name = e.value())) }
+                }
+                Field { name: "cap", label: "Concurrency cap", errors: errs("cap"), hint: "optional; empty = the project's",
+                    input { id: "input-cap", "data-testid": "input-cap", inputmode: "numeric", value: "{f.cap}",
+                        oninput: move |e| edit("cap", Box::new(move |f| f.cap = e.value())) }
+                }
+                Field { name: "tags", label: "Tags", errors: errs("tags"),
+                    hint: "key=value per line; stamped on instances at spawn (never on the launch template)",
+                    textarea { id: "input-tags", "data-testid": "input-tags", rows: "3", value: "{f.tags}",
+                        oninput: move |e| edit("tags", Box::new(move |f| f.tags = e.value())) }
+                }
+                div { class: "actions",
+                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "repo-save",
+                        if busy() { "Saving…" } else if editing { "Save binding" } else { "Bind repo" }
+                    }
+                    button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Settings: the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
+//! retention in days (validated inline), the public URL, and an on-demand reconcile.
+
+use super::util::use_title;
+use crate::api::queries::{RECONCILE_NOW, ROTATE_BOOTSTRAP_TOKEN, SET_RETENTION, SETTINGS};
+use crate::api::types::{
+    ReconcileData, RotateData, SetRetentionData, Settings as SettingsView, SettingsData,
+};
+use crate::api::{ApiError, gql};
+use crate::components::{Field, Loading, Notice};
+use crate::format;
+use crate::forms::{check_retention, errors_for};
+use dioxus::prelude::*;
+use pacer_domain::FieldError;
+use serde_json::json;
+
+/// The Settings page.
+#[component]
+pub(crate) fn Settings() -> Element {
+    use_title("Settings");
+    let mut settings = use_signal(|| None::<Result<SettingsView, ApiError>>);
+    let mut retention = use_signal(String::new);
+    let mut retention_server = use_signal(|| None::<ApiError>);
+    let mut retention_saved = use_signal(|| false);
+    let mut confirming = use_signal(|| false);
+    let mut rotated = use_signal(|| false);
+    let mut rotate_error = use_signal(|| None::<String>);
+    let mut reconcile = use_signal(|| None::<Result<String, String>>);
+    let mut busy = use_signal(|| false);
+
+    use_hook(move || {
+        spawn(async move {
+            let result = gql::<SettingsData>(SETTINGS, json!({})).await.map(|d| d.settings);
+            if let Ok(s) = &result {
+                retention.set(s.retention_days.to_string());
+            }
+            settings.set(Some(result));
+        })
+    });
+
+    let rotate = move |_| {
+        busy.set(true);
+        rotate_error.set(None);
+        spawn(async move {
+            let result = gql::<RotateData>(ROTATE_BOOTSTRAP_TOKEN, json!({})).await;
+            busy.set(false);
+            confirming.set(false);
+            match result {
+                Ok(d) => {
+                    settings.set(Some(Ok(d.rotate_bootstrap_token)));
+                    rotated.set(true);
+                }
+                Err(e) => rotate_error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let save_retention = move |e: FormEvent| {
+        e.prevent_default();
+        retention_saved.set(false);
+        let Ok(days) = check_retention(&retention.peek()) else { return };
+        busy.set(true);
+        spawn(async move {
+            let result = gql::<SetRetentionData>(SET_RETENTION, json!({ "days": days })).await;
+            busy.set(false);
+            match result {
+                Ok(d) => {
+                    retention.set(d.set_retention.retention_days.to_string());
+                    settings.set(Some(Ok(d.set_retention)));
+                    retention_saved.set(true);
+                }
+                Err(e) => retention_server.set(Some(e)),
+            }
+        });
+    };
+
+    let run_reconcile = move |_| {
+        busy.set(true);
+        spawn(async move {
+            let result = gql::<ReconcileData>(RECONCILE_NOW, json!({})).await;
+            busy.set(false);
+            reconcile.set(Some(match result {
+                Ok(d) if d.reconcile_now => {
+                    Ok("Reconcile started: the reaper and orphan sweep run now.".to_owned())
+                }
+                Ok(_) => Err("The server did not start a reconcile.".to_owned()),
+                Err(e) => Err(e.message),
+            }));
+        });
+    };
+
+    let current = match settings() {
+        None => return rsx! { Loading {} },
+        Some(Err(e)) => return rsx! { Notice { testid: "settings-error", text: e.message, error: true } },
+        Some(Ok(s)) => s,
+    };
+    let mut retention_errors: Vec<FieldError> = check_retention(&retention()).err().into_iter().collect();
+    if let Some(err) = &*retention_server.read() {
+        if err.fields.is_empty() {
+            retention_errors.push(FieldError::new("days", err.message.clone()));
+        } else {
+            retention_errors.extend(err.fields.iter().cloned());
+        }
+    }
+    let fingerprint = current.bootstrap_token_fingerprint.clone().unwrap_or_else(|| "none yet".to_owned());
+    let grace = current.previous_token_valid_until.as_deref().map(|t| format::instant_opt(Some(t)));
+
+    rsx! {
+        div { class: "page", "data-testid": "page-settings",
+            header { class: "page-head", h1 { "Settings" } }
+            section { class: "card", "data-testid": "token-card",
+                header { class: "card-head", h2 { "Runner bootstrap token" } }
+                p { class: "muted",
+                    "New instances present this token to register. Rotating it keeps the previous token valid for the longest pool max runtime, so instances already booting still report."
+                }
+                dl { class: "detail-grid one-col",
+                    div { class: "item", dt { "Fingerprint" } dd { class: "mono", "data-testid": "token-fingerprint", "{fingerprint}" } }
+                    if let Some(until) = grace {
+                        div { class: "item", dt { "Previous token valid until" } dd { class: "mono", "data-testid": "token-grace", "{until} UTC" } }
+                    }
+                }
+                if rotated() {
+                    Notice { testid: "token-rotated", text: "Token rotated.".to_owned() }
+                }
+                if let Some(e) = rotate_error() {
+                    Notice { testid: "rotate-error", text: e, error: true }
+                }
+                if confirming() {
+                    div { class: "confirm-inline", "data-testid": "rotate-confirmation",
+                        span { "Rotate the bootstrap token now? Launch templates pick up the new token on their next version." }
+                        button { class: "button danger", r#type: "button", disabled: busy(), "data-testid": "rotate-confirm",
+                            onclick: rotate, "Yes, rotate" }
+                        button { class: "button", r#type: "button", "data-testid": "rotate-cancel",
+                            onclick: move |_| confirming.set(false), "Cancel" }
+                    }
+                } else {
+                    button { class: "button", r#type: "button", "data-testid": "rotate-token",
+                        onclick: move |_| {
+                            rotated.set(false);
+                            confirming.set(true);
+                        },
+                        "Rotate token…"
+                    }
+                }
+            }
+            section { class: "card", "data-testid": "retention-card",
+                header { class: "card-head", h2 { "Retention" } }
+                form { class: "form inline-form", onsubmit: save_retention, novalidate: true,
+                    Field { name: "days", label: "Keep jobs and audit records for (days)", errors: errors_for("days", &retention_errors),
+                        hint: format!("1 to {}", pacer_domain::MAX_RETENTION_DAYS),
+                        input { id: "input-days", "data-testid": "retention-days", inputmode: "numeric", value: "{retention}",
+                            oninput: move |e| {
+                                retention.set(e.value());
+                                retention_server.set(None);
+                                retention_saved.set(false);
+                            }
+                        }
+                    }
+                    button { class: "button primary", r#type: "submit", disabled: busy() || check_retention(&retention()).is_err(),
+                        "data-testid": "retention-save", "Save" }
+                    if retention_saved() {
+                        span { class: "ok-text", "data-testid": "retention-saved", "Saved." }
+                    }
+                }
+            }
+            section { class: "card",
+                header { class: "card-head", h2 { "Server" } }
+                dl { class: "detail-grid one-col",
+                    div { class: "item", dt { "Public URL" } dd { class: "mono", "data-testid": "public-url", "{current.public_url}" } }
+                }
+                button { class: "button", r#type: "button", disabled: busy(), "data-testid": "reconcile-now",
+                    onclick: run_reconcile, "Reconcile now" }
+                match reconcile() {
+                    Some(Ok(text)) => rsx! { Notice { testid: "reconcile-result", text } },
+                    Some(Err(text)) => rsx! { Notice { testid: "reconcile-result", text, error: true } },
+                    None => rsx! {},
+                }
+            }
+        }
+    }
+}
