@@ -23,16 +23,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
   rustup target add "$TARGET"
 fi
 
-# 2. The wasm. The profile lives here as --config until the workspace Cargo.toml carries
-#    [profile.wasm-release]; these flags then only repeat it.
+# 2. The wasm, with the workspace's [profile.wasm-release] (size-optimised, LTO, abort).
 say "building pacer-web for $TARGET ($PROFILE)"
-cargo build -p pacer-web --bin pacer-web --target "$TARGET" --profile "$PROFILE" \
-  --config "profile.$PROFILE.inherits='release'" \
-  --config "profile.$PROFILE.opt-level='z'" \
-  --config "profile.$PROFILE.lto=true" \
-  --config "profile.$PROFILE.codegen-units=1" \
-  --config "profile.$PROFILE.panic='abort'" \
-  --config "profile.$PROFILE.debug=false"
+cargo build --locked -p pacer-web --bin pacer-web --target "$TARGET" --profile "$PROFILE"
 WASM="$CARGO_TARGET_DIR/$TARGET/$PROFILE/pacer-web.wasm"
 
 # 3. wasm-bindgen, the same version as the wasm-bindgen crate in Cargo.lock.
@@ -56,6 +49,8 @@ say "wasm-bindgen $BINDGEN_VERSION"
 
 # 4. The static site: swap it in whole so the server never embeds a half-written folder.
 cp "$WEB/assets/index.html" "$WEB/assets/boot.js" "$WEB/assets/pacer.css" "$WEB/assets/favicon.svg" "$STAGE/"
+# Gzip copies of the large files; the server sends them to clients that accept gzip.
+gzip -9 -k -n "$STAGE/pacer-web_bg.wasm" "$STAGE/pacer-web.js"
 rm -rf "$DIST"
 mkdir -p "$(dirname "$DIST")"
 mv "$STAGE" "$DIST"

@@ -6,6 +6,8 @@ source "$(dirname "$0")/env.sh"
 cd "$PACER_ROOT"
 
 bash scripts/install-system-deps.sh
+say "building the console"
+bash scripts/build-console.sh
 say "building pacer (first build compiles RocksDB and the AWS SDK; later builds are quick)"
 cargo build --locked -p pacer-server --bin pacer
 exec "$CARGO_TARGET_DIR/debug/pacer" demo "$@"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages and Rust components the build and tests need. Idempotent and
-# quick when everything is present.
+# Installs the Debian packages and Rust components the build needs; with --tests also what the
+# tests drive (openssl and curl for keys and the user-data script, Chromium for the console,
+# Node.js for the GraphQL and OIDC peers). Idempotent and quick when everything is present.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 packages=(libclang-dev)
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(openssl curl ca-certificates chromium nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

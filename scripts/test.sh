@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what the tests need: format check, clippy with warnings
-# denied, every test of the workspace (real RocksDB, moto, the pacer binary), and the domain
-# built for wasm32. CI runs exactly this (.ci/run).
+# denied, the console built to wasm, every test of the workspace (real RocksDB, moto, Node's
+# graphql-ws and oidc-provider, the pacer binary, headless Chromium on the console), and the
+# domain built for wasm32. CI runs exactly this (.ci/run).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PACER_ROOT"
 
 started=$(date +%s)
-bash scripts/install-system-deps.sh
+bash scripts/install-system-deps.sh --tests
 bash scripts/install-python-peers.sh
+bash scripts/install-node-peers.sh
+
+say "building the console (embedded into the pacer binary)"
+bash scripts/build-console.sh
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -508,9 +508,9 @@ pub async fn run(
     };
     let running = start_demo(&options, &data).await?;
     let base = format!("http://{}", running.addr);
+    eprintln!("pacer demo: console {base}  (sign in as admin@pacer.local with the password printed above)");
+    eprintln!("pacer demo: GraphQL {base}/graphql   REST {base}/api/webhook  {base}/healthz  {base}/metrics");
     eprintln!("pacer demo: data in {}", data.display());
-    eprintln!("pacer demo: REST   {base}/api/webhook  {base}/healthz  {base}/metrics");
-    eprintln!("pacer demo: GraphQL {base}/graphql");
     let engine = running.engine.clone();
     let printer = options.summary_every.map(|every| {
         tokio::spawn(async move {
@@ -566,7 +566,14 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         retry_policy: pacer_domain::RetryPolicy::default(),
     };
     let peers = Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone() };
-    let running = start(data, settings, secret.clone(), peers, listener).await?;
+    let auth = crate::auth::Auth::new(false, "admin@pacer.local".into(), 12, false, None);
+    let server = crate::serve::ServerOptions {
+        webhook_secret: secret.clone(),
+        auth: Arc::new(auth),
+        trusted_proxies: Vec::new(),
+        allowed_origins: Vec::new(),
+    };
+    let running = start(data, settings, server, peers, listener).await?;
     seed(&running.engine).await?;
     let world = World::new(
         format!("http://{addr}"),

@@ -4,6 +4,7 @@
 //! the whole engine in their own process with [`serve::start`].
 
 pub mod app;
+pub mod auth;
 pub mod backup_cli;
 pub mod cli;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod github;
+pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod replay;

@@ -55,6 +55,9 @@ pub struct Session {
     pub email: String,
     /// Until when.
     pub expires_at: i64,
+    /// Signed in through OIDC (else with a password).
+    #[serde(default)]
+    pub oidc: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

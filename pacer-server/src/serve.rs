@@ -4,6 +4,7 @@
 //! Tests build the same thing on port 0.
 
 use crate::app::App;
+use crate::auth::Auth;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::engine::{Engine, EngineSettings};
@@ -20,6 +21,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// How the HTTP side is set up.
+pub struct ServerOptions {
+    /// The webhook secret.
+    pub webhook_secret: Secret,
+    /// Sign-in.
+    pub auth: Arc<Auth>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Extra allowed origins (the public URL's origin is always allowed).
+    pub allowed_origins: Vec<String>,
+}
 
 /// The outside world a Pacer talks to.
 pub struct Peers {
@@ -62,7 +75,7 @@ impl Running {
 pub async fn start(
     data_dir: &Path,
     settings: EngineSettings,
-    webhook_secret: Secret,
+    options: ServerOptions,
     peers: Peers,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
@@ -95,8 +108,29 @@ pub async fn start(
         tracing::warn!(%problem, "some launch templates could not be brought up to date");
     }
     engine.health("templates", synced).await;
+    if let Some(password) = options.auth.ensure_bootstrap_user(&engine).await? {
+        // Printed once, on the first start; only its hash is kept.
+        eprintln!(
+            "pacer: created the bootstrap user {} with password {password}\npacer: this password is shown only now",
+            options.auth.local_email
+        );
+    }
     engine.spawn_loops();
-    let http = Arc::new(Http { engine: engine.clone(), webhook_secret, ready: Default::default() });
+    let public_origin = url::Url::parse(&engine.settings.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let mut allowed_origins = options.allowed_origins;
+    allowed_origins.push(public_origin);
+    let schema = crate::graphql::schema(engine.clone(), options.auth.clone());
+    let http = Arc::new(Http {
+        engine: engine.clone(),
+        webhook_secret: options.webhook_secret,
+        ready: Default::default(),
+        auth: options.auth,
+        schema,
+        trusted_proxies: options.trusted_proxies,
+        allowed_origins,
+    });
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let filter = routes(http.clone());
@@ -157,16 +191,62 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding server.addr {}", config.server.addr))?;
     let addr = listener.local_addr()?;
-    let running = start(
-        &config.storage.path,
-        engine_settings(&config, addr),
-        config.github.webhook_secret.clone(),
-        Peers { compute, github, clock },
-        listener,
-    )
-    .await?;
+    let settings = engine_settings(&config, addr);
+    let options = server_options(&config, &settings.public_url)?;
+    let running =
+        start(&config.storage.path, settings, options, Peers { compute, github, clock }, listener).await?;
     running.wait(shutdown_signal()).await;
     Ok(())
+}
+
+/// The HTTP options of a configuration.
+pub fn server_options(config: &Config, public_url: &str) -> anyhow::Result<ServerOptions> {
+    let oidc = &config.auth.oidc;
+    let oidc = if oidc.enabled && !config.auth.disabled {
+        let redirect_url = if oidc.redirect_url.is_empty() {
+            format!("{}/auth/oidc/callback", public_url.trim_end_matches('/'))
+        } else {
+            oidc.redirect_url.clone()
+        };
+        Some(crate::auth::oidc::Oidc::new(crate::auth::oidc::OidcSettings {
+            issuer: oidc.issuer.clone(),
+            client_id: oidc.client_id.clone(),
+            client_secret: oidc.client_secret.expose().to_owned(),
+            redirect_url,
+            allowed_emails: oidc.allowed_emails.clone(),
+            allowed_domains: oidc.allowed_domains.clone(),
+            allowed_groups: oidc.allowed_groups.clone(),
+            groups_claim: oidc.groups_claim.clone(),
+        })?)
+    } else {
+        None
+    };
+    let auth = Auth::new(
+        config.auth.disabled,
+        config.auth.local.email.clone(),
+        config.auth.session_ttl_hours,
+        public_url.starts_with("https://"),
+        oidc,
+    );
+    let trusted_proxies = config
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| {
+            p.parse::<ipnet::IpNet>().ok().or_else(|| p.parse::<std::net::IpAddr>().ok().map(Into::into))
+        })
+        .collect();
+    Ok(ServerOptions {
+        webhook_secret: config.github.webhook_secret.clone(),
+        auth: Arc::new(auth),
+        trusted_proxies,
+        allowed_origins: config
+            .server
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_owned())
+            .collect(),
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -8,6 +8,7 @@ use aws_sdk_ec2::config::Credentials;
 use pacer_aws::{Ec2Compute, Ec2Settings};
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,6 +62,24 @@ fn free_port() -> u16 {
     }
 }
 
+/// Whether an HTTP server answers on `addr`. A bare TCP connect is not proof: on Linux a
+/// connect to an unbound loopback port in the ephemeral range can connect to itself (TCP
+/// simultaneous open), which would echo our own bytes back instead of an HTTP status line.
+fn answers_http(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    if stream.local_addr().ok() == stream.peer_addr().ok() {
+        return false;
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
 /// A child process serving HTTP on a loopback port, killed on drop.
 pub struct Peer {
     child: Child,
@@ -92,7 +111,7 @@ impl Peer {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{name} exited with {status} before listening:\n{}", self.log_text());
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if answers_http(addr) {
                 if let Ok(Some(status)) = self.child.try_wait() {
                     panic!("{name} exited with {status} (port {port} taken?):\n{}", self.log_text());
                 }

@@ -4,14 +4,22 @@
 //! takes a body, and one `recover` mapping rejections to a JSON error body. Internal error text
 //! is logged, not returned.
 
+mod auth_routes;
+mod client;
+mod console;
+mod graphql;
 mod health;
 mod runner;
 mod webhook;
 
+pub use client::{CSRF_HEADER, client_ip};
+pub use console::{CSP, embedded as console_embedded};
 pub use webhook::{MAX_BODY as MAX_WEBHOOK_BODY, sign as webhook_signature, signature_valid};
 
+use crate::auth::Auth;
 use crate::config::Secret;
 use crate::engine::Engine;
+use crate::graphql::PacerSchema;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -27,6 +35,14 @@ pub struct Http {
     pub webhook_secret: Secret,
     /// Set once the state is loaded and the engine runs.
     pub ready: AtomicBool,
+    /// Sign-in.
+    pub auth: Arc<Auth>,
+    /// The GraphQL schema.
+    pub schema: PacerSchema,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins allowed for WebSocket upgrades and state-changing requests.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A JSON error body: `{"error": "...", "message": "..."}`.
@@ -79,7 +95,10 @@ fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clo
 pub fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     webhook::route(http.clone())
         .or(runner::routes(http.clone()))
-        .or(health::routes(http))
+        .or(health::routes(http.clone()))
+        .or(graphql::routes(http.clone()))
+        .or(auth_routes::routes(http))
+        .or(console::route())
         .recover(recover)
         .with(warp::log::custom(|info| {
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed_ms = info.elapsed().as_millis() as u64, "http");

@@ -2,7 +2,10 @@
 //! pricing stub and a fake GitHub checked against GitHub's schemas, driven over HTTP with real
 //! webhook payloads, and read back through its event log.
 
+mod api;
+mod auth;
 mod capacity;
+mod console;
 mod crash;
 mod demo;
 mod github_calls;

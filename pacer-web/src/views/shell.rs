@@ -51,10 +51,22 @@ pub(crate) fn Shell() -> Element {
     }
 }
 
+/// Whether the sidebar entry leading to `to` is the page on screen, whatever its filter (the
+/// Jobs entry also while a job's details are open). Dioxus's own `active_class` compares URLs,
+/// and `/jobs?` (a route with an empty query) never equals the browser's `/jobs`.
+pub(crate) fn nav_active(to: &Route, current: &Route) -> bool {
+    match (to, current) {
+        (Route::Jobs { .. }, Route::JobDetail { .. }) => true,
+        _ => std::mem::discriminant(to) == std::mem::discriminant(current),
+    }
+}
+
 #[component]
 fn NavItem(to: Route, label: &'static str, testid: &'static str) -> Element {
+    let current = use_route::<Route>();
+    let class = if nav_active(&to, &current) { "nav-link active" } else { "nav-link" };
     rsx! {
-        Link { to, class: "nav-link", active_class: "active", "data-testid": "{testid}", "{label}" }
+        Link { to, class, "data-testid": "{testid}", "{label}" }
     }
 }
 
@@ -161,5 +173,18 @@ mod tests {
         assert!(needs_sign_in(&info(false, false)));
         assert!(!needs_sign_in(&info(false, true)));
         assert!(!needs_sign_in(&info(true, false)));
+    }
+
+    #[test]
+    fn a_sidebar_entry_is_active_on_its_page_whatever_the_filter() {
+        let jobs = Route::Jobs { status: None };
+        assert!(nav_active(&jobs, &Route::Jobs { status: None }));
+        assert!(nav_active(&jobs, &Route::Jobs { status: Some("failed".into()) }));
+        assert!(nav_active(&jobs, &Route::JobDetail { id: "7".into() }));
+        assert!(!nav_active(&jobs, &Route::Overview {}));
+        let audit = Route::Audit { action: None };
+        assert!(nav_active(&audit, &Route::Audit { action: Some("job.failed".into()) }));
+        assert!(!nav_active(&Route::Overview {}, &audit));
+        assert!(nav_active(&Route::Settings {}, &Route::Settings {}));
     }
 }

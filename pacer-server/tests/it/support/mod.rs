@@ -3,6 +3,7 @@
 //! configuration file, driven over HTTP, and read back through its event log once stopped.
 
 pub mod github;
+pub mod node;
 pub mod pacer;
 pub mod schema;
 pub mod world;

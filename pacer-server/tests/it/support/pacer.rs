@@ -30,6 +30,10 @@ pub struct Setup {
     pub redelivery_seconds: u64,
     /// Capacity backoff in seconds (SPEC defaults when `None`).
     pub backoff_seconds: Option<Vec<u64>>,
+    /// The lines under `auth:` (indented two spaces).
+    pub auth: String,
+    /// `server.addr` (port 0 unless a test needs to know it before the start).
+    pub addr: String,
 }
 
 impl Setup {
@@ -44,7 +48,9 @@ impl Setup {
         let pricing =
             self.pricing.as_ref().map(|p| format!("  pricing_endpoint_url: {p}\n")).unwrap_or_default();
         let yaml = format!(
-            "server:\n  addr: 127.0.0.1:0\nstorage:\n  path: {data}\n  snapshot_every: 50\naws:\n  region: us-east-1\n  endpoint_url: {moto}\n{pricing}github:\n  app_id: 4242\n  private_key_path: {key}\n  webhook_secret: \"{SECRET}\"\n  api_url: {github}\n  redelivery_interval_seconds: {redelivery}\nauth:\n  disabled: true\ndispatcher:\n  sweep_seconds: 1\n{backoff}reaper:\n  interval_seconds: {reaper}\n  orphan_grace_minutes: 0\nlogging:\n  level: info,pacer_server=debug\n",
+            "server:\n  addr: {addr}\nstorage:\n  path: {data}\n  snapshot_every: 50\naws:\n  region: us-east-1\n  endpoint_url: {moto}\n{pricing}github:\n  app_id: 4242\n  private_key_path: {key}\n  webhook_secret: \"{SECRET}\"\n  api_url: {github}\n  redelivery_interval_seconds: {redelivery}\nauth:\n{auth}dispatcher:\n  sweep_seconds: 1\n{backoff}reaper:\n  interval_seconds: {reaper}\n  orphan_grace_minutes: 0\nlogging:\n  level: info,pacer_server=debug\n",
+            addr = self.addr,
+            auth = self.auth,
             data = self.data().display(),
             moto = self.moto,
             key = self.dir.join("app.pem").display(),

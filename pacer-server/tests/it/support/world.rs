@@ -101,6 +101,8 @@ impl World {
             reaper_seconds: 5,
             redelivery_seconds: 0,
             backoff_seconds: None,
+            auth: "  disabled: true\n".into(),
+            addr: "127.0.0.1:0".into(),
         };
         World { aws, github, setup, ec2, ami, subnets, security_group, _dir: dir }
     }

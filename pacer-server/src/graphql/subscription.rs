@@ -1,0 +1,256 @@
+//! Subscriptions, fed by the event log: every record after a seq exactly once and in order
+//! (`events`), a job whenever it changes (`jobChanged`), the overview tiles whenever they change
+//! (`overviewChanged`). Each subscriber has a bounded queue; one that cannot keep up is ended
+//! with a `RESYNC` error (it resubscribes from its last seq) instead of silently missing
+//! records. A subscriber whose session is revoked is ended with `UNAUTHENTICATED` within a
+//! second.
+
+use super::query::{Overview, overview};
+use super::scalars::{BigInt, DateTime};
+use super::summary::payload;
+use super::types::JobView;
+use super::{engine, error, principal};
+use crate::auth::{Auth, Principal};
+use crate::engine::Engine;
+use async_graphql::{
+    Context, ID, MergedSubscription, Result, SimpleObject, Subscription as SubscriptionMacro,
+};
+use futures::Stream;
+use pacer_domain::{EventName, JobId, Recorded, Subject};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// Records a subscriber may have queued before it is told to resync.
+pub const QUEUE: usize = 1_024;
+
+/// Every subscription.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(LiveSubscription);
+
+/// One record of the log.
+#[derive(SimpleObject, Clone)]
+pub struct EventMessage {
+    /// Seq.
+    pub seq: BigInt,
+    /// When.
+    pub at: DateTime,
+    /// Event name.
+    pub action: String,
+    /// Who.
+    pub actor: String,
+    /// What it is about.
+    pub target: Option<String>,
+    /// Full payload.
+    pub payload: async_graphql::Json<serde_json::Value>,
+}
+
+type Item = std::result::Result<Recorded, async_graphql::Error>;
+
+/// Follows the log after `after` into a bounded queue, ending it with an error when the
+/// subscriber falls behind, the session is revoked or the log fails.
+fn feed(engine: Arc<Engine>, auth: Arc<Auth>, principal: Principal, after: u64) -> mpsc::Receiver<Item> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(async move {
+        let mut records = engine.app.log().subscribe(after);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                next = records.next() => match next {
+                    Ok(record) => match tx.try_send(Ok(record)) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            let last = records.position().saturating_sub(QUEUE as u64 + 1);
+                            let message = format!("subscriber fell behind; resubscribe with afterSeq {last} or later");
+                            let _ = tx.send(Err(error("RESYNC", message))).await;
+                            return;
+                        }
+                        Err(TrySendError::Closed(_)) => return,
+                    },
+                    Err(e) => {
+                        let _ = tx.send(Err(error("UNAVAILABLE", e.to_string()))).await;
+                        return;
+                    }
+                },
+                _ = ticker.tick() => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if !auth.still_valid(&engine, &principal) {
+                        let _ = tx.send(Err(error("UNAUTHENTICATED", "the session ended"))).await;
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A stream over a receiver that ends after the first error.
+fn until_error<T: Send + 'static>(rx: mpsc::Receiver<Result<T>>) -> impl Stream<Item = Result<T>> {
+    futures::stream::unfold((rx, false), |(mut rx, done)| async move {
+        if done {
+            return None;
+        }
+        let item = rx.recv().await?;
+        let done = item.is_err();
+        Some((item, (rx, done)))
+    })
+}
+
+fn context(ctx: &Context<'_>) -> Result<(Arc<Engine>, Arc<Auth>, Principal)> {
+    Ok((engine(ctx)?.clone(), ctx.data::<Arc<Auth>>()?.clone(), principal(ctx)?.clone()))
+}
+
+/// Live data.
+#[derive(Default)]
+pub struct LiveSubscription;
+
+#[SubscriptionMacro]
+impl LiveSubscription {
+    /// Every record after afterSeq (default: from now), in order, exactly once; optionally only
+    /// these actions. A client too slow to keep up gets an error with extensions.code RESYNC and
+    /// resubscribes from its last seq.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after_seq: Option<BigInt>,
+        actions: Option<Vec<String>>,
+    ) -> Result<impl Stream<Item = Result<EventMessage>> + use<>> {
+        let (engine, auth, principal) = context(ctx)?;
+        let actions: Option<Vec<EventName>> = match actions {
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| {
+                        EventName::parse(n)
+                            .ok_or_else(|| error("INVALID_INPUT", format!("unknown action {n}")))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            None => None,
+        };
+        let after = match after_seq {
+            Some(BigInt(seq)) => {
+                u64::try_from(seq).map_err(|_| error("INVALID_INPUT", "afterSeq must not be negative"))?
+            }
+            None => engine.app.log().last_seq(),
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut source = feed(engine, auth, principal, after);
+        tokio::spawn(async move {
+            while let Some(item) = source.recv().await {
+                let item = item.map(|record| EventMessage {
+                    seq: record.seq.into(),
+                    at: record.at.into(),
+                    action: record.event.name().as_str().to_owned(),
+                    actor: record.actor.to_string(),
+                    target: record.event.subjects().first().map(ToString::to_string),
+                    payload: async_graphql::Json(payload(&record.event)),
+                });
+                if item.as_ref().is_ok_and(|m| {
+                    actions.as_ref().is_some_and(|a| !a.iter().any(|n| n.as_str() == m.action))
+                }) {
+                    continue;
+                }
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(until_error(rx))
+    }
+
+    /// A job whenever it changes (one job, or any when id is omitted).
+    async fn job_changed(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<JobView>> + use<>> {
+        let (engine, auth, principal) = context(ctx)?;
+        let wanted = match id {
+            Some(id) => {
+                Some(JobId(id.parse().map_err(|_| error("INVALID_INPUT", "id must be a numeric id"))?))
+            }
+            None => None,
+        };
+        let after = engine.app.log().last_seq();
+        let mut source = feed(engine.clone(), auth, principal, after);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(async move {
+            while let Some(item) = source.recv().await {
+                let record = match item {
+                    Ok(record) => record,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let jobs: Vec<JobId> = record
+                    .event
+                    .subjects()
+                    .into_iter()
+                    .filter_map(|s| match s {
+                        Subject::Job(j) if wanted.is_none_or(|w| w == j) => Some(j),
+                        _ => None,
+                    })
+                    .collect();
+                for job in jobs {
+                    let view = {
+                        let state = engine.app.state();
+                        state.jobs.get(job).map(|j| JobView::of(&state, j, engine.app.now()))
+                    };
+                    if let Some(view) = view
+                        && tx.send(Ok(view)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(until_error(rx))
+    }
+
+    /// The overview tiles now and whenever they change (at most every second).
+    async fn overview_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] window_days: i32,
+    ) -> Result<impl Stream<Item = Result<Overview>> + use<>> {
+        let (engine, auth, principal) = context(ctx)?;
+        let after = engine.app.log().last_seq();
+        let mut source = feed(engine.clone(), auth, principal, after);
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let current = || overview(&engine.app.state(), engine.app.now(), window_days);
+            let mut last = current();
+            if tx.send(Ok(last.clone())).await.is_err() {
+                return;
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    item = source.recv() => match item {
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                        None => return,
+                    },
+                    _ = tick.tick() => {
+                        let now = current();
+                        if now != last {
+                            if tx.send(Ok(now.clone())).await.is_err() {
+                                return;
+                            }
+                            last = now;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(until_error(rx))
+    }
+}

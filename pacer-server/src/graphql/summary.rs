@@ -1,0 +1,125 @@
+//! One line per event for the audit table and job timelines; the full payload is always
+//! available next to it.
+
+use pacer_domain::Event;
+
+/// A one-line description of `event`.
+pub fn summary(event: &Event) -> String {
+    match event {
+        Event::ProjectCreated(e) => format!("project {} created", e.spec.name),
+        Event::ProjectUpdated(e) => format!("project {} updated", e.spec.name),
+        Event::ProjectDeleted(e) => format!("project {} deleted", e.name),
+        Event::PoolCreated(e) => format!("pool {} created", e.spec.name),
+        Event::PoolUpdated(e) => format!("pool {} updated", e.spec.name),
+        Event::PoolDeleted(e) => format!("pool {} deleted", e.name),
+        Event::PoolTemplateMaterialized(e) => {
+            format!("{} launch template {} at version {}", e.pool, e.template.id, e.template.version)
+        }
+        Event::RepoBound(e) => format!("repo {} bound", e.spec.full_name),
+        Event::RepoUpdated(e) => format!("repo {} updated", e.spec.full_name),
+        Event::RepoUnbound(e) => format!("repo {} unbound", e.full_name),
+        Event::ConfigImported(e) => format!(
+            "backup imported: {}+{} projects, {}+{} pools, {}+{} repos (created+updated)",
+            e.counts.projects_created,
+            e.counts.projects_updated,
+            e.counts.pools_created,
+            e.counts.pools_updated,
+            e.counts.repos_created,
+            e.counts.repos_updated
+        ),
+        Event::ConfigExported(e) => format!("backup exported: {} projects", e.counts.projects_created),
+        Event::WebhookPinged(_) => "GitHub pinged the webhook".into(),
+        Event::WebhookIgnored(e) => format!("{} webhook ignored", e.event),
+        Event::WebhookDuplicate(e) => format!("duplicate {} delivery {}", e.event, e.delivery_id),
+        Event::WebhookAbsorbed(e) => format!("late {} for {} absorbed: {}", e.action, e.job, e.reason),
+        Event::JobQueued(e) => format!("{} queued for {} ({})", e.job, e.repo, e.labels.join(", ")),
+        Event::JobIgnored(e) => {
+            format!("job {} of {} ignored: {}", e.github_job_id, e.repo, e.reason.as_str())
+        }
+        Event::JobNoPoolMatch(e) => {
+            format!(
+                "no pool for job {} of {} ({}): {}",
+                e.github_job_id,
+                e.repo,
+                e.labels.join(", "),
+                e.reason.as_str()
+            )
+        }
+        Event::JobClaimed(e) => format!("{} claimed, attempt {} ({})", e.job, e.attempt, e.market.as_str()),
+        Event::JobClaimExpired(e) => format!("{} claim expired; back in the queue", e.job),
+        Event::JobSpawnLaunched(e) => format!(
+            "{} launched {} ({}, {}, {})",
+            e.job,
+            e.instance.instance_id,
+            e.instance.instance_type,
+            e.instance.availability_zone,
+            e.instance.market.as_str()
+        ),
+        Event::JobSpawnRetry(e) => {
+            format!(
+                "{} launch attempt {} failed ({}); retry at {}",
+                e.job, e.attempt, e.error.code, e.next_retry_at
+            )
+        }
+        Event::JobSpawnFailed(e) => format!("{} launch failed: {}", e.job, e.error),
+        Event::JobStarted(e) => {
+            format!("{} running on {}", e.job, e.runner_name.as_deref().unwrap_or("a runner"))
+        }
+        Event::JobRunnerRebound(e) => format!("{} ran on {} instead", e.job, e.instance),
+        Event::JobInstanceReassigned(e) => match &e.instance {
+            Some(instance) => format!("{} now waits for {instance}", e.job),
+            None => format!("{} lost its instance; back in the queue", e.job),
+        },
+        Event::JobCompleted(e) => format!("{} completed", e.end.job),
+        Event::JobFailed(e) => format!("{} failed at {}: {}", e.end.job, e.stage.as_str(), e.message),
+        Event::JobCancelled(e) => format!("{} cancelled", e.end.job),
+        Event::JobReaped(e) => format!("{} reaped after {} minutes", e.end.job, e.max_runtime_minutes),
+        Event::InstanceRegistered(e) => format!("runner {} registered for {}", e.runner_name, e.job),
+        Event::InstanceTerminated(e) => format!("instance {} {}", e.instance, e.state),
+        Event::InstanceLost(e) => format!(
+            "instance {} lost ({}{})",
+            e.instance,
+            e.state,
+            if e.reason.is_empty() { String::new() } else { format!(": {}", e.reason) }
+        ),
+        Event::InstanceReaped(e) => format!("instance {} reaped ({})", e.instance, e.reason.as_str()),
+        Event::InstanceOrphanFound(e) => format!(
+            "orphan instance {} found{}",
+            e.instance,
+            if e.terminated { " and terminated" } else { "" }
+        ),
+        Event::RunnerBootstrapped(e) => format!("instance {} bootstrapped for {}", e.instance, e.job),
+        Event::RunnerRegisterFailed(e) => {
+            format!("GitHub refused the runner of {} ({}): {}", e.instance, e.status, e.message)
+        }
+        Event::RunnerCompleted(e) => format!("runner on {} exited with {}", e.instance, e.exit_code),
+        Event::RunnerErrored(e) => {
+            format!(
+                "runner on {} failed at {} with exit code {} (line {})",
+                e.instance, e.stage, e.exit_code, e.line
+            )
+        }
+        Event::UserCreated(e) => format!("user {} created", e.email),
+        Event::AuthLoginSucceeded(e) => format!("{} signed in from {}", e.email, e.ip),
+        Event::AuthLoginFailed(e) => format!("sign-in as {} from {} failed: {}", e.email, e.ip, e.reason),
+        Event::AuthLogout(e) => format!("{} signed out", e.email),
+        Event::AuthOidcLoginDenied(e) => {
+            format!("SSO sign-in of {} from {} denied: {}", e.email, e.ip, e.reason)
+        }
+        Event::SettingsBootstrapTokenRotated(e) => format!("bootstrap token rotated (now {})", e.fingerprint),
+        Event::SettingsRetentionChanged(e) => format!("retention set to {} days", e.days),
+        Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),
+        Event::HealthChanged(e) => format!("{} unhealthy: {}", e.component, e.message),
+    }
+}
+
+/// The event's payload as JSON (without the variant wrapper).
+pub fn payload(event: &Event) -> serde_json::Value {
+    match serde_json::to_value(event) {
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
+            map.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+        }
+        Ok(other) => other,
+        Err(_) => serde_json::Value::Null,
+    }
+}

@@ -1,0 +1,559 @@
+// The operator console in headless Chromium (playwright-core, Debian's /usr/bin/chromium),
+// against a running `pacer demo`:
+//
+//   node console.mjs <base url> <bootstrap password> <screenshot dir>
+//
+// Each scenario is a function; every passed step prints one `ok` line, the first failure prints
+// `FAIL <scenario>: <what>`, saves `failure-<scenario>.png` and exits 1. Every scenario ends with
+// a full-page screenshot `<n>-<scenario>.png` and a check that the page logged no console error
+// and threw nothing. Waits are bounded (WAIT ms per expectation); nothing sleeps to synchronise.
+// Run by pacer-server/tests/it/console.rs, which starts the demo.
+
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+
+const [base, password, shots] = process.argv.slice(2);
+if (!base || !password || !shots) {
+  console.error("usage: node console.mjs <base url> <password> <screenshot dir>");
+  process.exit(2);
+}
+const EMAIL = process.env.PACER_EMAIL || "admin@pacer.local";
+/** The bound of every single expectation, in ms. */
+const WAIT = 20_000;
+/** Names this run creates, unique per run so a reused data directory cannot confuse them. */
+const RUN = Date.now().toString(36);
+const PROJECT = `browser-${RUN}`;
+const POOL = "ci";
+const REPO = `browser-test/app-${RUN}`;
+const IMPORTED = `imported-${RUN}`;
+
+fs.mkdirSync(shots, { recursive: true });
+
+class Failure extends Error {}
+
+let scenario = "setup";
+/** Console errors and uncaught exceptions of the page, as text. */
+const problems = [];
+/** Console errors a step expects (each pattern absorbs the matching messages while active). */
+const expected = [];
+/** Every text frame the page received over its WebSockets. */
+const frames = [];
+
+function ok(step) {
+  console.log(`ok   ${scenario}: ${step}`);
+}
+
+function fail(what) {
+  throw new Failure(what);
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+/** A test id, or a selector as it is. */
+const sel = (id) => (id.startsWith("[") ? id : tid(id));
+/** The table row of this kind (`project-row`, …) with these data attributes. */
+const row = (id, attrs) => tid(id) + Object.entries(attrs).map(([k, v]) => `[data-${k}="${v}"]`).join("");
+
+/** Polls `check` (sync or async) every 100 ms until it returns a truthy value, or fails. */
+async function until(what, check, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      fail(`timed out after ${timeout / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until the element with this test id is visible. */
+async function visible(page, id, what = id) {
+  const locator = page.locator(sel(id)).first();
+  try {
+    await locator.waitFor({ state: "visible", timeout: WAIT });
+  } catch {
+    fail(`${what} (${sel(id)}) is not visible after ${WAIT / 1000} s`);
+  }
+  return locator;
+}
+
+/** Waits until no element with this test id is visible. */
+async function gone(page, id, what = id) {
+  try {
+    await page.locator(sel(id)).first().waitFor({ state: "hidden", timeout: WAIT });
+  } catch {
+    fail(`${what} (${sel(id)}) is still visible after ${WAIT / 1000} s`);
+  }
+}
+
+async function text(locator) {
+  return ((await locator.textContent({ timeout: WAIT })) ?? "").trim();
+}
+
+/** Runs `body` with console errors matching `pattern` tolerated (the step provokes them). */
+async function tolerating(pattern, body) {
+  expected.push(pattern);
+  try {
+    return await body();
+  } finally {
+    expected.splice(expected.indexOf(pattern), 1);
+  }
+}
+
+function checkNoProblems() {
+  if (problems.length > 0) {
+    const list = problems.splice(0).join("\n  ");
+    fail(`the page logged errors:\n  ${list}`);
+  }
+  ok("no console errors or page errors");
+}
+
+// The sidebar: (label, test id suffix, path).
+const PAGES = [
+  ["Overview", "overview", "/"],
+  ["Jobs", "jobs", "/jobs"],
+  ["Stats", "stats", "/stats"],
+  ["Audit", "audit", "/audit"],
+  ["Projects", "projects", "/projects"],
+  ["Repos", "repos", "/repos"],
+  ["Pools", "pools", "/pools"],
+  ["Backup", "backup", "/backup"],
+  ["Settings", "settings", "/settings"],
+];
+
+/** Goes to a page through the sidebar (client-side routing, no page load). */
+async function navigate(page, name) {
+  await page.locator(tid(`nav-${name}`)).click();
+  await visible(page, `page-${name}`, `the ${name} page`);
+}
+
+function jobIds(rows) {
+  return rows.map((r) => Number(r)).filter((n) => Number.isFinite(n));
+}
+
+// ---- scenarios -------------------------------------------------------------------------------
+
+async function signIn(page) {
+  await page.goto(`${base}/jobs`);
+  await visible(page, "login-page", "the sign-in page (a signed-out deep link is sent to sign in)");
+  await until("the URL /login", () => new URL(page.url()).pathname === "/login");
+  ok("signed out, a deep link lands on /login");
+  await page.locator(tid("login-email")).fill(EMAIL);
+  await page.locator(tid("login-password")).fill(password);
+  await page.locator(tid("login-submit")).click();
+  await visible(page, "page-overview", "the Overview after signing in");
+  await until("the URL /", () => new URL(page.url()).pathname === "/");
+  const user = await text(await visible(page, "current-user", "the signed-in user"));
+  if (user !== EMAIL) fail(`the sidebar shows ${JSON.stringify(user)}, not ${EMAIL}`);
+  ok(`signed in as ${user} with the printed password`);
+}
+
+/** What must be on each page once it has loaded its data. */
+async function pageContent(page, name) {
+  switch (name) {
+    case "overview": {
+      await visible(page, "overview-tiles", "the Overview tiles");
+      await visible(page, "daily-chart", "the daily chart");
+      await visible(page, "spend-card", "the spend card");
+      const projects = await text(page.locator(tid("tile-projects-value")));
+      if (Number(projects) < 3) fail(`the projects tile shows ${projects}, the demo seeds 3`);
+      break;
+    }
+    case "jobs":
+      await visible(page, "job-row", "a job row");
+      await visible(page, "status-filter", "the status filter");
+      break;
+    case "stats":
+      await visible(page, "stats-jobs", "the Jobs run tile");
+      await visible(page, "stats-table", "the breakdown table");
+      break;
+    case "audit":
+      await visible(page, "audit-row", "an audit row");
+      break;
+    case "projects":
+      await until("3 seeded projects", async () => (await page.locator(tid("project-row")).count()) >= 3);
+      break;
+    case "repos":
+      await until("4 seeded repos", async () => (await page.locator(tid("repo-row")).count()) >= 4);
+      break;
+    case "pools":
+      await until("5 seeded pools", async () => (await page.locator(tid("pool-row")).count()) >= 5);
+      break;
+    case "backup":
+      await visible(page, "backup-export", "the export button");
+      await visible(page, "import-dry-run", "the dry-run button");
+      break;
+    case "settings":
+      await visible(page, "token-fingerprint", "the bootstrap token fingerprint");
+      break;
+    default:
+      fail(`no content check for ${name}`);
+  }
+  const errors = page.locator('[role="alert"]');
+  if ((await errors.count()) > 0) fail(`${name} shows an error: ${await text(errors.first())}`);
+}
+
+async function everyPage(page) {
+  for (const [label, name, route] of PAGES) {
+    await navigate(page, name);
+    await until(`the URL ${route}`, () => new URL(page.url()).pathname === route);
+    await pageContent(page, name);
+    const active = await page.locator(tid(`nav-${name}`)).getAttribute("class");
+    if (!/\bactive\b/.test(active ?? "")) fail(`the ${label} sidebar link is not marked active (${active})`);
+    await until(`the title "${label} · Pacer"`, async () => (await page.title()) === `${label} · Pacer`);
+    ok(`${label} through the sidebar`);
+  }
+  for (const [label, name, route] of PAGES) {
+    await page.goto(`${base}${route}`);
+    await visible(page, `page-${name}`, `the ${label} page by deep link`);
+    await pageContent(page, name);
+    ok(`${label} by deep link ${route}`);
+  }
+  await page.goto(`${base}/no/such/page`);
+  await visible(page, "page-not-found", "the not-found page");
+  ok("an unknown path shows the not-found page");
+
+  // The audit info badge opens the full payload.
+  await page.goto(`${base}/audit`);
+  await visible(page, "audit-row");
+  await page.locator(tid("audit-info")).first().click();
+  const payload = await text(await visible(page, "payload-json", "the payload panel"));
+  try {
+    JSON.parse(payload);
+  } catch {
+    fail(`the audit payload is not JSON: ${payload.slice(0, 200)}`);
+  }
+  await page.locator(tid("payload-panel-close")).click();
+  await gone(page, "payload-panel");
+  ok("the audit info badge shows the full JSON payload");
+}
+
+async function jobDetails(page) {
+  await navigate(page, "jobs");
+  await visible(page, "job-row");
+  const jobRow = page.locator(tid("job-row")).first();
+  const id = await jobRow.getAttribute("data-job-id");
+  await jobRow.locator(tid("job-details")).click();
+  const modal = await visible(page, "job-modal", "the job details modal");
+  await visible(page, "job-detail", "the job details");
+  const timeline = await visible(page, "job-timeline", "the timeline");
+  await until("a timeline entry", async () => (await timeline.locator(tid("timeline-entry")).count()) >= 1);
+  const first = await text(timeline.locator(tid("timeline-entry")).first().locator("td").nth(1));
+  if (first !== "job.queued") fail(`the timeline starts with ${first}, not job.queued`);
+  const shownId = await text(modal.locator(tid("detail-pacer-id")));
+  if (shownId !== id) fail(`the modal shows job ${shownId}, the row was ${id}`);
+  for (const field of ["detail-workflow", "detail-branch", "detail-commit", "detail-project", "detail-pool"]) {
+    if ((await text(modal.locator(tid(field)))) === "") fail(`${field} is empty`);
+  }
+  const github = await modal.locator(tid("open-in-github")).getAttribute("href");
+  if (!/^https:\/\/github\.com\//.test(github ?? "")) fail(`"open in GitHub" links to ${github}`);
+  ok(`job ${id}: modal with workflow, branch, commit, project, pool and a timeline from job.queued`);
+  await page.screenshot({ path: path.join(shots, "job-modal.png"), fullPage: true });
+  await page.locator(tid("job-modal-close")).click();
+  await gone(page, "job-modal");
+  ok("the modal closes");
+
+  await page.goto(`${base}/jobs/${id}`);
+  await visible(page, "job-modal", "the modal by deep link");
+  await until(`job ${id} in the deep-linked modal`, async () => (await text(page.locator(tid("detail-pacer-id")))) === id);
+  await visible(page, "job-timeline");
+  ok(`deep link /jobs/${id} opens the modal`);
+  await page.locator(tid("job-modal-close")).click();
+  await gone(page, "job-modal");
+  await until("the URL /jobs after closing", () => new URL(page.url()).pathname === "/jobs");
+  ok("closing a deep-linked modal goes back to /jobs");
+}
+
+async function rowStatuses(page) {
+  return page.locator(tid("job-row")).evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")));
+}
+
+async function filterJobs(page) {
+  await navigate(page, "jobs");
+  await visible(page, "job-row");
+  const filter = page.locator(tid("status-filter"));
+  // Running jobs exist within seconds of the start; the first completed one can take a while.
+  for (const [status, timeout] of [["running", WAIT], ["completed", 3 * WAIT]]) {
+    await filter.selectOption(status);
+    await until(`?status=${status} in the URL`, () => new URL(page.url()).searchParams.get("status") === status);
+    await until(`only ${status} rows`, async () => {
+      const statuses = await rowStatuses(page);
+      return statuses.length > 0 && statuses.every((s) => s === status);
+    }, timeout);
+    ok(`the status filter shows only ${status} jobs (${(await rowStatuses(page)).length} rows)`);
+  }
+  await filter.selectOption("");
+  await until("the status parameter gone", () => !new URL(page.url()).searchParams.has("status"));
+  await until("rows of several statuses", async () => new Set(await rowStatuses(page)).size > 1);
+  ok("back to all statuses");
+  await page.goto(`${base}/jobs?status=completed`);
+  await visible(page, "job-row");
+  if ((await filter.inputValue()) !== "completed") fail("a deep link with ?status=completed does not set the filter");
+  await until("only completed rows by deep link", async () => (await rowStatuses(page)).every((s) => s === "completed"));
+  ok("deep link /jobs?status=completed filters");
+}
+
+async function configForms(page) {
+  // A project; an empty name is refused inline first.
+  await navigate(page, "projects");
+  const projects = await page.locator(tid("project-row")).count();
+  await page.locator(tid("project-new")).click();
+  const projectEditor = await visible(page, "project-editor");
+  await projectEditor.locator(tid("project-save")).click();
+  const nameError = await text(await visible(page, "error-name", "the inline error of an empty name"));
+  if (!/required/.test(nameError)) fail(`the name error reads ${JSON.stringify(nameError)}`);
+  if ((await page.locator(tid("project-row")).count()) !== projects) fail("a refused project was created");
+  await visible(page, "project-editor", "the editor, still open after a refusal");
+  ok(`an empty project name is refused inline: ${nameError}`);
+  await projectEditor.locator(tid("input-name")).fill(PROJECT);
+  await projectEditor.locator(tid("input-cap")).fill("4");
+  await projectEditor.locator(tid("input-tags")).fill("team=browser");
+  await gone(page, "error-name", "the name error once fixed");
+  await projectEditor.locator(tid("project-save")).click();
+  await gone(page, "project-editor", "the project editor after saving");
+  await visible(page, "projects-notice");
+  const projectRow = await visible(page, row("project-row", { name: PROJECT }), `the row of project ${PROJECT}`);
+  ok(`created project ${PROJECT}: ${(await text(projectRow)).replace(/\s+/g, " ")}`);
+
+  // A pool of that project, materialised against the simulated EC2; a bad AMI is refused first.
+  await navigate(page, "pools");
+  const pools = await page.locator(tid("pool-row")).count();
+  await page.locator(tid("pool-new")).click();
+  const poolEditor = await visible(page, "pool-editor");
+  await poolEditor.locator(tid("input-project_id")).selectOption({ label: PROJECT });
+  await poolEditor.locator(tid("input-name")).fill(POOL);
+  await poolEditor.locator(tid("input-ami_id")).fill("ami-not-an-image");
+  await poolEditor.locator(tid("input-instance_types")).fill("m5.large, m6i.large");
+  await poolEditor.locator(tid("input-subnet_ids")).fill("subnet-0aaaaaaaaaaaaaaaa");
+  await poolEditor.locator(tid("input-security_group_ids")).fill("sg-0bbbbbbbbbbbbbbbb");
+  await poolEditor.locator(tid("input-cap")).fill("3");
+  const amiError = await text(await visible(page, "error-ami_id", "the inline error of a bad AMI"));
+  if (!/ami-/.test(amiError)) fail(`the AMI error reads ${JSON.stringify(amiError)}`);
+  await poolEditor.locator(tid("pool-save")).click();
+  await visible(page, "pool-editor", "the editor, still open after a refusal");
+  if ((await page.locator(tid("pool-row")).count()) !== pools) fail("a refused pool was created");
+  ok(`a malformed AMI is refused inline and nothing is created: ${amiError}`);
+  const preview = await text(poolEditor.locator(tid("runs-on-preview")));
+  if (!preview.includes(PROJECT) || !preview.includes(POOL)) fail(`the runs-on preview reads ${preview}`);
+  ok(`the editor previews ${preview}`);
+  await poolEditor.locator(tid("input-ami_id")).fill("ami-0123456789abcdef0");
+  await gone(page, "error-ami_id", "the AMI error once fixed");
+  await poolEditor.locator(tid("pool-save")).click();
+  await gone(page, "pool-editor", "the pool editor after saving");
+  const saved = await text(await visible(page, "pool-saved", "the saved notice"));
+  if (!/launch template lt-\S+ is now at version \d+/.test(saved)) fail(`the notice reads ${saved}`);
+  const poolRow = await visible(page, row("pool-row", { name: POOL, project: PROJECT }), `the row of pool ${POOL}`);
+  const template = await text(poolRow.locator(tid("pool-template")));
+  if (!/^lt-\S+ v\d+$/.test(template)) fail(`the pool's launch template cell reads ${template}`);
+  ok(`created pool ${PROJECT}/${POOL}, materialised as ${template}`);
+
+  // A repo binding; a malformed name (local) and a repo bound elsewhere (server) are refused.
+  await navigate(page, "repos");
+  const repos = await page.locator(tid("repo-row")).count();
+  const taken = await page.locator(tid("repo-row")).first().getAttribute("data-name");
+  await page.locator(tid("repo-new")).click();
+  const repoEditor = await visible(page, "repo-editor");
+  await repoEditor.locator(tid("input-project_id")).selectOption({ label: PROJECT });
+  await repoEditor.locator(tid("input-full_name")).fill("not a repo");
+  const repoError = await text(await visible(page, "error-full_name", "the inline error of a malformed repo"));
+  await repoEditor.locator(tid("repo-save")).click();
+  await visible(page, "repo-editor");
+  ok(`a malformed repo name is refused inline: ${repoError}`);
+  await repoEditor.locator(tid("input-full_name")).fill(taken);
+  await gone(page, "error-full_name");
+  await repoEditor.locator(tid("repo-save")).click();
+  const conflict = await text(await visible(page, "error-full_name", "the server's refusal of a bound repo"));
+  if (!/already bound/.test(conflict)) fail(`binding ${taken} twice reads ${JSON.stringify(conflict)}`);
+  await visible(page, "repo-editor");
+  if ((await page.locator(tid("repo-row")).count()) !== repos) fail("a refused binding was created");
+  ok(`binding ${taken} again is refused by the server, inline: ${conflict}`);
+  await repoEditor.locator(tid("input-full_name")).fill(REPO);
+  await repoEditor.locator(tid("repo-save")).click();
+  await gone(page, "repo-editor", "the repo editor after saving");
+  const repoRow = await visible(page, row("repo-row", { name: REPO }), `the row of ${REPO}`);
+  if (!(await text(repoRow)).includes(PROJECT)) fail(`${REPO} is not bound to ${PROJECT}`);
+  ok(`bound ${REPO} to ${PROJECT}`);
+  // The project row now counts them.
+  await navigate(page, "projects");
+  const counts = await page
+    .locator(`${row("project-row", { name: PROJECT })} td.num`)
+    .evaluateAll((cells) => cells.map((c) => c.textContent.trim()));
+  if (counts[1] !== "1" || counts[2] !== "1") fail(`project ${PROJECT} counts ${counts} (cap, pools, repos, active)`);
+  ok(`project ${PROJECT} lists 1 pool and 1 repo`);
+}
+
+async function live(page) {
+  // Everything from here is client-side: a marker on window would vanish with a page load.
+  await page.evaluate(() => {
+    window.__pacerNoReload = true;
+  });
+  await navigate(page, "jobs");
+  await visible(page, "job-row");
+  await until("the Jobs page live", async () => (await text(page.locator(tid("live-indicator")))) === "live");
+  const before = Math.max(...jobIds(await page.locator(tid("job-row")).evaluateAll((r) => r.map((e) => e.dataset.jobId))));
+  const newer = await until(`a job newer than ${before} on Jobs`, async () => {
+    const ids = jobIds(await page.locator(tid("job-row")).evaluateAll((r) => r.map((e) => e.dataset.jobId)));
+    return ids.find((id) => id > before);
+  });
+  const top = Number(await page.locator(tid("job-row")).first().getAttribute("data-job-id"));
+  if (top < newer) fail(`the new job ${newer} is not on top (top is ${top})`);
+  ok(`job ${newer} appeared on top of Jobs without a reload (was ${before})`);
+
+  await navigate(page, "overview");
+  await until("the Overview live", async () => (await text(page.locator(tid("live-indicator")))) === "live");
+  const tiles = page.locator(tid("overview-tiles"));
+  const read = async () =>
+    JSON.stringify(await tiles.locator(".tile-value").evaluateAll((v) => v.map((e) => e.textContent.trim())));
+  const first = await read();
+  const pushes = frames.filter((f) => f.includes("overviewChanged")).length;
+  const changed = await until("an Overview tile to change", async () => {
+    const now = await read();
+    return now !== first && now;
+  });
+  ok(`an Overview tile changed live: ${first} → ${changed}`);
+  if (frames.filter((f) => f.includes("overviewChanged")).length <= pushes) {
+    fail("the tiles changed without an overviewChanged message on the WebSocket");
+  }
+  ok("the change arrived as an overviewChanged message over graphql-transport-ws");
+  if (!(await page.evaluate(() => window.__pacerNoReload === true))) fail("the page was reloaded");
+  ok("no page load happened");
+}
+
+async function backup(page) {
+  await navigate(page, "backup");
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: WAIT }),
+    page.locator(tid("backup-export")).click(),
+  ]);
+  const exported = path.join(shots, "exported-backup.json");
+  await download.saveAs(exported);
+  const raw = fs.readFileSync(exported, "utf8");
+  const doc = JSON.parse(raw);
+  if (doc.version !== 1 || !Array.isArray(doc.projects)) fail(`the export is not a version-1 backup: ${raw.slice(0, 200)}`);
+  const mine = doc.projects.find((p) => p.name === PROJECT);
+  if (!mine) fail(`the export lacks project ${PROJECT}`);
+  if (!mine.pools?.some((p) => p.name === POOL)) fail(`the export lacks pool ${POOL}`);
+  if (!mine.repos?.some((r) => (r.full_name ?? r.fullName) === REPO)) fail(`the export lacks repo ${REPO}`);
+  if (/password|secret|token/i.test(raw)) fail("the export mentions a password, secret or token");
+  ok(`exported ${download.suggestedFilename()}: ${doc.projects.length} projects with ${PROJECT}, ${POOL} and ${REPO}`);
+
+  // Something malformed is refused before anything is sent.
+  await page.locator(tid("import-json")).fill("{ not json");
+  await page.locator(tid("import-dry-run")).click();
+  await visible(page, "error-import-json", "the inline error of malformed JSON");
+  ok("malformed JSON is refused inline");
+
+  // Upload an edited export: one project updated, one created, the rest unchanged.
+  mine.cap = 9;
+  doc.projects.push({ name: IMPORTED, cap: 2, tags: { source: "browser" }, pools: [], repos: [] });
+  const edited = path.join(shots, "edited-backup.json");
+  fs.writeFileSync(edited, JSON.stringify(doc, null, 2));
+  await page.locator(tid("import-file")).setInputFiles(edited);
+  await until("the file loaded into the text area", async () => (await page.locator(tid("import-json")).inputValue()).includes(IMPORTED));
+  await page.locator(tid("import-dry-run")).click();
+  const preview = await visible(page, "import-preview", "the dry-run preview");
+  if ((await preview.getAttribute("data-applied")) !== "false") fail("the dry run says it applied");
+  const actions = await until("preview rows", async () => {
+    const list = await preview.locator(tid("import-item")).evaluateAll((r) => r.map((e) => e.dataset.action.toLowerCase()));
+    return list.length > 0 && list;
+  });
+  const tally = actions.reduce((t, a) => ({ ...t, [a]: (t[a] ?? 0) + 1 }), {});
+  if (!tally.create || !tally.update || !tally.unchanged) fail(`the preview's actions are ${JSON.stringify(tally)}`);
+  const projectsCount = await text(preview.locator(`${tid("import-count-projects")} .tile-value`));
+  if (projectsCount !== "+1 / ~1") fail(`the projects count reads ${projectsCount}, expected +1 / ~1`);
+  if ((await page.locator(tid("import-errors")).count()) > 0) fail("the preview lists errors");
+  ok(`the dry run previews ${JSON.stringify(tally)} (projects ${projectsCount})`);
+  await navigate(page, "projects");
+  if ((await page.locator(row("project-row", { name: IMPORTED })).count()) !== 0) fail("the dry run created a project");
+  ok("the dry run changed nothing");
+
+  await navigate(page, "backup");
+  await page.locator(tid("import-file")).setInputFiles(edited);
+  await until("the file loaded again", async () => (await page.locator(tid("import-json")).inputValue()).includes(IMPORTED));
+  const apply = page.locator(tid("import-apply"));
+  if (await apply.isEnabled()) fail("Apply is offered before a dry run of this text");
+  await page.locator(tid("import-dry-run")).click();
+  await visible(page, "import-preview");
+  await until("Apply enabled after a clean dry run", () => apply.isEnabled());
+  await apply.click();
+  await visible(page, "import-applied", "the applied notice");
+  await until("the preview marked applied", async () => (await page.locator(tid("import-preview")).getAttribute("data-applied")) === "true");
+  ok("applied the import");
+  await navigate(page, "projects");
+  await visible(page, row("project-row", { name: IMPORTED }), `the imported project ${IMPORTED}`);
+  const cap = await text(page.locator(`${row("project-row", { name: PROJECT })} td.num`).first());
+  if (cap !== "9") fail(`project ${PROJECT}'s cap reads ${cap} after the import, expected 9`);
+  ok(`the import created ${IMPORTED} and updated ${PROJECT}'s cap to 9`);
+}
+
+// ---- runner ----------------------------------------------------------------------------------
+
+const SCENARIOS = [
+  ["sign-in", signIn],
+  ["every-page", everyPage],
+  ["job-details", jobDetails],
+  ["config-forms", configForms],
+  ["status-filter", filterJobs],
+  ["live-updates", live],
+  ["backup", backup],
+];
+
+const browser = await chromium.launch({
+  executablePath: process.env.PACER_CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+  ],
+});
+let page;
+let code = 0;
+const started = Date.now();
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 900 } });
+  page = await context.newPage();
+  page.on("pageerror", (error) => problems.push(`[${scenario}] uncaught: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const line = message.text();
+    if (expected.some((pattern) => pattern.test(line))) return;
+    const where = message.location()?.url ? ` (${message.location().url})` : "";
+    problems.push(`[${scenario}] console.error: ${line}${where}`);
+  });
+  page.on("websocket", (socket) => {
+    socket.on("framereceived", (frame) => {
+      if (typeof frame.payload === "string") frames.push(frame.payload);
+    });
+  });
+  for (const [index, [name, run]] of SCENARIOS.entries()) {
+    scenario = name;
+    const t0 = Date.now();
+    await run(page);
+    checkNoProblems();
+    await page.screenshot({ path: path.join(shots, `${index + 1}-${name}.png`), fullPage: true });
+    ok(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s, screenshot ${index + 1}-${name}.png`);
+  }
+  console.log(`all ${SCENARIOS.length} scenarios passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  code = 1;
+  const what = error instanceof Failure ? error.message : error.stack || String(error);
+  console.error(`FAIL ${scenario}: ${what}`);
+  if (problems.length > 0) console.error(`page errors so far:\n  ${problems.join("\n  ")}`);
+  if (page) {
+    const shot = path.join(shots, `failure-${scenario}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.error(`at ${page.url()}; screenshot ${shot}`);
+  }
+} finally {
+  await browser.close();
+}
+process.exit(code);

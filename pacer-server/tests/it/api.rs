@@ -1,0 +1,767 @@
+//! In-process schema tests: a real engine (RocksDB on disk, FakeCompute, the simulated GitHub)
+//! and the GraphQL schema executed directly as a signed-in user — every query, every mutation
+//! and each rejection with its `extensions.code` and `extensions.field`; the events
+//! subscription resuming without gap, and a lagging subscriber told to resync.
+
+use crate::support;
+use futures::StreamExt;
+use pacer_aws::{Compute, FakeCompute, FakeSettings};
+use pacer_domain::AuthMethod;
+use pacer_server::auth::{Auth, Principal};
+use pacer_server::clock::SystemClock;
+use pacer_server::config::Secret;
+use pacer_server::engine::EngineSettings;
+use pacer_server::github::SimulatedGitHub;
+use pacer_server::graphql::PacerSchema;
+use pacer_server::serve::{Peers, Running, ServerOptions, start};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET: &str = "in-process webhook secret";
+const USER: &str = "ada@example.com";
+const AMI: &str = "ami-0123456789abcdef0";
+
+struct Api {
+    running: Running,
+    schema: PacerSchema,
+    fake: Arc<FakeCompute>,
+    principal: Principal,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A GraphQL answer: data and errors.
+struct Answer {
+    data: Value,
+    errors: Vec<Value>,
+}
+
+impl Answer {
+    #[track_caller]
+    fn ok(self) -> Value {
+        assert!(self.errors.is_empty(), "unexpected errors: {:#?}", self.errors);
+        self.data
+    }
+
+    /// The first error's (code, field).
+    #[track_caller]
+    fn rejected(&self) -> (String, Option<String>) {
+        let error = self.errors.first().unwrap_or_else(|| panic!("expected an error, got {:#}", self.data));
+        let ext = &error["extensions"];
+        (
+            ext["code"].as_str().unwrap_or_else(|| panic!("error without code: {error:#}")).to_owned(),
+            ext["field"].as_str().map(str::to_owned),
+        )
+    }
+}
+
+impl Api {
+    async fn start() -> Api {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = Arc::new(FakeCompute::new(FakeSettings::new(7)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let settings = EngineSettings {
+            public_url: format!("http://{addr}"),
+            runner_download_url: "https://github.com/actions/runner/releases/download".into(),
+            max_concurrent_launches: 4,
+            sweep: Duration::from_secs(1),
+            reaper_interval: Duration::from_secs(60),
+            orphan_grace: Duration::from_secs(600),
+            redelivery_interval: Duration::ZERO,
+            snapshot_every: 10_000,
+            retry_policy: pacer_domain::RetryPolicy::default(),
+        };
+        let auth = Arc::new(Auth::new(false, "admin@pacer.local".into(), 12, false, None));
+        let options = ServerOptions {
+            webhook_secret: Secret::new(SECRET),
+            auth: auth.clone(),
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+        };
+        let peers = Peers {
+            compute: fake.clone() as Arc<dyn Compute>,
+            github: Arc::new(SimulatedGitHub::default()),
+            clock: Arc::new(SystemClock),
+        };
+        let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
+        let schema = pacer_server::graphql::schema(running.engine.clone(), auth.clone());
+        let now = running.engine.app.now();
+        let (session, _) = auth
+            .start_session(&running.engine, USER, AuthMethod::Local, [127, 0, 0, 1].into(), now)
+            .await
+            .expect("a session");
+        let principal = Principal::User { email: USER.into(), method: AuthMethod::Local, session };
+        Api { running, schema, fake, principal, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    async fn run(&self, query: &str, variables: Value) -> Answer {
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables))
+            .data(self.principal.clone());
+        let response = serde_json::to_value(self.schema.execute(request).await).expect("json");
+        Answer {
+            data: response["data"].clone(),
+            errors: response["errors"].as_array().cloned().unwrap_or_default(),
+        }
+    }
+
+    async fn ok(&self, query: &str, variables: Value) -> Value {
+        self.run(query, variables).await.ok()
+    }
+
+    /// Creates project `platform` with pool `default` and binds `octo/hello`; their ids.
+    async fn configure(&self) -> (String, String) {
+        let project = self
+            .ok(
+                "mutation($i: ProjectInput!) { createProject(input: $i) { id name } }",
+                json!({"i": {"name": "platform", "cap": 10, "tags": [{"key": "team", "value": "core"}]}}),
+            )
+            .await;
+        let project_id = project["createProject"]["id"].as_str().expect("id").to_owned();
+        let pool = self.ok(CREATE_POOL, json!({"p": project_id, "i": pool_input("default")})).await;
+        let pool_id = pool["createPool"]["id"].as_str().expect("id").to_owned();
+        self.ok(
+            "mutation($i: RepoInput!) { bindRepo(input: $i) { fullName } }",
+            json!({"i": {"fullName": "octo/hello", "projectId": project_id}}),
+        )
+        .await;
+        (project_id, pool_id)
+    }
+
+    /// Posts a signed workflow_job webhook for GitHub job `id`.
+    async fn webhook(&self, action: &str, id: u64, sender: &str) {
+        let labels = ["self-hosted", "platform", "default"];
+        let mut body =
+            support::webhook_example("workflow_job.05.queued.json", action, id, "octo/hello", &labels);
+        body["sender"]["login"] = sender.into();
+        if action == "completed" {
+            body["workflow_job"]["conclusion"] = "success".into();
+        }
+        let bytes = body.to_string().into_bytes();
+        let response = self
+            .http
+            .post(format!("http://{}/api/webhook", self.running.addr))
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", format!("delivery-{action}-{id}"))
+            .header("x-hub-signature-256", pacer_server::http::webhook_signature(SECRET.as_bytes(), &bytes))
+            .body(bytes)
+            .send()
+            .await
+            .expect("post webhook");
+        assert!(response.status().is_success(), "webhook refused: {}", response.status());
+    }
+
+    async fn wait_status(&self, status: &str, count: usize) {
+        let query = format!("{{ jobs(filter: {{statuses: [{status}]}}) {{ totalCount }} }}");
+        for _ in 0..200 {
+            if self.ok(&query, json!({})).await["jobs"]["totalCount"] == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never saw {count} {status} jobs");
+    }
+}
+
+const CREATE_POOL: &str = "mutation($p: ID!, $i: PoolInput!) { createPool(projectId: $p, input: $i) { id name launchTemplateId launchTemplateVersion runsOn isDefault } }";
+
+fn pool_input(name: &str) -> Value {
+    json!({
+        "name": name,
+        "isDefault": true,
+        "amiId": AMI,
+        "instanceTypes": ["m5.large", "c5.large"],
+        "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"],
+        "securityGroupIds": ["sg-0bbbbbbbbbbbbbbbb"],
+        "cap": 4,
+        "tags": [{"key": "env", "value": "ci"}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_answers_the_console() {
+    let api = Api::start().await;
+    let (project_id, pool_id) = api.configure().await;
+    api.webhook("queued", 9001, "octocat").await;
+    api.webhook("queued", 9002, "hubot").await;
+    api.wait_status("STARTING", 2).await;
+    api.webhook("completed", 9002, "hubot").await;
+    api.wait_status("COMPLETED", 1).await;
+
+    let overview = api.ok("{ overview(windowDays: 7) { windowDays projects boundRepos queuedOrStarting running completed failedOrReaped lastSeq } }", json!({})).await;
+    assert_eq!(overview["overview"]["projects"], 1);
+    assert_eq!(overview["overview"]["boundRepos"], 1);
+    assert_eq!(overview["overview"]["queuedOrStarting"], 1);
+    assert_eq!(overview["overview"]["completed"], 1);
+
+    let page = api
+        .ok(
+            "{ jobs(first: 1) { totalCount nodes { id githubJobId } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(page["jobs"]["totalCount"], 2);
+    assert_eq!(page["jobs"]["nodes"][0]["githubJobId"], "9002", "newest first");
+    assert_eq!(page["jobs"]["pageInfo"]["hasNextPage"], true);
+    let cursor = page["jobs"]["pageInfo"]["endCursor"].clone();
+    let next = api
+        .ok("query($a: String) { jobs(first: 1, after: $a) { nodes { githubJobId } pageInfo { hasNextPage } } }", json!({"a": cursor}))
+        .await;
+    assert_eq!(next["jobs"]["nodes"][0]["githubJobId"], "9001");
+    assert_eq!(next["jobs"]["pageInfo"]["hasNextPage"], false);
+    for (filter, count) in [
+        (json!({"sender": "octocat"}), 1),
+        (json!({"repo": "octo/hello"}), 2),
+        (json!({"projectId": project_id}), 2),
+        (json!({"poolId": pool_id}), 2),
+        (json!({"statuses": ["COMPLETED"]}), 1),
+        (json!({"statuses": ["FAILED", "REAPED"]}), 0),
+    ] {
+        let answer =
+            api.ok("query($f: JobFilter) { jobs(filter: $f) { totalCount } }", json!({"f": filter})).await;
+        assert_eq!(answer["jobs"]["totalCount"], count, "filter {filter}");
+    }
+
+    let done_id = api.ok("{ jobs(filter: {statuses: [COMPLETED]}) { nodes { id } } }", json!({})).await["jobs"]["nodes"][0]["id"].clone();
+    let job = api
+        .ok(
+            "query($id: ID!) { job(id: $id) { id githubJobId runId repo workflow jobName branch sha sender labels htmlUrl projectName poolName status attempts market queuedAt claimedAt launchedAt finishedAt durationSeconds instanceId instance { id instanceType availabilityZone state } runnerName pricePerHour { micros formatted } cost { micros formatted } failure { stage message } waitReason timeline { at action summary } } }",
+            json!({"id": done_id}),
+        )
+        .await;
+    let job = &job["job"];
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(job["projectName"], "platform");
+    assert_eq!(job["poolName"], "default");
+    assert_eq!(job["sender"], "hubot");
+    assert!(job["instanceId"].as_str().is_some_and(|i| i.starts_with("i-")), "{job:#}");
+    assert!(job["htmlUrl"].as_str().is_some_and(|u| u.starts_with("https://github.com/")), "{job:#}");
+    let actions: Vec<&str> =
+        job["timeline"].as_array().expect("timeline").iter().filter_map(|t| t["action"].as_str()).collect();
+    assert_eq!(actions.first(), Some(&"job.queued"));
+    assert!(
+        actions.contains(&"job.spawn_launched") && actions.last() == Some(&"job.completed"),
+        "{actions:?}"
+    );
+    let waiting =
+        api.ok("{ jobs(filter: {statuses: [STARTING]}) { nodes { waitReason status } } }", json!({})).await;
+    assert!(waiting["jobs"]["nodes"][0]["waitReason"].is_string(), "{waiting:#}");
+    assert_eq!(api.ok("{ job(id: \"999999\") { id } }", json!({})).await["job"], Value::Null);
+
+    for group in ["PROJECT", "POOL", "REPO", "LABEL"] {
+        let stats = api
+            .ok(
+                &format!("{{ stats(window: {{days: 7}}, groupBy: {group}) {{ groupBy totals {{ jobs completed runnerSeconds cost {{ micros }} unpriced }} rows {{ key label jobs }} }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(stats["stats"]["totals"]["completed"], 1, "{group}");
+        assert_eq!(stats["stats"]["rows"].as_array().map(Vec::len), Some(1), "{group}: {stats:#}");
+    }
+    let custom = api
+        .ok(
+            "query($f: DateTime, $t: DateTime) { stats(window: {from: $f, to: $t}) { totals { jobs } } }",
+            json!({"f": "2020-01-01T00:00:00.000Z", "t": "2020-02-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(custom["stats"]["totals"]["jobs"], 0, "nothing happened in 2020");
+    let series = api.ok("{ dailySeries { date completed failedOrReaped } }", json!({})).await;
+    let days = series["dailySeries"].as_array().expect("days");
+    assert!((28..=31).contains(&days.len()));
+    assert_eq!(days.iter().map(|d| d["completed"].as_i64().unwrap_or(0)).sum::<i64>(), 1);
+    let senders = api.ok("{ topSenders(window: {days: 30}) { sender jobs } }", json!({})).await;
+    assert_eq!(senders["topSenders"][0]["sender"], "hubot");
+    let spend = api
+        .ok("{ spend { projects { name jobs cost { micros formatted } } repos { name jobs } } }", json!({}))
+        .await;
+    assert_eq!(spend["spend"]["projects"][0]["name"], "platform", "{spend:#}");
+    assert_eq!(spend["spend"]["repos"][0]["name"], "octo/hello");
+
+    let audit = api
+        .ok("{ audit(filter: {action: \"project.created\"}, first: 10) { failures entries { action actor target summary payload } pageInfo { hasNextPage } } }", json!({}))
+        .await;
+    let entries = audit["audit"]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["actor"], USER, "mutations are recorded as the signed-in user");
+    assert!(entries[0]["payload"].to_string().contains("\"platform\""), "the full payload: {:#}", entries[0]);
+    let paged =
+        api.ok("{ audit(first: 2) { entries { seq } pageInfo { hasNextPage endCursor } } }", json!({})).await;
+    let seqs: Vec<u64> = paged["audit"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["seq"].as_str()?.parse().ok())
+        .collect();
+    assert!(seqs.len() == 2 && seqs[0] > seqs[1], "newest first: {seqs:?}");
+    let cursor = paged["audit"]["pageInfo"]["endCursor"].clone();
+    let older = api
+        .ok("query($a: String) { audit(first: 1, after: $a) { entries { seq } } }", json!({"a": cursor}))
+        .await;
+    let older: u64 = older["audit"]["entries"][0]["seq"].as_str().and_then(|s| s.parse().ok()).expect("seq");
+    assert!(older < seqs[1]);
+    let window = api
+        .ok(
+            "query($f: DateTime) { audit(filter: {from: $f}) { entries { seq } } }",
+            json!({"f": "2099-01-01T00:00:00.000Z"}),
+        )
+        .await;
+    assert_eq!(window["audit"]["entries"], json!([]));
+    let actions = api.ok("{ actions }", json!({})).await;
+    assert!(actions["actions"].as_array().expect("actions").iter().any(|a| a == "job.reaped"));
+
+    let config = api
+        .ok(
+            "query($p: ID!, $q: ID!) { projects { name pools { name } repos { fullName } activeJobs } project(id: $p) { name tags { key value } } pools(projectId: $p) { name runsOn } pool(id: $q) { name launchTemplateId } repos(projectId: $p) { fullName projectName } runsOn(poolId: $q) }",
+            json!({"p": project_id, "q": pool_id}),
+        )
+        .await;
+    assert_eq!(config["projects"][0]["pools"][0]["name"], "default");
+    assert_eq!(config["project"]["tags"], json!([{"key": "team", "value": "core"}]));
+    assert_eq!(config["runsOn"], "runs-on: [self-hosted, platform, default]");
+    assert_eq!(config["pools"][0]["runsOn"], config["runsOn"]);
+    assert!(config["pool"]["launchTemplateId"].as_str().is_some_and(|id| id.starts_with("lt-")));
+    assert_eq!(config["repos"][0]["projectName"], "platform");
+
+    let system = api
+        .ok("{ health { ok components { name ok message } } settings { retentionDays publicUrl bootstrapTokenFingerprint } me { email method } authInfo { disabled localEnabled oidcEnabled signedIn } }", json!({}))
+        .await;
+    assert!(system["health"]["components"].is_array());
+    assert!(system["settings"]["publicUrl"].as_str().is_some_and(|u| u.starts_with("http://127.0.0.1:")));
+    assert_eq!(system["me"], json!({"email": USER, "method": "local"}));
+    assert_eq!(
+        system["authInfo"],
+        json!({"disabled": false, "localEnabled": true, "oidcEnabled": false, "signedIn": true})
+    );
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutation_changes_config_as_the_user() {
+    let api = Api::start().await;
+    let (project_id, pool_id) = api.configure().await;
+
+    let updated = api
+        .ok(
+            "mutation($id: ID!, $i: ProjectInput!) { updateProject(id: $id, input: $i) { name cap disabled } }",
+            json!({"id": project_id, "i": {"name": "platform", "cap": 3, "disabled": true}}),
+        )
+        .await;
+    assert_eq!(updated["updateProject"], json!({"name": "platform", "cap": 3, "disabled": true}));
+
+    let mut input = pool_input("default");
+    input["cap"] = 2.into();
+    let pool = api
+        .ok("mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { cap launchTemplateId launchTemplateVersion } }", json!({"id": pool_id, "i": input}))
+        .await;
+    assert_eq!(pool["updatePool"]["cap"], 2);
+    assert_eq!(pool["updatePool"]["launchTemplateVersion"], 2, "a re-save is a new default template version");
+    let copy = api
+        .ok(
+            "mutation($id: ID!) { copyPool(id: $id) { id name isDefault launchTemplateId } }",
+            json!({"id": pool_id}),
+        )
+        .await;
+    assert_eq!(copy["copyPool"]["name"], "default-copy");
+    assert_eq!(copy["copyPool"]["isDefault"], false);
+    let copy_id = copy["copyPool"]["id"].clone();
+    assert_eq!(
+        api.ok("mutation($id: ID!) { deletePool(id: $id) }", json!({"id": copy_id})).await["deletePool"],
+        true
+    );
+
+    let repo = api
+        .ok("mutation($i: RepoInput!) { updateRepo(input: $i) { fullName cap tags { key value } } }", json!({"i": {"fullName": "octo/hello", "projectId": project_id, "cap": 1, "tags": [{"key": "team", "value": "web"}]}}))
+        .await;
+    assert_eq!(repo["updateRepo"]["cap"], 1);
+    assert_eq!(
+        api.ok("mutation { unbindRepo(fullName: \"octo/hello\") }", json!({})).await["unbindRepo"],
+        true
+    );
+
+    let settings = api.ok("mutation { setRetention(days: 14) { retentionDays } }", json!({})).await;
+    assert_eq!(settings["setRetention"]["retentionDays"], 14);
+    let before = api.ok("{ settings { bootstrapTokenFingerprint } }", json!({})).await;
+    let rotated = api
+        .ok(
+            "mutation { rotateBootstrapToken { bootstrapTokenFingerprint previousTokenValidUntil } }",
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        rotated["rotateBootstrapToken"]["bootstrapTokenFingerprint"],
+        before["settings"]["bootstrapTokenFingerprint"]
+    );
+    assert!(rotated["rotateBootstrapToken"]["previousTokenValidUntil"].is_string());
+    assert_eq!(api.ok("mutation { reconcileNow }", json!({})).await["reconcileNow"], true);
+
+    // Backup round trip: export over HTTP, a dry run shows no change, an edited file updates.
+    let export: Value = api
+        .http
+        .get(format!("http://{}/api/backup/export", api.running.addr))
+        .header("cookie", "pacer_session=none")
+        .send()
+        .await
+        .expect("export")
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(export["error"], "unauthenticated", "the export needs a session: {export}");
+    let backup =
+        pacer_domain::Backup::export(&api.running.engine.app.state().config, api.running.engine.app.now());
+    let mut backup = serde_json::to_value(backup).expect("backup json");
+    let dry = api
+        .ok("mutation($j: String!) { importBackup(json: $j, dryRun: true) { dryRun applied items { kind name action } errors { field } } }", json!({"j": backup.to_string()}))
+        .await;
+    assert!(
+        dry["importBackup"]["items"].as_array().expect("items").iter().all(|i| i["action"] == "UNCHANGED"),
+        "{dry:#}"
+    );
+    backup["projects"][0]["cap"] = 9.into();
+    backup["projects"]
+        .as_array_mut()
+        .expect("projects")
+        .push(json!({"name": "mobile", "pools": [], "repos": []}));
+    let plan = api
+        .ok("mutation($j: String!) { importBackup(json: $j, dryRun: true) { projectsCreated projectsUpdated applied } }", json!({"j": backup.to_string()}))
+        .await;
+    assert_eq!(plan["importBackup"], json!({"projectsCreated": 1, "projectsUpdated": 1, "applied": false}));
+    assert_eq!(
+        api.ok("{ projects { name } }", json!({})).await["projects"].as_array().map(Vec::len),
+        Some(1),
+        "a dry run changes nothing"
+    );
+    let applied = api
+        .ok("mutation($j: String!) { importBackup(json: $j, dryRun: false) { projectsCreated applied errors { field } } }", json!({"j": backup.to_string()}))
+        .await;
+    assert_eq!(applied["importBackup"], json!({"projectsCreated": 1, "applied": true, "errors": []}));
+    let mobile = api.ok("{ projects { id name } }", json!({})).await["projects"]
+        .as_array()
+        .expect("projects")
+        .iter()
+        .find(|p| p["name"] == "mobile")
+        .map(|p| p["id"].clone())
+        .expect("mobile imported");
+    assert_eq!(
+        api.ok("mutation($id: ID!) { deleteProject(id: $id) }", json!({"id": mobile})).await["deleteProject"],
+        true
+    );
+
+    let actors = api.ok("{ audit(first: 100) { entries { action actor } } }", json!({})).await;
+    for entry in actors["audit"]["entries"].as_array().expect("entries") {
+        let action = entry["action"].as_str().unwrap_or_default();
+        if action.starts_with("project.")
+            || action.starts_with("pool.")
+            || action.starts_with("repo.")
+            || action.starts_with("settings.")
+        {
+            assert_eq!(entry["actor"], USER, "{entry}");
+        }
+    }
+    assert_eq!(api.ok("mutation { logout }", json!({})).await["logout"], true);
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejections_carry_a_code_and_a_field_and_change_nothing() {
+    let api = Api::start().await;
+    let (project_id, pool_id) = api.configure().await;
+    let seq_before = api.running.engine.app.log().last_seq();
+    api.fake.mark_missing("ami-0deadbeefdeadbeef");
+    let cases: Vec<(&str, &str, Value, &str, Option<&str>)> = vec![
+        (
+            "empty project name",
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": " "}}),
+            "INVALID_INPUT",
+            Some("name"),
+        ),
+        (
+            "duplicate project",
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "platform"}}),
+            "INVALID_INPUT",
+            Some("name"),
+        ),
+        (
+            "negative cap",
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "x", "cap": -1}}),
+            "INVALID_INPUT",
+            Some("cap"),
+        ),
+        (
+            "reserved tag",
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "x", "tags": [{"key": "gha:job_id", "value": "1"}]}}),
+            "INVALID_INPUT",
+            Some("tags.gha:job_id"),
+        ),
+        (
+            "org scope without org",
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "x", "scope": "ORG"}}),
+            "INVALID_INPUT",
+            Some("org_name"),
+        ),
+        (
+            "project id not numeric",
+            "mutation($i: ProjectInput!) { updateProject(id: \"abc\", input: $i) { id } }",
+            json!({"i": {"name": "x"}}),
+            "INVALID_INPUT",
+            Some("id"),
+        ),
+        (
+            "unknown project",
+            "mutation($i: ProjectInput!) { updateProject(id: \"424242\", input: $i) { id } }",
+            json!({"i": {"name": "x"}}),
+            "NOT_FOUND",
+            None,
+        ),
+        (
+            "project with pools",
+            "mutation($id: ID!) { deleteProject(id: $id) }",
+            json!({"id": project_id}),
+            "CONFLICT",
+            None,
+        ),
+        (
+            "missing AMI",
+            CREATE_POOL,
+            json!({"p": project_id, "i": {"name": "gpu", "amiId": "ami-0deadbeefdeadbeef", "instanceTypes": ["g5.xlarge"], "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"]}}),
+            "INVALID_INPUT",
+            Some("ami_id"),
+        ),
+        (
+            "no instance types",
+            CREATE_POOL,
+            json!({"p": project_id, "i": {"name": "gpu", "amiId": AMI, "instanceTypes": [], "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"]}}),
+            "INVALID_INPUT",
+            Some("instance_types"),
+        ),
+        (
+            "duplicate pool",
+            CREATE_POOL,
+            json!({"p": project_id, "i": pool_input("default")}),
+            "INVALID_INPUT",
+            Some("name"),
+        ),
+        (
+            "pool in unknown project",
+            CREATE_POOL,
+            json!({"p": "777", "i": pool_input("other")}),
+            "NOT_FOUND",
+            None,
+        ),
+        ("unknown pool", "mutation { deletePool(id: \"31337\") }", json!({}), "NOT_FOUND", None),
+        ("copy of unknown pool", "mutation { copyPool(id: \"31337\") { id } }", json!({}), "NOT_FOUND", None),
+        (
+            "bad repo name",
+            "mutation($i: RepoInput!) { bindRepo(input: $i) { fullName } }",
+            json!({"i": {"fullName": "not a repo", "projectId": project_id}}),
+            "INVALID_INPUT",
+            Some("full_name"),
+        ),
+        (
+            "repo bound twice",
+            "mutation($i: RepoInput!) { bindRepo(input: $i) { fullName } }",
+            json!({"i": {"fullName": "octo/hello", "projectId": project_id}}),
+            "CONFLICT",
+            Some("full_name"),
+        ),
+        (
+            "repo cap negative",
+            "mutation($i: RepoInput!) { bindRepo(input: $i) { fullName } }",
+            json!({"i": {"fullName": "octo/new", "projectId": project_id, "cap": -2}}),
+            "INVALID_INPUT",
+            Some("cap"),
+        ),
+        ("unbind unknown", "mutation { unbindRepo(fullName: \"octo/none\") }", json!({}), "NOT_FOUND", None),
+        (
+            "retention negative",
+            "mutation { setRetention(days: -1) { retentionDays } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("days"),
+        ),
+        (
+            "page too large",
+            "{ jobs(first: 100000) { totalCount } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("first"),
+        ),
+        ("bad cursor", "{ jobs(after: \"zzz\") { totalCount } }", json!({}), "INVALID_INPUT", Some("after")),
+        ("bad job id", "{ job(id: \"x\") { id } }", json!({}), "INVALID_INPUT", Some("id")),
+        (
+            "bad window",
+            "{ stats(window: {days: 0}) { totals { jobs } } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("window"),
+        ),
+        (
+            "inverted window",
+            "{ stats(window: {from: \"2026-02-01T00:00:00.000Z\", to: \"2026-01-01T00:00:00.000Z\"}) { totals { jobs } } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("window"),
+        ),
+        (
+            "bad month",
+            "{ dailySeries(year: 2026, month: 13) { date } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("month"),
+        ),
+        (
+            "unknown audit action",
+            "{ audit(filter: {action: \"job.exploded\"}) { failures } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("action"),
+        ),
+        ("runsOn of unknown pool", "{ runsOn(poolId: \"999\") }", json!({}), "NOT_FOUND", None),
+    ];
+    let mut wrong = Vec::new();
+    for (what, query, variables, code, field) in cases {
+        let answer = api.run(query, variables).await;
+        let (got_code, got_field) = answer.rejected();
+        if got_code != code || got_field.as_deref() != field {
+            wrong.push(format!(
+                "{what}: got {got_code} {got_field:?}, want {code} {field:?}: {}",
+                answer.errors[0]["message"]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong rejections:\n{}", wrong.join("\n"));
+    let pool =
+        api.ok("query($id: ID!) { pool(id: $id) { launchTemplateVersion } }", json!({"id": pool_id})).await;
+    assert_eq!(pool["pool"]["launchTemplateVersion"], 1, "no rejected edit touched the template");
+
+    // A bad backup is all-or-nothing with every row error reported.
+    let bad = json!({"version": 1, "projects": [
+        {"name": "", "pools": [], "repos": []},
+        {"name": "ok", "pools": [{"name": "p", "ami_id": "", "instance_types": [], "subnet_ids": []}], "repos": [{"full_name": "nope"}]}
+    ]});
+    let result = api
+        .ok("mutation($j: String!) { importBackup(json: $j, dryRun: false) { applied errors { field message } } }", json!({"j": bad.to_string()}))
+        .await;
+    let errors = result["importBackup"]["errors"].as_array().expect("errors");
+    assert_eq!(result["importBackup"]["applied"], false);
+    assert!(errors.len() >= 3, "every row error is reported: {errors:#?}");
+    let garbage =
+        api.ok("mutation { importBackup(json: \"{nope\") { applied errors { field } } }", json!({})).await;
+    assert_eq!(garbage["importBackup"]["errors"][0]["field"], "json");
+
+    // Limits: a query nested past the depth limit is refused before it runs.
+    assert!(api.run("{ projects { pools { tags { key } } } }", json!({})).await.errors.is_empty());
+    let too_deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(20),
+        "} ".repeat(20)
+    );
+    assert!(!api.run(&too_deep, json!({})).await.errors.is_empty(), "depth limit");
+
+    let events = api.running.engine.app.log().read(seq_before + 1, usize::MAX).expect("read");
+    let config_changes: Vec<&str> = events
+        .iter()
+        .map(|r| r.event.name().as_str())
+        .filter(|n| n.starts_with("project.") || n.starts_with("pool.") || n.starts_with("repo."))
+        .collect();
+    assert!(config_changes.is_empty(), "rejections recorded config changes: {config_changes:?}");
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_subscription_resumes_without_gap_or_duplicate() {
+    let api = Api::start().await;
+    api.configure().await;
+    let middle = api.running.engine.app.log().last_seq() / 2;
+    let request = async_graphql::Request::new(format!(
+        "subscription {{ events(afterSeq: \"{middle}\") {{ seq action actor }} }}"
+    ))
+    .data(api.principal.clone());
+    let mut stream = api.schema.execute_stream(request);
+    for i in 0..20 {
+        api.ok(
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": format!("p{i}")}}),
+        )
+        .await;
+    }
+    let last = api.running.engine.app.log().last_seq();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|s| *s < last) {
+        let item = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("open");
+        let value = serde_json::to_value(&item).expect("json");
+        assert!(item.errors.is_empty(), "{value:#}");
+        seen.push(value["data"]["events"]["seq"].as_str().and_then(|s| s.parse::<u64>().ok()).expect("seq"));
+    }
+    assert_eq!(
+        seen,
+        ((middle + 1)..=last).collect::<Vec<_>>(),
+        "every record after afterSeq, once, in order"
+    );
+
+    let filtered = async_graphql::Request::new(
+        "subscription { events(afterSeq: \"0\", actions: [\"project.created\"]) { action } }",
+    )
+    .data(api.principal.clone());
+    let mut filtered = api.schema.execute_stream(filtered);
+    for _ in 0..21 {
+        let item = tokio::time::timeout(Duration::from_secs(10), filtered.next())
+            .await
+            .expect("in time")
+            .expect("open");
+        assert_eq!(serde_json::to_value(&item).expect("json")["data"]["events"]["action"], "project.created");
+    }
+    let unknown = async_graphql::Request::new("subscription { events(actions: [\"job.exploded\"]) { seq } }")
+        .data(api.principal.clone());
+    let first = api.schema.execute_stream(unknown).next().await.expect("an answer");
+    assert_eq!(
+        serde_json::to_value(&first).expect("json")["errors"][0]["extensions"]["code"],
+        "INVALID_INPUT"
+    );
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_subscriber_is_told_to_resync() {
+    let api = Api::start().await;
+    let engine = api.running.engine.clone();
+    let request = async_graphql::Request::new("subscription { events(afterSeq: \"0\") { seq } }")
+        .data(api.principal.clone());
+    let mut stream = api.schema.execute_stream(request);
+    // Nobody reads while far more records than the subscriber may queue are appended.
+    let total = 3 * pacer_server::graphql::SUBSCRIBER_QUEUE + 100;
+    for chunk in 0..(total / 50) {
+        let names: Vec<String> = (0..50).map(|i| format!("lag-{chunk}-{i}")).collect();
+        let writes = names.iter().map(|name| engine.health(name, Err("down".into())));
+        futures::future::join_all(writes).await;
+    }
+    let mut seqs = Vec::new();
+    let code = loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("in time");
+        let Some(item) = item else {
+            panic!("the stream ended without a RESYNC error after {} records", seqs.len())
+        };
+        let value = serde_json::to_value(&item).expect("json");
+        if let Some(error) = value["errors"].get(0) {
+            break error["extensions"]["code"].as_str().unwrap_or_default().to_owned();
+        }
+        seqs.push(value["data"]["events"]["seq"].as_str().and_then(|s| s.parse::<u64>().ok()).expect("seq"));
+    };
+    assert_eq!(code, "RESYNC");
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "what was delivered has no gap");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("ends").is_none(),
+        "the stream ends after RESYNC"
+    );
+    api.running.shutdown().await;
+}
