@@ -58,12 +58,16 @@ impl AddAssign for Micros {
 
 impl fmt::Display for Micros {
     /// `$12.34` for a cent or more, `$0.0042` below a cent (four decimals, so sub-cent runs do
-    /// not show as `$0.00`), `$0.00` for zero.
+    /// not show as `$0.00`), `<$0.0001` for less than that but not zero, `$0.00` for zero.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
-        if abs != 0 && abs < 10_000 {
-            let tenths_of_milli = (abs + 50) / 100; // four decimals, rounded
+        if abs != 0 && abs < 50 {
+            return write!(f, "<{sign}$0.0001");
+        }
+        // Below what rounds to a whole cent: four decimals, rounded.
+        if abs != 0 && abs < 9_950 {
+            let tenths_of_milli = (abs + 50) / 100;
             return write!(f, "{sign}$0.{tenths_of_milli:04}");
         }
         let cents = (abs + 5_000) / 10_000;
@@ -121,10 +125,12 @@ mod tests {
     #[test]
     fn display_keeps_sub_cent_precision() {
         assert_eq!(Micros(0).to_string(), "$0.00");
-        assert_eq!(Micros(42).to_string(), "$0.0000");
+        assert_eq!(Micros(42).to_string(), "<$0.0001");
+        assert_eq!(Micros(50).to_string(), "$0.0001");
         assert_eq!(Micros(420).to_string(), "$0.0004");
         assert_eq!(Micros(4_160).to_string(), "$0.0042");
-        assert_eq!(Micros(9_999).to_string(), "$0.0100");
+        assert_eq!(Micros(9_949).to_string(), "$0.0099");
+        assert_eq!(Micros(9_999).to_string(), "$0.01");
         assert_eq!(Micros(10_000).to_string(), "$0.01");
         assert_eq!(Micros(1_234_567).to_string(), "$1.23");
         assert_eq!(Micros(1_234_567_890_000).to_string(), "$1,234,567.89");

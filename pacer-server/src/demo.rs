@@ -177,6 +177,9 @@ struct SimJob {
     runner: Option<String>,
 }
 
+/// One in this many new jobs is followed by a cancellation (a steady, visible share).
+const CANCEL_EVERY: u64 = 12;
+
 /// The simulated GitHub and its runners.
 pub struct World {
     http: reqwest::Client,
@@ -302,15 +305,15 @@ impl World {
         }
     }
 
-    /// Workflow traffic: a new job every `interval` seconds on average; now and then GitHub
-    /// cancels a job that is still queued.
+    /// Workflow traffic: a new job every `interval` seconds on average; after every
+    /// [`CANCEL_EVERY`]th job GitHub cancels the oldest job no runner has picked up yet.
     async fn traffic(self: Arc<Self>, interval: f64) {
-        loop {
+        for posted in 1u64.. {
             let job = self.new_job();
             if self.post_webhook("queued", &job, None).await == 200 {
                 self.queued.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id, job);
             }
-            if self.roll() < 0.06 {
+            if posted.is_multiple_of(CANCEL_EVERY) {
                 let victim = {
                     let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
                     let id = queued.keys().next().copied();

@@ -210,7 +210,8 @@ mod tests {
     fn money_uses_the_domain_rule_with_four_decimals_below_a_cent() {
         assert_eq!(money("0"), "$0.00");
         assert_eq!(money("4160"), "$0.0042");
-        assert_eq!(money("9999"), "$0.0100");
+        assert_eq!(money("9999"), "$0.01");
+        assert_eq!(money("10"), "<$0.0001");
         assert_eq!(money("10000"), "$0.01");
         assert_eq!(money("1234567890000"), "$1,234,567.89");
         assert_eq!(money(" 96000 "), "$0.10");

@@ -605,7 +605,7 @@ pub struct JobView {
     pub pool_name: String,
     /// Status.
     pub status: GqlJobStatus,
-    /// Failed launch attempts.
+    /// Launch attempts made: the failed ones, plus the one in flight or that succeeded.
     pub attempts: i32,
     /// Market.
     pub market: GqlMarket,
@@ -666,7 +666,9 @@ impl JobView {
             pool_id: ID(job.pool.0.to_string()),
             pool_name: pool.map(|p| p.spec.name.clone()).unwrap_or_default(),
             status: job.status.into(),
-            attempts: int(job.attempts),
+            attempts: int(
+                job.attempts + u32::from(job.status == JobStatus::Claimed || job.launched_at.is_some())
+            ),
             market: job.market.into(),
             queued_at: job.queued_at.into(),
             claimed_at: job.claimed_at.map(Into::into),

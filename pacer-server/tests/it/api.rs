@@ -15,6 +15,7 @@ use pacer_server::github::SimulatedGitHub;
 use pacer_server::graphql::PacerSchema;
 use pacer_server::serve::{Peers, Running, ServerOptions, start};
 use serde_json::{Value, json};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,13 +157,11 @@ impl Api {
 
     async fn wait_status(&self, status: &str, count: usize) {
         let query = format!("{{ jobs(filter: {{statuses: [{status}]}}) {{ totalCount }} }}");
-        for _ in 0..200 {
-            if self.ok(&query, json!({})).await["jobs"]["totalCount"] == count {
-                return;
-            }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.ok(&query, json!({})).await["jobs"]["totalCount"] != count {
+            assert!(std::time::Instant::now() < deadline, "never saw {count} {status} jobs");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("never saw {count} {status} jobs");
     }
 }
 
@@ -763,5 +762,73 @@ async fn a_lagging_subscriber_is_told_to_resync() {
         tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("ends").is_none(),
         "the stream ends after RESYNC"
     );
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_go_pacer_backup_imports_unchanged_and_round_trips_through_the_download() {
+    let api = Api::start().await;
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pacer-domain/tests/fixtures/go-pacer-backup-v1.json");
+    let go_backup = std::fs::read_to_string(&fixture).expect("the Go Pacer fixture");
+    const IMPORT: &str = "mutation($j: String!, $d: Boolean!) { importBackup(json: $j, dryRun: $d) { dryRun applied projectsCreated poolsCreated reposCreated items { kind name action } errors { field message } } }";
+    let dry = api.ok(IMPORT, json!({"j": go_backup, "d": true})).await;
+    assert_eq!(dry["importBackup"]["applied"], false);
+    assert_eq!(dry["importBackup"]["errors"], json!([]));
+    assert_eq!(
+        api.ok("{ projects { id } }", json!({})).await["projects"],
+        json!([]),
+        "a dry run changes nothing"
+    );
+    let applied = api.ok(IMPORT, json!({"j": go_backup, "d": false})).await;
+    let result = &applied["importBackup"];
+    assert_eq!(
+        (result["applied"].as_bool(), result["projectsCreated"].as_i64()),
+        (Some(true), Some(2)),
+        "{result:#}"
+    );
+    assert_eq!(
+        (result["poolsCreated"].as_i64(), result["reposCreated"].as_i64()),
+        (Some(2), Some(2)),
+        "{result:#}"
+    );
+    let pools = api.ok("{ pools { name cap spot launchTemplateId launchTemplateVersion } }", json!({})).await;
+    let pools = pools["pools"].as_array().expect("pools");
+    assert!(
+        pools.iter().all(|p| p["launchTemplateId"].is_string()),
+        "every imported pool is materialised: {pools:#?}"
+    );
+    let linux = pools.iter().find(|p| p["name"] == "linux-x64").expect("linux-x64");
+    assert_eq!(
+        (linux["cap"].as_i64(), linux["spot"].as_bool()),
+        (Some(5), Some(true)),
+        "max_concurrent_runners became the cap"
+    );
+
+    // The download (with a bearer session) imports back as all unchanged.
+    let Principal::User { session, .. } = &api.principal else { panic!("a user session") };
+    let download = api
+        .http
+        .get(format!("http://{}/api/backup/export", api.running.addr))
+        .bearer_auth(session)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(download.status().as_u16(), 200);
+    let disposition = download
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(disposition.starts_with("attachment; filename=\"pacer-backup-"), "{disposition}");
+    let exported = download.text().await.expect("body");
+    for secret in [SECRET, session.as_str()] {
+        assert!(!exported.contains(secret), "no secret in a backup");
+    }
+    let again = api.ok(IMPORT, json!({"j": exported, "d": true})).await;
+    let items = again["importBackup"]["items"].as_array().expect("items");
+    assert_eq!(items.len(), 6, "2 projects, 2 pools, 2 repos: {items:#?}");
+    assert!(items.iter().all(|i| i["action"] == "UNCHANGED"), "{items:#?}");
     api.running.shutdown().await;
 }

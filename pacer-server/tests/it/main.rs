@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod backup;
 mod capacity;
 mod console;
 mod crash;

@@ -67,7 +67,8 @@ impl Setup {
         path
     }
 
-    fn command(&self) -> Command {
+    /// `pacer` with the environment every test run needs (dummy AWS credentials, no profile).
+    pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
         command
             .env("AWS_ACCESS_KEY_ID", "testing")

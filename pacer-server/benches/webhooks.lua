@@ -1,0 +1,59 @@
+-- wrk script for Pacer's webhook ingestion (BENCHMARKS.md, issue 4; run by scripts/bench.sh):
+--
+--   WEBHOOKS_TSV=deliveries.tsv wrk -t2 -c64 -d10s --latency -s webhooks.lua \
+--     http://127.0.0.1:PORT/api/webhook -- 2
+--
+-- The TSV comes from ../shared/tools/load/gen-signed-webhooks.py (delivery id, signature, body
+-- per line). Unlike ../shared/tools/load/webhooks.lua (whose threads all start at the same
+-- `math.random` offset, because every thread's Lua state has the same seed, and so post the
+-- same deliveries at the same time), each thread here takes its own slice of the lines (line
+-- i goes to thread i mod THREADS; pass THREADS after `--`), so no delivery is sent twice until
+-- a thread has used up its slice. Pacer's route is /api/webhook.
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+local reqs = {}
+local idx = 0
+
+function init(args)
+  local total = tonumber(args[1]) or 1
+  local path = os.getenv("WEBHOOKS_TSV") or "deliveries.tsv"
+  local n = 0
+  for line in io.lines(path) do
+    if n % total == id then
+      local guid, sig, body = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", nil, {
+        ["Content-Type"] = "application/json", ["User-Agent"] = "GitHub-Hookshot/wrk",
+        ["X-GitHub-Event"] = "workflow_job", ["X-GitHub-Delivery"] = guid,
+        ["X-GitHub-Hook-ID"] = "1", ["X-GitHub-Hook-Installation-Target-Type"] = "integration",
+        ["X-Hub-Signature-256"] = sig }, body)
+    end
+    n = n + 1
+  end
+  slice = #reqs
+end
+
+function request()
+  idx = idx % #reqs + 1
+  return reqs[idx]
+end
+
+function done(summary, latency, requests)
+  local distinct = 0
+  for _, thread in ipairs(threads) do
+    distinct = distinct + (thread:get("slice") or 0)
+  end
+  io.write(string.format("deliveries available: %d; requests sent: %d%s\n", distinct, summary.requests,
+    summary.requests > distinct and " (more than available: the rest were repeats, answered as duplicates)" or
+    " (all distinct)"))
+  io.write(string.format("non-2xx/3xx: %d; socket errors: connect %d, read %d, write %d, timeout %d\n",
+    summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.timeout))
+end

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Reruns every measurement recorded in BENCHMARKS.md and writes what it printed to
+# $BENCH_OUT/bench-<date>.txt (default $CARGO_TARGET_DIR/bench-results).
+#
+#   bash scripts/bench.sh [build] [domain] [store] [server] [wrk] [console] ...   (default: all)
+#
+# - build:   the release build, once, with one feature set: `cargo bench --workspace --no-run`
+#            and `cargo build --release --workspace --bins --examples` (dev-dependencies are on
+#            in both, so RocksDB's C++ is compiled once and shared). The console is embedded
+#            from $PACER_CONSOLE_DIR (default: this target dir's console/dist, else the test
+#            cache's ~/.cache/pacer/target/console/dist, else built by scripts/build-console.sh).
+# - domain:  pacer-domain benches `fold` (fold and decide throughput) and `memory` (bytes per
+#            retained job).
+# - store:   pacer-store criterion benches `log` and `append` (durable appends, 1/64/256
+#            appenders), then the `replay_scale` example at 1 M and 10 M events (replay from seq
+#            0, peak RSS, snapshot, start from the snapshot; each step its own process).
+# - server:  the `webhook_latency` example (in process, FakeCompute): webhook → launch-call
+#            latency and the 1,000-job burst at 200 ms per launch.
+# - wrk:     the release `pacer serve` (no project configured, so every delivery is durably
+#            recorded as `job.ignored`; AWS and GitHub point at closed loopback ports) under Debian's
+#            wrk with signed deliveries (../shared/tools/load/gen-signed-webhooks.py and
+#            pacer-server/benches/webhooks.lua), then the `webhook_load` example at a fixed 5,000/s.
+# - console: the size of the embedded console's wasm (raw, gzip -9), and, when Node, Chromium
+#            and playwright-core are installed (scripts/install-node-peers.sh), first-render and
+#            live-update timings against `pacer demo` (pacer-server/benches/console_timing.mjs).
+#
+# Examples run from the build step's binaries (`cargo run -p <crate>` would resolve another
+# feature set and rebuild RocksDB), benches with `cargo bench --workspace --bench <name>`.
+# Uses its own target dir so a concurrent `cargo test` is not blocked; heavy steps run under
+# `nice -n 10`. All traffic stays on 127.0.0.1. Needs: wrk (apt-get install -y wrk), openssl,
+# python3, curl; node + chromium for the console timings.
+set -euo pipefail
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pacer/target-bench}"
+source "$(dirname "$0")/env.sh"
+cd "$PACER_ROOT"
+
+if [ -z "${PACER_CONSOLE_DIR:-}" ]; then
+  if [ -f "$CARGO_TARGET_DIR/console/dist/index.html" ]; then
+    PACER_CONSOLE_DIR="$CARGO_TARGET_DIR/console/dist"
+  elif [ -f "$HOME/.cache/pacer/target/console/dist/index.html" ]; then
+    PACER_CONSOLE_DIR="$HOME/.cache/pacer/target/console/dist"
+  else
+    say "building the console (embedded into the pacer binary)"
+    nice -n 10 bash scripts/build-console.sh
+    PACER_CONSOLE_DIR="$CARGO_TARGET_DIR/console/dist"
+  fi
+fi
+export PACER_CONSOLE_DIR
+
+BENCH_OUT="${BENCH_OUT:-$CARGO_TARGET_DIR/bench-results}"
+mkdir -p "$BENCH_OUT"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/pacer-bench.XXXXXX")"
+RESULTS="$BENCH_OUT/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+RELEASE="$CARGO_TARGET_DIR/release"
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(build domain store server wrk console)
+wants() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+record() { tee -a "$RESULTS"; }
+heading() { printf '\n## %s\n' "$*" | record; }
+
+{
+  echo "# pacer benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -r)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | record
+
+# Waits for "pacer: listening on URL" in a log file; prints the URL.
+listening_url() {
+  local log="$1" i
+  for i in $(seq 1 600); do
+    if grep -q '^pacer: listening on ' "$log" 2>/dev/null; then
+      sed -n 's/^pacer: listening on //p' "$log" | head -1
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "pacer did not start; its log:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+if wants build; then
+  say "release build (benches, then binaries and examples)"
+  nice -n 10 cargo bench --workspace --locked --no-run
+  nice -n 10 cargo build --release --workspace --locked --bins --examples
+fi
+
+if wants domain; then
+  heading "domain: fold and decide throughput (cargo bench --workspace --bench fold)"
+  nice -n 10 cargo bench --workspace --locked --bench fold 2>/dev/null | grep -E '^(fold|decide)' | record
+  heading "domain: memory per retained job (cargo bench --workspace --bench memory)"
+  nice -n 10 cargo bench --workspace --locked --bench memory 2>/dev/null | grep -E '^memory' | record
+fi
+
+if wants store; then
+  for bench in log append; do
+    heading "store: criterion bench $bench (cargo bench --workspace --bench $bench)"
+    nice -n 10 cargo bench --workspace --locked --bench "$bench" 2>/dev/null \
+      | grep -E '^[a-z_]+/|time:|thrpt:' | record
+  done
+  for events in 1000000 10000000; do
+    heading "store: replay_scale $events ($CARGO_TARGET_DIR/release/examples/replay_scale $events DIR)"
+    "$RELEASE/examples/replay_scale" "$events" "$WORK/replay-$events" 2>&1 | record
+    rm -rf "$WORK/replay-$events"
+  done
+fi
+
+if wants server; then
+  heading "server: webhook → launch call, and the 1,000-job burst ($CARGO_TARGET_DIR/release/examples/webhook_latency all)"
+  "$RELEASE/examples/webhook_latency" all 2>/dev/null | record
+fi
+
+if wants wrk; then
+  SECRET="benchmark secret for wrk runs"
+  DIR="$WORK/serve"
+  mkdir -p "$DIR"
+  openssl genrsa -traditional -out "$DIR/app.pem" 2048 2>/dev/null
+  cat >"$DIR/pacer.yaml" <<EOF
+server:
+  addr: 127.0.0.1:0
+storage:
+  path: $DIR/data
+aws:
+  region: us-east-1
+  endpoint_url: http://127.0.0.1:9
+  pricing_endpoint_url: http://127.0.0.1:9
+github:
+  app_id: 4242
+  private_key_path: $DIR/app.pem
+  webhook_secret: "$SECRET"
+  api_url: http://127.0.0.1:9
+  redelivery_interval_seconds: 0
+auth:
+  disabled: true
+reaper:
+  interval_seconds: 86400
+logging:
+  level: warn
+EOF
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
+    "$RELEASE/pacer" serve --config "$DIR/pacer.yaml" 2>"$DIR/pacer.log" &
+  PACER_PID=$!
+  PIDS+=("$PACER_PID")
+  URL="$(listening_url "$DIR/pacer.log")"
+  DELIVERIES="${BENCH_WRK_DELIVERIES:-200000}"
+  say "signing $DELIVERIES deliveries for wrk"
+  python3 "$PACER_SHARED_DIR/tools/load/gen-signed-webhooks.py" "$SECRET" "$DELIVERIES" \
+    "$PACER_SHARED_DIR/testdata/webhooks/workflow_job.05.queued.json" "$DIR/deliveries.tsv"
+  heading "wrk: signed webhooks against the release pacer serve (no project: job.ignored), $(cut -d' ' -f1-3 /proc/loadavg) load"
+  for connections in 64 16; do
+    echo "wrk -t2 -c$connections -d10s --latency -s pacer-server/benches/webhooks.lua $URL/api/webhook -- 2" | record
+    WEBHOOKS_TSV="$DIR/deliveries.tsv" wrk -t2 -c"$connections" -d10s --latency \
+      -s pacer-server/benches/webhooks.lua "$URL/api/webhook" -- 2 2>&1 | record
+  done
+  echo "outcomes recorded (/metrics):" | record
+  curl -s "$URL/metrics" | grep -E '^pacer_(webhooks_total|log_last_seq)' | record
+  heading "fixed rate: 5,000 webhooks/s for 10 s ($CARGO_TARGET_DIR/release/examples/webhook_load URL SECRET 5000 10)"
+  "$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 5000 10 2>&1 | record
+  heading "fixed rate: 10,000 webhooks/s for 10 s"
+  "$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 10000 10 2>&1 | record || true
+  stop_pid "$PACER_PID"
+fi
+
+if wants console; then
+  WASM="$PACER_CONSOLE_DIR/pacer-web_bg.wasm"
+  heading "console: wasm size ($WASM)"
+  if [ -f "$WASM" ]; then
+    echo "raw $(stat -c %s "$WASM") bytes; gzip -9 $(gzip -9 -c "$WASM" | wc -c) bytes; JS glue $(stat -c %s "$PACER_CONSOLE_DIR/pacer-web.js") bytes raw, $(gzip -9 -c "$PACER_CONSOLE_DIR/pacer-web.js" | wc -c) gzipped" | record
+  else
+    echo "no built console at $PACER_CONSOLE_DIR" | record
+  fi
+  if command -v node >/dev/null && [ -x "${PACER_CHROMIUM:-/usr/bin/chromium}" ] \
+    && [ -d "$PACER_PEERS_DIR/node/node_modules/playwright-core" ]; then
+    DEMO="$WORK/demo"
+    mkdir -p "$DEMO"
+    "$RELEASE/pacer" demo --addr 127.0.0.1:0 --data "$DEMO/data" --job-interval 3600 2>"$DEMO/pacer.log" &
+    DEMO_PID=$!
+    PIDS+=("$DEMO_PID")
+    URL="$(listening_url "$DEMO/pacer.log")"
+    PASSWORD="$(sed -n 's/^pacer: created the bootstrap user .* with password //p' "$DEMO/pacer.log" | head -1)"
+    heading "console: timings in headless Chromium against pacer demo (node pacer-server/benches/console_timing.mjs URL PASSWORD DATA)"
+    node pacer-server/benches/console_timing.mjs "$URL" "$PASSWORD" "$DEMO/data" 5 2>&1 | record
+    stop_pid "$DEMO_PID"
+  else
+    echo "console timings skipped: node, chromium or playwright-core missing (scripts/install-node-peers.sh)" | record
+  fi
+fi
+
+say "results: $RESULTS"
