@@ -155,6 +155,18 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
     let (_, created) =
         gql(&pacer, Some(&cookie), "mutation { createProject(input: {name: \"signed\"}) { name } }").await;
     assert_eq!(created["data"]["createProject"]["name"], "signed");
+    let (_, rotated) =
+        gql(&pacer, Some(&cookie), "mutation { rotateBootstrapToken { bootstrapTokenFingerprint } }").await;
+    assert!(rotated["data"]["rotateBootstrapToken"]["bootstrapTokenFingerprint"].is_string(), "{rotated}");
+    // Everything the API shows: the whole audit log with payloads, settings, the caller.
+    let (_, shown) = gql(
+        &pacer,
+        Some(&cookie),
+        "{ audit(first: 500) { entries { action actor target summary payload } } settings { bootstrapTokenFingerprint publicUrl } me { email } health { components { message } } }",
+    )
+    .await;
+    let api_text = shown.to_string();
+    assert!(api_text.contains("auth.login_succeeded"), "{api_text}");
 
     // An open subscription ends within seconds of its session's logout.
     let mut socket =
@@ -200,6 +212,7 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
         "twenty failures from one address"
     );
 
+    let first_logs = pacer.logs();
     let records = pacer.stop();
     let failed: Vec<String> = records
         .iter()
@@ -222,22 +235,35 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
     let session = cookie.trim_start_matches("pacer_session=");
     let everything: String = records.iter().map(|r| format!("{:?}\n", r)).collect();
     let token = crate::support::pacer::bootstrap_token(&world.setup.data());
-    for (name, secret) in [
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(world.setup.data().join("secrets.json")).expect("secrets.json"),
+    )
+    .expect("json");
+    let hash = stored["password_hashes"][ADMIN].as_str().expect("the admin's hash").to_owned();
+    let app_key = std::fs::read_to_string(world.setup.dir.join("app.pem")).expect("app key");
+    let key_body = app_key.lines().nth(1).expect("a PEM body line").to_owned();
+    let secrets = [
         ("password", password.as_str()),
+        ("password hash", hash.as_str()),
         ("session", session),
         ("webhook secret", SECRET),
         ("bootstrap token", token.as_str()),
-    ] {
+        ("app key", key_body.as_str()),
+    ];
+    for (name, secret) in secrets {
         assert!(!everything.contains(secret), "the {name} leaked into the event log");
+        assert!(!api_text.contains(secret), "the {name} leaked into a GraphQL response");
+        // The first start prints the password once, on purpose; nothing else.
+        if name != "password" {
+            assert!(!first_logs.contains(secret), "the {name} leaked into the logs");
+        }
     }
 
     // A restart prints no password and keeps the user.
     let pacer = world.setup.start().await;
     assert_eq!(printed_password(&pacer.logs()), None, "the password is shown only on the first start");
     let logs = pacer.logs();
-    for (name, secret) in
-        [("password", password.as_str()), ("webhook secret", SECRET), ("bootstrap token", token.as_str())]
-    {
+    for (name, secret) in secrets {
         assert!(!logs.contains(secret), "the {name} leaked into the logs");
     }
     drop(pacer);

@@ -2,17 +2,21 @@
 //! imported exports back field for field, re-importing the export changes nothing, and a bad
 //! file is refused whole with every error listed.
 
+use crate::support::pacer::Setup;
 use crate::support::world::World;
 use serde_json::{Value, json};
 
 fn run(world: &World, args: &[&str]) -> (bool, String, String) {
-    let output = world
-        .setup
+    run_with(&world.setup, args)
+}
+
+fn run_with(setup: &Setup, args: &[&str]) -> (bool, String, String) {
+    let output = setup
         .command()
         .args(["backup"])
         .args(args)
         .arg("--config")
-        .arg(world.setup.config_file())
+        .arg(setup.config_file())
         .output()
         .expect("run pacer backup");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -62,6 +66,20 @@ async fn the_cli_exports_what_it_imported_and_refuses_bad_files_whole() {
     assert!(ok, "dry run failed: {stderr}");
     assert!(plan.lines().filter(|l| l.starts_with("unchanged")).count() >= 4, "{plan}");
     assert!(!plan.lines().any(|l| l.starts_with("create") || l.starts_with("update")), "{plan}");
+
+    // Into an empty data directory (same AWS and GitHub), then out again: identical config.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let fresh = Setup { dir: empty.path().to_path_buf(), ..world.setup.clone() };
+    std::fs::copy(world.setup.dir.join("app.pem"), fresh.dir.join("app.pem")).expect("copy the app key");
+    let (ok, report, stderr) = run_with(&fresh, &["import", &path]);
+    assert!(ok, "import into an empty data dir failed: {report}{stderr}");
+    let (ok, again, stderr) = run_with(&fresh, &["export"]);
+    assert!(ok, "{stderr}");
+    let again: Value = serde_json::from_str(&again).expect("json");
+    assert_eq!(
+        again["projects"], exported["projects"],
+        "export → import into an empty data dir → the same config"
+    );
 
     let mut bad = imported.clone();
     bad["projects"][0]["pools"][0]["instance_types"] = json!([]);
