@@ -9,5 +9,7 @@ bash scripts/install-system-deps.sh
 say "building the console"
 bash scripts/build-console.sh
 say "building pacer (first build compiles RocksDB and the AWS SDK; later builds are quick)"
-cargo build --locked -p pacer-server --bin pacer
+# The same target selection as scripts/test.sh, so Cargo resolves the same features and the
+# tests never rebuild RocksDB after a demo (or the other way round).
+cargo build --locked --workspace --all-targets
 exec "$CARGO_TARGET_DIR/debug/pacer" demo "$@"

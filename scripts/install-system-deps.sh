@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages and Rust components the build needs; with --tests also what the
-# tests drive (openssl and curl for keys and the user-data script, Chromium for the console,
-# Node.js for the GraphQL and OIDC peers). Idempotent and quick when everything is present.
+# tests drive (openssl and curl for keys and the user-data script, Chromium for the console).
+# Idempotent and quick when everything is present.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 packages=(libclang-dev)
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(openssl curl ca-certificates chromium nodejs npm)
+  # Node.js comes from scripts/install-node-peers.sh, which keeps a Node that is already there.
+  packages+=(openssl curl ca-certificates chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do
