@@ -15,8 +15,8 @@ use crate::http::webhook_signature;
 use crate::serve::{Peers, Running, start};
 use pacer_aws::{Compute, FakeCompute, FakeSettings, InstanceState};
 use pacer_domain::{
-    Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectId, ProjectSpec, RepoSpec, SpawnMethod,
-    Tags, sanitize,
+    Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectSpec, RepoSpec, SpawnMethod, Tags,
+    sanitize,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -160,7 +160,6 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
             engine.app.execute(Command::BindRepo { project: id, spec }, meta()).await?;
         }
     }
-    let _ = ProjectId(0);
     Ok(())
 }
 
