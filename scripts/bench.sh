@@ -147,7 +147,7 @@ github:
 auth:
   disabled: true
 reaper:
-  interval_seconds: 86400
+  interval_seconds: 3600
 logging:
   level: warn
 EOF

@@ -13,14 +13,14 @@ fn the_demo_reaches_every_status() {
     let data = dir.path().join("data");
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_pacer"))
-        .args(["demo", "--addr", "127.0.0.1:0", "--duration", "75", "--job-interval", "1.0", "--data"])
+        .args(["demo", "--addr", "127.0.0.1:0", "--duration", "90", "--job-interval", "1.0", "--data"])
         .arg(&data)
         .stdin(Stdio::null())
         .output()
         .expect("run pacer demo");
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "demo failed:\n{logs}");
-    assert!(started.elapsed() < Duration::from_secs(120), "the demo stops when asked");
+    assert!(started.elapsed() < Duration::from_secs(135), "the demo stops when asked");
     assert!(logs.contains("pacer: listening on http://127.0.0.1:"), "{logs}");
     assert!(logs.contains("pacer demo: jobs:"), "prints a live summary");
     let records = read_log(&data);
