@@ -2,7 +2,7 @@
 # Reruns every measurement recorded in BENCHMARKS.md and writes what it printed to
 # $BENCH_OUT/bench-<date>.txt (default $CARGO_TARGET_DIR/bench-results).
 #
-#   bash scripts/bench.sh [build] [domain] [store] [server] [wrk] [console] ...   (default: all)
+#   bash scripts/bench.sh [build] [domain] [store] [server] [wrk] [api] [console] ...   (default: all)
 #
 # - build:   the release build, once, with one feature set: `cargo bench --workspace --no-run`
 #            and `cargo build --release --workspace --bins --examples` (dev-dependencies are on
@@ -20,6 +20,7 @@
 #            recorded as `job.ignored`; AWS and GitHub point at closed loopback ports) under Debian's
 #            wrk with signed deliveries (../shared/tools/load/gen-signed-webhooks.py and
 #            pacer-server/benches/webhooks.lua), then the `webhook_load` example at a fixed 5,000/s.
+# - api:     the `api_bench` example (GraphQL pages over 1.7 M jobs, 1,000 WebSocket subscribers).
 # - console: the size of the embedded console's wasm (raw, gzip -9), and, when Node, Chromium
 #            and playwright-core are installed (scripts/install-node-peers.sh), first-render and
 #            live-update timings against `pacer demo` (pacer-server/benches/console_timing.mjs).
@@ -60,7 +61,7 @@ trap cleanup EXIT
 
 RELEASE="$CARGO_TARGET_DIR/release"
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(build domain store server wrk console)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(build domain store server wrk api console)
 wants() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 record() { tee -a "$RESULTS"; }
 heading() { printf '\n## %s\n' "$*" | record; }
@@ -151,28 +152,43 @@ reaper:
 logging:
   level: warn
 EOF
-  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
-    "$RELEASE/pacer" serve --config "$DIR/pacer.yaml" 2>"$DIR/pacer.log" &
-  PACER_PID=$!
-  PIDS+=("$PACER_PID")
-  URL="$(listening_url "$DIR/pacer.log")"
-  DELIVERIES="${BENCH_WRK_DELIVERIES:-200000}"
+  # A fresh `pacer serve` (empty data directory) for each run; sets URL and PACER_PID.
+  serve_fresh() {
+    if [ -n "${PACER_PID:-}" ]; then stop_pid "$PACER_PID"; fi
+    rm -rf "$DIR/data"
+    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
+      "$RELEASE/pacer" serve --config "$DIR/pacer.yaml" 2>"$DIR/pacer.log" &
+    PACER_PID=$!
+    PIDS+=("$PACER_PID")
+    URL="$(listening_url "$DIR/pacer.log")"
+  }
+  # CPU time (user + system) the server has used so far, in 10 ms ticks.
+  server_ticks() { awk '{print $14 + $15}' "/proc/$PACER_PID/stat"; }
+  DELIVERIES="${BENCH_WRK_DELIVERIES:-100000}"
   say "signing $DELIVERIES deliveries for wrk"
   python3 "$PACER_SHARED_DIR/tools/load/gen-signed-webhooks.py" "$SECRET" "$DELIVERIES" \
     "$PACER_SHARED_DIR/testdata/webhooks/workflow_job.05.queued.json" "$DIR/deliveries.tsv"
-  heading "wrk: signed webhooks against the release pacer serve (no project: job.ignored), $(cut -d' ' -f1-3 /proc/loadavg) load"
+  heading "wrk: signed webhooks against the release pacer serve (no project: every delivery is a durable job.ignored)"
   for connections in 64 16; do
-    echo "wrk -t2 -c$connections -d10s --latency -s pacer-server/benches/webhooks.lua $URL/api/webhook -- 2" | record
+    serve_fresh
+    echo "load average $(cut -d' ' -f1-3 /proc/loadavg); wrk -t2 -c$connections -d10s --latency -s pacer-server/benches/webhooks.lua URL/api/webhook -- 2" | record
+    before="$(server_ticks)"
     WEBHOOKS_TSV="$DIR/deliveries.tsv" wrk -t2 -c"$connections" -d10s --latency \
       -s pacer-server/benches/webhooks.lua "$URL/api/webhook" -- 2 2>&1 | record
+    echo "server CPU during the run: $(( $(server_ticks) - before ))0 ms; outcomes (/metrics):" | record
+    curl -s "$URL/metrics" | grep -E '^pacer_(webhooks_total|log_last_seq)' | record
   done
-  echo "outcomes recorded (/metrics):" | record
-  curl -s "$URL/metrics" | grep -E '^pacer_(webhooks_total|log_last_seq)' | record
-  heading "fixed rate: 5,000 webhooks/s for 10 s ($CARGO_TARGET_DIR/release/examples/webhook_load URL SECRET 5000 10)"
-  "$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 5000 10 2>&1 | record
-  heading "fixed rate: 10,000 webhooks/s for 10 s"
-  "$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 10000 10 2>&1 | record || true
+  for rate in 2000 5000; do
+    serve_fresh
+    heading "fixed rate: $rate webhooks/s for 10 s (release/examples/webhook_load URL SECRET $rate 10), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" "$rate" 10 2>&1 | record || true
+  done
   stop_pid "$PACER_PID"
+fi
+
+if wants api; then
+  heading "api: GraphQL pages and live delivery (release/examples/api_bench 1700000 1000 200)"
+  ( ulimit -n 8192 2>/dev/null || true; "$RELEASE/examples/api_bench" 1700000 1000 200 2>&1 ) | record
 fi
 
 if wants console; then
