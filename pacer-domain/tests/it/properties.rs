@@ -55,7 +55,9 @@ fn command(s: &Scenario, step: &Step, launches: &mut u8) -> Option<Command> {
             let outcome = match outcome {
                 0 | 1 => {
                     *launches += 1;
-                    launched(&format!("i-{:016x}", 100 + u64::from(*launches) + u64::from(n)), Some(50_000))
+                    // EC2 never hands out an instance id twice: launches are numbered apart.
+                    let id = 100 + 4 * u64::from(*launches) + u64::from(n);
+                    launched(&format!("i-{id:016x}"), Some(50_000))
                 }
                 2 => launch_failed("InsufficientInstanceCapacity"),
                 _ => launch_failed("RequestLimitExceeded"),
