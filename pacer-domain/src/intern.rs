@@ -2,8 +2,8 @@
 //! one copy per distinct string, a 4-byte symbol per use. Symbols are assigned in first-seen
 //! order, so folding the same log always yields the same symbols.
 
+use crate::FastMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// An interned string.
@@ -14,7 +14,7 @@ pub struct Sym(pub u32);
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
     names: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, Sym>,
+    ids: FastMap<Arc<str>, Sym>,
 }
 
 impl Interner {

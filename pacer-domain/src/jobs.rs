@@ -4,6 +4,7 @@
 //! detail view needs (workflow, branch, commit, failure log) stay in the log and are read
 //! through the store's subject index.
 
+use crate::FastMap;
 use crate::config::{PoolId, ProjectId};
 use crate::event::JobId;
 use crate::intern::Sym;
@@ -11,7 +12,7 @@ use crate::launch::Market;
 use crate::money::{Micros, PriceQuote};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a job is in its life (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -218,16 +219,16 @@ pub struct JobPage<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveCounts {
     /// Per pool.
-    pub pool: HashMap<PoolId, u32>,
+    pub pool: FastMap<PoolId, u32>,
     /// Per project.
-    pub project: HashMap<ProjectId, u32>,
+    pub project: FastMap<ProjectId, u32>,
     /// Per repo.
-    pub repo: HashMap<Sym, u32>,
+    pub repo: FastMap<Sym, u32>,
 }
 
 impl ActiveCounts {
     fn adjust(&mut self, job: &Job, delta: i64) {
-        fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, delta: i64) {
+        fn bump<K: std::hash::Hash + Eq>(map: &mut FastMap<K, u32>, key: K, delta: i64) {
             let entry = map.entry(key).or_insert(0);
             *entry = (i64::from(*entry) + delta).max(0) as u32;
         }
@@ -259,12 +260,12 @@ impl ActiveCounts {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jobs {
     by_id: BTreeMap<JobId, Job>,
-    by_github: HashMap<u64, JobId>,
+    by_github: FastMap<u64, JobId>,
     by_status: [BTreeSet<JobId>; 8],
-    by_project: HashMap<ProjectId, BTreeSet<JobId>>,
-    by_pool: HashMap<PoolId, BTreeSet<JobId>>,
-    by_repo: HashMap<Sym, BTreeSet<JobId>>,
-    by_sender: HashMap<Sym, BTreeSet<JobId>>,
+    by_project: FastMap<ProjectId, BTreeSet<JobId>>,
+    by_pool: FastMap<PoolId, BTreeSet<JobId>>,
+    by_repo: FastMap<Sym, BTreeSet<JobId>>,
+    by_sender: FastMap<Sym, BTreeSet<JobId>>,
     finished: BTreeSet<(Timestamp, JobId)>,
     active: ActiveCounts,
     next_id: u64,
@@ -459,7 +460,7 @@ impl Jobs {
     }
 
     fn unindex(&mut self, job: &Job) {
-        fn drop_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<JobId>>, key: K, id: JobId) {
+        fn drop_from<K: std::hash::Hash + Eq>(map: &mut FastMap<K, BTreeSet<JobId>>, key: K, id: JobId) {
             if let Some(set) = map.get_mut(&key) {
                 set.remove(&id);
                 if set.is_empty() {

@@ -24,6 +24,10 @@ mod state;
 mod stats;
 mod time;
 
+/// The hash map of the projections: a fast, fixed-seed hasher (keys are our own ids and
+/// interned names, never attacker-chosen in bulk), so folds are deterministic too.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
 pub use backup::{
     BACKUP_VERSION, Backup, BackupPool, BackupProject, BackupRepo, ImportAction, ImportItem, ImportPlan,
     plan_import,

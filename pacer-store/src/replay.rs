@@ -5,7 +5,8 @@
 use crate::codec::{SnapshotRejected, decode_snapshot, encode_snapshot};
 use crate::error::StoreError;
 use crate::log::EventLog;
-use pacer_domain::State;
+use pacer_domain::{Recorded, State};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Records folded per read while replaying.
@@ -24,19 +25,48 @@ pub struct StartReport {
     pub elapsed: Duration,
 }
 
-/// Folds every record after `state.last_seq` into `state`.
+/// Folds every record after `state.last_seq` into `state`. One thread reads and decodes the
+/// next chunks while this one folds, and the folded chunks are freed on the reading side, so
+/// a long replay uses two cores.
 pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreError> {
-    let mut folded = 0;
-    loop {
-        let records = log.read(state.last_seq + 1, CHUNK)?;
-        if records.is_empty() {
-            return Ok(folded);
+    /// Chunks decoded ahead of the fold.
+    const AHEAD: usize = 2;
+    let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Vec<Recorded>, StoreError>>(AHEAD);
+    let (spent, spent_rx) = mpsc::channel::<Vec<Recorded>>();
+    let from = state.last_seq + 1;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut next = from;
+            loop {
+                let chunk = log.read(next, CHUNK);
+                let last = !matches!(&chunk, Ok(records) if !records.is_empty());
+                if let Ok(records) = &chunk {
+                    next += records.len() as u64;
+                }
+                if chunks_tx.send(chunk).is_err() || last {
+                    return;
+                }
+                // Free what the fold is done with here, off the folding thread.
+                while let Ok(done) = spent_rx.try_recv() {
+                    drop(done);
+                }
+            }
+        });
+        let mut folded = 0;
+        for chunk in chunks {
+            let records = chunk?;
+            if records.is_empty() {
+                break;
+            }
+            for record in &records {
+                state.evolve(record);
+            }
+            folded += records.len() as u64;
+            // The reader may have finished already; then this thread frees the chunk.
+            let _ = spent.send(records);
         }
-        for record in &records {
-            state.evolve(record);
-        }
-        folded += records.len() as u64;
-    }
+        Ok(folded)
+    })
 }
 
 /// Loads the newest usable snapshot and folds the tail of the log.

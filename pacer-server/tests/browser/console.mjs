@@ -237,8 +237,9 @@ async function everyPage(page) {
 async function jobDetails(page) {
   await navigate(page, "jobs");
   await visible(page, "job-row");
-  const jobRow = page.locator(tid("job-row")).first();
-  const id = await jobRow.getAttribute("data-job-id");
+  // Pin the row by its id: live updates put new jobs on top while the test runs.
+  const id = await page.locator(tid("job-row")).first().getAttribute("data-job-id");
+  const jobRow = page.locator(`${tid("job-row")}[data-job-id="${id}"]`);
   await jobRow.locator(tid("job-details")).click();
   const modal = await visible(page, "job-modal", "the job details modal");
   await visible(page, "job-detail", "the job details");
