@@ -134,7 +134,37 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
 
 /// Parses a JSON body leniently about invalid UTF-8 (replaced) but strictly about shape.
 fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = String::from_utf8_lossy(bytes);
-    serde_json::from_str(&text)
+    lenient_json(bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}")))
+}
+
+/// JSON from bytes, straight from the slice; only bytes that are not UTF-8 take a second pass
+/// with the invalid sequences replaced, so valid bodies are never scanned or copied twice.
+fn lenient_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes).or_else(|error| match std::str::from_utf8(bytes) {
+        Ok(_) => Err(error),
+        Err(_) => serde_json::from_str(&String::from_utf8_lossy(bytes)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Named {
+        name: String,
+    }
+
+    #[test]
+    fn json_is_lenient_about_utf8_and_strict_about_shape() {
+        let valid: Named = lenient_json(br#"{"name":"ok","skipped":"x"}"#).expect("valid");
+        assert_eq!(valid, Named { name: "ok".into() });
+        let invalid: Named = lenient_json(b"{\"name\":\"a\xffb\"}").expect("replaced");
+        assert_eq!(invalid, Named { name: "a\u{fffd}b".into() });
+        assert!(lenient_json::<Named>(b"{\"name\":1}").is_err());
+        assert!(lenient_json::<Named>(b"{\"name\":\"a\xff").is_err());
+        let error = json_body::<Named>(b"nope").expect_err("malformed");
+        assert_eq!(error.code, "malformed_json");
+    }
 }

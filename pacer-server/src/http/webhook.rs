@@ -2,7 +2,7 @@
 //! raw bytes before anything is parsed, delivery dedupe, and an answer only once the resulting
 //! events are durable. No outbound call happens inside the request.
 
-use super::{ApiError, Http, with};
+use super::{ApiError, Http, lenient_json, with};
 use crate::app::{AppError, Meta};
 use hmac::{Hmac, Mac};
 use pacer_domain::{Actor, Command, Event, Recorded, WebhookPayload, WorkflowJobHook};
@@ -117,7 +117,6 @@ fn bad_request(message: impl Into<String>) -> Rejection {
 }
 
 fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
-    let text = String::from_utf8_lossy(body);
     let malformed = |e: serde_json::Error| {
         warp::reject::custom(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -127,7 +126,7 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
     };
     match event {
         "workflow_job" => {
-            let p: WorkflowJobPayload = serde_json::from_str(&text).map_err(malformed)?;
+            let p: WorkflowJobPayload = lenient_json(body).map_err(malformed)?;
             let job = p.workflow_job;
             Ok(WebhookPayload::WorkflowJob(Box::new(WorkflowJobHook {
                 action: p.action,
@@ -148,7 +147,7 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
             })))
         }
         _ => {
-            let p: AnyPayload = serde_json::from_str(&text).map_err(malformed)?;
+            let p: AnyPayload = lenient_json(body).map_err(malformed)?;
             if event == "ping" {
                 Ok(WebhookPayload::Ping { hook_id: p.hook_id })
             } else {
@@ -224,17 +223,16 @@ async fn handle(
         WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
         _ => None,
     };
-    let seen = app.log().has_key(&key).map_err(|e| unavailable(e.to_string()))?;
     let meta = Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys: vec![key] };
     let redelivery = || Command::Webhook {
         delivery_id: delivery.clone(),
         payload: WebhookPayload::Redelivery { event: event.clone(), github_job_id },
     };
-    let command =
-        if seen { redelivery() } else { Command::Webhook { delivery_id: delivery.clone(), payload } };
+    // The decider checks the delivery key atomically with the append; a known delivery comes
+    // back as a duplicate and is recorded as one (no lookup here: most deliveries are new).
+    let command = Command::Webhook { delivery_id: delivery.clone(), payload };
     let records = match app.execute(command, meta.clone()).await {
         Ok(records) => records,
-        // A concurrent copy of this delivery won the race: record it as a duplicate.
         Err(AppError::Duplicate(_)) => {
             let meta = Meta { keys: Vec::new(), ..meta };
             app.execute(redelivery(), meta).await.map_err(|e| unavailable(e.to_string()))?
