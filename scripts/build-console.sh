@@ -3,9 +3,9 @@
 #   ${CARGO_TARGET_DIR}/console/dist/{index.html,boot.js,pacer-web.js,pacer-web_bg.wasm,pacer.css,favicon.svg,snippets/}
 # The pacer server embeds that folder at compile time and serves it with an SPA fallback.
 #
-# Idempotent: installs the wasm target and a wasm-bindgen CLI matching Cargo.lock only when
-# missing (the CLI goes to ~/.cache/pacer/tools). No wasm-opt: measured on this crate, -Oz after
-# opt-level "z" + LTO saves 9 % raw and nothing gzipped.
+# Idempotent: installs the wasm target only when missing; the wasm-bindgen step is a small host
+# tool (pacer-web/bindgen) built once into ~/.cache/pacer/tools. No wasm-opt: measured on this
+# crate, -Oz after opt-level "z" + LTO saves 9 % raw and nothing gzipped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -28,24 +28,26 @@ say "building pacer-web for $TARGET ($PROFILE)"
 cargo build --locked -p pacer-web --bin pacer-web --target "$TARGET" --profile "$PROFILE"
 WASM="$CARGO_TARGET_DIR/$TARGET/$PROFILE/pacer-web.wasm"
 
-# 3. wasm-bindgen, the same version as the wasm-bindgen crate in Cargo.lock.
-BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
-if [ -z "$BINDGEN_VERSION" ]; then
-  echo "build-console: no wasm-bindgen in Cargo.lock" >&2
+# 3. The JavaScript glue, by wasm-bindgen's own library (pacer-web/bindgen, a small host tool
+#    with its own lock file) at the version Cargo.lock pins for the wasm-bindgen crate.
+lock_version() { awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$2"; }
+BINDGEN_VERSION="$(lock_version wasm-bindgen Cargo.lock)"
+TOOL_VERSION="$(lock_version wasm-bindgen-cli-support "$WEB/bindgen/Cargo.lock")"
+if [ -z "$BINDGEN_VERSION" ] || [ "$BINDGEN_VERSION" != "$TOOL_VERSION" ]; then
+  echo "build-console: Cargo.lock has wasm-bindgen '$BINDGEN_VERSION' but pacer-web/bindgen uses" \
+    "wasm-bindgen-cli-support '$TOOL_VERSION'; pin the same version in pacer-web/bindgen/Cargo.toml" >&2
   exit 1
 fi
-BINDGEN="$TOOLS_DIR/bin/wasm-bindgen"
-if ! { [ -x "$BINDGEN" ] && "$BINDGEN" --version | grep -qF " $BINDGEN_VERSION"; }; then
-  say "installing wasm-bindgen-cli $BINDGEN_VERSION into $TOOLS_DIR (once per machine, ~6 min)"
-  cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --root "$TOOLS_DIR" --force
-fi
+say "building pacer-bindgen (wasm-bindgen $BINDGEN_VERSION) into $TOOLS_DIR"
+CARGO_TARGET_DIR="$TOOLS_DIR/bindgen-target" \
+  cargo build --release --locked --manifest-path "$WEB/bindgen/Cargo.toml"
+BINDGEN="$TOOLS_DIR/bindgen-target/release/pacer-bindgen"
 
 STAGE="$CARGO_TARGET_DIR/console/stage"
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
 say "wasm-bindgen $BINDGEN_VERSION"
-"$BINDGEN" --target web --no-typescript --remove-name-section --remove-producers-section \
-  --out-name pacer-web --out-dir "$STAGE" "$WASM"
+"$BINDGEN" "$WASM" "$STAGE"
 
 # 4. The static site: swap it in whole so the server never embeds a half-written folder.
 cp "$WEB/assets/index.html" "$WEB/assets/boot.js" "$WEB/assets/pacer.css" "$WEB/assets/favicon.svg" "$STAGE/"

@@ -17,6 +17,7 @@ bash scripts/build-console.sh
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path pacer-web/bindgen/Cargo.toml -- --check
 
 say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
