@@ -38,12 +38,16 @@ impl PayloadCodec for BincodeCodec {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        let (value, read) = bincode::serde::decode_from_slice(bytes, CONFIG)?;
-        if read != bytes.len() {
-            return Err(CodecError::Trailing(bytes.len() - read));
-        }
-        Ok(value)
+        whole(bincode::serde::decode_from_slice(bytes, CONFIG)?, bytes.len())
     }
+}
+
+/// The decoded value, if it took all `len` bytes.
+fn whole<T>((value, read): (T, usize), len: usize) -> Result<T, CodecError> {
+    if read != len {
+        return Err(CodecError::Trailing(len - read));
+    }
+    Ok(value)
 }
 
 /// The stored envelope. Decoding borrows the name and payload from the stored bytes (bincode
@@ -97,11 +101,10 @@ pub fn encode_record(record: &Recorded) -> Result<Vec<u8>, StoreError> {
 pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
     let codec = BincodeCodec;
     let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
-    let (envelope, read): (Envelope, usize) = bincode::serde::borrow_decode_from_slice(bytes, CONFIG)
+    let envelope: Envelope = bincode::serde::borrow_decode_from_slice(bytes, CONFIG)
+        .map_err(CodecError::from)
+        .and_then(|decoded| whole(decoded, bytes.len()))
         .map_err(|e| corrupt(format!("envelope: {e}")))?;
-    if read != bytes.len() {
-        return Err(corrupt(format!("envelope: {}", CodecError::Trailing(bytes.len() - read))));
-    }
     if envelope.seq != seq {
         return Err(corrupt(format!("envelope says seq {}", envelope.seq)));
     }

@@ -47,9 +47,7 @@ pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreErro
                     return;
                 }
                 // Free what the fold is done with here, off the folding thread.
-                while let Ok(done) = spent_rx.try_recv() {
-                    drop(done);
-                }
+                spent_rx.try_iter().for_each(drop);
             }
         });
         let mut folded = 0;
