@@ -15,6 +15,8 @@ pub struct Sym(pub u32);
 pub struct Interner {
     names: Vec<Arc<str>>,
     ids: FastMap<Arc<str>, Sym>,
+    /// Reused buffer for [`Interner::intern_joined`].
+    scratch: String,
 }
 
 impl Interner {
@@ -27,6 +29,22 @@ impl Interner {
         let name: Arc<str> = Arc::from(text);
         self.names.push(name.clone());
         self.ids.insert(name, sym);
+        sym
+    }
+
+    /// The symbol of `parts` joined by `separator`, adding it when new; allocates only for a
+    /// new string.
+    pub fn intern_joined(&mut self, parts: &[String], separator: &str) -> Sym {
+        let mut joined = std::mem::take(&mut self.scratch);
+        joined.clear();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                joined.push_str(separator);
+            }
+            joined.push_str(part);
+        }
+        let sym = self.intern(&joined);
+        self.scratch = joined;
         sym
     }
 
@@ -89,5 +107,11 @@ mod tests {
         assert_eq!(i.resolve(Sym(1)), "alice");
         assert_eq!(i.resolve(Sym(9)), "");
         assert_eq!(i.get("bob"), None);
+        let labels = ["self-hosted".to_string(), "linux".to_string()];
+        assert_eq!(i.intern_joined(&labels, ", "), Sym(2));
+        assert_eq!(i.resolve(Sym(2)), "self-hosted, linux");
+        assert_eq!(i.intern_joined(&labels, ", "), Sym(2));
+        assert_eq!(i.intern_joined(&[], ", "), Sym(3));
+        assert_eq!(i.resolve(Sym(3)), "");
     }
 }

@@ -12,7 +12,7 @@ use crate::launch::Market;
 use crate::money::{Micros, PriceQuote};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Where a job is in its life (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -227,17 +227,17 @@ pub struct ActiveCounts {
 }
 
 impl ActiveCounts {
-    fn adjust(&mut self, job: &Job, delta: i64) {
-        fn bump<K: std::hash::Hash + Eq>(map: &mut FastMap<K, u32>, key: K, delta: i64) {
+    fn adjust(&mut self, job: &JobKeys, delta: i64) {
+        fn bump<K: std::hash::Hash + Eq + Copy>(map: &mut FastMap<K, u32>, key: K, delta: i64) {
             let entry = map.entry(key).or_insert(0);
             *entry = (i64::from(*entry) + delta).max(0) as u32;
+            if *entry == 0 {
+                map.remove(&key);
+            }
         }
         bump(&mut self.pool, job.pool, delta);
         bump(&mut self.project, job.project, delta);
         bump(&mut self.repo, job.repo, delta);
-        self.pool.retain(|_, n| *n > 0);
-        self.project.retain(|_, n| *n > 0);
-        self.repo.retain(|_, n| *n > 0);
     }
 
     /// Active jobs in a pool.
@@ -256,10 +256,122 @@ impl ActiveCounts {
     }
 }
 
-/// Every retained job, indexed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a change to a job can move it between: its status and end (the status and finished
+/// indexes) and the groups the active counts are kept for.
+#[derive(Clone, Copy)]
+struct JobKeys {
+    status: JobStatus,
+    finished_at: Option<Timestamp>,
+    project: ProjectId,
+    pool: PoolId,
+    repo: Sym,
+}
+
+impl JobKeys {
+    fn of(job: &Job) -> Self {
+        JobKeys {
+            status: job.status,
+            finished_at: job.finished_at,
+            project: job.project,
+            pool: job.pool,
+            repo: job.repo,
+        }
+    }
+}
+
+/// Jobs by id. Ids are handed out in sequence and jobs leave roughly oldest first, so the
+/// table is a deque of slots from the oldest retained id: O(1) lookups, and a job evicted out
+/// of order leaves an 8-byte hole until the jobs before it go too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ById {
+    /// The id of `slots[0]`.
+    first: u64,
+    slots: VecDeque<Option<Box<Job>>>,
+    len: usize,
+}
+
+impl ById {
+    fn slot(&self, id: JobId) -> Option<usize> {
+        id.0.checked_sub(self.first).map(|i| i as usize).filter(|i| *i < self.slots.len())
+    }
+
+    fn get(&self, id: JobId) -> Option<&Job> {
+        self.slot(id).and_then(|i| self.slots[i].as_deref())
+    }
+
+    fn get_mut(&mut self, id: JobId) -> Option<&mut Job> {
+        self.slot(id).and_then(|i| self.slots[i].as_deref_mut())
+    }
+
+    /// Stores `job` in a free slot (the caller removes any job with its id first).
+    fn insert(&mut self, job: Job) {
+        let id = job.id.0;
+        if self.slots.is_empty() {
+            self.first = id;
+        }
+        while id < self.first {
+            self.slots.push_front(None);
+            self.first -= 1;
+        }
+        let i = (id - self.first) as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        if self.slots[i].replace(Box::new(job)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, id: JobId) -> Option<Job> {
+        let old = self.slot(id).and_then(|i| self.slots[i].take())?;
+        self.len -= 1;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        while let Some(None) = self.slots.back() {
+            self.slots.pop_back();
+        }
+        Some(*old)
+    }
+
+    /// The table of `rows`, sorted by id without duplicates.
+    #[expect(clippy::vec_box, reason = "each boxed row becomes a table slot without a copy")]
+    fn from_sorted(rows: Vec<Box<Job>>) -> Self {
+        let first = rows.first().map_or(0, |job| job.id.0);
+        let span = rows.last().map_or(0, |job| job.id.0 - first + 1);
+        let mut slots = VecDeque::with_capacity(span as usize);
+        let len = rows.len();
+        for job in rows {
+            let i = (job.id.0 - first) as usize;
+            if i > slots.len() {
+                slots.resize(i, None);
+            }
+            slots.push_back(Some(job));
+        }
+        ById { first, slots, len }
+    }
+
+    /// Every job, oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Job> {
+        self.slots.iter().filter_map(|slot| slot.as_deref())
+    }
+
+    /// Jobs older than `before` (all without it), newest first.
+    fn older_than(&self, before: Option<JobId>) -> impl Iterator<Item = &Job> {
+        let end = match before {
+            Some(id) => (id.0.saturating_sub(self.first) as usize).min(self.slots.len()),
+            None => self.slots.len(),
+        };
+        self.slots.range(..end).rev().filter_map(|slot| slot.as_deref())
+    }
+}
+
+/// Every retained job, indexed. Stored (in snapshots) as its rows only: the indexes are
+/// rebuilt in bulk from the rows on load, which is several times faster than decoding them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Jobs {
-    by_id: BTreeMap<JobId, Job>,
+    by_id: ById,
     by_github: FastMap<u64, JobId>,
     by_status: [BTreeSet<JobId>; 8],
     by_project: FastMap<ProjectId, BTreeSet<JobId>>,
@@ -274,12 +386,12 @@ pub struct Jobs {
 impl Jobs {
     /// A job by id.
     pub fn get(&self, id: JobId) -> Option<&Job> {
-        self.by_id.get(&id)
+        self.by_id.get(id)
     }
 
     /// A job by GitHub job id.
     pub fn by_github_id(&self, github_job_id: u64) -> Option<&Job> {
-        self.by_github.get(&github_job_id).and_then(|id| self.by_id.get(id))
+        self.by_github.get(&github_job_id).and_then(|id| self.by_id.get(*id))
     }
 
     /// The id the next queued job gets.
@@ -289,12 +401,12 @@ impl Jobs {
 
     /// Number of retained jobs.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.by_id.len
     }
 
     /// Whether no job is retained.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.by_id.len == 0
     }
 
     /// Number of retained jobs in `status`.
@@ -304,7 +416,7 @@ impl Jobs {
 
     /// Jobs in `status`, oldest first.
     pub fn in_status(&self, status: JobStatus) -> impl DoubleEndedIterator<Item = &Job> {
-        self.by_status[status.index()].iter().filter_map(|id| self.by_id.get(id))
+        self.by_status[status.index()].iter().filter_map(|id| self.by_id.get(*id))
     }
 
     /// Active counts for the caps.
@@ -314,7 +426,7 @@ impl Jobs {
 
     /// All retained jobs, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Job> {
-        self.by_id.values()
+        self.by_id.iter()
     }
 
     /// A newest-first page of jobs matching `filter`, strictly older than `before`.
@@ -363,18 +475,18 @@ impl Jobs {
                     break;
                 }
                 iters[i].next();
-                jobs.extend(self.by_id.get(&id));
+                jobs.extend(self.by_id.get(id));
             }
             return JobPage { jobs, total, has_more };
         }
 
-        let source: Box<dyn Iterator<Item = &JobId>> = match sources.iter().min_by_key(|s| s.len()) {
-            Some(smallest) => Box::new(smallest.range(range).rev()),
-            None => Box::new(self.by_id.range(range).rev().map(|(id, _)| id)),
+        let source: Box<dyn Iterator<Item = &Job>> = match sources.iter().min_by_key(|s| s.len()) {
+            Some(smallest) => Box::new(smallest.range(range).rev().filter_map(|id| self.by_id.get(*id))),
+            None => Box::new(self.by_id.older_than(before)),
         };
         let mut jobs = Vec::with_capacity(first.min(256));
         let mut has_more = false;
-        for job in source.filter_map(|id| self.by_id.get(id)).filter(|j| matches(j)) {
+        for job in source.filter(|j| matches(j)) {
             if jobs.len() == first {
                 has_more = true;
                 break;
@@ -382,12 +494,12 @@ impl Jobs {
             jobs.push(job);
         }
         let total = if sources.is_empty() && filter.statuses.is_empty() {
-            self.by_id.len()
+            self.by_id.len
         } else if sources.len() == 1 && filter.statuses.is_empty() {
             sources[0].len()
         } else {
             let smallest = sources.iter().min_by_key(|s| s.len()).copied().unwrap_or(&empty);
-            smallest.iter().filter_map(|id| self.by_id.get(id)).filter(|j| matches(j)).count()
+            smallest.iter().filter_map(|id| self.by_id.get(*id)).filter(|j| matches(j)).count()
         };
         JobPage { jobs, total, has_more }
     }
@@ -396,29 +508,29 @@ impl Jobs {
     pub(crate) fn insert(&mut self, job: Job) {
         self.next_id = self.next_id.max(job.id.0 + 1);
         self.by_github.insert(job.github_job_id, job.id);
-        self.index(&job);
-        if let Some(old) = self.by_id.insert(job.id, job) {
+        if let Some(old) = self.by_id.remove(job.id) {
             self.unindex(&old);
         }
+        self.index(&job);
+        self.by_id.insert(job);
     }
 
     /// Changes a job through `change`, keeping every index and count in step.
     /// Returns `false` when the job is unknown.
     pub(crate) fn update(&mut self, id: JobId, change: impl FnOnce(&mut Job)) -> bool {
-        let Some(job) = self.by_id.get_mut(&id) else { return false };
-        let before = (job.status, job.finished_at);
-        let was_active = job.status.is_active();
+        let Some(job) = self.by_id.get_mut(id) else { return false };
+        let before = JobKeys::of(job);
         change(job);
-        let job = job.clone();
-        if before.0 != job.status {
-            self.by_status[before.0.index()].remove(&id);
+        let job = JobKeys::of(job);
+        if before.status != job.status {
+            self.by_status[before.status.index()].remove(&id);
             self.by_status[job.status.index()].insert(id);
         }
-        if was_active != job.status.is_active() {
+        if before.status.is_active() != job.status.is_active() {
             self.active.adjust(&job, if job.status.is_active() { 1 } else { -1 });
         }
-        if before.1 != job.finished_at {
-            if let Some(at) = before.1 {
+        if before.finished_at != job.finished_at {
+            if let Some(at) = before.finished_at {
                 self.finished.remove(&(at, id));
             }
             if let Some(at) = job.finished_at {
@@ -436,7 +548,7 @@ impl Jobs {
                 break;
             }
             self.finished.pop_first();
-            if let Some(job) = self.by_id.remove(&id) {
+            if let Some(job) = self.by_id.remove(id) {
                 self.by_github.remove(&job.github_job_id);
                 self.unindex(&job);
                 evicted += 1;
@@ -452,7 +564,7 @@ impl Jobs {
         self.by_repo.entry(job.repo).or_default().insert(job.id);
         self.by_sender.entry(job.sender).or_default().insert(job.id);
         if job.status.is_active() {
-            self.active.adjust(job, 1);
+            self.active.adjust(&JobKeys::of(job), 1);
         }
         if let Some(at) = job.finished_at {
             self.finished.insert((at, job.id));
@@ -474,10 +586,98 @@ impl Jobs {
         drop_from(&mut self.by_repo, job.repo, job.id);
         drop_from(&mut self.by_sender, job.sender, job.id);
         if job.status.is_active() {
-            self.active.adjust(job, -1);
+            self.active.adjust(&JobKeys::of(job), -1);
         }
         if let Some(at) = job.finished_at {
             self.finished.remove(&(at, job.id));
+        }
+    }
+}
+
+/// The stored form of [`Jobs`]: the id counter and the rows in id order.
+#[derive(Serialize)]
+struct JobRowsRef<'a> {
+    next_id: u64,
+    #[serde(serialize_with = "serialize_rows")]
+    rows: &'a ById,
+}
+
+fn serialize_rows<S: serde::Serializer>(rows: &&ById, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(rows.len))?;
+    for job in rows.iter() {
+        seq.serialize_element(job)?;
+    }
+    seq.end()
+}
+
+#[derive(Deserialize)]
+struct JobRows {
+    next_id: u64,
+    #[expect(clippy::vec_box, reason = "each boxed row becomes a table slot without a copy")]
+    rows: Vec<Box<Job>>,
+}
+
+impl Serialize for Jobs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        JobRowsRef { next_id: self.next_id, rows: &self.by_id }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Jobs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let JobRows { next_id, rows } = JobRows::deserialize(deserializer)?;
+        Ok(Jobs::from_rows(next_id, rows))
+    }
+}
+
+impl Jobs {
+    /// Rebuilds every index from the rows in bulk: each set is built from sorted ids at once
+    /// instead of node by node.
+    #[expect(clippy::vec_box, reason = "each boxed row becomes a table slot without a copy")]
+    fn from_rows(next_id: u64, mut rows: Vec<Box<Job>>) -> Jobs {
+        if !rows.is_sorted_by_key(|job| job.id) {
+            rows.sort_by_key(|job| job.id);
+        }
+        rows.dedup_by_key(|job| job.id);
+        fn push<K: std::hash::Hash + Eq>(map: &mut FastMap<K, Vec<JobId>>, key: K, id: JobId) {
+            map.entry(key).or_default().push(id);
+        }
+        fn sets<K: std::hash::Hash + Eq>(map: FastMap<K, Vec<JobId>>) -> FastMap<K, BTreeSet<JobId>> {
+            map.into_iter().map(|(key, ids)| (key, BTreeSet::from_iter(ids))).collect()
+        }
+        let mut by_github = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut by_status: [Vec<JobId>; 8] = Default::default();
+        let (mut by_project, mut by_pool) = (FastMap::default(), FastMap::default());
+        let (mut by_repo, mut by_sender) = (FastMap::default(), FastMap::default());
+        let mut finished = Vec::new();
+        let mut active = ActiveCounts::default();
+        for job in &rows {
+            by_github.insert(job.github_job_id, job.id);
+            by_status[job.status.index()].push(job.id);
+            push(&mut by_project, job.project, job.id);
+            push(&mut by_pool, job.pool, job.id);
+            push(&mut by_repo, job.repo, job.id);
+            push(&mut by_sender, job.sender, job.id);
+            if let Some(at) = job.finished_at {
+                finished.push((at, job.id));
+            }
+            if job.status.is_active() {
+                active.adjust(&JobKeys::of(job), 1);
+            }
+        }
+        finished.sort_unstable();
+        Jobs {
+            by_id: ById::from_sorted(rows),
+            by_github,
+            by_status: by_status.map(BTreeSet::from_iter),
+            by_project: sets(by_project),
+            by_pool: sets(by_pool),
+            by_repo: sets(by_repo),
+            by_sender: sets(by_sender),
+            finished: BTreeSet::from_iter(finished),
+            active,
+            next_id,
         }
     }
 }
@@ -519,5 +719,96 @@ impl Instances {
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<Instance> {
         self.live.remove(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64) -> Job {
+        Job {
+            id: JobId(id),
+            github_job_id: 1_000 + id,
+            run_id: 1,
+            installation: None,
+            repo: Sym(0),
+            sender: Sym(1),
+            labels: Sym(2),
+            project: ProjectId(1),
+            pool: PoolId(1),
+            status: JobStatus::Queued,
+            attempts: 0,
+            generation: 0,
+            market: Market::OnDemand,
+            next_retry_at: None,
+            queued_at: Timestamp(id as i64),
+            claimed_at: None,
+            launched_at: None,
+            started_at: None,
+            finished_at: None,
+            instance: None,
+            runner: None,
+            price: None,
+            cost: None,
+            failure_seq: None,
+        }
+    }
+
+    fn ids<'a>(jobs: impl Iterator<Item = &'a Job>) -> Vec<u64> {
+        jobs.map(|job| job.id.0).collect()
+    }
+
+    #[test]
+    fn the_id_table_keeps_holes_cheap_and_trims_its_ends() {
+        let mut table = ById::default();
+        for id in [5, 6, 7, 8, 9] {
+            table.insert(row(id));
+        }
+        assert_eq!(table.remove(JobId(7)).map(|job| job.id), Some(JobId(7)));
+        assert_eq!((table.len, table.slots.len()), (4, 5), "a hole in the middle stays");
+        assert_eq!(table.get(JobId(7)), None);
+        assert_eq!(ids(table.iter()), [5, 6, 8, 9]);
+        assert_eq!(ids(table.older_than(Some(JobId(9)))), [8, 6, 5]);
+        assert_eq!(ids(table.older_than(Some(JobId(100)))), [9, 8, 6, 5]);
+        assert_eq!(ids(table.older_than(Some(JobId(1)))), Vec::<u64>::new());
+
+        table.remove(JobId(5));
+        table.remove(JobId(6));
+        assert_eq!((table.first, table.slots.len()), (8, 2), "the front is trimmed past holes");
+        table.remove(JobId(9));
+        assert_eq!(table.slots.len(), 1, "and the back");
+
+        table.insert(row(3));
+        table.insert(row(12));
+        assert_eq!((table.first, table.len), (3, 3));
+        assert_eq!(ids(table.iter()), [3, 8, 12]);
+        assert_eq!(table.remove(JobId(4)), None);
+        assert_eq!(table.get_mut(JobId(12)).map(|job| job.id), Some(JobId(12)));
+    }
+
+    #[test]
+    fn stored_rows_rebuild_every_index() {
+        let mut jobs = Jobs::default();
+        for id in 1..=6 {
+            jobs.insert(row(id));
+        }
+        jobs.update(JobId(2), |job| job.status = JobStatus::Running);
+        jobs.update(JobId(3), |job| {
+            job.status = JobStatus::Completed;
+            job.finished_at = Some(Timestamp(50));
+        });
+        jobs.update(JobId(5), |job| {
+            job.status = JobStatus::Failed;
+            job.finished_at = Some(Timestamp(40));
+        });
+        assert_eq!(jobs.evict_finished_before(Timestamp(45)), 1);
+
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&jobs, config).expect("encode");
+        let (restored, _): (Jobs, usize) = bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+        assert_eq!(restored, jobs);
+        assert_eq!(restored.active().in_pool(PoolId(1)), 1);
+        assert_eq!(restored.next_id(), JobId(7));
     }
 }

@@ -212,7 +212,7 @@ impl State {
                     installation: e.installation_id,
                     repo: self.strings.intern(&e.repo),
                     sender: self.strings.intern(&e.sender),
-                    labels: self.strings.intern(&e.labels.join(", ")),
+                    labels: self.strings.intern_joined(&e.labels, ", "),
                     project: e.project,
                     pool: e.pool,
                     status: JobStatus::Queued,
@@ -251,19 +251,21 @@ impl State {
                 });
             }
             Event::JobSpawnLaunched(e) => {
-                let Some(job) = self.jobs.get(e.job).cloned() else {
+                let Some((status, project, pool, repo)) =
+                    self.jobs.get(e.job).map(|job| (job.status, job.project, job.pool, job.repo))
+                else {
                     self.anomaly(seq, format!("launch for unknown {}", e.job));
                     return;
                 };
-                let takes_it = job.status == JobStatus::Claimed;
+                let takes_it = status == JobStatus::Claimed;
                 let instance = Instance {
                     id: e.instance.instance_id.as_str().into(),
                     launched_for: e.job,
                     job: takes_it.then_some(e.job),
                     serving: false,
-                    project: job.project,
-                    pool: job.pool,
-                    repo: self.audience_repo(job.project, job.repo),
+                    project,
+                    pool,
+                    repo: self.audience_repo(project, repo),
                     instance_type: self.strings.intern(&e.instance.instance_type),
                     availability_zone: self.strings.intern(&e.instance.availability_zone),
                     market: e.instance.market,
@@ -297,19 +299,17 @@ impl State {
                 });
             }
             Event::JobStarted(e) => {
-                let runner = e.runner_name.clone();
+                let runner = e.runner_name.as_deref();
                 let from_webhook = e.source == crate::event::StartSource::Webhook;
                 let changed = self.change_job(seq, e.job, |job| {
                     (!job.status.is_terminal()).then(|| {
                         job.status = JobStatus::Running;
                         job.started_at.get_or_insert(at);
-                        if let Some(name) = &runner {
-                            job.runner = Some(name.as_str().into());
-                        }
+                        set_runner(job, runner);
                     })
                 });
                 if changed && from_webhook {
-                    self.mark_serving(e.job, runner.as_deref());
+                    self.mark_serving(e.job, runner);
                 }
             }
             Event::JobRunnerRebound(e) => {
@@ -457,9 +457,7 @@ impl State {
                 job.status = status;
                 job.finished_at = Some(at);
                 job.cost = end.cost;
-                if let Some(name) = &end.runner_name {
-                    job.runner = Some(name.as_str().into());
-                }
+                set_runner(job, end.runner_name.as_deref());
                 if matches!(status, JobStatus::Failed | JobStatus::Reaped) {
                     job.failure_seq = Some(seq);
                 }
@@ -468,11 +466,13 @@ impl State {
         if !changed {
             return;
         }
-        let Some(job) = self.jobs.get(end.job).cloned() else { return };
-        if let Some(instance) = &job.instance
-            && self.instances.get(instance).is_some_and(|i| i.job == Some(job.id) && !i.serving)
+        let Some(job) = self.jobs.get(end.job) else { return };
+        // Release the instance the job waited for but never ran on.
+        if let Some(instance) = job.instance.as_deref().and_then(|id| self.instances.get_mut(id))
+            && instance.job == Some(job.id)
+            && !instance.serving
         {
-            self.release_instance(instance, job.id);
+            instance.job = None;
         }
         self.rollups.record(&Ending {
             at,
@@ -528,5 +528,14 @@ impl State {
     /// The template of a pool, if materialised.
     pub fn template(&self, pool: crate::PoolId) -> Option<&TemplateRef> {
         self.config.pool(pool).and_then(|p| p.template.as_ref())
+    }
+}
+
+/// Records the runner a job runs on, allocating only when it changed.
+fn set_runner(job: &mut Job, runner: Option<&str>) {
+    if let Some(name) = runner
+        && job.runner.as_deref() != Some(name)
+    {
+        job.runner = Some(name.into());
     }
 }

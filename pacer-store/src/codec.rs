@@ -123,7 +123,7 @@ pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
 /// Bump whenever `State`'s serialized shape changes; a snapshot of another format (or another
 /// crate version) is ignored and the state is rebuilt from the log.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// Encodes a folded state as a snapshot covering `state.last_seq`.
 pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, StoreError> {

@@ -72,6 +72,28 @@ pub trait EventLog: Send + Sync {
     /// Up to `limit` records from `from_seq` on, in order.
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError>;
 
+    /// Every record from `from_seq` to the last durable one, in order, handed to `sink` in
+    /// chunks of up to `chunk` records until `sink` returns false. A long replay uses this:
+    /// the RocksDB log reads the whole range with one iterator.
+    fn scan(
+        &self,
+        from_seq: u64,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut next = from_seq.max(1);
+        loop {
+            let records = self.read(next, chunk.max(1))?;
+            if records.is_empty() {
+                return Ok(());
+            }
+            next += records.len() as u64;
+            if !sink(records) {
+                return Ok(());
+            }
+        }
+    }
+
     /// A page of the audit view, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError>;
 

@@ -36,26 +36,18 @@ pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreErro
     let from = state.last_seq + 1;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut next = from;
-            loop {
-                let chunk = log.read(next, CHUNK);
-                let last = !matches!(&chunk, Ok(records) if !records.is_empty());
-                if let Ok(records) = &chunk {
-                    next += records.len() as u64;
-                }
-                if chunks_tx.send(chunk).is_err() || last {
-                    return;
-                }
+            let scanned = log.scan(from, CHUNK, &mut |records| {
                 // Free what the fold is done with here, off the folding thread.
                 spent_rx.try_iter().for_each(drop);
+                chunks_tx.send(Ok(records)).is_ok()
+            });
+            if let Err(e) = scanned {
+                let _ = chunks_tx.send(Err(e));
             }
         });
         let mut folded = 0;
         for chunk in chunks {
             let records = chunk?;
-            if records.is_empty() {
-                break;
-            }
             for record in &records {
                 state.evolve(record);
             }

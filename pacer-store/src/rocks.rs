@@ -113,17 +113,42 @@ impl Sink for RocksSink {
 
 impl History for RocksSink {
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+        let from = from_seq.max(1);
+        let mut out = Vec::new();
+        self.scan(from, from.saturating_add(limit as u64).saturating_sub(1), limit, &mut |records| {
+            out = records;
+            false
+        })?;
+        Ok(out)
+    }
+}
+
+impl RocksSink {
+    /// Decodes the records from `from_seq` through `last` (or to the end of the log) with one
+    /// iterator, handing them to `sink` in order in chunks of up to `chunk`, until `sink`
+    /// returns false.
+    fn scan(
+        &self,
+        from_seq: u64,
+        last: u64,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+    ) -> Result<(), StoreError> {
         let log = cf(&self.db, CF_LOG)?;
+        let mut expected = from_seq.max(1);
+        let wanted = last.saturating_add(1).saturating_sub(expected);
+        let chunk = chunk.max(1);
         let mut options = ReadOptions::default();
-        if limit > 1_000 {
+        if wanted > 1_000 {
+            // A long sequential scan: read ahead, and keep it out of the block cache.
             options.set_readahead_size(4 << 20);
             options.fill_cache(false);
         }
         let mut iter = self.db.raw_iterator_cf_opt(log, options);
-        iter.seek(seq_key(from_seq.max(1)));
-        let mut out = Vec::with_capacity(limit.min(4_096));
-        let mut expected = from_seq.max(1);
-        while out.len() < limit && iter.valid() {
+        iter.seek(seq_key(expected));
+        let capacity = || Vec::with_capacity(chunk.min(wanted as usize).min(8_192));
+        let mut out = capacity();
+        while expected <= last && iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
             let seq = seq_of(key).unwrap_or(0);
             if seq != expected {
@@ -135,9 +160,15 @@ impl History for RocksSink {
             out.push(decode_record(seq, value)?);
             expected += 1;
             iter.next();
+            if out.len() == chunk && !sink(std::mem::replace(&mut out, capacity())) {
+                return Ok(());
+            }
         }
         iter.status().map_err(read_err)?;
-        Ok(out)
+        if !out.is_empty() {
+            sink(out);
+        }
+        Ok(())
     }
 }
 
@@ -253,6 +284,15 @@ impl EventLog for RocksLog {
         }
         let limit = limit.min((end - from_seq.max(1) + 1) as usize);
         self.sink.read(from_seq, limit)
+    }
+
+    fn scan(
+        &self,
+        from_seq: u64,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+    ) -> Result<(), StoreError> {
+        self.sink.scan(from_seq, self.last_seq(), chunk, sink)
     }
 
     fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {

@@ -52,6 +52,7 @@ macro_rules! conformance {
 
 conformance!(
     appends_get_consecutive_seqs,
+    scans_hand_over_chunks_in_order,
     times_never_decrease,
     expected_seq_guards_against_other_writers,
     idempotency_keys_are_checked_with_the_batch,
@@ -79,6 +80,28 @@ fn appends_get_consecutive_seqs(s: UnderTest) {
     assert_eq!(log.read(2, 1).expect("read").len(), 1);
     assert!(log.read(4, 10).expect("read past end").is_empty());
     assert!(log.poisoned().is_none());
+}
+
+fn scans_hand_over_chunks_in_order(s: UnderTest) {
+    let log = &*s.log;
+    append(log, T, (1..=2_500).map(health).collect());
+    let mut chunks = Vec::new();
+    log.scan(2, 1_000, &mut |records| {
+        chunks.push(records.iter().map(|r| r.seq).collect::<Vec<_>>());
+        true
+    })
+    .expect("scan");
+    assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [1_000, 1_000, 499]);
+    assert_eq!(chunks.concat(), (2..=2_500).collect::<Vec<u64>>());
+
+    let mut taken = 0;
+    log.scan(1, 10, &mut |records| {
+        taken += records.len();
+        taken < 30
+    })
+    .expect("scan until the sink stops");
+    assert_eq!(taken, 30, "stops when the sink says so");
+    log.scan(2_501, 10, &mut |_| panic!("nothing past the end")).expect("scan past the end");
 }
 
 fn times_never_decrease(s: UnderTest) {
