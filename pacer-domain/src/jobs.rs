@@ -332,6 +332,10 @@ impl ById {
         while let Some(None) = self.slots.back() {
             self.slots.pop_back();
         }
+        if self.slots.is_empty() {
+            // As a table decoded without rows, so equal tables compare equal.
+            self.first = 0;
+        }
         Some(*old)
     }
 
@@ -778,6 +782,9 @@ mod tests {
         assert_eq!((table.first, table.slots.len()), (8, 2), "the front is trimmed past holes");
         table.remove(JobId(9));
         assert_eq!(table.slots.len(), 1, "and the back");
+        table.remove(JobId(8));
+        assert_eq!(table, ById::default(), "an emptied table equals a new one");
+        table.insert(row(8));
 
         table.insert(row(3));
         table.insert(row(12));
