@@ -60,6 +60,8 @@ pub use schedule::{
     CLAIM_TIMEOUT_MS, WaitReason, explain, next_retry, overdue_instances, plan_claims, stale_claims,
     surplus_instances,
 };
-pub use state::{Anomaly, DEFAULT_RETENTION_DAYS, Health, MAX_RETENTION_DAYS, Settings, State, User};
+pub use state::{
+    Anomaly, DEFAULT_RETENTION_DAYS, Health, MAX_JOB_ID_JUMP, MAX_RETENTION_DAYS, Settings, State, User,
+};
 pub use stats::{Counters, GroupBy, GroupKey, Rollups, Window};
 pub use time::{DAY_MS, Date, HOUR_MS, MINUTE_MS, SECOND_MS, Timestamp, days_in_month};

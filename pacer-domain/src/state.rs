@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 /// Days a finished job stays in the jobs view unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// How far past the next job id a queued job's id may be before it is an anomaly.
+pub const MAX_JOB_ID_JUMP: u64 = 1 << 20;
 /// Longest retention.
 pub const MAX_RETENTION_DAYS: u32 = 3_650;
 /// How many anomalies are kept for inspection (all are counted).
@@ -199,6 +201,15 @@ impl State {
             Event::JobQueued(e) => {
                 if self.jobs.get(e.job).is_some() || self.jobs.by_github_id(e.github_job_id).is_some() {
                     self.anomaly(seq, format!("{} queued twice", e.job));
+                    return;
+                }
+                // Ids are handed out in sequence; a far jump is a damaged record, and the dense
+                // job table would have to grow to it.
+                if e.job.0 > self.jobs.next_id().0.saturating_add(MAX_JOB_ID_JUMP) {
+                    self.anomaly(
+                        seq,
+                        format!("{} jumps far past the next job id {}", e.job, self.jobs.next_id()),
+                    );
                     return;
                 }
                 let market = match self.config.pool(e.pool) {

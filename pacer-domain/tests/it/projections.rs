@@ -62,3 +62,17 @@ fn stats_follow_job_ends() {
     let series = s.state.rollups.daily_totals(today, today + 1);
     assert_eq!((series[0].1.completed, series[0].1.failed_or_reaped()), (1, 1));
 }
+
+#[test]
+fn a_job_id_far_past_the_next_is_an_anomaly() {
+    let mut s = Scenario::standard();
+    let queued = s.run(webhook("d-1", hook("queued", 1, "octo/hello", &["self-hosted"])));
+    let Some(Event::JobQueued(mut far)) = queued.into_iter().next() else { panic!("a queued job") };
+    far.job = JobId(2 + MAX_JOB_ID_JUMP + 1);
+    far.github_job_id = 99;
+    s.fold(Event::JobQueued(far.clone()));
+    assert_eq!((s.state.jobs.len(), s.state.anomaly_count), (1, 1), "{:?}", s.state.anomalies);
+    far.job = JobId(2 + MAX_JOB_ID_JUMP);
+    s.fold(Event::JobQueued(far));
+    assert_eq!((s.state.jobs.len(), s.state.anomaly_count), (2, 1), "a jump up to the limit is a job");
+}
