@@ -7,7 +7,7 @@ use crate::config::{
     MAX_CASCADED_TAGS, PoolId, PoolSpec, ProjectId, ProjectSpec, RepoSpec, Scope, TemplateRef, cascade_tags,
 };
 use crate::event::*;
-use crate::jobs::{Instance, Job, JobStatus, instance_of_runner, runner_name};
+use crate::jobs::{Instance, Job, JobStatus, NewJob, instance_of_runner, runner_name};
 use crate::labels::sanitize;
 use crate::launch::{ErrorClass, LaunchError, LaunchedInstance, Market, RetryPolicy};
 use crate::money::{Micros, PriceQuote};
@@ -722,7 +722,7 @@ fn workflow_job(state: &State, delivery_id: String, hook: WorkflowJobHook, now: 
         return vec![queued];
     }
     // Recovered: fold a synthetic view of the just-queued job to decide the rest.
-    let job = Job {
+    let job = Job::queued(NewJob {
         id: job_id,
         github_job_id: hook.github_job_id,
         run_id: hook.run_id,
@@ -732,22 +732,9 @@ fn workflow_job(state: &State, delivery_id: String, hook: WorkflowJobHook, now: 
         labels: crate::intern::Sym(u32::MAX),
         project,
         pool,
-        status: JobStatus::Queued,
-        attempts: 0,
-        generation: 0,
         market: Market::OnDemand,
-        next_retry_at: None,
         queued_at: now,
-        claimed_at: None,
-        launched_at: None,
-        started_at: None,
-        finished_at: None,
-        instance: None,
-        runner: None,
-        price: None,
-        cost: None,
-        failure_seq: None,
-    };
+    });
     let mut events = vec![queued];
     events.extend(known_job(state, &job, delivery_id, &hook, now));
     events

@@ -135,6 +135,53 @@ pub struct Job {
     pub failure_seq: Option<u64>,
 }
 
+/// What a job is queued with; its claim, launch, run and end start empty.
+pub(crate) struct NewJob {
+    pub id: JobId,
+    pub github_job_id: u64,
+    pub run_id: u64,
+    pub installation: Option<u64>,
+    pub repo: Sym,
+    pub sender: Sym,
+    pub labels: Sym,
+    pub project: ProjectId,
+    pub pool: PoolId,
+    pub market: Market,
+    pub queued_at: Timestamp,
+}
+
+impl Job {
+    /// A job as it enters the queue.
+    pub(crate) fn queued(new: NewJob) -> Job {
+        Job {
+            id: new.id,
+            github_job_id: new.github_job_id,
+            run_id: new.run_id,
+            installation: new.installation,
+            repo: new.repo,
+            sender: new.sender,
+            labels: new.labels,
+            project: new.project,
+            pool: new.pool,
+            status: JobStatus::Queued,
+            attempts: 0,
+            generation: 0,
+            market: new.market,
+            next_retry_at: None,
+            queued_at: new.queued_at,
+            claimed_at: None,
+            launched_at: None,
+            started_at: None,
+            finished_at: None,
+            instance: None,
+            runner: None,
+            price: None,
+            cost: None,
+            failure_seq: None,
+        }
+    }
+}
+
 /// A live instance Pacer launched (removed once terminated, lost or reaped).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
@@ -724,6 +771,16 @@ impl Instances {
     pub(crate) fn remove(&mut self, id: &str) -> Option<Instance> {
         self.live.remove(id)
     }
+
+    /// Frees an instance from `job`, if it is assigned to it.
+    pub(crate) fn release(&mut self, id: &str, job: JobId) {
+        if let Some(instance) = self.live.get_mut(id)
+            && instance.job == Some(job)
+        {
+            instance.job = None;
+            instance.serving = false;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -731,7 +788,7 @@ mod tests {
     use super::*;
 
     fn row(id: u64) -> Job {
-        Job {
+        Job::queued(NewJob {
             id: JobId(id),
             github_job_id: 1_000 + id,
             run_id: 1,
@@ -741,22 +798,9 @@ mod tests {
             labels: Sym(2),
             project: ProjectId(1),
             pool: PoolId(1),
-            status: JobStatus::Queued,
-            attempts: 0,
-            generation: 0,
             market: Market::OnDemand,
-            next_retry_at: None,
             queued_at: Timestamp(id as i64),
-            claimed_at: None,
-            launched_at: None,
-            started_at: None,
-            finished_at: None,
-            instance: None,
-            runner: None,
-            price: None,
-            cost: None,
-            failure_seq: None,
-        }
+        })
     }
 
     fn ids<'a>(jobs: impl Iterator<Item = &'a Job>) -> Vec<u64> {

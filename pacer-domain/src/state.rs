@@ -5,7 +5,7 @@
 use crate::config::{Config, Pool, Project, RepoBinding, Scope, TemplateRef};
 use crate::event::{Event, JobCancelled, JobCompleted, JobEnd, JobFailed, JobId, JobReaped, Recorded};
 use crate::intern::{Interner, Sym};
-use crate::jobs::{Instance, Instances, Job, JobStatus, Jobs, instance_of_runner};
+use crate::jobs::{Instance, Instances, Job, JobStatus, Jobs, NewJob, instance_of_runner};
 use crate::launch::Market;
 use crate::stats::{Ending, Rollups};
 use crate::time::{DAY_MS, Timestamp};
@@ -216,7 +216,7 @@ impl State {
                     Some(pool) if pool.spec.spot => Market::Spot,
                     _ => Market::OnDemand,
                 };
-                let job = Job {
+                let job = Job::queued(NewJob {
                     id: e.job,
                     github_job_id: e.github_job_id,
                     run_id: e.run_id,
@@ -226,22 +226,9 @@ impl State {
                     labels: self.strings.intern_joined(&e.labels, ", "),
                     project: e.project,
                     pool: e.pool,
-                    status: JobStatus::Queued,
-                    attempts: 0,
-                    generation: 0,
                     market,
-                    next_retry_at: None,
                     queued_at: at,
-                    claimed_at: None,
-                    launched_at: None,
-                    started_at: None,
-                    finished_at: None,
-                    instance: None,
-                    runner: None,
-                    price: None,
-                    cost: None,
-                    failure_seq: None,
-                };
+                });
                 self.jobs.insert(job);
             }
             Event::JobClaimed(e) => {
@@ -332,7 +319,7 @@ impl State {
                 if let Some(old) = self.jobs.get(e.job).and_then(|j| j.instance.clone())
                     && *old != *e.instance
                 {
-                    self.release_instance(&old, e.job);
+                    self.instances.release(&old, e.job);
                 }
                 if let Some(displaced) = e.displaced {
                     self.jobs.update(displaced, |job| job.instance = None);
@@ -479,11 +466,10 @@ impl State {
         }
         let Some(job) = self.jobs.get(end.job) else { return };
         // Release the instance the job waited for but never ran on.
-        if let Some(instance) = job.instance.as_deref().and_then(|id| self.instances.get_mut(id))
-            && instance.job == Some(job.id)
-            && !instance.serving
+        if let Some(instance) = job.instance.as_deref()
+            && self.instances.get(instance).is_some_and(|i| !i.serving)
         {
-            instance.job = None;
+            self.instances.release(instance, job.id);
         }
         self.rollups.record(&Ending {
             at,
@@ -497,15 +483,6 @@ impl State {
             labels: job.labels,
             sender: job.sender,
         });
-    }
-
-    fn release_instance(&mut self, instance: &str, job: JobId) {
-        if let Some(i) = self.instances.get_mut(instance)
-            && i.job == Some(job)
-        {
-            i.job = None;
-            i.serving = false;
-        }
     }
 
     fn mark_serving(&mut self, job: JobId, runner: Option<&str>) {
