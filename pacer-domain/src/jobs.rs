@@ -10,9 +10,10 @@ use crate::event::JobId;
 use crate::intern::Sym;
 use crate::launch::Market;
 use crate::money::{Micros, PriceQuote};
+use crate::sorted::SortedDeque;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// Where a job is in its life (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -424,12 +425,12 @@ impl ById {
 pub struct Jobs {
     by_id: ById,
     by_github: FastMap<u64, JobId>,
-    by_status: [BTreeSet<JobId>; 8],
-    by_project: FastMap<ProjectId, BTreeSet<JobId>>,
-    by_pool: FastMap<PoolId, BTreeSet<JobId>>,
-    by_repo: FastMap<Sym, BTreeSet<JobId>>,
-    by_sender: FastMap<Sym, BTreeSet<JobId>>,
-    finished: BTreeSet<(Timestamp, JobId)>,
+    by_status: [SortedDeque<JobId>; 8],
+    by_project: FastMap<ProjectId, SortedDeque<JobId>>,
+    by_pool: FastMap<PoolId, SortedDeque<JobId>>,
+    by_repo: FastMap<Sym, SortedDeque<JobId>>,
+    by_sender: FastMap<Sym, SortedDeque<JobId>>,
+    finished: SortedDeque<(Timestamp, JobId)>,
     active: ActiveCounts,
     next_id: u64,
 }
@@ -448,6 +449,11 @@ impl Jobs {
     /// The id the next queued job gets.
     pub fn next_id(&self) -> JobId {
         JobId(self.next_id.max(1))
+    }
+
+    /// The id counter as stored (0 before the first job), for [`JobsLoader::finish`].
+    pub fn id_counter(&self) -> u64 {
+        self.next_id
     }
 
     /// Number of retained jobs.
@@ -482,9 +488,9 @@ impl Jobs {
 
     /// A newest-first page of jobs matching `filter`, strictly older than `before`.
     pub fn page(&self, filter: &JobFilter, before: Option<JobId>, first: usize) -> JobPage<'_> {
-        let empty = BTreeSet::new();
+        let empty = SortedDeque::default();
         // Pick the smallest index among the constraints, then check the others per job.
-        let mut sources: Vec<&BTreeSet<JobId>> = Vec::new();
+        let mut sources: Vec<&SortedDeque<JobId>> = Vec::new();
         if let Some(p) = filter.project {
             sources.push(self.by_project.get(&p).unwrap_or(&empty));
         }
@@ -504,8 +510,6 @@ impl Jobs {
                 && filter.repo.is_none_or(|r| job.repo == r)
                 && filter.sender.is_none_or(|s| job.sender == s)
         };
-        let upper = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        let range = (std::ops::Bound::Unbounded, upper);
 
         if sources.is_empty() && !filter.statuses.is_empty() {
             // Status-only filter: merge the per-status sets newest first; totals are O(1).
@@ -514,7 +518,7 @@ impl Jobs {
             statuses.dedup();
             let total = statuses.iter().map(|s| self.count(*s)).sum();
             let mut iters: Vec<_> =
-                statuses.iter().map(|s| self.by_status[s.index()].range(range).rev().peekable()).collect();
+                statuses.iter().map(|s| self.by_status[s.index()].below(before).rev().peekable()).collect();
             let mut jobs = Vec::with_capacity(first.min(256));
             let mut has_more = false;
             loop {
@@ -532,7 +536,7 @@ impl Jobs {
         }
 
         let source: Box<dyn Iterator<Item = &Job>> = match sources.iter().min_by_key(|s| s.len()) {
-            Some(smallest) => Box::new(smallest.range(range).rev().filter_map(|id| self.by_id.get(*id))),
+            Some(smallest) => Box::new(smallest.below(before).rev().filter_map(|id| self.by_id.get(*id))),
             None => Box::new(self.by_id.older_than(before)),
         };
         let mut jobs = Vec::with_capacity(first.min(256));
@@ -598,7 +602,7 @@ impl Jobs {
             if at >= cutoff {
                 break;
             }
-            self.finished.pop_first();
+            self.finished.remove(&(at, id));
             if let Some(job) = self.by_id.remove(id) {
                 self.by_github.remove(&job.github_job_id);
                 self.unindex(&job);
@@ -623,7 +627,7 @@ impl Jobs {
     }
 
     fn unindex(&mut self, job: &Job) {
-        fn drop_from<K: std::hash::Hash + Eq>(map: &mut FastMap<K, BTreeSet<JobId>>, key: K, id: JobId) {
+        fn drop_from<K: std::hash::Hash + Eq>(map: &mut FastMap<K, SortedDeque<JobId>>, key: K, id: JobId) {
             if let Some(set) = map.get_mut(&key) {
                 set.remove(&id);
                 if set.is_empty() {
@@ -678,56 +682,94 @@ impl Serialize for Jobs {
 impl<'de> Deserialize<'de> for Jobs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let JobRows { next_id, rows } = JobRows::deserialize(deserializer)?;
-        Ok(Jobs::from_rows(next_id, rows))
+        let mut loader = JobsLoader::default();
+        loader.extend(rows);
+        Ok(loader.finish(next_id))
     }
 }
 
-impl Jobs {
-    /// Rebuilds every index from the rows in bulk: each set is built from sorted ids at once
-    /// instead of node by node.
+/// Rebuilds [`Jobs`] from its rows in bulk: each index is collected as sorted ids and built at
+/// once instead of node by node. Rows may arrive in chunks (a snapshot reader decodes the next
+/// chunk on another thread while this one indexes the last), in id order; rows out of order or
+/// repeated are sorted and deduplicated at [`JobsLoader::finish`].
+#[derive(Default)]
+pub struct JobsLoader {
     #[expect(clippy::vec_box, reason = "each boxed row becomes a table slot without a copy")]
-    fn from_rows(next_id: u64, mut rows: Vec<Box<Job>>) -> Jobs {
-        if !rows.is_sorted_by_key(|job| job.id) {
-            rows.sort_by_key(|job| job.id);
+    rows: Vec<Box<Job>>,
+    by_github: FastMap<u64, JobId>,
+    by_status: [Vec<JobId>; 8],
+    by_project: FastMap<ProjectId, Vec<JobId>>,
+    by_pool: FastMap<PoolId, Vec<JobId>>,
+    by_repo: FastMap<Sym, Vec<JobId>>,
+    by_sender: FastMap<Sym, Vec<JobId>>,
+    finished: Vec<(Timestamp, JobId)>,
+    active: ActiveCounts,
+    out_of_order: bool,
+}
+
+impl JobsLoader {
+    /// A loader expecting about `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        JobsLoader {
+            rows: Vec::with_capacity(rows),
+            by_github: FastMap::with_capacity_and_hasher(rows, Default::default()),
+            ..JobsLoader::default()
         }
-        rows.dedup_by_key(|job| job.id);
+    }
+
+    /// Adds the next rows.
+    pub fn extend(&mut self, rows: Vec<Box<Job>>) {
         fn push<K: std::hash::Hash + Eq>(map: &mut FastMap<K, Vec<JobId>>, key: K, id: JobId) {
             map.entry(key).or_default().push(id);
         }
-        fn sets<K: std::hash::Hash + Eq>(map: FastMap<K, Vec<JobId>>) -> FastMap<K, BTreeSet<JobId>> {
-            map.into_iter().map(|(key, ids)| (key, BTreeSet::from_iter(ids))).collect()
-        }
-        let mut by_github = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
-        let mut by_status: [Vec<JobId>; 8] = Default::default();
-        let (mut by_project, mut by_pool) = (FastMap::default(), FastMap::default());
-        let (mut by_repo, mut by_sender) = (FastMap::default(), FastMap::default());
-        let mut finished = Vec::new();
-        let mut active = ActiveCounts::default();
+        let mut last = self.rows.last().map(|job| job.id);
         for job in &rows {
-            by_github.insert(job.github_job_id, job.id);
-            by_status[job.status.index()].push(job.id);
-            push(&mut by_project, job.project, job.id);
-            push(&mut by_pool, job.pool, job.id);
-            push(&mut by_repo, job.repo, job.id);
-            push(&mut by_sender, job.sender, job.id);
+            self.out_of_order |= last.is_some_and(|last| last >= job.id);
+            last = Some(job.id);
+            if self.out_of_order {
+                // Out of order or repeated: `finish` sorts and indexes everything again.
+                continue;
+            }
+            self.by_github.insert(job.github_job_id, job.id);
+            self.by_status[job.status.index()].push(job.id);
+            push(&mut self.by_project, job.project, job.id);
+            push(&mut self.by_pool, job.pool, job.id);
+            push(&mut self.by_repo, job.repo, job.id);
+            push(&mut self.by_sender, job.sender, job.id);
             if let Some(at) = job.finished_at {
-                finished.push((at, job.id));
+                self.finished.push((at, job.id));
             }
             if job.status.is_active() {
-                active.adjust(&JobKeys::of(job), 1);
+                self.active.adjust(&JobKeys::of(job), 1);
             }
         }
-        finished.sort_unstable();
+        self.rows.extend(rows);
+    }
+
+    /// The jobs, with `next_id` as the id counter.
+    pub fn finish(mut self, next_id: u64) -> Jobs {
+        if self.out_of_order {
+            let mut rows = std::mem::take(&mut self.rows);
+            rows.sort_by_key(|job| job.id);
+            rows.dedup_by_key(|job| job.id);
+            let mut sorted = JobsLoader::with_capacity(rows.len());
+            sorted.extend(rows);
+            return sorted.finish(next_id);
+        }
+        fn sets<K: std::hash::Hash + Eq>(map: FastMap<K, Vec<JobId>>) -> FastMap<K, SortedDeque<JobId>> {
+            map.into_iter().map(|(key, ids)| (key, SortedDeque::from_sorted(ids))).collect()
+        }
+        self.finished.sort_unstable();
         Jobs {
-            by_id: ById::from_sorted(rows),
-            by_github,
-            by_status: by_status.map(BTreeSet::from_iter),
-            by_project: sets(by_project),
-            by_pool: sets(by_pool),
-            by_repo: sets(by_repo),
-            by_sender: sets(by_sender),
-            finished: BTreeSet::from_iter(finished),
-            active,
+            by_id: ById::from_sorted(self.rows),
+            by_github: self.by_github,
+            by_status: self.by_status.map(SortedDeque::from_sorted),
+            by_project: sets(self.by_project),
+            by_pool: sets(self.by_pool),
+            by_repo: sets(self.by_repo),
+            by_sender: sets(self.by_sender),
+            finished: SortedDeque::from_sorted(self.finished),
+            active: self.active,
             next_id,
         }
     }
@@ -861,5 +903,29 @@ mod tests {
         assert_eq!(restored, jobs);
         assert_eq!(restored.active().in_pool(PoolId(1)), 1);
         assert_eq!(restored.next_id(), JobId(7));
+    }
+
+    #[test]
+    fn the_loader_takes_rows_in_chunks_and_sorts_rows_out_of_order() {
+        let mut jobs = Jobs::default();
+        for id in 1..=9 {
+            jobs.insert(row(id));
+        }
+        jobs.update(JobId(4), |job| {
+            job.status = JobStatus::Completed;
+            job.finished_at = Some(Timestamp(10));
+        });
+        let rows: Vec<Box<Job>> = jobs.iter().cloned().map(Box::new).collect();
+
+        let mut chunked = JobsLoader::with_capacity(rows.len());
+        for chunk in rows.chunks(4) {
+            chunked.extend(chunk.to_vec());
+        }
+        assert_eq!(chunked.finish(10), jobs);
+
+        let mut shuffled = JobsLoader::default();
+        shuffled.extend(rows[5..].to_vec());
+        shuffled.extend(rows[..6].to_vec()); // out of order, and row 6 twice
+        assert_eq!(shuffled.finish(10), jobs);
     }
 }

@@ -20,6 +20,7 @@ mod money;
 mod rejection;
 mod routing;
 mod schedule;
+mod sorted;
 mod state;
 mod stats;
 mod time;
@@ -44,8 +45,8 @@ pub use decide::{
 pub use event::*;
 pub use intern::{Interner, Sym};
 pub use jobs::{
-    ActiveCounts, Instance, Instances, Job, JobFilter, JobPage, JobStatus, Jobs, instance_of_runner,
-    runner_name,
+    ActiveCounts, Instance, Instances, Job, JobFilter, JobPage, JobStatus, Jobs, JobsLoader,
+    instance_of_runner, runner_name,
 };
 pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{

@@ -78,7 +78,10 @@ pub struct Anomaly {
 pub struct State {
     /// Projects, pools, repo bindings.
     pub config: Config,
-    /// Retained jobs.
+    /// Retained jobs. Not part of the state's serialized form: a snapshot stores them on their
+    /// own ([`Jobs`] serializes itself, or its rows in chunks through [`Jobs::iter`] and
+    /// [`crate::JobsLoader`]), so that large tables can be decoded on another thread.
+    #[serde(skip)]
     pub jobs: Jobs,
     /// Live instances.
     pub instances: Instances,

@@ -6,9 +6,10 @@
 
 use crate::error::StoreError;
 use bincode::config::{Configuration, standard};
-use pacer_domain::{Actor, Event, PayloadCodec, Recorded, State, Timestamp};
+use pacer_domain::{Actor, Event, Job, JobsLoader, PayloadCodec, Recorded, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 
 /// Bincode with the standard configuration, behind the domain's [`PayloadCodec`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -121,22 +122,38 @@ pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
 
 /// Snapshot header magic.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
-/// Bump whenever `State`'s serialized shape changes; a snapshot of another format (or another
-/// crate version) is ignored and the state is rebuilt from the log.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+/// Bump whenever the snapshot layout or `State`'s serialized shape changes; a snapshot of another
+/// format (or another crate version) is ignored and the state is rebuilt from the log.
+pub const SNAPSHOT_FORMAT: u32 = 3;
+/// Job rows per snapshot chunk (about 5 MiB).
+const ROWS_PER_CHUNK: usize = 32_768;
 
-/// Encodes a folded state as a snapshot covering `state.last_seq`.
+/// Encodes a folded state as a snapshot covering `state.last_seq`: a header, then sections, each
+/// a big-endian length, a CRC-32 and bincode bytes: the state without its jobs, the job table's
+/// id counter and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which
+/// [`decode_snapshot`] decodes on a second thread while the first indexes them.
 pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, StoreError> {
-    let body = BincodeCodec.encode(state).map_err(|e| StoreError::Snapshot(e.to_string()))?;
+    let encode_err = |e: CodecError| StoreError::Snapshot(e.to_string());
     let version = env!("CARGO_PKG_VERSION").as_bytes();
-    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut out = Vec::new();
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
     out.push(version.len() as u8);
     out.extend_from_slice(version);
     out.extend_from_slice(&state.last_seq.to_be_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-    out.extend_from_slice(&body);
+    let mut section = |bytes: Vec<u8>| {
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(&crc32fast::hash(&bytes).to_be_bytes());
+        out.extend_from_slice(&bytes);
+    };
+    section(BincodeCodec.encode(state).map_err(encode_err)?);
+    let jobs = &state.jobs;
+    section(BincodeCodec.encode(&(jobs.id_counter(), jobs.len() as u64)).map_err(encode_err)?);
+    let mut rows = jobs.iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<&Job> = rows.by_ref().take(ROWS_PER_CHUNK).collect();
+        section(BincodeCodec.encode(&chunk).map_err(encode_err)?);
+    }
     Ok(out)
 }
 
@@ -160,35 +177,124 @@ pub enum SnapshotRejected {
     /// The body does not decode.
     #[error("does not decode: {0}")]
     Decode(String),
+    /// Reading it failed.
+    #[error("unreadable: {0}")]
+    Unreadable(String),
 }
 
 /// Decodes a snapshot written by this format and version.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotRejected> {
-    let rest = bytes.strip_prefix(SNAPSHOT_MAGIC).ok_or(SnapshotRejected::Malformed)?;
-    let (format, rest) = split_u32(rest)?;
-    let (&len, rest) = rest.split_first().ok_or(SnapshotRejected::Malformed)?;
-    let (version, rest) = rest.split_at_checked(len as usize).ok_or(SnapshotRejected::Malformed)?;
-    let version = String::from_utf8_lossy(version).into_owned();
+    read_snapshot(bytes)
+}
+
+/// Reads a snapshot written by this format and version from a stream. A second thread reads and
+/// decodes the job rows chunk by chunk (through one reused buffer) while this one decodes the
+/// rest of the state and builds the job indexes from the chunks before.
+pub fn read_snapshot(mut reader: impl Read + Send) -> Result<State, SnapshotRejected> {
+    let mut fixed = [0u8; SNAPSHOT_MAGIC.len() + 5];
+    read_exact(&mut reader, &mut fixed)?;
+    let (magic, rest) = fixed.split_at(SNAPSHOT_MAGIC.len());
+    if magic != SNAPSHOT_MAGIC {
+        return Err(SnapshotRejected::Malformed);
+    }
+    let (format, len) = split_u32(rest)?;
+    let mut version = vec![0u8; usize::from(len[0])];
+    read_exact(&mut reader, &mut version)?;
+    let version = String::from_utf8_lossy(&version).into_owned();
     if format != SNAPSHOT_FORMAT || version != env!("CARGO_PKG_VERSION") {
         return Err(SnapshotRejected::OtherFormat { format, version });
     }
-    let (seq, rest) = rest.split_at_checked(8).ok_or(SnapshotRejected::Malformed)?;
-    let (crc, body) = split_u32(rest)?;
-    if crc32fast::hash(body) != crc {
+    let mut seq = [0u8; 8];
+    read_exact(&mut reader, &mut seq)?;
+    let seq = u64::from_be_bytes(seq);
+    let (mut head, mut table) = (Vec::new(), Vec::new());
+    if !read_section(&mut reader, &mut head)? || !read_section(&mut reader, &mut table)? {
+        return Err(SnapshotRejected::Malformed);
+    }
+    let decode_err = |e: CodecError| SnapshotRejected::Decode(e.to_string());
+    std::thread::scope(|scope| {
+        let (rows_tx, rows) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            let mut buffer = Vec::new();
+            loop {
+                let chunk = match read_section(&mut reader, &mut buffer) {
+                    Ok(false) => return,
+                    Ok(true) => BincodeCodec.decode::<Vec<Box<Job>>>(&buffer).map_err(decode_err),
+                    Err(rejected) => Err(rejected),
+                };
+                let failed = chunk.is_err();
+                if rows_tx.send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut state: State = BincodeCodec.decode(&head).map_err(decode_err)?;
+        drop(head);
+        if state.last_seq != seq {
+            return Err(SnapshotRejected::Decode(format!(
+                "header seq {seq} but state at {}",
+                state.last_seq
+            )));
+        }
+        let (next_id, count): (u64, u64) = BincodeCodec.decode(&table).map_err(decode_err)?;
+        let mut loader = JobsLoader::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 24));
+        let mut loaded = 0;
+        for chunk in rows {
+            let chunk = chunk?;
+            loaded += chunk.len() as u64;
+            loader.extend(chunk);
+        }
+        if loaded != count {
+            return Err(SnapshotRejected::Decode(format!("{loaded} job rows but {count} announced")));
+        }
+        state.jobs = loader.finish(next_id);
+        Ok(state)
+    })
+}
+
+/// Reads the next section into `buffer` and checks its CRC; false at the end of the stream.
+fn read_section(reader: &mut impl Read, buffer: &mut Vec<u8>) -> Result<bool, SnapshotRejected> {
+    let mut header = [0u8; 12];
+    let mut filled = 0;
+    while filled < header.len() {
+        match reader.read(&mut header[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err(SnapshotRejected::Malformed),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(SnapshotRejected::Unreadable(e.to_string())),
+        }
+    }
+    let (len, rest) = split_u64(&header)?;
+    let (crc, _) = split_u32(rest)?;
+    buffer.clear();
+    // Grows with what arrives: a damaged length cannot make it allocate more than the file has.
+    let read =
+        reader.take(len).read_to_end(buffer).map_err(|e| SnapshotRejected::Unreadable(e.to_string()))?;
+    if read as u64 != len {
+        return Err(SnapshotRejected::Malformed);
+    }
+    if crc32fast::hash(buffer) != crc {
         return Err(SnapshotRejected::Checksum);
     }
-    let state: State = BincodeCodec.decode(body).map_err(|e| SnapshotRejected::Decode(e.to_string()))?;
-    let seq = u64::from_be_bytes(seq.try_into().map_err(|_| SnapshotRejected::Malformed)?);
-    if state.last_seq != seq {
-        return Err(SnapshotRejected::Decode(format!("header seq {seq} but state at {}", state.last_seq)));
-    }
-    Ok(state)
+    Ok(true)
+}
+
+fn read_exact(reader: &mut impl Read, buffer: &mut [u8]) -> Result<(), SnapshotRejected> {
+    reader.read_exact(buffer).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => SnapshotRejected::Malformed,
+        _ => SnapshotRejected::Unreadable(e.to_string()),
+    })
 }
 
 fn split_u32(bytes: &[u8]) -> Result<(u32, &[u8]), SnapshotRejected> {
-    let (head, rest) = bytes.split_at_checked(4).ok_or(SnapshotRejected::Malformed)?;
-    let head: [u8; 4] = head.try_into().map_err(|_| SnapshotRejected::Malformed)?;
-    Ok((u32::from_be_bytes(head), rest))
+    let (head, rest) = bytes.split_first_chunk::<4>().ok_or(SnapshotRejected::Malformed)?;
+    Ok((u32::from_be_bytes(*head), rest))
+}
+
+fn split_u64(bytes: &[u8]) -> Result<(u64, &[u8]), SnapshotRejected> {
+    let (head, rest) = bytes.split_first_chunk::<8>().ok_or(SnapshotRejected::Malformed)?;
+    Ok((u64::from_be_bytes(*head), rest))
 }
 
 #[cfg(test)]

@@ -20,10 +20,10 @@ mod subscribe;
 
 pub use codec::{
     BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, decode_record, decode_snapshot, encode_record,
-    encode_snapshot,
+    encode_snapshot, read_snapshot,
 };
 pub use error::StoreError;
-pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt};
+pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
 pub use memory::MemoryLog;
 pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify};
 pub use rocks::RocksLog;

@@ -60,6 +60,9 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// A snapshot being read, with the seq it covers (see [`EventLog::open_snapshot`]).
+pub type SnapshotReader = Box<dyn std::io::Read + Send>;
+
 /// The append-only event log.
 pub trait EventLog: Send + Sync {
     /// Appends a batch atomically and durably (fsynced before this returns). Concurrent
@@ -108,6 +111,13 @@ pub trait EventLog: Send + Sync {
 
     /// The newest snapshot and the seq it covers.
     fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// The newest snapshot as a stream, for [`crate::read_snapshot`] (by default over
+    /// [`EventLog::load_snapshot`]); a file-backed log streams the file instead of reading it
+    /// into memory first.
+    fn open_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        Ok(self.load_snapshot()?.map(|(seq, bytes)| (seq, Box::new(std::io::Cursor::new(bytes)) as _)))
+    }
 
     /// Follows the log from `after_seq` on: every later record exactly once, in order, with
     /// no gap between history and live appends.

@@ -2,7 +2,7 @@
 //! 0. A snapshot that does not fit (other format, checksum, ahead of the log) is reported and
 //! ignored; a record that does not decode stops the start with its seq and reason.
 
-use crate::codec::{SnapshotRejected, decode_snapshot, encode_snapshot};
+use crate::codec::{SnapshotRejected, decode_snapshot, encode_snapshot, read_snapshot};
 use crate::error::StoreError;
 use crate::log::EventLog;
 use pacer_domain::{Recorded, State};
@@ -26,21 +26,16 @@ pub struct StartReport {
 }
 
 /// Folds every record after `state.last_seq` into `state`. One thread reads and decodes the
-/// next chunks while this one folds, and the folded chunks are freed on the reading side, so
-/// a long replay uses two cores.
+/// next chunks while this one folds them (and frees them: reading and decoding is the larger
+/// half of a replay), so a long replay uses two cores.
 pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreError> {
     /// Chunks decoded ahead of the fold.
     const AHEAD: usize = 2;
     let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Vec<Recorded>, StoreError>>(AHEAD);
-    let (spent, spent_rx) = mpsc::channel::<Vec<Recorded>>();
     let from = state.last_seq + 1;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let scanned = log.scan(from, CHUNK, &mut |records| {
-                // Free what the fold is done with here, off the folding thread.
-                spent_rx.try_iter().for_each(drop);
-                chunks_tx.send(Ok(records)).is_ok()
-            });
+            let scanned = log.scan(from, CHUNK, &mut |records| chunks_tx.send(Ok(records)).is_ok());
             if let Err(e) = scanned {
                 let _ = chunks_tx.send(Err(e));
             }
@@ -52,8 +47,6 @@ pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreErro
                 state.evolve(record);
             }
             folded += records.len() as u64;
-            // The reader may have finished already; then this thread frees the chunk.
-            let _ = spent.send(records);
         }
         Ok(folded)
     })
@@ -63,12 +56,12 @@ pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreErro
 pub fn load_state(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
     let started = Instant::now();
     let mut rejected = None;
-    let mut state = match log.load_snapshot()? {
+    let mut state = match log.open_snapshot()? {
         Some((seq, _)) if seq > log.last_seq() => {
             rejected = Some(format!("snapshot at {seq} is ahead of the log at {}", log.last_seq()));
             State::default()
         }
-        Some((_, bytes)) => match decode_snapshot(&bytes) {
+        Some((_, reader)) => match read_snapshot(reader) {
             Ok(state) => state,
             Err(why) => {
                 rejected = Some(why.to_string());

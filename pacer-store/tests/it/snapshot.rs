@@ -1,0 +1,38 @@
+//! Snapshots of a state with more job rows than one chunk holds: the rows are decoded on a
+//! second thread chunk by chunk, and any damaged chunk makes the start fall back to the log.
+
+use crate::synthetic;
+use pacer_domain::State;
+use pacer_store::*;
+
+#[test]
+fn job_rows_in_several_chunks_round_trip_and_a_damaged_chunk_falls_back_to_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = RocksLog::open(dir.path()).expect("open");
+    // 40,000 jobs: more rows than one chunk of 32,768.
+    let records = synthetic::job_lifecycles(40_000);
+    for batch in records.chunks(20_000) {
+        let records = batch
+            .iter()
+            .map(|r| NewRecord { at: r.at, actor: r.actor.clone(), request_id: None, event: r.event.clone() })
+            .collect();
+        log.append(Batch { records, ..Batch::default() }).expect("append");
+    }
+    let whole = State::fold(&records);
+    assert_eq!(whole.jobs.len(), 40_000);
+    save_state(&log, &whole).expect("snapshot");
+
+    let (loaded, report) = load_state(&log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed, report.snapshot_rejected), (whole.last_seq, 0, None));
+    assert_eq!(loaded, whole);
+
+    let (seq, mut bytes) = log.load_snapshot().expect("read").expect("a snapshot");
+    assert_eq!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(SnapshotRejected::Malformed));
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0x40; // inside the last chunk of rows
+    assert_eq!(decode_snapshot(&bytes), Err(SnapshotRejected::Checksum));
+    log.save_snapshot(seq, &bytes).expect("save the damaged snapshot");
+    let (rebuilt, report) = load_state(&log).expect("load");
+    assert_eq!(report.snapshot_rejected.as_deref(), Some("checksum mismatch"));
+    assert_eq!(rebuilt, whole);
+}
