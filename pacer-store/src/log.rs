@@ -77,21 +77,23 @@ pub trait EventLog: Send + Sync {
 
     /// Every record from `from_seq` to the last durable one, in order, handed to `sink` in
     /// chunks of up to `chunk` records until `sink` returns false. A long replay uses this:
-    /// the RocksDB log reads the whole range with one iterator.
+    /// the RocksDB log reads the whole range with one iterator. The sink takes what it keeps
+    /// out of the vector (swapping in an empty one whose capacity the scan then fills, so
+    /// chunk buffers can be recycled); whatever it leaves is cleared before the next chunk.
     fn scan(
         &self,
         from_seq: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
     ) -> Result<(), StoreError> {
         let mut next = from_seq.max(1);
         loop {
-            let records = self.read(next, chunk.max(1))?;
+            let mut records = self.read(next, chunk.max(1))?;
             if records.is_empty() {
                 return Ok(());
             }
             next += records.len() as u64;
-            if !sink(records) {
+            if !sink(&mut records) {
                 return Ok(());
             }
         }

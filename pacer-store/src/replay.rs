@@ -27,26 +27,34 @@ pub struct StartReport {
 
 /// Folds every record after `state.last_seq` into `state`. One thread reads and decodes the
 /// next chunks while this one folds them (and frees them: reading and decoding is the larger
-/// half of a replay), so a long replay uses two cores.
+/// half of a replay), so a long replay uses two cores. Emptied chunk buffers go back to the
+/// reader, so no chunk needs fresh memory.
 pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreError> {
     /// Chunks decoded ahead of the fold.
     const AHEAD: usize = 2;
     let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Vec<Recorded>, StoreError>>(AHEAD);
+    let (spent, spare) = mpsc::channel::<Vec<Recorded>>();
     let from = state.last_seq + 1;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let scanned = log.scan(from, CHUNK, &mut |records| chunks_tx.send(Ok(records)).is_ok());
+            let scanned = log.scan(from, CHUNK, &mut |records| {
+                let empty = spare.try_recv().unwrap_or_default();
+                chunks_tx.send(Ok(std::mem::replace(records, empty))).is_ok()
+            });
             if let Err(e) = scanned {
                 let _ = chunks_tx.send(Err(e));
             }
         });
         let mut folded = 0;
         for chunk in chunks {
-            let records = chunk?;
+            let mut records = chunk?;
             for record in &records {
                 state.evolve(record);
             }
             folded += records.len() as u64;
+            records.clear();
+            // The reader may have finished already; then the buffer is dropped here.
+            let _ = spent.send(records);
         }
         Ok(folded)
     })

@@ -116,7 +116,7 @@ impl History for RocksSink {
         let from = from_seq.max(1);
         let mut out = Vec::new();
         self.scan(from, from.saturating_add(limit as u64).saturating_sub(1), limit, &mut |records| {
-            out = records;
+            out = std::mem::take(records);
             false
         })?;
         Ok(out)
@@ -132,7 +132,7 @@ impl RocksSink {
         from_seq: u64,
         last: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
     ) -> Result<(), StoreError> {
         let log = cf(&self.db, CF_LOG)?;
         let mut expected = from_seq.max(1);
@@ -146,8 +146,8 @@ impl RocksSink {
         }
         let mut iter = self.db.raw_iterator_cf_opt(log, options);
         iter.seek(seq_key(expected));
-        let capacity = || Vec::with_capacity(chunk.min(wanted as usize).min(8_192));
-        let mut out = capacity();
+        let capacity = chunk.min(wanted as usize).min(8_192);
+        let mut out = Vec::with_capacity(capacity);
         while expected <= last && iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
             let seq = seq_of(key).unwrap_or(0);
@@ -160,13 +160,17 @@ impl RocksSink {
             out.push(decode_record(seq, value)?);
             expected += 1;
             iter.next();
-            if out.len() == chunk && !sink(std::mem::replace(&mut out, capacity())) {
-                return Ok(());
+            if out.len() == chunk {
+                if !sink(&mut out) {
+                    return Ok(());
+                }
+                out.clear();
+                out.reserve(capacity);
             }
         }
         iter.status().map_err(read_err)?;
         if !out.is_empty() {
-            sink(out);
+            sink(&mut out);
         }
         Ok(())
     }
@@ -295,7 +299,7 @@ impl EventLog for RocksLog {
         &self,
         from_seq: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(Vec<Recorded>) -> bool,
+        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
     ) -> Result<(), StoreError> {
         self.sink.scan(from_seq, self.last_seq(), chunk, sink)
     }
