@@ -230,10 +230,18 @@ impl RocksLog {
         let mut log_blocks = BlockBasedOptions::default();
         log_blocks.set_block_size(32 << 10);
         log_options.set_block_based_table_factory(&log_blocks);
+        // Almost every idempotency-key lookup is a miss (a new delivery): bloom filters in the
+        // tables and the memtable answer it without reading a block per level.
+        let mut key_options = Options::default();
+        let mut key_blocks = BlockBasedOptions::default();
+        key_blocks.set_bloom_filter(10.0, false);
+        key_options.set_block_based_table_factory(&key_blocks);
+        key_options.set_memtable_prefix_bloom_ratio(0.05);
+        key_options.set_memtable_whole_key_filtering(true);
         let families = vec![
             ColumnFamilyDescriptor::new(CF_LOG, log_options),
             ColumnFamilyDescriptor::new(CF_INDEX, Options::default()),
-            ColumnFamilyDescriptor::new(CF_KEYS, Options::default()),
+            ColumnFamilyDescriptor::new(CF_KEYS, key_options),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&options, dir.join("db"), families)
