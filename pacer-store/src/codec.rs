@@ -131,7 +131,7 @@ const ROWS_PER_CHUNK: usize = 32_768;
 /// Encodes a folded state as a snapshot covering `state.last_seq`: a header, then sections, each
 /// a big-endian length, a CRC-32 and bincode bytes: the state without its jobs, the job table's
 /// id counter and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which
-/// [`decode_snapshot`] decodes on a second thread while the first indexes them.
+/// [`read_snapshot`] decodes on a second thread while the first indexes them.
 pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, StoreError> {
     let encode_err = |e: CodecError| StoreError::Snapshot(e.to_string());
     let version = env!("CARGO_PKG_VERSION").as_bytes();
