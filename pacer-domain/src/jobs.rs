@@ -612,6 +612,8 @@ impl Jobs {
         evicted
     }
 
+    /// Adds `job` to every index; [`JobsLoader::extend`] does the same in bulk and must stay in
+    /// step (the snapshot property test compares both).
     fn index(&mut self, job: &Job) {
         self.by_status[job.status.index()].insert(job.id);
         self.by_project.entry(job.project).or_default().insert(job.id);
@@ -717,7 +719,9 @@ impl JobsLoader {
         }
     }
 
-    /// Adds the next rows.
+    /// Adds the next rows, to the same indexes as `Jobs::index` (as sorted vectors, turned into
+    /// sorted deques at [`JobsLoader::finish`]; inserting each row into a live `Jobs` instead made
+    /// a 10 M-event start ~30 % slower).
     pub fn extend(&mut self, rows: Vec<Box<Job>>) {
         fn push<K: std::hash::Hash + Eq>(map: &mut FastMap<K, Vec<JobId>>, key: K, id: JobId) {
             map.entry(key).or_default().push(id);
