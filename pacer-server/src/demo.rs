@@ -366,6 +366,23 @@ impl World {
         response.json().await.map_err(|_| 0)
     }
 
+    /// Waits out a hung emulator's instance. When a spot interruption takes it before Pacer
+    /// reaps it, the next emulator run hangs instead, so the demo still shows a reaping.
+    async fn watch_hung(&self, instance: &str) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let Ok(status) = self.compute.describe(&[instance.to_owned()]).await else { continue };
+            let Some(status) = status.into_iter().next() else { return };
+            if status.state.is_live() {
+                continue;
+            }
+            if status.state_reason.is_some_and(|r| r.starts_with("Server.SpotInstanceTermination")) {
+                self.android_runs.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+    }
+
     async fn alive(&self, instance: &str) -> bool {
         let status = self.compute.describe(&[instance.to_owned()]).await;
         status.ok().and_then(|s| s.into_iter().next()).is_some_and(|s| s.state.is_live())
@@ -442,6 +459,7 @@ impl World {
             job.repo == "acme/android" && self.android_runs.fetch_add(1, Ordering::Relaxed).is_multiple_of(3);
         if hangs {
             // A hung emulator: the job never ends; Pacer reaps the instance at max runtime.
+            self.watch_hung(&instance).await;
             return;
         }
         let seconds =
