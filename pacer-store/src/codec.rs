@@ -120,6 +120,57 @@ pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
     })
 }
 
+/// Consecutive stored records, not yet decoded: what a long scan hands over, so that whichever
+/// thread has time can decode them. The bytes of every record sit end to end in one buffer.
+#[derive(Clone, Debug, Default)]
+pub struct StoredChunk {
+    first_seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl StoredChunk {
+    /// Empties the chunk for records from `first_seq` on, keeping its buffers.
+    pub(crate) fn restart(&mut self, first_seq: u64) {
+        self.first_seq = first_seq;
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Adds the next record's stored bytes.
+    pub(crate) fn push(&mut self, stored: &[u8]) {
+        self.bytes.extend_from_slice(stored);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// The seq of the first record.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Decodes every record onto the end of `out`; the first that does not decode stops it
+    /// with its seq and the reason.
+    pub fn decode_into(&self, out: &mut Vec<Recorded>) -> Result<(), StoreError> {
+        out.reserve(self.len());
+        let mut start = 0;
+        for (seq, &end) in (self.first_seq..).zip(&self.ends) {
+            out.push(decode_record(seq, &self.bytes[start..end])?);
+            start = end;
+        }
+        Ok(())
+    }
+}
+
 /// Snapshot header magic.
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
 /// Bump whenever the snapshot layout or `State`'s serialized shape changes; a snapshot of another

@@ -19,8 +19,8 @@ mod rocks;
 mod subscribe;
 
 pub use codec::{
-    BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, decode_record, decode_snapshot, encode_record,
-    encode_snapshot, read_snapshot,
+    BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, StoredChunk, decode_record, decode_snapshot,
+    encode_record, encode_snapshot, read_snapshot,
 };
 pub use error::StoreError;
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};

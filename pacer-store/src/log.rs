@@ -2,6 +2,7 @@
 //! audit view newest-first by action and time without scanning, follow a subject's history,
 //! keep snapshots, and subscribe to appended records from any seq.
 
+use crate::codec::StoredChunk;
 use crate::error::StoreError;
 use crate::subscribe::Subscription;
 use pacer_domain::{Actor, Event, EventName, Recorded, Subject, Timestamp};
@@ -75,29 +76,17 @@ pub trait EventLog: Send + Sync {
     /// Up to `limit` records from `from_seq` on, in order.
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError>;
 
-    /// Every record from `from_seq` to the last durable one, in order, handed to `sink` in
-    /// chunks of up to `chunk` records until `sink` returns false. A long replay uses this:
-    /// the RocksDB log reads the whole range with one iterator. The sink takes what it keeps
-    /// out of the vector (swapping in an empty one whose capacity the scan then fills, so
-    /// chunk buffers can be recycled); whatever it leaves is cleared before the next chunk.
+    /// Every record from `from_seq` to the last durable one, in order and undecoded, handed to
+    /// `sink` in chunks of up to `chunk` records until `sink` returns false. A long replay uses
+    /// this: the RocksDB log reads the whole range with one iterator, and the replay decodes
+    /// each chunk on whichever thread has time. The sink may swap the chunk for another (a
+    /// spent one, to recycle its buffers); the scan empties it before filling it again.
     fn scan(
         &self,
         from_seq: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
-    ) -> Result<(), StoreError> {
-        let mut next = from_seq.max(1);
-        loop {
-            let mut records = self.read(next, chunk.max(1))?;
-            if records.is_empty() {
-                return Ok(());
-            }
-            next += records.len() as u64;
-            if !sink(&mut records) {
-                return Ok(());
-            }
-        }
-    }
+        sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
+    ) -> Result<(), StoreError>;
 
     /// A page of the audit view, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError>;

@@ -2,7 +2,7 @@
 //! keys, indexes by scanning, snapshots, subscriptions). For tests and embedders that need no
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
-use crate::codec::decode_record;
+use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt};
@@ -106,6 +106,32 @@ impl EventLog for MemoryLog {
 
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
         self.sink.read(from_seq, limit)
+    }
+
+    fn scan(
+        &self,
+        from_seq: u64,
+        chunk: usize,
+        sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
+    ) -> Result<(), StoreError> {
+        let last = self.last_seq();
+        let mut next = from_seq.max(1);
+        let mut stored = StoredChunk::default();
+        while next <= last {
+            stored.restart(next);
+            {
+                let data = self.sink.data();
+                let records = data.records.iter().take(last as usize).skip(next as usize - 1);
+                for bytes in records.take(chunk.max(1)) {
+                    stored.push(bytes);
+                }
+            }
+            next += stored.len() as u64;
+            if stored.is_empty() || !sink(&mut stored) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {

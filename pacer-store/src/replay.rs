@@ -2,15 +2,17 @@
 //! 0. A snapshot that does not fit (other format, checksum, ahead of the log) is reported and
 //! ignored; a record that does not decode stops the start with its seq and reason.
 
-use crate::codec::{SnapshotRejected, decode_snapshot, encode_snapshot, read_snapshot};
+use crate::codec::{SnapshotRejected, StoredChunk, decode_snapshot, encode_snapshot, read_snapshot};
 use crate::error::StoreError;
 use crate::log::EventLog;
 use pacer_domain::{Recorded, State};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Records folded per read while replaying.
-const CHUNK: usize = 8_192;
+/// Records per chunk while replaying: small enough that a chunk's records are still in the
+/// cache when the other thread folds them.
+const CHUNK: usize = 1_024;
 
 /// How a start went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,36 +27,73 @@ pub struct StartReport {
     pub elapsed: Duration,
 }
 
-/// Folds every record after `state.last_seq` into `state`. One thread reads and decodes the
-/// next chunks while this one folds them (and frees them: reading and decoding is the larger
-/// half of a replay), so a long replay uses two cores. Emptied chunk buffers go back to the
-/// reader, so no chunk needs fresh memory.
+/// A chunk on its way from the reading thread to the folding one.
+enum Chunk {
+    Decoded(Vec<Recorded>),
+    Stored(StoredChunk),
+}
+
+/// Folds every record after `state.last_seq` into `state`, on two threads. One reads the log
+/// while this one folds. Decoding costs about as much as reading or folding, so it goes to
+/// whichever thread has time: the reader decodes a chunk while the folder has others waiting,
+/// and otherwise sends it undecoded for the folder to decode. Folded records are freed here,
+/// and spent buffers of both kinds go back to the reader, so no chunk needs fresh memory.
 pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreError> {
-    /// Chunks decoded ahead of the fold.
-    const AHEAD: usize = 2;
-    let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Vec<Recorded>, StoreError>>(AHEAD);
-    let (spent, spare) = mpsc::channel::<Vec<Recorded>>();
+    /// Chunks in flight to the folder.
+    const AHEAD: usize = 8;
+    let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Chunk, StoreError>>(AHEAD);
+    let (spent, spare) = mpsc::channel::<Chunk>();
+    // Chunks sent and not yet taken by the folder (a hint for the split, so relaxed).
+    let waiting = &AtomicUsize::new(0);
     let from = state.last_seq + 1;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let scanned = log.scan(from, CHUNK, &mut |records| {
-                let empty = spare.try_recv().unwrap_or_default();
-                chunks_tx.send(Ok(std::mem::replace(records, empty))).is_ok()
+            let mut spare_records = Vec::new();
+            let mut spare_stored = Vec::new();
+            let mut failed = None;
+            let scanned = log.scan(from, CHUNK, &mut |stored| {
+                for chunk in spare.try_iter() {
+                    match chunk {
+                        Chunk::Decoded(records) => spare_records.push(records),
+                        Chunk::Stored(stored) => spare_stored.push(stored),
+                    }
+                }
+                let chunk = if waiting.load(Ordering::Relaxed) == 0 {
+                    Chunk::Stored(std::mem::replace(stored, spare_stored.pop().unwrap_or_default()))
+                } else {
+                    let mut records = spare_records.pop().unwrap_or_default();
+                    if let Err(e) = stored.decode_into(&mut records) {
+                        failed = Some(e);
+                        return false;
+                    }
+                    Chunk::Decoded(records)
+                };
+                waiting.fetch_add(1, Ordering::Relaxed);
+                chunks_tx.send(Ok(chunk)).is_ok()
             });
-            if let Err(e) = scanned {
+            if let Err(e) = failed.map_or(scanned, Err) {
                 let _ = chunks_tx.send(Err(e));
             }
         });
         let mut folded = 0;
+        let mut decoded = Vec::new();
         for chunk in chunks {
-            let mut records = chunk?;
-            for record in &records {
+            let mut chunk = chunk?;
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let records = match &mut chunk {
+                Chunk::Decoded(records) => records,
+                Chunk::Stored(stored) => {
+                    stored.decode_into(&mut decoded)?;
+                    &mut decoded
+                }
+            };
+            for record in records.iter() {
                 state.evolve(record);
             }
             folded += records.len() as u64;
             records.clear();
             // The reader may have finished already; then the buffer is dropped here.
-            let _ = spent.send(records);
+            let _ = spent.send(chunk);
         }
         Ok(folded)
     })

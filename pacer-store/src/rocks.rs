@@ -5,7 +5,7 @@
 //! log. Snapshots are files beside the database, written to a temporary name, fsynced and
 //! renamed into place.
 
-use crate::codec::decode_record;
+use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader};
@@ -115,24 +115,25 @@ impl History for RocksSink {
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
         let from = from_seq.max(1);
         let mut out = Vec::new();
-        self.scan(from, from.saturating_add(limit as u64).saturating_sub(1), limit, &mut |records| {
-            out = std::mem::take(records);
+        let mut decoded = Ok(());
+        self.scan(from, from.saturating_add(limit as u64).saturating_sub(1), limit, &mut |stored| {
+            decoded = stored.decode_into(&mut out);
             false
         })?;
-        Ok(out)
+        decoded.map(|()| out)
     }
 }
 
 impl RocksSink {
-    /// Decodes the records from `from_seq` through `last` (or to the end of the log) with one
-    /// iterator, handing them to `sink` in order in chunks of up to `chunk`, until `sink`
+    /// Reads the stored records from `from_seq` through `last` (or to the end of the log) with
+    /// one iterator, handing them to `sink` in order in chunks of up to `chunk`, until `sink`
     /// returns false.
     fn scan(
         &self,
         from_seq: u64,
         last: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
+        sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
     ) -> Result<(), StoreError> {
         let log = cf(&self.db, CF_LOG)?;
         let mut expected = from_seq.max(1);
@@ -146,8 +147,8 @@ impl RocksSink {
         }
         let mut iter = self.db.raw_iterator_cf_opt(log, options);
         iter.seek(seq_key(expected));
-        let capacity = chunk.min(wanted as usize).min(8_192);
-        let mut out = Vec::with_capacity(capacity);
+        let mut out = StoredChunk::default();
+        out.restart(expected);
         while expected <= last && iter.valid() {
             let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
             let seq = seq_of(key).unwrap_or(0);
@@ -157,15 +158,14 @@ impl RocksSink {
                     reason: format!("missing; the log jumps to {seq}"),
                 });
             }
-            out.push(decode_record(seq, value)?);
+            out.push(value);
             expected += 1;
             iter.next();
             if out.len() == chunk {
                 if !sink(&mut out) {
                     return Ok(());
                 }
-                out.clear();
-                out.reserve(capacity);
+                out.restart(expected);
             }
         }
         iter.status().map_err(read_err)?;
@@ -307,7 +307,7 @@ impl EventLog for RocksLog {
         &self,
         from_seq: u64,
         chunk: usize,
-        sink: &mut dyn FnMut(&mut Vec<Recorded>) -> bool,
+        sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
     ) -> Result<(), StoreError> {
         self.sink.scan(from_seq, self.last_seq(), chunk, sink)
     }

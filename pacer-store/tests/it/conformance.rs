@@ -86,11 +86,17 @@ fn scans_hand_over_chunks_in_order(s: UnderTest) {
     let log = &*s.log;
     append(log, T, (1..=2_500).map(health).collect());
     let mut chunks = Vec::new();
-    log.scan(2, 1_000, &mut |records| {
+    let mut firsts = Vec::new();
+    log.scan(2, 1_000, &mut |stored| {
+        firsts.push(stored.first_seq());
+        let mut records = Vec::new();
+        stored.decode_into(&mut records).expect("decode");
+        assert_eq!(records, log.read(stored.first_seq(), stored.len()).expect("read"));
         chunks.push(records.iter().map(|r| r.seq).collect::<Vec<_>>());
         true
     })
     .expect("scan");
+    assert_eq!(firsts, [2, 1_002, 2_002]);
     assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [1_000, 1_000, 499]);
     assert_eq!(chunks.concat(), (2..=2_500).collect::<Vec<u64>>());
 

@@ -70,6 +70,34 @@ fn a_corrupt_record_stops_startup_with_its_seq() {
     assert!(matches!(RocksLog::open(dir.path()), Err(StoreError::Corrupt { seq: 5, .. })));
 }
 
+/// A long replay decodes its chunks on both threads; a bad record stops it with its seq either way.
+#[test]
+fn a_corrupt_record_deep_in_a_long_replay_stops_it_with_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let log = RocksLog::open(dir.path()).expect("open");
+        append(&log, T, (0..20_000).map(health).collect());
+    }
+    for bad in [17_321u64, 9_000, 2_048] {
+        {
+            let mut options = rocksdb::Options::default();
+            options.create_if_missing(false);
+            let cfs = ["log", "index", "keys", "meta"];
+            let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), cfs).expect("raw open");
+            let cf = db.cf_handle("log").expect("cf");
+            db.put_cf(cf, bad.to_be_bytes(), b"garbage").expect("put");
+        }
+        let log = RocksLog::open(dir.path()).expect("the last record is fine");
+        match load_state(&log) {
+            Err(StoreError::Corrupt { seq, reason }) => {
+                assert_eq!(seq, bad, "{reason}");
+                assert!(reason.contains("envelope"), "{reason}");
+            }
+            other => panic!("expected a corrupt record {bad}, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_failed_write_poisons_the_log() {
     let log = MemoryLog::new();
