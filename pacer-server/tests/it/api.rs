@@ -15,7 +15,6 @@ use pacer_server::github::SimulatedGitHub;
 use pacer_server::graphql::PacerSchema;
 use pacer_server::serve::{Peers, Running, ServerOptions, start};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -768,8 +767,7 @@ async fn a_lagging_subscriber_is_told_to_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_go_pacer_backup_imports_unchanged_and_round_trips_through_the_download() {
     let api = Api::start().await;
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../pacer-domain/tests/fixtures/go-pacer-backup-v1.json");
+    let fixture = support::manifest_dir().join("../pacer-domain/tests/fixtures/go-pacer-backup-v1.json");
     let go_backup = std::fs::read_to_string(&fixture).expect("the Go Pacer fixture");
     const IMPORT: &str = "mutation($j: String!, $d: Boolean!) { importBackup(json: $j, dryRun: $d) { dryRun applied projectsCreated poolsCreated reposCreated items { kind name action } errors { field message } } }";
     let dry = api.ok(IMPORT, json!({"j": go_backup, "d": true})).await;

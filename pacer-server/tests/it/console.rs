@@ -214,7 +214,7 @@ fn the_console_works_in_a_real_browser() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).expect("create the screenshot directory");
-    let mut browser = node::script(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/console.mjs"));
+    let mut browser = node::script(&crate::support::manifest_dir().join("tests/browser/console.mjs"));
     browser.arg(&demo.url).arg(&demo.password).arg(&shots).env("PACER_EMAIL", &demo.email);
     let started = Instant::now();
     let (status, stdout, stderr) = run_echoing(browser, BROWSER_TIMEOUT);

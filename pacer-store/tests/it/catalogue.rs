@@ -70,7 +70,12 @@ proptest! {
     }
 }
 
-const FIXTURE_LOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/log-format-1.bin");
+/// The fixture's path, from the run-time variable: a test binary reused from another checkout
+/// keeps its build-time path.
+fn fixture_log() -> std::path::PathBuf {
+    std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/log-format-1.bin")
+}
 
 /// The fixture log: every variant once, length-prefixed encoded records.
 fn fixture_records() -> Vec<Recorded> {
@@ -90,9 +95,9 @@ fn the_format_1_fixture_log_still_decodes_and_folds() {
             out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
             out.extend_from_slice(&bytes);
         }
-        std::fs::write(FIXTURE_LOG, out).expect("write fixture");
+        std::fs::write(fixture_log(), out).expect("write fixture");
     }
-    let bytes = std::fs::read(FIXTURE_LOG).expect("fixture log present (PACER_BLESS=1 writes it)");
+    let bytes = std::fs::read(fixture_log()).expect("fixture log present (PACER_BLESS=1 writes it)");
     let mut rest = bytes.as_slice();
     let mut decoded = Vec::new();
     while !rest.is_empty() {

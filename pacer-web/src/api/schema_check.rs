@@ -349,8 +349,10 @@ fn check_document<'a>(schema: &Schema<'a>, document: &'a str) -> Vec<String> {
 }
 
 fn schema_text() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../pacer-server/schema.graphql");
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    // The run-time variable: a test binary reused from another checkout keeps its build-time path.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    let path = std::path::Path::new(&dir).join("../pacer-server/schema.graphql");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 #[test]

@@ -12,13 +12,19 @@ pub mod world;
 #[allow(dead_code)]
 pub mod peers;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+/// This package's directory, read at run time: a test binary reused from another checkout of
+/// the same target directory keeps its build-time `env!` path.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+}
 
 /// The shared folder beside the repository (test data and tools).
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("PACER_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        None => manifest_dir().join("../../shared"),
     }
 }
 
