@@ -375,25 +375,32 @@ struct Provider {
 }
 
 impl Provider {
+    /// Starts the provider and waits for its discovery document. A node process that has not
+    /// answered within 20 s is killed and replaced (it once hung at startup, before listening).
     async fn start(redirect: &str) -> Provider {
-        let port = free_port();
-        let child = node::tool("oidc/oidc-test-provider.mjs")
-            .env("OIDC_PORT", port.to_string())
-            .env("OIDC_CLIENT_ID", "console")
-            .env("OIDC_REDIRECT_URIS", redirect)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node");
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let discovery = format!("{url}/.well-known/openid-configuration");
-        while !http.get(&discovery).send().await.is_ok_and(|r| r.status() == 200) {
-            assert!(Instant::now() < deadline, "the OIDC provider did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..3 {
+            let port = free_port();
+            let child = node::tool("oidc/oidc-test-provider.mjs")
+                .env("OIDC_PORT", port.to_string())
+                .env("OIDC_CLIENT_ID", "console")
+                .env("OIDC_REDIRECT_URIS", redirect)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("node");
+            // Owned from here, so the process is killed however this attempt ends.
+            let provider = Provider { child, url: format!("http://127.0.0.1:{port}") };
+            let http = reqwest::Client::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let discovery = format!("{}/.well-known/openid-configuration", provider.url);
+            while Instant::now() < deadline {
+                if http.get(&discovery).send().await.is_ok_and(|r| r.status() == 200) {
+                    return provider;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        Provider { child, url }
+        panic!("the OIDC provider did not start in three attempts");
     }
 }
 
