@@ -39,6 +39,18 @@ enum Chunk {
 /// and otherwise sends it undecoded for the folder to decode. Folded records are freed here,
 /// and spent buffers of both kinds go back to the reader, so no chunk needs fresh memory.
 pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreError> {
+    fold_tail_checking(log, state, None)
+}
+
+/// A seq and what to call with the state right after the record at that seq is folded.
+type Check<'a> = (u64, &'a mut dyn FnMut(&State));
+
+/// [`fold_tail`] with an optional [`Check`].
+fn fold_tail_checking(
+    log: &dyn EventLog,
+    state: &mut State,
+    mut check: Option<Check>,
+) -> Result<u64, StoreError> {
     /// Chunks in flight to the folder.
     const AHEAD: usize = 8;
     let (chunks_tx, chunks) = mpsc::sync_channel::<Result<Chunk, StoreError>>(AHEAD);
@@ -89,6 +101,11 @@ pub fn fold_tail(log: &dyn EventLog, state: &mut State) -> Result<u64, StoreErro
             };
             for record in records.iter() {
                 state.evolve(record);
+                if let Some((at, check)) = &mut check
+                    && record.seq == *at
+                {
+                    check(state);
+                }
             }
             folded += records.len() as u64;
             records.clear();
@@ -156,27 +173,26 @@ pub fn verify(log: &dyn EventLog) -> Result<Verification, StoreError> {
     let mut snapshot_seq = None;
     let mut snapshot_rejected = None;
     let mut matches_snapshot = None;
-    let decoded = snapshot.map(|(seq, bytes)| (seq, decode_snapshot(&bytes)));
-    match decoded {
-        Some((seq, Ok(snapshot))) => {
-            snapshot_seq = Some(seq);
-            // Fold up to the snapshot's seq, compare, then fold the rest.
-            while rebuilt.last_seq < seq {
-                let want = (seq - rebuilt.last_seq) as usize;
-                let records = log.read(rebuilt.last_seq + 1, want.min(CHUNK))?;
-                if records.is_empty() {
-                    break;
-                }
-                for record in &records {
-                    rebuilt.evolve(record);
-                }
-            }
-            matches_snapshot = Some(rebuilt == snapshot);
-        }
+    let mut compare_with = None;
+    match snapshot.map(|(seq, bytes)| (seq, decode_snapshot(&bytes))) {
+        Some((seq, Ok(snapshot))) => compare_with = Some((seq, snapshot)),
         Some((_, Err(why))) => snapshot_rejected = Some(why),
         None => {}
     }
-    fold_tail(log, &mut rebuilt)?;
+    match &compare_with {
+        Some((seq, snapshot)) => {
+            snapshot_seq = Some(*seq);
+            // Compare when the fold passes the snapshot's seq (folding on to the end); a log that
+            // ends before it is compared as it ends.
+            let mut matched = (*seq <= rebuilt.last_seq).then(|| rebuilt == *snapshot);
+            let mut check = |state: &State| matched = Some(state == snapshot);
+            fold_tail_checking(log, &mut rebuilt, Some((*seq, &mut check)))?;
+            matches_snapshot = Some(matched.unwrap_or_else(|| rebuilt == *snapshot));
+        }
+        None => {
+            fold_tail(log, &mut rebuilt)?;
+        }
+    }
     Ok(Verification {
         rebuilt,
         elapsed: started.elapsed(),

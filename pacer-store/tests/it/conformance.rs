@@ -305,6 +305,14 @@ fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
     assert_eq!((report.snapshot_seq, report.replayed), (5, 3));
     let whole = State::fold(&log.read(1, 100).expect("read"));
     assert_eq!(resumed, whole);
+    let verification = verify(log).expect("verify");
+    assert_eq!((verification.snapshot_seq, verification.matches_snapshot), (Some(5), Some(true)));
+    assert_eq!(verification.rebuilt, whole);
+    let four = State::fold(&log.read(1, 4).expect("read"));
+    log.save_snapshot(5, &encode_snapshot(&four).expect("encode")).expect("save");
+    let verification = verify(log).expect("verify");
+    assert_eq!(verification.matches_snapshot, Some(false), "the snapshot is not the fold up to its seq");
+    assert_eq!(verification.rebuilt, whole);
     log.save_snapshot(99, b"not a snapshot").expect("save");
     let (fallback, report) = load_state(log).expect("load");
     assert!(report.snapshot_rejected.is_some());
