@@ -173,21 +173,19 @@ pub fn verify(log: &dyn EventLog) -> Result<Verification, StoreError> {
     let mut snapshot_seq = None;
     let mut snapshot_rejected = None;
     let mut matches_snapshot = None;
-    let mut compare_with = None;
     match snapshot.map(|(seq, bytes)| (seq, decode_snapshot(&bytes))) {
-        Some((seq, Ok(snapshot))) => compare_with = Some((seq, snapshot)),
-        Some((_, Err(why))) => snapshot_rejected = Some(why),
-        None => {}
-    }
-    match &compare_with {
-        Some((seq, snapshot)) => {
-            snapshot_seq = Some(*seq);
-            // Compare when the fold passes the snapshot's seq (folding on to the end); a log that
-            // ends before it is compared as it ends.
-            let mut matched = (*seq <= rebuilt.last_seq).then(|| rebuilt == *snapshot);
-            let mut check = |state: &State| matched = Some(state == snapshot);
-            fold_tail_checking(log, &mut rebuilt, Some((*seq, &mut check)))?;
-            matches_snapshot = Some(matched.unwrap_or_else(|| rebuilt == *snapshot));
+        Some((seq, Ok(snapshot))) => {
+            snapshot_seq = Some(seq);
+            // Compare when the fold passes the snapshot's seq (a snapshot of the empty log: now),
+            // folding on to the end; a log that ends before that seq is compared as it ends.
+            let mut matched = (seq == 0).then(|| rebuilt == snapshot);
+            let mut check = |state: &State| matched = Some(*state == snapshot);
+            fold_tail_checking(log, &mut rebuilt, Some((seq, &mut check)))?;
+            matches_snapshot = Some(matched.unwrap_or_else(|| rebuilt == snapshot));
+        }
+        Some((_, Err(why))) => {
+            snapshot_rejected = Some(why);
+            fold_tail(log, &mut rebuilt)?;
         }
         None => {
             fold_tail(log, &mut rebuilt)?;
