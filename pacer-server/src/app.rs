@@ -245,26 +245,23 @@ fn decide_loop(
                 decided.push(Decided { reply, outcome });
             }
         }
+        // The records move into the batch and come back from the log as its receipt: the same
+        // seqs (`expected_first_seq`) and times, so no copy is made for the write.
         let written = if records.is_empty() {
-            Ok(())
+            Ok(records)
         } else {
             let batch = Batch {
                 records: records
-                    .iter()
-                    .map(|r| NewRecord {
-                        at: r.at,
-                        actor: r.actor.clone(),
-                        request_id: r.request_id.clone(),
-                        event: r.event.clone(),
-                    })
+                    .into_iter()
+                    .map(|r| NewRecord { at: r.at, actor: r.actor, request_id: r.request_id, event: r.event })
                     .collect(),
                 expected_first_seq: Some(first_seq),
                 keys,
             };
-            log.append(batch).map(|_| ())
+            log.append(batch)
         };
         match written {
-            Ok(()) => {
+            Ok(records) => {
                 if !records.is_empty() {
                     after_commit(&records, &state.read().unwrap_or_else(|p| p.into_inner()));
                     wake.notify_one();

@@ -23,7 +23,8 @@ const BROADCAST_CAPACITY: usize = 4_096;
 /// Where the writer puts records: one atomic, durable write of encoded records and keys.
 pub(crate) trait Sink: Send + Sync + 'static {
     /// Writes `records` (with their encodings) and `keys` → seq atomically, synced to disk.
-    fn write(&self, records: &[Recorded], encoded: &[Vec<u8>], keys: &[(String, u64)]) -> Result<(), String>;
+    fn write(&self, records: &[&Recorded], encoded: &[Vec<u8>], keys: &[(String, u64)])
+    -> Result<(), String>;
     /// Whether `key` is recorded.
     fn key_exists(&self, key: &str) -> Result<bool, StoreError>;
 }
@@ -203,10 +204,10 @@ fn write_group<S: Sink>(sink: &S, shared: &Shared, group: &[Request]) -> Result<
         *lock(&shared.poisoned) = Some(reason.clone());
         StoreError::Write(reason)
     };
-    let records: Vec<Recorded> = group.iter().flat_map(|r| r.records.iter().cloned()).collect();
+    let records: Vec<&Recorded> = group.iter().flat_map(|r| &r.records).collect();
     let encoded = records
         .iter()
-        .map(encode_record)
+        .map(|record| encode_record(record))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| poison(e.to_string()))?;
     let keys: Vec<(String, u64)> = group

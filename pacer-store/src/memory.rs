@@ -33,7 +33,7 @@ impl MemorySink {
 impl Sink for MemorySink {
     fn write(
         &self,
-        _records: &[Recorded],
+        _records: &[&Recorded],
         encoded: &[Vec<u8>],
         keys: &[(String, u64)],
     ) -> Result<(), String> {

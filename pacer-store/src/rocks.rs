@@ -75,7 +75,12 @@ fn time_key(second: i64) -> [u8; 9] {
 }
 
 impl Sink for RocksSink {
-    fn write(&self, records: &[Recorded], encoded: &[Vec<u8>], keys: &[(String, u64)]) -> Result<(), String> {
+    fn write(
+        &self,
+        records: &[&Recorded],
+        encoded: &[Vec<u8>],
+        keys: &[(String, u64)],
+    ) -> Result<(), String> {
         let (log, index, key_cf) = match (cf(&self.db, CF_LOG), cf(&self.db, CF_INDEX), cf(&self.db, CF_KEYS))
         {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
