@@ -164,11 +164,11 @@ EOF
   }
   # CPU time (user + system) the server has used so far, in 10 ms ticks.
   server_ticks() { awk '{print $14 + $15}' "/proc/$PACER_PID/stat"; }
-  DELIVERIES="${BENCH_WRK_DELIVERIES:-150000}"
+  DELIVERIES="${BENCH_WRK_DELIVERIES:-250000}"
   say "signing $DELIVERIES deliveries for wrk"
   python3 "$PACER_SHARED_DIR/tools/load/gen-signed-webhooks.py" "$SECRET" "$DELIVERIES" \
     "$PACER_SHARED_DIR/testdata/webhooks/workflow_job.05.queued.json" "$DIR/deliveries.tsv"
-  # Write the ~1 GB file back now: its writeback would otherwise slow the server's fsyncs.
+  # Write the ~1.7 GB file back now: its writeback would otherwise slow the server's fsyncs.
   sync
   heading "wrk: signed webhooks against the release pacer serve (no project: every delivery is a durable job.ignored)"
   for connections in 64 16; do

@@ -9,6 +9,16 @@
 -- same deliveries at the same time), each thread here takes its own slice of the lines (line
 -- i goes to thread i mod THREADS; pass THREADS after `--`), so no delivery is sent twice until
 -- a thread has used up its slice. Pacer's route is /api/webhook.
+--
+-- wrk runs each thread's `init` in its main thread, one thread after another, and starts a
+-- thread (and its requests) as soon as that thread's `init` is done, but starts its clock only
+-- after the last one. With a large TSV the first thread would post alone for as long as the
+-- others take to load (about 8 s for 140,000 deliveries) and the reported rate would count
+-- those requests in a 10 s window they were not sent in. So each thread appends a line to
+-- `WEBHOOKS_TSV.ready` (or `WEBHOOKS_READY`) once it has loaded, and a thread's first
+-- request waits until every thread has. (wrk calls thread 0's `request()` once from its main
+-- thread, before starting the others, to see whether the request can be pipelined: that first
+-- call must not wait.)
 
 local threads = {}
 local counter = 0
@@ -22,9 +32,18 @@ end
 local reqs = {}
 local idx = 0
 
+local total = 1
+local ready_path
+local all_ready = false
+local verified = false
+
 function init(args)
-  local total = tonumber(args[1]) or 1
+  total = tonumber(args[1]) or 1
   local path = os.getenv("WEBHOOKS_TSV") or "deliveries.tsv"
+  ready_path = os.getenv("WEBHOOKS_READY") or (path .. ".ready")
+  if id == 0 then
+    os.remove(ready_path)
+  end
   local n = 0
   for line in io.lines(path) do
     if n % total == id then
@@ -38,9 +57,27 @@ function init(args)
     n = n + 1
   end
   slice = #reqs
+  local ready = assert(io.open(ready_path, "a"))
+  ready:write(id, "\n")
+  ready:close()
+end
+
+local function loaded_threads()
+  local n = 0
+  local file = io.open(ready_path, "r")
+  if file then
+    for _ in file:lines() do n = n + 1 end
+    file:close()
+  end
+  return n
 end
 
 function request()
+  while verified and not all_ready do
+    all_ready = loaded_threads() >= total
+    if not all_ready then os.execute("sleep 0.05") end
+  end
+  verified = true
   idx = idx % #reqs + 1
   return reqs[idx]
 end
