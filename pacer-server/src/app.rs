@@ -262,6 +262,10 @@ fn decide_loop(
         };
         match written {
             Ok(records) => {
+                debug_assert!(
+                    records.first().is_none_or(|r| r.seq == first_seq),
+                    "the log renumbered a batch"
+                );
                 if !records.is_empty() {
                     after_commit(&records, &state.read().unwrap_or_else(|p| p.into_inner()));
                     wake.notify_one();
