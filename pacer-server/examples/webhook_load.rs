@@ -134,6 +134,21 @@ async fn main() {
     );
     report("latency from due time", outcomes.iter().map(|o| o.done.duration_since(o.due)).collect());
     report("latency from send", outcomes.iter().map(|o| o.done.duration_since(o.sent)).collect());
+    // Whether the tail is spread over the run or a stall of a few moments.
+    let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); seconds as usize + 1];
+    for o in &outcomes {
+        let second = (o.due.duration_since(started).as_secs() as usize).min(seconds as usize);
+        by_second[second].push(o.done.duration_since(o.due));
+    }
+    let p99s: Vec<String> = by_second
+        .iter_mut()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.sort();
+            format!("{:.1}", percentile(v, 0.99))
+        })
+        .collect();
+    println!("  p99 from due time per second of the run (ms): {}", p99s.join(" "));
     if non_2xx > 0 {
         std::process::exit(1);
     }
