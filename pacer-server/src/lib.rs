@@ -20,11 +20,20 @@ pub mod secrets;
 pub mod serve;
 pub mod userdata;
 
+/// This package's directory, read at run time: a test binary reused from another checkout of
+/// the same target directory keeps its build-time `env!` path.
+#[cfg(test)]
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+}
+
 /// The shared test data directory (`../shared/testdata` beside the repository).
 #[cfg(test)]
 pub(crate) fn testdata_dir() -> std::path::PathBuf {
     match std::env::var_os("PACER_SHARED_DIR") {
         Some(dir) => std::path::PathBuf::from(dir).join("testdata"),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+        None => manifest_dir().join("../../shared/testdata"),
     }
 }

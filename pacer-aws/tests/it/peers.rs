@@ -29,7 +29,11 @@ fn peers_dir() -> PathBuf {
 fn shared_dir() -> PathBuf {
     match std::env::var_os("PACER_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        // Read at run time: a test binary reused from another checkout keeps its `env!` path.
+        None => {
+            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+                .join("../../shared")
+        }
     }
 }
 

@@ -117,14 +117,9 @@ pub(crate) fn invalid(ctx: &Context<'_>, fields: Vec<pacer_domain::FieldError>) 
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     #[test]
     fn the_committed_schema_matches_the_code() {
-        // The run-time variable: a test binary reused from another checkout keeps its build-time path.
-        let path =
-            Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-                .join("schema.graphql");
+        let path = crate::manifest_dir().join("schema.graphql");
         let sdl = super::sdl();
         if std::env::var_os("PACER_BLESS").is_some() {
             std::fs::write(&path, &sdl).expect("write schema.graphql");
