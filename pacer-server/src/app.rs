@@ -174,7 +174,8 @@ fn write_state(state: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
 
 struct Decided {
     reply: oneshot::Sender<Result<Vec<Recorded>, AppError>>,
-    outcome: Result<std::ops::Range<usize>, AppError>,
+    /// How many of the batch's records are this command's (they follow the previous command's).
+    outcome: Result<usize, AppError>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -213,9 +214,9 @@ fn decide_loop(
                 let now = clock.now().max(state.last_at);
                 let outcome = match decide(&state, command, now) {
                     Err(rejection) => Err(AppError::Rejected(rejection)),
-                    Ok(events) if events.is_empty() => Ok(records.len()..records.len()),
+                    Ok(events) if events.is_empty() => Ok(0),
                     Ok(events) => {
-                        let mut command_keys: Vec<String> = meta.keys.clone();
+                        let mut command_keys: Vec<String> = meta.keys;
                         command_keys.extend(implied_keys(&events));
                         match command_keys
                             .iter()
@@ -237,7 +238,7 @@ fn decide_loop(
                                 }
                                 seen_keys.extend(command_keys.iter().cloned());
                                 keys.extend(command_keys);
-                                Ok(start..records.len())
+                                Ok(records.len() - start)
                             }
                         }
                     }
@@ -270,8 +271,10 @@ fn decide_loop(
                     after_commit(&records, &state.read().unwrap_or_else(|p| p.into_inner()));
                     wake.notify_one();
                 }
+                // Each command's records move to its caller, uncopied.
+                let mut rest = records.into_iter();
                 for Decided { reply, outcome } in decided {
-                    let _ = reply.send(outcome.map(|range| records[range].to_vec()));
+                    let _ = reply.send(outcome.map(|count| rest.by_ref().take(count).collect()));
                 }
             }
             Err(error) => {

@@ -1,19 +1,47 @@
-//! Prometheus metrics (`/metrics`): webhooks by outcome, jobs by status, launch latency and
-//! queue time histograms, AWS and GitHub call errors. One recorder per running app (no global
+//! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
+//! launch latency and queue time histograms, AWS and GitHub call errors. One recorder per running app (no global
 //! recorder), rendered in the Prometheus text format.
 
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use pacer_domain::{Event, JobStatus, Recorded, State};
 use std::sync::Arc;
+use std::time::Duration;
 
 const META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// Every outcome a webhook is counted under in `pacer_webhooks_total`: registered at start, so
+/// each series exists from zero.
+pub const WEBHOOK_OUTCOMES: [&str; 12] = [
+    "queued",
+    "ignored",
+    "no_pool_match",
+    "duplicate",
+    "absorbed",
+    "accepted",
+    "pong",
+    "ignored_event",
+    "bad_signature",
+    "bad_request",
+    "malformed",
+    "unavailable",
+];
+
+const WEBHOOK_SECONDS: &str = "pacer_webhook_duration_seconds";
+
+fn webhook_counter(recorder: &PrometheusRecorder, outcome: &str) -> Counter {
+    let key = Key::from_parts("pacer_webhooks_total", vec![Label::new("outcome", outcome.to_owned())]);
+    recorder.register_counter(&key, &META)
+}
 
 /// The app's metrics.
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    /// The counters of `WEBHOOK_OUTCOMES`, by index (a webhook's count is one atomic add).
+    webhooks: Arc<[Counter]>,
+    webhook_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -27,13 +55,24 @@ impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Suffix("seconds".into()),
-                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+                metrics_exporter_prometheus::Matcher::Full(WEBHOOK_SECONDS.into()),
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
             )
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("seconds".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                        900.0,
+                    ],
+                )
+            })
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
-        Self { recorder: Arc::new(recorder), handle }
+        let webhooks = WEBHOOK_OUTCOMES.iter().map(|outcome| webhook_counter(&recorder, outcome)).collect();
+        let webhook_seconds = recorder.register_histogram(&Key::from_name(WEBHOOK_SECONDS), &META);
+        Self { recorder: Arc::new(recorder), handle, webhooks, webhook_seconds }
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
@@ -44,9 +83,14 @@ impl Metrics {
         self.recorder.register_histogram(&Key::from_name(name), &META)
     }
 
-    /// Counts a webhook by the outcome Pacer answered with.
-    pub fn webhook(&self, outcome: &str) {
-        self.counter("pacer_webhooks_total", vec![Label::new("outcome", outcome.to_owned())]).increment(1);
+    /// Counts a webhook by the outcome Pacer answered with (one of `WEBHOOK_OUTCOMES`) and
+    /// observes how long the answer took once the body was in.
+    pub fn webhook(&self, outcome: &'static str, took: Duration) {
+        match WEBHOOK_OUTCOMES.iter().position(|known| *known == outcome) {
+            Some(index) => self.webhooks[index].increment(1),
+            None => webhook_counter(&self.recorder, outcome).increment(1),
+        }
+        self.webhook_seconds.record(took.as_secs_f64());
     }
 
     /// Counts a failed AWS call.

@@ -177,11 +177,16 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
         }
         match outcome {
             Ok(()) => {
-                let all: Arc<[Recorded]> = group.iter().flat_map(|r| r.records.iter().cloned()).collect();
-                if let Some(last) = all.last() {
+                if let Some(last) = group.iter().rev().find_map(|r| r.records.last()) {
                     shared.durable.store(last.seq, Ordering::Release);
                 }
-                let _ = shared.published.send(all);
+                // Copies for subscribers only when there are any. A subscriber that registers
+                // after this check finds the group durable already and reads it from the log
+                // (registering and counting take the same lock, after `durable` is stored).
+                if shared.published.receiver_count() > 0 {
+                    let all: Arc<[Recorded]> = group.iter().flat_map(|r| r.records.iter().cloned()).collect();
+                    let _ = shared.published.send(all);
+                }
                 for request in group {
                     let _ = request.reply.send(Ok(request.records));
                 }

@@ -6,9 +6,10 @@ use super::{ApiError, Http, lenient_json, with};
 use crate::app::{AppError, Meta};
 use hmac::{Hmac, Mac};
 use pacer_domain::{Actor, Command, Event, Recorded, WebhookPayload, WorkflowJobHook};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
+use std::time::Instant;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -157,34 +158,42 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
     }
 }
 
-/// The HTTP status and outcome name of a delivery's records.
-fn outcome(records: &[Recorded]) -> (StatusCode, &'static str, serde_json::Value) {
-    let mut detail = serde_json::json!({});
+/// The answer to a recorded delivery: `{"status": OUTCOME, "delivery": ID, …}` with the job and
+/// pool of a queued job, or the reason a delivery was ignored or absorbed.
+#[derive(Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    delivery: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// The HTTP status and answer of a delivery's records.
+fn answer<'a>(records: &'a [Recorded], delivery: &'a str) -> (StatusCode, Answer<'a>) {
+    let answer = |status, job_id, pool_id, reason| Answer { status, delivery, job_id, pool_id, reason };
     for record in records {
-        match &record.event {
+        return match &record.event {
             Event::JobQueued(q) if !q.recovered => {
-                detail = serde_json::json!({"job_id": q.job.0, "pool_id": q.pool.0});
-                return (StatusCode::OK, "queued", detail);
+                (StatusCode::OK, answer("queued", Some(q.job.0), Some(q.pool.0), None))
             }
-            Event::JobIgnored(i) => {
-                detail = serde_json::json!({"reason": i.reason.as_str()});
-                return (StatusCode::OK, "ignored", detail);
-            }
+            Event::JobIgnored(i) => (StatusCode::OK, answer("ignored", None, None, Some(i.reason.as_str()))),
             Event::JobNoPoolMatch(m) => {
-                detail = serde_json::json!({"reason": m.reason.as_str()});
-                return (StatusCode::OK, "no_pool_match", detail);
+                (StatusCode::OK, answer("no_pool_match", None, None, Some(m.reason.as_str())))
             }
-            Event::WebhookDuplicate(_) => return (StatusCode::OK, "duplicate", detail),
-            Event::WebhookPinged(_) => return (StatusCode::OK, "pong", detail),
-            Event::WebhookIgnored(_) => return (StatusCode::ACCEPTED, "ignored_event", detail),
+            Event::WebhookDuplicate(_) => (StatusCode::OK, answer("duplicate", None, None, None)),
+            Event::WebhookPinged(_) => (StatusCode::OK, answer("pong", None, None, None)),
+            Event::WebhookIgnored(_) => (StatusCode::ACCEPTED, answer("ignored_event", None, None, None)),
             Event::WebhookAbsorbed(a) => {
-                detail = serde_json::json!({"job_id": a.job.0, "reason": a.reason});
-                return (StatusCode::OK, "absorbed", detail);
+                (StatusCode::OK, answer("absorbed", Some(a.job.0), None, Some(a.reason.as_str())))
             }
-            _ => {}
-        }
+            _ => continue,
+        };
     }
-    (StatusCode::OK, "accepted", detail)
+    (StatusCode::OK, answer("accepted", None, None, None))
 }
 
 async fn handle(
@@ -194,62 +203,56 @@ async fn handle(
     body: bytes::Bytes,
     http: Arc<Http>,
 ) -> Result<warp::reply::Response, Rejection> {
+    let started = Instant::now();
     let metrics = &http.engine.metrics;
+    let refuse = |outcome: &'static str, rejection: Rejection| {
+        metrics.webhook(outcome, started.elapsed());
+        rejection
+    };
     let valid = signature
         .as_deref()
         .is_some_and(|s| signature_valid(http.webhook_secret.expose().as_bytes(), &body, s));
     if !valid {
-        metrics.webhook("bad_signature");
-        return Err(warp::reject::custom(ApiError::new(
+        let error = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_signature",
             "missing or invalid X-Hub-Signature-256",
-        )));
+        );
+        return Err(refuse("bad_signature", warp::reject::custom(error)));
     }
-    let event = event.filter(|e| !e.is_empty()).ok_or_else(|| bad_request("missing X-GitHub-Event"))?;
+    let event = event
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| refuse("bad_request", bad_request("missing X-GitHub-Event")))?;
     let delivery = delivery
         .filter(|d| !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| bad_request("missing or malformed X-GitHub-Delivery"))?;
-    let payload = match parse(&event, &body) {
-        Ok(payload) => payload,
-        Err(rejection) => {
-            metrics.webhook("malformed");
-            return Err(rejection);
-        }
-    };
-    let key = format!("delivery:{delivery}");
+        .ok_or_else(|| refuse("bad_request", bad_request("missing or malformed X-GitHub-Delivery")))?;
+    let payload = parse(&event, &body).map_err(|rejection| refuse("malformed", rejection))?;
     let app = &http.engine.app;
     let github_job_id = match &payload {
         WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
         _ => None,
     };
-    let meta = Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys: vec![key] };
-    let redelivery = || Command::Webhook {
-        delivery_id: delivery.clone(),
-        payload: WebhookPayload::Redelivery { event: event.clone(), github_job_id },
-    };
+    let meta = |keys| Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys };
     // The decider checks the delivery key atomically with the append; a known delivery comes
     // back as a duplicate and is recorded as one (no lookup here: most deliveries are new).
     let command = Command::Webhook { delivery_id: delivery.clone(), payload };
-    let records = match app.execute(command, meta.clone()).await {
+    let records = match app.execute(command, meta(vec![format!("delivery:{delivery}")])).await {
         Ok(records) => records,
         Err(AppError::Duplicate(_)) => {
-            let meta = Meta { keys: Vec::new(), ..meta };
-            app.execute(redelivery(), meta).await.map_err(|e| unavailable(e.to_string()))?
+            let payload = WebhookPayload::Redelivery { event, github_job_id };
+            let command = Command::Webhook { delivery_id: delivery.clone(), payload };
+            app.execute(command, meta(Vec::new()))
+                .await
+                .map_err(|e| refuse("unavailable", unavailable(e.to_string())))?
         }
-        Err(AppError::Rejected(rejection)) => return Err(bad_request(rejection.message)),
-        Err(error) => {
-            metrics.webhook("unavailable");
-            return Err(unavailable(error.to_string()));
+        Err(AppError::Rejected(rejection)) => {
+            return Err(refuse("bad_request", bad_request(rejection.message)));
         }
+        Err(error) => return Err(refuse("unavailable", unavailable(error.to_string()))),
     };
-    let (status, name, detail) = outcome(&records);
-    metrics.webhook(name);
-    let mut body = serde_json::json!({"status": name, "delivery": delivery});
-    if let (Some(body), Some(detail)) = (body.as_object_mut(), detail.as_object()) {
-        body.extend(detail.clone());
-    }
-    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+    let (status, answer) = answer(&records, &delivery);
+    metrics.webhook(answer.status, started.elapsed());
+    Ok(warp::reply::with_status(warp::reply::json(&answer), status).into_response())
 }
 
 fn unavailable(message: String) -> Rejection {

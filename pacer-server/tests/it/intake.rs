@@ -67,6 +67,27 @@ async fn every_intake_outcome_is_answered_and_recorded() {
     let (code, answer) = pacer.workflow_job("d-redelivered", &cases[4].1).await;
     assert_eq!((code, status(&answer)), (200, "duplicate".into()), "manual redelivery of a known job");
 
+    let counted = [
+        ("bad_signature", 2.0),
+        ("malformed", 1.0),
+        ("bad_request", 1.0),
+        ("ignored_event", 1.0),
+        ("pong", 1.0),
+        ("ignored", 3.0),
+        ("no_pool_match", 1.0),
+        ("queued", 1.0),
+        ("duplicate", 2.0),
+    ];
+    for (outcome, count) in counted {
+        let sample = format!("pacer_webhooks_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(pacer.metric(&sample).await, count, "{sample}");
+    }
+    assert_eq!(
+        pacer.metric("pacer_webhook_duration_seconds_count").await,
+        13.0,
+        "every answered webhook timed"
+    );
+
     let records = pacer.stop();
     let recorded: Vec<&str> =
         names(&records).into_iter().filter(|n| n.starts_with("job.") || n.starts_with("webhook.")).collect();
