@@ -1,6 +1,6 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
-//! launch latency and queue time histograms, AWS and GitHub call errors. One recorder per running app (no global
-//! recorder), rendered in the Prometheus text format.
+//! launch latency and queue time histograms, AWS and GitHub call errors. One recorder per
+//! running app (no global recorder), rendered in the Prometheus text format.
 
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
