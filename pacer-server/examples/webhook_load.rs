@@ -5,7 +5,8 @@
 //! starts. Request `i` is due at `start + i / RATE`; its latency is measured from when it was
 //! due (so a stall is not hidden by requests that were never sent: no coordinated omission)
 //! and, for comparison, from when it was actually sent. Every answer's HTTP status and
-//! `status` field are counted; anything but 2xx is reported.
+//! `status` field are counted; anything but 2xx is reported. Against Pacer it also prints the
+//! server's own answer time over the run, from `pacer_webhook_duration_seconds` on `/metrics`.
 //!
 //! Run (`bash scripts/bench.sh wrk` does, against `pacer serve`), after `cargo build --release
 //! --workspace --locked --bins --examples`:
@@ -103,6 +104,8 @@ async fn main() {
     let status = post(&http, &url, &warm).await.0;
     assert!((200..300).contains(&status), "the warm-up webhook answered {status}");
 
+    let answer_times_before = answer_time_buckets(&http, &url).await;
+
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(posts.len());
@@ -149,9 +152,49 @@ async fn main() {
         })
         .collect();
     println!("  p99 from due time per second of the run (ms): {}", p99s.join(" "));
+    if let (Some(before), Some(after)) = (answer_times_before, answer_time_buckets(&http, &url).await) {
+        report_answer_times(&before, &after);
+    }
     if non_2xx > 0 {
         std::process::exit(1);
     }
+}
+
+/// The cumulative buckets (upper bound in seconds, count) of `pacer_webhook_duration_seconds` at
+/// the `/metrics` of the Pacer behind `url`: how long the server took from a body received to
+/// its answer ready, which leaves out the client, the kernel and the sockets.
+async fn answer_time_buckets(http: &reqwest::Client, url: &str) -> Option<Vec<(f64, u64)>> {
+    let base = url.strip_suffix("/api/webhook")?;
+    let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    let buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|line| {
+            let (le, count) =
+                line.strip_prefix("pacer_webhook_duration_seconds_bucket{le=\"")?.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    (!buckets.is_empty()).then_some(buckets)
+}
+
+/// The server's answer-time quantiles over the run, as the bucket bounds they fall under.
+fn report_answer_times(before: &[(f64, u64)], after: &[(f64, u64)]) {
+    let during: Vec<(f64, u64)> =
+        after.iter().zip(before).map(|(&(le, now), &(_, then))| (le, now.saturating_sub(then))).collect();
+    let total = during.last().map_or(0, |&(_, count)| count);
+    let bound = |p: f64| {
+        during
+            .iter()
+            .find(|&&(_, count)| count as f64 >= p * total as f64)
+            .map_or("?".to_owned(), |&(le, _)| format!("{}", le * 1e3))
+    };
+    println!(
+        "  server-side answer time (pacer_webhook_duration_seconds, {total} webhooks): p50 ≤ {} ms, p99 ≤ {} ms, p99.9 ≤ {} ms",
+        bound(0.5),
+        bound(0.99),
+        bound(0.999)
+    );
 }
 
 /// Posts one delivery: (HTTP status, the answer's `status` field or the transport error).
