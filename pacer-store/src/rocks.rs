@@ -3,7 +3,9 @@
 //! and `meta` (format). Every append is one `WriteBatch` covering the records and every index
 //! and key it touches, written with `sync`, so a crash can never leave an index ahead of the
 //! log. Snapshots are files beside the database, written to a temporary name, fsynced and
-//! renamed into place.
+//! renamed into place. What a restart must replay from RocksDB's write-ahead log is bounded:
+//! RocksDB flushes the families holding the oldest WAL file once the WAL passes
+//! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink};
@@ -27,6 +29,12 @@ const CF_META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: u32 = 1;
 const SNAPSHOTS_KEPT: usize = 2;
+/// The most write-ahead log RocksDB keeps before flushing the column families that hold its
+/// oldest file. Opening the database replays the WAL (about 30 MB/s on the reference machine,
+/// see BENCHMARKS.md), so this bounds a start after a crash to about a second; RocksDB's
+/// default (four times all memtables, ~2 GiB here) let it grow to a minute's replay, because
+/// the small `keys` and `index` families took millions of webhooks to fill a memtable.
+const MAX_WAL_BYTES: u64 = 32 << 20;
 
 const ACTION: u8 = b'a';
 const SUBJECT: u8 = b's';
@@ -228,6 +236,7 @@ impl RocksLog {
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
         options.set_keep_log_file_num(5);
+        options.set_max_total_wal_size(MAX_WAL_BYTES);
         let mut log_options = Options::default();
         log_options.set_compression_type(DBCompressionType::Lz4);
         // Larger blocks than the 4 KiB default: the log is read in long sequential scans
@@ -443,6 +452,14 @@ impl EventLog for RocksLog {
 
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let db = &self.sink.db;
+        let families = [CF_LOG, CF_INDEX, CF_KEYS, CF_META].map(|name| cf(db, name));
+        let families = families.into_iter().collect::<Result<Vec<_>, _>>()?;
+        db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
+            .map_err(|e| StoreError::Write(e.to_string()))
     }
 }
 

@@ -142,6 +142,10 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(60), self.launches.acquire_many(all)).await;
         self.write_snapshot();
         self.app.stop();
+        // A clean stop leaves RocksDB nothing to replay, so the next start is quick.
+        if let Err(error) = self.app.log().flush() {
+            tracing::warn!(%error, "could not flush the event log's tables");
+        }
     }
 
     fn write_snapshot(&self) {

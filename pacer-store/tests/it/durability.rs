@@ -35,6 +35,63 @@ fn reopening_keeps_records_keys_and_indexes() {
     assert_eq!(log.subject(&Subject::Job(JobId(1)), 0, 10).expect("subject").len(), 2);
 }
 
+/// The bytes of RocksDB's write-ahead log files in a data directory: what an open replays.
+fn wal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("db"))
+        .expect("the database directory")
+        .map(|entry| entry.expect("entry"))
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+        .map(|entry| entry.metadata().expect("metadata").len())
+        .sum()
+}
+
+/// A health event carrying `bytes` of message, for filling the log quickly.
+fn bulky(i: u64, bytes: usize) -> Event {
+    Event::HealthChanged(HealthChanged { component: format!("c{i}"), ok: true, message: "x".repeat(bytes) })
+}
+
+#[test]
+fn a_flushed_log_leaves_nothing_to_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let log = RocksLog::open(dir.path()).expect("open");
+        let mut batch = Batch::of(T, Actor::GitHub, vec![job_event(EventName::JobQueued, 1)]);
+        batch.keys = vec!["delivery:x".into()];
+        log.append(batch).expect("append");
+        append(&log, T, (0..100).map(|i| bulky(i, 1_000)).collect());
+        assert!(wal_bytes(dir.path()) > 100_000, "the appends are in the write-ahead log");
+        log.flush().expect("flush");
+    }
+    assert_eq!(wal_bytes(dir.path()), 0, "nothing left to replay");
+    let log = RocksLog::open(dir.path()).expect("reopen");
+    assert_eq!(log.last_seq(), 101);
+    assert!(log.has_key("delivery:x").expect("key"));
+    assert_eq!(log.subject(&Subject::Job(JobId(1)), 0, 10).expect("subject").len(), 1);
+    assert_eq!(log.read(1, 200).expect("read").len(), 101);
+}
+
+#[test]
+fn the_write_ahead_log_stays_bounded() {
+    // 80 MiB of records, more than twice the bound: without it RocksDB would keep every WAL
+    // file until the small `keys` and `index` families filled a memtable of their own.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = RocksLog::open(dir.path()).expect("open");
+    for round in 0..10u64 {
+        let mut batch = Batch::of(T, Actor::GitHub, (0..2_048).map(|i| bulky(round * 2_048 + i, 4_096)));
+        batch.keys = vec![format!("delivery:{round}")];
+        log.append(batch).expect("append");
+    }
+    // Flushes run in the background; wait for them rather than for a time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while wal_bytes(dir.path()) > 64 << 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let wal = wal_bytes(dir.path());
+    assert!(wal <= 64 << 20, "{wal} bytes of write-ahead log kept for 80 MiB written");
+    assert_eq!(log.last_seq(), 20_480);
+    assert!(log.has_key("delivery:9").expect("key"));
+}
+
 #[test]
 fn a_corrupt_record_stops_startup_with_its_seq() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -266,6 +266,7 @@ impl Pacer {
                 "pacer did not exit cleanly ({status:?}):\n{}",
                 self.logs()
             );
+            assert_eq!(wal_bytes(&self.data), 0, "a clean stop leaves RocksDB's write-ahead log empty");
         }
         read_log(&self.data)
     }
@@ -288,6 +289,20 @@ impl Drop for Pacer {
             }
         }
     }
+}
+
+/// The bytes of RocksDB's write-ahead log files in a data directory: what the next start replays.
+fn wal_bytes(data: &std::path::Path) -> u64 {
+    std::fs::read_dir(data.join("db"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
