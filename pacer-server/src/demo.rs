@@ -305,7 +305,9 @@ impl World {
     }
 
     /// Workflow traffic: a new job every `interval` seconds on average; after every
-    /// [`CANCEL_EVERY`]th job GitHub cancels the oldest job no runner has picked up yet.
+    /// [`CANCEL_EVERY`]th job GitHub cancels the oldest job no runner has picked up yet, never
+    /// the opening emulator job (on a slow machine its runner may not have taken it yet, and
+    /// cancelling it would put the demo's first reaping off by minutes).
     async fn traffic(self: Arc<Self>, interval: f64) {
         for posted in 1u64.. {
             let job = self.new_job();
@@ -315,7 +317,7 @@ impl World {
             if posted.is_multiple_of(CANCEL_EVERY) {
                 let victim = {
                     let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-                    let id = queued.keys().next().copied();
+                    let id = queued.keys().copied().find(|id| *id != self.first_id);
                     id.and_then(|id| queued.remove(&id))
                 };
                 if let Some(job) = victim {
