@@ -8,14 +8,19 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Appends `events` as GitHub with the idempotency key `key`.
+fn append_keyed(log: &RocksLog, key: &str, events: impl IntoIterator<Item = Event>) {
+    let mut batch = Batch::of(T, Actor::GitHub, events);
+    batch.keys = vec![key.to_owned()];
+    log.append(batch).expect("append");
+}
+
 #[test]
 fn reopening_keeps_records_keys_and_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let log = RocksLog::open(dir.path()).expect("open");
-        let mut batch = Batch::of(T, Actor::GitHub, vec![job_event(EventName::JobQueued, 1)]);
-        batch.keys = vec!["delivery:x".into()];
-        log.append(batch).expect("append");
+        append_keyed(&log, "delivery:x", vec![job_event(EventName::JobQueued, 1)]);
         append(&log, T.plus_millis(2_000), vec![health(1)]);
     }
     let log = RocksLog::open(dir.path()).expect("reopen");
@@ -55,9 +60,7 @@ fn a_flushed_log_leaves_nothing_to_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let log = RocksLog::open(dir.path()).expect("open");
-        let mut batch = Batch::of(T, Actor::GitHub, vec![job_event(EventName::JobQueued, 1)]);
-        batch.keys = vec!["delivery:x".into()];
-        log.append(batch).expect("append");
+        append_keyed(&log, "delivery:x", vec![job_event(EventName::JobQueued, 1)]);
         append(&log, T, (0..100).map(|i| bulky(i, 1_000)).collect());
         assert!(wal_bytes(dir.path()) > 100_000, "the appends are in the write-ahead log");
         log.flush().expect("flush");
@@ -77,9 +80,7 @@ fn the_write_ahead_log_stays_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = RocksLog::open(dir.path()).expect("open");
     for round in 0..10u64 {
-        let mut batch = Batch::of(T, Actor::GitHub, (0..2_048).map(|i| bulky(round * 2_048 + i, 4_096)));
-        batch.keys = vec![format!("delivery:{round}")];
-        log.append(batch).expect("append");
+        append_keyed(&log, &format!("delivery:{round}"), (0..2_048).map(|i| bulky(round * 2_048 + i, 4_096)));
     }
     // Flushes run in the background; wait for them rather than for a time.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
