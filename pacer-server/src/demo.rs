@@ -225,7 +225,8 @@ impl World {
     }
 
     /// Posts one signed webhook; the status code, or 0 when Pacer could not be reached.
-    async fn post_webhook(&self, action: &str, job: &SimJob, conclusion: Option<&str>) -> u16 {
+    /// Posts a signed `workflow_job` webhook; Pacer's answer (`queued`, `ignored`, …), if any.
+    async fn post_webhook(&self, action: &str, job: &SimJob, conclusion: Option<&str>) -> Option<String> {
         let (owner, _) = job.repo.split_once('/').unwrap_or(("acme", ""));
         let body = serde_json::json!({
             "action": action,
@@ -261,8 +262,10 @@ impl World {
             )
             .body(body)
             .send()
-            .await;
-        response.map(|r| r.status().as_u16()).unwrap_or(0)
+            .await
+            .ok()?;
+        let answer: serde_json::Value = response.json().await.ok()?;
+        answer["status"].as_str().map(str::to_owned)
     }
 
     fn new_job(&self) -> SimJob {
@@ -305,13 +308,15 @@ impl World {
     }
 
     /// Workflow traffic: a new job every `interval` seconds on average; after every
-    /// [`CANCEL_EVERY`]th job GitHub cancels the oldest job no runner has picked up yet, never
-    /// the opening emulator job (on a slow machine its runner may not have taken it yet, and
-    /// cancelling it would put the demo's first reaping off by minutes).
+    /// [`CANCEL_EVERY`]th job GitHub cancels the oldest job Pacer queued that no runner has
+    /// picked up yet, never the opening emulator job (on a slow machine its runner may not have
+    /// taken it yet, and cancelling it would put the demo's first reaping off by minutes). Jobs
+    /// Pacer ignores (GitHub-hosted labels, unbound repos, no matching pool) wait for no
+    /// simulated runner, so they are not kept: cancelling one would show nothing.
     async fn traffic(self: Arc<Self>, interval: f64) {
         for posted in 1u64.. {
             let job = self.new_job();
-            if self.post_webhook("queued", &job, None).await == 200 {
+            if self.post_webhook("queued", &job, None).await.as_deref() == Some("queued") {
                 self.queued.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id, job);
             }
             if posted.is_multiple_of(CANCEL_EVERY) {
