@@ -1,7 +1,8 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
-//! launch latency and queue time histograms, AWS and GitHub call errors. One recorder per
+//! launch slots in use, launch latency and queue time histograms, AWS and GitHub call errors. One recorder per
 //! running app (no global recorder), rendered in the Prometheus text format.
 
+use crate::engine::LaunchSlots;
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use pacer_domain::{Event, JobStatus, Recorded, State};
@@ -122,8 +123,8 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the job gauges read from `state`.
-    pub fn render(&self, state: &State) -> String {
+    /// The text exposition, with the job gauges read from `state` and the launch slots'.
+    pub fn render(&self, state: &State, slots: LaunchSlots) -> String {
         let mut out = self.handle.render();
         out.push_str("# HELP pacer_jobs Retained jobs by status.\n# TYPE pacer_jobs gauge\n");
         for status in JobStatus::ALL {
@@ -139,6 +140,12 @@ impl Metrics {
             "# HELP pacer_log_last_seq Seq of the last folded record.\n# TYPE pacer_log_last_seq gauge\n",
         );
         out.push_str(&format!("pacer_log_last_seq {}\n", state.last_seq));
+        out.push_str(
+            "# HELP pacer_launch_slots Launch calls allowed at once (dispatcher.max_concurrent_launches).\n# TYPE pacer_launch_slots gauge\n",
+        );
+        out.push_str(&format!("pacer_launch_slots {}\n", slots.max));
+        out.push_str("# HELP pacer_launches_in_flight Launch calls under way.\n# TYPE pacer_launches_in_flight gauge\n");
+        out.push_str(&format!("pacer_launches_in_flight {}\n", slots.in_use));
         out
     }
 }

@@ -47,6 +47,22 @@ pub struct EngineSettings {
     pub retry_policy: pacer_domain::RetryPolicy,
 }
 
+/// How many launch calls are under way, against the most allowed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchSlots {
+    /// Launch calls under way.
+    pub in_use: usize,
+    /// `dispatcher.max_concurrent_launches`.
+    pub max: usize,
+}
+
+impl LaunchSlots {
+    /// Whether every slot is taken, so a claimable job waits for one to free.
+    pub fn all_busy(self) -> bool {
+        self.in_use >= self.max
+    }
+}
+
 /// A running engine.
 pub struct Engine {
     /// The core.
@@ -93,6 +109,12 @@ impl Engine {
             tasks: std::sync::Mutex::new(Vec::new()),
             launches,
         })
+    }
+
+    /// The launch slots in use now.
+    pub fn launch_slots(&self) -> LaunchSlots {
+        let max = self.settings.max_concurrent_launches.max(1);
+        LaunchSlots { in_use: max.saturating_sub(self.launches.available_permits()), max }
     }
 
     /// Starts the dispatcher, reaper, redeliverer and snapshotter.

@@ -135,7 +135,8 @@ impl JobsQuery {
             sender,
         };
         let page = state.jobs.page(&domain_filter, before, first);
-        let nodes: Vec<JobView> = page.jobs.iter().map(|job| JobView::of(&state, job, now)).collect();
+        let slots = engine.launch_slots();
+        let nodes: Vec<JobView> = page.jobs.iter().map(|job| JobView::of(&state, job, now, slots)).collect();
         let end_cursor = page.jobs.last().map(|j| j.id.0.to_string());
         Ok(JobConnection {
             nodes,
@@ -149,7 +150,7 @@ impl JobsQuery {
         let engine = engine(ctx)?;
         let id = pacer_domain::JobId(parse_id("id", &id)?);
         let state = engine.app.state();
-        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, engine.app.now())))
+        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, engine.app.now(), engine.launch_slots())))
     }
 }
 

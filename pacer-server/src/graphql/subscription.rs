@@ -199,7 +199,10 @@ impl LiveSubscription {
                 for job in jobs {
                     let view = {
                         let state = engine.app.state();
-                        state.jobs.get(job).map(|j| JobView::of(&state, j, engine.app.now()))
+                        state
+                            .jobs
+                            .get(job)
+                            .map(|j| JobView::of(&state, j, engine.app.now(), engine.launch_slots()))
                     };
                     if let Some(view) = view
                         && tx.send(Ok(view)).await.is_err()

@@ -5,11 +5,12 @@
 
 use super::scalars::{BigInt, DateTime};
 use super::summary::summary;
-use crate::engine::Engine;
+use crate::engine::{Engine, LaunchSlots};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use pacer_domain::{
     AllocationStrategy, Event, Instance as LiveInstance, Job, JobQueued, JobStatus, Market, Micros, Pool,
-    PoolSpec, Project, ProjectSpec, Recorded, RepoBinding, Scope, SpawnMethod, State, Subject, Tags, explain,
+    PoolSpec, Project, ProjectSpec, Recorded, RepoBinding, Scope, SpawnMethod, State, Subject, Tags,
+    WaitReason, explain,
 };
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -642,8 +643,9 @@ pub struct JobView {
 }
 
 impl JobView {
-    /// The view of `job` at `now`.
-    pub fn of(state: &State, job: &Job, now: pacer_domain::Timestamp) -> Self {
+    /// The view of `job` at `now`; a claimable job waits for a launch slot while `slots` are
+    /// all busy.
+    pub fn of(state: &State, job: &Job, now: pacer_domain::Timestamp, slots: LaunchSlots) -> Self {
         let pool = state.config.pool(job.pool);
         let end = job.finished_at.unwrap_or(now);
         let duration = job.started_at.or(job.launched_at).map(|from| int(end.millis_since(from) / 1_000));
@@ -680,7 +682,13 @@ impl JobView {
             runner_name: job.runner.as_deref().map(str::to_owned),
             price_per_hour: job.price.map(|p| p.per_hour.into()),
             cost: job.cost.map(Into::into),
-            wait_reason: waiting.then(|| explain(state, job, now).to_string()),
+            wait_reason: waiting.then(|| match explain(state, job, now) {
+                WaitReason::Ready if slots.all_busy() => format!(
+                    "ready: all {} launch slots are busy (dispatcher.max_concurrent_launches); claimed as one frees",
+                    slots.max
+                ),
+                reason => reason.to_string(),
+            }),
             next_retry_at: job
                 .next_retry_at
                 .filter(|at| *at > now && job.status == JobStatus::Queued)

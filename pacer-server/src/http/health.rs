@@ -25,7 +25,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         warp::reply::with_status(warp::reply::json(&body), status)
     });
     let metrics = warp::path!("metrics").and(warp::get()).and(with(http)).map(|http: Arc<Http>| {
-        let text = http.engine.metrics.render(&http.engine.app.state());
+        let text = http.engine.metrics.render(&http.engine.app.state(), http.engine.launch_slots());
         warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
     });
     healthz.or(readyz).or(metrics)

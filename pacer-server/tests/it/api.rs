@@ -58,14 +58,18 @@ impl Answer {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(FakeSettings::new(7), 4).await
+    }
+
+    async fn start_with(fake: FakeSettings, max_concurrent_launches: usize) -> Api {
         let dir = tempfile::tempdir().expect("tempdir");
-        let fake = Arc::new(FakeCompute::new(FakeSettings::new(7)));
+        let fake = Arc::new(FakeCompute::new(fake));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let settings = EngineSettings {
             public_url: format!("http://{addr}"),
             runner_download_url: "https://github.com/actions/runner/releases/download".into(),
-            max_concurrent_launches: 4,
+            max_concurrent_launches,
             sweep: Duration::from_secs(1),
             reaper_interval: Duration::from_secs(60),
             orphan_grace: Duration::from_secs(600),
@@ -152,6 +156,11 @@ impl Api {
             .await
             .expect("post webhook");
         assert!(response.status().is_success(), "webhook refused: {}", response.status());
+    }
+
+    async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.running.addr);
+        self.http.get(url).send().await.expect("GET /metrics").text().await.expect("metrics text")
     }
 
     async fn wait_status(&self, status: &str, count: usize) {
@@ -334,6 +343,34 @@ async fn every_query_answers_the_console() {
         json!({"disabled": false, "localEnabled": true, "oidcEnabled": false, "signedIn": true})
     );
     api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_job_waiting_for_a_launch_slot_says_so() {
+    let mut fake = FakeSettings::new(7);
+    fake.launch_latency = Duration::from_secs(2);
+    let api = Api::start_with(fake, 1).await;
+    api.configure().await;
+    let metrics = api.metrics().await;
+    assert!(metrics.contains("\npacer_launch_slots 1\n"), "{metrics}");
+    assert!(metrics.contains("\npacer_launches_in_flight 0\n"), "{metrics}");
+
+    api.webhook("queued", 1, "octocat").await;
+    api.wait_status("CLAIMED", 1).await;
+    api.webhook("queued", 2, "octocat").await;
+    let queued = api.ok("{ jobs(filter: {statuses: [QUEUED]}) { nodes { waitReason } } }", json!({})).await;
+    let reason = queued["jobs"]["nodes"][0]["waitReason"].as_str().expect("a wait reason");
+    assert!(reason.contains("all 1 launch slots are busy"), "{reason}");
+    assert!(api.metrics().await.contains("\npacer_launches_in_flight 1\n"));
+
+    // The slot frees when the first launch returns; the second job takes it.
+    api.wait_status("QUEUED", 0).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !api.metrics().await.contains("\npacer_launches_in_flight 0\n") {
+        assert!(std::time::Instant::now() < deadline, "a launch never returned its slot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.wait_status("STARTING", 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
