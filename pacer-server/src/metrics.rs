@@ -1,6 +1,6 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
-//! launch slots in use, launch latency and queue time histograms, AWS and GitHub call errors. One recorder per
-//! running app (no global recorder), rendered in the Prometheus text format.
+//! launch slots in use, launch latency and queue time histograms, AWS and GitHub call errors.
+//! One recorder per running app (no global recorder), rendered in the Prometheus text format.
 
 use crate::engine::LaunchSlots;
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
