@@ -163,6 +163,15 @@ impl Api {
         self.http.get(url).send().await.expect("GET /metrics").text().await.expect("metrics text")
     }
 
+    /// Waits until `/metrics` has the sample `line` (name and value).
+    async fn wait_metric(&self, line: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.metrics().await.contains(&format!("\n{line}\n")) {
+            assert!(std::time::Instant::now() < deadline, "/metrics never had {line}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn wait_status(&self, status: &str, count: usize) {
         let query = format!("{{ jobs(filter: {{statuses: [{status}]}}) {{ totalCount }} }}");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -355,22 +364,18 @@ async fn a_ready_job_waiting_for_a_launch_slot_says_so() {
     assert!(metrics.contains("\npacer_launch_slots 1\n"), "{metrics}");
     assert!(metrics.contains("\npacer_launches_in_flight 0\n"), "{metrics}");
 
+    // The first job's 2 s launch takes the only slot; the second job waits for it.
     api.webhook("queued", 1, "octocat").await;
-    api.wait_status("CLAIMED", 1).await;
+    api.wait_metric("pacer_launches_in_flight 1").await;
     api.webhook("queued", 2, "octocat").await;
     let queued = api.ok("{ jobs(filter: {statuses: [QUEUED]}) { nodes { waitReason } } }", json!({})).await;
-    let reason = queued["jobs"]["nodes"][0]["waitReason"].as_str().expect("a wait reason");
+    let reason = queued["jobs"]["nodes"][0]["waitReason"].as_str().expect("a queued job's wait reason");
     assert!(reason.contains("all 1 launch slots are busy"), "{reason}");
-    assert!(api.metrics().await.contains("\npacer_launches_in_flight 1\n"));
 
-    // The slot frees when the first launch returns; the second job takes it.
-    api.wait_status("QUEUED", 0).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !api.metrics().await.contains("\npacer_launches_in_flight 0\n") {
-        assert!(std::time::Instant::now() < deadline, "a launch never returned its slot");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The slot frees when the first launch returns, and the second job takes it.
     api.wait_status("STARTING", 2).await;
+    api.wait_metric("pacer_launches_in_flight 0").await;
+    api.running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
