@@ -2,9 +2,10 @@
 //! [`FakeCompute`] with realistic launch latency, boot time, occasional capacity errors and
 //! spot interruptions; GitHub is simulated by a [`World`] that posts signed `workflow_job`
 //! webhooks over real HTTP to Pacer's own endpoint, plays the runners on the fake instances
-//! (bootstrap, register, run a job, report, shut down) through the real runner callbacks, and
-//! mints JIT configs through [`SimulatedGitHub`]. The configuration is seeded with 3 projects,
-//! 5 pools and 4 repos the first time a data directory is used.
+//! (bootstrap, register, run a job, report, shut down; one in ten fails in its boot script)
+//! through the real runner callbacks, and mints JIT configs through [`SimulatedGitHub`]. The
+//! configuration is seeded with 3 projects, 5 pools and 4 repos the first time a data directory
+//! is used.
 
 use crate::app::Meta;
 use crate::clock::{Clock, SystemClock};
@@ -179,6 +180,10 @@ struct SimJob {
 /// One in this many new jobs is followed by a cancellation (a steady, visible share).
 const CANCEL_EVERY: u64 = 12;
 
+/// One in this many instances fails in its pool's extra user data before its runner registers,
+/// starting with the second, so a short demo shows a failed job with its stage and log tail.
+const BOOT_FAILS_EVERY: u64 = 10;
+
 /// The simulated GitHub and its runners.
 pub struct World {
     http: reqwest::Client,
@@ -192,6 +197,7 @@ pub struct World {
     next_id: AtomicU64,
     delivery: AtomicU64,
     android_runs: AtomicU64,
+    booted: AtomicU64,
     first_id: u64,
 }
 
@@ -216,6 +222,7 @@ impl World {
             next_id: AtomicU64::new(start),
             delivery: AtomicU64::new(1),
             android_runs: AtomicU64::new(0),
+            booted: AtomicU64::new(0),
             first_id: start,
         })
     }
@@ -415,6 +422,17 @@ impl World {
         let Some(token) = answer.and_then(|a| a["callback_token"].as_str().map(str::to_owned)) else {
             return;
         };
+        if self.booted.fetch_add(1, Ordering::Relaxed) % BOOT_FAILS_EVERY == 1 {
+            // The boot script's error trap: the failing stage, exit code, line and log tail; then
+            // the instance shuts down, and Pacer fails the job it was launched for.
+            let log = "Reading package lists...\nE: Unable to locate package libvulkan-dev\n\
+                       pacer: stage user_data_extra failed with exit code 100 at line 97";
+            let report =
+                serde_json::json!({"stage": "user_data_extra", "exit_code": 100, "line": 97, "log": log});
+            let _ = self.callback("error", &token, report).await;
+            let _ = self.compute.terminate(std::slice::from_ref(&instance)).await;
+            return;
+        }
         let mut config = None;
         for _ in 0..30 {
             match self.callback("register", &token, serde_json::json!({})).await {
