@@ -231,7 +231,6 @@ impl World {
         self.rng.lock().unwrap_or_else(|p| p.into_inner()).unit()
     }
 
-    /// Posts one signed webhook; the status code, or 0 when Pacer could not be reached.
     /// Posts a signed `workflow_job` webhook; Pacer's answer (`queued`, `ignored`, …), if any.
     async fn post_webhook(&self, action: &str, job: &SimJob, conclusion: Option<&str>) -> Option<String> {
         let (owner, _) = job.repo.split_once('/').unwrap_or(("acme", ""));

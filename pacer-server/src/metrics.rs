@@ -134,18 +134,17 @@ impl Metrics {
                 state.jobs.count(status)
             ));
         }
-        out.push_str("# HELP pacer_instances Live instances.\n# TYPE pacer_instances gauge\n");
-        out.push_str(&format!("pacer_instances {}\n", state.instances.len()));
-        out.push_str(
-            "# HELP pacer_log_last_seq Seq of the last folded record.\n# TYPE pacer_log_last_seq gauge\n",
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
+        };
+        gauge("pacer_instances", "Live instances.", state.instances.len() as u64);
+        gauge("pacer_log_last_seq", "Seq of the last folded record.", state.last_seq);
+        gauge(
+            "pacer_launch_slots",
+            "Launch calls allowed at once (dispatcher.max_concurrent_launches).",
+            slots.max as u64,
         );
-        out.push_str(&format!("pacer_log_last_seq {}\n", state.last_seq));
-        out.push_str(
-            "# HELP pacer_launch_slots Launch calls allowed at once (dispatcher.max_concurrent_launches).\n# TYPE pacer_launch_slots gauge\n",
-        );
-        out.push_str(&format!("pacer_launch_slots {}\n", slots.max));
-        out.push_str("# HELP pacer_launches_in_flight Launch calls under way.\n# TYPE pacer_launches_in_flight gauge\n");
-        out.push_str(&format!("pacer_launches_in_flight {}\n", slots.in_use));
+        gauge("pacer_launches_in_flight", "Launch calls under way.", slots.in_use as u64);
         out
     }
 }
