@@ -1,15 +1,16 @@
 //! Subscriptions: follow the log from any seq. A subscriber first replays history from the
 //! log, then takes live batches from the writer's broadcast; it registers for live batches
 //! before reading history and skips what it already has, so it sees every record exactly once
-//! and in order. A subscriber too slow for the broadcast buffer catches up from the log instead
-//! of skipping.
+//! and in order. Batches the broadcast already holds are taken before the log is read, so a
+//! subscriber a batch or two behind (the usual case for a busy one) never decodes from disk;
+//! one too slow for the broadcast buffer catches up from the log instead of skipping.
 
 use crate::commit::Shared;
 use crate::error::StoreError;
 use pacer_domain::Recorded;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 /// Reads durable records for catching up.
 pub(crate) trait History: Send + Sync {
@@ -45,6 +46,9 @@ impl Subscription {
                 return Ok(record);
             }
             if self.shared.durable() >= self.next {
+                if self.take_published() {
+                    continue;
+                }
                 self.buffered.extend(self.history.read(self.next, CATCH_UP_CHUNK)?);
                 if self.buffered.is_empty() {
                     return Err(StoreError::Read(format!("record {} missing from the log", self.next)));
@@ -52,7 +56,7 @@ impl Subscription {
                 continue;
             }
             match self.live.recv().await {
-                Ok(batch) => self.buffered.extend(batch.iter().filter(|r| r.seq >= self.next).cloned()),
+                Ok(batch) => self.buffer(&batch),
                 Err(RecvError::Lagged(_)) => continue, // catch up from the log
                 Err(RecvError::Closed) => return Err(StoreError::Closed),
             }
@@ -61,13 +65,43 @@ impl Subscription {
 
     /// The next record if one is already durable, without waiting.
     pub fn try_next(&mut self) -> Result<Option<Recorded>, StoreError> {
-        if let Some(record) = self.take_buffered() {
-            return Ok(Some(record));
+        loop {
+            if let Some(record) = self.take_buffered() {
+                return Ok(Some(record));
+            }
+            if self.shared.durable() < self.next {
+                return Ok(None);
+            }
+            if !self.take_published() {
+                self.buffered.extend(self.history.read(self.next, CATCH_UP_CHUNK)?);
+                return Ok(self.take_buffered());
+            }
         }
-        if self.shared.durable() >= self.next {
-            self.buffered.extend(self.history.read(self.next, CATCH_UP_CHUNK)?);
+    }
+
+    /// Buffers the next batch the broadcast already holds, if it starts no later than the next
+    /// record; false when there is none (or it lagged, or starts later), so the log must be read.
+    fn take_published(&mut self) -> bool {
+        loop {
+            match self.live.try_recv() {
+                Ok(batch) => {
+                    let Some(first) = batch.first() else { continue };
+                    if batch.last().is_some_and(|last| last.seq < self.next) {
+                        continue; // already had it from the log
+                    }
+                    if first.seq > self.next {
+                        return false;
+                    }
+                    self.buffer(&batch);
+                    return true;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Lagged(_) | TryRecvError::Closed) => return false,
+            }
         }
-        Ok(self.take_buffered())
+    }
+
+    fn buffer(&mut self, batch: &[Recorded]) {
+        self.buffered.extend(batch.iter().filter(|r| r.seq >= self.next).cloned());
     }
 
     fn take_buffered(&mut self) -> Option<Recorded> {
@@ -83,5 +117,73 @@ impl Subscription {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::{Committer, Sink};
+    use crate::log::Batch;
+    use pacer_domain::{Actor, Event, HealthChanged, Timestamp};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A sink that keeps records in memory and counts the reads subscribers make of it.
+    #[derive(Default)]
+    struct Counting {
+        records: Mutex<Vec<Recorded>>,
+        reads: AtomicUsize,
+    }
+
+    impl Sink for Counting {
+        fn write(&self, records: &[&Recorded], _: &[Vec<u8>], _: &[(String, u64)]) -> Result<(), String> {
+            self.records.lock().expect("lock").extend(records.iter().map(|r| (*r).clone()));
+            Ok(())
+        }
+        fn key_exists(&self, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    impl History for Counting {
+        fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let records = self.records.lock().expect("lock");
+            Ok(records.iter().filter(|r| r.seq >= from_seq).take(limit).cloned().collect())
+        }
+    }
+
+    fn health(i: u64) -> Event {
+        Event::HealthChanged(HealthChanged { component: format!("c{i}"), ok: true, message: String::new() })
+    }
+
+    #[test]
+    fn batches_the_broadcast_holds_are_not_read_from_the_log() {
+        let sink = Arc::new(Counting::default());
+        let committer = Committer::start(sink.clone(), 0, Timestamp(0));
+        let append = |i| {
+            committer.append(&*sink, Batch::of(Timestamp(1), Actor::System, [health(i)])).expect("append")
+        };
+        let mut behind = Subscription::new(sink.clone(), committer.shared().clone(), 0);
+        for i in 0..3 {
+            append(i);
+        }
+        // Three batches are durable and queued for `behind`: it takes them from memory.
+        let seqs: Vec<u64> = (0..3).map(|_| behind.try_next().expect("next").expect("record").seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(sink.reads.load(Ordering::Relaxed), 0, "read from the log");
+        assert_eq!(behind.try_next().expect("next"), None);
+        // A subscriber that registers after the records were published has to read them.
+        let mut late = Subscription::new(sink.clone(), committer.shared().clone(), 1);
+        append(3);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let seqs: Vec<u64> = runtime
+            .block_on(async { vec![late.next().await.expect("2").seq, late.next().await.expect("3").seq] });
+        assert_eq!(seqs, [2, 3]);
+        assert_eq!(sink.reads.load(Ordering::Relaxed), 1, "one catch-up read");
+        assert_eq!(runtime.block_on(late.next()).expect("4").seq, 4);
+        assert_eq!(runtime.block_on(behind.next()).expect("4").seq, 4);
+        assert_eq!(sink.reads.load(Ordering::Relaxed), 1, "the new record came from memory");
     }
 }

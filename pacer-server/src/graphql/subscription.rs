@@ -12,10 +12,8 @@ use super::types::JobView;
 use super::{engine, error, principal};
 use crate::auth::{Auth, Principal};
 use crate::engine::Engine;
-use async_graphql::{
-    Context, ID, MergedSubscription, Result, SimpleObject, Subscription as SubscriptionMacro,
-};
-use futures::Stream;
+use async_graphql::{Context, ID, MergedSubscription, Object, Result, Subscription as SubscriptionMacro};
+use futures::{Stream, StreamExt};
 use pacer_domain::{EventName, JobId, Recorded, Subject};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,21 +26,41 @@ pub const QUEUE: usize = 1_024;
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(LiveSubscription);
 
-/// One record of the log.
-#[derive(SimpleObject, Clone)]
-pub struct EventMessage {
+/// One record of the log. Fields are rendered only when selected: a subscriber asking for
+/// `seq` and `at` does not pay for the payload's JSON.
+pub struct EventMessage(Recorded);
+
+#[Object]
+impl EventMessage {
     /// Seq.
-    pub seq: BigInt,
+    async fn seq(&self) -> BigInt {
+        self.0.seq.into()
+    }
+
     /// When.
-    pub at: DateTime,
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
+    }
+
     /// Event name.
-    pub action: String,
+    async fn action(&self) -> &'static str {
+        self.0.event.name().as_str()
+    }
+
     /// Who.
-    pub actor: String,
+    async fn actor(&self) -> String {
+        self.0.actor.to_string()
+    }
+
     /// What it is about.
-    pub target: Option<String>,
+    async fn target(&self) -> Option<String> {
+        self.0.event.subjects().first().map(ToString::to_string)
+    }
+
     /// Full payload.
-    pub payload: async_graphql::Json<serde_json::Value>,
+    async fn payload(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(payload(&self.0.event))
+    }
 }
 
 type Item = std::result::Result<Recorded, async_graphql::Error>;
@@ -137,29 +155,14 @@ impl LiveSubscription {
             }
             None => engine.app.log().last_seq(),
         };
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let mut source = feed(engine, auth, principal, after);
-        tokio::spawn(async move {
-            while let Some(item) = source.recv().await {
-                let item = item.map(|record| EventMessage {
-                    seq: record.seq.into(),
-                    at: record.at.into(),
-                    action: record.event.name().as_str().to_owned(),
-                    actor: record.actor.to_string(),
-                    target: record.event.subjects().first().map(ToString::to_string),
-                    payload: async_graphql::Json(payload(&record.event)),
-                });
-                if item.as_ref().is_ok_and(|m| {
-                    actions.as_ref().is_some_and(|a| !a.iter().any(|n| n.as_str() == m.action))
-                }) {
-                    continue;
-                }
-                if tx.send(item).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(until_error(rx))
+        let source = until_error(feed(engine, auth, principal, after));
+        Ok(source.filter_map(move |item| {
+            let wanted = match (&item, &actions) {
+                (Ok(record), Some(actions)) => actions.contains(&record.event.name()),
+                _ => true,
+            };
+            std::future::ready(wanted.then(|| item.map(EventMessage)))
+        }))
     }
 
     /// A job whenever it changes (one job, or any when id is omitted).
@@ -176,43 +179,27 @@ impl LiveSubscription {
             None => None,
         };
         let after = engine.app.log().last_seq();
-        let mut source = feed(engine.clone(), auth, principal, after);
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(async move {
-            while let Some(item) = source.recv().await {
-                let record = match item {
-                    Ok(record) => record,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let jobs: Vec<JobId> = record
-                    .event
-                    .subjects()
-                    .into_iter()
-                    .filter_map(|s| match s {
-                        Subject::Job(j) if wanted.is_none_or(|w| w == j) => Some(j),
-                        _ => None,
-                    })
-                    .collect();
-                for job in jobs {
-                    let view = {
-                        let state = engine.app.state();
-                        state
-                            .jobs
-                            .get(job)
-                            .map(|j| JobView::of(&state, j, engine.app.now(), engine.launch_slots()))
-                    };
-                    if let Some(view) = view
-                        && tx.send(Ok(view)).await.is_err()
-                    {
-                        return;
-                    }
+        let source = until_error(feed(engine.clone(), auth, principal, after));
+        Ok(source.flat_map(move |item| {
+            let views = match item {
+                Ok(record) => {
+                    let state = engine.app.state();
+                    let (now, slots) = (engine.app.now(), engine.launch_slots());
+                    record
+                        .event
+                        .subjects()
+                        .into_iter()
+                        .filter_map(|s| match s {
+                            Subject::Job(j) if wanted.is_none_or(|w| w == j) => state.jobs.get(j),
+                            _ => None,
+                        })
+                        .map(|job| Ok(JobView::of(&state, job, now, slots)))
+                        .collect()
                 }
-            }
-        });
-        Ok(until_error(rx))
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(views)
+        }))
     }
 
     /// The overview tiles now and whenever they change (at most every second).

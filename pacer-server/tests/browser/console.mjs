@@ -303,6 +303,8 @@ async function filterJobs(page) {
 async function configForms(page) {
   // A project; an empty name is refused inline first.
   await navigate(page, "projects");
+  // The page shows before its rows load (one query brings them all): count them once there.
+  await visible(page, "project-row", "the seeded projects");
   const projects = await page.locator(tid("project-row")).count();
   await page.locator(tid("project-new")).click();
   const projectEditor = await visible(page, "project-editor");
@@ -324,6 +326,7 @@ async function configForms(page) {
 
   // A pool of that project, materialised against the simulated EC2; a bad AMI is refused first.
   await navigate(page, "pools");
+  await visible(page, "pool-row", "the seeded pools");
   const pools = await page.locator(tid("pool-row")).count();
   await page.locator(tid("pool-new")).click();
   const poolEditor = await visible(page, "pool-editor");
@@ -356,6 +359,7 @@ async function configForms(page) {
 
   // A repo binding; a malformed name (local) and a repo bound elsewhere (server) are refused.
   await navigate(page, "repos");
+  await visible(page, "repo-row", "the seeded repos");
   const repos = await page.locator(tid("repo-row")).count();
   const taken = await page.locator(tid("repo-row")).first().getAttribute("data-name");
   await page.locator(tid("repo-new")).click();

@@ -4,7 +4,7 @@
 //! subscription resuming without gap, and a lagging subscriber told to resync.
 
 use crate::support;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use pacer_aws::{Compute, FakeCompute, FakeSettings};
 use pacer_domain::AuthMethod;
 use pacer_server::auth::{Auth, Principal};
@@ -768,6 +768,48 @@ async fn the_events_subscription_resumes_without_gap_or_duplicate() {
         serde_json::to_value(&first).expect("json")["errors"][0]["extensions"]["code"],
         "INVALID_INPUT"
     );
+    api.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_changed_follows_every_job_or_one() {
+    let api = Api::start().await;
+    api.configure().await;
+    let subscribe = |query: &str| {
+        let request = async_graphql::Request::new(query).data(api.principal.clone());
+        api.schema.execute_stream(request)
+    };
+    let mut any = subscribe("subscription { jobChanged { id status } }");
+    let mut second = subscribe("subscription { jobChanged(id: \"2\") { id status } }");
+    // A subscription starts when first polled: from the log's end at that moment.
+    assert!(any.next().now_or_never().is_none() && second.next().now_or_never().is_none());
+    api.webhook("queued", 1, "octocat").await;
+    api.webhook("queued", 2, "octocat").await;
+    // Each stream until every job it follows has been seen STARTING. A change is rendered as the
+    // job is when the subscriber takes it, so a slow one may see a later status than the record.
+    async fn until_started(
+        stream: &mut (impl futures::Stream<Item = async_graphql::Response> + Unpin),
+        jobs: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        while !jobs.iter().all(|job| seen.iter().any(|(id, status)| id == job && status == "STARTING")) {
+            let item = tokio::time::timeout(Duration::from_secs(30), stream.next())
+                .await
+                .expect("a change in time")
+                .expect("open");
+            let value = serde_json::to_value(&item).expect("json");
+            assert!(item.errors.is_empty(), "{value:#}");
+            let job = &value["data"]["jobChanged"];
+            seen.push((
+                job["id"].as_str().expect("id").into(),
+                job["status"].as_str().expect("status").into(),
+            ));
+        }
+        seen
+    }
+    until_started(&mut any, &["1", "2"]).await;
+    let one = until_started(&mut second, &["2"]).await;
+    assert!(one.iter().all(|(id, _)| id == "2"), "only job 2: {one:?}");
     api.running.shutdown().await;
 }
 
