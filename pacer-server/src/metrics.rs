@@ -1,11 +1,14 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
-//! launch slots in use, launch latency and queue time histograms, AWS and GitHub call errors.
+//! launch slots in use, launch latency and queue time histograms, the event log's write times,
+//! AWS and GitHub call errors.
 //! One recorder per running app (no global recorder), rendered in the Prometheus text format.
 
 use crate::engine::LaunchSlots;
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use pacer_domain::{Event, JobStatus, Recorded, State};
+use pacer_store::{WRITE_TIME_BOUNDS, WriteTimes};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,8 +126,9 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the job gauges read from `state` and the launch slots'.
-    pub fn render(&self, state: &State, slots: LaunchSlots) -> String {
+    /// The text exposition, with the job gauges read from `state`, the launch slots' and the
+    /// log's write times.
+    pub fn render(&self, state: &State, slots: LaunchSlots, writes: &WriteTimes) -> String {
         let mut out = self.handle.render();
         out.push_str("# HELP pacer_jobs Retained jobs by status.\n# TYPE pacer_jobs gauge\n");
         for status in JobStatus::ALL {
@@ -145,6 +149,15 @@ impl Metrics {
             slots.max as u64,
         );
         gauge("pacer_launches_in_flight", "Launch calls under way.", slots.in_use as u64);
+        let name = "pacer_log_write_seconds";
+        out.push_str(&format!(
+            "# HELP {name} Durable writes of the event log (one per group of appends: write and sync).\n# TYPE {name} histogram\n"
+        ));
+        for (bound, count) in WRITE_TIME_BOUNDS.iter().zip(writes.at_most) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {count}", bound.as_secs_f64());
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", writes.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", writes.total.as_secs_f64(), writes.count);
         out
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Most records one physical write takes.
@@ -27,6 +28,62 @@ pub(crate) trait Sink: Send + Sync + 'static {
     -> Result<(), String>;
     /// Whether `key` is recorded.
     fn key_exists(&self, key: &str) -> Result<bool, StoreError>;
+}
+
+/// Upper bounds of the [`WriteTimes`] buckets.
+pub const WRITE_TIME_BOUNDS: [Duration; 11] = [
+    Duration::from_micros(500),
+    Duration::from_millis(1),
+    Duration::from_micros(2_500),
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
+
+/// How long the log's physical writes took (one per group of appends: the write and its sync),
+/// since the log was opened: how slow the disk is, as the appenders wait for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteTimes {
+    /// Writes that took at most each of [`WRITE_TIME_BOUNDS`] (cumulative, like Prometheus).
+    pub at_most: [u64; WRITE_TIME_BOUNDS.len()],
+    /// Every write.
+    pub count: u64,
+    /// Their total time.
+    pub total: Duration,
+}
+
+/// [`WriteTimes`] as the writer thread counts them.
+#[derive(Default)]
+struct WriteClock {
+    /// Writes per bucket (not cumulative); the last one is beyond every bound.
+    buckets: [AtomicU64; WRITE_TIME_BOUNDS.len() + 1],
+    total_nanos: AtomicU64,
+}
+
+impl WriteClock {
+    fn observe(&self, took: Duration) {
+        let bucket =
+            WRITE_TIME_BOUNDS.iter().position(|bound| took <= *bound).unwrap_or(WRITE_TIME_BOUNDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.total_nanos.fetch_add(took.as_nanos().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn read(&self) -> WriteTimes {
+        let mut times = WriteTimes::default();
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            times.count += bucket.load(Ordering::Relaxed);
+            if let Some(at_most) = times.at_most.get_mut(i) {
+                *at_most = times.count;
+            }
+        }
+        times.total = Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed));
+        times
+    }
 }
 
 struct Request {
@@ -48,6 +105,7 @@ pub(crate) struct Shared {
     poisoned: Mutex<Option<String>>,
     sequencer: Mutex<Sequencer>,
     published: broadcast::Sender<Arc<[Recorded]>>,
+    write_clock: WriteClock,
 }
 
 impl Shared {
@@ -61,6 +119,10 @@ impl Shared {
 
     pub(crate) fn listen(&self) -> broadcast::Receiver<Arc<[Recorded]>> {
         self.published.subscribe()
+    }
+
+    pub(crate) fn write_times(&self) -> WriteTimes {
+        self.write_clock.read()
     }
 }
 
@@ -89,6 +151,7 @@ impl Committer {
                 queue: Some(tx),
             }),
             published,
+            write_clock: WriteClock::default(),
         });
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -222,5 +285,25 @@ fn write_group<S: Sink>(sink: &S, shared: &Shared, group: &[Request]) -> Result<
             r.keys.iter().map(move |k| (k.clone(), seq))
         })
         .collect();
-    sink.write(&records, &encoded, &keys).map_err(poison)
+    let started = Instant::now();
+    let written = sink.write(&records, &encoded, &keys);
+    shared.write_clock.observe(started.elapsed());
+    written.map_err(poison)
+}
+
+#[cfg(test)]
+mod write_clock_tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_counted_in_cumulative_buckets() {
+        let clock = WriteClock::default();
+        for took in [Duration::from_micros(300), Duration::from_millis(7), Duration::from_secs(2)] {
+            clock.observe(took);
+        }
+        let times = clock.read();
+        assert_eq!(times.at_most, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(times.count, 3, "one write beyond every bound");
+        assert_eq!(times.total, Duration::from_micros(2_007_300));
+    }
 }

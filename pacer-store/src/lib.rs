@@ -22,6 +22,7 @@ pub use codec::{
     BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, StoredChunk, decode_record, decode_snapshot,
     encode_record, encode_snapshot, read_snapshot,
 };
+pub use commit::{WRITE_TIME_BOUNDS, WriteTimes};
 pub use error::StoreError;
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
 pub use memory::MemoryLog;

@@ -3,7 +3,7 @@
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink};
+use crate::commit::{Committer, Sink, WriteTimes};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt};
 use crate::subscribe::{History, Subscription};
@@ -174,5 +174,9 @@ impl EventLog for MemoryLog {
 
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
+    }
+
+    fn write_times(&self) -> WriteTimes {
+        self.committer.shared().write_times()
     }
 }

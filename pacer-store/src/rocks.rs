@@ -8,7 +8,7 @@
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink};
+use crate::commit::{Committer, Sink, WriteTimes};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader};
 use crate::subscribe::{History, Subscription};
@@ -452,6 +452,10 @@ impl EventLog for RocksLog {
 
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
+    }
+
+    fn write_times(&self) -> WriteTimes {
+        self.committer.shared().write_times()
     }
 
     fn flush(&self) -> Result<(), StoreError> {

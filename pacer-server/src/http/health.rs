@@ -25,7 +25,12 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         warp::reply::with_status(warp::reply::json(&body), status)
     });
     let metrics = warp::path!("metrics").and(warp::get()).and(with(http)).map(|http: Arc<Http>| {
-        let text = http.engine.metrics.render(&http.engine.app.state(), http.engine.launch_slots());
+        let engine = &http.engine;
+        let text = engine.metrics.render(
+            &engine.app.state(),
+            engine.launch_slots(),
+            &engine.app.log().write_times(),
+        );
         warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
     });
     healthz.or(readyz).or(metrics)

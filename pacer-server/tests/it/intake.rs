@@ -87,6 +87,10 @@ async fn every_intake_outcome_is_answered_and_recorded() {
         13.0,
         "every answered webhook timed"
     );
+    let writes = pacer.metric("pacer_log_write_seconds_count").await;
+    assert!(writes >= 1.0, "the log's writes are timed");
+    assert_eq!(pacer.metric("pacer_log_write_seconds_bucket{le=\"+Inf\"}").await, writes);
+    assert!(pacer.metric("pacer_log_write_seconds_sum").await > 0.0);
 
     let records = pacer.stop();
     let recorded: Vec<&str> =

@@ -52,6 +52,7 @@ macro_rules! conformance {
 
 conformance!(
     appends_get_consecutive_seqs,
+    writes_are_timed,
     scans_hand_over_chunks_in_order,
     times_never_decrease,
     expected_seq_guards_against_other_writers,
@@ -235,6 +236,17 @@ fn snapshots_keep_the_newest(s: UnderTest) {
     log.save_snapshot(7, b"seven").expect("save");
     let newest = log.load_snapshot().expect("load");
     assert!(matches!(newest, Some((seq, _)) if seq >= 7), "{newest:?}");
+}
+
+fn writes_are_timed(s: UnderTest) {
+    let log = &*s.log;
+    assert_eq!(log.write_times(), WriteTimes::default());
+    for i in 0..3 {
+        append(log, T, vec![health(i)]);
+    }
+    let times = log.write_times();
+    assert!((1..=3).contains(&times.count), "one write per group: {times:?}");
+    assert!(times.at_most.iter().all(|n| *n <= times.count) && times.total > std::time::Duration::ZERO);
 }
 
 fn subscriptions_resume_from_any_seq(s: UnderTest) {
