@@ -26,10 +26,11 @@ pub const QUEUE: usize = 1_024;
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(LiveSubscription);
 
-/// One record of the log. Fields are rendered only when selected: a subscriber asking for
-/// `seq` and `at` does not pay for the payload's JSON.
+/// A record as the `events` subscription sends it. Fields are rendered only when selected: a
+/// subscriber asking for `seq` and `at` does not pay for the payload's JSON.
 pub struct EventMessage(Recorded);
 
+/// One record of the log.
 #[Object]
 impl EventMessage {
     /// Seq.
