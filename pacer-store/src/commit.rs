@@ -1,8 +1,8 @@
 //! Group commit shared by every backend: appenders get their seqs in order under a short lock
 //! and hand their batch to one writer thread, which drains whatever is queued, writes it all in
-//! one atomic, fsynced write, publishes it to subscribers and answers every appender. The first
-//! failed write poisons the log: every later append is refused, so the process never runs on
-//! with state it could not save.
+//! one atomic, fsynced write (timed, for `WriteTimes`), publishes it to subscribers and answers
+//! every appender. The first failed write poisons the log: every later append is refused, so
+//! the process never runs on with state it could not save.
 
 use crate::codec::encode_record;
 use crate::error::StoreError;
@@ -292,7 +292,7 @@ fn write_group<S: Sink>(sink: &S, shared: &Shared, group: &[Request]) -> Result<
 }
 
 #[cfg(test)]
-mod write_clock_tests {
+mod tests {
     use super::*;
 
     #[test]
