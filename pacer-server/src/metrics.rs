@@ -150,9 +150,8 @@ impl Metrics {
         );
         gauge("pacer_launches_in_flight", "Launch calls under way.", slots.in_use as u64);
         let name = "pacer_log_write_seconds";
-        out.push_str(&format!(
-            "# HELP {name} Durable writes of the event log (one per group of appends: write and sync).\n# TYPE {name} histogram\n"
-        ));
+        let help = "Durable writes of the event log (one per group of appends: write and sync).";
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (bound, count) in WRITE_TIME_BOUNDS.iter().zip(writes.at_most) {
             let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {count}", bound.as_secs_f64());
         }

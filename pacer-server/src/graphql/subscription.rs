@@ -184,18 +184,25 @@ impl LiveSubscription {
         Ok(source.flat_map(move |item| {
             let views = match item {
                 Ok(record) => {
-                    let state = engine.app.state();
-                    let (now, slots) = (engine.app.now(), engine.launch_slots());
-                    record
+                    let jobs: Vec<JobId> = record
                         .event
                         .subjects()
                         .into_iter()
                         .filter_map(|s| match s {
-                            Subject::Job(j) if wanted.is_none_or(|w| w == j) => state.jobs.get(j),
+                            Subject::Job(j) if wanted.is_none_or(|w| w == j) => Some(j),
                             _ => None,
                         })
-                        .map(|job| Ok(JobView::of(&state, job, now, slots)))
-                        .collect()
+                        .collect();
+                    if jobs.is_empty() {
+                        Vec::new() // no state lock for records about no job
+                    } else {
+                        let state = engine.app.state();
+                        let (now, slots) = (engine.app.now(), engine.launch_slots());
+                        jobs.into_iter()
+                            .filter_map(|job| state.jobs.get(job))
+                            .map(|job| Ok(JobView::of(&state, job, now, slots)))
+                            .collect()
+                    }
                 }
                 Err(e) => vec![Err(e)],
             };

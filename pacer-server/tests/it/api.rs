@@ -735,13 +735,8 @@ async fn the_events_subscription_resumes_without_gap_or_duplicate() {
     let last = api.running.engine.app.log().last_seq();
     let mut seen = Vec::new();
     while seen.last().is_none_or(|s| *s < last) {
-        let item = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("an event in time")
-            .expect("open");
-        let value = serde_json::to_value(&item).expect("json");
-        assert!(item.errors.is_empty(), "{value:#}");
-        seen.push(value["data"]["events"]["seq"].as_str().and_then(|s| s.parse::<u64>().ok()).expect("seq"));
+        let data = next_data(&mut stream).await;
+        seen.push(data["events"]["seq"].as_str().and_then(|s| s.parse::<u64>().ok()).expect("seq"));
     }
     assert_eq!(
         seen,
@@ -771,6 +766,19 @@ async fn the_events_subscription_resumes_without_gap_or_duplicate() {
     api.running.shutdown().await;
 }
 
+/// The data of a subscription's next answer, which must come within 30 s and carry no error.
+async fn next_data(
+    stream: &mut (impl futures::Stream<Item = async_graphql::Response> + Unpin),
+) -> serde_json::Value {
+    let item = tokio::time::timeout(Duration::from_secs(30), stream.next())
+        .await
+        .expect("an answer in time")
+        .expect("open");
+    let value = serde_json::to_value(&item).expect("json");
+    assert!(item.errors.is_empty(), "{value:#}");
+    value["data"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_changed_follows_every_job_or_one() {
     let api = Api::start().await;
@@ -793,13 +801,8 @@ async fn job_changed_follows_every_job_or_one() {
     ) -> Vec<(String, String)> {
         let mut seen: Vec<(String, String)> = Vec::new();
         while !jobs.iter().all(|job| seen.iter().any(|(id, status)| id == job && status == "STARTING")) {
-            let item = tokio::time::timeout(Duration::from_secs(30), stream.next())
-                .await
-                .expect("a change in time")
-                .expect("open");
-            let value = serde_json::to_value(&item).expect("json");
-            assert!(item.errors.is_empty(), "{value:#}");
-            let job = &value["data"]["jobChanged"];
+            let data = next_data(stream).await;
+            let job = &data["jobChanged"];
             seen.push((
                 job["id"].as_str().expect("id").into(),
                 job["status"].as_str().expect("status").into(),
