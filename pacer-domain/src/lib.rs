@@ -2,24 +2,32 @@
 //! and every projection the API and console read (config, jobs, instances, stats roll-ups,
 //! health), webhook routing, the scheduling policy and cost.
 //!
+//! Each area owns its facts, the rules that decide them and how they fold: `config`
+//! (projects, pools, repos, backups), `job` (webhook intake to terminal status), `instance`
+//! (launched instances and runner callbacks), `auth` (users and sign-ins) and `settings`
+//! (settings and health). `event`, `decide` and `state` are the catalogue and the two
+//! dispatchers over them.
+//!
 //! Everything here is deterministic data in, data out: no I/O, no async, no clock (time comes
 //! inside commands and records), no randomness (ids come from the state), no tracing, no
 //! `unsafe`. It builds for `wasm32-unknown-unknown` so the console can share validators and
 //! formatting. The log is the source of truth; a `State` is only ever changed by folding
 //! records, and folding the same records always yields the same state.
 
-mod backup;
+mod auth;
 mod config;
 mod decide;
 mod event;
+mod instance;
 mod intern;
-mod jobs;
+mod job;
 mod labels;
 mod launch;
 mod money;
 mod rejection;
 mod routing;
 mod schedule;
+mod settings;
 mod sorted;
 mod state;
 mod stats;
@@ -29,25 +37,23 @@ mod time;
 /// interned names, never attacker-chosen in bulk), so folds are deterministic too.
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
-pub use backup::{
-    BACKUP_VERSION, Backup, BackupPool, BackupProject, BackupRepo, ImportAction, ImportItem, ImportPlan,
+pub use auth::*;
+pub use config::{
+    AllocationStrategy, BACKUP_VERSION, Backup, BackupPool, BackupProject, BackupRepo, Config,
+    DEFAULT_MAX_RUNTIME_MINUTES, DEFAULT_POOL_CAP, DEFAULT_PRIORITY, ImportAction, ImportItem, ImportPlan,
+    MAX_CAP, MAX_RUNTIME_MINUTES, Pool, PoolId, PoolSpec, Project, ProjectId, ProjectSpec, RepoBinding,
+    RepoSpec, Scope, SpawnMethod, Tags, TemplateRef, cascade_tags, has_reserved_prefix, parse_full_name,
     plan_import,
 };
 pub use config::{
-    AllocationStrategy, Config, DEFAULT_MAX_RUNTIME_MINUTES, DEFAULT_POOL_CAP, DEFAULT_PRIORITY, MAX_CAP,
-    MAX_RUNTIME_MINUTES, Pool, PoolId, PoolSpec, Project, ProjectId, ProjectSpec, RepoBinding, RepoSpec,
-    Scope, SpawnMethod, Tags, TemplateRef, cascade_tags, has_reserved_prefix, parse_full_name,
+    ConfigCounts, ConfigExported, ConfigImported, PoolCreated, PoolDeleted, PoolTemplateMaterialized,
+    PoolUpdated, ProjectCreated, ProjectDeleted, ProjectUpdated, RepoBound, RepoUnbound, RepoUpdated,
 };
-pub use decide::{
-    AuthRecord, Command, LaunchOutcome, MAX_LOG_TAIL_BYTES, Observation, WebhookPayload, WorkflowJobHook,
-    decide,
-};
+pub use decide::{Command, decide};
 pub use event::*;
+pub use instance::*;
 pub use intern::{Interner, Sym};
-pub use jobs::{
-    ActiveCounts, Instance, Instances, Job, JobFilter, JobPage, JobStatus, Jobs, JobsLoader,
-    instance_of_runner, runner_name,
-};
+pub use job::*;
 pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{
     ErrorClass, LaunchError, LaunchOf, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, MAX_LAUNCH_ATTEMPTS,
@@ -61,8 +67,7 @@ pub use schedule::{
     CLAIM_TIMEOUT_MS, WaitReason, explain, next_retry, overdue_instances, plan_claims, stale_claims,
     surplus_instances,
 };
-pub use state::{
-    Anomaly, DEFAULT_RETENTION_DAYS, Health, MAX_JOB_ID_JUMP, MAX_RETENTION_DAYS, Settings, State, User,
-};
+pub use settings::*;
+pub use state::{Anomaly, State};
 pub use stats::{Counters, GroupBy, GroupKey, Rollups, Window};
 pub use time::{DAY_MS, Date, HOUR_MS, MINUTE_MS, SECOND_MS, Timestamp, days_in_month};

@@ -2,7 +2,7 @@
 //! a job with the given labels.
 
 use crate::config::{Config, Pool, PoolId, ProjectId};
-use crate::event::{IgnoreReason, NoMatchReason};
+use crate::job::{IgnoreReason, NoMatchReason};
 use crate::labels::{sanitize, wants_self_hosted};
 
 /// Where a job goes.

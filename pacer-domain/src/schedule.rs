@@ -4,9 +4,9 @@
 //! of instances that overstayed or are no longer needed.
 
 use crate::config::{PoolId, ProjectId};
-use crate::event::JobId;
+use crate::instance::Instance;
 use crate::intern::Sym;
-use crate::jobs::{Instance, Job, JobStatus};
+use crate::job::{Job, JobId, JobStatus};
 use crate::state::State;
 use crate::time::{MINUTE_MS, Timestamp};
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -7,7 +7,7 @@
 use crate::FastMap;
 use crate::config::{PoolId, ProjectId};
 use crate::intern::Sym;
-use crate::jobs::JobStatus;
+use crate::job::JobStatus;
 use crate::money::Micros;
 use crate::time::{DAY_MS, HOUR_MS, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,9 @@
 use super::{ApiError, Http, lenient_json, with};
 use crate::app::{AppError, Meta};
 use hmac::{Hmac, Mac};
-use pacer_domain::{Actor, Command, Event, Recorded, WebhookPayload, WorkflowJobHook};
+use pacer_domain::{
+    Actor, Command, Conclusion, Event, Recorded, WebhookPayload, WorkflowAction, WorkflowJobHook,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -130,7 +132,7 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
             let p: WorkflowJobPayload = lenient_json(body).map_err(malformed)?;
             let job = p.workflow_job;
             Ok(WebhookPayload::WorkflowJob(Box::new(WorkflowJobHook {
-                action: p.action,
+                action: WorkflowAction::from(p.action.as_str()),
                 github_job_id: job.id,
                 run_id: job.run_id,
                 run_attempt: job.run_attempt.unwrap_or(1),
@@ -143,7 +145,7 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
                 sender: p.sender.map(|s| s.login).unwrap_or_default(),
                 labels: job.labels,
                 html_url: job.html_url.unwrap_or_default(),
-                conclusion: job.conclusion,
+                conclusion: job.conclusion.as_deref().map(Conclusion::from),
                 runner_name: job.runner_name.filter(|n| !n.is_empty()),
             })))
         }

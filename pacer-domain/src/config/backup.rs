@@ -5,11 +5,12 @@
 //! and any error rejects the whole file with every error listed. Files written by the Go
 //! Pacer (which names caps `max_concurrent_runners`) import unchanged.
 
+use super::events::ConfigCounts;
 use crate::config::{
     AllocationStrategy, Config, PoolSpec, ProjectSpec, RepoSpec, Scope, SpawnMethod, Tags, TemplateRef,
 };
 use crate::decide::{Command, decide};
-use crate::event::{Actor, ConfigCounts, Event, Recorded};
+use crate::event::{Actor, Event, Recorded};
 use crate::rejection::{FieldError, Rejection};
 use crate::state::State;
 use crate::time::Timestamp;
@@ -441,7 +442,7 @@ pub fn plan_import(
                 Some(Command::UpdatePool { id, template: Some(template), .. })
                     if action == ImportAction::Unchanged =>
                 {
-                    sim.record(Event::PoolTemplateMaterialized(crate::event::PoolTemplateMaterialized {
+                    sim.record(Event::PoolTemplateMaterialized(super::events::PoolTemplateMaterialized {
                         pool: id,
                         template,
                     }));

@@ -1,0 +1,176 @@
+//! The instance area's rules: what each runner callback may record (only for an instance
+//! Pacer launched; a bootstrap only once, and only once the instance has a job), and what the
+//! reaper's observations and terminations mean for the instance and its job.
+
+use super::events::*;
+use super::table::{Instance, runner_name};
+use crate::config::DEFAULT_MAX_RUNTIME_MINUTES;
+use crate::event::Event;
+use crate::job::{FailureStage, Job, JobFailed, JobReaped, JobStarted, JobStatus, StartSource, job_end};
+use crate::rejection::Rejection;
+use crate::state::State;
+use crate::time::Timestamp;
+
+/// Largest runner log tail kept in the log; a longer tail keeps its last bytes.
+pub const MAX_LOG_TAIL_BYTES: usize = 64 * 1024;
+
+/// What the reaper saw of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// Instance.
+    pub instance: String,
+    /// Still pending or running.
+    pub alive: bool,
+    /// EC2 state name, or `vanished`.
+    pub state: String,
+    /// EC2 state reason, if any.
+    pub reason: String,
+}
+
+fn live_instance_job<'a>(state: &'a State, instance: &str) -> Result<(&'a Instance, &'a Job), Rejection> {
+    let inst =
+        state.instances.get(instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
+    let job_id = inst.job.unwrap_or(inst.launched_for);
+    let job = state.jobs.get(job_id).ok_or_else(|| Rejection::not_found(job_id))?;
+    Ok((inst, job))
+}
+
+pub(crate) fn runner_bootstrap(state: &State, instance: String) -> Result<Vec<Event>, Rejection> {
+    let Some(inst) = state.instances.get(&instance) else {
+        return Err(Rejection::try_later(format!("instance {instance} is not known yet; retry")));
+    };
+    if inst.bootstrapped {
+        return Err(Rejection::gone(format!("instance {instance} already bootstrapped")));
+    }
+    let Some(job) = inst.job else {
+        return Err(Rejection::try_later(format!("instance {instance} has no job yet; retry")));
+    };
+    Ok(vec![Event::RunnerBootstrapped(RunnerBootstrapped { instance, job })])
+}
+
+/// `instance.registered`; the job it was launched for starts when it was still waiting.
+pub(crate) fn runner_registered(
+    state: &State,
+    instance: String,
+    runner_id: u64,
+) -> Result<Vec<Event>, Rejection> {
+    let (inst, job) = live_instance_job(state, &instance)?;
+    let mut events = vec![Event::InstanceRegistered(InstanceRegistered {
+        instance: instance.clone(),
+        job: job.id,
+        runner_name: inst.runner_name(),
+        runner_id,
+    })];
+    if job.status == JobStatus::Starting && job.instance.as_deref() == Some(&*inst.id) {
+        events.push(Event::JobStarted(JobStarted {
+            job: job.id,
+            source: StartSource::Runner,
+            runner_name: Some(inst.runner_name()),
+            delivery_id: None,
+        }));
+    }
+    Ok(events)
+}
+
+pub(crate) fn runner_register_failed(
+    state: &State,
+    instance: String,
+    status: u16,
+    message: String,
+) -> Result<Vec<Event>, Rejection> {
+    let (_, job) = live_instance_job(state, &instance)?;
+    Ok(vec![Event::RunnerRegisterFailed(RunnerRegisterFailed { instance, job: job.id, status, message })])
+}
+
+pub(crate) fn runner_completed(
+    state: &State,
+    instance: String,
+    exit_code: i32,
+) -> Result<Vec<Event>, Rejection> {
+    let (_, job) = live_instance_job(state, &instance)?;
+    Ok(vec![Event::RunnerCompleted(RunnerCompleted { instance, job: job.id, exit_code })])
+}
+
+pub(crate) fn runner_errored(
+    state: &State,
+    instance: String,
+    stage: String,
+    exit_code: i32,
+    line: u32,
+    mut log_tail: String,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    let (inst, job) = live_instance_job(state, &instance)?;
+    if log_tail.len() > MAX_LOG_TAIL_BYTES {
+        let mut cut = log_tail.len() - MAX_LOG_TAIL_BYTES;
+        while !log_tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        log_tail.drain(..cut);
+    }
+    let fails_job = !job.status.is_terminal() && !inst.serving && inst.job == Some(job.id);
+    let message = format!("runner {stage} failed with exit code {exit_code} at line {line}");
+    let mut events =
+        vec![Event::RunnerErrored(RunnerErrored { instance, job: job.id, stage, exit_code, line, log_tail })];
+    if fails_job {
+        events.push(Event::JobFailed(JobFailed {
+            end: job_end(job, now, None, None),
+            stage: FailureStage::Bootstrap,
+            message,
+        }));
+    }
+    Ok(events)
+}
+
+pub(crate) fn observe(state: &State, observations: &[Observation], now: Timestamp) -> Vec<Event> {
+    let mut events = Vec::new();
+    for obs in observations.iter().filter(|o| !o.alive) {
+        let Some(inst) = state.instances.get(&obs.instance) else { continue };
+        let job = inst.job.and_then(|id| state.jobs.get(id)).filter(|j| !j.status.is_terminal());
+        match job {
+            Some(job) if !inst.runner_done => {
+                events.push(Event::InstanceLost(InstanceLost {
+                    instance: obs.instance.clone(),
+                    job: Some(job.id),
+                    state: obs.state.clone(),
+                    reason: obs.reason.clone(),
+                }));
+                let why = if obs.reason.is_empty() { String::new() } else { format!(" ({})", obs.reason) };
+                events.push(Event::JobFailed(JobFailed {
+                    end: job_end(job, now, None, None),
+                    stage: FailureStage::Ec2,
+                    message: format!("instance {} {}{why}", obs.instance, obs.state),
+                }));
+            }
+            _ => events.push(Event::InstanceTerminated(InstanceTerminated {
+                instance: obs.instance.clone(),
+                state: obs.state.clone(),
+            })),
+        }
+    }
+    events
+}
+
+pub(crate) fn reap(
+    state: &State,
+    instance: &str,
+    reason: ReapReason,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    let inst =
+        state.instances.get(instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
+    let job = inst.job.and_then(|id| state.jobs.get(id)).filter(|j| !j.status.is_terminal());
+    let mut events = vec![Event::InstanceReaped(InstanceReaped {
+        instance: instance.to_owned(),
+        job: job.map(|j| j.id),
+        reason,
+    })];
+    if let Some(job) = job {
+        let max_runtime_minutes =
+            state.config.pool(inst.pool).map_or(DEFAULT_MAX_RUNTIME_MINUTES, |p| p.spec.max_runtime_minutes);
+        let mut end = job_end(job, now, None, None);
+        end.runner_name = Some(runner_name(instance));
+        events.push(Event::JobReaped(JobReaped { end, max_runtime_minutes }));
+    }
+    Ok(events)
+}

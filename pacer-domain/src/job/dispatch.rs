@@ -1,0 +1,163 @@
+//! Dispatching rules: claiming queued jobs for launch (within caps, see `schedule`), returning
+//! stale claims, and recording what EC2 answered: an instance, a retry (throttled, or out of
+//! capacity with backoff and the on-demand fallback), or the job's failure.
+
+use super::events::*;
+use super::table::{Job, JobStatus};
+use crate::event::Event;
+use crate::launch::{ErrorClass, LaunchError, LaunchedInstance, Market, RetryPolicy};
+use crate::money::{Micros, PriceQuote};
+use crate::schedule::{Pending, claimable, stale_claims, waiting_job_for};
+use crate::state::State;
+use crate::time::Timestamp;
+use std::collections::BTreeSet;
+
+/// How a launch call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaunchOutcome {
+    /// EC2 started an instance.
+    Launched {
+        /// The instance.
+        instance: LaunchedInstance,
+        /// Its price quote, if any.
+        price: Option<PriceQuote>,
+    },
+    /// EC2 refused; `throttle_retry_at` is when to retry a throttled call (the host adds jitter).
+    Failed {
+        /// Why.
+        error: LaunchError,
+        /// For throttling: when to retry.
+        throttle_retry_at: Timestamp,
+        /// How capacity failures are retried.
+        policy: RetryPolicy,
+    },
+}
+
+/// `job.claimed` for each of `ids` still claimable, in order; the others are skipped.
+pub(crate) fn claim(state: &State, ids: &[JobId], now: Timestamp) -> Vec<Event> {
+    let mut pending = Pending::default();
+    let mut events = Vec::new();
+    let mut claimed = BTreeSet::new();
+    for id in ids {
+        let Some(job) = state.jobs.get(*id).filter(|j| j.status == JobStatus::Queued) else { continue };
+        if claimable(state, job, now, &pending).is_err() || !claimed.insert(*id) {
+            continue;
+        }
+        pending.add(job);
+        events.push(Event::JobClaimed(JobClaimed {
+            job: job.id,
+            attempt: job.attempts + 1,
+            market: job.market,
+        }));
+    }
+    events
+}
+
+/// `job.claim_expired` for every claim whose launch outcome never arrived in time.
+pub(crate) fn expire_claims(state: &State, now: Timestamp) -> Vec<Event> {
+    stale_claims(state, now)
+        .into_iter()
+        .filter_map(|id| state.jobs.get(id))
+        .map(|job| Event::JobClaimExpired(JobClaimExpired { job: job.id, attempt: job.attempts + 1 }))
+        .collect()
+}
+
+pub(crate) fn record_launch(
+    state: &State,
+    id: JobId,
+    attempt: u32,
+    outcome: LaunchOutcome,
+    now: Timestamp,
+) -> Vec<Event> {
+    let Some(job) = state.jobs.get(id) else { return vec![] };
+    let current = job.status == JobStatus::Claimed && job.attempts + 1 == attempt;
+    match outcome {
+        LaunchOutcome::Launched { instance, price } => {
+            // An instance exists whatever happened to the claim: record it, and when the job no
+            // longer wants it, hand it to a waiting job (or leave it to the reaper as surplus).
+            let mut events = vec![Event::JobSpawnLaunched(JobSpawnLaunched {
+                job: id,
+                attempt,
+                instance: instance.clone(),
+                price,
+            })];
+            if !current {
+                let repo = state.audience_repo(job.project, job.repo);
+                events.extend(waiting_job_for(state, job.pool, repo, &[id]).map(|taker| {
+                    Event::JobInstanceReassigned(JobInstanceReassigned {
+                        job: taker,
+                        instance: Some(instance.instance_id.clone()),
+                    })
+                }));
+            }
+            events
+        }
+        LaunchOutcome::Failed { .. } if !current => vec![],
+        LaunchOutcome::Failed { error, throttle_retry_at, policy } => match error.class {
+            ErrorClass::Throttling => vec![Event::JobSpawnRetry(JobSpawnRetry {
+                job: id,
+                attempt,
+                error,
+                next_retry_at: throttle_retry_at,
+                next_market: job.market,
+                burns_attempt: false,
+            })],
+            ErrorClass::Capacity if attempt < policy.max_attempts => {
+                let fallback = job.market == Market::Spot
+                    && state.config.pool(job.pool).is_some_and(|p| p.spec.on_demand_fallback);
+                vec![Event::JobSpawnRetry(JobSpawnRetry {
+                    job: id,
+                    attempt,
+                    error,
+                    next_retry_at: now.plus_millis(policy.delay_ms(attempt)),
+                    next_market: if fallback { Market::OnDemand } else { job.market },
+                    burns_attempt: true,
+                })]
+            }
+            class => {
+                let message = if class == ErrorClass::Capacity {
+                    format!("no capacity after {attempt} attempts: {error}")
+                } else {
+                    error.to_string()
+                };
+                vec![
+                    Event::JobSpawnFailed(JobSpawnFailed { job: id, attempt, error }),
+                    Event::JobFailed(JobFailed {
+                        end: job_end(job, now, None, None),
+                        stage: FailureStage::Spawn,
+                        message,
+                    }),
+                ]
+            }
+        },
+    }
+}
+
+/// The end of `job` at `now` with no webhook involved.
+pub(crate) fn job_end(
+    job: &Job,
+    now: Timestamp,
+    conclusion: Option<String>,
+    delivery_id: Option<String>,
+) -> JobEnd {
+    JobEnd {
+        job: job.id,
+        conclusion,
+        delivery_id,
+        runner_name: job.runner.as_deref().map(str::to_owned),
+        instance: job.instance.as_deref().map(str::to_owned),
+        cost: job_end_cost(job.price, job.launched_at, now),
+        runner_ms: job.started_at.map_or(0, |s| now.millis_since(s)),
+    }
+}
+
+/// What an instance cost from its launch to `now` at its quoted price; `None` when unpriced
+/// or never launched.
+pub(crate) fn job_end_cost(
+    price: Option<PriceQuote>,
+    launched_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Micros> {
+    let (quote, from) = (price?, launched_at?);
+    Some(Micros::for_duration(quote.per_hour, now.millis_since(from)))
+}

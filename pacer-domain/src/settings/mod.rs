@@ -1,0 +1,126 @@
+//! Settings and health: what operators change in the console's Settings page (job retention,
+//! bootstrap-token rotation) and each component's health as Pacer observed it. Their facts,
+//! the rules that accept or refuse a change, and how each fact folds into [`State`].
+
+use crate::event::Event;
+use crate::rejection::Rejection;
+use crate::state::{Folded, State};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Days a finished job stays in the jobs view unless configured otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// Longest retention, in days (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3_650;
+
+/// One component's health, as last recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Whether the component works.
+    pub ok: bool,
+    /// What is wrong (empty when `ok`).
+    pub message: String,
+    /// When it last changed.
+    pub since: Timestamp,
+}
+
+/// Settings changed through the console.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Days a finished job stays in the jobs view (1 to [`MAX_RETENTION_DAYS`]).
+    pub retention_days: u32,
+    /// Fingerprint of the current bootstrap token, once rotated.
+    pub bootstrap_fingerprint: Option<String>,
+    /// The previous bootstrap token is accepted until then.
+    pub previous_token_valid_until: Option<Timestamp>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            retention_days: DEFAULT_RETENTION_DAYS,
+            bootstrap_fingerprint: None,
+            previous_token_valid_until: None,
+        }
+    }
+}
+
+/// `settings.bootstrap_token_rotated`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsBootstrapTokenRotated {
+    /// A short fingerprint of the new token (never the token).
+    pub fingerprint: String,
+    /// Until when the previous token stays valid.
+    pub previous_valid_until: Timestamp,
+}
+
+/// `settings.retention_changed`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRetentionChanged {
+    /// Days a finished job stays in the jobs view.
+    pub days: u32,
+}
+
+/// `health.changed`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthChanged {
+    /// Component (`reaper`, `preflight`, `dispatcher`, `github`, `storage`).
+    pub component: String,
+    /// Healthy now?
+    pub ok: bool,
+    /// What is wrong (empty when ok).
+    pub message: String,
+}
+
+/// `settings.bootstrap_token_rotated`, once the host generated a new token.
+pub(crate) fn rotate_bootstrap_token(
+    fingerprint: String,
+    previous_valid_until: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    if fingerprint.is_empty() {
+        return Err(Rejection::field("fingerprint", "required"));
+    }
+    Ok(vec![Event::SettingsBootstrapTokenRotated(SettingsBootstrapTokenRotated {
+        fingerprint,
+        previous_valid_until,
+    })])
+}
+
+/// `settings.retention_changed`, for 1 to [`MAX_RETENTION_DAYS`] days.
+pub(crate) fn set_retention(days: u32) -> Result<Vec<Event>, Rejection> {
+    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(Rejection::field("days", format!("must be between 1 and {MAX_RETENTION_DAYS}")));
+    }
+    Ok(vec![Event::SettingsRetentionChanged(SettingsRetentionChanged { days })])
+}
+
+/// `health.changed` only when a component's health changes; a component's first report is
+/// recorded only when it is unhealthy.
+pub(crate) fn set_health(state: &State, component: String, ok: bool, message: String) -> Vec<Event> {
+    let message = if ok { String::new() } else { message };
+    let unchanged = state.health.get(&component).is_some_and(|h| h.ok == ok && h.message == message);
+    let first_ok = ok && !state.health.contains_key(&component);
+    if unchanged || first_ok {
+        return vec![];
+    }
+    vec![Event::HealthChanged(HealthChanged { component, ok, message })]
+}
+
+impl State {
+    pub(crate) fn bootstrap_token_rotated(&mut self, e: &SettingsBootstrapTokenRotated) -> Folded {
+        self.settings.bootstrap_fingerprint = Some(e.fingerprint.clone());
+        self.settings.previous_token_valid_until = Some(e.previous_valid_until);
+        Ok(())
+    }
+
+    pub(crate) fn retention_changed(&mut self, e: &SettingsRetentionChanged) -> Folded {
+        self.settings.retention_days = e.days;
+        Ok(())
+    }
+
+    pub(crate) fn health_changed(&mut self, e: &HealthChanged, at: Timestamp) -> Folded {
+        let health = Health { ok: e.ok, message: e.message.clone(), since: at };
+        self.health.insert(e.component.clone(), health);
+        Ok(())
+    }
+}
