@@ -5,23 +5,23 @@ use crate::config::{Config, Pool, PoolId, ProjectId};
 use crate::job::{IgnoreReason, NoMatchReason};
 use crate::labels::{sanitize, wants_self_hosted};
 
-/// Where a job goes.
+/// Where a `workflow_job` webhook's job goes, decided by [`route`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     /// Queue it in this pool.
     Pool {
-        /// The project.
+        /// The project covering the repo (by binding, else by org).
         project: ProjectId,
-        /// The pool.
+        /// The chosen pool of that project.
         pool: PoolId,
     },
-    /// Not ours.
+    /// Not ours (not `self-hosted`, no project covers the repo, or the project is disabled).
     Ignored(IgnoreReason),
-    /// Ours, but no pool fits.
+    /// Ours, but no enabled pool of the project offers every label the job asks for.
     NoPoolMatch {
-        /// The project.
+        /// The project covering the repo.
         project: ProjectId,
-        /// Why.
+        /// Whether the project has no enabled pool or none matches.
         reason: NoMatchReason,
     },
 }

@@ -17,49 +17,50 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The only backup format version.
+/// The only backup format version (also the Go Pacer's); any other is refused.
 pub const BACKUP_VERSION: u32 = 1;
 
-/// A backup document.
+/// A backup document (SPEC §12): operator-edited config only, no ids, jobs, users or secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
-    /// Always 1.
+    /// Format version, [`BACKUP_VERSION`]; an import of any other is refused.
     pub version: u32,
     /// RFC 3339 time of the export (ignored on import).
     #[serde(default)]
     pub exported_at: String,
-    /// Every project with its pools and repos.
+    /// Every project with its pools and repos, sorted by name on export.
     #[serde(default)]
     pub projects: Vec<BackupProject>,
 }
 
-/// A project row.
+/// A project row: a [`ProjectSpec`] in the file's shape, checked by the same rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupProject {
-    /// Name (upsert key).
+    /// Name, the upsert key (matched case-insensitively); see [`ProjectSpec::name`].
     pub name: String,
-    /// Project cap (`max_concurrent_runners` in Go Pacer files).
+    /// Project concurrency ceiling, 0 = none (`max_concurrent_runners` in Go Pacer files);
+    /// default 0.
     #[serde(default, alias = "max_concurrent_runners")]
     pub cap: u32,
-    /// Tags.
+    /// Project tags, cascaded to pools, instances and volumes; default none.
     #[serde(default)]
     pub tags: Tags,
-    /// `repo` (default) or `org`.
+    /// `repo` (default, also when empty) or `org`, case-insensitive.
     #[serde(default)]
     pub scope: String,
-    /// Org for org scope.
+    /// GitHub org login for org scope; empty for repo scope.
     #[serde(default)]
     pub org_name: String,
-    /// Runner group for org scope.
+    /// GitHub runner group for org scope; 0 (default) → group 1.
     #[serde(default)]
     pub runner_group_id: u64,
-    /// Disabled.
+    /// Whether the project routes nothing; default false.
     #[serde(default)]
     pub disabled: bool,
-    /// Pools.
+    /// The project's pools, upserted by name within the project.
     #[serde(default)]
     pub pools: Vec<BackupPool>,
-    /// Repo bindings.
+    /// The repos bound to the project, upserted by full name.
     #[serde(default)]
     pub repos: Vec<BackupRepo>,
 }
@@ -74,82 +75,86 @@ fn default_pool_cap() -> u32 {
     crate::config::DEFAULT_POOL_CAP
 }
 
-/// A pool row.
+/// A pool row: a [`PoolSpec`] in the file's shape (empty strings for absent options), checked
+/// by the same rules; absent fields take the [`PoolSpec`] defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupPool {
-    /// Name (upsert key within the project).
+    /// Name, the upsert key within the project (case-insensitive).
     pub name: String,
-    /// Default pool.
+    /// The project's catch-all pool; default false.
     #[serde(default)]
     pub is_default: bool,
-    /// Priority.
+    /// Lower wins among matching pools; default [`crate::DEFAULT_PRIORITY`].
     #[serde(default = "default_priority")]
     pub priority: u32,
-    /// AMI.
+    /// AMI id (`ami-…`); required.
     #[serde(default)]
     pub ami_id: String,
-    /// Instance types.
+    /// EC2 instance types in preference order; at least one.
     #[serde(default)]
     pub instance_types: Vec<String>,
-    /// Subnets.
+    /// Subnet ids (`subnet-…`); at least one.
     #[serde(default)]
     pub subnet_ids: Vec<String>,
-    /// Security groups.
+    /// Security group ids (`sg-…`); default none.
     #[serde(default)]
     pub security_group_ids: Vec<String>,
-    /// Instance profile (empty = none).
+    /// IAM instance profile name or ARN; empty = none.
     #[serde(default)]
     pub iam_instance_profile: String,
-    /// Root volume GiB.
+    /// Root volume size in GiB; 0 (default) = the AMI's size.
     #[serde(default)]
     pub root_volume_gb: u32,
-    /// Max runtime.
+    /// Minutes before the reaper terminates an instance; default
+    /// [`crate::DEFAULT_MAX_RUNTIME_MINUTES`].
     #[serde(default = "default_runtime")]
     pub max_runtime_minutes: u32,
-    /// Pool cap (`max_concurrent_runners` in Go Pacer files).
+    /// Most active jobs in the pool (`max_concurrent_runners` in Go Pacer files); default
+    /// [`crate::DEFAULT_POOL_CAP`].
     #[serde(default = "default_pool_cap", alias = "max_concurrent_runners")]
     pub cap: u32,
-    /// Spot.
+    /// Launch on the spot market; default false (on-demand).
     #[serde(default)]
     pub spot: bool,
-    /// On-demand fallback.
+    /// Spot pools: retry on-demand after a spot capacity failure; default false.
     #[serde(default)]
     pub on_demand_fallback: bool,
-    /// `fleet` (default) or `run_instances`.
+    /// `fleet` (default, also when empty) or `run_instances`, case-insensitive.
     #[serde(default)]
     pub spawn_method: String,
-    /// `cost` (default), `lowest_price`, `capacity`, `priority`.
+    /// `cost` (default, also when empty), `lowest_price`, `capacity` or `priority`.
     #[serde(default)]
     pub allocation_strategy: String,
-    /// Extra labels.
+    /// Runner labels added after the derived ones; default none.
     #[serde(default)]
     pub extra_labels: Vec<String>,
-    /// Tags.
+    /// Pool tags, overriding the project's by key; default none.
     #[serde(default)]
     pub tags: Tags,
-    /// Pinned runner version (empty = latest).
+    /// Pinned runner version (`2.321.0`); empty = the runner already on the AMI.
     #[serde(default)]
     pub runner_version: String,
-    /// Runner user (empty = default).
+    /// POSIX user the runner runs as; empty = root.
     #[serde(default)]
     pub runner_user: String,
-    /// Extra user data.
+    /// Shell the user data runs before registering the runner; empty = none.
     #[serde(default)]
     pub user_data_extra: String,
-    /// Disabled.
+    /// Whether the pool matches no job; default false.
     #[serde(default)]
     pub disabled: bool,
 }
 
-/// A repo row.
+/// A repo row: a [`RepoSpec`] in the file's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupRepo {
-    /// `owner/repo` (upsert key).
+    /// `owner/repo`, the upsert key (case-insensitive); a repo bound elsewhere moves here.
     pub full_name: String,
-    /// Repo cap (`max_concurrent_runners` in Go Pacer files).
+    /// Most active jobs of the repo, 1..=[`crate::MAX_CAP`]; absent or 0 = no repo cap
+    /// (`max_concurrent_runners` in Go Pacer files).
     #[serde(default, alias = "max_concurrent_runners")]
     pub cap: Option<u32>,
-    /// Tags.
+    /// Repo tags, stamped on instances at launch; default none.
     #[serde(default)]
     pub tags: Tags,
 }
@@ -317,9 +322,9 @@ pub enum ImportAction {
 pub struct ImportItem {
     /// `project`, `pool` or `repo`.
     pub kind: &'static str,
-    /// Project name, `project/pool` or `owner/repo`.
+    /// Project name, `project/pool` or `owner/repo`, as the file spells it (trimmed).
     pub name: String,
-    /// What happens.
+    /// Whether the row creates, updates or leaves its entity unchanged.
     pub action: ImportAction,
 }
 
@@ -328,9 +333,9 @@ pub struct ImportItem {
 pub struct ImportPlan {
     /// The events, in order (without the closing `config.imported`).
     pub events: Vec<Event>,
-    /// Counts per kind.
+    /// Creates and updates per kind (unchanged rows not counted).
     pub counts: ConfigCounts,
-    /// Every row and its action.
+    /// Every valid row and its action, in file order, for the dry-run preview.
     pub items: Vec<ImportItem>,
     /// Every pool of the file as (project name, pool name), lower-cased: the LTs to
     /// (re-)materialise, with the pool's spec as it will be.

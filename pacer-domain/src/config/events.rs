@@ -4,129 +4,136 @@
 use super::{PoolId, PoolSpec, ProjectId, ProjectSpec, RepoSpec, TemplateRef};
 use serde::{Deserialize, Serialize};
 
-/// The counts of an import or export.
+/// The counts of an import (what it created and updated) or an export (what the file holds,
+/// in the `*_created` fields; the `*_updated` fields stay 0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigCounts {
-    /// Projects created (import) or exported.
+    /// Projects the import created, or the export wrote.
     pub projects_created: u32,
-    /// Projects updated (import).
+    /// Existing projects the import changed (unchanged rows are not counted).
     pub projects_updated: u32,
-    /// Pools created (import) or exported.
+    /// Pools the import created, or the export wrote.
     pub pools_created: u32,
-    /// Pools updated (import).
+    /// Existing pools the import changed.
     pub pools_updated: u32,
-    /// Repos created (import) or exported.
+    /// Repo bindings the import created, or the export wrote.
     pub repos_created: u32,
-    /// Repos updated (import).
+    /// Existing repo bindings the import changed (possibly moving them to another project).
     pub repos_updated: u32,
 }
 
-/// `project.created`
+/// `project.created`: an operator created a project (console, API or backup import).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectCreated {
-    /// New id.
+    /// The new project's id, [`crate::Config::next_project`] at the time.
     pub id: ProjectId,
-    /// Settings.
+    /// Its settings, normalised and validated.
     pub spec: ProjectSpec,
 }
 
-/// `project.updated`
+/// `project.updated`: an operator replaced a project's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectUpdated {
-    /// Project.
+    /// The project changed.
     pub id: ProjectId,
-    /// New settings (whole).
+    /// Its new settings, whole (not a patch), normalised and validated.
     pub spec: ProjectSpec,
 }
 
-/// `project.deleted`
+/// `project.deleted`: an operator deleted a project that had no pools and no repos left.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectDeleted {
-    /// Project.
+    /// The project removed; its id is never reused.
     pub id: ProjectId,
-    /// Its name when deleted.
+    /// Its name when deleted, for the audit log.
     pub name: String,
 }
 
-/// `pool.created`
+/// `pool.created`: an operator created a pool (console, API or backup import); its launch
+/// template follows in a `pool.template_materialized` of the same append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolCreated {
-    /// New id.
+    /// The new pool's id, [`crate::Config::next_pool`] at the time.
     pub id: PoolId,
-    /// Owning project.
+    /// The project it belongs to, for its whole life.
     pub project: ProjectId,
-    /// Settings.
+    /// Its settings, normalised and validated.
     pub spec: PoolSpec,
 }
 
-/// `pool.updated`
+/// `pool.updated`: an operator replaced a pool's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolUpdated {
-    /// Pool.
+    /// The pool changed.
     pub id: PoolId,
-    /// New settings (whole).
+    /// Its new settings, whole (not a patch), normalised and validated.
     pub spec: PoolSpec,
 }
 
-/// `pool.deleted`
+/// `pool.deleted`: an operator deleted a pool with no active jobs (its queued jobs failed in
+/// the same append).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolDeleted {
-    /// Pool.
+    /// The pool removed; its id is never reused.
     pub id: PoolId,
-    /// Owning project.
+    /// The project it belonged to.
     pub project: ProjectId,
-    /// Its name when deleted.
+    /// Its name when deleted, for the audit log.
     pub name: String,
-    /// Its launch template, deleted with it.
+    /// Its launch template, which the host deletes with it; `None` if none was materialised.
     pub template: Option<TemplateRef>,
 }
 
-/// `pool.template_materialized`
+/// `pool.template_materialized`: the host created a pool's launch template or a new default
+/// version of it (on pool save and import, and when its rendered user data changed, e.g.
+/// after a bootstrap-token rotation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolTemplateMaterialized {
-    /// Pool.
+    /// The pool the template belongs to.
     pub pool: PoolId,
     /// The LT and its new default version.
     pub template: TemplateRef,
 }
 
-/// `repo.bound`
+/// `repo.bound`: an operator bound a repo to a repo-scoped project.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoBound {
-    /// Project it is bound to.
+    /// The repo-scoped project its jobs now route to.
     pub project: ProjectId,
-    /// Settings.
+    /// The binding, normalised and validated.
     pub spec: RepoSpec,
 }
 
-/// `repo.updated`
+/// `repo.updated`: an operator replaced a binding, possibly moving it to another project.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoUpdated {
-    /// Project it is bound to now.
+    /// The repo-scoped project it is bound to now.
     pub project: ProjectId,
-    /// New settings (whole).
+    /// The new binding, whole (not a patch), normalised and validated.
     pub spec: RepoSpec,
 }
 
-/// `repo.unbound`
+/// `repo.unbound`: an operator removed a binding; the repo's new jobs are no longer routed
+/// (unless an org-scoped project covers its owner).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoUnbound {
-    /// `owner/repo`.
+    /// `owner/repo` as it was bound (original case).
     pub full_name: String,
-    /// Project it was bound to.
+    /// The project it was bound to.
     pub project: ProjectId,
 }
 
-/// `config.imported` (after the creates and updates of the same import, in the same append)
+/// `config.imported`: a backup was imported (after the creates and updates of the same
+/// import, in the same append).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigImported {
-    /// What changed.
+    /// How many projects, pools and repos the import created and updated.
     pub counts: ConfigCounts,
 }
 
-/// `config.exported`
+/// `config.exported`: a backup was exported (console download or `pacer backup export`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigExported {
-    /// What was exported.
+    /// How many projects, pools and repos the file holds (in the `*_created` fields).
     pub counts: ConfigCounts,
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// User tags: key → value, ordered by key.
+/// User tags: key → value, ordered by key; keys 1..=128 characters, values at most 256, no
+/// `gha:` or `aws:` key prefix, at most 40 (`MAX_TAGS_PER_ENTITY`) per project, pool or repo.
 pub type Tags = BTreeMap<String, String>;
 
 /// Most user tags on one project, pool or repo binding.
@@ -17,17 +18,17 @@ pub const MAX_TAGS_PER_ENTITY: usize = 40;
 pub const MAX_CASCADED_TAGS: usize = 44;
 /// Longest name of a project or pool, in characters.
 pub const MAX_NAME_CHARS: usize = 128;
-/// Longest pool max runtime: one week.
+/// Longest pool max runtime, in minutes: one week.
 pub const MAX_RUNTIME_MINUTES: u32 = 10_080;
-/// Default pool max runtime.
+/// Default pool max runtime, in minutes.
 pub const DEFAULT_MAX_RUNTIME_MINUTES: u32 = 60;
-/// Default pool concurrency cap.
+/// Default pool concurrency cap (active jobs at once).
 pub const DEFAULT_POOL_CAP: u32 = 5;
 /// Default pool priority (lower wins).
 pub const DEFAULT_PRIORITY: u32 = 100;
 /// Largest concurrency cap of a project, pool or repo.
 pub const MAX_CAP: u32 = 10_000;
-/// Largest priority number.
+/// Largest pool priority number (lower wins).
 pub const MAX_PRIORITY: u32 = 10_000;
 /// Most instance types in a pool.
 pub const MAX_INSTANCE_TYPES: usize = 20;
@@ -37,7 +38,7 @@ pub const MAX_SUBNETS: usize = 16;
 pub const MAX_SECURITY_GROUPS: usize = 5;
 /// Most extra runner labels in a pool.
 pub const MAX_EXTRA_LABELS: usize = 20;
-/// Longest extra label.
+/// Longest extra runner label, in characters.
 pub const MAX_LABEL_CHARS: usize = 64;
 /// Largest root volume (gp3 maximum, GiB).
 pub const MAX_ROOT_VOLUME_GB: u32 = 16_384;
@@ -119,7 +120,7 @@ impl SpawnMethod {
         }
     }
 
-    /// Parses `fleet` or `run_instances`.
+    /// Parses `fleet` or `run_instances` (case-insensitive; `runinstances` too).
     pub fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_lowercase().as_str() {
             "fleet" => Some(SpawnMethod::Fleet),
@@ -144,7 +145,7 @@ pub enum AllocationStrategy {
 }
 
 impl AllocationStrategy {
-    /// Stable lower-case name.
+    /// `cost`, `lowest_price`, `capacity` or `priority`, as in backups and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             AllocationStrategy::Cost => "cost",
@@ -154,7 +155,7 @@ impl AllocationStrategy {
         }
     }
 
-    /// Parses a stable name.
+    /// Parses an [`Self::as_str`] name (case-insensitive; `lowest-price` too).
     pub fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_lowercase().as_str() {
             "cost" => Some(AllocationStrategy::Cost),
@@ -169,19 +170,25 @@ impl AllocationStrategy {
 /// A project as an operator writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectSpec {
-    /// Unique name, 1..=128 characters.
+    /// Name, 1..=128 (`MAX_NAME_CHARS`) characters, unique case-insensitively and after
+    /// [`sanitize`]; its sanitised form is a runner label of every pool of the project.
     pub name: String,
-    /// Project-wide concurrency ceiling; 0 = none.
+    /// Most active (claimed, starting, running) jobs across the project; 0 = no project
+    /// ceiling; at most [`MAX_CAP`].
     pub cap: u32,
-    /// Tags cascaded to pools, instances and volumes.
+    /// Tags on the project's launch templates, instances and volumes; pool tags, then repo
+    /// tags, override them by key.
     pub tags: Tags,
-    /// How repos reach the project.
+    /// How repos reach the project; default [`Scope::Repo`]. Switching to org scope needs
+    /// every repo unbound first.
     pub scope: Scope,
-    /// The GitHub org for org scope; empty for repo scope.
+    /// The GitHub org login for org scope (no other org-scoped project may cover it); empty
+    /// for repo scope.
     pub org_name: String,
-    /// Runner group for org scope; 0 → GitHub's default group 1.
+    /// The GitHub runner group org runners join (org scope only); 0 → GitHub's default group 1
+    /// (see [`ProjectSpec::effective_runner_group`]).
     pub runner_group_id: u64,
-    /// A disabled project routes nothing.
+    /// A disabled project routes nothing: its webhooks are ignored and its queued jobs wait.
     pub disabled: bool,
 }
 
@@ -233,47 +240,62 @@ impl ProjectSpec {
 /// A pool as an operator writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolSpec {
-    /// Name, unique within the project after sanitising.
+    /// Name, 1..=128 (`MAX_NAME_CHARS`) characters, unique within the project after
+    /// [`sanitize`]; its sanitised form is one of the pool's runner labels.
     pub name: String,
-    /// The project's catch-all pool (at most one per project).
+    /// The project's catch-all pool: chosen among the matching pools when none is named in
+    /// the job's labels; marking one takes the mark from the project's other pools.
     pub is_default: bool,
-    /// Lower wins among matching pools.
+    /// Order among matching pools, lower wins; default [`DEFAULT_PRIORITY`], at most
+    /// 10,000 (`MAX_PRIORITY`).
     pub priority: u32,
-    /// AMI id (`ami-…`).
+    /// The AMI instances boot (`ami-` and 8 to 17 lower-case hex digits); the host checks it
+    /// exists before saving.
     pub ami_id: String,
-    /// Instance types in preference order.
+    /// EC2 instance types (`family.size`, e.g. `m7i.large`) in preference order; 1 to
+    /// 20 (`MAX_INSTANCE_TYPES`), no duplicates.
     pub instance_types: Vec<String>,
-    /// Subnet ids (`subnet-…`).
+    /// Subnets to launch in (`subnet-…`), 1 to 16 (`MAX_SUBNETS`); `run_instances` uses only
+    /// the first.
     pub subnet_ids: Vec<String>,
-    /// Security group ids (`sg-…`).
+    /// Security groups of the instance's network interface (`sg-…`), 0 to
+    /// 5 (`MAX_SECURITY_GROUPS`).
     pub security_group_ids: Vec<String>,
-    /// Optional IAM instance profile name or ARN.
+    /// IAM instance profile name or ARN given to instances; `None` = no profile.
     pub iam_instance_profile: Option<String>,
-    /// Root volume size in GiB; 0 = the AMI's.
+    /// Root volume size in GiB (gp3, encrypted); 0 = the AMI's own size; at most
+    /// 16,384 (`MAX_ROOT_VOLUME_GB`).
     pub root_volume_gb: u32,
-    /// Instances running longer are reaped.
+    /// Minutes an instance may run before the reaper terminates it and reaps its job;
+    /// default [`DEFAULT_MAX_RUNTIME_MINUTES`], 1..=[`MAX_RUNTIME_MINUTES`].
     pub max_runtime_minutes: u32,
-    /// Per-pool concurrency cap.
+    /// Most active jobs in this pool at once; default [`DEFAULT_POOL_CAP`], 1..=[`MAX_CAP`].
     pub cap: u32,
-    /// Launch on the spot market.
+    /// Launch on the spot market (one-time, terminated on interruption); default on-demand.
     pub spot: bool,
-    /// Spot pools: retry on-demand after a spot capacity failure.
+    /// Spot pools only: retry a job on-demand after its first spot capacity failure.
     pub on_demand_fallback: bool,
-    /// CreateFleet or RunInstances.
+    /// How EC2 is asked for the instance; default [`SpawnMethod::Fleet`].
     pub spawn_method: SpawnMethod,
-    /// CreateFleet allocation strategy.
+    /// How CreateFleet picks among type × subnet overrides; default
+    /// [`AllocationStrategy::Cost`]; unused by `run_instances`.
     pub allocation_strategy: AllocationStrategy,
-    /// Labels added to the derived runner labels.
+    /// Runner labels added after the derived ones, 0 to 20 (`MAX_EXTRA_LABELS`), each at most
+    /// 64 (`MAX_LABEL_CHARS`) characters, no `gha:` prefix.
     pub extra_labels: Vec<String>,
-    /// Tags overriding the project's on key conflict.
+    /// Tags on the pool's launch template, instances and volumes, overriding the project's by
+    /// key; repo tags override them in turn.
     pub tags: Tags,
-    /// Optional pinned runner version (`2.321.0`).
+    /// Runner version the user data downloads and verifies (`2.321.0`); `None` = the runner
+    /// already installed on the AMI.
     pub runner_version: Option<String>,
-    /// Optional POSIX user the runner runs as.
+    /// POSIX user the runner runs as, created if missing (lower-case, at most 32 characters);
+    /// `None` = root.
     pub runner_user: Option<String>,
-    /// Optional shell appended to the user data before the runner starts.
+    /// Shell the user data runs before registering the runner, at most
+    /// 8,192 (`MAX_USER_DATA_EXTRA_BYTES`) bytes, no NUL; `None` = nothing extra.
     pub user_data_extra: Option<String>,
-    /// A disabled pool matches no job.
+    /// A disabled pool matches no new job, and its queued jobs are not claimed.
     pub disabled: bool,
 }
 
@@ -412,11 +434,13 @@ impl PoolSpec {
 /// A repo binding as an operator writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoSpec {
-    /// `owner/repo`.
+    /// `owner/repo` as on GitHub; matched case-insensitively, bound to one project at most.
     pub full_name: String,
-    /// Optional concurrency cap overriding the project's for this repo.
+    /// Most active jobs of this repo at once, 1..=[`MAX_CAP`], on top of the pool and
+    /// project caps; `None` = no repo cap.
     pub cap: Option<u32>,
-    /// Tags stamped on instances at spawn (never on the LT).
+    /// Tags stamped on this repo's instances and volumes at launch, overriding pool and
+    /// project tags by key (never on the launch template, which pools share).
     pub tags: Tags,
 }
 
@@ -427,7 +451,7 @@ impl RepoSpec {
         self
     }
 
-    /// Context-free validation.
+    /// Context-free validation: the name's shape, the cap's range and the tags.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if parse_full_name(&self.full_name).is_none() {
@@ -451,18 +475,19 @@ impl RepoSpec {
 /// A project in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
-    /// Its id.
+    /// The id `project.created` assigned; never reused.
     pub id: ProjectId,
-    /// Its settings.
+    /// The settings as last saved (normalised and validated).
     pub spec: ProjectSpec,
 }
 
 /// The launch template materialised for a pool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TemplateRef {
-    /// `lt-…`, stable for the pool's life.
+    /// The EC2 launch template id (`lt-…`), stable for the pool's life, across renames too.
     pub id: String,
-    /// The default version.
+    /// The version set as the template's `$Default`, which launches use; a new one on every
+    /// pool save and whenever the rendered user data changes.
     pub version: u64,
     /// [`crate::TemplateSpec::fingerprint`] of what that version holds, so a change of the
     /// rendered user data (public URL, bootstrap token, script) is noticed and re-versioned.
@@ -472,37 +497,39 @@ pub struct TemplateRef {
 /// A pool in the configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
-    /// Its id.
+    /// The id `pool.created` assigned; never reused.
     pub id: PoolId,
-    /// Its project.
+    /// The project the pool belongs to, fixed at creation.
     pub project: ProjectId,
-    /// Its settings.
+    /// The settings as last saved (normalised and validated).
     pub spec: PoolSpec,
-    /// Its launch template, once materialised.
+    /// Its launch template; `None` until the host materialises one
+    /// (`pool.template_materialized`).
     pub template: Option<TemplateRef>,
 }
 
 /// A repo bound to a project.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoBinding {
-    /// Its project.
+    /// The repo-scoped project the repo's jobs route to.
     pub project: ProjectId,
-    /// Its settings.
+    /// The binding as last saved (normalised and validated).
     pub spec: RepoSpec,
 }
 
 /// The whole operator-edited configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
-    /// Projects by id.
+    /// Every project, by id.
     pub projects: BTreeMap<ProjectId, Project>,
-    /// Pools by id.
+    /// Every pool of every project, by id.
     pub pools: BTreeMap<PoolId, Pool>,
     /// Bindings by lower-cased `owner/repo`.
     pub repos: BTreeMap<String, RepoBinding>,
-    /// Next project id to assign.
+    /// The id the next `project.created` gets: one past the highest seen (0, before any, is
+    /// read as 1).
     pub next_project: u64,
-    /// Next pool id to assign.
+    /// The id the next `pool.created` gets (as `next_project`).
     pub next_pool: u64,
 }
 
