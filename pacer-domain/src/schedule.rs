@@ -21,9 +21,9 @@ pub enum WaitReason {
     Ready,
     /// A capacity (or throttling) retry is scheduled.
     RetryAt {
-        /// Not before.
+        /// The job is not claimed before this.
         at: Timestamp,
-        /// Failed attempts so far.
+        /// Capacity failures so far (throttled calls are not counted).
         attempts: u32,
     },
     /// Its pool no longer exists.
@@ -34,35 +34,35 @@ pub enum WaitReason {
     ProjectDisabled,
     /// The pool's cap is reached.
     PoolCapFull {
-        /// Active jobs.
+        /// Active (claimed, starting, running) jobs in the pool, claims being decided included.
         active: u32,
-        /// Cap.
+        /// The pool's [`crate::PoolSpec::cap`].
         cap: u32,
     },
     /// The project's cap is reached.
     ProjectCapFull {
-        /// Active jobs.
+        /// Active jobs in the project, claims being decided included.
         active: u32,
-        /// Cap.
+        /// The project's [`crate::ProjectSpec::cap`] (never 0 here: 0 means no ceiling).
         cap: u32,
     },
     /// The repo's cap is reached.
     RepoCapFull {
-        /// Active jobs.
+        /// Active jobs of the repo, claims being decided included.
         active: u32,
-        /// Cap.
+        /// The binding's [`crate::RepoSpec::cap`].
         cap: u32,
     },
     /// Claimed: the launch call is under way.
     Launching,
     /// The instance is booting; the runner has not registered yet.
     WaitingForRunner {
-        /// The instance.
+        /// The instance (`i-…`) the job waits for.
         instance: String,
     },
     /// The runner registered; GitHub has not reported the job running yet.
     WaitingForGitHub {
-        /// The instance.
+        /// The instance (`i-…`) whose runner registered.
         instance: String,
     },
     /// Not waiting: running or ended.

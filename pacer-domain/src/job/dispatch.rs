@@ -12,23 +12,23 @@ use crate::state::State;
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
 
-/// How a launch call ended.
+/// How a launch call ended, as the host reports it in [`crate::Command::RecordLaunch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LaunchOutcome {
     /// EC2 started an instance.
     Launched {
-        /// The instance.
+        /// What EC2 started: id, type, zone, subnet, market.
         instance: LaunchedInstance,
-        /// Its price quote, if any.
+        /// Its price per hour; `None` when no quote could be had (the job is unpriced).
         price: Option<PriceQuote>,
     },
     /// EC2 refused; `throttle_retry_at` is when to retry a throttled call (the host adds jitter).
     Failed {
-        /// Why.
+        /// AWS's error code and message, with its class deciding what happens next.
         error: LaunchError,
-        /// For throttling: when to retry.
+        /// For throttling: when to retry, jitter included (ignored for other classes).
         throttle_retry_at: Timestamp,
-        /// How capacity failures are retried.
+        /// How capacity failures are retried (backoff and attempt limit).
         policy: RetryPolicy,
     },
 }

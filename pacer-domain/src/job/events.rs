@@ -8,7 +8,8 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Pacer's id of an accepted job, assigned in queue order.
+/// Pacer's id of an accepted job, assigned in queue order from 1 and never reused (unlike
+/// GitHub's job id, which it maps to one-to-one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct JobId(pub u64);
 
@@ -32,7 +33,7 @@ pub enum IgnoreReason {
 }
 
 impl IgnoreReason {
-    /// Stable snake-case reason.
+    /// `not_self_hosted`, `unbound_repo`, `project_disabled`, or the ignored action itself.
     pub fn as_str(&self) -> &str {
         match self {
             IgnoreReason::NotSelfHosted => "not_self_hosted",
@@ -78,7 +79,7 @@ pub enum FailureStage {
 }
 
 impl FailureStage {
-    /// Stable lower-case name.
+    /// `github`, `spawn`, `bootstrap`, `ec2` or `config`.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureStage::GitHub => "github",
@@ -95,211 +96,222 @@ impl FailureStage {
 pub enum StartSource {
     /// The `in_progress` webhook.
     Webhook,
-    /// The runner registered with GitHub.
+    /// The runner callback said it registered with GitHub.
     Runner,
 }
 
-/// `webhook.pinged`
+/// `webhook.pinged`: GitHub's `ping`, sent when the webhook is set up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookPinged {
-    /// `X-GitHub-Delivery`.
+    /// The delivery's `X-GitHub-Delivery` GUID.
     pub delivery_id: String,
-    /// The hook's id, when given.
+    /// The payload's `hook_id`; `None` when the payload has none.
     pub hook_id: Option<u64>,
 }
 
 /// `webhook.ignored`: an event type Pacer does not handle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookIgnored {
-    /// `X-GitHub-Delivery`.
+    /// The delivery's `X-GitHub-Delivery` GUID.
     pub delivery_id: String,
-    /// `X-GitHub-Event`.
+    /// The delivery's `X-GitHub-Event` (e.g. `push`).
     pub event: String,
-    /// The payload's `action`, when present.
+    /// The payload's `action`; `None` when it has none.
     pub action: Option<String>,
 }
 
 /// `webhook.duplicate`: a delivery seen before, or a new delivery of a job already queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookDuplicate {
-    /// `X-GitHub-Delivery`.
+    /// The delivery's `X-GitHub-Delivery` GUID (a repeat, or new for a redelivered `queued`).
     pub delivery_id: String,
-    /// `X-GitHub-Event`.
+    /// The delivery's `X-GitHub-Event`.
     pub event: String,
-    /// The GitHub job id, for workflow_job deliveries.
+    /// GitHub's job id for `workflow_job` deliveries; `None` for other events.
     pub github_job_id: Option<u64>,
-    /// The job it refers to, when known.
+    /// The retained job with that GitHub id; `None` when there is none (or it was evicted).
     pub job: Option<JobId>,
 }
 
 /// `webhook.absorbed`: a late or repeated workflow_job webhook that changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookAbsorbed {
-    /// `X-GitHub-Delivery`.
+    /// The delivery's `X-GitHub-Delivery` GUID.
     pub delivery_id: String,
-    /// The job.
+    /// The job the webhook is about.
     pub job: JobId,
-    /// The webhook's action.
+    /// The webhook's action as GitHub spells it (`in_progress`, `completed`).
     pub action: String,
     /// Why it changes nothing (e.g. `job already completed`).
     pub reason: String,
 }
 
-/// `job.queued`
+/// `job.queued`: a `workflow_job` webhook routed a new job to a pool (SPEC §3–§4).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobQueued {
-    /// New id.
+    /// The new job's id, [`crate::Jobs::next_id`] at the time.
     pub job: JobId,
-    /// The delivery that brought it.
+    /// The `X-GitHub-Delivery` GUID of the webhook that brought it.
     pub delivery_id: String,
-    /// GitHub's job id.
+    /// GitHub's job id (`workflow_job.id`), unique among retained jobs.
     pub github_job_id: u64,
-    /// GitHub's run id.
+    /// GitHub's workflow run id.
     pub run_id: u64,
-    /// GitHub's run attempt.
+    /// GitHub's run attempt, from 1 (1 when the payload has none).
     pub run_attempt: u32,
-    /// The GitHub App installation, when given.
+    /// The GitHub App installation that sent the webhook; `None` when the payload has none.
     pub installation_id: Option<u64>,
-    /// `owner/repo`.
+    /// `owner/repo` as GitHub spells it.
     pub repo: String,
-    /// Workflow name.
+    /// Workflow name; empty when the payload has none.
     pub workflow: String,
-    /// Job name.
+    /// Job name; empty when the payload has none.
     pub job_name: String,
-    /// Branch, when given.
+    /// The run's head branch; empty when the payload has none.
     pub branch: String,
-    /// Commit SHA.
+    /// The run's head commit SHA; empty when the payload has none.
     pub sha: String,
-    /// Who triggered it.
+    /// Login of the GitHub user whose action triggered the delivery; empty when absent.
     pub sender: String,
-    /// Requested labels as GitHub sent them.
+    /// The job's `runs-on` labels as GitHub sent them (not sanitised).
     pub labels: Vec<String>,
-    /// Link to the job on GitHub.
+    /// Link to the job on GitHub; empty when the payload has none.
     pub html_url: String,
-    /// Routed project.
+    /// The project covering the repo (by binding, else by org).
     pub project: ProjectId,
-    /// Routed pool.
+    /// The pool [`crate::route`] chose.
     pub pool: PoolId,
     /// Queued from an `in_progress`/`completed` webhook of a job whose `queued` never came.
     pub recovered: bool,
 }
 
-/// `job.ignored`
+/// `job.ignored`: a `workflow_job` webhook about a job that is not Pacer's, or with an action
+/// Pacer does not act on; nothing is queued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobIgnored {
-    /// The delivery.
+    /// The delivery's `X-GitHub-Delivery` GUID.
     pub delivery_id: String,
     /// GitHub's job id.
     pub github_job_id: u64,
-    /// `owner/repo`.
+    /// `owner/repo` as GitHub spells it.
     pub repo: String,
-    /// The webhook's action.
+    /// The webhook's action as GitHub spells it.
     pub action: String,
-    /// Requested labels.
+    /// The job's `runs-on` labels as GitHub sent them.
     pub labels: Vec<String>,
-    /// Why.
+    /// Why it is not Pacer's.
     pub reason: IgnoreReason,
 }
 
-/// `job.no_pool_match`
+/// `job.no_pool_match`: a job of a covered repo that no enabled pool of its project can take;
+/// nothing is queued (a later delivery of the same job is routed afresh).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobNoPoolMatch {
-    /// The delivery.
+    /// The delivery's `X-GitHub-Delivery` GUID.
     pub delivery_id: String,
     /// GitHub's job id.
     pub github_job_id: u64,
-    /// `owner/repo`.
+    /// `owner/repo` as GitHub spells it.
     pub repo: String,
     /// The project that covers the repo.
     pub project: ProjectId,
-    /// Requested labels.
+    /// The job's `runs-on` labels as GitHub sent them.
     pub labels: Vec<String>,
-    /// Why.
+    /// `no_pools` (no enabled pool) or `no_match` (none offers every label).
     pub reason: NoMatchReason,
 }
 
-/// `job.claimed`
+/// `job.claimed`: the dispatcher took a queued job within its caps and is launching for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobClaimed {
-    /// Job.
+    /// The job claimed.
     pub job: JobId,
-    /// Attempt about to be launched (1-based).
+    /// Attempt about to be launched, 1-based (the job's burned attempts + 1).
     pub attempt: u32,
-    /// Market of that attempt.
+    /// Market of that attempt: the pool's, or on-demand after a spot fallback.
     pub market: Market,
 }
 
 /// `job.claim_expired`: a claim whose launch outcome never arrived returns to the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobClaimExpired {
-    /// Job.
+    /// The job returned to the queue.
     pub job: JobId,
-    /// The attempt (not burned).
+    /// The attempt whose outcome never came; not burned, the next claim launches it again.
     pub attempt: u32,
 }
 
-/// `job.spawn_launched`
+/// `job.spawn_launched`: EC2 started an instance for a job's attempt. The instance is recorded
+/// even when the job no longer waits for it (then it goes to a waiting job, or is surplus).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpawnLaunched {
-    /// Job.
+    /// The job the instance was launched for.
     pub job: JobId,
-    /// Attempt.
+    /// The attempt that launched it, 1-based.
     pub attempt: u32,
-    /// What EC2 started.
+    /// What EC2 started: id, type, zone, subnet, market.
     pub instance: LaunchedInstance,
-    /// Price quote at launch; `None` = unpriced.
+    /// Price per hour at launch; `None` = unpriced (no quote could be had).
     pub price: Option<PriceQuote>,
 }
 
-/// `job.spawn_retry`
+/// `job.spawn_retry`: a launch failed with a capacity or throttling error; the job returns to
+/// the queue until `next_retry_at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpawnRetry {
-    /// Job.
+    /// The job going back to the queue.
     pub job: JobId,
-    /// The attempt that failed.
+    /// The attempt that failed, 1-based.
     pub attempt: u32,
-    /// Why.
+    /// AWS's error, classed [`crate::ErrorClass::Capacity`] or
+    /// [`crate::ErrorClass::Throttling`].
     pub error: LaunchError,
-    /// Not before.
+    /// The job is not claimed before this: the [`crate::RetryPolicy`] backoff for capacity,
+    /// the host's jittered delay for throttling.
     pub next_retry_at: Timestamp,
-    /// Market of the next attempt.
+    /// Market of the next attempt: on-demand after a spot failure when the pool has
+    /// `on_demand_fallback`, else unchanged.
     pub next_market: Market,
     /// Whether this failure counted as an attempt (throttling does not).
     pub burns_attempt: bool,
 }
 
-/// `job.spawn_failed`
+/// `job.spawn_failed`: a launch failed for good (a permanent error, or capacity after
+/// [`crate::MAX_LAUNCH_ATTEMPTS`]); a `job.failed` (stage `spawn`) follows in the same append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpawnFailed {
-    /// Job.
+    /// The job that fails.
     pub job: JobId,
-    /// The last attempt.
+    /// The last attempt, 1-based.
     pub attempt: u32,
-    /// Why.
+    /// AWS's error code and message.
     pub error: LaunchError,
 }
 
-/// `job.started`
+/// `job.started`: the job runs, as the `in_progress` webhook or its runner's registration said
+/// (whichever came first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStarted {
-    /// Job.
+    /// The job now running.
     pub job: JobId,
-    /// What told us.
+    /// Whether the webhook or the runner callback told us.
     pub source: StartSource,
-    /// The runner's name, when known.
+    /// The GitHub runner running it (`pacer-<instance-id>` for Pacer's); `None` when the
+    /// webhook named none.
     pub runner_name: Option<String>,
-    /// The delivery, for webhook starts.
+    /// The webhook's `X-GitHub-Delivery` GUID; `None` for runner starts.
     pub delivery_id: Option<String>,
 }
 
 /// `job.runner_rebound`: GitHub ran the job on another Pacer runner than the one launched for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRunnerRebound {
-    /// Job.
+    /// The job that runs elsewhere.
     pub job: JobId,
-    /// The instance it actually runs on.
+    /// The Pacer instance (`i-…`) it actually runs on.
     pub instance: String,
-    /// The job that instance was launched or assigned for, which lost it.
+    /// The job that instance was launched or assigned for, which lost it; `None` when no
+    /// unfinished job waited for it.
     pub displaced: Option<JobId>,
 }
 
@@ -307,7 +319,7 @@ pub struct JobRunnerRebound {
 /// returns to the queue (`instance: None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInstanceReassigned {
-    /// Job.
+    /// The job that gains or loses an instance.
     pub job: JobId,
     /// Its new instance, or none (back to queued).
     pub instance: Option<String>,
@@ -316,52 +328,55 @@ pub struct JobInstanceReassigned {
 /// What every terminal job event carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobEnd {
-    /// Job.
+    /// The job that ends.
     pub job: JobId,
-    /// GitHub's conclusion, when the webhook decided.
+    /// GitHub's conclusion as GitHub spells it (`success`, `failure`, …); `None` when Pacer
+    /// ended the job, or the `completed` webhook carried none.
     pub conclusion: Option<String>,
-    /// The delivery, when a webhook decided.
+    /// The `completed` webhook's `X-GitHub-Delivery` GUID; `None` when Pacer ended the job.
     pub delivery_id: Option<String>,
-    /// The runner that ran it, when known.
+    /// The GitHub runner that ran it; `None` when it never ran or no one said where.
     pub runner_name: Option<String>,
-    /// The Pacer instance it ran on (or was launched for), when any.
+    /// The Pacer instance (`i-…`) it ran on, or waited for; `None` when it had none.
     pub instance: Option<String>,
-    /// Estimated cost (instance launch → job end at the quoted price); `None` = unpriced or
-    /// no instance.
+    /// Estimated cost in micro-dollars: the instance's price per hour × (job end − instance
+    /// launch); `None` when unpriced or without an instance.
     pub cost: Option<Micros>,
     /// Milliseconds from start (running) to end; 0 when it never ran.
     pub runner_ms: i64,
 }
 
-/// `job.completed`
+/// `job.completed`: GitHub concluded the job with anything but a failure or a cancellation
+/// (`success`, `skipped`, `neutral`, none, …).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobCompleted {
-    /// The end.
+    /// How it ended: conclusion, runner, instance, cost and runner time.
     pub end: JobEnd,
 }
 
-/// `job.failed`
+/// `job.failed`: GitHub concluded a failure, or Pacer failed the job (launch, bootstrap,
+/// instance lost, pool deleted).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailed {
-    /// The end.
+    /// How it ended: conclusion, runner, instance, cost and runner time.
     pub end: JobEnd,
     /// Where it failed.
     pub stage: FailureStage,
-    /// Why.
+    /// What went wrong, for the operator (e.g. AWS's error, the runner's exit code and line).
     pub message: String,
 }
 
-/// `job.cancelled`
+/// `job.cancelled`: GitHub concluded `cancelled`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobCancelled {
-    /// The end.
+    /// How it ended: conclusion, runner, instance, cost and runner time.
     pub end: JobEnd,
 }
 
-/// `job.reaped`
+/// `job.reaped`: the reaper terminated the job's instance after the pool's max runtime.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobReaped {
-    /// The end.
+    /// How it ended: runner, instance, cost and runner time (no conclusion).
     pub end: JobEnd,
     /// The max runtime it exceeded, in minutes.
     pub max_runtime_minutes: u32,

@@ -17,21 +17,24 @@ use std::collections::VecDeque;
 /// Where a job is in its life (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum JobStatus {
-    /// Waiting to be claimed.
+    /// Routed to a pool, waiting to be claimed (also after a launch retry or losing its
+    /// instance).
     Queued,
-    /// Taken by the dispatcher; launch under way.
+    /// Taken by the dispatcher; launch under way (queued again when no outcome arrives within
+    /// [`crate::CLAIM_TIMEOUT_MS`]).
     Claimed,
     /// Instance launched; runner not yet running the job.
     Starting,
     /// The job runs.
     Running,
-    /// Ended well (success, skipped, neutral).
+    /// GitHub concluded anything but a failure or a cancellation (`success`, `skipped`,
+    /// `neutral`, …).
     Completed,
-    /// Ended badly.
+    /// GitHub concluded a failure, or Pacer failed it; the `job.failed` event says the stage.
     Failed,
     /// Cancelled on GitHub.
     Cancelled,
-    /// Killed for exceeding its pool's max runtime.
+    /// Its instance was terminated for exceeding the pool's max runtime.
     Reaped,
 }
 
@@ -48,7 +51,8 @@ impl JobStatus {
         JobStatus::Reaped,
     ];
 
-    /// Stable lower-case name.
+    /// `queued`, `claimed`, `starting`, `running`, `completed`, `failed`, `cancelled` or
+    /// `reaped`.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Queued => "queued",
@@ -62,17 +66,17 @@ impl JobStatus {
         }
     }
 
-    /// Parses a stable name.
+    /// Parses an [`Self::as_str`] name, case-insensitively.
     pub fn parse(text: &str) -> Option<JobStatus> {
         JobStatus::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text))
     }
 
-    /// Ended; never changes again.
+    /// Completed, failed, cancelled or reaped: the status never changes again.
     pub fn is_terminal(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled | JobStatus::Reaped)
     }
 
-    /// Counts against caps.
+    /// Claimed, starting or running: counts against the pool, project and repo caps.
     pub fn is_active(self) -> bool {
         matches!(self, JobStatus::Claimed | JobStatus::Starting | JobStatus::Running)
     }
@@ -85,53 +89,59 @@ impl JobStatus {
 /// One accepted job, as the list, filters, scheduler and stats need it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
-    /// Pacer's id.
+    /// Pacer's id, from `job.queued`.
     pub id: JobId,
-    /// GitHub's job id.
+    /// GitHub's job id; one retained job per GitHub id.
     pub github_job_id: u64,
-    /// GitHub's run id.
+    /// GitHub's workflow run id.
     pub run_id: u64,
-    /// The GitHub App installation that sent it.
+    /// The GitHub App installation that sent its webhook; `None` when the payload had none.
     pub installation: Option<u64>,
-    /// `owner/repo`.
+    /// `owner/repo`, interned in [`crate::State::strings`].
     pub repo: Sym,
-    /// Who triggered it.
+    /// Login of the GitHub user who triggered it (interned; empty when unknown).
     pub sender: Sym,
-    /// Requested labels, joined by `, `.
+    /// Its `runs-on` labels as GitHub sent them, joined by `, ` (interned).
     pub labels: Sym,
-    /// Routed project.
+    /// The project it was routed to.
     pub project: ProjectId,
-    /// Routed pool.
+    /// The pool it was routed to (deleting the pool fails its queued jobs).
     pub pool: PoolId,
-    /// Where it is.
+    /// Where it is in its life.
     pub status: JobStatus,
-    /// Capacity-class launch failures so far.
+    /// Capacity-class launch failures so far (throttling does not count); the job fails at
+    /// [`crate::MAX_LAUNCH_ATTEMPTS`].
     pub attempts: u32,
     /// Times the job lost its instance to another job and went back to the queue.
     pub generation: u32,
-    /// Market of the next or current launch.
+    /// Market of the next or current launch: the pool's at queue time, on-demand after a spot
+    /// fallback, or that of the instance it took.
     pub market: Market,
-    /// Not claimable before this.
+    /// Not claimable before this (set by a launch retry); `None` = claimable at once.
     pub next_retry_at: Option<Timestamp>,
-    /// Queued.
+    /// When `job.queued` was recorded.
     pub queued_at: Timestamp,
-    /// Last claimed.
+    /// When it was last claimed; cleared whenever it returns to the queue.
     pub claimed_at: Option<Timestamp>,
-    /// Its instance's launch time.
+    /// When the instance it has was launched (cost runs from here); `None` without one.
     pub launched_at: Option<Timestamp>,
-    /// Running since.
+    /// When it started running (webhook or runner registration); `None` until then, and
+    /// reset when it loses its instance.
     pub started_at: Option<Timestamp>,
-    /// Ended.
+    /// When it reached its terminal status (retention counts from here); `None` until then.
     pub finished_at: Option<Timestamp>,
-    /// The instance it waits for, runs on or ran on.
+    /// The instance (`i-…`) it waits for, runs on or ran on; `None` before a launch or after
+    /// losing its instance.
     pub instance: Option<Box<str>>,
     /// The runner that runs or ran it, when known (may be a runner Pacer did not launch).
     pub runner: Option<Box<str>>,
-    /// That instance's price quote.
+    /// That instance's price per hour at launch; `None` without an instance or unpriced.
     pub price: Option<PriceQuote>,
-    /// Estimated cost, set when it ends.
+    /// Estimated cost in micro-dollars (price × instance launch → job end), set when it ends;
+    /// `None` while active, unpriced, or without an instance.
     pub cost: Option<Micros>,
-    /// Seq of the event that failed it, for the failure log.
+    /// Seq of the `job.failed` or `job.reaped` record that ended it, for the failure log
+    /// (`None` for other jobs).
     pub failure_seq: Option<u64>,
 }
 
@@ -182,27 +192,27 @@ impl Job {
     }
 }
 
-/// Filter of the jobs list.
+/// Filter of the jobs list; every set criterion must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only these statuses (empty = any).
     pub statuses: Vec<JobStatus>,
-    /// Only this project.
+    /// Only jobs routed to this project; `None` = any.
     pub project: Option<ProjectId>,
-    /// Only this pool.
+    /// Only jobs routed to this pool; `None` = any.
     pub pool: Option<PoolId>,
-    /// Only this repo.
+    /// Only jobs of this `owner/repo` (interned); `None` = any.
     pub repo: Option<Sym>,
-    /// Only this sender.
+    /// Only jobs triggered by this GitHub login (interned); `None` = any.
     pub sender: Option<Sym>,
 }
 
 /// One page of jobs, newest first.
 #[derive(Debug)]
 pub struct JobPage<'a> {
-    /// The jobs.
+    /// At most `first` matching jobs, newest (highest id) first.
     pub jobs: Vec<&'a Job>,
-    /// How many jobs match in all.
+    /// How many retained jobs match in all, across every page.
     pub total: usize,
     /// Whether older matching jobs follow.
     pub has_more: bool,
@@ -211,11 +221,11 @@ pub struct JobPage<'a> {
 /// Active (claimed, starting, running) counts for the caps.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveCounts {
-    /// Per pool.
+    /// Active jobs per pool (pools with none are absent).
     pub pool: FastMap<PoolId, u32>,
-    /// Per project.
+    /// Active jobs per project (projects with none are absent).
     pub project: FastMap<ProjectId, u32>,
-    /// Per repo.
+    /// Active jobs per `owner/repo` (interned; repos with none are absent).
     pub repo: FastMap<Sym, u32>,
 }
 

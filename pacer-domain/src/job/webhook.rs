@@ -61,23 +61,23 @@ impl fmt::Display for WorkflowAction {
 /// GitHub's conclusion of a completed job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conclusion {
-    /// `success`.
+    /// `success`: the job completes.
     Success,
     /// `failure`: the job fails (stage `github`).
     Failure,
-    /// `neutral`.
+    /// `neutral`: the job completes.
     Neutral,
     /// `cancelled`: the job is cancelled.
     Cancelled,
-    /// `skipped`.
+    /// `skipped`: the job completes.
     Skipped,
-    /// `timed_out`: the job fails.
+    /// `timed_out`: the job fails (stage `github`).
     TimedOut,
-    /// `action_required`: the job fails.
+    /// `action_required`: the job fails (stage `github`).
     ActionRequired,
-    /// `startup_failure`: the job fails.
+    /// `startup_failure`: the job fails (stage `github`).
     StartupFailure,
-    /// `stale`.
+    /// `stale`: the job completes.
     Stale,
     /// A conclusion GitHub may add later; ends the job as completed.
     Other(String),
@@ -140,25 +140,25 @@ pub struct WorkflowJobHook {
     pub run_id: u64,
     /// The workflow run's attempt, from 1.
     pub run_attempt: u32,
-    /// The GitHub App installation that sent it.
+    /// The GitHub App installation that sent it; `None` when the payload has none.
     pub installation_id: Option<u64>,
-    /// `owner/repo`.
+    /// `owner/repo` (`repository.full_name`).
     pub repo: String,
-    /// Workflow name.
+    /// Workflow name; empty when the payload has none.
     pub workflow: String,
-    /// Job name.
+    /// Job name; empty when the payload has none.
     pub job_name: String,
-    /// Branch the run is for.
+    /// Branch the run is for; empty when the payload has none.
     pub branch: String,
-    /// Commit the run is for.
+    /// Commit SHA the run is for; empty when the payload has none.
     pub sha: String,
-    /// Login of the user who triggered the run.
+    /// Login of the user who triggered the delivery; empty when the payload has none.
     pub sender: String,
-    /// The job's `runs-on` labels.
+    /// The job's `runs-on` labels as GitHub sent them.
     pub labels: Vec<String>,
-    /// Link to the job on GitHub.
+    /// Link to the job on GitHub; empty when the payload has none.
     pub html_url: String,
-    /// How it ended (`completed` only).
+    /// How it ended (`completed` only); `None` for other actions or when GitHub sent none.
     pub conclusion: Option<Conclusion>,
     /// The runner that took the job (`in_progress` and `completed`); never empty.
     pub runner_name: Option<String>,
@@ -176,16 +176,16 @@ pub enum WebhookPayload {
     WorkflowJob(Box<WorkflowJobHook>),
     /// Any other event type: recorded as ignored.
     Other {
-        /// `X-GitHub-Event`.
+        /// The delivery's `X-GitHub-Event` (e.g. `push`).
         event: String,
-        /// Its `action`, when present.
+        /// The payload's `action`; `None` when it has none.
         action: Option<String>,
     },
     /// A delivery id the log already holds (the host checked its idempotency keys).
     Redelivery {
-        /// `X-GitHub-Event`.
+        /// The delivery's `X-GitHub-Event`.
         event: String,
-        /// The GitHub job id, for `workflow_job`.
+        /// GitHub's job id for `workflow_job` deliveries; `None` for other events.
         github_job_id: Option<u64>,
     },
 }
