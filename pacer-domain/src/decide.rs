@@ -21,172 +21,175 @@ use std::collections::BTreeMap;
 /// Everything that can be asked of Pacer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Create a project.
+    /// Create a project; its id is [`Config::next_project`](crate::Config::next_project).
     CreateProject(ProjectSpec),
     /// Replace a project's settings.
     UpdateProject {
-        /// Project.
+        /// The project to change.
         id: ProjectId,
-        /// New settings.
+        /// Its new settings, whole; refused as org scope while repos are bound.
         spec: ProjectSpec,
     },
     /// Delete a project (no pools, no repos).
     DeleteProject {
-        /// Project.
+        /// The project to delete.
         id: ProjectId,
     },
     /// Create a pool; `template` is the LT the host materialised for it.
     CreatePool {
-        /// Project.
+        /// The project the pool belongs to.
         project: ProjectId,
-        /// Settings.
+        /// The pool's settings (normalised and validated here).
         spec: PoolSpec,
-        /// Materialised LT.
+        /// The launch template created for it; `None` records none yet (the host's dry run).
         template: Option<TemplateRef>,
     },
     /// Replace a pool's settings; `template` is its new LT version.
     UpdatePool {
-        /// Pool.
+        /// The pool to change.
         id: PoolId,
-        /// New settings.
+        /// Its new settings, whole.
         spec: PoolSpec,
-        /// New LT version.
+        /// The new default version of its launch template (same id); `None` to leave it.
         template: Option<TemplateRef>,
     },
     /// Record a new default version of a pool's launch template (the host re-versioned it
     /// because its rendered data changed).
     RecordTemplate {
-        /// Pool.
+        /// The pool whose template was re-versioned.
         pool: PoolId,
-        /// The new version.
+        /// The template (same id as the pool's) with its new default version and fingerprint.
         template: TemplateRef,
     },
     /// Delete a pool (no active jobs; queued ones fail).
     DeletePool {
-        /// Pool.
+        /// The pool to delete.
         id: PoolId,
     },
     /// Bind a repo to a repo-scoped project.
     BindRepo {
-        /// Project.
+        /// The repo-scoped project to bind to.
         project: ProjectId,
-        /// Binding.
+        /// The binding; refused when the repo is already bound.
         spec: RepoSpec,
     },
     /// Replace a binding (possibly moving it to another project).
     UpdateRepo {
-        /// Project.
+        /// The repo-scoped project it is bound to afterwards.
         project: ProjectId,
-        /// Binding.
+        /// The new binding, whole; the repo must already be bound.
         spec: RepoSpec,
     },
     /// Unbind a repo.
     UnbindRepo {
-        /// `owner/repo`.
+        /// `owner/repo`, case-insensitive.
         full_name: String,
     },
     /// Import a backup; `templates` holds the LT materialised per (project, pool) name.
     ImportBackup {
-        /// The document.
+        /// The backup document, version [`crate::BACKUP_VERSION`].
         backup: Backup,
         /// LTs by (project name, pool name), lower-cased.
         templates: BTreeMap<(String, String), TemplateRef>,
     },
-    /// Record an export.
+    /// Record an export and what it held.
     RecordExport(ConfigCounts),
     /// A webhook delivery.
     Webhook {
-        /// `X-GitHub-Delivery`.
+        /// The delivery's `X-GitHub-Delivery` GUID.
         delivery_id: String,
-        /// Its content.
+        /// The delivery as the host parsed it, after checking its signature and idempotency.
         payload: WebhookPayload,
     },
     /// Claim these queued jobs (those no longer claimable are skipped).
     ClaimJobs(Vec<JobId>),
-    /// Return stale claims to the queue.
+    /// Return claims older than [`crate::CLAIM_TIMEOUT_MS`] with no launch outcome to the queue.
     ExpireClaims,
     /// The outcome of launching `job`'s `attempt`.
     RecordLaunch {
-        /// Job.
+        /// The job the launch was for.
         job: JobId,
-        /// Attempt.
+        /// The attempt launched, 1-based; an outcome for an attempt the job is no longer on
+        /// records only the instance, if one started.
         attempt: u32,
-        /// Outcome.
+        /// What EC2 answered.
         outcome: LaunchOutcome,
     },
     /// An instance exchanges the bootstrap token for a callback token.
     RunnerBootstrap {
-        /// Instance.
+        /// The instance (`i-…`) asking; until it is live with a job, the answer is retry later.
         instance: String,
     },
     /// The instance's runner was registered with GitHub.
     RunnerRegistered {
-        /// Instance.
+        /// The instance (`i-…`) the callback token belongs to.
         instance: String,
-        /// GitHub runner id.
+        /// The runner id GitHub assigned.
         runner_id: u64,
     },
     /// GitHub refused to register the runner.
     RunnerRegisterFailed {
-        /// Instance.
+        /// The instance (`i-…`) the callback token belongs to.
         instance: String,
-        /// GitHub's status.
+        /// GitHub's HTTP status (0 when unreachable).
         status: u16,
-        /// GitHub's message.
+        /// GitHub's error message.
         message: String,
     },
     /// The runner finished.
     RunnerCompleted {
-        /// Instance.
+        /// The instance (`i-…`) the callback token belongs to.
         instance: String,
-        /// Exit code.
+        /// The runner process's exit code.
         exit_code: i32,
     },
     /// The bootstrap script or runner failed.
     RunnerErrored {
-        /// Instance.
+        /// The instance (`i-…`) the callback token belongs to.
         instance: String,
-        /// Stage.
+        /// The user-data script's stage that failed (`download`, `register`, `run`, …).
         stage: String,
-        /// Exit code.
+        /// Exit code of the failed command.
         exit_code: i32,
-        /// Script line.
+        /// Line of the user-data script that failed.
         line: u32,
-        /// Log tail (truncated to 64 KiB).
+        /// The end of the runner's log; cut to its last [`crate::MAX_LOG_TAIL_BYTES`].
         log_tail: String,
     },
-    /// What the reaper saw.
+    /// What the reaper saw of live instances; ended ones become `instance.terminated`, or
+    /// `instance.lost` and a failed job when a job relied on them.
     ObserveInstances(Vec<Observation>),
     /// The reaper terminated an instance.
     ReapInstance {
-        /// Instance.
+        /// The live instance (`i-…`) terminated.
         instance: String,
-        /// Why.
+        /// Max runtime exceeded, or surplus.
         reason: ReapReason,
     },
     /// The orphan sweep found a tagged instance the log does not account for.
     RecordOrphan(InstanceOrphanFound),
     /// A component's health, recorded only when it changes.
     SetHealth {
-        /// Component.
+        /// The component (`reaper`, `preflight`, `dispatcher`, `github`, `storage`).
         component: String,
-        /// Healthy?
+        /// Whether it works now.
         ok: bool,
-        /// What is wrong.
+        /// What is wrong; dropped when `ok`.
         message: String,
     },
-    /// An authentication fact.
+    /// An authentication fact (user created, sign-in, failed sign-in, sign-out, OIDC denial).
     RecordAuth(AuthRecord),
     /// The bootstrap token was rotated.
     RotateBootstrapToken {
-        /// Fingerprint of the new token.
+        /// A short fingerprint of the new token (never the token); must not be empty.
         fingerprint: String,
-        /// Until when the previous token stays valid.
+        /// Until when the previous token stays valid (the host allows the longest pool max
+        /// runtime plus a margin).
         previous_valid_until: Timestamp,
     },
-    /// Change job retention.
+    /// Change how long finished jobs stay in the jobs view.
     SetRetention {
-        /// Days.
+        /// Days, 1..=[`crate::MAX_RETENTION_DAYS`].
         days: u32,
     },
 }

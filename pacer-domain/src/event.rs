@@ -47,19 +47,20 @@ pub struct Recorded<E = Event> {
     pub at: Timestamp,
     /// Who caused it.
     pub actor: Actor,
-    /// The request that caused it, when there was one.
+    /// The id of the request that caused it (for webhooks, the `X-GitHub-Delivery` GUID);
+    /// `None` when none was given.
     pub request_id: Option<String>,
-    /// The fact.
+    /// The fact itself, with its payload.
     pub event: E,
 }
 
 /// Encodes and decodes payload structs; the store provides one (bincode).
 pub trait PayloadCodec {
-    /// The codec's error.
+    /// Why a payload did not encode or decode.
     type Error: std::error::Error + Send + Sync + 'static;
-    /// Encodes a payload.
+    /// The bytes of `value`, as stored in the log.
     fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, Self::Error>;
-    /// Decodes a payload.
+    /// The payload stored as `bytes`.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, Self::Error>;
 }
 
@@ -69,17 +70,17 @@ pub enum DecodeError<E: std::error::Error + 'static> {
     /// No event has this name and version.
     #[error("unknown event {name} v{version}")]
     Unknown {
-        /// Stored name.
+        /// The event name as stored (`noun.past_participle`).
         name: String,
-        /// Stored version.
+        /// The payload version as stored ([`EVENT_VERSION`] today).
         version: u16,
     },
     /// The payload bytes do not decode.
     #[error("corrupt payload of {name}: {source}")]
     Corrupt {
-        /// Stored name.
+        /// The event name as stored.
         name: String,
-        /// Codec error.
+        /// What the codec reported.
         source: E,
     },
 }
@@ -213,13 +214,13 @@ catalogue! {
 /// What an event is about, for the store's subject index (job timelines, instance history).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Subject {
-    /// A job.
+    /// A job, by Pacer's id.
     Job(JobId),
-    /// An instance.
+    /// An instance, by EC2 id (`i-…`).
     Instance(String),
-    /// A project.
+    /// A project, by id.
     Project(ProjectId),
-    /// A pool.
+    /// A pool, by id.
     Pool(PoolId),
     /// A repo binding (lower-cased `owner/repo`).
     Repo(String),

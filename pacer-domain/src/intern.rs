@@ -32,8 +32,7 @@ impl Interner {
         sym
     }
 
-    /// The symbol of `parts` joined by `separator`, adding it when new; allocates only for a
-    /// new string.
+    /// The symbol of `parts` joined by `separator`, adding it when new (allocating only then).
     pub fn intern_joined(&mut self, parts: &[String], separator: &str) -> Sym {
         let mut joined = std::mem::take(&mut self.scratch);
         joined.clear();

@@ -21,15 +21,16 @@ pub const TAG_REPO: &str = "gha:repo";
 /// Tag carrying the launch's client token, so a replayed launch finds what it started.
 pub const TAG_LAUNCH: &str = "gha:launch";
 
-/// Capacity-class retries give up after this many attempts.
+/// Capacity-class retries give up after this many attempts (the job then fails, stage `spawn`).
 pub const MAX_LAUNCH_ATTEMPTS: u32 = 12;
 
 /// The EC2 purchasing market of one launch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Market {
-    /// On-demand capacity.
+    /// On-demand capacity, priced from the AWS Pricing API's list price.
     OnDemand,
-    /// Spot capacity.
+    /// Spot capacity (one-time requests, terminated on interruption), priced from the latest
+    /// spot price of the type and zone.
     Spot,
 }
 
@@ -48,11 +49,11 @@ impl Market {
 pub struct TemplateSpec {
     /// Launch template name, stable for the pool's life (`pacer-pool-<id>`).
     pub name: String,
-    /// AMI id.
+    /// The pool's AMI id (`ami-…`).
     pub ami_id: String,
-    /// Security groups.
+    /// The pool's security group ids (`sg-…`), on the instance's network interface.
     pub security_group_ids: Vec<String>,
-    /// Optional instance profile (name or ARN).
+    /// The pool's IAM instance profile (name or ARN); `None` = none.
     pub iam_instance_profile: Option<String>,
     /// Root volume size in GiB; 0 = keep the AMI's (no block-device mapping).
     pub root_volume_gb: u32,
@@ -122,15 +123,15 @@ pub struct LaunchSpec {
     pub client_token: String,
     /// The pool's launch template id (launched at its `$Default` version).
     pub template_id: String,
-    /// Instance types in preference order.
+    /// The pool's instance types in preference order.
     pub instance_types: Vec<String>,
-    /// Subnets.
+    /// The pool's subnet ids; `run_instances` uses only the first.
     pub subnet_ids: Vec<String>,
-    /// Market of this attempt.
+    /// Market of this attempt: the pool's, or on-demand after a spot fallback.
     pub market: Market,
-    /// CreateFleet or RunInstances.
+    /// The pool's spawn method: one CreateFleet, or RunInstances per type.
     pub spawn_method: SpawnMethod,
-    /// CreateFleet allocation strategy.
+    /// The pool's CreateFleet allocation strategy (unused by `run_instances`).
     pub allocation_strategy: AllocationStrategy,
     /// Instance and volume tags: the full cascade (project → pool → repo) then the `gha:` tags
     /// (including [`TAG_LAUNCH`] = the client token).
@@ -185,15 +186,15 @@ pub fn client_token(job_id: u64, generation: u32, attempt: u32) -> String {
 /// What EC2 started for a launch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchedInstance {
-    /// `i-…`.
+    /// EC2 instance id, `i-…`.
     pub instance_id: String,
-    /// The type EC2 picked.
+    /// The type EC2 picked among the pool's.
     pub instance_type: String,
-    /// Availability zone.
+    /// The availability zone it runs in (e.g. `us-east-1a`), used to price spot.
     pub availability_zone: String,
-    /// Subnet.
+    /// The subnet it was launched in (`subnet-…`).
     pub subnet_id: String,
-    /// Market it runs on.
+    /// The market it runs on (the one asked for).
     pub market: Market,
 }
 
@@ -235,7 +236,7 @@ impl ErrorClass {
         }
     }
 
-    /// Stable lower-case name.
+    /// `capacity`, `throttling` or `permanent`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Capacity => "capacity",
@@ -276,9 +277,9 @@ impl std::error::Error for LaunchError {}
 /// 300 s; give up after 12 attempts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
-    /// Delay after the 1st, 2nd, … failure; the last one repeats.
+    /// Delay in milliseconds after the 1st, 2nd, … failure; the last one repeats.
     pub backoff_ms: Vec<i64>,
-    /// Attempts before the job fails.
+    /// Attempts before the job fails; default [`MAX_LAUNCH_ATTEMPTS`].
     pub max_attempts: u32,
 }
 

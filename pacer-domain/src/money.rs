@@ -11,7 +11,7 @@ use std::ops::{Add, AddAssign};
 pub struct Micros(pub i64);
 
 impl Micros {
-    /// Zero dollars.
+    /// No money; displays as `$0.00`.
     pub const ZERO: Micros = Micros(0);
 
     /// Cost of running for `millis` at `per_hour`, rounded to the nearest micro-dollar.
@@ -99,7 +99,7 @@ pub enum PriceSource {
 }
 
 impl PriceSource {
-    /// Stable lower-case name.
+    /// `on_demand_list`, `spot_history` or `simulated`.
     pub fn as_str(self) -> &'static str {
         match self {
             PriceSource::OnDemandList => "on_demand_list",
@@ -112,7 +112,7 @@ impl PriceSource {
 /// A price per instance-hour and its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PriceQuote {
-    /// Micro-dollars per hour.
+    /// Price per instance-hour, in micro-dollars.
     pub per_hour: Micros,
     /// Where the quote came from.
     pub source: PriceSource,

@@ -24,41 +24,41 @@ pub(crate) type Folded = Result<(), String>;
 /// A transition `evolve` refused to make.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
-    /// The record.
+    /// The seq of the record that could not fold.
     pub seq: u64,
-    /// What was wrong.
+    /// What was wrong (e.g. `job #3: transition refused from completed`).
     pub message: String,
 }
 
 /// Everything folded from the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    /// Projects, pools, repo bindings.
+    /// Projects, pools and repo bindings as operators last saved them.
     pub config: Config,
     /// Retained jobs. Not part of the state's serialized form: a snapshot stores them on their
     /// own ([`Jobs`] serializes itself, or its rows in chunks through [`Jobs::iter`] and
     /// [`crate::JobsLoader`]), so that large tables can be decoded on another thread.
     #[serde(skip)]
     pub jobs: Jobs,
-    /// Live instances.
+    /// Instances Pacer launched that have not yet ended (terminated, lost or reaped).
     pub instances: Instances,
-    /// Interned strings of jobs and instances.
+    /// Interned strings of jobs and instances (repos, senders, label sets, types, zones).
     pub strings: Interner,
-    /// Stats roll-ups.
+    /// Hourly and daily stats roll-ups of ended jobs.
     pub rollups: Rollups,
-    /// Health per component.
+    /// Health per component (`reaper`, `github`, `storage`, …); absent = never unhealthy.
     pub health: BTreeMap<String, Health>,
-    /// Settings.
+    /// Job retention and bootstrap-token rotation, as the Settings page last changed them.
     pub settings: Settings,
-    /// Users by lower-cased email.
+    /// Console users by lower-cased email.
     pub users: BTreeMap<String, User>,
-    /// Number of anomalies seen.
+    /// Number of records that folded as anomalies since the log began.
     pub anomaly_count: u64,
-    /// The latest anomalies.
+    /// The latest anomalies, oldest first, at most 100.
     pub anomalies: Vec<Anomaly>,
-    /// Seq of the last folded record.
+    /// Seq of the last folded record; 0 before any.
     pub last_seq: u64,
-    /// Time of the last folded record.
+    /// The latest record time folded so far (never decreases).
     pub last_at: Timestamp,
 }
 

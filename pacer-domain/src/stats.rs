@@ -21,15 +21,15 @@ pub const HOURLY_RETENTION_DAYS: i64 = 92;
 pub enum GroupBy {
     /// Everything in one row.
     Total,
-    /// Per project.
+    /// One row per project the jobs were routed to.
     Project,
-    /// Per pool.
+    /// One row per pool the jobs were routed to.
     Pool,
-    /// Per repo.
+    /// One row per `owner/repo`.
     Repo,
-    /// Per requested label set.
+    /// One row per requested label set (the job's labels joined by `, `).
     Label,
-    /// Per sender.
+    /// One row per GitHub login that triggered the jobs.
     Sender,
 }
 
@@ -38,15 +38,15 @@ pub enum GroupBy {
 pub enum GroupKey {
     /// The single total row.
     Total,
-    /// A project.
+    /// A project's row, by id.
     Project(ProjectId),
-    /// A pool.
+    /// A pool's row, by id.
     Pool(PoolId),
-    /// A repo.
+    /// A repo's row, by interned `owner/repo`.
     Repo(Sym),
-    /// A label set.
+    /// A label set's row, by interned labels joined by `, `.
     Label(Sym),
-    /// A sender.
+    /// A sender's row, by interned GitHub login.
     Sender(Sym),
 }
 
@@ -74,10 +74,10 @@ impl GroupKey {
     }
 }
 
-/// Sums over terminal jobs.
+/// Sums over the jobs that ended (reached a terminal status) in a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
-    /// Terminal jobs.
+    /// Jobs that ended: completed + failed + cancelled + reaped.
     pub jobs: u64,
     /// Of which completed.
     pub completed: u64,
@@ -87,9 +87,9 @@ pub struct Counters {
     pub cancelled: u64,
     /// Of which reaped.
     pub reaped: u64,
-    /// Runner time in milliseconds.
+    /// Total runner time (job running → end), in milliseconds.
     pub runner_ms: i64,
-    /// Estimated cost.
+    /// Estimated cost of the priced jobs, in micro-dollars (unpriced jobs add 0).
     pub cost: Micros,
     /// Jobs that ran on an instance without a price quote.
     pub unpriced: u64,
@@ -120,26 +120,26 @@ pub struct Ending {
     pub at: Timestamp,
     /// Its terminal status.
     pub status: JobStatus,
-    /// Runner time.
+    /// Runner time (running → end) in milliseconds; 0 when it never ran.
     pub runner_ms: i64,
-    /// Its cost, if priced.
+    /// Its estimated cost in micro-dollars; `None` when unpriced or without an instance.
     pub cost: Option<Micros>,
     /// Whether it ran on an instance with no price quote.
     pub unpriced: bool,
-    /// Its groups.
+    /// The project it was routed to.
     pub project: ProjectId,
-    /// Pool.
+    /// The pool it was routed to.
     pub pool: PoolId,
-    /// Repo.
+    /// Its interned `owner/repo`.
     pub repo: Sym,
-    /// Label set.
+    /// Its interned label set (labels joined by `, `).
     pub labels: Sym,
-    /// Sender.
+    /// Its interned sender login.
     pub sender: Sym,
 }
 
 /// The counters of one hour or day, per grouping (indexed by `GroupBy as usize`) and group
-/// value.
+/// value (the id or symbol).
 type Slot = [FastMap<u64, Counters>; 6];
 
 /// The roll-ups: per hour (or day) number, the counters of each group value of each grouping.
@@ -155,9 +155,9 @@ pub struct Rollups {
 /// A half-open window `[from, to)`, hour-aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
-    /// Start (inclusive).
+    /// Start, inclusive, on a whole UTC hour.
     pub from: Timestamp,
-    /// End (exclusive).
+    /// End, exclusive, on a whole UTC hour.
     pub to: Timestamp,
 }
 

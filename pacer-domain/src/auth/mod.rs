@@ -37,60 +37,63 @@ pub enum AuthRecord {
 /// How a user signed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthMethod {
-    /// Email and password.
+    /// Email and password, checked against the argon2id hash the server keeps.
     Local,
-    /// OpenID Connect.
+    /// OpenID Connect (authorization code + PKCE) with the configured issuer.
     Oidc,
 }
 
-/// `user.created`
+/// `user.created`: a console user was created (the bootstrap user at first start, or an OIDC
+/// user at first sign-in).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserCreated {
-    /// Email.
+    /// The user's email, unique case-insensitively.
     pub email: String,
-    /// Local or OIDC.
+    /// How the user signs in: local password or OIDC.
     pub method: AuthMethod,
 }
 
-/// `auth.login_succeeded`
+/// `auth.login_succeeded`: a user signed in and got a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthLoginSucceeded {
-    /// Email.
+    /// The user's email.
     pub email: String,
-    /// Method.
+    /// Local password or OIDC.
     pub method: AuthMethod,
-    /// Client address.
+    /// The client's IP address (from `X-Forwarded-For` only behind a trusted proxy).
     pub ip: String,
 }
 
-/// `auth.login_failed`
+/// `auth.login_failed`: a sign-in was refused (never records the password).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthLoginFailed {
-    /// Email as typed.
+    /// The email tried, trimmed and lower-cased (it may name no user).
     pub email: String,
-    /// Method.
+    /// Local password or OIDC.
     pub method: AuthMethod,
-    /// Client address.
+    /// The client's IP address (from `X-Forwarded-For` only behind a trusted proxy).
     pub ip: String,
     /// Why (`bad_credentials`, `throttled`, `disabled`, …).
     pub reason: String,
 }
 
-/// `auth.logout`
+/// `auth.logout`: a user signed out; the session is revoked at once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthLogout {
-    /// Email.
+    /// The user's email.
     pub email: String,
 }
 
-/// `auth.oidc.login_denied`
+/// `auth.oidc.login_denied`: an OIDC sign-in was refused (allowlists, unverified email, bad
+/// state or token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthOidcLoginDenied {
-    /// Email claim, when present.
+    /// The verified email the allowlists refused; empty for other refusals.
     pub email: String,
-    /// Why (`not_allowed`, `email_unverified`, `bad_state`, …).
+    /// The refusal's code (`not_allowed`, `email_unverified`, `bad_state`, …), then `: ` and
+    /// the detail when there is one.
     pub reason: String,
-    /// Client address.
+    /// The client's IP address (from `X-Forwarded-For` only behind a trusted proxy).
     pub ip: String,
 }
 

@@ -255,8 +255,8 @@ pub struct PoolSpec {
     /// EC2 instance types (`family.size`, e.g. `m7i.large`) in preference order; 1 to
     /// 20 (`MAX_INSTANCE_TYPES`), no duplicates.
     pub instance_types: Vec<String>,
-    /// Subnets to launch in (`subnet-…`), 1 to 16 (`MAX_SUBNETS`); `run_instances` uses only
-    /// the first.
+    /// Subnets to launch in (`subnet-…`), 1 to 16 (`MAX_SUBNETS`); `run_instances` launches
+    /// in the first one only.
     pub subnet_ids: Vec<String>,
     /// Security groups of the instance's network interface (`sg-…`), 0 to
     /// 5 (`MAX_SECURITY_GROUPS`).

@@ -17,13 +17,13 @@ pub const MAX_LOG_TAIL_BYTES: usize = 64 * 1024;
 /// What the reaper saw of an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
-    /// Instance.
+    /// The instance (`i-…`); one Pacer does not hold live is skipped.
     pub instance: String,
-    /// Still pending or running.
+    /// Still pending or running; a live observation records nothing.
     pub alive: bool,
-    /// EC2 state name, or `vanished`.
+    /// EC2 state name (`stopped`, `terminated`, …), or `vanished` when EC2 no longer knows it.
     pub state: String,
-    /// EC2 state reason, if any.
+    /// EC2's state reason (e.g. a spot interruption); empty when none.
     pub reason: String,
 }
 

@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 /// Why an instance was reaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReapReason {
-    /// It ran longer than its pool's max runtime.
+    /// It ran longer than its pool's `max_runtime_minutes`; its unfinished job is reaped.
     MaxRuntime,
-    /// No job needs it any more.
+    /// No job waits for or runs on it, and its runner has not finished by itself.
     Surplus,
 }
 
 impl ReapReason {
-    /// Stable lower-case name.
+    /// `max_runtime` or `surplus`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReapReason::MaxRuntime => "max_runtime",
@@ -23,80 +23,85 @@ impl ReapReason {
     }
 }
 
-/// `instance.registered`
+/// `instance.registered`: the instance's runner got its JIT config, i.e. registered with
+/// GitHub; a job still waiting for it starts (`job.started`, source runner) in the same append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceRegistered {
-    /// Instance.
+    /// The instance (`i-…`).
     pub instance: String,
-    /// The job it was registered for.
+    /// The job it is assigned to, else the one it was launched for.
     pub job: JobId,
-    /// GitHub runner name (`pacer-<instance>`).
+    /// GitHub runner name, `pacer-<instance-id>`.
     pub runner_name: String,
-    /// GitHub runner id.
+    /// The runner id GitHub assigned (used to deregister it when reaping).
     pub runner_id: u64,
 }
 
-/// `instance.terminated`
+/// `instance.terminated`: the reaper saw an instance end with no unfinished job relying on it
+/// (e.g. it shut down after its runner finished); it leaves the live instances.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceTerminated {
-    /// Instance.
+    /// The instance (`i-…`).
     pub instance: String,
-    /// The EC2 state observed.
+    /// The EC2 state observed (`stopped`, `terminated`, …), or `vanished`.
     pub state: String,
 }
 
-/// `instance.lost`
+/// `instance.lost`: the reaper saw an instance end while an unfinished job relied on it and
+/// its runner had not reported; the job fails (stage `ec2`) in the same append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceLost {
-    /// Instance.
+    /// The instance (`i-…`).
     pub instance: String,
-    /// The job that lost it, if it was serving or waiting for one.
+    /// The unfinished job that waited for or ran on it, failed in the same append.
     pub job: Option<JobId>,
     /// The EC2 state observed (`stopped`, `terminated`, `vanished`, …).
     pub state: String,
-    /// EC2's state reason, when given (e.g. a spot interruption).
+    /// EC2's state reason (e.g. a spot interruption); empty when EC2 gave none.
     pub reason: String,
 }
 
-/// `instance.reaped`
+/// `instance.reaped`: the reaper deregistered the instance's runner and terminated it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceReaped {
-    /// Instance.
+    /// The instance (`i-…`).
     pub instance: String,
-    /// The job affected, if any.
+    /// Its unfinished job, reaped in the same append; `None` when it had none.
     pub job: Option<JobId>,
-    /// Why.
+    /// Max runtime exceeded, or surplus.
     pub reason: ReapReason,
 }
 
-/// `instance.orphan_found`
+/// `instance.orphan_found`: the orphan sweep found a live instance tagged
+/// `gha:managed-by=pacer` that the live instances do not hold, past the host's grace period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceOrphanFound {
-    /// Instance.
+    /// The instance (`i-…`).
     pub instance: String,
-    /// Its `gha:job_id` tag, when present.
+    /// Its `gha:job_id` tag (Pacer's job id); `None` when untagged.
     pub job_tag: Option<String>,
-    /// Its EC2 state when found.
+    /// Its EC2 state when found (`pending`, `running`, …).
     pub state: String,
-    /// Whether Pacer terminated it.
+    /// Whether the terminate call succeeded; if not, the next sweep finds it again.
     pub terminated: bool,
 }
 
 /// `runner.bootstrapped`: an instance exchanged the bootstrap token for its callback token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerBootstrapped {
-    /// Instance.
+    /// The instance (`i-…`); each bootstraps once.
     pub instance: String,
-    /// The job it will register for.
+    /// The job it is assigned to, which its runner will register for.
     pub job: JobId,
 }
 
-/// `runner.register_failed`
+/// `runner.register_failed`: GitHub refused to mint the runner's JIT config with a
+/// non-retryable error (the callback got 424).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerRegisterFailed {
-    /// Instance.
+    /// The instance (`i-…`) whose runner asked.
     pub instance: String,
-    /// The job.
+    /// The job it is assigned to, else the one it was launched for.
     pub job: JobId,
     /// GitHub's HTTP status (0 when unreachable).
     pub status: u16,
@@ -107,27 +112,30 @@ pub struct RunnerRegisterFailed {
 /// `runner.completed`: the runner process exited and reported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerCompleted {
-    /// Instance.
+    /// The instance (`i-…`); it shuts down (and so terminates) by itself.
     pub instance: String,
     /// The job it was launched or assigned for.
     pub job: JobId,
-    /// The runner's exit code.
+    /// The runner process's exit code. The job's status comes from the webhook, not from this.
     pub exit_code: i32,
 }
 
 /// `runner.errored`: the bootstrap script or runner failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerErrored {
-    /// Instance.
+    /// The instance (`i-…`); it shuts down by itself.
     pub instance: String,
-    /// The job.
+    /// The job it is assigned to, else the one it was launched for; failed (stage
+    /// `bootstrap`) in the same append when it waited for this instance and had not ended.
     pub job: JobId,
-    /// Script stage (`bootstrap`, `download`, `register`, `run`, …).
+    /// The stage the runner reported; the user-data script's are `boot`, `metadata`,
+    /// `bootstrap`, `download`, `verify`, `user_data_extra`, `register`, `run`, `complete`.
     pub stage: String,
     /// Exit code of the failed command.
     pub exit_code: i32,
-    /// Script line.
+    /// Line of the user-data script that failed.
     pub line: u32,
-    /// Up to 64 KiB of log tail.
+    /// The end of the runner's log, at most [`crate::MAX_LOG_TAIL_BYTES`] (64 KiB; longer
+    /// tails keep their last bytes).
     pub log_tail: String,
 }

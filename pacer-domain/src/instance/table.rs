@@ -14,35 +14,36 @@ use std::collections::BTreeMap;
 /// A live instance Pacer launched (removed once terminated, lost or reaped).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    /// `i-…`.
+    /// EC2 instance id, `i-…`.
     pub id: Box<str>,
-    /// The job it was launched for.
+    /// The job whose launch started it (it may end up serving another).
     pub launched_for: JobId,
     /// The job it is assigned to or serving, if any (one at a time; runners are ephemeral).
     pub job: Option<JobId>,
     /// Whether that job actually runs on it (GitHub said so), not only waits for it.
     pub serving: bool,
-    /// Its project.
+    /// The project of the job it was launched for.
     pub project: ProjectId,
-    /// Its pool.
+    /// The pool it was launched from; only jobs of this pool can take it.
     pub pool: PoolId,
-    /// For repo-scoped projects, the repo its runner is registered to.
+    /// For repo-scoped projects, the repo its runner is registered to (interned); `None` for
+    /// org scope, where any repo of the org can use it.
     pub repo: Option<Sym>,
-    /// Instance type.
+    /// The instance type EC2 picked (e.g. `m7i.large`), interned.
     pub instance_type: Sym,
-    /// Availability zone.
+    /// The availability zone it runs in (e.g. `us-east-1a`), interned.
     pub availability_zone: Sym,
-    /// Market.
+    /// Spot or on-demand, as launched.
     pub market: Market,
-    /// Price quote at launch.
+    /// Price per hour at launch; `None` when unpriced.
     pub price: Option<PriceQuote>,
-    /// Launched.
+    /// When `job.spawn_launched` was recorded; max runtime and cost count from here.
     pub launched_at: Timestamp,
-    /// Exchanged the bootstrap token.
+    /// Whether it exchanged the bootstrap token for a callback token (allowed once).
     pub bootstrapped: bool,
-    /// Registered with GitHub.
+    /// When its runner registered with GitHub; `None` until then.
     pub registered_at: Option<Timestamp>,
-    /// GitHub runner id.
+    /// The runner id GitHub assigned at registration; `None` until then.
     pub runner_id: Option<u64>,
     /// The runner reported completion or an error (it will shut down by itself).
     pub runner_done: bool,
@@ -72,7 +73,7 @@ pub struct Instances {
 }
 
 impl Instances {
-    /// A live instance.
+    /// The live instance with this id; `None` once it ended (or if Pacer never launched it).
     pub fn get(&self, id: &str) -> Option<&Instance> {
         self.live.get(id)
     }

@@ -51,8 +51,8 @@ impl JobStatus {
         JobStatus::Reaped,
     ];
 
-    /// `queued`, `claimed`, `starting`, `running`, `completed`, `failed`, `cancelled` or
-    /// `reaped`.
+    /// The status as the API and filters spell it: `queued`, `claimed`, `starting`, `running`,
+    /// `completed`, `failed`, `cancelled` or `reaped`.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Queued => "queued",

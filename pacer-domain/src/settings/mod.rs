@@ -16,22 +16,23 @@ pub const MAX_RETENTION_DAYS: u32 = 3_650;
 /// One component's health, as last recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// Whether the component works.
+    /// Whether the component works; any component not ok raises the console's health banner.
     pub ok: bool,
     /// What is wrong (empty when `ok`).
     pub message: String,
-    /// When it last changed.
+    /// When the `health.changed` that set this was recorded.
     pub since: Timestamp,
 }
 
 /// Settings changed through the console.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
-    /// Days a finished job stays in the jobs view (1 to [`MAX_RETENTION_DAYS`]).
+    /// Days a finished job stays in the jobs view (1 to [`MAX_RETENTION_DAYS`], default
+    /// [`DEFAULT_RETENTION_DAYS`]); older ones are evicted as the log advances.
     pub retention_days: u32,
-    /// Fingerprint of the current bootstrap token, once rotated.
+    /// Fingerprint of the current bootstrap token; `None` until the first rotation.
     pub bootstrap_fingerprint: Option<String>,
-    /// The previous bootstrap token is accepted until then.
+    /// The previous bootstrap token is accepted until then; `None` until the first rotation.
     pub previous_token_valid_until: Option<Timestamp>,
 }
 
@@ -45,7 +46,7 @@ impl Default for Settings {
     }
 }
 
-/// `settings.bootstrap_token_rotated`
+/// `settings.bootstrap_token_rotated`: an operator rotated the pools' bootstrap token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsBootstrapTokenRotated {
     /// A short fingerprint of the new token (never the token).
@@ -54,19 +55,19 @@ pub struct SettingsBootstrapTokenRotated {
     pub previous_valid_until: Timestamp,
 }
 
-/// `settings.retention_changed`
+/// `settings.retention_changed`: an operator changed job retention.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsRetentionChanged {
-    /// Days a finished job stays in the jobs view.
+    /// Days a finished job stays in the jobs view, 1..=[`MAX_RETENTION_DAYS`].
     pub days: u32,
 }
 
-/// `health.changed`
+/// `health.changed`: a component's health changed (a first report only when unhealthy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthChanged {
     /// Component (`reaper`, `preflight`, `dispatcher`, `github`, `storage`).
     pub component: String,
-    /// Healthy now?
+    /// Whether it works now.
     pub ok: bool,
     /// What is wrong (empty when ok).
     pub message: String,
