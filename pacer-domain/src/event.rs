@@ -224,7 +224,7 @@ pub enum Subject {
     Pool(PoolId),
     /// A repo binding (lower-cased `owner/repo`).
     Repo(String),
-    /// A user (email).
+    /// A user, by email (lower-cased when displayed).
     User(String),
 }
 

@@ -6,7 +6,7 @@ use crate::FastMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
 
-/// An interned string.
+/// An interned string: its index in the [`Interner`] that issued it (meaningless in another).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Sym(pub u32);
 

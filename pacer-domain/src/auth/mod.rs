@@ -73,7 +73,8 @@ pub struct AuthLoginFailed {
     pub method: AuthMethod,
     /// The client's IP address (from `X-Forwarded-For` only behind a trusted proxy).
     pub ip: String,
-    /// Why (`bad_credentials`, `throttled`, `disabled`, …).
+    /// Why: `bad_credentials` (unknown user or wrong password, not told apart) or `throttled`
+    /// (too many recent failures from the client IP or for the account).
     pub reason: String,
 }
 

@@ -169,7 +169,7 @@ pub struct WorkflowJobHook {
 pub enum WebhookPayload {
     /// `ping`, sent when the webhook is set up.
     Ping {
-        /// The hook's id, when present.
+        /// The payload's `hook_id`; `None` when absent.
         hook_id: Option<u64>,
     },
     /// `workflow_job`.
