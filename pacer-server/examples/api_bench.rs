@@ -16,13 +16,10 @@ mod synthetic;
 use futures::{SinkExt, StreamExt};
 use pacer_aws::{Compute, FakeCompute, FakeSettings};
 use pacer_domain::Actor;
-use pacer_server::auth::{Auth, Principal};
-use pacer_server::clock::SystemClock;
-use pacer_server::config::Secret;
-use pacer_server::engine::EngineSettings;
-use pacer_server::github::SimulatedGitHub;
-use pacer_server::graphql::PacerSchema;
-use pacer_server::serve::{Peers, ServerOptions, start};
+use pacer_server::{
+    Auth, EngineSettings, PacerSchema, Peers, Principal, Secret, ServerOptions, SimulatedGitHub, SystemClock,
+    start,
+};
 use pacer_store::{Batch, EventLog, NewRecord, RocksLog};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -106,7 +103,7 @@ async fn subscriber(url: String, mut last: tokio::sync::watch::Receiver<u64>) ->
                 let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let event = &value["payload"]["data"]["events"];
                 let (Some(seq), Some(at)) = (event["seq"].as_str(), event["at"].as_str()) else { continue };
-                let at = pacer_server::github::parse_rfc3339(at).map(|t| t.millis()).unwrap_or(received);
+                let at = pacer_server::parse_rfc3339(at).map(|t| t.millis()).unwrap_or(received);
                 latencies.push((received - at) as f64);
                 seen = seq.parse().unwrap_or(seen);
             }
@@ -166,7 +163,7 @@ async fn main() {
     let started = Instant::now();
     let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
     println!("start (replay from seq 0, no snapshot): {:.1} s", started.elapsed().as_secs_f64());
-    let schema = pacer_server::graphql::schema(running.engine.clone(), auth);
+    let schema = pacer_server::schema(running.engine.clone(), auth);
 
     let first = "2026-05-28T00:00:00.000Z";
     let to = "2026-08-26T00:00:00.000Z";
@@ -203,7 +200,7 @@ async fn main() {
             .header("content-type", "application/json")
             .header("x-github-event", "workflow_job")
             .header("x-github-delivery", format!("bench-{i}"))
-            .header("x-hub-signature-256", pacer_server::http::webhook_signature(SECRET.as_bytes(), &body))
+            .header("x-hub-signature-256", pacer_server::webhook_signature(SECRET.as_bytes(), &body))
             .body(body)
             .send()
             .await

@@ -25,13 +25,9 @@ use pacer_domain::{
     Actor, Command, Event, JobStatus, LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec,
     PriceQuote, ProjectSpec, RepoSpec, Tags, TemplateRef, TemplateSpec,
 };
-use pacer_server::app::Meta;
-use pacer_server::auth::Auth;
-use pacer_server::clock::SystemClock;
-use pacer_server::config::Secret;
-use pacer_server::engine::EngineSettings;
-use pacer_server::github::SimulatedGitHub;
-use pacer_server::serve::{Peers, Running, ServerOptions, start};
+use pacer_server::{
+    Auth, EngineSettings, Meta, Peers, Running, Secret, ServerOptions, SimulatedGitHub, SystemClock, start,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -256,7 +252,7 @@ fn deliveries(first: u64, count: u64) -> Vec<Delivery> {
             body["repository"]["full_name"] = "octo/hello".into();
             body["installation"] = serde_json::json!({"id": 4242});
             let body = body.to_string().into_bytes();
-            let signature = pacer_server::http::webhook_signature(SECRET.as_bytes(), &body);
+            let signature = pacer_server::webhook_signature(SECRET.as_bytes(), &body);
             Delivery { id: format!("bench-{id}"), signature, body }
         })
         .collect()

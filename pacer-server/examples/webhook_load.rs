@@ -60,7 +60,7 @@ fn deliveries(template: &PathBuf, secret: &str, first: u64, count: u64) -> Vec<D
                 .replace("987654321012345", &job.to_string())
                 .replace("987654321054321", &(job / 4).to_string())
                 .into_bytes();
-            let signature = pacer_server::http::webhook_signature(secret.as_bytes(), &body);
+            let signature = pacer_server::webhook_signature(secret.as_bytes(), &body);
             Delivery { id: format!("load-{}-{i}", std::process::id()), signature, body: body.into() }
         })
         .collect()

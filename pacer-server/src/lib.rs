@@ -1,24 +1,68 @@
-//! The `pacer` server as a library: configuration, the application core (the decider in front of
-//! the event log), the engine (dispatcher, reaper, redelivery, runner callbacks, pool edits that
-//! reach EC2), the GitHub App client, the HTTP surface and the command line. Embedders can run
-//! the whole engine in their own process with [`serve::start`].
+//! The `pacer` server as a library: configuration, the application core (the decider in front
+//! of the event log), the engine (dispatcher, reaper, redelivery, runner callbacks, pool edits
+//! that reach EC2), the GitHub App client, the HTTP and GraphQL surface and the command line.
+//!
+//! The modules are private; embedders use the small API re-exported here. [`serve`] runs a
+//! Pacer from a [`Config`] until SIGINT/SIGTERM, as `pacer serve` does. [`start`] runs one on a
+//! listener you bound, with the peers you choose (EC2 through `pacer_aws`, GitHub, a clock), and
+//! hands back a [`Running`] to drive and stop; tests and benchmarks run it on port 0 with fakes:
+//!
+//! ```no_run
+//! use pacer_aws::{FakeCompute, FakeSettings};
+//! use pacer_server::{Auth, EngineSettings, Peers, Secret, ServerOptions, SimulatedGitHub, SystemClock};
+//! use std::sync::Arc;
+//!
+//! # async fn run(data_dir: &std::path::Path, settings: EngineSettings) -> anyhow::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let options = ServerOptions {
+//!     webhook_secret: Secret::new("the GitHub App's webhook secret"),
+//!     auth: Arc::new(Auth::new(false, "admin@example.com".into(), 12, false, None)),
+//!     trusted_proxies: Vec::new(),
+//!     allowed_origins: Vec::new(),
+//! };
+//! let peers = Peers {
+//!     compute: Arc::new(FakeCompute::new(FakeSettings::new(7))),
+//!     github: Arc::new(SimulatedGitHub::default()),
+//!     clock: Arc::new(SystemClock),
+//! };
+//! let running = pacer_server::start(data_dir, settings, options, peers, listener).await?;
+//! println!("listening on {}", running.addr);
+//! running.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`start_demo`] runs the demo (simulated EC2 and GitHub, a seeded configuration and a stream
+//! of jobs) as `pacer demo` does, and [`run_cli`] is the whole `pacer` command line.
 
-pub mod app;
-pub mod auth;
-pub mod backup_cli;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod demo;
-pub mod engine;
-pub mod github;
-pub mod graphql;
-pub mod http;
-pub mod metrics;
-pub mod replay;
-pub mod secrets;
-pub mod serve;
-pub mod userdata;
+mod app;
+mod auth;
+mod backup_cli;
+mod cli;
+mod clock;
+mod config;
+mod demo;
+mod engine;
+mod github;
+mod graphql;
+mod http;
+mod metrics;
+mod replay;
+mod secrets;
+mod serve;
+mod userdata;
+
+pub use app::Meta;
+pub use auth::{Auth, Principal};
+pub use cli::main as run_cli;
+pub use clock::{Clock, SystemClock};
+pub use config::{Config, Secret};
+pub use demo::{DemoOptions, start_demo};
+pub use engine::{Engine, EngineSettings};
+pub use github::{GitHub, GitHubApp, SimulatedGitHub, parse_rfc3339};
+pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
+pub use http::webhook_signature;
+pub use serve::{Peers, Running, ServerOptions, serve, start};
 
 /// This package's directory, read at run time: a test binary reused from another checkout of
 /// the same target directory keeps its build-time `env!` path.

@@ -1,4 +1,4 @@
-//! The `pacer` binary: parse the command line and hand over to [`pacer_server::cli`].
+//! The `pacer` binary: parse the command line and hand over to [`pacer_server::run_cli`].
 //! It allocates with mimalloc: webhook intake, replay and snapshot loading are dominated by
 //! many small allocations, which mimalloc serves markedly faster than glibc's malloc
 //! (BENCHMARKS.md).
@@ -7,5 +7,5 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    pacer_server::cli::main()
+    pacer_server::run_cli()
 }

@@ -11,7 +11,7 @@ mod redelivery;
 mod runner;
 
 pub use config_ops::ConfigError;
-pub use runner::{CallbackError, Registration};
+pub use runner::CallbackError;
 
 use crate::app::{App, AppError, Meta};
 use crate::github::GitHub;

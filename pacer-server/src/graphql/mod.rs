@@ -41,7 +41,8 @@ pub fn schema(engine: Arc<Engine>, auth: Arc<Auth>) -> PacerSchema {
 }
 
 /// The SDL as committed in `schema.graphql`.
-pub fn sdl() -> String {
+#[cfg(test)]
+fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 

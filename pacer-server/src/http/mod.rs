@@ -12,9 +12,7 @@ mod health;
 mod runner;
 mod webhook;
 
-pub use client::{CSRF_HEADER, client_ip};
-pub use console::{CSP, embedded as console_embedded};
-pub use webhook::{MAX_BODY as MAX_WEBHOOK_BODY, sign as webhook_signature, signature_valid};
+pub use webhook::sign as webhook_signature;
 
 use crate::auth::Auth;
 use crate::config::Secret;

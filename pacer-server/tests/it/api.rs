@@ -7,13 +7,10 @@ use crate::support;
 use futures::{FutureExt, StreamExt};
 use pacer_aws::{Compute, FakeCompute, FakeSettings};
 use pacer_domain::AuthMethod;
-use pacer_server::auth::{Auth, Principal};
-use pacer_server::clock::SystemClock;
-use pacer_server::config::Secret;
-use pacer_server::engine::EngineSettings;
-use pacer_server::github::SimulatedGitHub;
-use pacer_server::graphql::PacerSchema;
-use pacer_server::serve::{Peers, Running, ServerOptions, start};
+use pacer_server::{
+    Auth, EngineSettings, PacerSchema, Peers, Principal, Running, Secret, ServerOptions, SimulatedGitHub,
+    SystemClock, start,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +87,7 @@ impl Api {
             clock: Arc::new(SystemClock),
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
-        let schema = pacer_server::graphql::schema(running.engine.clone(), auth.clone());
+        let schema = pacer_server::schema(running.engine.clone(), auth.clone());
         let now = running.engine.app.now();
         let (session, _) = auth
             .start_session(&running.engine, USER, AuthMethod::Local, [127, 0, 0, 1].into(), now)
@@ -150,7 +147,7 @@ impl Api {
             .header("content-type", "application/json")
             .header("x-github-event", "workflow_job")
             .header("x-github-delivery", format!("delivery-{action}-{id}"))
-            .header("x-hub-signature-256", pacer_server::http::webhook_signature(SECRET.as_bytes(), &bytes))
+            .header("x-hub-signature-256", pacer_server::webhook_signature(SECRET.as_bytes(), &bytes))
             .body(bytes)
             .send()
             .await
@@ -824,7 +821,7 @@ async fn a_lagging_subscriber_is_told_to_resync() {
         .data(api.principal.clone());
     let mut stream = api.schema.execute_stream(request);
     // Nobody reads while far more records than the subscriber may queue are appended.
-    let total = 3 * pacer_server::graphql::SUBSCRIBER_QUEUE + 100;
+    let total = 3 * pacer_server::SUBSCRIBER_QUEUE + 100;
     for chunk in 0..(total / 50) {
         let names: Vec<String> = (0..50).map(|i| format!("lag-{chunk}-{i}")).collect();
         let writes = names.iter().map(|name| engine.health(name, Err("down".into())));

@@ -39,7 +39,7 @@ async fn kill_9_mid_burst_loses_no_acknowledged_delivery() {
                     .header("x-github-delivery", &delivery)
                     .header(
                         "x-hub-signature-256",
-                        pacer_server::http::webhook_signature(
+                        pacer_server::webhook_signature(
                             crate::support::pacer::SECRET.as_bytes(),
                             body.to_string().as_bytes(),
                         ),

@@ -191,7 +191,7 @@ impl Pacer {
     ) -> (u16, Value) {
         let signature = signature
             .map(str::to_owned)
-            .unwrap_or_else(|| pacer_server::http::webhook_signature(SECRET.as_bytes(), body));
+            .unwrap_or_else(|| pacer_server::webhook_signature(SECRET.as_bytes(), body));
         let response = self
             .http
             .post(format!("{}/api/webhook", self.url))
