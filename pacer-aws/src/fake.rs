@@ -1,7 +1,7 @@
 //! [`FakeCompute`]: an in-memory EC2 for demo mode and engine tests. Deterministic: every
-//! random choice comes from a PRNG seeded by [`FakeSettings::seed`], and every delay runs on
-//! tokio's clock, so tests can pause time and advance it. It models launch latency, boot
-//! time (pending → running), terminate (shutting-down → terminated), capacity errors
+//! random choice comes from a `fastrand` generator seeded by [`FakeSettings::seed`], and every
+//! delay runs on tokio's clock, so tests can pause time and advance it. It models launch
+//! latency, boot time (pending → running), terminate (shutting-down → terminated), capacity errors
 //! (injected by type/market or at a seeded rate), spot interruptions (injected or at a
 //! seeded rate), client-token idempotency, launch templates with versions, and field errors
 //! for ids marked missing.
@@ -86,29 +86,6 @@ pub enum FakeOp {
     Terminate,
 }
 
-/// SplitMix64: small, fast, and enough for simulated dice.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.unit() < p
-    }
-}
-
 #[derive(Clone, Debug)]
 struct FakeTemplate {
     versions: BTreeMap<u64, (TemplateSpec, String)>,
@@ -130,7 +107,7 @@ struct FakeInstance {
 
 #[derive(Debug)]
 struct State {
-    rng: Rng,
+    rng: fastrand::Rng,
     templates: BTreeMap<String, FakeTemplate>,
     instances: BTreeMap<String, FakeInstance>,
     tokens: HashMap<String, String>,
@@ -155,7 +132,7 @@ impl FakeCompute {
     /// A fake with these settings, its clock starting now (tokio time).
     pub fn new(settings: FakeSettings) -> Self {
         let state = State {
-            rng: Rng(settings.seed),
+            rng: fastrand::Rng::with_seed(settings.seed),
             templates: BTreeMap::new(),
             instances: BTreeMap::new(),
             tokens: HashMap::new(),
@@ -305,8 +282,8 @@ fn not_found_template(template_id: &str) -> ComputeError {
     ))
 }
 
-fn instance_id(rng: &mut Rng) -> String {
-    format!("i-0{:016x}", rng.next_u64())
+fn instance_id(rng: &mut fastrand::Rng) -> String {
+    format!("i-0{:016x}", rng.u64(..))
 }
 
 /// A deterministic AZ for a subnet: the region plus a, b or c.
@@ -392,7 +369,7 @@ impl Compute for FakeCompute {
             return Err(ComputeError::Aws(e));
         }
         let mut state = self.state();
-        let id = format!("lt-0{:016x}", state.rng.next_u64());
+        let id = format!("lt-0{:016x}", state.rng.u64(..));
         let versions = BTreeMap::from([(1, (spec.clone(), user_data.to_owned()))]);
         state.templates.insert(id.clone(), FakeTemplate { versions, default: 1, next: 2 });
         Ok(TemplateRef { id, version: 1, fingerprint: String::new() })
@@ -491,7 +468,7 @@ impl Compute for FakeCompute {
                 Some(code) => {
                     Some(LaunchError::new(code.clone(), format!("Injected fault {code} for {instance_type}")))
                 }
-                None if state.rng.chance(self.settings.capacity_error_rate) => Some(LaunchError::new(
+                None if state.rng.f64() < self.settings.capacity_error_rate => Some(LaunchError::new(
                     "InsufficientInstanceCapacity",
                     format!(
                         "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."
@@ -509,19 +486,18 @@ impl Compute for FakeCompute {
             let subnet = match spec.spawn_method {
                 pacer_domain::SpawnMethod::RunInstances => spec.subnet_ids.first().cloned(),
                 pacer_domain::SpawnMethod::Fleet => {
-                    let n = spec.subnet_ids.len().max(1) as u64;
-                    let pick = (state.rng.next_u64() % n) as usize;
+                    let pick = state.rng.usize(..spec.subnet_ids.len().max(1));
                     spec.subnet_ids.get(pick).cloned()
                 }
             }
             .unwrap_or_default();
             let id = instance_id(&mut state.rng);
             let interrupt_at = (spec.market == Market::Spot
-                && state.rng.chance(self.settings.spot_interruption_rate))
-            .then(|| {
-                let window = self.settings.spot_interruption_window.mul_f64(state.rng.unit());
-                now + self.settings.boot_time + window
-            });
+                && state.rng.f64() < self.settings.spot_interruption_rate)
+                .then(|| {
+                    let window = self.settings.spot_interruption_window.mul_f64(state.rng.f64());
+                    now + self.settings.boot_time + window
+                });
             let availability_zone = zone_of(&self.settings.region, &subnet);
             state.instances.insert(
                 id.clone(),

@@ -1,6 +1,8 @@
 //! Time as data: milliseconds since the Unix epoch (UTC), and the civil-calendar arithmetic
 //! the projections need (UTC days, hours, months). The domain never reads a clock: every
-//! instant arrives inside a command or a recorded event.
+//! instant arrives inside a command or a recorded event. Text is parsed by `jiff` in
+//! [`Timestamp::parse_rfc3339`], the one parser the server, the GraphQL `DateTime` scalar and
+//! the console share.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -57,6 +59,15 @@ impl Timestamp {
     /// Start of the UTC day containing this instant.
     pub const fn start_of_day(self) -> Self {
         Self(self.0.div_euclid(DAY_MS) * DAY_MS)
+    }
+
+    /// Parses an RFC 3339 instant (`2026-11-29T00:46:07.123Z`, up to 9 fraction digits, `Z` or a
+    /// numeric offset; also the ISO 8601 / RFC 9557 forms `jiff` reads). Fractions finer than a
+    /// millisecond are rounded down; `None` when malformed, out of range (hour 24, day 31 of a
+    /// 30-day month, …) or outside the years -9999..=9999.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let instant: jiff::Timestamp = text.parse().ok()?;
+        i64::try_from(instant.as_nanosecond().div_euclid(1_000_000)).ok().map(Self)
     }
 }
 
@@ -178,5 +189,24 @@ mod tests {
         let t = Timestamp(20_786 * DAY_MS + 46 * MINUTE_MS + 7_123);
         assert_eq!(t.to_string(), "2026-11-29T00:46:07.123Z");
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn rfc3339_parses_to_the_millisecond() {
+        let parse = |text| Timestamp::parse_rfc3339(text).map(|t| t.to_string());
+        assert_eq!(parse("2026-11-29T00:46:07Z").as_deref(), Some("2026-11-29T00:46:07.000Z"));
+        assert_eq!(parse("2026-11-29T00:46:07.123456789Z").as_deref(), Some("2026-11-29T00:46:07.123Z"));
+        assert_eq!(parse("2026-11-29T02:46:07+02:00").as_deref(), Some("2026-11-29T00:46:07.000Z"));
+        assert_eq!(parse("1969-12-31T23:59:59.9999Z").as_deref(), Some("1969-12-31T23:59:59.999Z"));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-29",
+            "2026-11-29T00:46:07",
+            "2026-11-31T00:00:00Z",
+            "2026-11-29T24:00:00Z",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -103,7 +103,7 @@ async fn subscriber(url: String, mut last: tokio::sync::watch::Receiver<u64>) ->
                 let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 let event = &value["payload"]["data"]["events"];
                 let (Some(seq), Some(at)) = (event["seq"].as_str(), event["at"].as_str()) else { continue };
-                let at = pacer_server::parse_rfc3339(at).map(|t| t.millis()).unwrap_or(received);
+                let at = pacer_domain::Timestamp::parse_rfc3339(at).map(|t| t.millis()).unwrap_or(received);
                 latencies.push((received - at) as f64);
                 seen = seq.parse().unwrap_or(seen);
             }

@@ -39,25 +39,9 @@ pub struct DemoOptions {
     pub summary_every: Option<Duration>,
 }
 
-/// A small deterministic PRNG (SplitMix64) for the simulation.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
+/// One of `items`, uniformly (the simulation's lists are constant and never empty).
+fn pick<T: Copy>(rng: &mut fastrand::Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
 }
 
 /// The seeded configuration.
@@ -191,7 +175,7 @@ pub struct World {
     secret: Secret,
     engine: Arc<Engine>,
     compute: Arc<FakeCompute>,
-    rng: Mutex<Rng>,
+    rng: Mutex<fastrand::Rng>,
     queued: Mutex<BTreeMap<u64, SimJob>>,
     runners: Mutex<HashSet<String>>,
     next_id: AtomicU64,
@@ -216,7 +200,7 @@ impl World {
             secret,
             engine,
             compute,
-            rng: Mutex::new(Rng(seed)),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             queued: Mutex::new(BTreeMap::new()),
             runners: Mutex::new(HashSet::new()),
             next_id: AtomicU64::new(start),
@@ -228,7 +212,7 @@ impl World {
     }
 
     fn roll(&self) -> f64 {
-        self.rng.lock().unwrap_or_else(|p| p.into_inner()).unit()
+        self.rng.lock().unwrap_or_else(|p| p.into_inner()).f64()
     }
 
     /// Posts a signed `workflow_job` webhook; Pacer's answer (`queued`, `ignored`, …), if any.
@@ -277,7 +261,7 @@ impl World {
     fn new_job(&self) -> SimJob {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let roll = rng.unit();
+        let roll = rng.f64();
         let first = id == self.first_id;
         let (repo, labels): (&str, Vec<&str>) = if first {
             // Open with an emulator job: it hangs and shows a reaping within the first minute.
@@ -298,7 +282,7 @@ impl World {
                 ("acme/android", &["self-hosted", "android"]),
                 ("acme/web", &["self-hosted"]),
             ];
-            let (repo, labels) = rng.pick(&choices);
+            let (repo, labels) = pick(&mut rng, &choices);
             (repo, labels.to_vec())
         };
         SimJob {
@@ -306,9 +290,9 @@ impl World {
             run_id: 9_000_000_000 + id / 3,
             repo: repo.into(),
             labels: labels.into_iter().map(str::to_owned).collect(),
-            workflow: rng.pick(&["CI", "Release", "Nightly", "Lint"]),
-            name: rng.pick(&["build", "test (ubuntu)", "integration", "lint", "package"]),
-            sender: rng.pick(&["octocat", "hubot", "mona", "dependabot[bot]", "renovate[bot]"]),
+            workflow: pick(&mut rng, &["CI", "Release", "Nightly", "Lint"]),
+            name: pick(&mut rng, &["build", "test (ubuntu)", "integration", "lint", "package"]),
+            sender: pick(&mut rng, &["octocat", "hubot", "mona", "dependabot[bot]", "renovate[bot]"]),
             runner: None,
         }
     }

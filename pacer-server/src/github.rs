@@ -230,8 +230,8 @@ impl GitHubApp {
         let response =
             self.request(reqwest::Method::POST, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
         let body: TokenResponse = json_or_error(response).await?;
-        let expires_at =
-            parse_rfc3339(&body.expires_at).unwrap_or_else(|| self.clock.now().plus_millis(55 * 60 * 1_000));
+        let expires_at = Timestamp::parse_rfc3339(&body.expires_at)
+            .unwrap_or_else(|| self.clock.now().plus_millis(55 * 60 * 1_000));
         *slot = Some(InstallationToken { token: body.token.clone(), expires_at });
         Ok(body.token)
     }
@@ -267,28 +267,6 @@ async fn json_or_error<T: serde::de::DeserializeOwned>(
     }
     let status = response.status().as_u16();
     response.json().await.map_err(|e| GitHubError { status, message: format!("unexpected answer: {e}") })
-}
-
-/// Parses `2026-11-29T10:00:00Z` (GitHub's timestamps) to a [`Timestamp`].
-pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    let (date, time) = text.split_once('T')?;
-    let date = pacer_domain::Date::parse(date)?;
-    let time = time.trim_end_matches('Z');
-    let (time, offset_ms) = match time.rfind(['+', '-']) {
-        Some(i) if i >= 8 => {
-            let (t, off) = time.split_at(i);
-            let sign = if off.starts_with('-') { -1 } else { 1 };
-            let (h, m) = off[1..].split_once(':')?;
-            (t, sign * (h.parse::<i64>().ok()? * 3_600_000 + m.parse::<i64>().ok()? * 60_000))
-        }
-        _ => (time, 0),
-    };
-    let mut parts = time.split(':');
-    let h: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let s: f64 = parts.next()?.parse().ok()?;
-    let ms = h * 3_600_000 + m * 60_000 + (s * 1_000.0) as i64;
-    Some(date.start().plus_millis(ms - offset_ms))
 }
 
 #[async_trait]
@@ -344,7 +322,7 @@ impl GitHub for GitHubApp {
                 .map(str::to_owned);
             let page: Vec<Delivery> = json_or_error(response).await?;
             let reached_since =
-                page.iter().any(|d| parse_rfc3339(&d.delivered_at).is_some_and(|t| t < since));
+                page.iter().any(|d| Timestamp::parse_rfc3339(&d.delivered_at).is_some_and(|t| t < since));
             out.extend(page);
             match next {
                 Some(next) if !reached_since => url = next,
@@ -407,15 +385,6 @@ impl GitHub for SimulatedGitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_github_times() {
-        let t = parse_rfc3339("2026-11-29T00:46:07Z").expect("parses");
-        assert_eq!(t.to_string(), "2026-11-29T00:46:07.000Z");
-        let offset = parse_rfc3339("2026-11-29T02:46:07+02:00").expect("parses");
-        assert_eq!(offset, t);
-        assert!(parse_rfc3339("yesterday").is_none());
-    }
 
     #[test]
     fn finds_the_next_page() {

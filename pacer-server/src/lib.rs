@@ -59,7 +59,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{Config, Secret};
 pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};
-pub use github::{GitHub, GitHubApp, SimulatedGitHub, parse_rfc3339};
+pub use github::{GitHub, GitHubApp, SimulatedGitHub};
 pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
 pub use http::webhook_signature;
 pub use serve::{Peers, Running, ServerOptions, serve, start};

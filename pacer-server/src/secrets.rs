@@ -29,7 +29,7 @@ pub fn random_token() -> String {
 
 /// SHA-256 of `text`, hex.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A short public fingerprint of a secret (first 12 hex digits of its SHA-256).

@@ -2,7 +2,7 @@
 //! and the colour (tone) of each job status. Plain functions over plain data, no I/O, so they are
 //! unit-tested on the host.
 
-use pacer_domain::{DAY_MS, Date, HOUR_MS, JobStatus, MINUTE_MS, Micros, SECOND_MS, Timestamp};
+use pacer_domain::{DAY_MS, HOUR_MS, JobStatus, MINUTE_MS, Micros, SECOND_MS, Timestamp};
 
 /// Shown where a value is absent (unpriced job, no instance yet, …).
 pub(crate) const DASH: &str = "—";
@@ -71,52 +71,11 @@ pub(crate) fn relative(now: Timestamp, then: Timestamp) -> String {
     if future { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
-/// Parses an RFC 3339 instant (`2026-11-29T00:46:07.123Z`, any fraction length, `Z` or a
-/// numeric offset) into a UTC timestamp.
+/// Parses an RFC 3339 instant (`2026-11-29T00:46:07.123Z`, up to 9 fraction digits, `Z` or a
+/// numeric offset; surrounding blanks ignored) into a UTC timestamp, through the domain's one
+/// parser ([`Timestamp::parse_rfc3339`]).
 pub(crate) fn parse_instant(text: &str) -> Option<Timestamp> {
-    let text = text.trim();
-    let date = Date::parse(text.get(..10)?)?;
-    let rest = text.get(10..)?;
-    let rest =
-        rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
-    let number = |s: &str| -> Option<i64> {
-        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
-    };
-    let (h, m, s) = (number(rest.get(0..2)?)?, number(rest.get(3..5)?)?, number(rest.get(6..8)?)?);
-    if rest.get(2..3) != Some(":") || rest.get(5..6) != Some(":") || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let mut rest = rest.get(8..)?;
-    let mut millis = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut scale = 100;
-        for b in fraction.bytes().take(digits.min(3)) {
-            millis += i64::from(b - b'0') * scale;
-            scale /= 10;
-        }
-        rest = &fraction[digits..];
-    }
-    let offset_ms = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.get(..1)? {
-                "+" => 1,
-                "-" => -1,
-                _ => return None,
-            };
-            if rest.get(3..4) != Some(":") || rest.len() != 6 {
-                return None;
-            }
-            let (oh, om) = (number(rest.get(1..3)?)?, number(rest.get(4..6)?)?);
-            sign * (oh * HOUR_MS + om * MINUTE_MS)
-        }
-    };
-    let ms = date.start().millis() + h * HOUR_MS + m * MINUTE_MS + s * SECOND_MS + millis - offset_ms;
-    Some(Timestamp::from_millis(ms))
+    Timestamp::parse_rfc3339(text.trim())
 }
 
 /// An instant in full, to the second, in UTC: `2026-11-29 00:46:07`.

@@ -1,5 +1,7 @@
 //! Custom scalars: `BigInt` (64-bit integers as decimal strings, for GitHub ids and money) and
-//! `DateTime` (RFC 3339 UTC with milliseconds).
+//! `DateTime` (RFC 3339 UTC with milliseconds), read by the domain's one parser
+//! ([`Timestamp::parse_rfc3339`], or a bare `YYYY-MM-DD` as that day's midnight UTC) and written
+//! by [`Timestamp`]'s `Display`.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use pacer_domain::Timestamp;
@@ -44,7 +46,7 @@ impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
             Value::String(s) => {
-                let t = crate::github::parse_rfc3339(s.trim())
+                let t = Timestamp::parse_rfc3339(s.trim())
                     .or_else(|| pacer_domain::Date::parse(s.trim()).map(|d| d.start()))
                     .ok_or_else(|| {
                         InputValueError::custom("expected an RFC 3339 time like 2026-11-29T00:00:00Z")

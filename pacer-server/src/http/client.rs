@@ -1,5 +1,6 @@
 //! Who is calling: the client address (believing `X-Forwarded-For` only from trusted proxies),
-//! the session principal from the cookie, and the CSRF guard for state-changing requests.
+//! the bearer token of an `Authorization` value, the session principal from the cookie or that
+//! token, and the CSRF guard for state-changing requests.
 
 use super::{ApiError, Http, with};
 use crate::auth::Principal;
@@ -37,10 +38,14 @@ pub(super) fn ip(http: Arc<Http>) -> impl Filter<Extract = (IpAddr,), Error = Re
     )
 }
 
-/// The session id of an `Authorization: Bearer <session>` header (API clients that signed in
-/// through `/auth/login` and keep the id themselves).
-fn bearer(header: Option<&str>) -> Option<&str> {
-    header?.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+/// The token of an `Authorization: Bearer <token>` value (a header, or the same field of a
+/// WebSocket `connection_init` payload): the scheme matched case-insensitively (RFC 7235), the
+/// token trimmed; `None` for another scheme or an empty token. One parser for session ids
+/// (API clients that signed in through `/auth/login`), runner tokens and the GraphQL socket.
+pub(super) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Extracts the principal from the session cookie or a bearer session id.
@@ -49,7 +54,7 @@ pub(super) fn principal(http: Arc<Http>) -> impl Filter<Extract = (Principal,), 
         .and(warp::header::optional::<String>("authorization"))
         .and(with(http))
         .map(|cookie: Option<String>, authorization: Option<String>, http: Arc<Http>| {
-            match bearer(authorization.as_deref()) {
+            match authorization.as_deref().and_then(bearer_token) {
                 Some(session) => http.auth.session_principal(&http.engine, session),
                 None => http.auth.principal(&http.engine, cookie.as_deref()),
             }
@@ -73,7 +78,7 @@ fn csrf_safe(marker: Option<&str>, authorization: Option<&str>, content_type: Op
     let json = content_type
         .and_then(|c| c.split(';').next())
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
-    marker.is_some() || bearer(authorization).is_some() || json
+    marker.is_some() || authorization.and_then(bearer_token).is_some() || json
 }
 
 /// Refuses state-changing requests of a shape another site could forge, or with a foreign
@@ -125,6 +130,18 @@ mod tests {
         assert_eq!(client_ip(proxy, Some("1.2.3.4, 10.9.9.9"), &trusted), IpAddr::from([1, 2, 3, 4]));
         assert_eq!(client_ip(proxy, Some("garbage"), &trusted), IpAddr::from([10, 1, 2, 3]));
         assert_eq!(client_ip(proxy, None, &[]), IpAddr::from([10, 1, 2, 3]));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+        assert_eq!(bearer_token(""), None);
     }
 
     #[test]

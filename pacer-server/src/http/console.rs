@@ -36,8 +36,7 @@ fn etag(index: usize) -> &'static str {
             .iter()
             .map(|(_, bytes)| {
                 let digest = sha2::Sha256::digest(bytes);
-                let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-                format!("\"{hex}\"")
+                format!("\"{}\"", hex::encode(&digest[..8]))
             })
             .collect()
     });

@@ -95,7 +95,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
                                 let session = payload
                                     .get("authorization")
                                     .and_then(|v| v.as_str())
-                                    .and_then(|v| v.strip_prefix("Bearer "))
+                                    .and_then(super::client::bearer_token)
                                     .unwrap_or_default();
                                 http.auth.session_principal(&http.engine, session)
                             };

@@ -82,11 +82,10 @@ fn with(http: Arc<Http>) -> impl Filter<Extract = (Arc<Http>,), Error = Infallib
     warp::any().map(move || http.clone())
 }
 
-/// The bearer token of the `Authorization` header.
+/// The bearer token of the `Authorization` header ([`client::bearer_token`]).
 fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").map(|value: Option<String>| {
-        value.and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned())).filter(|t| !t.is_empty())
-    })
+    warp::header::optional::<String>("authorization")
+        .map(|value: Option<String>| value.as_deref().and_then(client::bearer_token).map(str::to_owned))
 }
 
 /// Every REST route, with errors mapped to JSON.

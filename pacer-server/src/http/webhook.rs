@@ -34,7 +34,7 @@ pub(super) fn route(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Err
 /// in constant time.
 pub fn signature_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
     let Some(hex) = signature.strip_prefix("sha256=") else { return false };
-    let Some(expected) = decode_hex(hex) else { return false };
+    let Ok(expected) = hex::decode(hex) else { return false };
     let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else { return false };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
@@ -47,14 +47,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     });
     mac.update(body);
     let digest = mac.finalize().into_bytes();
-    format!("sha256={}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    format!("sha256={}", hex::encode(digest))
 }
 
 #[derive(Deserialize)]

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 /// Page sizes offered.
 const PAGE_SIZES: [usize; 4] = [25, 50, 100, 200];
 
-/// A `datetime-local` value (`2026-11-29T08:30`, read as UTC) as RFC 3339, or `None` when empty.
+/// A `datetime-local` value (`2026-11-29T08:30`, seconds optional, read as UTC) as RFC 3339,
+/// or `None` when empty.
 pub(crate) fn local_to_rfc3339(value: &str) -> Result<Option<String>, String> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
     }
-    let with_seconds = if value.len() == 16 { format!("{value}:00Z") } else { format!("{value}Z") };
-    format::parse_instant(&with_seconds)
+    format::parse_instant(&format!("{value}Z"))
         .map(|t| Some(t.to_string()))
         .ok_or_else(|| format!("not a date and time: {value}"))
 }
