@@ -394,7 +394,8 @@ impl SystemMutation {
         Ok(true)
     }
 
-    /// Ends the caller's session (its cookie and live subscriptions stop working); true.
+    /// Ends the caller's session: it is revoked and recorded (`auth.logout`), and its cookie and
+    /// live subscriptions stop working; nothing to end when auth is disabled. Always true.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
         let engine = engine(ctx)?;
         let auth = ctx.data::<Arc<Auth>>()?;
