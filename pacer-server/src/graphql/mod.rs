@@ -22,7 +22,7 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::{QUEUE as SUBSCRIBER_QUEUE, Subscription};
 
-/// The schema.
+/// Pacer's GraphQL schema: the merged query, mutation and subscription roots.
 pub type PacerSchema = Schema<Query, Mutation, Subscription>;
 
 /// Nesting deeper than this is refused (the standard introspection query needs about 15).

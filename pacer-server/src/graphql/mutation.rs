@@ -10,7 +10,10 @@ use async_graphql::{Context, Enum, ID, MergedObject, Object, Result, SimpleObjec
 use pacer_domain::{Backup, Command, Event, ImportAction, PoolId, ProjectId, RepoSpec};
 use std::sync::Arc;
 
-/// Every mutation.
+/// Every mutation; edits are recorded in the log as the signed-in user. Each needs a session
+/// unless auth is disabled; a refusal is a GraphQL error with `extensions.code`: INVALID_INPUT
+/// (one error per bad field, named in `extensions.field`), NOT_FOUND, CONFLICT, AWS_ERROR or
+/// UNAVAILABLE.
 #[derive(MergedObject, Default)]
 pub struct Mutation(ConfigMutation, SystemMutation);
 
@@ -45,56 +48,57 @@ fn created_pool(records: &[pacer_domain::Recorded]) -> Option<PoolId> {
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 #[graphql(name = "ImportAction")]
 pub enum GqlImportAction {
-    /// New.
+    /// The entity does not exist yet and is created.
     Create,
-    /// Changed.
+    /// The entity exists and its settings change.
     Update,
-    /// As it was.
+    /// The entity exists with exactly these settings.
     Unchanged,
 }
 
 /// One row of an import.
 #[derive(SimpleObject)]
 pub struct ImportItem {
-    /// project, pool or repo.
+    /// `project`, `pool` or `repo`.
     pub kind: String,
-    /// Name.
+    /// The project name, `project/pool` or `owner/repo`, as the file spells it (trimmed).
     pub name: String,
-    /// What happens.
+    /// What the import does to it.
     pub action: GqlImportAction,
 }
 
-/// A field error.
+/// One bad field of an import, and why.
 #[derive(SimpleObject)]
 pub struct FieldErrorView {
-    /// Path of the field.
+    /// Path of the field in the backup, e.g. `projects[0].pools[2].ami_id`; `json` when the text
+    /// is not a Pacer backup; empty for an error about the whole file.
     pub field: String,
-    /// Why.
+    /// Why the field is wrong, e.g. `must be between 1 and 10000`.
     pub message: String,
 }
 
 /// The outcome of an import or its dry run.
 #[derive(SimpleObject)]
 pub struct ImportResult {
-    /// Only planned.
+    /// Whether this was a dry run that only planned.
     pub dry_run: bool,
-    /// Recorded.
+    /// Whether the import was recorded; false for a dry run and whenever `errors` is not empty.
     pub applied: bool,
-    /// Every row.
+    /// One row per project, pool and repo in the file, in file order; empty when there are errors.
     pub items: Vec<ImportItem>,
-    /// Counts.
+    /// Projects the import creates.
     pub projects_created: i32,
-    /// Counts.
+    /// Projects whose settings it changes.
     pub projects_updated: i32,
-    /// Counts.
+    /// Pools it creates.
     pub pools_created: i32,
-    /// Counts.
+    /// Pools whose settings it changes.
     pub pools_updated: i32,
-    /// Counts.
+    /// Repo bindings it creates.
     pub repos_created: i32,
-    /// Counts.
+    /// Repo bindings it changes.
     pub repos_updated: i32,
-    /// Every error (nothing changed when any).
+    /// Every error found; when there is any, nothing changed and every count is 0.
     pub errors: Vec<FieldErrorView>,
 }
 
@@ -147,13 +151,14 @@ impl ImportResult {
     }
 }
 
-/// Projects, pools, repos, backups.
+/// Edits of projects, pools and repo bindings, and backup imports.
 #[derive(Default)]
 pub struct ConfigMutation;
 
 #[Object]
 impl ConfigMutation {
-    /// Creates a project.
+    /// Creates a project. INVALID_INPUT for bad or taken fields (a name or runner label in use, an
+    /// org already covered).
     async fn create_project(&self, ctx: &Context<'_>, input: ProjectInput) -> Result<ProjectView> {
         let engine = engine(ctx)?;
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
@@ -171,7 +176,9 @@ impl ConfigMutation {
             .ok_or_else(|| error("NOT_FOUND", "project vanished"))
     }
 
-    /// Replaces a project's settings.
+    /// Replaces a project's settings. NOT_FOUND for an unknown id; INVALID_INPUT for bad or taken
+    /// fields, or tags that would exceed 44 with a pool's and repo's; CONFLICT when switching to
+    /// ORG scope with repos still bound.
     async fn update_project(&self, ctx: &Context<'_>, id: ID, input: ProjectInput) -> Result<ProjectView> {
         let engine = engine(ctx)?;
         let id = ProjectId(id_of("id", &id)?);
@@ -189,7 +196,8 @@ impl ConfigMutation {
             .ok_or_else(|| error("NOT_FOUND", "project vanished"))
     }
 
-    /// Deletes a project (it must have no pools and no repos).
+    /// Deletes a project; true once recorded. NOT_FOUND for an unknown id; CONFLICT while it still
+    /// has pools or bound repos.
     async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let engine = engine(ctx)?;
         let id = ProjectId(id_of("id", &id)?);
@@ -197,7 +205,9 @@ impl ConfigMutation {
         Ok(true)
     }
 
-    /// Creates a pool: validated against AWS, its launch template created, then recorded.
+    /// Creates a pool in a project: checked by the rules and against AWS, its launch template
+    /// created, then recorded. NOT_FOUND for an unknown project; INVALID_INPUT for bad fields
+    /// (AWS's findings included); AWS_ERROR when an AWS call fails.
     async fn create_pool(&self, ctx: &Context<'_>, project_id: ID, input: PoolInput) -> Result<PoolView> {
         let engine = engine(ctx)?;
         let project = ProjectId(id_of("project_id", &project_id)?);
@@ -213,7 +223,8 @@ impl ConfigMutation {
             .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
     }
 
-    /// Updates a pool: validated against AWS, a new default template version, recorded.
+    /// Replaces a pool's settings: checked by the rules and against AWS, a new default launch
+    /// template version, recorded. NOT_FOUND, INVALID_INPUT or AWS_ERROR as `createPool`.
     async fn update_pool(&self, ctx: &Context<'_>, id: ID, input: PoolInput) -> Result<PoolView> {
         let engine = engine(ctx)?;
         let id = PoolId(id_of("id", &id)?);
@@ -227,7 +238,9 @@ impl ConfigMutation {
             .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
     }
 
-    /// Copies a pool (name defaults to `<name>-copy`).
+    /// Copies a pool into the same project, with its own launch template and never as the default
+    /// pool. `name` defaults to the first free of `<name>-copy`, `<name>-copy-2`, …; errors as
+    /// `createPool`.
     async fn copy_pool(&self, ctx: &Context<'_>, id: ID, name: Option<String>) -> Result<PoolView> {
         let engine = engine(ctx)?;
         let id = PoolId(id_of("id", &id)?);
@@ -241,7 +254,8 @@ impl ConfigMutation {
             .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
     }
 
-    /// Deletes a pool (no active jobs) and its launch template.
+    /// Deletes a pool, fails its queued jobs (stage `config`), then deletes its launch template;
+    /// true once recorded. NOT_FOUND for an unknown id; CONFLICT while it has active jobs.
     async fn delete_pool(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let engine = engine(ctx)?;
         let id = PoolId(id_of("id", &id)?);
@@ -249,17 +263,20 @@ impl ConfigMutation {
         Ok(true)
     }
 
-    /// Binds a repo to a repo-scoped project.
+    /// Binds a repo to a REPO-scoped project. INVALID_INPUT for bad fields; NOT_FOUND for an
+    /// unknown project; CONFLICT when the repo is bound already or the project is ORG-scoped.
     async fn bind_repo(&self, ctx: &Context<'_>, input: RepoInput) -> Result<RepoView> {
         repo_edit(ctx, input, false).await
     }
 
-    /// Changes a binding (cap, tags, or its project).
+    /// Changes a binding's cap, tags or project. NOT_FOUND for an unbound repo or an unknown
+    /// project; INVALID_INPUT for bad fields; CONFLICT when the project is ORG-scoped.
     async fn update_repo(&self, ctx: &Context<'_>, input: RepoInput) -> Result<RepoView> {
         repo_edit(ctx, input, true).await
     }
 
-    /// Unbinds a repo.
+    /// Unbinds a repo (`owner/repo`, case-insensitive); its later jobs no longer route to the
+    /// project. True once recorded; NOT_FOUND when it is not bound.
     async fn unbind_repo(&self, ctx: &Context<'_>, full_name: String) -> Result<bool> {
         let engine = engine(ctx)?;
         engine
@@ -270,9 +287,11 @@ impl ConfigMutation {
         Ok(true)
     }
 
-    /// Imports a backup (version 1, Pacer's or the Go Pacer's): a dry run lists what would be
-    /// created and updated; applying re-materialises every pool's launch template and records it
-    /// all at once, or changes nothing and lists every error.
+    /// Imports a backup (version 1, Pacer's or the Go Pacer's), upserting projects by name, pools
+    /// by project and name, repos by name. A dry run (the default) lists what would be created
+    /// and updated; applying checks every pool against AWS, re-materialises every pool's launch
+    /// template and records it all at once, or changes nothing and lists every error in
+    /// `errors`. AWS_ERROR or UNAVAILABLE when AWS or the log fails while applying.
     async fn import_backup(
         &self,
         ctx: &Context<'_>,
@@ -335,21 +354,23 @@ async fn repo_edit(ctx: &Context<'_>, input: RepoInput, update: bool) -> Result<
         .ok_or_else(|| error("NOT_FOUND", "repo vanished"))
 }
 
-/// Settings and session.
+/// Settings and the caller's session.
 #[derive(Default)]
 pub struct SystemMutation;
 
 #[Object]
 impl SystemMutation {
-    /// Rotates the bootstrap token; the previous one stays valid for the longest max runtime,
-    /// and every pool's launch template gets the new one.
+    /// Rotates the bootstrap token instances use to call Pacer: the previous one stays valid for
+    /// the longest pool max runtime plus 15 minutes, and every pool's launch template gets a new
+    /// version with the new token. UNAVAILABLE when the token cannot be stored or recorded.
     async fn rotate_bootstrap_token(&self, ctx: &Context<'_>) -> Result<Settings> {
         let engine = engine(ctx)?;
         engine.rotate_bootstrap_token(meta(ctx)?).await.map_err(|e| config_error(ctx, e))?;
         Ok(settings(engine))
     }
 
-    /// Sets how many days finished jobs stay in the jobs view.
+    /// Sets how many days finished jobs stay in the jobs view (1 to 3,650, else INVALID_INPUT);
+    /// older ones leave as the log advances.
     async fn set_retention(&self, ctx: &Context<'_>, days: i32) -> Result<Settings> {
         let engine = engine(ctx)?;
         let mut errors = Vec::new();
@@ -365,13 +386,16 @@ impl SystemMutation {
         Ok(settings(engine))
     }
 
-    /// Runs the reaper now.
+    /// Wakes the reaper now instead of at its next pass (`reaper.interval_seconds`, default 60):
+    /// instances past max runtime are reaped, vanished ones recorded lost, untracked ones
+    /// terminated. Returns true at once, before the pass ends.
     async fn reconcile_now(&self, ctx: &Context<'_>) -> Result<bool> {
         engine(ctx)?.reconcile_now();
         Ok(true)
     }
 
-    /// Ends the caller's session.
+    /// Ends the caller's session: it is revoked and recorded (`auth.logout`), and its cookie and
+    /// live subscriptions stop working; nothing to end when auth is disabled. Always true.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
         let engine = engine(ctx)?;
         let auth = ctx.data::<Arc<Auth>>()?;

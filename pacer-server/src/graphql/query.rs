@@ -13,7 +13,9 @@ use pacer_domain::{
 use pacer_store::AuditQuery;
 use std::sync::Arc;
 
-/// Every query.
+/// Every query. Each needs a session unless auth is disabled (`authInfo` excepted); a refusal
+/// is a GraphQL error with `extensions.code` (INVALID_INPUT, with the argument in
+/// `extensions.field`; NOT_FOUND; UNAVAILABLE).
 #[derive(MergedObject, Default)]
 pub struct Query(JobsQuery, StatsQuery, AuditLogQuery, ConfigQuery, SystemQuery);
 
@@ -42,49 +44,52 @@ fn page_size(first: i32) -> Result<usize> {
     }
 }
 
-/// Jobs list filter.
+/// Jobs list filter: every criterion given must match; a repo or sender Pacer never saw matches
+/// nothing.
 #[derive(InputObject, Default)]
 #[graphql(name = "JobFilter")]
 pub struct JobFilterInput {
-    /// Only these statuses.
+    /// Only jobs in one of these statuses; null or empty = any.
     pub statuses: Option<Vec<GqlJobStatus>>,
-    /// Only this project.
+    /// Only jobs routed to this project (a numeric id, else INVALID_INPUT).
     pub project_id: Option<ID>,
-    /// Only this pool.
+    /// Only jobs routed to this pool (a numeric id, else INVALID_INPUT).
     pub pool_id: Option<ID>,
-    /// Only this repo (`owner/repo`).
+    /// Only jobs of this `owner/repo`, spelt as GitHub does or in lower case.
     pub repo: Option<String>,
-    /// Only this sender.
+    /// Only jobs triggered by this GitHub login, spelt as GitHub does or in lower case.
     pub sender: Option<String>,
 }
 
-/// Paging.
+/// Where a page ends: pass `endCursor` as `after` for the next page.
 #[derive(SimpleObject)]
 pub struct PageInfo {
-    /// More after this page.
+    /// Whether more items follow this page.
     pub has_next_page: bool,
-    /// Cursor of the last item.
+    /// Cursor of the last item on this page; null when the page is empty.
     pub end_cursor: Option<String>,
 }
 
-/// A page of jobs, newest first.
+/// A page of retained jobs, newest (highest id) first.
 #[derive(SimpleObject)]
 pub struct JobConnection {
-    /// Jobs.
+    /// At most `first` jobs.
     pub nodes: Vec<JobView>,
-    /// All matching jobs.
+    /// Retained jobs matching the filter, across every page.
     pub total_count: i32,
-    /// Paging.
+    /// Where the next page starts.
     pub page_info: PageInfo,
 }
 
-/// Jobs.
+/// The jobs list and one job's detail.
 #[derive(Default)]
 pub struct JobsQuery;
 
 #[Object]
 impl JobsQuery {
-    /// Jobs newest first, filtered, with cursor paging.
+    /// Retained jobs (finished ones stay `retentionDays`), newest first, filtered: `first` per page
+    /// (1 to 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`,
+    /// a bad cursor or a non-numeric id in the filter.
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -145,7 +150,8 @@ impl JobsQuery {
         })
     }
 
-    /// One job with everything the detail view shows.
+    /// One retained job by id, with everything the detail view shows; null when no such job is
+    /// retained; INVALID_INPUT for a non-numeric id.
     async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobView>> {
         let engine = engine(ctx)?;
         let id = pacer_domain::JobId(parse_id("id", &id)?);
@@ -154,14 +160,16 @@ impl JobsQuery {
     }
 }
 
-/// A stats window: the last `days` days, or a custom `[from, to)`.
+/// A stats window: either `days` (the last `days` × 24 hours, ending with the current UTC hour)
+/// or both `from` and `to` (widened to whole UTC hours); anything else is INVALID_INPUT with
+/// `extensions.field` `window`.
 #[derive(InputObject, Clone, Copy)]
 pub struct StatsWindow {
-    /// 1, 7, 30 or 90 (any 1..=366).
+    /// Days, 1 to 366; the console offers 1, 7, 30 and 90.
     pub days: Option<i32>,
-    /// Custom start.
+    /// Start of a custom window, inclusive.
     pub from: Option<DateTime>,
-    /// Custom end (exclusive).
+    /// End of a custom window, exclusive: after `from` and at most 400 days later.
     pub to: Option<DateTime>,
 }
 
@@ -183,41 +191,44 @@ impl StatsWindow {
     }
 }
 
-/// What stats are grouped by.
+/// What stats rows are grouped by.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
 pub enum StatsGroup {
-    /// Per project.
+    /// One row per project the jobs were routed to.
     Project,
-    /// Per pool.
+    /// One row per pool, labelled `project/pool`.
     Pool,
-    /// Per repo.
+    /// One row per `owner/repo`.
     Repo,
-    /// Per runner label set.
+    /// One row per requested label set (the job's labels joined by `, `).
     Label,
 }
 
-/// One row of stats.
+/// Sums over the jobs that ended (reached a terminal status) in the window: one group's, or the
+/// totals.
 #[derive(SimpleObject, Clone)]
 pub struct StatsRow {
-    /// Group key.
+    /// Stable key of the group: the project or pool id, an opaque number for a repo or label set,
+    /// `total` for the totals.
     pub key: String,
-    /// Group label.
+    /// What to show: the project name, `project/pool`, `owner/repo`, the label set, or `Total`; a
+    /// deleted project or pool shows as `project #3 (deleted)`.
     pub label: String,
-    /// Terminal jobs.
+    /// Jobs that ended: completed + failed + cancelled + reaped.
     pub jobs: i32,
-    /// Completed.
+    /// Of which completed.
     pub completed: i32,
-    /// Failed.
+    /// Of which failed.
     pub failed: i32,
-    /// Cancelled.
+    /// Of which cancelled.
     pub cancelled: i32,
-    /// Reaped.
+    /// Of which reaped.
     pub reaped: i32,
-    /// Runner seconds.
+    /// Total runner time (running to end), in whole seconds.
     pub runner_seconds: BigInt,
-    /// Estimated cost.
+    /// Estimated cost of the priced jobs; unpriced jobs add nothing.
     pub cost: Money,
-    /// Unpriced jobs.
+    /// Jobs that ran on an instance without a price quote.
     pub unpriced: i32,
 }
 
@@ -237,79 +248,79 @@ fn row(key: String, label: String, c: &pacer_domain::Counters) -> StatsRow {
     }
 }
 
-/// Stats over a window.
+/// Stats over a window, summed from hourly and daily roll-ups.
 #[derive(SimpleObject)]
 pub struct Stats {
-    /// Start.
+    /// Start of the window, inclusive, on a whole UTC hour.
     pub from: DateTime,
-    /// End (exclusive).
+    /// End of the window, exclusive, on a whole UTC hour.
     pub to: DateTime,
-    /// Grouping.
+    /// What `rows` are grouped by.
     pub group_by: StatsGroup,
-    /// Totals.
+    /// Every job that ended in the window, in one row (key `total`).
     pub totals: StatsRow,
-    /// Per group, by jobs descending.
+    /// One row per group, most jobs first (ties by label).
     pub rows: Vec<StatsRow>,
 }
 
-/// Completed vs failed/reaped on one day.
+/// Jobs that ended on one UTC day.
 #[derive(SimpleObject)]
 pub struct DayPoint {
-    /// YYYY-MM-DD
+    /// The UTC day, `YYYY-MM-DD`.
     pub date: String,
-    /// Completed.
+    /// Jobs completed that day.
     pub completed: i32,
-    /// Failed or reaped.
+    /// Jobs failed or reaped that day.
     pub failed_or_reaped: i32,
 }
 
-/// Jobs per sender.
+/// Jobs per sender over a window.
 #[derive(SimpleObject)]
 pub struct SenderCount {
-    /// GitHub login.
+    /// GitHub login of whoever triggered the jobs; empty for jobs whose sender is unknown.
     pub sender: String,
-    /// Terminal jobs.
+    /// Their jobs that ended in the window.
     pub jobs: i32,
 }
 
-/// Spend ranking.
+/// Top spenders over a window.
 #[derive(SimpleObject)]
 pub struct Spend {
-    /// Top projects.
+    /// Projects with jobs that ended in the window, highest estimated cost first (ties by name).
     pub projects: Vec<SpendRow>,
-    /// Top repos.
+    /// Repos with jobs that ended in the window, highest estimated cost first (ties by name).
     pub repos: Vec<SpendRow>,
 }
 
-/// One spend row.
+/// One project or repo in the spend ranking.
 #[derive(SimpleObject)]
 pub struct SpendRow {
-    /// Name.
+    /// Project name or `owner/repo`.
     pub name: String,
-    /// Estimated cost.
+    /// Estimated cost of its jobs that ended in the window.
     pub cost: Money,
-    /// Terminal jobs.
+    /// Its jobs that ended in the window.
     pub jobs: i32,
 }
 
-/// The overview tiles.
+/// The overview tiles: current load, and jobs ended over the last `windowDays`.
 #[derive(SimpleObject, Clone, PartialEq)]
 pub struct Overview {
-    /// Window of the completed / failed tiles.
+    /// Days `completed` and `failedOrReaped` cover, as asked (counted as 1 to 366).
     pub window_days: i32,
-    /// Projects.
+    /// Projects configured.
     pub projects: i32,
-    /// Bound repos.
+    /// Repos bound to projects.
     pub bound_repos: i32,
-    /// Queued, claimed or starting.
+    /// Jobs now queued, claimed or starting.
     pub queued_or_starting: i32,
-    /// Running.
+    /// Jobs now running.
     pub running: i32,
-    /// Completed in the window.
+    /// Jobs completed in the last `windowDays` × 24 hours (up to the end of the current UTC hour).
     pub completed: i32,
-    /// Failed or reaped in the window.
+    /// Jobs failed or reaped in the same window.
     pub failed_or_reaped: i32,
-    /// Seq of the last record folded.
+    /// Seq of the last log record these numbers include.
     pub last_seq: BigInt,
 }
 
@@ -372,13 +383,14 @@ fn ranked(state: &State, window: Window, group: GroupBy) -> Vec<(String, String,
     rows
 }
 
-/// Stats.
+/// The overview tiles, stats, daily series, top senders and spend.
 #[derive(Default)]
 pub struct StatsQuery;
 
 #[Object]
 impl StatsQuery {
-    /// The overview tiles (completed and failed over the last `windowDays`).
+    /// The overview tiles; `completed` and `failedOrReaped` cover the last `windowDays` days
+    /// (counted as 1 to 366).
     async fn overview(
         &self,
         ctx: &Context<'_>,
@@ -388,7 +400,8 @@ impl StatsQuery {
         Ok(overview(&engine.app.state(), engine.app.now(), window_days))
     }
 
-    /// Jobs run, runner time, cost and unpriced jobs over a window, grouped.
+    /// Jobs that ended, runner time, estimated cost and unpriced jobs over a window, in total and
+    /// per group; INVALID_INPUT for a bad window.
     async fn stats(
         &self,
         ctx: &Context<'_>,
@@ -414,7 +427,8 @@ impl StatsQuery {
         })
     }
 
-    /// Completed vs failed/reaped per day of a month (default: the current month, UTC).
+    /// Completed vs failed/reaped jobs per UTC day of a month, one point per day: `year` defaults
+    /// to the current one, `month` (1 to 12, else INVALID_INPUT) to the current month.
     async fn daily_series(
         &self,
         ctx: &Context<'_>,
@@ -442,7 +456,8 @@ impl StatsQuery {
             .collect())
     }
 
-    /// Senders by terminal jobs in a window.
+    /// Senders by jobs that ended in a window, most first (ties by login); `limit` is clamped to 1
+    /// to 100. INVALID_INPUT for a bad window.
     async fn top_senders(
         &self,
         ctx: &Context<'_>,
@@ -459,7 +474,8 @@ impl StatsQuery {
             .collect())
     }
 
-    /// Top projects and repos by estimated spend (default window: 30 days).
+    /// Top projects and repos by estimated spend over a window (default: the last 30 days);
+    /// `limit` rows per list, clamped to 1 to 100. INVALID_INPUT for a bad window.
     async fn spend(
         &self,
         ctx: &Context<'_>,
@@ -490,37 +506,42 @@ impl StatsQuery {
     }
 }
 
-/// Audit filter.
+/// Audit log filter: every criterion given must match.
 #[derive(InputObject, Default)]
 pub struct AuditFilter {
-    /// Exact action name.
+    /// Only records of this event name (exact, e.g. `pool.updated`; `actions` lists them); blank =
+    /// any; an unknown name is INVALID_INPUT.
     pub action: Option<String>,
-    /// From.
+    /// Only records at or after this time.
     pub from: Option<DateTime>,
-    /// To (exclusive).
+    /// Only records before this time.
     pub to: Option<DateTime>,
 }
 
-/// One audit row.
+/// One record of the log, as the audit view shows it.
 #[derive(SimpleObject)]
 pub struct AuditEntry {
-    /// Seq.
+    /// Position in the log (from 1, without gaps); also the paging cursor.
     pub seq: BigInt,
-    /// When.
+    /// When it was recorded.
     pub at: DateTime,
-    /// Event name.
+    /// Event name, `noun.past_participle` (e.g. `job.claimed`).
     pub action: String,
-    /// Who.
+    /// Who caused it: `system`, `github`, an operator's email, or `runner:<instance-id>`.
     pub actor: String,
-    /// What it is about.
+    /// The first thing it is about: `job/12`, `instance/i-0abc…`, `project/3`, `pool/7`,
+    /// `repo/owner/name` or `user/email`; null when it is about none of these.
     pub target: Option<String>,
-    /// Request id.
+    /// Id of the request that caused it (for webhooks, the `X-GitHub-Delivery` GUID); null when
+    /// none was given.
     pub request_id: Option<String>,
-    /// Counts as a failure.
+    /// Whether the audit view counts it as a failure: a job failed, reaped, unmatched or whose
+    /// launch failed or is retried, an instance lost or orphaned, a runner error, a refused
+    /// sign-in, or a component turning unhealthy.
     pub failure: bool,
-    /// One line.
+    /// One readable line about the record.
     pub summary: String,
-    /// Full payload.
+    /// The event's full payload as JSON (never secrets).
     pub payload: async_graphql::Json<serde_json::Value>,
 }
 
@@ -540,24 +561,26 @@ impl AuditEntry {
     }
 }
 
-/// An audit page.
+/// A page of the audit log.
 #[derive(SimpleObject)]
 pub struct AuditPage {
-    /// Newest first.
+    /// At most `first` records, newest first.
     pub entries: Vec<AuditEntry>,
-    /// Failures among these entries.
+    /// How many of these entries count as failures.
     pub failures: i32,
-    /// Paging.
+    /// Where the next page starts (the cursor is a seq).
     pub page_info: PageInfo,
 }
 
-/// The audit log.
+/// The audit log: the event log itself, filtered.
 #[derive(Default)]
 pub struct AuditLogQuery;
 
 #[Object]
 impl AuditLogQuery {
-    /// The log, newest first, by exact action and time range.
+    /// The log, newest first, filtered by exact action and time range: `first` per page (1 to
+    /// 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`, a bad
+    /// cursor or an unknown action; UNAVAILABLE when the log cannot be read.
     async fn audit(
         &self,
         ctx: &Context<'_>,
@@ -603,19 +626,20 @@ impl AuditLogQuery {
         })
     }
 
-    /// Every event name, for the audit filter.
+    /// Every event name (`noun.past_participle`), for the audit filter and the `events`
+    /// subscription.
     async fn actions(&self) -> Vec<String> {
         EventName::ALL.iter().map(|n| n.as_str().to_owned()).collect()
     }
 }
 
-/// Configuration.
+/// Projects, pools and repo bindings.
 #[derive(Default)]
 pub struct ConfigQuery;
 
 #[Object]
 impl ConfigQuery {
-    /// Every project.
+    /// Every project, by name (case-insensitive).
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<ProjectView>> {
         let engine = engine(ctx)?;
         let state = engine.app.state();
@@ -625,7 +649,7 @@ impl ConfigQuery {
         Ok(projects)
     }
 
-    /// One project.
+    /// One project by id; null when none has it; INVALID_INPUT for a non-numeric id.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ProjectView>> {
         let engine = engine(ctx)?;
         let id = ProjectId(parse_id("id", &id)?);
@@ -633,7 +657,7 @@ impl ConfigQuery {
         Ok(state.config.project(id).map(|p| ProjectView::of(&state, p)))
     }
 
-    /// Pools, of one project or all.
+    /// Pools by id: of one project, or of all without `projectId`.
     async fn pools(&self, ctx: &Context<'_>, project_id: Option<ID>) -> Result<Vec<PoolView>> {
         let engine = engine(ctx)?;
         let project = project_id.as_ref().map(|id| parse_id("project_id", id).map(ProjectId)).transpose()?;
@@ -647,7 +671,7 @@ impl ConfigQuery {
             .collect())
     }
 
-    /// One pool.
+    /// One pool by id; null when none has it; INVALID_INPUT for a non-numeric id.
     async fn pool(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PoolView>> {
         let engine = engine(ctx)?;
         let id = PoolId(parse_id("id", &id)?);
@@ -655,7 +679,7 @@ impl ConfigQuery {
         Ok(state.config.pool(id).map(|p| PoolView::of(&state, p)))
     }
 
-    /// Repo bindings, of one project or all.
+    /// Repo bindings by lower-cased name: of one project, or of all without `projectId`.
     async fn repos(&self, ctx: &Context<'_>, project_id: Option<ID>) -> Result<Vec<RepoView>> {
         let engine = engine(ctx)?;
         let project = project_id.as_ref().map(|id| parse_id("project_id", id).map(ProjectId)).transpose()?;
@@ -669,7 +693,8 @@ impl ConfigQuery {
             .collect())
     }
 
-    /// The `runs-on:` line that selects a pool.
+    /// The `runs-on:` line that selects a pool, e.g. `runs-on: [self-hosted, web, linux]`;
+    /// NOT_FOUND for an unknown pool.
     async fn runs_on(&self, ctx: &Context<'_>, pool_id: ID) -> Result<String> {
         let engine = engine(ctx)?;
         let id = PoolId(parse_id("pool_id", &pool_id)?);
@@ -682,57 +707,58 @@ impl ConfigQuery {
 /// Health of one component.
 #[derive(SimpleObject)]
 pub struct HealthComponent {
-    /// Name.
+    /// `dispatcher`, `reaper`, `preflight`, `github`, `templates` or `storage`.
     pub name: String,
-    /// Healthy?
+    /// Whether it works.
     pub ok: bool,
-    /// What is wrong.
+    /// What is wrong; empty when ok.
     pub message: String,
-    /// Since when.
+    /// When its health last changed; null for `storage`.
     pub since: Option<DateTime>,
 }
 
-/// Overall health.
+/// Pacer's health, overall and per component.
 #[derive(SimpleObject)]
 pub struct Health {
-    /// Everything healthy.
+    /// Whether every component is ok (the console shows a red banner otherwise).
     pub ok: bool,
-    /// Per component.
+    /// Every component that has reported a problem at least once, then `storage`.
     pub components: Vec<HealthComponent>,
 }
 
-/// Settings.
+/// Settings changed from the console, and the URL instances use.
 #[derive(SimpleObject)]
 pub struct Settings {
-    /// Days a finished job stays in the jobs view.
+    /// Days a finished job stays in the jobs view, 1 to 3,650; default 90.
     pub retention_days: i32,
-    /// Fingerprint of the current bootstrap token.
+    /// A short fingerprint of the current bootstrap token, to tell tokens apart (never the token).
     pub bootstrap_token_fingerprint: Option<String>,
-    /// The previous token is accepted until then.
+    /// Until when the previous bootstrap token is still accepted after a rotation; null before
+    /// the first rotation.
     pub previous_token_valid_until: Option<DateTime>,
-    /// Pacer's URL as instances reach it.
+    /// Pacer's URL as instances reach it (`server.public_url`).
     pub public_url: String,
 }
 
-/// The signed-in user.
+/// Who the caller is.
 #[derive(SimpleObject)]
 pub struct User {
-    /// Email.
+    /// The signed-in user's email; `operator` when auth is disabled.
     pub email: String,
-    /// local or oidc.
+    /// How they signed in: `local` (email and password) or `oidc`; `none` when auth is disabled.
     pub method: String,
 }
 
 /// How sign-in works here.
 #[derive(SimpleObject)]
 pub struct AuthInfo {
-    /// No sign-in at all.
+    /// Auth is off (`auth.disabled`): no sign-in, and every caller acts as the operator.
     pub disabled: bool,
-    /// Email + password.
+    /// Email and password sign-in is offered (`POST /auth/login`).
     pub local_enabled: bool,
-    /// Sign in with SSO.
+    /// Sign in with SSO (OIDC, from `/auth/oidc/start`) is offered.
     pub oidc_enabled: bool,
-    /// The caller has a session.
+    /// Whether the caller may use the API: it has a session, or auth is disabled.
     pub signed_in: bool,
 }
 
@@ -752,13 +778,13 @@ pub(crate) fn settings(engine: &crate::engine::Engine) -> Settings {
     }
 }
 
-/// Health, settings, identity.
+/// Health, settings, who the caller is and how sign-in works.
 #[derive(Default)]
 pub struct SystemQuery;
 
 #[Object]
 impl SystemQuery {
-    /// Health per component (storage included).
+    /// Health per component, storage included.
     async fn health(&self, ctx: &Context<'_>) -> Result<Health> {
         let engine = engine(ctx)?;
         let state = engine.app.state();
@@ -782,12 +808,12 @@ impl SystemQuery {
         Ok(Health { ok: components.iter().all(|c| c.ok), components })
     }
 
-    /// Settings.
+    /// The current settings.
     async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
         Ok(settings(engine(ctx)?))
     }
 
-    /// Who is signed in.
+    /// Who the caller is; null without a session.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(match principal(ctx)? {
             Principal::User { email, method, .. } => Some(User {
@@ -799,7 +825,7 @@ impl SystemQuery {
         })
     }
 
-    /// How sign-in works (the only query open without a session).
+    /// How sign-in works; the only query open without a session.
     async fn auth_info(&self, ctx: &Context<'_>) -> Result<AuthInfo> {
         let auth = ctx.data::<Arc<Auth>>()?;
         let principal = principal(ctx)?;

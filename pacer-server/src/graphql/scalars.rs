@@ -10,7 +10,8 @@ use pacer_domain::Timestamp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BigInt(pub i64);
 
-/// A 64-bit integer as a decimal string (GitHub ids exceed 2^31; money is in micro-dollars).
+/// A 64-bit signed integer as a decimal string, e.g. `"4242424242"` (GitHub ids exceed 2^31;
+/// money is in micro-dollars); as input, a JSON number is accepted too.
 #[Scalar(name = "BigInt")]
 impl ScalarType for BigInt {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -40,7 +41,9 @@ impl From<u64> for BigInt {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DateTime(pub Timestamp);
 
-/// An instant in UTC, RFC 3339 with milliseconds: 2026-11-29T00:46:07.123Z
+/// An instant, written in UTC as RFC 3339 with milliseconds: `2026-11-29T00:46:07.123Z`. As
+/// input, an RFC 3339 time (`Z` or an offset) or a bare date `YYYY-MM-DD`, read as that day's
+/// midnight UTC.
 #[Scalar(name = "DateTime")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {

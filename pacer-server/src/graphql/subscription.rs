@@ -22,7 +22,10 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 /// Records a subscriber may have queued before it is told to resync.
 pub const QUEUE: usize = 1_024;
 
-/// Every subscription.
+/// Every subscription, over the `graphql-transport-ws` WebSocket at `/graphql`. Each needs a
+/// session (cookie, or `authorization: Bearer <session>` in `connection_init`) unless auth is
+/// disabled; a stream ends with an error whose `extensions.code` is RESYNC (the subscriber fell
+/// behind), UNAUTHENTICATED (the session ended) or UNAVAILABLE (the log failed).
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(LiveSubscription);
 
@@ -30,35 +33,35 @@ pub struct Subscription(LiveSubscription);
 /// subscriber asking for `seq` and `at` does not pay for the payload's JSON.
 pub struct EventMessage(Recorded);
 
-/// One record of the log.
+/// One record of the log, as `events` sends it; fields are rendered only when selected.
 #[Object]
 impl EventMessage {
-    /// Seq.
+    /// Position in the log (from 1, without gaps); resume with it as `afterSeq`.
     async fn seq(&self) -> BigInt {
         self.0.seq.into()
     }
 
-    /// When.
+    /// When it was recorded.
     async fn at(&self) -> DateTime {
         self.0.at.into()
     }
 
-    /// Event name.
+    /// Event name, `noun.past_participle` (e.g. `job.claimed`).
     async fn action(&self) -> &'static str {
         self.0.event.name().as_str()
     }
 
-    /// Who.
+    /// Who caused it: `system`, `github`, an operator's email, or `runner:<instance-id>`.
     async fn actor(&self) -> String {
         self.0.actor.to_string()
     }
 
-    /// What it is about.
+    /// The first thing it is about (`job/12`, `pool/7`, …); null when it is about none.
     async fn target(&self) -> Option<String> {
         self.0.event.subjects().first().map(ToString::to_string)
     }
 
-    /// Full payload.
+    /// The event's full payload as JSON (never secrets).
     async fn payload(&self) -> async_graphql::Json<serde_json::Value> {
         async_graphql::Json(payload(&self.0.event))
     }
@@ -122,15 +125,16 @@ fn context(ctx: &Context<'_>) -> Result<(Arc<Engine>, Arc<Auth>, Principal)> {
     Ok((engine(ctx)?.clone(), ctx.data::<Arc<Auth>>()?.clone(), principal(ctx)?.clone()))
 }
 
-/// Live data.
+/// Live data from the log: records, job changes, overview tiles.
 #[derive(Default)]
 pub struct LiveSubscription;
 
 #[SubscriptionMacro]
 impl LiveSubscription {
-    /// Every record after afterSeq (default: from now), in order, exactly once; optionally only
-    /// these actions. A client too slow to keep up gets an error with extensions.code RESYNC and
-    /// resubscribes from its last seq.
+    /// Every record after `afterSeq` (default: from now), in order, exactly once; with `actions`,
+    /// only records of these event names (see `actions`). INVALID_INPUT for an unknown action or a
+    /// negative `afterSeq`. A subscriber that lets 1,024 records queue up unread gets RESYNC and
+    /// resubscribes from the last seq it handled.
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -166,7 +170,8 @@ impl LiveSubscription {
         }))
     }
 
-    /// A job whenever it changes (one job, or any when id is omitted).
+    /// A job each time a record about it is written: the one with `id`, or every retained job
+    /// without it; from now on, no current value first. INVALID_INPUT for a non-numeric id.
     async fn job_changed(
         &self,
         ctx: &Context<'_>,
@@ -210,7 +215,8 @@ impl LiveSubscription {
         }))
     }
 
-    /// The overview tiles now and whenever they change (at most every second).
+    /// The overview tiles at once, then whenever they change, checked every second; `windowDays`
+    /// as in the `overview` query.
     async fn overview_changed(
         &self,
         ctx: &Context<'_>,

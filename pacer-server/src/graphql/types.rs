@@ -15,25 +15,31 @@ use pacer_domain::{
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-/// Job status.
+/// Where a job is in its life: QUEUED, CLAIMED, STARTING, RUNNING, then one terminal status
+/// (COMPLETED, FAILED, CANCELLED, REAPED) that never changes again. CLAIMED, STARTING and
+/// RUNNING are active: they count against the pool, project and repo caps.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(name = "JobStatus")]
 pub enum GqlJobStatus {
-    /// Waiting to be claimed.
+    /// Routed to a pool and waiting to be claimed; also after a capacity retry (see
+    /// `nextRetryAt`) or after losing its instance to another job.
     Queued,
-    /// Launch under way.
+    /// Taken by the dispatcher, EC2 launch under way; back to QUEUED when no launch outcome
+    /// arrives within 2 minutes.
     Claimed,
-    /// Instance launched.
+    /// Instance launched; its runner is not running the job yet.
     Starting,
-    /// Running.
+    /// The job runs: its runner registered, or GitHub reported it in progress.
     Running,
-    /// Ended well.
+    /// GitHub concluded anything but a failure or a cancellation (`success`, `skipped`,
+    /// `neutral`, …).
     Completed,
-    /// Ended badly.
+    /// GitHub concluded `failure` or `timed_out`, or Pacer failed it (launch refused or retries
+    /// exhausted, runner bootstrap error, instance lost, pool deleted); `failure` says where.
     Failed,
     /// Cancelled on GitHub.
     Cancelled,
-    /// Killed at max runtime.
+    /// Its instance was terminated for running longer than the pool's `maxRuntimeMinutes`.
     Reaped,
 }
 
@@ -68,13 +74,16 @@ impl From<GqlJobStatus> for JobStatus {
 }
 
 macro_rules! mirror_enum {
-    ($gql:ident, $name:literal, $domain:ty, { $($variant:ident),* $(,)? }) => {
-        #[doc = concat!("Mirror of the domain's `", stringify!($domain), "`.")]
+    (
+        $(#[$doc:meta])* $gql:ident, $name:literal, $domain:ty,
+        { $($(#[$vdoc:meta])* $variant:ident),* $(,)? }
+    ) => {
+        $(#[$doc])*
         #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
         #[graphql(name = $name)]
         pub enum $gql {
             $(
-                #[doc = stringify!($variant)]
+                $(#[$vdoc])*
                 $variant,
             )*
         }
@@ -97,17 +106,54 @@ macro_rules! mirror_enum {
     };
 }
 
-mirror_enum!(GqlMarket, "Market", Market, { OnDemand, Spot });
-mirror_enum!(GqlScope, "Scope", Scope, { Repo, Org });
-mirror_enum!(GqlSpawnMethod, "SpawnMethod", SpawnMethod, { Fleet, RunInstances });
-mirror_enum!(GqlAllocation, "AllocationStrategy", AllocationStrategy, { Cost, LowestPrice, Capacity, Priority });
+mirror_enum!(
+    /// The EC2 purchasing market of a launch.
+    GqlMarket, "Market", Market, {
+    /// On-demand capacity, priced from the AWS Pricing API's list price.
+    OnDemand,
+    /// Spot capacity (one-time requests, terminated on interruption), priced from the latest
+    /// spot price of the instance type and zone.
+    Spot,
+});
+mirror_enum!(
+    /// How repos reach a project.
+    GqlScope, "Scope", Scope, {
+    /// Repos are bound one by one (`bindRepo`).
+    Repo,
+    /// Every repo of the GitHub org `orgName` is covered; no repo can be bound.
+    Org,
+});
+mirror_enum!(
+    /// How a pool asks EC2 for an instance.
+    GqlSpawnMethod, "SpawnMethod", SpawnMethod, {
+    /// One CreateFleet `instant` request over every instance type × subnet, choosing by the
+    /// pool's `allocationStrategy`.
+    Fleet,
+    /// One RunInstances call per instance type, in order, in the first subnet only, until one
+    /// succeeds; `allocationStrategy` is unused.
+    RunInstances,
+});
+mirror_enum!(
+    /// How CreateFleet chooses among a pool's instance types × subnets (FLEET pools only).
+    GqlAllocation, "AllocationStrategy", AllocationStrategy, {
+    /// On-demand lowest-price, spot price-capacity-optimized.
+    Cost,
+    /// Lowest price in both markets.
+    LowestPrice,
+    /// On-demand lowest-price, spot capacity-optimized.
+    Capacity,
+    /// The order of `instanceTypes` decides (prioritized on-demand, capacity-optimized-prioritized
+    /// spot).
+    Priority,
+});
 
-/// Money.
+/// An amount of US dollars, kept as integer micro-dollars (never floats).
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Money {
-    /// Micro-dollars.
+    /// The exact amount in micro-dollars (millionths of a US dollar): 1500000 is $1.50.
     pub micros: BigInt,
-    /// Dollars; four decimals below a cent.
+    /// For display: `$1,234.56` from a cent up, four decimals below a cent (`$0.0042`),
+    /// `<$0.0001` for less but not zero, `$0.00` for zero.
     pub formatted: String,
 }
 
@@ -117,13 +163,16 @@ impl From<Micros> for Money {
     }
 }
 
-/// A tag.
+/// A user tag for AWS resources; project tags, then pool tags, then repo tags override by key,
+/// and Pacer's own `gha:` tags come last. At most 40 per project, pool or repo, and at most 44
+/// once a project's, pool's and repo's are combined (AWS allows 50; Pacer adds six).
 #[derive(SimpleObject, InputObject, Clone, Debug)]
 #[graphql(input_name = "TagInput")]
 pub struct Tag {
-    /// Key.
+    /// Tag key, 1 to 128 characters; the prefixes `gha:` (Pacer's) and `aws:` (AWS's) are
+    /// reserved in any case.
     pub key: String,
-    /// Value.
+    /// Tag value, at most 256 characters; may be empty.
     pub value: String,
 }
 
@@ -139,31 +188,38 @@ fn int(n: impl TryInto<i32>) -> i32 {
     n.try_into().unwrap_or(i32::MAX)
 }
 
-/// A project.
+/// A project: a named group of pools and of the repos they serve, with a concurrency ceiling;
+/// nothing EC2-shaped lives on a project.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Project")]
 pub struct ProjectView {
-    /// Id.
+    /// Pacer's project id, a decimal number assigned in creation order and never reused.
     pub id: ID,
-    /// Name.
+    /// Unique name (case-insensitive), 1 to 128 characters; its sanitised form (lower case, each
+    /// run of characters outside a-z, 0-9 and _ as one `-`) is a runner label of every pool of
+    /// the project.
     pub name: String,
-    /// Concurrency cap (0 = none).
+    /// Most active (claimed, starting, running) jobs across the project's pools at once; 0 = no
+    /// project ceiling; at most 10,000.
     pub cap: i32,
-    /// Tags.
+    /// Tags on the project's launch templates, instances and volumes; pool and repo tags override
+    /// them by key.
     pub tags: Vec<Tag>,
-    /// Scope.
+    /// How repos reach the project: bound one by one (REPO) or every repo of `orgName` (ORG).
     pub scope: GqlScope,
-    /// Org (org scope).
+    /// The GitHub org login an ORG project covers (no other ORG project covers it); null for REPO
+    /// scope.
     pub org_name: Option<String>,
-    /// Runner group (org scope).
+    /// GitHub runner group the org runners join (ORG scope only); 0 = GitHub's default group, 1.
     pub runner_group_id: i32,
-    /// Disabled.
+    /// A disabled project routes nothing: its webhooks are ignored (recorded as `job.ignored`)
+    /// and its queued jobs wait.
     pub disabled: bool,
-    /// Its pools.
+    /// The project's pools, by id.
     pub pools: Vec<PoolView>,
-    /// Its repos.
+    /// The repos bound to the project, by lower-cased name; empty for ORG scope.
     pub repos: Vec<RepoView>,
-    /// Active jobs.
+    /// The project's jobs now claimed, starting or running (what `cap` limits).
     pub active_jobs: i32,
 }
 
@@ -187,65 +243,78 @@ impl ProjectView {
     }
 }
 
-/// A pool.
+/// A pool: one EC2 launch template shape inside a project, with the runner labels that select
+/// it.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Pool")]
 pub struct PoolView {
-    /// Id.
+    /// Pacer's pool id, a decimal number assigned in creation order and never reused.
     pub id: ID,
-    /// Project id.
+    /// Id of the project the pool belongs to, fixed at creation.
     pub project_id: ID,
-    /// Project name.
+    /// Name of that project.
     pub project_name: String,
-    /// Name.
+    /// Name, 1 to 128 characters, unique within the project after sanitising (as the project's
+    /// name); its sanitised form is one of the pool's runner labels.
     pub name: String,
-    /// The project's default pool.
+    /// The project's catch-all pool, chosen when a job's labels name none of the matching pools;
+    /// at most one per project.
     pub is_default: bool,
-    /// Priority (lower wins).
+    /// Order among matching pools, lower wins; 0 to 10,000, default 100.
     pub priority: i32,
-    /// AMI.
+    /// The AMI instances boot (`ami-` and 8 to 17 lower-case hex digits), checked to exist before
+    /// every save.
     pub ami_id: String,
-    /// Instance types in order.
+    /// EC2 instance types (`family.size`, e.g. `m7i.large`) in preference order; 1 to 20.
     pub instance_types: Vec<String>,
-    /// Subnets.
+    /// Subnets to launch in (`subnet-…`), 1 to 16; RUN_INSTANCES uses the first one only.
     pub subnet_ids: Vec<String>,
-    /// Security groups.
+    /// Security groups of the instance's network interface (`sg-…`), 0 to 5.
     pub security_group_ids: Vec<String>,
-    /// Instance profile.
+    /// IAM instance profile (name or ARN) given to instances; null = none.
     pub iam_instance_profile: Option<String>,
-    /// Root volume GiB (0 = the AMI's).
+    /// Root volume size in GiB (gp3, encrypted, deleted with the instance); 0 = the AMI's own
+    /// size; at most 16,384.
     pub root_volume_gb: i32,
-    /// Max runtime.
+    /// Minutes an instance may run before the reaper terminates it and reaps its job; 1 to 10,080
+    /// (one week), default 60.
     pub max_runtime_minutes: i32,
-    /// Concurrency cap.
+    /// Most active (claimed, starting, running) jobs in this pool at once; 1 to 10,000, default 5.
     pub cap: i32,
-    /// Spot.
+    /// Launch on the spot market (one-time requests, terminated on interruption); false =
+    /// on-demand.
     pub spot: bool,
-    /// On-demand after a spot capacity failure.
+    /// Spot pools only: after a job's first spot capacity failure, retry it on-demand.
     pub on_demand_fallback: bool,
-    /// Spawn method.
+    /// How EC2 is asked for an instance.
     pub spawn_method: GqlSpawnMethod,
-    /// Allocation strategy.
+    /// How CreateFleet chooses among instance types × subnets; unused by RUN_INSTANCES.
     pub allocation_strategy: GqlAllocation,
-    /// Extra labels.
+    /// Runner labels added after the derived ones (`self-hosted`, project, pool); 0 to 20, each
+    /// at most 64 characters.
     pub extra_labels: Vec<String>,
-    /// Tags.
+    /// Tags on the pool's launch template, instances and volumes; they override the project's by
+    /// key, and repo tags override them.
     pub tags: Vec<Tag>,
-    /// Pinned runner version.
+    /// Runner version the instance downloads and verifies (e.g. `2.321.0`); null = the runner
+    /// already installed on the AMI.
     pub runner_version: Option<String>,
-    /// Runner user.
+    /// POSIX user the runner runs as, created if missing; null = root.
     pub runner_user: Option<String>,
-    /// Extra user data.
+    /// Shell the user data runs before the runner registers, at most 8,192 bytes; null = nothing.
     pub user_data_extra: Option<String>,
-    /// Disabled.
+    /// A disabled pool matches no new job, and its queued jobs are not claimed.
     pub disabled: bool,
-    /// Launch template id.
+    /// The pool's EC2 launch template (`lt-…`), stable across edits and renames; null until one
+    /// is created.
     pub launch_template_id: Option<String>,
-    /// Default version.
+    /// The template version set as `$Default`, which launches use: a new one on every save and
+    /// whenever the rendered user data changes (public URL, bootstrap token); null without a
+    /// template.
     pub launch_template_version: Option<i32>,
-    /// The runs-on: line that selects this pool.
+    /// The line a workflow uses to land on this pool, e.g. `runs-on: [self-hosted, web, linux]`.
     pub runs_on: String,
-    /// Active jobs.
+    /// The pool's jobs now claimed, starting or running (what `cap` limits).
     pub active_jobs: i32,
 }
 
@@ -286,21 +355,23 @@ impl PoolView {
     }
 }
 
-/// A repo binding.
+/// A repo bound to a REPO-scoped project: its jobs route there.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Repo")]
 pub struct RepoView {
-    /// `owner/repo`.
+    /// `owner/repo` as on GitHub, matched case-insensitively; bound to one project at most.
     pub full_name: String,
-    /// Project id.
+    /// Id of the project its jobs route to.
     pub project_id: ID,
-    /// Project name.
+    /// Name of that project.
     pub project_name: String,
-    /// Cap override.
+    /// Most active jobs of this repo at once, on top of the pool and project caps; null = no repo
+    /// cap.
     pub cap: Option<i32>,
-    /// Tags.
+    /// Tags stamped on this repo's instances and volumes at launch (never on the launch template,
+    /// which pools share); they override pool and project tags by key.
     pub tags: Vec<Tag>,
-    /// Active jobs.
+    /// The repo's jobs now claimed, starting or running.
     pub active_jobs: i32,
 }
 
@@ -323,26 +394,32 @@ impl RepoView {
     }
 }
 
-/// Project input.
+/// A project's settings for `createProject` and `updateProject`; an update replaces every field
+/// (an omitted one takes its default). Bad fields are INVALID_INPUT errors whose
+/// `extensions.field` is the snake_case name (`org_name`).
 #[derive(InputObject, Clone, Debug)]
 pub struct ProjectInput {
-    /// Name.
+    /// Unique name (case-insensitive, and as a runner label), 1 to 128 characters after trimming,
+    /// with at least one letter, digit or underscore and no control characters.
     pub name: String,
-    /// Concurrency cap (0 = none).
+    /// Most active jobs across the project at once; 0 = no project ceiling; at most 10,000.
     #[graphql(default = 0)]
     pub cap: i32,
-    /// Tags.
+    /// Tags for the project's launch templates, instances and volumes.
     #[graphql(default)]
     pub tags: Vec<Tag>,
-    /// Scope.
+    /// How repos reach the project; switching a project to ORG needs every repo unbound first
+    /// (CONFLICT otherwise).
     #[graphql(default_with = "GqlScope::Repo")]
     pub scope: GqlScope,
-    /// Org (org scope).
+    /// The GitHub org login (1 to 39 characters), required for ORG scope and not covered by
+    /// another ORG project; must be empty for REPO scope.
     pub org_name: Option<String>,
-    /// Runner group (org scope).
+    /// GitHub runner group the org runners join, ORG scope only (must be 0 for REPO); 0 = GitHub's
+    /// default group, 1.
     #[graphql(default = 0)]
     pub runner_group_id: i32,
-    /// Disabled.
+    /// Route nothing to the project: its webhooks are ignored and its queued jobs wait.
     #[graphql(default = false)]
     pub disabled: bool,
 }
@@ -376,62 +453,74 @@ impl ProjectInput {
     }
 }
 
-/// Pool input.
+/// A pool's settings for `createPool` and `updatePool`; an update replaces every field (an
+/// omitted one takes its default). Checked by Pacer's rules, then against AWS (the AMI, subnets,
+/// security groups and instance profile must exist, the root volume must hold the AMI) before
+/// anything is saved. Bad fields are INVALID_INPUT errors whose `extensions.field` is the
+/// snake_case path (`instance_types[1]`).
 #[derive(InputObject, Clone, Debug)]
 pub struct PoolInput {
-    /// Name.
+    /// Name, 1 to 128 characters after trimming, unique within the project as a runner label, with
+    /// at least one letter, digit or underscore.
     pub name: String,
-    /// Default pool.
+    /// Make this the project's catch-all pool; takes the mark from the project's other pools.
     #[graphql(default = false)]
     pub is_default: bool,
-    /// Priority.
+    /// Order among matching pools, lower wins; 0 to 10,000.
     #[graphql(default = 100)]
     pub priority: i32,
-    /// AMI.
+    /// AMI id (`ami-` and 8 to 17 lower-case hex digits) that exists in the region.
     pub ami_id: String,
-    /// Instance types in order.
+    /// EC2 instance types (`family.size`, e.g. `m7i.large`) in preference order; 1 to 20, no
+    /// duplicates.
     pub instance_types: Vec<String>,
-    /// Subnets.
+    /// Subnet ids (`subnet-…`), 1 to 16, no duplicates; each must exist.
     pub subnet_ids: Vec<String>,
-    /// Security groups.
+    /// Security group ids (`sg-…`), 0 to 5, no duplicates; each must exist.
     #[graphql(default)]
     pub security_group_ids: Vec<String>,
-    /// Instance profile.
+    /// IAM instance profile name or ARN, which must exist; null or empty = none.
     pub iam_instance_profile: Option<String>,
-    /// Root volume GiB.
+    /// Root volume size in GiB; 0 = the AMI's own size; otherwise at least the AMI's size and at
+    /// most 16,384.
     #[graphql(default = 0)]
     pub root_volume_gb: i32,
-    /// Max runtime.
+    /// Minutes an instance may run before the reaper terminates it and reaps its job; 1 to
+    /// 10,080.
     #[graphql(default = 60)]
     pub max_runtime_minutes: i32,
-    /// Cap.
+    /// Most active jobs in the pool at once; 1 to 10,000.
     #[graphql(default = 5)]
     pub cap: i32,
-    /// Spot.
+    /// Launch on the spot market instead of on-demand.
     #[graphql(default = false)]
     pub spot: bool,
-    /// On-demand fallback.
+    /// Retry a job on-demand after its first spot capacity failure; only with `spot`.
     #[graphql(default = false)]
     pub on_demand_fallback: bool,
-    /// Spawn method.
+    /// How EC2 is asked for an instance.
     #[graphql(default_with = "GqlSpawnMethod::Fleet")]
     pub spawn_method: GqlSpawnMethod,
-    /// Allocation strategy.
+    /// How CreateFleet chooses among instance types × subnets; ignored by RUN_INSTANCES.
     #[graphql(default_with = "GqlAllocation::Cost")]
     pub allocation_strategy: GqlAllocation,
-    /// Extra labels.
+    /// Runner labels added to the derived ones; 0 to 20, each at most 64 characters with a letter,
+    /// digit or underscore, no duplicates, no `gha:` prefix.
     #[graphql(default)]
     pub extra_labels: Vec<String>,
-    /// Tags.
+    /// Tags for the pool's launch template, instances and volumes.
     #[graphql(default)]
     pub tags: Vec<Tag>,
-    /// Runner version.
+    /// Runner version to download and verify, `major.minor.patch` (e.g. `2.321.0`); null or
+    /// empty for the runner installed on the AMI.
     pub runner_version: Option<String>,
-    /// Runner user.
+    /// POSIX user the runner runs as (a lower-case letter or `_`, then up to 31 of a-z, 0-9, `_`,
+    /// `-`); null or empty = root.
     pub runner_user: Option<String>,
-    /// Extra user data.
+    /// Shell the user data runs before the runner registers, at most 8,192 bytes, no NUL; null or
+    /// blank = nothing.
     pub user_data_extra: Option<String>,
-    /// Disabled.
+    /// Match no new job and claim none of the pool's queued jobs.
     #[graphql(default = false)]
     pub disabled: bool,
 }
@@ -473,39 +562,45 @@ impl PoolInput {
     }
 }
 
-/// Repo input.
+/// A repo binding for `bindRepo` and `updateRepo`. Bad fields are INVALID_INPUT errors whose
+/// `extensions.field` is the snake_case name (`full_name`).
 #[derive(InputObject, Clone, Debug)]
 pub struct RepoInput {
-    /// `owner/repo`.
+    /// `owner/repo` as on GitHub, matched case-insensitively; for `updateRepo`, the binding to
+    /// change.
     pub full_name: String,
-    /// Project.
+    /// The REPO-scoped project the repo's jobs route to; `updateRepo` may move the binding to
+    /// another project.
     pub project_id: ID,
-    /// Cap override.
+    /// Most active jobs of this repo at once, 1 to 10,000, on top of the pool and project caps;
+    /// null = no repo cap.
     pub cap: Option<i32>,
-    /// Tags.
+    /// Tags stamped on this repo's instances and volumes at launch.
     #[graphql(default)]
     pub tags: Vec<Tag>,
 }
 
-/// An instance as the job detail shows it.
+/// The EC2 instance launched for a job, as the job detail shows it: from the live state while
+/// it runs, rebuilt from the log once it ended.
 #[derive(SimpleObject, Clone, Debug, Default)]
 #[graphql(name = "Instance")]
 pub struct InstanceView {
-    /// Id.
+    /// EC2 instance id (`i-…`).
     pub id: String,
-    /// Type.
+    /// EC2 instance type, e.g. `m7i.large`; null when the log holds no launch record for it.
     pub instance_type: Option<String>,
-    /// Zone.
+    /// Availability zone, e.g. `eu-west-1a`; null when the log holds no launch record for it.
     pub availability_zone: Option<String>,
-    /// Market.
+    /// Market it was launched on; null when the log holds no launch record for it.
     pub market: Option<GqlMarket>,
-    /// Launched.
+    /// When its launch was recorded; null when the log holds no launch record for it.
     pub launched_at: Option<DateTime>,
-    /// Runner registered.
+    /// When its runner registered with GitHub; null until then.
     pub registered_at: Option<DateTime>,
-    /// Ended.
+    /// When it was recorded terminated, lost or reaped; null while live.
     pub ended_at: Option<DateTime>,
-    /// live, terminated, lost, reaped.
+    /// `live`; `terminated`; `lost` (vanished, stopped or interrupted outside Pacer); `reaped`
+    /// (terminated at the pool's max runtime); or `unknown` when the log holds nothing about it.
     pub state: String,
 }
 
@@ -554,85 +649,101 @@ impl InstanceView {
     }
 }
 
-/// Why a job failed.
+/// Why a job failed or was reaped.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct JobFailure {
-    /// Stage.
+    /// Where it failed: `github` (GitHub concluded `failure` or `timed_out`), `spawn` (EC2 refused
+    /// the launch or 12 capacity retries ran out), `bootstrap` (the runner failed before the job
+    /// ran), `ec2` (instance lost), `config` (its pool was deleted) or `max_runtime` (reaped).
     pub stage: String,
-    /// Message.
+    /// What went wrong in one line, e.g. AWS's error or `ran longer than 60 minutes`.
     pub message: String,
-    /// The runner's log tail, when it reported one.
+    /// The end of the runner's log (at most 64 KiB) from its last error report; null when it sent
+    /// none.
     pub log_tail: Option<String>,
 }
 
-/// One step of a job's life.
+/// One record of a job's history.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct TimelineEntry {
-    /// Seq.
+    /// Position of the record in the log (from 1, without gaps).
     pub seq: BigInt,
-    /// When.
+    /// When it was recorded.
     pub at: DateTime,
-    /// Event name.
+    /// Event name, `noun.past_participle` (e.g. `job.claimed`); `actions` lists them all.
     pub action: String,
-    /// Actor.
+    /// Who caused it: `system`, `github`, an operator's email, or `runner:<instance-id>`.
     pub actor: String,
-    /// One line.
+    /// One readable line about the record.
     pub summary: String,
 }
 
-/// A job.
+/// A GitHub workflow job Pacer accepted: its routing, status, instance and cost. `runAttempt`,
+/// `workflow`, `jobName`, `branch`, `sha`, `htmlUrl`, `instance`, `failure` and `timeline` are
+/// read from the log when selected, one read per job.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Job", complex)]
 pub struct JobView {
-    /// Id.
+    /// Pacer's job id, a decimal number increasing in queue order; also the jobs paging cursor.
     pub id: ID,
-    /// GitHub job id.
+    /// GitHub's job id.
     pub github_job_id: BigInt,
-    /// GitHub run id.
+    /// GitHub's workflow run id.
     pub run_id: BigInt,
-    /// `owner/repo`.
+    /// `owner/repo` the job belongs to.
     pub repo: String,
-    /// Sender.
+    /// GitHub login of whoever triggered the run; empty when unknown.
     pub sender: String,
-    /// Requested labels.
+    /// The `runs-on` labels the job asked for, as GitHub sent them.
     pub labels: Vec<String>,
-    /// Project id.
+    /// Id of the project it was routed to.
     pub project_id: ID,
-    /// Project name.
+    /// Name of that project; empty once the project is deleted.
     pub project_name: String,
-    /// Pool id.
+    /// Id of the pool it was routed to.
     pub pool_id: ID,
-    /// Pool name.
+    /// Name of that pool; empty once the pool is deleted.
     pub pool_name: String,
-    /// Status.
+    /// Where the job is in its life.
     pub status: GqlJobStatus,
-    /// Launch attempts made: the failed ones, plus the one in flight or that succeeded.
+    /// Launch attempts: the capacity failures so far (throttling does not count), plus one while a
+    /// launch is under way or once one succeeded; the job fails after 12 capacity failures.
     pub attempts: i32,
-    /// Market.
+    /// Market of the current or next launch: the pool's when queued, ON_DEMAND after a spot
+    /// fallback, or that of the instance it took.
     pub market: GqlMarket,
-    /// Queued.
+    /// When it was queued (GitHub's `queued` webhook, routed to a pool).
     pub queued_at: DateTime,
-    /// Claimed.
+    /// When the dispatcher last claimed it; null while it waits in the queue.
     pub claimed_at: Option<DateTime>,
-    /// Launched.
+    /// When its current instance was launched (cost runs from here); null without an instance.
     pub launched_at: Option<DateTime>,
-    /// Started.
+    /// When it started running (runner registered or `in_progress` webhook); null until then, and
+    /// cleared when it loses its instance.
     pub started_at: Option<DateTime>,
-    /// Ended.
+    /// When it reached its terminal status (retention counts from here); null until then.
     pub finished_at: Option<DateTime>,
-    /// Seconds from start (or launch) to end, or to now while active.
+    /// Whole seconds from `startedAt` (else `launchedAt`) to `finishedAt`, or to now while not
+    /// finished; null before a launch.
     pub duration_seconds: Option<i32>,
-    /// Its instance.
+    /// The EC2 instance (`i-…`) it waits for, runs on or ran on; null before a launch or after
+    /// losing its instance.
     pub instance_id: Option<String>,
-    /// The runner that ran it.
+    /// The runner that runs or ran it (`pacer-<instance-id>` for Pacer's own, but GitHub may use
+    /// another runner with the same labels); null until known.
     pub runner_name: Option<String>,
-    /// Price per hour of its instance.
+    /// Price per hour of its instance, quoted at launch (on-demand list price or spot price); null
+    /// without an instance or when no quote was found (unpriced).
     pub price_per_hour: Option<Money>,
-    /// Estimated cost.
+    /// Estimated cost, `pricePerHour` × time from instance launch to job end, set when the job
+    /// ends; null while it is not finished, when unpriced, or without an instance.
     pub cost: Option<Money>,
-    /// Why a job that is not running yet still waits.
+    /// Why a QUEUED, CLAIMED or STARTING job is not running yet (pool, project or repo cap full,
+    /// retry time, pool or project disabled, launch under way, waiting for the runner, …); null
+    /// in the other statuses.
     pub wait_reason: Option<String>,
-    /// Next launch retry.
+    /// When a QUEUED job may be claimed again after a capacity or throttling failure; null when it
+    /// may be claimed now or is not queued.
     pub next_retry_at: Option<DateTime>,
     #[graphql(skip)]
     job: pacer_domain::JobId,
@@ -723,32 +834,34 @@ impl JobView {
 
 #[ComplexObject]
 impl JobView {
-    /// GitHub run attempt.
+    /// GitHub's run attempt: 1 for the first run, more after re-runs; 1 when the log no longer
+    /// holds the job's queue record.
     async fn run_attempt(&self, ctx: &Context<'_>) -> Result<i32> {
         Ok(self.queued(ctx).await?.map_or(1, |q| int(q.run_attempt)))
     }
 
-    /// Workflow name.
+    /// Workflow name; empty when unknown.
     async fn workflow(&self, ctx: &Context<'_>) -> Result<String> {
         Ok(self.queued(ctx).await?.map(|q| q.workflow).unwrap_or_default())
     }
 
-    /// Job name.
+    /// Job name as GitHub shows it; empty when unknown.
     async fn job_name(&self, ctx: &Context<'_>) -> Result<String> {
         Ok(self.queued(ctx).await?.map(|q| q.job_name).unwrap_or_default())
     }
 
-    /// Branch.
+    /// Branch the run is for; empty when unknown.
     async fn branch(&self, ctx: &Context<'_>) -> Result<String> {
         Ok(self.queued(ctx).await?.map(|q| q.branch).unwrap_or_default())
     }
 
-    /// Commit SHA.
+    /// Commit SHA the run is for; empty when unknown.
     async fn sha(&self, ctx: &Context<'_>) -> Result<String> {
         Ok(self.queued(ctx).await?.map(|q| q.sha).unwrap_or_default())
     }
 
-    /// Link to the job on GitHub.
+    /// The job's page on GitHub, as the webhook gave it, else built from `repo`, `runId` and
+    /// `githubJobId`.
     async fn html_url(&self, ctx: &Context<'_>) -> Result<String> {
         let queued = self.queued(ctx).await?;
         Ok(match queued {
@@ -760,7 +873,7 @@ impl JobView {
         })
     }
 
-    /// The instance it waits for, runs on or ran on.
+    /// The EC2 instance it waits for, runs on or ran on; null when `instanceId` is null.
     async fn instance(&self, ctx: &Context<'_>) -> Result<Option<InstanceView>> {
         let Some(id) = &self.instance_id else { return Ok(None) };
         let engine = ctx.data::<Arc<Engine>>()?;
@@ -778,7 +891,8 @@ impl JobView {
         Ok(Some(InstanceView::from_history(id, &records)))
     }
 
-    /// Why it failed, with the runner's log tail when one was reported.
+    /// Why it failed or was reaped, with the runner's log tail when one was reported; null for
+    /// jobs that did not fail.
     async fn failure(&self, ctx: &Context<'_>) -> Result<Option<JobFailure>> {
         let Some(seq) = self.failure_seq else { return Ok(None) };
         let history = self.history(ctx).await?;
@@ -801,7 +915,7 @@ impl JobView {
         }))
     }
 
-    /// Every recorded step of the job, oldest first.
+    /// Every record about the job, oldest first (at most 10,000).
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TimelineEntry>> {
         Ok(self
             .history(ctx)
