@@ -1,51 +1,193 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
-//! launch slots in use, launch latency and queue time histograms, the event log's write times,
-//! AWS and GitHub call errors.
-//! One recorder per running app (no global recorder), rendered in the Prometheus text format.
+//! live instances, the last folded seq, launch slots allowed and in use, launch latency and
+//! queue time, the event log's write times, AWS and GitHub call errors.
+//!
+//! Everything goes through the `metrics` facade onto one `PrometheusRecorder` per running app
+//! (no global recorder: tests run several apps in one process), and the exporter renders the
+//! text. Every series that has a fixed label set is registered at start, so it exists from zero;
+//! the gauges read from the state are set when `/metrics` is rendered. The labels with a fixed
+//! set of values are enums here ([`WebhookOutcome`], [`AwsCall`], [`GitHubCall`]).
 
 use crate::engine::LaunchSlots;
-use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{
+    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use pacer_domain::{Event, JobStatus, Recorded, State};
-use pacer_store::{WRITE_TIME_BOUNDS, WriteTimes};
-use std::fmt::Write as _;
+use pacer_store::WriteObserver;
 use std::sync::Arc;
 use std::time::Duration;
 
 const META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
 
-/// Every outcome a webhook is counted under in `pacer_webhooks_total`: registered at start, so
-/// each series exists from zero.
-pub const WEBHOOK_OUTCOMES: [&str; 12] = [
-    "queued",
-    "ignored",
-    "no_pool_match",
-    "duplicate",
-    "absorbed",
-    "accepted",
-    "pong",
-    "ignored_event",
-    "bad_signature",
-    "bad_request",
-    "malformed",
-    "unavailable",
-];
-
+const WEBHOOKS: &str = "pacer_webhooks_total";
 const WEBHOOK_SECONDS: &str = "pacer_webhook_duration_seconds";
+const JOBS: &str = "pacer_jobs";
+const INSTANCES: &str = "pacer_instances";
+const LAST_SEQ: &str = "pacer_log_last_seq";
+const LAUNCH_SLOTS: &str = "pacer_launch_slots";
+const LAUNCHES_IN_FLIGHT: &str = "pacer_launches_in_flight";
+const LAUNCH_SECONDS: &str = "pacer_launch_latency_seconds";
+const QUEUE_SECONDS: &str = "pacer_queue_time_seconds";
+const LOG_WRITE_SECONDS: &str = "pacer_log_write_seconds";
+const AWS_ERRORS: &str = "pacer_aws_errors_total";
+const GITHUB_ERRORS: &str = "pacer_github_errors_total";
 
-fn webhook_counter(recorder: &PrometheusRecorder, outcome: &str) -> Counter {
-    let key = Key::from_parts("pacer_webhooks_total", vec![Label::new("outcome", outcome.to_owned())]);
-    recorder.register_counter(&key, &META)
+/// Bucket bounds (seconds) of the sub-second histograms: webhook answers and log writes.
+const FAST_BUCKETS: [f64; 11] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// Bucket bounds (seconds) of every other `…seconds` histogram: launch latency and queue time.
+const SLOW_BUCKETS: [f64; 15] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
+
+/// How Pacer answered a webhook: the `status` of its JSON answer and the `outcome` label it is
+/// counted under in `pacer_webhooks_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// A job was queued.
+    Queued,
+    /// A job event Pacer does not act on (not self-hosted, not its labels, …).
+    Ignored,
+    /// Pacer's labels, but no pool matches them.
+    NoPoolMatch,
+    /// A delivery already recorded.
+    Duplicate,
+    /// A job event folded into what Pacer already knew (a late or repeated update).
+    Absorbed,
+    /// Recorded, with nothing more to say.
+    Accepted,
+    /// GitHub's `ping`.
+    Pong,
+    /// An event type Pacer does not handle.
+    IgnoredEvent,
+    /// Missing or wrong `X-Hub-Signature-256`.
+    BadSignature,
+    /// Missing headers, or a payload the domain refused.
+    BadRequest,
+    /// A body that is not the JSON its event promises.
+    Malformed,
+    /// The log could not record it (the sender should retry).
+    Unavailable,
 }
 
-/// The app's metrics.
+impl WebhookOutcome {
+    /// Every outcome, in discriminant order (a counter's index is `outcome as usize`).
+    pub const ALL: [WebhookOutcome; 12] = [
+        WebhookOutcome::Queued,
+        WebhookOutcome::Ignored,
+        WebhookOutcome::NoPoolMatch,
+        WebhookOutcome::Duplicate,
+        WebhookOutcome::Absorbed,
+        WebhookOutcome::Accepted,
+        WebhookOutcome::Pong,
+        WebhookOutcome::IgnoredEvent,
+        WebhookOutcome::BadSignature,
+        WebhookOutcome::BadRequest,
+        WebhookOutcome::Malformed,
+        WebhookOutcome::Unavailable,
+    ];
+
+    /// The wire spelling (snake case), in the answer and the metric label alike.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Queued => "queued",
+            WebhookOutcome::Ignored => "ignored",
+            WebhookOutcome::NoPoolMatch => "no_pool_match",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Absorbed => "absorbed",
+            WebhookOutcome::Accepted => "accepted",
+            WebhookOutcome::Pong => "pong",
+            WebhookOutcome::IgnoredEvent => "ignored_event",
+            WebhookOutcome::BadSignature => "bad_signature",
+            WebhookOutcome::BadRequest => "bad_request",
+            WebhookOutcome::Malformed => "malformed",
+            WebhookOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl serde::Serialize for WebhookOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// An AWS call whose failures are counted in `pacer_aws_errors_total{call}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsCall {
+    /// Launching a job's instance.
+    Launch,
+    /// Terminating an instance (reaped or orphaned).
+    Terminate,
+    /// Describing the instances Pacer knows.
+    Describe,
+    /// Listing every instance tagged as Pacer's (orphan search).
+    ListManaged,
+}
+
+impl AwsCall {
+    /// The `call` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwsCall::Launch => "launch",
+            AwsCall::Terminate => "terminate",
+            AwsCall::Describe => "describe",
+            AwsCall::ListManaged => "list_managed",
+        }
+    }
+}
+
+/// A GitHub call whose failures are counted in `pacer_github_errors_total{call}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitHubCall {
+    /// Deregistering a runner before its instance is terminated.
+    DeleteRunner,
+    /// Listing the webhook's recent deliveries.
+    Deliveries,
+    /// Asking GitHub to redeliver a failed delivery.
+    Redeliver,
+    /// Creating a runner's just-in-time configuration.
+    GenerateJitconfig,
+}
+
+impl GitHubCall {
+    /// The `call` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GitHubCall::DeleteRunner => "delete_runner",
+            GitHubCall::Deliveries => "deliveries",
+            GitHubCall::Redeliver => "redeliver",
+            GitHubCall::GenerateJitconfig => "generate_jitconfig",
+        }
+    }
+}
+
+/// The recorder with its bucket bounds: the sub-second ones for webhook answers and log writes
+/// (a full-name match wins over the suffix match), the wider ones for every other histogram.
+fn recorder() -> Result<PrometheusRecorder, BuildError> {
+    Ok(PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(WEBHOOK_SECONDS.into()), &FAST_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(LOG_WRITE_SECONDS.into()), &FAST_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("seconds".into()), &SLOW_BUCKETS)?
+        .build_recorder())
+}
+
+/// The app's metrics: handles registered on its own recorder, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
-    /// The counters of `WEBHOOK_OUTCOMES`, by index (a webhook's count is one atomic add).
-    webhooks: Arc<[Counter]>,
+    /// `pacer_webhooks_total`, indexed by `WebhookOutcome as usize`.
+    webhooks: Arc<[Counter; WebhookOutcome::ALL.len()]>,
     webhook_seconds: Histogram,
+    /// `pacer_jobs`, one gauge per status.
+    jobs: Arc<[(JobStatus, Gauge)]>,
+    instances: Gauge,
+    last_seq: Gauge,
+    launch_slots: Gauge,
+    launches_in_flight: Gauge,
+    launch_seconds: Histogram,
+    queue_seconds: Histogram,
+    log_write_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -55,63 +197,86 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A fresh recorder.
+    /// A fresh recorder with every fixed series registered and described.
     pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full(WEBHOOK_SECONDS.into()),
-                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
-            )
-            .and_then(|builder| {
-                builder.set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Suffix("seconds".into()),
-                    &[
-                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-                        900.0,
-                    ],
-                )
-            })
-            .map(PrometheusBuilder::build_recorder)
-            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
-        let handle = recorder.handle();
-        let webhooks = WEBHOOK_OUTCOMES.iter().map(|outcome| webhook_counter(&recorder, outcome)).collect();
-        let webhook_seconds = recorder.register_histogram(&Key::from_name(WEBHOOK_SECONDS), &META);
-        Self { recorder: Arc::new(recorder), handle, webhooks, webhook_seconds }
-    }
-
-    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
-        self.recorder.register_counter(&Key::from_parts(name, labels), &META)
-    }
-
-    fn histogram(&self, name: &'static str) -> Histogram {
-        self.recorder.register_histogram(&Key::from_name(name), &META)
-    }
-
-    /// Counts a webhook by the outcome Pacer answered with (one of `WEBHOOK_OUTCOMES`) and
-    /// observes how long the answer took once the body was in.
-    pub fn webhook(&self, outcome: &'static str, took: Duration) {
-        match WEBHOOK_OUTCOMES.iter().position(|known| *known == outcome) {
-            Some(index) => self.webhooks[index].increment(1),
-            None => webhook_counter(&self.recorder, outcome).increment(1),
+        let recorder = recorder().unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        for (name, text) in [
+            (WEBHOOKS, "Webhooks by the outcome Pacer answered with."),
+            (AWS_ERRORS, "Failed AWS calls by call and error code."),
+            (GITHUB_ERRORS, "Failed GitHub calls by call and HTTP status."),
+        ] {
+            recorder.describe_counter(KeyName::from_const_str(name), None, text.into());
         }
+        for (name, text) in [
+            (JOBS, "Retained jobs by status."),
+            (INSTANCES, "Live instances."),
+            (LAST_SEQ, "Seq of the last folded record."),
+            (LAUNCH_SLOTS, "Launch calls allowed at once (dispatcher.max_concurrent_launches)."),
+            (LAUNCHES_IN_FLIGHT, "Launch calls under way."),
+        ] {
+            recorder.describe_gauge(KeyName::from_const_str(name), None, text.into());
+        }
+        for (name, text) in [
+            (WEBHOOK_SECONDS, "Webhook answer time, from the body received to the answer ready."),
+            (LAUNCH_SECONDS, "Duration of each launch call."),
+            (QUEUE_SECONDS, "Time from a job queued to its instance launched."),
+            (
+                LOG_WRITE_SECONDS,
+                "Durable writes of the event log (one per group of appends: write and sync).",
+            ),
+        ] {
+            recorder.describe_histogram(KeyName::from_const_str(name), None, text.into());
+        }
+        let gauge = |name: &'static str, labels: Vec<Label>| {
+            recorder.register_gauge(&Key::from_parts(name, labels), &META)
+        };
+        let histogram = |name: &'static str| recorder.register_histogram(&Key::from_name(name), &META);
+        let webhooks = WebhookOutcome::ALL.map(|outcome| {
+            let key = Key::from_parts(WEBHOOKS, vec![Label::new("outcome", outcome.as_str())]);
+            recorder.register_counter(&key, &META)
+        });
+        let jobs = JobStatus::ALL
+            .iter()
+            .map(|status| (*status, gauge(JOBS, vec![Label::new("status", status.as_str())])))
+            .collect();
+        Self {
+            handle: recorder.handle(),
+            webhooks: Arc::new(webhooks),
+            webhook_seconds: histogram(WEBHOOK_SECONDS),
+            jobs,
+            instances: gauge(INSTANCES, Vec::new()),
+            last_seq: gauge(LAST_SEQ, Vec::new()),
+            launch_slots: gauge(LAUNCH_SLOTS, Vec::new()),
+            launches_in_flight: gauge(LAUNCHES_IN_FLIGHT, Vec::new()),
+            launch_seconds: histogram(LAUNCH_SECONDS),
+            queue_seconds: histogram(QUEUE_SECONDS),
+            log_write_seconds: histogram(LOG_WRITE_SECONDS),
+            recorder: Arc::new(recorder),
+        }
+    }
+
+    /// Counts a webhook by the outcome Pacer answered with and observes how long the answer
+    /// took once the body was in.
+    pub fn webhook(&self, outcome: WebhookOutcome, took: Duration) {
+        self.webhooks[outcome as usize].increment(1);
         self.webhook_seconds.record(took.as_secs_f64());
     }
 
-    /// Counts a failed AWS call.
-    pub fn aws_error(&self, call: &str, code: &str) {
-        let labels = vec![Label::new("call", call.to_owned()), Label::new("code", code.to_owned())];
-        self.counter("pacer_aws_errors_total", labels).increment(1);
+    /// Counts a failed AWS call; `code` is AWS's error code (`other` when it gave none).
+    pub fn aws_error(&self, call: AwsCall, code: &str) {
+        let labels = vec![Label::new("call", call.as_str()), Label::new("code", code.to_owned())];
+        self.recorder.register_counter(&Key::from_parts(AWS_ERRORS, labels), &META).increment(1);
     }
 
-    /// Counts a failed GitHub call.
-    pub fn github_error(&self, call: &str, status: u16) {
-        let labels = vec![Label::new("call", call.to_owned()), Label::new("status", status.to_string())];
-        self.counter("pacer_github_errors_total", labels).increment(1);
+    /// Counts a failed GitHub call by the HTTP status it answered.
+    pub fn github_error(&self, call: GitHubCall, status: u16) {
+        let labels = vec![Label::new("call", call.as_str()), Label::new("status", status.to_string())];
+        self.recorder.register_counter(&Key::from_parts(GITHUB_ERRORS, labels), &META).increment(1);
     }
 
     /// Observes one launch call's duration.
-    pub fn launch_latency(&self, seconds: f64) {
-        self.histogram("pacer_launch_latency_seconds").record(seconds);
+    pub fn launch_latency(&self, took: Duration) {
+        self.launch_seconds.record(took.as_secs_f64());
     }
 
     /// Observes the facts of committed records (queue time at launch).
@@ -120,43 +285,106 @@ impl Metrics {
             if let Event::JobSpawnLaunched(e) = &record.event
                 && let Some(job) = state.jobs.get(e.job)
             {
-                let waited = record.at.millis_since(job.queued_at) as f64 / 1_000.0;
-                self.histogram("pacer_queue_time_seconds").record(waited);
+                self.queue_seconds.record(record.at.millis_since(job.queued_at) as f64 / 1_000.0);
             }
         }
     }
 
-    /// The text exposition, with the job gauges read from `state`, the launch slots' and the
-    /// log's write times.
-    pub fn render(&self, state: &State, slots: LaunchSlots, writes: &WriteTimes) -> String {
-        let mut out = self.handle.render();
-        out.push_str("# HELP pacer_jobs Retained jobs by status.\n# TYPE pacer_jobs gauge\n");
+    /// What the event log calls after each group write, feeding `pacer_log_write_seconds`
+    /// (give it to [`pacer_store::RocksLog::open_observed`]).
+    pub fn log_write_observer(&self) -> WriteObserver {
+        let histogram = self.log_write_seconds.clone();
+        Box::new(move |took| histogram.record(took.as_secs_f64()))
+    }
+
+    /// The text exposition, after setting the gauges from `state` and the launch slots.
+    pub fn render(&self, state: &State, slots: LaunchSlots) -> String {
+        for (status, gauge) in self.jobs.iter() {
+            gauge.set(state.jobs.count(*status) as f64);
+        }
+        self.instances.set(state.instances.len() as f64);
+        self.last_seq.set(state.last_seq as f64);
+        self.launch_slots.set(slots.max as f64);
+        self.launches_in_flight.set(slots.in_use as f64);
+        self.handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn outcomes_are_listed_in_discriminant_order_with_distinct_names() {
+        for (index, outcome) in WebhookOutcome::ALL.iter().enumerate() {
+            assert_eq!(*outcome as usize, index, "{outcome:?}");
+        }
+        let mut names: Vec<&str> = WebhookOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), WebhookOutcome::ALL.len());
+        assert_eq!(serde_json::to_value(WebhookOutcome::NoPoolMatch).ok(), Some("no_pool_match".into()));
+    }
+
+    #[test]
+    fn every_fixed_series_is_rendered_from_zero() {
+        let metrics = Metrics::new();
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 0, max: 32 });
+        for outcome in WebhookOutcome::ALL {
+            let series = format!("{WEBHOOKS}{{outcome=\"{}\"}}", outcome.as_str());
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}\n{text}");
+        }
         for status in JobStatus::ALL {
-            out.push_str(&format!(
-                "pacer_jobs{{status=\"{}\"}} {}\n",
-                status.as_str(),
-                state.jobs.count(status)
-            ));
+            let series = format!("{JOBS}{{status=\"{}\"}}", status.as_str());
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}");
         }
-        let mut gauge = |name: &str, help: &str, value: u64| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
-        };
-        gauge("pacer_instances", "Live instances.", state.instances.len() as u64);
-        gauge("pacer_log_last_seq", "Seq of the last folded record.", state.last_seq);
-        gauge(
-            "pacer_launch_slots",
-            "Launch calls allowed at once (dispatcher.max_concurrent_launches).",
-            slots.max as u64,
-        );
-        gauge("pacer_launches_in_flight", "Launch calls under way.", slots.in_use as u64);
-        let name = "pacer_log_write_seconds";
-        let help = "Durable writes of the event log (one per group of appends: write and sync).";
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (bound, count) in WRITE_TIME_BOUNDS.iter().zip(writes.at_most) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {count}", bound.as_secs_f64());
+        assert_eq!(sample(&text, LAUNCH_SLOTS), Some(32.0));
+        assert_eq!(sample(&text, LAUNCHES_IN_FLIGHT), Some(0.0));
+        assert_eq!(sample(&text, INSTANCES), Some(0.0));
+        assert_eq!(sample(&text, LAST_SEQ), Some(0.0));
+        for histogram in [WEBHOOK_SECONDS, LOG_WRITE_SECONDS, LAUNCH_SECONDS, QUEUE_SECONDS] {
+            assert!(text.contains(&format!("# TYPE {histogram} histogram\n")), "{histogram}\n{text}");
+            assert_eq!(sample(&text, &format!("{histogram}_count")), Some(0.0), "{histogram}");
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", writes.count);
-        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", writes.total.as_secs_f64(), writes.count);
-        out
+        assert!(text.contains("# HELP pacer_jobs Retained jobs by status.\n"), "{text}");
+    }
+
+    #[test]
+    fn observations_land_in_their_series_and_buckets() {
+        let metrics = Metrics::new();
+        metrics.webhook(WebhookOutcome::Duplicate, Duration::from_millis(3));
+        metrics.webhook(WebhookOutcome::Duplicate, Duration::from_micros(300));
+        let observer = metrics.log_write_observer();
+        observer(Duration::from_micros(700));
+        observer(Duration::from_secs(2));
+        metrics.launch_latency(Duration::from_secs(20));
+        metrics.aws_error(AwsCall::Launch, "InsufficientInstanceCapacity");
+        metrics.github_error(GitHubCall::Redeliver, 502);
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 1, max: 2 });
+        assert_eq!(sample(&text, "pacer_webhooks_total{outcome=\"duplicate\"}"), Some(2.0));
+        assert_eq!(sample(&text, "pacer_webhook_duration_seconds_bucket{le=\"0.0005\"}"), Some(1.0));
+        assert_eq!(sample(&text, "pacer_webhook_duration_seconds_bucket{le=\"0.005\"}"), Some(2.0));
+        assert_eq!(sample(&text, "pacer_log_write_seconds_bucket{le=\"0.001\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "pacer_log_write_seconds_bucket{le=\"1\"}"), Some(1.0));
+        assert_eq!(sample(&text, "pacer_log_write_seconds_bucket{le=\"+Inf\"}"), Some(2.0));
+        assert_eq!(sample(&text, "pacer_log_write_seconds_count"), Some(2.0));
+        assert_eq!(sample(&text, "pacer_launch_latency_seconds_bucket{le=\"30\"}"), Some(1.0));
+        assert_eq!(sample(&text, "pacer_launch_latency_seconds_bucket{le=\"10\"}"), Some(0.0));
+        let aws = "pacer_aws_errors_total{call=\"launch\",code=\"InsufficientInstanceCapacity\"}";
+        assert_eq!(sample(&text, aws), Some(1.0));
+        assert_eq!(sample(&text, "pacer_github_errors_total{call=\"redeliver\",status=\"502\"}"), Some(1.0));
+        assert_eq!(sample(&text, LAUNCHES_IN_FLIGHT), Some(1.0));
+    }
+
+    #[test]
+    fn apps_keep_their_own_counts() {
+        let (one, two) = (Metrics::new(), Metrics::new());
+        one.webhook(WebhookOutcome::Pong, Duration::ZERO);
+        let text = two.render(&State::default(), LaunchSlots { in_use: 0, max: 1 });
+        assert_eq!(sample(&text, "pacer_webhooks_total{outcome=\"pong\"}"), Some(0.0));
     }
 }

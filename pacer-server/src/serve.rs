@@ -79,7 +79,10 @@ pub async fn start(
     peers: Peers,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
-    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(data_dir).context("opening the event log")?);
+    let metrics = Metrics::new();
+    let log: Arc<dyn EventLog> = Arc::new(
+        RocksLog::open_observed(data_dir, metrics.log_write_observer()).context("opening the event log")?,
+    );
     let (state, report) = {
         let log = log.clone();
         tokio::task::spawn_blocking(move || load_state(&*log)).await?.context("loading state from the log")?
@@ -92,7 +95,6 @@ pub async fn start(
         "state loaded"
     );
     let secrets = Arc::new(Secrets::open(data_dir).context("opening secrets.json")?);
-    let metrics = Metrics::new();
     let app = {
         let metrics = metrics.clone();
         App::start(

@@ -1,8 +1,8 @@
 //! Group commit shared by every backend: appenders get their seqs in order under a short lock
 //! and hand their batch to one writer thread, which drains whatever is queued, writes it all in
-//! one atomic, fsynced write (timed, for `WriteTimes`), publishes it to subscribers and answers
-//! every appender. The first failed write poisons the log: every later append is refused, so
-//! the process never runs on with state it could not save.
+//! one atomic, fsynced write (timed, for the log's [`WriteObserver`]), publishes it to
+//! subscribers and answers every appender. The first failed write poisons the log: every later
+//! append is refused, so the process never runs on with state it could not save.
 
 use crate::codec::encode_record;
 use crate::error::StoreError;
@@ -30,61 +30,10 @@ pub(crate) trait Sink: Send + Sync + 'static {
     fn key_exists(&self, key: &str) -> Result<bool, StoreError>;
 }
 
-/// Upper bounds of the [`WriteTimes`] buckets.
-pub const WRITE_TIME_BOUNDS: [Duration; 11] = [
-    Duration::from_micros(500),
-    Duration::from_millis(1),
-    Duration::from_micros(2_500),
-    Duration::from_millis(5),
-    Duration::from_millis(10),
-    Duration::from_millis(25),
-    Duration::from_millis(50),
-    Duration::from_millis(100),
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-];
-
-/// How long the log's physical writes took (one per group of appends: the write and its sync),
-/// since the log was opened: how slow the disk is, as the appenders wait for it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteTimes {
-    /// Writes that took at most each of [`WRITE_TIME_BOUNDS`] (cumulative, like Prometheus).
-    pub at_most: [u64; WRITE_TIME_BOUNDS.len()],
-    /// Every write.
-    pub count: u64,
-    /// Their total time.
-    pub total: Duration,
-}
-
-/// [`WriteTimes`] as the writer thread counts them.
-#[derive(Default)]
-struct WriteClock {
-    /// Writes per bucket (not cumulative); the last one is beyond every bound.
-    buckets: [AtomicU64; WRITE_TIME_BOUNDS.len() + 1],
-    total_nanos: AtomicU64,
-}
-
-impl WriteClock {
-    fn observe(&self, took: Duration) {
-        let bucket =
-            WRITE_TIME_BOUNDS.iter().position(|bound| took <= *bound).unwrap_or(WRITE_TIME_BOUNDS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.total_nanos.fetch_add(took.as_nanos().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    fn read(&self) -> WriteTimes {
-        let mut times = WriteTimes::default();
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            times.count += bucket.load(Ordering::Relaxed);
-            if let Some(at_most) = times.at_most.get_mut(i) {
-                *at_most = times.count;
-            }
-        }
-        times.total = Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed));
-        times
-    }
-}
+/// Told how long each group write took (the write and its sync, failed ones included), on the
+/// log's writer thread, before the group's appenders are answered: how slow the disk is, as the
+/// appenders wait for it. Set when the log is opened; it should return at once.
+pub type WriteObserver = Box<dyn Fn(Duration) + Send>;
 
 struct Request {
     records: Vec<Recorded>,
@@ -105,7 +54,6 @@ pub(crate) struct Shared {
     poisoned: Mutex<Option<String>>,
     sequencer: Mutex<Sequencer>,
     published: broadcast::Sender<Arc<[Recorded]>>,
-    write_clock: WriteClock,
 }
 
 impl Shared {
@@ -120,10 +68,6 @@ impl Shared {
     pub(crate) fn listen(&self) -> broadcast::Receiver<Arc<[Recorded]>> {
         self.published.subscribe()
     }
-
-    pub(crate) fn write_times(&self) -> WriteTimes {
-        self.write_clock.read()
-    }
 }
 
 /// The group committer of one log.
@@ -137,8 +81,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Committer {
-    /// Starts the writer over `sink`, whose last durable record is `last_seq` at `last_at`.
-    pub(crate) fn start<S: Sink>(sink: Arc<S>, last_seq: u64, last_at: Timestamp) -> Self {
+    /// Starts the writer over `sink`, whose last durable record is `last_seq` at `last_at`,
+    /// telling `observer` each group write's duration.
+    pub(crate) fn start<S: Sink>(
+        sink: Arc<S>,
+        last_seq: u64,
+        last_at: Timestamp,
+        observer: WriteObserver,
+    ) -> Self {
         let (tx, rx) = sync_channel(1_024);
         let (published, _) = broadcast::channel(BROADCAST_CAPACITY);
         let shared = Arc::new(Shared {
@@ -151,12 +101,11 @@ impl Committer {
                 queue: Some(tx),
             }),
             published,
-            write_clock: WriteClock::default(),
         });
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("pacer-log-writer".into())
-            .spawn(move || write_loop(sink, writer_shared, rx))
+            .spawn(move || write_loop(sink, writer_shared, rx, observer))
             .ok();
         Self { shared, writer }
     }
@@ -216,7 +165,7 @@ impl Drop for Committer {
     }
 }
 
-fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Request>) {
+fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Request>, observer: WriteObserver) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         let mut count = group[0].records.len();
@@ -229,7 +178,7 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
                 Err(_) => break,
             }
         }
-        let outcome = write_group(&*sink, &shared, &group);
+        let outcome = write_group(&*sink, &shared, &group, &observer);
         {
             let mut seq = lock(&shared.sequencer);
             for request in &group {
@@ -263,7 +212,12 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
     }
 }
 
-fn write_group<S: Sink>(sink: &S, shared: &Shared, group: &[Request]) -> Result<(), StoreError> {
+fn write_group<S: Sink>(
+    sink: &S,
+    shared: &Shared,
+    group: &[Request],
+    observer: &WriteObserver,
+) -> Result<(), StoreError> {
     if let Some(reason) = shared.poisoned() {
         return Err(StoreError::Poisoned(reason));
     }
@@ -287,23 +241,6 @@ fn write_group<S: Sink>(sink: &S, shared: &Shared, group: &[Request]) -> Result<
         .collect();
     let started = Instant::now();
     let written = sink.write(&records, &encoded, &keys);
-    shared.write_clock.observe(started.elapsed());
+    observer(started.elapsed());
     written.map_err(poison)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_are_counted_in_cumulative_buckets() {
-        let clock = WriteClock::default();
-        for took in [Duration::from_micros(300), Duration::from_millis(7), Duration::from_secs(2)] {
-            clock.observe(took);
-        }
-        let times = clock.read();
-        assert_eq!(times.at_most, [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]);
-        assert_eq!(times.count, 3, "one write beyond every bound");
-        assert_eq!(times.total, Duration::from_micros(2_007_300));
-    }
 }

@@ -4,8 +4,9 @@
 //! files tagged with the seq they cover, and subscriptions that resume from any seq.
 //!
 //! Main types: [`EventLog`] (the trait), [`RocksLog`] and [`MemoryLog`] (its two
-//! implementations, held to one conformance suite), [`Subscription`], and [`load_state`] to
-//! start from the newest snapshot plus the tail. The log never rewrites or deletes a record,
+//! implementations, held to one conformance suite), [`Subscription`], [`WriteObserver`] (told
+//! each durable write's duration), and [`load_state`] to start from the newest snapshot plus
+//! the tail. The log never rewrites or deletes a record,
 //! never acknowledges an append before it is fsynced, and after a failed write refuses every
 //! later one (poisoned) instead of running on.
 
@@ -22,7 +23,7 @@ pub use codec::{
     BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, StoredChunk, decode_record, decode_snapshot,
     encode_record, encode_snapshot, read_snapshot,
 };
-pub use commit::{WRITE_TIME_BOUNDS, WriteTimes};
+pub use commit::WriteObserver;
 pub use error::StoreError;
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
 pub use memory::MemoryLog;

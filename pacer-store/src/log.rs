@@ -3,7 +3,6 @@
 //! keep snapshots, and subscribe to appended records from any seq.
 
 use crate::codec::StoredChunk;
-use crate::commit::WriteTimes;
 use crate::error::StoreError;
 use crate::subscribe::Subscription;
 use pacer_domain::{Actor, Event, EventName, Recorded, Subject, Timestamp};
@@ -117,9 +116,6 @@ pub trait EventLog: Send + Sync {
 
     /// Why writes are refused, once a write failed.
     fn poisoned(&self) -> Option<String>;
-
-    /// How long the physical writes have taken since the log was opened.
-    fn write_times(&self) -> WriteTimes;
 
     /// Moves what only the write-ahead log holds into the log's tables, so the next open has
     /// nothing to replay. For a clean shutdown, after the last append; appends stay durable

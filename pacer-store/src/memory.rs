@@ -3,7 +3,7 @@
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteTimes};
+use crate::commit::{Committer, Sink, WriteObserver};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt};
 use crate::subscribe::{History, Subscription};
@@ -80,8 +80,13 @@ impl Default for MemoryLog {
 impl MemoryLog {
     /// An empty log.
     pub fn new() -> Self {
+        Self::observed(Box::new(|_| {}))
+    }
+
+    /// An empty log that tells `observer` how long each group write took.
+    pub fn observed(observer: WriteObserver) -> Self {
         let sink = Arc::new(MemorySink::default());
-        let committer = Committer::start(sink.clone(), 0, Timestamp::default());
+        let committer = Committer::start(sink.clone(), 0, Timestamp::default(), observer);
         Self { sink, committer }
     }
 
@@ -174,9 +179,5 @@ impl EventLog for MemoryLog {
 
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
-    }
-
-    fn write_times(&self) -> WriteTimes {
-        self.committer.shared().write_times()
     }
 }

@@ -8,7 +8,7 @@
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteTimes};
+use crate::commit::{Committer, Sink, WriteObserver};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader};
 use crate::subscribe::{History, Subscription};
@@ -227,6 +227,12 @@ impl RocksLog {
     /// Opens (creating when missing) the log in `dir`. Fails on an unknown format or when the
     /// last record does not decode.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_observed(dir, Box::new(|_| {}))
+    }
+
+    /// Opens the log in `dir` as [`RocksLog::open`] does, telling `observer` how long each
+    /// group write (the write and its sync) took.
+    pub fn open_observed(dir: &Path, observer: WriteObserver) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open { path: dir.display().to_string(), reason };
         fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let snapshots = dir.join("snapshots");
@@ -288,7 +294,7 @@ impl RocksLog {
             snapshots,
             last_second: Mutex::new(last.map(|r| r.at.millis().div_euclid(1_000))),
         });
-        let committer = Committer::start(sink.clone(), last_seq, last_at);
+        let committer = Committer::start(sink.clone(), last_seq, last_at, observer);
         tracing::info!(dir = %dir.display(), last_seq, "event log open");
         Ok(Self { sink, committer, dir: dir.to_path_buf() })
     }
@@ -452,10 +458,6 @@ impl EventLog for RocksLog {
 
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
-    }
-
-    fn write_times(&self) -> WriteTimes {
-        self.committer.shared().write_times()
     }
 
     fn flush(&self) -> Result<(), StoreError> {

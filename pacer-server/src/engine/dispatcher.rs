@@ -6,6 +6,7 @@
 
 use super::Engine;
 use crate::app::AppError;
+use crate::metrics::AwsCall;
 use pacer_domain::{
     Command, ErrorClass, Event, JobId, LaunchError, LaunchOf, LaunchOutcome, LaunchSpec, Market, Recorded,
     SECOND_MS, Timestamp, next_retry, plan_claims,
@@ -120,7 +121,7 @@ async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> La
     };
     let started = Instant::now();
     let result = engine.compute.launch(&spec).await;
-    engine.metrics.launch_latency(started.elapsed().as_secs_f64());
+    engine.metrics.launch_latency(started.elapsed());
     match result {
         Ok(instance) => {
             let price = tokio::time::timeout(
@@ -133,7 +134,7 @@ async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> La
             LaunchOutcome::Launched { instance, price }
         }
         Err(error) => {
-            engine.metrics.aws_error("launch", &error.code);
+            engine.metrics.aws_error(AwsCall::Launch, &error.code);
             failed(engine, error, attempt)
         }
     }

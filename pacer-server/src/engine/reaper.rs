@@ -6,6 +6,7 @@
 
 use super::Engine;
 use crate::github::RunnerScope;
+use crate::metrics::{AwsCall, GitHubCall};
 use pacer_aws::InstanceState;
 use pacer_domain::{
     Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, overdue_instances,
@@ -65,7 +66,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
         if let Some((installation, scope, runner_id)) = runner
             && let Err(error) = engine.github.delete_runner(installation, &scope, runner_id).await
         {
-            engine.metrics.github_error("delete_runner", error.status);
+            engine.metrics.github_error(GitHubCall::DeleteRunner, error.status);
             tracing::warn!(%instance, %error, "could not deregister the runner; terminating anyway");
         }
         match engine.compute.terminate(std::slice::from_ref(&instance)).await {
@@ -77,7 +78,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                 }
             }
             Err(error) => {
-                engine.metrics.aws_error("terminate", error.code().unwrap_or("other"));
+                engine.metrics.aws_error(AwsCall::Terminate, error.code().unwrap_or("other"));
                 problems.push(format!("could not terminate {instance}: {error}"));
             }
         }
@@ -109,7 +110,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                 }
             }
             Err(error) => {
-                engine.metrics.aws_error("describe", error.code().unwrap_or("other"));
+                engine.metrics.aws_error(AwsCall::Describe, error.code().unwrap_or("other"));
                 problems.push(format!("could not describe instances: {error}"));
             }
         }
@@ -129,7 +130,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                     match engine.compute.terminate(std::slice::from_ref(&status.instance_id)).await {
                         Ok(()) => true,
                         Err(error) => {
-                            engine.metrics.aws_error("terminate", error.code().unwrap_or("other"));
+                            engine.metrics.aws_error(AwsCall::Terminate, error.code().unwrap_or("other"));
                             problems
                                 .push(format!("could not terminate orphan {}: {error}", status.instance_id));
                             false
@@ -148,7 +149,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
             }
         }
         Err(error) => {
-            engine.metrics.aws_error("list_managed", error.code().unwrap_or("other"));
+            engine.metrics.aws_error(AwsCall::ListManaged, error.code().unwrap_or("other"));
             problems.push(format!("could not list managed instances: {error}"));
         }
     }

@@ -3,6 +3,7 @@
 //! to redeliver each failed one whose delivery id the log has never recorded.
 
 use super::Engine;
+use crate::metrics::GitHubCall;
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -26,7 +27,7 @@ pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>
                 engine.health("github", Ok(())).await;
             }
             Err(error) => {
-                engine.metrics.github_error("deliveries", error.status);
+                engine.metrics.github_error(GitHubCall::Deliveries, error.status);
                 engine.health("github", Err(format!("cannot list webhook deliveries: {error}"))).await;
             }
         }
@@ -51,7 +52,7 @@ pub(super) async fn pass(
         match engine.github.redeliver(delivery.id).await {
             Ok(()) => count += 1,
             Err(error) => {
-                engine.metrics.github_error("redeliver", error.status);
+                engine.metrics.github_error(GitHubCall::Redeliver, error.status);
                 tracing::warn!(delivery = %delivery.guid, %error, "redelivery refused");
             }
         }

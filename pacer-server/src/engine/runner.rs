@@ -6,6 +6,7 @@ use super::Engine;
 use super::reaper::runner_scope;
 use crate::app::{AppError, Meta};
 use crate::github::JitRequest;
+use crate::metrics::GitHubCall;
 use pacer_domain::{Actor, Command, MINUTE_MS, RejectionCode, runner_name};
 
 /// Why a callback was refused.
@@ -160,11 +161,11 @@ impl Engine {
                 Ok(Registration { runner_id: config.runner_id, encoded_jit_config: config.encoded })
             }
             Err(error) if error.is_temporary() => {
-                self.metrics.github_error("generate_jitconfig", error.status);
+                self.metrics.github_error(GitHubCall::GenerateJitconfig, error.status);
                 Err(CallbackError::GitHubTemporary(error.to_string()))
             }
             Err(error) => {
-                self.metrics.github_error("generate_jitconfig", error.status);
+                self.metrics.github_error(GitHubCall::GenerateJitconfig, error.status);
                 let command = Command::RunnerRegisterFailed {
                     instance,
                     status: error.status,

@@ -14,7 +14,7 @@ pub mod types;
 
 use crate::auth::{Auth, Principal};
 use crate::engine::{ConfigError, Engine};
-use async_graphql::{Context, ErrorExtensions, PathSegment, Schema};
+use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Schema};
 use pacer_domain::{Rejection, RejectionCode};
 use std::sync::Arc;
 
@@ -46,9 +46,85 @@ fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 
+/// The `extensions.code` of every GraphQL error Pacer returns: what a client branches on
+/// (the console reads them too, so the wire spellings never change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The input is wrong; `extensions.field` names the field when there is one.
+    InvalidInput,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request contradicts the current state (a name taken, a stale edit).
+    Conflict,
+    /// Refused for now; the same request may succeed later.
+    TryLater,
+    /// What the request names existed but is gone.
+    Gone,
+    /// AWS refused a configuration edit (its message says why).
+    AwsError,
+    /// Pacer cannot record or read events right now.
+    Unavailable,
+    /// A subscriber fell behind the log and must subscribe again.
+    Resync,
+    /// No valid session.
+    Unauthenticated,
+    /// The HTTP body is not a GraphQL request.
+    BadRequest,
+}
+
+impl ErrorCode {
+    /// The wire spelling (upper snake case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidInput => "INVALID_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::TryLater => "TRY_LATER",
+            ErrorCode::Gone => "GONE",
+            ErrorCode::AwsError => "AWS_ERROR",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Resync => "RESYNC",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+        }
+    }
+}
+
+impl From<RejectionCode> for ErrorCode {
+    fn from(code: RejectionCode) -> Self {
+        match code {
+            RejectionCode::Invalid => ErrorCode::InvalidInput,
+            RejectionCode::NotFound => ErrorCode::NotFound,
+            RejectionCode::Conflict => ErrorCode::Conflict,
+            RejectionCode::TryLater => ErrorCode::TryLater,
+            RejectionCode::Gone => ErrorCode::Gone,
+        }
+    }
+}
+
 /// A GraphQL error with a code.
-pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
+}
+
+/// Adds `extensions.field` (the input field an error is about) to GraphQL errors.
+pub(crate) trait WithField {
+    /// The error, naming `field`.
+    fn extend_with_field(self, field: &str) -> async_graphql::Error;
+}
+
+impl WithField for async_graphql::Error {
+    fn extend_with_field(self, field: &str) -> async_graphql::Error {
+        let field = field.to_owned();
+        self.extend_with(move |_, e| e.set("field", field.clone()))
+    }
+}
+
+/// The number in a numeric `ID` argument, or an `INVALID_INPUT` error naming `field`.
+pub(crate) fn parse_id(field: &str, id: &ID) -> async_graphql::Result<u64> {
+    id.parse::<u64>().map_err(|_| {
+        error(ErrorCode::InvalidInput, format!("{field} must be a numeric id")).extend_with_field(field)
+    })
 }
 
 /// The principal of the request.
@@ -61,24 +137,14 @@ pub(crate) fn engine<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Eng
     ctx.data::<Arc<Engine>>()
 }
 
-fn code_of(code: RejectionCode) -> &'static str {
-    match code {
-        RejectionCode::Invalid => "INVALID_INPUT",
-        RejectionCode::NotFound => "NOT_FOUND",
-        RejectionCode::Conflict => "CONFLICT",
-        RejectionCode::TryLater => "TRY_LATER",
-        RejectionCode::Gone => "GONE",
-    }
-}
-
 /// A rejection as GraphQL errors: the first is returned, one more is added per further field.
 pub(crate) fn rejected(ctx: &Context<'_>, rejection: Rejection) -> async_graphql::Error {
-    let code = code_of(rejection.code);
+    let code = ErrorCode::from(rejection.code);
     let mut fields = rejection.fields.into_iter();
     let Some(first) = fields.next() else { return error(code, rejection.message) };
     for field in fields {
         let extra = async_graphql::Error::new(field.message.clone()).extend_with(|_, e| {
-            e.set("code", code);
+            e.set("code", code.as_str());
             e.set("field", field.field.clone());
         });
         let mut server = extra.into_server_error(ctx.item.pos);
@@ -89,7 +155,7 @@ pub(crate) fn rejected(ctx: &Context<'_>, rejection: Rejection) -> async_graphql
         ctx.add_error(server);
     }
     async_graphql::Error::new(first.message.clone()).extend_with(|_, e| {
-        e.set("code", code);
+        e.set("code", code.as_str());
         e.set("field", first.field.clone());
     })
 }
@@ -98,8 +164,8 @@ pub(crate) fn rejected(ctx: &Context<'_>, rejection: Rejection) -> async_graphql
 pub(crate) fn config_error(ctx: &Context<'_>, error: ConfigError) -> async_graphql::Error {
     match error {
         ConfigError::Rejected(rejection) => rejected(ctx, rejection),
-        ConfigError::Aws(message) => self::error("AWS_ERROR", message),
-        ConfigError::Unavailable(message) => self::error("UNAVAILABLE", message),
+        ConfigError::Aws(message) => self::error(ErrorCode::AwsError, message),
+        ConfigError::Unavailable(message) => self::error(ErrorCode::Unavailable, message),
     }
 }
 
@@ -107,7 +173,7 @@ pub(crate) fn config_error(ctx: &Context<'_>, error: ConfigError) -> async_graph
 pub(crate) fn app_error(ctx: &Context<'_>, error: crate::app::AppError) -> async_graphql::Error {
     match error {
         crate::app::AppError::Rejected(rejection) => rejected(ctx, rejection),
-        other => self::error("UNAVAILABLE", other.to_string()),
+        other => self::error(ErrorCode::Unavailable, other.to_string()),
     }
 }
 
@@ -118,6 +184,33 @@ pub(crate) fn invalid(ctx: &Context<'_>, fields: Vec<pacer_domain::FieldError>) 
 
 #[cfg(test)]
 mod tests {
+    use super::ErrorCode;
+    use pacer_domain::RejectionCode;
+
+    #[test]
+    fn error_codes_keep_their_wire_spellings() {
+        let rejections = [
+            (RejectionCode::Invalid, "INVALID_INPUT"),
+            (RejectionCode::NotFound, "NOT_FOUND"),
+            (RejectionCode::Conflict, "CONFLICT"),
+            (RejectionCode::TryLater, "TRY_LATER"),
+            (RejectionCode::Gone, "GONE"),
+        ];
+        for (rejection, wire) in rejections {
+            assert_eq!(ErrorCode::from(rejection).as_str(), wire);
+        }
+        let others = [
+            (ErrorCode::AwsError, "AWS_ERROR"),
+            (ErrorCode::Unavailable, "UNAVAILABLE"),
+            (ErrorCode::Resync, "RESYNC"),
+            (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
+            (ErrorCode::BadRequest, "BAD_REQUEST"),
+        ];
+        for (code, wire) in others {
+            assert_eq!(code.as_str(), wire);
+        }
+    }
+
     #[test]
     fn the_committed_schema_matches_the_code() {
         let path = crate::manifest_dir().join("schema.graphql");

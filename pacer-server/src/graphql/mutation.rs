@@ -3,7 +3,7 @@
 
 use super::query::{Settings, settings};
 use super::types::*;
-use super::{app_error, config_error, engine, error, invalid, principal};
+use super::{ErrorCode, app_error, config_error, engine, error, invalid, parse_id, principal};
 use crate::app::Meta;
 use crate::auth::Auth;
 use async_graphql::{Context, Enum, ID, MergedObject, Object, Result, SimpleObject};
@@ -19,15 +19,6 @@ pub struct Mutation(ConfigMutation, SystemMutation);
 
 fn meta(ctx: &Context<'_>) -> Result<Meta> {
     Ok(Meta::by(principal(ctx)?.actor()))
-}
-
-fn id_of(field: &str, id: &ID) -> Result<u64> {
-    use async_graphql::ErrorExtensions;
-    let field = field.to_owned();
-    id.parse::<u64>().map_err(|_| {
-        error("INVALID_INPUT", format!("{field} must be a numeric id"))
-            .extend_with(move |_, e| e.set("field", field.clone()))
-    })
 }
 
 fn created_project(records: &[pacer_domain::Recorded]) -> Option<ProjectId> {
@@ -167,13 +158,14 @@ impl ConfigMutation {
             .execute(Command::CreateProject(spec), meta(ctx)?)
             .await
             .map_err(|e| app_error(ctx, e))?;
-        let id = created_project(&records).ok_or_else(|| error("UNAVAILABLE", "project not created"))?;
+        let id =
+            created_project(&records).ok_or_else(|| error(ErrorCode::Unavailable, "project not created"))?;
         let state = engine.app.state();
         state
             .config
             .project(id)
             .map(|p| ProjectView::of(&state, p))
-            .ok_or_else(|| error("NOT_FOUND", "project vanished"))
+            .ok_or_else(|| error(ErrorCode::NotFound, "project vanished"))
     }
 
     /// Replaces a project's settings. NOT_FOUND for an unknown id; INVALID_INPUT for bad or taken
@@ -181,7 +173,7 @@ impl ConfigMutation {
     /// ORG scope with repos still bound.
     async fn update_project(&self, ctx: &Context<'_>, id: ID, input: ProjectInput) -> Result<ProjectView> {
         let engine = engine(ctx)?;
-        let id = ProjectId(id_of("id", &id)?);
+        let id = ProjectId(parse_id("id", &id)?);
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
         engine
             .app
@@ -193,14 +185,14 @@ impl ConfigMutation {
             .config
             .project(id)
             .map(|p| ProjectView::of(&state, p))
-            .ok_or_else(|| error("NOT_FOUND", "project vanished"))
+            .ok_or_else(|| error(ErrorCode::NotFound, "project vanished"))
     }
 
     /// Deletes a project; true once recorded. NOT_FOUND for an unknown id; CONFLICT while it still
     /// has pools or bound repos.
     async fn delete_project(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let engine = engine(ctx)?;
-        let id = ProjectId(id_of("id", &id)?);
+        let id = ProjectId(parse_id("id", &id)?);
         engine.app.execute(Command::DeleteProject { id }, meta(ctx)?).await.map_err(|e| app_error(ctx, e))?;
         Ok(true)
     }
@@ -210,24 +202,24 @@ impl ConfigMutation {
     /// (AWS's findings included); AWS_ERROR when an AWS call fails.
     async fn create_pool(&self, ctx: &Context<'_>, project_id: ID, input: PoolInput) -> Result<PoolView> {
         let engine = engine(ctx)?;
-        let project = ProjectId(id_of("project_id", &project_id)?);
+        let project = ProjectId(parse_id("project_id", &project_id)?);
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
         let records =
             engine.create_pool(meta(ctx)?, project, spec).await.map_err(|e| config_error(ctx, e))?;
-        let id = created_pool(&records).ok_or_else(|| error("UNAVAILABLE", "pool not created"))?;
+        let id = created_pool(&records).ok_or_else(|| error(ErrorCode::Unavailable, "pool not created"))?;
         let state = engine.app.state();
         state
             .config
             .pool(id)
             .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
+            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
     }
 
     /// Replaces a pool's settings: checked by the rules and against AWS, a new default launch
     /// template version, recorded. NOT_FOUND, INVALID_INPUT or AWS_ERROR as `createPool`.
     async fn update_pool(&self, ctx: &Context<'_>, id: ID, input: PoolInput) -> Result<PoolView> {
         let engine = engine(ctx)?;
-        let id = PoolId(id_of("id", &id)?);
+        let id = PoolId(parse_id("id", &id)?);
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
         engine.update_pool(meta(ctx)?, id, spec).await.map_err(|e| config_error(ctx, e))?;
         let state = engine.app.state();
@@ -235,7 +227,7 @@ impl ConfigMutation {
             .config
             .pool(id)
             .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
+            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
     }
 
     /// Copies a pool into the same project, with its own launch template and never as the default
@@ -243,22 +235,22 @@ impl ConfigMutation {
     /// `createPool`.
     async fn copy_pool(&self, ctx: &Context<'_>, id: ID, name: Option<String>) -> Result<PoolView> {
         let engine = engine(ctx)?;
-        let id = PoolId(id_of("id", &id)?);
+        let id = PoolId(parse_id("id", &id)?);
         let records = engine.copy_pool(meta(ctx)?, id, name).await.map_err(|e| config_error(ctx, e))?;
-        let id = created_pool(&records).ok_or_else(|| error("UNAVAILABLE", "pool not created"))?;
+        let id = created_pool(&records).ok_or_else(|| error(ErrorCode::Unavailable, "pool not created"))?;
         let state = engine.app.state();
         state
             .config
             .pool(id)
             .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error("NOT_FOUND", "pool vanished"))
+            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
     }
 
     /// Deletes a pool, fails its queued jobs (stage `config`), then deletes its launch template;
     /// true once recorded. NOT_FOUND for an unknown id; CONFLICT while it has active jobs.
     async fn delete_pool(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let engine = engine(ctx)?;
-        let id = PoolId(id_of("id", &id)?);
+        let id = PoolId(parse_id("id", &id)?);
         engine.delete_pool(meta(ctx)?, id).await.map_err(|e| config_error(ctx, e))?;
         Ok(true)
     }
@@ -334,7 +326,7 @@ fn rejection_fields(rejection: pacer_domain::Rejection) -> Vec<pacer_domain::Fie
 
 async fn repo_edit(ctx: &Context<'_>, input: RepoInput, update: bool) -> Result<RepoView> {
     let engine = engine(ctx)?;
-    let project = ProjectId(id_of("project_id", &input.project_id)?);
+    let project = ProjectId(parse_id("project_id", &input.project_id)?);
     let mut errors = Vec::new();
     let cap = input.cap.map(|c| natural("cap", c, &mut errors));
     if !errors.is_empty() {
@@ -351,7 +343,7 @@ async fn repo_edit(ctx: &Context<'_>, input: RepoInput, update: bool) -> Result<
         .repos
         .get(&key)
         .map(|r| RepoView::of(&state, r))
-        .ok_or_else(|| error("NOT_FOUND", "repo vanished"))
+        .ok_or_else(|| error(ErrorCode::NotFound, "repo vanished"))
 }
 
 /// Settings and the caller's session.

@@ -4,7 +4,7 @@
 use super::scalars::{BigInt, DateTime};
 use super::summary::{payload, summary};
 use super::types::*;
-use super::{engine, error, principal};
+use super::{ErrorCode, WithField, engine, error, parse_id, principal};
 use crate::auth::{Auth, Principal};
 use async_graphql::{Context, Enum, ID, InputObject, MergedObject, Object, Result, SimpleObject};
 use pacer_domain::{
@@ -19,28 +19,11 @@ use std::sync::Arc;
 #[derive(MergedObject, Default)]
 pub struct Query(JobsQuery, StatsQuery, AuditLogQuery, ConfigQuery, SystemQuery);
 
-fn parse_id(field: &str, id: &ID) -> Result<u64> {
-    id.parse::<u64>()
-        .map_err(|_| error("INVALID_INPUT", format!("{field} must be a numeric id")).extend_with_field(field))
-}
-
-trait WithField {
-    fn extend_with_field(self, field: &str) -> async_graphql::Error;
-}
-
-impl WithField for async_graphql::Error {
-    fn extend_with_field(self, field: &str) -> async_graphql::Error {
-        use async_graphql::ErrorExtensions;
-        let field = field.to_owned();
-        self.extend_with(move |_, e| e.set("field", field.clone()))
-    }
-}
-
 fn page_size(first: i32) -> Result<usize> {
     if (1..=500).contains(&first) {
         Ok(first as usize)
     } else {
-        Err(error("INVALID_INPUT", "first must be between 1 and 500").extend_with_field("first"))
+        Err(error(ErrorCode::InvalidInput, "first must be between 1 and 500").extend_with_field("first"))
     }
 }
 
@@ -100,13 +83,12 @@ impl JobsQuery {
         let engine = engine(ctx)?;
         let first = page_size(first)?;
         let filter = filter.unwrap_or_default();
-        let before =
-            match after {
-                Some(cursor) => Some(pacer_domain::JobId(cursor.parse().map_err(|_| {
-                    error("INVALID_INPUT", "after is not a cursor").extend_with_field("after")
-                })?)),
-                None => None,
-            };
+        let before = match after {
+            Some(cursor) => Some(pacer_domain::JobId(cursor.parse().map_err(|_| {
+                error(ErrorCode::InvalidInput, "after is not a cursor").extend_with_field("after")
+            })?)),
+            None => None,
+        };
         let state = engine.app.state();
         let now = engine.app.now();
         let nothing = || JobConnection {
@@ -175,7 +157,8 @@ pub struct StatsWindow {
 
 impl StatsWindow {
     fn window(self, now: Timestamp) -> Result<Window> {
-        let bad = |message: &str| error("INVALID_INPUT", message.to_owned()).extend_with_field("window");
+        let bad =
+            |message: &str| error(ErrorCode::InvalidInput, message.to_owned()).extend_with_field("window");
         match (self.days, self.from, self.to) {
             (Some(days), None, None) if (1..=366).contains(&days) => Ok(Window::last_days(now, days as u32)),
             (Some(_), None, None) => Err(bad("days must be between 1 and 366")),
@@ -440,7 +423,7 @@ impl StatsQuery {
         let year = year.unwrap_or(today.year);
         let month = month.map_or(today.month, |m| m.clamp(0, 13) as u32);
         let first = Date::new(year, month, 1)
-            .ok_or_else(|| error("INVALID_INPUT", "no such month").extend_with_field("month"))?;
+            .ok_or_else(|| error(ErrorCode::InvalidInput, "no such month").extend_with_field("month"))?;
         let from = first.to_day();
         let to = from + days_in_month(year, month) as i32;
         let state = engine.app.state();
@@ -593,17 +576,16 @@ impl AuditLogQuery {
         let filter = filter.unwrap_or_default();
         let action = match filter.action.filter(|a| !a.trim().is_empty()) {
             Some(name) => Some(EventName::parse(name.trim()).ok_or_else(|| {
-                error("INVALID_INPUT", format!("unknown action {name}")).extend_with_field("action")
+                error(ErrorCode::InvalidInput, format!("unknown action {name}")).extend_with_field("action")
             })?),
             None => None,
         };
-        let before_seq =
-            match after {
-                Some(cursor) => Some(cursor.parse().map_err(|_| {
-                    error("INVALID_INPUT", "after is not a cursor").extend_with_field("after")
-                })?),
-                None => None,
-            };
+        let before_seq = match after {
+            Some(cursor) => Some(cursor.parse().map_err(|_| {
+                error(ErrorCode::InvalidInput, "after is not a cursor").extend_with_field("after")
+            })?),
+            None => None,
+        };
         let query = AuditQuery {
             action,
             from: filter.from.map(|d| d.0),
@@ -614,8 +596,8 @@ impl AuditLogQuery {
         let log = engine.app.log().clone();
         let mut records = tokio::task::spawn_blocking(move || log.audit(&query))
             .await
-            .map_err(|e| error("UNAVAILABLE", e.to_string()))?
-            .map_err(|e| error("UNAVAILABLE", e.to_string()))?;
+            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?
+            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?;
         let has_next_page = records.len() > first;
         records.truncate(first);
         let entries: Vec<AuditEntry> = records.iter().map(AuditEntry::of).collect();
@@ -699,7 +681,8 @@ impl ConfigQuery {
         let engine = engine(ctx)?;
         let id = PoolId(parse_id("pool_id", &pool_id)?);
         let state = engine.app.state();
-        let pool = state.config.pool(id).ok_or_else(|| error("NOT_FOUND", format!("{id} not found")))?;
+        let pool =
+            state.config.pool(id).ok_or_else(|| error(ErrorCode::NotFound, format!("{id} not found")))?;
         Ok(state.config.runs_on(pool))
     }
 }

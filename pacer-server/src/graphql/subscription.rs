@@ -9,7 +9,7 @@ use super::query::{Overview, overview};
 use super::scalars::{BigInt, DateTime};
 use super::summary::payload;
 use super::types::JobView;
-use super::{engine, error, principal};
+use super::{ErrorCode, engine, error, parse_id, principal};
 use crate::auth::{Auth, Principal};
 use crate::engine::Engine;
 use async_graphql::{Context, ID, MergedSubscription, Object, Result, Subscription as SubscriptionMacro};
@@ -84,13 +84,13 @@ fn feed(engine: Arc<Engine>, auth: Arc<Auth>, principal: Principal, after: u64) 
                         Err(TrySendError::Full(_)) => {
                             let last = records.position().saturating_sub(QUEUE as u64 + 1);
                             let message = format!("subscriber fell behind; resubscribe with afterSeq {last} or later");
-                            let _ = tx.send(Err(error("RESYNC", message))).await;
+                            let _ = tx.send(Err(error(ErrorCode::Resync, message))).await;
                             return;
                         }
                         Err(TrySendError::Closed(_)) => return,
                     },
                     Err(e) => {
-                        let _ = tx.send(Err(error("UNAVAILABLE", e.to_string()))).await;
+                        let _ = tx.send(Err(error(ErrorCode::Unavailable, e.to_string()))).await;
                         return;
                     }
                 },
@@ -99,7 +99,7 @@ fn feed(engine: Arc<Engine>, auth: Arc<Auth>, principal: Principal, after: u64) 
                         return;
                     }
                     if !auth.still_valid(&engine, &principal) {
-                        let _ = tx.send(Err(error("UNAUTHENTICATED", "the session ended"))).await;
+                        let _ = tx.send(Err(error(ErrorCode::Unauthenticated, "the session ended"))).await;
                         return;
                     }
                 }
@@ -148,16 +148,15 @@ impl LiveSubscription {
                     .iter()
                     .map(|n| {
                         EventName::parse(n)
-                            .ok_or_else(|| error("INVALID_INPUT", format!("unknown action {n}")))
+                            .ok_or_else(|| error(ErrorCode::InvalidInput, format!("unknown action {n}")))
                     })
                     .collect::<Result<_>>()?,
             ),
             None => None,
         };
         let after = match after_seq {
-            Some(BigInt(seq)) => {
-                u64::try_from(seq).map_err(|_| error("INVALID_INPUT", "afterSeq must not be negative"))?
-            }
+            Some(BigInt(seq)) => u64::try_from(seq)
+                .map_err(|_| error(ErrorCode::InvalidInput, "afterSeq must not be negative"))?,
             None => engine.app.log().last_seq(),
         };
         let source = until_error(feed(engine, auth, principal, after));
@@ -179,9 +178,7 @@ impl LiveSubscription {
     ) -> Result<impl Stream<Item = Result<JobView>> + use<>> {
         let (engine, auth, principal) = context(ctx)?;
         let wanted = match id {
-            Some(id) => {
-                Some(JobId(id.parse().map_err(|_| error("INVALID_INPUT", "id must be a numeric id"))?))
-            }
+            Some(id) => Some(JobId(parse_id("id", &id)?)),
             None => None,
         };
         let after = engine.app.log().last_seq();

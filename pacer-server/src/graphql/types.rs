@@ -5,6 +5,7 @@
 
 use super::scalars::{BigInt, DateTime};
 use super::summary::summary;
+use super::{ErrorCode, error};
 use crate::engine::{Engine, LaunchSlots};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use pacer_domain::{
@@ -818,8 +819,8 @@ impl JobView {
             .get_or_try_init(|| async move {
                 tokio::task::spawn_blocking(move || log.subject(&Subject::Job(job), 0, 10_000))
                     .await
-                    .map_err(|e| async_graphql::Error::new(e.to_string()))?
-                    .map_err(|e| async_graphql::Error::new(e.to_string()))
+                    .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?
+                    .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))
             })
             .await
     }
@@ -886,8 +887,8 @@ impl JobView {
         let subject = Subject::Instance(id.clone());
         let records = tokio::task::spawn_blocking(move || log.subject(&subject, 0, 1_000))
             .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?
+            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?;
         Ok(Some(InstanceView::from_history(id, &records)))
     }
 

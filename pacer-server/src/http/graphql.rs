@@ -5,6 +5,7 @@
 use super::client::{csrf, origin_allowed, principal};
 use super::{ApiError, Http, with};
 use crate::auth::Principal;
+use crate::graphql::ErrorCode;
 use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
 use async_graphql::{Data, Request};
 use async_graphql_warp::{GraphQLWebSocket, graphql_protocol};
@@ -28,9 +29,8 @@ fn open_to_anyone(query: &str) -> bool {
     })
 }
 
-fn graphql_error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
-    let body =
-        serde_json::json!({"data": null, "errors": [{"message": message, "extensions": {"code": code}}]});
+fn graphql_error(status: StatusCode, code: ErrorCode, message: &str) -> warp::reply::Response {
+    let body = serde_json::json!({"data": null, "errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
@@ -44,13 +44,13 @@ async fn execute(
         Err(e) => {
             return Ok(graphql_error(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 &format!("not a GraphQL request: {e}"),
             ));
         }
     };
     if !principal.allowed() && !open_to_anyone(&request.query) {
-        return Ok(graphql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "sign in first"));
+        return Ok(graphql_error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "sign in first"));
     }
     let response = http.schema.execute(request.data(principal)).await;
     Ok(warp::reply::json(&response).into_response())
@@ -100,7 +100,8 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
                                 http.auth.session_principal(&http.engine, session)
                             };
                             if !principal.allowed() {
-                                return Err(async_graphql::Error::new("UNAUTHENTICATED: sign in first"));
+                                let code = ErrorCode::Unauthenticated.as_str();
+                                return Err(async_graphql::Error::new(format!("{code}: sign in first")));
                             }
                             let mut data = Data::default();
                             data.insert(principal);

@@ -26,11 +26,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
     });
     let metrics = warp::path!("metrics").and(warp::get()).and(with(http)).map(|http: Arc<Http>| {
         let engine = &http.engine;
-        let text = engine.metrics.render(
-            &engine.app.state(),
-            engine.launch_slots(),
-            &engine.app.log().write_times(),
-        );
+        let text = engine.metrics.render(&engine.app.state(), engine.launch_slots());
         warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
     });
     healthz.or(readyz).or(metrics)

@@ -4,6 +4,7 @@
 
 use super::{ApiError, Http, lenient_json, with};
 use crate::app::{AppError, Meta};
+use crate::metrics::WebhookOutcome;
 use hmac::{Hmac, Mac};
 use pacer_domain::{
     Actor, Command, Conclusion, Event, Recorded, WebhookPayload, WorkflowAction, WorkflowJobHook,
@@ -157,7 +158,7 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
 /// pool of a queued job, or the reason a delivery was ignored or absorbed.
 #[derive(Serialize)]
 struct Answer<'a> {
-    status: &'static str,
+    status: WebhookOutcome,
     delivery: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     job_id: Option<u64>,
@@ -173,22 +174,29 @@ fn answer<'a>(records: &'a [Recorded], delivery: &'a str) -> (StatusCode, Answer
     for record in records {
         return match &record.event {
             Event::JobQueued(q) if !q.recovered => {
-                (StatusCode::OK, answer("queued", Some(q.job.0), Some(q.pool.0), None))
+                (StatusCode::OK, answer(WebhookOutcome::Queued, Some(q.job.0), Some(q.pool.0), None))
             }
-            Event::JobIgnored(i) => (StatusCode::OK, answer("ignored", None, None, Some(i.reason.as_str()))),
+            Event::JobIgnored(i) => {
+                (StatusCode::OK, answer(WebhookOutcome::Ignored, None, None, Some(i.reason.as_str())))
+            }
             Event::JobNoPoolMatch(m) => {
-                (StatusCode::OK, answer("no_pool_match", None, None, Some(m.reason.as_str())))
+                (StatusCode::OK, answer(WebhookOutcome::NoPoolMatch, None, None, Some(m.reason.as_str())))
             }
-            Event::WebhookDuplicate(_) => (StatusCode::OK, answer("duplicate", None, None, None)),
-            Event::WebhookPinged(_) => (StatusCode::OK, answer("pong", None, None, None)),
-            Event::WebhookIgnored(_) => (StatusCode::ACCEPTED, answer("ignored_event", None, None, None)),
-            Event::WebhookAbsorbed(a) => {
-                (StatusCode::OK, answer("absorbed", Some(a.job.0), None, Some(a.reason.as_str())))
+            Event::WebhookDuplicate(_) => {
+                (StatusCode::OK, answer(WebhookOutcome::Duplicate, None, None, None))
             }
+            Event::WebhookPinged(_) => (StatusCode::OK, answer(WebhookOutcome::Pong, None, None, None)),
+            Event::WebhookIgnored(_) => {
+                (StatusCode::ACCEPTED, answer(WebhookOutcome::IgnoredEvent, None, None, None))
+            }
+            Event::WebhookAbsorbed(a) => (
+                StatusCode::OK,
+                answer(WebhookOutcome::Absorbed, Some(a.job.0), None, Some(a.reason.as_str())),
+            ),
             _ => continue,
         };
     }
-    (StatusCode::OK, answer("accepted", None, None, None))
+    (StatusCode::OK, answer(WebhookOutcome::Accepted, None, None, None))
 }
 
 async fn handle(
@@ -200,7 +208,7 @@ async fn handle(
 ) -> Result<warp::reply::Response, Rejection> {
     let started = Instant::now();
     let metrics = &http.engine.metrics;
-    let refuse = |outcome: &'static str, rejection: Rejection| {
+    let refuse = |outcome: WebhookOutcome, rejection: Rejection| {
         metrics.webhook(outcome, started.elapsed());
         rejection
     };
@@ -213,15 +221,17 @@ async fn handle(
             "bad_signature",
             "missing or invalid X-Hub-Signature-256",
         );
-        return Err(refuse("bad_signature", warp::reject::custom(error)));
+        return Err(refuse(WebhookOutcome::BadSignature, warp::reject::custom(error)));
     }
     let event = event
         .filter(|e| !e.is_empty())
-        .ok_or_else(|| refuse("bad_request", bad_request("missing X-GitHub-Event")))?;
+        .ok_or_else(|| refuse(WebhookOutcome::BadRequest, bad_request("missing X-GitHub-Event")))?;
     let delivery = delivery
         .filter(|d| !d.is_empty() && d.len() <= 100 && d.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| refuse("bad_request", bad_request("missing or malformed X-GitHub-Delivery")))?;
-    let payload = parse(&event, &body).map_err(|rejection| refuse("malformed", rejection))?;
+        .ok_or_else(|| {
+            refuse(WebhookOutcome::BadRequest, bad_request("missing or malformed X-GitHub-Delivery"))
+        })?;
+    let payload = parse(&event, &body).map_err(|rejection| refuse(WebhookOutcome::Malformed, rejection))?;
     let app = &http.engine.app;
     let github_job_id = match &payload {
         WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
@@ -238,12 +248,12 @@ async fn handle(
             let command = Command::Webhook { delivery_id: delivery.clone(), payload };
             app.execute(command, meta(Vec::new()))
                 .await
-                .map_err(|e| refuse("unavailable", unavailable(e.to_string())))?
+                .map_err(|e| refuse(WebhookOutcome::Unavailable, unavailable(e.to_string())))?
         }
         Err(AppError::Rejected(rejection)) => {
-            return Err(refuse("bad_request", bad_request(rejection.message)));
+            return Err(refuse(WebhookOutcome::BadRequest, bad_request(rejection.message)));
         }
-        Err(error) => return Err(refuse("unavailable", unavailable(error.to_string()))),
+        Err(error) => return Err(refuse(WebhookOutcome::Unavailable, unavailable(error.to_string()))),
     };
     let (status, answer) = answer(&records, &delivery);
     metrics.webhook(answer.status, started.elapsed());

@@ -4,21 +4,33 @@
 use crate::fixtures::{Seeds, fixture};
 use pacer_domain::*;
 use pacer_store::*;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub struct UnderTest {
     pub log: Arc<dyn EventLog>,
+    /// Every write duration the log's observer was told, in order.
+    pub writes: Arc<Mutex<Vec<Duration>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// An observer that keeps what it is told in `writes`.
+fn recorder() -> (Arc<Mutex<Vec<Duration>>>, WriteObserver) {
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let seen = writes.clone();
+    (writes, Box::new(move |took| seen.lock().expect("writes").push(took)))
+}
+
 pub fn memory() -> UnderTest {
-    UnderTest { log: Arc::new(MemoryLog::new()), _dir: None }
+    let (writes, observer) = recorder();
+    UnderTest { log: Arc::new(MemoryLog::observed(observer)), writes, _dir: None }
 }
 
 pub fn rocks() -> UnderTest {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = RocksLog::open(dir.path()).expect("open");
-    UnderTest { log: Arc::new(log), _dir: Some(dir) }
+    let (writes, observer) = recorder();
+    let log = RocksLog::open_observed(dir.path(), observer).expect("open");
+    UnderTest { log: Arc::new(log), writes, _dir: Some(dir) }
 }
 
 pub const T: Timestamp = Timestamp(1_790_000_000_000);
@@ -179,6 +191,8 @@ fn concurrent_appenders_share_syncs_without_gaps(s: UnderTest) {
     let all = log.read(1, 10_000).expect("read");
     assert_eq!(all.len(), 16 * 50 * 2);
     assert!(all.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1), "no gaps");
+    let writes = s.writes.lock().expect("writes").len();
+    assert!((1..=16 * 50).contains(&writes), "one observed write per group, not per record: {writes}");
 }
 
 fn audit_filters_by_action_and_time_newest_first(s: UnderTest) {
@@ -240,13 +254,20 @@ fn snapshots_keep_the_newest(s: UnderTest) {
 
 fn writes_are_timed(s: UnderTest) {
     let log = &*s.log;
-    assert_eq!(log.write_times(), WriteTimes::default());
+    let observed = || s.writes.lock().expect("writes").clone();
+    assert_eq!(observed(), [], "nothing written on open");
     for i in 0..3 {
         append(log, T, vec![health(i)]);
+        // An append returns once its group is durable, so each one here is a group of its own
+        // and its time is observed before the append returns.
+        assert_eq!(observed().len(), i as usize + 1, "one duration per group write");
     }
-    let times = log.write_times();
-    assert!((1..=3).contains(&times.count), "one write per group: {times:?}");
-    assert!(times.at_most.iter().all(|n| *n <= times.count) && times.total > std::time::Duration::ZERO);
+    assert!(observed().iter().sum::<Duration>() > Duration::ZERO, "{:?}", observed());
+    append(log, T, Vec::new());
+    let duplicate =
+        Batch { keys: vec!["k".into(), "k".into()], ..Batch::of(T, Actor::System, vec![health(9)]) };
+    assert!(log.append(duplicate).is_err());
+    assert_eq!(observed().len(), 3, "an empty or refused batch writes nothing");
 }
 
 fn subscriptions_resume_from_any_seq(s: UnderTest) {
