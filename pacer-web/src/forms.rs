@@ -2,10 +2,13 @@
 //! into the domain specs so the shared validators (`ProjectSpec::validate`, …) check it exactly
 //! as the server will, and into the GraphQL input objects. Field errors use the domain's
 //! snake_case paths (`instance_types[1]`, `tags.gha:x`) whether they come from here or from the
-//! server, so one display routine puts both next to the right field.
+//! server, so one display routine puts both next to the right field. [`Editor`] says which
+//! editor a page has open and [`use_form`] holds the state every editor shares (the form, which
+//! fields were touched, whether a save was tried, the server's answer, a save in flight).
 
 use crate::api::ApiError;
 use crate::api::types::{Pool, Project, Repo, Tag};
+use dioxus::prelude::*;
 use pacer_domain::{
     AllocationStrategy, FieldError, PoolSpec, ProjectSpec, RepoSpec, Scope, SpawnMethod, Tags,
 };
@@ -62,6 +65,118 @@ pub(crate) fn editor_errors(
         general.push(err.message.clone());
     }
     (shown, general)
+}
+
+/// Which editor a page shows: none, an empty one for a new item, or one filled from `T`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum Editor<T> {
+    /// No editor open.
+    #[default]
+    Closed,
+    /// Creating a new item.
+    New,
+    /// Editing this item.
+    Editing(T),
+}
+
+impl<T> Editor<T> {
+    /// Whether an editor is shown.
+    pub(crate) fn is_open(&self) -> bool {
+        !matches!(self, Editor::Closed)
+    }
+
+    /// The item being edited (none when new or closed).
+    pub(crate) fn editing(&self) -> Option<&T> {
+        match self {
+            Editor::Editing(item) => Some(item),
+            Editor::Closed | Editor::New => None,
+        }
+    }
+}
+
+/// An editor's text form: its fields in display order and how it turns into a checked spec.
+pub(crate) trait Form: Clone + 'static {
+    /// What the form checks into (a domain spec).
+    type Spec: 'static;
+    /// The form's field keys, in order; errors for none of them are shown above the form.
+    const FIELDS: &'static [&'static str];
+    /// The spec and every error: parse errors first, then the domain's validation.
+    fn check(&self) -> (Self::Spec, Vec<FieldError>);
+}
+
+/// The state an editor keeps between renders (a `Copy` handle to its signals).
+pub(crate) struct FormState<F: 'static> {
+    form: Signal<F>,
+    touched: Signal<Vec<&'static str>>,
+    submitted: Signal<bool>,
+    server: Signal<Option<ApiError>>,
+    busy: Signal<bool>,
+}
+
+impl<F> Clone for FormState<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for FormState<F> {}
+
+/// The shared editor hook: `initial` fills the form on the first render.
+pub(crate) fn use_form<F: Form>(initial: impl FnOnce() -> F) -> FormState<F> {
+    FormState {
+        form: use_signal(initial),
+        touched: use_signal(Vec::new),
+        submitted: use_signal(|| false),
+        server: use_signal(|| None),
+        busy: use_signal(|| false),
+    }
+}
+
+impl<F: Form> FormState<F> {
+    /// The form as typed so far.
+    pub(crate) fn value(&self) -> F {
+        self.form.read().clone()
+    }
+
+    /// Whether a save is in flight.
+    pub(crate) fn busy(&self) -> bool {
+        (self.busy)()
+    }
+
+    /// What to show now: see [`editor_errors`].
+    pub(crate) fn errors(&self) -> (Vec<FieldError>, Vec<String>) {
+        let (_, local) = self.form.read().check();
+        let server = self.server.read();
+        editor_errors(&local, &self.touched.read(), (self.submitted)(), server.as_ref(), F::FIELDS)
+    }
+
+    /// Applies an edit of `field`: marks it touched and clears the server's last answer.
+    pub(crate) fn edit(&mut self, field: &'static str, apply: impl FnOnce(&mut F)) {
+        apply(&mut self.form.write());
+        if !self.touched.peek().contains(&field) {
+            self.touched.write().push(field);
+        }
+        self.server.set(None);
+    }
+
+    /// Starts a save: marks the form submitted and, when it is valid and no save is in flight,
+    /// marks it busy and returns the form with its spec.
+    pub(crate) fn submit(&mut self) -> Option<(F, F::Spec)> {
+        self.submitted.set(true);
+        let current = self.form.peek().clone();
+        let (spec, errors) = current.check();
+        if !errors.is_empty() || self.busy() {
+            return None;
+        }
+        self.busy.set(true);
+        Some((current, spec))
+    }
+
+    /// Ends a save: the saved value, or `None` with the server's error kept for display.
+    pub(crate) fn finish<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
+        self.busy.set(false);
+        result.map_err(|err| self.server.set(Some(err))).ok()
+    }
 }
 
 /// Splits a list typed with commas or one item per line (an item with a space inside stays one
@@ -159,22 +274,11 @@ impl Default for ProjectForm {
 pub(crate) const PROJECT_FIELDS: &[&str] =
     &["name", "cap", "tags", "scope", "org_name", "runner_group_id", "disabled"];
 
-impl ProjectForm {
-    /// The editor filled from an existing project.
-    pub(crate) fn from_project(p: &Project) -> Self {
-        Self {
-            name: p.name.clone(),
-            cap: p.cap.to_string(),
-            tags: tags_text(&p.tags),
-            scope: Scope::parse(&p.scope).unwrap_or_default(),
-            org_name: p.org_name.clone().unwrap_or_default(),
-            runner_group_id: p.runner_group_id.to_string(),
-            disabled: p.disabled,
-        }
-    }
+impl Form for ProjectForm {
+    type Spec = ProjectSpec;
+    const FIELDS: &'static [&'static str] = PROJECT_FIELDS;
 
-    /// The spec and every error: parse errors first, then the domain's validation.
-    pub(crate) fn check(&self) -> (ProjectSpec, Vec<FieldError>) {
+    fn check(&self) -> (Self::Spec, Vec<FieldError>) {
         let mut errors = Vec::new();
         let spec = ProjectSpec {
             name: self.name.clone(),
@@ -195,6 +299,21 @@ impl ProjectForm {
         }
         errors.extend(spec.validate());
         (spec, errors)
+    }
+}
+
+impl ProjectForm {
+    /// The editor filled from an existing project.
+    pub(crate) fn from_project(p: &Project) -> Self {
+        Self {
+            name: p.name.clone(),
+            cap: p.cap.to_string(),
+            tags: tags_text(&p.tags),
+            scope: Scope::parse(&p.scope).unwrap_or_default(),
+            org_name: p.org_name.clone().unwrap_or_default(),
+            runner_group_id: p.runner_group_id.to_string(),
+            disabled: p.disabled,
+        }
     }
 
     /// The GraphQL `ProjectInput` of a valid spec.
@@ -326,37 +445,11 @@ pub(crate) fn allocation_of(api: &str) -> AllocationStrategy {
     AllocationStrategy::parse(api).unwrap_or_default()
 }
 
-impl PoolForm {
-    /// The editor filled from an existing pool.
-    pub(crate) fn from_pool(p: &Pool) -> Self {
-        Self {
-            project_id: p.project_id.clone(),
-            name: p.name.clone(),
-            is_default: p.is_default,
-            priority: p.priority.to_string(),
-            ami_id: p.ami_id.clone(),
-            instance_types: p.instance_types.join(", "),
-            subnet_ids: p.subnet_ids.join(", "),
-            security_group_ids: p.security_group_ids.join(", "),
-            iam_instance_profile: p.iam_instance_profile.clone().unwrap_or_default(),
-            root_volume_gb: p.root_volume_gb.to_string(),
-            max_runtime_minutes: p.max_runtime_minutes.to_string(),
-            cap: p.cap.to_string(),
-            spot: p.spot,
-            on_demand_fallback: p.on_demand_fallback,
-            spawn_method: spawn_method_of(&p.spawn_method),
-            allocation_strategy: allocation_of(&p.allocation_strategy),
-            extra_labels: p.extra_labels.join(", "),
-            tags: tags_text(&p.tags),
-            runner_version: p.runner_version.clone().unwrap_or_default(),
-            runner_user: p.runner_user.clone().unwrap_or_default(),
-            user_data_extra: p.user_data_extra.clone().unwrap_or_default(),
-            disabled: p.disabled,
-        }
-    }
+impl Form for PoolForm {
+    type Spec = PoolSpec;
+    const FIELDS: &'static [&'static str] = POOL_FIELDS;
 
-    /// The spec and every error: parse errors first, then the domain's validation.
-    pub(crate) fn check(&self) -> (PoolSpec, Vec<FieldError>) {
+    fn check(&self) -> (Self::Spec, Vec<FieldError>) {
         let mut errors = Vec::new();
         let d = PoolSpec::default();
         if self.project_id.trim().is_empty() {
@@ -393,6 +486,36 @@ impl PoolForm {
         .normalized();
         errors.extend(spec.validate());
         (spec, errors)
+    }
+}
+
+impl PoolForm {
+    /// The editor filled from an existing pool.
+    pub(crate) fn from_pool(p: &Pool) -> Self {
+        Self {
+            project_id: p.project_id.clone(),
+            name: p.name.clone(),
+            is_default: p.is_default,
+            priority: p.priority.to_string(),
+            ami_id: p.ami_id.clone(),
+            instance_types: p.instance_types.join(", "),
+            subnet_ids: p.subnet_ids.join(", "),
+            security_group_ids: p.security_group_ids.join(", "),
+            iam_instance_profile: p.iam_instance_profile.clone().unwrap_or_default(),
+            root_volume_gb: p.root_volume_gb.to_string(),
+            max_runtime_minutes: p.max_runtime_minutes.to_string(),
+            cap: p.cap.to_string(),
+            spot: p.spot,
+            on_demand_fallback: p.on_demand_fallback,
+            spawn_method: spawn_method_of(&p.spawn_method),
+            allocation_strategy: allocation_of(&p.allocation_strategy),
+            extra_labels: p.extra_labels.join(", "),
+            tags: tags_text(&p.tags),
+            runner_version: p.runner_version.clone().unwrap_or_default(),
+            runner_user: p.runner_user.clone().unwrap_or_default(),
+            user_data_extra: p.user_data_extra.clone().unwrap_or_default(),
+            disabled: p.disabled,
+        }
     }
 
     /// The GraphQL `PoolInput` of a valid spec.
@@ -439,19 +562,11 @@ pub(crate) struct RepoForm {
 /// The fields of the repo editor, in order.
 pub(crate) const REPO_FIELDS: &[&str] = &["full_name", "project_id", "cap", "tags"];
 
-impl RepoForm {
-    /// The editor filled from an existing binding.
-    pub(crate) fn from_repo(r: &Repo) -> Self {
-        Self {
-            full_name: r.full_name.clone(),
-            project_id: r.project_id.clone(),
-            cap: r.cap.map(|c| c.to_string()).unwrap_or_default(),
-            tags: tags_text(&r.tags),
-        }
-    }
+impl Form for RepoForm {
+    type Spec = RepoSpec;
+    const FIELDS: &'static [&'static str] = REPO_FIELDS;
 
-    /// The spec and every error.
-    pub(crate) fn check(&self) -> (RepoSpec, Vec<FieldError>) {
+    fn check(&self) -> (Self::Spec, Vec<FieldError>) {
         let mut errors = Vec::new();
         if self.project_id.trim().is_empty() {
             errors.push(FieldError::new("project_id", "pick a project"));
@@ -465,6 +580,18 @@ impl RepoForm {
         .normalized();
         errors.extend(spec.validate());
         (spec, errors)
+    }
+}
+
+impl RepoForm {
+    /// The editor filled from an existing binding.
+    pub(crate) fn from_repo(r: &Repo) -> Self {
+        Self {
+            full_name: r.full_name.clone(),
+            project_id: r.project_id.clone(),
+            cap: r.cap.map(|c| c.to_string()).unwrap_or_default(),
+            tags: tags_text(&r.tags),
+        }
     }
 
     /// The GraphQL `RepoInput` of a valid spec.
@@ -506,6 +633,17 @@ mod tests {
             subnet_ids: "subnet-0123456789abcdef0".into(),
             ..PoolForm::default()
         }
+    }
+
+    #[test]
+    fn editor_states_say_what_is_open() {
+        let closed = Editor::<u32>::default();
+        assert!(!closed.is_open());
+        assert_eq!(closed.editing(), None);
+        assert!(Editor::<u32>::New.is_open());
+        assert_eq!(Editor::<u32>::New.editing(), None);
+        assert!(Editor::Editing(7).is_open());
+        assert_eq!(Editor::Editing(7).editing(), Some(&7));
     }
 
     #[test]

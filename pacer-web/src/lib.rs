@@ -6,8 +6,8 @@
 //! Shape: one [`Route`] enum is the only source of URLs; pages in `views/` load data and own
 //! state; components in `components/` take owned props and do no I/O; formatting, chart
 //! geometry and form checking are plain functions (`format`, `chart`, `forms`) with unit tests;
-//! every GraphQL document lives in `api::queries` and is validated against the committed
-//! `pacer-server/schema.graphql` by a test. It must never hold secrets, talk to any origin but
+//! GraphQL documents are checked against the committed `pacer-server/schema.graphql`: those in
+//! `api::ops` at compile time by cynic, those still in `api::queries` by a test. It must never hold secrets, talk to any origin but
 //! its own, or load anything from outside the binary (no CDN, no external fonts).
 
 mod api;

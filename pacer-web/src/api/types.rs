@@ -9,58 +9,6 @@ fn de_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<JobStatus, D:
     JobStatus::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown job status {text}")))
 }
 
-/// `authInfo`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AuthInfo {
-    pub disabled: bool,
-    pub local_enabled: bool,
-    pub oidc_enabled: bool,
-    pub signed_in: bool,
-}
-
-/// Data of [`super::queries::AUTH_INFO`].
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AuthInfoData {
-    pub auth_info: AuthInfo,
-}
-
-/// `me`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub(crate) struct User {
-    pub email: String,
-    pub method: String,
-}
-
-/// Data of [`super::queries::ME`].
-#[derive(Deserialize)]
-pub(crate) struct MeData {
-    pub me: Option<User>,
-}
-
-/// One component of `health`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub(crate) struct HealthComponent {
-    pub name: String,
-    pub ok: bool,
-    pub message: String,
-    pub since: Option<String>,
-}
-
-/// `health`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub(crate) struct Health {
-    pub ok: bool,
-    pub components: Vec<HealthComponent>,
-}
-
-/// Data of [`super::queries::HEALTH`].
-#[derive(Deserialize)]
-pub(crate) struct HealthData {
-    pub health: Health,
-}
-
 /// The overview tiles.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -581,43 +529,6 @@ pub(crate) struct ImportResult {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ImportBackupData {
     pub import_backup: ImportResult,
-}
-
-/// Operator settings.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Settings {
-    pub retention_days: i64,
-    pub bootstrap_token_fingerprint: Option<String>,
-    pub previous_token_valid_until: Option<String>,
-    pub public_url: String,
-}
-
-/// Data of [`super::queries::SETTINGS`].
-#[derive(Deserialize)]
-pub(crate) struct SettingsData {
-    pub settings: Settings,
-}
-
-/// Data of [`super::queries::ROTATE_BOOTSTRAP_TOKEN`].
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RotateData {
-    pub rotate_bootstrap_token: Settings,
-}
-
-/// Data of [`super::queries::SET_RETENTION`].
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SetRetentionData {
-    pub set_retention: Settings,
-}
-
-/// Data of [`super::queries::RECONCILE_NOW`].
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ReconcileData {
-    pub reconcile_now: bool,
 }
 
 #[cfg(test)]

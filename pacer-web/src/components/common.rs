@@ -1,7 +1,7 @@
 //! Small building blocks used on every page: tiles, badges, form fields with their errors,
 //! notices, overlays (modal, side panel, confirmation), the pager and the health banner.
 
-use crate::api::types::HealthComponent;
+use crate::api::ops::HealthComponent;
 use crate::format::{self, status_tone};
 use dioxus::prelude::*;
 use pacer_domain::JobStatus;

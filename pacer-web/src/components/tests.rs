@@ -3,9 +3,9 @@
 
 use super::common::{FieldErrors, StatusBadge};
 use super::*;
+use crate::api::ops::HealthComponent;
 use crate::api::types::{
-    FieldErrorView, HealthComponent, ImportItem, ImportResult, JobDetail, JobRow, Money, Spend, SpendRow,
-    TimelineEntry,
+    FieldErrorView, ImportItem, ImportResult, JobDetail, JobRow, Money, Spend, SpendRow, TimelineEntry,
 };
 use crate::chart::{self, DayCounts};
 use crate::format::parse_instant;

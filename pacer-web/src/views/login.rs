@@ -3,21 +3,17 @@
 //! Overview), and an SSO failure the server redirected back with is explained in words.
 
 use super::util::use_title;
-use crate::api::queries::AUTH_INFO;
-use crate::api::types::AuthInfoData;
-use crate::api::{self, LoginError, gql};
+use crate::api::{self, LoginError, ops};
 use crate::components::{Loading, Notice};
 use crate::route::Route;
 use dioxus::prelude::*;
-use serde_json::json;
 
 /// The sign-in page.
 #[component]
 pub(crate) fn Login(error: Option<String>) -> Element {
     use_title("Sign in");
     let nav = navigator();
-    let mut auth =
-        use_resource(|| async { gql::<AuthInfoData>(AUTH_INFO, json!({})).await.map(|d| d.auth_info) });
+    let mut auth = use_resource(|| async { api::run(ops::auth_info()).await.map(|d| d.auth_info) });
     use_effect(move || {
         if let Some(Ok(info)) = &*auth.read()
             && (info.disabled || info.signed_in)

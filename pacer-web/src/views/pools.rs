@@ -11,7 +11,7 @@ use crate::api::types::{
 use crate::api::{ApiError, gql};
 use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
 use crate::format;
-use crate::forms::{POOL_FIELDS, PoolForm, editor_errors, errors_for, split_list};
+use crate::forms::{Editor, PoolForm, errors_for, split_list, use_form};
 use dioxus::prelude::*;
 use pacer_domain::{AllocationStrategy, SpawnMethod, runs_on_line};
 use serde_json::json;
@@ -41,8 +41,7 @@ pub(crate) fn Pools() -> Element {
     use_title("Pools");
     let mut data = use_resource(|| async { gql::<PoolsData>(POOLS, json!({})).await });
     let mut project_filter = use_signal(String::new);
-    // None: closed; Some(None): new; Some(Some(p)): editing p.
-    let mut editor = use_signal(|| None::<Option<Pool>>);
+    let mut editor = use_signal(Editor::<Pool>::default);
     let mut copying = use_signal(|| None::<Pool>);
     let mut deleting = use_signal(|| None::<Pool>);
     let mut delete_busy = use_signal(|| false);
@@ -138,7 +137,7 @@ pub(crate) fn Pools() -> Element {
                                     button { class: "button small", r#type: "button", "data-testid": "pool-edit",
                                         onclick: {
                                             let p = p.clone();
-                                            move |_| editor.set(Some(Some(p.clone())))
+                                            move |_| editor.set(Editor::Editing(p.clone()))
                                         },
                                         "edit"
                                     }
@@ -178,7 +177,7 @@ pub(crate) fn Pools() -> Element {
                     button { class: "button primary", r#type: "button", "data-testid": "pool-new",
                         disabled: projects.is_empty(),
                         title: if projects.is_empty() { "Create a project first" } else { "" },
-                        onclick: move |_| editor.set(Some(None)), "+ new pool" }
+                        onclick: move |_| editor.set(Editor::New), "+ new pool" }
                 }
             }
             if let Some(text) = notice() {
@@ -192,13 +191,13 @@ pub(crate) fn Pools() -> Element {
                 }
             }
             {body}
-            if let Some(existing) = editor() {
+            if editor.read().is_open() {
                 PoolEditor {
-                    existing,
+                    existing: editor.read().editing().cloned(),
                     projects: projects.clone(),
-                    on_cancel: move |_| editor.set(None),
+                    on_cancel: move |_| editor.set(Editor::Closed),
                     on_saved: move |message: String| {
-                        editor.set(None);
+                        editor.set(Editor::Closed);
                         notice.set(Some(message));
                         data.restart();
                     },
@@ -293,35 +292,15 @@ fn PoolEditor(
         project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
         ..PoolForm::default()
     });
-    let mut form = use_signal(move || initial);
-    let mut touched = use_signal(Vec::<&'static str>::new);
-    let mut submitted = use_signal(|| false);
-    let mut server = use_signal(|| None::<ApiError>);
-    let mut busy = use_signal(|| false);
-
-    let (_, local) = form.read().check();
-    let (shown, general) =
-        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), POOL_FIELDS);
+    let mut form = use_form(move || initial);
+    let (shown, general) = form.errors();
     let errs = |key: &str| errors_for(key, &shown);
-
-    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut PoolForm)>| {
-        apply(&mut form.write());
-        if !touched.peek().contains(&field) {
-            touched.write().push(field);
-        }
-        server.set(None);
-    };
+    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut PoolForm)>| form.edit(field, apply);
 
     let save_id = id.clone();
     let save = move |e: FormEvent| {
         e.prevent_default();
-        submitted.set(true);
-        let (spec, errors) = form.peek().check();
-        let project_id = form.peek().project_id.clone();
-        if !errors.is_empty() || busy() {
-            return;
-        }
-        busy.set(true);
+        let Some((current, spec)) = form.submit() else { return };
         let id = save_id.clone();
         spawn(async move {
             let input = PoolForm::input(&spec);
@@ -329,21 +308,21 @@ fn PoolEditor(
                 Some(id) => gql::<UpdatePoolData>(UPDATE_POOL, json!({ "id": id, "input": input }))
                     .await
                     .map(|d| saved_message(&d.update_pool, "Saved")),
-                None => {
-                    gql::<CreatePoolData>(CREATE_POOL, json!({ "projectId": project_id, "input": input }))
-                        .await
-                        .map(|d| saved_message(&d.create_pool, "Created"))
-                }
+                None => gql::<CreatePoolData>(
+                    CREATE_POOL,
+                    json!({ "projectId": current.project_id, "input": input }),
+                )
+                .await
+                .map(|d| saved_message(&d.create_pool, "Created")),
             };
-            busy.set(false);
-            match result {
-                Ok(message) => on_saved.call(message),
-                Err(err) => server.set(Some(err)),
+            if let Some(message) = form.finish(result) {
+                on_saved.call(message);
             }
         });
     };
 
-    let f = form();
+    let f = form.value();
+    let busy = form.busy();
     let editing = id.is_some();
     let project_name =
         projects.iter().find(|p| p.id == f.project_id).map(|p| p.name.clone()).unwrap_or_default();
@@ -499,8 +478,8 @@ fn PoolEditor(
                     }
                 }
                 div { class: "actions",
-                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "pool-save",
-                        if busy() { "Saving and materialising…" } else if editing { "Save pool" } else { "Create pool" }
+                    button { class: "button primary", r#type: "submit", disabled: busy, "data-testid": "pool-save",
+                        if busy { "Saving and materialising…" } else if editing { "Save pool" } else { "Create pool" }
                     }
                     button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
                     span { class: "muted small", "Saving validates against AWS and writes a new launch template version." }

@@ -3,12 +3,12 @@
 //! a confirmation.
 
 use super::util::use_title;
+use crate::api::gql;
 use crate::api::queries::{CREATE_PROJECT, DELETE_PROJECT, PROJECTS, UPDATE_PROJECT};
 use crate::api::types::{CreateProjectData, DeleteProjectData, Project, ProjectsData, UpdateProjectData};
-use crate::api::{ApiError, gql};
 use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
 use crate::format;
-use crate::forms::{PROJECT_FIELDS, ProjectForm, editor_errors, errors_for};
+use crate::forms::{Editor, ProjectForm, errors_for, use_form};
 use dioxus::prelude::*;
 use pacer_domain::Scope;
 use serde_json::json;
@@ -19,8 +19,7 @@ pub(crate) fn Projects() -> Element {
     use_title("Projects");
     let mut projects =
         use_resource(|| async { gql::<ProjectsData>(PROJECTS, json!({})).await.map(|d| d.projects) });
-    // None: closed; Some(None): new; Some(Some(p)): editing p.
-    let mut editor = use_signal(|| None::<Option<Project>>);
+    let mut editor = use_signal(Editor::<Project>::default);
     let mut deleting = use_signal(|| None::<Project>);
     let mut delete_busy = use_signal(|| false);
     let mut delete_error = use_signal(|| None::<String>);
@@ -88,7 +87,7 @@ pub(crate) fn Projects() -> Element {
                                 button { class: "button small", r#type: "button", "data-testid": "project-edit",
                                     onclick: {
                                         let p = p.clone();
-                                        move |_| editor.set(Some(Some(p.clone())))
+                                        move |_| editor.set(Editor::Editing(p.clone()))
                                     },
                                     "edit"
                                 }
@@ -115,18 +114,18 @@ pub(crate) fn Projects() -> Element {
             header { class: "page-head",
                 h1 { "Projects" }
                 button { class: "button primary push-right", r#type: "button", "data-testid": "project-new",
-                    onclick: move |_| editor.set(Some(None)), "+ new project" }
+                    onclick: move |_| editor.set(Editor::New), "+ new project" }
             }
             if let Some(text) = notice() {
                 Notice { testid: "projects-notice", text }
             }
             {body}
-            if let Some(existing) = editor() {
+            if editor.read().is_open() {
                 ProjectEditor {
-                    existing,
-                    on_cancel: move |_| editor.set(None),
+                    existing: editor.read().editing().cloned(),
+                    on_cancel: move |_| editor.set(Editor::Closed),
                     on_saved: move |name: String| {
-                        editor.set(None);
+                        editor.set(Editor::Closed);
                         notice.set(Some(format!("Saved project {name}.")));
                         projects.restart();
                     },
@@ -167,34 +166,16 @@ fn ProjectEditor(
 ) -> Element {
     let id = existing.as_ref().map(|p| p.id.clone());
     let initial = existing.as_ref().map(ProjectForm::from_project).unwrap_or_default();
-    let mut form = use_signal(move || initial);
-    let mut touched = use_signal(Vec::<&'static str>::new);
-    let mut submitted = use_signal(|| false);
-    let mut server = use_signal(|| None::<ApiError>);
-    let mut busy = use_signal(|| false);
-
-    let (_, local) = form.read().check();
-    let (shown, general) =
-        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), PROJECT_FIELDS);
+    let mut form = use_form(move || initial);
+    let (shown, general) = form.errors();
     let errs = |key: &str| errors_for(key, &shown);
-
-    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut ProjectForm)>| {
-        apply(&mut form.write());
-        if !touched.peek().contains(&field) {
-            touched.write().push(field);
-        }
-        server.set(None);
-    };
+    let mut edit =
+        move |field: &'static str, apply: Box<dyn FnOnce(&mut ProjectForm)>| form.edit(field, apply);
 
     let save_id = id.clone();
     let save = move |e: FormEvent| {
         e.prevent_default();
-        submitted.set(true);
-        let (spec, errors) = form.peek().check();
-        if !errors.is_empty() || busy() {
-            return;
-        }
-        busy.set(true);
+        let Some((_, spec)) = form.submit() else { return };
         let id = save_id.clone();
         spawn(async move {
             let input = ProjectForm::input(&spec);
@@ -206,15 +187,14 @@ fn ProjectEditor(
                     .await
                     .map(|d| d.create_project.name),
             };
-            busy.set(false);
-            match result {
-                Ok(name) => on_saved.call(name),
-                Err(err) => server.set(Some(err)),
+            if let Some(name) = form.finish(result) {
+                on_saved.call(name);
             }
         });
     };
 
-    let f = form();
+    let f = form.value();
+    let busy = form.busy();
     let title = if id.is_some() { format!("Edit project {}", f.name) } else { "New project".to_owned() };
     rsx! {
         Modal { testid: "project-editor", title, on_close: move |_| on_cancel.call(()),
@@ -267,8 +247,8 @@ fn ProjectEditor(
                     }
                 }
                 div { class: "actions",
-                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "project-save",
-                        if busy() { "Saving…" } else { "Save project" }
+                    button { class: "button primary", r#type: "submit", disabled: busy, "data-testid": "project-save",
+                        if busy { "Saving…" } else { "Save project" }
                     }
                     button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
                 }

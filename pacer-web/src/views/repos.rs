@@ -3,12 +3,12 @@
 
 use super::projects::tags_summary;
 use super::util::use_title;
+use crate::api::gql;
 use crate::api::queries::{BIND_REPO, REPOS, UNBIND_REPO, UPDATE_REPO};
 use crate::api::types::{BindRepoData, ProjectRef, Repo, ReposData, UnbindRepoData, UpdateRepoData};
-use crate::api::{ApiError, gql};
 use crate::components::{Confirm, Field, Loading, Modal, Notice};
 use crate::format;
-use crate::forms::{REPO_FIELDS, RepoForm, editor_errors, errors_for};
+use crate::forms::{Editor, RepoForm, errors_for, use_form};
 use dioxus::prelude::*;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use serde_json::json;
 pub(crate) fn Repos() -> Element {
     use_title("Repos");
     let mut data = use_resource(|| async { gql::<ReposData>(REPOS, json!({})).await });
-    let mut editor = use_signal(|| None::<Option<Repo>>);
+    let mut editor = use_signal(Editor::<Repo>::default);
     let mut unbinding = use_signal(|| None::<Repo>);
     let mut unbind_busy = use_signal(|| false);
     let mut unbind_error = use_signal(|| None::<String>);
@@ -76,7 +76,7 @@ pub(crate) fn Repos() -> Element {
                                 button { class: "button small", r#type: "button", "data-testid": "repo-edit",
                                     onclick: {
                                         let r = r.clone();
-                                        move |_| editor.set(Some(Some(r.clone())))
+                                        move |_| editor.set(Editor::Editing(r.clone()))
                                     },
                                     "edit"
                                 }
@@ -105,19 +105,19 @@ pub(crate) fn Repos() -> Element {
                 button { class: "button primary push-right", r#type: "button", "data-testid": "repo-new",
                     disabled: projects.is_empty(),
                     title: if projects.is_empty() { "Create a repo-scoped project first" } else { "" },
-                    onclick: move |_| editor.set(Some(None)), "+ bind repo" }
+                    onclick: move |_| editor.set(Editor::New), "+ bind repo" }
             }
             if let Some(text) = notice() {
                 Notice { testid: "repos-notice", text }
             }
             {body}
-            if let Some(existing) = editor() {
+            if editor.read().is_open() {
                 RepoEditor {
-                    existing,
+                    existing: editor.read().editing().cloned(),
                     projects: projects.clone(),
-                    on_cancel: move |_| editor.set(None),
+                    on_cancel: move |_| editor.set(Editor::Closed),
                     on_saved: move |message: String| {
-                        editor.set(None);
+                        editor.set(Editor::Closed);
                         notice.set(Some(message));
                         data.restart();
                     },
@@ -150,34 +150,14 @@ fn RepoEditor(
         project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
         ..RepoForm::default()
     });
-    let mut form = use_signal(move || initial);
-    let mut touched = use_signal(Vec::<&'static str>::new);
-    let mut submitted = use_signal(|| false);
-    let mut server = use_signal(|| None::<ApiError>);
-    let mut busy = use_signal(|| false);
-
-    let (_, local) = form.read().check();
-    let (shown, general) =
-        editor_errors(&local, &touched.read(), submitted(), server.read().as_ref(), REPO_FIELDS);
+    let mut form = use_form(move || initial);
+    let (shown, general) = form.errors();
     let errs = |key: &str| errors_for(key, &shown);
-
-    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut RepoForm)>| {
-        apply(&mut form.write());
-        if !touched.peek().contains(&field) {
-            touched.write().push(field);
-        }
-        server.set(None);
-    };
+    let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut RepoForm)>| form.edit(field, apply);
 
     let save = move |e: FormEvent| {
         e.prevent_default();
-        submitted.set(true);
-        let current = form.peek().clone();
-        let (spec, errors) = current.check();
-        if !errors.is_empty() || busy() {
-            return;
-        }
-        busy.set(true);
+        let Some((current, spec)) = form.submit() else { return };
         spawn(async move {
             let vars = json!({ "input": current.input(&spec) });
             let result = if editing {
@@ -185,15 +165,14 @@ fn RepoEditor(
             } else {
                 gql::<BindRepoData>(BIND_REPO, vars).await.map(|d| d.bind_repo)
             };
-            busy.set(false);
-            match result {
-                Ok(saved) => on_saved.call(format!("Bound {} to {}.", saved.full_name, saved.project_name)),
-                Err(err) => server.set(Some(err)),
+            if let Some(saved) = form.finish(result) {
+                on_saved.call(format!("Bound {} to {}.", saved.full_name, saved.project_name));
             }
         });
     };
 
-    let f = form();
+    let f = form.value();
+    let busy = form.busy();
     let title = if editing { format!("Edit {}", f.full_name) } else { "Bind repo".to_owned() };
     rsx! {
         Modal { testid: "repo-editor", title, on_close: move |_| on_cancel.call(()),
@@ -225,8 +204,8 @@ fn RepoEditor(
                         oninput: move |e| edit("tags", Box::new(move |f| f.tags = e.value())) }
                 }
                 div { class: "actions",
-                    button { class: "button primary", r#type: "submit", disabled: busy(), "data-testid": "repo-save",
-                        if busy() { "Saving…" } else if editing { "Save binding" } else { "Bind repo" }
+                    button { class: "button primary", r#type: "submit", disabled: busy, "data-testid": "repo-save",
+                        if busy { "Saving…" } else if editing { "Save binding" } else { "Bind repo" }
                     }
                     button { class: "button", r#type: "button", onclick: move |_| on_cancel.call(()), "Cancel" }
                 }

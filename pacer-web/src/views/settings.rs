@@ -2,17 +2,13 @@
 //! retention in days (validated inline), the public URL, and an on-demand reconcile.
 
 use super::util::use_title;
-use crate::api::queries::{RECONCILE_NOW, ROTATE_BOOTSTRAP_TOKEN, SET_RETENTION, SETTINGS};
-use crate::api::types::{
-    ReconcileData, RotateData, SetRetentionData, Settings as SettingsView, SettingsData,
-};
-use crate::api::{ApiError, gql};
+use crate::api::ops::{self, Settings as SettingsView};
+use crate::api::{ApiError, run};
 use crate::components::{Field, Loading, Notice};
 use crate::format;
 use crate::forms::{check_retention, errors_for};
 use dioxus::prelude::*;
 use pacer_domain::FieldError;
-use serde_json::json;
 
 /// The Settings page.
 #[component]
@@ -30,7 +26,7 @@ pub(crate) fn Settings() -> Element {
 
     use_hook(move || {
         spawn(async move {
-            let result = gql::<SettingsData>(SETTINGS, json!({})).await.map(|d| d.settings);
+            let result = run(ops::settings()).await.map(|d| d.settings);
             if let Ok(s) = &result {
                 retention.set(s.retention_days.to_string());
             }
@@ -42,7 +38,7 @@ pub(crate) fn Settings() -> Element {
         busy.set(true);
         rotate_error.set(None);
         spawn(async move {
-            let result = gql::<RotateData>(ROTATE_BOOTSTRAP_TOKEN, json!({})).await;
+            let result = run(ops::rotate_bootstrap_token()).await;
             busy.set(false);
             confirming.set(false);
             match result {
@@ -61,7 +57,7 @@ pub(crate) fn Settings() -> Element {
         let Ok(days) = check_retention(&retention.peek()) else { return };
         busy.set(true);
         spawn(async move {
-            let result = gql::<SetRetentionData>(SET_RETENTION, json!({ "days": days })).await;
+            let result = run(ops::set_retention(days)).await;
             busy.set(false);
             match result {
                 Ok(d) => {
@@ -77,7 +73,7 @@ pub(crate) fn Settings() -> Element {
     let run_reconcile = move |_| {
         busy.set(true);
         spawn(async move {
-            let result = gql::<ReconcileData>(RECONCILE_NOW, json!({})).await;
+            let result = run(ops::reconcile_now()).await;
             busy.set(false);
             reconcile.set(Some(match result {
                 Ok(d) if d.reconcile_now => {

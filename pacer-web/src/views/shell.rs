@@ -3,10 +3,10 @@
 //! `UNAUTHENTICATED`), the sidebar with its two groups, the signed-in user and sign-out, and
 //! the red health banner kept current by the `health.changed` events.
 
-use crate::api::queries::{AUTH_INFO, HEALTH, HEALTH_CHANGED, ME};
-use crate::api::types::{AuthInfo, AuthInfoData, HealthData, MeData};
+use crate::api::ops::{self, AuthInfo};
+use crate::api::queries::HEALTH_CHANGED;
 use crate::api::ws::{self, LiveState};
-use crate::api::{self, SESSION_LOST, gql};
+use crate::api::{self, SESSION_LOST};
 use crate::components::{HealthBanner, Loading, Notice};
 use crate::route::Route;
 use dioxus::prelude::*;
@@ -21,8 +21,7 @@ pub(crate) fn needs_sign_in(info: &AuthInfo) -> bool {
 #[component]
 pub(crate) fn Shell() -> Element {
     let nav = navigator();
-    let mut auth =
-        use_resource(|| async { gql::<AuthInfoData>(AUTH_INFO, json!({})).await.map(|d| d.auth_info) });
+    let mut auth = use_resource(|| async { api::run(ops::auth_info()).await.map(|d| d.auth_info) });
 
     use_effect(move || {
         if let Some(Ok(info)) = &*auth.read()
@@ -74,9 +73,9 @@ fn NavItem(to: Route, label: &'static str, testid: &'static str) -> Element {
 fn Frame(auth_disabled: bool) -> Element {
     let nav = navigator();
     let me = use_resource(move || async move {
-        if auth_disabled { None } else { gql::<MeData>(ME, json!({})).await.ok().and_then(|d| d.me) }
+        if auth_disabled { None } else { api::run(ops::me()).await.ok().and_then(|d| d.me) }
     });
-    let mut health = use_resource(|| async { gql::<HealthData>(HEALTH, json!({})).await.map(|d| d.health) });
+    let mut health = use_resource(|| async { api::run(ops::health()).await.map(|d| d.health) });
     use_future(move || async move {
         ws::subscribe::<Value>(
             HEALTH_CHANGED,
