@@ -16,14 +16,14 @@ use tokio::sync::Mutex;
 pub enum RunnerScope {
     /// A repository (`owner/repo`).
     Repo {
-        /// Owner.
+        /// The repository's owner login (user or org).
         owner: String,
-        /// Repository.
+        /// The repository's name, without the owner.
         repo: String,
     },
     /// An organisation.
     Org {
-        /// Org login.
+        /// The organisation's login, as in `github.com/<org>`.
         org: String,
     },
 }
@@ -46,7 +46,8 @@ pub struct JitRequest {
     pub scope: RunnerScope,
     /// Runner name (`pacer-<instance-id>`).
     pub name: String,
-    /// Runner labels.
+    /// Every label the runner registers with (`self-hosted`, the project's and pool's labels,
+    /// extra labels), as `runs-on` matches them.
     pub labels: Vec<String>,
     /// Runner group (1 = default).
     pub runner_group_id: u64,
@@ -83,10 +84,10 @@ pub struct Delivery {
     /// HTTP status Pacer (or nobody) answered.
     #[serde(default)]
     pub status_code: u16,
-    /// Event type.
+    /// `X-GitHub-Event` of the delivery (`workflow_job`, `ping`, …).
     #[serde(default)]
     pub event: String,
-    /// Action.
+    /// The payload's `action` (`queued`, `completed`, …), when it has one.
     #[serde(default)]
     pub action: Option<String>,
 }

@@ -51,9 +51,9 @@ struct BootstrapToken {
 /// A stored session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    /// Who.
+    /// The signed-in user's email.
     pub email: String,
-    /// Until when.
+    /// When the session ends, UTC milliseconds since the epoch.
     pub expires_at: i64,
     /// Signed in through OIDC (else with a password).
     #[serde(default)]
@@ -75,9 +75,9 @@ struct File {
 /// What a callback token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallbackClaims {
-    /// The job.
+    /// The job the instance was launched for (`JobId`'s number).
     pub job: u64,
-    /// The instance.
+    /// The EC2 instance id (`i-…`) the token was issued to.
     pub instance: String,
 }
 

@@ -34,14 +34,14 @@ pub enum Principal {
     Operator,
     /// A signed-in user.
     User {
-        /// Email.
+        /// The user's email, as recorded in the log's actor.
         email: String,
         /// How they signed in.
         method: AuthMethod,
         /// The session id (to revoke on logout).
         session: String,
     },
-    /// Nobody.
+    /// No valid session: only sign-in and public routes answer.
     Anonymous,
 }
 
@@ -69,7 +69,7 @@ pub enum LoginError {
     /// Too many failures from this address or for this account.
     #[error("too many failed attempts; try again later")]
     Throttled,
-    /// Storage refused.
+    /// The log or the secrets file refused the write; the caller should retry later.
     #[error("sign-in is unavailable right now")]
     Unavailable,
 }

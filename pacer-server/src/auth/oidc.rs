@@ -16,12 +16,12 @@ use std::time::Duration;
 /// Pending flows expire after this long.
 const FLOW_TTL_MS: i64 = 10 * 60 * 1_000;
 
-/// OIDC settings.
+/// How Pacer signs users in through an OpenID Connect provider (`auth.oidc.*`).
 #[derive(Clone, Debug)]
 pub struct OidcSettings {
-    /// Issuer URL.
+    /// The issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
-    /// Client id.
+    /// The client id registered with the provider.
     pub client_id: String,
     /// Client secret (empty = public client, PKCE only).
     pub client_secret: String,
@@ -31,7 +31,7 @@ pub struct OidcSettings {
     pub allowed_emails: Vec<String>,
     /// Allowed email domains.
     pub allowed_domains: Vec<String>,
-    /// Allowed groups.
+    /// Groups (from `groups_claim`) whose members may sign in.
     pub allowed_groups: Vec<String>,
     /// The claim carrying groups.
     pub groups_claim: String,
@@ -98,9 +98,9 @@ impl OidcError {
 /// The verified identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// Verified email.
+    /// The `email` claim, which the provider marked verified.
     pub email: String,
-    /// Groups.
+    /// The groups named by the configured groups claim (empty when absent).
     pub groups: Vec<String>,
 }
 

@@ -27,13 +27,13 @@ use warp::{Filter, Rejection, Reply};
 
 /// What every handler can reach.
 pub struct Http {
-    /// The engine.
+    /// The application and its effects: every handler's commands go through it.
     pub engine: Arc<Engine>,
     /// The webhook secret.
     pub webhook_secret: Secret,
     /// Set once the state is loaded and the engine runs.
     pub ready: AtomicBool,
-    /// Sign-in.
+    /// Sign-in, sessions and the throttle.
     pub auth: Arc<Auth>,
     /// The GraphQL schema.
     pub schema: PacerSchema,
@@ -53,11 +53,11 @@ struct ErrorBody<'a> {
 /// An error a handler answers with.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
+    /// The HTTP status answered.
     pub status: StatusCode,
-    /// Stable code.
+    /// The body's `error`: a stable snake_case code clients can match on.
     pub code: &'static str,
-    /// Human message.
+    /// The body's `message`, for people; never internal error text.
     pub message: String,
 }
 
