@@ -6,12 +6,12 @@
 use crate::app::{App, Meta};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::{ConfigError, Engine};
+use crate::engine::{ConfigChangeError, Engine};
 use crate::github::SimulatedGitHub;
 use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use anyhow::Context;
-use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
+use pacer_aws::{Compute, Ec2Compute};
 use pacer_domain::{Actor, Backup, ImportAction};
 use pacer_store::{EventLog, RocksLog, load_state};
 use std::io::Write;
@@ -26,11 +26,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
     let (state, _) = load_state(&*log).context("loading state")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::start(state, log, clock, Box::new(|_, _| {}));
-    let mut ec2 = Ec2Settings::new(config.aws.region.clone());
-    ec2.endpoint_url = config.aws.endpoint_url.clone();
-    ec2.iam_endpoint_url = config.aws.endpoint_url.clone();
-    ec2.pricing_endpoint_url = config.aws.pricing_endpoint_url.clone();
-    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2).await);
+    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(crate::serve::ec2_settings(config)).await);
     let secrets = Arc::new(Secrets::open(&config.storage.path)?);
     Ok(Engine::new(
         app,
@@ -38,10 +34,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
         Arc::new(SimulatedGitHub::default()),
         secrets,
         Metrics::new(),
-        crate::serve::engine_settings(
-            config,
-            config.server.addr.parse().unwrap_or(([127, 0, 0, 1], 3000).into()),
-        ),
+        crate::serve::engine_settings(config, config.server.addr),
     ))
 }
 
@@ -78,7 +71,7 @@ pub async fn import(
     };
     let engine = open(config).await?;
     let result = if dry_run {
-        engine.plan_backup(&backup).map_err(ConfigError::Rejected).map(|plan| (plan, Vec::new()))
+        engine.plan_backup(&backup).map_err(ConfigChangeError::Rejected).map(|plan| (plan, Vec::new()))
     } else {
         engine.import_backup(operator(), backup).await
     };
@@ -106,7 +99,7 @@ pub async fn import(
             )?;
             true
         }
-        Err(ConfigError::Rejected(rejection)) => {
+        Err(ConfigChangeError::Rejected(rejection)) => {
             writeln!(out, "nothing imported: {} error(s)", rejection.fields.len().max(1))?;
             if rejection.fields.is_empty() {
                 writeln!(out, "  {}", rejection.message)?;

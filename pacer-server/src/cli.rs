@@ -1,5 +1,6 @@
 //! The command line (SPEC §10): `serve`, `demo`, `check-config`, `replay`, `version`.
 
+use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,12 +95,12 @@ pub fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            init_logging(&config.logging.level, &config.logging.format);
+            init_logging(&config.logging.level, config.logging.format);
             tracing::info!(config = %config.redacted(), "effective configuration");
             run_async(crate::serve::serve(config))
         }
         Command::Demo { addr, data, job_interval, duration } => {
-            init_logging("warn,pacer_server=info", "text");
+            init_logging("warn,pacer_server=info", LogFormat::Text);
             let options = crate::demo::DemoOptions {
                 addr,
                 data,
@@ -130,7 +131,7 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Backup { action } => {
-            init_logging("warn", "text");
+            init_logging("warn", LogFormat::Text);
             match action {
                 BackupAction::Export { config, out } => {
                     let config = match load(config.as_deref()) {
@@ -167,7 +168,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Replay { data } => {
-            init_logging("warn", "text");
+            init_logging("warn", LogFormat::Text);
             match crate::replay::run(&data, &mut std::io::stdout()) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
@@ -205,10 +206,13 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 /// Logs to stderr at `level` (overridden by `PACER_LOG`), as text or JSON.
-pub fn init_logging(level: &str, format: &str) {
+pub fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PACER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

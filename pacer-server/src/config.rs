@@ -1,12 +1,24 @@
-//! Configuration (SPEC §10): one typed [`Config`] read from a YAML file with `PACER_` environment
-//! overrides (`server.public_url` ← `PACER_SERVER_PUBLIC_URL`), validated once at start with
-//! every error naming its key. Secrets are wrapped in [`Secret`] so they cannot be printed;
+//! Configuration (SPEC §10): one typed [`Config`], layered with figment — its defaults
+//! ([`Config::default`]) ← the YAML file ← `PACER_*` environment variables
+//! (`server.public_url` ← `PACER_SERVER_PUBLIC_URL`), each layer overriding the one before.
+//! Values are typed as they are read (addresses, URLs, networks, the log format, numbers); the
+//! rules that need more than a type are checked after. Every error names its key and all of them
+//! are reported at once. The keys are the struct's fields ([`Config::keys`]), and a test holds
+//! README's reference to them. Secrets are wrapped in [`Secret`] so they cannot be printed;
 //! [`Config::redacted`] is what gets logged.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use figment::error::Kind;
+use figment::providers::Serialized;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use ipnet::IpNet;
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use url::Url;
 
 /// A value that must never be printed, logged or serialized in clear.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -47,12 +59,12 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Everything `pacer serve` needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Everything `pacer serve` needs. [`Default`] is the defaults layer: every key at its default,
+/// the required ones empty (validation names them).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// HTTP server.
-    #[serde(default)]
     pub server: ServerConfig,
     /// Event log.
     pub storage: StorageConfig,
@@ -61,38 +73,38 @@ pub struct Config {
     /// GitHub App.
     pub github: GitHubConfig,
     /// Console and API sign-in.
-    #[serde(default)]
     pub auth: AuthConfig,
     /// Dispatcher.
-    #[serde(default)]
     pub dispatcher: DispatcherConfig,
     /// Reaper.
-    #[serde(default)]
     pub reaper: ReaperConfig,
     /// Logs.
-    #[serde(default)]
     pub logging: LoggingConfig,
 }
 
 /// `server.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Listen address.
-    pub addr: String,
+    #[serde(deserialize_with = "text")]
+    pub addr: SocketAddr,
     /// The URL instances and browsers use to reach Pacer (default: `http://` + the bound
     /// address).
-    pub public_url: Option<String>,
-    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs).
-    pub trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "optional")]
+    pub public_url: Option<Url>,
+    /// Proxies whose `X-Forwarded-For` is believed (an IP address is a one-address network).
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<IpNet>,
     /// Extra origins allowed for WebSocket upgrades and state-changing requests.
-    pub allowed_origins: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub allowed_origins: Vec<Url>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            addr: "127.0.0.1:3000".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             public_url: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
@@ -104,67 +116,73 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Data directory (event log, snapshots, secrets).
+    /// Data directory (event log, snapshots, secrets); required.
     pub path: PathBuf,
     /// Write a snapshot after this many new records (and at shutdown).
-    #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
 }
 
-fn default_snapshot_every() -> u64 {
-    100_000
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { path: PathBuf::new(), snapshot_every: 100_000 }
+    }
 }
 
 /// `aws.*`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
-    /// Region.
+    /// Region; required.
     pub region: String,
     /// EC2 endpoint override (e.g. moto).
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
+    #[serde(deserialize_with = "optional")]
+    pub endpoint_url: Option<Url>,
     /// Pricing API endpoint override.
-    #[serde(default)]
-    pub pricing_endpoint_url: Option<String>,
+    #[serde(deserialize_with = "optional")]
+    pub pricing_endpoint_url: Option<Url>,
 }
 
 /// `github.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitHubConfig {
-    /// GitHub App id.
+    /// GitHub App id; required.
     pub app_id: u64,
-    /// PEM file of the App's private key.
+    /// PEM file of the App's private key; required.
     pub private_key_path: PathBuf,
-    /// Webhook secret.
+    /// Webhook secret; required.
     pub webhook_secret: Secret,
     /// REST API base.
-    #[serde(default = "default_api_url")]
-    pub api_url: String,
+    #[serde(deserialize_with = "text")]
+    pub api_url: Url,
     /// Where runner releases are downloaded from (pinned versions).
-    #[serde(default = "default_runner_download_url")]
-    pub runner_download_url: String,
+    #[serde(deserialize_with = "text")]
+    pub runner_download_url: Url,
     /// How often failed deliveries are redelivered (seconds; 0 = never).
-    #[serde(default = "default_redelivery_seconds")]
     pub redelivery_interval_seconds: u64,
 }
 
-fn default_api_url() -> String {
-    "https://api.github.com".into()
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        Self {
+            app_id: 0,
+            private_key_path: PathBuf::new(),
+            webhook_secret: Secret::default(),
+            api_url: known_url("https://api.github.com"),
+            runner_download_url: known_url("https://github.com/actions/runner/releases/download"),
+            redelivery_interval_seconds: 300,
+        }
+    }
 }
 
-fn default_runner_download_url() -> String {
-    "https://github.com/actions/runner/releases/download".into()
-}
-
-fn default_redelivery_seconds() -> u64 {
-    300
+/// A URL written in this file.
+fn known_url(text: &'static str) -> Url {
+    Url::parse(text).expect("a default URL parses")
 }
 
 /// `auth.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// No sign-in at all (private networks).
     pub disabled: bool,
@@ -189,7 +207,7 @@ impl Default for AuthConfig {
 
 /// `auth.local.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct LocalAuthConfig {
     /// The bootstrap user created on first start.
     pub email: String,
@@ -203,23 +221,28 @@ impl Default for LocalAuthConfig {
 
 /// `auth.oidc.*`
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// Offer "Sign in with SSO".
     pub enabled: bool,
-    /// Issuer URL.
-    pub issuer: String,
+    /// Issuer URL (required when enabled).
+    #[serde(deserialize_with = "optional")]
+    pub issuer: Option<Url>,
     /// Client id.
     pub client_id: String,
     /// Client secret.
     pub client_secret: Secret,
-    /// Callback URL (defaults to `<public_url>/auth/oidc/callback`).
-    pub redirect_url: String,
+    /// Callback URL (default: `<public_url>/auth/oidc/callback`).
+    #[serde(deserialize_with = "optional")]
+    pub redirect_url: Option<Url>,
     /// Allowed emails (verified).
+    #[serde(deserialize_with = "list")]
     pub allowed_emails: Vec<String>,
     /// Allowed email domains (verified).
+    #[serde(deserialize_with = "list")]
     pub allowed_domains: Vec<String>,
     /// Allowed groups.
+    #[serde(deserialize_with = "list")]
     pub allowed_groups: Vec<String>,
     /// The claim carrying groups.
     pub groups_claim: String,
@@ -227,13 +250,14 @@ pub struct OidcConfig {
 
 /// `dispatcher.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct DispatcherConfig {
     /// Launch calls in flight at once.
     pub max_concurrent_launches: usize,
     /// Safety-net sweep period in seconds.
     pub sweep_seconds: u64,
     /// Waits after the 1st, 2nd, … capacity failure; the last repeats.
+    #[serde(deserialize_with = "list")]
     pub capacity_backoff_seconds: Vec<u64>,
     /// Launch attempts before a job fails.
     pub max_launch_attempts: u32,
@@ -252,7 +276,7 @@ impl Default for DispatcherConfig {
 
 /// `reaper.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ReaperConfig {
     /// Period in seconds.
     pub interval_seconds: u64,
@@ -268,62 +292,40 @@ impl Default for ReaperConfig {
 
 /// `logging.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct LoggingConfig {
     /// `error`, `warn`, `info`, `debug`, `trace` or a full filter.
     pub level: String,
-    /// `text` or `json`.
-    pub format: String,
+    /// How log lines are written.
+    pub format: LogFormat,
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: "text".into() }
+        Self { level: "info".into(), format: LogFormat::Text }
     }
 }
 
-/// Every key an environment variable may override, in dotted form.
-pub const KEYS: &[&str] = &[
-    "server.addr",
-    "server.public_url",
-    "server.trusted_proxies",
-    "server.allowed_origins",
-    "storage.path",
-    "storage.snapshot_every",
-    "aws.region",
-    "aws.endpoint_url",
-    "aws.pricing_endpoint_url",
-    "github.app_id",
-    "github.private_key_path",
-    "github.webhook_secret",
-    "github.api_url",
-    "github.runner_download_url",
-    "github.redelivery_interval_seconds",
-    "auth.disabled",
-    "auth.session_ttl_hours",
-    "auth.local.email",
-    "auth.oidc.enabled",
-    "auth.oidc.issuer",
-    "auth.oidc.client_id",
-    "auth.oidc.client_secret",
-    "auth.oidc.redirect_url",
-    "auth.oidc.allowed_emails",
-    "auth.oidc.allowed_domains",
-    "auth.oidc.allowed_groups",
-    "auth.oidc.groups_claim",
-    "dispatcher.max_concurrent_launches",
-    "dispatcher.sweep_seconds",
-    "dispatcher.capacity_backoff_seconds",
-    "dispatcher.max_launch_attempts",
-    "reaper.interval_seconds",
-    "reaper.orphan_grace_minutes",
-    "logging.level",
-    "logging.format",
-];
+/// `logging.format`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// The environment variable overriding `key`.
 pub fn env_name(key: &str) -> String {
     format!("PACER_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// `url` as a base to append paths to: without the `/` that parsing gives a bare origin
+/// (`http://127.0.0.1:5000/` → `http://127.0.0.1:5000`).
+pub fn base_url(url: &Url) -> &str {
+    url.as_str().trim_end_matches('/')
 }
 
 /// One thing wrong with the configuration.
@@ -341,47 +343,107 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// A figment error at the key it is about: a list's key for one of its entries, a field's
+    /// own key when it is missing, `config` for the whole. A value from the environment says
+    /// which variable set it.
+    fn from_figment(error: figment::Error, keys: &[String]) -> ConfigError {
+        let mut path = error.path.clone();
+        if let Kind::MissingField(field) = &error.kind {
+            path.push(field.to_string());
+        }
+        let key = (1..=path.len())
+            .rev()
+            .map(|n| path[..n].join("."))
+            .find(|key| keys.contains(key))
+            .unwrap_or_else(|| if path.is_empty() { "config".to_owned() } else { path.join(".") });
+        let mut message = match &error.kind {
+            Kind::UnknownVariant(found, expected) => {
+                format!("`{found}` must be one of: {}", expected.join(", "))
+            }
+            Kind::UnknownField(found, expected) => {
+                format!("unknown key `{found}` (known here: {})", expected.join(", "))
+            }
+            kind => kind.to_string(),
+        };
+        if error.metadata.as_ref().is_some_and(|m| m.name == ENVIRONMENT) {
+            message.push_str(&format!(" (from {})", env_name(&key)));
+        }
+        ConfigError { key, message }
+    }
+}
+
 /// Every configuration error found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
+impl ConfigErrors {
+    /// `errors` in the order of the keys (the file's own errors and unknown keys first).
+    fn in_key_order(mut errors: Vec<ConfigError>, keys: &[String]) -> ConfigErrors {
+        errors.sort_by_key(|e| keys.iter().position(|k| *k == e.key));
+        ConfigErrors(errors)
+    }
+}
+
 impl Config {
-    /// Reads `path` (when given), applies `PACER_*` overrides from `env`, parses and validates.
+    /// Layers the defaults, the file at `path` (when given) and the `PACER_*` variables that
+    /// `env` returns, reads the result into types and validates it.
     pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-        let one = |key: &str, message: String| ConfigErrors(vec![ConfigError { key: key.into(), message }]);
-        let mut tree = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| one("--config", format!("cannot read {}: {e}", path.display())))?;
-                serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
-                    .map_err(|e| one("--config", format!("{} is not valid YAML: {e}", path.display())))?
+        let keys = Config::keys();
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        let mut figment = defaults.clone();
+        if let Some(path) = path {
+            figment = figment.merge(YamlFile::read(path)?);
+        }
+        figment = figment.merge(Environment::read(&keys, env));
+        let mut errors: Vec<ConfigError> = Vec::new();
+        let config = loop {
+            match figment.extract_lossy::<Config>() {
+                Ok(config) => break config,
+                Err(error) => {
+                    let error = ConfigError::from_figment(error, &keys);
+                    let key = error.key.clone();
+                    let seen = errors.iter().any(|e| e.key == key);
+                    errors.push(error);
+                    // A value of the wrong type is put back to its default so that the rest is
+                    // still read and every error reported at once; an unknown key ends here.
+                    match defaults.find_value(&key) {
+                        Ok(default) if !seen && keys.contains(&key) => {
+                            figment = figment.merge(Serialized::default(&key, default));
+                        }
+                        _ => return Err(ConfigErrors::in_key_order(errors, &keys)),
+                    }
+                }
             }
-            None => serde_yaml_ng::Value::Mapping(Default::default()),
         };
-        if tree.is_null() {
-            tree = serde_yaml_ng::Value::Mapping(Default::default());
+        if let Err(ConfigErrors(rules)) = config.validate() {
+            // A key whose value could not be read was validated at its default: not its error.
+            let unread: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
+            errors.extend(rules.into_iter().filter(|e| !unread.contains(&e.key)));
         }
-        for key in KEYS {
-            if let Some(raw) = env(&env_name(key)) {
-                set_path(&mut tree, key, env_value(key, &raw));
+        if errors.is_empty() { Ok(config) } else { Err(ConfigErrors::in_key_order(errors, &keys)) }
+    }
+
+    /// Every key in dotted form, in the struct's order: the leaves of the defaults.
+    pub fn keys() -> Vec<String> {
+        fn leaves(prefix: &str, value: &serde_yaml_ng::Value, keys: &mut Vec<String>) {
+            match value.as_mapping() {
+                Some(mapping) => {
+                    for (name, value) in mapping {
+                        let name = name.as_str().unwrap_or_default();
+                        let key =
+                            if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
+                        leaves(&key, value, keys);
+                    }
+                }
+                None => keys.push(prefix.to_owned()),
             }
         }
-        let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            // "missing field `aws`" names the key itself; point at it.
-            let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
-            let key = match (missing, path.as_str()) {
-                (Some(field), ".") => field.to_owned(),
-                (Some(field), path) => format!("{path}.{field}"),
-                (None, ".") => "config".to_owned(),
-                (None, path) => path.to_owned(),
-            };
-            one(&key, message)
-        })?;
-        config.validate()?;
-        Ok(config)
+        let defaults = serde_yaml_ng::to_value(Config::default()).expect("the defaults serialize");
+        let mut keys = Vec::new();
+        leaves("", &defaults, &mut keys);
+        keys
     }
 
     /// Every rule that needs more than the types, with the key at fault.
@@ -389,24 +451,12 @@ impl Config {
         let mut errors = Vec::new();
         let mut err =
             |key: &str, message: &str| errors.push(ConfigError { key: key.into(), message: message.into() });
-        if self.server.addr.parse::<SocketAddr>().is_err() {
-            err("server.addr", "must be an address like 127.0.0.1:3000 or [::]:3000");
+        let is_http = |url: &Url| matches!(url.scheme(), "http" | "https") && url.host().is_some();
+        if self.server.public_url.as_ref().is_some_and(|url| !is_http(url)) {
+            err("server.public_url", "must be an http(s) URL instances can reach");
         }
-        if let Some(public_url) = &self.server.public_url {
-            match url::Url::parse(public_url) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-                _ => err("server.public_url", "must be an http(s) URL instances can reach"),
-            }
-        }
-        for proxy in &self.server.trusted_proxies {
-            if proxy.parse::<IpAddr>().is_err() && proxy.parse::<ipnet::IpNet>().is_err() {
-                err("server.trusted_proxies", "each entry must be an IP address or CIDR");
-            }
-        }
-        for origin in &self.server.allowed_origins {
-            if !url::Url::parse(origin).is_ok_and(|u| u.host().is_some()) {
-                err("server.allowed_origins", "each entry must be an origin like https://pacer.example.com");
-            }
+        if self.server.allowed_origins.iter().any(|origin| origin.host().is_none()) {
+            err("server.allowed_origins", "each entry must be an origin like https://pacer.example.com");
         }
         if self.storage.path.as_os_str().is_empty() {
             err("storage.path", "required");
@@ -417,30 +467,28 @@ impl Config {
         if self.aws.region.trim().is_empty() {
             err("aws.region", "required");
         }
-        for (key, value) in [
-            ("aws.endpoint_url", &self.aws.endpoint_url),
-            ("aws.pricing_endpoint_url", &self.aws.pricing_endpoint_url),
-        ] {
-            if value.as_deref().is_some_and(|v| url::Url::parse(v).is_err()) {
-                err(key, "must be a URL");
-            }
-        }
         if self.github.app_id == 0 {
             err("github.app_id", "required (the GitHub App's numeric id)");
         }
-        match std::fs::read_to_string(&self.github.private_key_path) {
-            Ok(pem) if pem.contains("PRIVATE KEY-----") => {}
-            Ok(_) => err("github.private_key_path", "is not a PEM private key"),
-            Err(_) => err("github.private_key_path", "cannot be read"),
+        if self.github.private_key_path.as_os_str().is_empty() {
+            err("github.private_key_path", "required");
+        } else {
+            match std::fs::read_to_string(&self.github.private_key_path) {
+                Ok(pem) if pem.contains("PRIVATE KEY-----") => {}
+                Ok(_) => err("github.private_key_path", "is not a PEM private key"),
+                Err(_) => err("github.private_key_path", "cannot be read"),
+            }
         }
-        if self.github.webhook_secret.expose().len() < 16 {
+        if self.github.webhook_secret.is_empty() {
+            err("github.webhook_secret", "required (at least 16 characters)");
+        } else if self.github.webhook_secret.expose().len() < 16 {
             err("github.webhook_secret", "must be at least 16 characters");
         }
-        for (key, value) in [
+        for (key, url) in [
             ("github.api_url", &self.github.api_url),
             ("github.runner_download_url", &self.github.runner_download_url),
         ] {
-            if !url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            if !is_http(url) {
                 err(key, "must be an http(s) URL");
             }
         }
@@ -452,14 +500,11 @@ impl Config {
         }
         let oidc = &self.auth.oidc;
         if oidc.enabled && !self.auth.disabled {
-            if !url::Url::parse(&oidc.issuer).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            if !oidc.issuer.as_ref().is_some_and(is_http) {
                 err("auth.oidc.issuer", "must be the issuer's URL");
             }
             if oidc.client_id.is_empty() {
                 err("auth.oidc.client_id", "required when OIDC is enabled");
-            }
-            if !oidc.redirect_url.is_empty() && url::Url::parse(&oidc.redirect_url).is_err() {
-                err("auth.oidc.redirect_url", "must be a URL");
             }
             if oidc.allowed_emails.is_empty()
                 && oidc.allowed_domains.is_empty()
@@ -491,9 +536,6 @@ impl Config {
         if !(5..=3_600).contains(&self.reaper.interval_seconds) {
             err("reaper.interval_seconds", "must be between 5 and 3600");
         }
-        if !matches!(self.logging.format.as_str(), "text" | "json") {
-            err("logging.format", "must be text or json");
-        }
         if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
             err("logging.level", "must be a level (error, warn, info, debug, trace) or a filter");
         }
@@ -511,50 +553,233 @@ fn is_email(text: &str) -> bool {
         .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.') && !text.contains(' '))
 }
 
-/// Lists may be given as `a,b` in the environment; everything else is a YAML scalar.
-fn env_value(key: &str, raw: &str) -> serde_yaml_ng::Value {
-    let list_keys = [
-        "trusted_proxies",
-        "allowed_origins",
-        "allowed_emails",
-        "allowed_domains",
-        "allowed_groups",
-        "backoff_seconds",
-    ];
-    if list_keys.iter().any(|k| key.ends_with(k)) && !raw.trim_start().starts_with('[') {
-        return serde_yaml_ng::Value::Sequence(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.into()).collect(),
-        );
-    }
-    let secret_like =
-        key.ends_with("secret") || key.ends_with("path") || key.ends_with("url") || key.ends_with("email");
-    if secret_like {
-        return serde_yaml_ng::Value::String(raw.to_owned());
-    }
-    serde_yaml_ng::from_str(raw).unwrap_or_else(|_| serde_yaml_ng::Value::String(raw.to_owned()))
+/// The YAML file layer, read with serde_yaml_ng.
+struct YamlFile {
+    path: PathBuf,
+    data: Dict,
 }
 
-fn set_path(tree: &mut serde_yaml_ng::Value, key: &str, value: serde_yaml_ng::Value) {
-    let mut node = tree;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if !node.is_mapping() {
-            *node = serde_yaml_ng::Value::Mapping(Default::default());
-        }
-        let Some(map) = node.as_mapping_mut() else { return };
-        let entry_key = serde_yaml_ng::Value::String((*part).to_owned());
-        if i + 1 == parts.len() {
-            map.insert(entry_key, value);
-            return;
-        }
-        node = map.entry(entry_key).or_insert(serde_yaml_ng::Value::Mapping(Default::default()));
+impl YamlFile {
+    fn read(path: &Path) -> Result<YamlFile, ConfigErrors> {
+        let fail = |message: String| ConfigErrors(vec![ConfigError { key: "--config".into(), message }]);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+        let tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+            .map_err(|e| fail(format!("{} is not valid YAML: {e}", path.display())))?;
+        let data = if tree.is_null() {
+            Dict::new()
+        } else {
+            Dict::deserialize(tree)
+                .map_err(|e| fail(format!("{} must be a mapping of keys: {e}", path.display())))?
+        };
+        Ok(YamlFile { path: path.to_owned(), data })
     }
+}
+
+impl Provider for YamlFile {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("YAML file", self.path.as_path())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.data.clone()))
+    }
+}
+
+/// The name of the environment layer, which errors look for to name the variable.
+const ENVIRONMENT: &str = "environment variable";
+
+/// The environment layer: the variable of each key ([`env_name`]) that is set, as text that the
+/// key's type reads (other `PACER_*` variables are not configuration keys and are left alone).
+struct Environment(Dict);
+
+impl Environment {
+    fn read(keys: &[String], env: impl Fn(&str) -> Option<String>) -> Environment {
+        fn insert(dict: &mut Dict, key: &str, value: Value) {
+            match key.split_once('.') {
+                None => {
+                    dict.insert(key.to_owned(), value);
+                }
+                Some((head, rest)) => {
+                    let entry = dict.entry(head.to_owned()).or_insert_with(|| Dict::new().into());
+                    if let Value::Dict(_, inner) = entry {
+                        insert(inner, rest, value);
+                    }
+                }
+            }
+        }
+        let mut dict = Dict::new();
+        for key in keys {
+            if let Some(raw) = env(&env_name(key)) {
+                insert(&mut dict, key, Value::from(raw));
+            }
+        }
+        Environment(dict)
+    }
+}
+
+impl Provider for Environment {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENVIRONMENT)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// A type read from text: a YAML scalar or an environment variable.
+trait FromText: Sized {
+    /// The value, or what the text should have been.
+    fn from_text(text: &str) -> Result<Self, String>;
+}
+
+impl FromText for String {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+}
+
+impl FromText for u64 {
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.trim().parse().map_err(|_| "must be a whole number".into())
+    }
+}
+
+impl FromText for SocketAddr {
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.trim().parse().map_err(|_| "must be an address like 127.0.0.1:3000 or [::]:3000".into())
+    }
+}
+
+impl FromText for Url {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Url::parse(text.trim()).map_err(|e| format!("must be a URL ({e})"))
+    }
+}
+
+impl FromText for IpNet {
+    fn from_text(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| "must be an IP address or CIDR".into())
+    }
+}
+
+/// Reads any scalar as its text; an error quotes the text.
+struct TextVisitor<T>(PhantomData<T>);
+
+impl<'de, T: FromText> Visitor<'de> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+        T::from_text(text).map_err(|message| E::custom(format!("`{text}` {message}")))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<T, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
+        self.visit_str(&value.to_string())
+    }
+}
+
+impl<'de, T: FromText> DeserializeSeed<'de> for TextVisitor<T> {
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+/// A typed value from its text.
+fn text<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_str(TextVisitor(PhantomData))
+}
+
+/// An optional typed value: absent, null or empty is `None`.
+fn optional<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<Option<T>, D::Error> {
+    struct OptionalVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: FromText> Visitor<'de> for OptionalVisitor<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or nothing")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if text.trim().is_empty() { Ok(None) } else { TextVisitor(PhantomData).visit_str(text).map(Some) }
+        }
+    }
+
+    deserializer.deserialize_option(OptionalVisitor(PhantomData))
+}
+
+/// A typed list: a sequence, or (as environment variables give it) its entries separated by
+/// commas, optionally in brackets (`a,b` or `[a, b]`).
+fn list<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    struct ListVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: FromText> Visitor<'de> for ListVisitor<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list, or its entries separated by commas")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = seq.next_element_seed(TextVisitor(PhantomData))? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            let text = text.trim();
+            let text = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+            text.split(',')
+                .map(|entry| entry.trim().trim_matches(|c| c == '"' || c == '\''))
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| TextVisitor(PhantomData).visit_str(entry))
+                .collect()
+        }
+    }
+
+    deserializer.deserialize_seq(ListVisitor(PhantomData))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
 
     fn key_file(dir: &Path) -> PathBuf {
         let path = dir.join("app.pem");
@@ -571,10 +796,11 @@ mod tests {
         )
     }
 
+    /// Loads `yaml` (`$MINIMAL` is replaced by a valid minimal file) with `env`.
     fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("pacer.yaml");
-        std::fs::write(&path, yaml.replace("$DIR", &dir.path().display().to_string())).expect("write");
+        std::fs::write(&path, yaml.replace("$MINIMAL", &minimal(dir.path()))).expect("write");
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(Some(&path), |k| env.get(k).cloned())
     }
@@ -585,41 +811,71 @@ mod tests {
 
     #[test]
     fn a_minimal_file_gets_defaults() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pacer.yaml");
-        std::fs::write(&path, minimal(dir.path())).expect("write");
-        let config = Config::load(Some(&path), |_| None).expect("valid");
-        assert_eq!(config.server.addr, "127.0.0.1:3000");
+        let config = load("$MINIMAL", &[]).expect("valid");
+        assert_eq!(config.server.addr, SocketAddr::from(([127, 0, 0, 1], 3000)));
         assert_eq!(config.dispatcher.max_concurrent_launches, 32);
-        assert_eq!(config.github.api_url, "https://api.github.com");
+        assert_eq!(config.github.api_url.as_str(), "https://api.github.com/");
+        assert_eq!(base_url(&config.github.api_url), "https://api.github.com");
+        assert_eq!(config.logging.format, LogFormat::Text);
+        assert_eq!(config.dispatcher.capacity_backoff_seconds, [30, 60, 120, 240, 300]);
     }
 
     #[test]
     fn environment_overrides_win_and_lists_split_on_commas() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pacer.yaml");
-        std::fs::write(&path, minimal(dir.path())).expect("write");
-        let env = HashMap::from([
-            ("PACER_SERVER_ADDR".to_owned(), "0.0.0.0:8080".to_owned()),
-            ("PACER_SERVER_TRUSTED_PROXIES".to_owned(), "10.0.0.0/8, 192.168.1.1".to_owned()),
-            ("PACER_GITHUB_WEBHOOK_SECRET".to_owned(), "0123456789abcdef-from-env".to_owned()),
-            ("PACER_AUTH_DISABLED".to_owned(), "true".to_owned()),
-        ]);
-        let config = Config::load(Some(&path), |k| env.get(k).cloned()).expect("valid");
-        assert_eq!(config.server.addr, "0.0.0.0:8080");
-        assert_eq!(config.server.trusted_proxies, ["10.0.0.0/8", "192.168.1.1"]);
+        let env = [
+            ("PACER_SERVER_ADDR", "0.0.0.0:8080"),
+            ("PACER_SERVER_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+            ("PACER_GITHUB_WEBHOOK_SECRET", "0123456789abcdef-from-env"),
+            ("PACER_AUTH_DISABLED", "true"),
+        ];
+        let config = load("$MINIMAL", &env).expect("valid");
+        assert_eq!(config.server.addr, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        let proxies: Vec<String> = config.server.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.1/32"]);
         assert_eq!(config.github.webhook_secret.expose(), "0123456789abcdef-from-env");
         assert!(config.auth.disabled);
     }
 
     #[test]
+    fn environment_values_are_read_as_their_keys_types() {
+        let env = [
+            ("PACER_GITHUB_APP_ID", "77"),
+            ("PACER_GITHUB_WEBHOOK_SECRET", "12345678901234567890"),
+            ("PACER_AUTH_OIDC_CLIENT_ID", "0042"),
+            ("PACER_DISPATCHER_CAPACITY_BACKOFF_SECONDS", "[10, 20]"),
+            ("PACER_LOGGING_FORMAT", "json"),
+            ("PACER_SERVER_PUBLIC_URL", "https://pacer.example.com"),
+            ("PACER_SERVER_ALLOWED_ORIGINS", ""),
+            ("PACER_AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ];
+        let config = load("$MINIMAL", &env).expect("valid");
+        assert_eq!(config.github.app_id, 77);
+        assert_eq!(config.github.webhook_secret.expose(), "12345678901234567890");
+        assert_eq!(config.auth.oidc.client_id, "0042");
+        assert_eq!(config.dispatcher.capacity_backoff_seconds, [10, 20]);
+        assert_eq!(config.logging.format, LogFormat::Json);
+        assert_eq!(config.server.public_url.as_ref().map(Url::as_str), Some("https://pacer.example.com/"));
+        assert!(config.server.allowed_origins.is_empty());
+        assert_eq!(config.aws.endpoint_url.as_ref().map(base_url), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
     fn errors_name_their_keys() {
         let typo = load("storage:\n  path: x\n  pth: y\n", &[]).unwrap_err();
-        assert_eq!(keys(typo), ["storage.pth"]);
+        assert_eq!(
+            typo.to_string(),
+            "invalid configuration:\n  - storage.pth: unknown key `pth` (known here: path, snapshot_every)"
+        );
         let missing = load("storage:\n  path: x\n", &[]).unwrap_err();
-        assert_eq!(keys(missing), ["aws"]);
-        let wrong_type = load("storage:\n  path: x\n  snapshot_every: lots\n", &[]).unwrap_err();
-        assert_eq!(keys(wrong_type), ["storage.snapshot_every"]);
+        assert_eq!(
+            keys(missing),
+            ["aws.region", "github.app_id", "github.private_key_path", "github.webhook_secret"]
+        );
+        let wrong_type = load("$MINIMAL", &[("PACER_STORAGE_SNAPSHOT_EVERY", "lots")]).unwrap_err();
+        assert_eq!(keys(wrong_type.clone()), ["storage.snapshot_every"]);
+        assert!(wrong_type.to_string().contains("(from PACER_STORAGE_SNAPSHOT_EVERY)"), "{wrong_type}");
+        let wrong_type = load("$MINIMAL\nreaper:\n  interval_seconds: lots\n", &[]).unwrap_err();
+        assert_eq!(keys(wrong_type), ["reaper.interval_seconds"]);
         let yaml = "server:\n  addr: nope\n  public_url: ftp://x\nstorage:\n  path: ''\naws:\n  region: ''\ngithub:\n  app_id: 0\n  private_key_path: /nonexistent\n  webhook_secret: short\ndispatcher:\n  max_concurrent_launches: 0\nlogging:\n  format: xml\n";
         assert_eq!(
             keys(load(yaml, &[]).unwrap_err()),
@@ -638,11 +894,52 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_print() {
+    fn values_of_the_wrong_type_are_all_reported_with_what_was_expected() {
+        let env = [
+            ("PACER_SERVER_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
+            ("PACER_STORAGE_SNAPSHOT_EVERY", "-1"),
+            ("PACER_AUTH_DISABLED", "maybe"),
+        ];
+        let yaml = "$MINIMAL\nserver:\n  addr: localhost\n  allowed_origins: [https://ok.example.com, nope]\nlogging:\n  format: xml\n";
+        let errors = load(yaml, &env).unwrap_err();
+        let shown = errors.to_string();
+        assert_eq!(
+            keys(errors),
+            [
+                "server.addr",
+                "server.trusted_proxies",
+                "server.allowed_origins",
+                "storage.snapshot_every",
+                "auth.disabled",
+                "logging.format",
+            ],
+            "{shown}"
+        );
+        for expected in [
+            "server.addr: `localhost` must be an address like 127.0.0.1:3000",
+            "server.trusted_proxies: `not-an-ip` must be an IP address or CIDR (from PACER_SERVER_TRUSTED_PROXIES)",
+            "server.allowed_origins: `nope` must be a URL",
+            "auth.disabled: invalid type",
+            "logging.format: `xml` must be one of: text, json",
+        ] {
+            assert!(shown.contains(expected), "{expected} not in {shown}");
+        }
+    }
+
+    #[test]
+    fn the_file_itself_is_named_when_it_cannot_be_read() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pacer.yaml");
-        std::fs::write(&path, minimal(dir.path())).expect("write");
-        let config = Config::load(Some(&path), |_| None).expect("valid");
+        let missing = Config::load(Some(&dir.path().join("nope.yaml")), |_| None).unwrap_err();
+        assert_eq!(keys(missing), ["--config"]);
+        assert_eq!(keys(load("server: [\n", &[]).unwrap_err()), ["--config"]);
+        assert_eq!(keys(load("- a\n", &[]).unwrap_err()), ["--config"]);
+        let empty = load("# nothing yet\n", &[]).unwrap_err();
+        assert_eq!(keys(empty)[0], "storage.path");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = load("$MINIMAL", &[]).expect("valid");
         let shown = format!("{config:?}\n{}", config.redacted());
         assert!(!shown.contains("Everybody"), "{shown}");
         assert!(config.redacted().contains("webhook_secret: '***'"), "{}", config.redacted());
@@ -652,7 +949,65 @@ mod tests {
     fn every_key_maps_to_one_env_var() {
         assert_eq!(env_name("server.public_url"), "PACER_SERVER_PUBLIC_URL");
         assert_eq!(env_name("auth.oidc.client_secret"), "PACER_AUTH_OIDC_CLIENT_SECRET");
-        let names: std::collections::BTreeSet<String> = KEYS.iter().map(|k| env_name(k)).collect();
-        assert_eq!(names.len(), KEYS.len());
+        let keys = Config::keys();
+        assert!(keys.contains(&"auth.oidc.client_secret".to_owned()), "{keys:?}");
+        let names: BTreeSet<String> = keys.iter().map(|k| env_name(k)).collect();
+        assert_eq!(names.len(), keys.len());
+    }
+
+    #[test]
+    fn the_effective_configuration_reads_back_as_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = format!(
+            "{}server:\n  trusted_proxies: [10.0.0.1]\n  public_url: https://pacer.example.com\n",
+            minimal(dir.path())
+        );
+        let first = dir.path().join("pacer.yaml");
+        std::fs::write(&first, yaml).expect("write");
+        let env = |key: &str| (key == "PACER_STORAGE_SNAPSHOT_EVERY").then(|| "7".to_owned());
+        let config = Config::load(Some(&first), env).expect("valid");
+        assert_eq!(config.storage.snapshot_every, 7);
+        let effective = dir.path().join("effective.yaml");
+        std::fs::write(&effective, config.redacted().replace("'***'", "It's a Secret to Everybody"))
+            .expect("write");
+        let again = Config::load(Some(&effective), |_| None).expect("valid");
+        assert_eq!(again.redacted(), config.redacted());
+    }
+
+    /// README's configuration reference: the first cell of each table row, a `section.*` row
+    /// listing its keys in backquotes in its last cell.
+    fn documented_keys() -> BTreeSet<String> {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+        let section = readme.split("\n## Configuration\n").nth(1).expect("README has ## Configuration");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let mut keys = BTreeSet::new();
+        for row in section.lines().filter_map(|line| line.strip_prefix("| `")) {
+            let key = row.split('`').next().unwrap_or_default();
+            match key.strip_suffix(".*") {
+                Some(prefix) => {
+                    let last = row.trim_end_matches('|').rsplit(" | ").next().unwrap_or_default();
+                    keys.extend(last.split('`').skip(1).step_by(2).map(|name| format!("{prefix}.{name}")));
+                }
+                None => {
+                    keys.insert(key.to_owned());
+                }
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn the_readme_documents_every_key_and_nothing_else() {
+        let documented = documented_keys();
+        let keys: BTreeSet<String> = Config::keys().into_iter().collect();
+        assert!(keys.len() > 30, "{keys:?}");
+        let undocumented: Vec<&String> = keys.difference(&documented).collect();
+        let unknown: Vec<&String> = documented.difference(&keys).collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys missing from README's configuration reference: {undocumented:?}"
+        );
+        assert!(unknown.is_empty(), "README documents keys the configuration does not have: {unknown:?}");
     }
 }

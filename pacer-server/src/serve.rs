@@ -6,7 +6,7 @@
 use crate::app::App;
 use crate::auth::Auth;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, base_url};
 use crate::engine::{Engine, EngineSettings};
 use crate::github::{GitHub, GitHubApp};
 use crate::http::{Http, routes};
@@ -154,10 +154,13 @@ pub async fn start(
 
 /// The engine settings of a configuration, for a server bound to `addr`.
 pub fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
-    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = match &config.server.public_url {
+        Some(url) => base_url(url).to_owned(),
+        None => format!("http://{addr}"),
+    };
     EngineSettings {
-        public_url: public_url.trim_end_matches('/').to_owned(),
-        runner_download_url: config.github.runner_download_url.clone(),
+        public_url,
+        runner_download_url: base_url(&config.github.runner_download_url).to_owned(),
         max_concurrent_launches: config.dispatcher.max_concurrent_launches,
         sweep: Duration::from_secs(config.dispatcher.sweep_seconds),
         reaper_interval: Duration::from_secs(config.reaper.interval_seconds),
@@ -179,17 +182,17 @@ pub fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
 /// `pacer serve`: real EC2 and GitHub from the configuration, until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut ec2 = Ec2Settings::new(config.aws.region.clone());
-    ec2.endpoint_url = config.aws.endpoint_url.clone();
-    ec2.iam_endpoint_url = config.aws.endpoint_url.clone();
-    ec2.pricing_endpoint_url = config.aws.pricing_endpoint_url.clone();
-    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2).await);
+    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2_settings(&config)).await);
     let key = std::fs::read(&config.github.private_key_path).with_context(|| {
         format!("reading github.private_key_path {}", config.github.private_key_path.display())
     })?;
-    let github: Arc<dyn GitHub> =
-        Arc::new(GitHubApp::new(&config.github.api_url, config.github.app_id, &key, clock.clone())?);
-    let listener = tokio::net::TcpListener::bind(&config.server.addr)
+    let github: Arc<dyn GitHub> = Arc::new(GitHubApp::new(
+        base_url(&config.github.api_url),
+        config.github.app_id,
+        &key,
+        clock.clone(),
+    )?);
+    let listener = tokio::net::TcpListener::bind(config.server.addr)
         .await
         .with_context(|| format!("binding server.addr {}", config.server.addr))?;
     let addr = listener.local_addr()?;
@@ -201,17 +204,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The EC2 settings of a configuration (IAM goes through the EC2 endpoint override too).
+pub fn ec2_settings(config: &Config) -> Ec2Settings {
+    let endpoint = |url: &Option<url::Url>| url.as_ref().map(|url| base_url(url).to_owned());
+    let mut ec2 = Ec2Settings::new(config.aws.region.clone());
+    ec2.endpoint_url = endpoint(&config.aws.endpoint_url);
+    ec2.iam_endpoint_url = endpoint(&config.aws.endpoint_url);
+    ec2.pricing_endpoint_url = endpoint(&config.aws.pricing_endpoint_url);
+    ec2
+}
+
 /// The HTTP options of a configuration.
 pub fn server_options(config: &Config, public_url: &str) -> anyhow::Result<ServerOptions> {
     let oidc = &config.auth.oidc;
     let oidc = if oidc.enabled && !config.auth.disabled {
-        let redirect_url = if oidc.redirect_url.is_empty() {
-            format!("{}/auth/oidc/callback", public_url.trim_end_matches('/'))
-        } else {
-            oidc.redirect_url.clone()
+        let redirect_url = match &oidc.redirect_url {
+            Some(url) => url.to_string(),
+            None => format!("{}/auth/oidc/callback", public_url.trim_end_matches('/')),
         };
         Some(crate::auth::oidc::Oidc::new(crate::auth::oidc::OidcSettings {
-            issuer: oidc.issuer.clone(),
+            issuer: oidc.issuer.as_ref().map(url::Url::as_str).unwrap_or_default().to_owned(),
             client_id: oidc.client_id.clone(),
             client_secret: oidc.client_secret.expose().to_owned(),
             redirect_url,
@@ -230,23 +242,15 @@ pub fn server_options(config: &Config, public_url: &str) -> anyhow::Result<Serve
         public_url.starts_with("https://"),
         oidc,
     );
-    let trusted_proxies = config
-        .server
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| {
-            p.parse::<ipnet::IpNet>().ok().or_else(|| p.parse::<std::net::IpAddr>().ok().map(Into::into))
-        })
-        .collect();
     Ok(ServerOptions {
         webhook_secret: config.github.webhook_secret.clone(),
         auth: Arc::new(auth),
-        trusted_proxies,
+        trusted_proxies: config.server.trusted_proxies.clone(),
         allowed_origins: config
             .server
             .allowed_origins
             .iter()
-            .map(|o| o.trim_end_matches('/').to_owned())
+            .map(|o| o.origin().ascii_serialization())
             .collect(),
     })
 }

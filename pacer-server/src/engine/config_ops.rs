@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 /// Why a configuration edit did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum ConfigChangeError {
     /// Refused by the rules or by AWS validation; the rejection names the fields.
     #[error("{0}")]
     Rejected(Rejection),
@@ -28,19 +28,19 @@ pub enum ConfigError {
     Unavailable(String),
 }
 
-impl From<AppError> for ConfigError {
+impl From<AppError> for ConfigChangeError {
     fn from(error: AppError) -> Self {
         match error {
-            AppError::Rejected(r) => ConfigError::Rejected(r),
-            other => ConfigError::Unavailable(other.to_string()),
+            AppError::Rejected(r) => ConfigChangeError::Rejected(r),
+            other => ConfigChangeError::Unavailable(other.to_string()),
         }
     }
 }
 
-fn aws_error(error: ComputeError) -> ConfigError {
+fn aws_error(error: ComputeError) -> ConfigChangeError {
     match error {
-        ComputeError::Invalid(fields) => ConfigError::Rejected(Rejection::invalid(fields)),
-        other => ConfigError::Aws(other.to_string()),
+        ComputeError::Invalid(fields) => ConfigChangeError::Rejected(Rejection::invalid(fields)),
+        other => ConfigChangeError::Aws(other.to_string()),
     }
 }
 
@@ -56,9 +56,9 @@ impl Engine {
     }
 
     /// Checks a command against the current state without recording it.
-    fn dry_run(&self, command: Command) -> Result<Vec<pacer_domain::Event>, ConfigError> {
+    fn dry_run(&self, command: Command) -> Result<Vec<pacer_domain::Event>, ConfigChangeError> {
         let state = self.app.state();
-        pacer_domain::decide(&state, command, self.app.now()).map_err(ConfigError::Rejected)
+        pacer_domain::decide(&state, command, self.app.now()).map_err(ConfigChangeError::Rejected)
     }
 
     /// The pool as it will be, for rendering its template.
@@ -80,7 +80,7 @@ impl Engine {
         meta: Meta,
         project: ProjectId,
         spec: PoolSpec,
-    ) -> Result<Vec<Recorded>, ConfigError> {
+    ) -> Result<Vec<Recorded>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         let events = self.dry_run(Command::CreatePool { project, spec: spec.clone(), template: None })?;
         let id = events
@@ -89,7 +89,7 @@ impl Engine {
                 pacer_domain::Event::PoolCreated(c) => Some(c.id),
                 _ => None,
             })
-            .ok_or_else(|| ConfigError::Unavailable("no pool id".into()))?;
+            .ok_or_else(|| ConfigChangeError::Unavailable("no pool id".into()))?;
         let spec = spec.normalized();
         self.compute.validate_pool(&spec).await.map_err(aws_error)?;
         let (template_spec, spec) = self.provisional_pool(id, project, spec, None);
@@ -114,13 +114,13 @@ impl Engine {
         meta: Meta,
         id: PoolId,
         spec: PoolSpec,
-    ) -> Result<Vec<Recorded>, ConfigError> {
+    ) -> Result<Vec<Recorded>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         self.dry_run(Command::UpdatePool { id, spec: spec.clone(), template: None })?;
         let (project, existing) = {
             let state = self.app.state();
             let pool =
-                state.config.pool(id).ok_or_else(|| ConfigError::Rejected(Rejection::not_found(id)))?;
+                state.config.pool(id).ok_or_else(|| ConfigChangeError::Rejected(Rejection::not_found(id)))?;
             (pool.project, pool.template.clone())
         };
         let spec = spec.normalized();
@@ -191,11 +191,11 @@ impl Engine {
         meta: Meta,
         id: PoolId,
         name: Option<String>,
-    ) -> Result<Vec<Recorded>, ConfigError> {
+    ) -> Result<Vec<Recorded>, ConfigChangeError> {
         let (project, mut spec) = {
             let state = self.app.state();
             let pool =
-                state.config.pool(id).ok_or_else(|| ConfigError::Rejected(Rejection::not_found(id)))?;
+                state.config.pool(id).ok_or_else(|| ConfigChangeError::Rejected(Rejection::not_found(id)))?;
             let taken = |candidate: &str| {
                 let label = pacer_domain::sanitize(candidate);
                 state.config.pools_of(pool.project).any(|p| pacer_domain::sanitize(&p.spec.name) == label)
@@ -216,7 +216,7 @@ impl Engine {
     }
 
     /// Deletes a pool and then its launch template.
-    pub async fn delete_pool(&self, meta: Meta, id: PoolId) -> Result<Vec<Recorded>, ConfigError> {
+    pub async fn delete_pool(&self, meta: Meta, id: PoolId) -> Result<Vec<Recorded>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         let records = self.app.execute(Command::DeletePool { id }, meta).await?;
         for record in &records {
@@ -242,9 +242,9 @@ impl Engine {
         &self,
         meta: Meta,
         backup: Backup,
-    ) -> Result<(ImportPlan, Vec<Recorded>), ConfigError> {
+    ) -> Result<(ImportPlan, Vec<Recorded>), ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
-        let plan = self.plan_backup(&backup).map_err(ConfigError::Rejected)?;
+        let plan = self.plan_backup(&backup).map_err(ConfigChangeError::Rejected)?;
         let mut errors = Vec::new();
         for (i, (_, spec)) in plan.pools.iter().enumerate() {
             if let Err(ComputeError::Invalid(fields)) = self.compute.validate_pool(spec).await {
@@ -254,7 +254,7 @@ impl Engine {
             }
         }
         if !errors.is_empty() {
-            return Err(ConfigError::Rejected(Rejection::invalid(errors)));
+            return Err(ConfigChangeError::Rejected(Rejection::invalid(errors)));
         }
         // Existing pools keep their template id; new ones get a new template.
         let existing: BTreeMap<(String, String), (PoolId, ProjectId, Option<TemplateRef>)> = {
@@ -310,7 +310,7 @@ impl Engine {
     }
 
     /// Records an export and returns the document.
-    pub async fn export_backup(&self, meta: Meta) -> Result<Backup, ConfigError> {
+    pub async fn export_backup(&self, meta: Meta) -> Result<Backup, ConfigChangeError> {
         let backup = Backup::export(&self.app.state().config, self.app.now());
         self.app.execute(Command::RecordExport(ConfigCounts { ..backup.counts() }), meta).await?;
         Ok(backup)
@@ -318,13 +318,13 @@ impl Engine {
 
     /// Rotates the bootstrap token: the previous one stays valid for the longest max runtime
     /// (plus boot time), and every pool's template gets a new version with the new token.
-    pub async fn rotate_bootstrap_token(&self, meta: Meta) -> Result<Vec<Recorded>, ConfigError> {
+    pub async fn rotate_bootstrap_token(&self, meta: Meta) -> Result<Vec<Recorded>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         let valid_until = self.app.now().plus_millis(self.longest_runtime_ms() + 15 * MINUTE_MS);
         let token = self
             .secrets
             .rotate_bootstrap(valid_until)
-            .map_err(|e| ConfigError::Unavailable(format!("cannot store the new token: {e}")))?;
+            .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
         let mut records = self
             .app
             .execute(

@@ -10,7 +10,7 @@ mod reaper;
 mod redelivery;
 mod runner;
 
-pub use config_ops::ConfigError;
+pub use config_ops::ConfigChangeError;
 pub use runner::CallbackError;
 
 use crate::app::{App, AppError, Meta};

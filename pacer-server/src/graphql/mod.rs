@@ -13,7 +13,7 @@ pub mod summary;
 pub mod types;
 
 use crate::auth::{Auth, Principal};
-use crate::engine::{ConfigError, Engine};
+use crate::engine::{ConfigChangeError, Engine};
 use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Schema};
 use pacer_domain::{Rejection, RejectionCode};
 use std::sync::Arc;
@@ -161,11 +161,11 @@ pub(crate) fn rejected(ctx: &Context<'_>, rejection: Rejection) -> async_graphql
 }
 
 /// A configuration edit's error as GraphQL errors.
-pub(crate) fn config_error(ctx: &Context<'_>, error: ConfigError) -> async_graphql::Error {
+pub(crate) fn config_error(ctx: &Context<'_>, error: ConfigChangeError) -> async_graphql::Error {
     match error {
-        ConfigError::Rejected(rejection) => rejected(ctx, rejection),
-        ConfigError::Aws(message) => self::error(ErrorCode::AwsError, message),
-        ConfigError::Unavailable(message) => self::error(ErrorCode::Unavailable, message),
+        ConfigChangeError::Rejected(rejection) => rejected(ctx, rejection),
+        ConfigChangeError::Aws(message) => self::error(ErrorCode::AwsError, message),
+        ConfigChangeError::Unavailable(message) => self::error(ErrorCode::Unavailable, message),
     }
 }
 

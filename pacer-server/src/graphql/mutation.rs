@@ -308,7 +308,7 @@ impl ConfigMutation {
         }
         match engine.import_backup(meta(ctx)?, backup).await {
             Ok((plan, _)) => Ok(ImportResult::of(&plan, false)),
-            Err(crate::engine::ConfigError::Rejected(rejection)) => {
+            Err(crate::engine::ConfigChangeError::Rejected(rejection)) => {
                 Ok(ImportResult::rejected(false, rejection_fields(rejection)))
             }
             Err(other) => Err(config_error(ctx, other)),
