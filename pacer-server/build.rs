@@ -34,7 +34,7 @@ fn main() {
         files(&dist, &dist, &mut found);
     }
     let mut code =
-        String::from("/// The embedded console: (route, bytes).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+        String::from("/// The embedded console: (route, bytes).\npub(crate) static ASSETS: &[(&str, &[u8])] = &[\n");
     for (route, path) in &found {
         println!("cargo:rerun-if-changed={}", path.display());
         let _ = writeln!(code, "    ({route:?}, include_bytes!({:?})),", path.display().to_string());

@@ -60,7 +60,7 @@ struct Request {
 }
 
 /// What the decider does after each durable write (wake the dispatcher, count metrics).
-pub type AfterCommit = Box<dyn Fn(&[Recorded], &State) + Send + Sync>;
+pub(crate) type AfterCommit = Box<dyn Fn(&[Recorded], &State) + Send + Sync>;
 
 /// The shared core of a running Pacer.
 pub struct App {

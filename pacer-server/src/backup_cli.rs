@@ -44,7 +44,7 @@ fn operator() -> Meta {
 }
 
 /// Writes the backup of the data directory to `out`.
-pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     let engine = open(config).await?;
     let backup = engine.export_backup(operator()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     serde_json::to_writer_pretty(&mut *out, &backup)?;
@@ -55,7 +55,7 @@ pub async fn export(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> 
 
 /// Imports `file`; with `dry_run` only prints the plan. Exit status semantics: `Ok(false)`
 /// when the file was rejected (errors printed to `out`).
-pub async fn import(
+pub(crate) async fn import(
     config: &Config,
     file: &Path,
     dry_run: bool,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 /// Pacer: short-lived EC2 runners for GitHub Actions.
 #[derive(Debug, Parser)]
 #[command(name = "pacer", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -16,7 +16,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run Pacer against real EC2 and GitHub.
     Serve {
         /// The YAML configuration (PACER_* environment variables override it).
@@ -63,7 +63,7 @@ pub enum Command {
 
 /// `pacer backup …`
 #[derive(Debug, Subcommand)]
-pub enum BackupAction {
+pub(crate) enum BackupAction {
     /// Write the backup document (JSON) to stdout or a file.
     Export {
         /// The YAML configuration.
@@ -206,7 +206,7 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 /// Logs to stderr at `level` (overridden by `PACER_LOG`), as text or JSON.
-pub fn init_logging(level: &str, format: LogFormat) {
+pub(crate) fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PACER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -318,13 +318,13 @@ pub enum LogFormat {
 }
 
 /// The environment variable overriding `key`.
-pub fn env_name(key: &str) -> String {
+pub(crate) fn env_name(key: &str) -> String {
     format!("PACER_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 /// `url` as a base to append paths to: without the `/` that parsing gives a bare origin
 /// (`http://127.0.0.1:5000/` → `http://127.0.0.1:5000`).
-pub fn base_url(url: &Url) -> &str {
+pub(crate) fn base_url(url: &Url) -> &str {
     url.as_str().trim_end_matches('/')
 }
 

@@ -123,7 +123,7 @@ fn seed_projects() -> Vec<(ProjectSpec, Vec<PoolSpec>, Vec<&'static str>)> {
 }
 
 /// Seeds the configuration through the same engine paths as the console.
-pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
+pub(crate) async fn seed(engine: &Engine) -> anyhow::Result<()> {
     if !engine.app.state().config.projects.is_empty() {
         return Ok(());
     }
@@ -169,7 +169,7 @@ const CANCEL_EVERY: u64 = 12;
 const BOOT_FAILS_EVERY: u64 = 10;
 
 /// The simulated GitHub and its runners.
-pub struct World {
+pub(crate) struct World {
     http: reqwest::Client,
     base: String,
     secret: Secret,
@@ -509,7 +509,7 @@ fn serves_repo(labels: &[String], repo: &str) -> bool {
 }
 
 /// A line summarising the jobs.
-pub fn summary(engine: &Engine) -> String {
+pub(crate) fn summary(engine: &Engine) -> String {
     let state = engine.app.state();
     let counts: Vec<String> =
         JobStatus::ALL.iter().map(|s| format!("{} {}", state.jobs.count(*s), s.as_str())).collect();
@@ -522,7 +522,7 @@ pub fn summary(engine: &Engine) -> String {
 }
 
 /// Runs the demo until `shutdown` resolves.
-pub async fn run(
+pub(crate) async fn run(
     options: DemoOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {

@@ -35,6 +35,9 @@
 //! [`start_demo`] runs the demo (simulated EC2 and GitHub, a seeded configuration and a stream
 //! of jobs) as `pacer demo` does, and [`run_cli`] is the whole `pacer` command line.
 
+// Only what this file re-exports is public; everything else says `pub(crate)`.
+#![warn(unreachable_pub)]
+
 mod app;
 mod auth;
 mod backup_cli;

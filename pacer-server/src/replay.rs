@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Replays the log in `data`, writing a report to `out`. `Ok(false)` when the snapshot does
 /// not match the rebuilt state or the fold recorded anomalies.
-pub fn run(data: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
+pub(crate) fn run(data: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
     anyhow::ensure!(
         data.join("db").exists(),
         "no pacer data in {} (expected {}/db)",

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use subtle::ConstantTimeEq;
 
 /// A random token: 32 bytes, base64url.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     // getrandom only fails when the OS has no entropy source at all; fall back to a hash of
     // time and address, which is still unique, rather than panic.
@@ -28,12 +28,12 @@ pub fn random_token() -> String {
 }
 
 /// SHA-256 of `text`, hex.
-pub fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A short public fingerprint of a secret (first 12 hex digits of its SHA-256).
-pub fn fingerprint(secret: &str) -> String {
+pub(crate) fn fingerprint(secret: &str) -> String {
     sha256_hex(secret)[..12].to_owned()
 }
 

@@ -153,7 +153,7 @@ pub async fn start(
 }
 
 /// The engine settings of a configuration, for a server bound to `addr`.
-pub fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
+pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
     let public_url = match &config.server.public_url {
         Some(url) => base_url(url).to_owned(),
         None => format!("http://{addr}"),
@@ -205,7 +205,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// The EC2 settings of a configuration (IAM goes through the EC2 endpoint override too).
-pub fn ec2_settings(config: &Config) -> Ec2Settings {
+pub(crate) fn ec2_settings(config: &Config) -> Ec2Settings {
     let endpoint = |url: &Option<url::Url>| url.as_ref().map(|url| base_url(url).to_owned());
     let mut ec2 = Ec2Settings::new(config.aws.region.clone());
     ec2.endpoint_url = endpoint(&config.aws.endpoint_url);
@@ -215,7 +215,7 @@ pub fn ec2_settings(config: &Config) -> Ec2Settings {
 }
 
 /// The HTTP options of a configuration.
-pub fn server_options(config: &Config, public_url: &str) -> anyhow::Result<ServerOptions> {
+pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Result<ServerOptions> {
     let oidc = &config.auth.oidc;
     let oidc = if oidc.enabled && !config.auth.disabled {
         let redirect_url = match &oidc.redirect_url {
@@ -256,7 +256,7 @@ pub fn server_options(config: &Config, public_url: &str) -> anyhow::Result<Serve
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

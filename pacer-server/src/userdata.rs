@@ -10,7 +10,7 @@ use pacer_domain::PoolSpec;
 
 /// What the script needs beyond the pool.
 #[derive(Clone, Debug)]
-pub struct ScriptContext<'a> {
+pub(crate) struct ScriptContext<'a> {
     /// Pacer's URL as instances reach it.
     pub public_url: &'a str,
     /// The bootstrap token (a secret; it ends up in the launch template's user data).
@@ -136,7 +136,7 @@ finish 0
 "#;
 
 /// Renders the user data of `pool`.
-pub fn render(pool: &PoolSpec, context: &ScriptContext<'_>) -> String {
+pub(crate) fn render(pool: &PoolSpec, context: &ScriptContext<'_>) -> String {
     let quoted = |value: &str| value.replace('\'', "'\\''");
     let extra = match &pool.user_data_extra {
         Some(extra) => format!(

@@ -3,7 +3,7 @@
 //! random password is printed once, throttling per client address and per account, uniform
 //! timing for unknown users, every attempt audited; OpenID Connect in [`oidc`].
 
-pub mod oidc;
+pub(crate) mod oidc;
 
 use crate::app::Meta;
 use crate::engine::Engine;
@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// The session cookie.
-pub const COOKIE: &str = "pacer_session";
+pub(crate) const COOKIE: &str = "pacer_session";
 /// Failed sign-ins allowed per account in [`THROTTLE_WINDOW_MS`].
 const ACCOUNT_LIMIT: usize = 5;
 /// Failed sign-ins allowed per client address in [`THROTTLE_WINDOW_MS`].
@@ -95,7 +95,7 @@ fn argon() -> Argon2<'static> {
 }
 
 /// An argon2id hash of `password`.
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+pub(crate) fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|_| argon2::password_hash::Error::Crypto)?;
     let salt = SaltString::encode_b64(&salt)?;
@@ -292,7 +292,7 @@ impl Auth {
 }
 
 /// The value of cookie `name` in a `Cookie` header.
-pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|part| {
         let (key, value) = part.trim().split_once('=')?;
         (key == name).then_some(value).filter(|v| !v.is_empty())

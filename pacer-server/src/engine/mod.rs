@@ -10,8 +10,8 @@ mod reaper;
 mod redelivery;
 mod runner;
 
-pub use config_ops::ConfigChangeError;
-pub use runner::CallbackError;
+pub(crate) use config_ops::ConfigChangeError;
+pub(crate) use runner::CallbackError;
 
 use crate::app::{App, AppError, Meta};
 use crate::github::GitHub;

@@ -7,10 +7,10 @@
 
 mod mutation;
 mod query;
-pub mod scalars;
+pub(crate) mod scalars;
 mod subscription;
-pub mod summary;
-pub mod types;
+pub(crate) mod summary;
+pub(crate) mod types;
 
 use crate::auth::{Auth, Principal};
 use crate::engine::{ConfigChangeError, Engine};
@@ -18,17 +18,18 @@ use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Schema};
 use pacer_domain::{Rejection, RejectionCode};
 use std::sync::Arc;
 
-pub use mutation::Mutation;
-pub use query::Query;
-pub use subscription::{QUEUE as SUBSCRIBER_QUEUE, Subscription};
+pub(crate) use mutation::Mutation;
+pub(crate) use query::Query;
+pub use subscription::QUEUE as SUBSCRIBER_QUEUE;
+pub(crate) use subscription::Subscription;
 
 /// Pacer's GraphQL schema: the merged query, mutation and subscription roots.
 pub type PacerSchema = Schema<Query, Mutation, Subscription>;
 
 /// Nesting deeper than this is refused (the standard introspection query needs about 15).
-pub const MAX_DEPTH: usize = 20;
+pub(crate) const MAX_DEPTH: usize = 20;
 /// Queries costlier than this are refused.
-pub const MAX_COMPLEXITY: usize = 5_000;
+pub(crate) const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema over `engine`.
 pub fn schema(engine: Arc<Engine>, auth: Arc<Auth>) -> PacerSchema {
@@ -49,7 +50,7 @@ fn sdl() -> String {
 /// The `extensions.code` of every GraphQL error Pacer returns: what a client branches on
 /// (the console reads them too, so the wire spellings never change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     /// The input is wrong; `extensions.field` names the field when there is one.
     InvalidInput,
     /// What the request names does not exist.
@@ -74,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The wire spelling (upper snake case).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidInput => "INVALID_INPUT",
             ErrorCode::NotFound => "NOT_FOUND",

@@ -49,7 +49,7 @@ pub enum GqlImportAction {
 
 /// One row of an import.
 #[derive(SimpleObject)]
-pub struct ImportItem {
+pub(super) struct ImportItem {
     /// `project`, `pool` or `repo`.
     pub kind: String,
     /// The project name, `project/pool` or `owner/repo`, as the file spells it (trimmed).
@@ -60,7 +60,7 @@ pub struct ImportItem {
 
 /// One bad field of an import, and why.
 #[derive(SimpleObject)]
-pub struct FieldErrorView {
+pub(super) struct FieldErrorView {
     /// Path of the field in the backup, e.g. `projects[0].pools[2].ami_id`; `json` when the text
     /// is not a Pacer backup; empty for an error about the whole file.
     pub field: String,
@@ -70,7 +70,7 @@ pub struct FieldErrorView {
 
 /// The outcome of an import or its dry run.
 #[derive(SimpleObject)]
-pub struct ImportResult {
+pub(super) struct ImportResult {
     /// Whether this was a dry run that only planned.
     pub dry_run: bool,
     /// Whether the import was recorded; false for a dry run and whenever `errors` is not empty.
@@ -144,7 +144,7 @@ impl ImportResult {
 
 /// Edits of projects, pools and repo bindings, and backup imports.
 #[derive(Default)]
-pub struct ConfigMutation;
+pub(super) struct ConfigMutation;
 
 #[Object]
 impl ConfigMutation {
@@ -348,7 +348,7 @@ async fn repo_edit(ctx: &Context<'_>, input: RepoInput, update: bool) -> Result<
 
 /// Settings and the caller's session.
 #[derive(Default)]
-pub struct SystemMutation;
+pub(super) struct SystemMutation;
 
 #[Object]
 impl SystemMutation {

@@ -31,7 +31,7 @@ fn page_size(first: i32) -> Result<usize> {
 /// nothing.
 #[derive(InputObject, Default)]
 #[graphql(name = "JobFilter")]
-pub struct JobFilterInput {
+pub(super) struct JobFilterInput {
     /// Only jobs in one of these statuses; null or empty = any.
     pub statuses: Option<Vec<GqlJobStatus>>,
     /// Only jobs routed to this project (a numeric id, else INVALID_INPUT).
@@ -46,7 +46,7 @@ pub struct JobFilterInput {
 
 /// Where a page ends: pass `endCursor` as `after` for the next page.
 #[derive(SimpleObject)]
-pub struct PageInfo {
+pub(super) struct PageInfo {
     /// Whether more items follow this page.
     pub has_next_page: bool,
     /// Cursor of the last item on this page; null when the page is empty.
@@ -55,7 +55,7 @@ pub struct PageInfo {
 
 /// A page of retained jobs, newest (highest id) first.
 #[derive(SimpleObject)]
-pub struct JobConnection {
+pub(super) struct JobConnection {
     /// At most `first` jobs.
     pub nodes: Vec<JobView>,
     /// Retained jobs matching the filter, across every page.
@@ -66,7 +66,7 @@ pub struct JobConnection {
 
 /// The jobs list and one job's detail.
 #[derive(Default)]
-pub struct JobsQuery;
+pub(super) struct JobsQuery;
 
 #[Object]
 impl JobsQuery {
@@ -146,7 +146,7 @@ impl JobsQuery {
 /// or both `from` and `to` (widened to whole UTC hours); anything else is INVALID_INPUT with
 /// `extensions.field` `window`.
 #[derive(InputObject, Clone, Copy)]
-pub struct StatsWindow {
+pub(super) struct StatsWindow {
     /// Days, 1 to 366; the console offers 1, 7, 30 and 90.
     pub days: Option<i32>,
     /// Start of a custom window, inclusive.
@@ -190,7 +190,7 @@ pub enum StatsGroup {
 /// Sums over the jobs that ended (reached a terminal status) in the window: one group's, or the
 /// totals.
 #[derive(SimpleObject, Clone)]
-pub struct StatsRow {
+pub(super) struct StatsRow {
     /// Stable key of the group: the project or pool id, an opaque number for a repo or label set,
     /// `total` for the totals.
     pub key: String,
@@ -233,7 +233,7 @@ fn row(key: String, label: String, c: &pacer_domain::Counters) -> StatsRow {
 
 /// Stats over a window, summed from hourly and daily roll-ups.
 #[derive(SimpleObject)]
-pub struct Stats {
+pub(super) struct Stats {
     /// Start of the window, inclusive, on a whole UTC hour.
     pub from: DateTime,
     /// End of the window, exclusive, on a whole UTC hour.
@@ -248,7 +248,7 @@ pub struct Stats {
 
 /// Jobs that ended on one UTC day.
 #[derive(SimpleObject)]
-pub struct DayPoint {
+pub(super) struct DayPoint {
     /// The UTC day, `YYYY-MM-DD`.
     pub date: String,
     /// Jobs completed that day.
@@ -259,7 +259,7 @@ pub struct DayPoint {
 
 /// Jobs per sender over a window.
 #[derive(SimpleObject)]
-pub struct SenderCount {
+pub(super) struct SenderCount {
     /// GitHub login of whoever triggered the jobs; empty for jobs whose sender is unknown.
     pub sender: String,
     /// Their jobs that ended in the window.
@@ -268,7 +268,7 @@ pub struct SenderCount {
 
 /// Top spenders over a window.
 #[derive(SimpleObject)]
-pub struct Spend {
+pub(super) struct Spend {
     /// Projects with jobs that ended in the window, highest estimated cost first (ties by name).
     pub projects: Vec<SpendRow>,
     /// Repos with jobs that ended in the window, highest estimated cost first (ties by name).
@@ -277,7 +277,7 @@ pub struct Spend {
 
 /// One project or repo in the spend ranking.
 #[derive(SimpleObject)]
-pub struct SpendRow {
+pub(super) struct SpendRow {
     /// Project name or `owner/repo`.
     pub name: String,
     /// Estimated cost of its jobs that ended in the window.
@@ -288,7 +288,7 @@ pub struct SpendRow {
 
 /// The overview tiles: current load, and jobs ended over the last `windowDays`.
 #[derive(SimpleObject, Clone, PartialEq)]
-pub struct Overview {
+pub(super) struct Overview {
     /// Days `completed` and `failedOrReaped` cover, as asked (counted as 1 to 366).
     pub window_days: i32,
     /// Projects configured.
@@ -368,7 +368,7 @@ fn ranked(state: &State, window: Window, group: GroupBy) -> Vec<(String, String,
 
 /// The overview tiles, stats, daily series, top senders and spend.
 #[derive(Default)]
-pub struct StatsQuery;
+pub(super) struct StatsQuery;
 
 #[Object]
 impl StatsQuery {
@@ -491,7 +491,7 @@ impl StatsQuery {
 
 /// Audit log filter: every criterion given must match.
 #[derive(InputObject, Default)]
-pub struct AuditFilter {
+pub(super) struct AuditFilter {
     /// Only records of this event name (exact, e.g. `pool.updated`; `actions` lists them); blank =
     /// any; an unknown name is INVALID_INPUT.
     pub action: Option<String>,
@@ -503,7 +503,7 @@ pub struct AuditFilter {
 
 /// One record of the log, as the audit view shows it.
 #[derive(SimpleObject)]
-pub struct AuditEntry {
+pub(super) struct AuditEntry {
     /// Position in the log (from 1, without gaps); also the paging cursor.
     pub seq: BigInt,
     /// When it was recorded.
@@ -546,7 +546,7 @@ impl AuditEntry {
 
 /// A page of the audit log.
 #[derive(SimpleObject)]
-pub struct AuditPage {
+pub(super) struct AuditPage {
     /// At most `first` records, newest first.
     pub entries: Vec<AuditEntry>,
     /// How many of these entries count as failures.
@@ -557,7 +557,7 @@ pub struct AuditPage {
 
 /// The audit log: the event log itself, filtered.
 #[derive(Default)]
-pub struct AuditLogQuery;
+pub(super) struct AuditLogQuery;
 
 #[Object]
 impl AuditLogQuery {
@@ -617,7 +617,7 @@ impl AuditLogQuery {
 
 /// Projects, pools and repo bindings.
 #[derive(Default)]
-pub struct ConfigQuery;
+pub(super) struct ConfigQuery;
 
 #[Object]
 impl ConfigQuery {
@@ -689,7 +689,7 @@ impl ConfigQuery {
 
 /// Health of one component.
 #[derive(SimpleObject)]
-pub struct HealthComponent {
+pub(super) struct HealthComponent {
     /// `dispatcher`, `reaper`, `preflight`, `github`, `templates` or `storage`.
     pub name: String,
     /// Whether it works.
@@ -702,7 +702,7 @@ pub struct HealthComponent {
 
 /// Pacer's health, overall and per component.
 #[derive(SimpleObject)]
-pub struct Health {
+pub(super) struct Health {
     /// Whether every component is ok (the console shows a red banner otherwise).
     pub ok: bool,
     /// Every component that has reported a problem at least once, then `storage`.
@@ -711,7 +711,7 @@ pub struct Health {
 
 /// Settings changed from the console, and the URL instances use.
 #[derive(SimpleObject)]
-pub struct Settings {
+pub(super) struct Settings {
     /// Days a finished job stays in the jobs view, 1 to 3,650; default 90.
     pub retention_days: i32,
     /// A short fingerprint of the current bootstrap token, to tell tokens apart (never the token).
@@ -725,7 +725,7 @@ pub struct Settings {
 
 /// Who the caller is.
 #[derive(SimpleObject)]
-pub struct User {
+pub(super) struct User {
     /// The signed-in user's email; `operator` when auth is disabled.
     pub email: String,
     /// How they signed in: `local` (email and password) or `oidc`; `none` when auth is disabled.
@@ -734,7 +734,7 @@ pub struct User {
 
 /// How sign-in works here.
 #[derive(SimpleObject)]
-pub struct AuthInfo {
+pub(super) struct AuthInfo {
     /// Auth is off (`auth.disabled`): no sign-in, and every caller acts as the operator.
     pub disabled: bool,
     /// Email and password sign-in is offered (`POST /auth/login`).
@@ -763,7 +763,7 @@ pub(crate) fn settings(engine: &crate::engine::Engine) -> Settings {
 
 /// Health, settings, who the caller is and how sign-in works.
 #[derive(Default)]
-pub struct SystemQuery;
+pub(super) struct SystemQuery;
 
 #[Object]
 impl SystemQuery {

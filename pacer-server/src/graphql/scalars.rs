@@ -8,7 +8,7 @@ use pacer_domain::Timestamp;
 
 /// A 64-bit integer as a decimal string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BigInt(pub i64);
+pub(crate) struct BigInt(pub i64);
 
 /// A 64-bit signed integer as a decimal string, e.g. `"4242424242"` (GitHub ids exceed 2^31;
 /// money is in micro-dollars); as input, a JSON number is accepted too.
@@ -39,7 +39,7 @@ impl From<u64> for BigInt {
 
 /// An instant in UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DateTime(pub Timestamp);
+pub(crate) struct DateTime(pub Timestamp);
 
 /// An instant, written in UTC as RFC 3339 with milliseconds: `2026-11-29T00:46:07.123Z`. As
 /// input, an RFC 3339 time (`Z` or an offset) or a bare date `YYYY-MM-DD`, read as that day's

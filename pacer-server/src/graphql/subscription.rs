@@ -31,7 +31,7 @@ pub struct Subscription(LiveSubscription);
 
 /// A record as the `events` subscription sends it. Fields are rendered only when selected: a
 /// subscriber asking for `seq` and `at` does not pay for the payload's JSON.
-pub struct EventMessage(Recorded);
+pub(super) struct EventMessage(Recorded);
 
 /// One record of the log, as `events` sends it; fields are rendered only when selected.
 #[Object]
@@ -127,7 +127,7 @@ fn context(ctx: &Context<'_>) -> Result<(Arc<Engine>, Arc<Auth>, Principal)> {
 
 /// Live data from the log: records, job changes, overview tiles.
 #[derive(Default)]
-pub struct LiveSubscription;
+pub(super) struct LiveSubscription;
 
 #[SubscriptionMacro]
 impl LiveSubscription {

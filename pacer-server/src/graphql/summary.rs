@@ -4,7 +4,7 @@
 use pacer_domain::Event;
 
 /// A one-line description of `event`.
-pub fn summary(event: &Event) -> String {
+pub(crate) fn summary(event: &Event) -> String {
     match event {
         Event::ProjectCreated(e) => format!("project {} created", e.spec.name),
         Event::ProjectUpdated(e) => format!("project {} updated", e.spec.name),
@@ -114,7 +114,7 @@ pub fn summary(event: &Event) -> String {
 }
 
 /// The event's payload as JSON (without the variant wrapper).
-pub fn payload(event: &Event) -> serde_json::Value {
+pub(crate) fn payload(event: &Event) -> serde_json::Value {
     match serde_json::to_value(event) {
         Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
             map.into_iter().next().map(|(_, v)| v).unwrap_or_default()

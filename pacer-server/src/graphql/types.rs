@@ -150,7 +150,7 @@ mirror_enum!(
 
 /// An amount of US dollars, kept as integer micro-dollars (never floats).
 #[derive(SimpleObject, Clone, Debug)]
-pub struct Money {
+pub(crate) struct Money {
     /// The exact amount in micro-dollars (millionths of a US dollar): 1500000 is $1.50.
     pub micros: BigInt,
     /// For display: `$1,234.56` from a cent up, four decimals below a cent (`$0.0042`),
@@ -169,7 +169,7 @@ impl From<Micros> for Money {
 /// once a project's, pool's and repo's are combined (AWS allows 50; Pacer adds six).
 #[derive(SimpleObject, InputObject, Clone, Debug)]
 #[graphql(input_name = "TagInput")]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Tag key, 1 to 128 characters; the prefixes `gha:` (Pacer's) and `aws:` (AWS's) are
     /// reserved in any case.
     pub key: String,
@@ -193,7 +193,7 @@ fn int(n: impl TryInto<i32>) -> i32 {
 /// nothing EC2-shaped lives on a project.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Project")]
-pub struct ProjectView {
+pub(crate) struct ProjectView {
     /// Pacer's project id, a decimal number assigned in creation order and never reused.
     pub id: ID,
     /// Unique name (case-insensitive), 1 to 128 characters; its sanitised form (lower case, each
@@ -226,7 +226,7 @@ pub struct ProjectView {
 
 impl ProjectView {
     /// The view of `project`.
-    pub fn of(state: &State, project: &Project) -> Self {
+    pub(crate) fn of(state: &State, project: &Project) -> Self {
         let spec = &project.spec;
         ProjectView {
             id: ID(project.id.0.to_string()),
@@ -248,7 +248,7 @@ impl ProjectView {
 /// it.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Pool")]
-pub struct PoolView {
+pub(crate) struct PoolView {
     /// Pacer's pool id, a decimal number assigned in creation order and never reused.
     pub id: ID,
     /// Id of the project the pool belongs to, fixed at creation.
@@ -321,7 +321,7 @@ pub struct PoolView {
 
 impl PoolView {
     /// The view of `pool`.
-    pub fn of(state: &State, pool: &Pool) -> Self {
+    pub(crate) fn of(state: &State, pool: &Pool) -> Self {
         let spec: &PoolSpec = &pool.spec;
         PoolView {
             id: ID(pool.id.0.to_string()),
@@ -359,7 +359,7 @@ impl PoolView {
 /// A repo bound to a REPO-scoped project: its jobs route there.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Repo")]
-pub struct RepoView {
+pub(crate) struct RepoView {
     /// `owner/repo` as on GitHub, matched case-insensitively; bound to one project at most.
     pub full_name: String,
     /// Id of the project its jobs route to.
@@ -378,7 +378,7 @@ pub struct RepoView {
 
 impl RepoView {
     /// The view of `binding`.
-    pub fn of(state: &State, binding: &RepoBinding) -> Self {
+    pub(crate) fn of(state: &State, binding: &RepoBinding) -> Self {
         let active = state.strings.get(&binding.spec.full_name).map_or(0, |s| state.jobs.active().in_repo(s));
         RepoView {
             full_name: binding.spec.full_name.clone(),
@@ -399,7 +399,7 @@ impl RepoView {
 /// (an omitted one takes its default). Bad fields are INVALID_INPUT errors whose
 /// `extensions.field` is the snake_case name (`org_name`).
 #[derive(InputObject, Clone, Debug)]
-pub struct ProjectInput {
+pub(crate) struct ProjectInput {
     /// Unique name (case-insensitive, and as a runner label), 1 to 128 characters after trimming,
     /// with at least one letter, digit or underscore and no control characters.
     pub name: String,
@@ -435,7 +435,7 @@ pub(crate) fn natural(field: &str, value: i32, errors: &mut Vec<pacer_domain::Fi
 
 impl ProjectInput {
     /// The domain spec, or the fields that cannot even be converted.
-    pub fn spec(self) -> std::result::Result<ProjectSpec, Vec<pacer_domain::FieldError>> {
+    pub(crate) fn spec(self) -> std::result::Result<ProjectSpec, Vec<pacer_domain::FieldError>> {
         let mut errors = Vec::new();
         let cap = natural("cap", self.cap, &mut errors);
         let group = natural("runner_group_id", self.runner_group_id, &mut errors);
@@ -460,7 +460,7 @@ impl ProjectInput {
 /// anything is saved. Bad fields are INVALID_INPUT errors whose `extensions.field` is the
 /// snake_case path (`instance_types[1]`).
 #[derive(InputObject, Clone, Debug)]
-pub struct PoolInput {
+pub(crate) struct PoolInput {
     /// Name, 1 to 128 characters after trimming, unique within the project as a runner label, with
     /// at least one letter, digit or underscore.
     pub name: String,
@@ -528,7 +528,7 @@ pub struct PoolInput {
 
 impl PoolInput {
     /// The domain spec, or the fields that cannot even be converted.
-    pub fn spec(self) -> std::result::Result<PoolSpec, Vec<pacer_domain::FieldError>> {
+    pub(crate) fn spec(self) -> std::result::Result<PoolSpec, Vec<pacer_domain::FieldError>> {
         let mut errors = Vec::new();
         let priority = natural("priority", self.priority, &mut errors);
         let root_volume_gb = natural("root_volume_gb", self.root_volume_gb, &mut errors);
@@ -566,7 +566,7 @@ impl PoolInput {
 /// A repo binding for `bindRepo` and `updateRepo`. Bad fields are INVALID_INPUT errors whose
 /// `extensions.field` is the snake_case name (`full_name`).
 #[derive(InputObject, Clone, Debug)]
-pub struct RepoInput {
+pub(crate) struct RepoInput {
     /// `owner/repo` as on GitHub, matched case-insensitively; for `updateRepo`, the binding to
     /// change.
     pub full_name: String,
@@ -585,7 +585,7 @@ pub struct RepoInput {
 /// it runs, rebuilt from the log once it ended.
 #[derive(SimpleObject, Clone, Debug, Default)]
 #[graphql(name = "Instance")]
-pub struct InstanceView {
+pub(crate) struct InstanceView {
     /// EC2 instance id (`i-…`).
     pub id: String,
     /// EC2 instance type, e.g. `m7i.large`; null when the log holds no launch record for it.
@@ -652,7 +652,7 @@ impl InstanceView {
 
 /// Why a job failed or was reaped.
 #[derive(SimpleObject, Clone, Debug)]
-pub struct JobFailure {
+pub(crate) struct JobFailure {
     /// Where it failed: `github` (GitHub concluded `failure` or `timed_out`), `spawn` (EC2 refused
     /// the launch or 12 capacity retries ran out), `bootstrap` (the runner failed before the job
     /// ran), `ec2` (instance lost), `config` (its pool was deleted) or `max_runtime` (reaped).
@@ -666,7 +666,7 @@ pub struct JobFailure {
 
 /// One record of a job's history.
 #[derive(SimpleObject, Clone, Debug)]
-pub struct TimelineEntry {
+pub(crate) struct TimelineEntry {
     /// Position of the record in the log (from 1, without gaps).
     pub seq: BigInt,
     /// When it was recorded.
@@ -684,7 +684,7 @@ pub struct TimelineEntry {
 /// read from the log when selected, one read per job.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Job", complex)]
-pub struct JobView {
+pub(crate) struct JobView {
     /// Pacer's job id, a decimal number increasing in queue order; also the jobs paging cursor.
     pub id: ID,
     /// GitHub's job id.
@@ -757,7 +757,7 @@ pub struct JobView {
 impl JobView {
     /// The view of `job` at `now`; a claimable job waits for a launch slot while `slots` are
     /// all busy.
-    pub fn of(state: &State, job: &Job, now: pacer_domain::Timestamp, slots: LaunchSlots) -> Self {
+    pub(crate) fn of(state: &State, job: &Job, now: pacer_domain::Timestamp, slots: LaunchSlots) -> Self {
         let pool = state.config.pool(job.pool);
         let end = job.finished_at.unwrap_or(now);
         let duration = job.started_at.or(job.launched_at).map(|from| int(end.millis_since(from) / 1_000));

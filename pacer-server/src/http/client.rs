@@ -10,11 +10,15 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 /// The header every state-changing request from the console carries.
-pub const CSRF_HEADER: &str = "x-pacer-request";
+pub(super) const CSRF_HEADER: &str = "x-pacer-request";
 
 /// The client's address: the peer, or the right-most untrusted `X-Forwarded-For` hop when the
 /// peer is a trusted proxy.
-pub fn client_ip(peer: Option<SocketAddr>, forwarded: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+pub(super) fn client_ip(
+    peer: Option<SocketAddr>,
+    forwarded: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
     let peer = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip());
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {

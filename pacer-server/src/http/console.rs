@@ -12,7 +12,7 @@ mod assets {
 }
 
 /// The Content-Security-Policy of the console.
-pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+pub(super) const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
@@ -44,7 +44,7 @@ fn etag(index: usize) -> &'static str {
 }
 
 /// Whether the console is built into this binary.
-pub fn embedded() -> bool {
+pub(super) fn embedded() -> bool {
     !assets::ASSETS.is_empty()
 }
 
@@ -54,7 +54,7 @@ fn find(path: &str) -> Option<(usize, &'static str, &'static [u8])> {
 }
 
 /// Adds the console's security headers to any reply.
-pub fn secured(reply: impl Reply) -> warp::reply::Response {
+pub(super) fn secured(reply: impl Reply) -> warp::reply::Response {
     let mut response = reply.into_response();
     let headers = response.headers_mut();
     headers.insert("content-security-policy", HeaderValue::from_static(CSP));

@@ -26,7 +26,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 /// What every handler can reach.
-pub struct Http {
+pub(crate) struct Http {
     /// The application and its effects: every handler's commands go through it.
     pub engine: Arc<Engine>,
     /// The webhook secret.
@@ -52,7 +52,7 @@ struct ErrorBody<'a> {
 
 /// An error a handler answers with.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The HTTP status answered.
     pub status: StatusCode,
     /// The body's `error`: a stable snake_case code clients can match on.
@@ -63,7 +63,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error answer.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into() }
     }
 }
@@ -89,7 +89,7 @@ fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clo
 }
 
 /// Every REST route, with errors mapped to JSON.
-pub fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub(crate) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     webhook::route(http.clone())
         .or(runner::routes(http.clone()))
         .or(health::routes(http.clone()))
@@ -103,7 +103,7 @@ pub fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = I
 }
 
 /// Maps every rejection to a JSON error with the right status.
-pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+pub(crate) async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     let error = if let Some(error) = rejection.find::<ApiError>() {
         ApiError::new(error.status, error.code, error.message.clone())
     } else if rejection.is_not_found() {

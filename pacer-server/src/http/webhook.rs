@@ -17,7 +17,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 /// Largest webhook body.
-pub const MAX_BODY: u64 = 1024 * 1024;
+pub(super) const MAX_BODY: u64 = 1024 * 1024;
 
 pub(super) fn route(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "webhook")
@@ -33,7 +33,7 @@ pub(super) fn route(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Err
 
 /// Whether `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under `secret`, compared
 /// in constant time.
-pub fn signature_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
+pub(super) fn signature_valid(secret: &[u8], body: &[u8], signature: &str) -> bool {
     let Some(hex) = signature.strip_prefix("sha256=") else { return false };
     let Ok(expected) = hex::decode(hex) else { return false };
     let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else { return false };
