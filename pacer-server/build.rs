@@ -33,8 +33,9 @@ fn main() {
     if dist.join("index.html").is_file() {
         files(&dist, &dist, &mut found);
     }
-    let mut code =
-        String::from("/// The embedded console: (route, bytes).\npub(crate) static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// The embedded console: (route, bytes).\npub(crate) static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for (route, path) in &found {
         println!("cargo:rerun-if-changed={}", path.display());
         let _ = writeln!(code, "    ({route:?}, include_bytes!({:?})),", path.display().to_string());
