@@ -18,7 +18,7 @@
 #            latency and the 1,000-job burst at 200 ms per launch.
 # - wrk:     the release `pacer serve` (no project configured, so every delivery is durably
 #            recorded as `job.ignored`; AWS and GitHub point at closed loopback ports) under Debian's
-#            wrk with signed deliveries (../shared/tools/load/gen-signed-webhooks.py and
+#            wrk with signed deliveries (tools/load/gen-signed-webhooks.py and
 #            pacer-server/benches/webhooks.lua), then the `webhook_load` example at a fixed 5,000/s.
 #            A single run's rate varies by ±20 % on the reference VM, so the 64-connection wrk run
 #            and the 5,000/s run are repeated (BENCH_WRK_RUNS, default 5), each on a fresh server,
@@ -170,8 +170,8 @@ EOF
   # Enough that no run repeats one (a 10 s run at 32,000/s takes 320,000; ~7.5 KB each on disk).
   DELIVERIES="${BENCH_WRK_DELIVERIES:-420000}"
   say "signing $DELIVERIES deliveries for wrk"
-  python3 "$PACER_SHARED_DIR/tools/load/gen-signed-webhooks.py" "$SECRET" "$DELIVERIES" \
-    "$PACER_SHARED_DIR/testdata/webhooks/workflow_job.05.queued.json" "$DIR/deliveries.tsv"
+  python3 "$PACER_ROOT/tools/load/gen-signed-webhooks.py" "$SECRET" "$DELIVERIES" \
+    "$PACER_ROOT/testdata/webhooks/workflow_job.05.queued.json" "$DIR/deliveries.tsv"
   # Write the ~1.7 GB file back now: its writeback would otherwise slow the server's fsyncs.
   sync
   heading "wrk: signed webhooks against the release pacer serve (no project: every delivery is a durable job.ignored)"

@@ -3,7 +3,7 @@
 #   ${PACER_PEERS_DIR:-$HOME/.cache/pacer/peers}/node/node_modules
 # graphql + graphql-ws + ws (the graphql-transport-ws client), oidc-provider (the OIDC test
 # provider) and playwright-core (drives Debian's Chromium; it never downloads a browser).
-# Tests copy the shared .mjs tools next to this node_modules so their imports resolve.
+# Tests copy the .mjs tools of tools/ next to this node_modules so their imports resolve.
 # Idempotent: returns at once when the pinned versions are installed.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

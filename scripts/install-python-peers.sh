@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Python test peers Pacer's AWS tests start (moto's EC2 server, patched by
-# ../shared/tools/aws/moto_faulty_server.py, and ../shared/tools/aws/pricing_stub.py, which
+# tools/aws/moto_faulty_server.py, and tools/aws/pricing_stub.py, which
 # needs only the standard library) into a cached virtualenv:
 #
 #   ${PACER_PEERS_DIR:-$HOME/.cache/pacer/peers}/venv

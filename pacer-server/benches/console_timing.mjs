@@ -30,7 +30,7 @@ const rounds = Number(roundsArg || 5);
 const peers = process.env.PACER_PEERS_DIR || path.join(process.env.HOME, ".cache/pacer/peers");
 const require = createRequire(path.join(peers, "node/node_modules/"));
 const { chromium } = require("playwright-core");
-const shared = process.env.PACER_SHARED_DIR || new URL("../../../shared", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
 const EMAIL = process.env.PACER_EMAIL || "admin@pacer.local";
 const WAIT = 30_000;
 const tid = (id) => `[data-testid="${id}"]`;
@@ -103,7 +103,7 @@ try {
   // Live update: a webhook for a new job, then its row on the open Jobs page.
   const secret = fs.readFileSync(path.join(dataDir, "demo-webhook-secret"), "utf8").trim();
   const template = JSON.parse(
-    fs.readFileSync(path.join(shared, "testdata/webhooks/workflow_job.05.queued.json"), "utf8"),
+    fs.readFileSync(path.join(root, "testdata/webhooks/workflow_job.05.queued.json"), "utf8"),
   );
   const live = await browser.newContext({ viewport });
   await live.addCookies(cookies);

@@ -114,7 +114,7 @@ async fn subscriber(url: String, mut last: tokio::sync::watch::Receiver<u64>) ->
 
 fn webhook(i: u64) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/webhooks/workflow_job.05.queued.json");
+        .join("../testdata/webhooks/workflow_job.05.queued.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut body: Value = serde_json::from_str(&text).expect("json");
     body["action"] = "queued".into();

@@ -2,7 +2,7 @@
 //! the whole server (`serve::start`: RocksDB with fsync, the decider, the dispatcher, warp on a
 //! loopback port) with `FakeCompute` behind a wrapper that timestamps every `launch` call, a
 //! project `platform` with pool `default` (cap 5,000) and repo `octo/hello`, and signed
-//! `workflow_job` deliveries made from `../shared/testdata/webhooks/workflow_job.05.queued.json`
+//! `workflow_job` deliveries made from `testdata/webhooks/workflow_job.05.queued.json`
 //! posted over HTTP by a client in the same process.
 //!
 //! - `latency`: FakeCompute answers at once; webhooks are posted open-loop at a fixed rate and
@@ -16,7 +16,6 @@
 //!
 //! Run: `bash scripts/bench.sh server`, or after `cargo build --release --workspace --locked --bins
 //! --examples`: `$CARGO_TARGET_DIR/release/examples/webhook_latency [latency|burst|all]`
-//! (`PACER_SHARED_DIR` points at the shared folder when it is not `../shared`).
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -228,16 +227,10 @@ struct Delivery {
     body: Vec<u8>,
 }
 
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("PACER_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    }
-}
-
 /// `count` queued deliveries for `octo/hello` (labels `self-hosted`), GitHub job ids from `first`.
 fn deliveries(first: u64, count: u64) -> Vec<Delivery> {
-    let path = shared_dir().join("testdata/webhooks/workflow_job.05.queued.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/webhooks/workflow_job.05.queued.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let template: serde_json::Value = serde_json::from_str(&text).expect("the example is JSON");
     (first..first + count)

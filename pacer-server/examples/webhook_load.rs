@@ -12,7 +12,7 @@
 //! --workspace --locked --bins --examples`:
 //! `$CARGO_TARGET_DIR/release/examples/webhook_load URL SECRET RATE SECONDS [TEMPLATE]`,
 //! e.g. `webhook_load http://127.0.0.1:3000/api/webhook 'the secret' 5000 10`
-//! (TEMPLATE defaults to `../shared/testdata/webhooks/workflow_job.05.queued.json`).
+//! (TEMPLATE defaults to `testdata/webhooks/workflow_job.05.queued.json`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,11 +36,7 @@ struct Outcome {
 }
 
 fn default_template() -> PathBuf {
-    let shared = match std::env::var_os("PACER_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    shared.join("testdata/webhooks/workflow_job.05.queued.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/webhooks/workflow_job.05.queued.json")
 }
 
 /// Deliveries `first..first + count`: the template with `workflow_job.id`/`run_id` replaced (through

@@ -76,11 +76,8 @@ pub(crate) fn manifest_dir() -> std::path::PathBuf {
     )
 }
 
-/// The shared test data directory (`../shared/testdata` beside the repository).
+/// The repository's test data (`testdata/` at its root).
 #[cfg(test)]
 pub(crate) fn testdata_dir() -> std::path::PathBuf {
-    match std::env::var_os("PACER_SHARED_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir).join("testdata"),
-        None => manifest_dir().join("../../shared/testdata"),
-    }
+    manifest_dir().join("../testdata")
 }

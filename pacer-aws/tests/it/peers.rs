@@ -1,5 +1,5 @@
 //! Test peers: moto's EC2 server (patched for capacity faults by
-//! `../shared/tools/aws/moto_faulty_server.py`) and the AWS Pricing stub, each started on a
+//! `tools/aws/moto_faulty_server.py`) and the AWS Pricing stub, each started on a
 //! free loopback port for one test and killed when dropped. The Python venv comes from
 //! `scripts/install-python-peers.sh`; when it is missing the test fails and says so.
 
@@ -26,15 +26,11 @@ fn peers_dir() -> PathBuf {
     }
 }
 
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("PACER_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        // Read at run time: a test binary reused from another checkout keeps its `env!` path.
-        None => {
-            PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
-                .join("../../shared")
-        }
-    }
+/// The repository's root (its `tools/`), read at run time: a test binary reused from another
+/// checkout keeps its `env!` path.
+fn repo_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("..")
 }
 
 fn python() -> PathBuf {
@@ -48,8 +44,8 @@ fn python() -> PathBuf {
 }
 
 fn script(name: &str) -> PathBuf {
-    let path = shared_dir().join("tools/aws").join(name);
-    assert!(path.exists(), "{} is missing: set PACER_SHARED_DIR to the shared folder", path.display());
+    let path = repo_dir().join("tools/aws").join(name);
+    assert!(path.exists(), "{} is missing: the repository's tools/aws should hold it", path.display());
     path
 }
 

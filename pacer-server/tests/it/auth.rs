@@ -1,7 +1,7 @@
 //! Sign-in against the real binary: the bootstrap password printed once, sessions in an
 //! HttpOnly SameSite=Strict cookie, CSRF and Origin checks, throttling per account and per
 //! address, revocation reaching open WebSockets, no secret in the event log; the events
-//! subscription over graphql-transport-ws with the shared node client; OIDC against a real
+//! subscription over graphql-transport-ws with the node client (tools/graphql); OIDC against a real
 //! provider (node `oidc-provider`) with its refusals.
 
 use crate::support::node;

@@ -39,12 +39,12 @@ async fn every_intake_outcome_is_answered_and_recorded() {
     assert_eq!(code, 400, "missing delivery id: {answer}");
 
     let installation =
-        std::fs::read(crate::support::shared_dir().join("testdata/webhooks/installation.01.created.json"))
+        std::fs::read(crate::support::repo_dir().join("testdata/webhooks/installation.01.created.json"))
             .expect("example");
     let (code, answer) = pacer.webhook("installation", "d-installation", &installation, None).await;
     assert_eq!((code, status(&answer)), (202, "ignored_event".into()));
     let ping =
-        std::fs::read(crate::support::shared_dir().join("testdata/webhooks/ping.00.json")).expect("example");
+        std::fs::read(crate::support::repo_dir().join("testdata/webhooks/ping.00.json")).expect("example");
     let (code, answer) = pacer.webhook("ping", "d-ping", &ping, None).await;
     assert_eq!((code, status(&answer)), (200, "pong".into()));
 

@@ -1,6 +1,6 @@
 //! A stateful fake of the GitHub REST API the engine uses, run in-process on a loopback port.
 //! Every request body is checked against the real operation schemas in
-//! `../shared/testdata/github-api/operations`; app JWTs are verified with the App's public
+//! `testdata/github-api/operations`; app JWTs are verified with the App's public
 //! key; installation tokens must be the ones it issued. A body that breaks the schema gets 422
 //! and is counted as a violation the test asserts on.
 
@@ -40,8 +40,7 @@ pub struct FakeGitHub {
 }
 
 fn operation(name: &str) -> Value {
-    let path =
-        crate::support::shared_dir().join("testdata/github-api/operations").join(format!("{name}.json"));
+    let path = crate::support::repo_dir().join("testdata/github-api/operations").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("operation JSON")
 }

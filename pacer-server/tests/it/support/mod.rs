@@ -20,12 +20,9 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
 }
 
-/// The shared folder beside the repository (test data and tools).
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("PACER_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => manifest_dir().join("../../shared"),
-    }
+/// The repository's root, which holds the test data (`testdata/`) and test tools (`tools/`).
+pub fn repo_dir() -> PathBuf {
+    manifest_dir().join("..")
 }
 
 /// A real GitHub webhook example, re-addressed to `repo` with `labels`, new ids and `action`.
@@ -36,7 +33,7 @@ pub fn webhook_example(
     repo: &str,
     labels: &[&str],
 ) -> serde_json::Value {
-    let path = shared_dir().join("testdata/webhooks").join(file);
+    let path = repo_dir().join("testdata/webhooks").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut body: serde_json::Value = serde_json::from_str(&text).expect("example JSON");
     body["action"] = action.into();

@@ -1,4 +1,4 @@
-//! Node.js test peers (`scripts/install-node-peers.sh`): the shared `.mjs` tools are copied next
+//! Node.js test peers (`scripts/install-node-peers.sh`): the repository's `.mjs` tools (`tools/`) are copied next
 //! to the cached `node_modules` so their imports resolve, then run as child processes.
 
 use std::path::PathBuf;
@@ -18,9 +18,9 @@ fn node_dir() -> PathBuf {
     dir
 }
 
-/// `node <shared tool>` with the tool (`tools/<path>`) placed beside the peers' node_modules.
+/// `node <tool>` with the tool (`tools/<path>`) placed beside the peers' node_modules.
 pub fn tool(path: &str) -> Command {
-    script(&super::shared_dir().join("tools").join(path))
+    script(&super::repo_dir().join("tools").join(path))
 }
 
 /// `node <source>` with the script placed beside the peers' node_modules.

@@ -1,6 +1,6 @@
 //! A small JSON-Schema checker for the request bodies of GitHub's REST API: the fake GitHub
 //! checks what Pacer sends against the dereferenced operations in
-//! `../shared/testdata/github-api/operations` (type, required, properties, items, minItems,
+//! `testdata/github-api/operations` (type, required, properties, items, minItems,
 //! maxItems, enum).
 
 use serde_json::Value;
