@@ -2,7 +2,7 @@
 //! day of a month, computed as plain numbers so the SVG component only draws and the layout is
 //! unit-tested.
 
-use crate::api::types::DayPoint;
+use crate::api::ops::stats::DayPoint;
 use pacer_domain::{Date, days_in_month};
 
 /// Completed and failed/reaped jobs of one day.
@@ -27,8 +27,8 @@ pub(crate) fn month_days(points: &[DayPoint], year: i32, month: u32) -> Vec<DayC
             let point = points.iter().find(|p| p.date == date);
             DayCounts {
                 day,
-                completed: point.map_or(0, |p| p.completed.max(0)),
-                failed: point.map_or(0, |p| p.failed_or_reaped.max(0)),
+                completed: point.map_or(0, |p| p.completed.max(0).into()),
+                failed: point.map_or(0, |p| p.failed_or_reaped.max(0).into()),
                 date,
             }
         })
@@ -205,7 +205,7 @@ pub(crate) fn layout(days: &[DayCounts], width: f64, height: f64) -> ChartGeomet
 mod tests {
     use super::*;
 
-    fn point(date: &str, completed: i64, failed: i64) -> DayPoint {
+    fn point(date: &str, completed: i32, failed: i32) -> DayPoint {
         DayPoint { date: date.into(), completed, failed_or_reaped: failed }
     }
 

@@ -14,7 +14,8 @@ pub(crate) fn money(micros: &str) -> String {
 }
 
 /// A count with thousands separators: `12,345`.
-pub(crate) fn count(n: i64) -> String {
+pub(crate) fn count(n: impl Into<i64>) -> String {
+    let n: i64 = n.into();
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     if n < 0 {
@@ -30,7 +31,8 @@ pub(crate) fn count(n: i64) -> String {
 }
 
 /// `n` things with the noun agreeing: `1 job`, `12 jobs`.
-pub(crate) fn plural(n: i64, noun: &str) -> String {
+pub(crate) fn plural(n: impl Into<i64>, noun: &str) -> String {
+    let n: i64 = n.into();
     if n == 1 { format!("1 {noun}") } else { format!("{} {noun}s", count(n)) }
 }
 
@@ -140,11 +142,6 @@ pub(crate) fn status_tone(status: JobStatus) -> Tone {
         JobStatus::Failed | JobStatus::Reaped => Tone::Red,
         JobStatus::Cancelled => Tone::Grey,
     }
-}
-
-/// The API's enum spelling of a status (`QUEUED`).
-pub(crate) fn status_api_name(status: JobStatus) -> String {
-    status.as_str().to_ascii_uppercase()
 }
 
 /// The first `n` characters of a commit SHA.
@@ -264,7 +261,6 @@ mod tests {
                 ("reaped", "tone-red"),
             ]
         );
-        assert_eq!(status_api_name(JobStatus::Queued), "QUEUED");
     }
 
     #[test]

@@ -1,18 +1,18 @@
 //! Editor state for projects, pools and repo bindings as the operator types it (text), turned
 //! into the domain specs so the shared validators (`ProjectSpec::validate`, …) check it exactly
-//! as the server will, and into the GraphQL input objects. Field errors use the domain's
+//! as the server will (the GraphQL inputs are built from those specs in `api::ops::config`). Field errors use the domain's
 //! snake_case paths (`instance_types[1]`, `tags.gha:x`) whether they come from here or from the
 //! server, so one display routine puts both next to the right field. [`Editor`] says which
 //! editor a page has open and [`use_form`] holds the state every editor shares (the form, which
 //! fields were touched, whether a save was tried, the server's answer, a save in flight).
 
 use crate::api::ApiError;
-use crate::api::types::{Pool, Project, Repo, Tag};
+use crate::api::ops::Tag;
+use crate::api::ops::config::{Pool, Project, Repo};
 use dioxus::prelude::*;
 use pacer_domain::{
     AllocationStrategy, FieldError, PoolSpec, ProjectSpec, RepoSpec, Scope, SpawnMethod, Tags,
 };
-use serde_json::{Value, json};
 
 /// Errors belonging to the field `key` of a form: the field itself and its sub-paths
 /// (`instance_types[1]`, `tags.team`), each as the text to show next to it.
@@ -211,11 +211,6 @@ pub(crate) fn tags_text(tags: &[Tag]) -> String {
     tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>().join("\n")
 }
 
-/// Tags as a GraphQL `[TagInput!]!`.
-fn tags_input(tags: &Tags) -> Value {
-    Value::Array(tags.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect())
-}
-
 /// A whole number typed into `field`, or an error (recorded) and `fallback`.
 fn parse_number<T: std::str::FromStr + Copy>(
     field: &str,
@@ -309,24 +304,11 @@ impl ProjectForm {
             name: p.name.clone(),
             cap: p.cap.to_string(),
             tags: tags_text(&p.tags),
-            scope: Scope::parse(&p.scope).unwrap_or_default(),
+            scope: p.scope.into(),
             org_name: p.org_name.clone().unwrap_or_default(),
             runner_group_id: p.runner_group_id.to_string(),
             disabled: p.disabled,
         }
-    }
-
-    /// The GraphQL `ProjectInput` of a valid spec.
-    pub(crate) fn input(spec: &ProjectSpec) -> Value {
-        json!({
-            "name": spec.name,
-            "cap": spec.cap,
-            "tags": tags_input(&spec.tags),
-            "scope": spec.scope.as_str().to_ascii_uppercase(),
-            "orgName": (spec.scope == Scope::Org).then_some(&spec.org_name),
-            "runnerGroupId": spec.runner_group_id,
-            "disabled": spec.disabled,
-        })
     }
 }
 
@@ -435,16 +417,6 @@ pub(crate) const POOL_FIELDS: &[&str] = &[
     "disabled",
 ];
 
-/// Parses the API's enum spelling (`RUN_INSTANCES`) of a spawn method.
-pub(crate) fn spawn_method_of(api: &str) -> SpawnMethod {
-    SpawnMethod::parse(api).unwrap_or_default()
-}
-
-/// Parses the API's enum spelling (`LOWEST_PRICE`) of an allocation strategy.
-pub(crate) fn allocation_of(api: &str) -> AllocationStrategy {
-    AllocationStrategy::parse(api).unwrap_or_default()
-}
-
 impl Form for PoolForm {
     type Spec = PoolSpec;
     const FIELDS: &'static [&'static str] = POOL_FIELDS;
@@ -493,7 +465,7 @@ impl PoolForm {
     /// The editor filled from an existing pool.
     pub(crate) fn from_pool(p: &Pool) -> Self {
         Self {
-            project_id: p.project_id.clone(),
+            project_id: p.project_id.to_string(),
             name: p.name.clone(),
             is_default: p.is_default,
             priority: p.priority.to_string(),
@@ -507,8 +479,8 @@ impl PoolForm {
             cap: p.cap.to_string(),
             spot: p.spot,
             on_demand_fallback: p.on_demand_fallback,
-            spawn_method: spawn_method_of(&p.spawn_method),
-            allocation_strategy: allocation_of(&p.allocation_strategy),
+            spawn_method: p.spawn_method.into(),
+            allocation_strategy: p.allocation_strategy.into(),
             extra_labels: p.extra_labels.join(", "),
             tags: tags_text(&p.tags),
             runner_version: p.runner_version.clone().unwrap_or_default(),
@@ -516,33 +488,6 @@ impl PoolForm {
             user_data_extra: p.user_data_extra.clone().unwrap_or_default(),
             disabled: p.disabled,
         }
-    }
-
-    /// The GraphQL `PoolInput` of a valid spec.
-    pub(crate) fn input(spec: &PoolSpec) -> Value {
-        json!({
-            "name": spec.name,
-            "isDefault": spec.is_default,
-            "priority": spec.priority,
-            "amiId": spec.ami_id,
-            "instanceTypes": spec.instance_types,
-            "subnetIds": spec.subnet_ids,
-            "securityGroupIds": spec.security_group_ids,
-            "iamInstanceProfile": spec.iam_instance_profile,
-            "rootVolumeGb": spec.root_volume_gb,
-            "maxRuntimeMinutes": spec.max_runtime_minutes,
-            "cap": spec.cap,
-            "spot": spec.spot,
-            "onDemandFallback": spec.on_demand_fallback,
-            "spawnMethod": spec.spawn_method.as_str().to_ascii_uppercase(),
-            "allocationStrategy": spec.allocation_strategy.as_str().to_ascii_uppercase(),
-            "extraLabels": spec.extra_labels,
-            "tags": tags_input(&spec.tags),
-            "runnerVersion": spec.runner_version,
-            "runnerUser": spec.runner_user,
-            "userDataExtra": spec.user_data_extra,
-            "disabled": spec.disabled,
-        })
     }
 }
 
@@ -588,20 +533,10 @@ impl RepoForm {
     pub(crate) fn from_repo(r: &Repo) -> Self {
         Self {
             full_name: r.full_name.clone(),
-            project_id: r.project_id.clone(),
+            project_id: r.project_id.to_string(),
             cap: r.cap.map(|c| c.to_string()).unwrap_or_default(),
             tags: tags_text(&r.tags),
         }
-    }
-
-    /// The GraphQL `RepoInput` of a valid spec.
-    pub(crate) fn input(&self, spec: &RepoSpec) -> Value {
-        json!({
-            "fullName": spec.full_name,
-            "projectId": self.project_id.trim(),
-            "cap": spec.cap,
-            "tags": tags_input(&spec.tags),
-        })
     }
 }
 
@@ -619,6 +554,13 @@ pub(crate) fn check_retention(text: &str) -> Result<u32, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ops::config::{PoolInput, ProjectInput, RepoInput};
+    use serde_json::{Value, json};
+
+    /// An input as the API receives it.
+    fn sent(input: impl serde::Serialize) -> Value {
+        serde_json::to_value(input).expect("serializes")
+    }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()
@@ -702,7 +644,7 @@ mod tests {
         let (spec, errors) = good_pool().check();
         assert_eq!(errors, []);
         assert_eq!(spec.instance_types, ["m7i.large", "c7i.large"]);
-        let input = PoolForm::input(&spec);
+        let input = sent(PoolInput::from(&spec));
         assert_eq!(input["instanceTypes"][1], "c7i.large");
         assert_eq!(input["spawnMethod"], "FLEET");
         assert_eq!(input["allocationStrategy"], "COST");
@@ -722,11 +664,11 @@ mod tests {
     #[test]
     fn pool_enums_use_the_api_spelling() {
         let form = PoolForm {
-            spawn_method: spawn_method_of("RUN_INSTANCES"),
-            allocation_strategy: allocation_of("LOWEST_PRICE"),
+            spawn_method: SpawnMethod::RunInstances,
+            allocation_strategy: AllocationStrategy::LowestPrice,
             ..good_pool()
         };
-        let input = PoolForm::input(&form.check().0);
+        let input = sent(PoolInput::from(&form.check().0));
         assert_eq!(input["spawnMethod"], "RUN_INSTANCES");
         assert_eq!(input["allocationStrategy"], "LOWEST_PRICE");
     }
@@ -737,7 +679,7 @@ mod tests {
             ProjectForm { name: "Platform".into(), tags: "team = infra".into(), ..ProjectForm::default() };
         let (spec, errors) = form.check();
         assert_eq!(errors, []);
-        let input = ProjectForm::input(&spec);
+        let input = sent(ProjectInput::from(&spec));
         assert_eq!(input["scope"], "REPO");
         assert_eq!(input["orgName"], Value::Null);
         assert_eq!(input["tags"], json!([{ "key": "team", "value": "infra" }]));
@@ -752,7 +694,7 @@ mod tests {
         let org = ProjectForm { org_name: "octo-org".into(), runner_group_id: "3".into(), ..org };
         let (spec, errors) = org.check();
         assert_eq!(errors, []);
-        assert_eq!(ProjectForm::input(&spec)["orgName"], "octo-org");
+        assert_eq!(sent(ProjectInput::from(&spec))["orgName"], "octo-org");
         let nameless = ProjectForm { name: "  ".into(), cap: "-1".into(), ..ProjectForm::default() };
         assert_eq!(fields(&nameless.check().1), ["cap", "name"]);
     }
@@ -763,7 +705,7 @@ mod tests {
         let (spec, errors) = form.check();
         assert_eq!(errors, []);
         assert_eq!(
-            form.input(&spec),
+            sent(RepoInput::new(&form.project_id, &spec)),
             json!({ "fullName": "octo/hello", "projectId": "2", "cap": null, "tags": [] })
         );
         let bad = RepoForm { full_name: "no-slash".into(), cap: "0".into(), ..RepoForm::default() };

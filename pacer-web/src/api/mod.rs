@@ -1,15 +1,11 @@
 //! The console's only way out: GraphQL over `POST /graphql` (queries and mutations), GraphQL
 //! over WebSocket (`graphql-transport-ws`, subscriptions) and the few auth REST endpoints. Every
 //! POST carries `X-Pacer-Request: 1` and same-origin cookies. Errors are decoded once here into
-//! [`ApiError`], with the server's field errors kept for inline display. Operations typed by
-//! cynic ([`ops`]) run through [`run`]; the documents still in [`queries`] through [`gql`].
+//! [`ApiError`], with the server's field errors kept for inline display. Every operation is typed
+//! by cynic ([`ops`]) and runs through [`run`] (or [`ws::subscribe`]).
 
 pub(crate) mod ops;
-pub(crate) mod queries;
-#[cfg(test)]
-mod schema_check;
 mod transport;
-pub(crate) mod types;
 pub(crate) mod ws;
 
 use dioxus::prelude::*;
@@ -138,22 +134,12 @@ pub(crate) fn decode_response<T: DeserializeOwned>(status: u16, body: &str) -> R
     serde_json::from_value(data).map_err(|e| ApiError::new(ErrorKind::Other("DECODE".into()), e.to_string()))
 }
 
-/// Runs one GraphQL query or mutation.
-pub(crate) async fn gql<T: DeserializeOwned>(query: &str, variables: Value) -> Result<T, ApiError> {
-    post(json!({ "query": query, "variables": variables }).to_string()).await
-}
-
-/// Runs one operation typed by cynic (see [`ops`]).
+/// Runs one query or mutation; a lost session is flagged for the shell.
 pub(crate) async fn run<T: DeserializeOwned, V: serde::Serialize>(
     operation: cynic::Operation<T, V>,
 ) -> Result<T, ApiError> {
     let body = serde_json::to_string(&operation)
         .map_err(|e| ApiError::new(ErrorKind::Other("ENCODE".into()), e.to_string()))?;
-    post(body).await
-}
-
-/// POSTs a GraphQL request body and decodes the answer; a lost session is flagged for the shell.
-async fn post<T: DeserializeOwned>(body: String) -> Result<T, ApiError> {
     let (status, text) = transport::post("/graphql", body).await.map_err(ApiError::network)?;
     let result = decode_response(status, &text);
     if let Err(ApiError { kind: ErrorKind::Unauthenticated, .. }) = &result {

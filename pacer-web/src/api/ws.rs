@@ -5,6 +5,8 @@
 //! restart or a `RESYNC`.
 
 use super::ApiError;
+use cynic::StreamingOperation;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -35,10 +37,10 @@ pub(crate) fn init_message() -> String {
     json!({ "type": "connection_init", "payload": {} }).to_string()
 }
 
-/// The `subscribe` message for operation id `id`.
-pub(crate) fn subscribe_message(id: &str, query: &str, variables: &Value) -> String {
-    json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
-        .to_string()
+/// The `subscribe` message for operation id `id` (`payload` is the serialized operation:
+/// query, variables and operation name).
+pub(crate) fn subscribe_message(id: &str, payload: &Value) -> String {
+    json!({ "id": id, "type": "subscribe", "payload": payload }).to_string()
 }
 
 /// What a server message means to the client.
@@ -103,12 +105,12 @@ pub(crate) enum SessionEnd {
     Failed(Option<ApiError>),
 }
 
-/// Speaks the protocol over one socket: init, wait for the ack, subscribe as operation `1`,
-/// then hand every result's `data` to `on_data` until the socket closes or the server errors.
+/// Speaks the protocol over one socket: init, wait for the ack, subscribe to `operation` as
+/// operation `1`, then hand every result's `data` to `on_data` until the socket closes or the
+/// server errors.
 pub(crate) async fn run_session<S: Socket>(
     socket: &mut S,
-    query: &str,
-    variables: &Value,
+    operation: &Value,
     on_data: &mut dyn FnMut(Value),
     on_state: &mut dyn FnMut(LiveState),
 ) -> SessionEnd {
@@ -119,7 +121,7 @@ pub(crate) async fn run_session<S: Socket>(
     while let Some(text) = socket.recv().await {
         match parse_incoming(&text) {
             Incoming::Ack if !live => {
-                if !socket.send(subscribe_message("1", query, variables)).await {
+                if !socket.send(subscribe_message("1", operation)).await {
                     break;
                 }
                 live = true;
@@ -145,15 +147,18 @@ pub(crate) async fn run_session<S: Socket>(
     if live { SessionEnd::WasLive } else { SessionEnd::Failed(None) }
 }
 
-/// Runs `query` as a subscription for as long as the calling task lives. Each result's `data`
-/// decoded as `T` goes to `on_item`; every state change goes to `on_state` (pages refetch on
-/// each `Live`, which closes any gap since their last query).
-pub(crate) async fn subscribe<T: DeserializeOwned>(
-    query: &'static str,
-    variables: Value,
+/// Runs a subscription (see [`super::ops`]) for as long as the calling task lives. Each
+/// result's `data` decoded as `T` goes to `on_item`; every state change goes to `on_state`
+/// (pages refetch on each `Live`, which closes any gap since their last query).
+pub(crate) async fn subscribe<T: DeserializeOwned, V: Serialize>(
+    operation: StreamingOperation<T, V>,
     mut on_item: impl FnMut(T),
     mut on_state: impl FnMut(LiveState),
 ) {
+    let Ok(operation) = serde_json::to_value(&operation) else {
+        on_state(LiveState::Down);
+        return;
+    };
     let mut backoff_ms: u32 = 1_000;
     loop {
         on_state(LiveState::Connecting);
@@ -164,7 +169,7 @@ pub(crate) async fn subscribe<T: DeserializeOwned>(
                         on_item(item);
                     }
                 };
-                run_session(&mut socket, query, &variables, &mut on_data, &mut on_state).await
+                run_session(&mut socket, &operation, &mut on_data, &mut on_state).await
             }
             None => SessionEnd::Failed(None),
         };
@@ -245,12 +250,12 @@ mod tests {
     fn speaks_graphql_transport_ws() {
         let init: Value = serde_json::from_str(&init_message()).expect("json");
         assert_eq!(init, json!({"type": "connection_init", "payload": {}}));
-        let sub: Value =
-            serde_json::from_str(&subscribe_message("1", "subscription { x }", &json!({"a": 1})))
-                .expect("json");
+        let operation = serde_json::to_value(crate::api::ops::jobs::job_detail_changed("12")).expect("json");
+        let sub: Value = serde_json::from_str(&subscribe_message("1", &operation)).expect("json");
         assert_eq!(sub["type"], "subscribe");
         assert_eq!(sub["id"], "1");
-        assert_eq!(sub["payload"]["variables"]["a"], 1);
+        assert_eq!(sub["payload"]["variables"]["id"], "12");
+        assert!(sub["payload"]["query"].as_str().is_some_and(|q| q.starts_with("subscription")));
         assert_eq!(parse_incoming(r#"{"type":"connection_ack"}"#), Incoming::Ack);
         assert_eq!(parse_incoming(r#"{"type":"ping"}"#), Incoming::Ping(r#"{"type":"pong"}"#.into()));
         assert_eq!(parse_incoming(r#"{"type":"pong"}"#), Incoming::Ignore);
@@ -296,8 +301,7 @@ mod tests {
         let (mut data, mut states) = (Vec::new(), Vec::new());
         let end = ready(run_session(
             &mut socket,
-            "subscription { jobChanged { id } }",
-            &json!({}),
+            &json!({ "query": "subscription { jobChanged { id } }", "variables": {} }),
             &mut |d| data.push(d),
             &mut |s| states.push(s),
         ));

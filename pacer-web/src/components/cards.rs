@@ -1,7 +1,9 @@
 //! The Overview chart and spend card, the Stats tables and the backup import preview.
 
 use super::common::Badge;
-use crate::api::types::{ImportResult, SenderCount, Spend, SpendRow, StatsRow};
+use crate::api::ops::ImportAction;
+use crate::api::ops::config::ImportResult;
+use crate::api::ops::stats::{SenderCount, Spend, SpendRow, StatsRow};
 use crate::chart::{self, DayCounts};
 use crate::format;
 use dioxus::prelude::*;
@@ -150,11 +152,11 @@ pub(crate) fn SendersTable(senders: Vec<SenderCount>) -> Element {
     }
 }
 
-fn action_tone(action: &str) -> &'static str {
+fn action_tone(action: ImportAction) -> &'static str {
     match action {
-        "CREATE" => "tone-green",
-        "UPDATE" => "tone-blue",
-        _ => "tone-grey",
+        ImportAction::Create => "tone-green",
+        ImportAction::Update => "tone-blue",
+        ImportAction::Unchanged => "tone-grey",
     }
 }
 
@@ -215,8 +217,8 @@ pub(crate) fn ImportPreview(result: ImportResult) -> Element {
                             td { class: "mono", "{item.name}" }
                             td {
                                 Badge {
-                                    text: item.action.to_ascii_lowercase(),
-                                    tone: action_tone(&item.action),
+                                    text: item.action.to_string().to_ascii_lowercase(),
+                                    tone: action_tone(item.action),
                                     testid: "import-action",
                                 }
                             }

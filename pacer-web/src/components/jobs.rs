@@ -1,21 +1,24 @@
 //! The jobs table and the body of the job details modal.
 
 use super::common::StatusBadge;
-use crate::api::types::{JobDetail, JobRow, Money};
+use crate::api::ops::jobs::{JobDetail, JobRow};
+use crate::api::ops::{DateTime, Money};
 use crate::format::{self, DASH};
 use dioxus::prelude::*;
-use pacer_domain::Timestamp;
+use pacer_domain::{JobStatus, Market, Timestamp};
 
 /// Seconds a job has run: the server's figure once it ended, else counted from its start (or
 /// launch) to `now`, so active rows tick without a refetch.
 pub(crate) fn live_duration(job: &JobRow, now: Timestamp) -> Option<i64> {
-    if job.status.is_terminal() || !job.status.is_active() {
-        return job.duration_seconds;
+    let status = JobStatus::from(job.status);
+    let ran = job.duration_seconds.map(i64::from);
+    if status.is_terminal() || !status.is_active() {
+        return ran;
     }
     let start = job.started_at.as_deref().or(job.launched_at.as_deref()).and_then(format::parse_instant);
     match start {
         Some(start) => Some(now.millis_since(start) / 1_000),
-        None => job.duration_seconds,
+        None => ran,
     }
 }
 
@@ -39,10 +42,11 @@ pub(crate) fn JobRowView(job: JobRow, now_ms: i64, on_details: EventHandler<Stri
     let duration = live_duration(&job, now).map_or_else(|| DASH.to_owned(), format::duration);
     let cost = cost_text(job.cost.as_ref());
     let instance = job.instance_id.clone().unwrap_or_else(|| DASH.to_owned());
-    let id = job.id.clone();
+    let id = job.id.to_string();
+    let status = JobStatus::from(job.status);
     rsx! {
-        tr { "data-testid": "job-row", "data-job-id": "{job.id}", "data-status": "{job.status.as_str()}",
-            td { StatusBadge { status: job.status } }
+        tr { "data-testid": "job-row", "data-job-id": "{job.id}", "data-status": "{status.as_str()}",
+            td { StatusBadge { status } }
             td { class: "strong", title: "{job.workflow} / {job.job_name}", "{job.repo}" }
             td { class: "mono", "{job.github_job_id}" }
             td { "{job.sender}" }
@@ -112,14 +116,14 @@ fn Item(label: &'static str, value: String, #[props(default)] mono: bool, testid
 pub(crate) fn JobDetailView(job: JobDetail, now_ms: i64) -> Element {
     let now = Timestamp::from_millis(now_ms);
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| DASH.to_owned());
-    let at = |v: &Option<String>| format::instant_opt(v.as_deref());
+    let at = |v: &Option<DateTime>| format::instant_opt(v.as_deref());
     let instance = job.instance.as_ref().map_or_else(
         || opt(&job.instance_id),
         |i| {
             let mut parts = vec![i.id.clone()];
             parts.extend(i.instance_type.clone());
             parts.extend(i.availability_zone.clone());
-            parts.extend(i.market.as_ref().map(|m| m.to_ascii_lowercase().replace('_', "-")));
+            parts.extend(i.market.map(|m| Market::from(m).as_str().to_owned()));
             parts.push(i.state.clone());
             parts.join(" · ")
         },
@@ -132,7 +136,7 @@ pub(crate) fn JobDetailView(job: JobDetail, now_ms: i64) -> Element {
             at(&i.ended_at)
         )
     });
-    let duration = job.duration_seconds.map_or_else(|| DASH.to_owned(), format::duration);
+    let duration = job.duration_seconds.map_or_else(|| DASH.to_owned(), |s| format::duration(s.into()));
     let labels = if job.labels.is_empty() { DASH.to_owned() } else { job.labels.join(", ") };
     let price = job
         .price_per_hour
@@ -143,11 +147,12 @@ pub(crate) fn JobDetailView(job: JobDetail, now_ms: i64) -> Element {
         .as_deref()
         .and_then(format::parse_instant)
         .map(|t| format!("{} ({})", format::instant(t), format::relative(now, t)));
-    let market = job.market.to_ascii_lowercase().replace('_', "-");
+    let market = Market::from(job.market).as_str();
+    let status = JobStatus::from(job.status);
     rsx! {
-        div { class: "job-detail", "data-testid": "job-detail", "data-status": "{job.status.as_str()}",
+        div { class: "job-detail", "data-testid": "job-detail", "data-status": "{status.as_str()}",
             div { class: "detail-head",
-                StatusBadge { status: job.status }
+                StatusBadge { status }
                 span { class: "strong", "{job.repo}" }
                 span { class: "muted", " · {job.workflow} / {job.job_name} · {job.branch} @ " }
                 code { title: "{job.sha}", "{format::short_sha(&job.sha)}" }

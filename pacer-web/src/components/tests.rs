@@ -4,9 +4,10 @@
 use super::common::{FieldErrors, StatusBadge};
 use super::*;
 use crate::api::ops::HealthComponent;
-use crate::api::types::{
-    FieldErrorView, ImportItem, ImportResult, JobDetail, JobRow, Money, Spend, SpendRow, TimelineEntry,
-};
+use crate::api::ops::config::{FieldErrorView, ImportItem, ImportResult};
+use crate::api::ops::jobs::{JobDetail, JobRow, TimelineEntry};
+use crate::api::ops::stats::{Spend, SpendRow};
+use crate::api::ops::{ImportAction, Market, Money};
 use crate::chart::{self, DayCounts};
 use crate::format::parse_instant;
 use dioxus::prelude::*;
@@ -31,7 +32,7 @@ fn job(status: JobStatus) -> JobRow {
         workflow: "CI".into(),
         job_name: "build".into(),
         sender: "octocat".into(),
-        status,
+        status: status.into(),
         project_name: "platform".into(),
         pool_name: "default".into(),
         queued_at: "2026-11-29T11:50:00Z".into(),
@@ -149,8 +150,8 @@ fn live_duration_of(job: &JobRow) -> Option<i64> {
 #[test]
 fn the_chart_draws_two_bars_per_day_at_their_heights() {
     let points = vec![
-        crate::api::types::DayPoint { date: "2026-11-01".into(), completed: 10, failed_or_reaped: 5 },
-        crate::api::types::DayPoint { date: "2026-11-02".into(), completed: 3, failed_or_reaped: 0 },
+        crate::api::ops::stats::DayPoint { date: "2026-11-01".into(), completed: 10, failed_or_reaped: 5 },
+        crate::api::ops::stats::DayPoint { date: "2026-11-02".into(), completed: 3, failed_or_reaped: 0 },
     ];
     let days = chart::month_days(&points, 2026, 11);
     let html = render(|days: Vec<DayCounts>| rsx! { BarChart { days } }, days.clone());
@@ -237,8 +238,8 @@ fn the_import_preview_shows_creates_updates_and_errors() {
         dry_run: true,
         applied: false,
         items: vec![
-            ImportItem { kind: "project".into(), name: "platform".into(), action: "CREATE".into() },
-            ImportItem { kind: "pool".into(), name: "platform/default".into(), action: "UPDATE".into() },
+            ImportItem { kind: "project".into(), name: "platform".into(), action: ImportAction::Create },
+            ImportItem { kind: "pool".into(), name: "platform/default".into(), action: ImportAction::Update },
         ],
         projects_created: 1,
         projects_updated: 0,
@@ -279,9 +280,9 @@ fn the_job_detail_shows_every_field() {
         project_name: "platform".into(),
         pool_id: "3".into(),
         pool_name: "default".into(),
-        status: JobStatus::Failed,
+        status: JobStatus::Failed.into(),
         attempts: 3,
-        market: "SPOT".into(),
+        market: Market::Spot,
         queued_at: "2026-11-29T11:50:00Z".into(),
         claimed_at: Some("2026-11-29T11:50:01Z".into()),
         launched_at: Some("2026-11-29T11:50:05Z".into()),
@@ -293,7 +294,7 @@ fn the_job_detail_shows_every_field() {
         runner_name: Some("pacer-i-0abc123".into()),
         price_per_hour: Some(Money { micros: "96000".into() }),
         cost: Some(Money { micros: "7867".into() }),
-        failure: Some(crate::api::types::JobFailure {
+        failure: Some(crate::api::ops::jobs::JobFailure {
             stage: "runner".into(),
             message: "run.sh exited 1".into(),
             log_tail: Some("error: disk full".into()),

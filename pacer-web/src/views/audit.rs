@@ -3,14 +3,12 @@
 //! failures tile, and an info badge per row opening the full payload in a side panel.
 
 use super::util::use_title;
-use crate::api::gql;
-use crate::api::queries::{ACTIONS, AUDIT};
-use crate::api::types::{ActionsData, AuditData, AuditEntry};
+use crate::api;
+use crate::api::ops::stats::{self as ops, AuditEntry, AuditFilter};
 use crate::components::{Loading, Notice, Pager, SidePanel, Tile};
 use crate::format;
 use crate::route::Route;
 use dioxus::prelude::*;
-use serde_json::{Value, json};
 
 /// Page sizes offered.
 const PAGE_SIZES: [usize; 4] = [25, 50, 100, 200];
@@ -39,11 +37,6 @@ pub(crate) fn target_route(target: &str) -> Option<Route> {
     }
 }
 
-/// The audit filter variables.
-fn filter_vars(action: Option<&str>, from: &Option<String>, to: &Option<String>) -> Value {
-    json!({ "action": action, "from": from, "to": to })
-}
-
 /// `/audit`.
 #[component]
 pub(crate) fn Audit(action: Option<String>) -> Element {
@@ -66,16 +59,16 @@ pub(crate) fn Audit(action: Option<String>) -> Element {
         }
     }));
 
-    let actions = use_resource(|| async { gql::<ActionsData>(ACTIONS, json!({})).await.map(|d| d.actions) });
+    let actions = use_resource(|| async { api::run(ops::actions()).await.map(|d| d.actions) });
     let mut page = use_resource(move || async move {
         let (from, to) = range();
         let after = cursors.read().last().cloned().flatten();
-        let vars = json!({
-            "filter": filter_vars(selected_action().as_deref(), &from, &to),
-            "first": page_size(),
-            "after": after,
-        });
-        gql::<AuditData>(AUDIT, vars).await.map(|d| d.audit)
+        let filter = AuditFilter {
+            action: selected_action(),
+            from: from.as_deref().map(Into::into),
+            to: to.as_deref().map(Into::into),
+        };
+        api::run(ops::audit(filter, page_size(), after)).await.map(|d| d.audit)
     });
 
     let apply_range = move |e: FormEvent| {
@@ -242,7 +235,7 @@ pub(crate) fn Audit(action: Option<String>) -> Element {
                         div { class: "item", dt { "Request id" } dd { class: "mono", "{entry.request_id.clone().unwrap_or_default()}" } }
                         div { class: "item", dt { "Failure" } dd { if entry.failure { "yes" } else { "no" } } }
                     }
-                    pre { class: "json", "data-testid": "payload-json", "{format::pretty_json(&entry.payload)}" }
+                    pre { class: "json", "data-testid": "payload-json", "{format::pretty_json(&entry.payload.0)}" }
                 }
             }
         }

@@ -3,12 +3,10 @@
 //! clean preview of the exact same text) imports it all-or-nothing.
 
 use super::util::use_title;
-use crate::api::gql;
-use crate::api::queries::IMPORT_BACKUP;
-use crate::api::types::{ImportBackupData, ImportResult};
+use crate::api;
+use crate::api::ops::config::{self as ops, ImportResult};
 use crate::components::{Field, ImportPreview, Notice};
 use dioxus::prelude::*;
-use serde_json::json;
 
 /// Largest backup the page sends (the server limits request bodies too).
 const MAX_BACKUP_BYTES: usize = 4 * 1024 * 1024;
@@ -56,8 +54,7 @@ pub(crate) fn Backup() -> Element {
         server_error.set(None);
         busy.set(true);
         spawn(async move {
-            let result =
-                gql::<ImportBackupData>(IMPORT_BACKUP, json!({ "json": body, "dryRun": dry_run })).await;
+            let result = api::run(ops::import_backup(body.clone(), dry_run)).await;
             busy.set(false);
             match result {
                 Ok(d) if dry_run => {
@@ -167,7 +164,7 @@ mod tests {
             repos_created: 0,
             repos_updated: 0,
             errors: (0..errors)
-                .map(|i| crate::api::types::FieldErrorView {
+                .map(|i| ops::FieldErrorView {
                     field: format!("projects[{i}].name"),
                     message: "required".into(),
                 })

@@ -3,16 +3,14 @@
 //! `/jobs/<id>`), itself live while the job is not finished.
 
 use super::util::{use_now, use_title};
-use crate::api::queries::{JOB, JOB_CHANGED, JOB_DETAIL_CHANGED, JOBS};
-use crate::api::types::{JobChangedData, JobConnection, JobData, JobDetailChangedData, JobRow, JobsData};
+use crate::api::ops::jobs::{self as ops, JobConnection, JobDetail as Detail, JobRow};
 use crate::api::ws::{self, LiveState};
-use crate::api::{ApiError, gql};
+use crate::api::{self, ApiError};
 use crate::components::{JobDetailView, JobsTable, Loading, Modal, Notice, Pager};
 use crate::format;
 use crate::route::Route;
 use dioxus::prelude::*;
 use pacer_domain::JobStatus;
-use serde_json::json;
 
 /// Page sizes offered.
 const PAGE_SIZES: [usize; 4] = [25, 50, 100, 200];
@@ -32,7 +30,7 @@ pub(crate) fn apply_change(
     first_page: bool,
     size: usize,
 ) {
-    let matches = filter.is_none_or(|s| s == job.status);
+    let matches = filter.is_none_or(|s| s == job.status.into());
     match page.nodes.iter().position(|j| j.id == job.id) {
         Some(i) if matches => page.nodes[i] = job,
         Some(i) => {
@@ -91,16 +89,13 @@ fn JobsPage(status: Option<String>, open: Option<String>) -> Element {
     }));
 
     let mut jobs = use_resource(move || async move {
-        let statuses = filter().map(|s| vec![format::status_api_name(s)]);
         let after = cursors.read().last().cloned().flatten();
-        let vars = json!({ "filter": { "statuses": statuses }, "first": page_size(), "after": after });
-        gql::<JobsData>(JOBS, vars).await.map(|d| d.jobs)
+        api::run(ops::jobs(filter(), page_size(), after)).await.map(|d| d.jobs)
     });
 
     use_future(move || async move {
-        ws::subscribe::<JobChangedData>(
-            JOB_CHANGED,
-            json!({}),
+        ws::subscribe(
+            ops::job_changed(),
             move |d| {
                 let (f, first, size) = (*filter.peek(), cursors.peek().is_empty(), *page_size.peek());
                 if let Some(Ok(page)) = &mut *jobs.write() {
@@ -213,11 +208,11 @@ fn JobsPage(status: Option<String>, open: Option<String>) -> Element {
 
 #[component]
 fn JobModal(id: String, now_ms: i64, on_close: EventHandler<()>) -> Element {
-    let mut job = use_signal(|| None::<Result<Option<crate::api::types::JobDetail>, ApiError>>);
+    let mut job = use_signal(|| None::<Result<Option<Detail>, ApiError>>);
     let load_id = id.clone();
     use_hook(move || {
         spawn(async move {
-            let result = gql::<JobData>(JOB, json!({ "id": load_id })).await.map(|d| d.job);
+            let result = api::run(ops::job(&load_id)).await.map(|d| d.job);
             job.set(Some(result));
         })
     });
@@ -225,9 +220,8 @@ fn JobModal(id: String, now_ms: i64, on_close: EventHandler<()>) -> Element {
     use_future(move || {
         let sub_id = sub_id.clone();
         async move {
-            ws::subscribe::<JobDetailChangedData>(
-                JOB_DETAIL_CHANGED,
-                json!({ "id": sub_id }),
+            ws::subscribe(
+                ops::job_detail_changed(&sub_id),
                 move |d| job.set(Some(Ok(Some(d.job_changed)))),
                 |_| {},
             )
@@ -250,7 +244,7 @@ fn JobModal(id: String, now_ms: i64, on_close: EventHandler<()>) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::PageInfo;
+    use crate::api::ops::PageInfo;
 
     fn row(id: &str, status: JobStatus) -> JobRow {
         JobRow {
@@ -260,7 +254,7 @@ mod tests {
             workflow: "CI".into(),
             job_name: "build".into(),
             sender: "octocat".into(),
-            status,
+            status: status.into(),
             project_name: "p".into(),
             pool_name: "default".into(),
             queued_at: "2026-11-29T00:00:00Z".into(),
@@ -276,13 +270,13 @@ mod tests {
     fn page(ids: &[&str]) -> JobConnection {
         JobConnection {
             nodes: ids.iter().map(|id| row(id, JobStatus::Queued)).collect(),
-            total_count: ids.len() as i64,
+            total_count: ids.len() as i32,
             page_info: PageInfo { has_next_page: false, end_cursor: None },
         }
     }
 
     fn ids(page: &JobConnection) -> Vec<&str> {
-        page.nodes.iter().map(|j| j.id.as_str()).collect()
+        page.nodes.iter().map(|j| &*j.id).collect()
     }
 
     #[test]
@@ -302,7 +296,7 @@ mod tests {
     fn changes_update_in_place_and_respect_the_filter() {
         let mut p = page(&["2", "1"]);
         apply_change(&mut p, row("1", JobStatus::Running), None, true, 50);
-        assert_eq!(p.nodes[1].status, JobStatus::Running);
+        assert_eq!(JobStatus::from(p.nodes[1].status), JobStatus::Running);
         let mut queued_only = page(&["2", "1"]);
         apply_change(&mut queued_only, row("1", JobStatus::Claimed), Some(JobStatus::Queued), true, 50);
         assert_eq!(ids(&queued_only), ["2"]);

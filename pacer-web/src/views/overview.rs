@@ -3,18 +3,16 @@
 //! of the current month and the spend card, both refreshed every 30 s.
 
 use super::util::use_title;
-use crate::api::queries::{DAILY_SERIES, OVERVIEW, OVERVIEW_CHANGED, SPEND};
-use crate::api::types::{DailySeriesData, Overview as Tiles, OverviewChangedData, OverviewData, SpendData};
+use crate::api;
+use crate::api::ops::stats::{self as ops, Overview as Tiles};
 use crate::api::ws::{self, LiveState};
-use crate::api::{self, gql};
 use crate::chart;
 use crate::components::{BarChart, Loading, Notice, SpendCard, Tile};
 use crate::format;
 use dioxus::prelude::*;
-use serde_json::json;
 
 /// The tiles' window in days.
-const WINDOW_DAYS: i64 = 30;
+const WINDOW_DAYS: i32 = 30;
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -64,7 +62,7 @@ pub(crate) fn Overview() -> Element {
 
     let refresh = move || {
         spawn(async move {
-            match gql::<OverviewData>(OVERVIEW, json!({ "windowDays": WINDOW_DAYS })).await {
+            match api::run(ops::overview(WINDOW_DAYS)).await {
                 Ok(d) => {
                     overview.set(Some(d.overview));
                     error.set(None);
@@ -75,9 +73,8 @@ pub(crate) fn Overview() -> Element {
     };
     use_hook(refresh);
     use_future(move || async move {
-        ws::subscribe::<OverviewChangedData>(
-            OVERVIEW_CHANGED,
-            json!({ "windowDays": WINDOW_DAYS }),
+        ws::subscribe(
+            ops::overview_changed(WINDOW_DAYS),
             move |d| overview.set(Some(d.overview_changed)),
             move |state| {
                 live.set(state);
@@ -97,10 +94,8 @@ pub(crate) fn Overview() -> Element {
         }
     });
 
-    let mut series = use_resource(|| async { gql::<DailySeriesData>(DAILY_SERIES, json!({})).await });
-    let mut spend = use_resource(|| async {
-        gql::<SpendData>(SPEND, json!({ "window": { "days": WINDOW_DAYS }, "limit": 5 })).await
-    });
+    let mut series = use_resource(|| async { api::run(ops::daily_series()).await });
+    let mut spend = use_resource(|| async { api::run(ops::spend(WINDOW_DAYS, 5)).await });
     use_future(move || async move {
         loop {
             api::sleep_ms(30_000).await;

@@ -4,17 +4,13 @@
 //! included) next to their fields; saving reports the new launch template version.
 
 use super::util::{copy_to_clipboard, use_title};
-use crate::api::queries::{COPY_POOL, CREATE_POOL, DELETE_POOL, POOLS, UPDATE_POOL};
-use crate::api::types::{
-    CopyPoolData, CreatePoolData, DeletePoolData, Pool, PoolsData, ProjectRef, UpdatePoolData,
-};
-use crate::api::{ApiError, gql};
+use crate::api::ops::config::{self as ops, Pool, ProjectRef};
+use crate::api::{self, ApiError};
 use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
 use crate::format;
 use crate::forms::{Editor, PoolForm, errors_for, split_list, use_form};
 use dioxus::prelude::*;
 use pacer_domain::{AllocationStrategy, SpawnMethod, runs_on_line};
-use serde_json::json;
 
 /// What a saved pool's launch template is now, in words.
 pub(crate) fn saved_message(pool: &Pool, verb: &str) -> String {
@@ -39,7 +35,7 @@ fn template_text(pool: &Pool) -> String {
 #[component]
 pub(crate) fn Pools() -> Element {
     use_title("Pools");
-    let mut data = use_resource(|| async { gql::<PoolsData>(POOLS, json!({})).await });
+    let mut data = use_resource(|| async { api::run(ops::pools()).await });
     let mut project_filter = use_signal(String::new);
     let mut editor = use_signal(Editor::<Pool>::default);
     let mut copying = use_signal(|| None::<Pool>);
@@ -53,7 +49,7 @@ pub(crate) fn Pools() -> Element {
         let Some(pool) = deleting() else { return };
         delete_busy.set(true);
         spawn(async move {
-            let result = gql::<DeletePoolData>(DELETE_POOL, json!({ "id": pool.id })).await;
+            let result = api::run(ops::delete_pool(&pool.id)).await;
             delete_busy.set(false);
             match result {
                 Ok(d) if d.delete_pool => {
@@ -241,8 +237,7 @@ fn CopyDialog(source: Pool, on_cancel: EventHandler<()>, on_copied: EventHandler
         let id = id.clone();
         spawn(async move {
             let wanted = name.peek().trim().to_owned();
-            let vars = json!({ "id": id, "name": (!wanted.is_empty()).then_some(wanted) });
-            let result = gql::<CopyPoolData>(COPY_POOL, vars).await;
+            let result = api::run(ops::copy_pool(&id, (!wanted.is_empty()).then_some(wanted))).await;
             busy.set(false);
             match result {
                 Ok(d) => on_copied.call(d.copy_pool),
@@ -289,7 +284,7 @@ fn PoolEditor(
 ) -> Element {
     let id = existing.as_ref().map(|p| p.id.clone());
     let initial = existing.as_ref().map(PoolForm::from_pool).unwrap_or_else(|| PoolForm {
-        project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
+        project_id: projects.first().map(|p| p.id.to_string()).unwrap_or_default(),
         ..PoolForm::default()
     });
     let mut form = use_form(move || initial);
@@ -303,17 +298,13 @@ fn PoolEditor(
         let Some((current, spec)) = form.submit() else { return };
         let id = save_id.clone();
         spawn(async move {
-            let input = PoolForm::input(&spec);
             let result = match id {
-                Some(id) => gql::<UpdatePoolData>(UPDATE_POOL, json!({ "id": id, "input": input }))
+                Some(id) => api::run(ops::update_pool(&id, &spec))
                     .await
                     .map(|d| saved_message(&d.update_pool, "Saved")),
-                None => gql::<CreatePoolData>(
-                    CREATE_POOL,
-                    json!({ "projectId": current.project_id, "input": input }),
-                )
-                .await
-                .map(|d| saved_message(&d.create_pool, "Created")),
+                None => api::run(ops::create_pool(&current.project_id, &spec))
+                    .await
+                    .map(|d| saved_message(&d.create_pool, "Created")),
             };
             if let Some(message) = form.finish(result) {
                 on_saved.call(message);
@@ -325,7 +316,7 @@ fn PoolEditor(
     let busy = form.busy();
     let editing = id.is_some();
     let project_name =
-        projects.iter().find(|p| p.id == f.project_id).map(|p| p.name.clone()).unwrap_or_default();
+        projects.iter().find(|p| *p.id == f.project_id).map(|p| p.name.clone()).unwrap_or_default();
     let preview = runs_on_line(&project_name, f.name.trim(), &split_list(&f.extra_labels));
     let title = match &existing {
         Some(p) => format!("Edit pool {} ({})", p.name, template_text(p)),

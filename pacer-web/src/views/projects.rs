@@ -3,22 +3,19 @@
 //! a confirmation.
 
 use super::util::use_title;
-use crate::api::gql;
-use crate::api::queries::{CREATE_PROJECT, DELETE_PROJECT, PROJECTS, UPDATE_PROJECT};
-use crate::api::types::{CreateProjectData, DeleteProjectData, Project, ProjectsData, UpdateProjectData};
+use crate::api;
+use crate::api::ops::config::{self as ops, Project};
 use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
 use crate::format;
 use crate::forms::{Editor, ProjectForm, errors_for, use_form};
 use dioxus::prelude::*;
 use pacer_domain::Scope;
-use serde_json::json;
 
 /// The Projects page.
 #[component]
 pub(crate) fn Projects() -> Element {
     use_title("Projects");
-    let mut projects =
-        use_resource(|| async { gql::<ProjectsData>(PROJECTS, json!({})).await.map(|d| d.projects) });
+    let mut projects = use_resource(|| async { api::run(ops::projects()).await.map(|d| d.projects) });
     let mut editor = use_signal(Editor::<Project>::default);
     let mut deleting = use_signal(|| None::<Project>);
     let mut delete_busy = use_signal(|| false);
@@ -29,7 +26,7 @@ pub(crate) fn Projects() -> Element {
         let Some(project) = deleting() else { return };
         delete_busy.set(true);
         spawn(async move {
-            let result = gql::<DeleteProjectData>(DELETE_PROJECT, json!({ "id": project.id })).await;
+            let result = api::run(ops::delete_project(&project.id)).await;
             delete_busy.set(false);
             match result {
                 Ok(d) if d.delete_project => {
@@ -71,7 +68,7 @@ pub(crate) fn Projects() -> Element {
                                 if p.disabled { Badge { text: "disabled", testid: "disabled-badge" } }
                             }
                             td {
-                                if p.scope.eq_ignore_ascii_case("org") {
+                                if p.scope == api::ops::Scope::Org {
                                     "org · {p.org_name.clone().unwrap_or_default()}"
                                     if p.runner_group_id > 0 { " · group {p.runner_group_id}" }
                                 } else {
@@ -147,7 +144,7 @@ pub(crate) fn Projects() -> Element {
 }
 
 /// Tags in one line for a table cell.
-pub(crate) fn tags_summary(tags: &[crate::api::types::Tag]) -> String {
+pub(crate) fn tags_summary(tags: &[crate::api::ops::Tag]) -> String {
     if tags.is_empty() {
         return format::DASH.to_owned();
     }
@@ -178,14 +175,9 @@ fn ProjectEditor(
         let Some((_, spec)) = form.submit() else { return };
         let id = save_id.clone();
         spawn(async move {
-            let input = ProjectForm::input(&spec);
             let result = match id {
-                Some(id) => gql::<UpdateProjectData>(UPDATE_PROJECT, json!({ "id": id, "input": input }))
-                    .await
-                    .map(|d| d.update_project.name),
-                None => gql::<CreateProjectData>(CREATE_PROJECT, json!({ "input": input }))
-                    .await
-                    .map(|d| d.create_project.name),
+                Some(id) => api::run(ops::update_project(&id, &spec)).await.map(|d| d.update_project.name),
+                None => api::run(ops::create_project(&spec)).await.map(|d| d.create_project.name),
             };
             if let Some(name) = form.finish(result) {
                 on_saved.call(name);

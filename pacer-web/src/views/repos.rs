@@ -3,20 +3,18 @@
 
 use super::projects::tags_summary;
 use super::util::use_title;
-use crate::api::gql;
-use crate::api::queries::{BIND_REPO, REPOS, UNBIND_REPO, UPDATE_REPO};
-use crate::api::types::{BindRepoData, ProjectRef, Repo, ReposData, UnbindRepoData, UpdateRepoData};
+use crate::api;
+use crate::api::ops::config::{self as ops, ProjectRef, Repo};
 use crate::components::{Confirm, Field, Loading, Modal, Notice};
 use crate::format;
 use crate::forms::{Editor, RepoForm, errors_for, use_form};
 use dioxus::prelude::*;
-use serde_json::json;
 
 /// The Repos page.
 #[component]
 pub(crate) fn Repos() -> Element {
     use_title("Repos");
-    let mut data = use_resource(|| async { gql::<ReposData>(REPOS, json!({})).await });
+    let mut data = use_resource(|| async { api::run(ops::repos()).await });
     let mut editor = use_signal(Editor::<Repo>::default);
     let mut unbinding = use_signal(|| None::<Repo>);
     let mut unbind_busy = use_signal(|| false);
@@ -27,7 +25,7 @@ pub(crate) fn Repos() -> Element {
         let Some(repo) = unbinding() else { return };
         unbind_busy.set(true);
         spawn(async move {
-            let result = gql::<UnbindRepoData>(UNBIND_REPO, json!({ "fullName": repo.full_name })).await;
+            let result = api::run(ops::unbind_repo(&repo.full_name)).await;
             unbind_busy.set(false);
             match result {
                 Ok(d) if d.unbind_repo => {
@@ -43,7 +41,7 @@ pub(crate) fn Repos() -> Element {
 
     // Only repo-scoped projects take bindings; org-scoped ones cover their org already.
     let projects: Vec<ProjectRef> = match &*data.read() {
-        Some(Ok(d)) => d.projects.iter().filter(|p| p.scope.eq_ignore_ascii_case("repo")).cloned().collect(),
+        Some(Ok(d)) => d.projects.iter().filter(|p| p.scope == api::ops::Scope::Repo).cloned().collect(),
         _ => Vec::new(),
     };
     let body = match &*data.read() {
@@ -147,7 +145,7 @@ fn RepoEditor(
 ) -> Element {
     let editing = existing.is_some();
     let initial = existing.as_ref().map(RepoForm::from_repo).unwrap_or_else(|| RepoForm {
-        project_id: projects.first().map(|p| p.id.clone()).unwrap_or_default(),
+        project_id: projects.first().map(|p| p.id.to_string()).unwrap_or_default(),
         ..RepoForm::default()
     });
     let mut form = use_form(move || initial);
@@ -159,11 +157,11 @@ fn RepoEditor(
         e.prevent_default();
         let Some((current, spec)) = form.submit() else { return };
         spawn(async move {
-            let vars = json!({ "input": current.input(&spec) });
+            let input = ops::RepoInput::new(&current.project_id, &spec);
             let result = if editing {
-                gql::<UpdateRepoData>(UPDATE_REPO, vars).await.map(|d| d.update_repo)
+                api::run(ops::update_repo(input)).await.map(|d| d.update_repo)
             } else {
-                gql::<BindRepoData>(BIND_REPO, vars).await.map(|d| d.bind_repo)
+                api::run(ops::bind_repo(input)).await.map(|d| d.bind_repo)
             };
             if let Some(saved) = form.finish(result) {
                 on_saved.call(format!("Bound {} to {}.", saved.full_name, saved.project_name));

@@ -4,13 +4,11 @@
 //! the red health banner kept current by the `health.changed` events.
 
 use crate::api::ops::{self, AuthInfo};
-use crate::api::queries::HEALTH_CHANGED;
 use crate::api::ws::{self, LiveState};
 use crate::api::{self, SESSION_LOST};
 use crate::components::{HealthBanner, Loading, Notice};
 use crate::route::Route;
 use dioxus::prelude::*;
-use serde_json::{Value, json};
 
 /// Whether this browser must sign in before seeing pages.
 pub(crate) fn needs_sign_in(info: &AuthInfo) -> bool {
@@ -77,9 +75,8 @@ fn Frame(auth_disabled: bool) -> Element {
     });
     let mut health = use_resource(|| async { api::run(ops::health()).await.map(|d| d.health) });
     use_future(move || async move {
-        ws::subscribe::<Value>(
-            HEALTH_CHANGED,
-            json!({}),
+        ws::subscribe(
+            ops::health_changed(),
             move |_| health.restart(),
             move |state| {
                 if state == LiveState::Live {

@@ -2,21 +2,15 @@
 //! project, pool, repo or runner label; tiles, the breakdown table and the top 5 senders.
 
 use super::util::use_title;
-use crate::api::gql;
-use crate::api::queries::STATS;
-use crate::api::types::StatsData;
+use crate::api;
+use crate::api::ops::stats::{self as ops, StatsGroup, StatsWindow};
 use crate::components::{Field, Loading, Notice, SendersTable, StatsTable, Tile};
 use crate::format;
 use dioxus::prelude::*;
 use pacer_domain::{DAY_MS, Date, Timestamp};
-use serde_json::{Value, json};
 
 /// The preset windows in days.
 const PRESETS: [u32; 4] = [1, 7, 30, 90];
-
-/// The groupings: API name and label.
-const GROUPS: [(&str, &str); 4] =
-    [("PROJECT", "Project"), ("POOL", "Pool"), ("REPO", "Repo"), ("LABEL", "Runner label")];
 
 /// The window the operator picked.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,9 +28,11 @@ pub(crate) enum Window {
 
 /// The GraphQL `StatsWindow` of a window, or the reason it is not valid (custom ranges give a
 /// half-open `[from, to + 1 day)` in UTC).
-pub(crate) fn window_input(window: &Window) -> Result<Value, String> {
+pub(crate) fn window_input(window: &Window) -> Result<StatsWindow, String> {
     match window {
-        Window::Days(days) => Ok(json!({ "days": days })),
+        Window::Days(days) => {
+            Ok(StatsWindow { days: Some(i32::try_from(*days).unwrap_or(i32::MAX)), ..StatsWindow::default() })
+        }
         Window::Custom { from, to } => {
             let from = Date::parse(from).ok_or("pick a start date")?;
             let to = Date::parse(to).ok_or("pick an end date")?;
@@ -44,7 +40,11 @@ pub(crate) fn window_input(window: &Window) -> Result<Value, String> {
                 return Err("the end date is before the start date".to_owned());
             }
             let end = Timestamp::from_millis(to.start().millis() + DAY_MS);
-            Ok(json!({ "from": from.start().to_string(), "to": end.to_string() }))
+            Ok(StatsWindow {
+                days: None,
+                from: Some(from.start().to_string().as_str().into()),
+                to: Some(end.to_string().as_str().into()),
+            })
         }
     }
 }
@@ -54,7 +54,7 @@ pub(crate) fn window_input(window: &Window) -> Result<Value, String> {
 pub(crate) fn Stats() -> Element {
     use_title("Stats");
     let mut window = use_signal(|| Window::Days(7));
-    let mut group = use_signal(|| "PROJECT".to_owned());
+    let mut group = use_signal(|| StatsGroup::Project);
     let mut custom_from = use_signal(String::new);
     let mut custom_to = use_signal(String::new);
     let mut custom_error = use_signal(|| None::<String>);
@@ -62,7 +62,7 @@ pub(crate) fn Stats() -> Element {
     let stats = use_resource(move || async move {
         let input = window_input(&window());
         match input {
-            Ok(w) => Some(gql::<StatsData>(STATS, json!({ "window": w, "groupBy": group() })).await),
+            Ok(w) => Some(api::run(ops::stats(w, group())).await),
             Err(_) => None,
         }
     });
@@ -80,7 +80,7 @@ pub(crate) fn Stats() -> Element {
     };
 
     let group_value = group();
-    let group_label = GROUPS.iter().find(|(k, _)| *k == group_value).map_or("Group", |(_, l)| *l);
+    let group_label = group_value.label();
     let current = window();
     let body = match &*stats.read() {
         None | Some(None) => rsx! { Loading {} },
@@ -135,9 +135,15 @@ pub(crate) fn Stats() -> Element {
                     }
                     label { class: "inline",
                         "Group by "
-                        select { "data-testid": "stats-group", onchange: move |e: FormEvent| group.set(e.value()),
-                            for (value, label) in GROUPS {
-                                option { value: "{value}", selected: group_value == value, "{label}" }
+                        select {
+                            "data-testid": "stats-group",
+                            onchange: move |e: FormEvent| {
+                                if let Some(g) = StatsGroup::ALL.into_iter().find(|g| g.label() == e.value()) {
+                                    group.set(g);
+                                }
+                            },
+                            for g in StatsGroup::ALL {
+                                option { value: "{g.label()}", selected: group_value == g, "{g.label()}" }
                             }
                         }
                     }
@@ -171,11 +177,15 @@ mod tests {
 
     #[test]
     fn windows_become_api_input() {
-        assert_eq!(window_input(&Window::Days(7)), Ok(json!({ "days": 7 })));
+        assert_eq!(window_input(&Window::Days(7)), Ok(StatsWindow { days: Some(7), from: None, to: None }));
         let custom = Window::Custom { from: "2026-11-01".into(), to: "2026-11-30".into() };
         assert_eq!(
             window_input(&custom),
-            Ok(json!({ "from": "2026-11-01T00:00:00.000Z", "to": "2026-12-01T00:00:00.000Z" }))
+            Ok(StatsWindow {
+                days: None,
+                from: Some("2026-11-01T00:00:00.000Z".into()),
+                to: Some("2026-12-01T00:00:00.000Z".into()),
+            })
         );
         let backwards = Window::Custom { from: "2026-11-30".into(), to: "2026-11-01".into() };
         assert!(window_input(&backwards).is_err());

@@ -7,18 +7,21 @@
 //! README's reference to them. Secrets are wrapped in [`Secret`] so they cannot be printed;
 //! [`Config::redacted`] is what gets logged.
 
+use figment::Figment;
 use figment::error::Kind;
 use figment::providers::Serialized;
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
 use ipnet::IpNet;
-use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
+
+mod sources;
+mod text;
+
+use sources::{ENVIRONMENT, Environment, YamlFile};
+use text::{list, optional, text};
 
 /// A value that must never be printed, logged or serialized in clear.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -551,229 +554,6 @@ impl Config {
 fn is_email(text: &str) -> bool {
     text.split_once('@')
         .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.') && !text.contains(' '))
-}
-
-/// The YAML file layer, read with serde_yaml_ng.
-struct YamlFile {
-    path: PathBuf,
-    data: Dict,
-}
-
-impl YamlFile {
-    fn read(path: &Path) -> Result<YamlFile, ConfigErrors> {
-        let fail = |message: String| ConfigErrors(vec![ConfigError { key: "--config".into(), message }]);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-        let tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
-            .map_err(|e| fail(format!("{} is not valid YAML: {e}", path.display())))?;
-        let data = if tree.is_null() {
-            Dict::new()
-        } else {
-            Dict::deserialize(tree)
-                .map_err(|e| fail(format!("{} must be a mapping of keys: {e}", path.display())))?
-        };
-        Ok(YamlFile { path: path.to_owned(), data })
-    }
-}
-
-impl Provider for YamlFile {
-    fn metadata(&self) -> Metadata {
-        Metadata::from("YAML file", self.path.as_path())
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(Profile::Default.collect(self.data.clone()))
-    }
-}
-
-/// The name of the environment layer, which errors look for to name the variable.
-const ENVIRONMENT: &str = "environment variable";
-
-/// The environment layer: the variable of each key ([`env_name`]) that is set, as text that the
-/// key's type reads (other `PACER_*` variables are not configuration keys and are left alone).
-struct Environment(Dict);
-
-impl Environment {
-    fn read(keys: &[String], env: impl Fn(&str) -> Option<String>) -> Environment {
-        fn insert(dict: &mut Dict, key: &str, value: Value) {
-            match key.split_once('.') {
-                None => {
-                    dict.insert(key.to_owned(), value);
-                }
-                Some((head, rest)) => {
-                    let entry = dict.entry(head.to_owned()).or_insert_with(|| Dict::new().into());
-                    if let Value::Dict(_, inner) = entry {
-                        insert(inner, rest, value);
-                    }
-                }
-            }
-        }
-        let mut dict = Dict::new();
-        for key in keys {
-            if let Some(raw) = env(&env_name(key)) {
-                insert(&mut dict, key, Value::from(raw));
-            }
-        }
-        Environment(dict)
-    }
-}
-
-impl Provider for Environment {
-    fn metadata(&self) -> Metadata {
-        Metadata::named(ENVIRONMENT)
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        Ok(Profile::Default.collect(self.0.clone()))
-    }
-}
-
-/// A type read from text: a YAML scalar or an environment variable.
-trait FromText: Sized {
-    /// The value, or what the text should have been.
-    fn from_text(text: &str) -> Result<Self, String>;
-}
-
-impl FromText for String {
-    fn from_text(text: &str) -> Result<Self, String> {
-        Ok(text.to_owned())
-    }
-}
-
-impl FromText for u64 {
-    fn from_text(text: &str) -> Result<Self, String> {
-        text.trim().parse().map_err(|_| "must be a whole number".into())
-    }
-}
-
-impl FromText for SocketAddr {
-    fn from_text(text: &str) -> Result<Self, String> {
-        text.trim().parse().map_err(|_| "must be an address like 127.0.0.1:3000 or [::]:3000".into())
-    }
-}
-
-impl FromText for Url {
-    fn from_text(text: &str) -> Result<Self, String> {
-        Url::parse(text.trim()).map_err(|e| format!("must be a URL ({e})"))
-    }
-}
-
-impl FromText for IpNet {
-    fn from_text(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        text.parse::<IpNet>()
-            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| "must be an IP address or CIDR".into())
-    }
-}
-
-/// Reads any scalar as its text; an error quotes the text.
-struct TextVisitor<T>(PhantomData<T>);
-
-impl<'de, T: FromText> Visitor<'de> for TextVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-        T::from_text(text).map_err(|message| E::custom(format!("`{text}` {message}")))
-    }
-
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<T, E> {
-        self.visit_str(&value.to_string())
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
-        self.visit_str(&value.to_string())
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
-        self.visit_str(&value.to_string())
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
-        self.visit_str(&value.to_string())
-    }
-}
-
-impl<'de, T: FromText> DeserializeSeed<'de> for TextVisitor<T> {
-    type Value = T;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-/// A typed value from its text.
-fn text<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<T, D::Error> {
-    deserializer.deserialize_str(TextVisitor(PhantomData))
-}
-
-/// An optional typed value: absent, null or empty is `None`.
-fn optional<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<Option<T>, D::Error> {
-    struct OptionalVisitor<T>(PhantomData<T>);
-
-    impl<'de, T: FromText> Visitor<'de> for OptionalVisitor<T> {
-        type Value = Option<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or nothing")
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-            deserializer.deserialize_str(self)
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            if text.trim().is_empty() { Ok(None) } else { TextVisitor(PhantomData).visit_str(text).map(Some) }
-        }
-    }
-
-    deserializer.deserialize_option(OptionalVisitor(PhantomData))
-}
-
-/// A typed list: a sequence, or (as environment variables give it) its entries separated by
-/// commas, optionally in brackets (`a,b` or `[a, b]`).
-fn list<'de, D: Deserializer<'de>, T: FromText>(deserializer: D) -> Result<Vec<T>, D::Error> {
-    struct ListVisitor<T>(PhantomData<T>);
-
-    impl<'de, T: FromText> Visitor<'de> for ListVisitor<T> {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list, or its entries separated by commas")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut entries = Vec::new();
-            while let Some(entry) = seq.next_element_seed(TextVisitor(PhantomData))? {
-                entries.push(entry);
-            }
-            Ok(entries)
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            let text = text.trim();
-            let text = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
-            text.split(',')
-                .map(|entry| entry.trim().trim_matches(|c| c == '"' || c == '\''))
-                .filter(|entry| !entry.is_empty())
-                .map(|entry| TextVisitor(PhantomData).visit_str(entry))
-                .collect()
-        }
-    }
-
-    deserializer.deserialize_seq(ListVisitor(PhantomData))
 }
 
 #[cfg(test)]

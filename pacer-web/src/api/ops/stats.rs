@@ -1,0 +1,298 @@
+//! The read-only pages' operations: the overview tiles (also live), the daily series, spend,
+//! the stats roll-ups and the audit log.
+
+use super::{BigInt, DateTime, Json, Money, PageInfo, schema};
+use cynic::{Operation, QueryBuilder, StreamingOperation, SubscriptionBuilder};
+
+/// The overview tiles.
+#[derive(cynic::QueryFragment, Clone, Debug, Default, PartialEq)]
+pub(crate) struct Overview {
+    pub window_days: i32,
+    pub projects: i32,
+    pub bound_repos: i32,
+    pub queued_or_starting: i32,
+    pub running: i32,
+    pub completed: i32,
+    pub failed_or_reaped: i32,
+    pub last_seq: BigInt,
+}
+
+/// The variables of [`overview`] and [`overview_changed`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct OverviewVars {
+    /// Days the completed and failed tiles count.
+    pub window_days: i32,
+}
+
+/// The answer to [`overview`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "OverviewVars")]
+pub(crate) struct OverviewData {
+    #[arguments(windowDays: $window_days)]
+    pub overview: Overview,
+}
+
+/// The overview tiles once.
+pub(crate) fn overview(window_days: i32) -> Operation<OverviewData, OverviewVars> {
+    OverviewData::build(OverviewVars { window_days })
+}
+
+/// One answer of [`overview_changed`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Subscription", variables = "OverviewVars")]
+pub(crate) struct OverviewChangedData {
+    #[arguments(windowDays: $window_days)]
+    pub overview_changed: Overview,
+}
+
+/// The overview tiles whenever they change.
+pub(crate) fn overview_changed(window_days: i32) -> StreamingOperation<OverviewChangedData, OverviewVars> {
+    OverviewChangedData::build(OverviewVars { window_days })
+}
+
+/// One day of the daily series.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct DayPoint {
+    pub date: String,
+    pub completed: i32,
+    pub failed_or_reaped: i32,
+}
+
+/// The answer to [`daily_series`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct DailySeriesData {
+    pub daily_series: Vec<DayPoint>,
+}
+
+/// Completed vs failed/reaped per day of the current month.
+pub(crate) fn daily_series() -> Operation<DailySeriesData, ()> {
+    DailySeriesData::build(())
+}
+
+/// A stats window: the last `days`, or `[from, to)`.
+#[derive(cynic::InputObject, Clone, Debug, Default, PartialEq)]
+pub(crate) struct StatsWindow {
+    /// The last N days.
+    pub days: Option<i32>,
+    /// Start (inclusive).
+    pub from: Option<DateTime>,
+    /// End (exclusive).
+    pub to: Option<DateTime>,
+}
+
+/// One row of the spend card.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct SpendRow {
+    pub name: String,
+    pub jobs: i32,
+    pub cost: Money,
+}
+
+/// Top projects and repos by spend.
+#[derive(cynic::QueryFragment, Clone, Debug, Default, PartialEq)]
+pub(crate) struct Spend {
+    pub projects: Vec<SpendRow>,
+    pub repos: Vec<SpendRow>,
+}
+
+/// The variables of [`spend`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct SpendVars {
+    /// The window.
+    pub window: Option<StatsWindow>,
+    /// Rows per list.
+    pub limit: i32,
+}
+
+/// The answer to [`spend`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "SpendVars")]
+pub(crate) struct SpendData {
+    #[arguments(window: $window, limit: $limit)]
+    pub spend: Spend,
+}
+
+/// The top `limit` projects and repos by estimated spend over the last `days`.
+pub(crate) fn spend(days: i32, limit: i32) -> Operation<SpendData, SpendVars> {
+    SpendData::build(SpendVars {
+        window: Some(StatsWindow { days: Some(days), ..StatsWindow::default() }),
+        limit,
+    })
+}
+
+/// How the stats rows are grouped.
+#[derive(cynic::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatsGroup {
+    /// By project.
+    Project,
+    /// By pool.
+    Pool,
+    /// By repository.
+    Repo,
+    /// By runner label.
+    Label,
+}
+
+impl StatsGroup {
+    /// Every grouping, in display order.
+    pub(crate) const ALL: [StatsGroup; 4] =
+        [StatsGroup::Project, StatsGroup::Pool, StatsGroup::Repo, StatsGroup::Label];
+
+    /// The word the picker shows.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            StatsGroup::Project => "Project",
+            StatsGroup::Pool => "Pool",
+            StatsGroup::Repo => "Repo",
+            StatsGroup::Label => "Runner label",
+        }
+    }
+}
+
+/// One stats row (a group, or the totals).
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct StatsRow {
+    pub key: String,
+    pub label: String,
+    pub jobs: i32,
+    pub completed: i32,
+    pub failed: i32,
+    pub cancelled: i32,
+    pub reaped: i32,
+    pub runner_seconds: BigInt,
+    pub cost: Money,
+    pub unpriced: i32,
+}
+
+/// Roll-ups over a window.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct Stats {
+    pub from: DateTime,
+    pub to: DateTime,
+    pub group_by: StatsGroup,
+    pub totals: StatsRow,
+    pub rows: Vec<StatsRow>,
+}
+
+/// A sender and its terminal jobs.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct SenderCount {
+    pub sender: String,
+    pub jobs: i32,
+}
+
+/// The variables of [`stats`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct StatsVars {
+    /// The window.
+    pub window: StatsWindow,
+    /// The grouping.
+    pub group_by: StatsGroup,
+}
+
+/// The answer to [`stats`]: roll-ups with the top senders of the same window.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "StatsVars")]
+pub(crate) struct StatsData {
+    #[arguments(window: $window, groupBy: $group_by)]
+    pub stats: Stats,
+    #[arguments(window: $window, limit: 5)]
+    pub top_senders: Vec<SenderCount>,
+}
+
+/// Roll-ups over `window` grouped by `group_by`, with the top 5 senders.
+pub(crate) fn stats(window: StatsWindow, group_by: StatsGroup) -> Operation<StatsData, StatsVars> {
+    StatsData::build(StatsVars { window, group_by })
+}
+
+/// One audit record.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct AuditEntry {
+    pub seq: BigInt,
+    pub at: DateTime,
+    pub action: String,
+    pub actor: String,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub failure: bool,
+    pub summary: String,
+    pub payload: Json,
+}
+
+/// A page of the audit log.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub failures: i32,
+    pub page_info: PageInfo,
+}
+
+/// Which records an audit page lists.
+#[derive(cynic::InputObject, Clone, Debug, Default, PartialEq)]
+pub(crate) struct AuditFilter {
+    /// Exactly this event name.
+    pub action: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime>,
+    /// Recorded before.
+    pub to: Option<DateTime>,
+}
+
+/// The variables of [`audit`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct AuditVars {
+    /// Which records.
+    pub filter: Option<AuditFilter>,
+    /// Page size.
+    pub first: i32,
+    /// The cursor the page starts after.
+    pub after: Option<String>,
+}
+
+/// The answer to [`audit`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "AuditVars")]
+pub(crate) struct AuditData {
+    #[arguments(filter: $filter, first: $first, after: $after)]
+    pub audit: AuditPage,
+}
+
+/// One page of the audit log, newest first.
+pub(crate) fn audit(
+    filter: AuditFilter,
+    first: usize,
+    after: Option<String>,
+) -> Operation<AuditData, AuditVars> {
+    AuditData::build(AuditVars {
+        filter: Some(filter),
+        first: i32::try_from(first).unwrap_or(i32::MAX),
+        after,
+    })
+}
+
+/// The answer to [`actions`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct ActionsData {
+    pub actions: Vec<String>,
+}
+
+/// Every event name, for the audit filter.
+pub(crate) fn actions() -> Operation<ActionsData, ()> {
+    ActionsData::build(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_ask_for_the_top_senders_of_the_same_window() {
+        let op = stats(StatsWindow { days: Some(7), ..StatsWindow::default() }, StatsGroup::Repo);
+        assert!(op.query.contains("topSenders(window: $window, limit: 5)"));
+        let vars = serde_json::to_value(&op.variables).expect("variables");
+        assert_eq!(vars["groupBy"], "REPO");
+        assert_eq!(vars["window"]["days"], 7);
+    }
+}
