@@ -10,7 +10,7 @@ use crate::config::{
     TemplateRef,
 };
 use crate::event::Event;
-use crate::instance::{self, InstanceOrphanFound, Observation, ReapReason};
+use crate::instance::{self, InstanceOrphanFound, Observation, ReapReason, RegisterRefusal};
 use crate::job::{self, JobId, LaunchOutcome, WebhookPayload};
 use crate::rejection::Rejection;
 use crate::settings;
@@ -136,6 +136,13 @@ pub enum Command {
         /// GitHub's error message.
         message: String,
     },
+    /// A registration was refused before GitHub was asked (recorded for the audit).
+    RefuseRegister {
+        /// The instance (`i-…`) the callback token belongs to.
+        instance: String,
+        /// Why.
+        reason: RegisterRefusal,
+    },
     /// The runner finished.
     RunnerCompleted {
         /// The instance (`i-…`) the callback token belongs to.
@@ -163,7 +170,7 @@ pub enum Command {
     ReapInstance {
         /// The live instance (`i-…`) terminated.
         instance: String,
-        /// Max runtime exceeded, or surplus.
+        /// Max runtime exceeded, surplus, or its job ended.
         reason: ReapReason,
     },
     /// The orphan sweep found a tagged instance the log does not account for.
@@ -223,6 +230,9 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         }
         Command::RunnerRegisterFailed { instance, status, message } => {
             instance::runner_register_failed(state, instance, status, message)
+        }
+        Command::RefuseRegister { instance, reason } => {
+            Ok(instance::refuse_register(state, instance, reason))
         }
         Command::RunnerCompleted { instance, exit_code } => {
             instance::runner_completed(state, instance, exit_code)

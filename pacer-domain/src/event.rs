@@ -201,6 +201,7 @@ catalogue! {
     RunnerRegisterFailed(RunnerRegisterFailed) = "runner.register_failed";
     RunnerCompleted(RunnerCompleted) = "runner.completed";
     RunnerErrored(RunnerErrored) = "runner.errored";
+    RunnerRegisterRefused(RunnerRegisterRefused) = "runner.register_refused";
     UserCreated(UserCreated) = "user.created";
     AuthLoginSucceeded(AuthLoginSucceeded) = "auth.login_succeeded";
     AuthLoginFailed(AuthLoginFailed) = "auth.login_failed";
@@ -306,6 +307,11 @@ impl Event {
             Event::RunnerRegisterFailed(e) => vec![inst(&e.instance), job(e.job)],
             Event::RunnerCompleted(e) => vec![inst(&e.instance), job(e.job)],
             Event::RunnerErrored(e) => vec![inst(&e.instance), job(e.job)],
+            Event::RunnerRegisterRefused(e) => {
+                let mut subjects = vec![inst(&e.instance)];
+                subjects.extend(e.job.map(job));
+                subjects
+            }
             Event::UserCreated(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginSucceeded(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginFailed(e) => vec![S::User(e.email.clone())],
@@ -315,6 +321,20 @@ impl Event {
             | Event::SettingsRetentionChanged(_)
             | Event::HealthChanged(_) => vec![],
         }
+    }
+
+    /// Whether this fact ends the work of an instance: its job reached a terminal state or its
+    /// runner reported done (the instance is then torn down, [`crate::finished_instances`]).
+    pub fn ends_instance_work(&self) -> bool {
+        matches!(
+            self,
+            Event::JobCompleted(_)
+                | Event::JobFailed(_)
+                | Event::JobCancelled(_)
+                | Event::JobReaped(_)
+                | Event::RunnerCompleted(_)
+                | Event::RunnerErrored(_)
+        )
     }
 
     /// Whether the audit view counts this event as a failure.
@@ -330,6 +350,7 @@ impl Event {
                 | Event::InstanceOrphanFound(_)
                 | Event::RunnerRegisterFailed(_)
                 | Event::RunnerErrored(_)
+                | Event::RunnerRegisterRefused(_)
                 | Event::AuthLoginFailed(_)
                 | Event::AuthOidcLoginDenied(_)
         ) || matches!(self, Event::HealthChanged(h) if !h.ok)

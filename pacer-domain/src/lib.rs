@@ -64,8 +64,8 @@ pub use money::{Micros, PriceQuote, PriceSource};
 pub use rejection::{FieldError, Rejection, RejectionCode};
 pub use routing::{Route, route};
 pub use schedule::{
-    CLAIM_TIMEOUT_MS, WaitReason, explain, next_retry, overdue_instances, plan_claims, stale_claims,
-    surplus_instances,
+    CLAIM_TIMEOUT_MS, WaitReason, explain, finished_instances, next_retry, overdue_instances, plan_claims,
+    stale_claims, surplus_instances,
 };
 pub use settings::*;
 pub use state::{Anomaly, State};

@@ -235,6 +235,20 @@ pub fn surplus_instances(state: &State) -> Vec<&Instance> {
     state.instances.iter().filter(|i| i.job.is_none() && !i.runner_done).collect()
 }
 
+/// Live instances whose work is over: their runner reported done, or the job they serve has
+/// ended (or left the log). They are torn down at once ([`crate::ReapReason::JobEnded`]), and
+/// never handed another job.
+pub fn finished_instances(state: &State) -> Vec<&Instance> {
+    state
+        .instances
+        .iter()
+        .filter(|i| {
+            i.runner_done
+                || i.job.is_some_and(|job| state.jobs.get(job).is_none_or(|j| j.status.is_terminal()))
+        })
+        .collect()
+}
+
 /// The oldest queued job a runner of `pool` registered to `repo` (repo scope) or to the org
 /// (`None`) can serve, excluding `skip`.
 pub(crate) fn waiting_job_for(

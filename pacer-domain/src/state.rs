@@ -143,6 +143,7 @@ impl State {
             | Event::JobSpawnFailed(_)
             | Event::InstanceOrphanFound(_)
             | Event::RunnerRegisterFailed(_)
+            | Event::RunnerRegisterRefused(_)
             | Event::AuthLoginFailed(_)
             | Event::AuthLogout(_)
             | Event::AuthOidcLoginDenied(_) => Ok(()),

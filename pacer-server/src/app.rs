@@ -72,6 +72,9 @@ pub struct App {
     failure: Arc<Mutex<Option<String>>>,
     /// Woken after every write that may let the dispatcher claim something.
     pub dispatch_wake: Arc<Notify>,
+    /// Woken after every write that ends a job or a runner's work, so the reaper tears the
+    /// instance down at once ([`pacer_domain::Event::ends_instance_work`]).
+    pub work_done: Arc<Notify>,
 }
 
 impl App {
@@ -86,12 +89,13 @@ impl App {
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         let failure = Arc::new(Mutex::new(None));
         let dispatch_wake = Arc::new(Notify::new());
+        let work_done = Arc::new(Notify::new());
         let decider = {
-            let (state, log, clock, failure, wake) =
-                (state.clone(), log.clone(), clock.clone(), failure.clone(), dispatch_wake.clone());
+            let (state, log, clock, failure) = (state.clone(), log.clone(), clock.clone(), failure.clone());
+            let wakes = Wakes { dispatch: dispatch_wake.clone(), work_done: work_done.clone() };
             std::thread::Builder::new()
                 .name("pacer-decider".into())
-                .spawn(move || decide_loop(rx, &state, &*log, &*clock, &failure, &wake, &after_commit))
+                .spawn(move || decide_loop(rx, &state, &*log, &*clock, &failure, &wakes, &after_commit))
                 .ok()
         };
         Arc::new(App {
@@ -102,6 +106,7 @@ impl App {
             decider: Mutex::new(decider),
             failure,
             dispatch_wake,
+            work_done,
         })
     }
 
@@ -178,14 +183,19 @@ struct Decided {
     outcome: Result<usize, AppError>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Who the decider wakes after a durable write.
+struct Wakes {
+    dispatch: Arc<Notify>,
+    work_done: Arc<Notify>,
+}
+
 fn decide_loop(
     queue: Receiver<Request>,
     state: &RwLock<State>,
     log: &dyn EventLog,
     clock: &dyn Clock,
     failure: &Mutex<Option<String>>,
-    wake: &Notify,
+    wakes: &Wakes,
     after_commit: &AfterCommit,
 ) {
     while let Ok(first) = queue.recv() {
@@ -269,7 +279,10 @@ fn decide_loop(
                 );
                 if !records.is_empty() {
                     after_commit(&records, &state.read().unwrap_or_else(|p| p.into_inner()));
-                    wake.notify_one();
+                    wakes.dispatch.notify_one();
+                    if records.iter().any(|r| r.event.ends_instance_work()) {
+                        wakes.work_done.notify_one();
+                    }
                 }
                 // Each command's records move to its caller, uncopied.
                 let mut rest = records.into_iter();

@@ -1,6 +1,7 @@
 //! The instance area's rules: what each runner callback may record (only for an instance
-//! Pacer launched; a bootstrap only once, and only once the instance has a job), and what the
-//! reaper's observations and terminations mean for the instance and its job.
+//! Pacer launched; a bootstrap once, and only once the instance has a job; one runner
+//! registration, none after its job or runner is done; one completion or error report), and
+//! what the reaper's observations and terminations mean for the instance and its job.
 
 use super::events::*;
 use super::table::{Instance, runner_name};
@@ -35,6 +36,32 @@ fn live_instance_job<'a>(state: &'a State, instance: &str) -> Result<(&'a Instan
     Ok((inst, job))
 }
 
+/// Why `instance` may not register a runner now, if it may not, the weightiest reason first:
+/// the job it serves (or was launched for) has ended or is gone, its runner reported done, or
+/// it already registered. The engine asks before calling GitHub, and the registration's own
+/// decision asks again.
+pub fn register_refusal(state: &State, instance: &Instance) -> Option<RegisterRefusal> {
+    let job = instance.job.unwrap_or(instance.launched_for);
+    if state.jobs.get(job).is_none_or(|j| j.status.is_terminal()) {
+        Some(RegisterRefusal::JobEnded)
+    } else if instance.runner_done {
+        Some(RegisterRefusal::RunnerDone)
+    } else if instance.registered_at.is_some() {
+        Some(RegisterRefusal::AlreadyRegistered)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn refuse_register(state: &State, instance: String, reason: RegisterRefusal) -> Vec<Event> {
+    let job = state.instances.get(&instance).map(|i| i.job.unwrap_or(i.launched_for));
+    vec![Event::RunnerRegisterRefused(RunnerRegisterRefused { instance, job, reason })]
+}
+
+fn refused(instance: &str, reason: RegisterRefusal) -> Rejection {
+    Rejection::gone(format!("instance {instance} may not register a runner: {}", reason.as_str()))
+}
+
 pub(crate) fn runner_bootstrap(state: &State, instance: String) -> Result<Vec<Event>, Rejection> {
     let Some(inst) = state.instances.get(&instance) else {
         return Err(Rejection::try_later(format!("instance {instance} is not known yet; retry")));
@@ -55,6 +82,9 @@ pub(crate) fn runner_registered(
     runner_id: u64,
 ) -> Result<Vec<Event>, Rejection> {
     let (inst, job) = live_instance_job(state, &instance)?;
+    if let Some(reason) = register_refusal(state, inst) {
+        return Err(refused(&instance, reason));
+    }
     let mut events = vec![Event::InstanceRegistered(InstanceRegistered {
         instance: instance.clone(),
         job: job.id,
@@ -82,12 +112,22 @@ pub(crate) fn runner_register_failed(
     Ok(vec![Event::RunnerRegisterFailed(RunnerRegisterFailed { instance, job: job.id, status, message })])
 }
 
+/// A runner reports its end once (completion or error); later reports store nothing.
+fn reported_once(instance: &Instance) -> Result<(), Rejection> {
+    if instance.runner_done {
+        Err(Rejection::gone(format!("instance {} already reported its runner's end", instance.id)))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn runner_completed(
     state: &State,
     instance: String,
     exit_code: i32,
 ) -> Result<Vec<Event>, Rejection> {
-    let (_, job) = live_instance_job(state, &instance)?;
+    let (inst, job) = live_instance_job(state, &instance)?;
+    reported_once(inst)?;
     Ok(vec![Event::RunnerCompleted(RunnerCompleted { instance, job: job.id, exit_code })])
 }
 
@@ -101,6 +141,7 @@ pub(crate) fn runner_errored(
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
     let (inst, job) = live_instance_job(state, &instance)?;
+    reported_once(inst)?;
     if log_tail.len() > MAX_LOG_TAIL_BYTES {
         let mut cut = log_tail.len() - MAX_LOG_TAIL_BYTES;
         while !log_tail.is_char_boundary(cut) {
@@ -159,7 +200,10 @@ pub(crate) fn reap(
 ) -> Result<Vec<Event>, Rejection> {
     let inst =
         state.instances.get(instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
-    let job = inst.job.and_then(|id| state.jobs.get(id)).filter(|j| !j.status.is_terminal());
+    let job = inst
+        .job
+        .and_then(|id| state.jobs.get(id))
+        .filter(|j| !j.status.is_terminal() && reason != ReapReason::JobEnded);
     let mut events = vec![Event::InstanceReaped(InstanceReaped {
         instance: instance.to_owned(),
         job: job.map(|j| j.id),

@@ -11,16 +11,64 @@ pub enum ReapReason {
     MaxRuntime,
     /// No job waits for or runs on it, and its runner has not finished by itself.
     Surplus,
+    /// The job it ran has ended, or its runner reported done: torn down at once rather than at
+    /// max runtime, so nothing that ran there outlives its job. GitHub's verdict on the job
+    /// stands (no `job.reaped`).
+    JobEnded,
 }
 
 impl ReapReason {
-    /// `max_runtime` or `surplus`.
+    /// `max_runtime`, `surplus` or `job_ended`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReapReason::MaxRuntime => "max_runtime",
             ReapReason::Surplus => "surplus",
+            ReapReason::JobEnded => "job_ended",
         }
     }
+}
+
+/// Why an instance may not register a runner: each registration hands out a JIT config, i.e.
+/// a runner that picks up the repository's next jobs with their secrets, so an instance gets
+/// exactly one, and none once its job or runner is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RegisterRefusal {
+    /// It already registered its runner.
+    AlreadyRegistered,
+    /// The job it was launched for or serves has ended.
+    JobEnded,
+    /// Its runner already reported completion or an error.
+    RunnerDone,
+    /// Another registration for it is under way.
+    InFlight,
+    /// The instance itself has ended (torn down, reaped, terminated or lost).
+    InstanceEnded,
+}
+
+impl RegisterRefusal {
+    /// `already_registered`, `job_ended`, `runner_done`, `in_flight` or `instance_ended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegisterRefusal::AlreadyRegistered => "already_registered",
+            RegisterRefusal::JobEnded => "job_ended",
+            RegisterRefusal::RunnerDone => "runner_done",
+            RegisterRefusal::InFlight => "in_flight",
+            RegisterRefusal::InstanceEnded => "instance_ended",
+        }
+    }
+}
+
+/// `runner.register_refused`: a holder of an instance's callback token asked for another
+/// runner registration and was refused (recorded once per instance and reason while the token
+/// is valid).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerRegisterRefused {
+    /// The instance (`i-…`) the callback token belongs to.
+    pub instance: String,
+    /// Its job, if it still has one.
+    pub job: Option<JobId>,
+    /// Why.
+    pub reason: RegisterRefusal,
 }
 
 /// `instance.registered`: the instance's runner got its JIT config, i.e. registered with
@@ -68,7 +116,7 @@ pub struct InstanceReaped {
     pub instance: String,
     /// Its unfinished job, reaped in the same append; `None` when it had none.
     pub job: Option<JobId>,
-    /// Max runtime exceeded, or surplus.
+    /// Max runtime exceeded, surplus, or its job ended.
     pub reason: ReapReason,
 }
 

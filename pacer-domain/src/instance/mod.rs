@@ -12,10 +12,10 @@ mod events;
 mod evolve;
 mod table;
 
-pub use decide::{MAX_LOG_TAIL_BYTES, Observation};
+pub use decide::{MAX_LOG_TAIL_BYTES, Observation, register_refusal};
 pub(crate) use decide::{
-    observe, reap, runner_bootstrap, runner_completed, runner_errored, runner_register_failed,
-    runner_registered,
+    observe, reap, refuse_register, runner_bootstrap, runner_completed, runner_errored,
+    runner_register_failed, runner_registered,
 };
 pub use events::*;
 pub use table::{Instance, Instances, instance_of_runner, runner_name};

@@ -212,7 +212,10 @@ impl State {
             })
         })?;
         let Some(job) = self.jobs.get(end.job) else { return Ok(()) };
+        // GitHub naming this instance's runner says the job ran there, as `serving` does.
+        let ran_on = end.runner_name.as_deref().and_then(instance_of_runner);
         if let Some(instance) = job.instance.as_deref()
+            && ran_on != Some(instance)
             && self.instances.get(instance).is_some_and(|i| !i.serving)
         {
             self.instances.release(instance, job.id);

@@ -437,7 +437,9 @@ fn rebind(state: &State, job: &Tracked<'_>, runner: Option<&str>) -> Vec<Event> 
     if let Some(displaced) = displaced {
         skip.push(displaced.id);
         let same_audience = freed.is_some_and(|f| {
-            f.pool == displaced.pool && f.repo == state.audience_repo(displaced.project, displaced.repo)
+            !f.runner_done
+                && f.pool == displaced.pool
+                && f.repo == state.audience_repo(displaced.project, displaced.repo)
         });
         let instance = if same_audience { freed.map(|f| f.id.to_string()) } else { None };
         freed_used = instance.is_some();
@@ -451,6 +453,9 @@ fn rebind(state: &State, job: &Tracked<'_>, runner: Option<&str>) -> Vec<Event> 
 
 /// Hands a freed instance to the oldest waiting job of its audience, if any.
 fn give_away(state: &State, instance: &Instance, skip: &[JobId]) -> Option<Event> {
+    if instance.runner_done {
+        return None;
+    }
     waiting_job_for(state, instance.pool, instance.repo, skip).map(|job| {
         Event::JobInstanceReassigned(JobInstanceReassigned { job, instance: Some(instance.id.to_string()) })
     })

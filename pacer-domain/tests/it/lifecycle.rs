@@ -54,6 +54,87 @@ fn registration_starts_the_job_and_errors_before_running_fail_it() {
 }
 
 #[test]
+fn an_instance_registers_one_runner_and_none_once_its_job_or_runner_is_done() {
+    let refusal = |s: &Scenario| s.state.instances.get(I1).and_then(|i| register_refusal(&s.state, i));
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    assert_eq!(refusal(&s), None);
+    s.run(Command::RunnerRegistered { instance: I1.into(), runner_id: 77 });
+    assert_eq!(refusal(&s), Some(RegisterRefusal::AlreadyRegistered));
+    let again = s.when(Command::RunnerRegistered { instance: I1.into(), runner_id: 78 }).unwrap_err();
+    assert_eq!(again.code, RejectionCode::Gone);
+    assert!(again.message.contains("already_registered"), "{}", again.message);
+    assert_eq!(s.state.instances.get(I1).and_then(|i| i.runner_id), Some(77));
+
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(Command::RunnerCompleted { instance: I1.into(), exit_code: 0 });
+    assert_eq!(refusal(&s), Some(RegisterRefusal::RunnerDone));
+
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(in_progress(&s, 1, &runner_name(I1)));
+    s.run(completed(1, "success", Some(&runner_name(I1))));
+    assert_eq!(refusal(&s), Some(RegisterRefusal::JobEnded));
+    let late = s.when(Command::RunnerRegistered { instance: I1.into(), runner_id: 79 }).unwrap_err();
+    assert_eq!(late.code, RejectionCode::Gone);
+
+    let events = s.run(Command::RefuseRegister { instance: I1.into(), reason: RegisterRefusal::JobEnded });
+    assert_eq!(Scenario::names(&events), ["runner.register_refused"]);
+    assert!(events[0].is_failure());
+    assert!(matches!(&events[0], Event::RunnerRegisterRefused(r) if r.job == Some(JobId(1))));
+}
+
+#[test]
+fn a_runner_reports_its_end_once() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(Command::RunnerCompleted { instance: I1.into(), exit_code: 0 });
+    let again = s.when(Command::RunnerCompleted { instance: I1.into(), exit_code: 0 }).unwrap_err();
+    assert_eq!(again.code, RejectionCode::Gone);
+    let error = Command::RunnerErrored {
+        instance: I1.into(),
+        stage: "run".into(),
+        exit_code: 1,
+        line: 9,
+        log_tail: "x".repeat(MAX_LOG_TAIL_BYTES),
+    };
+    assert_eq!(s.when(error).unwrap_err().code, RejectionCode::Gone);
+}
+
+#[test]
+fn instances_whose_work_is_over_are_torn_down_and_the_verdict_stays_githubs() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    s.run(in_progress(&s, 1, &runner_name(I1)));
+    assert!(finished_instances(&s.state).is_empty());
+    s.run(completed(1, "success", Some(&runner_name(I1))));
+    let finished: Vec<&str> = finished_instances(&s.state).iter().map(|i| &*i.id).collect();
+    assert_eq!(finished, [I1]);
+    assert!(surplus_instances(&s.state).is_empty(), "a serving instance is not surplus");
+    let events = s.run(Command::ReapInstance { instance: I1.into(), reason: ReapReason::JobEnded });
+    assert_eq!(Scenario::names(&events), ["instance.reaped"]);
+    assert_eq!(s.job(1).status, JobStatus::Completed);
+    assert!(s.state.instances.is_empty());
+
+    // A runner that reported done before GitHub's verdict: torn down, the job left to the webhook.
+    s.queue(2);
+    s.launch(2, I2);
+    s.run(Command::RunnerCompleted { instance: I2.into(), exit_code: 0 });
+    assert_eq!(finished_instances(&s.state).len(), 1);
+    let events = s.run(Command::ReapInstance { instance: I2.into(), reason: ReapReason::JobEnded });
+    assert_eq!(Scenario::names(&events), ["instance.reaped"]);
+    assert_eq!(s.job(2).status, JobStatus::Starting);
+    let verdict = s.run(completed(2, "success", Some(&runner_name(I2))));
+    assert_eq!(Scenario::names(&verdict), ["job.completed"]);
+}
+
+#[test]
 fn errors_while_the_job_runs_leave_the_verdict_to_github() {
     let mut s = Scenario::standard();
     s.queue(1);

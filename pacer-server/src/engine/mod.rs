@@ -78,6 +78,13 @@ pub struct Engine {
     /// Tunables.
     pub settings: EngineSettings,
     reaper_wake: Notify,
+    /// Instances whose runner registration is under way (one at a time per instance).
+    registering: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Register refusals already recorded and when, so a looping caller writes one record per
+    /// reason while its token is valid.
+    refusals: std::sync::Mutex<
+        std::collections::HashMap<(String, pacer_domain::RegisterRefusal), pacer_domain::Timestamp>,
+    >,
     config_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -104,6 +111,8 @@ impl Engine {
             metrics,
             settings,
             reaper_wake: Notify::new(),
+            registering: std::sync::Mutex::default(),
+            refusals: std::sync::Mutex::default(),
             config_lock: tokio::sync::Mutex::new(()),
             shutdown,
             tasks: std::sync::Mutex::new(Vec::new()),

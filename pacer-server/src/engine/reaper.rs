@@ -1,63 +1,87 @@
 //! The reaper (SPEC §6), every `reaper.interval_seconds` and on demand: terminates instances past
-//! their pool's max runtime (deregistering their runner first) and instances no job needs,
-//! describes every live instance in batches and records what vanished, then sweeps EC2 for
-//! instances tagged `gha:managed-by=pacer` that the log does not account for. Health of the
-//! `reaper` component follows the outcome of each pass.
+//! their pool's max runtime (deregistering their runner first), instances no job needs and
+//! instances whose work is over, describes every live instance in batches and records what
+//! vanished, then sweeps EC2 for instances tagged `gha:managed-by=pacer` that the log does not
+//! account for. Health of the `reaper` component follows the outcome of each full pass. Between
+//! passes, every write that ends a job or a runner's work wakes a teardown: only the instances
+//! whose work is over, so nothing that ran a job outlives it by more than moments.
 
 use super::Engine;
 use crate::github::RunnerScope;
 use crate::metrics::{AwsCall, GitHubCall};
 use pacer_aws::InstanceState;
 use pacer_domain::{
-    Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, overdue_instances,
-    surplus_instances,
+    Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, finished_instances,
+    overdue_instances, surplus_instances,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// A registered runner: installation, scope, runner id.
 type Runner = (u64, RunnerScope, u64);
 
 pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let work_done = engine.app.work_done.clone();
+    let mut full = true;
+    let mut next_full = Instant::now();
     loop {
-        let result = pass(&engine).await;
-        if let Err(message) = &result {
-            tracing::warn!(%message, "reaper pass incomplete");
+        if full {
+            let result = pass(&engine).await;
+            if let Err(message) = &result {
+                tracing::warn!(%message, "reaper pass incomplete");
+            }
+            engine.health("reaper", result).await;
+            next_full = Instant::now() + engine.settings.reaper_interval;
+        } else {
+            let problems = terminate(&engine, doomed(&engine, false)).await;
+            if !problems.is_empty() {
+                tracing::warn!(message = %problems.join("; "), "teardown incomplete; the next pass retries");
+            }
         }
-        engine.health("reaper", result).await;
-        tokio::select! {
+        full = tokio::select! {
             _ = shutdown.changed() => return,
-            _ = engine.reaper_wake.notified() => {}
-            _ = tokio::time::sleep(engine.settings.reaper_interval) => {}
-        }
+            _ = engine.reaper_wake.notified() => true,
+            _ = work_done.notified() => false,
+            _ = tokio::time::sleep_until(next_full) => true,
+        };
     }
 }
 
-/// One reaper pass; `Err` carries what went wrong (the pass still does what it can).
-pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
-    let mut problems = Vec::new();
+/// The instances to terminate now, with why and the runner to deregister first: those whose
+/// work is over, and on a full pass also those past max runtime and those nobody needs.
+fn doomed(engine: &Engine, full: bool) -> Vec<(String, ReapReason, Option<Runner>)> {
+    let state = engine.app.state();
     let now = engine.app.now();
-
-    // 1. Over max runtime, and instances nobody needs.
-    let doomed: Vec<(String, ReapReason, Option<Runner>)> = {
-        let state = engine.app.state();
-        let runner_of = |instance: &pacer_domain::Instance| {
-            let runner_id = instance.runner_id?;
-            let job = state.jobs.get(instance.job.unwrap_or(instance.launched_for))?;
-            let installation = job.installation?;
-            Some((installation, runner_scope(&state, job)?, runner_id))
-        };
-        overdue_instances(&state, now)
-            .into_iter()
-            .map(|i| (i.id.to_string(), ReapReason::MaxRuntime, runner_of(i)))
-            .chain(
-                surplus_instances(&state)
-                    .into_iter()
-                    .map(|i| (i.id.to_string(), ReapReason::Surplus, runner_of(i))),
-            )
-            .collect()
+    let runner_of = |instance: &pacer_domain::Instance| {
+        let runner_id = instance.runner_id?;
+        let job = state.jobs.get(instance.job.unwrap_or(instance.launched_for))?;
+        let installation = job.installation?;
+        Some((installation, runner_scope(&state, job)?, runner_id))
     };
+    let mut doomed: Vec<_> = finished_instances(&state)
+        .into_iter()
+        .map(|i| (i.id.to_string(), ReapReason::JobEnded, runner_of(i)))
+        .collect();
+    if full {
+        doomed.extend(
+            overdue_instances(&state, now)
+                .into_iter()
+                .map(|i| (i.id.to_string(), ReapReason::MaxRuntime, runner_of(i)))
+                .chain(
+                    surplus_instances(&state)
+                        .into_iter()
+                        .map(|i| (i.id.to_string(), ReapReason::Surplus, runner_of(i))),
+                ),
+        );
+    }
+    doomed
+}
+
+/// Deregisters and terminates each doomed instance once and records the reaping; what failed.
+async fn terminate(engine: &Arc<Engine>, doomed: Vec<(String, ReapReason, Option<Runner>)>) -> Vec<String> {
+    let mut problems = Vec::new();
     let mut reaped = HashSet::new();
     for (instance, reason, runner) in doomed {
         if !reaped.insert(instance.clone()) {
@@ -65,6 +89,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
         }
         if let Some((installation, scope, runner_id)) = runner
             && let Err(error) = engine.github.delete_runner(installation, &scope, runner_id).await
+            && error.status != 404
         {
             engine.metrics.github_error(GitHubCall::DeleteRunner, error.status);
             tracing::warn!(%instance, %error, "could not deregister the runner; terminating anyway");
@@ -83,6 +108,15 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
             }
         }
     }
+    problems
+}
+
+/// One full reaper pass; `Err` carries what went wrong (the pass still does what it can).
+pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
+    let now = engine.app.now();
+
+    // 1. Work over, over max runtime, and instances nobody needs.
+    let mut problems = terminate(engine, doomed(engine, true)).await;
 
     // 2. What became of every live instance.
     let live: Vec<String> = engine.app.state().instances.iter().map(|i| i.id.to_string()).collect();
@@ -155,6 +189,7 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
     }
 
     let _ = engine.secrets.prune_callbacks(|id| engine.app.state().instances.get(id).is_some());
+    engine.forget_refusals();
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 

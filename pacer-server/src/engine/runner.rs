@@ -1,13 +1,18 @@
 //! Runner callbacks (SPEC §7) as engine operations; the HTTP layer maps their errors to status
 //! codes. Bootstrap trades the pool's bootstrap token for a per-job callback token (once per
-//! instance); register mints the JIT config from GitHub; complete and error record the outcome.
+//! instance); register mints the JIT config from GitHub (once per instance, never after its job
+//! or runner is done, one call in flight; every refusal is a 410, recorded once per instance and
+//! reason); complete and error record the outcome (the first report only). A callback token dies
+//! with its instance: once the instance ended, every callback gets 410.
 
 use super::Engine;
 use super::reaper::runner_scope;
 use crate::app::{AppError, Meta};
 use crate::github::JitRequest;
 use crate::metrics::GitHubCall;
-use pacer_domain::{Actor, Command, MINUTE_MS, RejectionCode, runner_name};
+use pacer_domain::{
+    Actor, Command, MINUTE_MS, RegisterRefusal, RejectionCode, register_refusal, runner_name,
+};
 
 /// Why a callback was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +105,7 @@ impl Engine {
             })
             .ok_or_else(|| CallbackError::Retry("not bootstrapped".into()))?;
         // Valid as long as the longest pool may run, plus an hour to report.
-        let expires = now.plus_millis(self.longest_runtime_ms() + 60 * MINUTE_MS);
+        let expires = now.plus_millis(self.callback_lifetime_ms());
         let callback_token = self
             .secrets
             .issue_callback(job.0, instance, expires)
@@ -108,21 +113,81 @@ impl Engine {
         Ok(Bootstrap { job_id: job.0, callback_token, runner_name: runner_name(instance) })
     }
 
-    fn check_callback(&self, token: &str) -> Result<String, CallbackError> {
+    /// How long a callback token is valid: as long as the longest pool may run, plus an hour
+    /// to report.
+    fn callback_lifetime_ms(&self) -> i64 {
+        self.longest_runtime_ms() + 60 * MINUTE_MS
+    }
+
+    /// The instance a valid callback token belongs to, live or not.
+    fn token_instance(&self, token: &str) -> Result<String, CallbackError> {
         let claims =
             self.secrets.check_callback(token, self.app.now()).map_err(|_| CallbackError::Unauthorized)?;
         Ok(claims.instance)
     }
 
+    /// The instance a valid callback token belongs to, while that instance is live.
+    fn check_callback(&self, token: &str) -> Result<String, CallbackError> {
+        let instance = self.token_instance(token)?;
+        if self.app.state().instances.get(&instance).is_none() {
+            return Err(CallbackError::Gone(format!("instance {instance} has ended")));
+        }
+        Ok(instance)
+    }
+
+    /// Records a refused registration (once per instance and reason while its token is valid)
+    /// and answers 410.
+    async fn refuse_register(&self, instance: String, reason: RegisterRefusal) -> CallbackError {
+        let refused =
+            CallbackError::Gone(format!("no runner registration for {instance}: {}", reason.as_str()));
+        let now = self.app.now();
+        let first = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((instance.clone(), reason), now)
+            .is_none();
+        if first {
+            let actor = Meta::by(Actor::Runner(instance.clone()));
+            if let Err(error) = self.app.execute(Command::RefuseRegister { instance, reason }, actor).await {
+                tracing::warn!(%error, "could not record a refused runner registration");
+            }
+        }
+        refused
+    }
+
+    /// Forgets recorded refusals once every token that could repeat them has expired.
+    pub(super) fn forget_refusals(&self) {
+        let now = self.app.now();
+        let lifetime = self.callback_lifetime_ms();
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, at| now.millis_since(*at) < lifetime);
+    }
+
     /// `POST /api/runner/register`.
     pub async fn runner_register(&self, callback_token: &str) -> Result<Registration, CallbackError> {
-        let instance = self.check_callback(callback_token)?;
+        let instance = self.token_instance(callback_token)?;
+        let refusal = {
+            let state = self.app.state();
+            match state.instances.get(&instance) {
+                Some(live) => register_refusal(&state, live),
+                None => Some(RegisterRefusal::InstanceEnded),
+            }
+        };
+        if let Some(reason) = refusal {
+            return Err(self.refuse_register(instance, reason).await);
+        }
+        let Some(_registering) = InFlight::enter(&self.registering, &instance) else {
+            return Err(self.refuse_register(instance, RegisterRefusal::InFlight).await);
+        };
         let request = {
             let state = self.app.state();
             let live = state
                 .instances
                 .get(&instance)
-                .ok_or_else(|| CallbackError::NotFound(format!("instance {instance} is gone")))?;
+                .ok_or_else(|| CallbackError::Gone(format!("instance {instance} has ended")))?;
             let job_id =
                 live.job.ok_or_else(|| CallbackError::Retry("the instance has no job right now".into()))?;
             let job =
@@ -155,9 +220,20 @@ impl Engine {
         let actor = Meta::by(Actor::Runner(instance.clone()));
         match self.github.jit_config(&request).await {
             Ok(config) => {
-                self.app
-                    .execute(Command::RunnerRegistered { instance, runner_id: config.runner_id }, actor)
-                    .await?;
+                let command =
+                    Command::RunnerRegistered { instance: instance.clone(), runner_id: config.runner_id };
+                if let Err(error) = self.app.execute(command, actor).await {
+                    // The job or runner ended while GitHub minted it: the runner must not live.
+                    if let Err(e) = self
+                        .github
+                        .delete_runner(request.installation_id, &request.scope, config.runner_id)
+                        .await
+                    {
+                        self.metrics.github_error(GitHubCall::DeleteRunner, e.status);
+                        tracing::warn!(%instance, error = %e, "could not delete a runner minted too late");
+                    }
+                    return Err(error.into());
+                }
                 Ok(Registration { runner_id: config.runner_id, encoded_jit_config: config.encoded })
             }
             Err(error) if error.is_temporary() => {
@@ -202,5 +278,25 @@ impl Engine {
             .execute(Command::RunnerErrored { instance, stage, exit_code, line, log_tail }, actor)
             .await?;
         Ok(())
+    }
+}
+
+/// An instance's registration under way; leaving the set when dropped.
+struct InFlight<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    instance: String,
+}
+
+impl<'a> InFlight<'a> {
+    /// Enters `instance` into `set`; `None` when it is already there.
+    fn enter(set: &'a std::sync::Mutex<std::collections::HashSet<String>>, instance: &str) -> Option<Self> {
+        let entered = set.lock().unwrap_or_else(|p| p.into_inner()).insert(instance.to_owned());
+        entered.then(|| InFlight { set, instance: instance.to_owned() })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.instance);
     }
 }

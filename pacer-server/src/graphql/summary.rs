@@ -92,6 +92,9 @@ pub(crate) fn summary(event: &Event) -> String {
         Event::RunnerRegisterFailed(e) => {
             format!("GitHub refused the runner of {} ({}): {}", e.instance, e.status, e.message)
         }
+        Event::RunnerRegisterRefused(e) => {
+            format!("refused another runner registration for {} ({})", e.instance, e.reason.as_str())
+        }
         Event::RunnerCompleted(e) => format!("runner on {} exited with {}", e.instance, e.exit_code),
         Event::RunnerErrored(e) => {
             format!(

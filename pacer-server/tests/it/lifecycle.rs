@@ -1,11 +1,11 @@
 //! The happy path: a signed webhook becomes a launched instance, a registered runner, a running
-//! job and a completed, costed job; the instance's end is recorded; every transition is in the
-//! log with its actor.
+//! job and a completed, costed job; the instance is torn down as soon as its work is over and
+//! its end recorded; every transition is in the log with its actor.
 
 use crate::support::pacer::{find, names, of_job};
 use crate::support::webhook_example;
 use crate::support::world::World;
-use pacer_domain::{Actor, Event};
+use pacer_domain::{Actor, Event, ReapReason};
 use serde_json::json;
 use std::time::Duration;
 
@@ -53,14 +53,14 @@ async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
     progress["action"] = "in_progress".into();
     progress["workflow_job"]["runner_name"] = format!("pacer-{instance}").into();
     assert_eq!(pacer.workflow_job("d-progress", &progress).await.0, 200);
+    // The runner exits and reports (once), then GitHub concludes the job.
+    assert_eq!(pacer.callback("complete", &token, json!({"exit_code": 0})).await.0, 200);
     let mut done = progress.clone();
     done["action"] = "completed".into();
     done["workflow_job"]["conclusion"] = "success".into();
     assert_eq!(pacer.workflow_job("d-done", &done).await.0, 200);
     pacer.wait_jobs("completed", 1, Duration::from_secs(10)).await;
-    assert_eq!(pacer.callback("complete", &token, json!({"exit_code": 0})).await.0, 200);
-    // The instance shuts itself down; the reaper records its end.
-    world.terminate(instance).await;
+    // Its work over, the reaper tears the instance down without waiting for its next pass.
     pacer
         .wait_for("the instance's end", Duration::from_secs(30), || async {
             pacer.metric("pacer_instances").await == 0.0
@@ -86,8 +86,8 @@ async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
             ("instance.registered", runner.clone()),
             ("job.started", runner.clone()),
             ("webhook.absorbed", "github".to_owned()),
-            ("job.completed", "github".to_owned()),
             ("runner.completed", runner.clone()),
+            ("job.completed", "github".to_owned()),
         ],
         "all: {:?}",
         names(&records)
@@ -102,7 +102,11 @@ async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
     let launched = find(&records, |e| matches!(e, Event::JobSpawnLaunched(_)));
     assert!(matches!(&launched.map(|r| &r.event), Some(Event::JobSpawnLaunched(l)) if l.price.is_some()));
     assert!(
-        find(&records, |e| matches!(e, Event::InstanceTerminated(t) if &t.instance == instance)).is_some()
+        find(&records, |e| matches!(e, Event::InstanceReaped(r)
+            if &r.instance == instance && r.reason == ReapReason::JobEnded && r.job.is_none()))
+        .is_some(),
+        "torn down, the verdict left to GitHub: {:?}",
+        names(&records)
     );
     let queued_actor = timeline.first().map(|r| (&r.actor, r.request_id.as_deref()));
     assert_eq!(queued_actor, Some((&Actor::GitHub, Some("d-queued"))), "the delivery id is the request id");

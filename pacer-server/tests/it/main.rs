@@ -15,4 +15,5 @@ mod lifecycle;
 mod reaper;
 mod rebound;
 mod support;
+mod trust;
 mod userdata;

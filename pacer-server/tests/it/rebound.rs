@@ -49,6 +49,10 @@ async fn a_job_on_another_jobs_runner_leaves_nothing_stuck() {
     let token_a = register(&pacer, &instance_a).await;
     assert_eq!(pacer.workflow_job("d-b-progress", &on(&b, "in_progress", &instance_a, None)).await.0, 200);
     pacer.wait_jobs("running", 2, Duration::from_secs(10)).await;
+    assert_eq!(world.managed_instances().await.len(), 2, "no extra instance was launched");
+    // Both runners exit and report, then GitHub concludes both jobs.
+    assert_eq!(pacer.callback("complete", &token_a, json!({"exit_code": 0})).await.0, 200);
+    assert_eq!(pacer.callback("complete", &token_b, json!({"exit_code": 0})).await.0, 200);
     assert_eq!(
         pacer.workflow_job("d-a-done", &on(&a, "completed", &instance_b, Some("success"))).await.0,
         200
@@ -61,9 +65,6 @@ async fn a_job_on_another_jobs_runner_leaves_nothing_stuck() {
     for (status, count) in [("queued", 0), ("claimed", 0), ("starting", 0), ("running", 0)] {
         pacer.wait_jobs(status, count, Duration::from_secs(10)).await;
     }
-    assert_eq!(pacer.callback("complete", &token_a, json!({"exit_code": 0})).await.0, 200);
-    assert_eq!(pacer.callback("complete", &token_b, json!({"exit_code": 0})).await.0, 200);
-    assert_eq!(world.managed_instances().await.len(), 2, "no extra instance was launched");
 
     let records = pacer.stop();
     let rebound: Vec<(u64, String)> = records

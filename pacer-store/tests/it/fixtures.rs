@@ -259,6 +259,11 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             line: s.small,
             log_tail: text(),
         }),
+        EventName::RunnerRegisterRefused => Event::RunnerRegisterRefused(RunnerRegisterRefused {
+            instance: instance(),
+            job: s.flag.then_some(job),
+            reason: if s.flag { RegisterRefusal::AlreadyRegistered } else { RegisterRefusal::JobEnded },
+        }),
         EventName::UserCreated => Event::UserCreated(UserCreated { email: text(), method: AuthMethod::Oidc }),
         EventName::AuthLoginSucceeded => Event::AuthLoginSucceeded(AuthLoginSucceeded {
             email: text(),
