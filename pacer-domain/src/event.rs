@@ -160,6 +160,8 @@ macro_rules! catalogue {
 /// The payload version every event is written with today.
 pub const EVENT_VERSION: u16 = 1;
 
+// New events go at the end: the store's committed fixture log holds the released ones in this
+// order (`pacer-store/tests/it/catalogue.rs`).
 catalogue! {
     ProjectCreated(ProjectCreated) = "project.created";
     ProjectUpdated(ProjectUpdated) = "project.updated";
@@ -201,7 +203,6 @@ catalogue! {
     RunnerRegisterFailed(RunnerRegisterFailed) = "runner.register_failed";
     RunnerCompleted(RunnerCompleted) = "runner.completed";
     RunnerErrored(RunnerErrored) = "runner.errored";
-    RunnerRegisterRefused(RunnerRegisterRefused) = "runner.register_refused";
     UserCreated(UserCreated) = "user.created";
     AuthLoginSucceeded(AuthLoginSucceeded) = "auth.login_succeeded";
     AuthLoginFailed(AuthLoginFailed) = "auth.login_failed";
@@ -210,6 +211,7 @@ catalogue! {
     SettingsBootstrapTokenRotated(SettingsBootstrapTokenRotated) = "settings.bootstrap_token_rotated";
     SettingsRetentionChanged(SettingsRetentionChanged) = "settings.retention_changed";
     HealthChanged(HealthChanged) = "health.changed";
+    RunnerRegisterRefused(RunnerRegisterRefused) = "runner.register_refused";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).

@@ -1,8 +1,8 @@
 //! Time as data: milliseconds since the Unix epoch (UTC), and the civil-calendar arithmetic
 //! the projections need (UTC days, hours, months). The domain never reads a clock: every
-//! instant arrives inside a command or a recorded event. Text is parsed by `jiff` in
-//! [`Timestamp::parse_rfc3339`], the one parser the server, the GraphQL `DateTime` scalar and
-//! the console share.
+//! instant arrives inside a command or a recorded event. `jiff` does the calendar: it parses
+//! ([`Timestamp::parse_rfc3339`], the one parser the server, the GraphQL `DateTime` scalar and
+//! the console share), formats, and converts between day numbers and civil dates.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -72,14 +72,15 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T00:46:07.123Z`.
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-29T00:46:07.123Z` (instants outside
+    /// the years -9999..=9999 show as the nearest end of that range).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let date = self.date();
-        let ms_of_day = self.0.rem_euclid(DAY_MS);
-        let (h, rest) = (ms_of_day / HOUR_MS, ms_of_day % HOUR_MS);
-        let (m, rest) = (rest / MINUTE_MS, rest % MINUTE_MS);
-        let (s, ms) = (rest / SECOND_MS, rest % SECOND_MS);
-        write!(f, "{date}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+        let instant = jiff::Timestamp::from_millisecond(self.0).unwrap_or(if self.0 < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        });
+        write!(f, "{instant:.3}")
     }
 }
 
@@ -94,39 +95,49 @@ pub struct Date {
     pub day: u32,
 }
 
+/// 1970-01-01, day 0.
+const EPOCH: jiff::civil::Date = jiff::civil::Date::constant(1970, 1, 1);
+
 impl Date {
-    /// The date of UTC day number `days` (days since 1970-01-01).
+    /// The date of UTC day number `days` (days since 1970-01-01); days outside the years
+    /// -9999..=9999 give the nearest end of that range.
     pub fn from_day(days: i32) -> Self {
-        // Howard Hinnant's civil_from_days.
-        let z = i64::from(days) + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Self { year, month, day }
+        let span = jiff::Span::new().try_days(days).ok();
+        let civil = span.and_then(|span| EPOCH.checked_add(span).ok()).unwrap_or(if days < 0 {
+            jiff::civil::Date::MIN
+        } else {
+            jiff::civil::Date::MAX
+        });
+        Self::of(civil)
     }
 
-    /// A date from its parts, if it exists in the calendar.
+    fn of(civil: jiff::civil::Date) -> Self {
+        Self {
+            year: civil.year().into(),
+            month: civil.month().unsigned_abs().into(),
+            day: civil.day().unsigned_abs().into(),
+        }
+    }
+
+    fn civil(self) -> Option<jiff::civil::Date> {
+        let year = i16::try_from(self.year).ok()?;
+        let month = i8::try_from(self.month).ok()?;
+        let day = i8::try_from(self.day).ok()?;
+        jiff::civil::Date::new(year, month, day).ok()
+    }
+
+    /// A date from its parts, if it exists in the calendar (years -9999..=9999).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Self> {
-        let ok = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
-        ok.then_some(Self { year, month, day })
+        let date = Self { year, month, day };
+        date.civil().map(|_| date)
     }
 
     /// UTC day number of this date (days since 1970-01-01).
     pub fn to_day(self) -> i32 {
-        // Howard Hinnant's days_from_civil.
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y.rem_euclid(400);
-        let m = i64::from(self.month);
-        let mp = if m > 2 { m - 3 } else { m + 9 };
-        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        (era * 146_097 + doe - 719_468) as i32
+        self.civil().map_or(0, |civil| {
+            let seconds = civil.duration_since(EPOCH).as_secs();
+            i32::try_from(seconds.div_euclid(DAY_MS / SECOND_MS)).unwrap_or(0)
+        })
     }
 
     /// Midnight UTC at the start of this date.
@@ -134,14 +145,10 @@ impl Date {
         Timestamp(i64::from(self.to_day()) * DAY_MS)
     }
 
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD` (exactly that form).
     pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.splitn(3, '-');
-        let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-            return None;
-        }
-        Self::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+        let exact = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        exact.then(|| text.parse::<jiff::civil::Date>().ok()).flatten().map(Self::of)
     }
 }
 
@@ -151,15 +158,9 @@ impl fmt::Display for Date {
     }
 }
 
-/// Number of days in `month` of `year`.
+/// Number of days in `month` of `year` (0 for a month that does not exist).
 pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 0,
-    }
+    Date { year, month, day: 1 }.civil().map_or(0, |first| first.days_in_month().unsigned_abs().into())
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! callback token, downloads and checks the runner when a version is pinned, runs the
 //! operator's `user_data_extra`, fetches its JIT config, runs the runner once, reports the
 //! outcome (or the failing stage, exit code, line and the last 64 KiB of its log) and shuts
-//! down, which terminates the instance. The endpoints it talks to can be redirected by
+//! down, which terminates the instance. Secrets never reach a command line (which any process
+//! on the instance can read): tokens go to curl as header files and bodies as files in a private
+//! directory removed on exit, and the JIT config reaches the runner through its environment
+//! (`ACTIONS_RUNNER_INPUT_JITCONFIG`). The endpoints it talks to can be redirected by
 //! environment variables so tests can run it for real against local servers.
 
 use pacer_domain::PoolSpec;
@@ -36,6 +39,8 @@ LOG_FILE="${PACER_LOG_FILE:-/var/log/pacer-runner.log}"
 RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
 STAGE=boot
 CALLBACK_TOKEN=""
+SECRETS=$(mktemp -d "${TMPDIR:-/tmp}/pacer.XXXXXX")
+trap 'rm -rf "$SECRETS"' EXIT
 
 mkdir -p "$(dirname "$LOG_FILE")"
 exec > >(tee -a "$LOG_FILE") 2>&1
@@ -43,6 +48,19 @@ exec > >(tee -a "$LOG_FILE") 2>&1
 json_field() { sed -n "s/.*\"$1\":[ ]*\"\([^\"]*\)\".*/\1/p" | head -n 1; }
 json_escape() { tr -d '\000-\010\013-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' | awk 'BEGIN{ORS="\\n"} {print}'; }
 finish() { sync || true; $SHUTDOWN; exit "${1:-0}"; }
+# call PATH TOKEN BODY OUT [curl options…]: POSTs BODY to Pacer with TOKEN as bearer, both
+# written by bash builtins to files only this script can read, so neither is on curl's argv;
+# prints the HTTP status (000 when unreachable) and leaves the answer in OUT.
+call() {
+  local path=$1 token=$2 body=$3 out=$4 code
+  shift 4
+  printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$token" > "$SECRETS/headers"
+  printf '%s' "$body" > "$SECRETS/body"
+  code=$(curl -sS -o "$out" -w '%{http_code}' -X POST "$PACER_URL$path" -H @"$SECRETS/headers" \
+    --data-binary @"$SECRETS/body" "$@") || true
+  rm -f "$SECRETS/headers" "$SECRETS/body"
+  printf '%s' "${code:-000}"
+}
 
 report_error() {
   local code=$1 line=$2
@@ -52,9 +70,9 @@ report_error() {
     sleep 1 # let tee write what the failing command printed
     local tail_log
     tail_log=$(tail -c 65536 "$LOG_FILE" 2>/dev/null | json_escape || true)
-    curl -sS --max-time 30 --retry 5 --retry-all-errors -o /dev/null -X POST "$PACER_URL/api/runner/error" \
-      -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' \
-      -d "{\"stage\":\"$STAGE\",\"exit_code\":$code,\"line\":$line,\"log\":\"$tail_log\"}" || true
+    call /api/runner/error "$CALLBACK_TOKEN" \
+      "{\"stage\":\"$STAGE\",\"exit_code\":$code,\"line\":$line,\"log\":\"$tail_log\"}" /dev/null \
+      --max-time 30 --retry 5 --retry-all-errors >/dev/null || true
   fi
   finish "$code"
 }
@@ -68,9 +86,8 @@ echo "pacer: instance $INSTANCE_ID"
 STAGE=bootstrap
 code=000
 for _ in $(seq 1 120); do
-  code=$(curl -sS --max-time 15 -o /tmp/pacer-bootstrap.json -w '%{http_code}' -X POST "$PACER_URL/api/runner/bootstrap" \
-    -H "Authorization: Bearer $BOOTSTRAP_TOKEN" -H 'Content-Type: application/json' \
-    -d "{\"instance_id\":\"$INSTANCE_ID\"}") || code=000
+  code=$(call /api/runner/bootstrap "$BOOTSTRAP_TOKEN" "{\"instance_id\":\"$INSTANCE_ID\"}" \
+    "$SECRETS/bootstrap.json" --max-time 15)
   case "$code" in
     200) break ;;
     409|000|429|502|503|504) sleep "$RETRY_SECONDS" ;;
@@ -78,8 +95,8 @@ for _ in $(seq 1 120); do
   esac
 done
 if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
-CALLBACK_TOKEN=$(json_field callback_token < /tmp/pacer-bootstrap.json)
-rm -f /tmp/pacer-bootstrap.json
+CALLBACK_TOKEN=$(json_field callback_token < "$SECRETS/bootstrap.json")
+rm -f "$SECRETS/bootstrap.json"
 
 if [ -n "$RUNNER_VERSION" ]; then
   STAGE=download
@@ -104,33 +121,33 @@ test -x "$RUNNER_DIR/run.sh"
 STAGE=register
 code=000
 for attempt in $(seq 1 60); do
-  code=$(curl -sS --max-time 30 -o /tmp/pacer-register.json -w '%{http_code}' -X POST "$PACER_URL/api/runner/register" \
-    -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' -d '{}') || code=000
+  code=$(call /api/runner/register "$CALLBACK_TOKEN" '{}' "$SECRETS/register.json" --max-time 30)
   case "$code" in
     200) break ;;
     503|000|429|502|504) sleep $(( RETRY_SECONDS * (attempt < 6 ? attempt : 6) )) ;;
-    *) echo "pacer: registration refused with HTTP $code: $(cat /tmp/pacer-register.json 2>/dev/null)"; false ;;
+    *) echo "pacer: registration refused with HTTP $code: $(cat "$SECRETS/register.json" 2>/dev/null)"; false ;;
   esac
 done
 if [ "$code" != 200 ]; then echo "pacer: registration gave up after HTTP $code"; false; fi
-JIT_CONFIG=$(json_field encoded_jit_config < /tmp/pacer-register.json)
-rm -f /tmp/pacer-register.json
+JIT_CONFIG=$(json_field encoded_jit_config < "$SECRETS/register.json")
+rm -f "$SECRETS/register.json"
 
 STAGE=run
+# The runner reads any option from ACTIONS_RUNNER_INPUT_<NAME>: the JIT config stays off argv.
 if [ -n "$RUNNER_USER" ]; then
   id "$RUNNER_USER" >/dev/null 2>&1 || useradd --create-home "$RUNNER_USER"
   chown -R "$RUNNER_USER" "$RUNNER_DIR"
-  rc=0; (cd "$RUNNER_DIR" && runuser -u "$RUNNER_USER" -- ./run.sh --jitconfig "$JIT_CONFIG") || rc=$?
+  rc=0; (cd "$RUNNER_DIR" && ACTIONS_RUNNER_INPUT_JITCONFIG="$JIT_CONFIG" runuser -u "$RUNNER_USER" -- ./run.sh) || rc=$?
 else
   export RUNNER_ALLOW_RUNASROOT=1
-  rc=0; (cd "$RUNNER_DIR" && ./run.sh --jitconfig "$JIT_CONFIG") || rc=$?
+  rc=0; (cd "$RUNNER_DIR" && ACTIONS_RUNNER_INPUT_JITCONFIG="$JIT_CONFIG" ./run.sh) || rc=$?
 fi
 unset JIT_CONFIG
 
 STAGE=complete
 trap - ERR
-curl -sS --max-time 30 --retry 5 --retry-all-errors -o /dev/null -X POST "$PACER_URL/api/runner/complete" \
-  -H "Authorization: Bearer $CALLBACK_TOKEN" -H 'Content-Type: application/json' -d "{\"exit_code\":$rc}" || true
+call /api/runner/complete "$CALLBACK_TOKEN" "{\"exit_code\":$rc}" /dev/null \
+  --max-time 30 --retry 5 --retry-all-errors >/dev/null || true
 echo "pacer: runner exited with $rc"
 finish 0
 "#;
@@ -193,6 +210,10 @@ mod tests {
         assert!(script.contains("RUNNER_USER='runner'"));
         assert!(script.contains("apt-get install -y jq"));
         assert!(!script.contains("{{"), "every placeholder is filled");
+        for line in script.lines().filter(|l| l.contains("curl ") || l.contains("run.sh")) {
+            assert!(!line.contains("Bearer $"), "a token on curl's command line: {line}");
+            assert!(!line.contains("--jitconfig"), "the JIT config on the runner's command line: {line}");
+        }
         assert!(script.len() < 12 * 1024, "leaves room for user_data_extra under 16 KiB");
     }
 

@@ -18,14 +18,15 @@ use warp::Filter;
 const VERSION: &str = "2.321.0";
 
 /// A runner tarball whose `config.sh --version` prints `version` and whose `run.sh` records
-/// its arguments next to itself.
+/// its arguments and the JIT config it was given through its environment next to itself.
 fn runner_tarball(dir: &Path, version: &str) -> Vec<u8> {
     let src = dir.join(format!("runner-{version}"));
     std::fs::create_dir_all(&src).expect("mkdir");
     std::fs::write(src.join("config.sh"), format!("#!/bin/bash\necho {version}\n")).expect("config.sh");
     std::fs::write(
         src.join("run.sh"),
-        "#!/bin/bash\necho \"runner started with $*\"\necho \"$*\" > \"$(dirname \"$0\")/ran.txt\"\n",
+        "#!/bin/bash\necho \"runner started with $*\"\n\
+         printf 'args=%s\\njit=%s\\n' \"$*\" \"${ACTIONS_RUNNER_INPUT_JITCONFIG:-}\" > \"$(dirname \"$0\")/ran.txt\"\n",
     )
     .expect("run.sh");
     let tarball = dir.join(format!("runner-{version}.tar.gz"));
@@ -72,7 +73,23 @@ async fn user_data(world: &World) -> String {
     String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).expect("base64")).expect("utf-8")
 }
 
+/// Runs the script with a `curl` on the PATH that logs its arguments (to `curl-args.txt`)
+/// before running the real one, and its temporary files in `tmp/`.
 fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::create_dir_all(work.join("tmp")).expect("tmp");
+    let real = Command::new("bash").args(["-c", "command -v curl"]).output().expect("which curl");
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    let log = work.join("curl-args.txt");
+    std::fs::write(
+        bin.join("curl"),
+        format!("#!/bin/bash\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n", log.display()),
+    )
+    .expect("curl shim");
+    let chmod = Command::new("chmod").arg("+x").arg(bin.join("curl")).status().expect("chmod");
+    assert!(chmod.success());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let output = Command::new("bash")
         .arg("-c")
         .arg(script)
@@ -82,6 +99,8 @@ fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
         .env("PACER_SHUTDOWN_COMMAND", "true")
         .env("PACER_LOG_FILE", work.join("runner.log"))
         .env("PACER_RETRY_SECONDS", "1")
+        .env("PATH", path)
+        .env("TMPDIR", work.join("tmp"))
         .output()
         .expect("run bash");
     let text =
@@ -119,7 +138,14 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     .expect("join");
     assert!(ok, "the script failed:\n{output}\n{}", pacer.logs());
     let ran = std::fs::read_to_string(good.join("runner/ran.txt")).expect("run.sh ran");
-    assert!(ran.starts_with("--jitconfig jit-config-for-"), "{ran}");
+    assert!(ran.starts_with("args=\njit=jit-config-for-"), "the JIT config in the environment only: {ran}");
+    let curl_args = std::fs::read_to_string(good.join("curl-args.txt")).expect("curl ran");
+    assert!(curl_args.contains("/api/runner/register"), "{curl_args}");
+    for secret in ["Bearer", "jit-config-for-", &pacer.bootstrap_token()] {
+        assert!(!curl_args.contains(secret), "{secret} on curl's command line:\n{curl_args}");
+    }
+    let left: Vec<_> = std::fs::read_dir(good.join("tmp")).expect("tmp").collect();
+    assert!(left.is_empty(), "the script removes its secrets directory: {left:?}");
     pacer.wait_jobs("running", 1, Duration::from_secs(10)).await;
 
     // A runner that is not the pinned version: the job fails at `verify` with the log tail.

@@ -171,6 +171,27 @@ pub(crate) fn SidePanel(
     }
 }
 
+/// A table row's actions: any page-specific buttons (`children`), then edit and a removal
+/// (`delete`, `unbind`), with test ids `<kind>-edit` and `<kind>-<remove_label>`.
+#[component]
+pub(crate) fn RowActions(
+    kind: &'static str,
+    remove_label: &'static str,
+    on_edit: EventHandler<()>,
+    on_remove: EventHandler<()>,
+    children: Element,
+) -> Element {
+    rsx! {
+        td { class: "row-actions",
+            {children}
+            button { class: "button small", r#type: "button", "data-testid": "{kind}-edit",
+                onclick: move |_| on_edit.call(()), "edit" }
+            button { class: "button small danger-text", r#type: "button", "data-testid": "{kind}-{remove_label}",
+                onclick: move |_| on_remove.call(()), "{remove_label}" }
+        }
+    }
+}
+
 /// "Are you sure?" with a confirm and a cancel button.
 #[component]
 pub(crate) fn Confirm(

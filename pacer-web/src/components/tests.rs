@@ -332,3 +332,23 @@ fn the_job_detail_shows_every_field() {
     }
     assert!(!html.contains("wait-reason"), "{html}");
 }
+
+#[test]
+fn row_actions_put_the_page_buttons_before_edit_and_the_removal() {
+    let html = render(
+        |_: ()| {
+            rsx! {
+                table { tr {
+                    RowActions { kind: "repo", remove_label: "unbind", on_edit: |_| {}, on_remove: |_| {},
+                        button { "data-testid": "repo-extra", "extra" }
+                    }
+                } }
+            }
+        },
+        (),
+    );
+    let at = |id: &str| html.find(&format!(r#"data-testid="{id}""#)).unwrap_or(usize::MAX);
+    assert!(at("repo-extra") < at("repo-edit"), "{html}");
+    assert!(at("repo-edit") < at("repo-unbind") && at("repo-unbind") < usize::MAX, "{html}");
+    assert!(html.contains(">unbind<"), "{html}");
+}

@@ -6,9 +6,9 @@
 use super::util::{copy_to_clipboard, use_title};
 use crate::api::ops::config::{self as ops, Pool, ProjectRef};
 use crate::api::{self, ApiError};
-use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
+use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, PoolForm, errors_for, split_list, use_form};
+use crate::forms::{Editor, PoolForm, errors_for, split_list, use_form, use_removal};
 use dioxus::prelude::*;
 use pacer_domain::{AllocationStrategy, SpawnMethod, runs_on_line};
 
@@ -39,27 +39,21 @@ pub(crate) fn Pools() -> Element {
     let mut project_filter = use_signal(String::new);
     let mut editor = use_signal(Editor::<Pool>::default);
     let mut copying = use_signal(|| None::<Pool>);
-    let mut deleting = use_signal(|| None::<Pool>);
-    let mut delete_busy = use_signal(|| false);
-    let mut delete_error = use_signal(|| None::<String>);
+    let mut removal = use_removal::<Pool>();
     let mut notice = use_signal(|| None::<String>);
     let mut runs_on = use_signal(|| None::<(String, String)>);
 
     let confirm_delete = move |_| {
-        let Some(pool) = deleting() else { return };
-        delete_busy.set(true);
-        spawn(async move {
-            let result = api::run(ops::delete_pool(&pool.id)).await;
-            delete_busy.set(false);
-            match result {
-                Ok(d) if d.delete_pool => {
-                    deleting.set(None);
-                    notice.set(Some(format!("Deleted pool {}.", pool.name)));
-                    data.restart();
-                }
-                Ok(_) => delete_error.set(Some(format!("Pool {} was not deleted.", pool.name))),
-                Err(e) => delete_error.set(Some(e.message)),
+        let remove = |pool: Pool| async move {
+            match api::run(ops::delete_pool(&pool.id)).await {
+                Ok(d) if d.delete_pool => Ok(format!("Deleted pool {}.", pool.name)),
+                Ok(_) => Err(format!("Pool {} was not deleted.", pool.name)),
+                Err(e) => Err(e.message),
             }
+        };
+        removal.confirm(remove, move |message| {
+            notice.set(Some(message));
+            data.restart();
         });
     };
 
@@ -111,7 +105,9 @@ pub(crate) fn Pools() -> Element {
                                     }
                                 }
                                 td { class: "mono", "data-testid": "pool-template", "{template_text(&p)}" }
-                                td { class: "row-actions",
+                                RowActions { kind: "pool", remove_label: "delete",
+                                    on_edit: { let p = p.clone(); move |_| editor.set(Editor::Editing(p.clone())) },
+                                    on_remove: { let p = p.clone(); move |_| removal.ask(p.clone()) },
                                     button { class: "button small", r#type: "button", "data-testid": "pool-runs-on",
                                         title: "Copy the runs-on: line that selects this pool",
                                         onclick: {
@@ -129,23 +125,6 @@ pub(crate) fn Pools() -> Element {
                                             move |_| copying.set(Some(p.clone()))
                                         },
                                         "copy"
-                                    }
-                                    button { class: "button small", r#type: "button", "data-testid": "pool-edit",
-                                        onclick: {
-                                            let p = p.clone();
-                                            move |_| editor.set(Editor::Editing(p.clone()))
-                                        },
-                                        "edit"
-                                    }
-                                    button { class: "button small danger-text", r#type: "button", "data-testid": "pool-delete",
-                                        onclick: {
-                                            let p = p.clone();
-                                            move |_| {
-                                                delete_error.set(None);
-                                                deleting.set(Some(p.clone()));
-                                            }
-                                        },
-                                        "delete"
                                     }
                                 }
                             }
@@ -210,15 +189,15 @@ pub(crate) fn Pools() -> Element {
                     },
                 }
             }
-            if let Some(p) = deleting() {
+            if let Some(p) = removal.target() {
                 Confirm {
                     title: "Delete pool",
                     message: format!("Delete pool {} of {}? Its launch template is deleted too; running jobs finish.", p.name, p.project_name),
                     confirm_label: "Delete",
-                    busy: delete_busy(),
-                    error: delete_error(),
+                    busy: removal.busy(),
+                    error: removal.error(),
                     on_confirm: confirm_delete,
-                    on_cancel: move |_| deleting.set(None),
+                    on_cancel: move |_| removal.cancel(),
                 }
             }
         }

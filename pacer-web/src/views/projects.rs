@@ -5,9 +5,9 @@
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::config::{self as ops, Project};
-use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice};
+use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, ProjectForm, errors_for, use_form};
+use crate::forms::{Editor, ProjectForm, errors_for, use_form, use_removal};
 use dioxus::prelude::*;
 use pacer_domain::Scope;
 
@@ -17,26 +17,20 @@ pub(crate) fn Projects() -> Element {
     use_title("Projects");
     let mut projects = use_resource(|| async { api::run(ops::projects()).await.map(|d| d.projects) });
     let mut editor = use_signal(Editor::<Project>::default);
-    let mut deleting = use_signal(|| None::<Project>);
-    let mut delete_busy = use_signal(|| false);
-    let mut delete_error = use_signal(|| None::<String>);
+    let mut removal = use_removal::<Project>();
     let mut notice = use_signal(|| None::<String>);
 
     let confirm_delete = move |_| {
-        let Some(project) = deleting() else { return };
-        delete_busy.set(true);
-        spawn(async move {
-            let result = api::run(ops::delete_project(&project.id)).await;
-            delete_busy.set(false);
-            match result {
-                Ok(d) if d.delete_project => {
-                    deleting.set(None);
-                    notice.set(Some(format!("Deleted project {}.", project.name)));
-                    projects.restart();
-                }
-                Ok(_) => delete_error.set(Some(format!("Project {} was not deleted.", project.name))),
-                Err(e) => delete_error.set(Some(e.message)),
+        let remove = |project: Project| async move {
+            match api::run(ops::delete_project(&project.id)).await {
+                Ok(d) if d.delete_project => Ok(format!("Deleted project {}.", project.name)),
+                Ok(_) => Err(format!("Project {} was not deleted.", project.name)),
+                Err(e) => Err(e.message),
             }
+        };
+        removal.confirm(remove, move |message| {
+            notice.set(Some(message));
+            projects.restart();
         });
     };
 
@@ -80,24 +74,9 @@ pub(crate) fn Projects() -> Element {
                             td { class: "num", "{p.pools.len()}" }
                             td { class: "num", title: "{repo_names(&p)}", "{p.repos.len()}" }
                             td { class: "num", "{format::count(p.active_jobs)}" }
-                            td { class: "row-actions",
-                                button { class: "button small", r#type: "button", "data-testid": "project-edit",
-                                    onclick: {
-                                        let p = p.clone();
-                                        move |_| editor.set(Editor::Editing(p.clone()))
-                                    },
-                                    "edit"
-                                }
-                                button { class: "button small danger-text", r#type: "button", "data-testid": "project-delete",
-                                    onclick: {
-                                        let p = p.clone();
-                                        move |_| {
-                                            delete_error.set(None);
-                                            deleting.set(Some(p.clone()));
-                                        }
-                                    },
-                                    "delete"
-                                }
+                            RowActions { kind: "project", remove_label: "delete",
+                                on_edit: { let p = p.clone(); move |_| editor.set(Editor::Editing(p.clone())) },
+                                on_remove: { let p = p.clone(); move |_| removal.ask(p.clone()) },
                             }
                         }
                     }
@@ -128,15 +107,15 @@ pub(crate) fn Projects() -> Element {
                     },
                 }
             }
-            if let Some(p) = deleting() {
+            if let Some(p) = removal.target() {
                 Confirm {
                     title: "Delete project",
                     message: format!("Delete project {}? Its pools and repo bindings must be removed first.", p.name),
                     confirm_label: "Delete",
-                    busy: delete_busy(),
-                    error: delete_error(),
+                    busy: removal.busy(),
+                    error: removal.error(),
                     on_confirm: confirm_delete,
-                    on_cancel: move |_| deleting.set(None),
+                    on_cancel: move |_| removal.cancel(),
                 }
             }
         }

@@ -5,9 +5,9 @@ use super::projects::tags_summary;
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::config::{self as ops, ProjectRef, Repo};
-use crate::components::{Confirm, Field, Loading, Modal, Notice};
+use crate::components::{Confirm, Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, RepoForm, errors_for, use_form};
+use crate::forms::{Editor, RepoForm, errors_for, use_form, use_removal};
 use dioxus::prelude::*;
 
 /// The Repos page.
@@ -16,26 +16,20 @@ pub(crate) fn Repos() -> Element {
     use_title("Repos");
     let mut data = use_resource(|| async { api::run(ops::repos()).await });
     let mut editor = use_signal(Editor::<Repo>::default);
-    let mut unbinding = use_signal(|| None::<Repo>);
-    let mut unbind_busy = use_signal(|| false);
-    let mut unbind_error = use_signal(|| None::<String>);
+    let mut removal = use_removal::<Repo>();
     let mut notice = use_signal(|| None::<String>);
 
     let confirm_unbind = move |_| {
-        let Some(repo) = unbinding() else { return };
-        unbind_busy.set(true);
-        spawn(async move {
-            let result = api::run(ops::unbind_repo(&repo.full_name)).await;
-            unbind_busy.set(false);
-            match result {
-                Ok(d) if d.unbind_repo => {
-                    unbinding.set(None);
-                    notice.set(Some(format!("Unbound {}.", repo.full_name)));
-                    data.restart();
-                }
-                Ok(_) => unbind_error.set(Some(format!("{} was not bound.", repo.full_name))),
-                Err(e) => unbind_error.set(Some(e.message)),
+        let remove = |repo: Repo| async move {
+            match api::run(ops::unbind_repo(&repo.full_name)).await {
+                Ok(d) if d.unbind_repo => Ok(format!("Unbound {}.", repo.full_name)),
+                Ok(_) => Err(format!("{} was not bound.", repo.full_name)),
+                Err(e) => Err(e.message),
             }
+        };
+        removal.confirm(remove, move |message| {
+            notice.set(Some(message));
+            data.restart();
         });
     };
 
@@ -70,24 +64,9 @@ pub(crate) fn Repos() -> Element {
                             td { class: "num", match r.cap { Some(cap) => rsx! { "{cap}" }, None => rsx! { span { class: "muted", "project's" } } } }
                             td { class: "mono small", "{tags_summary(&r.tags)}" }
                             td { class: "num", "{format::count(r.active_jobs)}" }
-                            td { class: "row-actions",
-                                button { class: "button small", r#type: "button", "data-testid": "repo-edit",
-                                    onclick: {
-                                        let r = r.clone();
-                                        move |_| editor.set(Editor::Editing(r.clone()))
-                                    },
-                                    "edit"
-                                }
-                                button { class: "button small danger-text", r#type: "button", "data-testid": "repo-unbind",
-                                    onclick: {
-                                        let r = r.clone();
-                                        move |_| {
-                                            unbind_error.set(None);
-                                            unbinding.set(Some(r.clone()));
-                                        }
-                                    },
-                                    "unbind"
-                                }
+                            RowActions { kind: "repo", remove_label: "unbind",
+                                on_edit: { let r = r.clone(); move |_| editor.set(Editor::Editing(r.clone())) },
+                                on_remove: { let r = r.clone(); move |_| removal.ask(r.clone()) },
                             }
                         }
                     }
@@ -121,15 +100,15 @@ pub(crate) fn Repos() -> Element {
                     },
                 }
             }
-            if let Some(r) = unbinding() {
+            if let Some(r) = removal.target() {
                 Confirm {
                     title: "Unbind repo",
                     message: format!("Unbind {} from {}? Its new jobs will no longer be routed.", r.full_name, r.project_name),
                     confirm_label: "Unbind",
-                    busy: unbind_busy(),
-                    error: unbind_error(),
+                    busy: removal.busy(),
+                    error: removal.error(),
                     on_confirm: confirm_unbind,
-                    on_cancel: move |_| unbinding.set(None),
+                    on_cancel: move |_| removal.cancel(),
                 }
             }
         }
