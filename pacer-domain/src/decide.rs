@@ -61,6 +61,13 @@ pub enum Command {
         /// The template (same id as the pool's) with its new default version and fingerprint.
         template: TemplateRef,
     },
+    /// Record that one pool's bootstrap token was rotated (the host keeps the token).
+    RotatePoolBootstrapToken {
+        /// The pool.
+        pool: PoolId,
+        /// Until when its previous token stays valid.
+        previous_valid_until: Timestamp,
+    },
     /// Delete a pool (no active jobs; queued ones fail).
     DeletePool {
         /// The pool to delete.
@@ -115,10 +122,12 @@ pub enum Command {
         /// What EC2 answered.
         outcome: LaunchOutcome,
     },
-    /// An instance exchanges the bootstrap token for a callback token.
+    /// An instance exchanges its pool's bootstrap token for a callback token.
     RunnerBootstrap {
         /// The instance (`i-…`) asking; until it is live with a job, the answer is retry later.
         instance: String,
+        /// The pool whose token it presented; another pool's instance is refused (recorded).
+        pool: PoolId,
     },
     /// The instance's runner was registered with GitHub.
     RunnerRegistered {
@@ -212,6 +221,9 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         }
         Command::UpdatePool { id, spec, template } => config::update_pool(state, id, spec, template),
         Command::RecordTemplate { pool, template } => config::record_template(state, pool, template),
+        Command::RotatePoolBootstrapToken { pool, previous_valid_until } => {
+            config::rotate_pool_token(state, pool, previous_valid_until)
+        }
         Command::DeletePool { id } => config::delete_pool(state, id, now),
         Command::BindRepo { project, spec } => config::bind_repo(state, project, spec, false),
         Command::UpdateRepo { project, spec } => config::bind_repo(state, project, spec, true),
@@ -224,7 +236,7 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         Command::RecordLaunch { job, attempt, outcome } => {
             Ok(job::record_launch(state, job, attempt, outcome, now))
         }
-        Command::RunnerBootstrap { instance } => instance::runner_bootstrap(state, instance),
+        Command::RunnerBootstrap { instance, pool } => instance::runner_bootstrap(state, instance, pool),
         Command::RunnerRegistered { instance, runner_id } => {
             instance::runner_registered(state, instance, runner_id)
         }

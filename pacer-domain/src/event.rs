@@ -212,6 +212,8 @@ catalogue! {
     SettingsRetentionChanged(SettingsRetentionChanged) = "settings.retention_changed";
     HealthChanged(HealthChanged) = "health.changed";
     RunnerRegisterRefused(RunnerRegisterRefused) = "runner.register_refused";
+    RunnerBootstrapRefused(RunnerBootstrapRefused) = "runner.bootstrap_refused";
+    PoolBootstrapTokenRotated(PoolBootstrapTokenRotated) = "pool.bootstrap_token_rotated";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -309,6 +311,8 @@ impl Event {
             Event::RunnerRegisterFailed(e) => vec![inst(&e.instance), job(e.job)],
             Event::RunnerCompleted(e) => vec![inst(&e.instance), job(e.job)],
             Event::RunnerErrored(e) => vec![inst(&e.instance), job(e.job)],
+            Event::RunnerBootstrapRefused(e) => vec![inst(&e.instance), S::Pool(e.pool)],
+            Event::PoolBootstrapTokenRotated(e) => vec![S::Pool(e.pool)],
             Event::RunnerRegisterRefused(e) => {
                 let mut subjects = vec![inst(&e.instance)];
                 subjects.extend(e.job.map(job));
@@ -353,6 +357,7 @@ impl Event {
                 | Event::RunnerRegisterFailed(_)
                 | Event::RunnerErrored(_)
                 | Event::RunnerRegisterRefused(_)
+                | Event::RunnerBootstrapRefused(_)
                 | Event::AuthLoginFailed(_)
                 | Event::AuthOidcLoginDenied(_)
         ) || matches!(self, Event::HealthChanged(h) if !h.ok)

@@ -46,8 +46,9 @@ pub use config::{
     plan_import,
 };
 pub use config::{
-    ConfigCounts, ConfigExported, ConfigImported, PoolCreated, PoolDeleted, PoolTemplateMaterialized,
-    PoolUpdated, ProjectCreated, ProjectDeleted, ProjectUpdated, RepoBound, RepoUnbound, RepoUpdated,
+    ConfigCounts, ConfigExported, ConfigImported, PoolBootstrapTokenRotated, PoolCreated, PoolDeleted,
+    PoolTemplateMaterialized, PoolUpdated, ProjectCreated, ProjectDeleted, ProjectUpdated, RepoBound,
+    RepoUnbound, RepoUpdated,
 };
 pub use decide::{Command, decide};
 pub use event::*;

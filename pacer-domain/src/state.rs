@@ -144,6 +144,8 @@ impl State {
             | Event::InstanceOrphanFound(_)
             | Event::RunnerRegisterFailed(_)
             | Event::RunnerRegisterRefused(_)
+            | Event::RunnerBootstrapRefused(_)
+            | Event::PoolBootstrapTokenRotated(_)
             | Event::AuthLoginFailed(_)
             | Event::AuthLogout(_)
             | Event::AuthOidcLoginDenied(_) => Ok(()),

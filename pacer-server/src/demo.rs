@@ -387,9 +387,11 @@ impl World {
 
     /// One runner: what the user data script does on a real instance.
     async fn run_runner(self: Arc<Self>, instance: String) {
-        let bootstrap_token = self.engine.secrets.bootstrap_token();
         let mut answer = None;
         for _ in 0..60 {
+            // The token of the pool it was launched from, as its user data carries it.
+            let pool = self.engine.app.state().instances.get(&instance).map_or(0, |i| i.pool.0);
+            let bootstrap_token = self.engine.secrets.pool_bootstrap_token(pool);
             match self
                 .callback("bootstrap", &bootstrap_token, serde_json::json!({"instance_id": instance}))
                 .await

@@ -1,7 +1,13 @@
-//! Secret material Pacer keeps beside its log, never in it: the bootstrap tokens (current and,
-//! after a rotation, the previous one until its grace ends), the key that signs per-job callback
-//! tokens, the hashes of issued callback tokens, password hashes and session hashes. Stored as
-//! `secrets.json` (mode 0600) in the data directory, replaced atomically on every change.
+//! Secret material Pacer keeps beside its log, never in it: the bootstrap keys (current and,
+//! after a rotation, the previous one until its grace ends) and each pool's token generation,
+//! the key that signs per-job callback tokens, the hashes of issued callback tokens, password
+//! hashes and session hashes. Stored as `secrets.json` (mode 0600) in the data directory,
+//! replaced atomically on every change.
+//!
+//! A pool's bootstrap token is derived, not stored: `pb1.<pool>.<generation>.<mac>`, the MAC an
+//! HMAC-SHA256 of the pool and generation under the bootstrap key. Each pool's instances carry
+//! their pool's token only, so a token read on one pool's instance bootstraps nothing of
+//! another pool; rotating one pool bumps its generation, rotating all replaces the key.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,6 +43,16 @@ pub(crate) fn fingerprint(secret: &str) -> String {
     sha256_hex(secret)[..12].to_owned()
 }
 
+/// The bootstrap token of `pool` at `generation` under `key`.
+fn pool_token(key: &str, pool: u64, generation: u32) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| {
+        // HMAC accepts keys of any length; this branch cannot be taken.
+        <Hmac<Sha256> as Mac>::new_from_slice(b"pacer").expect("a 5-byte key is valid")
+    });
+    mac.update(format!("pacer/bootstrap/v1/{pool}/{generation}").as_bytes());
+    format!("pb1.{pool}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
 fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
@@ -60,9 +76,19 @@ pub struct Session {
     pub oidc: bool,
 }
 
+/// A pool's bootstrap token generation; the previous one stays valid until its grace ends.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct PoolGeneration {
+    current: u32,
+    previous_valid_until: Option<i64>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct File {
+    /// The bootstrap keys: the current one first, then the previous one during its grace.
     bootstrap: Vec<BootstrapToken>,
+    #[serde(default)]
+    pool_generations: BTreeMap<u64, PoolGeneration>,
     callback_key: String,
     #[serde(default)]
     callback_tokens: BTreeMap<String, String>,
@@ -144,21 +170,61 @@ impl Secrets {
         Ok(out)
     }
 
-    /// The current bootstrap token (goes into launch templates' user data).
-    pub fn bootstrap_token(&self) -> String {
-        self.lock().bootstrap.first().map(|t| t.token.clone()).unwrap_or_default()
+    /// A fingerprint of the current bootstrap key (shown to operators; it changes with every
+    /// rotation of all pools' tokens).
+    pub fn bootstrap_fingerprint(&self) -> String {
+        fingerprint(&self.lock().bootstrap.first().map(|t| t.token.clone()).unwrap_or_default())
     }
 
-    /// Whether `token` is the current bootstrap token or a previous one still in its grace.
-    pub fn check_bootstrap(&self, token: &str, now: Timestamp) -> bool {
-        self.lock()
+    /// The current bootstrap token of `pool` (goes into its launch template's user data).
+    pub fn pool_bootstrap_token(&self, pool: u64) -> String {
+        let file = self.lock();
+        let key = file.bootstrap.first().map(|t| t.token.as_str()).unwrap_or_default();
+        let generation = file.pool_generations.get(&pool).copied().unwrap_or_default().current;
+        pool_token(key, pool, generation)
+    }
+
+    /// The pool a bootstrap token belongs to, if it is that pool's current token or its
+    /// previous one still in its grace, under the current key or the previous one in its grace.
+    pub fn check_pool_bootstrap(&self, token: &str, now: Timestamp) -> Option<u64> {
+        let mut parts = token.split('.');
+        let (Some("pb1"), Some(pool), Some(generation), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let (pool, generation): (u64, u32) = (pool.parse().ok()?, generation.parse().ok()?);
+        let file = self.lock();
+        let in_grace = |until: Option<i64>| until.is_none_or(|until| now.millis() < until);
+        let signed = file
             .bootstrap
             .iter()
-            .any(|t| equal(&t.token, token) && t.valid_until.is_none_or(|until| now.millis() < until))
+            .filter(|key| in_grace(key.valid_until))
+            .any(|key| equal(&pool_token(&key.token, pool, generation), token));
+        let state = file.pool_generations.get(&pool).copied().unwrap_or_default();
+        let current = generation == state.current;
+        let previous = generation.checked_add(1) == Some(state.current)
+            && state.previous_valid_until.is_some_and(|until| now.millis() < until);
+        (signed && (current || previous)).then_some(pool)
     }
 
-    /// Replaces the bootstrap token; the previous one stays valid until `previous_valid_until`.
-    /// Returns the new token.
+    /// Moves `pool` to a new token generation; its previous token stays valid until
+    /// `previous_valid_until`. Returns the new token.
+    pub fn rotate_pool_bootstrap(
+        &self,
+        pool: u64,
+        previous_valid_until: Timestamp,
+    ) -> std::io::Result<String> {
+        self.update(|file| {
+            let generation = file.pool_generations.entry(pool).or_default();
+            generation.current = generation.current.saturating_add(1);
+            generation.previous_valid_until = Some(previous_valid_until.millis());
+        })?;
+        Ok(self.pool_bootstrap_token(pool))
+    }
+
+    /// Replaces the bootstrap key, and so every pool's token; the previous key stays valid
+    /// until `previous_valid_until`. Returns the new key's fingerprint.
     pub fn rotate_bootstrap(&self, previous_valid_until: Timestamp) -> std::io::Result<String> {
         let token = random_token();
         let new = token.clone();
@@ -170,7 +236,7 @@ impl Secrets {
             file.bootstrap =
                 std::iter::once(BootstrapToken { token: new, valid_until: None }).chain(kept).collect();
         })?;
-        Ok(token)
+        Ok(fingerprint(&token))
     }
 
     fn mac(&self, message: &str) -> String {
@@ -310,19 +376,49 @@ mod tests {
     fn bootstrap_rotation_keeps_the_previous_token_for_its_grace() {
         let dir = tempfile::tempdir().expect("tempdir");
         let secrets = Secrets::open(dir.path()).expect("open");
-        let old = secrets.bootstrap_token();
+        let old = secrets.pool_bootstrap_token(7);
         let now = Timestamp(1_000);
-        assert!(secrets.check_bootstrap(&old, now));
-        let new = secrets.rotate_bootstrap(now.plus_millis(500)).expect("rotate");
+        assert_eq!(secrets.check_pool_bootstrap(&old, now), Some(7));
+        let before = secrets.bootstrap_fingerprint();
+        let fingerprint = secrets.rotate_bootstrap(now.plus_millis(500)).expect("rotate");
+        assert_ne!(before, fingerprint);
+        assert_eq!(secrets.bootstrap_fingerprint(), fingerprint);
+        let new = secrets.pool_bootstrap_token(7);
         assert_ne!(old, new);
-        assert_eq!(secrets.bootstrap_token(), new);
-        assert!(secrets.check_bootstrap(&old, now));
-        assert!(!secrets.check_bootstrap(&old, now.plus_millis(500)));
-        assert!(secrets.check_bootstrap(&new, now.plus_millis(10_000_000)));
-        assert!(!secrets.check_bootstrap("nope", now));
-        let third = secrets.rotate_bootstrap(now.plus_millis(900)).expect("rotate");
-        assert!(!secrets.check_bootstrap(&old, now), "only one previous token is kept");
-        assert!(secrets.check_bootstrap(&new, now) && secrets.check_bootstrap(&third, now));
+        assert_eq!(secrets.check_pool_bootstrap(&old, now), Some(7));
+        assert_eq!(secrets.check_pool_bootstrap(&old, now.plus_millis(500)), None);
+        assert_eq!(secrets.check_pool_bootstrap(&new, now.plus_millis(10_000_000)), Some(7));
+        assert_eq!(secrets.check_pool_bootstrap("nope", now), None);
+        secrets.rotate_bootstrap(now.plus_millis(900)).expect("rotate");
+        let third = secrets.pool_bootstrap_token(7);
+        assert_eq!(secrets.check_pool_bootstrap(&old, now), None, "only one previous key is kept");
+        assert!(
+            secrets.check_pool_bootstrap(&new, now).is_some()
+                && secrets.check_pool_bootstrap(&third, now).is_some()
+        );
+    }
+
+    #[test]
+    fn a_pool_token_reaches_its_pool_only_and_rotates_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secrets = Secrets::open(dir.path()).expect("open");
+        let now = Timestamp(1_000);
+        let (one, two) = (secrets.pool_bootstrap_token(1), secrets.pool_bootstrap_token(2));
+        assert_ne!(one, two);
+        assert_eq!(secrets.check_pool_bootstrap(&two, now), Some(2));
+        // Claiming another pool or a later generation with the same MAC is a forgery.
+        let forged = one.replacen("pb1.1.", "pb1.2.", 1);
+        assert_eq!(secrets.check_pool_bootstrap(&forged, now), None);
+        let ahead = one.replacen("pb1.1.0.", "pb1.1.1.", 1);
+        assert_eq!(secrets.check_pool_bootstrap(&ahead, now), None);
+        let rotated = secrets.rotate_pool_bootstrap(1, now.plus_millis(500)).expect("rotate");
+        assert!(rotated.starts_with("pb1.1.1."), "{rotated}");
+        assert_eq!(secrets.pool_bootstrap_token(2), two, "other pools keep their token");
+        assert_eq!(secrets.check_pool_bootstrap(&one, now), Some(1), "the previous one in its grace");
+        assert_eq!(secrets.check_pool_bootstrap(&one, now.plus_millis(500)), None);
+        assert_eq!(secrets.check_pool_bootstrap(&rotated, now.plus_millis(500)), Some(1));
+        let reopened = Secrets::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.pool_bootstrap_token(1), rotated, "generations are kept on disk");
     }
 
     #[test]

@@ -218,6 +218,16 @@ pub(crate) fn record_template(
     Ok(vec![Event::PoolTemplateMaterialized(PoolTemplateMaterialized { pool, template })])
 }
 
+/// `pool.bootstrap_token_rotated`, for a pool that exists (the host rotated its token).
+pub(crate) fn rotate_pool_token(
+    state: &State,
+    pool: PoolId,
+    previous_valid_until: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    state.config.pool(pool).ok_or_else(|| Rejection::not_found(pool))?;
+    Ok(vec![Event::PoolBootstrapTokenRotated(PoolBootstrapTokenRotated { pool, previous_valid_until })])
+}
+
 pub(crate) fn bind_repo(
     state: &State,
     project: ProjectId,

@@ -2,6 +2,7 @@
 //! changed and removed, and config imports and exports.
 
 use super::{PoolId, PoolSpec, ProjectId, ProjectSpec, RepoSpec, TemplateRef};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The counts of an import (what it created and updated) or an export (what the file holds,
@@ -93,6 +94,16 @@ pub struct PoolTemplateMaterialized {
     pub pool: PoolId,
     /// The LT and its new default version.
     pub template: TemplateRef,
+}
+
+/// `pool.bootstrap_token_rotated`: an operator rotated one pool's bootstrap token (the token
+/// itself lives beside the log, never in it); its template is re-versioned after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolBootstrapTokenRotated {
+    /// The pool.
+    pub pool: PoolId,
+    /// Until when its previous token stays valid.
+    pub previous_valid_until: Timestamp,
 }
 
 /// `repo.bound`: an operator bound a repo to a repo-scoped project.

@@ -5,7 +5,7 @@
 
 use super::events::*;
 use super::table::{Instance, runner_name};
-use crate::config::DEFAULT_MAX_RUNTIME_MINUTES;
+use crate::config::{DEFAULT_MAX_RUNTIME_MINUTES, PoolId};
 use crate::event::Event;
 use crate::job::{FailureStage, Job, JobFailed, JobReaped, JobStarted, JobStatus, StartSource, job_end};
 use crate::rejection::Rejection;
@@ -62,10 +62,18 @@ fn refused(instance: &str, reason: RegisterRefusal) -> Rejection {
     Rejection::gone(format!("instance {instance} may not register a runner: {}", reason.as_str()))
 }
 
-pub(crate) fn runner_bootstrap(state: &State, instance: String) -> Result<Vec<Event>, Rejection> {
+pub(crate) fn runner_bootstrap(
+    state: &State,
+    instance: String,
+    pool: PoolId,
+) -> Result<Vec<Event>, Rejection> {
     let Some(inst) = state.instances.get(&instance) else {
         return Err(Rejection::try_later(format!("instance {instance} is not known yet; retry")));
     };
+    if inst.pool != pool {
+        let reason = BootstrapRefusal::WrongPool;
+        return Ok(vec![Event::RunnerBootstrapRefused(RunnerBootstrapRefused { instance, pool, reason })]);
+    }
     if inst.bootstrapped {
         return Err(Rejection::gone(format!("instance {instance} already bootstrapped")));
     }

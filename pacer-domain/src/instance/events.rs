@@ -1,6 +1,7 @@
 //! The instance area's facts: what became of each launched instance, and what its runner
 //! reported through the callbacks.
 
+use crate::config::PoolId;
 use crate::job::JobId;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,34 @@ impl RegisterRefusal {
             RegisterRefusal::InstanceEnded => "instance_ended",
         }
     }
+}
+
+/// Why a bootstrap was refused and recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BootstrapRefusal {
+    /// The token is another pool's: a token read on one pool's instance reaches no other pool.
+    WrongPool,
+}
+
+impl BootstrapRefusal {
+    /// `wrong_pool`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootstrapRefusal::WrongPool => "wrong_pool",
+        }
+    }
+}
+
+/// `runner.bootstrap_refused`: a valid bootstrap token was presented for an instance it may
+/// not bootstrap (recorded once per instance and reason while the token is valid).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerBootstrapRefused {
+    /// The instance (`i-…`) named.
+    pub instance: String,
+    /// The pool whose token was presented.
+    pub pool: PoolId,
+    /// Why.
+    pub reason: BootstrapRefusal,
 }
 
 /// `runner.register_refused`: a holder of an instance's callback token asked for another

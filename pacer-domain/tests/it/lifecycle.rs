@@ -9,14 +9,31 @@ const I2: &str = "i-0000000000000002";
 #[test]
 fn bootstrap_is_single_use_and_early_callers_retry() {
     let mut s = Scenario::standard();
-    let early = s.when(Command::RunnerBootstrap { instance: I1.into() }).unwrap_err();
+    let early = s.when(Command::RunnerBootstrap { instance: I1.into(), pool: PoolId(1) }).unwrap_err();
     assert_eq!(early.code, RejectionCode::TryLater);
     s.queue(1);
     s.launch(1, I1);
-    let events = s.run(Command::RunnerBootstrap { instance: I1.into() });
+    let pool = s.state.instances.get(I1).map(|i| i.pool).expect("launched");
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool });
     assert!(matches!(&events[..], [Event::RunnerBootstrapped(b)] if b.job == JobId(1)));
-    let again = s.when(Command::RunnerBootstrap { instance: I1.into() }).unwrap_err();
+    let again = s.when(Command::RunnerBootstrap { instance: I1.into(), pool }).unwrap_err();
     assert_eq!(again.code, RejectionCode::Gone);
+}
+
+#[test]
+fn another_pools_token_bootstraps_nothing_and_is_recorded() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    let pool = s.state.instances.get(I1).map(|i| i.pool).expect("launched");
+    let other = PoolId(pool.0 + 1);
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool: other });
+    assert_eq!(Scenario::names(&events), ["runner.bootstrap_refused"]);
+    assert!(events[0].is_failure());
+    assert!(matches!(&events[0], Event::RunnerBootstrapRefused(r)
+        if r.pool == other && r.reason == BootstrapRefusal::WrongPool));
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool });
+    assert_eq!(Scenario::names(&events), ["runner.bootstrapped"], "its own pool's token still works");
 }
 
 #[test]

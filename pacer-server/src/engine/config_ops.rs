@@ -45,8 +45,9 @@ fn aws_error(error: ComputeError) -> ConfigChangeError {
 }
 
 impl Engine {
-    fn script(&self, spec: &PoolSpec) -> String {
-        let token = self.secrets.bootstrap_token();
+    /// The user data of pool `id` with `spec`, carrying that pool's bootstrap token only.
+    fn script(&self, id: PoolId, spec: &PoolSpec) -> String {
+        let token = self.secrets.pool_bootstrap_token(id.0);
         let context = ScriptContext {
             public_url: &self.settings.public_url,
             bootstrap_token: &token,
@@ -93,7 +94,7 @@ impl Engine {
         let spec = spec.normalized();
         self.compute.validate_pool(&spec).await.map_err(aws_error)?;
         let (template_spec, spec) = self.provisional_pool(id, project, spec, None);
-        let template = materialize(&*self.compute, None, &template_spec, &self.script(&spec))
+        let template = materialize(&*self.compute, None, &template_spec, &self.script(id, &spec))
             .await
             .map_err(aws_error)?;
         let command = Command::CreatePool { project, spec, template: Some(template.clone()) };
@@ -126,9 +127,10 @@ impl Engine {
         let spec = spec.normalized();
         self.compute.validate_pool(&spec).await.map_err(aws_error)?;
         let (template_spec, spec) = self.provisional_pool(id, project, spec, existing.clone());
-        let template = materialize(&*self.compute, existing.as_ref(), &template_spec, &self.script(&spec))
-            .await
-            .map_err(aws_error)?;
+        let template =
+            materialize(&*self.compute, existing.as_ref(), &template_spec, &self.script(id, &spec))
+                .await
+                .map_err(aws_error)?;
         let command = Command::UpdatePool { id, spec, template: Some(template.clone()) };
         match self.app.execute(command, meta).await {
             Ok(records) => Ok(records),
@@ -166,7 +168,7 @@ impl Engine {
         let mut problems = Vec::new();
         for pool in pools {
             let spec = TemplateSpec::for_pool(&self.app.state().config, &pool);
-            let user_data = self.script(&pool.spec);
+            let user_data = self.script(pool.id, &pool.spec);
             if pool.template.as_ref().is_some_and(|t| t.fingerprint == spec.fingerprint(&user_data)) {
                 continue;
             }
@@ -285,7 +287,9 @@ impl Engine {
                 }
             };
             let (template_spec, spec) = self.provisional_pool(id, project, spec.clone(), previous.clone());
-            match materialize(&*self.compute, previous.as_ref(), &template_spec, &self.script(&spec)).await {
+            match materialize(&*self.compute, previous.as_ref(), &template_spec, &self.script(id, &spec))
+                .await
+            {
                 Ok(template) => {
                     made.push((previous, template.clone()));
                     templates.insert(key.clone(), template);
@@ -316,30 +320,57 @@ impl Engine {
         Ok(backup)
     }
 
-    /// Rotates the bootstrap token: the previous one stays valid for the longest max runtime
-    /// (plus boot time), and every pool's template gets a new version with the new token.
+    /// Rotates every pool's bootstrap token (a new key): the previous ones stay valid for the
+    /// longest max runtime (plus boot time), and every pool's template gets a new version.
     pub async fn rotate_bootstrap_token(&self, meta: Meta) -> Result<Vec<Recorded>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
-        let valid_until = self.app.now().plus_millis(self.longest_runtime_ms() + 15 * MINUTE_MS);
-        let token = self
+        let valid_until = self.token_grace_end();
+        let fingerprint = self
             .secrets
             .rotate_bootstrap(valid_until)
             .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
-        let mut records = self
-            .app
-            .execute(
-                Command::RotateBootstrapToken {
-                    fingerprint: crate::secrets::fingerprint(&token),
-                    previous_valid_until: valid_until,
-                },
-                meta.clone(),
-            )
-            .await?;
+        let command = Command::RotateBootstrapToken { fingerprint, previous_valid_until: valid_until };
+        let mut records = self.app.execute(command, meta.clone()).await?;
         let pools: Vec<Pool> = self.app.state().config.pools.values().cloned().collect();
+        records.extend(self.reversion(pools, &meta).await?);
+        Ok(records)
+    }
+
+    /// Rotates one pool's bootstrap token: its previous one stays valid for the longest max
+    /// runtime (plus boot time), other pools keep theirs, and its template gets a new version.
+    pub async fn rotate_pool_bootstrap_token(
+        &self,
+        meta: Meta,
+        id: PoolId,
+    ) -> Result<Vec<Recorded>, ConfigChangeError> {
+        let _edit = self.config_lock.lock().await;
+        let valid_until = self.token_grace_end();
+        let command = Command::RotatePoolBootstrapToken { pool: id, previous_valid_until: valid_until };
+        self.dry_run(command.clone())?;
+        self.secrets
+            .rotate_pool_bootstrap(id.0, valid_until)
+            .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
+        let mut records = self.app.execute(command, meta.clone()).await?;
+        let pool = self.app.state().config.pool(id).cloned();
+        records.extend(self.reversion(pool.into_iter().collect(), &meta).await?);
+        Ok(records)
+    }
+
+    /// When a rotated-out bootstrap token stops working: the longest max runtime plus 15
+    /// minutes, so every instance launched with it has booted.
+    fn token_grace_end(&self) -> pacer_domain::Timestamp {
+        self.app.now().plus_millis(self.longest_runtime_ms() + 15 * MINUTE_MS)
+    }
+
+    /// Gives each pool's template a new version with its current token; a pool whose template
+    /// cannot be re-versioned keeps its previous token (valid for its grace) until saved again.
+    async fn reversion(&self, pools: Vec<Pool>, meta: &Meta) -> Result<Vec<Recorded>, ConfigChangeError> {
+        let mut records = Vec::new();
         for pool in pools {
             let Some(existing) = &pool.template else { continue };
             let spec = TemplateSpec::for_pool(&self.app.state().config, &pool);
-            match materialize(&*self.compute, Some(existing), &spec, &self.script(&pool.spec)).await {
+            match materialize(&*self.compute, Some(existing), &spec, &self.script(pool.id, &pool.spec)).await
+            {
                 Ok(template) => {
                     let command = Command::UpdatePool {
                         id: pool.id,

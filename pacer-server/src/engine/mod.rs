@@ -80,11 +80,9 @@ pub struct Engine {
     reaper_wake: Notify,
     /// Instances whose runner registration is under way (one at a time per instance).
     registering: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Register refusals already recorded and when, so a looping caller writes one record per
-    /// reason while its token is valid.
-    refusals: std::sync::Mutex<
-        std::collections::HashMap<(String, pacer_domain::RegisterRefusal), pacer_domain::Timestamp>,
-    >,
+    /// Runner refusals already recorded (instance, reason) and when, so a looping caller writes
+    /// one record per instance and reason while its token is valid.
+    refusals: std::sync::Mutex<std::collections::HashMap<(String, &'static str), pacer_domain::Timestamp>>,
     config_lock: tokio::sync::Mutex<()>,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,

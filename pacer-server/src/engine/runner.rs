@@ -11,7 +11,8 @@ use crate::app::{AppError, Meta};
 use crate::github::JitRequest;
 use crate::metrics::GitHubCall;
 use pacer_domain::{
-    Actor, Command, MINUTE_MS, RegisterRefusal, RejectionCode, register_refusal, runner_name,
+    Actor, BootstrapRefusal, Command, Event, MINUTE_MS, PoolId, RegisterRefusal, RejectionCode,
+    register_refusal, runner_name,
 };
 
 /// Why a callback was refused.
@@ -41,6 +42,9 @@ pub enum CallbackError {
     /// Bad request body (400).
     #[error("{0}")]
     BadRequest(String),
+    /// A valid credential used where it does not reach (403); the refusal is recorded.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<AppError> for CallbackError {
@@ -80,30 +84,41 @@ pub struct Registration {
 }
 
 impl Engine {
-    /// `POST /api/runner/bootstrap`.
+    /// `POST /api/runner/bootstrap`: the token must be the current (or, in its grace, the
+    /// previous) token of the pool the instance was launched from.
     pub async fn runner_bootstrap(
         &self,
         bootstrap_token: &str,
         instance: &str,
     ) -> Result<Bootstrap, CallbackError> {
         let now = self.app.now();
-        if !self.secrets.check_bootstrap(bootstrap_token, now) {
-            return Err(CallbackError::Unauthorized);
+        let pool =
+            self.secrets.check_pool_bootstrap(bootstrap_token, now).ok_or(CallbackError::Unauthorized)?;
+        let pool = PoolId(pool);
+        let wrong_pool = BootstrapRefusal::WrongPool;
+        let refused = || {
+            CallbackError::Forbidden(format!(
+                "{pool}'s bootstrap token does not reach {instance}: {}",
+                wrong_pool.as_str()
+            ))
+        };
+        let launched_elsewhere = self.app.state().instances.get(instance).is_some_and(|i| i.pool != pool);
+        if launched_elsewhere && !self.first_refusal(instance, wrong_pool.as_str()) {
+            return Err(refused());
         }
         let records = self
             .app
             .execute(
-                Command::RunnerBootstrap { instance: instance.to_owned() },
+                Command::RunnerBootstrap { instance: instance.to_owned(), pool },
                 Meta::by(Actor::Runner(instance.to_owned())),
             )
             .await?;
-        let job = records
-            .iter()
-            .find_map(|r| match &r.event {
-                pacer_domain::Event::RunnerBootstrapped(b) => Some(b.job),
-                _ => None,
-            })
-            .ok_or_else(|| CallbackError::Retry("not bootstrapped".into()))?;
+        let job = records.iter().find_map(|r| match &r.event {
+            Event::RunnerBootstrapped(b) => Some(Ok(b.job)),
+            Event::RunnerBootstrapRefused(_) => Some(Err(refused())),
+            _ => None,
+        });
+        let job = job.ok_or_else(|| CallbackError::Retry("not bootstrapped".into()))??;
         // Valid as long as the longest pool may run, plus an hour to report.
         let expires = now.plus_millis(self.callback_lifetime_ms());
         let callback_token = self
@@ -135,19 +150,23 @@ impl Engine {
         Ok(instance)
     }
 
+    /// Whether this is the first refusal of `instance` for `reason` while tokens that could
+    /// repeat it are valid (only the first is recorded).
+    fn first_refusal(&self, instance: &str, reason: &'static str) -> bool {
+        let now = self.app.now();
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((instance.to_owned(), reason), now)
+            .is_none()
+    }
+
     /// Records a refused registration (once per instance and reason while its token is valid)
     /// and answers 410.
     async fn refuse_register(&self, instance: String, reason: RegisterRefusal) -> CallbackError {
         let refused =
             CallbackError::Gone(format!("no runner registration for {instance}: {}", reason.as_str()));
-        let now = self.app.now();
-        let first = self
-            .refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((instance.clone(), reason), now)
-            .is_none();
-        if first {
+        if self.first_refusal(&instance, reason.as_str()) {
             let actor = Meta::by(Actor::Runner(instance.clone()));
             if let Err(error) = self.app.execute(Command::RefuseRegister { instance, reason }, actor).await {
                 tracing::warn!(%error, "could not record a refused runner registration");

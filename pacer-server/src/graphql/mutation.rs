@@ -255,6 +255,22 @@ impl ConfigMutation {
         Ok(true)
     }
 
+    /// Rotates one pool's bootstrap token (after an instance of it may have leaked it): its
+    /// previous token stays valid for the longest pool max runtime plus 15 minutes, other pools
+    /// keep theirs, and its launch template gets a new version. NOT_FOUND for an unknown id;
+    /// UNAVAILABLE when the token cannot be stored or recorded.
+    async fn rotate_pool_bootstrap_token(&self, ctx: &Context<'_>, id: ID) -> Result<PoolView> {
+        let engine = engine(ctx)?;
+        let id = PoolId(parse_id("id", &id)?);
+        engine.rotate_pool_bootstrap_token(meta(ctx)?, id).await.map_err(|e| config_error(ctx, e))?;
+        let state = engine.app.state();
+        state
+            .config
+            .pool(id)
+            .map(|p| PoolView::of(&state, p))
+            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
+    }
+
     /// Binds a repo to a REPO-scoped project. INVALID_INPUT for bad fields; NOT_FOUND for an
     /// unknown project; CONFLICT when the repo is bound already or the project is ORG-scoped.
     async fn bind_repo(&self, ctx: &Context<'_>, input: RepoInput) -> Result<RepoView> {
@@ -352,9 +368,10 @@ pub(super) struct SystemMutation;
 
 #[Object]
 impl SystemMutation {
-    /// Rotates the bootstrap token instances use to call Pacer: the previous one stays valid for
-    /// the longest pool max runtime plus 15 minutes, and every pool's launch template gets a new
-    /// version with the new token. UNAVAILABLE when the token cannot be stored or recorded.
+    /// Rotates every pool's bootstrap token (each pool's instances carry their pool's token
+    /// only): the previous ones stay valid for the longest pool max runtime plus 15 minutes, and
+    /// every pool's launch template gets a new version with its new token. UNAVAILABLE when the
+    /// key cannot be stored or recorded.
     async fn rotate_bootstrap_token(&self, ctx: &Context<'_>) -> Result<Settings> {
         let engine = engine(ctx)?;
         engine.rotate_bootstrap_token(meta(ctx)?).await.map_err(|e| config_error(ctx, e))?;

@@ -754,7 +754,7 @@ pub(crate) fn settings(engine: &crate::engine::Engine) -> Settings {
                 .settings
                 .bootstrap_fingerprint
                 .clone()
-                .unwrap_or_else(|| crate::secrets::fingerprint(&engine.secrets.bootstrap_token())),
+                .unwrap_or_else(|| engine.secrets.bootstrap_fingerprint()),
         ),
         previous_token_valid_until: state.settings.previous_token_valid_until.map(Into::into),
         public_url: engine.settings.public_url.clone(),

@@ -110,6 +110,10 @@ pub(crate) fn summary(event: &Event) -> String {
             format!("SSO sign-in of {} from {} denied: {}", e.email, e.ip, e.reason)
         }
         Event::SettingsBootstrapTokenRotated(e) => format!("bootstrap token rotated (now {})", e.fingerprint),
+        Event::PoolBootstrapTokenRotated(e) => format!("{}'s bootstrap token rotated", e.pool),
+        Event::RunnerBootstrapRefused(e) => {
+            format!("refused {}'s bootstrap token for {} ({})", e.pool, e.instance, e.reason.as_str())
+        }
         Event::SettingsRetentionChanged(e) => format!("retention set to {} days", e.days),
         Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),
         Event::HealthChanged(e) => format!("{} unhealthy: {}", e.component, e.message),

@@ -43,6 +43,7 @@ fn reject(error: CallbackError) -> Rejection {
         CallbackError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         CallbackError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         CallbackError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        CallbackError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
     };
     warp::reject::custom(ApiError::new(status, code, error.to_string()))
 }

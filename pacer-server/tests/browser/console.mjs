@@ -356,6 +356,16 @@ async function configForms(page) {
   const template = await text(poolRow.locator(tid("pool-template")));
   if (!/^lt-\S+ v\d+$/.test(template)) fail(`the pool's launch template cell reads ${template}`);
   ok(`created pool ${PROJECT}/${POOL}, materialised as ${template}`);
+  await poolRow.locator(tid("pool-rotate-token")).click();
+  await page.waitForFunction(
+    (id) => (document.querySelector(`[data-testid="${id}"]`)?.textContent || "").includes("Rotated the bootstrap token"),
+    "pool-saved",
+    { timeout: 15000 },
+  ).catch(() => fail("rotating the pool's token reports nothing"));
+  const rotated = await text(page.locator(tid("pool-saved")));
+  if (!/Rotated the bootstrap token of pool \S+: launch template lt-\S+ is now at version \d+/.test(rotated)) fail(`the rotation notice reads ${rotated}`);
+  if ((await text(poolRow.locator(tid("pool-template")))) === template) fail("rotation did not re-version the template");
+  ok(`rotated ${POOL}'s bootstrap token: ${rotated}`);
 
   // A repo binding; a malformed name (local) and a repo bound elsewhere (server) are refused.
   await navigate(page, "repos");

@@ -234,7 +234,7 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
     );
     let session = cookie.trim_start_matches("pacer_session=");
     let everything: String = records.iter().map(|r| format!("{:?}\n", r)).collect();
-    let token = crate::support::pacer::bootstrap_token(&world.setup.data());
+    let token = crate::support::pacer::bootstrap_key(&world.setup.data());
     let stored: Value = serde_json::from_str(
         &std::fs::read_to_string(world.setup.data().join("secrets.json")).expect("secrets.json"),
     )
@@ -247,7 +247,7 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
         ("password hash", hash.as_str()),
         ("session", session),
         ("webhook secret", SECRET),
-        ("bootstrap token", token.as_str()),
+        ("bootstrap key", token.as_str()),
         ("app key", key_body.as_str()),
     ];
     for (name, secret) in secrets {

@@ -8,9 +8,9 @@ use pacer_domain::Event;
 use serde_json::json;
 use std::time::Duration;
 
-async fn register(pacer: &Pacer, instance: &str) -> String {
+async fn register(world: &World, pacer: &Pacer, instance: &str) -> String {
     let (status, boot) =
-        pacer.callback("bootstrap", &pacer.bootstrap_token(), json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
     assert_eq!(status, 200, "{boot}");
     let token = boot["callback_token"].as_str().expect("token").to_owned();
     let (status, answer) = pacer.callback("register", &token, json!({})).await;
@@ -36,7 +36,7 @@ async fn a_job_on_another_jobs_runner_leaves_nothing_stuck() {
     let instance_b = all.iter().find(|i| **i != instance_a).expect("B's instance").clone();
 
     // B's runner registers first and GitHub hands it job A.
-    let token_b = register(&pacer, &instance_b).await;
+    let token_b = register(&world, &pacer, &instance_b).await;
     let on = |body: &serde_json::Value, action: &str, runner: &str, conclusion: Option<&str>| {
         let mut body = body.clone();
         body["action"] = action.into();
@@ -46,7 +46,7 @@ async fn a_job_on_another_jobs_runner_leaves_nothing_stuck() {
     };
     assert_eq!(pacer.workflow_job("d-a-progress", &on(&a, "in_progress", &instance_b, None)).await.0, 200);
     // A's runner registers and takes job B.
-    let token_a = register(&pacer, &instance_a).await;
+    let token_a = register(&world, &pacer, &instance_a).await;
     assert_eq!(pacer.workflow_job("d-b-progress", &on(&b, "in_progress", &instance_a, None)).await.0, 200);
     pacer.wait_jobs("running", 2, Duration::from_secs(10)).await;
     assert_eq!(world.managed_instances().await.len(), 2, "no extra instance was launched");

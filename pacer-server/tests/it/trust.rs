@@ -6,7 +6,7 @@
 use crate::support::pacer::{Pacer, names};
 use crate::support::webhook_example;
 use crate::support::world::World;
-use pacer_domain::{Event, ReapReason, RegisterRefusal};
+use pacer_domain::{BootstrapRefusal, Event, ReapReason, RegisterRefusal};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ async fn booted(world: &World, pacer: &Pacer, id: u64, known: &[&str]) -> (Strin
     assert_eq!(fresh.len(), 1, "one instance for the job: {instances:?}");
     let instance = fresh[0].clone();
     let (status, boot) =
-        pacer.callback("bootstrap", &pacer.bootstrap_token(), json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
     assert_eq!(status, 200, "{boot}");
     let token = boot["callback_token"].as_str().expect("callback token").to_owned();
     (instance, token, queued)
@@ -139,4 +139,76 @@ async fn an_instance_whose_job_ended_registers_nothing_and_is_gone_within_a_reap
         matches!(refused[..], [RegisterRefusal::JobEnded | RegisterRefusal::InstanceEnded]),
         "the late registration is recorded once: {refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_token_bootstraps_its_own_pool_only_and_rotates_alone() {
+    let world = World::bare().await;
+    let mut backup = world.backup(json!({}));
+    let mut gpu = backup["projects"][0]["pools"][0].clone();
+    gpu["name"] = "gpu".into();
+    gpu["is_default"] = false.into();
+    backup["projects"][0]["pools"].as_array_mut().expect("pools").push(gpu);
+    world.setup.import(&backup);
+    let pacer = world.setup.start().await;
+    let job = |id: u64, labels: &[&str]| {
+        webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", labels)
+    };
+    assert_eq!(pacer.workflow_job("d-1", &job(7_300_000_001, &["self-hosted"])).await.0, 200);
+    assert_eq!(pacer.workflow_job("d-2", &job(7_300_000_002, &["self-hosted", "gpu"])).await.0, 200);
+    pacer.wait_jobs("starting", 2, Duration::from_secs(60)).await;
+    let (default_token, gpu_token) = (world.bootstrap_token_of(1).await, world.bootstrap_token_of(2).await);
+    assert_ne!(default_token, gpu_token, "each pool's user data carries its own token");
+
+    // The default pool's token bootstraps the default pool's instance and no other.
+    let instances = world.managed_instances().await;
+    let mut answers = Vec::new();
+    for instance in &instances {
+        let body = json!({"instance_id": instance});
+        answers.push((pacer.callback("bootstrap", &default_token, body).await.0, instance.clone()));
+    }
+    answers.sort();
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [200, 403], "{answers:?}");
+    let gpu_instance = answers[1].1.clone();
+    let again = pacer.callback("bootstrap", &default_token, json!({"instance_id": gpu_instance})).await;
+    assert_eq!(again.0, 403, "{}", again.1);
+    let own = pacer.callback("bootstrap", &gpu_token, json!({"instance_id": gpu_instance})).await;
+    assert_eq!(own.0, 200, "its own pool's token still works: {}", own.1);
+
+    // Rotating one pool: a new token in its user data, the other pool's unchanged, the old one
+    // valid for its grace, and a token naming a generation never issued refused.
+    let rotate = pacer
+        .http
+        .post(format!("{}/graphql", pacer.url))
+        .header("x-pacer-request", "1")
+        .json(&json!({"query": "mutation { rotatePoolBootstrapToken(id: \"1\") { id launchTemplateVersion } }"}))
+        .send()
+        .await
+        .expect("graphql");
+    let answer: Value = rotate.json().await.expect("json");
+    assert_eq!(answer["data"]["rotatePoolBootstrapToken"]["id"], "1", "{answer}");
+    let rotated = world.bootstrap_token_of(1).await;
+    assert_ne!(rotated, default_token);
+    assert_eq!(world.bootstrap_token_of(2).await, gpu_token, "other pools keep their token");
+    assert_eq!(pacer.workflow_job("d-3", &job(7_300_000_003, &["self-hosted"])).await.0, 200);
+    pacer.wait_jobs("starting", 3, Duration::from_secs(60)).await;
+    let third =
+        world.managed_instances().await.into_iter().find(|i| !instances.contains(i)).expect("a new one");
+    let forged = rotated.replacen("pb1.1.1.", "pb1.1.7.", 1);
+    assert_eq!(pacer.callback("bootstrap", &forged, json!({"instance_id": third})).await.0, 401);
+    let late = pacer.callback("bootstrap", &default_token, json!({"instance_id": third})).await;
+    assert_eq!(late.0, 200, "the previous token in its grace: {}", late.1);
+
+    let records = pacer.stop();
+    let refused: Vec<(String, BootstrapRefusal)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::RunnerBootstrapRefused(e) => Some((e.instance.clone(), e.reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, [(gpu_instance, BootstrapRefusal::WrongPool)], "recorded once");
+    let rotations = records.iter().filter(|r| matches!(r.event, Event::PoolBootstrapTokenRotated(_))).count();
+    assert_eq!(rotations, 1);
 }

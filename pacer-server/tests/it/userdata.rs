@@ -6,7 +6,6 @@
 use crate::support::pacer::find;
 use crate::support::webhook_example;
 use crate::support::world::World;
-use base64::Engine;
 use pacer_domain::{Event, FailureStage};
 use serde_json::json;
 use std::path::Path;
@@ -55,24 +54,6 @@ async fn local_servers(instance: Arc<Mutex<String>>, tarball: Arc<Mutex<Vec<u8>>
     url
 }
 
-async fn user_data(world: &World) -> String {
-    let templates = world.ec2.describe_launch_templates().send().await.expect("templates");
-    let id = templates.launch_templates()[0].launch_template_id().expect("id").to_owned();
-    let versions = world
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_id(id)
-        .versions("$Default")
-        .send()
-        .await
-        .expect("versions");
-    let data = versions.launch_template_versions()[0]
-        .launch_template_data()
-        .and_then(|d| d.user_data())
-        .expect("user data");
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).expect("base64")).expect("utf-8")
-}
-
 /// Runs the script with a `curl` on the PATH that logs its arguments (to `curl-args.txt`)
 /// before running the real one, and its temporary files in `tmp/`.
 fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
@@ -117,7 +98,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     let instance = Arc::new(Mutex::new(String::new()));
     let tarball = Arc::new(Mutex::new(runner_tarball(work.path(), VERSION)));
     let servers = local_servers(instance.clone(), tarball.clone()).await;
-    let script = user_data(&world).await;
+    let script = world.user_data(1).await;
     assert!(script.contains(&format!("RUNNER_VERSION='{VERSION}'")));
 
     pacer
@@ -141,7 +122,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     assert!(ran.starts_with("args=\njit=jit-config-for-"), "the JIT config in the environment only: {ran}");
     let curl_args = std::fs::read_to_string(good.join("curl-args.txt")).expect("curl ran");
     assert!(curl_args.contains("/api/runner/register"), "{curl_args}");
-    for secret in ["Bearer", "jit-config-for-", &pacer.bootstrap_token()] {
+    for secret in ["Bearer", "jit-config-for-", &world.bootstrap_token().await] {
         assert!(!curl_args.contains(secret), "{secret} on curl's command line:\n{curl_args}");
     }
     let left: Vec<_> = std::fs::read_dir(good.join("tmp")).expect("tmp").collect();

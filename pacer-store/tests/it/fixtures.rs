@@ -264,6 +264,15 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             job: s.flag.then_some(job),
             reason: if s.flag { RegisterRefusal::AlreadyRegistered } else { RegisterRefusal::JobEnded },
         }),
+        EventName::RunnerBootstrapRefused => Event::RunnerBootstrapRefused(RunnerBootstrapRefused {
+            instance: instance(),
+            pool: PoolId(s.number),
+            reason: BootstrapRefusal::WrongPool,
+        }),
+        EventName::PoolBootstrapTokenRotated => Event::PoolBootstrapTokenRotated(PoolBootstrapTokenRotated {
+            pool: PoolId(s.number),
+            previous_valid_until: Timestamp(s.number as i64),
+        }),
         EventName::UserCreated => Event::UserCreated(UserCreated { email: text(), method: AuthMethod::Oidc }),
         EventName::AuthLoginSucceeded => Event::AuthLoginSucceeded(AuthLoginSucceeded {
             email: text(),

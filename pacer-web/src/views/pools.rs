@@ -126,6 +126,23 @@ pub(crate) fn Pools() -> Element {
                                         },
                                         "copy"
                                     }
+                                    button { class: "button small", r#type: "button", "data-testid": "pool-rotate-token",
+                                        title: "Give this pool a new bootstrap token (the old one stays valid while its instances may still boot)",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| {
+                                                let p = p.clone();
+                                                spawn(async move {
+                                                    match api::run(ops::rotate_pool_bootstrap_token(&p.id)).await {
+                                                        Ok(d) => notice.set(Some(saved_message(&d.rotate_pool_bootstrap_token, "Rotated the bootstrap token of"))),
+                                                        Err(e) => notice.set(Some(format!("Could not rotate the bootstrap token of pool {}: {}", p.name, e.message))),
+                                                    }
+                                                    data.restart();
+                                                });
+                                            }
+                                        },
+                                        "rotate token"
+                                    }
                                 }
                             }
                         }

@@ -251,11 +251,6 @@ impl Pacer {
         .await;
     }
 
-    /// The bootstrap token from the data directory's secrets.
-    pub fn bootstrap_token(&self) -> String {
-        bootstrap_token(&self.data)
-    }
-
     /// Stops with SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> Vec<Recorded> {
         if let Some(mut child) = self.child.take() {
@@ -325,8 +320,8 @@ pub fn read_log(data: &Path) -> Vec<Recorded> {
     log.read(1, usize::MAX).expect("read the log")
 }
 
-/// The current bootstrap token in `secrets.json`.
-pub fn bootstrap_token(data: &Path) -> String {
+/// The current bootstrap key in `secrets.json` (every pool's token derives from it).
+pub fn bootstrap_key(data: &Path) -> String {
     let text = std::fs::read_to_string(data.join("secrets.json")).expect("secrets.json");
     let secrets: Value = serde_json::from_str(&text).expect("json");
     secrets["bootstrap"][0]["token"].as_str().expect("token").to_owned()

@@ -132,6 +132,37 @@ impl World {
         })
     }
 
+    /// The user data of pool `pool`'s launch template (default version), as its instances get it.
+    pub async fn user_data(&self, pool: u64) -> String {
+        use base64::Engine;
+        let versions = self
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name(format!("pacer-pool-{pool}"))
+            .versions("$Default")
+            .send()
+            .await
+            .expect("versions");
+        let data = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .and_then(|d| d.user_data())
+            .expect("user data");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    /// The first pool's bootstrap token as its instances read it from their user data.
+    pub async fn bootstrap_token(&self) -> String {
+        self.bootstrap_token_of(1).await
+    }
+
+    /// Pool `pool`'s bootstrap token as its instances read it from their user data.
+    pub async fn bootstrap_token_of(&self, pool: u64) -> String {
+        let script = self.user_data(pool).await;
+        let line = script.lines().find_map(|l| l.strip_prefix("BOOTSTRAP_TOKEN='")).expect("a token line");
+        line.trim_end_matches('\'').to_owned()
+    }
+
     /// Ids of the live instances tagged `gha:managed-by=pacer`.
     pub async fn managed_instances(&self) -> Vec<String> {
         let out = self

@@ -340,6 +340,19 @@ pub(crate) fn copy_pool(id: &str, name: Option<String>) -> Operation<CopyPoolDat
     CopyPoolData::build(CopyPoolVars { id: id.into(), name })
 }
 
+/// The answer to [`rotate_pool_bootstrap_token`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Mutation", variables = "IdVars")]
+pub(crate) struct RotatePoolTokenData {
+    #[arguments(id: $id)]
+    pub rotate_pool_bootstrap_token: Pool,
+}
+
+/// Rotates one pool's bootstrap token (its template gets a new version).
+pub(crate) fn rotate_pool_bootstrap_token(id: &str) -> Operation<RotatePoolTokenData, IdVars> {
+    RotatePoolTokenData::build(IdVars { id: id.into() })
+}
+
 /// The answer to [`delete_pool`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Mutation", variables = "IdVars")]
@@ -529,6 +542,13 @@ mod tests {
         assert_eq!(vars["input"]["allocationStrategy"], "LOWEST_PRICE");
         assert_eq!(vars["input"]["tags"], serde_json::json!([{ "key": "team", "value": "infra" }]));
         assert_eq!(vars["input"]["iamInstanceProfile"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_pool_token_rotation_names_its_pool() {
+        let op = rotate_pool_bootstrap_token("3");
+        assert!(op.query.contains("rotatePoolBootstrapToken(id: $id)"), "{}", op.query);
+        assert_eq!(serde_json::to_value(&op.variables).expect("variables"), serde_json::json!({ "id": "3" }));
     }
 
     #[test]
