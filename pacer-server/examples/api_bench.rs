@@ -153,6 +153,7 @@ async fn main() {
         auth: auth.clone(),
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
+        allowed_hosts: Vec::new(),
     };
     let fake = Arc::new(FakeCompute::new(FakeSettings::new(1)));
     let peers = Peers {

@@ -154,6 +154,7 @@ impl Server {
             auth: Arc::new(Auth::new(true, "admin@pacer.local".into(), 12, false, None)),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         };
         let peers = Peers {
             compute: compute.clone() as Arc<dyn Compute>,

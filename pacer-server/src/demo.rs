@@ -602,6 +602,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         auth: Arc::new(auth),
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
+        allowed_hosts: Vec::new(),
     };
     let running = start(data, settings, server, peers, listener).await?;
     seed(&running.engine).await?;

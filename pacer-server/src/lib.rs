@@ -19,6 +19,7 @@
 //!     auth: Arc::new(Auth::new(false, "admin@example.com".into(), 12, false, None)),
 //!     trusted_proxies: Vec::new(),
 //!     allowed_origins: Vec::new(),
+//!     allowed_hosts: Vec::new(),
 //! };
 //! let peers = Peers {
 //!     compute: Arc::new(FakeCompute::new(FakeSettings::new(7))),

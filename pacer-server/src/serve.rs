@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Extra allowed origins (the public URL's origin is always allowed).
     pub allowed_origins: Vec<String>,
+    /// Extra host names a request's `Host` may name (the public URL's host, the allowed
+    /// origins' hosts and loopback always may).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The outside world a Pacer talks to.
@@ -123,6 +126,13 @@ pub async fn start(
         .unwrap_or_default();
     let mut allowed_origins = options.allowed_origins;
     allowed_origins.push(public_origin);
+    let allowed_hosts =
+        crate::http::allowed_hosts(&engine.settings.public_url, &allowed_origins, &options.allowed_hosts);
+    if allowed_hosts.is_none() {
+        tracing::warn!(
+            "server.public_url is not set and Pacer listens on every address: requests are not checked for their Host; set server.public_url"
+        );
+    }
     let schema = crate::graphql::schema(engine.clone(), options.auth.clone());
     let http = Arc::new(Http {
         engine: engine.clone(),
@@ -132,6 +142,7 @@ pub async fn start(
         schema,
         trusted_proxies: options.trusted_proxies,
         allowed_origins,
+        allowed_hosts,
     });
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -252,6 +263,7 @@ pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Resul
             .iter()
             .map(|o| o.origin().ascii_serialization())
             .collect(),
+        allowed_hosts: config.server.allowed_hosts.clone(),
     })
 }
 

@@ -102,6 +102,10 @@ pub struct ServerConfig {
     /// Extra origins allowed for WebSocket upgrades and state-changing requests.
     #[serde(deserialize_with = "list")]
     pub allowed_origins: Vec<Url>,
+    /// Extra host names requests may name in `Host` (the public URL's host, the allowed
+    /// origins' hosts and loopback are always allowed).
+    #[serde(deserialize_with = "list")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -460,6 +465,10 @@ impl Config {
         }
         if self.server.allowed_origins.iter().any(|origin| origin.host().is_none()) {
             err("server.allowed_origins", "each entry must be an origin like https://pacer.example.com");
+        }
+        if self.server.allowed_hosts.iter().any(|host| url::Host::parse(host).is_err() || host.contains(':'))
+        {
+            err("server.allowed_hosts", "each entry must be a host name or IPv4 address without a port");
         }
         if self.storage.path.as_os_str().is_empty() {
             err("storage.path", "required");

@@ -2,7 +2,8 @@
 //! warp filters in the style of warp's `todos` example: one filter function per resource,
 //! plain async handlers, shared state injected by one filter, a body limit on every route that
 //! takes a body, and one `recover` mapping rejections to a JSON error body. Internal error text
-//! is logged, not returned.
+//! is logged, not returned. Before any route, a request naming a `Host` Pacer does not answer
+//! for is refused (DNS rebinding).
 
 mod auth_routes;
 mod client;
@@ -41,6 +42,58 @@ pub(crate) struct Http {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed for WebSocket upgrades and state-changing requests.
     pub allowed_origins: Vec<String>,
+    /// Host names a request's `Host` may name (lower case, no port, IPv6 without brackets);
+    /// `None` when Pacer cannot know its own name (no public URL, a wildcard listen address).
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// The host names requests may name: the public URL's, the allowed origins', the configured
+/// extra ones and loopback; `None` when the public URL names a wildcard address (unset, with
+/// Pacer listening everywhere), where no name can be checked.
+pub(crate) fn allowed_hosts(public_url: &str, origins: &[String], extra: &[String]) -> Option<Vec<String>> {
+    let host_of = |url: &str| url::Url::parse(url).ok().and_then(|u| u.host_str().map(normalize_host));
+    let public = host_of(public_url)?;
+    if public == "0.0.0.0" || public == "::" {
+        return None;
+    }
+    let mut hosts = vec![public, "localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.extend(origins.iter().filter_map(|o| host_of(o)));
+    hosts.extend(extra.iter().map(|h| normalize_host(h)));
+    hosts.sort();
+    hosts.dedup();
+    Some(hosts)
+}
+
+/// A host as compared: lower case, IPv6 without brackets.
+fn normalize_host(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+}
+
+/// Paths load balancers and scrapers reach by address, exempt from the `Host` check.
+const ANY_HOST_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Refuses, before routing, a request whose `Host` is not one Pacer answers for: a page on
+/// another site whose name was rebound to Pacer's address sends its own name.
+fn known_host(http: Arc<Http>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and(warp::host::optional())
+        .and(with(http))
+        .and_then(
+            |path: warp::path::FullPath, host: Option<warp::host::Authority>, http: Arc<Http>| async move {
+                let Some(allowed) = &http.allowed_hosts else { return Ok(()) };
+                let named = host.map(|h| normalize_host(h.host()));
+                if ANY_HOST_PATHS.contains(&path.as_str()) || named.is_some_and(|h| allowed.contains(&h)) {
+                    Ok(())
+                } else {
+                    Err(warp::reject::custom(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "unknown_host",
+                        "this server does not answer for that host; add it to server.allowed_hosts",
+                    )))
+                }
+            },
+        )
+        .untuple_one()
 }
 
 /// A JSON error body: `{"error": "...", "message": "..."}`.
@@ -90,12 +143,14 @@ fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clo
 
 /// Every REST route, with errors mapped to JSON.
 pub(crate) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    webhook::route(http.clone())
+    let routes = webhook::route(http.clone())
         .or(runner::routes(http.clone()))
         .or(health::routes(http.clone()))
         .or(graphql::routes(http.clone()))
-        .or(auth_routes::routes(http))
-        .or(console::route())
+        .or(auth_routes::routes(http.clone()))
+        .or(console::route());
+    known_host(http)
+        .and(routes)
         .recover(recover)
         .with(warp::log::custom(|info| {
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed_ms = info.elapsed().as_millis() as u64, "http");
@@ -152,6 +207,24 @@ mod tests {
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Named {
         name: String,
+    }
+
+    #[test]
+    fn hosts_come_from_the_public_url_the_origins_and_the_config() {
+        let hosts = allowed_hosts(
+            "https://Pacer.Example.com:8443",
+            &["https://console.example.org".to_owned()],
+            &["lb.internal".to_owned()],
+        )
+        .expect("a named public URL");
+        for host in
+            ["pacer.example.com", "console.example.org", "lb.internal", "localhost", "127.0.0.1", "::1"]
+        {
+            assert!(hosts.contains(&host.to_owned()), "{host} in {hosts:?}");
+        }
+        assert!(!hosts.contains(&"evil.example".to_owned()));
+        assert_eq!(allowed_hosts("http://0.0.0.0:3000", &[], &[]), None, "a wildcard address names nothing");
+        assert_eq!(normalize_host("[::1]"), "::1");
     }
 
     #[test]

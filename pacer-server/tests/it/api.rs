@@ -80,6 +80,7 @@ impl Api {
             auth: auth.clone(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         };
         let peers = Peers {
             compute: fake.clone() as Arc<dyn Compute>,

@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod demo;
 mod github_calls;
+mod hosts;
 mod intake;
 mod lifecycle;
 mod reaper;
