@@ -9,6 +9,7 @@
 //! managed-instance list for the orphan sweep, guarded terminates, a DryRun preflight and
 //! price quotes. Every AWS failure carries AWS's code and message and a class
 //! ([`pacer_domain::ErrorClass`]) that tells the dispatcher whether to back off, retry or fail.
+//! [`IdentityVerifier`] checks the AWS-signed identity documents instances prove themselves with.
 //!
 //! This crate must never terminate an instance that does not carry `gha:managed-by=pacer`,
 //! never let pricing fail a launch, and never leave a half-made launch-template version as
@@ -18,6 +19,7 @@ mod compute;
 mod ec2;
 mod error;
 mod fake;
+mod identity;
 mod instances;
 mod launch;
 mod pricing;
@@ -31,3 +33,4 @@ pub use compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdi
 pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;
 pub use fake::{FakeCompute, FakeOp, FakeSettings};
+pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};
