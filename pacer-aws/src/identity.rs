@@ -87,11 +87,15 @@ pub enum IdentityError {
     /// No certificate is known for the region.
     #[error("no identity certificate for region {0}; add one with aws.identity_certificates")]
     NoCertificate(String),
+    /// A genuine document of an instance in another region (regions share keys).
+    #[error("the identity document is of region {0}")]
+    WrongRegion(String),
 }
 
-/// Checks identity documents against the keys trusted for one region.
+/// Checks identity documents of one region against the keys trusted for it.
 #[derive(Clone, Debug)]
 pub struct IdentityVerifier {
+    region: String,
     keys: Vec<VerifyingKey<Sha256>>,
 }
 
@@ -120,16 +124,17 @@ impl IdentityVerifier {
         if keys.is_empty() {
             return Err(IdentityError::NoCertificate(region.to_owned()));
         }
-        Ok(Self::trusting(keys))
+        Ok(Self::trusting(region, keys))
     }
 
-    /// Trusts exactly these keys (the demo's stand-in for AWS).
-    pub fn trusting(keys: Vec<RsaPublicKey>) -> Self {
-        Self { keys: keys.into_iter().map(VerifyingKey::new).collect() }
+    /// Trusts exactly these keys for `region` (the demo's stand-in for AWS).
+    pub fn trusting(region: &str, keys: Vec<RsaPublicKey>) -> Self {
+        Self { region: region.to_owned(), keys: keys.into_iter().map(VerifyingKey::new).collect() }
     }
 
     /// The identity in `document_b64` (base64 of the document's exact bytes) if one trusted
-    /// key signed it (`signature_b64`, base64 as IMDS serves it, line breaks allowed).
+    /// key signed it (`signature_b64`, base64 as IMDS serves it, line breaks allowed) and it is
+    /// of this verifier's region.
     pub fn verify(&self, document_b64: &str, signature_b64: &str) -> Result<InstanceIdentity, IdentityError> {
         let decode = |text: &str, what: &str| {
             let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -143,7 +148,12 @@ impl IdentityVerifier {
         if !self.keys.iter().any(|key| key.verify(&document, &signature).is_ok()) {
             return Err(IdentityError::BadSignature);
         }
-        serde_json::from_slice(&document).map_err(|e| IdentityError::Malformed(e.to_string()))
+        let identity: InstanceIdentity =
+            serde_json::from_slice(&document).map_err(|e| IdentityError::Malformed(e.to_string()))?;
+        if identity.region != self.region {
+            return Err(IdentityError::WrongRegion(identity.region));
+        }
+        Ok(identity)
     }
 }
 
@@ -207,7 +217,7 @@ mod tests {
     #[test]
     fn a_signed_document_verifies_and_a_forged_or_altered_one_does_not() {
         let aws = IdentitySigner::generate().expect("key");
-        let verifier = IdentityVerifier::trusting(vec![aws.public_key()]);
+        let verifier = IdentityVerifier::trusting("us-east-1", vec![aws.public_key()]);
         let (document, signature) = aws.sign(&identity());
         assert_eq!(verifier.verify(&document, &signature), Ok(identity()));
 
@@ -219,6 +229,13 @@ mod tests {
         let (altered, _) = aws.sign(&other);
         assert_eq!(verifier.verify(&altered, &signature), Err(IdentityError::BadSignature));
         assert!(matches!(verifier.verify("not base64!", &signature), Err(IdentityError::Malformed(_))));
+
+        let elsewhere = InstanceIdentity { region: "us-west-2".into(), ..identity() };
+        let (document, signature) = aws.sign(&elsewhere);
+        assert_eq!(
+            verifier.verify(&document, &signature),
+            Err(IdentityError::WrongRegion("us-west-2".into()))
+        );
     }
 
     #[test]

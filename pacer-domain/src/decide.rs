@@ -10,7 +10,9 @@ use crate::config::{
     TemplateRef,
 };
 use crate::event::Event;
-use crate::instance::{self, InstanceOrphanFound, Observation, ReapReason, RegisterRefusal};
+use crate::instance::{
+    self, InstanceOrphanFound, Observation, ReapReason, RegisterRefusal, RunnerBootstrapRefused,
+};
 use crate::job::{self, JobId, LaunchOutcome, WebhookPayload};
 use crate::rejection::Rejection;
 use crate::settings;
@@ -122,13 +124,20 @@ pub enum Command {
         /// What EC2 answered.
         outcome: LaunchOutcome,
     },
-    /// An instance exchanges its pool's bootstrap token for a callback token.
+    /// An instance exchanges its pool's bootstrap token and its verified identity document for
+    /// a callback token.
     RunnerBootstrap {
-        /// The instance (`i-…`) asking; until it is live with a job, the answer is retry later.
+        /// The instance (`i-…`) its identity document names; until it is live with a job, the
+        /// answer is retry later.
         instance: String,
         /// The pool whose token it presented; another pool's instance is refused (recorded).
         pool: PoolId,
+        /// When EC2 says it was launched (the document's `pendingTime`).
+        launched_at: Timestamp,
     },
+    /// A bootstrap refused before the state could be asked (an unverifiable identity, an
+    /// instance other than the document's), recorded for the audit.
+    RefuseBootstrap(RunnerBootstrapRefused),
     /// The instance's runner was registered with GitHub.
     RunnerRegistered {
         /// The instance (`i-…`) the callback token belongs to.
@@ -236,7 +245,10 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         Command::RecordLaunch { job, attempt, outcome } => {
             Ok(job::record_launch(state, job, attempt, outcome, now))
         }
-        Command::RunnerBootstrap { instance, pool } => instance::runner_bootstrap(state, instance, pool),
+        Command::RunnerBootstrap { instance, pool, launched_at } => {
+            instance::runner_bootstrap(state, instance, pool, launched_at, now)
+        }
+        Command::RefuseBootstrap(refused) => Ok(vec![Event::RunnerBootstrapRefused(refused)]),
         Command::RunnerRegistered { instance, runner_id } => {
             instance::runner_registered(state, instance, runner_id)
         }

@@ -32,6 +32,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
         app,
         compute,
         Arc::new(SimulatedGitHub::default()),
+        Arc::new(crate::serve::identity_verifier(config)?),
         secrets,
         Metrics::new(),
         crate::serve::engine_settings(config, config.server.addr),

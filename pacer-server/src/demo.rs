@@ -14,7 +14,9 @@ use crate::engine::{Engine, EngineSettings};
 use crate::github::{GitHub, SimulatedGitHub};
 use crate::http::webhook_signature;
 use crate::serve::{Peers, Running, start};
-use pacer_aws::{Compute, FakeCompute, FakeSettings, InstanceState};
+use pacer_aws::{
+    Compute, FakeCompute, FakeSettings, IdentitySigner, IdentityVerifier, InstanceIdentity, InstanceState,
+};
 use pacer_domain::{
     Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectSpec, RepoSpec, SpawnMethod, Tags,
     sanitize,
@@ -168,6 +170,10 @@ const CANCEL_EVERY: u64 = 12;
 /// starting with the second, so a short demo shows a failed job with its stage and log tail.
 const BOOT_FAILS_EVERY: u64 = 10;
 
+/// The region and account the demo's simulated instances say they run in.
+const DEMO_REGION: &str = "us-east-1";
+const DEMO_ACCOUNT: &str = "000000000000";
+
 /// The simulated GitHub and its runners.
 pub(crate) struct World {
     http: reqwest::Client,
@@ -175,6 +181,8 @@ pub(crate) struct World {
     secret: Secret,
     engine: Arc<Engine>,
     compute: Arc<FakeCompute>,
+    /// Plays AWS: signs the simulated instances' identity documents.
+    identity: IdentitySigner,
     rng: Mutex<fastrand::Rng>,
     queued: Mutex<BTreeMap<u64, SimJob>>,
     runners: Mutex<HashSet<String>>,
@@ -191,6 +199,7 @@ impl World {
         secret: Secret,
         engine: Arc<Engine>,
         compute: Arc<FakeCompute>,
+        identity: IdentitySigner,
         seed: u64,
     ) -> Arc<World> {
         let start = 40_000_000_000 + (seed % 1_000_000) * 1_000;
@@ -200,6 +209,7 @@ impl World {
             secret,
             engine,
             compute,
+            identity,
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             queued: Mutex::new(BTreeMap::new()),
             runners: Mutex::new(HashSet::new()),
@@ -388,14 +398,21 @@ impl World {
     /// One runner: what the user data script does on a real instance.
     async fn run_runner(self: Arc<Self>, instance: String) {
         let mut answer = None;
+        let launched = self.compute.describe(std::slice::from_ref(&instance)).await.ok();
+        let launched_at = launched.and_then(|s| s.into_iter().next()).and_then(|s| s.launched_at);
+        let (document, signature) = self.identity.sign(&InstanceIdentity {
+            instance_id: instance.clone(),
+            account_id: DEMO_ACCOUNT.into(),
+            region: DEMO_REGION.into(),
+            pending_time: launched_at.unwrap_or_else(|| self.engine.app.now()).to_string(),
+        });
+        let proof =
+            serde_json::json!({"instance_id": instance, "document": document, "signature": signature});
         for _ in 0..60 {
             // The token of the pool it was launched from, as its user data carries it.
             let pool = self.engine.app.state().instances.get(&instance).map_or(0, |i| i.pool.0);
             let bootstrap_token = self.engine.secrets.pool_bootstrap_token(pool);
-            match self
-                .callback("bootstrap", &bootstrap_token, serde_json::json!({"instance_id": instance}))
-                .await
-            {
+            match self.callback("bootstrap", &bootstrap_token, proof.clone()).await {
                 Ok(body) => {
                     answer = Some(body);
                     break;
@@ -595,7 +612,10 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         snapshot_every: 10_000,
         retry_policy: pacer_domain::RetryPolicy::default(),
     };
-    let peers = Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone() };
+    let signer = IdentitySigner::generate()?;
+    let identity = Arc::new(IdentityVerifier::trusting(DEMO_REGION, vec![signer.public_key()]));
+    let peers =
+        Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone(), identity };
     let auth = crate::auth::Auth::new(false, "admin@pacer.local".into(), 12, false, None);
     let server = crate::serve::ServerOptions {
         webhook_secret: secret.clone(),
@@ -611,6 +631,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         secret,
         running.engine.clone(),
         compute,
+        signer,
         clock.now().millis() as u64,
     );
     tokio::spawn(world.clone().traffic(options.job_interval));

@@ -25,6 +25,8 @@
 //!     compute: Arc::new(FakeCompute::new(FakeSettings::new(7))),
 //!     github: Arc::new(SimulatedGitHub::default()),
 //!     clock: Arc::new(SystemClock),
+//!     // AWS's signing certificate for the region: instances prove who they are with it.
+//!     identity: Arc::new(pacer_aws::IdentityVerifier::for_region("us-east-1", "")?),
 //! };
 //! let running = pacer_server::start(data_dir, settings, options, peers, listener).await?;
 //! println!("listening on {}", running.addr);

@@ -45,6 +45,8 @@ pub struct Peers {
     pub github: Arc<dyn GitHub>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Whose signature proves an instance's identity (AWS's, for the region).
+    pub identity: Arc<pacer_aws::IdentityVerifier>,
 }
 
 /// A running Pacer.
@@ -107,7 +109,7 @@ pub async fn start(
             Box::new(move |records, state| metrics.observe(records, state)),
         )
     };
-    let engine = Engine::new(app, peers.compute, peers.github, secrets, metrics, settings);
+    let engine = Engine::new(app, peers.compute, peers.github, peers.identity, secrets, metrics, settings);
     let synced = engine.sync_templates().await;
     if let Err(problem) = &synced {
         tracing::warn!(%problem, "some launch templates could not be brought up to date");
@@ -190,6 +192,19 @@ pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettin
     }
 }
 
+/// AWS's identity certificate for the configured region plus `aws.identity_certificates`.
+pub(crate) fn identity_verifier(config: &Config) -> anyhow::Result<pacer_aws::IdentityVerifier> {
+    let mut extra = String::new();
+    for path in &config.aws.identity_certificates {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading aws.identity_certificates {}", path.display()))?;
+        extra.push_str(&pem);
+        extra.push('\n');
+    }
+    pacer_aws::IdentityVerifier::for_region(&config.aws.region, &extra)
+        .with_context(|| "aws.identity_certificates".to_owned())
+}
+
 /// `pacer serve`: real EC2 and GitHub from the configuration, until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -209,8 +224,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let settings = engine_settings(&config, addr);
     let options = server_options(&config, &settings.public_url)?;
-    let running =
-        start(&config.storage.path, settings, options, Peers { compute, github, clock }, listener).await?;
+    let identity = Arc::new(identity_verifier(&config)?);
+    let peers = Peers { compute, github, clock, identity };
+    let running = start(&config.storage.path, settings, options, peers, listener).await?;
     running.wait(shutdown_signal()).await;
     Ok(())
 }

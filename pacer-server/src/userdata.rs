@@ -1,6 +1,6 @@
 //! The user data every instance of a pool version boots with (SPEC §7): a bash script that
-//! reads the instance id through IMDSv2, trades the pool's bootstrap token for a per-job
-//! callback token, downloads and checks the runner when a version is pinned, runs the
+//! reads the instance id and its AWS-signed identity document through IMDSv2, trades them and
+//! the pool's bootstrap token for a per-job callback token, downloads and checks the runner when a version is pinned, runs the
 //! operator's `user_data_extra`, fetches its JIT config, runs the runner once, reports the
 //! outcome (or the failing stage, exit code, line and the last 64 KiB of its log) and shuts
 //! down, which terminates the instance. Secrets never reach a command line (which any process
@@ -82,11 +82,15 @@ STAGE=metadata
 IMDS_TOKEN=$(curl -sSf --max-time 10 --retry 5 -X PUT "$IMDS/latest/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')
 INSTANCE_ID=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/meta-data/instance-id")
 echo "pacer: instance $INSTANCE_ID"
+# The instance's proof of identity: the document AWS signed for it, byte for byte, and the signature.
+IDENTITY_DOCUMENT=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/dynamic/instance-identity/document" | base64 -w0)
+IDENTITY_SIGNATURE=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/dynamic/instance-identity/signature" | tr -d '\n')
 
 STAGE=bootstrap
 code=000
 for _ in $(seq 1 120); do
-  code=$(call /api/runner/bootstrap "$BOOTSTRAP_TOKEN" "{\"instance_id\":\"$INSTANCE_ID\"}" \
+  code=$(call /api/runner/bootstrap "$BOOTSTRAP_TOKEN" \
+    "{\"instance_id\":\"$INSTANCE_ID\",\"document\":\"$IDENTITY_DOCUMENT\",\"signature\":\"$IDENTITY_SIGNATURE\"}" \
     "$SECRETS/bootstrap.json" --max-time 15)
   case "$code" in
     200) break ;;

@@ -9,8 +9,9 @@ use crate::config::{DEFAULT_MAX_RUNTIME_MINUTES, PoolId};
 use crate::event::Event;
 use crate::job::{FailureStage, Job, JobFailed, JobReaped, JobStarted, JobStatus, StartSource, job_end};
 use crate::rejection::Rejection;
+use crate::schedule::CLAIM_TIMEOUT_MS;
 use crate::state::State;
-use crate::time::Timestamp;
+use crate::time::{MINUTE_MS, Timestamp};
 
 /// Largest runner log tail kept in the log; a longer tail keeps its last bytes.
 pub const MAX_LOG_TAIL_BYTES: usize = 64 * 1024;
@@ -62,17 +63,32 @@ fn refused(instance: &str, reason: RegisterRefusal) -> Rejection {
     Rejection::gone(format!("instance {instance} may not register a runner: {}", reason.as_str()))
 }
 
+/// How far EC2's launch time of an instance may be from the moment Pacer recorded its launch
+/// (the launch call, retries of the record and clock skew).
+pub const LAUNCH_TIME_TOLERANCE_MS: i64 = 10 * MINUTE_MS;
+
 pub(crate) fn runner_bootstrap(
     state: &State,
     instance: String,
     pool: PoolId,
+    launched_at: Timestamp,
+    now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
+    let refuse = |instance: String, reason| {
+        Ok(vec![Event::RunnerBootstrapRefused(RunnerBootstrapRefused { instance, pool, reason })])
+    };
     let Some(inst) = state.instances.get(&instance) else {
+        // A launch is recorded moments after EC2 starts the instance; one this old never will be.
+        if now.millis_since(launched_at) > CLAIM_TIMEOUT_MS + LAUNCH_TIME_TOLERANCE_MS {
+            return refuse(instance, BootstrapRefusal::UnknownInstance);
+        }
         return Err(Rejection::try_later(format!("instance {instance} is not known yet; retry")));
     };
     if inst.pool != pool {
-        let reason = BootstrapRefusal::WrongPool;
-        return Ok(vec![Event::RunnerBootstrapRefused(RunnerBootstrapRefused { instance, pool, reason })]);
+        return refuse(instance, BootstrapRefusal::WrongPool);
+    }
+    if (launched_at.millis() - inst.launched_at.millis()).abs() > LAUNCH_TIME_TOLERANCE_MS {
+        return refuse(instance, BootstrapRefusal::LaunchMismatch);
     }
     if inst.bootstrapped {
         return Err(Rejection::gone(format!("instance {instance} already bootstrapped")));

@@ -64,22 +64,37 @@ impl RegisterRefusal {
 pub enum BootstrapRefusal {
     /// The token is another pool's: a token read on one pool's instance reaches no other pool.
     WrongPool,
+    /// The identity document is forged, altered, malformed or of another region.
+    BadIdentity,
+    /// The request names another instance than its identity document.
+    InstanceMismatch,
+    /// The document's launch time is not the launch Pacer recorded for that instance.
+    LaunchMismatch,
+    /// A genuine instance Pacer never launched (another account's, or long gone).
+    UnknownInstance,
 }
 
 impl BootstrapRefusal {
-    /// `wrong_pool`.
+    /// `wrong_pool`, `bad_identity`, `instance_mismatch`, `launch_mismatch` or
+    /// `unknown_instance`.
     pub fn as_str(self) -> &'static str {
         match self {
             BootstrapRefusal::WrongPool => "wrong_pool",
+            BootstrapRefusal::BadIdentity => "bad_identity",
+            BootstrapRefusal::InstanceMismatch => "instance_mismatch",
+            BootstrapRefusal::LaunchMismatch => "launch_mismatch",
+            BootstrapRefusal::UnknownInstance => "unknown_instance",
         }
     }
 }
 
-/// `runner.bootstrap_refused`: a valid bootstrap token was presented for an instance it may
-/// not bootstrap (recorded once per instance and reason while the token is valid).
+/// `runner.bootstrap_refused`: a valid bootstrap token was presented without a valid proof of
+/// identity, or for an instance it may not bootstrap (recorded once per instance, or per pool
+/// for unverifiable documents, and reason while the token is valid).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerBootstrapRefused {
-    /// The instance (`i-…`) named.
+    /// The instance (`i-…`): the verified document's, else the one the request named (empty
+    /// when it named none or no valid id).
     pub instance: String,
     /// The pool whose token was presented.
     pub pool: PoolId,

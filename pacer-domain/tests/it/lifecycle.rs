@@ -9,14 +9,17 @@ const I2: &str = "i-0000000000000002";
 #[test]
 fn bootstrap_is_single_use_and_early_callers_retry() {
     let mut s = Scenario::standard();
-    let early = s.when(Command::RunnerBootstrap { instance: I1.into(), pool: PoolId(1) }).unwrap_err();
+    let early = s
+        .when(Command::RunnerBootstrap { instance: I1.into(), pool: PoolId(1), launched_at: s.now })
+        .unwrap_err();
     assert_eq!(early.code, RejectionCode::TryLater);
     s.queue(1);
     s.launch(1, I1);
     let pool = s.state.instances.get(I1).map(|i| i.pool).expect("launched");
-    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool });
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool, launched_at: s.now });
     assert!(matches!(&events[..], [Event::RunnerBootstrapped(b)] if b.job == JobId(1)));
-    let again = s.when(Command::RunnerBootstrap { instance: I1.into(), pool }).unwrap_err();
+    let again =
+        s.when(Command::RunnerBootstrap { instance: I1.into(), pool, launched_at: s.now }).unwrap_err();
     assert_eq!(again.code, RejectionCode::Gone);
 }
 
@@ -27,13 +30,39 @@ fn another_pools_token_bootstraps_nothing_and_is_recorded() {
     s.launch(1, I1);
     let pool = s.state.instances.get(I1).map(|i| i.pool).expect("launched");
     let other = PoolId(pool.0 + 1);
-    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool: other });
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool: other, launched_at: s.now });
     assert_eq!(Scenario::names(&events), ["runner.bootstrap_refused"]);
     assert!(events[0].is_failure());
     assert!(matches!(&events[0], Event::RunnerBootstrapRefused(r)
         if r.pool == other && r.reason == BootstrapRefusal::WrongPool));
-    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool });
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool, launched_at: s.now });
     assert_eq!(Scenario::names(&events), ["runner.bootstrapped"], "its own pool's token still works");
+}
+
+#[test]
+fn a_document_of_another_launch_or_of_an_instance_never_launched_is_refused() {
+    let mut s = Scenario::standard();
+    s.queue(1);
+    s.launch(1, I1);
+    let pool = s.state.instances.get(I1).map(|i| i.pool).expect("launched");
+    let earlier = Timestamp::from_millis(s.now.millis() - LAUNCH_TIME_TOLERANCE_MS - 1);
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool, launched_at: earlier });
+    assert!(
+        matches!(&events[..], [Event::RunnerBootstrapRefused(r)] if r.reason == BootstrapRefusal::LaunchMismatch)
+    );
+    let close = Timestamp::from_millis(s.now.millis() - 30 * SECOND_MS);
+    let events = s.run(Command::RunnerBootstrap { instance: I1.into(), pool, launched_at: close });
+    assert_eq!(Scenario::names(&events), ["runner.bootstrapped"]);
+
+    // An instance Pacer has not recorded: retry while its launch may still be recorded, then no.
+    let fresh =
+        s.when(Command::RunnerBootstrap { instance: I2.into(), pool, launched_at: s.now }).unwrap_err();
+    assert_eq!(fresh.code, RejectionCode::TryLater);
+    let old = Timestamp::from_millis(s.now.millis() - CLAIM_TIMEOUT_MS - LAUNCH_TIME_TOLERANCE_MS - 1);
+    let events = s.run(Command::RunnerBootstrap { instance: I2.into(), pool, launched_at: old });
+    assert!(
+        matches!(&events[..], [Event::RunnerBootstrapRefused(r)] if r.reason == BootstrapRefusal::UnknownInstance)
+    );
 }
 
 #[test]

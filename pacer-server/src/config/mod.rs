@@ -148,6 +148,10 @@ pub struct AwsConfig {
     /// Pricing API endpoint override.
     #[serde(deserialize_with = "optional")]
     pub pricing_endpoint_url: Option<Url>,
+    /// PEM files of certificates trusted for instance identity documents besides AWS's own
+    /// for the region (a partition Pacer does not ship, or a test authority).
+    #[serde(default, deserialize_with = "list")]
+    pub identity_certificates: Vec<PathBuf>,
 }
 
 /// `github.*`

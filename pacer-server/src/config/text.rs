@@ -22,6 +22,12 @@ impl FromText for String {
     }
 }
 
+impl FromText for std::path::PathBuf {
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.into())
+    }
+}
+
 impl FromText for u64 {
     fn from_text(text: &str) -> Result<Self, String> {
         text.trim().parse().map_err(|_| "must be a whole number".into())

@@ -11,7 +11,7 @@ mod redelivery;
 mod runner;
 
 pub(crate) use config_ops::ConfigChangeError;
-pub(crate) use runner::CallbackError;
+pub(crate) use runner::{CallbackError, IdentityProof};
 
 use crate::app::{App, AppError, Meta};
 use crate::github::GitHub;
@@ -71,6 +71,8 @@ pub struct Engine {
     pub compute: Arc<dyn Compute>,
     /// GitHub.
     pub github: Arc<dyn GitHub>,
+    /// Whose signature proves an instance's identity at bootstrap.
+    pub identity: Arc<pacer_aws::IdentityVerifier>,
     /// Secret material.
     pub secrets: Arc<Secrets>,
     /// Metrics.
@@ -95,6 +97,7 @@ impl Engine {
         app: Arc<App>,
         compute: Arc<dyn Compute>,
         github: Arc<dyn GitHub>,
+        identity: Arc<pacer_aws::IdentityVerifier>,
         secrets: Arc<Secrets>,
         metrics: Metrics,
         settings: EngineSettings,
@@ -105,6 +108,7 @@ impl Engine {
             app,
             compute,
             github,
+            identity,
             secrets,
             metrics,
             settings,

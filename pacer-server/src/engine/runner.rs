@@ -12,8 +12,20 @@ use crate::github::JitRequest;
 use crate::metrics::GitHubCall;
 use pacer_domain::{
     Actor, BootstrapRefusal, Command, Event, MINUTE_MS, PoolId, RegisterRefusal, RejectionCode,
-    register_refusal, runner_name,
+    RunnerBootstrapRefused, Timestamp, register_refusal, runner_name,
 };
+
+/// What an instance presents at bootstrap besides its pool's token.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct IdentityProof {
+    /// The instance it says it is; only checked against the document's.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Its identity document (IMDS `dynamic/instance-identity/document`), base64.
+    pub document: String,
+    /// AWS's RSA-SHA256 signature of it (IMDS `dynamic/instance-identity/signature`), base64.
+    pub signature: String,
+}
 
 /// Why a callback was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,47 +97,78 @@ pub struct Registration {
 
 impl Engine {
     /// `POST /api/runner/bootstrap`: the token must be the current (or, in its grace, the
-    /// previous) token of the pool the instance was launched from.
+    /// previous) token of the pool the instance was launched from, and the instance must prove
+    /// who it is with its AWS-signed identity document; the request's instance id is only
+    /// checked against the document's. Every refusal is a 403, recorded once per instance (per
+    /// pool for documents that do not verify) while tokens that could repeat it are valid.
     pub async fn runner_bootstrap(
         &self,
         bootstrap_token: &str,
-        instance: &str,
+        proof: &IdentityProof,
     ) -> Result<Bootstrap, CallbackError> {
         let now = self.app.now();
         let pool =
             self.secrets.check_pool_bootstrap(bootstrap_token, now).ok_or(CallbackError::Unauthorized)?;
         let pool = PoolId(pool);
-        let wrong_pool = BootstrapRefusal::WrongPool;
-        let refused = || {
-            CallbackError::Forbidden(format!(
-                "{pool}'s bootstrap token does not reach {instance}: {}",
-                wrong_pool.as_str()
-            ))
+        let claimed = proof.instance_id.clone().unwrap_or_default();
+        let refusal = |instance: String, reason| RunnerBootstrapRefused { instance, pool, reason };
+        let identity = match self.identity.verify(&proof.document, &proof.signature) {
+            Ok(identity) => identity,
+            // A forger names whatever instance it likes: one record per pool.
+            Err(error) => {
+                let refused = refusal(claimed, BootstrapRefusal::BadIdentity);
+                return Err(self.refuse_bootstrap(&pool.to_string(), refused, &error.to_string()).await);
+            }
         };
-        let launched_elsewhere = self.app.state().instances.get(instance).is_some_and(|i| i.pool != pool);
-        if launched_elsewhere && !self.first_refusal(instance, wrong_pool.as_str()) {
-            return Err(refused());
+        let instance = identity.instance_id;
+        if proof.instance_id.as_ref().is_some_and(|claimed| *claimed != instance) {
+            let refused = refusal(instance.clone(), BootstrapRefusal::InstanceMismatch);
+            let why = format!("the identity document is of {instance}, not {claimed}");
+            return Err(self.refuse_bootstrap(&instance, refused, &why).await);
         }
-        let records = self
-            .app
-            .execute(
-                Command::RunnerBootstrap { instance: instance.to_owned(), pool },
-                Meta::by(Actor::Runner(instance.to_owned())),
-            )
-            .await?;
+        let Some(launched_at) = Timestamp::parse_rfc3339(&identity.pending_time) else {
+            let refused = refusal(instance.clone(), BootstrapRefusal::BadIdentity);
+            return Err(self
+                .refuse_bootstrap(&instance, refused, "the document's pendingTime is not a time")
+                .await);
+        };
+        let command = Command::RunnerBootstrap { instance: instance.clone(), pool, launched_at };
+        // A refusal the state decides (another pool's token, another launch, an instance never
+        // launched) is recorded once, so the rules are asked first without recording.
+        let peek = pacer_domain::decide(&self.app.state(), command.clone(), now);
+        if let Ok([Event::RunnerBootstrapRefused(refused)]) = peek.as_deref() {
+            let why = format!("{instance} may not bootstrap with {pool}'s token");
+            return Err(self.refuse_bootstrap(&instance, refused.clone(), &why).await);
+        }
+        let records = self.app.execute(command, Meta::by(Actor::Runner(instance.clone()))).await?;
         let job = records.iter().find_map(|r| match &r.event {
             Event::RunnerBootstrapped(b) => Some(Ok(b.job)),
-            Event::RunnerBootstrapRefused(_) => Some(Err(refused())),
+            Event::RunnerBootstrapRefused(refused) => Some(Err(CallbackError::Forbidden(format!(
+                "{instance} may not bootstrap with {pool}'s token: {}",
+                refused.reason.as_str()
+            )))),
             _ => None,
         });
         let job = job.ok_or_else(|| CallbackError::Retry("not bootstrapped".into()))??;
-        // Valid as long as the longest pool may run, plus an hour to report.
         let expires = now.plus_millis(self.callback_lifetime_ms());
         let callback_token = self
             .secrets
-            .issue_callback(job.0, instance, expires)
+            .issue_callback(job.0, &instance, expires)
             .map_err(|e| CallbackError::Unavailable(format!("cannot store the callback token: {e}")))?;
-        Ok(Bootstrap { job_id: job.0, callback_token, runner_name: runner_name(instance) })
+        Ok(Bootstrap { job_id: job.0, callback_token, runner_name: runner_name(&instance) })
+    }
+
+    /// Records a refused bootstrap (once per `key` and reason while tokens that could repeat it
+    /// are valid) and answers 403.
+    async fn refuse_bootstrap(&self, key: &str, refused: RunnerBootstrapRefused, why: &str) -> CallbackError {
+        let answer = CallbackError::Forbidden(format!("{why}: {}", refused.reason.as_str()));
+        if self.first_refusal(key, refused.reason.as_str()) {
+            let actor = Meta::by(Actor::Runner(refused.instance.clone()));
+            if let Err(error) = self.app.execute(Command::RefuseBootstrap(refused), actor).await {
+                tracing::warn!(%error, "could not record a refused bootstrap");
+            }
+        }
+        answer
     }
 
     /// How long a callback token is valid: as long as the longest pool may run, plus an hour

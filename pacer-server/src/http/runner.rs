@@ -1,10 +1,12 @@
 //! Runner callbacks (SPEC §7): `/api/runner/bootstrap|register|complete|error`. Bootstrap takes
-//! the pool's bootstrap token, the others the per-job callback token, both as bearer tokens.
-//! Status codes: 401 bad token, 409 try again (launch not recorded yet), 410 already done,
-//! 503 GitHub or storage temporarily unavailable (retry), 424 GitHub refused.
+//! the pool's bootstrap token and the instance's AWS-signed identity document, the others the
+//! per-job callback token; tokens are bearer tokens. Status codes: 401 bad token, 403 a
+//! credential that does not reach this instance (recorded), 409 try again (launch not recorded
+//! yet), 410 already done, 503 GitHub or storage temporarily unavailable (retry), 424 GitHub
+//! refused.
 
 use super::{ApiError, Http, bearer, json_body, with};
-use crate::engine::CallbackError;
+use crate::engine::{CallbackError, IdentityProof};
 use serde::Deserialize;
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -12,11 +14,6 @@ use warp::{Filter, Rejection, Reply};
 
 const SMALL_BODY: u64 = 16 * 1024;
 const ERROR_BODY: u64 = 512 * 1024;
-
-#[derive(Deserialize)]
-struct BootstrapBody {
-    instance_id: String,
-}
 
 #[derive(Deserialize)]
 struct CompleteBody {
@@ -67,16 +64,15 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         .and(with(http.clone()))
         .and_then(|token_value: Option<String>, body: bytes::Bytes, http: Arc<Http>| async move {
             let token_value = token(token_value)?;
-            let body: BootstrapBody = json_body(&body).map_err(warp::reject::custom)?;
-            if !is_instance_id(&body.instance_id) {
+            let proof: IdentityProof = json_body(&body).map_err(warp::reject::custom)?;
+            if proof.instance_id.as_deref().is_some_and(|id| !is_instance_id(id)) {
                 return Err(warp::reject::custom(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     "instance_id must be an EC2 instance id",
                 )));
             }
-            let answer =
-                http.engine.runner_bootstrap(&token_value, &body.instance_id).await.map_err(reject)?;
+            let answer = http.engine.runner_bootstrap(&token_value, &proof).await.map_err(reject)?;
             Ok::<_, Rejection>(warp::reply::json(&answer))
         });
     let register = base

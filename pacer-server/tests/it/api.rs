@@ -86,6 +86,7 @@ impl Api {
             compute: fake.clone() as Arc<dyn Compute>,
             github: Arc::new(SimulatedGitHub::default()),
             clock: Arc::new(SystemClock),
+            identity: Arc::new(pacer_aws::IdentityVerifier::trusting("us-east-1", Vec::new())),
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
         let schema = pacer_server::schema(running.engine.clone(), auth.clone());

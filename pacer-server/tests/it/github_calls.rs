@@ -25,7 +25,7 @@ async fn registration_failures_and_missed_webhooks() {
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let instance = world.managed_instances().await[0].clone();
     let (_, boot) =
-        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(&instance).await).await;
     let token = boot["callback_token"].as_str().expect("token").to_owned();
 
     world.github.fail_jit_with(Some(502));

@@ -29,14 +29,14 @@ async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
 
     // The runner on the instance: bootstrap (once), register, and GitHub's webhooks.
     let (status, boot) =
-        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(instance).await).await;
     assert_eq!(status, 200, "{boot}");
     let token = boot["callback_token"].as_str().expect("callback token").to_owned();
     assert_eq!(boot["runner_name"], format!("pacer-{instance}"));
     let (again, _) =
-        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(instance).await).await;
     assert_eq!(again, 410, "bootstrap is single use");
-    let (bad, _) = pacer.callback("bootstrap", "wrong-token", json!({"instance_id": instance})).await;
+    let (bad, _) = pacer.callback("bootstrap", "wrong-token", world.proof(instance).await).await;
     assert_eq!(bad, 401);
     let (status, registration) = pacer.callback("register", &token, json!({})).await;
     assert_eq!(status, 200, "{registration}");

@@ -42,9 +42,8 @@ async fn overstays_losses_and_orphans_are_handled() {
     pacer.workflow_job("d-1", &job(201)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let overstaying = world.managed_instances().await.into_iter().find(|i| *i != orphan).expect("instance");
-    let (_, boot) = pacer
-        .callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": overstaying}))
-        .await;
+    let (_, boot) =
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(&overstaying).await).await;
     let token = boot["callback_token"].as_str().expect("token").to_owned();
     assert_eq!(pacer.callback("register", &token, json!({})).await.0, 200);
     pacer.wait_jobs("running", 1, Duration::from_secs(10)).await;

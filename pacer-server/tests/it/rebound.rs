@@ -10,7 +10,7 @@ use std::time::Duration;
 
 async fn register(world: &World, pacer: &Pacer, instance: &str) -> String {
     let (status, boot) =
-        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(instance).await).await;
     assert_eq!(status, 200, "{boot}");
     let token = boot["callback_token"].as_str().expect("token").to_owned();
     let (status, answer) = pacer.callback("register", &token, json!({})).await;

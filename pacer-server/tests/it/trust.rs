@@ -23,7 +23,7 @@ async fn booted(world: &World, pacer: &Pacer, id: u64, known: &[&str]) -> (Strin
     assert_eq!(fresh.len(), 1, "one instance for the job: {instances:?}");
     let instance = fresh[0].clone();
     let (status, boot) =
-        pacer.callback("bootstrap", &world.bootstrap_token().await, json!({"instance_id": instance})).await;
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(&instance).await).await;
     assert_eq!(status, 200, "{boot}");
     let token = boot["callback_token"].as_str().expect("callback token").to_owned();
     (instance, token, queued)
@@ -164,16 +164,16 @@ async fn a_pool_token_bootstraps_its_own_pool_only_and_rotates_alone() {
     let instances = world.managed_instances().await;
     let mut answers = Vec::new();
     for instance in &instances {
-        let body = json!({"instance_id": instance});
+        let body = world.proof(instance).await;
         answers.push((pacer.callback("bootstrap", &default_token, body).await.0, instance.clone()));
     }
     answers.sort();
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses, [200, 403], "{answers:?}");
     let gpu_instance = answers[1].1.clone();
-    let again = pacer.callback("bootstrap", &default_token, json!({"instance_id": gpu_instance})).await;
+    let again = pacer.callback("bootstrap", &default_token, world.proof(&gpu_instance).await).await;
     assert_eq!(again.0, 403, "{}", again.1);
-    let own = pacer.callback("bootstrap", &gpu_token, json!({"instance_id": gpu_instance})).await;
+    let own = pacer.callback("bootstrap", &gpu_token, world.proof(&gpu_instance).await).await;
     assert_eq!(own.0, 200, "its own pool's token still works: {}", own.1);
 
     // Rotating one pool: a new token in its user data, the other pool's unchanged, the old one
@@ -196,8 +196,8 @@ async fn a_pool_token_bootstraps_its_own_pool_only_and_rotates_alone() {
     let third =
         world.managed_instances().await.into_iter().find(|i| !instances.contains(i)).expect("a new one");
     let forged = rotated.replacen("pb1.1.1.", "pb1.1.7.", 1);
-    assert_eq!(pacer.callback("bootstrap", &forged, json!({"instance_id": third})).await.0, 401);
-    let late = pacer.callback("bootstrap", &default_token, json!({"instance_id": third})).await;
+    assert_eq!(pacer.callback("bootstrap", &forged, world.proof(&third).await).await.0, 401);
+    let late = pacer.callback("bootstrap", &default_token, world.proof(&third).await).await;
     assert_eq!(late.0, 200, "the previous token in its grace: {}", late.1);
 
     let records = pacer.stop();
@@ -211,4 +211,83 @@ async fn a_pool_token_bootstraps_its_own_pool_only_and_rotates_alone() {
     assert_eq!(refused, [(gpu_instance, BootstrapRefusal::WrongPool)], "recorded once");
     let rotations = records.iter().filter(|r| matches!(r.event, Event::PoolBootstrapTokenRotated(_))).count();
     assert_eq!(rotations, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_instance_s_own_signed_identity_bootstraps_it() {
+    let world = World::new().await;
+    let pacer = world.setup.start().await;
+    for (id, delivery) in [(7_400_000_001_u64, "d-1"), (7_400_000_002, "d-2")] {
+        let queued =
+            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        assert_eq!(pacer.workflow_job(delivery, &queued).await.0, 200);
+    }
+    pacer.wait_jobs("starting", 2, Duration::from_secs(60)).await;
+    let instances = world.managed_instances().await;
+    let (a, b) = (&instances[0], &instances[1]);
+    let token = world.bootstrap_token().await;
+    let bootstrap = |body: Value| {
+        let (pacer, token) = (&pacer, token.clone());
+        async move { pacer.callback("bootstrap", &token, body).await }
+    };
+
+    // A job on A that can list pending instances tries to take B's callback token.
+    let a_document = world.identity_document(a).await;
+    let key = world.setup.dir.join("identity.key");
+    let mut claim_b = world.proof_of(a, &a_document, &key);
+    claim_b["instance_id"] = b.as_str().into();
+    let (status, answer) = bootstrap(claim_b).await;
+    assert_eq!(status, 403, "A's document names A, not B: {answer}");
+    assert!(answer.to_string().contains("instance_mismatch"), "{answer}");
+    let (status, _) = bootstrap(json!({"instance_id": b})).await;
+    assert_eq!(status, 400, "an instance id alone proves nothing");
+
+    // Forged (another key), altered (a genuine signature over other bytes), another account's.
+    let forger = world.setup.dir.join("forger.key");
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&forger)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    let b_document = world.identity_document(b).await;
+    let (status, answer) = bootstrap(world.proof_of(b, &b_document, &forger)).await;
+    assert_eq!(status, 403, "forged: {answer}");
+    let mut altered = world.proof(b).await;
+    altered["document"] =
+        world.proof_of(b, &b_document.replace("m7i.large", "m7i.metal"), &key)["document"].clone();
+    assert_eq!(bootstrap(altered).await.0, 403, "altered");
+    let stranger = "i-0123456789abcdef9";
+    let mut elsewhere: Value = serde_json::from_str(&b_document).expect("json");
+    elsewhere["instanceId"] = stranger.into();
+    elsewhere["accountId"] = "999999999999".into();
+    elsewhere["pendingTime"] = "2026-01-01T00:00:00Z".into();
+    let elsewhere = serde_json::to_string_pretty(&elsewhere).expect("json");
+    let (status, answer) = bootstrap(world.proof_of(stranger, &elsewhere, &key)).await;
+    assert_eq!(status, 403, "an instance Pacer never launched: {answer}");
+    assert!(answer.to_string().contains("unknown_instance"), "{answer}");
+
+    // B itself, then a replay of B's exact request.
+    let own = world.proof(b).await;
+    let (status, answer) = bootstrap(own.clone()).await;
+    assert_eq!(status, 200, "B's own identity: {answer}");
+    assert_eq!(bootstrap(own).await.0, 410, "a replayed document bootstraps nothing");
+
+    let records = pacer.stop();
+    let refused: Vec<BootstrapRefusal> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::RunnerBootstrapRefused(e) => Some(e.reason),
+            _ => None,
+        })
+        .collect();
+    for reason in
+        [BootstrapRefusal::InstanceMismatch, BootstrapRefusal::BadIdentity, BootstrapRefusal::UnknownInstance]
+    {
+        assert!(refused.contains(&reason), "{reason:?} recorded: {refused:?}");
+    }
+    let bad = refused.iter().filter(|r| **r == BootstrapRefusal::BadIdentity).count();
+    assert_eq!(bad, 1, "forgeries are recorded once per pool: {refused:?}");
 }

@@ -5,7 +5,7 @@
 
 use crate::support::pacer::find;
 use crate::support::webhook_example;
-use crate::support::world::World;
+use crate::support::world::{World, sign_document};
 use pacer_domain::{Event, FailureStage};
 use serde_json::json;
 use std::path::Path;
@@ -38,19 +38,46 @@ fn runner_tarball(dir: &Path, version: &str) -> Vec<u8> {
     std::fs::read(tarball).expect("read tarball")
 }
 
-/// Instance metadata (IMDSv2) answering with `instance`, and the runner download.
-async fn local_servers(instance: Arc<Mutex<String>>, tarball: Arc<Mutex<Vec<u8>>>) -> String {
+/// What the fake instance metadata answers: the instance id, its identity document and the
+/// test authority's signature of it (standing in for AWS's).
+#[derive(Clone, Default)]
+struct Imds {
+    instance: String,
+    document: String,
+    signature: String,
+}
+
+impl Imds {
+    /// The metadata of `instance` as EC2 would serve it.
+    async fn of(world: &World, instance: &str) -> Imds {
+        let document = world.identity_document(instance).await;
+        let signature = sign_document(&document, &world.setup.dir.join("identity.key"));
+        Imds { instance: instance.to_owned(), document, signature }
+    }
+}
+
+/// Instance metadata (IMDSv2) answering from `imds`, and the runner download.
+async fn local_servers(imds: Arc<Mutex<Imds>>, tarball: Arc<Mutex<Vec<u8>>>) -> String {
     let token = warp::put().and(warp::path!("latest" / "api" / "token")).map(|| "imds-token");
-    let id = warp::get()
-        .and(warp::path!("latest" / "meta-data" / "instance-id"))
-        .and(warp::header::exact("x-aws-ec2-metadata-token", "imds-token"))
-        .map(move || instance.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    let read = move |pick: fn(&Imds) -> String| {
+        let imds = imds.clone();
+        move || pick(&imds.lock().unwrap_or_else(|p| p.into_inner()))
+    };
+    let metadata = warp::get().and(warp::header::exact("x-aws-ec2-metadata-token", "imds-token"));
+    let id =
+        metadata.and(warp::path!("latest" / "meta-data" / "instance-id")).map(read(|m| m.instance.clone()));
+    let document = metadata
+        .and(warp::path!("latest" / "dynamic" / "instance-identity" / "document"))
+        .map(read(|m| m.document.clone()));
+    let signature = metadata
+        .and(warp::path!("latest" / "dynamic" / "instance-identity" / "signature"))
+        .map(read(|m| m.signature.clone()));
     let download = warp::get().and(warp::path!("runner" / String / String)).map(
         move |_version: String, _file: String| tarball.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(warp::serve(token.or(id).or(download)).incoming(listener).run());
+    tokio::spawn(warp::serve(token.or(id).or(document).or(signature).or(download)).incoming(listener).run());
     url
 }
 
@@ -95,7 +122,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     world.setup.import(&world.backup(json!({"runner_version": VERSION})));
     let pacer = world.setup.start().await;
     let work = tempfile::tempdir().expect("tempdir");
-    let instance = Arc::new(Mutex::new(String::new()));
+    let instance = Arc::new(Mutex::new(Imds::default()));
     let tarball = Arc::new(Mutex::new(runner_tarball(work.path(), VERSION)));
     let servers = local_servers(instance.clone(), tarball.clone()).await;
     let script = world.user_data(1).await;
@@ -109,7 +136,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
         .await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let first = world.managed_instances().await[0].clone();
-    *instance.lock().unwrap_or_else(|p| p.into_inner()) = first.clone();
+    *instance.lock().unwrap_or_else(|p| p.into_inner()) = Imds::of(&world, &first).await;
     let good = work.path().join("good");
     let (ok, output) = tokio::task::spawn_blocking({
         let (script, servers, good) = (script.clone(), servers.clone(), good.clone());
@@ -139,7 +166,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
         .await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let second = world.managed_instances().await.into_iter().find(|i| *i != first).expect("second instance");
-    *instance.lock().unwrap_or_else(|p| p.into_inner()) = second.clone();
+    *instance.lock().unwrap_or_else(|p| p.into_inner()) = Imds::of(&world, &second).await;
     let bad = work.path().join("bad");
     let (ok, output) = tokio::task::spawn_blocking({
         let (script, servers, bad) = (script.clone(), servers.clone(), bad.clone());

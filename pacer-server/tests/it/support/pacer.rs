@@ -45,8 +45,13 @@ impl Setup {
     /// The configuration file (written on first use).
     pub fn config_file(&self) -> PathBuf {
         let path = self.dir.join("pacer.yaml");
-        let pricing =
+        let mut pricing =
             self.pricing.as_ref().map(|p| format!("  pricing_endpoint_url: {p}\n")).unwrap_or_default();
+        // The test authority that plays AWS for instance identity documents.
+        let authority = self.dir.join("identity.pem");
+        if authority.exists() {
+            pricing.push_str(&format!("  identity_certificates: [{}]\n", authority.display()));
+        }
         let yaml = format!(
             "server:\n  addr: {addr}\nstorage:\n  path: {data}\n  snapshot_every: 50\naws:\n  region: us-east-1\n  endpoint_url: {moto}\n{pricing}github:\n  app_id: 4242\n  private_key_path: {key}\n  webhook_secret: \"{SECRET}\"\n  api_url: {github}\n  redelivery_interval_seconds: {redelivery}\nauth:\n{auth}dispatcher:\n  sweep_seconds: 1\n{backoff}reaper:\n  interval_seconds: {reaper}\n  orphan_grace_minutes: 0\nlogging:\n  level: info,pacer_server=debug\n",
             addr = self.addr,

@@ -47,7 +47,81 @@ fn keypair(dir: &std::path::Path) -> Vec<u8> {
     public.stdout
 }
 
+/// A self-signed certificate and its key in `dir` (`identity.pem`, `identity.key`): the test
+/// authority that plays AWS's identity-document signer; Pacer is configured to trust it.
+fn identity_authority(dir: &std::path::Path) {
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/O=Test AWS"])
+        .arg("-keyout")
+        .arg(dir.join("identity.key"))
+        .arg("-out")
+        .arg(dir.join("identity.pem"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(status.success(), "openssl req failed");
+}
+
+/// The base64 signature of `document` by the RSA key in `key` (SHA-256, PKCS#1 v1.5), as
+/// IMDS serves AWS's.
+pub fn sign_document(document: &str, key: &std::path::Path) -> String {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("document");
+    std::fs::write(&file, document).expect("write document");
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&file)
+        .output()
+        .expect("sign");
+    assert!(out.status.success(), "openssl dgst failed");
+    base64::engine::general_purpose::STANDARD.encode(out.stdout)
+}
+
 impl World {
+    /// The identity document EC2 would give `instance` (moto's launch time, moto's account).
+    pub async fn identity_document(&self, instance: &str) -> String {
+        let out = self.ec2.describe_instances().instance_ids(instance).send().await.expect("describe");
+        let launched = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.launch_time())
+            .expect("a launch time")
+            .fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+            .expect("RFC 3339");
+        serde_json::to_string_pretty(&json!({
+            "accountId": "123456789012",
+            "architecture": "x86_64",
+            "availabilityZone": "us-east-1a",
+            "imageId": self.ami,
+            "instanceId": instance,
+            "instanceType": "m7i.large",
+            "pendingTime": launched,
+            "region": "us-east-1",
+            "version": "2017-09-30"
+        }))
+        .expect("json")
+    }
+
+    /// The bootstrap body of `instance`: its id, identity document and the test authority's
+    /// signature of it.
+    pub async fn proof(&self, instance: &str) -> Value {
+        let document = self.identity_document(instance).await;
+        self.proof_of(instance, &document, &self.setup.dir.join("identity.key"))
+    }
+
+    /// A bootstrap body naming `instance` with `document` signed by `key`.
+    pub fn proof_of(&self, instance: &str, document: &str, key: &std::path::Path) -> Value {
+        use base64::Engine;
+        json!({
+            "instance_id": instance,
+            "document": base64::engine::general_purpose::STANDARD.encode(document),
+            "signature": sign_document(document, key),
+        })
+    }
+
     /// A fresh world with the default backup imported.
     pub async fn new() -> World {
         let world = World::bare().await;
@@ -92,6 +166,7 @@ impl World {
         let security_group = sg.group_id().expect("sg id").to_owned();
         let dir = tempfile::tempdir().expect("tempdir");
         let public_key = keypair(dir.path());
+        identity_authority(dir.path());
         let github = FakeGitHub::start(&public_key).await;
         let setup = Setup {
             dir: dir.path().to_path_buf(),
