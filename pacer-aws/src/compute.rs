@@ -68,6 +68,8 @@ pub struct InstanceStatus {
     /// EC2's reason for the last state change, e.g.
     /// `Server.SpotInstanceTermination: Spot instance termination`.
     pub state_reason: Option<String>,
+    /// The AWS account that owns it (its reservation's owner); `None` when gone.
+    pub owner: Option<String>,
 }
 
 impl InstanceStatus {
@@ -82,6 +84,7 @@ impl InstanceStatus {
             launched_at: None,
             tags: Tags::new(),
             state_reason: None,
+            owner: None,
         }
     }
 

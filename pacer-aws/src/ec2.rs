@@ -181,7 +181,7 @@ pub(crate) fn tag_spec(resource: ResourceType, tags: &Tags) -> TagSpecification 
 }
 
 /// Pacer's view of one DescribeInstances item.
-pub(crate) fn instance_status(instance: &Instance) -> InstanceStatus {
+pub(crate) fn instance_status(instance: &Instance, owner: Option<&str>) -> InstanceStatus {
     let state = match instance.state().and_then(|s| s.name()) {
         Some(InstanceStateName::Pending) => InstanceState::Pending,
         Some(InstanceStateName::Running) => InstanceState::Running,
@@ -220,5 +220,6 @@ pub(crate) fn instance_status(instance: &Instance) -> InstanceStatus {
         launched_at: instance.launch_time().and_then(|t| t.to_millis().ok()).map(Timestamp::from_millis),
         tags,
         state_reason: state_reason.filter(|r| !r.is_empty()),
+        owner: owner.map(str::to_owned),
     }
 }

@@ -120,6 +120,9 @@ struct State {
 /// EC2 keeps terminated instances visible for about an hour, then forgets them.
 const TERMINATED_VISIBLE: Duration = Duration::from_secs(3600);
 
+/// The account the fake's instances belong to.
+pub const FAKE_ACCOUNT: &str = "000000000000";
+
 /// The in-memory [`Compute`].
 #[derive(Debug)]
 pub struct FakeCompute {
@@ -249,6 +252,7 @@ impl FakeCompute {
             launched_at: Some(i.launched_at),
             tags: i.tags.clone(),
             state_reason: reason,
+            owner: Some(FAKE_ACCOUNT.to_owned()),
         }
     }
 

@@ -101,7 +101,11 @@ impl Ec2Compute {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk(&e))?;
-            out.extend(page.reservations().iter().flat_map(|r| r.instances()).map(instance_status));
+            out.extend(
+                page.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances().iter().map(|i| instance_status(i, r.owner_id()))),
+            );
         }
         Ok(out)
     }
@@ -128,7 +132,11 @@ impl Ec2Compute {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| ComputeError::Aws(from_sdk(&e)))?;
-            out.extend(page.reservations().iter().flat_map(|r| r.instances()).map(instance_status));
+            out.extend(
+                page.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances().iter().map(|i| instance_status(i, r.owner_id()))),
+            );
         }
         tracing::debug!(count = out.len(), "managed instances listed");
         Ok(out)

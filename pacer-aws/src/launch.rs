@@ -241,7 +241,7 @@ impl Ec2Compute {
                     let Some(instance) = out.instances().first() else {
                         return Err(LaunchError::new("EmptyResponse", "RunInstances returned no instance"));
                     };
-                    let status = crate::ec2::instance_status(instance);
+                    let status = crate::ec2::instance_status(instance, out.owner_id());
                     return Ok(LaunchedInstance {
                         instance_id: status.instance_id,
                         instance_type: if status.instance_type.is_empty() {
@@ -292,7 +292,7 @@ impl Ec2Compute {
             .map_err(|e| from_sdk(&e))?;
         let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
         Ok(instance.map(|i| {
-            let status = crate::ec2::instance_status(i);
+            let status = crate::ec2::instance_status(i, None);
             LaunchedInstance {
                 instance_id: status.instance_id,
                 instance_type: status.instance_type,

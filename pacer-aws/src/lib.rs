@@ -32,5 +32,5 @@ mod mock_tests;
 pub use compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict, materialize};
 pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;
-pub use fake::{FakeCompute, FakeOp, FakeSettings};
+pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};
 pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};

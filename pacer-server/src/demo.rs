@@ -170,9 +170,8 @@ const CANCEL_EVERY: u64 = 12;
 /// starting with the second, so a short demo shows a failed job with its stage and log tail.
 const BOOT_FAILS_EVERY: u64 = 10;
 
-/// The region and account the demo's simulated instances say they run in.
+/// The region the demo's simulated instances say they run in.
 const DEMO_REGION: &str = "us-east-1";
-const DEMO_ACCOUNT: &str = "000000000000";
 
 /// The simulated GitHub and its runners.
 pub(crate) struct World {
@@ -402,7 +401,7 @@ impl World {
         let launched_at = launched.and_then(|s| s.into_iter().next()).and_then(|s| s.launched_at);
         let (document, signature) = self.identity.sign(&InstanceIdentity {
             instance_id: instance.clone(),
-            account_id: DEMO_ACCOUNT.into(),
+            account_id: pacer_aws::FAKE_ACCOUNT.into(),
             region: DEMO_REGION.into(),
             pending_time: launched_at.unwrap_or_else(|| self.engine.app.now()).to_string(),
         });

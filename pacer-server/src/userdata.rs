@@ -37,6 +37,7 @@ IMDS="${PACER_IMDS_URL:-http://169.254.169.254}"
 SHUTDOWN="${PACER_SHUTDOWN_COMMAND:-shutdown -h now}"
 LOG_FILE="${PACER_LOG_FILE:-/var/log/pacer-runner.log}"
 RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
+CLOUD_INSTANCE_DIR="${PACER_CLOUD_INSTANCE_DIR:-/var/lib/cloud/instance}"
 STAGE=boot
 CALLBACK_TOKEN=""
 SECRETS=$(mktemp -d "${TMPDIR:-/tmp}/pacer.XXXXXX")
@@ -101,6 +102,9 @@ done
 if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
 CALLBACK_TOKEN=$(json_field callback_token < "$SECRETS/bootstrap.json")
 rm -f "$SECRETS/bootstrap.json"
+# cloud-init's copies of this user data hold the pool's bootstrap token: drop them (IMDS still
+# serves it; the token is useless without an unbootstrapped instance's own signed identity).
+rm -f "$CLOUD_INSTANCE_DIR"/user-data.txt* "$CLOUD_INSTANCE_DIR"/scripts/part-* 2>/dev/null || true
 
 if [ -n "$RUNNER_VERSION" ]; then
   STAGE=download

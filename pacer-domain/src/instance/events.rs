@@ -72,11 +72,15 @@ pub enum BootstrapRefusal {
     LaunchMismatch,
     /// A genuine instance Pacer never launched (another account's, or long gone).
     UnknownInstance,
+    /// The document's account is not the one that owns the instance.
+    WrongAccount,
+    /// The instance bootstrapped already; this is a replay.
+    Replayed,
 }
 
 impl BootstrapRefusal {
-    /// `wrong_pool`, `bad_identity`, `instance_mismatch`, `launch_mismatch` or
-    /// `unknown_instance`.
+    /// `wrong_pool`, `bad_identity`, `instance_mismatch`, `launch_mismatch`,
+    /// `unknown_instance`, `wrong_account` or `replayed`.
     pub fn as_str(self) -> &'static str {
         match self {
             BootstrapRefusal::WrongPool => "wrong_pool",
@@ -84,6 +88,8 @@ impl BootstrapRefusal {
             BootstrapRefusal::InstanceMismatch => "instance_mismatch",
             BootstrapRefusal::LaunchMismatch => "launch_mismatch",
             BootstrapRefusal::UnknownInstance => "unknown_instance",
+            BootstrapRefusal::WrongAccount => "wrong_account",
+            BootstrapRefusal::Replayed => "replayed",
         }
     }
 }

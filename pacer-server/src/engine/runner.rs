@@ -132,13 +132,31 @@ impl Engine {
                 .refuse_bootstrap(&instance, refused, "the document's pendingTime is not a time")
                 .await);
         };
+        // The account in the document must be the one EC2 says owns the instance.
+        let described = self.compute.describe(std::slice::from_ref(&instance)).await.map_err(|e| {
+            CallbackError::Unavailable(format!("cannot describe {instance} to check its account: {e}"))
+        })?;
+        let owner = described.into_iter().find(|s| s.instance_id == instance).and_then(|s| s.owner);
+        if owner.is_some_and(|owner| owner != identity.account_id) {
+            let refused = refusal(instance.clone(), BootstrapRefusal::WrongAccount);
+            let why = format!("{instance} is not in account {}", identity.account_id);
+            return Err(self.refuse_bootstrap(&instance, refused, &why).await);
+        }
         let command = Command::RunnerBootstrap { instance: instance.clone(), pool, launched_at };
         // A refusal the state decides (another pool's token, another launch, an instance never
-        // launched) is recorded once, so the rules are asked first without recording.
+        // launched, a replay) is recorded once, so the rules are asked first without recording.
         let peek = pacer_domain::decide(&self.app.state(), command.clone(), now);
-        if let Ok([Event::RunnerBootstrapRefused(refused)]) = peek.as_deref() {
-            let why = format!("{instance} may not bootstrap with {pool}'s token");
-            return Err(self.refuse_bootstrap(&instance, refused.clone(), &why).await);
+        match peek.as_deref() {
+            Ok([Event::RunnerBootstrapRefused(refused)]) => {
+                let why = format!("{instance} may not bootstrap with {pool}'s token");
+                return Err(self.refuse_bootstrap(&instance, refused.clone(), &why).await);
+            }
+            Err(rejection) if rejection.code == RejectionCode::Gone => {
+                let refused = refusal(instance.clone(), BootstrapRefusal::Replayed);
+                self.record_bootstrap_refusal(&instance, refused).await;
+                return Err(CallbackError::Gone(rejection.message.clone()));
+            }
+            _ => {}
         }
         let records = self.app.execute(command, Meta::by(Actor::Runner(instance.clone()))).await?;
         let job = records.iter().find_map(|r| match &r.event {
@@ -162,13 +180,19 @@ impl Engine {
     /// are valid) and answers 403.
     async fn refuse_bootstrap(&self, key: &str, refused: RunnerBootstrapRefused, why: &str) -> CallbackError {
         let answer = CallbackError::Forbidden(format!("{why}: {}", refused.reason.as_str()));
+        self.record_bootstrap_refusal(key, refused).await;
+        answer
+    }
+
+    /// Records a refused bootstrap once per `key` and reason while tokens that could repeat it
+    /// are valid.
+    async fn record_bootstrap_refusal(&self, key: &str, refused: RunnerBootstrapRefused) {
         if self.first_refusal(key, refused.reason.as_str()) {
             let actor = Meta::by(Actor::Runner(refused.instance.clone()));
             if let Err(error) = self.app.execute(Command::RefuseBootstrap(refused), actor).await {
                 tracing::warn!(%error, "could not record a refused bootstrap");
             }
         }
-        answer
     }
 
     /// How long a callback token is valid: as long as the longest pool may run, plus an hour

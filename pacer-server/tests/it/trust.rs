@@ -96,6 +96,11 @@ async fn a_callback_token_registers_one_runner_and_reports_once() {
         refused.iter().all(|(i, _)| *i == first || *i == second),
         "refusals name the instance: {refused:?}"
     );
+    assert!(
+        refused.iter().any(|(i, r)| *i == second
+            && matches!(r, RegisterRefusal::RunnerDone | RegisterRefusal::InstanceEnded)),
+        "the registration after the runner's report is recorded: {refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,6 +264,12 @@ async fn only_an_instance_s_own_signed_identity_bootstraps_it() {
     altered["document"] =
         world.proof_of(b, &b_document.replace("m7i.large", "m7i.metal"), &key)["document"].clone();
     assert_eq!(bootstrap(altered).await.0, 403, "altered");
+    let mut other_account: Value = serde_json::from_str(&b_document).expect("json");
+    other_account["accountId"] = "999999999999".into();
+    let other_account = serde_json::to_string_pretty(&other_account).expect("json");
+    let (status, answer) = bootstrap(world.proof_of(b, &other_account, &key)).await;
+    assert_eq!(status, 403, "EC2 says another account owns B: {answer}");
+    assert!(answer.to_string().contains("wrong_account"), "{answer}");
     let stranger = "i-0123456789abcdef9";
     let mut elsewhere: Value = serde_json::from_str(&b_document).expect("json");
     elsewhere["instanceId"] = stranger.into();
@@ -283,9 +294,13 @@ async fn only_an_instance_s_own_signed_identity_bootstraps_it() {
             _ => None,
         })
         .collect();
-    for reason in
-        [BootstrapRefusal::InstanceMismatch, BootstrapRefusal::BadIdentity, BootstrapRefusal::UnknownInstance]
-    {
+    for reason in [
+        BootstrapRefusal::InstanceMismatch,
+        BootstrapRefusal::BadIdentity,
+        BootstrapRefusal::WrongAccount,
+        BootstrapRefusal::UnknownInstance,
+        BootstrapRefusal::Replayed,
+    ] {
         assert!(refused.contains(&reason), "{reason:?} recorded: {refused:?}");
     }
     let bad = refused.iter().filter(|r| **r == BootstrapRefusal::BadIdentity).count();

@@ -86,6 +86,10 @@ async fn local_servers(imds: Arc<Mutex<Imds>>, tarball: Arc<Mutex<Vec<u8>>>) -> 
 fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
     let bin = work.join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
+    // cloud-init's copies of the user data, as on a real instance.
+    std::fs::create_dir_all(work.join("cloud/scripts")).expect("cloud");
+    std::fs::write(work.join("cloud/user-data.txt"), script).expect("user data copy");
+    std::fs::write(work.join("cloud/scripts/part-001"), script).expect("script copy");
     std::fs::create_dir_all(work.join("tmp")).expect("tmp");
     let real = Command::new("bash").args(["-c", "command -v curl"]).output().expect("which curl");
     let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
@@ -108,6 +112,7 @@ fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
         .env("PACER_LOG_FILE", work.join("runner.log"))
         .env("PACER_RETRY_SECONDS", "1")
         .env("PATH", path)
+        .env("PACER_CLOUD_INSTANCE_DIR", work.join("cloud"))
         .env("TMPDIR", work.join("tmp"))
         .output()
         .expect("run bash");
@@ -154,6 +159,9 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     }
     let left: Vec<_> = std::fs::read_dir(good.join("tmp")).expect("tmp").collect();
     assert!(left.is_empty(), "the script removes its secrets directory: {left:?}");
+    for copy in ["cloud/user-data.txt", "cloud/scripts/part-001"] {
+        assert!(!good.join(copy).exists(), "cloud-init's {copy} (with the bootstrap token) is removed");
+    }
     pacer.wait_jobs("running", 1, Duration::from_secs(10)).await;
 
     // A runner that is not the pinned version: the job fails at `verify` with the log tail.
