@@ -20,12 +20,39 @@ use std::sync::Mutex;
 
 /// The session cookie.
 pub(crate) const COOKIE: &str = "pacer_session";
-/// Failed sign-ins allowed per account in [`THROTTLE_WINDOW_MS`].
+/// Sign-in attempts allowed per account *from one client address* in [`THROTTLE_WINDOW_MS`]: a
+/// stranger elsewhere cannot lock a real user out.
 const ACCOUNT_LIMIT: usize = 5;
-/// Failed sign-ins allowed per client address in [`THROTTLE_WINDOW_MS`].
+/// Sign-in attempts allowed per client address in [`THROTTLE_WINDOW_MS`].
 const ADDRESS_LIMIT: usize = 20;
 /// The throttling window.
 const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1_000;
+/// Throttle keys kept at most; past it, the keys with no attempt in the window are dropped.
+const THROTTLE_KEYS: usize = 10_000;
+/// Password verifications running at once (argon2id takes ~19 MiB each); more get 429 at once.
+const VERIFICATIONS: usize = 4;
+/// Longest text of a caller's recorded in the log (an email is at most 254 characters).
+pub(crate) const RECORDED_TEXT: usize = 254;
+
+/// The client a throttle counts: its IPv4 address, or its IPv6 /64 (one subscriber's network,
+/// whose addresses cost nothing to rotate).
+fn client_source(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// `text` cut to [`RECORDED_TEXT`] characters, for the log.
+pub(crate) fn capped(text: &str) -> String {
+    text.chars().take(RECORDED_TEXT).collect()
+}
 
 /// Who is asking.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,8 +93,9 @@ pub enum LoginError {
     /// Unknown user or wrong password (never said which).
     #[error("wrong email or password")]
     BadCredentials,
-    /// Too many failures from this address or for this account.
-    #[error("too many failed attempts; try again later")]
+    /// Too many attempts from this address, or for this account from this address, or too many
+    /// verifications under way.
+    #[error("too many attempts; try again later")]
     Throttled,
     /// The log or the secrets file refused the write; the caller should retry later.
     #[error("sign-in is unavailable right now")]
@@ -86,8 +114,17 @@ pub struct Auth {
     pub secure: bool,
     /// OIDC, when enabled.
     pub oidc: Option<oidc::Oidc>,
-    failures: Mutex<HashMap<String, Vec<i64>>>,
+    /// Recent attempts per throttle key, and whether the key's throttling is already recorded.
+    attempts: Mutex<HashMap<String, Attempts>>,
+    verifications: tokio::sync::Semaphore,
     dummy_hash: String,
+}
+
+/// The attempts of one throttle key in the current window.
+#[derive(Default)]
+struct Attempts {
+    at: Vec<i64>,
+    throttle_recorded: bool,
 }
 
 fn argon() -> Argon2<'static> {
@@ -121,7 +158,8 @@ impl Auth {
             session_ttl_ms: session_ttl_hours as i64 * 3_600_000,
             secure,
             oidc,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
+            verifications: tokio::sync::Semaphore::new(VERIFICATIONS),
             dummy_hash: hash_password(&random_token()).unwrap_or_default(),
         }
     }
@@ -145,21 +183,40 @@ impl Auth {
         Ok(Some(password))
     }
 
-    fn throttled(&self, keys: &[String], now: i64) -> bool {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter().any(|key| {
-            let list = failures.entry(key.clone()).or_default();
-            list.retain(|t| now - t < THROTTLE_WINDOW_MS);
+    /// Counts an attempt under every key *before* any verification, so concurrent attempts
+    /// cannot slip past the limit; refused attempts count too, so a flood keeps its own address
+    /// locked. `None` when it may go on; else whether this is the first refusal of the window for
+    /// a key (the only one recorded).
+    fn count_attempt(&self, keys: &[String], now: i64) -> Option<bool> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if attempts.len() > THROTTLE_KEYS {
+            attempts.retain(|_, a| a.at.iter().any(|t| now - t < THROTTLE_WINDOW_MS));
+        }
+        let mut first_refusal = None;
+        for key in keys {
+            let entry = attempts.entry(key.clone()).or_default();
+            entry.at.retain(|t| now - t < THROTTLE_WINDOW_MS);
+            if entry.at.is_empty() {
+                entry.throttle_recorded = false;
+            }
             let limit = if key.starts_with("ip:") { ADDRESS_LIMIT } else { ACCOUNT_LIMIT };
-            list.len() >= limit
-        })
+            if entry.at.len() >= limit {
+                let first = !entry.throttle_recorded;
+                entry.throttle_recorded = true;
+                first_refusal = Some(first_refusal.unwrap_or(false) || first);
+            }
+            // The newest `limit` attempts are all a window needs.
+            entry.at.push(now);
+            if entry.at.len() > limit {
+                entry.at.remove(0);
+            }
+        }
+        first_refusal
     }
 
-    fn note_failure(&self, keys: &[String], now: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in keys {
-            failures.entry(key.clone()).or_default().push(now);
-        }
+    /// Forgets a successful attempt of this account from this address.
+    fn forget_attempts(&self, key: &str) {
+        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
     /// Local sign-in: a new session id, or why not. Every attempt is audited.
@@ -170,9 +227,10 @@ impl Auth {
         password: &str,
         ip: IpAddr,
     ) -> Result<(String, Session), LoginError> {
-        let email = email.trim().to_ascii_lowercase();
+        let email = capped(&email.trim().to_ascii_lowercase());
         let now = engine.app.now();
-        let keys = [format!("ip:{ip}"), format!("user:{email}")];
+        let source = client_source(ip);
+        let keys = [format!("ip:{source}"), format!("user:{email}|ip:{source}")];
         let record = |reason: &str| {
             Command::RecordAuth(AuthRecord::LoginFailed(AuthLoginFailed {
                 email: email.clone(),
@@ -181,10 +239,16 @@ impl Auth {
                 reason: reason.to_owned(),
             }))
         };
-        if self.throttled(&keys, now.millis()) {
-            let _ = engine.app.execute(record("throttled"), Meta::by(Actor::System)).await;
+        if let Some(first) = self.count_attempt(&keys, now.millis()) {
+            // One record per key and window; the rest only count in the metrics.
+            if first {
+                let _ = engine.app.execute(record("throttled"), Meta::by(Actor::System)).await;
+            }
             return Err(LoginError::Throttled);
         }
+        let Ok(_verifying) = self.verifications.try_acquire() else {
+            return Err(LoginError::Throttled);
+        };
         let known = engine.app.state().users.contains_key(&email);
         let stored = engine.secrets.password_hash(&email).filter(|_| known);
         // Unknown users cost the same verification as known ones.
@@ -193,11 +257,10 @@ impl Auth {
         let valid =
             tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
         if !(valid && stored.is_some()) {
-            self.note_failure(&keys, now.millis());
             let _ = engine.app.execute(record("bad_credentials"), Meta::by(Actor::System)).await;
             return Err(LoginError::BadCredentials);
         }
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&keys[1]);
+        self.forget_attempts(&keys[1]);
         self.start_session(engine, &email, AuthMethod::Local, ip, now).await
     }
 

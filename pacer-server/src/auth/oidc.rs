@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Pending flows expire after this long.
 const FLOW_TTL_MS: i64 = 10 * 60 * 1_000;
+/// Pending flows kept at most (anyone can start one); the oldest makes room for a new one.
+const MAX_FLOWS: usize = 10_000;
 
 /// How Pacer signs users in through an OpenID Connect provider (`auth.oidc.*`).
 #[derive(Clone, Debug)]
@@ -173,6 +175,11 @@ impl Oidc {
         }
         let mut flows = self.flows.lock().unwrap_or_else(|p| p.into_inner());
         flows.retain(|_, f| f.expires_at > now_ms);
+        if flows.len() >= MAX_FLOWS {
+            // Anyone may start a flow: the oldest pending one makes room.
+            let oldest = flows.iter().min_by_key(|(_, f)| f.expires_at).map(|(k, _)| k.clone());
+            flows.remove(&oldest.unwrap_or_default());
+        }
         flows.insert(state.clone(), Flow { nonce, verifier, expires_at: now_ms + FLOW_TTL_MS });
         Ok((url.into(), state))
     }

@@ -108,14 +108,18 @@ async fn oidc_callback(
     let now = http.engine.app.now();
     let started_here =
         |state: &str| cookies.as_deref().and_then(|c| crate::auth::cookie(c, FLOW_COOKIE)) == Some(state);
-    let result = match (&query.error, &query.code, &query.state) {
-        (Some(error), _, _) => Err(crate::auth::oidc::OidcError::Provider(error.clone())),
-        (None, Some(code), Some(state)) if started_here(state) => {
-            oidc.finish(now.millis(), state, code).await
-        }
-        _ => Err(crate::auth::oidc::OidcError::BadState),
-    };
     let clear = flow_cookie(&http, "", 0);
+    // Only a flow this browser started is answered, and so recorded: a stranger's callback
+    // (with any error text it likes) writes nothing.
+    let Some(state) = query.state.as_deref().filter(|state| started_here(state)) else {
+        let bad_state = crate::auth::oidc::OidcError::BadState;
+        return Ok(with_cookie(redirect(&format!("/login?error={}", bad_state.code())), clear));
+    };
+    let result = match (&query.error, &query.code) {
+        (Some(error), _) => Err(crate::auth::oidc::OidcError::Provider(crate::auth::capped(error))),
+        (None, Some(code)) => oidc.finish(now.millis(), state, code).await,
+        (None, None) => Err(crate::auth::oidc::OidcError::BadState),
+    };
     Ok(with_cookie(callback_outcome(result, ip, &http).await, clear))
 }
 
@@ -153,8 +157,8 @@ async fn callback_outcome(
                 _ => String::new(),
             };
             let record = AuthRecord::OidcDenied(AuthOidcLoginDenied {
-                email,
-                reason: error.detail(),
+                email: crate::auth::capped(&email),
+                reason: crate::auth::capped(&error.detail()),
                 ip: ip.to_string(),
             });
             let _ =

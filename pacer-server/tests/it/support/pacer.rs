@@ -256,6 +256,11 @@ impl Pacer {
         .await;
     }
 
+    /// The process id of the running binary.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Stops with SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> Vec<Recorded> {
         if let Some(mut child) = self.child.take() {
