@@ -21,14 +21,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use subtle::ConstantTimeEq;
 
-/// A random token: 32 bytes, base64url.
+/// A random token: 32 bytes from the OS, base64url.
+///
+/// # Panics
+/// When the OS has no entropy source at all: no token Pacer could make would be secret, so it
+/// stops loudly rather than hand out guessable sessions and keys.
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
-    // getrandom only fails when the OS has no entropy source at all; fall back to a hash of
-    // time and address, which is still unique, rather than panic.
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &bytes);
-        bytes.copy_from_slice(&Sha256::digest(seed.as_bytes()));
+    if let Err(error) = getrandom::fill(&mut bytes) {
+        panic!("the operating system gives no randomness ({error}); Pacer cannot make secrets");
     }
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -128,6 +129,9 @@ impl Secrets {
     /// Opens `secrets.json` in `dir`, creating it with fresh material when missing.
     pub fn open(dir: &Path) -> anyhow::Result<Secrets> {
         std::fs::create_dir_all(dir)?;
+        // The data directory holds the log and the secrets: its owner only.
+        #[cfg(unix)]
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let path = dir.join("secrets.json");
         let file = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -370,6 +374,20 @@ mod tests {
         assert!(reopened.check_callback(&second, now).is_ok());
         let on_disk = std::fs::read_to_string(dir.path().join("secrets.json")).expect("read");
         assert!(!on_disk.contains(&second));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_the_secrets_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Secrets::open(&data).expect("open");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("secrets.json")), 0o600);
     }
 
     #[test]

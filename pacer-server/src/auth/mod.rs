@@ -18,8 +18,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-/// The session cookie.
+/// The session cookie over http.
 pub(crate) const COOKIE: &str = "pacer_session";
+/// The session cookie over https: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, host-only and for `/`, so no sibling host can plant or overwrite it.
+pub(crate) const SECURE_COOKIE: &str = "__Host-pacer_session";
 /// Sign-in attempts allowed per account *from one client address* in [`THROTTLE_WINDOW_MS`]: a
 /// stranger elsewhere cannot lock a real user out.
 const ACCOUNT_LIMIT: usize = 5;
@@ -308,7 +311,7 @@ impl Auth {
         if self.disabled {
             return Principal::Operator;
         }
-        match cookies.and_then(|c| cookie(c, COOKIE)) {
+        match cookies.and_then(|c| cookie(c, self.cookie_name())) {
             Some(id) => self.session_principal(engine, id),
             None => Principal::Anonymous,
         }
@@ -342,15 +345,21 @@ impl Auth {
     pub fn session_cookie(&self, id: &str) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
         format!(
-            "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            self.cookie_name(),
             self.session_ttl_ms / 1_000
         )
+    }
+
+    /// The session cookie's name: `__Host-` prefixed over https.
+    fn cookie_name(&self) -> &'static str {
+        if self.secure { SECURE_COOKIE } else { COOKIE }
     }
 
     /// The `Set-Cookie` value that removes the session cookie.
     pub fn clear_cookie(&self) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
-        format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+        format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", self.cookie_name())
     }
 }
 
@@ -380,5 +389,11 @@ mod tests {
         assert_eq!(cookie("a=1; pacer_session=abc; b=2", COOKIE), Some("abc"));
         assert_eq!(cookie("pacer_session=", COOKIE), None);
         assert_eq!(cookie("other=1", COOKIE), None);
+        let https = Auth::new(false, "a@example.test".into(), 12, true, None);
+        assert!(https.session_cookie("abc").starts_with("__Host-pacer_session=abc; Path=/;"));
+        assert!(https.session_cookie("abc").ends_with("; Secure"));
+        assert!(https.clear_cookie().starts_with("__Host-pacer_session=;"));
+        let http = Auth::new(false, "a@example.test".into(), 12, false, None);
+        assert!(http.session_cookie("abc").starts_with("pacer_session=abc;"));
     }
 }

@@ -19,8 +19,17 @@ use std::sync::Arc;
 #[derive(MergedObject, Default)]
 pub struct Query(JobsQuery, StatsQuery, AuditLogQuery, ConfigQuery, SystemQuery);
 
+/// Rows a page holds at most.
+const MAX_PAGE: i32 = 500;
+
+/// What a page of `first` rows costs against the complexity limit: its selection once per row
+/// (a `first` out of range costs a full page and is then refused by [`page_size`]).
+fn page_cost(first: i32, child_complexity: usize) -> usize {
+    usize::try_from(first.clamp(1, MAX_PAGE)).unwrap_or(1).saturating_mul(child_complexity)
+}
+
 fn page_size(first: i32) -> Result<usize> {
-    if (1..=500).contains(&first) {
+    if (1..=MAX_PAGE).contains(&first) {
         Ok(first as usize)
     } else {
         Err(error(ErrorCode::InvalidInput, "first must be between 1 and 500").extend_with_field("first"))
@@ -73,6 +82,7 @@ impl JobsQuery {
     /// Retained jobs (finished ones stay `retentionDays`), newest first, filtered: `first` per page
     /// (1 to 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`,
     /// a bad cursor or a non-numeric id in the filter.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -564,6 +574,7 @@ impl AuditLogQuery {
     /// The log, newest first, filtered by exact action and time range: `first` per page (1 to
     /// 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`, a bad
     /// cursor or an unknown action; UNAVAILABLE when the log cannot be read.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn audit(
         &self,
         ctx: &Context<'_>,

@@ -703,6 +703,23 @@ async fn rejections_carry_a_code_and_a_field_and_change_nothing() {
         "} ".repeat(20)
     );
     assert!(!api.run(&too_deep, json!({})).await.errors.is_empty(), "depth limit");
+    // A page costs its fields times `first`: the console's widest page passes, 500 full jobs
+    // (or the same asked twice under aliases) do not.
+    let row = "id githubJobId repo workflow jobName sender status projectName poolName queuedAt \
+               launchedAt startedAt finishedAt durationSeconds instanceId cost { micros }";
+    let page = |first: u32| {
+        format!(
+            "jobs(first: {first}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {row} }} }}"
+        )
+    };
+    assert!(
+        api.run(&format!("{{ {} }}", page(200)), json!({})).await.errors.is_empty(),
+        "the console's page"
+    );
+    let too_costly = api.run(&format!("{{ {} }}", page(500)), json!({})).await;
+    assert!(too_costly.errors.iter().any(|e| e.to_string().contains("complex")), "{:?}", too_costly.errors);
+    let aliased = format!("{{ a: {} b: {} }}", page(150), page(150));
+    assert!(!api.run(&aliased, json!({})).await.errors.is_empty(), "aliases add up");
 
     let events = api.running.engine.app.log().read(seq_before + 1, usize::MAX).expect("read");
     let config_changes: Vec<&str> = events
