@@ -364,7 +364,13 @@ async function configForms(page) {
   ).catch(() => fail("rotating the pool's token reports nothing"));
   const rotated = await text(page.locator(tid("pool-saved")));
   if (!/Rotated the bootstrap token of pool \S+: launch template lt-\S+ is now at version \d+/.test(rotated)) fail(`the rotation notice reads ${rotated}`);
-  if ((await text(poolRow.locator(tid("pool-template")))) === template) fail("rotation did not re-version the template");
+  // The table refetches after the notice: wait for the new version in the row.
+  let reversioned = template;
+  for (let i = 0; i < 50 && reversioned === template; i++) {
+    await page.waitForTimeout(200);
+    reversioned = await text(poolRow.locator(tid("pool-template")));
+  }
+  if (reversioned === template) fail("rotation did not re-version the template");
   ok(`rotated ${POOL}'s bootstrap token: ${rotated}`);
 
   // A repo binding; a malformed name (local) and a repo bound elsewhere (server) are refused.

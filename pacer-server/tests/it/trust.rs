@@ -127,6 +127,12 @@ async fn an_instance_whose_job_ended_registers_nothing_and_is_gone_within_a_reap
     let interval = Duration::from_secs(world.setup.reaper_seconds);
     assert!(took < interval, "terminated {took:?} after its job ended; the reaper interval is {interval:?}");
     assert_eq!(world.github.calls_to(JIT).len(), 1);
+    // EC2 terminates it first, then Pacer records the reaping: wait for Pacer's own view.
+    pacer
+        .wait_for("the reaping recorded", Duration::from_secs(30), || async {
+            pacer.metric("pacer_instances").await == 0.0
+        })
+        .await;
     let (status, _) = pacer.callback("complete", &token, json!({"exit_code": 0})).await;
     assert!(matches!(status, 401 | 410), "the token died with the instance (gone, then revoked): {status}");
 
