@@ -423,7 +423,17 @@ impl World {
         let Some(token) = answer.and_then(|a| a["callback_token"].as_str().map(str::to_owned)) else {
             return;
         };
-        if self.booted.fetch_add(1, Ordering::Relaxed) % BOOT_FAILS_EVERY == 1 {
+        // Emulator instances never fail to boot: the opening emulator job must hang and be reaped
+        // whichever instance happens to boot second on a busy machine.
+        let emulator = {
+            let state = self.engine.app.state();
+            state
+                .instances
+                .get(&instance)
+                .and_then(|i| state.config.pool(i.pool))
+                .is_some_and(|p| p.spec.name == "android")
+        };
+        if !emulator && self.booted.fetch_add(1, Ordering::Relaxed) % BOOT_FAILS_EVERY == 1 {
             // The boot script's error trap: the failing stage, exit code, line and log tail; then
             // the instance shuts down, and Pacer fails the job it was launched for.
             let log = "Reading package lists...\nE: Unable to locate package libvulkan-dev\n\
