@@ -3,10 +3,10 @@
 --   WEBHOOKS_TSV=deliveries.tsv wrk -t2 -c64 -d10s --latency -s webhooks.lua \
 --     http://127.0.0.1:PORT/api/webhook -- 2
 --
--- The TSV comes from ../shared/tools/load/gen-signed-webhooks.py (delivery id, signature, body
--- per line). Unlike ../shared/tools/load/webhooks.lua (whose threads all start at the same
--- `math.random` offset, because every thread's Lua state has the same seed, and so post the
--- same deliveries at the same time), each thread here takes its own slice of the lines (line
+-- The TSV comes from tools/load/gen-signed-webhooks.py (delivery id, signature, body per
+-- line). Unlike a script that picks lines with `math.random` (every thread's Lua state has the
+-- same seed, so all threads would post the same deliveries at the same time), each thread
+-- here takes its own slice of the lines (line
 -- i goes to thread i mod THREADS; pass THREADS after `--`), so no delivery is sent twice until
 -- a thread has used up its slice. Pacer's route is /api/webhook.
 --
