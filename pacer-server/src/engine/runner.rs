@@ -132,16 +132,6 @@ impl Engine {
                 .refuse_bootstrap(&instance, refused, "the document's pendingTime is not a time")
                 .await);
         };
-        // The account in the document must be the one EC2 says owns the instance.
-        let described = self.compute.describe(std::slice::from_ref(&instance)).await.map_err(|e| {
-            CallbackError::Unavailable(format!("cannot describe {instance} to check its account: {e}"))
-        })?;
-        let owner = described.into_iter().find(|s| s.instance_id == instance).and_then(|s| s.owner);
-        if owner.is_some_and(|owner| owner != identity.account_id) {
-            let refused = refusal(instance.clone(), BootstrapRefusal::WrongAccount);
-            let why = format!("{instance} is not in account {}", identity.account_id);
-            return Err(self.refuse_bootstrap(&instance, refused, &why).await);
-        }
         let command = Command::RunnerBootstrap { instance: instance.clone(), pool, launched_at };
         // A refusal the state decides (another pool's token, another launch, an instance never
         // launched, a replay) is recorded once, so the rules are asked first without recording.
@@ -157,6 +147,17 @@ impl Engine {
                 return Err(CallbackError::Gone(rejection.message.clone()));
             }
             _ => {}
+        }
+        // The account in the document must be the one EC2 says owns the instance (asked only
+        // when the state would let it bootstrap, so replays cost no EC2 call).
+        let described = self.compute.describe(std::slice::from_ref(&instance)).await.map_err(|e| {
+            CallbackError::Unavailable(format!("cannot describe {instance} to check its account: {e}"))
+        })?;
+        let owner = described.into_iter().find(|s| s.instance_id == instance).and_then(|s| s.owner);
+        if owner.is_some_and(|owner| owner != identity.account_id) {
+            let refused = refusal(instance.clone(), BootstrapRefusal::WrongAccount);
+            let why = format!("{instance} is not in account {}", identity.account_id);
+            return Err(self.refuse_bootstrap(&instance, refused, &why).await);
         }
         let records = self.app.execute(command, Meta::by(Actor::Runner(instance.clone()))).await?;
         let job = records.iter().find_map(|r| match &r.event {

@@ -207,12 +207,7 @@ impl ConfigMutation {
         let records =
             engine.create_pool(meta(ctx)?, project, spec).await.map_err(|e| config_error(ctx, e))?;
         let id = created_pool(&records).ok_or_else(|| error(ErrorCode::Unavailable, "pool not created"))?;
-        let state = engine.app.state();
-        state
-            .config
-            .pool(id)
-            .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
+        pool_view(engine, id)
     }
 
     /// Replaces a pool's settings: checked by the rules and against AWS, a new default launch
@@ -222,12 +217,7 @@ impl ConfigMutation {
         let id = PoolId(parse_id("id", &id)?);
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
         engine.update_pool(meta(ctx)?, id, spec).await.map_err(|e| config_error(ctx, e))?;
-        let state = engine.app.state();
-        state
-            .config
-            .pool(id)
-            .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
+        pool_view(engine, id)
     }
 
     /// Copies a pool into the same project, with its own launch template and never as the default
@@ -238,12 +228,7 @@ impl ConfigMutation {
         let id = PoolId(parse_id("id", &id)?);
         let records = engine.copy_pool(meta(ctx)?, id, name).await.map_err(|e| config_error(ctx, e))?;
         let id = created_pool(&records).ok_or_else(|| error(ErrorCode::Unavailable, "pool not created"))?;
-        let state = engine.app.state();
-        state
-            .config
-            .pool(id)
-            .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
+        pool_view(engine, id)
     }
 
     /// Deletes a pool, fails its queued jobs (stage `config`), then deletes its launch template;
@@ -263,12 +248,7 @@ impl ConfigMutation {
         let engine = engine(ctx)?;
         let id = PoolId(parse_id("id", &id)?);
         engine.rotate_pool_bootstrap_token(meta(ctx)?, id).await.map_err(|e| config_error(ctx, e))?;
-        let state = engine.app.state();
-        state
-            .config
-            .pool(id)
-            .map(|p| PoolView::of(&state, p))
-            .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
+        pool_view(engine, id)
     }
 
     /// Binds a repo to a REPO-scoped project. INVALID_INPUT for bad fields; NOT_FOUND for an
@@ -360,6 +340,16 @@ async fn repo_edit(ctx: &Context<'_>, input: RepoInput, update: bool) -> Result<
         .get(&key)
         .map(|r| RepoView::of(&state, r))
         .ok_or_else(|| error(ErrorCode::NotFound, "repo vanished"))
+}
+
+/// Pool `id` as the API shows it, once a mutation recorded it.
+fn pool_view(engine: &crate::engine::Engine, id: PoolId) -> Result<PoolView> {
+    let state = engine.app.state();
+    state
+        .config
+        .pool(id)
+        .map(|p| PoolView::of(&state, p))
+        .ok_or_else(|| error(ErrorCode::NotFound, "pool vanished"))
 }
 
 /// Settings and the caller's session.
