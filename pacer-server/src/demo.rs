@@ -465,7 +465,14 @@ impl World {
             return;
         };
         let runner_name = format!("pacer-{instance}");
-        // GitHub hands the runner the oldest queued job its labels satisfy.
+        // The job this instance was launched for, which the runner takes when it still waits
+        // (so the opening emulator job hangs on the first emulator instance, and is reaped a
+        // minute into the demo); else GitHub hands it the oldest queued job its labels satisfy.
+        let own = {
+            let state = self.engine.app.state();
+            let launched_for = state.instances.get(&instance).map(|i| i.launched_for);
+            launched_for.and_then(|id| state.jobs.get(id)).map(|j| j.github_job_id)
+        };
         let mut job = None;
         for _ in 0..240 {
             if !self.alive(&instance).await {
@@ -473,13 +480,11 @@ impl World {
             }
             let found = {
                 let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-                let id = queued
-                    .values()
-                    .find(|j| {
-                        j.labels.iter().all(|l| labels.contains(&sanitize(l)))
-                            && serves_repo(&labels, &j.repo)
-                    })
-                    .map(|j| j.id);
+                let fits = |j: &&SimJob| {
+                    j.labels.iter().all(|l| labels.contains(&sanitize(l))) && serves_repo(&labels, &j.repo)
+                };
+                let own = own.and_then(|id| queued.get(&id)).filter(fits).map(|j| j.id);
+                let id = own.or_else(|| queued.values().find(fits).map(|j| j.id));
                 id.and_then(|id| queued.remove(&id))
             };
             if let Some(found) = found {
