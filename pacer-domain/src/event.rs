@@ -214,6 +214,8 @@ catalogue! {
     RunnerRegisterRefused(RunnerRegisterRefused) = "runner.register_refused";
     RunnerBootstrapRefused(RunnerBootstrapRefused) = "runner.bootstrap_refused";
     PoolBootstrapTokenRotated(PoolBootstrapTokenRotated) = "pool.bootstrap_token_rotated";
+    UserDisabled(UserDisabled) = "user.disabled";
+    UserEnabled(UserEnabled) = "user.enabled";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -323,6 +325,8 @@ impl Event {
             Event::AuthLoginFailed(e) => vec![S::User(e.email.clone())],
             Event::AuthLogout(e) => vec![S::User(e.email.clone())],
             Event::AuthOidcLoginDenied(e) => vec![S::User(e.email.clone())],
+            Event::UserDisabled(e) => vec![S::User(e.email.clone())],
+            Event::UserEnabled(e) => vec![S::User(e.email.clone())],
             Event::SettingsBootstrapTokenRotated(_)
             | Event::SettingsRetentionChanged(_)
             | Event::HealthChanged(_) => vec![],

@@ -128,6 +128,8 @@ impl State {
             Event::RunnerErrored(e) => self.runner_done(&e.instance),
             Event::UserCreated(e) => self.user_created(e, at),
             Event::AuthLoginSucceeded(e) => self.login_succeeded(e, at),
+            Event::UserDisabled(e) => self.user_disabled(&e.email, true),
+            Event::UserEnabled(e) => self.user_disabled(&e.email, false),
             Event::SettingsBootstrapTokenRotated(e) => self.bootstrap_token_rotated(e),
             Event::SettingsRetentionChanged(e) => self.retention_changed(e),
             Event::HealthChanged(e) => self.health_changed(e, at),

@@ -59,6 +59,37 @@ pub(crate) enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// List, add, disable or enable console users of a stopped Pacer (exit 1 when refused).
+    User {
+        /// The data directory (`storage.path`).
+        #[arg(long, global = true)]
+        data: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `pacer user …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserAction {
+    /// Print every user: email, enabled or disabled, created, last sign-in.
+    List,
+    /// Create a local (email and password) user; its random password is printed once.
+    Add {
+        /// The user's email.
+        email: String,
+    },
+    /// Disable a user: their sessions end and they cannot sign in until enabled.
+    Disable {
+        /// The user's email.
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The user's email.
+        email: String,
+    },
 }
 
 /// `pacer backup …`
@@ -166,6 +197,25 @@ pub fn main() -> ExitCode {
         Command::Version => {
             println!("pacer {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+        Command::User { data, action } => {
+            init_logging("warn", LogFormat::Text);
+            let Some(data) = data else {
+                eprintln!("pacer user: --data DIR (the data directory, storage.path) is required");
+                return ExitCode::from(2);
+            };
+            let command = match action {
+                UserAction::List => crate::user_cli::UserCommand::List,
+                UserAction::Add { email } => crate::user_cli::UserCommand::Add(email),
+                UserAction::Disable { email } => crate::user_cli::UserCommand::SetDisabled(email, true),
+                UserAction::Enable { email } => crate::user_cli::UserCommand::SetDisabled(email, false),
+            };
+            let mut ok = true;
+            let code = run_async(async {
+                ok = crate::user_cli::run(&data, command, &mut std::io::stdout()).await?;
+                Ok(())
+            });
+            if ok { code } else { ExitCode::from(1) }
         }
         Command::Replay { data } => {
             init_logging("warn", LogFormat::Text);

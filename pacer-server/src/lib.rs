@@ -56,6 +56,7 @@ mod metrics;
 mod replay;
 mod secrets;
 mod serve;
+mod user_cli;
 mod userdata;
 
 pub use app::Meta;

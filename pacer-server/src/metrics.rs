@@ -32,6 +32,7 @@ const QUEUE_SECONDS: &str = "pacer_queue_time_seconds";
 const LOG_WRITE_SECONDS: &str = "pacer_log_write_seconds";
 const AWS_ERRORS: &str = "pacer_aws_errors_total";
 const GITHUB_ERRORS: &str = "pacer_github_errors_total";
+const SUBSCRIPTIONS: &str = "pacer_graphql_subscriptions";
 
 /// Bucket bounds (seconds) of the sub-second histograms: webhook answers and log writes.
 const FAST_BUCKETS: [f64; 11] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -188,6 +189,7 @@ pub struct Metrics {
     launch_seconds: Histogram,
     queue_seconds: Histogram,
     log_write_seconds: Histogram,
+    subscriptions: Gauge,
 }
 
 impl Default for Metrics {
@@ -213,6 +215,7 @@ impl Metrics {
             (LAST_SEQ, "Seq of the last folded record."),
             (LAUNCH_SLOTS, "Launch calls allowed at once (dispatcher.max_concurrent_launches)."),
             (LAUNCHES_IN_FLIGHT, "Launch calls under way."),
+            (SUBSCRIPTIONS, "Live GraphQL subscriptions (each with its feeding task)."),
         ] {
             recorder.describe_gauge(KeyName::from_const_str(name), None, text.into());
         }
@@ -251,6 +254,7 @@ impl Metrics {
             launch_seconds: histogram(LAUNCH_SECONDS),
             queue_seconds: histogram(QUEUE_SECONDS),
             log_write_seconds: histogram(LOG_WRITE_SECONDS),
+            subscriptions: gauge(SUBSCRIPTIONS, Vec::new()),
             recorder: Arc::new(recorder),
         }
     }
@@ -272,6 +276,11 @@ impl Metrics {
     pub fn github_error(&self, call: GitHubCall, status: u16) {
         let labels = vec![Label::new("call", call.as_str()), Label::new("status", status.to_string())];
         self.recorder.register_counter(&Key::from_parts(GITHUB_ERRORS, labels), &META).increment(1);
+    }
+
+    /// `pacer_graphql_subscriptions`, moved by the subscriptions themselves.
+    pub(crate) fn subscriptions_gauge(&self) -> Gauge {
+        self.subscriptions.clone()
     }
 
     /// Observes one launch call's duration.

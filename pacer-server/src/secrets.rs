@@ -75,6 +75,9 @@ pub struct Session {
     /// Signed in through OIDC (else with a password).
     #[serde(default)]
     pub oidc: bool,
+    /// OIDC sessions: the groups the provider named at sign-in, for re-checking the allowlists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// A pool's bootstrap token generation; the previous one stays valid until its grace ends.
@@ -123,6 +126,8 @@ pub enum TokenError {
 pub struct Secrets {
     path: PathBuf,
     file: Mutex<File>,
+    /// Bumped whenever sessions end before their time, so open WebSockets re-check theirs.
+    sessions_ended: tokio::sync::watch::Sender<u64>,
 }
 
 impl Secrets {
@@ -143,7 +148,8 @@ impl Secrets {
             },
             Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
         };
-        let secrets = Secrets { path, file: Mutex::new(file) };
+        let secrets =
+            Secrets { path, file: Mutex::new(file), sessions_ended: tokio::sync::watch::Sender::new(0) };
         secrets.save(&secrets.lock())?;
         Ok(secrets)
     }
@@ -324,12 +330,33 @@ impl Secrets {
     /// Revokes a session; true when it existed.
     pub fn revoke_session(&self, session_id: &str) -> std::io::Result<bool> {
         let key = sha256_hex(session_id);
-        self.update(move |file| file.sessions.remove(&key).is_some())
+        let revoked = self.update(move |file| file.sessions.remove(&key).is_some());
+        self.sessions_ended.send_modify(|n| *n += 1);
+        revoked
     }
 
-    /// Revokes every session of a user.
-    pub fn revoke_sessions_of(&self, email: &str) -> std::io::Result<()> {
-        self.update(|file| file.sessions.retain(|_, s| !s.email.eq_ignore_ascii_case(email)))
+    /// Ends the sessions `end` picks and forgets expired ones; the number ended (expired ones not
+    /// counted). The change holds in memory even when saving it fails.
+    pub fn end_sessions(&self, now: Timestamp, end: impl Fn(&Session) -> bool) -> std::io::Result<usize> {
+        let mut file = self.lock();
+        let before = file.sessions.len();
+        file.sessions.retain(|_, s| s.expires_at > now.millis());
+        let expired = before - file.sessions.len();
+        file.sessions.retain(|_, s| !end(s));
+        let ended = before - expired - file.sessions.len();
+        if ended > 0 {
+            self.sessions_ended.send_modify(|n| *n += 1);
+        }
+        if ended + expired > 0 {
+            self.save(&file)?;
+        }
+        Ok(ended)
+    }
+
+    /// Changes whenever sessions end before their time (logout, a disabled user, a failed
+    /// re-check); holders of a session then check theirs.
+    pub fn sessions_ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions_ended.subscribe()
     }
 }
 

@@ -17,6 +17,8 @@ pub struct User {
     pub created_at: Timestamp,
     /// Last successful sign-in, if any.
     pub last_login_at: Option<Timestamp>,
+    /// Disabled by an operator: every session ended, no sign-in until enabled again.
+    pub disabled: bool,
 }
 
 /// An authentication fact the server asks to record.
@@ -32,6 +34,10 @@ pub enum AuthRecord {
     Logout(AuthLogout),
     /// An OIDC sign-in was refused.
     OidcDenied(AuthOidcLoginDenied),
+    /// An operator disabled a user (refused for an unknown or already disabled user).
+    UserDisabled(UserDisabled),
+    /// An operator enabled a disabled user again (refused for an unknown or enabled user).
+    UserEnabled(UserEnabled),
 }
 
 /// How a user signed in.
@@ -98,7 +104,23 @@ pub struct AuthOidcLoginDenied {
     pub ip: String,
 }
 
-/// The event of an authentication fact; a second user with the same email is refused.
+/// `user.disabled`: an operator disabled a user; the server ends every session of the user at
+/// once and refuses their sign-ins until `user.enabled`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDisabled {
+    /// The user's email, lower-cased.
+    pub email: String,
+}
+
+/// `user.enabled`: an operator enabled a disabled user again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEnabled {
+    /// The user's email, lower-cased.
+    pub email: String,
+}
+
+/// The event of an authentication fact; a second user with the same email is refused, and so is
+/// disabling (enabling) a user who is unknown or already disabled (enabled).
 pub(crate) fn record(state: &State, record: AuthRecord) -> Result<Vec<Event>, Rejection> {
     Ok(vec![match record {
         AuthRecord::UserCreated(e) => {
@@ -111,12 +133,32 @@ pub(crate) fn record(state: &State, record: AuthRecord) -> Result<Vec<Event>, Re
         AuthRecord::LoginFailed(e) => Event::AuthLoginFailed(e),
         AuthRecord::Logout(e) => Event::AuthLogout(e),
         AuthRecord::OidcDenied(e) => Event::AuthOidcLoginDenied(e),
+        AuthRecord::UserDisabled(e) => {
+            if user_disabled(state, &e.email)? {
+                return Err(Rejection::conflict(Some("email"), "the user is already disabled"));
+            }
+            Event::UserDisabled(e)
+        }
+        AuthRecord::UserEnabled(e) => {
+            if !user_disabled(state, &e.email)? {
+                return Err(Rejection::conflict(Some("email"), "the user is not disabled"));
+            }
+            Event::UserEnabled(e)
+        }
     }])
+}
+
+/// Whether the user with this email is disabled; NOT_FOUND for an unknown user.
+fn user_disabled(state: &State, email: &str) -> Result<bool, Rejection> {
+    match state.users.get(&email.to_ascii_lowercase()) {
+        Some(user) => Ok(user.disabled),
+        None => Err(Rejection::not_found(format!("user {email}"))),
+    }
 }
 
 impl State {
     pub(crate) fn user_created(&mut self, e: &UserCreated, at: Timestamp) -> Folded {
-        let user = User { email: e.email.clone(), created_at: at, last_login_at: None };
+        let user = User { email: e.email.clone(), created_at: at, last_login_at: None, disabled: false };
         self.users.entry(e.email.to_ascii_lowercase()).or_insert(user);
         Ok(())
     }
@@ -126,5 +168,49 @@ impl State {
             user.last_login_at = Some(at);
         }
         Ok(())
+    }
+
+    pub(crate) fn user_disabled(&mut self, email: &str, disabled: bool) -> Folded {
+        match self.users.get_mut(&email.to_ascii_lowercase()) {
+            Some(user) => {
+                user.disabled = disabled;
+                Ok(())
+            }
+            None => Err(format!("no user {email} to disable or enable")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Actor, Recorded};
+    use crate::rejection::RejectionCode;
+
+    fn fold(state: &mut State, record: AuthRecord) -> Result<(), RejectionCode> {
+        let events = super::record(state, record).map_err(|r| r.code)?;
+        for event in events {
+            let seq = state.last_seq + 1;
+            let at = Timestamp::from_millis(1_000);
+            state.evolve(&Recorded { seq, at, actor: Actor::System, request_id: None, event });
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn users_are_disabled_and_enabled_once() {
+        let mut state = State::default();
+        let disable = |email: &str| AuthRecord::UserDisabled(UserDisabled { email: email.into() });
+        let enable = |email: &str| AuthRecord::UserEnabled(UserEnabled { email: email.into() });
+        assert_eq!(fold(&mut state, disable("ann@example.test")), Err(RejectionCode::NotFound));
+        let created = UserCreated { email: "Ann@example.test".into(), method: AuthMethod::Local };
+        fold(&mut state, AuthRecord::UserCreated(created)).expect("created");
+        assert_eq!(fold(&mut state, enable("ann@example.test")), Err(RejectionCode::Conflict));
+        fold(&mut state, disable("ann@example.test")).expect("disabled");
+        assert!(state.users["ann@example.test"].disabled);
+        assert_eq!(fold(&mut state, disable("ANN@example.test")), Err(RejectionCode::Conflict));
+        fold(&mut state, enable("ann@example.test")).expect("enabled");
+        assert!(!state.users["ann@example.test"].disabled);
+        assert_eq!(state.anomaly_count, 0);
     }
 }

@@ -5,18 +5,18 @@
 
 pub(crate) mod oidc;
 
-use crate::app::Meta;
+use crate::app::{App, Meta};
 use crate::engine::Engine;
-use crate::secrets::{Session, random_token};
+use crate::secrets::{Secrets, Session, random_token};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pacer_domain::{
     Actor, AuthLoginFailed, AuthLoginSucceeded, AuthLogout, AuthMethod, AuthRecord, Command, Timestamp,
-    UserCreated,
+    UserCreated, UserDisabled, UserEnabled,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The session cookie over http.
 pub(crate) const COOKIE: &str = "pacer_session";
@@ -34,6 +34,8 @@ const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1_000;
 const THROTTLE_KEYS: usize = 10_000;
 /// Password verifications running at once (argon2id takes ~19 MiB each); more get 429 at once.
 const VERIFICATIONS: usize = 4;
+/// How often sessions are re-checked against the users and the OIDC allowlists.
+pub(crate) const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Longest text of a caller's recorded in the log (an email is at most 254 characters).
 pub(crate) const RECORDED_TEXT: usize = 254;
 
@@ -100,9 +102,26 @@ pub enum LoginError {
     /// verifications under way.
     #[error("too many attempts; try again later")]
     Throttled,
+    /// The right password, but an operator disabled the account.
+    #[error("this account is disabled")]
+    Disabled,
     /// The log or the secrets file refused the write; the caller should retry later.
     #[error("sign-in is unavailable right now")]
     Unavailable,
+}
+
+/// Why a user could not be disabled or enabled.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UserChangeError {
+    /// The domain refused it (unknown user, already in that state).
+    #[error("{}", .0.message)]
+    Rejected(pacer_domain::Rejection),
+    /// Operators cannot disable themselves (they would lose the console at once).
+    #[error("you cannot disable your own account")]
+    Yourself,
+    /// The log refused the write.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Sign-in settings and state.
@@ -173,16 +192,8 @@ impl Auth {
         if self.disabled || !engine.app.state().users.is_empty() {
             return Ok(None);
         }
-        let password: String =
-            random_token().chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect();
-        let hash =
-            hash_password(&password).map_err(|e| anyhow::anyhow!("hashing the bootstrap password: {e}"))?;
-        engine.secrets.set_password_hash(&self.local_email, hash)?;
-        let record = AuthRecord::UserCreated(UserCreated {
-            email: self.local_email.clone(),
-            method: AuthMethod::Local,
-        });
-        engine.app.execute(Command::RecordAuth(record), Meta::by(Actor::System)).await?;
+        let password =
+            create_local_user(&engine.app, &engine.secrets, &self.local_email, Actor::System).await?;
         Ok(Some(password))
     }
 
@@ -263,16 +274,22 @@ impl Auth {
             let _ = engine.app.execute(record("bad_credentials"), Meta::by(Actor::System)).await;
             return Err(LoginError::BadCredentials);
         }
+        if user_disabled(engine, &email) {
+            let _ = engine.app.execute(record("disabled"), Meta::by(Actor::System)).await;
+            return Err(LoginError::Disabled);
+        }
         self.forget_attempts(&keys[1]);
-        self.start_session(engine, &email, AuthMethod::Local, ip, now).await
+        self.start_session(engine, &email, AuthMethod::Local, Vec::new(), ip, now).await
     }
 
-    /// Opens a session for a user whose identity is established, and audits it.
+    /// Opens a session for a user whose identity is established (with the OIDC groups it was
+    /// admitted with), and audits it.
     pub async fn start_session(
         &self,
         engine: &Engine,
         email: &str,
         method: AuthMethod,
+        groups: Vec<String>,
         ip: IpAddr,
         now: Timestamp,
     ) -> Result<(String, Session), LoginError> {
@@ -281,6 +298,7 @@ impl Auth {
             email: email.to_owned(),
             expires_at: now.millis() + self.session_ttl_ms,
             oidc: method == AuthMethod::Oidc,
+            groups,
         };
         engine.secrets.put_session(&id, session.clone()).map_err(|_| LoginError::Unavailable)?;
         let record = AuthRecord::LoginSucceeded(AuthLoginSucceeded {
@@ -306,6 +324,42 @@ impl Auth {
         }
     }
 
+    /// Ends the sessions that would not be granted today: of disabled or unknown users, and OIDC
+    /// sessions whose email and groups the allowlists no longer admit (or with OIDC turned
+    /// off); forgets expired ones. Runs at start and every [`REVALIDATE_EVERY`].
+    pub fn revalidate_sessions(&self, engine: &Engine) -> std::io::Result<usize> {
+        let state = engine.app.state();
+        let granted = |session: &Session| {
+            let user = state.users.get(&session.email.to_ascii_lowercase());
+            let admitted = !session.oidc
+                || self.oidc.as_ref().is_some_and(|oidc| {
+                    let identity =
+                        oidc::Identity { email: session.email.clone(), groups: session.groups.clone() };
+                    oidc.allows(&identity)
+                });
+            user.is_some_and(|u| !u.disabled) && admitted
+        };
+        engine.secrets.end_sessions(engine.app.now(), |session| !granted(session))
+    }
+
+    /// Re-checks every session at once and then every [`REVALIDATE_EVERY`] until shutdown.
+    pub fn spawn_revalidation(self: &Arc<Self>, engine: &Arc<Engine>) {
+        let (auth, engine_for_task) = (self.clone(), engine.clone());
+        engine.spawn_task(move |mut shutdown| async move {
+            let mut every = tokio::time::interval(REVALIDATE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = every.tick() => match auth.revalidate_sessions(&engine_for_task) {
+                        Ok(0) => {}
+                        Ok(ended) => tracing::info!(ended, "ended sessions no longer granted"),
+                        Err(e) => tracing::warn!(%e, "ended sessions no longer granted, but saving that failed"),
+                    },
+                }
+            }
+        });
+    }
+
     /// Who sends this `Cookie` header.
     pub fn principal(&self, engine: &Engine, cookies: Option<&str>) -> Principal {
         if self.disabled {
@@ -322,7 +376,7 @@ impl Auth {
         if self.disabled {
             return Principal::Operator;
         }
-        match engine.secrets.session(id, engine.app.now()) {
+        match engine.secrets.session(id, engine.app.now()).filter(|s| !user_disabled(engine, &s.email)) {
             Some(session) => {
                 let method = if session.oidc { AuthMethod::Oidc } else { AuthMethod::Local };
                 Principal::User { email: session.email, method, session: id.to_owned() }
@@ -335,7 +389,9 @@ impl Auth {
     /// WebSockets).
     pub fn still_valid(&self, engine: &Engine, principal: &Principal) -> bool {
         match principal {
-            Principal::User { session, .. } => engine.secrets.session(session, engine.app.now()).is_some(),
+            Principal::User { session, email, .. } => {
+                engine.secrets.session(session, engine.app.now()).is_some() && !user_disabled(engine, email)
+            }
             Principal::Operator => true,
             Principal::Anonymous => false,
         }
@@ -361,6 +417,61 @@ impl Auth {
         let secure = if self.secure { "; Secure" } else { "" };
         format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", self.cookie_name())
     }
+}
+
+/// Creates a local user with a random password, audited as `by`; the password (to be shown once,
+/// only its hash is kept). Refused when a user with this email exists.
+pub(crate) async fn create_local_user(
+    app: &App,
+    secrets: &Secrets,
+    email: &str,
+    by: Actor,
+) -> anyhow::Result<String> {
+    let email = email.trim().to_ascii_lowercase();
+    let looks_like_email = email.len() <= RECORDED_TEXT
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
+    anyhow::ensure!(looks_like_email, "{email:?} is not an email address");
+    anyhow::ensure!(!app.state().users.contains_key(&email), "a user {email} exists already");
+    let password: String = random_token().chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect();
+    let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+    secrets.set_password_hash(&email, hash)?;
+    let record = AuthRecord::UserCreated(UserCreated { email, method: AuthMethod::Local });
+    app.execute(Command::RecordAuth(record), Meta::by(by)).await?;
+    Ok(password)
+}
+
+/// Disables (`disabled`) or enables a user, audited as `by`; disabling ends every session of the
+/// user at once, open WebSockets included. Also serves `pacer user` on a stopped Pacer.
+pub(crate) async fn set_user_disabled(
+    app: &App,
+    secrets: &Secrets,
+    email: &str,
+    disabled: bool,
+    by: Actor,
+) -> Result<(), UserChangeError> {
+    let email = email.trim().to_ascii_lowercase();
+    if disabled && by == Actor::User(email.clone()) {
+        return Err(UserChangeError::Yourself);
+    }
+    let record = if disabled {
+        AuthRecord::UserDisabled(UserDisabled { email: email.clone() })
+    } else {
+        AuthRecord::UserEnabled(UserEnabled { email: email.clone() })
+    };
+    app.execute(Command::RecordAuth(record), Meta::by(by)).await.map_err(|e| match e {
+        crate::app::AppError::Rejected(rejection) => UserChangeError::Rejected(rejection),
+        other => UserChangeError::Unavailable(other.to_string()),
+    })?;
+    if disabled && let Err(e) = secrets.end_sessions(app.now(), |s| s.email.eq_ignore_ascii_case(&email)) {
+        tracing::warn!(%e, "the disabled user's sessions ended, but saving that failed");
+    }
+    Ok(())
+}
+
+/// Whether an operator disabled the user with this email.
+fn user_disabled(engine: &Engine, email: &str) -> bool {
+    engine.app.state().users.get(&email.to_ascii_lowercase()).is_some_and(|u| u.disabled)
 }
 
 /// The value of cookie `name` in a `Cookie` header.

@@ -77,6 +77,9 @@ pub enum OidcError {
     /// Not on any allowlist.
     #[error("not_allowed")]
     NotAllowed(String),
+    /// An operator disabled this user.
+    #[error("disabled")]
+    Disabled(String),
 }
 
 impl OidcError {
@@ -91,7 +94,8 @@ impl OidcError {
             OidcError::Provider(d)
             | OidcError::CodeExchange(d)
             | OidcError::InvalidToken(d)
-            | OidcError::NotAllowed(d) => format!("{self}: {d}"),
+            | OidcError::NotAllowed(d)
+            | OidcError::Disabled(d) => format!("{self}: {d}"),
             other => other.to_string(),
         }
     }

@@ -140,6 +140,15 @@ impl Engine {
         tasks.push(tokio::spawn(preflight_loop(self.clone(), self.shutdown.subscribe())));
     }
 
+    /// Runs `task` beside the loops: it gets the shutdown signal, and shutdown waits for it.
+    pub(crate) fn spawn_task<F>(&self, task: impl FnOnce(watch::Receiver<bool>) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(task(self.shutdown.subscribe()));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+    }
+
     /// Runs the reaper now (the `reconcileNow` mutation).
     pub fn reconcile_now(&self) {
         self.reaper_wake.notify_one();

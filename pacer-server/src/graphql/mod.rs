@@ -14,13 +14,15 @@ pub(crate) mod types;
 
 use crate::auth::{Auth, Principal};
 use crate::engine::{ConfigChangeError, Engine};
-use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Schema};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Pos, Request, Schema, ServerResult};
 use pacer_domain::{Rejection, RejectionCode};
 use std::sync::Arc;
 
 pub(crate) use mutation::Mutation;
 pub(crate) use query::Query;
 pub use subscription::QUEUE as SUBSCRIBER_QUEUE;
+pub(crate) use subscription::Subscribers;
 pub(crate) use subscription::Subscription;
 
 /// Pacer's GraphQL schema: the merged query, mutation and subscription roots.
@@ -33,12 +35,56 @@ pub(crate) const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema over `engine`.
 pub fn schema(engine: Arc<Engine>, auth: Arc<Auth>) -> PacerSchema {
+    let subscribers = Arc::new(Subscribers::new(engine.metrics.subscriptions_gauge()));
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(engine)
         .data(auth)
+        .data(subscribers)
+        .extension(SessionCheck)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
+}
+
+/// Re-checks, before every operation on a WebSocket, that the session the socket was opened
+/// with is still live: a socket outliving a logout, an expiry or a disabled user answers
+/// nothing more (and is closed by its connection task).
+struct SessionCheck;
+
+impl ExtensionFactory for SessionCheck {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(SessionCheck)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for SessionCheck {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // A WebSocket's principal is its connection's data; a POST's was read for this request.
+        let socket = ctx.session_data.get(&std::any::TypeId::of::<Principal>());
+        if let Some(principal) = socket.and_then(|p| p.downcast_ref::<Principal>())
+            && let (Some(auth), Some(engine)) = (ctx.data_opt::<Arc<Auth>>(), ctx.data_opt::<Arc<Engine>>())
+            && !auth.still_valid(engine, principal)
+        {
+            return Err(error(ErrorCode::Unauthenticated, "the session ended; sign in again")
+                .into_server_error(Pos::default()));
+        }
+        next.run(ctx, request).await
+    }
+}
+
+/// `list`, or an `INVALID_INPUT` error naming `field` when it holds more than `max` items.
+pub(crate) fn bounded<T>(field: &str, list: Vec<T>, max: usize) -> async_graphql::Result<Vec<T>> {
+    if list.len() > max {
+        return Err(error(ErrorCode::InvalidInput, format!("{field} takes at most {max} items"))
+            .extend_with_field(field));
+    }
+    Ok(list)
 }
 
 /// The SDL as committed in `schema.graphql`.

@@ -1,11 +1,13 @@
 //! Mutations, thin: build a command (or call the engine's EC2-aware edit), record it as the
 //! signed-in user, return the view.
 
-use super::query::{Settings, settings};
+use super::query::{ConsoleUser, Settings, settings};
 use super::types::*;
-use super::{ErrorCode, app_error, config_error, engine, error, invalid, parse_id, principal};
+use super::{
+    ErrorCode, WithField, app_error, config_error, engine, error, invalid, parse_id, principal, rejected,
+};
 use crate::app::Meta;
-use crate::auth::Auth;
+use crate::auth::{self, Auth, UserChangeError};
 use async_graphql::{Context, Enum, ID, MergedObject, Object, Result, SimpleObject};
 use pacer_domain::{Backup, Command, Event, ImportAction, PoolId, ProjectId, RepoSpec};
 use std::sync::Arc;
@@ -393,6 +395,19 @@ impl SystemMutation {
         Ok(true)
     }
 
+    /// Disables a user (`user.disabled`): every session of theirs ends at once, open WebSockets
+    /// are closed, and they cannot sign in (password or SSO) until `enableUser`. NOT_FOUND for
+    /// an unknown email; CONFLICT when already disabled or when it is the caller's own account.
+    async fn disable_user(&self, ctx: &Context<'_>, email: String) -> Result<ConsoleUser> {
+        set_user_disabled(ctx, &email, true).await
+    }
+
+    /// Enables a disabled user again (`user.enabled`); they sign in anew. NOT_FOUND for an
+    /// unknown email; CONFLICT when not disabled.
+    async fn enable_user(&self, ctx: &Context<'_>, email: String) -> Result<ConsoleUser> {
+        set_user_disabled(ctx, &email, false).await
+    }
+
     /// Ends the caller's session: it is revoked and recorded (`auth.logout`), and its cookie and
     /// live subscriptions stop working; nothing to end when auth is disabled. Always true.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
@@ -401,4 +416,19 @@ impl SystemMutation {
         auth.logout(engine, principal(ctx)?).await;
         Ok(true)
     }
+}
+
+async fn set_user_disabled(ctx: &Context<'_>, email: &str, disabled: bool) -> Result<ConsoleUser> {
+    let engine = engine(ctx)?;
+    let by = principal(ctx)?.actor();
+    auth::set_user_disabled(&engine.app, &engine.secrets, email, disabled, by).await.map_err(
+        |e| match e {
+            UserChangeError::Rejected(rejection) => rejected(ctx, rejection),
+            UserChangeError::Yourself => error(ErrorCode::Conflict, e.to_string()).extend_with_field("email"),
+            UserChangeError::Unavailable(message) => error(ErrorCode::Unavailable, message),
+        },
+    )?;
+    let state = engine.app.state();
+    let user = state.users.get(&email.trim().to_ascii_lowercase());
+    user.map(ConsoleUser::from).ok_or_else(|| error(ErrorCode::NotFound, format!("user {email} not found")))
 }

@@ -4,7 +4,7 @@
 use super::scalars::{BigInt, DateTime};
 use super::summary::{payload, summary};
 use super::types::*;
-use super::{ErrorCode, WithField, engine, error, parse_id, principal};
+use super::{ErrorCode, WithField, bounded, engine, error, parse_id, principal};
 use crate::auth::{Auth, Principal};
 use async_graphql::{Context, Enum, ID, InputObject, MergedObject, Object, Result, SimpleObject};
 use pacer_domain::{
@@ -121,7 +121,14 @@ impl JobsQuery {
             return Ok(nothing());
         };
         let domain_filter = JobFilter {
-            statuses: filter.statuses.unwrap_or_default().into_iter().map(Into::into).collect(),
+            statuses: bounded(
+                "filter.statuses",
+                filter.statuses.unwrap_or_default(),
+                pacer_domain::JobStatus::ALL.len(),
+            )?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
             project: filter
                 .project_id
                 .as_ref()
@@ -743,6 +750,31 @@ pub(super) struct User {
     pub method: String,
 }
 
+/// A console user, as an operator manages them.
+#[derive(SimpleObject)]
+pub(super) struct ConsoleUser {
+    /// The user's email (users are told apart by it, case-insensitively).
+    pub email: String,
+    /// When the user was created: the bootstrap user at first start, an SSO user at first
+    /// sign-in.
+    pub created_at: DateTime,
+    /// The last successful sign-in; null before the first.
+    pub last_login_at: Option<DateTime>,
+    /// Disabled by an operator (`disableUser`): no session and no sign-in until enabled again.
+    pub disabled: bool,
+}
+
+impl From<&pacer_domain::User> for ConsoleUser {
+    fn from(user: &pacer_domain::User) -> Self {
+        ConsoleUser {
+            email: user.email.clone(),
+            created_at: user.created_at.into(),
+            last_login_at: user.last_login_at.map(Into::into),
+            disabled: user.disabled,
+        }
+    }
+}
+
 /// How sign-in works here.
 #[derive(SimpleObject)]
 pub(super) struct AuthInfo {
@@ -817,6 +849,11 @@ impl SystemQuery {
             Principal::Operator => Some(User { email: "operator".into(), method: "none".into() }),
             Principal::Anonymous => None,
         })
+    }
+
+    /// Every console user, by email.
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<ConsoleUser>> {
+        Ok(engine(ctx)?.app.state().users.values().map(ConsoleUser::from).collect())
     }
 
     /// How sign-in works; the only query open without a session.

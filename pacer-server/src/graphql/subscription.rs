@@ -3,24 +3,83 @@
 //! (`overviewChanged`). Each subscriber has a bounded queue; one that cannot keep up is ended
 //! with a `RESYNC` error (it resubscribes from its last seq) instead of silently missing
 //! records. A subscriber whose session is revoked is ended with `UNAUTHENTICATED` within a
-//! second.
+//! second. One session holds at most [`MAX_SUBSCRIPTIONS_PER_SESSION`] live subscriptions, and
+//! each subscription's task ends within a second of its client leaving.
 
 use super::query::{Overview, overview};
 use super::scalars::{BigInt, DateTime};
 use super::summary::payload;
 use super::types::JobView;
-use super::{ErrorCode, engine, error, parse_id, principal};
+use super::{ErrorCode, bounded, engine, error, parse_id, principal};
 use crate::auth::{Auth, Principal};
 use crate::engine::Engine;
 use async_graphql::{Context, ID, MergedSubscription, Object, Result, Subscription as SubscriptionMacro};
 use futures::{Stream, StreamExt};
 use pacer_domain::{EventName, JobId, Recorded, Subject};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Records a subscriber may have queued before it is told to resync.
 pub const QUEUE: usize = 1_024;
+
+/// Live subscriptions one session may hold: the console opens at most two per tab, so this
+/// serves a dozen tabs and an integrator's tools. With auth disabled, every client shares it.
+pub(crate) const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 32;
+
+/// The live subscriptions per session, and their total as the `pacer_graphql_subscriptions`
+/// gauge.
+pub(crate) struct Subscribers {
+    live: Mutex<HashMap<String, usize>>,
+    gauge: metrics::Gauge,
+}
+
+impl Subscribers {
+    /// No subscriptions yet; `gauge` follows their total.
+    pub(crate) fn new(gauge: metrics::Gauge) -> Self {
+        Self { live: Mutex::new(HashMap::new()), gauge }
+    }
+
+    /// A slot for one more subscription of `principal`, or TRY_LATER at the cap.
+    fn take(self: &Arc<Self>, principal: &Principal) -> Result<Slot> {
+        let key = match principal {
+            Principal::User { session, .. } => session.clone(),
+            _ => String::new(),
+        };
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let held = live.entry(key.clone()).or_default();
+        if *held >= MAX_SUBSCRIPTIONS_PER_SESSION {
+            let message = format!(
+                "at most {MAX_SUBSCRIPTIONS_PER_SESSION} live subscriptions per session; end one first"
+            );
+            return Err(error(ErrorCode::TryLater, message));
+        }
+        *held += 1;
+        self.gauge.increment(1);
+        Ok(Slot { subscribers: self.clone(), key })
+    }
+}
+
+/// One live subscription's place under its session's cap, given back when dropped (with the
+/// task that feeds it).
+struct Slot {
+    subscribers: Arc<Subscribers>,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut live = self.subscribers.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = live.get_mut(&self.key) {
+            *held -= 1;
+            if *held == 0 {
+                live.remove(&self.key);
+            }
+        }
+        self.subscribers.gauge.decrement(1);
+    }
+}
 
 /// Every subscription, over the `graphql-transport-ws` WebSocket at `/graphql`. Each needs a
 /// session (cookie, or `authorization: Bearer <session>` in `connection_init`) unless auth is
@@ -70,10 +129,13 @@ impl EventMessage {
 type Item = std::result::Result<Recorded, async_graphql::Error>;
 
 /// Follows the log after `after` into a bounded queue, ending it with an error when the
-/// subscriber falls behind, the session is revoked or the log fails.
-fn feed(engine: Arc<Engine>, auth: Arc<Auth>, principal: Principal, after: u64) -> mpsc::Receiver<Item> {
+/// subscriber falls behind, the session is revoked or the log fails. The task holds `slot` and
+/// ends within a second of the receiver being dropped.
+fn feed(live: Live, after: u64) -> mpsc::Receiver<Item> {
+    let Live { engine, auth, principal, slot } = live;
     let (tx, rx) = mpsc::channel(QUEUE);
     tokio::spawn(async move {
+        let _slot = slot;
         let mut records = engine.app.log().subscribe(after);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -109,20 +171,34 @@ fn feed(engine: Arc<Engine>, auth: Arc<Auth>, principal: Principal, after: u64) 
     rx
 }
 
-/// A stream over a receiver that ends after the first error.
-fn until_error<T: Send + 'static>(rx: mpsc::Receiver<Result<T>>) -> impl Stream<Item = Result<T>> {
-    futures::stream::unfold((rx, false), |(mut rx, done)| async move {
-        if done {
-            return None;
-        }
-        let item = rx.recv().await?;
-        let done = item.is_err();
-        Some((item, (rx, done)))
+/// What a receiver gets, as a stream.
+fn received<T>(rx: mpsc::Receiver<T>) -> impl Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// `stream` up to and including its first error.
+fn until_error<T>(stream: impl Stream<Item = Result<T>>) -> impl Stream<Item = Result<T>> {
+    stream.scan(false, |ended, item| {
+        let next = (!*ended).then(|| {
+            *ended = item.is_err();
+            item
+        });
+        std::future::ready(next)
     })
 }
 
-fn context(ctx: &Context<'_>) -> Result<(Arc<Engine>, Arc<Auth>, Principal)> {
-    Ok((engine(ctx)?.clone(), ctx.data::<Arc<Auth>>()?.clone(), principal(ctx)?.clone()))
+/// What a new subscription runs with: its slot under the session's cap, taken first.
+struct Live {
+    engine: Arc<Engine>,
+    auth: Arc<Auth>,
+    principal: Principal,
+    slot: Slot,
+}
+
+fn live(ctx: &Context<'_>) -> Result<Live> {
+    let principal = principal(ctx)?.clone();
+    let slot = ctx.data::<Arc<Subscribers>>()?.take(&principal)?;
+    Ok(Live { engine: engine(ctx)?.clone(), auth: ctx.data::<Arc<Auth>>()?.clone(), principal, slot })
 }
 
 /// Live data from the log: records, job changes, overview tiles.
@@ -141,10 +217,9 @@ impl LiveSubscription {
         after_seq: Option<BigInt>,
         actions: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = Result<EventMessage>> + use<>> {
-        let (engine, auth, principal) = context(ctx)?;
         let actions: Option<Vec<EventName>> = match actions {
             Some(names) => Some(
-                names
+                bounded("actions", names, EventName::ALL.len())?
                     .iter()
                     .map(|n| {
                         EventName::parse(n)
@@ -154,12 +229,13 @@ impl LiveSubscription {
             ),
             None => None,
         };
+        let live = live(ctx)?;
         let after = match after_seq {
             Some(BigInt(seq)) => u64::try_from(seq)
                 .map_err(|_| error(ErrorCode::InvalidInput, "afterSeq must not be negative"))?,
-            None => engine.app.log().last_seq(),
+            None => live.engine.app.log().last_seq(),
         };
-        let source = until_error(feed(engine, auth, principal, after));
+        let source = until_error(received(feed(live, after)));
         Ok(source.filter_map(move |item| {
             let wanted = match (&item, &actions) {
                 (Ok(record), Some(actions)) => actions.contains(&record.event.name()),
@@ -176,13 +252,14 @@ impl LiveSubscription {
         ctx: &Context<'_>,
         id: Option<ID>,
     ) -> Result<impl Stream<Item = Result<JobView>> + use<>> {
-        let (engine, auth, principal) = context(ctx)?;
         let wanted = match id {
             Some(id) => Some(JobId(parse_id("id", &id)?)),
             None => None,
         };
+        let live = live(ctx)?;
+        let engine = live.engine.clone();
         let after = engine.app.log().last_seq();
-        let source = until_error(feed(engine.clone(), auth, principal, after));
+        let source = until_error(received(feed(live, after)));
         Ok(source.flat_map(move |item| {
             let views = match item {
                 Ok(record) => {
@@ -219,39 +296,38 @@ impl LiveSubscription {
         ctx: &Context<'_>,
         #[graphql(default = 30)] window_days: i32,
     ) -> Result<impl Stream<Item = Result<Overview>> + use<>> {
-        let (engine, auth, principal) = context(ctx)?;
-        let after = engine.app.log().last_seq();
-        let mut source = feed(engine.clone(), auth, principal, after);
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            let current = || overview(&engine.app.state(), engine.app.now(), window_days);
-            let mut last = current();
-            if tx.send(Ok(last.clone())).await.is_err() {
-                return;
-            }
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    item = source.recv() => match item {
-                        Some(Ok(_)) => continue,
-                        Some(Err(e)) => {
-                            let _ = tx.send(Err(e)).await;
-                            return;
-                        }
-                        None => return,
-                    },
-                    _ = tick.tick() => {
-                        let now = current();
-                        if now != last {
-                            if tx.send(Ok(now.clone())).await.is_err() {
-                                return;
+        let live = live(ctx)?;
+        let engine = live.engine.clone();
+        let records = feed(live, engine.app.log().last_seq());
+        let current = move || overview(&engine.app.state(), engine.app.now(), window_days);
+        let tick = tokio::time::interval(Duration::from_secs(1));
+        // No task of its own: the stream is the loop, so it ends with its client.
+        let changes = futures::stream::unfold(
+            (records, tick, None::<Overview>),
+            move |(mut records, mut tick, last)| {
+                let current = current.clone();
+                async move {
+                    let Some(last) = last else {
+                        let first = current();
+                        return Some((Ok(first.clone()), (records, tick, Some(first))));
+                    };
+                    loop {
+                        tokio::select! {
+                            item = records.recv() => match item? {
+                                Ok(_) => continue,
+                                Err(e) => return Some((Err(e), (records, tick, Some(last)))),
+                            },
+                            _ = tick.tick() => {
+                                let now = current();
+                                if now != last {
+                                    return Some((Ok(now.clone()), (records, tick, Some(now))));
+                                }
                             }
-                            last = now;
                         }
                     }
                 }
-            }
-        });
-        Ok(until_error(rx))
+            },
+        );
+        Ok(until_error(changes))
     }
 }

@@ -106,6 +106,8 @@ pub(crate) fn summary(event: &Event) -> String {
         Event::AuthLoginSucceeded(e) => format!("{} signed in from {}", e.email, e.ip),
         Event::AuthLoginFailed(e) => format!("sign-in as {} from {} failed: {}", e.email, e.ip, e.reason),
         Event::AuthLogout(e) => format!("{} signed out", e.email),
+        Event::UserDisabled(e) => format!("user {} disabled", e.email),
+        Event::UserEnabled(e) => format!("user {} enabled", e.email),
         Event::AuthOidcLoginDenied(e) => {
             format!("SSO sign-in of {} from {} denied: {}", e.email, e.ip, e.reason)
         }

@@ -62,6 +62,7 @@ async fn login(body: bytes::Bytes, ip: IpAddr, http: Arc<Http>) -> Result<warp::
             let (status, code) = match error {
                 LoginError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
                 LoginError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+                LoginError::Disabled => (StatusCode::FORBIDDEN, "disabled"),
                 LoginError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             };
             Err(warp::reject::custom(ApiError::new(status, code, error.to_string())))
@@ -131,6 +132,9 @@ async fn callback_outcome(
     let now = http.engine.app.now();
     let engine = &http.engine;
     match result {
+        Ok(identity) if engine.app.state().users.get(&identity.email).is_some_and(|u| u.disabled) => {
+            deny(http, crate::auth::oidc::OidcError::Disabled(identity.email), ip).await
+        }
         Ok(identity) => {
             if !engine.app.state().users.contains_key(&identity.email) {
                 let record = AuthRecord::UserCreated(UserCreated {
@@ -145,27 +149,32 @@ async fn callback_outcome(
                     tracing::warn!(%e, "could not record a new OIDC user");
                 }
             }
-            match http.auth.start_session(engine, &identity.email, AuthMethod::Oidc, ip, now).await {
+            let (email, groups) = (identity.email, identity.groups);
+            match http.auth.start_session(engine, &email, AuthMethod::Oidc, groups, ip, now).await {
                 Ok((id, _)) => with_cookie(redirect("/"), http.auth.session_cookie(&id)),
                 Err(_) => redirect("/login?error=provider_error"),
             }
         }
-        Err(error) => {
-            tracing::warn!(reason = %error.detail(), %ip, "OIDC sign-in refused");
-            let email = match &error {
-                crate::auth::oidc::OidcError::NotAllowed(email) => email.clone(),
-                _ => String::new(),
-            };
-            let record = AuthRecord::OidcDenied(AuthOidcLoginDenied {
-                email: crate::auth::capped(&email),
-                reason: crate::auth::capped(&error.detail()),
-                ip: ip.to_string(),
-            });
-            let _ =
-                engine.app.execute(Command::RecordAuth(record), Meta::by(pacer_domain::Actor::System)).await;
-            redirect(&format!("/login?error={}", error.code()))
-        }
+        Err(error) => deny(http, error, ip).await,
     }
+}
+
+/// Records a refused OIDC sign-in and sends the browser back to the sign-in page.
+async fn deny(http: &Http, error: crate::auth::oidc::OidcError, ip: IpAddr) -> warp::reply::Response {
+    tracing::warn!(reason = %error.detail(), %ip, "OIDC sign-in refused");
+    let email = match &error {
+        crate::auth::oidc::OidcError::NotAllowed(email) | crate::auth::oidc::OidcError::Disabled(email) => {
+            email.clone()
+        }
+        _ => String::new(),
+    };
+    let record = AuthRecord::OidcDenied(AuthOidcLoginDenied {
+        email: crate::auth::capped(&email),
+        reason: crate::auth::capped(&error.detail()),
+        ip: ip.to_string(),
+    });
+    let _ = http.engine.app.execute(Command::RecordAuth(record), Meta::by(pacer_domain::Actor::System)).await;
+    redirect(&format!("/login?error={}", error.code()))
 }
 
 async fn export(principal: Principal, http: Arc<Http>) -> Result<warp::reply::Response, Rejection> {

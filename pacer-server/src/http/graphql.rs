@@ -1,16 +1,21 @@
 //! `/graphql`: POST for queries and mutations (CSRF-guarded, session required except for
 //! `authInfo`), the `graphql-transport-ws` WebSocket for subscriptions (Origin checked, session
-//! from the cookie or the `connection_init` payload), GraphiQL on GET.
+//! from the cookie or the `connection_init` payload, closed when the session ends), GraphiQL on
+//! GET.
 
 use super::client::{csrf, origin_allowed, principal};
 use super::{ApiError, Http, with};
 use crate::auth::Principal;
 use crate::graphql::ErrorCode;
-use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
+use async_graphql::http::{GraphiQLSource, WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Request};
-use async_graphql_warp::{GraphQLWebSocket, graphql_protocol};
+use async_graphql_warp::graphql_protocol;
+use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 use warp::http::StatusCode;
+use warp::ws::{Message, WebSocket};
 use warp::{Filter, Rejection, Reply};
 
 /// Largest GraphQL request body.
@@ -56,6 +61,75 @@ async fn execute(
     Ok(warp::reply::json(&response).into_response())
 }
 
+/// How often an open socket re-checks its session besides when sessions end early (so an
+/// expiry closes it within this).
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
+
+/// Serves one GraphQL WebSocket. The session comes from the upgrade's cookie or the
+/// `connection_init` payload; the socket is closed with 4401 as soon as that session ends
+/// (logout, expiry, a disabled user), and every operation re-checks it first ([`SessionCheck`]).
+///
+/// [`SessionCheck`]: crate::graphql
+async fn serve_socket(
+    socket: WebSocket,
+    http: Arc<Http>,
+    protocol: WebSocketProtocols,
+    principal: Principal,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream.take_while(|message| std::future::ready(message.is_ok())).filter_map(|message| {
+        let message = message.ok().filter(|m| m.is_text() || m.is_binary());
+        std::future::ready(message.map(Message::into_bytes))
+    });
+    let (signed_in, holder) = watch::channel(None::<Principal>);
+    let init = http.clone();
+    let mut output = async_graphql::http::WebSocket::new(http.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| async move {
+            let principal = if principal.allowed() {
+                principal
+            } else {
+                let session = payload
+                    .get("authorization")
+                    .and_then(|v| v.as_str())
+                    .and_then(super::client::bearer_token)
+                    .unwrap_or_default();
+                init.auth.session_principal(&init.engine, session)
+            };
+            if !principal.allowed() {
+                let code = ErrorCode::Unauthenticated.as_str();
+                return Err(async_graphql::Error::new(format!("{code}: sign in first")));
+            }
+            let _ = signed_in.send(Some(principal.clone()));
+            let mut data = Data::default();
+            data.insert(principal);
+            Ok(data)
+        });
+    let mut ended = http.engine.secrets.sessions_ended();
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    loop {
+        tokio::select! {
+            message = output.next() => {
+                let message = match message {
+                    Some(WsMessage::Text(text)) => Message::text(text),
+                    Some(WsMessage::Close(code, reason)) => Message::close_with(code, reason),
+                    None => return,
+                };
+                if sink.send(message).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(()) = ended.changed() => {}
+            _ = recheck.tick() => {}
+        }
+        let live = holder.borrow().as_ref().is_none_or(|p| http.auth.still_valid(&http.engine, p));
+        if !live {
+            let _ = sink.send(Message::close_with(4401u16, "the session ended; sign in again")).await;
+            return;
+        }
+    }
+}
+
 pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let post = warp::path!("graphql")
         .and(warp::post())
@@ -85,30 +159,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
                         ApiError::new(StatusCode::FORBIDDEN, "origin", "foreign origin").into_response()
                     );
                 }
-                let schema = http.schema.clone();
-                let reply = ws.on_upgrade(move |socket| {
-                    GraphQLWebSocket::new(socket, schema, protocol)
-                        .on_connection_init(move |payload| async move {
-                            let principal = if principal.allowed() {
-                                principal
-                            } else {
-                                let session = payload
-                                    .get("authorization")
-                                    .and_then(|v| v.as_str())
-                                    .and_then(super::client::bearer_token)
-                                    .unwrap_or_default();
-                                http.auth.session_principal(&http.engine, session)
-                            };
-                            if !principal.allowed() {
-                                let code = ErrorCode::Unauthenticated.as_str();
-                                return Err(async_graphql::Error::new(format!("{code}: sign in first")));
-                            }
-                            let mut data = Data::default();
-                            data.insert(principal);
-                            Ok(data)
-                        })
-                        .serve()
-                });
+                let reply = ws.on_upgrade(move |socket| serve_socket(socket, http, protocol, principal));
                 let reply = warp::reply::with_header(
                     reply,
                     "Sec-WebSocket-Protocol",

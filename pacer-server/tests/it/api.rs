@@ -90,9 +90,18 @@ impl Api {
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
         let schema = pacer_server::schema(running.engine.clone(), auth.clone());
+        // Sessions exist only for users (the server ends any other at its periodic re-check).
+        let created = pacer_domain::UserCreated { email: USER.into(), method: AuthMethod::Local };
+        let command = pacer_domain::Command::RecordAuth(pacer_domain::AuthRecord::UserCreated(created));
+        running
+            .engine
+            .app
+            .execute(command, pacer_server::Meta::by(pacer_domain::Actor::System))
+            .await
+            .expect("user");
         let now = running.engine.app.now();
         let (session, _) = auth
-            .start_session(&running.engine, USER, AuthMethod::Local, [127, 0, 0, 1].into(), now)
+            .start_session(&running.engine, USER, AuthMethod::Local, Vec::new(), [127, 0, 0, 1].into(), now)
             .await
             .expect("a session");
         let principal = Principal::User { email: USER.into(), method: AuthMethod::Local, session };

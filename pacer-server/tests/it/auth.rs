@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const ADMIN: &str = "admin@example.test";
+pub(crate) const ADMIN: &str = "admin@example.test";
 
 /// A POST to `/graphql` the way the console sends it; (status, body).
-async fn gql(pacer: &Pacer, cookie: Option<&str>, query: &str) -> (u16, Value) {
+pub(crate) async fn gql(pacer: &Pacer, cookie: Option<&str>, query: &str) -> (u16, Value) {
     let mut request = pacer
         .http
         .post(format!("{}/graphql", pacer.url))
@@ -32,7 +32,11 @@ async fn gql(pacer: &Pacer, cookie: Option<&str>, query: &str) -> (u16, Value) {
 }
 
 /// `/auth/login`; (status, body, `name=value` of the session cookie, the whole Set-Cookie).
-async fn login(pacer: &Pacer, email: &str, password: &str) -> (u16, Value, Option<String>, String) {
+pub(crate) async fn login(
+    pacer: &Pacer,
+    email: &str,
+    password: &str,
+) -> (u16, Value, Option<String>, String) {
     let response = pacer
         .http
         .post(format!("{}/auth/login", pacer.url))
@@ -47,14 +51,15 @@ async fn login(pacer: &Pacer, email: &str, password: &str) -> (u16, Value, Optio
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null), cookie, set_cookie)
 }
 
-fn printed_password(logs: &str) -> Option<String> {
+pub(crate) fn printed_password(logs: &str) -> Option<String> {
     logs.lines().find_map(|l| l.split_once(" with password ").map(|(_, p)| p.trim().to_owned()))
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens `/graphql` as a graphql-transport-ws client with these headers.
-async fn websocket(pacer: &Pacer, headers: &[(&str, &str)]) -> Result<Socket, u16> {
+pub(crate) async fn websocket(pacer: &Pacer, headers: &[(&str, &str)]) -> Result<Socket, u16> {
     let url = format!("{}/graphql", pacer.url.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
@@ -70,7 +75,7 @@ async fn websocket(pacer: &Pacer, headers: &[(&str, &str)]) -> Result<Socket, u1
     }
 }
 
-async fn next_json(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -538,7 +543,7 @@ async fn oidc_sign_in_against_a_real_provider() {
     assert_eq!((status, &me["data"]["me"]), (200, &json!({"email": "alice@example.test", "method": "oidc"})));
     // bob is allowed by email.
     let (landing, _) = Browser::new().sign_in(&base, "bob").await;
-    assert!(landing.session.is_some(), "bob is on the email allowlist");
+    let bob = landing.session.expect("bob is on the email allowlist");
 
     // mallory is on no allowlist.
     let (landing, _) = Browser::new().sign_in(&base, "mallory").await;
@@ -584,6 +589,16 @@ async fn oidc_sign_in_against_a_real_provider() {
     assert!(!text.contains("bad_state"), "a callback no flow of this browser started writes nothing: {text}");
     let succeeded = records.iter().filter(|r| r.event.name().as_str() == "auth.login_succeeded").count();
     assert_eq!(succeeded, 2, "alice and bob");
+
+    // Sessions are re-checked against the allowlists (at start and every 15 minutes): with bob
+    // off the email allowlist, his session ends; alice's group still admits hers.
+    world.setup.auth = world.setup.auth.replace("allowed_emails: [bob@example.test]", "allowed_emails: []");
+    let pacer = world.setup.start().await;
+    let (status, _) = gql(&pacer, Some(&bob), "{ me { email } }").await;
+    assert_eq!(status, 401, "bob's session ended with his allowlist entry");
+    let (status, me) = gql(&pacer, Some(&session), "{ me { email } }").await;
+    assert_eq!((status, &me["data"]["me"]["email"]), (200, &json!("alice@example.test")));
+    drop(pacer);
 }
 
 /// Peak resident memory of a process, in KiB.

@@ -15,6 +15,7 @@ mod intake;
 mod lifecycle;
 mod reaper;
 mod rebound;
+mod sessions;
 mod support;
 mod trust;
 mod userdata;

@@ -286,6 +286,8 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             reason: text(),
         }),
         EventName::AuthLogout => Event::AuthLogout(AuthLogout { email: text() }),
+        EventName::UserDisabled => Event::UserDisabled(UserDisabled { email: text() }),
+        EventName::UserEnabled => Event::UserEnabled(UserEnabled { email: text() }),
         EventName::AuthOidcLoginDenied => Event::AuthOidcLoginDenied(AuthOidcLoginDenied {
             email: text(),
             reason: "not_allowed".into(),
