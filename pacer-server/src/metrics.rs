@@ -33,6 +33,7 @@ const LOG_WRITE_SECONDS: &str = "pacer_log_write_seconds";
 const AWS_ERRORS: &str = "pacer_aws_errors_total";
 const GITHUB_ERRORS: &str = "pacer_github_errors_total";
 const SUBSCRIPTIONS: &str = "pacer_graphql_subscriptions";
+const THROTTLED: &str = "pacer_sign_in_throttled_total";
 
 /// Bucket bounds (seconds) of the sub-second histograms: webhook answers and log writes.
 const FAST_BUCKETS: [f64; 11] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -190,6 +191,7 @@ pub struct Metrics {
     queue_seconds: Histogram,
     log_write_seconds: Histogram,
     subscriptions: Gauge,
+    throttled: Counter,
 }
 
 impl Default for Metrics {
@@ -206,6 +208,10 @@ impl Metrics {
             (WEBHOOKS, "Webhooks by the outcome Pacer answered with."),
             (AWS_ERRORS, "Failed AWS calls by call and error code."),
             (GITHUB_ERRORS, "Failed GitHub calls by call and HTTP status."),
+            (
+                THROTTLED,
+                "Sign-in and SSO attempts refused by the throttle (the log records them once per window).",
+            ),
         ] {
             recorder.describe_counter(KeyName::from_const_str(name), None, text.into());
         }
@@ -255,6 +261,7 @@ impl Metrics {
             queue_seconds: histogram(QUEUE_SECONDS),
             log_write_seconds: histogram(LOG_WRITE_SECONDS),
             subscriptions: gauge(SUBSCRIPTIONS, Vec::new()),
+            throttled: recorder.register_counter(&Key::from_name(THROTTLED), &META),
             recorder: Arc::new(recorder),
         }
     }
@@ -276,6 +283,11 @@ impl Metrics {
     pub fn github_error(&self, call: GitHubCall, status: u16) {
         let labels = vec![Label::new("call", call.as_str()), Label::new("status", status.to_string())];
         self.recorder.register_counter(&Key::from_parts(GITHUB_ERRORS, labels), &META).increment(1);
+    }
+
+    /// Counts a sign-in or SSO attempt the throttle refused.
+    pub(crate) fn throttled(&self) {
+        self.throttled.increment(1);
     }
 
     /// `pacer_graphql_subscriptions`, moved by the subscriptions themselves.

@@ -123,7 +123,7 @@ pub async fn start(
         );
     }
     engine.spawn_loops();
-    options.auth.spawn_revalidation(&engine);
+    options.auth.spawn_upkeep(&engine);
     let public_origin = url::Url::parse(&engine.settings.public_url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();

@@ -4,6 +4,7 @@
 //! timing for unknown users, every attempt audited; OpenID Connect in [`oidc`].
 
 pub(crate) mod oidc;
+mod throttle;
 
 use crate::app::{App, Meta};
 use crate::engine::Engine;
@@ -11,48 +12,24 @@ use crate::secrets::{Secrets, Session, random_token};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pacer_domain::{
-    Actor, AuthLoginFailed, AuthLoginSucceeded, AuthLogout, AuthMethod, AuthRecord, Command, Timestamp,
-    UserCreated, UserDisabled, UserEnabled,
+    Actor, AuthLoginFailed, AuthLoginSucceeded, AuthLogout, AuthMethod, AuthOidcLoginDenied, AuthRecord,
+    Command, Timestamp, UserCreated, UserDisabled, UserEnabled,
 };
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use throttle::{Key, Throttle, Verdict, client_source};
 
 /// The session cookie over http.
 pub(crate) const COOKIE: &str = "pacer_session";
 /// The session cookie over https: the `__Host-` prefix makes browsers refuse it unless it is
 /// `Secure`, host-only and for `/`, so no sibling host can plant or overwrite it.
 pub(crate) const SECURE_COOKIE: &str = "__Host-pacer_session";
-/// Sign-in attempts allowed per account *from one client address* in [`THROTTLE_WINDOW_MS`]: a
-/// stranger elsewhere cannot lock a real user out.
-const ACCOUNT_LIMIT: usize = 5;
-/// Sign-in attempts allowed per client address in [`THROTTLE_WINDOW_MS`].
-const ADDRESS_LIMIT: usize = 20;
-/// The throttling window.
-const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1_000;
-/// Throttle keys kept at most; past it, the keys with no attempt in the window are dropped.
-const THROTTLE_KEYS: usize = 10_000;
 /// Password verifications running at once (argon2id takes ~19 MiB each); more get 429 at once.
 const VERIFICATIONS: usize = 4;
 /// How often sessions are re-checked against the users and the OIDC allowlists.
 pub(crate) const REVALIDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Longest text of a caller's recorded in the log (an email is at most 254 characters).
 pub(crate) const RECORDED_TEXT: usize = 254;
-
-/// The client a throttle counts: its IPv4 address, or its IPv6 /64 (one subscriber's network,
-/// whose addresses cost nothing to rotate).
-fn client_source(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
 
 /// `text` cut to [`RECORDED_TEXT`] characters, for the log.
 pub(crate) fn capped(text: &str) -> String {
@@ -136,17 +113,10 @@ pub struct Auth {
     pub secure: bool,
     /// OIDC, when enabled.
     pub oidc: Option<oidc::Oidc>,
-    /// Recent attempts per throttle key, and whether the key's throttling is already recorded.
-    attempts: Mutex<HashMap<String, Attempts>>,
+    /// Attempts per client and per account, counted before any work.
+    throttle: Throttle,
     verifications: tokio::sync::Semaphore,
     dummy_hash: String,
-}
-
-/// The attempts of one throttle key in the current window.
-#[derive(Default)]
-struct Attempts {
-    at: Vec<i64>,
-    throttle_recorded: bool,
 }
 
 fn argon() -> Argon2<'static> {
@@ -180,7 +150,7 @@ impl Auth {
             session_ttl_ms: session_ttl_hours as i64 * 3_600_000,
             secure,
             oidc,
-            attempts: Mutex::new(HashMap::new()),
+            throttle: Throttle::default(),
             verifications: tokio::sync::Semaphore::new(VERIFICATIONS),
             dummy_hash: hash_password(&random_token()).unwrap_or_default(),
         }
@@ -197,42 +167,6 @@ impl Auth {
         Ok(Some(password))
     }
 
-    /// Counts an attempt under every key *before* any verification, so concurrent attempts
-    /// cannot slip past the limit; refused attempts count too, so a flood keeps its own address
-    /// locked. `None` when it may go on; else whether this is the first refusal of the window for
-    /// a key (the only one recorded).
-    fn count_attempt(&self, keys: &[String], now: i64) -> Option<bool> {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        if attempts.len() > THROTTLE_KEYS {
-            attempts.retain(|_, a| a.at.iter().any(|t| now - t < THROTTLE_WINDOW_MS));
-        }
-        let mut first_refusal = None;
-        for key in keys {
-            let entry = attempts.entry(key.clone()).or_default();
-            entry.at.retain(|t| now - t < THROTTLE_WINDOW_MS);
-            if entry.at.is_empty() {
-                entry.throttle_recorded = false;
-            }
-            let limit = if key.starts_with("ip:") { ADDRESS_LIMIT } else { ACCOUNT_LIMIT };
-            if entry.at.len() >= limit {
-                let first = !entry.throttle_recorded;
-                entry.throttle_recorded = true;
-                first_refusal = Some(first_refusal.unwrap_or(false) || first);
-            }
-            // The newest `limit` attempts are all a window needs.
-            entry.at.push(now);
-            if entry.at.len() > limit {
-                entry.at.remove(0);
-            }
-        }
-        first_refusal
-    }
-
-    /// Forgets a successful attempt of this account from this address.
-    fn forget_attempts(&self, key: &str) {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-
     /// Local sign-in: a new session id, or why not. Every attempt is audited.
     pub async fn login(
         &self,
@@ -244,7 +178,8 @@ impl Auth {
         let email = capped(&email.trim().to_ascii_lowercase());
         let now = engine.app.now();
         let source = client_source(ip);
-        let keys = [format!("ip:{source}"), format!("user:{email}|ip:{source}")];
+        let account = Key::Account { email: email.clone(), source: source.clone() };
+        let keys = [Key::SignIn { source }, account.clone()];
         let record = |reason: &str| {
             Command::RecordAuth(AuthRecord::LoginFailed(AuthLoginFailed {
                 email: email.clone(),
@@ -253,11 +188,9 @@ impl Auth {
                 reason: reason.to_owned(),
             }))
         };
-        if let Some(first) = self.count_attempt(&keys, now.millis()) {
-            // One record per key and window; the rest only count in the metrics.
-            if first {
-                let _ = engine.app.execute(record("throttled"), Meta::by(Actor::System)).await;
-            }
+        if self.throttle.attempt(&keys, now.millis()) == Verdict::Refused {
+            // Recorded once per key and window, with the count, by the upkeep.
+            engine.metrics.throttled();
             return Err(LoginError::Throttled);
         }
         let Ok(_verifying) = self.verifications.try_acquire() else {
@@ -278,7 +211,7 @@ impl Auth {
             let _ = engine.app.execute(record("disabled"), Meta::by(Actor::System)).await;
             return Err(LoginError::Disabled);
         }
-        self.forget_attempts(&keys[1]);
+        self.throttle.forget(&account);
         self.start_session(engine, &email, AuthMethod::Local, Vec::new(), ip, now).await
     }
 
@@ -342,15 +275,26 @@ impl Auth {
         engine.secrets.end_sessions(engine.app.now(), |session| !granted(session))
     }
 
-    /// Re-checks every session at once and then every [`REVALIDATE_EVERY`] until shutdown.
-    pub fn spawn_revalidation(self: &Arc<Self>, engine: &Arc<Engine>) {
+    /// Runs the upkeep until shutdown: every session re-checked at once and every
+    /// [`REVALIDATE_EVERY`]; every minute, each run of throttled attempts that began a window
+    /// ago recorded once with its count (at shutdown, every run under way).
+    pub fn spawn_upkeep(self: &Arc<Self>, engine: &Arc<Engine>) {
         let (auth, engine_for_task) = (self.clone(), engine.clone());
         engine.spawn_task(move |mut shutdown| async move {
-            let mut every = tokio::time::interval(REVALIDATE_EVERY);
+            let engine = engine_for_task;
+            let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
+            let mut minute = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = every.tick() => match auth.revalidate_sessions(&engine_for_task) {
+                    _ = shutdown.changed() => {
+                        auth.record_runs(&engine, auth.throttle.all_runs()).await;
+                        return;
+                    }
+                    _ = minute.tick() => {
+                        let ended = auth.throttle.ended_runs(engine.app.now().millis());
+                        auth.record_runs(&engine, ended).await;
+                    }
+                    _ = revalidate.tick() => match auth.revalidate_sessions(&engine) {
                         Ok(0) => {}
                         Ok(ended) => tracing::info!(ended, "ended sessions no longer granted"),
                         Err(e) => tracing::warn!(%e, "ended sessions no longer granted, but saving that failed"),
@@ -358,6 +302,44 @@ impl Auth {
                 }
             }
         });
+    }
+
+    /// Records each ended run of throttled attempts as one record with the count.
+    async fn record_runs(&self, engine: &Engine, runs: Vec<(Key, u64)>) {
+        for (key, refused) in runs {
+            let reason = format!("throttled: {refused} attempts refused");
+            let record = match key {
+                Key::SignIn { source } => AuthRecord::LoginFailed(AuthLoginFailed {
+                    email: String::new(),
+                    method: AuthMethod::Local,
+                    ip: source,
+                    reason,
+                }),
+                Key::Account { email, source } => AuthRecord::LoginFailed(AuthLoginFailed {
+                    email,
+                    method: AuthMethod::Local,
+                    ip: source,
+                    reason,
+                }),
+                Key::SsoStart { source } => {
+                    AuthRecord::OidcDenied(AuthOidcLoginDenied { email: String::new(), reason, ip: source })
+                }
+            };
+            if let Err(e) = engine.app.execute(Command::RecordAuth(record), Meta::by(Actor::System)).await {
+                tracing::warn!(%e, "could not record throttled attempts");
+            }
+        }
+    }
+
+    /// Whether this client may start another SSO sign-in now (30 per 15 minutes); refusals are
+    /// recorded once per window, with their count, by the upkeep.
+    pub fn admit_sso_start(&self, engine: &Engine, ip: IpAddr) -> bool {
+        let key = Key::SsoStart { source: client_source(ip) };
+        let verdict = self.throttle.attempt(&[key], engine.app.now().millis());
+        if verdict == Verdict::Refused {
+            engine.metrics.throttled();
+        }
+        verdict == Verdict::Allowed
     }
 
     /// Who sends this `Cookie` header.

@@ -75,10 +75,13 @@ async fn logout(principal: Principal, http: Arc<Http>) -> Result<warp::reply::Re
     Ok(with_cookie(warp::reply::json(&serde_json::json!({"status": "signed_out"})), http.auth.clear_cookie()))
 }
 
-async fn oidc_start(query: Start, http: Arc<Http>) -> Result<warp::reply::Response, Rejection> {
+async fn oidc_start(query: Start, ip: IpAddr, http: Arc<Http>) -> Result<warp::reply::Response, Rejection> {
     let Some(oidc) = http.auth.oidc.as_ref().filter(|_| !http.auth.disabled) else {
         return Err(warp::reject::not_found());
     };
+    if !http.auth.admit_sso_start(&http.engine, ip) {
+        return Ok(redirect("/login?error=throttled"));
+    }
     match oidc.start(http.engine.app.now().millis(), query.login_hint.as_deref()).await {
         Ok((url, state)) => Ok(with_cookie(redirect(&url), flow_cookie(&http, &state, 600))),
         Err(error) => {
@@ -212,6 +215,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
     let start = warp::path!("auth" / "oidc" / "start")
         .and(warp::get())
         .and(warp::query::<Start>())
+        .and(ip(http.clone()))
         .and(with(http.clone()))
         .and_then(oidc_start);
     let callback = warp::path!("auth" / "oidc" / "callback")

@@ -216,6 +216,10 @@ pub(crate) fn oidc_error_text(code: &str) -> String {
         "provider_error" => "The identity provider reported an error.".to_owned(),
         "code_exchange_failed" => "Pacer could not complete sign-in with the identity provider.".to_owned(),
         "invalid_token" => "The identity provider's token could not be verified.".to_owned(),
+        "disabled" => "An operator has switched off your account; ask them to enable it.".to_owned(),
+        "throttled" => {
+            "Too many sign-in attempts from your network; wait a few minutes and try again.".to_owned()
+        }
         other => format!("Single sign-on failed ({other})."),
     }
 }
@@ -272,6 +276,10 @@ mod tests {
         );
         assert!(matches!(decode_login(429, r#"{"error":"throttled"}"#), Err(LoginError::Throttled(_))));
         assert!(matches!(decode_login(500, "oops"), Err(LoginError::Other(_))));
+        assert_eq!(
+            decode_login(403, r#"{"error":"disabled","message":"this account is disabled"}"#),
+            Err(LoginError::Other("this account is disabled".into()))
+        );
     }
 
     #[test]
@@ -284,6 +292,8 @@ mod tests {
             "provider_error",
             "code_exchange_failed",
             "invalid_token",
+            "disabled",
+            "throttled",
         ] {
             let text = oidc_error_text(code);
             assert!(!text.contains(code), "{code} is explained in words, got {text}");
