@@ -369,7 +369,7 @@ async fn the_node_graphql_ws_client_resumes_from_the_middle_of_the_log() {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -377,15 +377,15 @@ fn free_port() -> u16 {
 }
 
 /// The OIDC test provider, killed on drop.
-struct Provider {
+pub(crate) struct Provider {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Provider {
     /// Starts the provider and waits for its discovery document. A node process that has not
     /// answered within 20 s is killed and replaced (it once hung at startup, before listening).
-    async fn start(redirect: &str) -> Provider {
+    pub(crate) async fn start(redirect: &str) -> Provider {
         for _ in 0..3 {
             let port = free_port();
             let child = node::tool("oidc/oidc-test-provider.mjs")
