@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages and Rust components the build needs; with --tests also what the
-# tests drive (openssl and curl for keys and the user-data script, Chromium for the console).
+# Installs the Debian packages and Rust components the build needs (libclang for RocksDB, curl
+# for GraphiQL's tarballs); with --tests also what the tests drive (openssl for keys, Chromium
+# for the console; curl also runs the user-data script).
 # Idempotent and quick when everything is present.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-packages=(libclang-dev)
+# curl fetches GraphiQL's pinned npm tarballs for the console build.
+packages=(libclang-dev curl ca-certificates)
 if [ "${1:-}" = "--tests" ]; then
   # Node.js comes from scripts/install-node-peers.sh, which keeps a Node that is already there.
-  packages+=(openssl curl ca-certificates chromium)
+  packages+=(openssl chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -53,11 +53,15 @@ fn find(path: &str) -> Option<(usize, &'static str, &'static [u8])> {
     assets::ASSETS.iter().enumerate().find(|(_, (route, _))| *route == path).map(|(i, (r, b))| (i, *r, *b))
 }
 
-/// Adds the console's security headers to any reply.
-pub(super) fn secured(reply: impl Reply) -> warp::reply::Response {
+/// The Content-Security-Policy of GraphiQL (`GET /graphql`): its scripts are Pacer's own files
+/// too, but its editor sets inline styles.
+const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Adds the security headers, with `csp` as the Content-Security-Policy, to any reply.
+fn secured(reply: impl Reply, csp: &'static str) -> warp::reply::Response {
     let mut response = reply.into_response();
     let headers = response.headers_mut();
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("content-security-policy", HeaderValue::from_static(csp));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
@@ -83,33 +87,62 @@ pub(super) fn route() -> impl Filter<Extract = (impl Reply,), Error = Rejection>
                     "this pacer binary was built without the console; run scripts/build-console.sh, then rebuild",
                 )));
             }
-            let (index, route, bytes) = find(path).or_else(|| find("/index.html")).ok_or_else(warp::reject::not_found)?;
-            // build-console.sh stores a gzip copy beside large files.
-            let gzipped = accept_encoding
-                .as_deref()
-                .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")))
-                .then(|| find(&format!("{route}.gz")))
-                .flatten();
-            let (index, body, encoding) = match gzipped {
-                Some((gz, _, gz_bytes)) => (gz, gz_bytes, Some("gzip")),
-                None => (index, bytes, None),
-            };
-            let tag = etag(index);
-            if if_none_match.as_deref() == Some(tag) {
-                let reply = warp::reply::with_status(warp::reply::reply(), StatusCode::NOT_MODIFIED);
-                return Ok(secured(warp::reply::with_header(reply, "etag", tag)));
-            }
-            let mut response = warp::reply::with_header(body, "content-type", content_type(route)).into_response();
-            let headers = response.headers_mut();
-            // Revalidated on every load (cheap with the ETag), so a new binary's console shows at once.
-            headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-            headers.insert("vary", HeaderValue::from_static("accept-encoding"));
-            if let Ok(tag) = HeaderValue::from_str(tag) {
-                headers.insert("etag", tag);
-            }
-            if let Some(encoding) = encoding {
-                headers.insert("content-encoding", HeaderValue::from_static(encoding));
-            }
-            Ok::<_, Rejection>(secured(response))
+            let found = find(path).or_else(|| find("/index.html")).ok_or_else(warp::reject::not_found)?;
+            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, CSP))
         })
+}
+
+/// `GET /graphql`: GraphiQL, from the files embedded with the console.
+pub(super) fn graphiql() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("graphql")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and_then(|if_none_match: Option<String>, accept_encoding: Option<String>| async move {
+            let Some(found) = find("/graphiql/index.html") else {
+                return Err(warp::reject::custom(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "console_not_built",
+                    "this pacer binary was built without the console and GraphiQL; run scripts/build-console.sh, then rebuild",
+                )));
+            };
+            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, GRAPHIQL_CSP))
+        })
+}
+
+/// An embedded file as an answer: its gzip copy when the client takes gzip, 304 for a matching
+/// ETag, revalidated on every load, under `csp`.
+fn file(
+    (index, route, bytes): (usize, &'static str, &'static [u8]),
+    if_none_match: Option<String>,
+    accept_encoding: Option<String>,
+    csp: &'static str,
+) -> warp::reply::Response {
+    // build-console.sh stores a gzip copy beside large files.
+    let gzipped = accept_encoding
+        .as_deref()
+        .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")))
+        .then(|| find(&format!("{route}.gz")))
+        .flatten();
+    let (index, body, encoding) = match gzipped {
+        Some((gz, _, gz_bytes)) => (gz, gz_bytes, Some("gzip")),
+        None => (index, bytes, None),
+    };
+    let tag = etag(index);
+    if if_none_match.as_deref() == Some(tag) {
+        let reply = warp::reply::with_status(warp::reply::reply(), StatusCode::NOT_MODIFIED);
+        return secured(warp::reply::with_header(reply, "etag", tag), csp);
+    }
+    let mut response = warp::reply::with_header(body, "content-type", content_type(route)).into_response();
+    let headers = response.headers_mut();
+    // Revalidated on every load (cheap with the ETag), so a new binary's console shows at once.
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    headers.insert("vary", HeaderValue::from_static("accept-encoding"));
+    if let Ok(tag) = HeaderValue::from_str(tag) {
+        headers.insert("etag", tag);
+    }
+    if let Some(encoding) = encoding {
+        headers.insert("content-encoding", HeaderValue::from_static(encoding));
+    }
+    secured(response, csp)
 }

@@ -1,13 +1,13 @@
 //! `/graphql`: POST for queries and mutations (CSRF-guarded, session required except for
 //! `authInfo`), the `graphql-transport-ws` WebSocket for subscriptions (Origin checked, session
 //! from the cookie or the `connection_init` payload, closed when the session ends), GraphiQL on
-//! GET.
+//! GET (embedded with the console, see `console.rs`).
 
 use super::client::{csrf, origin_allowed, principal};
 use super::{ApiError, Http, with};
 use crate::auth::Principal;
 use crate::graphql::ErrorCode;
-use async_graphql::http::{GraphiQLSource, WebSocketProtocols, WsMessage};
+use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Request};
 use async_graphql_warp::graphql_protocol;
 use futures::{SinkExt, StreamExt};
@@ -168,16 +168,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
                 Ok::<_, Rejection>(reply.into_response())
             },
         );
-    let graphiql = warp::path!("graphql").and(warp::get()).map(|| {
-        warp::reply::html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .title("Pacer GraphQL")
-                .finish(),
-        )
-    });
-    post.or(websocket).or(graphiql)
+    post.or(websocket).or(super::console::graphiql())
 }
 
 #[cfg(test)]

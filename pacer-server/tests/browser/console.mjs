@@ -513,6 +513,27 @@ async function backup(page) {
   ok(`the import created ${IMPORTED} and updated ${PROJECT}'s cap to 9`);
 }
 
+async function graphiql(page) {
+  // Served by Pacer itself: with every origin but loopback cut off (see the launch), it loads.
+  await page.goto(`${base}/graphql`);
+  await until("GraphiQL rendered", () => page.locator(".graphiql-container").count());
+  const editor = ".graphiql-query-editor .CodeMirror";
+  await until("the query editor", () => page.locator(editor).count());
+  await page.evaluate((sel) => document.querySelector(sel).CodeMirror.setValue("{ me { email } }"), editor);
+  await page.locator(".graphiql-execute-button").click();
+  const answer = await until("the answer of { me { email } }", () =>
+    page.evaluate(() => {
+      const response = document.querySelector(".graphiql-response .CodeMirror");
+      const text = response ? response.CodeMirror.getValue() : "";
+      return text.includes("email") && text;
+    }),
+  );
+  if (!answer.includes(EMAIL)) fail(`GraphiQL answered ${answer}`);
+  ok(`GraphiQL ran a query as ${EMAIL}, offline`);
+  if (foreign.length > 0) fail(`the browser asked beyond Pacer: ${foreign.join(", ")}`);
+  ok("nothing was requested from anywhere but Pacer");
+}
+
 // ---- runner ----------------------------------------------------------------------------------
 
 const SCENARIOS = [
@@ -523,7 +544,11 @@ const SCENARIOS = [
   ["status-filter", filterJobs],
   ["live-updates", live],
   ["backup", backup],
+  ["graphiql", graphiql],
 ];
+
+/** Every request the browser made to anywhere but Pacer. */
+const foreign = [];
 
 const browser = await chromium.launch({
   executablePath: process.env.PACER_CHROMIUM || "/usr/bin/chromium",
@@ -534,6 +559,8 @@ const browser = await chromium.launch({
     "--disable-dev-shm-usage",
     "--disable-background-networking",
     "--no-first-run",
+    // The network cut off: everything but loopback (bypassed by default) goes to a dead proxy.
+    "--proxy-server=http://127.0.0.1:9",
   ],
 });
 let page;
@@ -541,6 +568,10 @@ let code = 0;
 const started = Date.now();
 try {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 900 } });
+  context.on("request", (request) => {
+    const url = request.url();
+    if (!url.startsWith(base) && !/^(data|blob):/.test(url)) foreign.push(url);
+  });
   page = await context.newPage();
   page.on("pageerror", (error) => problems.push(`[${scenario}] uncaught: ${error.message}`));
   page.on("console", (message) => {

@@ -4,8 +4,9 @@
 //! through sign-in with the printed password, every page by sidebar and by deep link, a job's
 //! details and timeline, the status filter, the project, pool and repo editors (each with an
 //! input refused inline), a new job and an Overview tile arriving over the WebSocket without a
-//! reload, and a backup export, dry-run preview and import. Screenshots of every scenario land
-//! in `$CARGO_TARGET_TMPDIR/console-screenshots`.
+//! reload, a backup export, dry-run preview and import, and GraphiQL running a query — all with
+//! the network cut off but for loopback, and nothing requested from anywhere but Pacer.
+//! Screenshots of every scenario land in `$CARGO_TARGET_TMPDIR/console-screenshots`.
 
 use crate::support::node;
 use std::io::{BufRead, BufReader, Read};
