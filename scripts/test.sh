@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what the tests need: format check, clippy with warnings
 # denied, the console built to wasm, every test of the workspace (real RocksDB, moto, Node's
-# graphql-ws and oidc-provider, the pacer binary, headless Chromium on the console), and the
-# domain built for wasm32. CI runs exactly this (.ci/run).
+# graphql-ws and oidc-provider, the pacer binary, headless Chromium on the console), every fuzz
+# target for a bounded time (scripts/fuzz.sh), and the domain built for wasm32. CI runs exactly this (.ci/run).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$PACER_ROOT"
@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "cargo test"
 cargo test --workspace --locked
+
+say "fuzz targets, a bounded run each over the committed corpus"
+bash scripts/fuzz.sh
 
 say "pacer-domain builds for wasm32-unknown-unknown"
 cargo check --locked --target wasm32-unknown-unknown -p pacer-domain

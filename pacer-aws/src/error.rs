@@ -4,7 +4,9 @@
 //! errors, 5xx without a code) are transient and classed as throttling, so a slow or absent
 //! AWS makes jobs wait instead of failing them.
 
+#[cfg(feature = "ec2")]
 use aws_sdk_ec2::config::http::HttpResponse;
+#[cfg(feature = "ec2")]
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use pacer_domain::{ErrorClass, FieldError, LaunchError};
 
@@ -54,12 +56,14 @@ fn join_fields(fields: &[FieldError]) -> String {
 }
 
 /// A transient failure that never got an AWS error code.
+#[cfg(feature = "ec2")]
 fn transient(code: &str, message: String) -> LaunchError {
     LaunchError { class: ErrorClass::Throttling, code: code.to_owned(), message }
 }
 
 /// Turns any SDK error (EC2, IAM or Pricing: they share one error type) into AWS's code and
 /// message, classified.
+#[cfg(feature = "ec2")]
 pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> LaunchError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -88,6 +92,7 @@ where
 /// The outcome of a CreateFleet that returned no instance: capacity class when every listed
 /// error is capacity class, otherwise the first permanent (then throttling) error decides.
 /// Every listed error is kept in the message so the operator sees what each override said.
+#[cfg(feature = "ec2")]
 pub(crate) fn fleet_failure(errors: &[(String, String)]) -> LaunchError {
     if errors.is_empty() {
         return LaunchError::new(

@@ -16,20 +16,27 @@
 //! the default.
 
 mod compute;
+#[cfg(feature = "ec2")]
 mod ec2;
 mod error;
 mod fake;
 mod identity;
+#[cfg(feature = "ec2")]
 mod instances;
+#[cfg(feature = "ec2")]
 mod launch;
+#[cfg(feature = "ec2")]
 mod pricing;
+#[cfg(feature = "ec2")]
 mod templates;
+#[cfg(feature = "ec2")]
 mod validate;
 
 #[cfg(test)]
 mod mock_tests;
 
 pub use compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict, materialize};
+#[cfg(feature = "ec2")]
 pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;
 pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};

@@ -43,32 +43,44 @@
 
 mod app;
 mod auth;
+#[cfg(feature = "standalone")]
 mod backup_cli;
+#[cfg(feature = "standalone")]
 mod cli;
 mod clock;
 mod config;
+#[cfg(feature = "standalone")]
 mod demo;
 mod engine;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod github;
 mod graphql;
 mod http;
 mod metrics;
+#[cfg(feature = "standalone")]
 mod replay;
 mod secrets;
+#[cfg(feature = "standalone")]
 mod serve;
+#[cfg(feature = "standalone")]
 mod user_cli;
 mod userdata;
 
 pub use app::Meta;
 pub use auth::{Auth, Principal};
+#[cfg(feature = "standalone")]
 pub use cli::main as run_cli;
 pub use clock::{Clock, SystemClock};
 pub use config::{Config, Secret};
+#[cfg(feature = "standalone")]
 pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};
 pub use github::{GitHub, GitHubApp, SimulatedGitHub};
 pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
 pub use http::webhook_signature;
+#[cfg(feature = "standalone")]
 pub use serve::{Peers, Running, ServerOptions, serve, start};
 
 /// This package's directory, read at run time: a test binary reused from another checkout of

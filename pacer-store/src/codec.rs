@@ -5,7 +5,7 @@
 //! state use the same codec behind a header that pins their format.
 
 use crate::error::StoreError;
-use bincode::config::{Configuration, standard};
+use bincode::config::{Configuration, Limit, LittleEndian, Varint, standard};
 use pacer_domain::{Actor, Event, Job, JobsLoader, PayloadCodec, Recorded, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,11 @@ pub enum CodecError {
 }
 
 const CONFIG: Configuration = standard();
+/// The most a decode may allocate, whatever a (corrupted) length prefix claims: a record or a
+/// snapshot section is far smaller, so a damaged length is refused instead of aborting the
+/// process on a huge allocation (found by the `record_decoder` fuzz target).
+const DECODE: Configuration<LittleEndian, Varint, Limit<{ 1 << 30 }>> =
+    standard().with_limit::<{ 1 << 30 }>();
 
 impl PayloadCodec for BincodeCodec {
     type Error = CodecError;
@@ -39,7 +44,7 @@ impl PayloadCodec for BincodeCodec {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        whole(bincode::serde::decode_from_slice(bytes, CONFIG)?, bytes.len())
+        whole(bincode::serde::decode_from_slice(bytes, DECODE)?, bytes.len())
     }
 }
 
@@ -102,7 +107,7 @@ pub fn encode_record(record: &Recorded) -> Result<Vec<u8>, StoreError> {
 pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
     let codec = BincodeCodec;
     let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
-    let envelope: Envelope = bincode::serde::borrow_decode_from_slice(bytes, CONFIG)
+    let envelope: Envelope = bincode::serde::borrow_decode_from_slice(bytes, DECODE)
         .map_err(CodecError::from)
         .and_then(|decoded| whole(decoded, bytes.len()))
         .map_err(|e| corrupt(format!("envelope: {e}")))?;
@@ -352,6 +357,17 @@ fn split_u64(bytes: &[u8]) -> Result<(u64, &[u8]), SnapshotRejected> {
 mod tests {
     use super::*;
     use pacer_domain::{HealthChanged, Recorded};
+
+    /// Found by the `record_decoder` fuzz target (its crash file is in `fuzz/corpus`): a
+    /// corrupted length prefix claiming ~100 TB aborted the process on allocation; it is now a
+    /// decode error.
+    #[test]
+    fn a_corrupted_length_is_an_error_not_an_abort() {
+        let crash =
+            [0x02, 0x02, 0x02, 0xfd, 0x02, 0x04, 0x5b, 0x00, 0x00, 0x5b, 0x00, 0x00, 0x00, 0x00, 0xfd];
+        assert!(decode_record(1, &crash).is_err());
+        assert!(decode_snapshot(&crash).is_err());
+    }
 
     fn record(seq: u64) -> Recorded {
         Recorded {

@@ -16,6 +16,7 @@ mod error;
 mod log;
 mod memory;
 mod replay;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 mod subscribe;
 
@@ -28,5 +29,6 @@ pub use error::StoreError;
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
 pub use memory::MemoryLog;
 pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify};
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksLog;
 pub use subscribe::Subscription;

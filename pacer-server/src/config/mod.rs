@@ -336,6 +336,7 @@ pub(crate) fn env_name(key: &str) -> String {
 
 /// `url` as a base to append paths to: without the `/` that parsing gives a bare origin
 /// (`http://127.0.0.1:5000/` → `http://127.0.0.1:5000`).
+#[cfg(feature = "standalone")]
 pub(crate) fn base_url(url: &Url) -> &str {
     url.as_str().trim_end_matches('/')
 }

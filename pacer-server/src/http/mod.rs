@@ -50,6 +50,7 @@ pub(crate) struct Http {
 /// The host names requests may name: the public URL's, the allowed origins', the configured
 /// extra ones and loopback; `None` when the public URL names a wildcard address (unset, with
 /// Pacer listening everywhere), where no name can be checked.
+#[cfg(feature = "standalone")]
 pub(crate) fn allowed_hosts(public_url: &str, origins: &[String], extra: &[String]) -> Option<Vec<String>> {
     let host_of = |url: &str| url::Url::parse(url).ok().and_then(|u| u.host_str().map(normalize_host));
     let public = host_of(public_url)?;
