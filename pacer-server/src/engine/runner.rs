@@ -344,7 +344,7 @@ impl Engine {
     pub async fn runner_complete(&self, callback_token: &str, exit_code: i32) -> Result<(), CallbackError> {
         let instance = self.check_callback(callback_token)?;
         let actor = Meta::by(Actor::Runner(instance.clone()));
-        self.app.execute(Command::RunnerCompleted { instance, exit_code }, actor).await?;
+        self.app.execute(Command::RunnerCompleted { instance, exit_code }, actor).await.map_err(ended)?;
         Ok(())
     }
 
@@ -363,8 +363,18 @@ impl Engine {
             stage.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
         self.app
             .execute(Command::RunnerErrored { instance, stage, exit_code, line, log_tail }, actor)
-            .await?;
+            .await
+            .map_err(ended)?;
         Ok(())
+    }
+}
+
+/// A report whose callback token checked out but whose instance the state no longer holds came
+/// in while the instance was torn down: GONE, like every late report (never 404).
+fn ended(error: crate::app::AppError) -> CallbackError {
+    match CallbackError::from(error) {
+        CallbackError::NotFound(message) => CallbackError::Gone(message),
+        other => other,
     }
 }
 
