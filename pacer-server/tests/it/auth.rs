@@ -5,12 +5,13 @@
 //! provider (node `oidc-provider`) with its refusals.
 
 use crate::support::node;
+use crate::support::oidc::{Provider, free_port};
 use crate::support::pacer::{Pacer, SECRET};
 use crate::support::world::World;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -366,57 +367,6 @@ async fn the_node_graphql_ws_client_resumes_from_the_middle_of_the_log() {
         })
         .collect();
     assert!(actions.iter().filter(|a| *a == "project.created").count() >= appended, "{actions:?}");
-}
-
-/// A loopback port that was free a moment ago.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The OIDC test provider, killed on drop.
-pub(crate) struct Provider {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Provider {
-    /// Starts the provider and waits for its discovery document. A node process that has not
-    /// answered within 20 s is killed and replaced (it once hung at startup, before listening).
-    pub(crate) async fn start(redirect: &str) -> Provider {
-        for _ in 0..3 {
-            let port = free_port();
-            let child = node::tool("oidc/oidc-test-provider.mjs")
-                .env("OIDC_PORT", port.to_string())
-                .env("OIDC_CLIENT_ID", "console")
-                .env("OIDC_REDIRECT_URIS", redirect)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("node");
-            // Owned from here, so the process is killed however this attempt ends.
-            let provider = Provider { child, url: format!("http://127.0.0.1:{port}") };
-            let http = reqwest::Client::new();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let discovery = format!("{}/.well-known/openid-configuration", provider.url);
-            while Instant::now() < deadline {
-                if http.get(&discovery).send().await.is_ok_and(|r| r.status() == 200) {
-                    return provider;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        panic!("the OIDC provider did not start in three attempts");
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One browser going through sign-in: a client that does not follow redirects, with its own

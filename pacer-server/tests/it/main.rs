@@ -2,7 +2,6 @@
 //! pricing stub and a fake GitHub checked against GitHub's schemas, driven over HTTP with real
 //! webhook payloads, and read back through its event log.
 
-mod abuse;
 mod api;
 mod auth;
 mod backup;

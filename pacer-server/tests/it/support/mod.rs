@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod node;
+pub mod oidc;
 pub mod pacer;
 pub mod schema;
 pub mod world;

@@ -3,15 +3,22 @@
 //! callback with the flow cookie and an error, every runner callback with made-up tokens,
 //! GraphQL without a session) while GitHub's pings keep arriving. The data directory may grow
 //! by less than 1 MiB and every ping must be answered; the pings' latency before and during the
-//! hammering is printed, not asserted (BENCHMARKS.md keeps the measurements).
+//! hammering is printed, not asserted (BENCHMARKS.md keeps the measurements). A test binary of
+//! its own, so its full-speed minute never runs beside the timing-sensitive end-to-end tests.
 
-use crate::auth::{ADMIN, Provider, free_port};
-use crate::support::world::World;
+#[allow(dead_code)]
+#[path = "it/support/mod.rs"]
+mod support;
+
+const ADMIN: &str = "admin@example.test";
+
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::oidc::{Provider, free_port};
+use support::world::World;
 
 /// How long the stranger hammers.
 const HAMMER: Duration = Duration::from_secs(60);
@@ -84,7 +91,7 @@ async fn round(http: &reqwest::Client, base: &str, n: u64) -> u64 {
 }
 
 /// Pings GitHub-style until `until`; the answer times, all of which must be 200.
-async fn pings(pacer: &crate::support::pacer::Pacer, prefix: &str, until: Instant) -> Vec<Duration> {
+async fn pings(pacer: &support::pacer::Pacer, prefix: &str, until: Instant) -> Vec<Duration> {
     let mut times = Vec::new();
     let mut n = 0;
     while Instant::now() < until {
