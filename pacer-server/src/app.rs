@@ -3,7 +3,8 @@
 //! its events are folded and appended together with the other commands queued at that moment
 //! (one durable write), and only then does its caller get an answer. Nothing leaves the
 //! process (an HTTP answer, a subscription message, an AWS or GitHub call) before the events
-//! that justify it are on disk.
+//! that justify it are on disk, and no reader sees a record before it is durable (see
+//! [`Decider`]).
 
 use crate::clock::Clock;
 use pacer_domain::{Actor, Command, Event, Recorded, Rejection, State, Timestamp, decide};
@@ -90,14 +91,17 @@ impl App {
         let failure = Arc::new(Mutex::new(None));
         let dispatch_wake = Arc::new(Notify::new());
         let work_done = Arc::new(Notify::new());
-        let decider = {
-            let (state, log, clock, failure) = (state.clone(), log.clone(), clock.clone(), failure.clone());
-            let wakes = Wakes { dispatch: dispatch_wake.clone(), work_done: work_done.clone() };
-            std::thread::Builder::new()
-                .name("pacer-decider".into())
-                .spawn(move || decide_loop(rx, &state, &*log, &*clock, &failure, &wakes, &after_commit))
-                .ok()
+        let decider = Decider {
+            queue: rx,
+            state: state.clone(),
+            log: log.clone(),
+            clock: clock.clone(),
+            failure: failure.clone(),
+            wakes: Wakes { dispatch: dispatch_wake.clone(), work_done: work_done.clone() },
+            after_commit,
         };
+        let decider =
+            std::thread::Builder::new().name("pacer-decider".into()).spawn(move || decider.run()).ok();
         Arc::new(App {
             state,
             log,
@@ -130,7 +134,8 @@ impl App {
         answer.await.map_err(|_| AppError::Unavailable("the decider stopped".into()))?
     }
 
-    /// The folded state, for reading.
+    /// The folded state, for reading: every record in it is durable. Blocks while the decider
+    /// writes a group (one fsync, usually under a millisecond); hold it briefly.
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -177,118 +182,154 @@ fn write_state(state: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
     state.write().unwrap_or_else(|p| p.into_inner())
 }
 
-struct Decided {
-    reply: oneshot::Sender<Result<Vec<Recorded>, AppError>>,
-    /// How many of the batch's records are this command's (they follow the previous command's).
-    outcome: Result<usize, AppError>,
-}
-
 /// Who the decider wakes after a durable write.
 struct Wakes {
     dispatch: Arc<Notify>,
     work_done: Arc<Notify>,
 }
 
-fn decide_loop(
+/// One command's answer, waiting for its group's write.
+struct Decided {
+    reply: oneshot::Sender<Result<Vec<Recorded>, AppError>>,
+    /// How many of the group's records are this command's (they follow the previous command's).
+    outcome: Result<usize, AppError>,
+}
+
+/// A group of commands decided against the state, its records folded and not yet written.
+struct Group {
+    first_seq: u64,
+    records: Vec<Recorded>,
+    keys: Vec<String>,
+    decided: Vec<Decided>,
+}
+
+/// The one thread through which every command passes, in four steps: collect what is queued
+/// (up to [`MAX_GROUP`] commands), decide each against the state and fold its events, commit
+/// the group in one durable append, and publish (answer the callers, wake the engine).
+///
+/// Invariants:
+/// - Readers never see a record that is not durable: the state's write lock is held from the
+///   first decision of a group until its append returns, and when the append fails the state
+///   is rebuilt from the log before the lock is released. A reader waits at most one group.
+/// - A caller is answered only after its group is durable, or refused with the reason.
+/// - Commands of one group are decided in order, each against the effects of those before it,
+///   and an idempotency key is taken once across the group and the log.
+/// - After a failed write every command is refused ([`AppError::Unavailable`]) until restart.
+struct Decider {
     queue: Receiver<Request>,
-    state: &RwLock<State>,
-    log: &dyn EventLog,
-    clock: &dyn Clock,
-    failure: &Mutex<Option<String>>,
-    wakes: &Wakes,
-    after_commit: &AfterCommit,
-) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(request) => group.push(request),
+    state: Arc<RwLock<State>>,
+    log: Arc<dyn EventLog>,
+    clock: Arc<dyn Clock>,
+    failure: Arc<Mutex<Option<String>>>,
+    wakes: Wakes,
+    after_commit: AfterCommit,
+}
+
+impl Decider {
+    fn run(self) {
+        while let Some(requests) = self.collect() {
+            if let Some(reason) = self.failure() {
+                for request in requests {
+                    let _ = request.reply.send(Err(AppError::Unavailable(reason.clone())));
+                }
+                continue;
+            }
+            let mut state = write_state(&self.state);
+            let group = self.decide(&mut state, requests);
+            self.commit(&mut state, group);
+        }
+    }
+
+    /// Waits for a command, then takes whatever else is queued; `None` once the app stops.
+    fn collect(&self) -> Option<Vec<Request>> {
+        let mut requests = vec![self.queue.recv().ok()?];
+        while requests.len() < MAX_GROUP {
+            match self.queue.try_recv() {
+                Ok(request) => requests.push(request),
                 Err(_) => break,
             }
         }
-        if let Some(reason) = failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            for request in group {
-                let _ = request.reply.send(Err(AppError::Unavailable(reason.clone())));
-            }
-            continue;
-        }
-        let mut records: Vec<Recorded> = Vec::new();
-        let mut keys: Vec<String> = Vec::new();
+        Some(requests)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Decides each command in order and folds its events into `state`.
+    fn decide(&self, state: &mut State, requests: Vec<Request>) -> Group {
+        let mut group = Group {
+            first_seq: state.last_seq + 1,
+            records: Vec::new(),
+            keys: Vec::new(),
+            decided: Vec::with_capacity(requests.len()),
+        };
         let mut seen_keys: HashSet<String> = HashSet::new();
-        let mut decided: Vec<Decided> = Vec::with_capacity(group.len());
-        let first_seq;
-        {
-            let mut state = write_state(state);
-            first_seq = state.last_seq + 1;
-            for Request { command, meta, reply } in group {
-                let now = clock.now().max(state.last_at);
-                let outcome = match decide(&state, command, now) {
-                    Err(rejection) => Err(AppError::Rejected(rejection)),
-                    Ok(events) if events.is_empty() => Ok(0),
-                    Ok(events) => {
-                        let mut command_keys: Vec<String> = meta.keys;
-                        command_keys.extend(implied_keys(&events));
-                        match command_keys
-                            .iter()
-                            .find(|k| seen_keys.contains(*k) || log.has_key(k).unwrap_or(false))
-                        {
-                            Some(key) => Err(AppError::Duplicate(key.clone())),
-                            None => {
-                                let start = records.len();
-                                for event in events {
-                                    let record = Recorded {
-                                        seq: state.last_seq + 1,
-                                        at: now,
-                                        actor: meta.actor.clone(),
-                                        request_id: meta.request_id.clone(),
-                                        event,
-                                    };
-                                    state.evolve(&record);
-                                    records.push(record);
-                                }
-                                seen_keys.extend(command_keys.iter().cloned());
-                                keys.extend(command_keys);
-                                Ok(records.len() - start)
+        for Request { command, meta, reply } in requests {
+            let now = self.clock.now().max(state.last_at);
+            let outcome = match decide(state, command, now) {
+                Err(rejection) => Err(AppError::Rejected(rejection)),
+                Ok(events) if events.is_empty() => Ok(0),
+                Ok(events) => {
+                    let mut keys = meta.keys;
+                    keys.extend(implied_keys(&events));
+                    match keys.iter().find(|k| seen_keys.contains(*k) || self.log.has_key(k).unwrap_or(false))
+                    {
+                        Some(key) => Err(AppError::Duplicate(key.clone())),
+                        None => {
+                            let start = group.records.len();
+                            for event in events {
+                                let record = Recorded {
+                                    seq: state.last_seq + 1,
+                                    at: now,
+                                    actor: meta.actor.clone(),
+                                    request_id: meta.request_id.clone(),
+                                    event,
+                                };
+                                state.evolve(&record);
+                                group.records.push(record);
                             }
+                            seen_keys.extend(keys.iter().cloned());
+                            group.keys.extend(keys);
+                            Ok(group.records.len() - start)
                         }
                     }
-                };
-                decided.push(Decided { reply, outcome });
-            }
+                }
+            };
+            group.decided.push(Decided { reply, outcome });
+        }
+        group
+    }
+
+    /// Appends the group's records in one durable write, then publishes them; after a failed
+    /// write, rebuilds `state` from the log and refuses the group.
+    fn commit(&self, state: &mut State, group: Group) {
+        let Group { first_seq, records, keys, decided } = group;
+        if records.is_empty() {
+            return publish(decided, Vec::new());
         }
         // The records move into the batch and come back from the log as its receipt: the same
         // seqs (`expected_first_seq`) and times, so no copy is made for the write.
-        let written = if records.is_empty() {
-            Ok(records)
-        } else {
-            let batch = Batch {
-                records: records
-                    .into_iter()
-                    .map(|r| NewRecord { at: r.at, actor: r.actor, request_id: r.request_id, event: r.event })
-                    .collect(),
-                expected_first_seq: Some(first_seq),
-                keys,
-            };
-            log.append(batch)
+        let batch = Batch {
+            records: records
+                .into_iter()
+                .map(|r| NewRecord { at: r.at, actor: r.actor, request_id: r.request_id, event: r.event })
+                .collect(),
+            expected_first_seq: Some(first_seq),
+            keys,
         };
-        match written {
+        match self.log.append(batch) {
             Ok(records) => {
                 debug_assert!(
                     records.first().is_none_or(|r| r.seq == first_seq),
                     "the log renumbered a batch"
                 );
-                if !records.is_empty() {
-                    after_commit(&records, &state.read().unwrap_or_else(|p| p.into_inner()));
-                    wakes.dispatch.notify_one();
-                    if records.iter().any(|r| r.event.ends_instance_work()) {
-                        wakes.work_done.notify_one();
-                    }
+                (self.after_commit)(&records, state);
+                self.wakes.dispatch.notify_one();
+                if records.iter().any(|r| r.event.ends_instance_work()) {
+                    self.wakes.work_done.notify_one();
                 }
-                // Each command's records move to its caller, uncopied.
-                let mut rest = records.into_iter();
-                for Decided { reply, outcome } in decided {
-                    let _ = reply.send(outcome.map(|count| rest.by_ref().take(count).collect()));
-                }
+                publish(decided, records);
             }
             Err(error) => {
                 let reason = match &error {
@@ -296,11 +337,172 @@ fn decide_loop(
                     other => other.to_string(),
                 };
                 tracing::error!(%reason, "the event log refused a write; Pacer stops accepting commands");
-                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                self.rebuild(state);
                 for Decided { reply, .. } in decided {
                     let _ = reply.send(Err(AppError::Unavailable(reason.clone())));
                 }
             }
         }
+    }
+
+    /// Replaces `state`, which holds records the log refused, by what the log holds.
+    fn rebuild(&self, state: &mut State) {
+        match pacer_store::load_state(&*self.log) {
+            Ok((durable, _)) => *state = durable,
+            Err(error) => {
+                // Serving state that was never written would be worse than stopping.
+                tracing::error!(%error, "cannot read the event log back after a failed write; exiting");
+                std::process::exit(70);
+            }
+        }
+    }
+}
+
+/// Moves each command's records to its caller, uncopied.
+fn publish(decided: Vec<Decided>, records: Vec<Recorded>) {
+    let mut rest = records.into_iter();
+    for Decided { reply, outcome } in decided {
+        let _ = reply.send(outcome.map(|count| rest.by_ref().take(count).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use pacer_domain::{ProjectSpec, Subject};
+    use pacer_store::{AuditQuery, MemoryLog, SnapshotReader, StoredChunk, Subscription};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A memory log whose `fail_at`th append fails as a failed fsync does, poisoning it.
+    struct FailingLog {
+        inner: MemoryLog,
+        appends: AtomicUsize,
+        fail_at: usize,
+        poisoned: Mutex<Option<String>>,
+    }
+
+    impl EventLog for FailingLog {
+        fn append(&self, batch: Batch) -> Result<pacer_store::Receipt, StoreError> {
+            if let Some(reason) = self.poisoned() {
+                return Err(StoreError::Poisoned(reason));
+            }
+            if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+                let reason = "fsync: Input/output error".to_owned();
+                *self.poisoned.lock().expect("poisoned") = Some(reason.clone());
+                return Err(StoreError::Write(reason));
+            }
+            self.inner.append(batch)
+        }
+        fn last_seq(&self) -> u64 {
+            self.inner.last_seq()
+        }
+        fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+            self.inner.read(from_seq, limit)
+        }
+        fn scan(
+            &self,
+            from: u64,
+            chunk: usize,
+            sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
+        ) -> Result<(), StoreError> {
+            self.inner.scan(from, chunk, sink)
+        }
+        fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {
+            self.inner.audit(query)
+        }
+        fn subject(&self, subject: &Subject, after: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
+            self.inner.subject(subject, after, limit)
+        }
+        fn has_key(&self, key: &str) -> Result<bool, StoreError> {
+            self.inner.has_key(key)
+        }
+        fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+            self.inner.save_snapshot(seq, bytes)
+        }
+        fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+            self.inner.remove_snapshot(seq)
+        }
+        fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+            self.inner.load_snapshot()
+        }
+        fn open_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+            self.inner.open_snapshot()
+        }
+        fn subscribe(&self, after_seq: u64) -> Subscription {
+            self.inner.subscribe(after_seq)
+        }
+        fn poisoned(&self) -> Option<String> {
+            self.poisoned.lock().expect("poisoned").clone()
+        }
+    }
+
+    fn create(i: usize) -> Command {
+        Command::CreateProject(ProjectSpec { name: format!("p{i}"), ..ProjectSpec::default() })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_write_answers_no_one_and_readers_never_see_its_records() {
+        let log = Arc::new(FailingLog {
+            inner: MemoryLog::new(),
+            appends: AtomicUsize::new(0),
+            fail_at: 5,
+            poisoned: Mutex::new(None),
+        });
+        let app = App::start(State::default(), log.clone(), Arc::new(SystemClock), Box::new(|_, _| {}));
+        // Readers poll throughout: every state they see is a prefix the log holds.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (app, log, stop) = (app.clone(), log.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let state = app.state();
+                    assert!(
+                        state.last_seq <= log.last_seq(),
+                        "a reader saw seq {} before it was durable",
+                        state.last_seq
+                    );
+                    seen += 1;
+                }
+                seen
+            })
+        };
+        // Eight waves of 50 concurrent commands: each wave is at least one group write.
+        let mut answered = Vec::new();
+        for wave in 0..8 {
+            let burst: Vec<_> = (0..50)
+                .map(|i| {
+                    let app = app.clone();
+                    tokio::spawn(
+                        async move { app.execute(create(wave * 50 + i), Meta::by(Actor::System)).await },
+                    )
+                })
+                .collect();
+            for task in burst {
+                answered.push(task.await.expect("join"));
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        assert!(reader.join().expect("reader") > 0);
+
+        let ok: Vec<u64> = answered.iter().filter_map(|a| a.as_ref().ok()).flatten().map(|r| r.seq).collect();
+        let refused = answered.iter().filter(|a| matches!(a, Err(AppError::Unavailable(_)))).count();
+        assert_eq!(ok.len() + refused, 400, "every command is either durable or refused as unavailable");
+        assert!(refused > 0 && ok.len() < 400);
+        assert_eq!(
+            ok.len() as u64,
+            log.last_seq(),
+            "every acknowledged record, and only those, is in the log"
+        );
+        let durable = State::fold(&log.read(1, 1_000).expect("read"));
+        assert_eq!(*app.state(), durable, "after the failure the state is what the log holds");
+        let reason = app.failure().expect("failed");
+        assert!(reason.contains("Input/output error"), "{reason}");
+        let later = app.execute(create(1_000), Meta::by(Actor::System)).await;
+        assert!(matches!(later, Err(AppError::Unavailable(_))), "{later:?}");
+        assert!(pacer_store::write_snapshot(&*log).is_err(), "a poisoned log takes no snapshot");
+        app.stop();
     }
 }

@@ -66,10 +66,10 @@ fn fold(c: &mut Criterion) {
 
 fn snapshots(c: &mut Criterion) {
     let state = State::fold(&synthetic::job_lifecycles(20_000));
-    let bytes = encode_snapshot(&state).expect("encode");
+    let bytes = encode_snapshot(&state, 0).expect("encode");
     let mut group = c.benchmark_group("snapshot");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("encode", |b| b.iter(|| encode_snapshot(&state).expect("encode")));
+    group.bench_function("encode", |b| b.iter(|| encode_snapshot(&state, 0).expect("encode")));
     group.bench_function("decode", |b| b.iter(|| decode_snapshot(&bytes).expect("decode")));
     group.finish();
 }

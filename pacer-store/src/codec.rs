@@ -148,6 +148,11 @@ impl StoredChunk {
         self.ends.push(self.bytes.len());
     }
 
+    /// The stored bytes of the first record.
+    pub(crate) fn first(&self) -> Option<&[u8]> {
+        self.ends.first().map(|&end| &self.bytes[..end])
+    }
+
     /// The seq of the first record.
     pub fn first_seq(&self) -> u64 {
         self.first_seq
@@ -180,15 +185,33 @@ impl StoredChunk {
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
 /// Bump whenever the snapshot layout or `State`'s serialized shape changes; a snapshot of another
 /// format (or another crate version) is ignored and the state is rebuilt from the log.
-pub const SNAPSHOT_FORMAT: u32 = 4;
+pub const SNAPSHOT_FORMAT: u32 = 5;
 /// Job rows per snapshot chunk (about 5 MiB).
 const ROWS_PER_CHUNK: usize = 32_768;
 
-/// Encodes a folded state as a snapshot covering `state.last_seq`: a header, then sections, each
-/// a big-endian length, a CRC-32 and bincode bytes: the state without its jobs, the job table's
-/// id counter and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which
-/// [`read_snapshot`] decodes on a second thread while the first indexes them.
-pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, StoreError> {
+/// What binds a snapshot to the log it was folded from: a digest of the stored bytes of the
+/// record at the snapshot's seq (0 for the empty log). A snapshot whose anchor differs from
+/// the log's record at that seq came from another log (a restored or replaced data directory,
+/// a write that was never durable) and is not used.
+pub fn anchor_of(stored: &[u8]) -> u64 {
+    (stored.len() as u64) << 32 | u64::from(crc32fast::hash(stored))
+}
+
+/// A decoded snapshot: the state and the [`anchor_of`] the record at its seq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The folded state, covering `state.last_seq`.
+    pub state: State,
+    /// The anchor of the record at `state.last_seq`.
+    pub anchor: u64,
+}
+
+/// Encodes a folded state as a snapshot covering `state.last_seq`, whose record in the log has
+/// `anchor`: a header (magic, format, version, seq, anchor), then sections, each a big-endian
+/// length, a CRC-32 and bincode bytes: the state without its jobs, the job table's id counter
+/// and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which [`read_snapshot`]
+/// decodes on a second thread while the first indexes them.
+pub fn encode_snapshot(state: &State, anchor: u64) -> Result<Vec<u8>, StoreError> {
     let encode_err = |e: CodecError| StoreError::Snapshot(e.to_string());
     let version = env!("CARGO_PKG_VERSION").as_bytes();
     let mut out = Vec::new();
@@ -197,6 +220,7 @@ pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, StoreError> {
     out.push(version.len() as u8);
     out.extend_from_slice(version);
     out.extend_from_slice(&state.last_seq.to_be_bytes());
+    out.extend_from_slice(&anchor.to_be_bytes());
     let mut section = |bytes: Vec<u8>| {
         out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
         out.extend_from_slice(&crc32fast::hash(&bytes).to_be_bytes());
@@ -236,17 +260,29 @@ pub enum SnapshotRejected {
     /// Reading it failed.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// It does not match the log (see [`anchor_of`]).
+    #[error("does not match the log: {0}")]
+    NotThisLog(String),
+}
+
+impl SnapshotRejected {
+    /// Whether the snapshot can never be used and is best deleted: damaged or from another
+    /// log. One of another format may serve the version that wrote it, and an unreadable one
+    /// may be readable later, so those are kept.
+    pub fn is_useless(&self) -> bool {
+        !matches!(self, Self::OtherFormat { .. } | Self::Unreadable(_))
+    }
 }
 
 /// Decodes a snapshot written by this format and version.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<State, SnapshotRejected> {
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotRejected> {
     read_snapshot(bytes)
 }
 
 /// Reads a snapshot written by this format and version from a stream. A second thread reads and
 /// decodes the job rows chunk by chunk (through one reused buffer) while this one decodes the
 /// rest of the state and builds the job indexes from the chunks before.
-pub fn read_snapshot(mut reader: impl Read + Send) -> Result<State, SnapshotRejected> {
+pub fn read_snapshot(mut reader: impl Read + Send) -> Result<Snapshot, SnapshotRejected> {
     let mut fixed = [0u8; SNAPSHOT_MAGIC.len() + 5];
     read_exact(&mut reader, &mut fixed)?;
     let (magic, rest) = fixed.split_at(SNAPSHOT_MAGIC.len());
@@ -260,9 +296,10 @@ pub fn read_snapshot(mut reader: impl Read + Send) -> Result<State, SnapshotReje
     if format != SNAPSHOT_FORMAT || version != env!("CARGO_PKG_VERSION") {
         return Err(SnapshotRejected::OtherFormat { format, version });
     }
-    let mut seq = [0u8; 8];
-    read_exact(&mut reader, &mut seq)?;
-    let seq = u64::from_be_bytes(seq);
+    let mut seq_anchor = [0u8; 16];
+    read_exact(&mut reader, &mut seq_anchor)?;
+    let (seq, anchor) = split_u64(&seq_anchor)?;
+    let (anchor, _) = split_u64(anchor)?;
     let (mut head, mut table) = (Vec::new(), Vec::new());
     if !read_section(&mut reader, &mut head)? || !read_section(&mut reader, &mut table)? {
         return Err(SnapshotRejected::Malformed);
@@ -304,7 +341,7 @@ pub fn read_snapshot(mut reader: impl Read + Send) -> Result<State, SnapshotReje
             return Err(SnapshotRejected::Decode(format!("{loaded} job rows but {count} announced")));
         }
         state.jobs = loader.finish(next_id);
-        Ok(state)
+        Ok(Snapshot { state, anchor })
     })
 }
 
@@ -422,8 +459,8 @@ mod tests {
     fn snapshots_pin_format_and_checksum() {
         let mut state = State::default();
         state.evolve(&record(1));
-        let bytes = encode_snapshot(&state).expect("encode");
-        assert_eq!(decode_snapshot(&bytes), Ok(state));
+        let bytes = encode_snapshot(&state, 42).expect("encode");
+        assert_eq!(decode_snapshot(&bytes), Ok(Snapshot { state, anchor: 42 }));
         let mut flipped = bytes.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

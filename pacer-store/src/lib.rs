@@ -21,14 +21,14 @@ mod rocks;
 mod subscribe;
 
 pub use codec::{
-    BincodeCodec, SNAPSHOT_FORMAT, SnapshotRejected, StoredChunk, decode_record, decode_snapshot,
-    encode_record, encode_snapshot, read_snapshot,
+    BincodeCodec, SNAPSHOT_FORMAT, Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_record,
+    decode_snapshot, encode_record, encode_snapshot, read_snapshot,
 };
 pub use commit::WriteObserver;
 pub use error::StoreError;
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
 pub use memory::MemoryLog;
-pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify};
+pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify, write_snapshot};
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksLog;
 pub use subscribe::Subscription;

@@ -100,6 +100,9 @@ pub trait EventLog: Send + Sync {
     /// Stores a snapshot (see [`crate::encode_snapshot`]) covering `seq`.
     fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// Deletes the snapshot covering `seq`, if there is one.
+    fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError>;
+
     /// The newest snapshot and the seq it covers.
     fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 

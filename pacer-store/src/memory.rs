@@ -169,6 +169,14 @@ impl EventLog for MemoryLog {
         Ok(())
     }
 
+    fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        let snapshot = &mut self.sink.data().snapshot;
+        if snapshot.as_ref().is_some_and(|(at, _)| *at == seq) {
+            *snapshot = None;
+        }
+        Ok(())
+    }
+
     fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         Ok(self.sink.data().snapshot.clone())
     }

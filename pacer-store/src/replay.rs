@@ -1,8 +1,12 @@
 //! Starting from the log: load the newest usable snapshot and fold the tail, or fold from seq
-//! 0. A snapshot that does not fit (other format, checksum, ahead of the log) is reported and
-//! ignored; a record that does not decode stops the start with its seq and reason.
+//! 0. A snapshot that does not fit (damaged, another format, not folded from this log's
+//! records: see [`crate::anchor_of`]) is reported and ignored, and deleted unless another
+//! version could use it; a record that does not decode stops the start with its seq and reason.
+//! Snapshots are written from the log alone ([`write_snapshot`]), never from a live state.
 
-use crate::codec::{SnapshotRejected, StoredChunk, decode_snapshot, encode_snapshot, read_snapshot};
+use crate::codec::{
+    Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_snapshot, encode_snapshot, read_snapshot,
+};
 use crate::error::StoreError;
 use crate::log::EventLog;
 use pacer_domain::{Recorded, State};
@@ -116,38 +120,103 @@ fn fold_tail_checking(
     })
 }
 
-/// Loads the newest usable snapshot and folds the tail of the log.
+/// The anchor of the durable record at `seq` (0 for seq 0), or `None` past the log's end.
+fn anchor_at(log: &dyn EventLog, seq: u64) -> Result<Option<u64>, StoreError> {
+    if seq == 0 {
+        return Ok(Some(0));
+    }
+    if seq > log.last_seq() {
+        return Ok(None);
+    }
+    let mut anchor = None;
+    log.scan(seq, 1, &mut |chunk| {
+        anchor = chunk.first().map(anchor_of);
+        false
+    })?;
+    Ok(anchor)
+}
+
+/// The state of a snapshot filed under `seq`, if it was folded from this log's records.
+fn check(
+    log: &dyn EventLog,
+    seq: u64,
+    read: Result<Snapshot, SnapshotRejected>,
+) -> Result<State, SnapshotRejected> {
+    let Snapshot { state, anchor } = read?;
+    let not_this_log = |why: String| Err(SnapshotRejected::NotThisLog(why));
+    if state.last_seq != seq {
+        return not_this_log(format!("filed under seq {seq} but covers seq {}", state.last_seq));
+    }
+    match anchor_at(log, seq).map_err(|e| SnapshotRejected::Unreadable(e.to_string()))? {
+        None => not_this_log(format!("covers seq {seq} but the log ends at {}", log.last_seq())),
+        Some(actual) if actual != anchor => {
+            not_this_log(format!("the record at seq {seq} is not the one it was folded from"))
+        }
+        Some(_) => Ok(state),
+    }
+}
+
+/// Loads the newest usable snapshot and folds the tail of the log. Snapshots that do not fit
+/// are skipped newest first, and deleted when no version of Pacer could use them.
 pub fn load_state(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
     let started = Instant::now();
-    let mut rejected = None;
-    let mut state = match log.open_snapshot()? {
-        Some((seq, _)) if seq > log.last_seq() => {
-            rejected = Some(format!("snapshot at {seq} is ahead of the log at {}", log.last_seq()));
-            State::default()
-        }
-        Some((_, reader)) => match read_snapshot(reader) {
-            Ok(state) => state,
-            Err(why) => {
-                rejected = Some(why.to_string());
-                State::default()
+    let mut rejected: Vec<String> = Vec::new();
+    let mut state = State::default();
+    while let Some((seq, reader)) = log.open_snapshot()? {
+        let why = match check(log, seq, read_snapshot(reader)) {
+            Ok(loaded) => {
+                state = loaded;
+                break;
             }
-        },
-        None => State::default(),
-    };
-    if let Some(why) = &rejected {
-        tracing::warn!(reason = %why, "snapshot not used; rebuilding from the log");
+            Err(why) => why,
+        };
+        tracing::warn!(seq, reason = %why, "snapshot not used");
+        rejected.push(format!("snapshot at seq {seq} {why}"));
+        if !why.is_useless() {
+            break;
+        }
+        if let Err(error) = log.remove_snapshot(seq) {
+            tracing::warn!(seq, %error, "could not delete the unusable snapshot");
+            break;
+        }
+        tracing::warn!(seq, "unusable snapshot deleted");
     }
     let snapshot_seq = state.last_seq;
     let replayed = fold_tail(log, &mut state)?;
-    let report =
-        StartReport { snapshot_seq, snapshot_rejected: rejected, replayed, elapsed: started.elapsed() };
+    let snapshot_rejected = (!rejected.is_empty()).then(|| rejected.join("; "));
+    let report = StartReport { snapshot_seq, snapshot_rejected, replayed, elapsed: started.elapsed() };
     tracing::info!(snapshot_seq, replayed, elapsed_ms = report.elapsed.as_millis() as u64, "state loaded");
     Ok((state, report))
 }
 
-/// Writes a snapshot of `state`.
+/// Writes a snapshot of `state`, bound to the log's record at its seq. Refused when the log is
+/// poisoned or does not hold that record durably: a snapshot only ever holds what the log does.
 pub fn save_state(log: &dyn EventLog, state: &State) -> Result<(), StoreError> {
-    log.save_snapshot(state.last_seq, &encode_snapshot(state)?)
+    if let Some(reason) = log.poisoned() {
+        return Err(StoreError::Poisoned(reason));
+    }
+    let seq = state.last_seq;
+    let anchor = anchor_at(log, seq)?.ok_or_else(|| {
+        StoreError::Snapshot(format!("state at seq {seq} is ahead of the log at {}", log.last_seq()))
+    })?;
+    log.save_snapshot(seq, &encode_snapshot(state, anchor)?)
+}
+
+/// Writes a snapshot of everything durable in `log`, folded on this thread from the log alone
+/// (its newest usable snapshot plus the tail), so a running Pacer's state is neither locked nor
+/// copied and nothing the log does not hold can be saved. Costs what a start costs, in time
+/// and in memory for a second state, while it runs. The seq covered, or `None` when the newest
+/// snapshot covers the log already.
+pub fn write_snapshot(log: &dyn EventLog) -> Result<Option<u64>, StoreError> {
+    if let Some(reason) = log.poisoned() {
+        return Err(StoreError::Poisoned(reason));
+    }
+    let (state, report) = load_state(log)?;
+    if report.replayed == 0 {
+        return Ok(None);
+    }
+    save_state(log, &state)?;
+    Ok(Some(state.last_seq))
 }
 
 /// What `pacer replay` found.
@@ -173,15 +242,15 @@ pub fn verify(log: &dyn EventLog) -> Result<Verification, StoreError> {
     let mut snapshot_seq = None;
     let mut snapshot_rejected = None;
     let mut matches_snapshot = None;
-    match snapshot.map(|(seq, bytes)| (seq, decode_snapshot(&bytes))) {
+    match snapshot.map(|(seq, bytes)| (seq, check(log, seq, decode_snapshot(&bytes)))) {
         Some((seq, Ok(snapshot))) => {
             snapshot_seq = Some(seq);
             // Compare when the fold passes the snapshot's seq (a snapshot of the empty log: now),
-            // folding on to the end; a log that ends before that seq is compared as it ends.
+            // folding on to the end; the log holds that seq (the snapshot's anchor says so).
             let mut matched = (seq == 0).then(|| rebuilt == snapshot);
-            let mut check = |state: &State| matched = Some(*state == snapshot);
-            fold_tail_checking(log, &mut rebuilt, Some((seq, &mut check)))?;
-            matches_snapshot = Some(matched.unwrap_or_else(|| rebuilt == snapshot));
+            let mut compare = |state: &State| matched = Some(*state == snapshot);
+            fold_tail_checking(log, &mut rebuilt, Some((seq, &mut compare)))?;
+            matches_snapshot = Some(matched.unwrap_or(false));
         }
         Some((_, Err(why))) => {
             snapshot_rejected = Some(why);

@@ -434,6 +434,16 @@ impl EventLog for RocksLog {
         Ok(())
     }
 
+    fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
+        let dir = &self.sink.snapshots;
+        match fs::remove_file(dir.join(format!("state-{seq:020}.snap"))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Snapshot(e.to_string())),
+            _ => fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StoreError::Snapshot(e.to_string())),
+        }
+    }
+
     fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
         let newest = snapshot_files(&self.sink.snapshots).map_err(err)?.pop();

@@ -182,20 +182,25 @@ impl Engine {
         // Every launch permit back means no launch is in flight.
         let all = self.settings.max_concurrent_launches.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(60), self.launches.acquire_many(all)).await;
-        self.write_snapshot();
         self.app.stop();
+        self.write_snapshot();
         // A clean stop leaves RocksDB nothing to replay, so the next start is quick.
         if let Err(error) = self.app.log().flush() {
             tracing::warn!(%error, "could not flush the event log's tables");
         }
     }
 
+    /// Writes a snapshot folded from the log (never from the live state, which stays unlocked),
+    /// unless a write failed: a failed process writes none.
     fn write_snapshot(&self) {
-        let state = self.app.state();
-        if let Err(error) = pacer_store::save_state(&**self.app.log(), &state) {
-            tracing::warn!(%error, "could not write a snapshot");
-        } else {
-            tracing::info!(seq = state.last_seq, "snapshot written");
+        if let Some(reason) = self.app.failure() {
+            tracing::warn!(%reason, "no snapshot written: the event log refused a write");
+            return;
+        }
+        match pacer_store::write_snapshot(&**self.app.log()) {
+            Ok(Some(seq)) => tracing::info!(seq, "snapshot written"),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not write a snapshot"),
         }
     }
 

@@ -341,15 +341,46 @@ fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
     let verification = verify(log).expect("verify");
     assert_eq!((verification.snapshot_seq, verification.matches_snapshot), (Some(5), Some(true)));
     assert_eq!(verification.rebuilt, whole);
-    let four = State::fold(&log.read(1, 4).expect("read"));
-    log.save_snapshot(5, &encode_snapshot(&four).expect("encode")).expect("save");
+    // Snapshots not folded from this log are ignored and deleted: filed under another seq than
+    // they cover, bound to another record at their seq, ahead of the log, or not snapshots.
+    let records = log.read(1, 8).expect("read");
+    let five = State::fold(&records[..5]);
+    let anchor = anchor_of(&encode_record(&records[4]).expect("encode"));
+    let four = State::fold(&records[..4]);
+    let mut ahead = whole.clone();
+    ahead.last_seq = 99;
+    let strangers = [
+        (5, encode_snapshot(&four, anchor).expect("encode"), "filed under seq 5 but covers seq 4"),
+        (5, encode_snapshot(&five, anchor ^ 1).expect("encode"), "is not the one it was folded from"),
+        (99, encode_snapshot(&ahead, anchor).expect("encode"), "covers seq 99 but the log ends at 8"),
+        (99, b"not a snapshot".to_vec(), "not a snapshot or truncated"),
+    ];
+    for (seq, bytes, why) in strangers {
+        log.save_snapshot(seq, &bytes).expect("save");
+        let (fallback, report) = load_state(log).expect("load");
+        let rejected = report.snapshot_rejected.expect("rejected");
+        assert!(rejected.contains(&format!("snapshot at seq {seq}")) && rejected.contains(why), "{rejected}");
+        assert_eq!((fallback, report.snapshot_seq), (whole.clone(), 0));
+        assert_eq!(log.load_snapshot().expect("load"), None, "{why}: deleted");
+        assert_eq!(verify(log).expect("verify").rebuilt, whole);
+    }
+
+    // A snapshot is written from the log alone, and only when the log has grown past it.
+    assert_eq!(write_snapshot(log).expect("write"), Some(8));
+    assert_eq!(write_snapshot(log).expect("write"), None);
+    assert_eq!(load_state(log).expect("load").1.snapshot_seq, 8);
+    let mut beyond = whole.clone();
+    beyond.last_seq = 9;
+    assert!(
+        matches!(save_state(log, &beyond), Err(StoreError::Snapshot(_))),
+        "no snapshot of records the log lacks"
+    );
+
+    // `pacer replay` tells a bound snapshot that is not the fold up to its seq.
+    let skipped = State::fold(&[&records[..2], &records[3..5]].concat());
+    log.remove_snapshot(8).expect("remove");
+    log.save_snapshot(5, &encode_snapshot(&skipped, anchor).expect("encode")).expect("save");
     let verification = verify(log).expect("verify");
     assert_eq!(verification.matches_snapshot, Some(false), "the snapshot is not the fold up to its seq");
-    assert_eq!(verification.rebuilt, whole);
-    log.save_snapshot(99, b"not a snapshot").expect("save");
-    let (fallback, report) = load_state(log).expect("load");
-    assert!(report.snapshot_rejected.is_some());
-    assert_eq!(fallback, whole);
-    let verification = verify(log).expect("verify");
     assert_eq!(verification.rebuilt, whole);
 }

@@ -33,6 +33,7 @@ fn job_rows_in_several_chunks_round_trip_and_a_damaged_chunk_falls_back_to_the_l
     assert_eq!(decode_snapshot(&bytes), Err(SnapshotRejected::Checksum));
     log.save_snapshot(seq, &bytes).expect("save the damaged snapshot");
     let (rebuilt, report) = load_state(&log).expect("load");
-    assert_eq!(report.snapshot_rejected.as_deref(), Some("checksum mismatch"));
+    assert_eq!(report.snapshot_rejected, Some(format!("snapshot at seq {seq} checksum mismatch")));
     assert_eq!(rebuilt, whole);
+    assert_eq!(log.load_snapshot().expect("read"), None, "the damaged snapshot is deleted");
 }
