@@ -9,6 +9,9 @@ use pacer_domain::{
     TAG_MANAGED_BY, Tags, TemplateRef, TemplateSpec, Timestamp,
 };
 
+/// The longest a price lookup may take: prices are a nicety and never hold up a launch for long.
+pub const PRICING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An instance's lifecycle state as EC2 reports it, plus `Gone` for an id EC2 no longer knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InstanceState {

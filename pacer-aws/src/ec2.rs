@@ -3,7 +3,7 @@
 //! `launch`, `instances`, `pricing` and `validate`; this module holds the clients and the
 //! conversions they share.
 
-use crate::compute::{Compute, InstanceState, InstanceStatus, PermissionCheck};
+use crate::compute::{Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck};
 use crate::error::ComputeError;
 use crate::pricing::PriceCache;
 use async_trait::async_trait;
@@ -29,12 +29,21 @@ pub struct Ec2Settings {
     pub iam_endpoint_url: Option<String>,
     /// Pricing API endpoint override (the pricing stub in tests).
     pub pricing_endpoint_url: Option<String>,
+    /// How long one EC2 or IAM operation may take, its retries included; a price lookup takes
+    /// at most the shorter of this and [`PRICING_TIMEOUT`].
+    pub operation_timeout: Duration,
 }
 
 impl Ec2Settings {
     /// Settings for `region` with no endpoint overrides.
     pub fn new(region: impl Into<String>) -> Self {
-        Self { region: region.into(), endpoint_url: None, iam_endpoint_url: None, pricing_endpoint_url: None }
+        Self {
+            region: region.into(),
+            endpoint_url: None,
+            iam_endpoint_url: None,
+            pricing_endpoint_url: None,
+            operation_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -64,21 +73,25 @@ impl Ec2Compute {
     /// Builds the clients from an already loaded SDK configuration (its credentials and retry
     /// settings), with the region and endpoints of `settings`.
     pub fn from_sdk_config(sdk: &SdkConfig, settings: Ec2Settings) -> Self {
-        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(settings.region.clone()));
+        let timeout = aws_smithy_types::timeout::TimeoutConfig::builder()
+            .operation_timeout(settings.operation_timeout)
+            .build();
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+            .region(Region::new(settings.region.clone()))
+            .timeout_config(timeout.clone());
         if let Some(url) = &settings.endpoint_url {
             ec2 = ec2.endpoint_url(url);
         }
-        let mut iam = aws_sdk_iam::config::Builder::from(sdk);
+        let mut iam = aws_sdk_iam::config::Builder::from(sdk).timeout_config(timeout);
         if let Some(url) = &settings.iam_endpoint_url {
             iam = iam.endpoint_url(url);
         }
-        // Prices are a nicety: never let them hold up a launch for long.
         let mut pricing = aws_sdk_pricing::config::Builder::from(sdk)
             .region(Region::new(PRICING_REGION))
             .retry_config(aws_sdk_pricing::config::retry::RetryConfig::standard().with_max_attempts(2))
             .timeout_config(
                 aws_sdk_pricing::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(10))
+                    .operation_timeout(settings.operation_timeout.min(PRICING_TIMEOUT))
                     .build(),
             );
         if let Some(url) = &settings.pricing_endpoint_url {

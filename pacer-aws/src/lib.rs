@@ -35,7 +35,9 @@ mod validate;
 #[cfg(test)]
 mod mock_tests;
 
-pub use compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict, materialize};
+pub use compute::{
+    Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck, Verdict, materialize,
+};
 #[cfg(feature = "ec2")]
 pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;

@@ -186,18 +186,20 @@ struct JitBody<'a> {
 const TOKEN_MARGIN_MS: i64 = 5 * 60 * 1_000;
 
 impl GitHubApp {
-    /// A client for App `app_id` with its PEM private key, against `api` (`https://api.github.com`).
+    /// A client for App `app_id` with its PEM private key, against `api` (`https://api.github.com`),
+    /// each request cut off after `timeout`.
     pub fn new(
         api: &str,
         app_id: u64,
         private_key_pem: &[u8],
+        timeout: Duration,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> anyhow::Result<Self> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem)
             .map_err(|e| anyhow::anyhow!("github.private_key_path: not an RSA private key: {e}"))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .build()?;
         Ok(Self {
             http,

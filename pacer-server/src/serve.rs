@@ -217,6 +217,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         base_url(&config.github.api_url),
         config.github.app_id,
         &key,
+        Duration::from_secs(config.github.request_timeout_seconds),
         clock.clone(),
     )?);
     let listener = tokio::net::TcpListener::bind(config.server.addr)
@@ -239,6 +240,7 @@ pub(crate) fn ec2_settings(config: &Config) -> Ec2Settings {
     ec2.endpoint_url = endpoint(&config.aws.endpoint_url);
     ec2.iam_endpoint_url = endpoint(&config.aws.endpoint_url);
     ec2.pricing_endpoint_url = endpoint(&config.aws.pricing_endpoint_url);
+    ec2.operation_timeout = Duration::from_secs(config.aws.operation_timeout_seconds);
     ec2
 }
 

@@ -204,6 +204,7 @@ impl Aws {
             endpoint_url: Some(self.moto.url.clone()),
             iam_endpoint_url: Some(self.moto.url.clone()),
             pricing_endpoint_url: self.pricing.as_ref().map(|p| p.url.clone()),
+            ..Ec2Settings::new(REGION)
         }
     }
 

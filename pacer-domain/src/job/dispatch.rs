@@ -72,6 +72,11 @@ pub(crate) fn record_launch(
     let Some(job) = state.jobs.get(id) else { return vec![] };
     let current = job.status == JobStatus::Claimed && job.attempts + 1 == attempt;
     match outcome {
+        // The same instance reported twice (a retried call answered with it again by its client
+        // token, or a late duplicate): it is recorded already and stays with its job.
+        LaunchOutcome::Launched { instance, .. } if state.instances.get(&instance.instance_id).is_some() => {
+            vec![]
+        }
         LaunchOutcome::Launched { instance, price } => {
             // An instance exists whatever happened to the claim: record it, and when the job no
             // longer wants it, hand it to a waiting job (or leave it to the reaper as surplus).

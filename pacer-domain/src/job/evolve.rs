@@ -64,8 +64,12 @@ impl State {
     }
 
     /// The launched instance is recorded whatever became of the claim; a job still claimed
-    /// takes it and starts.
+    /// takes it and starts. An instance recorded already is never reset or moved (`decide`
+    /// records none twice; a log from before that rule may hold one).
     pub(crate) fn job_spawn_launched(&mut self, e: &JobSpawnLaunched, at: Timestamp) -> Folded {
+        if self.instances.get(&e.instance.instance_id).is_some() {
+            return Err(format!("{} is recorded already", e.instance.instance_id));
+        }
         let (status, project, pool, repo) = self
             .jobs
             .get(e.job)

@@ -198,6 +198,48 @@ fn a_launch_for_a_job_that_no_longer_wants_it_goes_to_a_waiting_job() {
 }
 
 #[test]
+fn an_instance_reported_twice_stays_with_its_job() {
+    // A launch call hangs past its claim; the claim expires and the relaunch, with the same
+    // attempt and so the same client token, is answered with the instance the first call
+    // started. The first call's late answer then names that instance again.
+    let mut s = Scenario::standard();
+    let a = s.queue(1);
+    s.queue(2);
+    s.run(Command::ClaimJobs(vec![a]));
+    s.advance(CLAIM_TIMEOUT_MS);
+    s.run(Command::ExpireClaims);
+    s.run(Command::ClaimJobs(vec![a]));
+    let relaunch =
+        s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000e1", None) });
+    assert_eq!(Scenario::names(&relaunch), ["job.spawn_launched"]);
+    let late =
+        s.run(Command::RecordLaunch { job: a, attempt: 1, outcome: launched("i-00000000000000e1", None) });
+    assert!(late.is_empty(), "recorded once: {late:?}");
+    assert_eq!(
+        (s.job(1).status, s.job(1).instance.as_deref()),
+        (JobStatus::Starting, Some("i-00000000000000e1"))
+    );
+    assert_eq!(s.job(2).status, JobStatus::Queued, "not handed to another job");
+    assert_eq!(s.state.instances.len(), 1);
+
+    // A log written before that rule may hold the repeat: folding it resets nothing.
+    let before = s.state.instances.get("i-00000000000000e1").cloned();
+    s.advance(1_000);
+    s.fold(Event::JobSpawnLaunched(JobSpawnLaunched {
+        job: JobId(2),
+        attempt: 1,
+        instance: match launched("i-00000000000000e1", None) {
+            LaunchOutcome::Launched { instance, .. } => instance,
+            LaunchOutcome::Failed { .. } => unreachable!(),
+        },
+        price: None,
+    }));
+    assert_eq!(s.state.instances.get("i-00000000000000e1").cloned(), before);
+    assert_eq!(s.job(2).status, JobStatus::Queued);
+    assert_eq!(s.state.anomaly_count, 1);
+}
+
+#[test]
 fn outcomes_for_stale_attempts_change_nothing() {
     let mut s = Scenario::standard();
     let job = s.queue(1);

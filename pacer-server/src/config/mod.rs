@@ -137,7 +137,7 @@ impl Default for StorageConfig {
 }
 
 /// `aws.*`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Region; required.
@@ -152,7 +152,26 @@ pub struct AwsConfig {
     /// for the region (a partition Pacer does not ship, or a test authority).
     #[serde(default, deserialize_with = "list")]
     pub identity_certificates: Vec<PathBuf>,
+    /// How long one EC2 or IAM operation may take, its retries included (seconds).
+    pub operation_timeout_seconds: u64,
 }
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: String::new(),
+            endpoint_url: None,
+            pricing_endpoint_url: None,
+            identity_certificates: Vec::new(),
+            operation_timeout_seconds: 30,
+        }
+    }
+}
+
+/// The longest `aws.operation_timeout_seconds` and `github.request_timeout_seconds`: a launch
+/// (its EC2 calls, then a price lookup of at most 10 s) must end well inside the two minutes
+/// after which a claim whose outcome never arrived is returned to the queue.
+const MAX_CALL_TIMEOUT_SECONDS: u64 = 60;
 
 /// `github.*`
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,6 +191,8 @@ pub struct GitHubConfig {
     pub runner_download_url: Url,
     /// How often failed deliveries are redelivered (seconds; 0 = never).
     pub redelivery_interval_seconds: u64,
+    /// How long one GitHub API request may take (seconds).
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for GitHubConfig {
@@ -183,6 +204,7 @@ impl Default for GitHubConfig {
             api_url: known_url("https://api.github.com"),
             runner_download_url: known_url("https://github.com/actions/runner/releases/download"),
             redelivery_interval_seconds: 300,
+            request_timeout_seconds: 30,
         }
     }
 }
@@ -483,6 +505,17 @@ impl Config {
         }
         if self.aws.region.trim().is_empty() {
             err("aws.region", "required");
+        }
+        for (key, seconds) in [
+            ("aws.operation_timeout_seconds", self.aws.operation_timeout_seconds),
+            ("github.request_timeout_seconds", self.github.request_timeout_seconds),
+        ] {
+            if !(1..=MAX_CALL_TIMEOUT_SECONDS).contains(&seconds) {
+                err(
+                    key,
+                    "must be between 1 and 60 (a launch must end well inside the 2-minute claim expiry)",
+                );
+            }
         }
         if self.github.app_id == 0 {
             err("github.app_id", "required (the GitHub App's numeric id)");

@@ -3,17 +3,39 @@
 //! stale claims, plans claims with the domain's policy, records them, and launches each claimed
 //! job concurrently (bounded), recording launched / retry / failed. A slow AWS call holds only
 //! its own launch permit, never the queue.
+//!
+//! Launch exactly once: right before the call the claim is checked again (a claim that expired
+//! or was taken again while its launch waited for a permit launches nothing), and the call is
+//! cut off [`LAUNCH_MARGIN`] before the claim would expire, so no claim expires while its launch
+//! is in flight. A call cut off is retried with the same attempt, hence the same client token:
+//! if EC2 did start an instance, the retry is answered with it, and the domain never records
+//! one instance twice.
 
 use super::Engine;
 use crate::app::AppError;
 use crate::metrics::AwsCall;
+use pacer_aws::PRICING_TIMEOUT;
 use pacer_domain::{
-    Command, ErrorClass, Event, JobId, LaunchError, LaunchOf, LaunchOutcome, LaunchSpec, Market, Recorded,
-    SECOND_MS, Timestamp, next_retry, plan_claims,
+    CLAIM_TIMEOUT_MS, Command, ErrorClass, Event, JobId, JobStatus, LaunchError, LaunchOf, LaunchOutcome,
+    LaunchSpec, Market, Recorded, SECOND_MS, Timestamp, next_retry, plan_claims,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long before its claim expires a launch call is cut off: room for the price lookup and
+/// for recording the outcome.
+const LAUNCH_MARGIN: Duration = Duration::from_secs(PRICING_TIMEOUT.as_secs() + 10);
+
+/// One recorded claim: its job, attempt and market, and when it was recorded (which tells it
+/// from a later claim of the same attempt after this one expired).
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    job: JobId,
+    attempt: u32,
+    market: Market,
+    at: Timestamp,
+}
 
 pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let wake = engine.app.dispatch_wake.clone();
@@ -52,7 +74,9 @@ async fn pass(engine: &Arc<Engine>) {
         Ok(records) => {
             for record in records {
                 if let Event::JobClaimed(claim) = record.event {
-                    spawn_launch(engine, claim.job, claim.attempt, claim.market);
+                    let claim =
+                        Claim { job: claim.job, attempt: claim.attempt, market: claim.market, at: record.at };
+                    spawn_launch(engine, claim);
                 }
             }
             engine.health("dispatcher", Ok(())).await;
@@ -64,11 +88,15 @@ async fn pass(engine: &Arc<Engine>) {
     }
 }
 
-fn spawn_launch(engine: &Arc<Engine>, job: JobId, attempt: u32, market: Market) {
+fn spawn_launch(engine: &Arc<Engine>, claim: Claim) {
     let engine = engine.clone();
     tokio::spawn(async move {
         let Ok(permit) = engine.launches.clone().acquire_owned().await else { return };
-        let outcome = launch(&engine, job, attempt, market).await;
+        let Some(outcome) = launch(&engine, claim).await else {
+            drop(permit);
+            return engine.app.dispatch_wake.notify_one();
+        };
+        let (job, attempt) = (claim.job, claim.attempt);
         let recorded = engine.system(Command::RecordLaunch { job, attempt, outcome }).await;
         drop(permit);
         match recorded {
@@ -97,35 +125,70 @@ fn log_outcome(records: &[Recorded]) {
     }
 }
 
-async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> LaunchOutcome {
-    let spec = {
+/// Launches `claim`'s job, or nothing when the claim is no longer current or too close to
+/// expiring for a call to finish.
+async fn launch(engine: &Engine, claim: Claim) -> Option<LaunchOutcome> {
+    let Claim { job, attempt, market, at } = claim;
+    let (spec, left) = {
         let state = engine.app.state();
         let Some(record) = state.jobs.get(job) else {
-            return failed(engine, LaunchError::new("PacerJobGone", "the job is no longer known"), attempt);
+            return Some(failed(
+                engine,
+                LaunchError::new("PacerJobGone", "the job is no longer known"),
+                attempt,
+            ));
         };
+        let current = record.status == JobStatus::Claimed
+            && record.attempts + 1 == attempt
+            && record.claimed_at == Some(at);
+        let left = at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(engine.app.now())
+            - LAUNCH_MARGIN.as_millis() as i64;
+        if !current || left <= 0 {
+            tracing::info!(
+                job = job.0,
+                attempt,
+                current,
+                "claim not launched: superseded or about to expire"
+            );
+            return None;
+        }
         let Some(pool) = state.config.pool(record.pool) else {
-            return failed(engine, LaunchError::new("PacerPoolGone", "the job's pool was deleted"), attempt);
+            return Some(failed(
+                engine,
+                LaunchError::new("PacerPoolGone", "the job's pool was deleted"),
+                attempt,
+            ));
         };
         if pool.template.is_none() {
-            return failed(
+            return Some(failed(
                 engine,
                 LaunchError::new(
                     "PacerNoLaunchTemplate",
                     "the pool has no launch template; save the pool again",
                 ),
                 attempt,
-            );
+            ));
         }
         let of = LaunchOf { job_id: job.0, generation: record.generation, attempt };
-        LaunchSpec::new(&state.config, pool, state.repo_name(record), of, market)
+        (LaunchSpec::new(&state.config, pool, state.repo_name(record), of, market), left)
     };
     let started = Instant::now();
-    let result = engine.compute.launch(&spec).await;
+    let cut_off = || {
+        let message = "no answer before the claim's deadline; retried with the same client token";
+        Err(LaunchError {
+            class: ErrorClass::Throttling,
+            code: "PacerLaunchDeadline".into(),
+            message: message.into(),
+        })
+    };
+    let result = tokio::time::timeout(Duration::from_millis(left as u64), engine.compute.launch(&spec))
+        .await
+        .unwrap_or_else(|_| cut_off());
     engine.metrics.launch_latency(started.elapsed());
-    match result {
+    Some(match result {
         Ok(instance) => {
             let price = tokio::time::timeout(
-                Duration::from_secs(10),
+                PRICING_TIMEOUT,
                 engine.compute.price(&instance.instance_type, &instance.availability_zone, instance.market),
             )
             .await
@@ -137,7 +200,7 @@ async fn launch(engine: &Engine, job: JobId, attempt: u32, market: Market) -> La
             engine.metrics.aws_error(AwsCall::Launch, &error.code);
             failed(engine, error, attempt)
         }
-    }
+    })
 }
 
 fn failed(engine: &Engine, error: LaunchError, attempt: u32) -> LaunchOutcome {

@@ -9,6 +9,7 @@ mod capacity;
 mod console;
 mod crash;
 mod demo;
+mod faults;
 mod github_calls;
 mod hosts;
 mod intake;

@@ -2,6 +2,7 @@
 //! bodies against GitHub's real schemas, and the real `pacer` binary started on port 0 with a
 //! configuration file, driven over HTTP, and read back through its event log once stopped.
 
+pub mod faults;
 pub mod github;
 pub mod node;
 pub mod oidc;

@@ -34,6 +34,8 @@ pub struct Setup {
     pub auth: String,
     /// `server.addr` (port 0 unless a test needs to know it before the start).
     pub addr: String,
+    /// More environment for `pacer` (configuration overrides).
+    pub env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -81,7 +83,8 @@ impl Setup {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("PACER_LOG")
-            .env_remove("AWS_PROFILE");
+            .env_remove("AWS_PROFILE")
+            .envs(self.env.iter().cloned());
         command
     }
 

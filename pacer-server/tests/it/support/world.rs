@@ -178,6 +178,7 @@ impl World {
             backoff_seconds: None,
             auth: "  disabled: true\n".into(),
             addr: "127.0.0.1:0".into(),
+            env: Vec::new(),
         };
         World { aws, github, setup, ec2, ami, subnets, security_group, _dir: dir }
     }
