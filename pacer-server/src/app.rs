@@ -155,6 +155,22 @@ impl App {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone().or_else(|| self.log.poisoned())
     }
 
+    /// After a failed write: once the log takes writes again ([`EventLog::recover`]), rebuilds
+    /// the state from it and accepts commands again. Does nothing when no write failed; fails
+    /// with the reason while the fault lasts.
+    pub fn recover(&self) -> Result<(), String> {
+        if self.failure().is_none() {
+            return Ok(());
+        }
+        self.log.recover().map_err(|e| e.to_string())?;
+        let mut state = write_state(&self.state);
+        let (durable, _) = pacer_store::load_state(&*self.log).map_err(|e| e.to_string())?;
+        *state = durable;
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        tracing::info!(seq = state.last_seq, "storage recovered; accepting commands again");
+        Ok(())
+    }
+
     /// Stops taking commands, lets the decider finish what is queued, and joins it.
     pub fn stop(&self) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -214,7 +230,8 @@ struct Group {
 /// - A caller is answered only after its group is durable, or refused with the reason.
 /// - Commands of one group are decided in order, each against the effects of those before it,
 ///   and an idempotency key is taken once across the group and the log.
-/// - After a failed write every command is refused ([`AppError::Unavailable`]) until restart.
+/// - After a failed write every command is refused ([`AppError::Unavailable`]) until the log
+///   takes writes again and [`App::recover`] has rebuilt the state from it.
 struct Decider {
     queue: Receiver<Request>,
     state: Arc<RwLock<State>>,
@@ -436,6 +453,10 @@ mod tests {
         fn poisoned(&self) -> Option<String> {
             self.poisoned.lock().expect("poisoned").clone()
         }
+        fn recover(&self) -> Result<(), StoreError> {
+            self.poisoned.lock().expect("poisoned").take();
+            Ok(())
+        }
     }
 
     fn create(i: usize) -> Command {
@@ -503,6 +524,13 @@ mod tests {
         let later = app.execute(create(1_000), Meta::by(Actor::System)).await;
         assert!(matches!(later, Err(AppError::Unavailable(_))), "{later:?}");
         assert!(pacer_store::write_snapshot(&*log).is_err(), "a poisoned log takes no snapshot");
+
+        // The fault clears: the app takes commands again, over the state the log holds.
+        app.recover().expect("recover");
+        assert_eq!(app.failure(), None);
+        let resumed = app.execute(create(1_001), Meta::by(Actor::System)).await.expect("accepted again");
+        assert_eq!(resumed[0].seq, ok.len() as u64 + 1, "no gap, no seq given twice");
+        assert_eq!(*app.state(), State::fold(&log.read(1, 1_000).expect("read")));
         app.stop();
     }
 }

@@ -2,7 +2,8 @@
 //! and hand their batch to one writer thread, which drains whatever is queued, writes it all in
 //! one atomic, fsynced write (timed, for the log's [`WriteObserver`]), publishes it to
 //! subscribers and answers every appender. The first failed write poisons the log: every later
-//! append is refused, so the process never runs on with state it could not save.
+//! append is refused, so the process never runs on with state it could not save, until the
+//! backend has reopened its storage and [`Committer::recover`] resets the sequence to it.
 
 use crate::codec::encode_record;
 use crate::error::StoreError;
@@ -45,6 +46,8 @@ struct Sequencer {
     next_seq: u64,
     last_at: Timestamp,
     in_flight: HashSet<String>,
+    /// Requests handed to the writer and not yet answered.
+    queued: usize,
     queue: Option<SyncSender<Request>>,
 }
 
@@ -98,6 +101,7 @@ impl Committer {
                 next_seq: last_seq + 1,
                 last_at,
                 in_flight: HashSet::new(),
+                queued: 0,
                 queue: Some(tx),
             }),
             published,
@@ -151,8 +155,26 @@ impl Committer {
             seq.in_flight.extend(batch.keys.iter().cloned());
             let queue = seq.queue.as_ref().ok_or(StoreError::Closed)?;
             queue.send(Request { records, keys: batch.keys, reply }).map_err(|_| StoreError::Closed)?;
+            seq.queued += 1;
         }
         answer.recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Committer {
+    /// Accepts appends again after a failed write, from `last_seq` at `last_at` (what the
+    /// storage holds once reopened). Refused while a request of before the failure is still
+    /// queued: its seq would be given twice.
+    pub(crate) fn recover(&self, last_seq: u64, last_at: Timestamp) -> Result<(), StoreError> {
+        let mut seq = lock(&self.shared.sequencer);
+        if seq.queued > 0 {
+            return Err(StoreError::Write("writes from before the failure are still being refused".into()));
+        }
+        seq.next_seq = last_seq + 1;
+        seq.last_at = last_at;
+        self.shared.durable.store(last_seq, Ordering::Release);
+        *lock(&self.shared.poisoned) = None;
+        Ok(())
     }
 }
 
@@ -181,6 +203,7 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
         let outcome = write_group(&*sink, &shared, &group, &observer);
         {
             let mut seq = lock(&shared.sequencer);
+            seq.queued -= group.len();
             for request in &group {
                 for key in &request.keys {
                     seq.in_flight.remove(key);

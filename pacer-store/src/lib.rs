@@ -8,7 +8,9 @@
 //! each durable write's duration), and [`load_state`] to start from the newest snapshot plus
 //! the tail. The log never rewrites or deletes a record,
 //! never acknowledges an append before it is fsynced, and after a failed write refuses every
-//! later one (poisoned) instead of running on.
+//! later one (poisoned) instead of running on, until [`EventLog::recover`] has reopened it and
+//! proved it takes writes again. Snapshots are bound to the log by an anchor ([`anchor_of`])
+//! and written from the log alone ([`write_snapshot`]).
 
 mod codec;
 mod commit;

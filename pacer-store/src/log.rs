@@ -120,6 +120,12 @@ pub trait EventLog: Send + Sync {
     /// Why writes are refused, once a write failed.
     fn poisoned(&self) -> Option<String>;
 
+    /// After a failed write: reopens the storage and, once it proves to take writes again,
+    /// accepts appends from its last durable record on (a record of the failed write that did
+    /// reach the disk counts as durable then). Does nothing on a healthy log; fails, leaving
+    /// the log poisoned, while the fault lasts.
+    fn recover(&self) -> Result<(), StoreError>;
+
     /// Moves what only the write-ahead log holds into the log's tables, so the next open has
     /// nothing to replay. For a clean shutdown, after the last append; appends stay durable
     /// without it.

@@ -188,4 +188,13 @@ impl EventLog for MemoryLog {
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
     }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        if self.poisoned().is_none() {
+            return Ok(());
+        }
+        let last = self.all()?.pop();
+        let (last_seq, last_at) = last.map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+        self.committer.recover(last_seq, last_at)
+    }
 }

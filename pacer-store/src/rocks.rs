@@ -19,8 +19,9 @@ use rocksdb::{
 };
 use std::fs;
 use std::io::Write;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 const CF_LOG: &str = "log";
 const CF_INDEX: &str = "index";
@@ -28,6 +29,8 @@ const CF_KEYS: &str = "keys";
 const CF_META: &str = "meta";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: u32 = 1;
+/// Written (empty, synced) to prove the disk takes writes again after a failed write.
+const PROBE_KEY: &[u8] = b"probe";
 const SNAPSHOTS_KEPT: usize = 2;
 /// The most write-ahead log RocksDB keeps before flushing the column families that hold its
 /// oldest file. Opening the database replays the WAL (about 30 MB/s on the reference machine,
@@ -41,9 +44,23 @@ const SUBJECT: u8 = b's';
 const TIME: u8 = b't';
 
 struct RocksSink {
-    db: DB,
+    /// `None` only while [`EventLog::recover`] reopens it.
+    db: RwLock<Option<DB>>,
     snapshots: PathBuf,
     last_second: Mutex<Option<i64>>,
+}
+
+/// The open database, read-locked: reads and writes run beside each other; only a reopen after
+/// a failed write waits for them.
+struct OpenDb<'a>(RwLockReadGuard<'a, Option<DB>>);
+
+impl Deref for OpenDb<'_> {
+    type Target = DB;
+
+    fn deref(&self) -> &DB {
+        // `RocksSink::db` builds an `OpenDb` only over `Some`, and holds the lock that keeps it.
+        self.0.as_ref().expect("an OpenDb holds an open database")
+    }
 }
 
 fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, StoreError> {
@@ -89,8 +106,8 @@ impl Sink for RocksSink {
         encoded: &[Vec<u8>],
         keys: &[(String, u64)],
     ) -> Result<(), String> {
-        let (log, index, key_cf) = match (cf(&self.db, CF_LOG), cf(&self.db, CF_INDEX), cf(&self.db, CF_KEYS))
-        {
+        let db = self.db().map_err(|e| e.to_string())?;
+        let (log, index, key_cf) = match (cf(&db, CF_LOG), cf(&db, CF_INDEX), cf(&db, CF_KEYS)) {
             (Ok(a), Ok(b), Ok(c)) => (a, b, c),
             _ => return Err("column family missing".into()),
         };
@@ -114,13 +131,14 @@ impl Sink for RocksSink {
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(|e| e.to_string())?;
+        db.write_opt(batch, &options).map_err(|e| e.to_string())?;
         *last_second = second;
         Ok(())
     }
 
     fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.db.get_pinned_cf(cf(&self.db, CF_KEYS)?, key.as_bytes()).map_err(read_err)?.is_some())
+        let db = self.db()?;
+        Ok(db.get_pinned_cf(cf(&db, CF_KEYS)?, key.as_bytes()).map_err(read_err)?.is_some())
     }
 }
 
@@ -148,7 +166,8 @@ impl RocksSink {
         chunk: usize,
         sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
     ) -> Result<(), StoreError> {
-        let log = cf(&self.db, CF_LOG)?;
+        let db = self.db()?;
+        let log = cf(&db, CF_LOG)?;
         let mut expected = from_seq.max(1);
         let wanted = last.saturating_add(1).saturating_sub(expected);
         let chunk = chunk.max(1);
@@ -158,7 +177,7 @@ impl RocksSink {
             options.set_readahead_size(4 << 20);
             options.fill_cache(false);
         }
-        let mut iter = self.db.raw_iterator_cf_opt(log, options);
+        let mut iter = db.raw_iterator_cf_opt(log, options);
         iter.seek(seq_key(expected));
         let mut out = StoredChunk::default();
         out.restart(expected);
@@ -189,14 +208,22 @@ impl RocksSink {
     }
 }
 
+/// The record at `seq`, which an index names.
+fn get(db: &DB, seq: u64) -> Result<Recorded, StoreError> {
+    let bytes = db
+        .get_pinned_cf(cf(db, CF_LOG)?, seq_key(seq))
+        .map_err(read_err)?
+        .ok_or_else(|| StoreError::Corrupt { seq, reason: "indexed but missing".into() })?;
+    decode_record(seq, &bytes)
+}
+
 impl RocksSink {
-    fn get(&self, seq: u64) -> Result<Recorded, StoreError> {
-        let bytes = self
-            .db
-            .get_pinned_cf(cf(&self.db, CF_LOG)?, seq_key(seq))
-            .map_err(read_err)?
-            .ok_or_else(|| StoreError::Corrupt { seq, reason: "indexed but missing".into() })?;
-        decode_record(seq, &bytes)
+    fn db(&self) -> Result<OpenDb<'_>, StoreError> {
+        let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match *guard {
+            Some(_) => Ok(OpenDb(guard)),
+            None => Err(StoreError::Closed),
+        }
     }
 
     /// The first seq recorded at or after `at`'s second (`end` when none).
@@ -205,9 +232,10 @@ impl RocksSink {
         if round_up && at.millis().rem_euclid(1_000) != 0 {
             second += 1;
         }
-        let index = cf(&self.db, CF_INDEX)?;
+        let db = self.db()?;
+        let index = cf(&db, CF_INDEX)?;
         let key = time_key(second);
-        let mut iter = self.db.iterator_cf(index, IteratorMode::From(&key, Direction::Forward));
+        let mut iter = db.iterator_cf(index, IteratorMode::From(&key, Direction::Forward));
         match iter.next() {
             Some(Ok((k, v))) if k.first() == Some(&TIME) => Ok(seq_of(&v).unwrap_or(end)),
             Some(Err(e)) => Err(read_err(e)),
@@ -237,60 +265,11 @@ impl RocksLog {
         fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let snapshots = dir.join("snapshots");
         fs::create_dir_all(&snapshots).map_err(|e| open_err(e.to_string()))?;
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        options.set_max_background_jobs(2);
-        options.set_keep_log_file_num(5);
-        options.set_max_total_wal_size(MAX_WAL_BYTES);
-        let mut log_options = Options::default();
-        log_options.set_compression_type(DBCompressionType::Lz4);
-        // Larger blocks than the 4 KiB default: the log is read in long sequential scans
-        // (replay, audit pages), where per-block overhead dominated.
-        let mut log_blocks = BlockBasedOptions::default();
-        log_blocks.set_block_size(32 << 10);
-        log_options.set_block_based_table_factory(&log_blocks);
-        // Almost every idempotency-key lookup is a miss (a new delivery): bloom filters in the
-        // tables and the memtable answer it without reading a block per level.
-        let mut key_options = Options::default();
-        let mut key_blocks = BlockBasedOptions::default();
-        key_blocks.set_bloom_filter(10.0, false);
-        key_options.set_block_based_table_factory(&key_blocks);
-        key_options.set_memtable_prefix_bloom_ratio(0.05);
-        key_options.set_memtable_whole_key_filtering(true);
-        let families = vec![
-            ColumnFamilyDescriptor::new(CF_LOG, log_options),
-            ColumnFamilyDescriptor::new(CF_INDEX, Options::default()),
-            ColumnFamilyDescriptor::new(CF_KEYS, key_options),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-        ];
-        let db = DB::open_cf_descriptors(&options, dir.join("db"), families)
-            .map_err(|e| open_err(e.to_string()))?;
-        let meta = cf(&db, CF_META)?;
-        match db.get_cf(meta, FORMAT_KEY).map_err(|e| open_err(e.to_string()))? {
-            Some(bytes) if bytes.as_slice() == FORMAT.to_be_bytes() => {}
-            Some(bytes) => return Err(open_err(format!("unknown storage format {bytes:?}"))),
-            None => {
-                let mut write = WriteOptions::default();
-                write.set_sync(true);
-                db.put_cf_opt(meta, FORMAT_KEY, FORMAT.to_be_bytes(), &write)
-                    .map_err(|e| open_err(e.to_string()))?;
-            }
-        }
-        let last = {
-            let mut iter = db.raw_iterator_cf(cf(&db, CF_LOG)?);
-            iter.seek_to_last();
-            match (iter.key(), iter.value()) {
-                (Some(key), Some(value)) => {
-                    let seq = seq_of(key).unwrap_or(0);
-                    Some(decode_record(seq, value)?)
-                }
-                _ => None,
-            }
-        };
+        let db = open_db(dir).map_err(open_err)?;
+        let last = last_record(&db)?;
         let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
         let sink = Arc::new(RocksSink {
-            db,
+            db: RwLock::new(Some(db)),
             snapshots,
             last_second: Mutex::new(last.map(|r| r.at.millis().div_euclid(1_000))),
         });
@@ -351,9 +330,10 @@ impl EventLog for RocksLog {
         if low >= high || query.limit == 0 {
             return Ok(out);
         }
+        let db = self.sink.db()?;
         match query.action {
             None => {
-                let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_LOG)?);
+                let mut iter = db.raw_iterator_cf(cf(&db, CF_LOG)?);
                 iter.seek_for_prev(seq_key(high - 1));
                 while out.len() < query.limit && iter.valid() {
                     let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
@@ -371,7 +351,7 @@ impl EventLog for RocksLog {
             }
             Some(action) => {
                 let prefix = prefixed(ACTION, action.as_str());
-                let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_INDEX)?);
+                let mut iter = db.raw_iterator_cf(cf(&db, CF_INDEX)?);
                 iter.seek_for_prev(with_seq(prefix.clone(), high - 1));
                 while out.len() < query.limit && iter.valid() {
                     let Some(key) = iter.key() else { break };
@@ -382,7 +362,7 @@ impl EventLog for RocksLog {
                     if seq < low {
                         break;
                     }
-                    let record = self.sink.get(seq)?;
+                    let record = get(&db, seq)?;
                     if in_time(&record) {
                         out.push(record);
                     }
@@ -396,7 +376,8 @@ impl EventLog for RocksLog {
 
     fn subject(&self, subject: &Subject, after_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
         let prefix = prefixed(SUBJECT, &subject.to_string());
-        let mut iter = self.sink.db.raw_iterator_cf(cf(&self.sink.db, CF_INDEX)?);
+        let db = self.sink.db()?;
+        let mut iter = db.raw_iterator_cf(cf(&db, CF_INDEX)?);
         iter.seek(with_seq(prefix.clone(), after_seq.saturating_add(1)));
         let mut seqs = Vec::new();
         while seqs.len() < limit && iter.valid() {
@@ -408,7 +389,7 @@ impl EventLog for RocksLog {
             iter.next();
         }
         iter.status().map_err(read_err)?;
-        seqs.into_iter().map(|seq| self.sink.get(seq)).collect()
+        seqs.into_iter().map(|seq| get(&db, seq)).collect()
     }
 
     fn has_key(&self, key: &str) -> Result<bool, StoreError> {
@@ -470,12 +451,95 @@ impl EventLog for RocksLog {
         self.committer.shared().poisoned()
     }
 
+    fn recover(&self) -> Result<(), StoreError> {
+        if self.poisoned().is_none() {
+            return Ok(());
+        }
+        let reopen_err = |reason: String| StoreError::Open { path: self.dir.display().to_string(), reason };
+        let mut slot = self.sink.db.write().unwrap_or_else(PoisonError::into_inner);
+        // A write error leaves RocksDB refusing writes until it is reopened; closing it first
+        // releases its lock file. Until the reopen succeeds reads fail as `Closed`.
+        slot.take();
+        let db = open_db(&self.dir).map_err(reopen_err)?;
+        // A synced write proves the disk takes writes again before any append is let through.
+        let probe = (|| {
+            let mut write = WriteOptions::default();
+            write.set_sync(true);
+            db.put_cf_opt(cf(&db, CF_META)?, PROBE_KEY, [], &write)
+                .map_err(|e| StoreError::Write(e.to_string()))
+        })();
+        let last = last_record(&db);
+        *slot = Some(db);
+        probe?;
+        let last = last?;
+        *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) =
+            last.as_ref().map(|r| r.at.millis().div_euclid(1_000));
+        let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+        self.committer.recover(last_seq, last_at)?;
+        tracing::info!(last_seq, "event log reopened; appends accepted again");
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
-        let db = &self.sink.db;
-        let families = [CF_LOG, CF_INDEX, CF_KEYS, CF_META].map(|name| cf(db, name));
+        let db = self.sink.db()?;
+        let families = [CF_LOG, CF_INDEX, CF_KEYS, CF_META].map(|name| cf(&db, name));
         let families = families.into_iter().collect::<Result<Vec<_>, _>>()?;
         db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
             .map_err(|e| StoreError::Write(e.to_string()))
+    }
+}
+
+/// Opens the database under `dir` with Pacer's options and column families, and checks (or
+/// writes, on a new database) its format.
+fn open_db(dir: &Path) -> Result<DB, String> {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    options.set_max_background_jobs(2);
+    options.set_keep_log_file_num(5);
+    options.set_max_total_wal_size(MAX_WAL_BYTES);
+    let mut log_options = Options::default();
+    log_options.set_compression_type(DBCompressionType::Lz4);
+    // Larger blocks than the 4 KiB default: the log is read in long sequential scans
+    // (replay, audit pages), where per-block overhead dominated.
+    let mut log_blocks = BlockBasedOptions::default();
+    log_blocks.set_block_size(32 << 10);
+    log_options.set_block_based_table_factory(&log_blocks);
+    // Almost every idempotency-key lookup is a miss (a new delivery): bloom filters in the
+    // tables and the memtable answer it without reading a block per level.
+    let mut key_options = Options::default();
+    let mut key_blocks = BlockBasedOptions::default();
+    key_blocks.set_bloom_filter(10.0, false);
+    key_options.set_block_based_table_factory(&key_blocks);
+    key_options.set_memtable_prefix_bloom_ratio(0.05);
+    key_options.set_memtable_whole_key_filtering(true);
+    let families = vec![
+        ColumnFamilyDescriptor::new(CF_LOG, log_options),
+        ColumnFamilyDescriptor::new(CF_INDEX, Options::default()),
+        ColumnFamilyDescriptor::new(CF_KEYS, key_options),
+        ColumnFamilyDescriptor::new(CF_META, Options::default()),
+    ];
+    let db = DB::open_cf_descriptors(&options, dir.join("db"), families).map_err(|e| e.to_string())?;
+    let meta = cf(&db, CF_META).map_err(|e| e.to_string())?;
+    match db.get_cf(meta, FORMAT_KEY).map_err(|e| e.to_string())? {
+        Some(bytes) if bytes.as_slice() == FORMAT.to_be_bytes() => {}
+        Some(bytes) => return Err(format!("unknown storage format {bytes:?}")),
+        None => {
+            let mut write = WriteOptions::default();
+            write.set_sync(true);
+            db.put_cf_opt(meta, FORMAT_KEY, FORMAT.to_be_bytes(), &write).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(db)
+}
+
+/// The last record of the log, if any.
+fn last_record(db: &DB) -> Result<Option<Recorded>, StoreError> {
+    let mut iter = db.raw_iterator_cf(cf(db, CF_LOG)?);
+    iter.seek_to_last();
+    match (iter.key(), iter.value()) {
+        (Some(key), Some(value)) => decode_record(seq_of(key).unwrap_or(0), value).map(Some),
+        _ => Ok(None),
     }
 }
 

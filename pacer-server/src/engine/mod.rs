@@ -128,7 +128,7 @@ impl Engine {
         LaunchSlots { in_use: max.saturating_sub(self.launches.available_permits()), max }
     }
 
-    /// Starts the dispatcher, reaper, redeliverer and snapshotter.
+    /// Starts the dispatcher, reaper, redeliverer, snapshotter and storage recovery.
     pub fn spawn_loops(self: &Arc<Self>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.push(tokio::spawn(dispatcher::run(self.clone(), self.shutdown.subscribe())));
@@ -138,6 +138,7 @@ impl Engine {
         }
         tasks.push(tokio::spawn(snapshot_loop(self.clone(), self.shutdown.subscribe())));
         tasks.push(tokio::spawn(preflight_loop(self.clone(), self.shutdown.subscribe())));
+        tasks.push(tokio::spawn(recovery_loop(self.clone(), self.shutdown.subscribe())));
     }
 
     /// Runs `task` beside the loops: it gets the shutdown signal, and shutdown waits for it.
@@ -231,6 +232,30 @@ async fn snapshot_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>)
             let engine = engine.clone();
             let _ = tokio::task::spawn_blocking(move || engine.write_snapshot()).await;
             last = seq;
+        }
+    }
+}
+
+/// How often a Pacer whose event log refused a write tries to reopen it.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// After a failed write (a full disk, a failing fsync), tries every [`RECOVERY_INTERVAL`] to
+/// reopen the log and rebuild the state from it, so Pacer resumes by itself once the fault
+/// clears; until then it answers 503 and `/readyz` names the reason.
+async fn recovery_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(RECOVERY_INTERVAL) => {}
+        }
+        if engine.app.failure().is_none() {
+            continue;
+        }
+        let app = engine.app.clone();
+        match tokio::task::spawn_blocking(move || app.recover()).await {
+            Ok(Ok(())) => engine.app.dispatch_wake.notify_one(),
+            Ok(Err(reason)) => tracing::warn!(%reason, "storage still refuses writes; retrying"),
+            Err(error) => tracing::error!(%error, "storage recovery panicked"),
         }
     }
 }

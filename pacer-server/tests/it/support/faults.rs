@@ -68,3 +68,47 @@ impl HangingProxy {
         self.hung.load(Ordering::SeqCst)
     }
 }
+
+/// A small filesystem (tmpfs) mounted over a directory, that a test fills and frees: the
+/// test command runs as root, which mounting needs. Unmounted when dropped.
+pub struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (e.g. `16m`) at `dir`, created when missing.
+    pub fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a tmpfs at {} failed (the tests run as root)", dir.display());
+        SmallDisk { dir: dir.to_path_buf() }
+    }
+
+    fn ballast(&self) -> std::path::PathBuf {
+        self.dir.join("ballast")
+    }
+
+    /// Writes a ballast file until the filesystem has no space left.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.ballast()).expect("ballast");
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+    }
+
+    /// Deletes the ballast.
+    pub fn free(&self) {
+        std::fs::remove_file(self.ballast()).expect("remove the ballast");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
