@@ -334,6 +334,7 @@ impl Decider {
                 .collect(),
             expected_first_seq: Some(first_seq),
             keys,
+            vault: Vec::new(),
         };
         match self.log.append(batch) {
             Ok(records) => {
@@ -388,76 +389,9 @@ fn publish(decided: Vec<Decided>, records: Vec<Recorded>) {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use pacer_domain::{ProjectSpec, Subject};
-    use pacer_store::{AuditQuery, MemoryLog, SnapshotReader, StoredChunk, Subscription};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A memory log whose `fail_at`th append fails as a failed fsync does, poisoning it.
-    struct FailingLog {
-        inner: MemoryLog,
-        appends: AtomicUsize,
-        fail_at: usize,
-        poisoned: Mutex<Option<String>>,
-    }
-
-    impl EventLog for FailingLog {
-        fn append(&self, batch: Batch) -> Result<pacer_store::Receipt, StoreError> {
-            if let Some(reason) = self.poisoned() {
-                return Err(StoreError::Poisoned(reason));
-            }
-            if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-                let reason = "fsync: Input/output error".to_owned();
-                *self.poisoned.lock().expect("poisoned") = Some(reason.clone());
-                return Err(StoreError::Write(reason));
-            }
-            self.inner.append(batch)
-        }
-        fn last_seq(&self) -> u64 {
-            self.inner.last_seq()
-        }
-        fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
-            self.inner.read(from_seq, limit)
-        }
-        fn scan(
-            &self,
-            from: u64,
-            chunk: usize,
-            sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
-        ) -> Result<(), StoreError> {
-            self.inner.scan(from, chunk, sink)
-        }
-        fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {
-            self.inner.audit(query)
-        }
-        fn subject(&self, subject: &Subject, after: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
-            self.inner.subject(subject, after, limit)
-        }
-        fn has_key(&self, key: &str) -> Result<bool, StoreError> {
-            self.inner.has_key(key)
-        }
-        fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-            self.inner.save_snapshot(seq, bytes)
-        }
-        fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
-            self.inner.remove_snapshot(seq)
-        }
-        fn load_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-            self.inner.load_snapshot()
-        }
-        fn open_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
-            self.inner.open_snapshot()
-        }
-        fn subscribe(&self, after_seq: u64) -> Subscription {
-            self.inner.subscribe(after_seq)
-        }
-        fn poisoned(&self) -> Option<String> {
-            self.poisoned.lock().expect("poisoned").clone()
-        }
-        fn recover(&self) -> Result<(), StoreError> {
-            self.poisoned.lock().expect("poisoned").take();
-            Ok(())
-        }
-    }
+    use pacer_domain::ProjectSpec;
+    use pacer_store::MemoryLog;
+    use std::sync::atomic::Ordering;
 
     fn create(i: usize) -> Command {
         Command::CreateProject(ProjectSpec { name: format!("p{i}"), ..ProjectSpec::default() })
@@ -465,12 +399,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failed_write_answers_no_one_and_readers_never_see_its_records() {
-        let log = Arc::new(FailingLog {
-            inner: MemoryLog::new(),
-            appends: AtomicUsize::new(0),
-            fail_at: 5,
-            poisoned: Mutex::new(None),
-        });
+        let log = Arc::new(MemoryLog::new());
         let app = App::start(State::default(), log.clone(), Arc::new(SystemClock), Box::new(|_, _| {}));
         // Readers poll throughout: every state they see is a prefix the log holds.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -490,9 +419,11 @@ mod tests {
                 seen
             })
         };
-        // Eight waves of 50 concurrent commands: each wave is at least one group write.
+        // Eight waves of 50 concurrent commands, each at least one group write; the disk fails
+        // from the fifth on.
         let mut answered = Vec::new();
         for wave in 0..8 {
+            log.fail_writes(wave >= 4);
             let burst: Vec<_> = (0..50)
                 .map(|i| {
                     let app = app.clone();
@@ -510,8 +441,11 @@ mod tests {
 
         let ok: Vec<u64> = answered.iter().filter_map(|a| a.as_ref().ok()).flatten().map(|r| r.seq).collect();
         let refused = answered.iter().filter(|a| matches!(a, Err(AppError::Unavailable(_)))).count();
-        assert_eq!(ok.len() + refused, 400, "every command is either durable or refused as unavailable");
-        assert!(refused > 0 && ok.len() < 400);
+        assert_eq!(
+            (ok.len(), refused),
+            (200, 200),
+            "every command is either durable or refused as unavailable"
+        );
         assert_eq!(
             ok.len() as u64,
             log.last_seq(),
@@ -520,12 +454,15 @@ mod tests {
         let durable = State::fold(&log.read(1, 1_000).expect("read"));
         assert_eq!(*app.state(), durable, "after the failure the state is what the log holds");
         let reason = app.failure().expect("failed");
-        assert!(reason.contains("Input/output error"), "{reason}");
+        assert!(reason.contains("injected write failure"), "{reason}");
         let later = app.execute(create(1_000), Meta::by(Actor::System)).await;
         assert!(matches!(later, Err(AppError::Unavailable(_))), "{later:?}");
         assert!(pacer_store::write_snapshot(&*log).is_err(), "a poisoned log takes no snapshot");
 
         // The fault clears: the app takes commands again, over the state the log holds.
+        assert!(app.recover().is_err(), "no recovery while the disk still fails");
+        assert!(app.failure().is_some());
+        log.fail_writes(false);
         app.recover().expect("recover");
         assert_eq!(app.failure(), None);
         let resumed = app.execute(create(1_001), Meta::by(Actor::System)).await.expect("accepted again");

@@ -25,9 +25,9 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
     })?);
     let (state, _) = load_state(&*log).context("loading state")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = Arc::new(Secrets::open(log.clone(), &config.storage.path)?);
     let app = App::start(state, log, clock, Box::new(|_, _| {}));
     let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(crate::serve::ec2_settings(config)).await);
-    let secrets = Arc::new(Secrets::open(&config.storage.path)?);
     Ok(Engine::new(
         app,
         compute,

@@ -38,8 +38,8 @@ impl Doors {
         let http = runtime.block_on(async {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let log: Arc<dyn EventLog> = Arc::new(MemoryLog::new());
+            let secrets = Arc::new(Secrets::open(log.clone(), dir.path()).expect("secrets"));
             let app = App::start(pacer_domain::State::default(), log, clock, Box::new(|_, _| {}));
-            let secrets = Arc::new(Secrets::open(dir.path()).expect("secrets"));
             let settings = EngineSettings {
                 public_url: "http://127.0.0.1:3000".into(),
                 runner_download_url: "http://127.0.0.1:3000/runner".into(),

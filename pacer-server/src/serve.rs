@@ -99,7 +99,7 @@ pub async fn start(
         elapsed_ms = report.elapsed.as_millis() as u64,
         "state loaded"
     );
-    let secrets = Arc::new(Secrets::open(data_dir).context("opening secrets.json")?);
+    let secrets = Arc::new(Secrets::open(log.clone(), data_dir).context("opening the secrets")?);
     let app = {
         let metrics = metrics.clone();
         App::start(

@@ -1,6 +1,6 @@
 //! `pacer user list|add|disable|enable` against a stopped Pacer's data directory: `add` creates
 //! a local user and prints a random password once; `disable`/`enable` record the same as the
-//! `disableUser`/`enableUser` mutations, and a disabled user's sessions end in `secrets.json` at
+//! `disableUser`/`enableUser` mutations, and a disabled user's sessions end in the vault at
 //! once. Everything is audited as `$USER@cli`.
 
 use crate::app::App;
@@ -56,13 +56,13 @@ pub(crate) async fn run(data: &Path, command: UserCommand, out: &mut dyn Write) 
             Ok(false)
         }
         UserCommand::Add(email) => {
-            let secrets = Secrets::open(data)?;
+            let secrets = Secrets::open(log.clone(), data)?;
             let password = create_local_user(&app, &secrets, &email, by).await?;
             writeln!(out, "created {email} with password {password}\nthis password is shown only now")?;
             Ok(true)
         }
         UserCommand::SetDisabled(email, disabled) => {
-            let secrets = Secrets::open(data)?;
+            let secrets = Secrets::open(log.clone(), data)?;
             match set_user_disabled(&app, &secrets, &email, disabled, by).await {
                 Ok(()) => {
                     let done = if disabled { "disabled; every session of theirs ended" } else { "enabled" };

@@ -43,8 +43,8 @@ fn ingest(log: &RocksLog, n: u64) {
     let record = NewRecord { at: Timestamp(0), actor: Actor::GitHub, request_id: None, event: queued(n) };
     let batch = Batch {
         records: vec![record],
-        expected_first_seq: None,
         keys: vec![delivery, format!("ghjob:{}", 20_000_000_000 + n)],
+        ..Batch::default()
     };
     log.append(batch).expect("append");
 }

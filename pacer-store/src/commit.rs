@@ -1,18 +1,18 @@
 //! Group commit shared by every backend: appenders get their seqs in order under a short lock
 //! and hand their batch to one writer thread, which drains whatever is queued, writes it all in
 //! one atomic, fsynced write (timed, for the log's [`WriteObserver`]), publishes it to
-//! subscribers and answers every appender. The first failed write poisons the log: every later
+//! subscribers (and its vault changes to the in-memory vault) and answers every appender. The first failed write poisons the log: every later
 //! append is refused, so the process never runs on with state it could not save, until the
 //! backend has reopened its storage and [`Committer::recover`] resets the sequence to it.
 
 use crate::codec::encode_record;
 use crate::error::StoreError;
-use crate::log::{Batch, Receipt};
+use crate::log::{Batch, Receipt, VaultWrite};
 use pacer_domain::{Recorded, Timestamp};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -24,9 +24,15 @@ const BROADCAST_CAPACITY: usize = 4_096;
 
 /// Where the writer puts records: one atomic, durable write of encoded records and keys.
 pub(crate) trait Sink: Send + Sync + 'static {
-    /// Writes `records` (with their encodings) and `keys` → seq atomically, synced to disk.
-    fn write(&self, records: &[&Recorded], encoded: &[Vec<u8>], keys: &[(String, u64)])
-    -> Result<(), String>;
+    /// Writes `records` (with their encodings), `keys` → seq and the `vault` changes
+    /// atomically, synced to disk.
+    fn write(
+        &self,
+        records: &[&Recorded],
+        encoded: &[Vec<u8>],
+        keys: &[(String, u64)],
+        vault: &[&VaultWrite],
+    ) -> Result<(), String>;
     /// Whether `key` is recorded.
     fn key_exists(&self, key: &str) -> Result<bool, StoreError>;
 }
@@ -39,6 +45,7 @@ pub type WriteObserver = Box<dyn Fn(Duration) + Send>;
 struct Request {
     records: Vec<Recorded>,
     keys: Vec<String>,
+    vault: Vec<VaultWrite>,
     reply: SyncSender<Result<Receipt, StoreError>>,
 }
 
@@ -57,6 +64,8 @@ pub(crate) struct Shared {
     poisoned: Mutex<Option<String>>,
     sequencer: Mutex<Sequencer>,
     published: broadcast::Sender<Arc<[Recorded]>>,
+    /// The vault's durable entries, changed by the writer only, after each successful write.
+    vault: RwLock<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Shared {
@@ -71,6 +80,19 @@ impl Shared {
     pub(crate) fn listen(&self) -> broadcast::Receiver<Arc<[Recorded]>> {
         self.published.subscribe()
     }
+
+    pub(crate) fn vault_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.vault.read().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+    }
+
+    pub(crate) fn vault_scan(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let vault = self.vault.read().unwrap_or_else(PoisonError::into_inner);
+        vault
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
 }
 
 /// The group committer of one log.
@@ -84,12 +106,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Committer {
-    /// Starts the writer over `sink`, whose last durable record is `last_seq` at `last_at`,
-    /// telling `observer` each group write's duration.
+    /// Starts the writer over `sink`, whose last durable record is `last_seq` at `last_at` and
+    /// whose vault holds `vault`, telling `observer` each group write's duration.
     pub(crate) fn start<S: Sink>(
         sink: Arc<S>,
         last_seq: u64,
         last_at: Timestamp,
+        vault: BTreeMap<String, Vec<u8>>,
         observer: WriteObserver,
     ) -> Self {
         let (tx, rx) = sync_channel(1_024);
@@ -105,6 +128,7 @@ impl Committer {
                 queue: Some(tx),
             }),
             published,
+            vault: RwLock::new(vault),
         });
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -131,7 +155,7 @@ impl Committer {
             {
                 return Err(StoreError::SeqConflict { expected, actual: seq.next_seq });
             }
-            if batch.records.is_empty() {
+            if batch.records.is_empty() && batch.vault.is_empty() {
                 return Ok(Vec::new());
             }
             let mut batch_keys = HashSet::new();
@@ -154,7 +178,8 @@ impl Committer {
             }
             seq.in_flight.extend(batch.keys.iter().cloned());
             let queue = seq.queue.as_ref().ok_or(StoreError::Closed)?;
-            queue.send(Request { records, keys: batch.keys, reply }).map_err(|_| StoreError::Closed)?;
+            let request = Request { records, keys: batch.keys, vault: batch.vault, reply };
+            queue.send(request).map_err(|_| StoreError::Closed)?;
             seq.queued += 1;
         }
         answer.recv().map_err(|_| StoreError::Closed)?
@@ -165,7 +190,12 @@ impl Committer {
     /// Accepts appends again after a failed write, from `last_seq` at `last_at` (what the
     /// storage holds once reopened). Refused while a request of before the failure is still
     /// queued: its seq would be given twice.
-    pub(crate) fn recover(&self, last_seq: u64, last_at: Timestamp) -> Result<(), StoreError> {
+    pub(crate) fn recover(
+        &self,
+        last_seq: u64,
+        last_at: Timestamp,
+        vault: BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), StoreError> {
         let mut seq = lock(&self.shared.sequencer);
         if seq.queued > 0 {
             return Err(StoreError::Write("writes from before the failure are still being refused".into()));
@@ -173,6 +203,7 @@ impl Committer {
         seq.next_seq = last_seq + 1;
         seq.last_at = last_at;
         self.shared.durable.store(last_seq, Ordering::Release);
+        *self.shared.vault.write().unwrap_or_else(PoisonError::into_inner) = vault;
         *lock(&self.shared.poisoned) = None;
         Ok(())
     }
@@ -214,6 +245,15 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
             Ok(()) => {
                 if let Some(last) = group.iter().rev().find_map(|r| r.records.last()) {
                     shared.durable.store(last.seq, Ordering::Release);
+                }
+                if group.iter().any(|r| !r.vault.is_empty()) {
+                    let mut vault = shared.vault.write().unwrap_or_else(PoisonError::into_inner);
+                    for write in group.iter().flat_map(|r| &r.vault) {
+                        match &write.value {
+                            Some(value) => vault.insert(write.key.clone(), value.clone()),
+                            None => vault.remove(&write.key),
+                        };
+                    }
                 }
                 // Copies for subscribers only when there are any. A subscriber that registers
                 // after this check finds the group durable already and reads it from the log
@@ -262,8 +302,9 @@ fn write_group<S: Sink>(
             r.keys.iter().map(move |k| (k.clone(), seq))
         })
         .collect();
+    let vault: Vec<&VaultWrite> = group.iter().flat_map(|r| &r.vault).collect();
     let started = Instant::now();
-    let written = sink.write(&records, &encoded, &keys);
+    let written = sink.write(&records, &encoded, &keys, &vault);
     observer(started.elapsed());
     written.map_err(poison)
 }

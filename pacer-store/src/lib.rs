@@ -28,7 +28,7 @@ pub use codec::{
 };
 pub use commit::WriteObserver;
 pub use error::StoreError;
-pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader};
+pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, VaultWrite};
 pub use memory::MemoryLog;
 pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify, write_snapshot};
 #[cfg(feature = "rocksdb")]

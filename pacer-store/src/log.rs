@@ -20,6 +20,15 @@ pub struct NewRecord {
     pub event: Event,
 }
 
+/// A change to the vault: `value` stored under `key`, or the key deleted when `None`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultWrite {
+    /// The entry's key.
+    pub key: String,
+    /// Its new value; `None` deletes it.
+    pub value: Option<Vec<u8>>,
+}
+
 /// One atomic append.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -30,6 +39,9 @@ pub struct Batch {
     /// Idempotency keys written with the records; the append fails if any is already recorded
     /// (or repeated in the batch), and then nothing is written.
     pub keys: Vec<String>,
+    /// Vault changes written with the records, in order (a later write to a key wins). A
+    /// batch may hold vault changes only.
+    pub vault: Vec<VaultWrite>,
 }
 
 impl Batch {
@@ -39,7 +51,7 @@ impl Batch {
             .into_iter()
             .map(|event| NewRecord { at, actor: actor.clone(), request_id: None, event })
             .collect();
-        Batch { records, expected_first_seq: None, keys: Vec::new() }
+        Batch { records, ..Batch::default() }
     }
 }
 
@@ -116,6 +128,15 @@ pub trait EventLog: Send + Sync {
     /// Follows the log from `after_seq` on: every later record exactly once, in order, with
     /// no gap between history and live appends.
     fn subscribe(&self, after_seq: u64) -> Subscription;
+
+    /// The vault entry under `key`. The vault is a key-value table beside the log for what
+    /// must never be in it (secrets, sessions): written in the same group commit as the
+    /// records, never subscribed to, snapshotted or exported, and held in memory whole. Reads
+    /// see only durable changes, in the order they were written.
+    fn vault_get(&self, key: &str) -> Option<Vec<u8>>;
+
+    /// Every vault entry whose key starts with `prefix`, in key order.
+    fn vault_scan(&self, prefix: &str) -> Vec<(String, Vec<u8>)>;
 
     /// Why writes are refused, once a write failed.
     fn poisoned(&self) -> Option<String>;

@@ -5,10 +5,10 @@
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink, WriteObserver};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, VaultWrite};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 #[derive(Default)]
@@ -16,6 +16,7 @@ struct Data {
     records: Vec<Vec<u8>>,
     keys: HashMap<String, u64>,
     snapshot: Option<(u64, Vec<u8>)>,
+    vault: BTreeMap<String, Vec<u8>>,
     fail_writes: bool,
 }
 
@@ -36,6 +37,7 @@ impl Sink for MemorySink {
         _records: &[&Recorded],
         encoded: &[Vec<u8>],
         keys: &[(String, u64)],
+        vault: &[&VaultWrite],
     ) -> Result<(), String> {
         let mut data = self.data();
         if data.fail_writes {
@@ -43,6 +45,12 @@ impl Sink for MemorySink {
         }
         data.records.extend(encoded.iter().cloned());
         data.keys.extend(keys.iter().cloned());
+        for write in vault {
+            match &write.value {
+                Some(value) => data.vault.insert(write.key.clone(), value.clone()),
+                None => data.vault.remove(&write.key),
+            };
+        }
         Ok(())
     }
 
@@ -86,13 +94,14 @@ impl MemoryLog {
     /// An empty log that tells `observer` how long each group write took.
     pub fn observed(observer: WriteObserver) -> Self {
         let sink = Arc::new(MemorySink::default());
-        let committer = Committer::start(sink.clone(), 0, Timestamp::default(), observer);
+        let committer = Committer::start(sink.clone(), 0, Timestamp::default(), BTreeMap::new(), observer);
         Self { sink, committer }
     }
 
-    /// Makes every later physical write fail, as a full disk would (tests of poisoning).
-    pub fn fail_writes(&self) {
-        self.sink.data().fail_writes = true;
+    /// Makes every later physical write fail, as a full disk would (tests of poisoning), or
+    /// lets them succeed again (tests of recovery).
+    pub fn fail_writes(&self, fail: bool) {
+        self.sink.data().fail_writes = fail;
     }
 
     fn all(&self) -> Result<Vec<Recorded>, StoreError> {
@@ -185,6 +194,14 @@ impl EventLog for MemoryLog {
         Subscription::new(self.sink.clone(), self.committer.shared().clone(), after_seq)
     }
 
+    fn vault_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.committer.shared().vault_get(key)
+    }
+
+    fn vault_scan(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        self.committer.shared().vault_scan(prefix)
+    }
+
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
     }
@@ -193,8 +210,12 @@ impl EventLog for MemoryLog {
         if self.poisoned().is_none() {
             return Ok(());
         }
+        if self.sink.data().fail_writes {
+            return Err(StoreError::Write("injected write failure".into()));
+        }
         let last = self.all()?.pop();
         let (last_seq, last_at) = last.map_or((0, Timestamp::default()), |r| (r.seq, r.at));
-        self.committer.recover(last_seq, last_at)
+        let vault = self.sink.data().vault.clone();
+        self.committer.recover(last_seq, last_at, vault)
     }
 }

@@ -1,6 +1,6 @@
 //! The log on RocksDB. Column families: `log` (big-endian seq → encoded record), `index`
-//! (action, subject and per-second time keys pointing at seqs), `keys` (idempotency key → seq)
-//! and `meta` (format). Every append is one `WriteBatch` covering the records and every index
+//! (action, subject and per-second time keys pointing at seqs), `keys` (idempotency key → seq),
+//! `vault` (the key-value entries beside the log, loaded whole at open) and `meta` (format). Every append is one `WriteBatch` covering the records and every index
 //! and key it touches, written with `sync`, so a crash can never leave an index ahead of the
 //! log. Snapshots are files beside the database, written to a temporary name, fsynced and
 //! renamed into place. What a restart must replay from RocksDB's write-ahead log is bounded:
@@ -10,13 +10,14 @@
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink, WriteObserver};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, VaultWrite};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
     Options, ReadOptions, WriteBatch, WriteOptions,
 };
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::ops::Deref;
@@ -27,6 +28,7 @@ const CF_LOG: &str = "log";
 const CF_INDEX: &str = "index";
 const CF_KEYS: &str = "keys";
 const CF_META: &str = "meta";
+const CF_VAULT: &str = "vault";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: u32 = 1;
 /// Written (empty, synced) to prove the disk takes writes again after a failed write.
@@ -105,11 +107,12 @@ impl Sink for RocksSink {
         records: &[&Recorded],
         encoded: &[Vec<u8>],
         keys: &[(String, u64)],
+        vault: &[&VaultWrite],
     ) -> Result<(), String> {
         let db = self.db().map_err(|e| e.to_string())?;
-        let (log, index, key_cf) = match (cf(&db, CF_LOG), cf(&db, CF_INDEX), cf(&db, CF_KEYS)) {
-            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-            _ => return Err("column family missing".into()),
+        let families = (cf(&db, CF_LOG), cf(&db, CF_INDEX), cf(&db, CF_KEYS), cf(&db, CF_VAULT));
+        let (Ok(log), Ok(index), Ok(key_cf), Ok(vault_cf)) = families else {
+            return Err("column family missing".into());
         };
         let mut batch = WriteBatch::default();
         let mut last_second = self.last_second.lock().unwrap_or_else(PoisonError::into_inner);
@@ -128,6 +131,12 @@ impl Sink for RocksSink {
         }
         for (key, seq) in keys {
             batch.put_cf(key_cf, key.as_bytes(), seq_key(*seq));
+        }
+        for write in vault {
+            match &write.value {
+                Some(value) => batch.put_cf(vault_cf, write.key.as_bytes(), value),
+                None => batch.delete_cf(vault_cf, write.key.as_bytes()),
+            }
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
@@ -267,13 +276,14 @@ impl RocksLog {
         fs::create_dir_all(&snapshots).map_err(|e| open_err(e.to_string()))?;
         let db = open_db(dir).map_err(open_err)?;
         let last = last_record(&db)?;
+        let vault = vault_entries(&db)?;
         let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
         let sink = Arc::new(RocksSink {
             db: RwLock::new(Some(db)),
             snapshots,
             last_second: Mutex::new(last.map(|r| r.at.millis().div_euclid(1_000))),
         });
-        let committer = Committer::start(sink.clone(), last_seq, last_at, observer);
+        let committer = Committer::start(sink.clone(), last_seq, last_at, vault, observer);
         tracing::info!(dir = %dir.display(), last_seq, "event log open");
         Ok(Self { sink, committer, dir: dir.to_path_buf() })
     }
@@ -447,6 +457,14 @@ impl EventLog for RocksLog {
         Subscription::new(self.sink.clone(), self.committer.shared().clone(), after_seq)
     }
 
+    fn vault_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.committer.shared().vault_get(key)
+    }
+
+    fn vault_scan(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        self.committer.shared().vault_scan(prefix)
+    }
+
     fn poisoned(&self) -> Option<String> {
         self.committer.shared().poisoned()
     }
@@ -469,20 +487,21 @@ impl EventLog for RocksLog {
                 .map_err(|e| StoreError::Write(e.to_string()))
         })();
         let last = last_record(&db);
+        let vault = vault_entries(&db);
         *slot = Some(db);
         probe?;
-        let last = last?;
+        let (last, vault) = (last?, vault?);
         *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) =
             last.as_ref().map(|r| r.at.millis().div_euclid(1_000));
         let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
-        self.committer.recover(last_seq, last_at)?;
+        self.committer.recover(last_seq, last_at, vault)?;
         tracing::info!(last_seq, "event log reopened; appends accepted again");
         Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         let db = self.sink.db()?;
-        let families = [CF_LOG, CF_INDEX, CF_KEYS, CF_META].map(|name| cf(&db, name));
+        let families = [CF_LOG, CF_INDEX, CF_KEYS, CF_META, CF_VAULT].map(|name| cf(&db, name));
         let families = families.into_iter().collect::<Result<Vec<_>, _>>()?;
         db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default())
             .map_err(|e| StoreError::Write(e.to_string()))
@@ -518,6 +537,7 @@ fn open_db(dir: &Path) -> Result<DB, String> {
         ColumnFamilyDescriptor::new(CF_INDEX, Options::default()),
         ColumnFamilyDescriptor::new(CF_KEYS, key_options),
         ColumnFamilyDescriptor::new(CF_META, Options::default()),
+        ColumnFamilyDescriptor::new(CF_VAULT, Options::default()),
     ];
     let db = DB::open_cf_descriptors(&options, dir.join("db"), families).map_err(|e| e.to_string())?;
     let meta = cf(&db, CF_META).map_err(|e| e.to_string())?;
@@ -531,6 +551,18 @@ fn open_db(dir: &Path) -> Result<DB, String> {
         }
     }
     Ok(db)
+}
+
+/// Every vault entry.
+fn vault_entries(db: &DB) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+    let mut entries = BTreeMap::new();
+    for entry in db.iterator_cf(cf(db, CF_VAULT)?, IteratorMode::Start) {
+        let (key, value) = entry.map_err(read_err)?;
+        let key = String::from_utf8(key.into_vec())
+            .map_err(|_| StoreError::Read("a vault key is not UTF-8".into()))?;
+        entries.insert(key, value.into_vec());
+    }
+    Ok(entries)
 }
 
 /// The last record of the log, if any.

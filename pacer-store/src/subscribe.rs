@@ -137,7 +137,13 @@ mod tests {
     }
 
     impl Sink for Counting {
-        fn write(&self, records: &[&Recorded], _: &[Vec<u8>], _: &[(String, u64)]) -> Result<(), String> {
+        fn write(
+            &self,
+            records: &[&Recorded],
+            _: &[Vec<u8>],
+            _: &[(String, u64)],
+            _: &[&crate::log::VaultWrite],
+        ) -> Result<(), String> {
             self.records.lock().expect("lock").extend(records.iter().map(|r| (*r).clone()));
             Ok(())
         }
@@ -161,7 +167,7 @@ mod tests {
     #[test]
     fn batches_the_broadcast_holds_are_not_read_from_the_log() {
         let sink = Arc::new(Counting::default());
-        let committer = Committer::start(sink.clone(), 0, Timestamp(0), Box::new(|_| {}));
+        let committer = Committer::start(sink.clone(), 0, Timestamp(0), Default::default(), Box::new(|_| {}));
         let append = |i| {
             committer.append(&*sink, Batch::of(Timestamp(1), Actor::System, [health(i)])).expect("append")
         };

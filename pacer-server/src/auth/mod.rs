@@ -233,7 +233,7 @@ impl Auth {
             oidc: method == AuthMethod::Oidc,
             groups,
         };
-        engine.secrets.put_session(&id, session.clone()).map_err(|_| LoginError::Unavailable)?;
+        engine.secrets.put_session(&id, session.clone()).await.map_err(|_| LoginError::Unavailable)?;
         let record = AuthRecord::LoginSucceeded(AuthLoginSucceeded {
             email: email.to_owned(),
             method,
@@ -250,7 +250,9 @@ impl Auth {
     /// Ends a session (audited).
     pub async fn logout(&self, engine: &Engine, principal: &Principal) {
         if let Principal::User { email, session, .. } = principal {
-            let _ = engine.secrets.revoke_session(session);
+            if let Err(error) = engine.secrets.revoke_session(session).await {
+                tracing::warn!(%error, "a session could not be revoked");
+            }
             let record = AuthRecord::Logout(AuthLogout { email: email.clone() });
             let _ =
                 engine.app.execute(Command::RecordAuth(record), Meta::by(Actor::User(email.clone()))).await;
@@ -260,19 +262,25 @@ impl Auth {
     /// Ends the sessions that would not be granted today: of disabled or unknown users, and OIDC
     /// sessions whose email and groups the allowlists no longer admit (or with OIDC turned
     /// off); forgets expired ones. Runs at start and every [`REVALIDATE_EVERY`].
-    pub fn revalidate_sessions(&self, engine: &Engine) -> std::io::Result<usize> {
-        let state = engine.app.state();
+    pub async fn revalidate_sessions(&self, engine: &Engine) -> Result<usize, pacer_store::StoreError> {
+        let enabled: std::collections::HashSet<String> = engine
+            .app
+            .state()
+            .users
+            .iter()
+            .filter(|(_, u)| !u.disabled)
+            .map(|(key, _)| key.clone())
+            .collect();
         let granted = |session: &Session| {
-            let user = state.users.get(&session.email.to_ascii_lowercase());
             let admitted = !session.oidc
                 || self.oidc.as_ref().is_some_and(|oidc| {
                     let identity =
                         oidc::Identity { email: session.email.clone(), groups: session.groups.clone() };
                     oidc.allows(&identity)
                 });
-            user.is_some_and(|u| !u.disabled) && admitted
+            enabled.contains(&session.email.to_ascii_lowercase()) && admitted
         };
-        engine.secrets.end_sessions(engine.app.now(), |session| !granted(session))
+        engine.secrets.end_sessions(engine.app.now(), |session| !granted(session)).await
     }
 
     /// Runs the upkeep until shutdown: every session re-checked at once and every
@@ -294,7 +302,7 @@ impl Auth {
                         let ended = auth.throttle.ended_runs(engine.app.now().millis());
                         auth.record_runs(&engine, ended).await;
                     }
-                    _ = revalidate.tick() => match auth.revalidate_sessions(&engine) {
+                    _ = revalidate.tick() => match auth.revalidate_sessions(&engine).await {
                         Ok(0) => {}
                         Ok(ended) => tracing::info!(ended, "ended sessions no longer granted"),
                         Err(e) => tracing::warn!(%e, "ended sessions no longer granted, but saving that failed"),
@@ -417,7 +425,7 @@ pub(crate) async fn create_local_user(
     anyhow::ensure!(!app.state().users.contains_key(&email), "a user {email} exists already");
     let password: String = random_token().chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect();
     let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-    secrets.set_password_hash(&email, hash)?;
+    secrets.set_password_hash(&email, hash).await?;
     let record = AuthRecord::UserCreated(UserCreated { email, method: AuthMethod::Local });
     app.execute(Command::RecordAuth(record), Meta::by(by)).await?;
     Ok(password)
@@ -445,7 +453,9 @@ pub(crate) async fn set_user_disabled(
         crate::app::AppError::Rejected(rejection) => UserChangeError::Rejected(rejection),
         other => UserChangeError::Unavailable(other.to_string()),
     })?;
-    if disabled && let Err(e) = secrets.end_sessions(app.now(), |s| s.email.eq_ignore_ascii_case(&email)) {
+    if disabled
+        && let Err(e) = secrets.end_sessions(app.now(), |s| s.email.eq_ignore_ascii_case(&email)).await
+    {
         tracing::warn!(%e, "the disabled user's sessions ended, but saving that failed");
     }
     Ok(())

@@ -328,6 +328,7 @@ impl Engine {
         let fingerprint = self
             .secrets
             .rotate_bootstrap(valid_until)
+            .await
             .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
         let command = Command::RotateBootstrapToken { fingerprint, previous_valid_until: valid_until };
         let mut records = self.app.execute(command, meta.clone()).await?;
@@ -349,6 +350,7 @@ impl Engine {
         self.dry_run(command.clone())?;
         self.secrets
             .rotate_pool_bootstrap(id.0, valid_until)
+            .await
             .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
         let mut records = self.app.execute(command, meta.clone()).await?;
         let pool = self.app.state().config.pool(id).cloned();

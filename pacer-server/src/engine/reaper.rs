@@ -188,7 +188,12 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
         }
     }
 
-    let _ = engine.secrets.prune_callbacks(|id| engine.app.state().instances.get(id).is_some());
+    let now = engine.app.now();
+    if let Err(error) =
+        engine.secrets.prune_callbacks(now, |id| engine.app.state().instances.get(id).is_some()).await
+    {
+        tracing::warn!(%error, "could not prune callback tokens");
+    }
     engine.forget_refusals();
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }

@@ -173,6 +173,7 @@ impl Engine {
         let callback_token = self
             .secrets
             .issue_callback(job.0, &instance, expires)
+            .await
             .map_err(|e| CallbackError::Unavailable(format!("cannot store the callback token: {e}")))?;
         Ok(Bootstrap { job_id: job.0, callback_token, runner_name: runner_name(&instance) })
     }

@@ -244,11 +244,8 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
     let session = cookie.trim_start_matches("pacer_session=");
     let everything: String = records.iter().map(|r| format!("{:?}\n", r)).collect();
     let token = crate::support::pacer::bootstrap_key(&world.setup.data());
-    let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(world.setup.data().join("secrets.json")).expect("secrets.json"),
-    )
-    .expect("json");
-    let hash = stored["password_hashes"][ADMIN].as_str().expect("the admin's hash").to_owned();
+    let stored = crate::support::pacer::vault_entry(&world.setup.data(), &format!("password/{ADMIN}"));
+    let hash = stored.as_str().expect("the admin's hash").to_owned();
     let app_key = std::fs::read_to_string(world.setup.dir.join("app.pem")).expect("app key");
     let key_body = app_key.lines().nth(1).expect("a PEM body line").to_owned();
     let secrets = [

@@ -1,7 +1,8 @@
 //! GitHub's side of SPEC §7: registration answers 503 while GitHub is temporarily unavailable
 //! (the script retries) and 424 with `runner.register_failed` when GitHub refuses; missed
 //! webhooks are redelivered through the App's delivery log, once, and only those Pacer never
-//! recorded.
+//! recorded. A storm of 5xx and 429 on every GitHub call writes nothing per attempt, and Pacer
+//! carries on once it passes.
 
 use crate::support::pacer::find;
 use crate::support::webhook_example;
@@ -66,4 +67,56 @@ async fn registration_failures_and_missed_webhooks() {
         1,
         "temporary failures are not"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_5xx_and_429_writes_nothing_per_attempt_and_passes() {
+    let mut world = World::bare().await;
+    world.setup.redelivery_seconds = 1;
+    world.setup.import(&world.backup(json!({})));
+    let pacer = world.setup.start().await;
+    let body = webhook_example("workflow_job.05.queued.json", "queued", 701, "octo/hello", &["self-hosted"]);
+    pacer.workflow_job("d-storm", &body).await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let instance = world.managed_instances().await[0].clone();
+    let (_, boot) =
+        pacer.callback("bootstrap", &world.bootstrap_token().await, world.proof(&instance).await).await;
+    let token = boot["callback_token"].as_str().expect("token").to_owned();
+
+    let seq_before = pacer.metric("pacer_log_last_seq").await;
+    for status in [500, 502, 503, 429] {
+        world.github.storm(Some(status));
+        for _ in 0..10 {
+            let (answer, body) = pacer.callback("register", &token, json!({})).await;
+            assert_eq!(
+                (answer, body["error"].as_str()),
+                (503, Some("github_unavailable")),
+                "{status}: {body}"
+            );
+        }
+    }
+    // The redelivery loop met the storm too (one listing a second).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let written = pacer.metric("pacer_log_last_seq").await - seq_before;
+    assert!(written <= 2.0, "40 refused registrations and the redelivery passes wrote {written} records");
+    assert!(
+        pacer.metric("pacer_github_errors_total{call=\"generate_jitconfig\",status=\"429\"}").await >= 10.0
+    );
+
+    world.github.storm(None);
+    assert_eq!(
+        pacer.callback("register", &token, json!({})).await.0,
+        200,
+        "registration works once it passes"
+    );
+    world.github.set_deliveries(vec![
+        json!({"id": 9, "guid": "d-missed-in-storm", "delivered_at": "2099-01-01T00:00:00Z", "redelivery": false, "status_code": 0, "event": "workflow_job", "action": "queued"}),
+    ]);
+    pacer
+        .wait_for("redelivery resumes", Duration::from_secs(20), || async {
+            !world.github.calls_to("POST /app/hook/deliveries/9").is_empty()
+        })
+        .await;
+    assert_eq!(world.github.violations(), Vec::<String>::new());
+    pacer.stop();
 }

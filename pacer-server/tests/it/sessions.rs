@@ -234,3 +234,46 @@ fn error_code(message: &Value) -> Option<&str> {
 async fn gql_open(pacer: &Pacer, query: &str) -> (u16, Value) {
     gql(pacer, None, query).await
 }
+
+/// Issue 19: concurrent sign-ins share fsyncs, and every session answered is durable: after a
+/// kill -9 each one still opens the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_signed_in_at_once_survive_kill_9() {
+    let mut world = World::new().await;
+    world.setup.auth = format!("  local:\n    email: {ADMIN}\n");
+    // One sign-in per account (an account takes five attempts per window), twelve accounts,
+    // all from one address (which takes twenty).
+    let mut accounts = Vec::new();
+    for i in 0..12 {
+        let email = format!("user{i}@example.test");
+        let (ok, said) = user_cli(&world.setup, &["add", &email]);
+        assert!(ok, "{said}");
+        accounts.push((email, printed_password(&said).expect("a password")));
+    }
+    let pacer = std::sync::Arc::new(world.setup.start().await);
+    // Four at once: as many password verifications as Pacer runs at a time.
+    let mut sessions = Vec::new();
+    for wave in accounts.chunks(4) {
+        let sign_ins: Vec<_> = wave
+            .iter()
+            .cloned()
+            .map(|(email, password)| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move { (login(&pacer, &email, &password).await, email) })
+            })
+            .collect();
+        for sign_in in sign_ins {
+            let ((status, body, cookie, _), email) = sign_in.await.expect("join");
+            assert_eq!(status, 200, "{email}: {body}");
+            sessions.push((email, cookie.expect("a cookie")));
+        }
+    }
+    pacer.kill_9();
+    drop(pacer);
+    let pacer = world.setup.start().await;
+    for (email, cookie) in &sessions {
+        let (status, body) = gql(&pacer, Some(cookie), "{ me { email } }").await;
+        assert_eq!((status, body["data"]["me"]["email"].as_str()), (200, Some(email.as_str())), "{body}");
+    }
+    pacer.stop();
+}

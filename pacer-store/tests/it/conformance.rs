@@ -76,7 +76,44 @@ conformance!(
     subscriptions_resume_from_any_seq,
     slow_subscribers_catch_up_without_skipping,
     state_loads_from_snapshot_plus_tail,
+    the_vault_keeps_entries_beside_the_log,
 );
+
+fn the_vault_keeps_entries_beside_the_log(s: UnderTest) {
+    let log = &*s.log;
+    let put = |key: &str, value: &str| VaultWrite { key: key.into(), value: Some(value.as_bytes().to_vec()) };
+    let delete = |key: &str| VaultWrite { key: key.into(), value: None };
+    // Vault changes alone: no record, no seq.
+    let receipt = log
+        .append(Batch {
+            vault: vec![put("session/a", "1"), put("session/b", "2"), put("token/i-1", "t")],
+            ..Batch::default()
+        })
+        .expect("vault only");
+    assert!(receipt.is_empty());
+    assert_eq!(log.last_seq(), 0);
+    assert_eq!(log.vault_get("session/a"), Some(b"1".to_vec()));
+    // With records, atomically; a later write to a key in the batch wins.
+    let receipt = log
+        .append(Batch {
+            vault: vec![put("session/a", "3"), delete("session/b"), put("session/a", "4")],
+            ..Batch::of(T, Actor::System, vec![health(1)])
+        })
+        .expect("records and vault");
+    assert_eq!(receipt.len(), 1);
+    let sessions: Vec<(String, Vec<u8>)> = log.vault_scan("session/");
+    assert_eq!(sessions, [("session/a".to_owned(), b"4".to_vec())]);
+    assert_eq!(log.vault_scan("token/").len(), 1);
+    assert_eq!(log.vault_get("session/b"), None);
+    // A refused batch writes none of its vault changes.
+    let refused = log.append(Batch {
+        vault: vec![put("session/c", "5")],
+        keys: vec!["k".into(), "k".into()],
+        ..Batch::of(T, Actor::System, vec![health(2)])
+    });
+    assert!(refused.is_err());
+    assert_eq!(log.vault_get("session/c"), None);
+}
 
 fn appends_get_consecutive_seqs(s: UnderTest) {
     let log = &*s.log;

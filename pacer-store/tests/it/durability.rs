@@ -22,9 +22,12 @@ fn reopening_keeps_records_keys_and_indexes() {
         let log = RocksLog::open(dir.path()).expect("open");
         append_keyed(&log, "delivery:x", vec![job_event(EventName::JobQueued, 1)]);
         append(&log, T.plus_millis(2_000), vec![health(1)]);
+        let vault = vec![VaultWrite { key: "session/a".into(), value: Some(b"x".to_vec()) }];
+        log.append(Batch { vault, ..Batch::default() }).expect("vault");
     }
     let log = RocksLog::open(dir.path()).expect("reopen");
     assert_eq!(log.last_seq(), 2);
+    assert_eq!(log.vault_get("session/a"), Some(b"x".to_vec()), "the vault is kept");
     assert!(log.has_key("delivery:x").expect("key"));
     let next = append(&log, T.plus_millis(1_000), vec![job_event(EventName::JobFailed, 1)]);
     assert_eq!((next[0].seq, next[0].at), (3, T.plus_millis(2_000)), "seq and time continue");
@@ -106,7 +109,7 @@ fn a_corrupt_record_stops_startup_with_its_seq() {
         // Damage record 3 behind the store's back.
         let mut options = rocksdb::Options::default();
         options.create_if_missing(false);
-        let cfs = ["log", "index", "keys", "meta"];
+        let cfs = ["log", "index", "keys", "meta", "vault"];
         let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), cfs).expect("raw open");
         let cf = db.cf_handle("log").expect("cf");
         db.put_cf(cf, 3u64.to_be_bytes(), b"garbage").expect("put");
@@ -120,8 +123,9 @@ fn a_corrupt_record_stops_startup_with_its_seq() {
     {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(false);
-        let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), ["log", "index", "keys", "meta"])
-            .expect("raw");
+        let db =
+            rocksdb::DB::open_cf(&options, dir.path().join("db"), ["log", "index", "keys", "meta", "vault"])
+                .expect("raw");
         let cf = db.cf_handle("log").expect("cf");
         db.put_cf(cf, 5u64.to_be_bytes(), b"garbage").expect("put");
     }
@@ -140,7 +144,7 @@ fn a_corrupt_record_deep_in_a_long_replay_stops_it_with_its_seq() {
         {
             let mut options = rocksdb::Options::default();
             options.create_if_missing(false);
-            let cfs = ["log", "index", "keys", "meta"];
+            let cfs = ["log", "index", "keys", "meta", "vault"];
             let db = rocksdb::DB::open_cf(&options, dir.path().join("db"), cfs).expect("raw open");
             let cf = db.cf_handle("log").expect("cf");
             db.put_cf(cf, bad.to_be_bytes(), b"garbage").expect("put");
@@ -160,7 +164,7 @@ fn a_corrupt_record_deep_in_a_long_replay_stops_it_with_its_seq() {
 fn a_failed_write_poisons_the_log() {
     let log = MemoryLog::new();
     append(&log, T, vec![health(1)]);
-    log.fail_writes();
+    log.fail_writes(true);
     let failed = log.append(Batch::of(T, Actor::System, vec![health(2)]));
     assert!(matches!(failed, Err(StoreError::Write(_))), "{failed:?}");
     assert!(log.poisoned().is_some());
@@ -168,6 +172,12 @@ fn a_failed_write_poisons_the_log() {
     assert!(matches!(refused, Err(StoreError::Poisoned(_))), "{refused:?}");
     assert_eq!(log.last_seq(), 1);
     assert_eq!(log.read(1, 10).expect("reads still work").len(), 1);
+
+    // Recovery: refused while the fault lasts, then appends go on from the last durable record.
+    log.fail_writes(false);
+    log.recover().expect("recover");
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(append(&log, T, vec![health(4)])[0].seq, 2, "no gap after the refused records");
 }
 
 /// The crash child, built by `cargo test` as the `crash_appender` example.

@@ -28,6 +28,7 @@ struct State {
     tokens: Vec<String>,
     next_runner: u64,
     jit_status: Option<u16>,
+    storm: Option<u16>,
     deliveries: Vec<Value>,
 }
 
@@ -87,6 +88,10 @@ impl FakeGitHub {
                     state.violations.extend(found.iter().map(|v| format!("{route}: {v}")));
                     found.is_empty()
                 };
+                if let Some(status) = state.storm {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                    return reply(status, json!({"message": "injected storm"}));
+                }
                 match parts.as_slice() {
                     ["POST", "", "app", "installations", _, "access_tokens"] => {
                         if !jwt_ok() {
@@ -164,6 +169,11 @@ impl FakeGitHub {
     /// Schema violations seen so far.
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).violations.clone()
+    }
+
+    /// Makes every request answer `status` (None = answer normally again).
+    pub fn storm(&self, status: Option<u16>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).storm = status;
     }
 
     /// Makes JIT config minting answer `status` (None = succeed).

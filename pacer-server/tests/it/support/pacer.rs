@@ -333,11 +333,16 @@ pub fn read_log(data: &Path) -> Vec<Recorded> {
     log.read(1, usize::MAX).expect("read the log")
 }
 
-/// The current bootstrap key in `secrets.json` (every pool's token derives from it).
+/// A vault entry of a (stopped) Pacer's data directory, as JSON.
+pub fn vault_entry(data: &Path, key: &str) -> Value {
+    let log = RocksLog::open(data).expect("open the log");
+    serde_json::from_slice(&log.vault_get(key).unwrap_or_else(|| panic!("no vault entry {key}")))
+        .expect("json")
+}
+
+/// The current bootstrap key in the vault (every pool's token derives from it).
 pub fn bootstrap_key(data: &Path) -> String {
-    let text = std::fs::read_to_string(data.join("secrets.json")).expect("secrets.json");
-    let secrets: Value = serde_json::from_str(&text).expect("json");
-    secrets["bootstrap"][0]["token"].as_str().expect("token").to_owned()
+    vault_entry(data, "bootstrap")[0]["token"].as_str().expect("token").to_owned()
 }
 
 /// Names of the events in `records`.
