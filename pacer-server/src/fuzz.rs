@@ -74,8 +74,9 @@ impl Doors {
         });
         let pool_token = http.engine.secrets.pool_bootstrap_token(1);
         let expires = Timestamp::from_millis(i64::MAX / 2);
-        let callback_token =
-            http.engine.secrets.issue_callback(JobId(1).0, "i-0123456789abcdef0", expires).expect("a token");
+        let callback_token = runtime
+            .block_on(http.engine.secrets.issue_callback(JobId(1).0, "i-0123456789abcdef0", expires))
+            .expect("a token");
         Doors { runtime, http, pool_token, callback_token, _dir: dir }
     }
 

@@ -159,6 +159,14 @@ fn check(
 /// Loads the newest usable snapshot and folds the tail of the log. Snapshots that do not fit
 /// are skipped newest first, and deleted when no version of Pacer could use them.
 pub fn load_state(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
+    let (state, report) = load(log)?;
+    let StartReport { snapshot_seq, replayed, elapsed, .. } = report;
+    tracing::info!(snapshot_seq, replayed, elapsed_ms = elapsed.as_millis() as u64, "state loaded");
+    Ok((state, report))
+}
+
+/// [`load_state`], quietly.
+fn load(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
     let started = Instant::now();
     let mut rejected: Vec<String> = Vec::new();
     let mut state = State::default();
@@ -184,9 +192,7 @@ pub fn load_state(log: &dyn EventLog) -> Result<(State, StartReport), StoreError
     let snapshot_seq = state.last_seq;
     let replayed = fold_tail(log, &mut state)?;
     let snapshot_rejected = (!rejected.is_empty()).then(|| rejected.join("; "));
-    let report = StartReport { snapshot_seq, snapshot_rejected, replayed, elapsed: started.elapsed() };
-    tracing::info!(snapshot_seq, replayed, elapsed_ms = report.elapsed.as_millis() as u64, "state loaded");
-    Ok((state, report))
+    Ok((state, StartReport { snapshot_seq, snapshot_rejected, replayed, elapsed: started.elapsed() }))
 }
 
 /// Writes a snapshot of `state`, bound to the log's record at its seq. Refused when the log is
@@ -211,7 +217,7 @@ pub fn write_snapshot(log: &dyn EventLog) -> Result<Option<u64>, StoreError> {
     if let Some(reason) = log.poisoned() {
         return Err(StoreError::Poisoned(reason));
     }
-    let (state, report) = load_state(log)?;
+    let (state, report) = load(log)?;
     if report.replayed == 0 {
         return Ok(None);
     }
