@@ -2,7 +2,7 @@
 # Reruns every measurement recorded in BENCHMARKS.md and writes what it printed to
 # $BENCH_OUT/bench-<date>.txt (default $CARGO_TARGET_DIR/bench-results).
 #
-#   bash scripts/bench.sh [build] [domain] [store] [server] [wrk] [api] [console] ...   (default: all)
+#   bash scripts/bench.sh [build] [domain] [store] [server] [wrk] [durable] [api] [console] ...   (default: all)
 #
 # - build:   the release build, once, with one feature set: `cargo bench --workspace --no-run`
 #            and `cargo build --release --workspace --bins --examples` (dev-dependencies are on
@@ -23,6 +23,9 @@
 #            A single run's rate varies by ±20 % on the reference VM, so the 64-connection wrk run
 #            and the 5,000/s run are repeated (BENCH_WRK_RUNS, default 5), each on a fresh server,
 #            and summed up as every run's figure and the median.
+# - durable: the 5,000/s load with a GraphQL reader polling beside it (webhook p99 and the
+#            reader's latency: readers see only durable records), and the same load for 60 s
+#            over a 10 M-event log while a snapshot is written (replay_scale makes the log).
 # - api:     the `api_bench` example (GraphQL pages over 1.7 M jobs, 1,000 WebSocket subscribers).
 # - console: the size of the embedded console's wasm (raw, gzip -9), and, when Node, Chromium
 #            and playwright-core are installed (scripts/install-node-peers.sh), first-render and
@@ -62,9 +65,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RELEASE="$CARGO_TARGET_DIR/release"
+# Another build's binaries for an A/B comparison: BENCH_RELEASE=DIR (a copy of a release/ directory).
+RELEASE="${BENCH_RELEASE:-$CARGO_TARGET_DIR/release}"
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(build domain store server wrk api console)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(build domain store server wrk durable api console)
 wants() { local s; for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 record() { tee -a "$RESULTS"; }
 heading() { printf '\n## %s\n' "$*" | record; }
@@ -128,23 +132,25 @@ if wants server; then
   "$RELEASE/examples/webhook_latency" all 2>/dev/null | record
 fi
 
-if wants wrk; then
-  SECRET="benchmark secret for wrk runs"
-  DIR="$WORK/serve"
-  mkdir -p "$DIR"
-  openssl genrsa -traditional -out "$DIR/app.pem" 2048 2>/dev/null
-  cat >"$DIR/pacer.yaml" <<EOF
+SECRET="benchmark secret for wrk runs"
+# Writes $1/pacer.yaml: a `pacer serve` on the data directory $1/data with no project (every
+# delivery is durably recorded as `job.ignored`), AWS and GitHub on closed loopback ports.
+serve_config() {
+  mkdir -p "$1"
+  [ -f "$1/app.pem" ] || openssl genrsa -traditional -out "$1/app.pem" 2048 2>/dev/null
+  cat >"$1/pacer.yaml" <<EOF
 server:
   addr: 127.0.0.1:0
 storage:
-  path: $DIR/data
+  path: $1/data
+  snapshot_every: 10000
 aws:
   region: us-east-1
   endpoint_url: http://127.0.0.1:9
   pricing_endpoint_url: http://127.0.0.1:9
 github:
   app_id: 4242
-  private_key_path: $DIR/app.pem
+  private_key_path: $1/app.pem
   webhook_secret: "$SECRET"
   api_url: http://127.0.0.1:9
   redelivery_interval_seconds: 0
@@ -155,16 +161,26 @@ reaper:
 logging:
   level: warn
 EOF
-  # A fresh `pacer serve` (empty data directory) for each run; sets URL and PACER_PID.
-  serve_fresh() {
-    if [ -n "${PACER_PID:-}" ]; then stop_pid "$PACER_PID"; fi
-    rm -rf "$DIR/data"
-    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true \
-      "$RELEASE/pacer" serve --config "$DIR/pacer.yaml" >/dev/null 2>"$DIR/pacer.log" &
-    PACER_PID=$!
-    PIDS+=("$PACER_PID")
-    URL="$(listening_url "$DIR/pacer.log")"
-  }
+}
+# Starts `pacer serve` with $1/pacer.yaml (stopping the one before, and emptying the data
+# directory first unless $2 is `keep`); sets URL and PACER_PID.
+serve_start() {
+  if [ -n "${PACER_PID:-}" ]; then stop_pid "$PACER_PID"; fi
+  [ "${2:-}" = keep ] || rm -rf "$1/data"
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true PACER_LOG="${PACER_LOG:-warn}" \
+    "$RELEASE/pacer" serve --config "$1/pacer.yaml" >/dev/null 2>"$1/pacer.log" &
+  PACER_PID=$!
+  PIDS+=("$PACER_PID")
+  URL="$(listening_url "$1/pacer.log")"
+}
+# The median of the numbers on stdin.
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+RUNS="${BENCH_WRK_RUNS:-5}"
+
+if wants wrk; then
+  DIR="$WORK/serve"
+  serve_config "$DIR"
+  serve_fresh() { serve_start "$DIR"; }
   # CPU time (user + system) the server has used so far, in 10 ms ticks.
   server_ticks() { awk '{print $14 + $15}' "/proc/$PACER_PID/stat"; }
   # Enough that no run repeats one (a 10 s run at 32,000/s takes 320,000; ~7.5 KB each on disk).
@@ -175,9 +191,6 @@ EOF
   # Write the ~1.7 GB file back now: its writeback would otherwise slow the server's fsyncs.
   sync
   heading "wrk: signed webhooks against the release pacer serve (no project: every delivery is a durable job.ignored)"
-  # The median of the numbers on stdin.
-  median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-  RUNS="${BENCH_WRK_RUNS:-5}"
   acks=()
   for connections in 64 16; do
     runs=1
@@ -206,6 +219,38 @@ EOF
     fi
   done
   echo "5,000/s, $RUNS runs: p99 from the due time (ms) ${p99s[*]}; median $(printf '%s\n' "${p99s[@]}" | median)" | record
+  stop_pid "$PACER_PID"
+fi
+
+if wants durable; then
+  DIR="$WORK/durable"
+  serve_config "$DIR"
+  # A GraphQL reader polling as fast as it can beside the load: readers wait for the group
+  # being written (they see only durable records), the webhooks should not.
+  reads() { while :; do curl -s -o /dev/null -w '%{time_total}\n' -H 'content-type: application/json' \
+    --data '{"query":"{ jobs(first: 50) { totalCount } }"}' "$URL/graphql"; done; }
+  p99s=()
+  for _ in $(seq "$RUNS"); do
+    serve_start "$DIR"
+    heading "5,000/s for 10 s with a GraphQL reader beside it, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    reads >"$DIR/reads.txt" & READER=$!
+    out="$("$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 5000 10 2>&1 || true)"
+    kill "$READER" 2>/dev/null || true; wait "$READER" 2>/dev/null || true
+    echo "$out" | record
+    p99s+=("$(echo "$out" | sed -n 's/.*latency from due time:.* p99 \([0-9.]*\) ms,.*/\1/p')")
+    sort -n "$DIR/reads.txt" | awk '{v[NR] = $1 * 1000} END {printf "reader: %d reads, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", NR, v[int(NR * 0.5)], v[int(NR * 0.99)], v[NR]}' | record
+  done
+  echo "5,000/s with a reader, $RUNS runs: p99 from the due time (ms) ${p99s[*]}; median $(printf '%s\n' "${p99s[@]}" | median)" | record
+
+  # The same load while a snapshot of a 10 M-event state is written (from the log, on its own
+  # thread): the snapshot loop looks every 30 s, so a 60 s run holds one.
+  heading "5,000/s for 60 s over a 10 M-event log, a snapshot written during it (replay_scale 10000000, then snapshot_every 10000)"
+  rm -rf "$DIR/data"
+  "$RELEASE/examples/replay_scale" 10000000 "$DIR/data" 2>&1 | tail -3 | record
+  PACER_LOG=info serve_start "$DIR" keep
+  out="$("$RELEASE/examples/webhook_load" "$URL/api/webhook" "$SECRET" 5000 60 2>&1 || true)"
+  echo "$out" | record
+  grep -E 'snapshot written|state loaded' "$DIR/pacer.log" | record
   stop_pid "$PACER_PID"
 fi
 
