@@ -245,6 +245,7 @@ if wants durable; then
   # The same load while a snapshot of a 10 M-event state is written (from the log, on its own
   # thread): the snapshot loop looks every 30 s, so a 60 s run holds one.
   heading "5,000/s for 60 s over a 10 M-event log, a snapshot written during it (replay_scale 10000000, then snapshot_every 10000)"
+  stop_pid "$PACER_PID"
   rm -rf "$DIR/data"
   "$RELEASE/examples/replay_scale" 10000000 "$DIR/data" 2>&1 | tail -3 | record
   PACER_LOG=info serve_start "$DIR" keep
