@@ -95,6 +95,12 @@ impl Shared {
     }
 }
 
+/// Where a log whose last record is `last` goes on: that record's seq and time (0 and the epoch
+/// for an empty log).
+pub(crate) fn end_of(last: Option<&Recorded>) -> (u64, Timestamp) {
+    last.map_or((0, Timestamp::default()), |r| (r.seq, r.at))
+}
+
 /// The group committer of one log.
 pub(crate) struct Committer {
     shared: Arc<Shared>,
@@ -249,10 +255,7 @@ fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Reques
                 if group.iter().any(|r| !r.vault.is_empty()) {
                     let mut vault = shared.vault.write().unwrap_or_else(PoisonError::into_inner);
                     for write in group.iter().flat_map(|r| &r.vault) {
-                        match &write.value {
-                            Some(value) => vault.insert(write.key.clone(), value.clone()),
-                            None => vault.remove(&write.key),
-                        };
+                        write.apply_to(&mut vault);
                     }
                 }
                 // Copies for subscribers only when there are any. A subscriber that registers

@@ -29,6 +29,16 @@ pub struct VaultWrite {
     pub value: Option<Vec<u8>>,
 }
 
+impl VaultWrite {
+    /// Makes this change to `vault`.
+    pub(crate) fn apply_to(&self, vault: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        match &self.value {
+            Some(value) => vault.insert(self.key.clone(), value.clone()),
+            None => vault.remove(&self.key),
+        };
+    }
+}
+
 /// One atomic append.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {

@@ -3,7 +3,7 @@
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteObserver};
+use crate::commit::{Committer, Sink, WriteObserver, end_of};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, VaultWrite};
 use crate::subscribe::{History, Subscription};
@@ -46,10 +46,7 @@ impl Sink for MemorySink {
         data.records.extend(encoded.iter().cloned());
         data.keys.extend(keys.iter().cloned());
         for write in vault {
-            match &write.value {
-                Some(value) => data.vault.insert(write.key.clone(), value.clone()),
-                None => data.vault.remove(&write.key),
-            };
+            write.apply_to(&mut data.vault);
         }
         Ok(())
     }
@@ -214,7 +211,7 @@ impl EventLog for MemoryLog {
             return Err(StoreError::Write("injected write failure".into()));
         }
         let last = self.all()?.pop();
-        let (last_seq, last_at) = last.map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+        let (last_seq, last_at) = end_of(last.as_ref());
         let vault = self.sink.data().vault.clone();
         self.committer.recover(last_seq, last_at, vault)
     }

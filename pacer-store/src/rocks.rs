@@ -8,7 +8,7 @@
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteObserver};
+use crate::commit::{Committer, Sink, WriteObserver, end_of};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, VaultWrite};
 use crate::subscribe::{History, Subscription};
@@ -95,6 +95,11 @@ fn with_seq(mut prefix: Vec<u8>, seq: u64) -> Vec<u8> {
     prefix
 }
 
+/// The second a time falls in: the time index's unit.
+fn second_of(at: Timestamp) -> i64 {
+    at.millis().div_euclid(1_000)
+}
+
 fn time_key(second: i64) -> [u8; 9] {
     let mut key = [TIME; 9];
     key[1..].copy_from_slice(&(second.max(0) as u64).to_be_bytes());
@@ -123,7 +128,7 @@ impl Sink for RocksSink {
             for subject in record.event.subjects() {
                 batch.put_cf(index, with_seq(prefixed(SUBJECT, &subject.to_string()), record.seq), []);
             }
-            let at_second = record.at.millis().div_euclid(1_000);
+            let at_second = second_of(record.at);
             if second != Some(at_second) {
                 batch.put_cf(index, time_key(at_second), seq_key(record.seq));
                 second = Some(at_second);
@@ -237,7 +242,7 @@ impl RocksSink {
 
     /// The first seq recorded at or after `at`'s second (`end` when none).
     fn seq_at(&self, at: Timestamp, round_up: bool, end: u64) -> Result<u64, StoreError> {
-        let mut second = at.millis().div_euclid(1_000);
+        let mut second = second_of(at);
         if round_up && at.millis().rem_euclid(1_000) != 0 {
             second += 1;
         }
@@ -277,11 +282,11 @@ impl RocksLog {
         let db = open_db(dir).map_err(open_err)?;
         let last = last_record(&db)?;
         let vault = vault_entries(&db)?;
-        let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+        let (last_seq, last_at) = end_of(last.as_ref());
         let sink = Arc::new(RocksSink {
             db: RwLock::new(Some(db)),
             snapshots,
-            last_second: Mutex::new(last.map(|r| r.at.millis().div_euclid(1_000))),
+            last_second: Mutex::new(last.map(|r| second_of(r.at))),
         });
         let committer = Committer::start(sink.clone(), last_seq, last_at, vault, observer);
         tracing::info!(dir = %dir.display(), last_seq, "event log open");
@@ -492,8 +497,8 @@ impl EventLog for RocksLog {
         probe?;
         let (last, vault) = (last?, vault?);
         *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) =
-            last.as_ref().map(|r| r.at.millis().div_euclid(1_000));
-        let (last_seq, last_at) = last.as_ref().map_or((0, Timestamp::default()), |r| (r.seq, r.at));
+            last.as_ref().map(|r| second_of(r.at));
+        let (last_seq, last_at) = end_of(last.as_ref());
         self.committer.recover(last_seq, last_at, vault)?;
         tracing::info!(last_seq, "event log reopened; appends accepted again");
         Ok(())
