@@ -4,8 +4,7 @@
 //! snake_case paths (`instance_types[1]`, `tags.gha:x`) whether they come from here or from the
 //! server, so one display routine puts both next to the right field. [`Editor`] says which
 //! editor a page has open and [`use_form`] holds the state every editor shares (the form, which
-//! fields were touched, whether a save was tried, the server's answer, a save in flight);
-//! [`use_removal`] holds a page's delete/unbind confirmation.
+//! fields were touched, whether a save was tried, the server's answer, a save in flight).
 
 use crate::api::ApiError;
 use crate::api::ops::Tag;
@@ -177,82 +176,6 @@ impl<F: Form> FormState<F> {
     pub(crate) fn finish<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
         self.busy.set(false);
         result.map_err(|err| self.server.set(Some(err))).ok()
-    }
-}
-
-/// A page's removal (delete, unbind) of one item: the item the operator is asked about, a
-/// removal in flight, and why the last one failed (a `Copy` handle to its signals).
-pub(crate) struct Removal<T: 'static> {
-    target: Signal<Option<T>>,
-    busy: Signal<bool>,
-    error: Signal<Option<String>>,
-}
-
-impl<T> Clone for Removal<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Removal<T> {}
-
-/// The shared removal hook of the projects, pools and repos pages.
-pub(crate) fn use_removal<T>() -> Removal<T> {
-    Removal { target: use_signal(|| None), busy: use_signal(|| false), error: use_signal(|| None) }
-}
-
-impl<T: Clone + 'static> Removal<T> {
-    /// Asks about `item` (opens the confirmation).
-    pub(crate) fn ask(&mut self, item: T) {
-        self.error.set(None);
-        self.target.set(Some(item));
-    }
-
-    /// Closes the confirmation.
-    pub(crate) fn cancel(&mut self) {
-        self.target.set(None);
-    }
-
-    /// The item asked about, if the confirmation is open.
-    pub(crate) fn target(&self) -> Option<T> {
-        (self.target)()
-    }
-
-    /// Whether a removal is in flight.
-    pub(crate) fn busy(&self) -> bool {
-        (self.busy)()
-    }
-
-    /// Why the last removal failed.
-    pub(crate) fn error(&self) -> Option<String> {
-        (self.error)()
-    }
-
-    /// Removes the item asked about with `remove`, which answers what to tell the operator or
-    /// why it failed; on success the confirmation closes and `done` gets the message.
-    pub(crate) fn confirm<Fut>(
-        mut self,
-        remove: impl FnOnce(T) -> Fut + 'static,
-        done: impl FnOnce(String) + 'static,
-    ) where
-        Fut: std::future::Future<Output = Result<String, String>> + 'static,
-    {
-        let Some(item) = self.target() else { return };
-        if self.busy() {
-            return;
-        }
-        self.busy.set(true);
-        spawn(async move {
-            let result = remove(item).await;
-            self.busy.set(false);
-            match result {
-                Ok(message) => {
-                    self.target.set(None);
-                    done(message);
-                }
-                Err(reason) => self.error.set(Some(reason)),
-            }
-        });
     }
 }
 

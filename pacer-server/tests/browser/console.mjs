@@ -513,6 +513,62 @@ async function backup(page) {
   ok(`the import created ${IMPORTED} and updated ${PROJECT}'s cap to 9`);
 }
 
+/** Clicks a row's removal button, confirms, and returns the dialog. */
+async function confirmRemoval(page, rowSelector, button) {
+  await page.locator(`${rowSelector} ${tid(button)}`).click();
+  const dialog = await visible(page, "confirm-dialog", `the confirmation of ${button}`);
+  await dialog.locator(tid("confirm-yes")).click();
+  return dialog;
+}
+
+async function removals(page) {
+  // A project with a pool and a repo is refused, inside the dialog, which stays open.
+  await navigate(page, "projects");
+  const projectRow = row("project-row", { name: PROJECT });
+  await visible(page, projectRow, `the row of project ${PROJECT}`);
+  const dialog = await confirmRemoval(page, projectRow, "project-delete");
+  const refusal = await text(await visible(page, "confirm-error", "the refusal of a project that has pools"));
+  if (!/delete the project's 1 pool\(s\) first/.test(refusal)) fail(`deleting a project with a pool reads ${refusal}`);
+  await dialog.locator(tid("confirm-no")).click();
+  await gone(page, "confirm-dialog", "the confirmation after cancelling");
+  await visible(page, projectRow, `project ${PROJECT}, still listed`);
+  ok(`deleting project ${PROJECT} while it has a pool is refused in the dialog: ${refusal}`);
+
+  // Disabling a pool through its checkbox, then deleting it.
+  await navigate(page, "pools");
+  const poolRow = row("pool-row", { name: POOL, project: PROJECT });
+  await page.locator(`${poolRow} ${tid("pool-edit")}`).click();
+  const poolEditor = await visible(page, "pool-editor");
+  await poolEditor.locator(tid("input-disabled")).check();
+  await poolEditor.locator(tid("pool-save")).click();
+  await gone(page, "pool-editor", "the pool editor after saving");
+  await visible(page, `${poolRow} ${tid("disabled-badge")}`, `the disabled badge of pool ${POOL}`);
+  ok(`disabled pool ${POOL} with its checkbox`);
+  await confirmRemoval(page, poolRow, "pool-delete");
+  await gone(page, "confirm-dialog", "the confirmation after deleting the pool");
+  const deleted = await text(await visible(page, "pool-saved", "the deleted notice"));
+  if (deleted !== `Deleted pool ${POOL}.`) fail(`deleting the pool reads ${deleted}`);
+  await gone(page, poolRow, `the row of pool ${POOL}`);
+  ok(deleted);
+
+  await navigate(page, "repos");
+  const repoRow = row("repo-row", { name: REPO });
+  await confirmRemoval(page, repoRow, "repo-unbind");
+  await gone(page, "confirm-dialog", "the confirmation after unbinding");
+  const unbound = await text(await visible(page, "repos-notice", "the unbound notice"));
+  if (unbound !== `Unbound ${REPO}.`) fail(`unbinding reads ${unbound}`);
+  await gone(page, repoRow, `the row of ${REPO}`);
+  ok(unbound);
+
+  await navigate(page, "projects");
+  await confirmRemoval(page, projectRow, "project-delete");
+  await gone(page, "confirm-dialog", "the confirmation after deleting the project");
+  const goneProject = await text(await visible(page, "projects-notice", "the deleted notice"));
+  if (goneProject !== `Deleted project ${PROJECT}.`) fail(`deleting the project reads ${goneProject}`);
+  await gone(page, projectRow, `the row of project ${PROJECT}`);
+  ok(goneProject);
+}
+
 async function graphiql(page) {
   // Served by Pacer itself: with every origin but loopback cut off (see the launch), it loads.
   await page.goto(`${base}/graphql`);
@@ -544,6 +600,7 @@ const SCENARIOS = [
   ["status-filter", filterJobs],
   ["live-updates", live],
   ["backup", backup],
+  ["removals", removals],
   ["graphiql", graphiql],
 ];
 

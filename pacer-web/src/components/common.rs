@@ -86,6 +86,27 @@ pub(crate) fn Field(
     }
 }
 
+/// A labelled checkbox field: the box (`input-{name}`) with `text` beside it, and its errors.
+#[component]
+pub(crate) fn CheckField(
+    name: &'static str,
+    label: &'static str,
+    text: &'static str,
+    checked: bool,
+    errors: Vec<String>,
+    on_change: EventHandler<bool>,
+) -> Element {
+    rsx! {
+        Field { name, label, errors,
+            label { class: "check",
+                input { r#type: "checkbox", id: "input-{name}", "data-testid": "input-{name}", checked,
+                    onchange: move |e: FormEvent| on_change.call(e.checked()) }
+                " {text}"
+            }
+        }
+    }
+}
+
 /// A one-line message: success, info or error.
 #[component]
 pub(crate) fn Notice(testid: String, text: String, #[props(default)] error: bool) -> Element {

@@ -8,7 +8,8 @@ mod jobs;
 
 pub(crate) use cards::{BarChart, ImportPreview, SendersTable, SpendCard, StatsTable};
 pub(crate) use common::{
-    Badge, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, RowActions, SidePanel, Tile,
+    Badge, CheckField, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, RowActions, SidePanel,
+    Tile,
 };
 pub(crate) use jobs::{JobDetailView, JobsTable};
 

@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod config_page;
 mod jobs;
 mod login;
 mod not_found;

@@ -3,12 +3,13 @@
 //! with inline validation by `PoolSpec::validate` and the server's field errors (AWS checks
 //! included) next to their fields; saving reports the new launch template version.
 
+use super::config_page::{RemovalText, run_removal, use_config_page};
 use super::util::{copy_to_clipboard, use_title};
 use crate::api::ops::config::{self as ops, Pool, ProjectRef};
 use crate::api::{self, ApiError};
-use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice, RowActions};
+use crate::components::{Badge, CheckField, Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, PoolForm, errors_for, split_list, use_form, use_removal};
+use crate::forms::{PoolForm, errors_for, split_list, use_form};
 use dioxus::prelude::*;
 use pacer_domain::{AllocationStrategy, SpawnMethod, runs_on_line};
 
@@ -37,25 +38,9 @@ pub(crate) fn Pools() -> Element {
     use_title("Pools");
     let mut data = use_resource(|| async { api::run(ops::pools()).await });
     let mut project_filter = use_signal(String::new);
-    let mut editor = use_signal(Editor::<Pool>::default);
+    let page = use_config_page::<Pool>();
     let mut copying = use_signal(|| None::<Pool>);
-    let mut removal = use_removal::<Pool>();
-    let mut notice = use_signal(|| None::<String>);
     let mut runs_on = use_signal(|| None::<(String, String)>);
-
-    let confirm_delete = move |_| {
-        let remove = |pool: Pool| async move {
-            match api::run(ops::delete_pool(&pool.id)).await {
-                Ok(d) if d.delete_pool => Ok(format!("Deleted pool {}.", pool.name)),
-                Ok(_) => Err(format!("Pool {} was not deleted.", pool.name)),
-                Err(e) => Err(e.message),
-            }
-        };
-        removal.confirm(remove, move |message| {
-            notice.set(Some(message));
-            data.restart();
-        });
-    };
 
     let projects: Vec<ProjectRef> = match &*data.read() {
         Some(Ok(d)) => d.projects.clone(),
@@ -106,8 +91,8 @@ pub(crate) fn Pools() -> Element {
                                 }
                                 td { class: "mono", "data-testid": "pool-template", "{template_text(&p)}" }
                                 RowActions { kind: "pool", remove_label: "delete",
-                                    on_edit: { let p = p.clone(); move |_| editor.set(Editor::Editing(p.clone())) },
-                                    on_remove: { let p = p.clone(); move |_| removal.ask(p.clone()) },
+                                    on_edit: page.edits(p.clone()),
+                                    on_remove: page.asks_removal(p.clone()),
                                     button { class: "button small", r#type: "button", "data-testid": "pool-runs-on",
                                         title: "Copy the runs-on: line that selects this pool",
                                         onclick: {
@@ -134,8 +119,8 @@ pub(crate) fn Pools() -> Element {
                                                 let p = p.clone();
                                                 spawn(async move {
                                                     match api::run(ops::rotate_pool_bootstrap_token(&p.id)).await {
-                                                        Ok(d) => notice.set(Some(saved_message(&d.rotate_pool_bootstrap_token, "Rotated the bootstrap token of"))),
-                                                        Err(e) => notice.set(Some(format!("Could not rotate the bootstrap token of pool {}: {}", p.name, e.message))),
+                                                        Ok(d) => page.tell(saved_message(&d.rotate_pool_bootstrap_token, "Rotated the bootstrap token of")),
+                                                        Err(e) => page.tell(format!("Could not rotate the bootstrap token of pool {}: {}", p.name, e.message)),
                                                     }
                                                     data.restart();
                                                 });
@@ -169,10 +154,10 @@ pub(crate) fn Pools() -> Element {
                     button { class: "button primary", r#type: "button", "data-testid": "pool-new",
                         disabled: projects.is_empty(),
                         title: if projects.is_empty() { "Create a project first" } else { "" },
-                        onclick: move |_| editor.set(Editor::New), "+ new pool" }
+                        onclick: move |_| page.create(), "+ new pool" }
                 }
             }
-            if let Some(text) = notice() {
+            if let Some(text) = page.notice() {
                 Notice { testid: "pool-saved", text }
             }
             if let Some((name, line)) = runs_on() {
@@ -183,14 +168,13 @@ pub(crate) fn Pools() -> Element {
                 }
             }
             {body}
-            if editor.read().is_open() {
+            if page.editor_open() {
                 PoolEditor {
-                    existing: editor.read().editing().cloned(),
+                    existing: page.editing(),
                     projects: projects.clone(),
-                    on_cancel: move |_| editor.set(Editor::Closed),
+                    on_cancel: move |_| page.close_editor(),
                     on_saved: move |message: String| {
-                        editor.set(Editor::Closed);
-                        notice.set(Some(message));
+                        page.saved(message);
                         data.restart();
                     },
                 }
@@ -201,22 +185,25 @@ pub(crate) fn Pools() -> Element {
                     on_cancel: move |_| copying.set(None),
                     on_copied: move |copy: Pool| {
                         copying.set(None);
-                        notice.set(Some(saved_message(&copy, "Created")));
+                        page.tell(saved_message(&copy, "Created"));
                         data.restart();
                     },
                 }
             }
-            if let Some(p) = removal.target() {
-                Confirm {
+            {page.removal_dialog(
+                |p| RemovalText {
                     title: "Delete pool",
                     message: format!("Delete pool {} of {}? Its launch template is deleted too; running jobs finish.", p.name, p.project_name),
                     confirm_label: "Delete",
-                    busy: removal.busy(),
-                    error: removal.error(),
-                    on_confirm: confirm_delete,
-                    on_cancel: move |_| removal.cancel(),
-                }
-            }
+                },
+                |pool: Pool| run_removal(
+                    ops::delete_pool(&pool.id),
+                    |d| d.delete_pool,
+                    format!("Deleted pool {}.", pool.name),
+                    format!("Pool {} was not deleted.", pool.name),
+                ),
+                move || data.restart(),
+            )}
         }
     }
 }
@@ -405,21 +392,10 @@ fn PoolEditor(
                             }
                         }
                     }
-                    Field { name: "spot", label: "Market", errors: errs("spot"),
-                        label { class: "check",
-                            input { r#type: "checkbox", id: "input-spot", "data-testid": "input-spot", checked: f.spot,
-                                onchange: move |e| edit("spot", Box::new(move |f| f.spot = e.checked())) }
-                            " spot"
-                        }
-                    }
-                    Field { name: "on_demand_fallback", label: "Fallback", errors: errs("on_demand_fallback"),
-                        label { class: "check",
-                            input { r#type: "checkbox", id: "input-on_demand_fallback", "data-testid": "input-on_demand_fallback",
-                                checked: f.on_demand_fallback,
-                                onchange: move |e| edit("on_demand_fallback", Box::new(move |f| f.on_demand_fallback = e.checked())) }
-                            " on-demand after a spot capacity failure"
-                        }
-                    }
+                    CheckField { name: "spot", label: "Market", text: "spot", checked: f.spot, errors: errs("spot"),
+                        on_change: move |on| edit("spot", Box::new(move |f| f.spot = on)) }
+                    CheckField { name: "on_demand_fallback", label: "Fallback", text: "on-demand after a spot capacity failure", checked: f.on_demand_fallback, errors: errs("on_demand_fallback"),
+                        on_change: move |on| edit("on_demand_fallback", Box::new(move |f| f.on_demand_fallback = on)) }
                 }
                 div { class: "row",
                     Field { name: "extra_labels", label: "Extra runner labels", errors: errs("extra_labels"),
@@ -449,20 +425,10 @@ fn PoolEditor(
                         oninput: move |e| edit("user_data_extra", Box::new(move |f| f.user_data_extra = e.value())) }
                 }
                 div { class: "row",
-                    Field { name: "is_default", label: "Default", errors: errs("is_default"),
-                        label { class: "check",
-                            input { r#type: "checkbox", id: "input-is_default", "data-testid": "input-is_default", checked: f.is_default,
-                                onchange: move |e| edit("is_default", Box::new(move |f| f.is_default = e.checked())) }
-                            " the project's catch-all pool"
-                        }
-                    }
-                    Field { name: "disabled", label: "State", errors: errs("disabled"),
-                        label { class: "check",
-                            input { r#type: "checkbox", id: "input-disabled", "data-testid": "input-disabled", checked: f.disabled,
-                                onchange: move |e| edit("disabled", Box::new(move |f| f.disabled = e.checked())) }
-                            " disabled (matches no job)"
-                        }
-                    }
+                    CheckField { name: "is_default", label: "Default", text: "the project's catch-all pool", checked: f.is_default, errors: errs("is_default"),
+                        on_change: move |on| edit("is_default", Box::new(move |f| f.is_default = on)) }
+                    CheckField { name: "disabled", label: "State", text: "disabled (matches no job)", checked: f.disabled, errors: errs("disabled"),
+                        on_change: move |on| edit("disabled", Box::new(move |f| f.disabled = on)) }
                 }
                 div { class: "actions",
                     button { class: "button primary", r#type: "submit", disabled: busy, "data-testid": "pool-save",

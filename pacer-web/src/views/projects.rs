@@ -2,12 +2,13 @@
 //! `ProjectSpec::validate` and the server's field errors next to their fields, and delete with
 //! a confirmation.
 
+use super::config_page::{RemovalText, run_removal, use_config_page};
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::config::{self as ops, Project};
-use crate::components::{Badge, Confirm, Field, Loading, Modal, Notice, RowActions};
+use crate::components::{Badge, CheckField, Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, ProjectForm, errors_for, use_form, use_removal};
+use crate::forms::{ProjectForm, errors_for, use_form};
 use dioxus::prelude::*;
 use pacer_domain::Scope;
 
@@ -16,23 +17,7 @@ use pacer_domain::Scope;
 pub(crate) fn Projects() -> Element {
     use_title("Projects");
     let mut projects = use_resource(|| async { api::run(ops::projects()).await.map(|d| d.projects) });
-    let mut editor = use_signal(Editor::<Project>::default);
-    let mut removal = use_removal::<Project>();
-    let mut notice = use_signal(|| None::<String>);
-
-    let confirm_delete = move |_| {
-        let remove = |project: Project| async move {
-            match api::run(ops::delete_project(&project.id)).await {
-                Ok(d) if d.delete_project => Ok(format!("Deleted project {}.", project.name)),
-                Ok(_) => Err(format!("Project {} was not deleted.", project.name)),
-                Err(e) => Err(e.message),
-            }
-        };
-        removal.confirm(remove, move |message| {
-            notice.set(Some(message));
-            projects.restart();
-        });
-    };
+    let page = use_config_page::<Project>();
 
     let body = match &*projects.read() {
         None => rsx! { Loading {} },
@@ -75,8 +60,8 @@ pub(crate) fn Projects() -> Element {
                             td { class: "num", title: "{repo_names(&p)}", "{p.repos.len()}" }
                             td { class: "num", "{format::count(p.active_jobs)}" }
                             RowActions { kind: "project", remove_label: "delete",
-                                on_edit: { let p = p.clone(); move |_| editor.set(Editor::Editing(p.clone())) },
-                                on_remove: { let p = p.clone(); move |_| removal.ask(p.clone()) },
+                                on_edit: page.edits(p.clone()),
+                                on_remove: page.asks_removal(p.clone()),
                             }
                         }
                     }
@@ -90,34 +75,36 @@ pub(crate) fn Projects() -> Element {
             header { class: "page-head",
                 h1 { "Projects" }
                 button { class: "button primary push-right", r#type: "button", "data-testid": "project-new",
-                    onclick: move |_| editor.set(Editor::New), "+ new project" }
+                    onclick: move |_| page.create(), "+ new project" }
             }
-            if let Some(text) = notice() {
+            if let Some(text) = page.notice() {
                 Notice { testid: "projects-notice", text }
             }
             {body}
-            if editor.read().is_open() {
+            if page.editor_open() {
                 ProjectEditor {
-                    existing: editor.read().editing().cloned(),
-                    on_cancel: move |_| editor.set(Editor::Closed),
+                    existing: page.editing(),
+                    on_cancel: move |_| page.close_editor(),
                     on_saved: move |name: String| {
-                        editor.set(Editor::Closed);
-                        notice.set(Some(format!("Saved project {name}.")));
+                        page.saved(format!("Saved project {name}."));
                         projects.restart();
                     },
                 }
             }
-            if let Some(p) = removal.target() {
-                Confirm {
+            {page.removal_dialog(
+                |p| RemovalText {
                     title: "Delete project",
                     message: format!("Delete project {}? Its pools and repo bindings must be removed first.", p.name),
                     confirm_label: "Delete",
-                    busy: removal.busy(),
-                    error: removal.error(),
-                    on_confirm: confirm_delete,
-                    on_cancel: move |_| removal.cancel(),
-                }
-            }
+                },
+                |project: Project| run_removal(
+                    ops::delete_project(&project.id),
+                    |d| d.delete_project,
+                    format!("Deleted project {}.", project.name),
+                    format!("Project {} was not deleted.", project.name),
+                ),
+                move || projects.restart(),
+            )}
         }
     }
 }
@@ -210,13 +197,8 @@ fn ProjectEditor(
                     textarea { id: "input-tags", "data-testid": "input-tags", rows: "3", value: "{f.tags}",
                         oninput: move |e| edit("tags", Box::new(move |f| f.tags = e.value())) }
                 }
-                Field { name: "disabled", label: "State", errors: errs("disabled"),
-                    label { class: "check",
-                        input { r#type: "checkbox", id: "input-disabled", "data-testid": "input-disabled", checked: f.disabled,
-                            onchange: move |e| edit("disabled", Box::new(move |f| f.disabled = e.checked())) }
-                        " disabled (routes no jobs)"
-                    }
-                }
+                CheckField { name: "disabled", label: "State", text: "disabled (routes no jobs)", checked: f.disabled, errors: errs("disabled"),
+                    on_change: move |on| edit("disabled", Box::new(move |f| f.disabled = on)) }
                 div { class: "actions",
                     button { class: "button primary", r#type: "submit", disabled: busy, "data-testid": "project-save",
                         if busy { "Saving…" } else { "Save project" }

@@ -1,13 +1,14 @@
 //! Repo bindings: the table and the bind/edit editor (project, `owner/repo`, optional cap, tags)
 //! validated by `RepoSpec::validate`, and unbinding with a confirmation.
 
+use super::config_page::{RemovalText, run_removal, use_config_page};
 use super::projects::tags_summary;
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::config::{self as ops, ProjectRef, Repo};
-use crate::components::{Confirm, Field, Loading, Modal, Notice, RowActions};
+use crate::components::{Field, Loading, Modal, Notice, RowActions};
 use crate::format;
-use crate::forms::{Editor, RepoForm, errors_for, use_form, use_removal};
+use crate::forms::{RepoForm, errors_for, use_form};
 use dioxus::prelude::*;
 
 /// The Repos page.
@@ -15,23 +16,7 @@ use dioxus::prelude::*;
 pub(crate) fn Repos() -> Element {
     use_title("Repos");
     let mut data = use_resource(|| async { api::run(ops::repos()).await });
-    let mut editor = use_signal(Editor::<Repo>::default);
-    let mut removal = use_removal::<Repo>();
-    let mut notice = use_signal(|| None::<String>);
-
-    let confirm_unbind = move |_| {
-        let remove = |repo: Repo| async move {
-            match api::run(ops::unbind_repo(&repo.full_name)).await {
-                Ok(d) if d.unbind_repo => Ok(format!("Unbound {}.", repo.full_name)),
-                Ok(_) => Err(format!("{} was not bound.", repo.full_name)),
-                Err(e) => Err(e.message),
-            }
-        };
-        removal.confirm(remove, move |message| {
-            notice.set(Some(message));
-            data.restart();
-        });
-    };
+    let page = use_config_page::<Repo>();
 
     // Only repo-scoped projects take bindings; org-scoped ones cover their org already.
     let projects: Vec<ProjectRef> = match &*data.read() {
@@ -65,8 +50,8 @@ pub(crate) fn Repos() -> Element {
                             td { class: "mono small", "{tags_summary(&r.tags)}" }
                             td { class: "num", "{format::count(r.active_jobs)}" }
                             RowActions { kind: "repo", remove_label: "unbind",
-                                on_edit: { let r = r.clone(); move |_| editor.set(Editor::Editing(r.clone())) },
-                                on_remove: { let r = r.clone(); move |_| removal.ask(r.clone()) },
+                                on_edit: page.edits(r.clone()),
+                                on_remove: page.asks_removal(r.clone()),
                             }
                         }
                     }
@@ -82,35 +67,37 @@ pub(crate) fn Repos() -> Element {
                 button { class: "button primary push-right", r#type: "button", "data-testid": "repo-new",
                     disabled: projects.is_empty(),
                     title: if projects.is_empty() { "Create a repo-scoped project first" } else { "" },
-                    onclick: move |_| editor.set(Editor::New), "+ bind repo" }
+                    onclick: move |_| page.create(), "+ bind repo" }
             }
-            if let Some(text) = notice() {
+            if let Some(text) = page.notice() {
                 Notice { testid: "repos-notice", text }
             }
             {body}
-            if editor.read().is_open() {
+            if page.editor_open() {
                 RepoEditor {
-                    existing: editor.read().editing().cloned(),
+                    existing: page.editing(),
                     projects: projects.clone(),
-                    on_cancel: move |_| editor.set(Editor::Closed),
+                    on_cancel: move |_| page.close_editor(),
                     on_saved: move |message: String| {
-                        editor.set(Editor::Closed);
-                        notice.set(Some(message));
+                        page.saved(message);
                         data.restart();
                     },
                 }
             }
-            if let Some(r) = removal.target() {
-                Confirm {
+            {page.removal_dialog(
+                |r| RemovalText {
                     title: "Unbind repo",
                     message: format!("Unbind {} from {}? Its new jobs will no longer be routed.", r.full_name, r.project_name),
                     confirm_label: "Unbind",
-                    busy: removal.busy(),
-                    error: removal.error(),
-                    on_confirm: confirm_unbind,
-                    on_cancel: move |_| removal.cancel(),
-                }
-            }
+                },
+                |repo: Repo| run_removal(
+                    ops::unbind_repo(&repo.full_name),
+                    |d| d.unbind_repo,
+                    format!("Unbound {}.", repo.full_name),
+                    format!("{} was not bound.", repo.full_name),
+                ),
+                move || data.restart(),
+            )}
         }
     }
 }
