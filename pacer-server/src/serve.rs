@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use anyhow::Context;
 use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
-use pacer_store::{EventLog, RocksLog, load_state};
+use pacer_store::{EventLog, RocksLog, Snapshotter, load_state};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -88,9 +88,17 @@ pub async fn start(
     let log: Arc<dyn EventLog> = Arc::new(
         RocksLog::open_observed(data_dir, metrics.log_write_observer()).context("opening the event log")?,
     );
-    let (state, report) = {
+    let (state, report, snapshotter) = {
         let log = log.clone();
-        tokio::task::spawn_blocking(move || load_state(&*log)).await?.context("loading state from the log")?
+        tokio::task::spawn_blocking(move || {
+            // The snapshots' own copy, which follows the log from here (see `Snapshotter`).
+            load_state(&*log).map(|(state, report)| {
+                let snapshotter = Snapshotter::following(state.clone(), report.snapshot_seq);
+                (state, report, snapshotter)
+            })
+        })
+        .await?
+        .context("loading state from the log")?
     };
     tracing::info!(
         records = state.last_seq,
@@ -110,6 +118,7 @@ pub async fn start(
         )
     };
     let engine = Engine::new(app, peers.compute, peers.github, peers.identity, secrets, metrics, settings);
+    engine.snapshot_from(snapshotter);
     let synced = engine.sync_templates().await;
     if let Err(problem) = &synced {
         tracing::warn!(%problem, "some launch templates could not be brought up to date");

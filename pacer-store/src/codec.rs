@@ -9,7 +9,7 @@ use bincode::config::{Configuration, Limit, LittleEndian, Varint, standard};
 use pacer_domain::{Actor, Event, Job, JobsLoader, PayloadCodec, Recorded, State, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// Bincode with the standard configuration, behind the domain's [`PayloadCodec`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -207,34 +207,48 @@ pub struct Snapshot {
 }
 
 /// Encodes a folded state as a snapshot covering `state.last_seq`, whose record in the log has
-/// `anchor`: a header (magic, format, version, seq, anchor), then sections, each a big-endian
-/// length, a CRC-32 and bincode bytes: the state without its jobs, the job table's id counter
-/// and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which [`read_snapshot`]
-/// decodes on a second thread while the first indexes them.
+/// `anchor` (see [`write_snapshot_to`]).
 pub fn encode_snapshot(state: &State, anchor: u64) -> Result<Vec<u8>, StoreError> {
-    let encode_err = |e: CodecError| StoreError::Snapshot(e.to_string());
-    let version = env!("CARGO_PKG_VERSION").as_bytes();
     let mut out = Vec::new();
-    out.extend_from_slice(SNAPSHOT_MAGIC);
-    out.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
-    out.push(version.len() as u8);
-    out.extend_from_slice(version);
-    out.extend_from_slice(&state.last_seq.to_be_bytes());
-    out.extend_from_slice(&anchor.to_be_bytes());
-    let mut section = |bytes: Vec<u8>| {
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        out.extend_from_slice(&crc32fast::hash(&bytes).to_be_bytes());
-        out.extend_from_slice(&bytes);
+    write_snapshot_to(state, anchor, &mut out)?;
+    Ok(out)
+}
+
+/// Writes a folded state as a snapshot covering `state.last_seq`, whose record in the log has
+/// `anchor`, to `out`: a header (magic, format, version, seq, anchor), then sections, each a
+/// big-endian length, a CRC-32 and bincode bytes: the state without its jobs, the job table's
+/// id counter and row count, then the job rows in chunks of [`ROWS_PER_CHUNK`], which
+/// [`read_snapshot`] decodes on a second thread while the first indexes them. Only one section
+/// is in memory at a time. Answers the bytes written.
+pub fn write_snapshot_to(state: &State, anchor: u64, out: &mut dyn Write) -> Result<u64, StoreError> {
+    let encode_err = |e: CodecError| StoreError::Snapshot(e.to_string());
+    let io_err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+    let version = env!("CARGO_PKG_VERSION").as_bytes();
+    let mut head = Vec::new();
+    head.extend_from_slice(SNAPSHOT_MAGIC);
+    head.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
+    head.push(version.len() as u8);
+    head.extend_from_slice(version);
+    head.extend_from_slice(&state.last_seq.to_be_bytes());
+    head.extend_from_slice(&anchor.to_be_bytes());
+    out.write_all(&head).map_err(io_err)?;
+    let mut written = head.len() as u64;
+    let mut section = |bytes: Vec<u8>| -> Result<(), StoreError> {
+        out.write_all(&(bytes.len() as u64).to_be_bytes()).map_err(io_err)?;
+        out.write_all(&crc32fast::hash(&bytes).to_be_bytes()).map_err(io_err)?;
+        out.write_all(&bytes).map_err(io_err)?;
+        written += 12 + bytes.len() as u64;
+        Ok(())
     };
-    section(BincodeCodec.encode(state).map_err(encode_err)?);
+    section(BincodeCodec.encode(state).map_err(encode_err)?)?;
     let jobs = &state.jobs;
-    section(BincodeCodec.encode(&(jobs.id_counter(), jobs.len() as u64)).map_err(encode_err)?);
+    section(BincodeCodec.encode(&(jobs.id_counter(), jobs.len() as u64)).map_err(encode_err)?)?;
     let mut rows = jobs.iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<&Job> = rows.by_ref().take(ROWS_PER_CHUNK).collect();
-        section(BincodeCodec.encode(&chunk).map_err(encode_err)?);
+        section(BincodeCodec.encode(&chunk).map_err(encode_err)?)?;
     }
-    Ok(out)
+    Ok(written)
 }
 
 /// Why a snapshot was not used.

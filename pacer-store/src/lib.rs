@@ -24,13 +24,16 @@ mod subscribe;
 
 pub use codec::{
     BincodeCodec, SNAPSHOT_FORMAT, Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_record,
-    decode_snapshot, encode_record, encode_snapshot, read_snapshot,
+    decode_snapshot, encode_record, encode_snapshot, read_snapshot, write_snapshot_to,
 };
 pub use commit::WriteObserver;
 pub use error::StoreError;
-pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, VaultWrite};
+pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
 pub use memory::MemoryLog;
-pub use replay::{StartReport, Verification, fold_tail, load_state, save_state, verify, write_snapshot};
+pub use replay::{
+    SnapshotWritten, Snapshotter, StartReport, Verification, fold_tail, load_state, save_state, verify,
+    write_snapshot,
+};
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksLog;
 pub use subscribe::Subscription;

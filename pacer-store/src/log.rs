@@ -86,6 +86,14 @@ pub struct AuditQuery {
 /// A snapshot being read, with the seq it covers (see [`EventLog::open_snapshot`]).
 pub type SnapshotReader = Box<dyn std::io::Read + Send>;
 
+/// A snapshot being stored: its bytes go in through [`std::io::Write`], and
+/// [`SnapshotSink::commit`] makes it durable and the newest. Dropped uncommitted, it leaves
+/// nothing a start could load.
+pub trait SnapshotSink: std::io::Write + Send {
+    /// Makes the snapshot durable and the newest.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
 /// The append-only event log.
 pub trait EventLog: Send + Sync {
     /// Appends a batch atomically and durably (fsynced before this returns). Concurrent
@@ -119,8 +127,15 @@ pub trait EventLog: Send + Sync {
     /// Whether an idempotency key is recorded.
     fn has_key(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// Stores a snapshot (see [`crate::encode_snapshot`]) covering `seq`.
-    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Starts storing a snapshot covering `seq` (see [`crate::write_snapshot_to`]), streamed.
+    fn create_snapshot(&self, seq: u64) -> Result<Box<dyn SnapshotSink>, StoreError>;
+
+    /// Stores a snapshot (see [`crate::encode_snapshot`]) covering `seq` whole.
+    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut sink = self.create_snapshot(seq)?;
+        sink.write_all(bytes).map_err(|e| StoreError::Snapshot(e.to_string()))?;
+        sink.commit()
+    }
 
     /// Deletes the snapshot covering `seq`, if there is one.
     fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError>;

@@ -5,7 +5,7 @@
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, VaultWrite};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotSink, VaultWrite};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +67,32 @@ impl History for MemorySink {
             .take(limit)
             .map(|(i, bytes)| decode_record(i as u64 + 1, bytes))
             .collect()
+    }
+}
+
+/// A snapshot being stored in memory: kept once committed.
+struct MemorySnapshot {
+    sink: Arc<MemorySink>,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl std::io::Write for MemorySnapshot {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SnapshotSink for MemorySnapshot {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let MemorySnapshot { sink, seq, bytes } = *self;
+        sink.data().snapshot = Some((seq, bytes));
+        Ok(())
     }
 }
 
@@ -170,9 +196,8 @@ impl EventLog for MemoryLog {
         self.sink.key_exists(key)
     }
 
-    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.sink.data().snapshot = Some((seq, bytes.to_vec()));
-        Ok(())
+    fn create_snapshot(&self, seq: u64) -> Result<Box<dyn SnapshotSink>, StoreError> {
+        Ok(Box::new(MemorySnapshot { sink: self.sink.clone(), seq, bytes: Vec::new() }))
     }
 
     fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {

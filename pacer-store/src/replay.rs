@@ -2,10 +2,10 @@
 //! 0. A snapshot that does not fit (damaged, another format, not folded from this log's
 //! records: see [`crate::anchor_of`]) is reported and ignored, and deleted unless another
 //! version could use it; a record that does not decode stops the start with its seq and reason.
-//! Snapshots are written from the log alone ([`write_snapshot`]), never from a live state.
+//! Snapshots are written from the log alone ([`Snapshotter`]), never from a live state.
 
 use crate::codec::{
-    Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_snapshot, encode_snapshot, read_snapshot,
+    Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_snapshot, read_snapshot, write_snapshot_to,
 };
 use crate::error::StoreError;
 use crate::log::EventLog;
@@ -198,6 +198,11 @@ fn load(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
 /// Writes a snapshot of `state`, bound to the log's record at its seq. Refused when the log is
 /// poisoned or does not hold that record durably: a snapshot only ever holds what the log does.
 pub fn save_state(log: &dyn EventLog, state: &State) -> Result<(), StoreError> {
+    save(log, state).map(drop)
+}
+
+/// [`save_state`], answering the snapshot's size.
+fn save(log: &dyn EventLog, state: &State) -> Result<u64, StoreError> {
     if let Some(reason) = log.poisoned() {
         return Err(StoreError::Poisoned(reason));
     }
@@ -205,24 +210,84 @@ pub fn save_state(log: &dyn EventLog, state: &State) -> Result<(), StoreError> {
     let anchor = anchor_at(log, seq)?.ok_or_else(|| {
         StoreError::Snapshot(format!("state at seq {seq} is ahead of the log at {}", log.last_seq()))
     })?;
-    log.save_snapshot(seq, &encode_snapshot(state, anchor)?)
+    let mut sink = log.create_snapshot(seq)?;
+    let bytes = write_snapshot_to(state, anchor, &mut sink)?;
+    sink.commit()?;
+    Ok(bytes)
 }
 
-/// Writes a snapshot of everything durable in `log`, folded on this thread from the log alone
-/// (its newest usable snapshot plus the tail), so a running Pacer's state is neither locked nor
-/// copied and nothing the log does not hold can be saved. Costs what a start costs, in time
-/// and in memory for a second state, while it runs. The seq covered, or `None` when the newest
+/// Writes a snapshot of everything durable in `log` (see [`Snapshotter`]) with a state folded
+/// for this one snapshot and dropped after it: costs what a start costs, in time and in
+/// memory for a second state, while it runs. What was written, or `None` when the newest
 /// snapshot covers the log already.
-pub fn write_snapshot(log: &dyn EventLog) -> Result<Option<u64>, StoreError> {
-    if let Some(reason) = log.poisoned() {
-        return Err(StoreError::Poisoned(reason));
+pub fn write_snapshot(log: &dyn EventLog) -> Result<Option<SnapshotWritten>, StoreError> {
+    Snapshotter::default().write(log)
+}
+
+/// Writes snapshots of a log from a state of its own, folded from the log alone, so a running
+/// Pacer's state is neither locked nor copied and nothing the log does not hold can be saved.
+/// That state is folded once (from the newest usable snapshot plus the tail, what a start
+/// costs, unless it is handed over with [`Snapshotter::following`]) and then kept, following
+/// the log: each snapshot folds only the records since the one before and encodes straight to
+/// the store, with no second state built and dropped each time (which, at millions of jobs,
+/// stalls every other thread of the process on page faults). The price is that state, held in
+/// memory between snapshots.
+#[derive(Default)]
+pub struct Snapshotter {
+    /// The kept state and the seq of the newest usable snapshot (0 for none).
+    kept: Option<(State, u64)>,
+}
+
+impl Snapshotter {
+    /// A snapshotter whose state starts as `state`, folded from the log alone (as
+    /// [`load_state`] answers it), with the newest usable snapshot at `snapshot_seq`: its first
+    /// snapshot folds only the records since, like every later one.
+    pub fn following(state: State, snapshot_seq: u64) -> Snapshotter {
+        Snapshotter { kept: Some((state, snapshot_seq)) }
     }
-    let (state, report) = load(log)?;
-    if report.replayed == 0 {
-        return Ok(None);
+
+    /// Writes a snapshot of everything durable in `log`. What was written, or `None` when the
+    /// newest snapshot covers the log already. A failure drops the kept state (the next
+    /// snapshot folds it afresh).
+    pub fn write(&mut self, log: &dyn EventLog) -> Result<Option<SnapshotWritten>, StoreError> {
+        if let Some(reason) = log.poisoned() {
+            return Err(StoreError::Poisoned(reason));
+        }
+        let folding = Instant::now();
+        let (state, covered) = match self.kept.take() {
+            Some((mut state, covered)) => {
+                fold_tail(log, &mut state)?;
+                (state, covered)
+            }
+            None => {
+                let (state, report) = load(log)?;
+                (state, report.snapshot_seq)
+            }
+        };
+        let folded_in = folding.elapsed();
+        if state.last_seq == covered {
+            self.kept = Some((state, covered));
+            return Ok(None);
+        }
+        let saving = Instant::now();
+        let bytes = save(log, &state)?;
+        let written = SnapshotWritten { seq: state.last_seq, bytes, folded_in, saved_in: saving.elapsed() };
+        self.kept = Some((state, written.seq));
+        Ok(Some(written))
     }
-    save_state(log, &state)?;
-    Ok(Some(state.last_seq))
+}
+
+/// A snapshot [`Snapshotter::write`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotWritten {
+    /// The last seq it covers.
+    pub seq: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// Time to fold the state it holds (the records since the snapshot before).
+    pub folded_in: Duration,
+    /// Time to encode, write and fsync it.
+    pub saved_in: Duration,
 }
 
 /// What `pacer replay` found.

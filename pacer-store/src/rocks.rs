@@ -10,7 +10,7 @@
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, Sink, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, VaultWrite};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use rocksdb::{
@@ -34,6 +34,9 @@ const FORMAT: u32 = 1;
 /// Written (empty, synced) to prove the disk takes writes again after a failed write.
 const PROBE_KEY: &[u8] = b"probe";
 const SNAPSHOTS_KEPT: usize = 2;
+/// How much of a snapshot is written (or, when an old one is removed, freed) between two
+/// flushes to disk: a group commit's fsync queued behind one slice waits a few milliseconds.
+const SNAPSHOT_FLUSH_SLICE: usize = 512 << 10;
 /// The most write-ahead log RocksDB keeps before flushing the column families that hold its
 /// oldest file. Opening the database replays the WAL (about 30 MB/s on the reference machine,
 /// see BENCHMARKS.md), so this bounds a start after a crash to about a second; RocksDB's
@@ -411,23 +414,11 @@ impl EventLog for RocksLog {
         self.sink.key_exists(key)
     }
 
-    fn save_snapshot(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
-        let dir = &self.sink.snapshots;
+    fn create_snapshot(&self, seq: u64) -> Result<Box<dyn SnapshotSink>, StoreError> {
+        let dir = self.sink.snapshots.clone();
         let tmp = dir.join(format!("state-{seq:020}.tmp"));
-        {
-            let mut file = fs::File::create(&tmp).map_err(err)?;
-            file.write_all(bytes).map_err(err)?;
-            file.sync_all().map_err(err)?;
-        }
-        fs::rename(&tmp, dir.join(format!("state-{seq:020}.snap"))).map_err(err)?;
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-        let mut all = snapshot_files(dir).map_err(err)?;
-        while all.len() > SNAPSHOTS_KEPT {
-            let (_, oldest) = all.remove(0);
-            fs::remove_file(oldest).map_err(err)?;
-        }
-        Ok(())
+        let file = fs::File::create(&tmp).map_err(|e| StoreError::Snapshot(e.to_string()))?;
+        Ok(Box::new(SnapshotFile { dir, seq, tmp, file, unflushed: 0, committed: false }))
     }
 
     fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
@@ -578,6 +569,85 @@ fn last_record(db: &DB) -> Result<Option<Recorded>, StoreError> {
         (Some(key), Some(value)) => decode_record(seq_of(key).unwrap_or(0), value).map(Some),
         _ => Ok(None),
     }
+}
+
+/// A snapshot file being written as `state-<seq>.tmp`, flushed to disk a slice at a time and
+/// paced (see [`flush_paced`]): hundreds of MiB of dirty pages pushed out by one final fsync
+/// would saturate the disk while the log's group commits queue behind them. Committed, it is
+/// renamed `state-<seq>.snap` and the snapshots beyond [`SNAPSHOTS_KEPT`] are removed
+/// (gradually, see [`remove_gradually`]); dropped uncommitted, the temporary file goes.
+struct SnapshotFile {
+    dir: PathBuf,
+    seq: u64,
+    tmp: PathBuf,
+    file: fs::File,
+    unflushed: usize,
+    committed: bool,
+}
+
+impl Write for SnapshotFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.unflushed += written;
+        if self.unflushed >= SNAPSHOT_FLUSH_SLICE {
+            flush_paced(&self.file)?;
+            self.unflushed = 0;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl SnapshotSink for SnapshotFile {
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+        self.file.sync_all().map_err(err)?;
+        fs::rename(&self.tmp, self.dir.join(format!("state-{:020}.snap", self.seq))).map_err(err)?;
+        self.committed = true;
+        fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err)?;
+        let mut all = snapshot_files(&self.dir).map_err(err)?;
+        while all.len() > SNAPSHOTS_KEPT {
+            let (_, oldest) = all.remove(0);
+            remove_gradually(&oldest).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SnapshotFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Deletes a (large) file by shrinking it a slice at a time first: on a filesystem mounted
+/// with `discard`, freeing a whole snapshot's blocks in one journal commit stalls the log's
+/// fsyncs behind the device's discards.
+fn remove_gradually(path: &Path) -> std::io::Result<()> {
+    let file = fs::OpenOptions::new().write(true).open(path)?;
+    let mut len = file.metadata()?.len();
+    while len > SNAPSHOT_FLUSH_SLICE as u64 {
+        len -= SNAPSHOT_FLUSH_SLICE as u64;
+        file.set_len(len)?;
+        flush_paced(&file)?;
+    }
+    drop(file);
+    fs::remove_file(path)
+}
+
+/// Flushes `file`'s data to disk, then rests three times as long as the flush took, so a
+/// snapshot keeps the disk busy at most a quarter of the time and the log's fsyncs find it
+/// free in between.
+fn flush_paced(file: &fs::File) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    file.sync_data()?;
+    std::thread::sleep(started.elapsed() * 3);
+    Ok(())
 }
 
 /// Snapshot files by seq, oldest first.

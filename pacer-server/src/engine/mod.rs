@@ -89,6 +89,8 @@ pub struct Engine {
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     launches: Arc<tokio::sync::Semaphore>,
+    /// Writes the snapshots, from a state of its own that follows the log between them.
+    snapshotter: std::sync::Mutex<pacer_store::Snapshotter>,
 }
 
 impl Engine {
@@ -119,6 +121,7 @@ impl Engine {
             shutdown,
             tasks: std::sync::Mutex::new(Vec::new()),
             launches,
+            snapshotter: std::sync::Mutex::default(),
         })
     }
 
@@ -191,6 +194,12 @@ impl Engine {
         }
     }
 
+    /// Writes the snapshots with `snapshotter` (one following the log from the loaded state)
+    /// instead of folding a state of their own at the first one.
+    pub fn snapshot_from(&self, snapshotter: pacer_store::Snapshotter) {
+        *self.snapshotter.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshotter;
+    }
+
     /// Writes a snapshot folded from the log (never from the live state, which stays unlocked),
     /// unless a write failed: a failed process writes none.
     fn write_snapshot(&self) {
@@ -198,8 +207,15 @@ impl Engine {
             tracing::warn!(%reason, "no snapshot written: the event log refused a write");
             return;
         }
-        match pacer_store::write_snapshot(&**self.app.log()) {
-            Ok(Some(seq)) => tracing::info!(seq, "snapshot written"),
+        let mut snapshotter = self.snapshotter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match snapshotter.write(&**self.app.log()) {
+            Ok(Some(written)) => tracing::info!(
+                seq = written.seq,
+                bytes = written.bytes,
+                fold_ms = written.folded_in.as_millis() as u64,
+                save_ms = written.saved_in.as_millis() as u64,
+                "snapshot written"
+            ),
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "could not write a snapshot"),
         }
@@ -222,7 +238,8 @@ impl Engine {
 
 /// Writes a snapshot on a thread of its own at the lowest CPU priority, which the threads it
 /// starts inherit: on a busy machine the snapshot waits, not the webhooks (a 10 M-event state
-/// takes about 3 s of CPU to fold and encode, see BENCHMARKS.md).
+/// takes about 2 s of CPU to encode, and the first snapshot as much again to fold, see
+/// BENCHMARKS.md).
 async fn write_snapshot_niced(engine: Arc<Engine>) {
     let (done, finished) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("pacer-snapshot".into()).spawn(move || {

@@ -41,11 +41,15 @@ fn config_events() -> Vec<Event> {
     events
 }
 
-/// The events of `jobs` complete job lifecycles, with the config first.
+/// The events of `jobs` complete job lifecycles over 80 days from 2026-05-28, config first.
 pub fn job_events(jobs: u64) -> impl Iterator<Item = (Timestamp, Event)> {
-    let start = Timestamp(1_780_000_000_000);
+    job_events_within(jobs, Timestamp(1_780_000_000_000), 80)
+}
+
+/// The events of `jobs` complete job lifecycles spread over `days` from `start`, config first.
+pub fn job_events_within(jobs: u64, start: Timestamp, days: i64) -> impl Iterator<Item = (Timestamp, Event)> {
     let config = config_events().into_iter().map(move |e| (start, e));
-    let step = (80 * DAY / jobs.max(1) as i64).max(1);
+    let step = (days * DAY / jobs.max(1) as i64).max(1);
     let lifecycles = (1..=jobs).flat_map(move |n| {
         let at = start.plus_millis(n as i64 * step);
         let job = JobId(n);

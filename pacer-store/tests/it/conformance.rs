@@ -4,6 +4,7 @@
 use crate::fixtures::{Seeds, fixture};
 use pacer_domain::*;
 use pacer_store::*;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +78,8 @@ conformance!(
     slow_subscribers_catch_up_without_skipping,
     state_loads_from_snapshot_plus_tail,
     the_vault_keeps_entries_beside_the_log,
+    a_snapshotter_follows_the_log_between_snapshots,
+    an_unfinished_snapshot_is_never_loaded,
 );
 
 fn the_vault_keeps_entries_beside_the_log(s: UnderTest) {
@@ -289,6 +292,41 @@ fn snapshots_keep_the_newest(s: UnderTest) {
     assert!(matches!(newest, Some((seq, _)) if seq >= 7), "{newest:?}");
 }
 
+fn a_snapshotter_follows_the_log_between_snapshots(s: UnderTest) {
+    let log = &*s.log;
+    let mut snapshotter = Snapshotter::default();
+    assert_eq!(snapshotter.write(log).expect("write"), None, "nothing to snapshot in an empty log");
+    for i in 1..=5 {
+        append(log, T, vec![health(i)]);
+    }
+    let first = snapshotter.write(log).expect("write").expect("written");
+    assert_eq!(first.seq, 5);
+    assert!(first.bytes > 0);
+    assert_eq!(snapshotter.write(log).expect("write"), None, "the log has not grown since");
+    for i in 6..=9 {
+        append(log, T, vec![job_event(EventName::JobQueued, i)]);
+    }
+    // The kept state folds the four new records only, and what it writes is the log's fold.
+    let second = snapshotter.write(log).expect("write").expect("written");
+    assert_eq!(second.seq, 9);
+    let (loaded, report) = load_state(log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed), (9, 0));
+    assert_eq!(loaded, State::fold(&log.read(1, 100).expect("read")));
+    // A fresh snapshotter (after a restart) starts from that snapshot.
+    append(log, T, vec![health(10)]);
+    assert_eq!(Snapshotter::default().write(log).expect("write").map(|w| w.seq), Some(10));
+}
+
+fn an_unfinished_snapshot_is_never_loaded(s: UnderTest) {
+    let log = &*s.log;
+    append(log, T, vec![health(1)]);
+    let mut sink = log.create_snapshot(1).expect("create");
+    sink.write_all(b"half a snap").expect("write");
+    drop(sink);
+    assert_eq!(log.load_snapshot().expect("load"), None, "dropped before its commit");
+    assert_eq!(write_snapshot(log).expect("write").map(|w| w.seq), Some(1));
+}
+
 fn writes_are_timed(s: UnderTest) {
     let log = &*s.log;
     let observed = || s.writes.lock().expect("writes").clone();
@@ -403,7 +441,7 @@ fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
     }
 
     // A snapshot is written from the log alone, and only when the log has grown past it.
-    assert_eq!(write_snapshot(log).expect("write"), Some(8));
+    assert_eq!(write_snapshot(log).expect("write").map(|written| written.seq), Some(8));
     assert_eq!(write_snapshot(log).expect("write"), None);
     assert_eq!(load_state(log).expect("load").1.snapshot_seq, 8);
     let mut beyond = whole.clone();

@@ -37,3 +37,43 @@ fn job_rows_in_several_chunks_round_trip_and_a_damaged_chunk_falls_back_to_the_l
     assert_eq!(rebuilt, whole);
     assert_eq!(log.load_snapshot().expect("read"), None, "the damaged snapshot is deleted");
 }
+
+#[test]
+fn a_snapshot_file_is_flushed_in_slices_and_the_two_newest_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = RocksLog::open(dir.path()).expect("open");
+    // 60,000 jobs in three appends, a snapshot after each.
+    let records = synthetic::job_lifecycles(60_000);
+    let mut snapshotter = Snapshotter::default();
+    let mut written = Vec::new();
+    for batch in records.chunks(records.len().div_ceil(3)) {
+        let records = batch
+            .iter()
+            .map(|r| NewRecord { at: r.at, actor: r.actor.clone(), request_id: None, event: r.event.clone() })
+            .collect();
+        log.append(Batch { records, ..Batch::default() }).expect("append");
+        written.push(snapshotter.write(&log).expect("snapshot").expect("written"));
+    }
+    // Larger than the 4 MiB flush slice, so the file was written in several slices.
+    assert!(written[2].bytes > 4 << 20, "{:?}", written[2]);
+    let files = |ext: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))
+            .expect("snapshots dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(ext))
+            .collect();
+        names.sort();
+        names
+    };
+    let kept: Vec<String> = written[1..].iter().map(|w| format!("state-{:020}.snap", w.seq)).collect();
+    assert_eq!(files(".snap"), kept, "the two newest, the oldest removed");
+    let (loaded, report) = load_state(&log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed), (written[2].seq, 0));
+    assert_eq!(loaded, State::fold(&records));
+
+    let mut unfinished = log.create_snapshot(written[2].seq + 1).expect("create");
+    std::io::Write::write_all(&mut unfinished, b"partial").expect("write");
+    assert_eq!(files(".tmp").len(), 1);
+    drop(unfinished);
+    assert_eq!(files(".tmp"), Vec::<String>::new(), "an unfinished snapshot leaves no file");
+}
