@@ -43,6 +43,7 @@
 
 mod app;
 mod auth;
+mod background;
 #[cfg(feature = "standalone")]
 mod backup_cli;
 #[cfg(feature = "standalone")]

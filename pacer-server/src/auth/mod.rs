@@ -201,8 +201,11 @@ impl Auth {
         // Unknown users cost the same verification as known ones.
         let hash = stored.clone().unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_owned();
-        let valid =
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
+        // At a low priority: a burst of sign-ins waits for the webhooks, not the other way round.
+        let verify = move || verify_password(&password, &hash);
+        let valid = crate::background::run_niced("pacer-password", crate::background::LOW, verify)
+            .await
+            .unwrap_or(false);
         if !(valid && stored.is_some()) {
             let _ = engine.app.execute(record("bad_credentials"), Meta::by(Actor::System)).await;
             return Err(LoginError::BadCredentials);

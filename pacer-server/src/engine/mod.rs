@@ -238,20 +238,10 @@ impl Engine {
 
 /// Writes a snapshot on a thread of its own at the lowest CPU priority, which the threads it
 /// starts inherit: on a busy machine the snapshot waits, not the webhooks (a 10 M-event state
-/// takes about 2 s of CPU to encode, and the first snapshot as much again to fold, see
-/// BENCHMARKS.md).
+/// takes about 2 s of CPU to encode, see BENCHMARKS.md).
 async fn write_snapshot_niced(engine: Arc<Engine>) {
-    let (done, finished) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name("pacer-snapshot".into()).spawn(move || {
-        if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
-            tracing::debug!(%error, "the snapshot thread keeps its priority");
-        }
-        engine.write_snapshot();
-        let _ = done.send(());
-    });
-    if spawned.is_ok() {
-        let _ = finished.await;
-    }
+    crate::background::run_niced("pacer-snapshot", crate::background::IDLE, move || engine.write_snapshot())
+        .await;
 }
 
 async fn snapshot_loop(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod backup;
+mod bursts;
 mod capacity;
 mod console;
 mod crash;

@@ -74,9 +74,12 @@ impl Setup {
         path
     }
 
-    /// `pacer` with the environment every test run needs (dummy AWS credentials, no profile).
+    /// `pacer` with the environment every test run needs (dummy AWS credentials, no profile):
+    /// this build's, or the one `PACER_BIN` names (a release build, for the figures the burst
+    /// tests print).
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
+        let binary = std::env::var_os("PACER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_pacer").into());
+        let mut command = Command::new(binary);
         command
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -241,7 +241,7 @@ impl World {
 
     /// Ids of the live instances tagged `gha:managed-by=pacer`.
     pub async fn managed_instances(&self) -> Vec<String> {
-        let out = self
+        let mut pages = self
             .ec2
             .describe_instances()
             .filters(aws_sdk_ec2::types::Filter::builder().name("tag:gha:managed-by").values("pacer").build())
@@ -252,14 +252,19 @@ impl World {
                     .values("running")
                     .build(),
             )
-            .send()
-            .await
-            .expect("describe");
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect()
+            .into_paginator()
+            .send();
+        let mut ids = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("describe");
+            ids.extend(
+                page.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .filter_map(|i| i.instance_id().map(str::to_owned)),
+            );
+        }
+        ids
     }
 
     /// Terminates an instance behind Pacer's back (a shutdown or an interruption).
