@@ -55,6 +55,19 @@ struct RocksSink {
     last_second: Mutex<Option<i64>>,
 }
 
+/// Whether this group write fails as an injected fsync failure: the first one holding record
+/// `PACER_STORE_FAIL_SYNC_AT_SEQ`, once per process (feature `fault-injection`, test builds only).
+#[cfg(feature = "fault-injection")]
+fn injected_sync_failure(records: &[&Recorded]) -> bool {
+    static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(at) = std::env::var("PACER_STORE_FAIL_SYNC_AT_SEQ").ok().and_then(|s| s.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let holds = records.first().is_some_and(|r| r.seq <= at) && records.last().is_some_and(|r| r.seq >= at);
+    holds && !FAILED.swap(true, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The open database, read-locked: reads and writes run beside each other; only a reopen after
 /// a failed write waits for them.
 struct OpenDb<'a>(RwLockReadGuard<'a, Option<DB>>);
@@ -145,6 +158,10 @@ impl Sink for RocksSink {
                 Some(value) => batch.put_cf(vault_cf, write.key.as_bytes(), value),
                 None => batch.delete_cf(vault_cf, write.key.as_bytes()),
             }
+        }
+        #[cfg(feature = "fault-injection")]
+        if injected_sync_failure(records) {
+            return Err("injected fault: the group's fsync failed".into());
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);

@@ -1,9 +1,12 @@
 //! Faults at the boundaries (issue 19): a launch call that never answers is cut off inside its
 //! claim's life and retried with the same client token, so a job gets exactly one instance;
 //! a full disk is answered with 503, loses nothing acknowledged, and Pacer resumes by itself
-//! once space is freed.
+//! once space is freed; a group whose fsync fails in the middle of a burst (injected by the
+//! test build's `fault-injection` feature of pacer-store) answers none of its callers with a 2xx
+//! and leaves no snapshot that a restart could trust beyond the log.
 
 use crate::support::faults::{HangingProxy, SmallDisk};
+use crate::support::pacer::read_log;
 use crate::support::webhook_example;
 use crate::support::world::World;
 use pacer_domain::Event;
@@ -111,4 +114,99 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_pacer_resumes_on
     assert!(!again.logs().contains("snapshot not used"), "{}", again.logs());
     again.stop();
     drop(disk);
+}
+
+/// The deliveries in `records` that were queued, each as often as it was.
+fn queued_deliveries(records: &[pacer_domain::Recorded]) -> Vec<&str> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::JobQueued(q) => Some(q.delivery_id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_mid_burst_answers_no_2xx_for_its_group_and_a_restart_trusts_only_the_log() {
+    let mut world = World::new().await;
+    // The group holding the 40th record after the import fails its fsync, once.
+    let fail_at = read_log(&world.setup.data()).len() + 40;
+    world.setup.env.push(("PACER_STORE_FAIL_SYNC_AT_SEQ".into(), fail_at.to_string()));
+    let pacer = world.setup.start().await;
+
+    // A burst from eight senders at once, so the failing group holds several callers' records.
+    // The first sender refused asks /readyz at once (Pacer retries its log every 5 s).
+    let ready = tokio::sync::OnceCell::new();
+    let senders = (0..8u64).map(|sender| {
+        let (pacer, ready) = (&pacer, &ready);
+        async move {
+            let mut answers = Vec::new();
+            for id in (0..25).map(|i| 5_000 + sender * 25 + i) {
+                let delivery = format!("d-{id}");
+                let body = webhook_example(
+                    "workflow_job.05.queued.json",
+                    "queued",
+                    id,
+                    "octo/hello",
+                    &["self-hosted"],
+                );
+                let status = pacer.workflow_job(&delivery, &body).await.0;
+                if status == 503 {
+                    ready
+                        .get_or_init(|| async {
+                            let answer =
+                                pacer.http.get(format!("{}/readyz", pacer.url)).send().await.expect("readyz");
+                            (
+                                answer.status().as_u16(),
+                                answer.json::<serde_json::Value>().await.unwrap_or_default(),
+                            )
+                        })
+                        .await;
+                }
+                answers.push((delivery, status));
+            }
+            answers
+        }
+    });
+    let answers: Vec<(String, u16)> =
+        futures::future::join_all(senders).await.into_iter().flatten().collect();
+    let refused: Vec<&String> = answers.iter().filter(|(_, s)| *s == 503).map(|(d, _)| d).collect();
+    assert!(answers.iter().all(|(_, s)| *s == 200 || *s == 503), "{answers:?}");
+    assert!(!refused.is_empty(), "the failed group's callers are refused");
+    let (status, reason) = ready.get().expect("/readyz asked after the first refusal");
+    assert_eq!(*status, 503, "{reason}");
+    assert!(reason["message"].as_str().is_some_and(|m| m.contains("fsync failed")), "{reason}");
+
+    // Stopped while its log may still be failed: it writes no snapshot the log does not back.
+    let records = pacer.stop();
+    let queued = queued_deliveries(&records);
+    let acked: Vec<&String> = answers.iter().filter(|(_, s)| *s == 200).map(|(d, _)| d).collect();
+    let lost: Vec<&&String> = acked.iter().filter(|d| !queued.contains(&d.as_str())).collect();
+    assert!(lost.is_empty(), "acknowledged deliveries lost: {lost:?}");
+    let replay =
+        world.setup.command().args(["replay", "--data"]).arg(world.setup.data()).output().expect("replay");
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{said}");
+
+    // Restarted (without the fault), it uses no snapshot the log contradicts, and GitHub's
+    // redelivery of what was refused is taken, each delivery exactly once.
+    world.setup.env.retain(|(name, _)| name != "PACER_STORE_FAIL_SYNC_AT_SEQ");
+    let again = world.setup.start().await;
+    assert!(!again.logs().contains("snapshot not used"), "{}", again.logs());
+    for delivery in &refused {
+        let id: u64 = delivery.trim_start_matches("d-").parse().expect("an id");
+        let body =
+            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        assert_eq!(again.workflow_job(delivery, &body).await.0, 200, "{delivery} redelivered");
+    }
+    let records = again.stop();
+    let mut queued = queued_deliveries(&records);
+    queued.sort_unstable();
+    let expected: Vec<String> = (5_000..5_200).map(|id| format!("d-{id}")).collect();
+    let mut expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(queued, expected, "every delivery is one job");
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=records.len() as u64).collect::<Vec<_>>(), "no gap and no seq given twice");
 }
