@@ -192,7 +192,8 @@ impl Pacer {
         }
     }
 
-    /// Posts a webhook signed with [`SECRET`] (or `signature` when given).
+    /// Posts a webhook signed with [`SECRET`] (or `signature` when given): (status, body), or
+    /// (0, the error) when no answer came at all.
     pub async fn webhook(
         &self,
         event: &str,
@@ -212,10 +213,15 @@ impl Pacer {
             .header("x-hub-signature-256", signature)
             .body(body.to_vec())
             .send()
-            .await
-            .expect("post webhook");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+            .await;
+        match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            // No answer at all (a Pacer killed mid-burst): status 0 and why.
+            Err(error) => (0, Value::String(error.to_string())),
+        }
     }
 
     /// Posts a workflow_job webhook.
