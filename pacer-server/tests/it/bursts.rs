@@ -6,8 +6,8 @@
 
 use crate::auth::{ADMIN, gql, printed_password};
 use crate::support::pacer::Pacer;
-use crate::support::webhook_example;
 use crate::support::world::World;
+use crate::support::{queued_job, webhook_example};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,8 +90,7 @@ async fn two_hundred_bootstraps_and_a_hundred_sign_ins_at_once_survive_kill_9() 
 
     for n in 0..RUNNERS {
         let id = 7_200_000_000 + n;
-        let queued =
-            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        let queued = queued_job(id);
         assert_eq!(pacer.workflow_job(&format!("d-{id}"), &queued).await.0, 200);
     }
     pacer.wait_jobs("starting", RUNNERS as usize, Duration::from_secs(180)).await;

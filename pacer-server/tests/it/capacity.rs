@@ -3,7 +3,7 @@
 //! attempts (with the backoff shortened by configuration) fail the job.
 
 use crate::support::pacer::find;
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::Event;
 use std::time::Duration;
@@ -13,7 +13,7 @@ async fn a_capacity_fault_retries_at_the_scheduled_time_then_launches() {
     let world = World::new().await;
     world.aws.set_faults(serde_json::json!({"m5.large": "InsufficientInstanceCapacity", "c5.large": "InsufficientInstanceCapacity"}));
     let pacer = world.setup.start().await;
-    let body = webhook_example("workflow_job.05.queued.json", "queued", 301, "octo/hello", &["self-hosted"]);
+    let body = queued_job(301);
     pacer.workflow_job("d-1", &body).await;
     pacer
         .wait_for("the first failed attempt", Duration::from_secs(30), || async {
@@ -50,7 +50,7 @@ async fn twelve_capacity_faults_fail_the_job() {
         serde_json::json!({"m5.large": "InsufficientInstanceCapacity", "c5.large": "UnfulfillableCapacity"}),
     );
     let pacer = world.setup.start().await;
-    let body = webhook_example("workflow_job.05.queued.json", "queued", 302, "octo/hello", &["self-hosted"]);
+    let body = queued_job(302);
     pacer.workflow_job("d-1", &body).await;
     pacer.wait_jobs("failed", 1, Duration::from_secs(90)).await;
     assert!(world.managed_instances().await.is_empty(), "nothing was launched");

@@ -2,8 +2,8 @@
 //! that got a 2xx is a job, and every instance tagged as Pacer's is accounted for (known to the
 //! log, or found as an orphan and terminated).
 
-use crate::support::pacer::read_log;
-use crate::support::webhook_example;
+use crate::support::pacer::{queued_deliveries, read_log};
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::Event;
 use std::collections::BTreeSet;
@@ -25,13 +25,7 @@ async fn kill_9_mid_burst_loses_no_acknowledged_delivery() {
                     break;
                 }
                 let delivery = format!("burst-{n}");
-                let body = webhook_example(
-                    "workflow_job.05.queued.json",
-                    "queued",
-                    500_000 + n,
-                    "octo/hello",
-                    &["self-hosted"],
-                );
+                let body = queued_job(500_000 + n);
                 let sent = pacer
                     .http
                     .post(format!("{}/api/webhook", pacer.url))
@@ -72,14 +66,8 @@ async fn kill_9_mid_burst_loses_no_acknowledged_delivery() {
     tokio::time::sleep(Duration::from_secs(7)).await;
     let live = world.managed_instances().await;
     let records = pacer.stop();
-    let queued: BTreeSet<String> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::JobQueued(q) => Some(q.delivery_id.clone()),
-            _ => None,
-        })
-        .collect();
-    let lost: Vec<&String> = acked.iter().filter(|d| !queued.contains(*d)).collect();
+    let queued: BTreeSet<&str> = queued_deliveries(&records).into_iter().collect();
+    let lost: Vec<&String> = acked.iter().filter(|d| !queued.contains(d.as_str())).collect();
     assert!(lost.is_empty(), "{} acknowledged deliveries lost: {lost:?}", lost.len());
     assert!(acked.len() >= 250);
     let known: BTreeSet<String> = records
@@ -110,13 +98,7 @@ async fn what_a_reader_saw_survives_kill_9() {
             senders.push(tokio::spawn(async move {
                 for i in 0..25u64 {
                     let id = 10_000_000 + round * 1_000 + lane * 25 + i;
-                    let body = webhook_example(
-                        "workflow_job.05.queued.json",
-                        "queued",
-                        id,
-                        "octo/hello",
-                        &["self-hosted"],
-                    );
+                    let body = queued_job(id);
                     match pacer.workflow_job(&format!("r-{id}"), &body).await.0 {
                         200..=299 => acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
                         _ => break,

@@ -6,8 +6,8 @@
 //! and leaves no snapshot that a restart could trust beyond the log.
 
 use crate::support::faults::{HangingProxy, SmallDisk};
-use crate::support::pacer::read_log;
-use crate::support::webhook_example;
+use crate::support::pacer::{queued_deliveries, read_log};
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::Event;
 use std::collections::BTreeSet;
@@ -20,7 +20,7 @@ async fn a_launch_call_that_hangs_ends_in_one_instance_for_one_job() {
     world.setup.moto = proxy.url.clone();
     world.setup.env.push(("PACER_AWS_OPERATION_TIMEOUT_SECONDS".into(), "2".into()));
     let pacer = world.setup.start().await;
-    let body = webhook_example("workflow_job.05.queued.json", "queued", 401, "octo/hello", &["self-hosted"]);
+    let body = queued_job(401);
     pacer.workflow_job("d-hang", &body).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     assert_eq!(proxy.chosen_calls(), 2, "the hung call, then its retry");
@@ -54,8 +54,7 @@ async fn send(pacer: &crate::support::pacer::Pacer, ids: std::ops::Range<u64>) -
     let mut acked = Vec::new();
     for id in ids {
         let delivery = format!("d-{id}");
-        let body =
-            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        let body = queued_job(id);
         match pacer.workflow_job(&delivery, &body).await.0 {
             200..=299 => acked.push(delivery),
             status => return (acked, Some(status)),
@@ -94,13 +93,7 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_pacer_resumes_on
     acked.extend(resumed);
 
     let records = pacer.stop();
-    let queued: BTreeSet<&str> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::JobQueued(q) => Some(q.delivery_id.as_str()),
-            _ => None,
-        })
-        .collect();
+    let queued: BTreeSet<&str> = queued_deliveries(&records).into_iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|d| !queued.contains(d.as_str())).collect();
     assert!(lost.is_empty(), "acknowledged deliveries lost: {lost:?}");
     let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
@@ -114,17 +107,6 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_pacer_resumes_on
     assert!(!again.logs().contains("snapshot not used"), "{}", again.logs());
     again.stop();
     drop(disk);
-}
-
-/// The deliveries in `records` that were queued, each as often as it was.
-fn queued_deliveries(records: &[pacer_domain::Recorded]) -> Vec<&str> {
-    records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::JobQueued(q) => Some(q.delivery_id.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,13 +126,7 @@ async fn a_failed_fsync_mid_burst_answers_no_2xx_for_its_group_and_a_restart_tru
             let mut answers = Vec::new();
             for id in (0..25).map(|i| 5_000 + sender * 25 + i) {
                 let delivery = format!("d-{id}");
-                let body = webhook_example(
-                    "workflow_job.05.queued.json",
-                    "queued",
-                    id,
-                    "octo/hello",
-                    &["self-hosted"],
-                );
+                let body = queued_job(id);
                 let status = pacer.workflow_job(&delivery, &body).await.0;
                 if status == 503 {
                     ready
@@ -196,8 +172,7 @@ async fn a_failed_fsync_mid_burst_answers_no_2xx_for_its_group_and_a_restart_tru
     assert!(!again.logs().contains("snapshot not used"), "{}", again.logs());
     for delivery in &refused {
         let id: u64 = delivery.trim_start_matches("d-").parse().expect("an id");
-        let body =
-            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        let body = queued_job(id);
         assert_eq!(again.workflow_job(delivery, &body).await.0, 200, "{delivery} redelivered");
     }
     let records = again.stop();

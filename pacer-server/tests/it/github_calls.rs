@@ -5,7 +5,7 @@
 //! carries on once it passes.
 
 use crate::support::pacer::find;
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::Event;
 use serde_json::json;
@@ -17,12 +17,7 @@ async fn registration_failures_and_missed_webhooks() {
     world.setup.redelivery_seconds = 1;
     world.setup.import(&world.backup(json!({})));
     let pacer = world.setup.start().await;
-    pacer
-        .workflow_job(
-            "d-known",
-            &webhook_example("workflow_job.05.queued.json", "queued", 601, "octo/hello", &["self-hosted"]),
-        )
-        .await;
+    pacer.workflow_job("d-known", &queued_job(601)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let instance = world.managed_instances().await[0].clone();
     let (_, boot) =
@@ -75,7 +70,7 @@ async fn a_storm_of_5xx_and_429_writes_nothing_per_attempt_and_passes() {
     world.setup.redelivery_seconds = 1;
     world.setup.import(&world.backup(json!({})));
     let pacer = world.setup.start().await;
-    let body = webhook_example("workflow_job.05.queued.json", "queued", 701, "octo/hello", &["self-hosted"]);
+    let body = queued_job(701);
     pacer.workflow_job("d-storm", &body).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let instance = world.managed_instances().await[0].clone();

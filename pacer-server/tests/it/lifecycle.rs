@@ -3,7 +3,7 @@
 //! its end recorded; every transition is in the log with its actor.
 
 use crate::support::pacer::{find, names, of_job};
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::{Actor, Event, ReapReason};
 use serde_json::json;
@@ -13,13 +13,7 @@ use std::time::Duration;
 async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
     let world = World::new().await;
     let pacer = world.setup.start().await;
-    let queued = webhook_example(
-        "workflow_job.05.queued.json",
-        "queued",
-        7_000_000_001,
-        "octo/hello",
-        &["self-hosted"],
-    );
+    let queued = queued_job(7_000_000_001);
     let (status, answer) = pacer.workflow_job("d-queued", &queued).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("queued")), "{answer}");
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;

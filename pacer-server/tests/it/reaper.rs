@@ -3,7 +3,7 @@
 //! the log does not know is found and terminated.
 
 use crate::support::pacer::find;
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::World;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use pacer_domain::{Event, FailureStage};
@@ -36,9 +36,7 @@ async fn overstays_losses_and_orphans_are_handled() {
     let orphan = orphan.instances()[0].instance_id().expect("id").to_owned();
 
     // Job 1 will overstay; job 2 will lose its instance.
-    let job = |id: u64| {
-        webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"])
-    };
+    let job = |id: u64| queued_job(id);
     pacer.workflow_job("d-1", &job(201)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let overstaying = world.managed_instances().await.into_iter().find(|i| *i != orphan).expect("instance");

@@ -2,7 +2,7 @@
 //! nothing stays active: B takes A's instance.
 
 use crate::support::pacer::{Pacer, names};
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::World;
 use pacer_domain::Event;
 use serde_json::json;
@@ -22,9 +22,7 @@ async fn register(world: &World, pacer: &Pacer, instance: &str) -> String {
 async fn a_job_on_another_jobs_runner_leaves_nothing_stuck() {
     let world = World::new().await;
     let pacer = world.setup.start().await;
-    let job = |id: u64| {
-        webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"])
-    };
+    let job = |id: u64| queued_job(id);
     let (a, b) = (job(101), job(102));
     assert_eq!(pacer.workflow_job("d-a", &a).await.1["status"], "queued");
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;

@@ -4,8 +4,8 @@
 //! and the instance is torn down within one reaper interval of its job's end.
 
 use crate::support::pacer::{Pacer, names};
-use crate::support::webhook_example;
 use crate::support::world::World;
+use crate::support::{queued_job, webhook_example};
 use pacer_domain::{BootstrapRefusal, Event, ReapReason, RegisterRefusal};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ const JIT: &str = "POST /repos/octo/hello/actions/runners/generate-jitconfig";
 /// Queues job `id`, waits for its instance (one not in `known`) and bootstraps it: (instance,
 /// callback token, webhook).
 async fn booted(world: &World, pacer: &Pacer, id: u64, known: &[&str]) -> (String, String, Value) {
-    let queued = webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+    let queued = queued_job(id);
     assert_eq!(pacer.workflow_job(&format!("d-{id}"), &queued).await.0, 200);
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let instances = world.managed_instances().await;
@@ -229,8 +229,7 @@ async fn only_an_instance_s_own_signed_identity_bootstraps_it() {
     let world = World::new().await;
     let pacer = world.setup.start().await;
     for (id, delivery) in [(7_400_000_001_u64, "d-1"), (7_400_000_002, "d-2")] {
-        let queued =
-            webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"]);
+        let queued = queued_job(id);
         assert_eq!(pacer.workflow_job(delivery, &queued).await.0, 200);
     }
     pacer.wait_jobs("starting", 2, Duration::from_secs(60)).await;

@@ -4,7 +4,7 @@
 //! of the wrong version fails its job at the `verify` stage with the log tail.
 
 use crate::support::pacer::find;
-use crate::support::webhook_example;
+use crate::support::queued_job;
 use crate::support::world::{World, sign_document};
 use pacer_domain::{Event, FailureStage};
 use serde_json::json;
@@ -133,12 +133,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
     let script = world.user_data(1).await;
     assert!(script.contains(&format!("RUNNER_VERSION='{VERSION}'")));
 
-    pacer
-        .workflow_job(
-            "d-1",
-            &webhook_example("workflow_job.05.queued.json", "queued", 401, "octo/hello", &["self-hosted"]),
-        )
-        .await;
+    pacer.workflow_job("d-1", &queued_job(401)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let first = world.managed_instances().await[0].clone();
     *instance.lock().unwrap_or_else(|p| p.into_inner()) = Imds::of(&world, &first).await;
@@ -166,12 +161,7 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
 
     // A runner that is not the pinned version: the job fails at `verify` with the log tail.
     *tarball.lock().unwrap_or_else(|p| p.into_inner()) = runner_tarball(work.path(), "9.9.9");
-    pacer
-        .workflow_job(
-            "d-2",
-            &webhook_example("workflow_job.05.queued.json", "queued", 402, "octo/hello", &["self-hosted"]),
-        )
-        .await;
+    pacer.workflow_job("d-2", &queued_job(402)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let second = world.managed_instances().await.into_iter().find(|i| *i != first).expect("second instance");
     *instance.lock().unwrap_or_else(|p| p.into_inner()) = Imds::of(&world, &second).await;

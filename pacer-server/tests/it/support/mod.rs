@@ -27,6 +27,12 @@ pub fn repo_dir() -> PathBuf {
     manifest_dir().join("..")
 }
 
+/// GitHub's example of a queued job, as job `id` of `octo/hello` (the default backup's repo)
+/// with the `self-hosted` label.
+pub fn queued_job(id: u64) -> serde_json::Value {
+    webhook_example("workflow_job.05.queued.json", "queued", id, "octo/hello", &["self-hosted"])
+}
+
 /// A real GitHub webhook example, re-addressed to `repo` with `labels`, new ids and `action`.
 pub fn webhook_example(
     file: &str,

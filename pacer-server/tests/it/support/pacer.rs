@@ -354,6 +354,17 @@ pub fn bootstrap_key(data: &Path) -> String {
     vault_entry(data, "bootstrap")[0]["token"].as_str().expect("token").to_owned()
 }
 
+/// The deliveries in `records` that were queued, in log order, each as often as it was.
+pub fn queued_deliveries(records: &[Recorded]) -> Vec<&str> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::JobQueued(q) => Some(q.delivery_id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Names of the events in `records`.
 pub fn names(records: &[Recorded]) -> Vec<&'static str> {
     records.iter().map(|r| r.event.name().as_str()).collect()
