@@ -132,7 +132,7 @@ pub async fn start(
         );
     }
     engine.spawn_loops();
-    options.auth.spawn_upkeep(&engine);
+    options.auth.start_upkeep(&engine).await;
     let public_origin = url::Url::parse(&engine.settings.public_url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();

@@ -286,14 +286,18 @@ impl Auth {
         engine.secrets.end_sessions(engine.app.now(), |session| !granted(session)).await
     }
 
-    /// Runs the upkeep until shutdown: every session re-checked at once and every
-    /// [`REVALIDATE_EVERY`]; every minute, each run of throttled attempts that began a window
-    /// ago recorded once with its count (at shutdown, every run under way).
-    pub fn spawn_upkeep(self: &Arc<Self>, engine: &Arc<Engine>) {
+    /// Re-checks every session once, before any request is served (a session the users or the
+    /// allowlists no longer admit must not answer even the first one), then runs the upkeep
+    /// until shutdown: every session re-checked every [`REVALIDATE_EVERY`]; every minute, each
+    /// run of throttled attempts that began a window ago recorded once with its count (at
+    /// shutdown, every run under way).
+    pub async fn start_upkeep(self: &Arc<Self>, engine: &Arc<Engine>) {
+        log_revalidation(self.revalidate_sessions(engine).await);
         let (auth, engine_for_task) = (self.clone(), engine.clone());
         engine.spawn_task(move |mut shutdown| async move {
             let engine = engine_for_task;
-            let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
+            let first = tokio::time::Instant::now() + REVALIDATE_EVERY;
+            let mut revalidate = tokio::time::interval_at(first, REVALIDATE_EVERY);
             let mut minute = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tokio::select! {
@@ -305,11 +309,7 @@ impl Auth {
                         let ended = auth.throttle.ended_runs(engine.app.now().millis());
                         auth.record_runs(&engine, ended).await;
                     }
-                    _ = revalidate.tick() => match auth.revalidate_sessions(&engine).await {
-                        Ok(0) => {}
-                        Ok(ended) => tracing::info!(ended, "ended sessions no longer granted"),
-                        Err(e) => tracing::warn!(%e, "ended sessions no longer granted, but saving that failed"),
-                    },
+                    _ = revalidate.tick() => log_revalidation(auth.revalidate_sessions(&engine).await),
                 }
             }
         });
@@ -477,6 +477,14 @@ pub(crate) fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Logs what a re-check of the sessions ended.
+fn log_revalidation(ended: Result<usize, pacer_store::StoreError>) {
+    match ended {
+        Ok(0) => {}
+        Ok(ended) => tracing::info!(ended, "ended sessions no longer granted"),
+        Err(e) => tracing::warn!(%e, "ended sessions no longer granted, but saving that failed"),
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
