@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 cargo test --workspace --locked
 
+say "packaging: systemd unit, Dockerfile, example configuration"
+bash scripts/check-packaging.sh
+
 say "fuzz targets, a bounded run each over the committed corpus"
 bash scripts/fuzz.sh
 

@@ -119,7 +119,7 @@ pub struct PermissionCheck {
     pub message: String,
 }
 
-/// Everything Pacer asks of EC2 (SPEC §6, §8). Implemented by [`crate::Ec2Compute`] (the AWS
+/// Everything Pacer asks of EC2. Implemented by [`crate::Ec2Compute`] (the AWS
 /// SDK) and [`crate::FakeCompute`] (in memory, for demo mode and tests).
 #[async_trait]
 pub trait Compute: Send + Sync {

@@ -1,11 +1,12 @@
-//! Instance calls for the reaper and the orphan sweep (SPEC §6): batched DescribeInstances
+//! Instance calls for the reaper and the orphan sweep: batched DescribeInstances
 //! that survives ids EC2 no longer knows, the list of every Pacer-managed instance,
 //! TerminateInstances guarded by the `gha:managed-by=pacer` tag, and the DryRun preflight.
 
 use crate::compute::{InstanceStatus, PermissionCheck, Verdict};
 use crate::ec2::{Ec2Compute, instance_status};
 use crate::error::{ComputeError, from_sdk};
-use aws_sdk_ec2::types::{Filter, InstanceType};
+use crate::policy;
+use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
 use pacer_domain::{LaunchError, MANAGED_BY_VALUE, TAG_MANAGED_BY};
 use std::collections::{BTreeSet, HashMap};
 
@@ -191,66 +192,81 @@ impl Ec2Compute {
         const INSTANCE: &str = "i-00000000000000000";
         const TEMPLATE: &str = "lt-00000000000000000";
         let ec2 = &self.ec2;
+        // Creations carry Pacer's tag as the real ones do: the IAM policy requires it.
+        let managed = || Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY_VALUE).build();
+        let tagged = |resource: ResourceType| {
+            TagSpecification::builder().resource_type(resource).tags(managed()).build()
+        };
         let mut checks = Vec::new();
         macro_rules! check {
-            ($action:literal, $call:expr) => {
+            ($action:expr, $call:expr) => {
                 checks.push(verdict(
                     $action,
                     $call.dry_run(true).send().await.map(|_| ()).map_err(|e| from_sdk(&e)),
                 ));
             };
         }
-        check!("ec2:DescribeInstances", ec2.describe_instances());
-        check!("ec2:DescribeImages", ec2.describe_images().image_ids(AMI));
-        check!("ec2:DescribeSubnets", ec2.describe_subnets());
-        check!("ec2:DescribeSecurityGroups", ec2.describe_security_groups());
-        check!("ec2:DescribeLaunchTemplates", ec2.describe_launch_templates());
+        check!(policy::DESCRIBE_INSTANCES, ec2.describe_instances());
+        check!(policy::DESCRIBE_IMAGES, ec2.describe_images().image_ids(AMI));
+        check!(policy::DESCRIBE_SUBNETS, ec2.describe_subnets());
+        check!(policy::DESCRIBE_SECURITY_GROUPS, ec2.describe_security_groups());
+        check!(policy::DESCRIBE_LAUNCH_TEMPLATES, ec2.describe_launch_templates());
         check!(
-            "ec2:DescribeSpotPriceHistory",
+            policy::DESCRIBE_SPOT_PRICE_HISTORY,
             ec2.describe_spot_price_history().instance_types(InstanceType::from("m5.large")).max_results(1)
         );
         check!(
-            "ec2:CreateLaunchTemplate",
-            ec2.create_launch_template().launch_template_name("pacer-preflight").launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build()
-            )
+            policy::CREATE_LAUNCH_TEMPLATE,
+            ec2.create_launch_template()
+                .launch_template_name("pacer-preflight")
+                .launch_template_data(
+                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build()
+                )
+                .tag_specifications(tagged(ResourceType::LaunchTemplate))
         );
         check!(
-            "ec2:CreateLaunchTemplateVersion",
+            policy::CREATE_LAUNCH_TEMPLATE_VERSION,
             ec2.create_launch_template_version().launch_template_id(TEMPLATE).launch_template_data(
                 aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).build()
             )
         );
         check!(
-            "ec2:ModifyLaunchTemplate",
+            policy::MODIFY_LAUNCH_TEMPLATE,
             ec2.modify_launch_template().launch_template_id(TEMPLATE).default_version("1")
         );
-        check!("ec2:DeleteLaunchTemplate", ec2.delete_launch_template().launch_template_id(TEMPLATE));
+        check!(policy::DELETE_LAUNCH_TEMPLATE, ec2.delete_launch_template().launch_template_id(TEMPLATE));
         check!(
-            "ec2:RunInstances",
+            policy::RUN_INSTANCES,
             ec2.run_instances()
                 .image_id(AMI)
                 .instance_type(InstanceType::from("m5.large"))
                 .min_count(1)
                 .max_count(1)
+                .tag_specifications(tagged(ResourceType::Instance))
+                .tag_specifications(tagged(ResourceType::Volume))
         );
-        check!(
-            "ec2:CreateTags",
-            ec2.create_tags()
-                .resources(INSTANCE)
-                .tags(aws_sdk_ec2::types::Tag::builder().key(TAG_MANAGED_BY).value(MANAGED_BY_VALUE).build())
-        );
-        check!("ec2:TerminateInstances", ec2.terminate_instances().instance_ids(INSTANCE));
+        check!(policy::CREATE_TAGS, ec2.create_tags().resources(TEMPLATE).tags(managed()));
+        check!(policy::TERMINATE_INSTANCES, ec2.terminate_instances().instance_ids(INSTANCE));
         checks
     }
 }
 
+/// The preflight's verdict on one DryRun answer. A refusal of an action the IAM policy grants
+/// only on Pacer-tagged resources says nothing about a placeholder id (it has no tags), so it
+/// is [`Verdict::Unknown`] there.
 fn verdict(action: &str, result: Result<(), LaunchError>) -> PermissionCheck {
     let (verdict, message) = match result {
         Ok(()) => (Verdict::Unknown, "the call succeeded although it was a dry run".to_owned()),
         Err(e) if e.code == "DryRunOperation" => (Verdict::Allowed, e.to_string()),
         Err(e) if e.code == "UnauthorizedOperation" || e.code.starts_with("AccessDenied") => {
-            (Verdict::Denied, e.to_string())
+            if policy::GRANTED_ON_PACER_RESOURCES.contains(&action) {
+                let why = format!(
+                    "{e} (granted only on resources tagged {TAG_MANAGED_BY}={MANAGED_BY_VALUE}, which a placeholder id is not)"
+                );
+                (Verdict::Unknown, why)
+            } else {
+                (Verdict::Denied, e.to_string())
+            }
         }
         Err(e) => (Verdict::Unknown, e.to_string()),
     };
@@ -284,5 +300,11 @@ mod tests {
         assert!(denied.message.contains("UnauthorizedOperation"));
         let other = verdict("ec2:RunInstances", Err(LaunchError::new("InvalidAMIID.NotFound", "nope")));
         assert_eq!(other.verdict, Verdict::Unknown);
+        let placeholder = verdict(
+            "ec2:TerminateInstances",
+            Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")),
+        );
+        assert_eq!(placeholder.verdict, Verdict::Unknown, "tag-scoped grants cannot show on a placeholder");
+        assert!(placeholder.message.contains("gha:managed-by=pacer"));
     }
 }

@@ -1,4 +1,4 @@
-//! Launches (SPEC §6): `fleet` = one CreateFleet `instant` over every instance type × subnet
+//! Launches: `fleet` = one CreateFleet `instant` over every instance type × subnet
 //! with the pool's allocation strategy; `run_instances` = one RunInstances per type in order
 //! against the first subnet, stopping at the first success. Both launch the pool's template at
 //! `$Default` and apply the attempt's market here (see `templates` for why the template is
@@ -22,7 +22,7 @@ use pacer_domain::{
 /// The launch-template version every launch uses.
 pub(crate) const DEFAULT_VERSION: &str = "$Default";
 
-/// CreateFleet's on-demand and spot allocation strategies for a pool's strategy (SPEC §6).
+/// CreateFleet's on-demand and spot allocation strategies for a pool's strategy.
 pub(crate) fn allocation(
     strategy: AllocationStrategy,
 ) -> (FleetOnDemandAllocationStrategy, SpotAllocationStrategy) {

@@ -1,4 +1,4 @@
-//! Pacer's EC2 side (SPEC §6, §8): everything the engine asks of AWS, behind the small async
+//! Pacer's EC2 side: everything the engine asks of AWS, behind the small async
 //! [`Compute`] trait, with two implementations: [`Ec2Compute`] over the AWS SDK (EC2, IAM,
 //! Pricing) and [`FakeCompute`], an in-memory, seeded, tokio-clocked EC2 for demo mode and
 //! engine tests.
@@ -10,6 +10,8 @@
 //! price quotes. Every AWS failure carries AWS's code and message and a class
 //! ([`pacer_domain::ErrorClass`]) that tells the dispatcher whether to back off, retry or fail.
 //! [`IdentityVerifier`] checks the AWS-signed identity documents instances prove themselves with.
+//! [`iam_policy`] writes the least-privilege IAM policy for exactly the operations in
+//! [`AWS_OPERATIONS`].
 //!
 //! This crate must never terminate an instance that does not carry `gha:managed-by=pacer`,
 //! never let pricing fail a launch, and never leave a half-made launch-template version as
@@ -25,6 +27,7 @@ mod identity;
 mod instances;
 #[cfg(feature = "ec2")]
 mod launch;
+mod policy;
 #[cfg(feature = "ec2")]
 mod pricing;
 #[cfg(feature = "ec2")]
@@ -43,3 +46,4 @@ pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;
 pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};
 pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};
+pub use policy::{AWS_OPERATIONS, IMPLIED_ACTIONS, PolicyScope, iam_policy};

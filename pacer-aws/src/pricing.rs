@@ -1,4 +1,4 @@
-//! Price quotes (SPEC §8): on-demand list prices from the AWS Pricing API (GetProducts for
+//! Price quotes: on-demand list prices from the AWS Pricing API (GetProducts for
 //! Linux, shared tenancy, no pre-installed software, capacity status used, in the region's
 //! location name), cached 24 h per type and region; spot prices from DescribeSpotPriceHistory
 //! for the type and AZ. Every failure is logged and answers "no quote".

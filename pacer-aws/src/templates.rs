@@ -1,4 +1,4 @@
-//! Launch templates (SPEC §6): the data every version carries and the calls that create,
+//! Launch templates: the data every version carries and the calls that create,
 //! re-version, default and delete them.
 //!
 //! Every version is sent with the FULL data (never `SourceVersion`): a version then stands on

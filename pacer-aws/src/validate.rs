@@ -1,4 +1,4 @@
-//! Pool validation against AWS before anything is written (SPEC §6): the AMI exists and its
+//! Pool validation against AWS before anything is written: the AMI exists and its
 //! root snapshot fits the requested root size, each subnet and security group exists (and the
 //! groups live in the subnets' VPC), the instance profile exists. Each failure becomes a field
 //! error naming the field and carrying AWS's code and reason; a transient failure (throttling,

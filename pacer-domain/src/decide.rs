@@ -212,6 +212,8 @@ pub enum Command {
         /// runtime plus a margin).
         previous_valid_until: Timestamp,
     },
+    /// Pacer's GitHub App was created from its manifest.
+    RecordGitHubApp(crate::GitHubAppCreated),
     /// Change how long finished jobs stay in the jobs view.
     SetRetention {
         /// Days, 1..=[`crate::MAX_RETENTION_DAYS`].
@@ -275,5 +277,6 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
             settings::rotate_bootstrap_token(fingerprint, previous_valid_until)
         }
         Command::SetRetention { days } => settings::set_retention(days),
+        Command::RecordGitHubApp(app) => settings::record_github_app(app),
     }
 }

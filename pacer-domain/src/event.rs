@@ -1,4 +1,4 @@
-//! The event catalogue (SPEC §2): every fact Pacer records, named `noun.past_participle`, each
+//! The event catalogue: every fact Pacer records, named `noun.past_participle`, each
 //! variant the same words in UpperCamel with a payload struct, plus the record envelope. The
 //! payload structs live with their area (`config`, `job`, `instance`, `auth`, `settings`).
 //! Payloads are encoded one by one through a [`PayloadCodec`] chosen by the store, so the
@@ -216,6 +216,7 @@ catalogue! {
     PoolBootstrapTokenRotated(PoolBootstrapTokenRotated) = "pool.bootstrap_token_rotated";
     UserDisabled(UserDisabled) = "user.disabled";
     UserEnabled(UserEnabled) = "user.enabled";
+    GitHubAppCreated(GitHubAppCreated) = "github_app.created";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -329,6 +330,7 @@ impl Event {
             Event::UserEnabled(e) => vec![S::User(e.email.clone())],
             Event::SettingsBootstrapTokenRotated(_)
             | Event::SettingsRetentionChanged(_)
+            | Event::GitHubAppCreated(_)
             | Event::HealthChanged(_) => vec![],
         }
     }

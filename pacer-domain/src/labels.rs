@@ -1,4 +1,4 @@
-//! Runner labels: the sanitiser S(x) of SPEC §4.5, the label set each pool's runners carry,
+//! Runner labels: the sanitiser S(x), the label set each pool's runners carry,
 //! and the `runs-on:` line that selects a pool.
 
 /// The label every Pacer runner carries and every job of ours asks for.

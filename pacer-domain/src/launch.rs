@@ -1,6 +1,6 @@
 //! Effects as data for EC2: what a pool's launch template must contain, what one launch for
-//! one job asks for, how a launch error is classified, and the capacity-retry schedule
-//! (SPEC §6). `pacer-aws` performs these; the domain only describes them.
+//! one job asks for, how a launch error is classified, and the capacity-retry schedule.
+//! `pacer-aws` performs these; the domain only describes them.
 
 use crate::config::{AllocationStrategy, Config, Pool, SpawnMethod, Tags, cascade_tags};
 use crate::time::SECOND_MS;
@@ -198,7 +198,7 @@ pub struct LaunchedInstance {
     pub market: Market,
 }
 
-/// How the dispatcher treats a failed AWS call (SPEC §6).
+/// How the dispatcher treats a failed AWS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ErrorClass {
     /// Not enough capacity of this type/market right now: back off and retry.
@@ -273,7 +273,7 @@ impl std::fmt::Display for LaunchError {
 
 impl std::error::Error for LaunchError {}
 
-/// How capacity-class failures are retried (SPEC §6 defaults: 30 s, 60 s, 120 s, 240 s, then
+/// How capacity-class failures are retried (defaults: 30 s, 60 s, 120 s, 240 s, then
 /// 300 s; give up after 12 attempts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {

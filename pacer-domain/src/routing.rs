@@ -1,4 +1,4 @@
-//! Webhook routing (SPEC §4.4–4.5): which project covers a repo, and which of its pools takes
+//! Webhook routing: which project covers a repo, and which of its pools takes
 //! a job with the given labels.
 
 use crate::config::{Config, Pool, PoolId, ProjectId};

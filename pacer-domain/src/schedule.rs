@@ -1,4 +1,4 @@
-//! The scheduling policy (SPEC §5) as pure functions over the state and `now`: which queued
+//! The scheduling policy as pure functions over the state and `now`: which queued
 //! jobs may be claimed (caps, enabled flags, retry times), in which order (round-robin across
 //! projects, oldest first within one), why any waiting job still waits, and the reaper's view
 //! of instances that overstayed or are no longer needed.
@@ -181,7 +181,7 @@ pub fn plan_claims(state: &State, now: Timestamp, limit: usize) -> Vec<JobId> {
     claims
 }
 
-/// Why a job still waits (SPEC §5: every queued job can be explained).
+/// Why a job still waits: every queued job can be explained.
 pub fn explain(state: &State, job: &Job, now: Timestamp) -> WaitReason {
     match job.status {
         JobStatus::Queued => match claimable(state, job, now, &Pending::default()) {

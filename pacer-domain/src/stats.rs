@@ -1,4 +1,4 @@
-//! Stats roll-ups (SPEC §8): per UTC hour and per UTC day, for the total and for each
+//! Stats roll-ups: per UTC hour and per UTC day, for the total and for each
 //! project, pool, repo, runner label set and sender, the terminal jobs, their outcomes,
 //! runner time, estimated cost and unpriced count. Maintained incrementally as jobs end, so
 //! any window up to 90 days is answered by summing at most a few thousand buckets, never by

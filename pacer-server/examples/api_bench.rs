@@ -146,14 +146,17 @@ async fn main() {
         redelivery_interval: Duration::ZERO,
         snapshot_every: u64::MAX,
         retry_policy: pacer_domain::RetryPolicy::default(),
+        public_key_pin: None,
     };
     let auth = Arc::new(Auth::new(true, "admin@pacer.local".into(), 12, false, None));
+    let github_app = std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET)));
     let options = ServerOptions {
-        webhook_secret: Secret::new(SECRET),
+        github_app: github_app.clone(),
         auth: auth.clone(),
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
         allowed_hosts: Vec::new(),
+        tls: pacer_server::TlsConfig::default(),
     };
     let fake = Arc::new(FakeCompute::new(FakeSettings::new(1)));
     let peers = Peers {
@@ -165,7 +168,7 @@ async fn main() {
     let started = Instant::now();
     let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
     println!("start (replay from seq 0, no snapshot): {:.1} s", started.elapsed().as_secs_f64());
-    let schema = pacer_server::schema(running.engine.clone(), auth);
+    let schema = pacer_server::schema(running.engine.clone(), auth, github_app);
 
     let first = "2026-05-28T00:00:00.000Z";
     let to = "2026-08-26T00:00:00.000Z";

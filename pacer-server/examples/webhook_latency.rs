@@ -148,13 +148,15 @@ impl Server {
             redelivery_interval: Duration::ZERO,
             snapshot_every: 100_000,
             retry_policy: pacer_domain::RetryPolicy::default(),
+            public_key_pin: None,
         };
         let options = ServerOptions {
-            webhook_secret: Secret::new(SECRET),
+            github_app: std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET))),
             auth: Arc::new(Auth::new(true, "admin@pacer.local".into(), 12, false, None)),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            tls: pacer_server::TlsConfig::default(),
         };
         let peers = Peers {
             compute: compute.clone() as Arc<dyn Compute>,

@@ -1,4 +1,4 @@
-//! `pacer backup export|import` (SPEC §12) against a stopped Pacer's data directory: export
+//! `pacer backup export|import` against a stopped Pacer's data directory: export
 //! writes the version-1 document; import plans it (a dry run prints what would be created and
 //! updated), materialises every pool's launch template through EC2 and records it all at once,
 //! or changes nothing and lists every error.

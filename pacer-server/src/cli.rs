@@ -1,4 +1,5 @@
-//! The command line (SPEC §10): `serve`, `demo`, `check-config`, `replay`, `version`.
+//! The command line: `serve`, `demo`, `check-config`, `replay`, `version`, `github-app`, and
+//! `iam-policy`, which prints the IAM policy Pacer's AWS principal needs.
 
 use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
@@ -59,6 +60,26 @@ pub(crate) enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Print the least-privilege IAM policy (JSON) for the AWS calls Pacer makes: writes only on
+    /// resources tagged `gha:managed-by=pacer`, tags only at creation, roles passed only to EC2.
+    IamPolicy {
+        /// Take the region from this configuration's `aws.region`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Limit the EC2 grants to this region (default: the configuration's, else any).
+        #[arg(long)]
+        region: Option<String>,
+        /// ARN of the IAM role in a pool's instance profile, the only roles Pacer may pass to
+        /// EC2; repeat for each (default: any role, passed to EC2 only).
+        #[arg(long = "instance-profile-role", value_name = "ARN")]
+        instance_profile_roles: Vec<String>,
+    },
+    /// Pacer's GitHub App.
+    GithubApp {
+        /// What to do.
+        #[command(subcommand)]
+        action: GitHubAppAction,
+    },
     /// List, add, disable or enable console users of a stopped Pacer (exit 1 when refused).
     User {
         /// The data directory (`storage.path`).
@@ -67,6 +88,22 @@ pub(crate) enum Command {
         /// What to do.
         #[command(subcommand)]
         action: UserAction,
+    },
+}
+
+/// `pacer github-app …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum GitHubAppAction {
+    /// Print the App's manifest (webhook = `server.public_url` + `/api/webhook`, the
+    /// `workflow_job` event, exactly the permissions Pacer uses), for GitHub's "create from
+    /// manifest" flow; the console's Settings page runs that flow for you.
+    Manifest {
+        /// The YAML configuration (for `server.public_url`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The App's name on GitHub (unique there, at most 34 characters).
+        #[arg(long, default_value = "pacer")]
+        name: String,
     },
 }
 
@@ -217,6 +254,34 @@ pub fn main() -> ExitCode {
             });
             if ok { code } else { ExitCode::from(1) }
         }
+        Command::GithubApp { action: GitHubAppAction::Manifest { config, name } } => {
+            let config = match load(config.as_deref()) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let Some(public_url) = &config.server.public_url else {
+                eprintln!("pacer: server.public_url is required: GitHub sends webhooks there");
+                return ExitCode::from(2);
+            };
+            if name.trim().is_empty() || name.chars().count() > 34 {
+                eprintln!("pacer: --name must be 1 to 34 characters");
+                return ExitCode::from(2);
+            }
+            let manifest = crate::app_setup::manifest(crate::config::base_url(public_url), name.trim());
+            match serde_json::to_string_pretty(&manifest) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("pacer: {error}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::IamPolicy { config, region, instance_profile_roles } => {
+            print_iam_policy(config.as_deref(), region, instance_profile_roles)
+        }
         Command::Replay { data } => {
             init_logging("warn", LogFormat::Text);
             match crate::replay::run(&data, &mut std::io::stdout()) {
@@ -229,6 +294,58 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `pacer iam-policy`: the policy for the region (flag, else configuration, else any) and the
+/// instance-profile roles, pretty JSON on stdout.
+fn print_iam_policy(
+    config: Option<&std::path::Path>,
+    region: Option<String>,
+    instance_profile_roles: Vec<String>,
+) -> ExitCode {
+    let region = match (region, config) {
+        (Some(region), _) => Some(region),
+        (None, Some(path)) => match load(Some(path)) {
+            Ok(config) => Some(config.aws.region),
+            Err(code) => return code,
+        },
+        (None, None) => None,
+    };
+    if let Some(region) = &region
+        && (region.is_empty()
+            || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        eprintln!("pacer iam-policy: --region {region:?} is not a region name (e.g. us-east-1)");
+        return ExitCode::from(2);
+    }
+    if let Some(role) = instance_profile_roles.iter().find(|arn| !is_role_arn(arn)) {
+        eprintln!("pacer iam-policy: {role:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)");
+        return ExitCode::from(2);
+    }
+    let policy = pacer_aws::iam_policy(&pacer_aws::PolicyScope { region, instance_profile_roles });
+    match serde_json::to_string_pretty(&policy) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("pacer iam-policy: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty())
+    )
 }
 
 fn load(path: Option<&std::path::Path>) -> Result<crate::config::Config, ExitCode> {
@@ -265,4 +382,19 @@ pub(crate) fn init_logging(level: &str, format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_arns_are_recognised() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/pacer-runner"));
+        assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/ci/pacer-runner"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:instance-profile/pacer-runner"));
+        assert!(!is_role_arn("arn:aws:iam::1234:role/pacer-runner"));
+        assert!(!is_role_arn("pacer-runner"));
+        assert!(!is_role_arn("arn:aws:iam::123456789012:role/"));
+    }
 }

@@ -1,4 +1,4 @@
-//! `pacer demo` (SPEC §13): everything on this machine with no AWS or GitHub. EC2 is a
+//! `pacer demo`: everything on this machine with no AWS or GitHub. EC2 is a
 //! [`FakeCompute`] with realistic launch latency, boot time, occasional capacity errors and
 //! spot interruptions; GitHub is simulated by a [`World`] that posts signed `workflow_job`
 //! webhooks over real HTTP to Pacer's own endpoint, plays the runners on the fake instances
@@ -625,6 +625,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         redelivery_interval: Duration::ZERO,
         snapshot_every: 10_000,
         retry_policy: pacer_domain::RetryPolicy::default(),
+        public_key_pin: None,
     };
     let signer = IdentitySigner::generate()?;
     let identity = Arc::new(IdentityVerifier::trusting(DEMO_REGION, vec![signer.public_key()]));
@@ -632,11 +633,12 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone(), identity };
     let auth = crate::auth::Auth::new(false, "admin@pacer.local".into(), 12, false, None);
     let server = crate::serve::ServerOptions {
-        webhook_secret: secret.clone(),
+        github_app: Arc::new(crate::app_setup::AppSetup::configured(secret.clone())),
         auth: Arc::new(auth),
         trusted_proxies: Vec::new(),
         allowed_origins: Vec::new(),
         allowed_hosts: Vec::new(),
+        tls: crate::config::TlsConfig::default(),
     };
     let running = start(data, settings, server, peers, listener).await?;
     seed(&running.engine).await?;

@@ -50,6 +50,7 @@ impl Doors {
                 redelivery_interval: Duration::ZERO,
                 snapshot_every: u64::MAX,
                 retry_policy: pacer_domain::RetryPolicy::default(),
+                public_key_pin: None,
             };
             let engine = Engine::new(
                 app,
@@ -61,10 +62,12 @@ impl Doors {
                 settings,
             );
             let auth = Arc::new(Auth::new(true, "admin@pacer.local".into(), 12, false, None));
+            let github_app =
+                Arc::new(crate::app_setup::AppSetup::configured(crate::config::Secret::new(SECRET)));
             Arc::new(Http {
-                schema: crate::graphql::schema(engine.clone(), auth.clone()),
+                schema: crate::graphql::schema(engine.clone(), auth.clone(), github_app.clone()),
                 engine,
-                webhook_secret: crate::config::Secret::new(SECRET),
+                github_app,
                 ready: true.into(),
                 auth,
                 trusted_proxies: Vec::new(),

@@ -1,4 +1,4 @@
-//! GitHub (SPEC §7): the small [`GitHub`] trait the engine uses (JIT runner configs, runner
+//! GitHub: the small [`GitHub`] trait the engine uses (JIT runner configs, runner
 //! deletion, the App's failed deliveries and redelivery), [`GitHubApp`] over the REST API with
 //! a GitHub App's RS256 JWT and cached installation tokens, and [`SimulatedGitHub`] for demo
 //! mode. Encoded JIT configs and tokens are secrets: never logged, never recorded.
@@ -262,7 +262,7 @@ async fn error_of(response: reqwest::Response) -> GitHubError {
     GitHubError { status, message }
 }
 
-async fn json_or_error<T: serde::de::DeserializeOwned>(
+pub(crate) async fn json_or_error<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GitHubError> {
     if !response.status().is_success() {

@@ -9,17 +9,18 @@
 //!
 //! ```no_run
 //! use pacer_aws::{FakeCompute, FakeSettings};
-//! use pacer_server::{Auth, EngineSettings, Peers, Secret, ServerOptions, SimulatedGitHub, SystemClock};
+//! use pacer_server::{AppSetup, Auth, EngineSettings, Peers, Secret, ServerOptions, SimulatedGitHub, SystemClock};
 //! use std::sync::Arc;
 //!
 //! # async fn run(data_dir: &std::path::Path, settings: EngineSettings) -> anyhow::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let options = ServerOptions {
-//!     webhook_secret: Secret::new("the GitHub App's webhook secret"),
+//!     github_app: Arc::new(AppSetup::configured(Secret::new("the GitHub App's webhook secret"))),
 //!     auth: Arc::new(Auth::new(false, "admin@example.com".into(), 12, false, None)),
 //!     trusted_proxies: Vec::new(),
 //!     allowed_origins: Vec::new(),
 //!     allowed_hosts: Vec::new(),
+//!     tls: pacer_server::TlsConfig::default(),
 //! };
 //! let peers = Peers {
 //!     compute: Arc::new(FakeCompute::new(FakeSettings::new(7))),
@@ -42,6 +43,7 @@
 #![warn(unreachable_pub)]
 
 mod app;
+mod app_setup;
 mod auth;
 mod background;
 #[cfg(feature = "standalone")]
@@ -66,15 +68,18 @@ mod secrets;
 #[cfg(feature = "standalone")]
 mod serve;
 #[cfg(feature = "standalone")]
+mod tls;
+#[cfg(feature = "standalone")]
 mod user_cli;
 mod userdata;
 
 pub use app::Meta;
+pub use app_setup::AppSetup;
 pub use auth::{Auth, Principal};
 #[cfg(feature = "standalone")]
 pub use cli::main as run_cli;
 pub use clock::{Clock, SystemClock};
-pub use config::{Config, Secret};
+pub use config::{Config, Secret, TlsConfig, TlsMode};
 #[cfg(feature = "standalone")]
 pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};

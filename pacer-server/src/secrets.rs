@@ -62,7 +62,7 @@ fn pool_token(key: &str, pool: u64, generation: u32) -> String {
     format!("pb1.{pool}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
-fn equal(a: &str, b: &str) -> bool {
+pub(crate) fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
@@ -72,6 +72,7 @@ const POOL: &str = "pool/";
 const CALLBACK: &str = "callback/";
 const PASSWORD: &str = "password/";
 const SESSION: &str = "session/";
+const GITHUB_APP: &str = "github_app";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct BootstrapToken {
@@ -382,6 +383,19 @@ impl Secrets {
     /// Stores a user's password hash.
     pub async fn set_password_hash(&self, email: &str, hash: String) -> Result<(), StoreError> {
         self.write(vec![put(format!("{PASSWORD}{}", email.to_ascii_lowercase()), &hash)]).await
+    }
+
+    /// The GitHub App created from its manifest, if any.
+    pub(crate) fn github_app(&self) -> Option<crate::app_setup::AppCredentials> {
+        read(&*self.log, GITHUB_APP)
+    }
+
+    /// Keeps the GitHub App created from its manifest.
+    pub(crate) async fn set_github_app(
+        &self,
+        app: &crate::app_setup::AppCredentials,
+    ) -> Result<(), StoreError> {
+        self.write(vec![put(GITHUB_APP, app)]).await
     }
 
     /// Stores a session under the hash of its id.

@@ -4,14 +4,16 @@
 //! Tests build the same thing on port 0.
 
 use crate::app::App;
+use crate::app_setup::AppSetup;
 use crate::auth::Auth;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secret, base_url};
+use crate::config::{Config, TlsConfig, TlsMode, base_url};
 use crate::engine::{Engine, EngineSettings};
 use crate::github::{GitHub, GitHubApp};
-use crate::http::{Http, routes};
+use crate::http::Http;
 use crate::metrics::Metrics;
 use crate::secrets::Secrets;
+use crate::tls::{Tls, certificate_hosts};
 use anyhow::Context;
 use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
 use pacer_store::{EventLog, RocksLog, Snapshotter, load_state};
@@ -24,8 +26,8 @@ use std::time::Duration;
 
 /// How the HTTP side is set up.
 pub struct ServerOptions {
-    /// The webhook secret.
-    pub webhook_secret: Secret,
+    /// The GitHub App (its webhook secret; its creation from the manifest when it has none).
+    pub github_app: Arc<AppSetup>,
     /// Sign-in.
     pub auth: Arc<Auth>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -35,6 +37,8 @@ pub struct ServerOptions {
     /// Extra host names a request's `Host` may name (the public URL's host, the allowed
     /// origins' hosts and loopback always may).
     pub allowed_hosts: Vec<String>,
+    /// HTTPS.
+    pub tls: TlsConfig,
 }
 
 /// The outside world a Pacer talks to.
@@ -79,7 +83,7 @@ impl Running {
 /// Opens the data directory and starts everything on `listener`.
 pub async fn start(
     data_dir: &Path,
-    settings: EngineSettings,
+    mut settings: EngineSettings,
     options: ServerOptions,
     peers: Peers,
     listener: tokio::net::TcpListener,
@@ -107,7 +111,32 @@ pub async fn start(
         elapsed_ms = report.elapsed.as_millis() as u64,
         "state loaded"
     );
+    let tls = Tls::from_config(&options.tls, data_dir, certificate_hosts(&settings.public_url))
+        .context("server.tls")?
+        .map(Arc::new);
+    if let Some(tls) = &tls {
+        let identity = tls.identity();
+        if options.tls.mode == TlsMode::SelfSigned {
+            settings.public_key_pin = Some(identity.pin.clone());
+        }
+        eprintln!(
+            "pacer: TLS certificate SHA-256 fingerprint {}\npacer: TLS public-key pin {}",
+            identity.fingerprint, identity.pin
+        );
+    }
+    crate::tls::spawn_reloader(tls.clone())?;
     let secrets = Arc::new(Secrets::open(log.clone(), data_dir).context("opening the secrets")?);
+    if !options.github_app.is_configured() {
+        match secrets.github_app() {
+            Some(app) => {
+                tracing::info!(app_id = app.id, slug = %app.slug, "using the GitHub App created from its manifest");
+                options.github_app.install(app).context("the GitHub App kept in the vault")?;
+            }
+            None => tracing::warn!(
+                "no GitHub App is set up: webhooks are refused until one is created (console → Settings → Create GitHub App)"
+            ),
+        }
+    }
     let app = {
         let metrics = metrics.clone();
         App::start(
@@ -145,10 +174,10 @@ pub async fn start(
             "server.public_url is not set and Pacer listens on every address: requests are not checked for their Host; set server.public_url"
         );
     }
-    let schema = crate::graphql::schema(engine.clone(), options.auth.clone());
+    let schema = crate::graphql::schema(engine.clone(), options.auth.clone(), options.github_app.clone());
     let http = Arc::new(Http {
         engine: engine.clone(),
-        webhook_secret: options.webhook_secret,
+        github_app: options.github_app,
         ready: Default::default(),
         auth: options.auth,
         schema,
@@ -158,20 +187,14 @@ pub async fn start(
     });
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let filter = routes(http.clone());
-    let server = tokio::spawn(async move {
-        warp::serve(filter)
-            .incoming(listener)
-            .graceful(async move {
-                let _ = stopped.await;
-            })
-            .run()
-            .await;
-    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = tokio::spawn(crate::http::listen::serve(listener, http.clone(), tls, async move {
+        let _ = stopped.await;
+    }));
     http.ready.store(true, Ordering::Release);
-    tracing::info!(%addr, "pacer listening");
+    tracing::info!(%addr, scheme, "pacer listening");
     // A fixed line on stderr so scripts and tests started on port 0 learn the address.
-    eprintln!("pacer: listening on http://{addr}");
+    eprintln!("pacer: listening on {scheme}://{addr}");
     Ok(Running { addr, engine, server, stop })
 }
 
@@ -179,7 +202,8 @@ pub async fn start(
 pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettings {
     let public_url = match &config.server.public_url {
         Some(url) => base_url(url).to_owned(),
-        None => format!("http://{addr}"),
+        None if config.server.tls.mode == TlsMode::None => format!("http://{addr}"),
+        None => format!("https://{addr}"),
     };
     EngineSettings {
         public_url,
@@ -199,6 +223,7 @@ pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettin
                 .collect(),
             max_attempts: config.dispatcher.max_launch_attempts,
         },
+        public_key_pin: None,
     }
 }
 
@@ -219,22 +244,35 @@ pub(crate) fn identity_verifier(config: &Config) -> anyhow::Result<pacer_aws::Id
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2_settings(&config)).await);
-    let key = std::fs::read(&config.github.private_key_path).with_context(|| {
-        format!("reading github.private_key_path {}", config.github.private_key_path.display())
-    })?;
-    let github: Arc<dyn GitHub> = Arc::new(GitHubApp::new(
-        base_url(&config.github.api_url),
-        config.github.app_id,
-        &key,
-        Duration::from_secs(config.github.request_timeout_seconds),
-        clock.clone(),
-    )?);
+    let timeout = Duration::from_secs(config.github.request_timeout_seconds);
+    let (github, github_app): (Arc<dyn GitHub>, _) = if config.github.app_configured() {
+        let key = std::fs::read(&config.github.private_key_path).with_context(|| {
+            format!("reading github.private_key_path {}", config.github.private_key_path.display())
+        })?;
+        let app = GitHubApp::new(
+            base_url(&config.github.api_url),
+            config.github.app_id,
+            &key,
+            timeout,
+            clock.clone(),
+        )?;
+        (Arc::new(app), AppSetup::configured(config.github.webhook_secret.clone()))
+    } else {
+        let setup = AppSetup::by_manifest(
+            base_url(&config.github.api_url),
+            &config.github.web_url(),
+            timeout,
+            clock.clone(),
+        );
+        (setup.github(), setup)
+    };
     let listener = tokio::net::TcpListener::bind(config.server.addr)
         .await
         .with_context(|| format!("binding server.addr {}", config.server.addr))?;
     let addr = listener.local_addr()?;
     let settings = engine_settings(&config, addr);
-    let options = server_options(&config, &settings.public_url)?;
+    let mut options = server_options(&config, &settings.public_url)?;
+    options.github_app = Arc::new(github_app);
     let identity = Arc::new(identity_verifier(&config)?);
     let peers = Peers { compute, github, clock, identity };
     let running = start(&config.storage.path, settings, options, peers, listener).await?;
@@ -282,7 +320,7 @@ pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Resul
         oidc,
     );
     Ok(ServerOptions {
-        webhook_secret: config.github.webhook_secret.clone(),
+        github_app: Arc::new(AppSetup::configured(config.github.webhook_secret.clone())),
         auth: Arc::new(auth),
         trusted_proxies: config.server.trusted_proxies.clone(),
         allowed_origins: config
@@ -292,6 +330,7 @@ pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Resul
             .map(|o| o.origin().ascii_serialization())
             .collect(),
         allowed_hosts: config.server.allowed_hosts.clone(),
+        tls: config.server.tls.clone(),
     })
 }
 

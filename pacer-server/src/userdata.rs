@@ -1,4 +1,4 @@
-//! The user data every instance of a pool version boots with (SPEC §7): a bash script that
+//! The user data every instance of a pool version boots with: a bash script that
 //! reads the instance id and its AWS-signed identity document through IMDSv2, trades them and
 //! the pool's bootstrap token for a per-job callback token, downloads and checks the runner when a version is pinned, runs the
 //! operator's `user_data_extra`, fetches its JIT config, runs the runner once, reports the
@@ -20,6 +20,8 @@ pub(crate) struct ScriptContext<'a> {
     pub bootstrap_token: &'a str,
     /// Base URL of runner releases (`…/releases/download`).
     pub runner_download_url: &'a str,
+    /// `sha256//…` of Pacer's self-signed public key, checked instead of an authority.
+    pub public_key_pin: Option<&'a str>,
 }
 
 const TEMPLATE: &str = r#"#!/bin/bash
@@ -29,6 +31,9 @@ umask 077
 
 PACER_URL="${PACER_URL:-{{PUBLIC_URL}}}"
 BOOTSTRAP_TOKEN='{{BOOTSTRAP_TOKEN}}'
+# Set when Pacer's certificate is self-signed: curl trusts it by this public-key pin instead of
+# a certificate authority (and refuses any other key).
+PUBLIC_KEY_PIN='{{PUBLIC_KEY_PIN}}'
 RUNNER_VERSION='{{RUNNER_VERSION}}'
 RUNNER_USER='{{RUNNER_USER}}'
 RUNNER_DOWNLOAD_URL="${PACER_RUNNER_DOWNLOAD_URL:-{{DOWNLOAD_URL}}}"
@@ -53,12 +58,13 @@ finish() { sync || true; $SHUTDOWN; exit "${1:-0}"; }
 # written by bash builtins to files only this script can read, so neither is on curl's argv;
 # prints the HTTP status (000 when unreachable) and leaves the answer in OUT.
 call() {
-  local path=$1 token=$2 body=$3 out=$4 code
+  local path=$1 token=$2 body=$3 out=$4 code tls=()
   shift 4
+  if [ -n "$PUBLIC_KEY_PIN" ]; then tls=(--insecure --pinnedpubkey "$PUBLIC_KEY_PIN"); fi
   printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$token" > "$SECRETS/headers"
   printf '%s' "$body" > "$SECRETS/body"
   code=$(curl -sS -o "$out" -w '%{http_code}' -X POST "$PACER_URL$path" -H @"$SECRETS/headers" \
-    --data-binary @"$SECRETS/body" "$@") || true
+    --data-binary @"$SECRETS/body" ${tls[@]+"${tls[@]}"} "$@") || true
   rm -f "$SECRETS/headers" "$SECRETS/body"
   printf '%s' "${code:-000}"
 }
@@ -178,6 +184,7 @@ pub(crate) fn render(pool: &PoolSpec, context: &ScriptContext<'_>) -> String {
             &context.public_url.trim_end_matches('/').replace(['"', '$', '`', '\\'], ""),
         )
         .replace("{{BOOTSTRAP_TOKEN}}", &quoted(context.bootstrap_token))
+        .replace("{{PUBLIC_KEY_PIN}}", &quoted(context.public_key_pin.unwrap_or_default()))
         .replace("{{RUNNER_VERSION}}", &quoted(pool.runner_version.as_deref().unwrap_or_default()))
         .replace("{{RUNNER_USER}}", &quoted(pool.runner_user.as_deref().unwrap_or_default()))
         .replace(
@@ -209,12 +216,14 @@ mod tests {
                 public_url: "https://pacer.example.com/",
                 bootstrap_token: "tok'en",
                 runner_download_url: "https://dl/",
+                public_key_pin: Some("sha256//AAAA"),
             },
         );
         assert!(script.starts_with("#!/bin/bash\n"));
         assert!(script.contains(r#"PACER_URL="${PACER_URL:-https://pacer.example.com}""#));
         assert!(script.contains(r#"BOOTSTRAP_TOKEN='tok'\''en'"#));
         assert!(script.contains("RUNNER_VERSION='2.321.0'"));
+        assert!(script.contains("PUBLIC_KEY_PIN='sha256//AAAA'"));
         assert!(script.contains("RUNNER_USER='runner'"));
         assert!(script.contains("apt-get install -y jq"));
         assert!(!script.contains("{{"), "every placeholder is filled");
@@ -233,6 +242,7 @@ mod tests {
                 public_url: "http://127.0.0.1:1",
                 bootstrap_token: "t",
                 runner_download_url: "http://127.0.0.1:1",
+                public_key_pin: None,
             },
         );
         let status =

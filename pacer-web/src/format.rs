@@ -104,7 +104,7 @@ pub(crate) fn instant_opt(text: Option<&str>) -> String {
     text.and_then(parse_instant).map_or_else(|| DASH.to_owned(), instant)
 }
 
-/// The colour family a job status is shown in (SPEC §11).
+/// The colour family a job status is shown in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tone {
     /// Waiting: queued.

@@ -1,6 +1,8 @@
 //! Test peers: moto's EC2 server (patched for capacity faults by
 //! `tools/aws/moto_faulty_server.py`) and the AWS Pricing stub, each started on a
-//! free loopback port for one test and killed when dropped. The Python venv comes from
+//! free loopback port for one test and killed when dropped. moto records the requests it gets
+//! once asked to (`/moto-api/recorder/start-recording`), the pricing stub always; both in
+//! moto's recorder format. The Python venv comes from
 //! `scripts/install-python-peers.sh`; when it is missing the test fails and says so.
 
 use aws_config::{BehaviorVersion, Region};
@@ -166,6 +168,7 @@ impl Aws {
             .arg("127.0.0.1")
             .arg(port.to_string())
             .env("MOTO_FAULTS_FILE", &faults)
+            .env("MOTO_RECORDER_FILEPATH", dir.path().join("moto-recording.jsonl"))
             .env("PYTHONDONTWRITEBYTECODE", "1");
         let moto = Peer::start(dir.path(), "moto", command, port);
         Aws { moto, pricing: None, faults, dir }
@@ -175,9 +178,18 @@ impl Aws {
     pub fn with_pricing(mut self) -> Aws {
         let port = free_port();
         let mut command = Command::new(python());
-        command.arg(script("pricing_stub.py")).arg(port.to_string());
+        command
+            .arg(script("pricing_stub.py"))
+            .arg(port.to_string())
+            .env("PRICING_STUB_RECORDING", self.pricing_recording());
         self.pricing = Some(Peer::start(self.dir.path(), "pricing", command, port));
         self
+    }
+
+    /// The file the pricing stub appends each request to (one JSON line each, as moto's
+    /// recorder writes them); absent until the first request.
+    pub fn pricing_recording(&self) -> PathBuf {
+        self.dir.path().join("pricing-recording.jsonl")
     }
 
     /// Replaces the injected faults, e.g. `{"m5.large": "InsufficientInstanceCapacity"}`.

@@ -1,4 +1,4 @@
-//! Backups (SPEC §12): the version-1 JSON document of operator-edited config, its export from
+//! Backups: the version-1 JSON document of operator-edited config, its export from
 //! the state, and the import plan. An import upserts by stable name (project by name, pool by
 //! project + name, repo by full name) and is all-or-nothing: every row is checked by the same
 //! `decide` rules as a console edit, against the configuration as the import would leave it,
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 /// The only backup format version (also the Go Pacer's); any other is refused.
 pub const BACKUP_VERSION: u32 = 1;
 
-/// A backup document (SPEC §12): operator-edited config only, no ids, jobs, users or secrets.
+/// A backup document: operator-edited config only, no ids, jobs, users or secrets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
     /// Format version, [`BACKUP_VERSION`]; an import of any other is refused.

@@ -1,4 +1,4 @@
-//! The configuration area (SPEC §1): projects, pools with their launch templates, and repo
+//! The configuration area: projects, pools with their launch templates, and repo
 //! bindings, as operators edit them in the console or import them from a backup.
 //!
 //! - `model`: the specs, their context-free validation (shared with the console) and the

@@ -1,4 +1,4 @@
-//! Operator-edited configuration: projects, pools and repo bindings (SPEC §1), their specs as
+//! Operator-edited configuration: projects, pools and repo bindings, their specs as
 //! operators write them, the context-free validation shared with the console, and the tag
 //! cascade with the reserved `gha:` prefix.
 
@@ -130,7 +130,7 @@ impl SpawnMethod {
     }
 }
 
-/// How CreateFleet picks among a pool's overrides (SPEC §6).
+/// How CreateFleet picks among a pool's overrides.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AllocationStrategy {
     /// On-demand lowest-price, spot price-capacity-optimized.

@@ -1,4 +1,4 @@
-//! The instance area (SPEC §6–§8): the EC2 instances Pacer launched, from `job.spawn_launched`
+//! The instance area: the EC2 instances Pacer launched, from `job.spawn_launched`
 //! through the runner's callbacks (bootstrap, registration, completion, errors) to their end
 //! (terminated, lost, reaped, or found as an orphan).
 //!

@@ -146,7 +146,7 @@ pub struct WebhookAbsorbed {
     pub reason: String,
 }
 
-/// `job.queued`: a `workflow_job` webhook routed a new job to a pool (SPEC §3–§4).
+/// `job.queued`: a `workflow_job` webhook routed a new job to a pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobQueued {
     /// The new job's id, [`crate::Jobs::next_id`] at the time.

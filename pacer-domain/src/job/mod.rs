@@ -1,4 +1,4 @@
-//! The job area (SPEC §3–§5): a `workflow_job` from the webhook that queues it to its one
+//! The job area: a `workflow_job` from the webhook that queues it to its one
 //! terminal status.
 //!
 //! - `events`: the area's facts (`webhook.*`, `job.*`) and the job id;

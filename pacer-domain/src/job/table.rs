@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// Where a job is in its life (SPEC §3).
+/// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum JobStatus {
     /// Routed to a pool, waiting to be claimed (also after a launch retry or losing its

@@ -1,4 +1,4 @@
-//! Webhook intake rules (SPEC §4): what a delivery, already authenticated and parsed by the
+//! Webhook intake rules: what a delivery, already authenticated and parsed by the
 //! host into typed actions and conclusions, does to the jobs. A new `queued` job is routed to a
 //! pool; a job whose `queued` was missed is recovered from its later action; later actions move
 //! a known job (started, ended, moved to the runner GitHub actually chose) or are absorbed

@@ -62,6 +62,20 @@ pub struct SettingsRetentionChanged {
     pub days: u32,
 }
 
+/// `github_app.created`: an operator created Pacer's GitHub App from its manifest (the App's
+/// key and webhook secret went to the host's vault, never here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitHubAppCreated {
+    /// The App's id.
+    pub app_id: u64,
+    /// The App's URL name (`github.com/apps/<slug>`).
+    pub slug: String,
+    /// The account owning the App (an organisation or user login).
+    pub owner: String,
+    /// The App's page on GitHub.
+    pub html_url: String,
+}
+
 /// `health.changed`: a component's health changed (a first report only when unhealthy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthChanged {
@@ -85,6 +99,17 @@ pub(crate) fn rotate_bootstrap_token(
         fingerprint,
         previous_valid_until,
     })])
+}
+
+/// `github_app.created`, for an App with an id and a slug.
+pub(crate) fn record_github_app(app: GitHubAppCreated) -> Result<Vec<Event>, Rejection> {
+    if app.app_id == 0 {
+        return Err(Rejection::field("app_id", "required"));
+    }
+    if app.slug.trim().is_empty() {
+        return Err(Rejection::field("slug", "required"));
+    }
+    Ok(vec![Event::GitHubAppCreated(app)])
 }
 
 /// `settings.retention_changed`, for 1 to [`MAX_RETENTION_DAYS`] days.

@@ -1,4 +1,4 @@
-//! Claims, caps, fairness, launch outcomes, capacity retries and claim expiry (SPEC §5, §6).
+//! Claims, caps, fairness, launch outcomes, capacity retries and claim expiry.
 
 use crate::support::*;
 use pacer_domain::*;

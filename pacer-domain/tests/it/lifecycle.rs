@@ -1,4 +1,5 @@
-//! Runner callbacks, runner rebinding (SPEC §3 last point), the reaper and retention.
+//! Runner callbacks, runner rebinding (GitHub running a job on another job's runner), the
+//! reaper and retention.
 
 use crate::support::*;
 use pacer_domain::*;

@@ -1,4 +1,4 @@
-//! Pool matching order (SPEC §4.5), org scope and sanitising.
+//! Pool matching order, org scope and sanitising.
 
 use crate::support::*;
 use pacer_domain::*;

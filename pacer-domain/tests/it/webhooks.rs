@@ -1,4 +1,4 @@
-//! workflow_job intake: every outcome of SPEC §4 and the state machine of SPEC §3 under late,
+//! workflow_job intake: every outcome of a delivery and the job state machine under late,
 //! duplicate and out-of-order webhooks.
 
 use crate::support::*;

@@ -1,4 +1,4 @@
-//! Sign-in (SPEC §9): sessions in an HttpOnly, SameSite=Strict cookie backed by a server-side
+//! Sign-in: sessions in an HttpOnly, SameSite=Strict cookie backed by a server-side
 //! record (revocation is immediate); local sign-in with argon2id hashes, a bootstrap user whose
 //! random password is printed once, throttling per client address and per account, uniform
 //! timing for unknown users, every attempt audited; OpenID Connect in [`oidc`].

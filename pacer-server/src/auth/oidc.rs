@@ -1,4 +1,4 @@
-//! OpenID Connect sign-in (SPEC §9): authorization code with PKCE (S256), a one-time `state`
+//! OpenID Connect sign-in: authorization code with PKCE (S256), a one-time `state`
 //! bound to the browser's flow and a `nonce` bound into the ID token; the ID token is verified
 //! against the issuer's published keys (signature, issuer, audience, expiry, nonce); access is
 //! granted by allowlists of verified emails, email domains or group claims. Every refusal is

@@ -1,4 +1,4 @@
-//! Configuration (SPEC §10): one typed [`Config`], layered with figment — its defaults
+//! Configuration: one typed [`Config`], layered with figment — its defaults
 //! ([`Config::default`]) ← the YAML file ← `PACER_*` environment variables
 //! (`server.public_url` ← `PACER_SERVER_PUBLIC_URL`), each layer overriding the one before.
 //! Values are typed as they are read (addresses, URLs, networks, the log format, numbers); the
@@ -106,6 +106,8 @@ pub struct ServerConfig {
     /// origins' hosts and loopback are always allowed).
     #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
+    /// HTTPS.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -116,8 +118,45 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            tls: TlsConfig::default(),
         }
     }
+}
+
+/// `server.tls.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Whether and how Pacer serves HTTPS itself.
+    pub mode: TlsMode,
+    /// `manual`: the certificate chain (PEM, leaf first).
+    #[serde(deserialize_with = "optional")]
+    pub cert_file: Option<PathBuf>,
+    /// `manual`: the private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(deserialize_with = "optional")]
+    pub key_file: Option<PathBuf>,
+    /// `manual`: how often the files are checked for a change (SIGHUP reloads at once).
+    pub reload_check_seconds: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { mode: TlsMode::None, cert_file: None, key_file: None, reload_check_seconds: 10 }
+    }
+}
+
+/// `server.tls.mode`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain HTTP (behind a TLS-terminating proxy, or on loopback).
+    #[default]
+    None,
+    /// The operator's certificate and key files.
+    Manual,
+    /// A certificate Pacer generates once and keeps in the data directory; instances trust it
+    /// by its pinned public key.
+    SelfSigned,
 }
 
 /// `storage.*`
@@ -177,15 +216,19 @@ const MAX_CALL_TIMEOUT_SECONDS: u64 = 60;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitHubConfig {
-    /// GitHub App id; required.
+    /// GitHub App id (with the key and the secret; all three unset: the App is created from
+    /// its manifest in the console).
     pub app_id: u64,
-    /// PEM file of the App's private key; required.
+    /// PEM file of the App's private key.
     pub private_key_path: PathBuf,
-    /// Webhook secret; required.
+    /// Webhook secret.
     pub webhook_secret: Secret,
     /// REST API base.
     #[serde(deserialize_with = "text")]
     pub api_url: Url,
+    /// GitHub's web address, where Apps are created (default: from `api_url`).
+    #[serde(deserialize_with = "optional")]
+    pub web_url: Option<Url>,
     /// Where runner releases are downloaded from (pinned versions).
     #[serde(deserialize_with = "text")]
     pub runner_download_url: Url,
@@ -202,6 +245,7 @@ impl Default for GitHubConfig {
             private_key_path: PathBuf::new(),
             webhook_secret: Secret::default(),
             api_url: known_url("https://api.github.com"),
+            web_url: None,
             runner_download_url: known_url("https://github.com/actions/runner/releases/download"),
             redelivery_interval_seconds: 300,
             request_timeout_seconds: 30,
@@ -421,6 +465,22 @@ impl ConfigErrors {
     }
 }
 
+impl GitHubConfig {
+    /// Whether the App is set here (app id, key and webhook secret), rather than created from
+    /// its manifest in the console.
+    pub fn app_configured(&self) -> bool {
+        self.app_id != 0
+    }
+
+    /// GitHub's web address: `web_url`, or the one `api_url` implies.
+    pub fn web_url(&self) -> String {
+        match &self.web_url {
+            Some(url) => base_url(url).to_owned(),
+            None => crate::app_setup::web_url_of(base_url(&self.api_url)),
+        }
+    }
+}
+
 impl Config {
     /// Layers the defaults, the file at `path` (when given) and the `PACER_*` variables that
     /// `env` returns, reads the result into types and validates it.
@@ -497,6 +557,33 @@ impl Config {
         {
             err("server.allowed_hosts", "each entry must be a host name or IPv4 address without a port");
         }
+        let tls = &self.server.tls;
+        match tls.mode {
+            TlsMode::Manual => {
+                for (key, file) in
+                    [("server.tls.cert_file", &tls.cert_file), ("server.tls.key_file", &tls.key_file)]
+                {
+                    match file {
+                        None => err(key, "required with mode manual"),
+                        Some(path) if std::fs::metadata(path).is_err() => err(key, "cannot be read"),
+                        Some(_) => {}
+                    }
+                }
+            }
+            TlsMode::None | TlsMode::SelfSigned => {
+                if tls.cert_file.is_some() || tls.key_file.is_some() {
+                    err("server.tls.mode", "cert_file and key_file are used only with mode manual");
+                }
+            }
+        }
+        if !(1..=3_600).contains(&tls.reload_check_seconds) {
+            err("server.tls.reload_check_seconds", "must be between 1 and 3600");
+        }
+        if tls.mode != TlsMode::None
+            && self.server.public_url.as_ref().is_some_and(|url| url.scheme() != "https")
+        {
+            err("server.public_url", "must be an https URL when server.tls.mode is not none");
+        }
         if self.storage.path.as_os_str().is_empty() {
             err("storage.path", "required");
         }
@@ -517,11 +604,17 @@ impl Config {
                 );
             }
         }
-        if self.github.app_id == 0 {
-            err("github.app_id", "required (the GitHub App's numeric id)");
+        let github = &self.github;
+        let app_configured = github.app_id != 0
+            || !github.private_key_path.as_os_str().is_empty()
+            || !github.webhook_secret.is_empty();
+        if app_configured && github.app_id == 0 {
+            err("github.app_id", "required with the key and secret (the GitHub App's numeric id)");
         }
-        if self.github.private_key_path.as_os_str().is_empty() {
-            err("github.private_key_path", "required");
+        if !app_configured {
+            // The App is created from its manifest in the console.
+        } else if self.github.private_key_path.as_os_str().is_empty() {
+            err("github.private_key_path", "required with app_id");
         } else {
             match std::fs::read_to_string(&self.github.private_key_path) {
                 Ok(pem) if pem.contains("PRIVATE KEY-----") => {}
@@ -529,15 +622,20 @@ impl Config {
                 Err(_) => err("github.private_key_path", "cannot be read"),
             }
         }
-        if self.github.webhook_secret.is_empty() {
-            err("github.webhook_secret", "required (at least 16 characters)");
+        if !app_configured {
+            // Created with the App.
+        } else if self.github.webhook_secret.is_empty() {
+            err("github.webhook_secret", "required with app_id (at least 16 characters)");
         } else if self.github.webhook_secret.expose().len() < 16 {
             err("github.webhook_secret", "must be at least 16 characters");
         }
         for (key, url) in [
             ("github.api_url", &self.github.api_url),
             ("github.runner_download_url", &self.github.runner_download_url),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.github.web_url.as_ref().map(|url| ("github.web_url", url)))
+        {
             if !is_http(url) {
                 err(key, "must be an http(s) URL");
             }
@@ -693,11 +791,19 @@ mod tests {
             typo.to_string(),
             "invalid configuration:\n  - storage.pth: unknown key `pth` (known here: path, snapshot_every)"
         );
+        // Without an App in the configuration it is created from the console; only the region
+        // is required.
         let missing = load("storage:\n  path: x\n", &[]).unwrap_err();
-        assert_eq!(
-            keys(missing),
-            ["aws.region", "github.app_id", "github.private_key_path", "github.webhook_secret"]
-        );
+        assert_eq!(keys(missing), ["aws.region"]);
+        let part_of_an_app =
+            load("storage:\n  path: x\naws:\n  region: r\ngithub:\n  app_id: 7\n", &[]).unwrap_err();
+        assert_eq!(keys(part_of_an_app), ["github.private_key_path", "github.webhook_secret"]);
+        let secret_only = load(
+            "storage:\n  path: x\naws:\n  region: r\ngithub:\n  webhook_secret: 0123456789abcdef\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(keys(secret_only), ["github.app_id", "github.private_key_path"]);
         let wrong_type = load("$MINIMAL", &[("PACER_STORAGE_SNAPSHOT_EVERY", "lots")]).unwrap_err();
         assert_eq!(keys(wrong_type.clone()), ["storage.snapshot_every"]);
         assert!(wrong_type.to_string().contains("(from PACER_STORAGE_SNAPSHOT_EVERY)"), "{wrong_type}");

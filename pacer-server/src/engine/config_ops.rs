@@ -52,6 +52,7 @@ impl Engine {
             public_url: &self.settings.public_url,
             bootstrap_token: &token,
             runner_download_url: &self.settings.runner_download_url,
+            public_key_pin: self.settings.public_key_pin.as_deref(),
         };
         render(spec, &context)
     }

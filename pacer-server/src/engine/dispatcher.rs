@@ -1,4 +1,4 @@
-//! The dispatcher (SPEC §5): woken at once by every commit that may free or create work (and
+//! The dispatcher: woken at once by every commit that may free or create work (and
 //! when the earliest retry falls due), with a periodic sweep as a safety net. Each pass returns
 //! stale claims, plans claims with the domain's policy, records them, and launches each claimed
 //! job concurrently (bounded), recording launched / retry / failed. A slow AWS call holds only

@@ -45,6 +45,9 @@ pub struct EngineSettings {
     pub snapshot_every: u64,
     /// How capacity failures are retried.
     pub retry_policy: pacer_domain::RetryPolicy,
+    /// The `sha256//…` pin of the public key of Pacer's self-signed certificate, which the user
+    /// data checks instead of a certificate authority (`None`: the system's authorities).
+    pub public_key_pin: Option<String>,
 }
 
 /// How many launch calls are under way, against the most allowed at once.

@@ -1,4 +1,4 @@
-//! The reaper (SPEC §6), every `reaper.interval_seconds` and on demand: terminates instances past
+//! The reaper, every `reaper.interval_seconds` and on demand: terminates instances past
 //! their pool's max runtime (deregistering their runner first), instances no job needs and
 //! instances whose work is over, describes every live instance in batches and records what
 //! vanished, then sweeps EC2 for instances tagged `gha:managed-by=pacer` that the log does not

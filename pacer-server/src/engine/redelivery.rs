@@ -1,4 +1,4 @@
-//! Missed-webhook recovery (SPEC §7): GitHub does not redeliver by itself, so every
+//! Missed-webhook recovery: GitHub does not redeliver by itself, so every
 //! `github.redelivery_interval_seconds` Pacer lists the App's recent deliveries and asks GitHub
 //! to redeliver each failed one whose delivery id the log has never recorded.
 

@@ -1,4 +1,4 @@
-//! Runner callbacks (SPEC §7) as engine operations; the HTTP layer maps their errors to status
+//! Runner callbacks as engine operations; the HTTP layer maps their errors to status
 //! codes. Bootstrap trades the pool's bootstrap token for a per-job callback token (once per
 //! instance); register mints the JIT config from GitHub (once per instance, never after its job
 //! or runner is done, one call in flight; every refusal is a 410, recorded once per instance and

@@ -1,4 +1,4 @@
-//! The GraphQL API (SPEC §10): roots merged per area (`query.rs`, `mutation.rs`,
+//! The GraphQL API: roots merged per area (`query.rs`, `mutation.rs`,
 //! `subscription.rs`) over the API's own mirror types (`types.rs`); `POST /graphql` for queries
 //! and mutations, the `graphql-transport-ws` WebSocket on the same path for subscriptions,
 //! GraphiQL on `GET /graphql`. Every operation needs a session unless auth is disabled; refusals
@@ -12,6 +12,7 @@ mod subscription;
 pub(crate) mod summary;
 pub(crate) mod types;
 
+use crate::app_setup::AppSetup;
 use crate::auth::{Auth, Principal};
 use crate::engine::{ConfigChangeError, Engine};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
@@ -34,11 +35,12 @@ pub(crate) const MAX_DEPTH: usize = 20;
 pub(crate) const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema over `engine`.
-pub fn schema(engine: Arc<Engine>, auth: Arc<Auth>) -> PacerSchema {
+pub fn schema(engine: Arc<Engine>, auth: Arc<Auth>, github_app: Arc<AppSetup>) -> PacerSchema {
     let subscribers = Arc::new(Subscribers::new(engine.metrics.subscriptions_gauge()));
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(engine)
         .data(auth)
+        .data(github_app)
         .data(subscribers)
         .extension(SessionCheck)
         .limit_depth(MAX_DEPTH)
@@ -177,6 +179,11 @@ pub(crate) fn parse_id(field: &str, id: &ID) -> async_graphql::Result<u64> {
 /// The principal of the request.
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
     ctx.data::<Principal>()
+}
+
+/// Pacer's GitHub App and its creation.
+pub(crate) fn github_app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppSetup>> {
+    ctx.data::<Arc<AppSetup>>()
 }
 
 /// The engine.

@@ -355,6 +355,15 @@ fn pool_view(engine: &crate::engine::Engine, id: PoolId) -> Result<PoolView> {
 }
 
 /// Settings and the caller's session.
+/// A GitHub App creation for the browser to post to GitHub.
+#[derive(SimpleObject)]
+pub(super) struct GitHubAppCreation {
+    /// Where to post the form (GitHub's new-App page, with the one-time `state`).
+    pub url: String,
+    /// The form field `manifest`: the App's manifest as JSON text.
+    pub manifest: String,
+}
+
 #[derive(Default)]
 pub(super) struct SystemMutation;
 
@@ -368,6 +377,47 @@ impl SystemMutation {
         let engine = engine(ctx)?;
         engine.rotate_bootstrap_token(meta(ctx)?).await.map_err(|e| config_error(ctx, e))?;
         Ok(settings(engine))
+    }
+
+    /// Starts creating Pacer's GitHub App from its manifest (webhook, the `workflow_job` event
+    /// and exactly the permissions Pacer uses): the browser posts `manifest` as the form field
+    /// `manifest` to `url`, GitHub asks the operator to confirm and sends them back to
+    /// `/setup/github-app`, where Pacer keeps the App's key and webhook secret and starts using
+    /// it. `name` is the App's name on GitHub (1 to 34 characters, unique there);
+    /// `organization` owns it (the signed-in GitHub user without). The `state` in `url` is good
+    /// for one use within an hour. INVALID_INPUT for a bad name or organization; CONFLICT when
+    /// the App is set in the configuration or was created already.
+    #[graphql(name = "beginGitHubAppCreation")]
+    async fn begin_github_app_creation(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        organization: Option<String>,
+    ) -> Result<GitHubAppCreation> {
+        let name = name.trim();
+        let mut errors = Vec::new();
+        if name.is_empty() || name.chars().count() > 34 {
+            errors.push(pacer_domain::FieldError::new("name", "must be 1 to 34 characters"));
+        }
+        let organization = organization.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty());
+        let login = |o: &str| {
+            o.len() <= 39 && o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !o.starts_with('-')
+        };
+        if organization.as_deref().is_some_and(|o| !login(o)) {
+            errors.push(pacer_domain::FieldError::new("organization", "must be a GitHub organization login"));
+        }
+        if !errors.is_empty() {
+            return Err(invalid(ctx, errors));
+        }
+        let email = match principal(ctx)?.actor() {
+            pacer_domain::Actor::User(email) => email,
+            other => other.to_string(),
+        };
+        let public_url = &engine(ctx)?.settings.public_url;
+        let creation = super::github_app(ctx)?
+            .begin(&email, public_url, name, organization.as_deref())
+            .map_err(|e| error(ErrorCode::Conflict, e.to_string()))?;
+        Ok(GitHubAppCreation { url: creation.url, manifest: creation.manifest })
     }
 
     /// Sets how many days finished jobs stay in the jobs view (1 to 3,650, else INVALID_INPUT);

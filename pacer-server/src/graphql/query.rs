@@ -741,6 +741,33 @@ pub(super) struct Settings {
     pub public_url: String,
 }
 
+/// Where Pacer's GitHub App comes from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub(super) enum GitHubAppSource {
+    /// `github.app_id`, `private_key_path` and `webhook_secret` in the configuration.
+    Config,
+    /// Created from its manifest in the console; kept in the vault.
+    Manifest,
+    /// None yet: webhooks are refused until one is created (`beginGitHubAppCreation`).
+    None,
+}
+
+/// Pacer's GitHub App.
+#[derive(SimpleObject)]
+#[graphql(name = "GitHubApp")]
+pub(super) struct GitHubAppView {
+    /// Where it comes from.
+    pub source: GitHubAppSource,
+    /// The App's id (when created here).
+    pub app_id: Option<String>,
+    /// Its URL name (when created here).
+    pub slug: Option<String>,
+    /// The account owning it (when created here).
+    pub owner: Option<String>,
+    /// Its page on GitHub, where it is installed (when created here).
+    pub html_url: Option<String>,
+}
+
 /// Who the caller is.
 #[derive(SimpleObject)]
 pub(super) struct User {
@@ -837,6 +864,24 @@ impl SystemQuery {
     /// The current settings.
     async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
         Ok(settings(engine(ctx)?))
+    }
+
+    /// Pacer's GitHub App: from the configuration, created here, or none yet.
+    async fn github_app(&self, ctx: &Context<'_>) -> Result<GitHubAppView> {
+        let setup = super::github_app(ctx)?;
+        let created = setup.created();
+        let source = match (&created, setup.is_configured()) {
+            (_, true) => GitHubAppSource::Config,
+            (Some(_), false) => GitHubAppSource::Manifest,
+            (None, false) => GitHubAppSource::None,
+        };
+        Ok(GitHubAppView {
+            source,
+            app_id: created.as_ref().map(|app| app.id.to_string()),
+            slug: created.as_ref().map(|app| app.slug.clone()),
+            owner: created.as_ref().map(|app| app.owner.clone()),
+            html_url: created.map(|app| app.html_url),
+        })
     }
 
     /// Who the caller is; null without a session.

@@ -117,6 +117,9 @@ pub(crate) fn summary(event: &Event) -> String {
             format!("refused {}'s bootstrap token for {} ({})", e.pool, e.instance, e.reason.as_str())
         }
         Event::SettingsRetentionChanged(e) => format!("retention set to {} days", e.days),
+        Event::GitHubAppCreated(e) => {
+            format!("GitHub App {} (id {}) created for {}", e.slug, e.app_id, e.owner)
+        }
         Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),
         Event::HealthChanged(e) => format!("{} unhealthy: {}", e.component, e.message),
     }

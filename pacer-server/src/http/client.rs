@@ -12,6 +12,10 @@ use warp::{Filter, Rejection};
 /// The header every state-changing request from the console carries.
 pub(super) const CSRF_HEADER: &str = "x-pacer-request";
 
+/// The TCP peer of a request, put in its extensions by the server loop (`listen.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Peer(pub(super) SocketAddr);
+
 /// The client's address: the peer, or the right-most untrusted `X-Forwarded-For` hop when the
 /// peer is a trusted proxy.
 pub(super) fn client_ip(
@@ -35,11 +39,12 @@ pub(super) fn client_ip(
 
 /// Extracts the client address.
 pub(super) fn ip(http: Arc<Http>) -> impl Filter<Extract = (IpAddr,), Error = Rejection> + Clone {
-    warp::addr::remote().and(warp::header::optional::<String>("x-forwarded-for")).and(with(http)).map(
-        |peer: Option<SocketAddr>, forwarded: Option<String>, http: Arc<Http>| {
-            client_ip(peer, forwarded.as_deref(), &http.trusted_proxies)
-        },
-    )
+    warp::ext::optional::<Peer>()
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .and(with(http))
+        .map(|peer: Option<Peer>, forwarded: Option<String>, http: Arc<Http>| {
+            client_ip(peer.map(|Peer(addr)| addr), forwarded.as_deref(), &http.trusted_proxies)
+        })
 }
 
 /// The token of an `Authorization: Bearer <token>` value (a header, or the same field of a

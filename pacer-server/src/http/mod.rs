@@ -1,4 +1,4 @@
-//! The REST surface (SPEC §10): webhooks, runner callbacks, health, readiness and metrics, as
+//! The REST surface: webhooks, runner callbacks, health, readiness and metrics, as
 //! warp filters in the style of warp's `todos` example: one filter function per resource,
 //! plain async handlers, shared state injected by one filter, a body limit on every route that
 //! takes a body, and one `recover` mapping rejections to a JSON error body. Internal error text
@@ -10,13 +10,16 @@ mod client;
 mod console;
 mod graphql;
 mod health;
+#[cfg(feature = "standalone")]
+pub(crate) mod listen;
 mod runner;
+mod setup;
 mod webhook;
 
 pub use webhook::sign as webhook_signature;
 
+use crate::app_setup::AppSetup;
 use crate::auth::Auth;
-use crate::config::Secret;
 use crate::engine::Engine;
 use crate::graphql::PacerSchema;
 use serde::Serialize;
@@ -30,8 +33,8 @@ use warp::{Filter, Rejection, Reply};
 pub(crate) struct Http {
     /// The application and its effects: every handler's commands go through it.
     pub engine: Arc<Engine>,
-    /// The webhook secret.
-    pub webhook_secret: Secret,
+    /// The GitHub App: its webhook secret, its creation from the manifest.
+    pub github_app: Arc<AppSetup>,
     /// Set once the state is loaded and the engine runs.
     pub ready: AtomicBool,
     /// Sign-in, sessions and the throttle.
@@ -149,6 +152,7 @@ pub(crate) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         .or(health::routes(http.clone()))
         .or(graphql::routes(http.clone()))
         .or(auth_routes::routes(http.clone()))
+        .or(setup::route(http.clone()))
         .or(console::route());
     known_host(http)
         .and(routes)

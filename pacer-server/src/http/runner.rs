@@ -1,4 +1,4 @@
-//! Runner callbacks (SPEC §7): `/api/runner/bootstrap|register|complete|error`. Bootstrap takes
+//! Runner callbacks: `/api/runner/bootstrap|register|complete|error`. Bootstrap takes
 //! the pool's bootstrap token and the instance's AWS-signed identity document, the others the
 //! per-job callback token; tokens are bearer tokens. Status codes: 401 bad token, 403 a
 //! credential that does not reach this instance (recorded), 409 try again (launch not recorded

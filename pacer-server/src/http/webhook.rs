@@ -1,4 +1,4 @@
-//! `POST /api/webhook` (SPEC §4): a 1 MiB body limit, the HMAC-SHA256 signature verified on the
+//! `POST /api/webhook`: a 1 MiB body limit, the HMAC-SHA256 signature verified on the
 //! raw bytes before anything is parsed, delivery dedupe, and an answer only once the resulting
 //! events are durable. No outbound call happens inside the request.
 
@@ -212,9 +212,16 @@ async fn handle(
         metrics.webhook(outcome, started.elapsed());
         rejection
     };
-    let valid = signature
-        .as_deref()
-        .is_some_and(|s| signature_valid(http.webhook_secret.expose().as_bytes(), &body, s));
+    let secret = http.github_app.webhook_secret();
+    if secret.is_empty() {
+        let error = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_github_app",
+            "no GitHub App is set up yet: create it in the console (Settings) or set github.* in the configuration",
+        );
+        return Err(refuse(WebhookOutcome::Unavailable, warp::reject::custom(error)));
+    }
+    let valid = signature.as_deref().is_some_and(|s| signature_valid(secret.expose().as_bytes(), &body, s));
     if !valid {
         let error = ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -191,6 +191,10 @@ async function pageContent(page, name) {
       break;
     case "settings":
       await visible(page, "token-fingerprint", "the bootstrap token fingerprint");
+      {
+        const source = await text(await visible(page, "github-app-source", "where the GitHub App comes from"));
+        if (!source.startsWith("Set in the configuration")) fail(`the GitHub App card says: ${source}`);
+      }
       break;
     default:
       fail(`no content check for ${name}`);

@@ -73,14 +73,17 @@ impl Api {
             redelivery_interval: Duration::ZERO,
             snapshot_every: 10_000,
             retry_policy: pacer_domain::RetryPolicy::default(),
+            public_key_pin: None,
         };
         let auth = Arc::new(Auth::new(false, "admin@pacer.local".into(), 12, false, None));
+        let github_app = std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET)));
         let options = ServerOptions {
-            webhook_secret: Secret::new(SECRET),
+            github_app: github_app.clone(),
             auth: auth.clone(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            tls: pacer_server::TlsConfig::default(),
         };
         let peers = Peers {
             compute: fake.clone() as Arc<dyn Compute>,
@@ -89,7 +92,7 @@ impl Api {
             identity: Arc::new(pacer_aws::IdentityVerifier::trusting("us-east-1", Vec::new())),
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
-        let schema = pacer_server::schema(running.engine.clone(), auth.clone());
+        let schema = pacer_server::schema(running.engine.clone(), auth.clone(), github_app);
         // Sessions exist only for users (the server ends any other at its periodic re-check).
         let created = pacer_domain::UserCreated { email: USER.into(), method: AuthMethod::Local };
         let command = pacer_domain::Command::RecordAuth(pacer_domain::AuthRecord::UserCreated(created));

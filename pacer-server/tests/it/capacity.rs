@@ -1,4 +1,4 @@
-//! Capacity faults (SPEC §6) through moto's fault injection: every type faulted → the job waits
+//! Capacity faults through moto's fault injection: every type faulted → the job waits
 //! for its scheduled retry (30 s) and then launches once capacity is back; twelve faulted
 //! attempts (with the backoff shortened by configuration) fail the job.
 

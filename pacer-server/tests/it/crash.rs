@@ -1,4 +1,4 @@
-//! SPEC §14: kill -9 in the middle of a burst of 500 webhooks. After a restart every delivery
+//! Crash safety: kill -9 in the middle of a burst of 500 webhooks. After a restart every delivery
 //! that got a 2xx is a job, and every instance tagged as Pacer's is accounted for (known to the
 //! log, or found as an orphan and terminated).
 

@@ -1,4 +1,4 @@
-//! GitHub's side of SPEC §7: registration answers 503 while GitHub is temporarily unavailable
+//! GitHub's side of the callbacks: registration answers 503 while GitHub is temporarily unavailable
 //! (the script retries) and 424 with `runner.register_failed` when GitHub refuses; missed
 //! webhooks are redelivered through the App's delivery log, once, and only those Pacer never
 //! recorded. A storm of 5xx and 429 on every GitHub call writes nothing per attempt, and Pacer

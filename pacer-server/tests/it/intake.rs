@@ -1,4 +1,4 @@
-//! Webhook intake answers (SPEC §4): bad signature, oversized body, malformed JSON, unknown
+//! Webhook intake answers: bad signature, oversized body, malformed JSON, unknown
 //! event, ping, GitHub-hosted labels, unbound repo, disabled project, no pool match, duplicate
 //! delivery and manual redelivery — each answered as specified and recorded (or not stored).
 

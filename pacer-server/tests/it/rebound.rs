@@ -1,4 +1,4 @@
-//! SPEC §3's last point: GitHub runs job A on the runner launched for job B. Both complete and
+//! Runner rebinding: GitHub runs job A on the runner launched for job B. Both complete and
 //! nothing stays active: B takes A's instance.
 
 use crate::support::pacer::{Pacer, names};

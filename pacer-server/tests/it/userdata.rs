@@ -1,7 +1,8 @@
 //! The user data script for real: taken from the launch template Pacer wrote to moto, run under
 //! bash and curl against the running binary, with instance metadata and the runner download
 //! served by local test servers. A good runner registers, runs and reports completion; a runner
-//! of the wrong version fails its job at the `verify` stage with the log tail.
+//! of the wrong version fails its job at the `verify` stage with the log tail. Against a Pacer
+//! with a self-signed certificate, the script trusts it by the public-key pin it carries.
 
 use crate::support::pacer::find;
 use crate::support::queued_job;
@@ -191,4 +192,57 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
         other => panic!("{other:?}"),
     }
     assert!(find(&records, |e| matches!(e, Event::JobFailed(f) if f.stage == FailureStage::Bootstrap && f.message.contains("verify"))).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_script_trusts_a_self_signed_pacer_by_its_pinned_key() {
+    let mut world = World::bare().await;
+    world.setup.import(&world.backup(json!({"runner_version": VERSION})));
+    world.setup.env.push(("PACER_SERVER_TLS_MODE".into(), "self_signed".into()));
+    world.setup.tls_trust = Some(world.setup.data().join("tls/self-signed.crt"));
+    let pacer = world.setup.start().await;
+    let pin = pacer
+        .logs()
+        .lines()
+        .find_map(|line| line.strip_prefix("pacer: TLS public-key pin ").map(str::to_owned))
+        .expect("the pin is printed");
+    let script = world.user_data(1).await;
+    assert!(script.contains(&format!("PUBLIC_KEY_PIN='{pin}'")), "the user data carries the pin");
+
+    // curl refuses the certificate without the pin, and with another key's pin.
+    let healthz = format!("{}/healthz", pacer.url);
+    let curl = |args: &[&str]| {
+        Command::new("curl").args(["-sS", "-o", "/dev/null"]).args(args).arg(&healthz).status()
+    };
+    assert!(curl(&[]).expect("curl").code() == Some(60), "an unknown authority is refused");
+    let other = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    assert_eq!(curl(&["--insecure", "--pinnedpubkey", other]).expect("curl").code(), Some(90));
+    assert!(curl(&["--insecure", "--pinnedpubkey", &pin]).expect("curl").success());
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let instance = Arc::new(Mutex::new(Imds::default()));
+    let tarball = Arc::new(Mutex::new(runner_tarball(work.path(), VERSION)));
+    let servers = local_servers(instance.clone(), tarball).await;
+    pacer.workflow_job("tls-1", &queued_job(601)).await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let launched = world.managed_instances().await[0].clone();
+    *instance.lock().unwrap_or_else(|p| p.into_inner()) = Imds::of(&world, &launched).await;
+    let run = work.path().join("run");
+    let (ok, output) = tokio::task::spawn_blocking({
+        let (script, servers, run) = (script.clone(), servers.clone(), run.clone());
+        move || run_script(&script, &servers, &run)
+    })
+    .await
+    .expect("join");
+    assert!(ok, "the script failed over TLS:\n{output}\n{}", pacer.logs());
+    let curl_args = std::fs::read_to_string(run.join("curl-args.txt")).expect("curl ran");
+    assert!(curl_args.contains(&format!("--pinnedpubkey {pin}")), "{curl_args}");
+    let records = pacer.stop();
+    assert!(
+        find(
+            &records,
+            |e| matches!(e, Event::RunnerCompleted(c) if c.instance == launched && c.exit_code == 0)
+        )
+        .is_some()
+    );
 }

@@ -305,5 +305,11 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
         EventName::HealthChanged => {
             Event::HealthChanged(HealthChanged { component: text(), ok: s.flag, message: text() })
         }
+        EventName::GitHubAppCreated => Event::GitHubAppCreated(GitHubAppCreated {
+            app_id: s.number,
+            slug: text(),
+            owner: text(),
+            html_url: text(),
+        }),
     }
 }

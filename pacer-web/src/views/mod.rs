@@ -5,6 +5,7 @@
 mod audit;
 mod backup;
 mod config_page;
+mod github_app;
 mod jobs;
 mod login;
 mod not_found;

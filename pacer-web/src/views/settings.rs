@@ -1,6 +1,7 @@
-//! Settings: the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
+//! Settings: the GitHub App (`github_app.rs`), the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
 //! retention in days (validated inline), the public URL, and an on-demand reconcile.
 
+use super::github_app::GitHubAppCard;
 use super::util::use_title;
 use crate::api::ops::{self, Settings as SettingsView};
 use crate::api::{ApiError, run};
@@ -15,6 +16,7 @@ use pacer_domain::FieldError;
 pub(crate) fn Settings() -> Element {
     use_title("Settings");
     let mut settings = use_signal(|| None::<Result<SettingsView, ApiError>>);
+    let mut github_app = use_signal(|| None::<ops::GitHubApp>);
     let mut retention = use_signal(String::new);
     let mut retention_server = use_signal(|| None::<ApiError>);
     let mut retention_saved = use_signal(|| false);
@@ -26,7 +28,10 @@ pub(crate) fn Settings() -> Element {
 
     use_hook(move || {
         spawn(async move {
-            let result = run(ops::settings()).await.map(|d| d.settings);
+            let result = run(ops::settings()).await.map(|d| {
+                github_app.set(Some(d.github_app));
+                d.settings
+            });
             if let Ok(s) = &result {
                 retention.set(s.retention_days.to_string());
             }
@@ -104,6 +109,9 @@ pub(crate) fn Settings() -> Element {
     rsx! {
         div { class: "page", "data-testid": "page-settings",
             header { class: "page-head", h1 { "Settings" } }
+            if let Some(app) = github_app() {
+                GitHubAppCard { app }
+            }
             section { class: "card", "data-testid": "token-card",
                 header { class: "card-head", h2 { "Runner bootstrap token" } }
                 p { class: "muted",

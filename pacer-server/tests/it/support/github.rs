@@ -30,7 +30,12 @@ struct State {
     jit_status: Option<u16>,
     storm: Option<u16>,
     deliveries: Vec<Value>,
+    /// The one-time code of a manifest GitHub would have confirmed, and the App's key.
+    manifest: Option<(String, String)>,
 }
+
+/// The webhook secret of the App the fake creates from a manifest.
+pub const MANIFEST_WEBHOOK_SECRET: &str = "created-by-manifest-0123456789";
 
 /// The fake.
 #[derive(Clone)]
@@ -93,6 +98,29 @@ impl FakeGitHub {
                     return reply(status, json!({"message": "injected storm"}));
                 }
                 match parts.as_slice() {
+                    ["POST", "", "app-manifests", code, "conversions"] => {
+                        // apps/create-from-manifest: the code works once.
+                        match state.manifest.take() {
+                            Some((expected, pem)) if expected == *code => reply(StatusCode::CREATED, json!({
+                                "id": 4343, "slug": "pacer-e2e", "node_id": "A_kwDOBpacer", "client_id": "Iv1.pacer",
+                                "owner": {"login": "octo", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Organization",
+                                          "avatar_url": "https://github.com/images/error/octocat_happy.gif",
+                                          "gravatar_id": null, "url": "https://api.github.com/users/octo",
+                                          "html_url": "https://github.com/octo", "site_admin": false},
+                                "name": "pacer-e2e", "description": "Pacer", "external_url": "https://pacer.example",
+                                "html_url": "https://github.com/apps/pacer-e2e",
+                                "created_at": "2026-12-05T12:00:00Z", "updated_at": "2026-12-05T12:00:00Z",
+                                "permissions": {"administration": "write", "organization_self_hosted_runners": "write",
+                                                "actions": "read", "metadata": "read"},
+                                "events": ["workflow_job"], "installations_count": 0,
+                                "client_secret": "client-secret", "webhook_secret": MANIFEST_WEBHOOK_SECRET, "pem": pem
+                            })),
+                            other => {
+                                state.manifest = other;
+                                reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"}))
+                            }
+                        }
+                    }
                     ["POST", "", "app", "installations", _, "access_tokens"] => {
                         if !jwt_ok() {
                             return reply(StatusCode::UNAUTHORIZED, json!({"message": "A JSON web token could not be decoded"}));
@@ -179,6 +207,12 @@ impl FakeGitHub {
     /// Makes JIT config minting answer `status` (None = succeed).
     pub fn fail_jit_with(&self, status: Option<u16>) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).jit_status = status;
+    }
+
+    /// Lets `code` be converted once into an App whose key is `pem` (the PEM private key).
+    pub fn accept_manifest_code(&self, code: &str, pem: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).manifest =
+            Some((code.to_owned(), pem.to_owned()));
     }
 
     /// Sets the App's delivery log.

@@ -28,7 +28,7 @@ pub struct Setup {
     pub reaper_seconds: u64,
     /// Missed-webhook recovery period (0 = off).
     pub redelivery_seconds: u64,
-    /// Capacity backoff in seconds (SPEC defaults when `None`).
+    /// Capacity backoff in seconds (Pacer's defaults when `None`).
     pub backoff_seconds: Option<Vec<u64>>,
     /// The lines under `auth:` (indented two spaces).
     pub auth: String,
@@ -36,6 +36,9 @@ pub struct Setup {
     pub addr: String,
     /// More environment for `pacer` (configuration overrides).
     pub env: Vec<(String, String)>,
+    /// Over TLS: the PEM certificate the test's HTTP client trusts (read once Pacer listens,
+    /// so a certificate Pacer generates at its start can be named).
+    pub tls_trust: Option<PathBuf>,
 }
 
 impl Setup {
@@ -150,7 +153,11 @@ impl Setup {
                 panic!("pacer did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
             }
         };
-        let pacer = Pacer { child: Some(child), url, log, http: reqwest::Client::new(), data: self.data() };
+        let http = match &self.tls_trust {
+            Some(pem) => trusting(&std::fs::read(pem).expect("the certificate to trust")),
+            None => reqwest::Client::new(),
+        };
+        let pacer = Pacer { child: Some(child), url, log, http, data: self.data() };
         pacer
             .wait_for("/readyz is 200", Duration::from_secs(60), || async {
                 pacer.http.get(format!("{}/readyz", pacer.url)).send().await.is_ok_and(|r| r.status() == 200)
@@ -160,10 +167,18 @@ impl Setup {
     }
 }
 
+/// An HTTP client that trusts only the PEM certificate `pem`.
+pub fn trusting(pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(pem).expect("a PEM certificate")])
+        .build()
+        .expect("client")
+}
+
 /// A running `pacer serve`.
 pub struct Pacer {
     child: Option<Child>,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS).
     pub url: String,
     log: PathBuf,
     /// An HTTP client.

@@ -179,6 +179,7 @@ impl World {
             auth: "  disabled: true\n".into(),
             addr: "127.0.0.1:0".into(),
             env: Vec::new(),
+            tls_trust: None,
         };
         World { aws, github, setup, ec2, ami, subnets, security_group, _dir: dir }
     }

@@ -269,11 +269,34 @@ pub(crate) struct Settings {
     pub public_url: String,
 }
 
+/// Where Pacer's GitHub App comes from.
+#[derive(cynic::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GitHubAppSource {
+    /// `github.*` in the configuration.
+    Config,
+    /// Created from its manifest in the console.
+    Manifest,
+    /// None yet.
+    None,
+}
+
+/// Pacer's GitHub App.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+#[cynic(graphql_type = "GitHubApp")]
+pub(crate) struct GitHubApp {
+    pub source: GitHubAppSource,
+    pub app_id: Option<String>,
+    pub slug: Option<String>,
+    pub owner: Option<String>,
+    pub html_url: Option<String>,
+}
+
 /// The answer to [`settings`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query")]
 pub(crate) struct SettingsData {
     pub settings: Settings,
+    pub github_app: GitHubApp,
 }
 
 /// The Settings page.
@@ -312,6 +335,39 @@ pub(crate) struct SetRetentionData {
 /// `i32::MAX` is sent as `i32::MAX` for the server to refuse).
 pub(crate) fn set_retention(days: u32) -> Operation<SetRetentionData, SetRetentionVars> {
     SetRetentionData::build(SetRetentionVars { days: i32::try_from(days).unwrap_or(i32::MAX) })
+}
+
+/// The variables of [`begin_github_app_creation`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct BeginGitHubAppVars {
+    /// The App's name on GitHub.
+    pub name: String,
+    /// The organization owning it (the signed-in GitHub user without).
+    pub organization: Option<String>,
+}
+
+/// A creation to post to GitHub.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct GitHubAppCreation {
+    pub url: String,
+    pub manifest: String,
+}
+
+/// The answer to [`begin_github_app_creation`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Mutation", variables = "BeginGitHubAppVars")]
+pub(crate) struct BeginGitHubAppData {
+    #[arguments(name: $name, organization: $organization)]
+    #[cynic(rename = "beginGitHubAppCreation")]
+    pub begin_github_app_creation: GitHubAppCreation,
+}
+
+/// Starts creating Pacer's GitHub App from its manifest.
+pub(crate) fn begin_github_app_creation(
+    name: String,
+    organization: Option<String>,
+) -> Operation<BeginGitHubAppData, BeginGitHubAppVars> {
+    BeginGitHubAppData::build(BeginGitHubAppVars { name, organization })
 }
 
 /// The answer to [`reconcile_now`].
