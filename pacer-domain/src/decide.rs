@@ -213,7 +213,7 @@ pub enum Command {
         previous_valid_until: Timestamp,
     },
     /// Pacer's GitHub App was created from its manifest.
-    RecordGitHubApp(crate::GitHubAppCreated),
+    RecordGitHubApp(crate::GithubAppCreated),
     /// Change how long finished jobs stay in the jobs view.
     SetRetention {
         /// Days, 1..=[`crate::MAX_RETENTION_DAYS`].

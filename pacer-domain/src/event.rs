@@ -216,7 +216,7 @@ catalogue! {
     PoolBootstrapTokenRotated(PoolBootstrapTokenRotated) = "pool.bootstrap_token_rotated";
     UserDisabled(UserDisabled) = "user.disabled";
     UserEnabled(UserEnabled) = "user.enabled";
-    GitHubAppCreated(GitHubAppCreated) = "github_app.created";
+    GithubAppCreated(GithubAppCreated) = "github_app.created";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -330,7 +330,7 @@ impl Event {
             Event::UserEnabled(e) => vec![S::User(e.email.clone())],
             Event::SettingsBootstrapTokenRotated(_)
             | Event::SettingsRetentionChanged(_)
-            | Event::GitHubAppCreated(_)
+            | Event::GithubAppCreated(_)
             | Event::HealthChanged(_) => vec![],
         }
     }

@@ -148,7 +148,7 @@ impl State {
             | Event::RunnerRegisterRefused(_)
             | Event::RunnerBootstrapRefused(_)
             | Event::PoolBootstrapTokenRotated(_)
-            | Event::GitHubAppCreated(_)
+            | Event::GithubAppCreated(_)
             | Event::AuthLoginFailed(_)
             | Event::AuthLogout(_)
             | Event::AuthOidcLoginDenied(_) => Ok(()),

@@ -282,11 +282,7 @@ impl AppSetup {
         {
             return Err(SetupError::GitHub(GitHubError { status: 422, message: "malformed code".into() }));
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| SetupError::Failed(e.to_string()))?;
+        let http = crate::github::api_client(self.timeout).map_err(|e| SetupError::Failed(e.to_string()))?;
         let response = http
             .post(format!("{}/app-manifests/{code}/conversions", self.api_url))
             .header("Accept", "application/vnd.github+json")

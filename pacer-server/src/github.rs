@@ -197,10 +197,7 @@ impl GitHubApp {
     ) -> anyhow::Result<Self> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem)
             .map_err(|e| anyhow::anyhow!("github.private_key_path: not an RSA private key: {e}"))?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .build()?;
+        let http = api_client(timeout)?;
         Ok(Self {
             http,
             api: api.trim_end_matches('/').to_owned(),
@@ -246,6 +243,14 @@ impl GitHubApp {
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
     }
+}
+
+/// An HTTP client for GitHub's API: Pacer's user agent, each request cut off after `timeout`.
+pub(crate) fn api_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("pacer/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .build()
 }
 
 fn unreachable(error: reqwest::Error) -> GitHubError {

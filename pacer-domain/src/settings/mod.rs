@@ -65,7 +65,7 @@ pub struct SettingsRetentionChanged {
 /// `github_app.created`: an operator created Pacer's GitHub App from its manifest (the App's
 /// key and webhook secret went to the host's vault, never here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitHubAppCreated {
+pub struct GithubAppCreated {
     /// The App's id.
     pub app_id: u64,
     /// The App's URL name (`github.com/apps/<slug>`).
@@ -102,14 +102,14 @@ pub(crate) fn rotate_bootstrap_token(
 }
 
 /// `github_app.created`, for an App with an id and a slug.
-pub(crate) fn record_github_app(app: GitHubAppCreated) -> Result<Vec<Event>, Rejection> {
+pub(crate) fn record_github_app(app: GithubAppCreated) -> Result<Vec<Event>, Rejection> {
     if app.app_id == 0 {
         return Err(Rejection::field("app_id", "required"));
     }
     if app.slug.trim().is_empty() {
         return Err(Rejection::field("slug", "required"));
     }
-    Ok(vec![Event::GitHubAppCreated(app)])
+    Ok(vec![Event::GithubAppCreated(app)])
 }
 
 /// `settings.retention_changed`, for 1 to [`MAX_RETENTION_DAYS`] days.

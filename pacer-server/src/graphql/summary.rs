@@ -117,7 +117,7 @@ pub(crate) fn summary(event: &Event) -> String {
             format!("refused {}'s bootstrap token for {} ({})", e.pool, e.instance, e.reason.as_str())
         }
         Event::SettingsRetentionChanged(e) => format!("retention set to {} days", e.days),
-        Event::GitHubAppCreated(e) => {
+        Event::GithubAppCreated(e) => {
             format!("GitHub App {} (id {}) created for {}", e.slug, e.app_id, e.owner)
         }
         Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),

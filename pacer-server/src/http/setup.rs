@@ -8,7 +8,7 @@
 use super::{Http, with};
 use crate::app::Meta;
 use crate::app_setup::SetupError;
-use pacer_domain::{Actor, Command, GitHubAppCreated};
+use pacer_domain::{Actor, Command, GithubAppCreated};
 use serde::Deserialize;
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -49,7 +49,7 @@ async fn back(query: Back, http: Arc<Http>) -> Result<warp::reply::Response, Rej
     if let Err(error) = setup.install(credentials.clone()) {
         return Ok(failed(&SetupError::Failed(format!("the App's key is unusable: {error}"))));
     }
-    let created = GitHubAppCreated {
+    let created = GithubAppCreated {
         app_id: credentials.id,
         slug: credentials.slug,
         owner: credentials.owner,

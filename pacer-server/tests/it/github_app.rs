@@ -104,7 +104,7 @@ async fn an_app_created_from_its_manifest_is_kept_and_used_without_a_restart() {
     assert_eq!(webhook_with(&pacer, MANIFEST_WEBHOOK_SECRET, "new-secret", 703).await, 200);
     let records = pacer.stop();
 
-    let created = find(&records, |e| matches!(e, Event::GitHubAppCreated(app) if app.app_id == 4343))
+    let created = find(&records, |e| matches!(e, Event::GithubAppCreated(app) if app.app_id == 4343))
         .expect("github_app.created recorded");
     assert_eq!(
         created.actor,

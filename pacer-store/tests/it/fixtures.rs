@@ -305,7 +305,7 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
         EventName::HealthChanged => {
             Event::HealthChanged(HealthChanged { component: text(), ok: s.flag, message: text() })
         }
-        EventName::GitHubAppCreated => Event::GitHubAppCreated(GitHubAppCreated {
+        EventName::GithubAppCreated => Event::GithubAppCreated(GithubAppCreated {
             app_id: s.number,
             slug: text(),
             owner: text(),
