@@ -6,7 +6,11 @@ use crate::compute::{InstanceStatus, PermissionCheck, Verdict};
 use crate::ec2::{Ec2Compute, instance_status};
 use crate::error::{ComputeError, from_sdk};
 use crate::policy;
-use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    DefaultTargetCapacityType, Filter, FleetLaunchTemplateConfigRequest,
+    FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, ResourceType, Tag, TagSpecification,
+    TargetCapacitySpecificationRequest,
+};
 use pacer_domain::{LaunchError, MANAGED_BY_VALUE, TAG_MANAGED_BY};
 use std::collections::{BTreeSet, HashMap};
 
@@ -242,6 +246,29 @@ impl Ec2Compute {
                 .instance_type(InstanceType::from("m5.large"))
                 .min_count(1)
                 .max_count(1)
+                .tag_specifications(tagged(ResourceType::Instance))
+                .tag_specifications(tagged(ResourceType::Volume))
+        );
+        check!(
+            policy::CREATE_FLEET,
+            ec2.create_fleet()
+                .r#type(FleetType::Instant)
+                .launch_template_configs(
+                    FleetLaunchTemplateConfigRequest::builder()
+                        .launch_template_specification(
+                            FleetLaunchTemplateSpecificationRequest::builder()
+                                .launch_template_id(TEMPLATE)
+                                .version("$Default")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .target_capacity_specification(
+                    TargetCapacitySpecificationRequest::builder()
+                        .total_target_capacity(1)
+                        .default_target_capacity_type(DefaultTargetCapacityType::OnDemand)
+                        .build(),
+                )
                 .tag_specifications(tagged(ResourceType::Instance))
                 .tag_specifications(tagged(ResourceType::Volume))
         );

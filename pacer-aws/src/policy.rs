@@ -96,7 +96,7 @@ pub const IMPLIED_ACTIONS: &[&str] = &[PASS_ROLE, CREATE_TAGS];
 /// DryRun against a placeholder id cannot show them allowed. Read by the preflight, which
 /// needs the SDK.
 #[cfg_attr(not(feature = "ec2"), allow(dead_code))]
-pub(crate) const GRANTED_ON_PACER_RESOURCES: &[&str] = &[
+pub const GRANTED_ON_PACER_RESOURCES: &[&str] = &[
     TERMINATE_INSTANCES,
     CREATE_LAUNCH_TEMPLATE_VERSION,
     MODIFY_LAUNCH_TEMPLATE,

@@ -149,6 +149,7 @@ impl Server {
             snapshot_every: 100_000,
             retry_policy: pacer_domain::RetryPolicy::default(),
             public_key_pin: None,
+            data_dir: std::path::PathBuf::new(),
         };
         let options = ServerOptions {
             github_app: std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET))),

@@ -22,6 +22,15 @@ const FLOW_TTL_MS: i64 = 60 * 60 * 1_000;
 /// Creations waiting at once (the oldest is dropped beyond it).
 const MAX_PENDING: usize = 16;
 
+/// The permissions Pacer uses: administration for repository runners, organisation
+/// self-hosted runners for org runners, actions and metadata read.
+pub(crate) const PERMISSIONS: [(&str, &str); 4] = [
+    ("administration", "write"),
+    ("organization_self_hosted_runners", "write"),
+    ("actions", "read"),
+    ("metadata", "read"),
+];
+
 /// The App's manifest: webhook URL = `public_url` + `/api/webhook`, the `workflow_job` event,
 /// and exactly the permissions Pacer uses (administration for repository runners, organisation
 /// self-hosted runners for org runners, actions and metadata read).
@@ -34,12 +43,7 @@ pub(crate) fn manifest(public_url: &str, name: &str) -> Value {
         "hook_attributes": {"url": format!("{base}/api/webhook"), "active": true},
         "redirect_url": format!("{base}/setup/github-app"),
         "public": false,
-        "default_permissions": {
-            "administration": "write",
-            "organization_self_hosted_runners": "write",
-            "actions": "read",
-            "metadata": "read"
-        },
+        "default_permissions": PERMISSIONS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "default_events": ["workflow_job"]
     })
 }
@@ -305,6 +309,15 @@ impl AppSetup {
         if credentials.webhook_secret.len() < 16 {
             return Err(SetupError::Failed("GitHub returned no usable webhook secret".into()));
         }
+        // The key must work before it is kept: a stored App is used at every start.
+        GitHubApp::new(
+            &self.api_url,
+            credentials.id,
+            credentials.pem.as_bytes(),
+            self.timeout,
+            self.clock.clone(),
+        )
+        .map_err(|e| SetupError::Failed(format!("GitHub returned an unusable key: {e}")))?;
         Ok(credentials)
     }
 }
@@ -351,6 +364,18 @@ impl GitHub for GitHubSlot {
 
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
         self.get()?.redeliver(delivery_id).await
+    }
+
+    async fn app(&self) -> Result<crate::github::AppInfo, GitHubError> {
+        self.get()?.app().await
+    }
+
+    async fn webhook_url(&self) -> Result<String, GitHubError> {
+        self.get()?.webhook_url().await
+    }
+
+    async fn installation(&self, scope: &RunnerScope) -> Result<u64, GitHubError> {
+        self.get()?.installation(scope).await
     }
 }
 

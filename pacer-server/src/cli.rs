@@ -1,4 +1,4 @@
-//! The command line: `serve`, `demo`, `check-config`, `replay`, `version`, `github-app`, and
+//! The command line: `serve`, `demo`, `check-config`, `replay`, `version`, `doctor`, `github-app`, and
 //! `iam-policy`, which prints the IAM policy Pacer's AWS principal needs.
 
 use crate::config::LogFormat;
@@ -73,6 +73,13 @@ pub(crate) enum Command {
         /// EC2; repeat for each (default: any role, passed to EC2 only).
         #[arg(long = "instance-profile-role", value_name = "ARN")]
         instance_profile_roles: Vec<String>,
+    },
+    /// Check everything Pacer needs from AWS and GitHub, its public URL and its disk: one
+    /// table with a fix for each problem (exit 1 when a check failed).
+    Doctor {
+        /// The YAML configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Pacer's GitHub App.
     GithubApp {
@@ -253,6 +260,28 @@ pub fn main() -> ExitCode {
                 Ok(())
             });
             if ok { code } else { ExitCode::from(1) }
+        }
+        Command::Doctor { config } => {
+            let config = match load(config.as_deref()) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            init_logging("error", LogFormat::Text);
+            let checks = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(crate::serve::doctor(&config)),
+                Err(error) => Err(error.into()),
+            };
+            match checks {
+                Ok(checks) => {
+                    print!("{}", crate::doctor::table(&checks));
+                    let failed = checks.iter().any(|c| c.status == crate::doctor::Status::Failed);
+                    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                }
+                Err(error) => {
+                    eprintln!("pacer doctor: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::GithubApp { action: GitHubAppAction::Manifest { config, name } } => {
             let config = match load(config.as_deref()) {

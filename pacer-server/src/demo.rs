@@ -612,9 +612,10 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         ..FakeSettings::new(clock.now().millis() as u64)
     };
     let compute = Arc::new(FakeCompute::new(fake));
-    let github: Arc<dyn GitHub> = Arc::new(SimulatedGitHub::default());
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
+    let github: Arc<dyn GitHub> =
+        Arc::new(SimulatedGitHub::sending_webhooks_to(format!("http://{addr}/api/webhook")));
     let settings = EngineSettings {
         public_url: format!("http://{addr}"),
         runner_download_url: "https://github.com/actions/runner/releases/download".into(),
@@ -626,6 +627,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         snapshot_every: 10_000,
         retry_policy: pacer_domain::RetryPolicy::default(),
         public_key_pin: None,
+        data_dir: std::path::PathBuf::new(),
     };
     let signer = IdentitySigner::generate()?;
     let identity = Arc::new(IdentityVerifier::trusting(DEMO_REGION, vec![signer.public_key()]));

@@ -51,6 +51,7 @@ impl Doors {
                 snapshot_every: u64::MAX,
                 retry_policy: pacer_domain::RetryPolicy::default(),
                 public_key_pin: None,
+                data_dir: std::path::PathBuf::new(),
             };
             let engine = Engine::new(
                 app,

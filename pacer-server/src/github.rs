@@ -116,6 +116,23 @@ impl GitHubError {
     }
 }
 
+/// The App as GitHub describes it (`GET /app`), for `pacer doctor`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct AppInfo {
+    /// The App's URL name.
+    #[serde(default)]
+    pub slug: String,
+    /// Events it is subscribed to.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Permission → `read` / `write`.
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// GitHub's clock when it answered (its `Date` header), for the skew check.
+    #[serde(skip)]
+    pub server_time: Option<Timestamp>,
+}
+
 /// What Pacer asks of GitHub.
 #[async_trait]
 pub trait GitHub: Send + Sync {
@@ -132,6 +149,13 @@ pub trait GitHub: Send + Sync {
     async fn deliveries(&self, since: Timestamp) -> Result<Vec<Delivery>, GitHubError>;
     /// Asks GitHub to deliver a delivery again.
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError>;
+    /// The App itself, with the App's JWT (`GET /app`).
+    async fn app(&self) -> Result<AppInfo, GitHubError>;
+    /// The URL the App's webhooks go to (`GET /app/hook/config`).
+    async fn webhook_url(&self) -> Result<String, GitHubError>;
+    /// The App's installation covering `scope` (`GET /repos/{o}/{r}/installation` or
+    /// `GET /orgs/{org}/installation`): its id; 404 when the App is not installed there.
+    async fn installation(&self, scope: &RunnerScope) -> Result<u64, GitHubError>;
 }
 
 #[derive(Clone)]
@@ -340,6 +364,45 @@ impl GitHub for GitHubApp {
         Ok(out)
     }
 
+    async fn app(&self) -> Result<AppInfo, GitHubError> {
+        let url = format!("{}/app", self.api);
+        let response =
+            self.request(reqwest::Method::GET, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
+        let server_time = response
+            .headers()
+            .get("date")
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let mut info: AppInfo = json_or_error(response).await?;
+        info.server_time = server_time;
+        Ok(info)
+    }
+
+    async fn webhook_url(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct HookConfig {
+            #[serde(default)]
+            url: String,
+        }
+        let url = format!("{}/app/hook/config", self.api);
+        let response =
+            self.request(reqwest::Method::GET, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
+        Ok(json_or_error::<HookConfig>(response).await?.url)
+    }
+
+    async fn installation(&self, scope: &RunnerScope) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let url = format!("{}/{}/installation", self.api, scope.path());
+        let response =
+            self.request(reqwest::Method::GET, &url, &self.app_jwt()?).send().await.map_err(unreachable)?;
+        Ok(json_or_error::<Installation>(response).await?.id)
+    }
+
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
         let url = format!("{}/app/hook/deliveries/{delivery_id}/attempts", self.api);
         let response =
@@ -358,10 +421,18 @@ fn next_link(header: &str) -> Option<&str> {
 }
 
 /// GitHub for demo mode: mints JIT configs that name the runner, its labels and id; keeps no
-/// deliveries to redeliver.
+/// deliveries to redeliver; its App is installed everywhere.
 #[derive(Default)]
 pub struct SimulatedGitHub {
     next_runner: std::sync::atomic::AtomicU64,
+    webhook_url: String,
+}
+
+impl SimulatedGitHub {
+    /// A simulated GitHub whose App sends its webhooks to `url`.
+    pub fn sending_webhooks_to(url: impl Into<String>) -> SimulatedGitHub {
+        SimulatedGitHub { webhook_url: url.into(), ..SimulatedGitHub::default() }
+    }
 }
 
 #[async_trait]
@@ -383,6 +454,26 @@ impl GitHub for SimulatedGitHub {
 
     async fn deliveries(&self, _: Timestamp) -> Result<Vec<Delivery>, GitHubError> {
         Ok(Vec::new())
+    }
+
+    async fn app(&self) -> Result<AppInfo, GitHubError> {
+        Ok(AppInfo {
+            slug: "pacer-demo".into(),
+            events: vec!["workflow_job".into()],
+            permissions: crate::app_setup::PERMISSIONS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            server_time: None,
+        })
+    }
+
+    async fn webhook_url(&self) -> Result<String, GitHubError> {
+        Ok(self.webhook_url.clone())
+    }
+
+    async fn installation(&self, _: &RunnerScope) -> Result<u64, GitHubError> {
+        Ok(1)
     }
 
     async fn redeliver(&self, _: u64) -> Result<(), GitHubError> {

@@ -54,6 +54,7 @@ mod clock;
 mod config;
 #[cfg(feature = "standalone")]
 mod demo;
+mod doctor;
 mod engine;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -387,7 +387,7 @@ impl Secrets {
 
     /// The GitHub App created from its manifest, if any.
     pub(crate) fn github_app(&self) -> Option<crate::app_setup::AppCredentials> {
-        read(&*self.log, GITHUB_APP)
+        stored_github_app(&*self.log)
     }
 
     /// Keeps the GitHub App created from its manifest.
@@ -447,6 +447,11 @@ impl Secrets {
 }
 
 /// The vault entry under `key`, decoded.
+/// The GitHub App created from its manifest, as `log`'s vault keeps it.
+pub(crate) fn stored_github_app(log: &dyn EventLog) -> Option<crate::app_setup::AppCredentials> {
+    read(log, GITHUB_APP)
+}
+
 fn read<T: DeserializeOwned>(log: &dyn EventLog, key: &str) -> Option<T> {
     serde_json::from_slice(&log.vault_get(key)?).ok()
 }

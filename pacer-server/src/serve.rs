@@ -111,6 +111,7 @@ pub async fn start(
         elapsed_ms = report.elapsed.as_millis() as u64,
         "state loaded"
     );
+    settings.data_dir = data_dir.to_path_buf();
     let tls = Tls::from_config(&options.tls, data_dir, certificate_hosts(&settings.public_url))
         .context("server.tls")?
         .map(Arc::new);
@@ -224,6 +225,7 @@ pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettin
             max_attempts: config.dispatcher.max_launch_attempts,
         },
         public_key_pin: None,
+        data_dir: std::path::PathBuf::new(),
     }
 }
 
@@ -278,6 +280,56 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let running = start(&config.storage.path, settings, options, peers, listener).await?;
     running.wait(shutdown_signal()).await;
     Ok(())
+}
+
+/// `pacer doctor`: the checks from outside a running Pacer. The bound repositories and an App
+/// created in the console are read from the data directory when no Pacer holds it.
+pub(crate) async fn doctor(config: &Config) -> anyhow::Result<Vec<crate::doctor::Check>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let compute = Ec2Compute::connect(ec2_settings(config)).await;
+    let data = &config.storage.path;
+    let (served, stored_app) = if !data.join("db").exists() {
+        (Err(format!("no Pacer data in {} yet: no repository is bound", data.display())), None)
+    } else {
+        match RocksLog::open(data) {
+            Ok(log) => {
+                let stored = crate::secrets::stored_github_app(&log);
+                let served = load_state(&log)
+                    .map(|(state, _)| crate::doctor::Served::of(&state.config))
+                    .map_err(|e| format!("the event log could not be read: {e}"));
+                (served, stored)
+            }
+            Err(error) => (
+                Err(format!(
+                    "the data directory could not be opened ({error}); while Pacer runs, its Settings page checks the installations"
+                )),
+                None,
+            ),
+        }
+    };
+    let timeout = Duration::from_secs(config.github.request_timeout_seconds);
+    let api = base_url(&config.github.api_url);
+    let github: Option<GitHubApp> = if config.github.app_configured() {
+        let key = std::fs::read(&config.github.private_key_path).with_context(|| {
+            format!("reading github.private_key_path {}", config.github.private_key_path.display())
+        })?;
+        Some(GitHubApp::new(api, config.github.app_id, &key, timeout, clock.clone())?)
+    } else {
+        stored_app
+            .map(|app| GitHubApp::new(api, app.id, app.pem.as_bytes(), timeout, clock.clone()))
+            .transpose()?
+    };
+    let settings = engine_settings(config, config.server.addr);
+    let subject = crate::doctor::Subject {
+        compute: &compute,
+        github: github.as_ref().map(|g| g as &dyn GitHub),
+        public_url: &settings.public_url,
+        self_signed: config.server.tls.mode == TlsMode::SelfSigned,
+        data_dir: data,
+        served,
+        now: clock.now(),
+    };
+    Ok(crate::doctor::run(&subject).await)
 }
 
 /// The EC2 settings of a configuration (IAM goes through the EC2 endpoint override too).

@@ -48,6 +48,9 @@ pub struct EngineSettings {
     /// The `sha256//…` pin of the public key of Pacer's self-signed certificate, which the user
     /// data checks instead of a certificate authority (`None`: the system's authorities).
     pub public_key_pin: Option<String>,
+    /// The data directory (set by [`crate::start`] to the one it opens; the doctor checks its
+    /// free space).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// How many launch calls are under way, against the most allowed at once.

@@ -768,6 +768,32 @@ pub(super) struct GitHubAppView {
     pub html_url: Option<String>,
 }
 
+/// How a check of `doctor` went.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub(super) enum CheckStatus {
+    /// Works.
+    Ok,
+    /// Works, but not as it should, or could not be fully checked.
+    Warning,
+    /// Broken until fixed.
+    Failed,
+    /// Not checked (the detail says why).
+    Skipped,
+}
+
+/// One check of `doctor`.
+#[derive(SimpleObject)]
+pub(super) struct DoctorCheck {
+    /// What was checked.
+    pub name: String,
+    /// How it went.
+    pub status: CheckStatus,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it (empty when nothing).
+    pub fix: String,
+}
+
 /// Who the caller is.
 #[derive(SimpleObject)]
 pub(super) struct User {
@@ -864,6 +890,40 @@ impl SystemQuery {
     /// The current settings.
     async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
         Ok(settings(engine(ctx)?))
+    }
+
+    /// Everything Pacer needs from the outside, checked now (as `pacer doctor`): AWS
+    /// credentials, each permission (DryRun), prices; the GitHub App's key, events,
+    /// permissions, webhook URL, recent deliveries, the clock against GitHub's, an installation
+    /// for every bound repository and organization; the public URL and free disk. Takes a few
+    /// seconds (it calls AWS and GitHub).
+    async fn doctor(&self, ctx: &Context<'_>) -> Result<Vec<DoctorCheck>> {
+        let engine = engine(ctx)?;
+        let has_app = !super::github_app(ctx)?.webhook_secret().is_empty();
+        let subject = crate::doctor::Subject {
+            compute: &*engine.compute,
+            github: has_app.then_some(&*engine.github),
+            public_url: &engine.settings.public_url,
+            self_signed: engine.settings.public_key_pin.is_some(),
+            data_dir: &engine.settings.data_dir,
+            served: Ok(crate::doctor::Served::of(&engine.app.state().config)),
+            now: engine.app.now(),
+        };
+        let checks = crate::doctor::run(&subject).await;
+        Ok(checks
+            .into_iter()
+            .map(|c| DoctorCheck {
+                name: c.name,
+                status: match c.status {
+                    crate::doctor::Status::Ok => CheckStatus::Ok,
+                    crate::doctor::Status::Warning => CheckStatus::Warning,
+                    crate::doctor::Status::Failed => CheckStatus::Failed,
+                    crate::doctor::Status::Skipped => CheckStatus::Skipped,
+                },
+                detail: c.detail,
+                fix: c.fix,
+            })
+            .collect())
     }
 
     /// Pacer's GitHub App: from the configuration, created here, or none yet.

@@ -195,6 +195,12 @@ async function pageContent(page, name) {
         const source = await text(await visible(page, "github-app-source", "where the GitHub App comes from"));
         if (!source.startsWith("Set in the configuration")) fail(`the GitHub App card says: ${source}`);
       }
+      await page.locator(tid("run-checks")).click();
+      await visible(page, "checks-table", "the checks");
+      {
+        const statuses = await page.locator(tid("check-status")).allTextContents();
+        if (statuses.length < 10 || statuses.includes("failed")) fail(`checks in demo mode: ${statuses.join(", ")}`);
+      }
       break;
     default:
       fail(`no content check for ${name}`);

@@ -74,6 +74,7 @@ impl Api {
             snapshot_every: 10_000,
             retry_policy: pacer_domain::RetryPolicy::default(),
             public_key_pin: None,
+            data_dir: std::path::PathBuf::new(),
         };
         let auth = Arc::new(Auth::new(false, "admin@pacer.local".into(), 12, false, None));
         let github_app = std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET)));

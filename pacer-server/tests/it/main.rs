@@ -10,6 +10,7 @@ mod capacity;
 mod console;
 mod crash;
 mod demo;
+mod doctor;
 mod faults;
 mod github_app;
 mod github_calls;

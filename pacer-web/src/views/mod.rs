@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod checks;
 mod config_page;
 mod github_app;
 mod jobs;

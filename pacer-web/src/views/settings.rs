@@ -1,6 +1,7 @@
-//! Settings: the GitHub App (`github_app.rs`), the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
+//! Settings: the GitHub App (`github_app.rs`), the checks (`checks.rs`), the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
 //! retention in days (validated inline), the public URL, and an on-demand reconcile.
 
+use super::checks::ChecksCard;
 use super::github_app::GitHubAppCard;
 use super::util::use_title;
 use crate::api::ops::{self, Settings as SettingsView};
@@ -112,6 +113,7 @@ pub(crate) fn Settings() -> Element {
             if let Some(app) = github_app() {
                 GitHubAppCard { app }
             }
+            ChecksCard {}
             section { class: "card", "data-testid": "token-card",
                 header { class: "card-head", h2 { "Runner bootstrap token" } }
                 p { class: "muted",

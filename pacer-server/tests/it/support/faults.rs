@@ -1,11 +1,73 @@
-//! Fault-injecting peers: a proxy in front of moto that hangs chosen EC2 calls, as an EC2 whose
-//! answer never comes.
+//! Fault-injecting peers: proxies in front of moto that hang chosen EC2 calls (an EC2 whose
+//! answer never comes) or refuse a permission's dry runs (an IAM policy without it), and a
+//! small disk to fill.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use warp::Filter;
 use warp::http::{Method, Response};
+
+/// What a proxy does with one request (its body in hand).
+enum Decision {
+    /// Pass it on.
+    Forward,
+    /// Never answer.
+    Hang,
+    /// Answer this instead (status, body).
+    Answer(u16, String),
+}
+
+/// A proxy in front of `target` that lets `decide` look at each request body first; the URL to
+/// use in place of the target's.
+async fn proxy(target: &str, decide: impl Fn(&str) -> Decision + Clone + Send + Sync + 'static) -> String {
+    let target = target.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::new();
+    let route = warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .and_then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  headers: warp::http::HeaderMap,
+                  body: bytes::Bytes| {
+                let (client, target, decide) = (client.clone(), target.clone(), decide.clone());
+                async move {
+                    match decide(&String::from_utf8_lossy(&body)) {
+                        Decision::Forward => {}
+                        Decision::Hang => std::future::pending::<()>().await,
+                        Decision::Answer(status, text) => {
+                            return Response::builder()
+                                .status(status)
+                                .header("content-type", "text/xml")
+                                .body(text.into_bytes())
+                                .map_err(|_| warp::reject());
+                        }
+                    }
+                    let mut request = client.request(method, format!("{target}{}", path.as_str())).body(body);
+                    for (name, value) in &headers {
+                        if name != "host" && name != "content-length" {
+                            request = request.header(name, value);
+                        }
+                    }
+                    let answer = request.send().await.map_err(|_| warp::reject())?;
+                    let mut response = Response::builder().status(answer.status());
+                    for (name, value) in answer.headers() {
+                        if name != "content-length" && name != "transfer-encoding" {
+                            response = response.header(name, value);
+                        }
+                    }
+                    let bytes = answer.bytes().await.map_err(|_| warp::reject())?;
+                    response.body(bytes.to_vec()).map_err(|_| warp::reject())
+                }
+            },
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    format!("http://{addr}")
+}
 
 /// Forwards every request to its target, except the first `times` calls of the chosen EC2
 /// actions (dry runs aside), which it holds forever (the caller's timeout is the only way out).
@@ -17,56 +79,41 @@ pub struct HangingProxy {
 
 impl HangingProxy {
     pub async fn start(target: &str, actions: &'static [&'static str], times: usize) -> HangingProxy {
-        let target = target.trim_end_matches('/').to_owned();
         let hung = Arc::new(AtomicUsize::new(0));
-        let client = reqwest::Client::new();
         let counter = hung.clone();
-        let route = warp::method()
-            .and(warp::path::full())
-            .and(warp::header::headers_cloned())
-            .and(warp::body::bytes())
-            .and_then(
-                move |method: Method,
-                      path: warp::path::FullPath,
-                      headers: warp::http::HeaderMap,
-                      body: bytes::Bytes| {
-                    let (client, target, counter) = (client.clone(), target.clone(), counter.clone());
-                    async move {
-                        let text = String::from_utf8_lossy(&body);
-                        let chosen = actions.iter().any(|a| text.contains(&format!("Action={a}&")))
-                            && !text.contains("DryRun=true");
-                        if chosen && counter.fetch_add(1, Ordering::SeqCst) < times {
-                            std::future::pending::<()>().await;
-                        }
-                        let mut request =
-                            client.request(method, format!("{target}{}", path.as_str())).body(body);
-                        for (name, value) in &headers {
-                            if name != "host" && name != "content-length" {
-                                request = request.header(name, value);
-                            }
-                        }
-                        let answer = request.send().await.map_err(|_| warp::reject())?;
-                        let mut response = Response::builder().status(answer.status());
-                        for (name, value) in answer.headers() {
-                            if name != "content-length" && name != "transfer-encoding" {
-                                response = response.header(name, value);
-                            }
-                        }
-                        let bytes = answer.bytes().await.map_err(|_| warp::reject())?;
-                        response.body(bytes.to_vec()).map_err(|_| warp::reject())
-                    }
-                },
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr: SocketAddr = listener.local_addr().expect("addr");
-        tokio::spawn(warp::serve(route).incoming(listener).run());
-        HangingProxy { url: format!("http://{addr}"), hung }
+        let url = proxy(target, move |body| {
+            let chosen = actions.iter().any(|a| body.contains(&format!("Action={a}&")))
+                && !body.contains("DryRun=true");
+            if chosen && counter.fetch_add(1, Ordering::SeqCst) < times {
+                Decision::Hang
+            } else {
+                Decision::Forward
+            }
+        })
+        .await;
+        HangingProxy { url, hung }
     }
 
     /// Calls of the chosen actions seen so far (held or forwarded; dry runs aside).
     pub fn chosen_calls(&self) -> usize {
         self.hung.load(Ordering::SeqCst)
     }
+}
+
+/// An EC2 in front of `target` (moto) whose IAM policy lacks `action`: its dry runs answer
+/// `UnauthorizedOperation`, as EC2 does; the URL to use in place of the target's.
+pub async fn ec2_without(target: &str, action: &'static str) -> String {
+    proxy(target, move |body| {
+        if body.contains(&format!("Action={action}&")) && body.contains("DryRun=true") {
+            let error = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/pacer is not authorized to perform: ec2:{action}</Message></Error></Errors><RequestID>denied</RequestID></Response>"
+            );
+            Decision::Answer(403, error)
+        } else {
+            Decision::Forward
+        }
+    })
+    .await
 }
 
 /// A small filesystem (tmpfs) mounted over a directory, that a test fills and frees: the

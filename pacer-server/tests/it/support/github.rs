@@ -2,7 +2,8 @@
 //! Every request body is checked against the real operation schemas in
 //! `testdata/github-api/operations`; app JWTs are verified with the App's public
 //! key; installation tokens must be the ones it issued. A body that breaks the schema gets 422
-//! and is counted as a violation the test asserts on.
+//! and is counted as a violation the test asserts on. Its own answers (the App, the manifest
+//! conversion, the webhook config, installations) follow the same files' response schemas.
 
 use super::schema::{request_schema, violations};
 use serde_json::{Value, json};
@@ -32,6 +33,66 @@ struct State {
     deliveries: Vec<Value>,
     /// The one-time code of a manifest GitHub would have confirmed, and the App's key.
     manifest: Option<(String, String)>,
+    /// Where the App's webhooks go (`GET /app/hook/config`).
+    webhook_url: String,
+    /// Repositories (`owner/repo`) and organizations the App is not installed on.
+    not_installed: Vec<String>,
+}
+
+/// A GitHub user or organization as GitHub's answers embed it.
+fn account(login: &str) -> Value {
+    json!({"login": login, "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Organization",
+           "avatar_url": "https://github.com/images/error/octocat_happy.gif", "gravatar_id": null,
+           "url": format!("https://api.github.com/users/{login}"), "html_url": format!("https://github.com/{login}"),
+           "followers_url": "https://api.github.com/users/octo/followers", "following_url": "https://api.github.com/users/octo/following{/other_user}",
+           "gists_url": "https://api.github.com/users/octo/gists{/gist_id}", "starred_url": "https://api.github.com/users/octo/starred{/owner}{/repo}",
+           "subscriptions_url": "https://api.github.com/users/octo/subscriptions", "organizations_url": "https://api.github.com/users/octo/orgs",
+           "repos_url": "https://api.github.com/users/octo/repos", "events_url": "https://api.github.com/users/octo/events{/privacy}",
+           "received_events_url": "https://api.github.com/users/octo/received_events", "site_admin": false})
+}
+
+/// `GET /app` (apps/get-authenticated).
+fn app() -> Value {
+    json!({
+        "id": 4242, "slug": "pacer-e2e", "client_id": "Iv1.pacer", "node_id": "A_kwDOBpacer", "owner": account("octo"),
+        "name": "pacer-e2e", "description": "Pacer", "external_url": "https://pacer.example",
+        "html_url": "https://github.com/apps/pacer-e2e",
+        "created_at": "2026-12-05T12:00:00Z", "updated_at": "2026-12-05T12:00:00Z",
+        "permissions": {"administration": "write", "organization_self_hosted_runners": "write", "actions": "read", "metadata": "read"},
+        "events": ["workflow_job"], "installations_count": 1
+    })
+}
+
+/// `POST /app-manifests/{code}/conversions` (apps/create-from-manifest): the App, its key and
+/// its secrets.
+fn converted_app(pem: &str) -> Value {
+    let mut app = app();
+    app["id"] = json!(4343);
+    if let Some(fields) = app.as_object_mut() {
+        fields.insert("client_secret".into(), json!("client-secret"));
+        fields.insert("webhook_secret".into(), json!(MANIFEST_WEBHOOK_SECRET));
+        fields.insert("pem".into(), json!(pem));
+    }
+    app
+}
+
+/// `GET /app/hook/config` (apps/get-webhook-config-for-app).
+fn hook_config(url: &str) -> Value {
+    json!({"url": url, "content_type": "json", "insecure_ssl": "0"})
+}
+
+/// `GET /repos/{o}/{r}/installation` and `GET /orgs/{org}/installation`.
+fn installation(owner: &str) -> Value {
+    json!({
+        "id": 777, "account": account(owner), "repository_selection": "all",
+        "access_tokens_url": "https://api.github.com/app/installations/777/access_tokens",
+        "repositories_url": "https://api.github.com/installation/repositories",
+        "html_url": format!("https://github.com/organizations/{owner}/settings/installations/777"),
+        "app_id": 4242, "target_id": 1, "target_type": "Organization",
+        "permissions": {"administration": "write", "organization_self_hosted_runners": "write", "actions": "read", "metadata": "read"},
+        "events": ["workflow_job"], "created_at": "2026-12-05T12:00:00Z", "updated_at": "2026-12-05T12:00:00Z",
+        "single_file_name": null, "app_slug": "pacer-e2e", "suspended_by": null, "suspended_at": null
+    })
 }
 
 /// The webhook secret of the App the fake creates from a manifest.
@@ -101,20 +162,7 @@ impl FakeGitHub {
                     ["POST", "", "app-manifests", code, "conversions"] => {
                         // apps/create-from-manifest: the code works once.
                         match state.manifest.take() {
-                            Some((expected, pem)) if expected == *code => reply(StatusCode::CREATED, json!({
-                                "id": 4343, "slug": "pacer-e2e", "node_id": "A_kwDOBpacer", "client_id": "Iv1.pacer",
-                                "owner": {"login": "octo", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "Organization",
-                                          "avatar_url": "https://github.com/images/error/octocat_happy.gif",
-                                          "gravatar_id": null, "url": "https://api.github.com/users/octo",
-                                          "html_url": "https://github.com/octo", "site_admin": false},
-                                "name": "pacer-e2e", "description": "Pacer", "external_url": "https://pacer.example",
-                                "html_url": "https://github.com/apps/pacer-e2e",
-                                "created_at": "2026-12-05T12:00:00Z", "updated_at": "2026-12-05T12:00:00Z",
-                                "permissions": {"administration": "write", "organization_self_hosted_runners": "write",
-                                                "actions": "read", "metadata": "read"},
-                                "events": ["workflow_job"], "installations_count": 0,
-                                "client_secret": "client-secret", "webhook_secret": MANIFEST_WEBHOOK_SECRET, "pem": pem
-                            })),
+                            Some((expected, pem)) if expected == *code => reply(StatusCode::CREATED, converted_app(&pem)),
                             other => {
                                 state.manifest = other;
                                 reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"}))
@@ -162,6 +210,29 @@ impl FakeGitHub {
                             return reply(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
                         }
                         reply(StatusCode::NO_CONTENT, Value::Null)
+                    }
+                    ["GET", "", "app"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "A JSON web token could not be decoded"}));
+                        }
+                        reply(StatusCode::OK, app())
+                    }
+                    ["GET", "", "app", "hook", "config"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "bad jwt"}));
+                        }
+                        reply(StatusCode::OK, hook_config(&state.webhook_url))
+                    }
+                    ["GET", "", "repos", _, _, "installation"] | ["GET", "", "orgs", _, "installation"] => {
+                        if !jwt_ok() {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "bad jwt"}));
+                        }
+                        let owner = parts[3];
+                        let target = if parts[2] == "repos" { format!("{owner}/{}", parts[4]) } else { owner.to_owned() };
+                        if state.not_installed.contains(&target) {
+                            return reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+                        }
+                        reply(StatusCode::OK, installation(owner))
                     }
                     ["GET", "", "app", "hook", "deliveries"] => {
                         if !jwt_ok() {
@@ -215,8 +286,36 @@ impl FakeGitHub {
             Some((code.to_owned(), pem.to_owned()));
     }
 
+    /// Sets where GitHub sends the App's webhooks.
+    pub fn set_webhook_url(&self, url: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).webhook_url = url.to_owned();
+    }
+
+    /// Makes the App not installed on `target` (`owner/repo` or an organization).
+    pub fn uninstall(&self, target: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).not_installed.push(target.to_owned());
+    }
+
     /// Sets the App's delivery log.
     pub fn set_deliveries(&self, deliveries: Vec<Value>) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).deliveries = deliveries;
+    }
+}
+
+#[test]
+fn the_fakes_answers_follow_githubs_schemas() {
+    use super::schema::response_schema;
+    let answers = [
+        ("apps__get-authenticated", "200", app()),
+        ("apps__create-from-manifest", "201", converted_app("-----BEGIN RSA PRIVATE KEY-----")),
+        ("apps__get-webhook-config-for-app", "200", hook_config("https://pacer.example/api/webhook")),
+        ("apps__get-repo-installation", "200", installation("octo")),
+        ("apps__get-org-installation", "200", installation("octo")),
+    ];
+    for (name, status, answer) in answers {
+        let operation = operation(name);
+        let schema = response_schema(&operation, status);
+        assert!(schema.is_object(), "{name} has a {status} schema");
+        assert_eq!(violations(schema, &answer, "$"), Vec::<String>::new(), "{name}");
     }
 }

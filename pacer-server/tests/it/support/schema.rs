@@ -1,13 +1,23 @@
-//! A small JSON-Schema checker for the request bodies of GitHub's REST API: the fake GitHub
-//! checks what Pacer sends against the dereferenced operations in
+//! A small JSON-Schema checker for GitHub's REST API: the fake GitHub checks what Pacer sends,
+//! and its own answers, against the dereferenced operations in
 //! `testdata/github-api/operations` (type, required, properties, items, minItems,
-//! maxItems, enum).
+//! maxItems, enum, allOf, oneOf, anyOf).
 
 use serde_json::Value;
 
 /// Every way `value` breaks `schema`, with JSON paths.
 pub fn violations(schema: &Value, value: &Value, path: &str) -> Vec<String> {
     let mut out = Vec::new();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        out.extend(violations(part, value, path));
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(choices) = schema[key].as_array()
+            && !choices.iter().any(|choice| violations(choice, value, path).is_empty())
+        {
+            out.push(format!("{path}: matches none of {key}"));
+        }
+    }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
@@ -70,6 +80,11 @@ pub fn violations(schema: &Value, value: &Value, path: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The schema of a dereferenced operation's answer with `status`.
+pub fn response_schema<'a>(operation: &'a Value, status: &str) -> &'a Value {
+    &operation["responses"][status]["content"]["application/json"]["schema"]
 }
 
 /// The request-body schema of a dereferenced operation file.

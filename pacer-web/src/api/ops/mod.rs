@@ -370,6 +370,40 @@ pub(crate) fn begin_github_app_creation(
     BeginGitHubAppData::build(BeginGitHubAppVars { name, organization })
 }
 
+/// How a check went.
+#[derive(cynic::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckStatus {
+    /// Works.
+    Ok,
+    /// Works, but not as it should.
+    Warning,
+    /// Broken.
+    Failed,
+    /// Not checked.
+    Skipped,
+}
+
+/// One check of `doctor`.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct DoctorCheck {
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+    pub fix: String,
+}
+
+/// The answer to [`doctor`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct DoctorData {
+    pub doctor: Vec<DoctorCheck>,
+}
+
+/// Runs every check of AWS, GitHub, the public URL and the disk.
+pub(crate) fn doctor() -> Operation<DoctorData, ()> {
+    DoctorData::build(())
+}
+
 /// The answer to [`reconcile_now`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Mutation")]
@@ -403,8 +437,12 @@ mod tests {
     #[test]
     fn settings_decode_from_the_api_shape() {
         let json = r#"{"settings":{"retentionDays":30,"bootstrapTokenFingerprint":null,
-            "previousTokenValidUntil":"2026-11-29T11:00:00Z","publicUrl":"https://pacer.example"}}"#;
+            "previousTokenValidUntil":"2026-11-29T11:00:00Z","publicUrl":"https://pacer.example"},
+            "githubApp":{"source":"MANIFEST","appId":"4343","slug":"pacer","owner":"octo",
+            "htmlUrl":"https://github.com/apps/pacer"}}"#;
         let data: SettingsData = serde_json::from_str(json).expect("decodes");
         assert_eq!(data.settings.previous_token_valid_until.as_deref(), Some("2026-11-29T11:00:00Z"));
+        assert_eq!(data.github_app.source, GitHubAppSource::Manifest);
+        assert_eq!(data.github_app.slug.as_deref(), Some("pacer"));
     }
 }
