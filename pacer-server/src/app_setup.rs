@@ -50,6 +50,7 @@ pub(crate) fn manifest(public_url: &str, name: &str) -> Value {
 
 /// GitHub's web address for its API address: `https://api.github.com` → `https://github.com`,
 /// GitHub Enterprise Server's `https://HOST/api/v3` → `https://HOST`, anything else as it is.
+#[cfg(feature = "standalone")]
 pub(crate) fn web_url_of(api_url: &str) -> String {
     let api = api_url.trim_end_matches('/');
     if let Some(rest) = api.strip_prefix("https://api.") {
@@ -197,6 +198,15 @@ impl AppSetup {
     /// The App created here, if any.
     pub(crate) fn created(&self) -> Option<AppCredentials> {
         self.created.read().ok().and_then(|c| c.clone())
+    }
+
+    /// GitHub's web origin while an App may still be created here: the console's forms post the
+    /// manifest there.
+    pub(crate) fn form_target(&self) -> Option<String> {
+        if self.from_config {
+            return None;
+        }
+        url::Url::parse(&self.web_url).ok().map(|url| url.origin().ascii_serialization())
     }
 
     /// Whether the App comes from the configuration.
@@ -396,6 +406,7 @@ mod tests {
         assert_eq!(names, ["actions", "administration", "metadata", "organization_self_hosted_runners"]);
     }
 
+    #[cfg(feature = "standalone")]
     #[test]
     fn web_urls_of_github_and_enterprise_server() {
         assert_eq!(web_url_of("https://api.github.com"), "https://github.com");

@@ -33,6 +33,7 @@ pub(crate) enum Status {
     Skipped,
 }
 
+#[cfg(feature = "standalone")]
 impl Status {
     /// Lower case, as printed.
     pub(crate) fn as_str(self) -> &'static str {
@@ -414,6 +415,7 @@ async fn pacer(subject: &Subject<'_>) -> Vec<Check> {
 }
 
 /// The checks as a table for the terminal.
+#[cfg(feature = "standalone")]
 pub(crate) fn table(checks: &[Check]) -> String {
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -430,6 +432,7 @@ pub(crate) fn table(checks: &[Check]) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "standalone")]
     #[test]
     fn the_table_shows_fixes_only_for_problems() {
         let checks = [

@@ -386,6 +386,7 @@ impl Secrets {
     }
 
     /// The GitHub App created from its manifest, if any.
+    #[cfg(feature = "standalone")]
     pub(crate) fn github_app(&self) -> Option<crate::app_setup::AppCredentials> {
         stored_github_app(&*self.log)
     }
@@ -448,6 +449,7 @@ impl Secrets {
 
 /// The vault entry under `key`, decoded.
 /// The GitHub App created from its manifest, as `log`'s vault keeps it.
+#[cfg(feature = "standalone")]
 pub(crate) fn stored_github_app(log: &dyn EventLog) -> Option<crate::app_setup::AppCredentials> {
     read(log, GITHUB_APP)
 }

@@ -54,9 +54,15 @@ pub enum Route {
         /// Export and import of the configuration.
         #[route("/backup")]
         Backup {},
-        /// Bootstrap token and retention.
-        #[route("/settings")]
-        Settings {},
+        /// The GitHub App, checks, bootstrap token and retention; GitHub's redirect back from
+        /// creating the App lands here with `github_app=created` or `github_app_error`.
+        #[route("/settings?:github_app&:github_app_error")]
+        Settings {
+            /// `created` after the App was created.
+            github_app: Option<String>,
+            /// Why creating the App failed.
+            github_app_error: Option<String>,
+        },
     #[end_layout]
     /// Anything else.
     #[route("/:..segments")]

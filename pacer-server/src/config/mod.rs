@@ -465,6 +465,7 @@ impl ConfigErrors {
     }
 }
 
+#[cfg(feature = "standalone")]
 impl GitHubConfig {
     /// Whether the App is set here (app id, key and webhook secret), rather than created from
     /// its manifest in the console.

@@ -11,8 +11,17 @@ mod assets {
     include!(concat!(env!("OUT_DIR"), "/console_assets.rs"));
 }
 
-/// The Content-Security-Policy of the console.
-pub(super) const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The Content-Security-Policy of the console; forms may also post to `form_target` (GitHub's
+/// web origin, while the App is to be created from its manifest).
+fn console_csp(form_target: Option<&str>) -> String {
+    let form_action = match form_target {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
+    )
+}
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
@@ -58,10 +67,10 @@ fn find(path: &str) -> Option<(usize, &'static str, &'static [u8])> {
 const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Adds the security headers, with `csp` as the Content-Security-Policy, to any reply.
-fn secured(reply: impl Reply, csp: &'static str) -> warp::reply::Response {
+fn secured(reply: impl Reply, csp: HeaderValue) -> warp::reply::Response {
     let mut response = reply.into_response();
     let headers = response.headers_mut();
-    headers.insert("content-security-policy", HeaderValue::from_static(csp));
+    headers.insert("content-security-policy", csp);
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
@@ -69,12 +78,19 @@ fn secured(reply: impl Reply, csp: &'static str) -> warp::reply::Response {
 }
 
 /// `GET` of any path outside the API: a file, or `index.html` for client-side routes.
-pub(super) fn route() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+pub(super) fn route(
+    form_target: Option<String>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    // An origin is printable ASCII; should one ever not be, nothing at all is allowed.
+    let csp = HeaderValue::from_str(&console_csp(form_target.as_deref()))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     warp::get()
         .and(warp::path::full())
         .and(warp::header::optional::<String>("if-none-match"))
         .and(warp::header::optional::<String>("accept-encoding"))
-        .and_then(|path: warp::path::FullPath, if_none_match: Option<String>, accept_encoding: Option<String>| async move {
+        .and_then(move |path: warp::path::FullPath, if_none_match: Option<String>, accept_encoding: Option<String>| {
+            let csp = csp.clone();
+            async move {
             let path = path.as_str();
             let reserved = ["/api/", "/auth/", "/graphql", "/healthz", "/readyz", "/metrics"];
             if reserved.iter().any(|r| path.starts_with(r)) {
@@ -88,7 +104,8 @@ pub(super) fn route() -> impl Filter<Extract = (impl Reply,), Error = Rejection>
                 )));
             }
             let found = find(path).or_else(|| find("/index.html")).ok_or_else(warp::reject::not_found)?;
-            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, CSP))
+            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, csp))
+            }
         })
 }
 
@@ -106,7 +123,7 @@ pub(super) fn graphiql() -> impl Filter<Extract = (impl Reply,), Error = Rejecti
                     "this pacer binary was built without the console and GraphiQL; run scripts/build-console.sh, then rebuild",
                 )));
             };
-            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, GRAPHIQL_CSP))
+            Ok::<_, Rejection>(file(found, if_none_match, accept_encoding, HeaderValue::from_static(GRAPHIQL_CSP)))
         })
 }
 
@@ -116,7 +133,7 @@ fn file(
     (index, route, bytes): (usize, &'static str, &'static [u8]),
     if_none_match: Option<String>,
     accept_encoding: Option<String>,
-    csp: &'static str,
+    csp: HeaderValue,
 ) -> warp::reply::Response {
     // build-console.sh stores a gzip copy beside large files.
     let gzipped = accept_encoding
@@ -131,7 +148,7 @@ fn file(
     let tag = etag(index);
     if if_none_match.as_deref() == Some(tag) {
         let reply = warp::reply::with_status(warp::reply::reply(), StatusCode::NOT_MODIFIED);
-        return secured(warp::reply::with_header(reply, "etag", tag), csp);
+        return secured(warp::reply::with_header(reply, "etag", tag), csp.clone());
     }
     let mut response = warp::reply::with_header(body, "content-type", content_type(route)).into_response();
     let headers = response.headers_mut();

@@ -153,7 +153,7 @@ pub(crate) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         .or(graphql::routes(http.clone()))
         .or(auth_routes::routes(http.clone()))
         .or(setup::route(http.clone()))
-        .or(console::route());
+        .or(console::route(http.github_app.form_target()));
     known_host(http)
         .and(routes)
         .recover(recover)

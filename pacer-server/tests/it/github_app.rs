@@ -3,7 +3,8 @@
 //! new-App URL with a one-time state and the manifest; GitHub's redirect back with a forged
 //! or reused state is refused without a call; the real one converts the code, stores the App
 //! in the vault, records `github_app.created` and takes webhooks signed with the new secret
-//! at once, and after a restart.
+//! at once, and after a restart. In headless Chromium, the console's Settings page does the same
+//! through the fake's "new App" page (the console's CSP lets its form post there).
 
 use crate::support::github::MANIFEST_WEBHOOK_SECRET;
 use crate::support::pacer::{Pacer, SECRET, find};
@@ -162,4 +163,31 @@ fn pacer_github_app_manifest_prints_the_manifest_for_the_public_url() {
     let output = manifest(&[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("server.public_url is required"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_creates_the_app_through_githubs_page() {
+    let mut world = World::new().await;
+    for key in ["PACER_GITHUB_APP_ID", "PACER_GITHUB_PRIVATE_KEY_PATH", "PACER_GITHUB_WEBHOOK_SECRET"] {
+        world.setup.env.push((key.into(), if key.ends_with("APP_ID") { "0" } else { "" }.into()));
+    }
+    let pem = std::fs::read_to_string(world.setup.dir.join("app.pem")).expect("the App's key");
+    world.github.offer_web_app(&pem);
+    let pacer = world.setup.start().await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("github-app-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let mut browser =
+        crate::support::node::script(&crate::support::manifest_dir().join("tests/browser/github_app.mjs"));
+    browser.arg(&pacer.url).arg(&shots);
+    let output =
+        tokio::task::spawn_blocking(move || browser.output()).await.expect("join").expect("run node");
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the browser run failed:\n{printed}\n{}", pacer.logs());
+
+    assert_eq!(webhook_with(&pacer, MANIFEST_WEBHOOK_SECRET, "after-the-browser", 801).await, 200);
+    let records = pacer.stop();
+    assert!(
+        find(&records, |e| matches!(e, Event::GithubAppCreated(app) if app.slug == "pacer-e2e")).is_some()
+    );
 }

@@ -1,5 +1,5 @@
-//! The browser seam: fetch, timers, the clock, the page's origin and query, the document title
-//! and the clipboard behind a few small functions, with host versions so the crate builds and its pure
+//! The browser seam: fetch, timers, the clock, the page's origin, the document title and the
+//! clipboard behind a few small functions, with host versions so the crate builds and its pure
 //! parts test on the host. Nothing here evaluates JavaScript, so the console runs under a CSP
 //! without `unsafe-eval`.
 
@@ -44,11 +44,6 @@ mod imp {
         });
     }
 
-    pub(crate) fn query_param(name: &str) -> Option<String> {
-        let search = web_sys::window()?.location().search().ok()?;
-        web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
-    }
-
     pub(crate) fn ws_url(path: &str) -> String {
         let location = web_sys::window().map(|w| w.location());
         let protocol = location.as_ref().and_then(|l| l.protocol().ok()).unwrap_or_default();
@@ -75,10 +70,6 @@ mod imp {
     pub(crate) fn set_title(_title: &str) {}
 
     pub(crate) fn copy_text(_text: &str) {}
-
-    pub(crate) fn query_param(_name: &str) -> Option<String> {
-        None
-    }
 
     pub(crate) fn now() -> Timestamp {
         let ms = std::time::SystemTime::now()
@@ -111,11 +102,6 @@ pub(crate) fn set_title(title: &str) {
 /// Copies `text` to the clipboard (best effort: a browser may refuse).
 pub(crate) fn copy_text(text: &str) {
     imp::copy_text(text);
-}
-
-/// A parameter of this page's query string (decoded).
-pub(crate) fn query_param(name: &str) -> Option<String> {
-    imp::query_param(name)
 }
 
 /// The WebSocket URL of `path` on this page's origin.

@@ -5,25 +5,21 @@
 //! `?github_app_error=…`, which this card reports.
 
 use crate::api::ops::{self, GitHubApp, GitHubAppCreation, GitHubAppSource};
-use crate::api::{ApiError, query_param, run};
+use crate::api::{ApiError, run};
 use crate::components::{Field, Notice};
 use crate::forms::errors_for;
 use dioxus::prelude::*;
 use pacer_domain::FieldError;
 
-/// The card, for the App as the server reported it.
+/// The card, for the App as the server reported it, with the outcome of a creation GitHub
+/// sent the browser back from.
 #[component]
-pub(crate) fn GitHubAppCard(app: GitHubApp) -> Element {
+pub(crate) fn GitHubAppCard(app: GitHubApp, outcome: Option<Result<String, String>>) -> Element {
     let mut name = use_signal(|| "pacer".to_owned());
     let mut organization = use_signal(String::new);
     let mut creation = use_signal(|| None::<GitHubAppCreation>);
     let mut failure = use_signal(|| None::<ApiError>);
     let mut busy = use_signal(|| false);
-    let outcome = use_hook(|| match (query_param("github_app"), query_param("github_app_error")) {
-        (_, Some(error)) => Some(Err(error)),
-        (Some(created), None) if created == "created" => Some(Ok("GitHub App created.".to_owned())),
-        _ => None,
-    });
 
     let begin = move |e: FormEvent| {
         e.prevent_default();

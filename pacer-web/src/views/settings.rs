@@ -14,9 +14,14 @@ use pacer_domain::FieldError;
 
 /// The Settings page.
 #[component]
-pub(crate) fn Settings() -> Element {
+pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<String>) -> Element {
     use_title("Settings");
     let mut settings = use_signal(|| None::<Result<SettingsView, ApiError>>);
+    let outcome = match (github_app_error, github_app) {
+        (Some(error), _) => Some(Err(error)),
+        (None, Some(created)) if created == "created" => Some(Ok("GitHub App created.".to_owned())),
+        _ => None,
+    };
     let mut github_app = use_signal(|| None::<ops::GitHubApp>);
     let mut retention = use_signal(String::new);
     let mut retention_server = use_signal(|| None::<ApiError>);
@@ -111,7 +116,7 @@ pub(crate) fn Settings() -> Element {
         div { class: "page", "data-testid": "page-settings",
             header { class: "page-head", h1 { "Settings" } }
             if let Some(app) = github_app() {
-                GitHubAppCard { app }
+                GitHubAppCard { app, outcome }
             }
             ChecksCard {}
             section { class: "card", "data-testid": "token-card",

@@ -126,7 +126,7 @@ fn Frame(auth_disabled: bool) -> Element {
                     NavItem { to: Route::Repos {}, label: "Repos", testid: "nav-repos" }
                     NavItem { to: Route::Pools {}, label: "Pools", testid: "nav-pools" }
                     NavItem { to: Route::Backup {}, label: "Backup", testid: "nav-backup" }
-                    NavItem { to: Route::Settings {}, label: "Settings", testid: "nav-settings" }
+                    NavItem { to: Route::Settings { github_app: None, github_app_error: None }, label: "Settings", testid: "nav-settings" }
                 }
                 div { class: "sidebar-foot",
                     if auth_disabled {
@@ -181,6 +181,9 @@ mod tests {
         let audit = Route::Audit { action: None };
         assert!(nav_active(&audit, &Route::Audit { action: Some("job.failed".into()) }));
         assert!(!nav_active(&Route::Overview {}, &audit));
-        assert!(nav_active(&Route::Settings {}, &Route::Settings {}));
+        assert!(nav_active(
+            &Route::Settings { github_app: None, github_app_error: None },
+            &Route::Settings { github_app: None, github_app_error: None }
+        ));
     }
 }

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use warp::Filter;
 use warp::http::StatusCode;
+use warp::{Filter, Reply};
 
 /// One call the fake received.
 #[derive(Clone, Debug)]
@@ -37,6 +37,8 @@ struct State {
     webhook_url: String,
     /// Repositories (`owner/repo`) and organizations the App is not installed on.
     not_installed: Vec<String>,
+    /// The key of the App its "new App" web page creates (none: the page refuses).
+    web_app_key: Option<String>,
 }
 
 /// A GitHub user or organization as GitHub's answers embed it.
@@ -134,10 +136,11 @@ impl FakeGitHub {
         let route = warp::method()
             .and(warp::path::full())
             .and(warp::header::optional::<String>("authorization"))
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::body::bytes())
             .and(with_state)
-            .map(move |method: warp::http::Method, path: warp::path::FullPath, auth: Option<String>, body: bytes::Bytes, state: Arc<Mutex<State>>| {
-                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            .map(move |method: warp::http::Method, path: warp::path::FullPath, auth: Option<String>, query: String, raw: bytes::Bytes, state: Arc<Mutex<State>>| {
+                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let route = format!("{method} {}", path.as_str().split('?').next().unwrap_or_default());
                 let bearer = auth.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned)).unwrap_or_default();
                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -148,7 +151,7 @@ impl FakeGitHub {
                     jsonwebtoken::decode::<Value>(&bearer, &key, &validation).is_ok()
                 };
                 let parts: Vec<&str> = route.split(['/', ' ']).collect();
-                let reply = |status: StatusCode, body: Value| warp::reply::with_status(warp::reply::json(&body), status);
+                let reply = |status: StatusCode, body: Value| warp::reply::with_status(warp::reply::json(&body), status).into_response();
                 let check = |state: &mut State, schema: &str| {
                     let found = violations(&schemas[schema], &body, "$");
                     state.violations.extend(found.iter().map(|v| format!("{route}: {v}")));
@@ -159,6 +162,22 @@ impl FakeGitHub {
                     return reply(status, json!({"message": "injected storm"}));
                 }
                 match parts.as_slice() {
+                    // github.com's "new App from a manifest" page, confirmed at once: back to the
+                    // manifest's redirect URL with a one-time code for an App with `web_app_key`.
+                    ["POST", "", "settings", "apps", "new"] | ["POST", "", "organizations", _, "settings", "apps", "new"] => {
+                        let field = |text: &[u8], name: &str| {
+                            url::form_urlencoded::parse(text).find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+                        };
+                        let manifest: Value = field(&raw, "manifest").and_then(|m| serde_json::from_str(&m).ok()).unwrap_or(Value::Null);
+                        let (Some(back), Some(app_state), Some(pem)) =
+                            (manifest["redirect_url"].as_str(), field(query.as_bytes(), "state"), state.web_app_key.clone())
+                        else {
+                            return reply(StatusCode::UNPROCESSABLE_ENTITY, json!({"message": "Invalid manifest"}));
+                        };
+                        state.manifest = Some(("from-the-web".to_owned(), pem));
+                        let location = format!("{back}?code=from-the-web&state={app_state}");
+                        warp::reply::with_header(warp::reply::with_status(warp::reply(), StatusCode::FOUND), "location", location).into_response()
+                    }
                     ["POST", "", "app-manifests", code, "conversions"] => {
                         // apps/create-from-manifest: the code works once.
                         match state.manifest.take() {
@@ -284,6 +303,11 @@ impl FakeGitHub {
     pub fn accept_manifest_code(&self, code: &str, pem: &str) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).manifest =
             Some((code.to_owned(), pem.to_owned()));
+    }
+
+    /// Lets the "new App from a manifest" web page create an App whose key is `pem`.
+    pub fn offer_web_app(&self, pem: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).web_app_key = Some(pem.to_owned());
     }
 
     /// Sets where GitHub sends the App's webhooks.
