@@ -6,7 +6,7 @@
 use crate::support::faults::ec2_without;
 use crate::support::pacer::{Pacer, Setup};
 use crate::support::world::World;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::process::Command;
 
 /// `pacer doctor` with `setup`'s configuration and `env` on top: exit code and the table.
@@ -42,17 +42,7 @@ fn fix<'a>(table: &'a str, name: &str) -> &'a str {
 }
 
 async fn checks_of(pacer: &Pacer) -> Vec<Value> {
-    let answer: Value = pacer
-        .http
-        .post(format!("{}/graphql", pacer.url))
-        .header("x-pacer-request", "1")
-        .json(&json!({"query": "{ doctor { name status detail fix } }"}))
-        .send()
-        .await
-        .expect("graphql")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, answer) = crate::auth::gql(pacer, None, "{ doctor { name status detail fix } }").await;
     answer["data"]["doctor"].as_array().cloned().unwrap_or_else(|| panic!("{answer}"))
 }
 

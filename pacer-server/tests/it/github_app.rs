@@ -14,17 +14,7 @@ use pacer_domain::Event;
 use serde_json::{Value, json};
 
 async fn graphql(pacer: &Pacer, query: &str) -> Value {
-    pacer
-        .http
-        .post(format!("{}/graphql", pacer.url))
-        .header("x-pacer-request", "1")
-        .json(&json!({"query": query}))
-        .send()
-        .await
-        .expect("graphql")
-        .json()
-        .await
-        .expect("JSON")
+    crate::auth::gql(pacer, None, query).await.1
 }
 
 /// GitHub sending the browser back: the status and `Location` of Pacer's answer.

@@ -88,17 +88,7 @@ async fn a_self_signed_pacer_serves_webhooks_graphql_and_subscriptions_over_tls(
     assert_eq!(status, 200);
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
 
-    let answer: Value = pacer
-        .http
-        .post(format!("{}/graphql", pacer.url))
-        .header("x-pacer-request", "1")
-        .json(&json!({"query": "{ jobs { nodes { githubJobId status } } }"}))
-        .send()
-        .await
-        .expect("GraphQL over HTTPS")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, answer) = crate::auth::gql(&pacer, None, "{ jobs { nodes { githubJobId status } } }").await;
     assert_eq!(answer["data"]["jobs"]["nodes"][0]["githubJobId"], "501", "{answer}");
 
     let mut socket = secure_socket(&pacer, &pem).await;
