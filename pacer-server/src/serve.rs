@@ -242,22 +242,22 @@ pub(crate) fn identity_verifier(config: &Config) -> anyhow::Result<pacer_aws::Id
         .with_context(|| "aws.identity_certificates".to_owned())
 }
 
+/// The GitHub App `github.*` configures (app id and key file).
+fn configured_github_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<GitHubApp> {
+    let github = &config.github;
+    let key = std::fs::read(&github.private_key_path)
+        .with_context(|| format!("reading github.private_key_path {}", github.private_key_path.display()))?;
+    let timeout = Duration::from_secs(github.request_timeout_seconds);
+    GitHubApp::new(base_url(&github.api_url), github.app_id, &key, timeout, clock)
+}
+
 /// `pacer serve`: real EC2 and GitHub from the configuration, until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2_settings(&config)).await);
     let timeout = Duration::from_secs(config.github.request_timeout_seconds);
     let (github, github_app): (Arc<dyn GitHub>, _) = if config.github.app_configured() {
-        let key = std::fs::read(&config.github.private_key_path).with_context(|| {
-            format!("reading github.private_key_path {}", config.github.private_key_path.display())
-        })?;
-        let app = GitHubApp::new(
-            base_url(&config.github.api_url),
-            config.github.app_id,
-            &key,
-            timeout,
-            clock.clone(),
-        )?;
+        let app = configured_github_app(&config, clock.clone())?;
         (Arc::new(app), AppSetup::configured(config.github.webhook_secret.clone()))
     } else {
         let setup = AppSetup::by_manifest(
@@ -307,14 +307,11 @@ pub(crate) async fn doctor(config: &Config) -> anyhow::Result<Vec<crate::doctor:
             ),
         }
     };
-    let timeout = Duration::from_secs(config.github.request_timeout_seconds);
-    let api = base_url(&config.github.api_url);
     let github: Option<GitHubApp> = if config.github.app_configured() {
-        let key = std::fs::read(&config.github.private_key_path).with_context(|| {
-            format!("reading github.private_key_path {}", config.github.private_key_path.display())
-        })?;
-        Some(GitHubApp::new(api, config.github.app_id, &key, timeout, clock.clone())?)
+        Some(configured_github_app(config, clock.clone())?)
     } else {
+        let timeout = Duration::from_secs(config.github.request_timeout_seconds);
+        let api = base_url(&config.github.api_url);
         stored_app
             .map(|app| GitHubApp::new(api, app.id, app.pem.as_bytes(), timeout, clock.clone()))
             .transpose()?
