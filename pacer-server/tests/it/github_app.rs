@@ -94,6 +94,10 @@ async fn an_app_created_from_its_manifest_is_kept_and_used_without_a_restart() {
     assert_eq!(webhook_with(&pacer, SECRET, "old-secret", 702).await, 401);
     assert_eq!(webhook_with(&pacer, MANIFEST_WEBHOOK_SECRET, "new-secret", 703).await, 200);
     let records = pacer.stop();
+    assert!(
+        records.iter().all(|r| r.request_id.as_deref() != Some("before-app")),
+        "a webhook without an App writes nothing"
+    );
 
     let created = find(&records, |e| matches!(e, Event::GithubAppCreated(app) if app.app_id == 4343))
         .expect("github_app.created recorded");

@@ -1,6 +1,6 @@
 //! HTTPS served by the binary (`server.tls`). With a self-signed certificate: webhooks, GraphQL
-//! over HTTPS and over WSS, and a refusal of any client that does not trust that certificate
-//! or its key. With the operator's files: a certificate swapped on disk is served to new
+//! over HTTPS and over WSS, a refusal of any client that does not trust that certificate or its
+//! key, and a silent connection hung up on. With the operator's files: a certificate swapped on disk is served to new
 //! connections (after a file change, and at once on SIGHUP) while an open socket keeps
 //! working, and a broken pair on disk leaves the served certificate alone.
 
@@ -83,6 +83,16 @@ async fn a_self_signed_pacer_serves_webhooks_graphql_and_subscriptions_over_tls(
     assert!(reqwest::Client::new().get(format!("{}/healthz", pacer.url)).send().await.is_err());
     let plain = pacer.url.replacen("https://", "http://", 1);
     assert!(reqwest::Client::new().get(format!("{plain}/healthz")).send().await.is_err());
+    // A stranger who connects and never starts the handshake is hung up on (after 10 s).
+    let mut silent =
+        tokio::net::TcpStream::connect(pacer.url.trim_start_matches("https://")).await.expect("connect");
+    let read = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut [0u8; 16]),
+    )
+    .await
+    .expect("the server closes a silent connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed without a byte: {read:?}");
 
     let (status, _) = pacer.workflow_job("tls-1", &queued_job(501)).await;
     assert_eq!(status, 200);
