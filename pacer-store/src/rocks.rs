@@ -35,8 +35,11 @@ const FORMAT: u32 = 1;
 const PROBE_KEY: &[u8] = b"probe";
 const SNAPSHOTS_KEPT: usize = 2;
 /// How much of a snapshot is written (or, when an old one is removed, freed) between two
-/// flushes to disk: a group commit's fsync queued behind one slice waits a few milliseconds.
-const SNAPSHOT_FLUSH_SLICE: usize = 512 << 10;
+/// flushes to disk: a group commit's fsync queued behind one slice waits a millisecond or so.
+const SNAPSHOT_FLUSH_SLICE: usize = 256 << 10;
+/// How long a snapshot rests after each flush, as a multiple of the time the flush took: the
+/// snapshot keeps the disk busy at most a tenth of the time.
+const SNAPSHOT_REST_FACTOR: u32 = 9;
 /// The most write-ahead log RocksDB keeps before flushing the column families that hold its
 /// oldest file. Opening the database replays the WAL (about 30 MB/s on the reference machine,
 /// see BENCHMARKS.md), so this bounds a start after a crash to about a second; RocksDB's
@@ -434,8 +437,8 @@ impl EventLog for RocksLog {
     fn create_snapshot(&self, seq: u64) -> Result<Box<dyn SnapshotSink>, StoreError> {
         let dir = self.sink.snapshots.clone();
         let tmp = dir.join(format!("state-{seq:020}.tmp"));
-        let file = fs::File::create(&tmp).map_err(|e| StoreError::Snapshot(e.to_string()))?;
-        Ok(Box::new(SnapshotFile { dir, seq, tmp, file, unflushed: 0, committed: false }))
+        let file = recycled_or_new(&dir, &tmp).map_err(|e| StoreError::Snapshot(e.to_string()))?;
+        Ok(Box::new(SnapshotFile { dir, seq, tmp, file, written: 0, unflushed: 0, committed: false }))
     }
 
     fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
@@ -588,23 +591,55 @@ fn last_record(db: &DB) -> Result<Option<Recorded>, StoreError> {
     }
 }
 
-/// A snapshot file being written as `state-<seq>.tmp`, flushed to disk a slice at a time and
-/// paced (see [`flush_paced`]): hundreds of MiB of dirty pages pushed out by one final fsync
-/// would saturate the disk while the log's group commits queue behind them. Committed, it is
-/// renamed `state-<seq>.snap` and the snapshots beyond [`SNAPSHOTS_KEPT`] are removed
+/// A snapshot file being written as `state-<seq>.tmp` (over a recycled one, see
+/// [`recycled_or_new`]), flushed to disk a slice at a time and paced (see [`flush_paced`]):
+/// hundreds of MiB of dirty pages pushed out by one final fsync would saturate the disk while
+/// the log's group commits queue behind them. Committed, it is cut to the length written,
+/// renamed `state-<seq>.snap`, and the snapshots beyond [`SNAPSHOTS_KEPT`] are removed
 /// (gradually, see [`remove_gradually`]); dropped uncommitted, the temporary file goes.
 struct SnapshotFile {
     dir: PathBuf,
     seq: u64,
     tmp: PathBuf,
     file: fs::File,
+    written: u64,
     unflushed: usize,
     committed: bool,
+}
+
+/// Opens `tmp` for a new snapshot, recycling a file that would be removed anyway: a temporary
+/// file left by a crash, or else the oldest snapshot when [`SNAPSHOTS_KEPT`] exist already
+/// (the newest stays untouched until the new one is committed). Overwriting blocks the file
+/// already holds allocates and frees nothing, so the filesystem's journal commits (which the
+/// log's fsyncs wait for) carry no block allocations, and a filesystem mounted with `discard`
+/// issues no discards for the old snapshot.
+fn recycled_or_new(dir: &Path, tmp: &Path) -> std::io::Result<fs::File> {
+    let mut leftovers = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            leftovers.push(path);
+        }
+    }
+    let mut snapshots = snapshot_files(dir)?;
+    let recycled = match leftovers.pop() {
+        Some(leftover) => Some(leftover),
+        None if snapshots.len() >= SNAPSHOTS_KEPT => Some(snapshots.remove(0).1),
+        None => None,
+    };
+    for leftover in leftovers {
+        fs::remove_file(leftover)?;
+    }
+    if let Some(old) = recycled {
+        fs::rename(old, tmp)?;
+    }
+    fs::OpenOptions::new().write(true).create(true).truncate(false).open(tmp)
 }
 
 impl Write for SnapshotFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let written = self.file.write(buf)?;
+        self.written += written as u64;
         self.unflushed += written;
         if self.unflushed >= SNAPSHOT_FLUSH_SLICE {
             flush_paced(&self.file)?;
@@ -621,6 +656,7 @@ impl Write for SnapshotFile {
 impl SnapshotSink for SnapshotFile {
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+        self.file.set_len(self.written).map_err(err)?;
         self.file.sync_all().map_err(err)?;
         fs::rename(&self.tmp, self.dir.join(format!("state-{:020}.snap", self.seq))).map_err(err)?;
         self.committed = true;
@@ -657,13 +693,12 @@ fn remove_gradually(path: &Path) -> std::io::Result<()> {
     fs::remove_file(path)
 }
 
-/// Flushes `file`'s data to disk, then rests three times as long as the flush took, so a
-/// snapshot keeps the disk busy at most a quarter of the time and the log's fsyncs find it
-/// free in between.
+/// Flushes `file`'s data to disk, then rests [`SNAPSHOT_REST_FACTOR`] times as long as the
+/// flush took, so the log's fsyncs find the disk free between the slices.
 fn flush_paced(file: &fs::File) -> std::io::Result<()> {
     let started = std::time::Instant::now();
     file.sync_data()?;
-    std::thread::sleep(started.elapsed() * 3);
+    std::thread::sleep(started.elapsed() * SNAPSHOT_REST_FACTOR);
     Ok(())
 }
 

@@ -39,25 +39,22 @@ fn job_rows_in_several_chunks_round_trip_and_a_damaged_chunk_falls_back_to_the_l
 }
 
 #[test]
-fn a_snapshot_file_is_flushed_in_slices_and_the_two_newest_are_kept() {
+fn snapshot_files_are_recycled_in_place_and_the_two_newest_are_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = RocksLog::open(dir.path()).expect("open");
-    // 60,000 jobs in three appends, a snapshot after each.
-    let records = synthetic::job_lifecycles(60_000);
-    let mut snapshotter = Snapshotter::default();
-    let mut written = Vec::new();
-    for batch in records.chunks(records.len().div_ceil(3)) {
+    // 80,000 jobs in four appends, a snapshot after each.
+    let records = synthetic::job_lifecycles(80_000);
+    let batches: Vec<&[pacer_domain::Recorded]> = records.chunks(records.len().div_ceil(4)).collect();
+    let append = |batch: &[pacer_domain::Recorded]| {
         let records = batch
             .iter()
             .map(|r| NewRecord { at: r.at, actor: r.actor.clone(), request_id: None, event: r.event.clone() })
             .collect();
         log.append(Batch { records, ..Batch::default() }).expect("append");
-        written.push(snapshotter.write(&log).expect("snapshot").expect("written"));
-    }
-    // Larger than the 4 MiB flush slice, so the file was written in several slices.
-    assert!(written[2].bytes > 4 << 20, "{:?}", written[2]);
+    };
+    let snapshots = dir.path().join("snapshots");
     let files = |ext: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))
+        let mut names: Vec<String> = std::fs::read_dir(&snapshots)
             .expect("snapshots dir")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|name| name.ends_with(ext))
@@ -65,15 +62,42 @@ fn a_snapshot_file_is_flushed_in_slices_and_the_two_newest_are_kept() {
         names.sort();
         names
     };
+    let mut snapshotter = Snapshotter::default();
+    let mut written = Vec::new();
+    for batch in &batches[..3] {
+        append(batch);
+        written.push(snapshotter.write(&log).expect("snapshot").expect("written"));
+    }
+    // Many times the flush slice, so the file was written in several slices.
+    assert!(written[2].bytes > 4 << 20, "{:?}", written[2]);
     let kept: Vec<String> = written[1..].iter().map(|w| format!("state-{:020}.snap", w.seq)).collect();
-    assert_eq!(files(".snap"), kept, "the two newest, the oldest removed");
+    assert_eq!(files(".snap"), kept, "the two newest, the oldest recycled");
     let (loaded, report) = load_state(&log).expect("load");
     assert_eq!((report.snapshot_seq, report.replayed), (written[2].seq, 0));
+    assert_eq!(loaded, State::fold(&records[..batches[..3].iter().map(|b| b.len()).sum()]));
+
+    // A crash left a temporary file longer than any snapshot: the next snapshot reuses it, cut
+    // to the length written, and the oldest snapshot goes as before.
+    std::fs::write(
+        snapshots.join("state-00000000000000000001.tmp"),
+        vec![0xA5; 3 * written[2].bytes as usize],
+    )
+    .expect("leftover");
+    append(batches[3]);
+    written.push(snapshotter.write(&log).expect("snapshot").expect("written"));
+    assert_eq!(files(".tmp"), Vec::<String>::new());
+    let kept: Vec<String> = written[2..].iter().map(|w| format!("state-{:020}.snap", w.seq)).collect();
+    assert_eq!(files(".snap"), kept);
+    let newest = std::fs::metadata(snapshots.join(&kept[1])).expect("newest");
+    assert_eq!(newest.len(), written[3].bytes, "cut to the length written");
+    let (loaded, report) = load_state(&log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed, report.snapshot_rejected), (written[3].seq, 0, None));
     assert_eq!(loaded, State::fold(&records));
 
-    let mut unfinished = log.create_snapshot(written[2].seq + 1).expect("create");
+    let mut unfinished = log.create_snapshot(written[3].seq + 1).expect("create");
     std::io::Write::write_all(&mut unfinished, b"partial").expect("write");
     assert_eq!(files(".tmp").len(), 1);
     drop(unfinished);
     assert_eq!(files(".tmp"), Vec::<String>::new(), "an unfinished snapshot leaves no file");
+    assert_eq!(files(".snap"), kept[1..], "the newest snapshot is never the one recycled");
 }
