@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Python test peers Pacer's AWS tests start (moto's EC2 server, patched by
-# tools/aws/moto_faulty_server.py, and tools/aws/pricing_stub.py, which
-# needs only the standard library) into a cached virtualenv:
+# tools/aws/moto_faulty_server.py; moto's DynamoDB and S3, for the DynamoDB log's tests; and
+# tools/aws/pricing_stub.py, which needs only the standard library) into a cached virtualenv:
 #
 #   ${PACER_PEERS_DIR:-$HOME/.cache/pacer/peers}/venv
 #
@@ -11,7 +11,7 @@
 # Env: PACER_PEERS_DIR (cache folder), PACER_PYTHON (interpreter, default python3).
 set -euo pipefail
 
-REQUIREMENTS=("moto[server,ec2]==5.2.5")
+REQUIREMENTS=("moto[server,ec2,dynamodb,s3]==5.2.5")
 PEERS_DIR="${PACER_PEERS_DIR:-$HOME/.cache/pacer/peers}"
 VENV="$PEERS_DIR/venv"
 PYTHON="${PACER_PYTHON:-python3}"
@@ -54,7 +54,7 @@ fi
 
 log "installing ${REQUIREMENTS[*]} into $VENV (a few minutes the first time)"
 "${PIP[@]}" install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"
-"$VENV/bin/python" -c 'import moto.server, moto.ec2, moto.iam' \
+"$VENV/bin/python" -c 'import moto.server, moto.ec2, moto.iam, moto.dynamodb, moto.s3' \
     || { log "moto did not import after installing"; exit 1; }
 printf '%s\n' "${REQUIREMENTS[@]}" >"$STAMP"
 log "done: $VENV"
