@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use pacer_domain::{Actor, Command, Event, Recorded, Rejection, State, Timestamp, decide};
 use pacer_store::{Batch, EventLog, NewRecord, StoreError};
 use std::collections::HashSet;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::{Notify, oneshot};
 
@@ -18,6 +18,14 @@ use tokio::sync::{Notify, oneshot};
 const MAX_GROUP: usize = 4_096;
 /// Commands waiting for the decider before callers are told to come back later.
 const QUEUE_DEPTH: usize = 65_536;
+/// On a shared log: how long the decider waits for a command before it folds what other
+/// replicas appended meanwhile (it also does before every group).
+const CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+/// Records folded per read while catching up.
+const CATCH_UP_CHUNK: usize = 4_096;
+/// Times a group is decided again after losing the race to append before its callers are
+/// told to retry ([`AppError::Busy`]).
+const MAX_RACES: usize = 16;
 
 /// Who asks, under which request id, and which idempotency keys come with the command.
 #[derive(Clone, Debug)]
@@ -209,6 +217,15 @@ struct Decided {
     reply: oneshot::Sender<Result<Vec<Recorded>, AppError>>,
     /// How many of the group's records are this command's (they follow the previous command's).
     outcome: Result<usize, AppError>,
+    /// The command, kept on a shared log to be decided again if the group loses a race.
+    kept: Option<(Command, Meta)>,
+}
+
+/// What [`Decider::collect`] found.
+enum Collected {
+    Requests(Vec<Request>),
+    Idle,
+    Closed,
 }
 
 /// A group of commands decided against the state, its records folded and not yet written.
@@ -223,6 +240,13 @@ struct Group {
 /// (up to [`MAX_GROUP`] commands), decide each against the state and fold its events, commit
 /// the group in one durable append, and publish (answer the callers, wake the engine).
 ///
+/// On a log other replicas append to as well ([`EventLog::shared`]) two more steps: before
+/// each group, and whenever it has been idle for [`CATCH_UP_INTERVAL`], it catches up (folds
+/// the records the others appended, and tells the engine as if it had written them); and a
+/// group the log refuses because another writer got there first (a seq taken, an idempotency
+/// key taken) is not a failure: the state is rebuilt from the log, caught up, and the group
+/// decided again, up to [`MAX_RACES`] times before its callers are told to retry.
+///
 /// Invariants:
 /// - Readers never see a record that is not durable: the state's write lock is held from the
 ///   first decision of a group until its append returns, and when the append fails the state
@@ -230,6 +254,8 @@ struct Group {
 /// - A caller is answered only after its group is durable, or refused with the reason.
 /// - Commands of one group are decided in order, each against the effects of those before it,
 ///   and an idempotency key is taken once across the group and the log.
+/// - The state is always a prefix of the log: a replica's own groups are appended right after
+///   the last record it folded (`expected_first_seq`), or not at all.
 /// - After a failed write every command is refused ([`AppError::Unavailable`]) until the log
 ///   takes writes again and [`App::recover`] has rebuilt the state from it.
 struct Decider {
@@ -242,9 +268,27 @@ struct Decider {
     after_commit: AfterCommit,
 }
 
+/// How a group's append went.
+enum Committed {
+    /// Written and published, or refused for good (its callers are answered).
+    Done,
+    /// Another writer appended first: the callers' commands, to decide again.
+    Raced(Vec<Request>),
+}
+
 impl Decider {
     fn run(self) {
-        while let Some(requests) = self.collect() {
+        loop {
+            let requests = match self.collect() {
+                Collected::Requests(requests) => requests,
+                Collected::Idle => {
+                    if self.failure().is_none() && self.log.last_seq() > self.state_seq() {
+                        self.catch_up(&mut write_state(&self.state));
+                    }
+                    continue;
+                }
+                Collected::Closed => return,
+            };
             if let Some(reason) = self.failure() {
                 for request in requests {
                     let _ = request.reply.send(Err(AppError::Unavailable(reason.clone())));
@@ -252,29 +296,87 @@ impl Decider {
                 continue;
             }
             let mut state = write_state(&self.state);
-            let group = self.decide(&mut state, requests);
-            self.commit(&mut state, group);
+            let mut requests = requests;
+            for race in 0.. {
+                self.catch_up(&mut state);
+                let group = self.decide(&mut state, requests);
+                match self.commit(&mut state, group) {
+                    Committed::Done => break,
+                    Committed::Raced(again) if race < MAX_RACES => {
+                        tracing::debug!(race, "another replica appended first; deciding again");
+                        requests = again;
+                    }
+                    Committed::Raced(again) => {
+                        tracing::warn!(
+                            races = race + 1,
+                            "lost every race to append; callers are asked to retry"
+                        );
+                        for request in again {
+                            let _ = request.reply.send(Err(AppError::Busy));
+                        }
+                        break;
+                    }
+                }
+            }
         }
     }
 
-    /// Waits for a command, then takes whatever else is queued; `None` once the app stops.
-    fn collect(&self) -> Option<Vec<Request>> {
-        let mut requests = vec![self.queue.recv().ok()?];
+    fn state_seq(&self) -> u64 {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).last_seq
+    }
+
+    /// Waits for a command, then takes whatever else is queued. On a shared log the wait ends
+    /// after [`CATCH_UP_INTERVAL`] without one ([`Collected::Idle`]).
+    fn collect(&self) -> Collected {
+        let first = if self.log.shared() {
+            match self.queue.recv_timeout(CATCH_UP_INTERVAL) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => return Collected::Idle,
+                Err(RecvTimeoutError::Disconnected) => return Collected::Closed,
+            }
+        } else {
+            match self.queue.recv() {
+                Ok(request) => request,
+                Err(_) => return Collected::Closed,
+            }
+        };
+        let mut requests = vec![first];
         while requests.len() < MAX_GROUP {
             match self.queue.try_recv() {
                 Ok(request) => requests.push(request),
                 Err(_) => break,
             }
         }
-        Some(requests)
+        Collected::Requests(requests)
     }
 
     fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Decides each command in order and folds its events into `state`.
+    /// Folds what other writers appended after `state` (nothing, on a log only this process
+    /// writes), telling the engine as after its own writes.
+    fn catch_up(&self, state: &mut State) {
+        while self.log.last_seq() > state.last_seq {
+            let records = match self.log.read(state.last_seq + 1, CATCH_UP_CHUNK) {
+                Ok(records) if !records.is_empty() => records,
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read other replicas' records; deciding on what is folded");
+                    return;
+                }
+            };
+            for record in &records {
+                state.evolve(record);
+            }
+            self.after_write(&records, state);
+        }
+    }
+
+    /// Decides each command in order and folds its events into `state`. On a shared log each
+    /// command is kept (cloned) with its answer, to be decided again if the append loses a race.
     fn decide(&self, state: &mut State, requests: Vec<Request>) -> Group {
+        let keep = self.log.shared();
         let mut group = Group {
             first_seq: state.last_seq + 1,
             records: Vec::new(),
@@ -283,6 +385,7 @@ impl Decider {
         };
         let mut seen_keys: HashSet<String> = HashSet::new();
         for Request { command, meta, reply } in requests {
+            let kept = keep.then(|| (command.clone(), meta.clone()));
             let now = self.clock.now().max(state.last_at);
             let outcome = match decide(state, command, now) {
                 Err(rejection) => Err(AppError::Rejected(rejection)),
@@ -313,17 +416,19 @@ impl Decider {
                     }
                 }
             };
-            group.decided.push(Decided { reply, outcome });
+            group.decided.push(Decided { reply, outcome, kept });
         }
         group
     }
 
     /// Appends the group's records in one durable write, then publishes them; after a failed
-    /// write, rebuilds `state` from the log and refuses the group.
-    fn commit(&self, state: &mut State, group: Group) {
+    /// write, rebuilds `state` from the log and refuses the group; after a lost race (shared
+    /// logs), rebuilds `state` from the log and hands the commands back.
+    fn commit(&self, state: &mut State, group: Group) -> Committed {
         let Group { first_seq, records, keys, decided } = group;
         if records.is_empty() {
-            return publish(decided, Vec::new());
+            publish(decided, Vec::new());
+            return Committed::Done;
         }
         // The records move into the batch and come back from the log as its receipt: the same
         // seqs (`expected_first_seq`) and times, so no copy is made for the write.
@@ -342,12 +447,19 @@ impl Decider {
                     records.first().is_none_or(|r| r.seq == first_seq),
                     "the log renumbered a batch"
                 );
-                (self.after_commit)(&records, state);
-                self.wakes.dispatch.notify_one();
-                if records.iter().any(|r| r.event.ends_instance_work()) {
-                    self.wakes.work_done.notify_one();
-                }
+                self.after_write(&records, state);
                 publish(decided, records);
+                Committed::Done
+            }
+            Err(StoreError::SeqConflict { .. } | StoreError::Duplicate(_)) if self.log.shared() => {
+                self.rebuild(state);
+                let again = decided
+                    .into_iter()
+                    .filter_map(|Decided { reply, kept, .. }| {
+                        kept.map(|(command, meta)| Request { command, meta, reply })
+                    })
+                    .collect();
+                Committed::Raced(again)
             }
             Err(error) => {
                 let reason = match &error {
@@ -360,7 +472,17 @@ impl Decider {
                 for Decided { reply, .. } in decided {
                     let _ = reply.send(Err(AppError::Unavailable(reason.clone())));
                 }
+                Committed::Done
             }
+        }
+    }
+
+    /// Tells the engine about durable `records` now folded into `state`.
+    fn after_write(&self, records: &[Recorded], state: &State) {
+        (self.after_commit)(records, state);
+        self.wakes.dispatch.notify_one();
+        if records.iter().any(|r| r.event.ends_instance_work()) {
+            self.wakes.work_done.notify_one();
         }
     }
 
@@ -380,7 +502,7 @@ impl Decider {
 /// Moves each command's records to its caller, uncopied.
 fn publish(decided: Vec<Decided>, records: Vec<Recorded>) {
     let mut rest = records.into_iter();
-    for Decided { reply, outcome } in decided {
+    for Decided { reply, outcome, .. } in decided {
         let _ = reply.send(outcome.map(|count| rest.by_ref().take(count).collect()));
     }
 }
@@ -469,5 +591,62 @@ mod tests {
         assert_eq!(resumed[0].seq, ok.len() as u64 + 1, "no gap, no seq given twice");
         assert_eq!(*app.state(), State::fold(&log.read(1, 1_000).expect("read")));
         app.stop();
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_on_a_shared_log_decide_again_after_losing_a_race_and_follow_each_other() {
+        let log = Arc::new(MemoryLog::shared());
+        let replicas: Vec<Arc<App>> = (0..3)
+            .map(|_| App::start(State::default(), log.clone(), Arc::new(SystemClock), Box::new(|_, _| {})))
+            .collect();
+        // 300 commands, round-robin over the replicas, all at once: the replicas race for
+        // every seq; each command is decided once per race it loses and written exactly once.
+        let burst: Vec<_> = (0..300)
+            .map(|i| {
+                let app = replicas[i % 3].clone();
+                tokio::spawn(async move { app.execute(create(i), Meta::by(Actor::System)).await })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for task in burst {
+            let records = task.await.expect("join").expect("every command goes through");
+            acknowledged.extend(records.into_iter().map(|r| r.seq));
+        }
+        acknowledged.sort_unstable();
+        let logged = log.read(1, 1_000).expect("read");
+        assert_eq!(acknowledged, logged.iter().map(|r| r.seq).collect::<Vec<_>>(), "each exactly once");
+        let projects: Vec<_> = logged
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::ProjectCreated(p) => Some((p.id, p.spec.name.clone())),
+                _ => None,
+            })
+            .collect();
+        let names: HashSet<_> = projects.iter().map(|(_, name)| name).collect();
+        let ids: HashSet<_> = projects.iter().map(|(id, _)| id).collect();
+        assert_eq!((projects.len(), names.len()), (300, 300), "no command lost or doubled");
+        assert_eq!(ids.len(), 300, "every id decided against the log as it was, none given twice");
+
+        // The same idempotency key sent to two replicas at once: one records it.
+        let keyed = |app: &Arc<App>, i: usize| {
+            let app = app.clone();
+            let meta = Meta { keys: vec!["delivery:42".into()], ..Meta::by(Actor::System) };
+            tokio::spawn(async move { app.execute(create(1_000 + i), meta).await })
+        };
+        let (a, b) = (keyed(&replicas[0], 0), keyed(&replicas[1], 1));
+        let answers = [a.await.expect("join"), b.await.expect("join")];
+        assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 1, "{answers:?}");
+        assert!(answers.iter().any(|a| matches!(a, Err(AppError::Duplicate(k)) if k == "delivery:42")));
+
+        // Without commands of its own, each replica folds what the others wrote.
+        let durable = State::fold(&log.read(1, 1_000).expect("read"));
+        for app in &replicas {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while app.state().last_seq < durable.last_seq {
+                assert!(std::time::Instant::now() < deadline, "a replica did not catch up");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert_eq!(*app.state(), durable);
+            app.stop();
+        }
     }
 }

@@ -172,6 +172,15 @@ pub trait EventLog: Send + Sync {
     /// the log poisoned, while the fault lasts.
     fn recover(&self) -> Result<(), StoreError>;
 
+    /// Whether other processes append to this log too (replicas sharing it): then an append
+    /// may be refused with [`StoreError::SeqConflict`] or [`StoreError::Duplicate`] because
+    /// another writer got there first, and records this process did not write appear at its
+    /// end ([`EventLog::last_seq`] moves on by itself). A log only this process writes answers
+    /// false.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Moves what only the write-ahead log holds into the log's tables, so the next open has
     /// nothing to replay. For a clean shutdown, after the last append; appends stay durable
     /// without it.

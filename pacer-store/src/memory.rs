@@ -100,6 +100,7 @@ impl SnapshotSink for MemorySnapshot {
 pub struct MemoryLog {
     sink: Arc<MemorySink>,
     committer: Committer,
+    shared: bool,
 }
 
 impl Default for MemoryLog {
@@ -118,7 +119,14 @@ impl MemoryLog {
     pub fn observed(observer: WriteObserver) -> Self {
         let sink = Arc::new(MemorySink::default());
         let committer = Committer::start(sink.clone(), 0, Timestamp::default(), BTreeMap::new(), observer);
-        Self { sink, committer }
+        Self { sink, committer, shared: false }
+    }
+
+    /// An empty log that says it is [`EventLog::shared`]: several `App`s of one test appending
+    /// to it behave as replicas sharing a log (each refused with a conflict when another
+    /// appended first).
+    pub fn shared() -> Self {
+        Self { shared: true, ..Self::new() }
     }
 
     /// Makes every later physical write fail, as a full disk would (tests of poisoning), or
@@ -133,6 +141,10 @@ impl MemoryLog {
 }
 
 impl EventLog for MemoryLog {
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
     fn append(&self, batch: Batch) -> Result<Receipt, StoreError> {
         self.committer.append(&*self.sink, batch)
     }
