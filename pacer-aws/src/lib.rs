@@ -46,4 +46,6 @@ pub use ec2::{Ec2Compute, Ec2Settings};
 pub use error::ComputeError;
 pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};
 pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};
-pub use policy::{AWS_OPERATIONS, GRANTED_ON_PACER_RESOURCES, IMPLIED_ACTIONS, PolicyScope, iam_policy};
+pub use policy::{
+    AWS_OPERATIONS, GRANTED_ON_PACER_RESOURCES, IMPLIED_ACTIONS, PolicyScope, SharedLogScope, iam_policy,
+};

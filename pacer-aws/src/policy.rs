@@ -37,6 +37,15 @@
 //! that needs a Pacer-tagged resource ([`GRANTED_ON_PACER_RESOURCES`]) on its placeholder ids
 //! as unknown, so this policy passes Pacer's own check.
 //!
+//! With the shared log (`storage.backend: dynamodb`, [`SharedLogScope`]) two statements more:
+//! the table's items and its `by_action` index (`GetItem`, `BatchGetItem`, `Query`, and
+//! `PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`, which `TransactWriteItems`
+//! needs per item; `DescribeTable`), and the snapshots under `<prefix>snapshots/` in the
+//! bucket (`PutObject`, which multipart uploads need too, `GetObject`, `DeleteObject`,
+//! `AbortMultipartUpload`, and `ListBucket` on the bucket, which its existence check needs
+//! too); `CreateTable` and
+//! `CreateBucket` only when Pacer creates them (`storage.dynamodb.create`).
+//!
 //! Outside the policy, because Pacer makes no such call: spot launches need the
 //! `AWSServiceRoleForEC2Spot` service-linked role to exist (create it once with
 //! `aws iam create-service-linked-role --aws-service-name spot.amazonaws.com`), and encrypted
@@ -114,6 +123,58 @@ pub struct PolicyScope {
     /// ARNs of the IAM roles in the pools' instance profiles; empty = any role (still only
     /// passable to EC2).
     pub instance_profile_roles: Vec<String>,
+    /// The shared log of replicas, when Pacer keeps its log in DynamoDB.
+    pub shared_log: Option<SharedLogScope>,
+}
+
+/// The DynamoDB table and S3 snapshots of a shared log (`storage.dynamodb.*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedLogScope {
+    /// The table.
+    pub table: String,
+    /// The snapshots' bucket.
+    pub bucket: String,
+    /// The snapshots' key prefix.
+    pub prefix: String,
+    /// Whether Pacer creates the table and the bucket.
+    pub create: bool,
+}
+
+/// The statements granting the shared log's table and snapshots.
+fn shared_log_statements(log: &SharedLogScope, partition: &str, region: &str) -> Vec<Value> {
+    let table = format!("arn:{partition}:dynamodb:{region}:*:table/{}", log.table);
+    let mut table_actions = vec![
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ];
+    let mut bucket_actions = vec!["s3:ListBucket"];
+    if log.create {
+        table_actions.push("dynamodb:CreateTable");
+        bucket_actions.push("s3:CreateBucket");
+    }
+    let bucket = format!("arn:{partition}:s3:::{}", log.bucket);
+    let snapshots = format!("{}snapshots/", log.prefix);
+    vec![
+        json!({
+            "Sid": "SharedLogTable",
+            "Effect": "Allow",
+            "Action": table_actions,
+            "Resource": [table.clone(), format!("{table}/index/*")],
+        }),
+        json!({
+            "Sid": "SharedLogSnapshots",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": format!("{bucket}/{snapshots}*"),
+        }),
+        json!({"Sid": "SharedLogBucket", "Effect": "Allow", "Action": bucket_actions, "Resource": bucket}),
+    ]
 }
 
 /// The AWS partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, …).
@@ -166,7 +227,7 @@ pub fn iam_policy(scope: &PolicyScope) -> Value {
     } else {
         json!("ec2.amazonaws.com")
     };
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             read,
@@ -278,7 +339,11 @@ pub fn iam_policy(scope: &PolicyScope) -> Value {
                 "Resource": "*",
             },
         ],
-    })
+    });
+    if let (Some(log), Some(statements)) = (&scope.shared_log, policy["Statement"].as_array_mut()) {
+        statements.extend(shared_log_statements(log, partition, region));
+    }
+    policy
 }
 
 #[cfg(test)]
@@ -367,6 +432,7 @@ mod tests {
             PolicyScope {
                 region: Some("eu-west-1".into()),
                 instance_profile_roles: vec!["arn:aws:iam::123456789012:role/pacer-runner".into()],
+                shared_log: None,
             },
         ] {
             let granted = granted_actions(&iam_policy(&scope));
@@ -377,10 +443,52 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_log_is_granted_its_table_index_and_snapshot_prefix_only() {
+        let log = SharedLogScope {
+            table: "pacer-log".into(),
+            bucket: "acme-pacer".into(),
+            prefix: "prod/".into(),
+            create: false,
+        };
+        let scope = PolicyScope {
+            region: Some("eu-west-1".into()),
+            shared_log: Some(log.clone()),
+            ..PolicyScope::default()
+        };
+        let policy = iam_policy(&scope);
+        let statement = |sid: &str| {
+            policy["Statement"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["Sid"] == sid))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            statement("SharedLogTable")["Resource"],
+            json!([
+                "arn:aws:dynamodb:eu-west-1:*:table/pacer-log",
+                "arn:aws:dynamodb:eu-west-1:*:table/pacer-log/index/*"
+            ])
+        );
+        assert_eq!(statement("SharedLogSnapshots")["Resource"], "arn:aws:s3:::acme-pacer/prod/snapshots/*");
+        assert_eq!(statement("SharedLogBucket")["Resource"], "arn:aws:s3:::acme-pacer");
+        let granted = granted_actions(&policy);
+        assert!(!granted.contains("dynamodb:CreateTable") && !granted.contains("s3:CreateBucket"));
+        assert!(!granted.iter().any(|a| a == "dynamodb:*" || a == "s3:*" || a.starts_with("dynamodb:Scan")));
+        let creating =
+            iam_policy(&PolicyScope { shared_log: Some(SharedLogScope { create: true, ..log }), ..scope });
+        let granted = granted_actions(&creating);
+        assert!(granted.contains("dynamodb:CreateTable") && granted.contains("s3:CreateBucket"));
+        let without = granted_actions(&iam_policy(&PolicyScope::default()));
+        assert!(!without.iter().any(|a| a.starts_with("dynamodb:") || a.starts_with("s3:")));
+    }
+
+    #[test]
     fn writes_are_scoped_to_pacer_tags_and_passing_roles_to_ec2() {
         let policy = iam_policy(&PolicyScope {
             region: Some("us-east-1".into()),
             instance_profile_roles: vec!["arn:aws:iam::123456789012:role/pacer-runner".into()],
+            shared_log: None,
         });
         let statement = |sid: &str| {
             policy["Statement"]

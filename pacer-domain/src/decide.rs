@@ -214,6 +214,13 @@ pub enum Command {
     },
     /// Pacer's GitHub App was created from its manifest.
     RecordGitHubApp(crate::GithubAppCreated),
+    /// A replica took the effects lease under a new term.
+    AcquireLease {
+        /// The replica's id; must not be empty.
+        holder: String,
+        /// Its term; must be above the recorded one.
+        term: u64,
+    },
     /// Change how long finished jobs stay in the jobs view.
     SetRetention {
         /// Days, 1..=[`crate::MAX_RETENTION_DAYS`].
@@ -278,5 +285,6 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         }
         Command::SetRetention { days } => settings::set_retention(days),
         Command::RecordGitHubApp(app) => settings::record_github_app(app),
+        Command::AcquireLease { holder, term } => settings::acquire_lease(state, holder, term),
     }
 }

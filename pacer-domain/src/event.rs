@@ -25,6 +25,14 @@ pub enum Actor {
     User(String),
     /// A runner callback, by instance id.
     Runner(String),
+    /// Pacer itself on the replica holding the effects lease (replicas sharing a log), under
+    /// the lease term it acted in.
+    Replica {
+        /// The replica's id.
+        id: String,
+        /// The lease term.
+        term: u64,
+    },
 }
 
 impl fmt::Display for Actor {
@@ -34,6 +42,7 @@ impl fmt::Display for Actor {
             Actor::GitHub => f.write_str("github"),
             Actor::User(email) => f.write_str(email),
             Actor::Runner(instance) => write!(f, "runner:{instance}"),
+            Actor::Replica { id, term } => write!(f, "replica:{id}#{term}"),
         }
     }
 }
@@ -217,6 +226,7 @@ catalogue! {
     UserDisabled(UserDisabled) = "user.disabled";
     UserEnabled(UserEnabled) = "user.enabled";
     GithubAppCreated(GithubAppCreated) = "github_app.created";
+    LeaseAcquired(LeaseAcquired) = "lease.acquired";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -331,6 +341,7 @@ impl Event {
             Event::SettingsBootstrapTokenRotated(_)
             | Event::SettingsRetentionChanged(_)
             | Event::GithubAppCreated(_)
+            | Event::LeaseAcquired(_)
             | Event::HealthChanged(_) => vec![],
         }
     }

@@ -9,7 +9,7 @@ use crate::event::{Event, Recorded};
 use crate::instance::Instances;
 use crate::intern::{Interner, Sym};
 use crate::job::{Job, JobCancelled, JobCompleted, JobFailed, JobReaped, JobStatus, Jobs};
-use crate::settings::{Health, Settings};
+use crate::settings::{Health, Leadership, Settings};
 use crate::stats::Rollups;
 use crate::time::{DAY_MS, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,8 @@ pub struct State {
     pub settings: Settings,
     /// Console users by lower-cased email.
     pub users: BTreeMap<String, User>,
+    /// The replica holding the effects lease, when replicas share the log.
+    pub leadership: Option<Leadership>,
     /// Number of records that folded as anomalies since the log began.
     pub anomaly_count: u64,
     /// The latest anomalies, oldest first, at most 100.
@@ -133,6 +135,7 @@ impl State {
             Event::SettingsBootstrapTokenRotated(e) => self.bootstrap_token_rotated(e),
             Event::SettingsRetentionChanged(e) => self.retention_changed(e),
             Event::HealthChanged(e) => self.health_changed(e, at),
+            Event::LeaseAcquired(e) => self.lease_acquired(e, at),
             // Facts for the audit trail only.
             Event::ConfigImported(_)
             | Event::ConfigExported(_)
@@ -166,6 +169,11 @@ impl State {
             self.anomalies.remove(0);
         }
         self.anomalies.push(Anomaly { seq, message });
+    }
+
+    /// The fencing term of the effects lease as recorded (0 before any replica took it).
+    pub fn lease_term(&self) -> u64 {
+        self.leadership.as_ref().map_or(0, |l| l.term)
     }
 
     /// The template of a pool, if materialised.

@@ -106,7 +106,13 @@ async fn main() {
     let started = Instant::now();
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let (day_ms, s) = (wall.as_millis() % 86_400_000, wall.as_secs() % 86_400);
-    eprintln!("first request due at {:02}:{:02}:{:02}.{:03} UTC", s / 3600, s / 60 % 60, s % 60, day_ms % 1000);
+    eprintln!(
+        "first request due at {:02}:{:02}:{:02}.{:03} UTC",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        day_ms % 1000
+    );
     let mut tasks = Vec::with_capacity(posts.len());
     for (i, delivery) in posts.into_iter().enumerate() {
         let due = started + interval.mul_f64(i as f64);

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use pacer_domain::{Actor, Command, Event, Recorded, Rejection, State, Timestamp, decide};
 use pacer_store::{Batch, EventLog, NewRecord, StoreError};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::{Notify, oneshot};
@@ -36,12 +37,15 @@ pub struct Meta {
     pub request_id: Option<String>,
     /// Idempotency keys written with the events (a command producing no events writes none).
     pub keys: Vec<String>,
+    /// The effects lease term the command was sent under (the engine's effects on replicas):
+    /// refused ([`AppError::Deposed`]) once the log records a later term.
+    pub fence: Option<u64>,
 }
 
 impl Meta {
     /// A command by `actor` without request id or keys.
     pub fn by(actor: Actor) -> Self {
-        Self { actor, request_id: None, keys: Vec::new() }
+        Self { actor, request_id: None, keys: Vec::new(), fence: None }
     }
 }
 
@@ -60,6 +64,15 @@ pub enum AppError {
     /// Too many commands are waiting.
     #[error("busy; retry")]
     Busy,
+    /// Sent under an effects lease term the log has moved past: another replica holds the
+    /// lease now. Nothing changed.
+    #[error("deposed: sent under lease term {term}, the log is at term {current}")]
+    Deposed {
+        /// The command's term.
+        term: u64,
+        /// The recorded term.
+        current: u64,
+    },
 }
 
 struct Request {
@@ -79,6 +92,11 @@ pub struct App {
     queue: Mutex<Option<SyncSender<Request>>>,
     decider: Mutex<Option<std::thread::JoinHandle<()>>>,
     failure: Arc<Mutex<Option<String>>>,
+    /// On a shared log: how long the last record another replica appended took to be folded
+    /// here (milliseconds, by this process's clock against the record's time).
+    lag_ms: Arc<AtomicU64>,
+    /// On a shared log: groups decided again because another replica appended first.
+    races: Arc<AtomicU64>,
     /// Woken after every write that may let the dispatcher claim something.
     pub dispatch_wake: Arc<Notify>,
     /// Woken after every write that ends a job or a runner's work, so the reaper tears the
@@ -99,7 +117,11 @@ impl App {
         let failure = Arc::new(Mutex::new(None));
         let dispatch_wake = Arc::new(Notify::new());
         let work_done = Arc::new(Notify::new());
+        let lag_ms = Arc::new(AtomicU64::new(0));
+        let races = Arc::new(AtomicU64::new(0));
         let decider = Decider {
+            lag_ms: lag_ms.clone(),
+            races: races.clone(),
             queue: rx,
             state: state.clone(),
             log: log.clone(),
@@ -117,6 +139,8 @@ impl App {
             queue: Mutex::new(Some(tx)),
             decider: Mutex::new(decider),
             failure,
+            lag_ms,
+            races,
             dispatch_wake,
             work_done,
         })
@@ -158,6 +182,18 @@ impl App {
         self.clock.now()
     }
 
+    /// On a shared log: how long the last record another replica appended took to be folded
+    /// here (zero on a log only this process writes).
+    pub fn replication_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.lag_ms.load(Ordering::Relaxed))
+    }
+
+    /// On a shared log: how many groups were decided again because another replica appended
+    /// first.
+    pub fn races(&self) -> u64 {
+        self.races.load(Ordering::Relaxed)
+    }
+
     /// Why the app refuses writes, if it does.
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone().or_else(|| self.log.poisoned())
@@ -191,6 +227,16 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Refuses a command sent under an effects lease term older than the recorded one.
+fn fenced(state: &State, meta: &Meta) -> Result<(), AppError> {
+    match meta.fence {
+        Some(term) if term < state.lease_term() => {
+            Err(AppError::Deposed { term, current: state.lease_term() })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -266,6 +312,8 @@ struct Decider {
     failure: Arc<Mutex<Option<String>>>,
     wakes: Wakes,
     after_commit: AfterCommit,
+    lag_ms: Arc<AtomicU64>,
+    races: Arc<AtomicU64>,
 }
 
 /// How a group's append went.
@@ -303,6 +351,7 @@ impl Decider {
                 match self.commit(&mut state, group) {
                     Committed::Done => break,
                     Committed::Raced(again) if race < MAX_RACES => {
+                        self.races.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(race, "another replica appended first; deciding again");
                         requests = again;
                     }
@@ -369,6 +418,10 @@ impl Decider {
             for record in &records {
                 state.evolve(record);
             }
+            if let Some(last) = records.last() {
+                let lag = self.clock.now().millis_since(last.at).max(0) as u64;
+                self.lag_ms.store(lag, Ordering::Relaxed);
+            }
             self.after_write(&records, state);
         }
     }
@@ -387,10 +440,11 @@ impl Decider {
         for Request { command, meta, reply } in requests {
             let kept = keep.then(|| (command.clone(), meta.clone()));
             let now = self.clock.now().max(state.last_at);
-            let outcome = match decide(state, command, now) {
-                Err(rejection) => Err(AppError::Rejected(rejection)),
-                Ok(events) if events.is_empty() => Ok(0),
-                Ok(events) => {
+            let outcome = match fenced(state, &meta).map(|()| decide(state, command, now)) {
+                Err(deposed) => Err(deposed),
+                Ok(Err(rejection)) => Err(AppError::Rejected(rejection)),
+                Ok(Ok(events)) if events.is_empty() => Ok(0),
+                Ok(Ok(events)) => {
                     let mut keys = meta.keys;
                     keys.extend(implied_keys(&events));
                     match keys.iter().find(|k| seen_keys.contains(*k) || self.log.has_key(k).unwrap_or(false))
@@ -513,7 +567,6 @@ mod tests {
     use crate::clock::SystemClock;
     use pacer_domain::ProjectSpec;
     use pacer_store::MemoryLog;
-    use std::sync::atomic::Ordering;
 
     fn create(i: usize) -> Command {
         Command::CreateProject(ProjectSpec { name: format!("p{i}"), ..ProjectSpec::default() })
@@ -648,5 +701,24 @@ mod tests {
             assert_eq!(*app.state(), durable);
             app.stop();
         }
+    }
+    #[tokio::test]
+    async fn a_command_sent_under_an_older_lease_term_is_refused_and_changes_nothing() {
+        let log = Arc::new(MemoryLog::shared());
+        let app = App::start(State::default(), log.clone(), Arc::new(SystemClock), Box::new(|_, _| {}));
+        let lease = |holder: &str, term| Command::AcquireLease { holder: holder.into(), term };
+        let under = |term| Meta { fence: Some(term), ..Meta::by(Actor::System) };
+        app.execute(lease("a", 1), Meta::by(Actor::System)).await.expect("a takes the lease");
+        app.execute(create(1), under(1)).await.expect("a's effect under its term");
+        app.execute(lease("b", 2), Meta::by(Actor::System)).await.expect("b takes over");
+        let before = log.last_seq();
+        let late = app.execute(create(2), under(1)).await;
+        assert_eq!(late, Err(AppError::Deposed { term: 1, current: 2 }));
+        assert_eq!(log.last_seq(), before, "a deposed holder's late write is not recorded");
+        app.execute(create(3), under(2)).await.expect("b's effect under its term");
+        let stale = app.execute(lease("a", 2), Meta::by(Actor::System)).await;
+        assert!(matches!(stale, Err(AppError::Rejected(_))), "a term is taken once: {stale:?}");
+        assert_eq!(app.state().lease_term(), 2);
+        app.stop();
     }
 }

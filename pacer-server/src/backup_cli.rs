@@ -13,16 +13,17 @@ use crate::secrets::Secrets;
 use anyhow::Context;
 use pacer_aws::{Compute, Ec2Compute};
 use pacer_domain::{Actor, Backup, ImportAction};
-use pacer_store::{EventLog, RocksLog, load_state};
+use pacer_store::load_state;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Opens the data directory of `config` with EC2 from the configuration (no loops run).
 async fn open(config: &Config) -> anyhow::Result<Arc<Engine>> {
-    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(&config.storage.path).with_context(|| {
-        format!("opening {} (is pacer running? stop it first)", config.storage.path.display())
-    })?);
+    let (log, _) =
+        crate::serve::Storage::of(config).open(&config.storage.path, Box::new(|_| {})).await.with_context(
+            || format!("opening {} (is pacer running? stop it first)", config.storage.path.display()),
+        )?;
     let (state, _) = load_state(&*log).context("loading state")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets = Arc::new(Secrets::open(log.clone(), &config.storage.path)?);

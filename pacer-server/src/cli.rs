@@ -1,5 +1,6 @@
-//! The command line: `serve`, `demo`, `check-config`, `replay`, `version`, `doctor`, `github-app`, and
-//! `iam-policy`, which prints the IAM policy Pacer's AWS principal needs.
+//! The command line: `serve`, `demo`, `check-config`, `replay`, `migrate`, `version`, `doctor`,
+//! `github-app`, `backup`, `user`, and `iam-policy`, which prints the IAM policy Pacer's AWS
+//! principal needs.
 
 use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
@@ -56,9 +57,26 @@ pub(crate) enum Command {
     /// Rebuild every projection from seq 0, compare with the snapshot, print counts, time and
     /// any anomaly. Exits non-zero on a mismatch or an unreadable record.
     Replay {
-        /// The data directory (`storage.path`).
-        #[arg(long)]
-        data: PathBuf,
+        /// The data directory (`storage.path`) of a RocksDB log.
+        #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+        data: Option<PathBuf>,
+        /// The YAML configuration: replay the log its `storage` names (RocksDB or DynamoDB).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Copy a stopped Pacer's RocksDB log (`storage.path`) into a new DynamoDB log
+    /// (`storage.dynamodb.*`, with `storage.backend: dynamodb`), then compare the two record by
+    /// record. Refused when the DynamoDB log is not empty.
+    Migrate {
+        /// The YAML configuration (`storage.backend: dynamodb`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where the log is now.
+        #[arg(long, value_enum)]
+        from: Backend,
+        /// Where it goes.
+        #[arg(long, value_enum)]
+        to: Backend,
     },
     /// Print the least-privilege IAM policy (JSON) for the AWS calls Pacer makes: writes only on
     /// resources tagged `gha:managed-by=pacer`, tags only at creation, roles passed only to EC2.
@@ -96,6 +114,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+/// A storage backend, for `pacer migrate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// RocksDB in the data directory.
+    Rocksdb,
+    /// A DynamoDB table shared by replicas.
+    Dynamodb,
 }
 
 /// `pacer github-app …`
@@ -311,9 +338,34 @@ pub fn main() -> ExitCode {
         Command::IamPolicy { config, region, instance_profile_roles } => {
             print_iam_policy(config.as_deref(), region, instance_profile_roles)
         }
-        Command::Replay { data } => {
+        Command::Migrate { config, from, to } => {
             init_logging("warn", LogFormat::Text);
-            match crate::replay::run(&data, &mut std::io::stdout()) {
+            if (from, to) != (Backend::Rocksdb, Backend::Dynamodb) {
+                eprintln!("pacer migrate: only --from rocksdb --to dynamodb is supported");
+                return ExitCode::from(2);
+            }
+            let config = match load(config.as_deref()) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            run_async(async move { crate::replay::migrate(&config, &mut std::io::stdout()).await })
+        }
+        Command::Replay { data, config } => {
+            init_logging("warn", LogFormat::Text);
+            let replayed = match (data, config) {
+                (Some(data), _) => crate::replay::run(&data, &mut std::io::stdout()),
+                (None, config) => match load(config.as_deref()) {
+                    Ok(config) => tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(anyhow::Error::from)
+                        .and_then(|runtime| {
+                            runtime.block_on(crate::replay::run_configured(&config, &mut std::io::stdout()))
+                        }),
+                    Err(code) => return code,
+                },
+            };
+            match replayed {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(error) => {
@@ -332,14 +384,21 @@ fn print_iam_policy(
     region: Option<String>,
     instance_profile_roles: Vec<String>,
 ) -> ExitCode {
-    let region = match (region, config) {
-        (Some(region), _) => Some(region),
-        (None, Some(path)) => match load(Some(path)) {
-            Ok(config) => Some(config.aws.region),
-            Err(code) => return code,
-        },
-        (None, None) => None,
+    let config = match config.map(|path| load(Some(path))).transpose() {
+        Ok(config) => config,
+        Err(code) => return code,
     };
+    let region = region.or_else(|| config.as_ref().map(|c| c.aws.region.clone()));
+    let shared_log =
+        config.as_ref().filter(|c| c.storage.backend == crate::config::StorageBackend::DynamoDb).map(|c| {
+            let dynamo = &c.storage.dynamodb;
+            pacer_aws::SharedLogScope {
+                table: dynamo.table.clone(),
+                bucket: dynamo.bucket.clone(),
+                prefix: dynamo.prefix.clone(),
+                create: dynamo.create,
+            }
+        });
     if let Some(region) = &region
         && (region.is_empty()
             || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
@@ -351,7 +410,8 @@ fn print_iam_policy(
         eprintln!("pacer iam-policy: {role:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)");
         return ExitCode::from(2);
     }
-    let policy = pacer_aws::iam_policy(&pacer_aws::PolicyScope { region, instance_profile_roles });
+    let policy =
+        pacer_aws::iam_policy(&pacer_aws::PolicyScope { region, instance_profile_roles, shared_log });
     match serde_json::to_string_pretty(&policy) {
         Ok(text) => {
             println!("{text}");

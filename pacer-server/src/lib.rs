@@ -88,7 +88,7 @@ pub use github::{GitHub, GitHubApp, SimulatedGitHub};
 pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
 pub use http::webhook_signature;
 #[cfg(feature = "standalone")]
-pub use serve::{Peers, Running, ServerOptions, serve, start};
+pub use serve::{Peers, Running, ServerOptions, Storage, serve, start, start_on};
 
 /// This package's directory, read at run time: a test binary reused from another checkout of
 /// the same target directory keeps its build-time `env!` path.

@@ -34,6 +34,10 @@ const AWS_ERRORS: &str = "pacer_aws_errors_total";
 const GITHUB_ERRORS: &str = "pacer_github_errors_total";
 const SUBSCRIPTIONS: &str = "pacer_graphql_subscriptions";
 const THROTTLED: &str = "pacer_sign_in_throttled_total";
+const LEASE_HELD: &str = "pacer_lease_held";
+const LEASE_TERM: &str = "pacer_lease_term";
+const REPLICATION_LAG: &str = "pacer_replication_lag_seconds";
+const APPEND_RACES: &str = "pacer_append_races_total";
 
 /// Bucket bounds (seconds) of the sub-second histograms: webhook answers and log writes.
 const FAST_BUCKETS: [f64; 11] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -192,6 +196,22 @@ pub struct Metrics {
     log_write_seconds: Histogram,
     subscriptions: Gauge,
     throttled: Counter,
+    lease_held: Gauge,
+    lease_term: Gauge,
+    replication_lag: Gauge,
+    append_races: Counter,
+}
+
+/// Where this Pacer stands among replicas sharing a log, for [`Metrics::render`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Replication {
+    /// Whether it runs the effects (always, on a single machine).
+    pub holds_lease: bool,
+    /// How long the last record another replica appended took to reach this one's state
+    /// (zero on a single machine).
+    pub lag: Duration,
+    /// Groups decided again because another replica appended first.
+    pub races: u64,
 }
 
 impl Default for Metrics {
@@ -206,6 +226,7 @@ impl Metrics {
         let recorder = recorder().unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         for (name, text) in [
             (WEBHOOKS, "Webhooks by the outcome Pacer answered with."),
+            (APPEND_RACES, "Groups of commands decided again because another replica appended first."),
             (AWS_ERRORS, "Failed AWS calls by call and error code."),
             (GITHUB_ERRORS, "Failed GitHub calls by call and HTTP status."),
             (
@@ -222,6 +243,15 @@ impl Metrics {
             (LAUNCH_SLOTS, "Launch calls allowed at once (dispatcher.max_concurrent_launches)."),
             (LAUNCHES_IN_FLIGHT, "Launch calls under way."),
             (SUBSCRIPTIONS, "Live GraphQL subscriptions (each with its feeding task)."),
+            (
+                LEASE_HELD,
+                "1 when this Pacer runs the effects (always on a single machine; on replicas, the lease holder).",
+            ),
+            (LEASE_TERM, "The effects lease term the log last recorded (0 on a single machine)."),
+            (
+                REPLICATION_LAG,
+                "Time the last record another replica appended took to reach this one (append to fold).",
+            ),
         ] {
             recorder.describe_gauge(KeyName::from_const_str(name), None, text.into());
         }
@@ -262,6 +292,10 @@ impl Metrics {
             log_write_seconds: histogram(LOG_WRITE_SECONDS),
             subscriptions: gauge(SUBSCRIPTIONS, Vec::new()),
             throttled: recorder.register_counter(&Key::from_name(THROTTLED), &META),
+            lease_held: gauge(LEASE_HELD, Vec::new()),
+            lease_term: gauge(LEASE_TERM, Vec::new()),
+            replication_lag: gauge(REPLICATION_LAG, Vec::new()),
+            append_races: recorder.register_counter(&Key::from_name(APPEND_RACES), &META),
             recorder: Arc::new(recorder),
         }
     }
@@ -318,8 +352,13 @@ impl Metrics {
         Box::new(move |took| histogram.record(took.as_secs_f64()))
     }
 
-    /// The text exposition, after setting the gauges from `state` and the launch slots.
-    pub fn render(&self, state: &State, slots: LaunchSlots) -> String {
+    /// The text exposition, after setting the gauges from `state`, the launch slots and the
+    /// replication.
+    pub fn render(&self, state: &State, slots: LaunchSlots, replication: Replication) -> String {
+        self.lease_held.set(if replication.holds_lease { 1.0 } else { 0.0 });
+        self.lease_term.set(state.lease_term() as f64);
+        self.replication_lag.set(replication.lag.as_secs_f64());
+        self.append_races.absolute(replication.races);
         for (status, gauge) in self.jobs.iter() {
             gauge.set(state.jobs.count(*status) as f64);
         }
@@ -334,6 +373,8 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SINGLE: Replication = Replication { holds_lease: true, lag: Duration::ZERO, races: 0 };
 
     fn sample(text: &str, series: &str) -> Option<f64> {
         text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
@@ -354,7 +395,7 @@ mod tests {
     #[test]
     fn every_fixed_series_is_rendered_from_zero() {
         let metrics = Metrics::new();
-        let text = metrics.render(&State::default(), LaunchSlots { in_use: 0, max: 32 });
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 0, max: 32 }, SINGLE);
         for outcome in WebhookOutcome::ALL {
             let series = format!("{WEBHOOKS}{{outcome=\"{}\"}}", outcome.as_str());
             assert_eq!(sample(&text, &series), Some(0.0), "{series}\n{text}");
@@ -385,7 +426,7 @@ mod tests {
         metrics.launch_latency(Duration::from_secs(20));
         metrics.aws_error(AwsCall::Launch, "InsufficientInstanceCapacity");
         metrics.github_error(GitHubCall::Redeliver, 502);
-        let text = metrics.render(&State::default(), LaunchSlots { in_use: 1, max: 2 });
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 1, max: 2 }, SINGLE);
         assert_eq!(sample(&text, "pacer_webhooks_total{outcome=\"duplicate\"}"), Some(2.0));
         assert_eq!(sample(&text, "pacer_webhook_duration_seconds_bucket{le=\"0.0005\"}"), Some(1.0));
         assert_eq!(sample(&text, "pacer_webhook_duration_seconds_bucket{le=\"0.005\"}"), Some(2.0));
@@ -405,7 +446,7 @@ mod tests {
     fn apps_keep_their_own_counts() {
         let (one, two) = (Metrics::new(), Metrics::new());
         one.webhook(WebhookOutcome::Pong, Duration::ZERO);
-        let text = two.render(&State::default(), LaunchSlots { in_use: 0, max: 1 });
+        let text = two.render(&State::default(), LaunchSlots { in_use: 0, max: 1 }, SINGLE);
         assert_eq!(sample(&text, "pacer_webhooks_total{outcome=\"pong\"}"), Some(0.0));
     }
 }

@@ -1,6 +1,9 @@
 //! `pacer replay`: rebuild every projection from seq 0, compare with the newest snapshot, and
-//! report counts, time and anomalies.
+//! report counts, time and anomalies; and `pacer migrate`, which copies a RocksDB log into a
+//! new DynamoDB one and verifies the copy.
 
+use crate::config::{Config, StorageBackend};
+use crate::serve::Storage;
 use anyhow::Context;
 use pacer_domain::{JobStatus, State};
 use pacer_store::{EventLog, RocksLog, verify};
@@ -17,7 +20,63 @@ pub(crate) fn run(data: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
         data.display()
     );
     let log = RocksLog::open(data).with_context(|| format!("opening {}", data.display()))?;
-    let report = verify(&log).context("replaying the log")?;
+    report(&log, out)
+}
+
+/// Replays the log of `config`'s storage (RocksDB or DynamoDB), as [`run`] does.
+pub(crate) async fn run_configured(config: &Config, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let (log, _) = Storage::of(config).open(&config.storage.path, Box::new(|_| {})).await?;
+    tokio::task::block_in_place(|| report(&*log, out))
+}
+
+/// `pacer migrate --from rocksdb --to dynamodb`: copies the RocksDB log in `storage.path`
+/// into the (new, empty) DynamoDB log `storage.dynamodb.*` names, then compares the two.
+pub(crate) async fn migrate(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let data = &config.storage.path;
+    anyhow::ensure!(
+        config.storage.backend == StorageBackend::DynamoDb,
+        "set storage.backend to dynamodb (with storage.dynamodb.table and bucket): the log is copied there"
+    );
+    anyhow::ensure!(
+        data.join("db").exists(),
+        "no RocksDB log in {} (expected {}/db)",
+        data.display(),
+        data.display()
+    );
+    let from = RocksLog::open(data)
+        .with_context(|| format!("opening {} (is pacer running? stop it first)", data.display()))?;
+    let (to, _) = Storage::of(config).open(data, Box::new(|_| {})).await?;
+    let last = from.last_seq();
+    writeln!(
+        out,
+        "copying {last} records from {} to DynamoDB table {}",
+        data.display(),
+        config.storage.dynamodb.table
+    )?;
+    let started = std::time::Instant::now();
+    let mut reported = 0;
+    let copied = tokio::task::block_in_place(|| {
+        pacer_store::copy_log(&from, &*to, &mut |seq| {
+            if seq >= reported + 10_000 || seq == last {
+                reported = seq;
+                eprintln!("  {seq} / {last}");
+            }
+        })
+    })?;
+    writeln!(
+        out,
+        "copied and verified {} records, {} idempotency keys and {} vault entries in {:.1} s",
+        copied.records,
+        copied.keys,
+        copied.vault_entries,
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// The replay report of `log`.
+fn report(log: &dyn EventLog, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let report = verify(log).context("replaying the log")?;
     let state = &report.rebuilt;
     let seconds = report.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 { state.last_seq as f64 / seconds } else { 0.0 };

@@ -1,13 +1,15 @@
-//! Assembling and running a Pacer: open the log, load the state (snapshot + tail), start the
-//! decider and the engine loops, serve HTTP on a bound listener until the shutdown future
-//! resolves, then stop accepting, finish launches in flight and write a final snapshot.
+//! Assembling and running a Pacer: open the log ([`Storage`]: RocksDB, or DynamoDB shared by
+//! replicas), load the state (snapshot + tail), start the decider and the engine loops (on
+//! replicas, the effects under the lease), serve HTTP on a bound listener until the shutdown
+//! future resolves, then stop accepting, finish launches in flight and write a final snapshot.
 //! Tests build the same thing on port 0.
 
 use crate::app::App;
 use crate::app_setup::AppSetup;
 use crate::auth::Auth;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, TlsConfig, TlsMode, base_url};
+use crate::config::{Config, StorageBackend, TlsConfig, TlsMode, base_url};
+use crate::engine::lease::Leadership;
 use crate::engine::{Engine, EngineSettings};
 use crate::github::{GitHub, GitHubApp};
 use crate::http::Http;
@@ -16,7 +18,7 @@ use crate::secrets::Secrets;
 use crate::tls::{Tls, certificate_hosts};
 use anyhow::Context;
 use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
-use pacer_store::{EventLog, RocksLog, Snapshotter, load_state};
+use pacer_store::{DynamoLog, DynamoSettings, EventLog, LeaseTable, RocksLog, Snapshotter, load_state};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -80,8 +82,108 @@ impl Running {
     }
 }
 
+/// Where a Pacer keeps its event log.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// RocksDB in the data directory: one Pacer on one machine.
+    RocksDb,
+    /// A DynamoDB table, snapshots in S3, shared by replicas; this one contends for the
+    /// effects lease as `replica_id`.
+    DynamoDb {
+        /// The table and bucket.
+        settings: Box<DynamoSettings>,
+        /// Create them when missing.
+        create: bool,
+        /// This replica's id in the lease.
+        replica_id: String,
+        /// How long a silent holder keeps the lease.
+        lease: Duration,
+    },
+}
+
+impl Storage {
+    /// The storage `storage.*` configures.
+    pub fn of(config: &Config) -> Storage {
+        match config.storage.backend {
+            StorageBackend::RocksDb => Storage::RocksDb,
+            StorageBackend::DynamoDb => {
+                let dynamo = &config.storage.dynamodb;
+                let mut settings = DynamoSettings::new(
+                    dynamo.table.clone(),
+                    dynamo.bucket.clone(),
+                    config.aws.region.clone(),
+                );
+                settings.prefix = dynamo.prefix.clone();
+                settings.endpoint_url = dynamo.endpoint_url.as_ref().map(|url| base_url(url).to_owned());
+                settings.poll_interval = Duration::from_millis(dynamo.poll_interval_ms);
+                Storage::DynamoDb {
+                    settings: Box::new(settings),
+                    create: dynamo.create,
+                    replica_id: dynamo.replica_id.clone().unwrap_or_else(default_replica_id),
+                    lease: Duration::from_secs(dynamo.lease_seconds),
+                }
+            }
+        }
+    }
+
+    /// Opens the log (RocksDB in `data_dir`), telling `observer` each group write's duration;
+    /// with DynamoDB, also the table of the effects lease.
+    pub(crate) async fn open(
+        &self,
+        data_dir: &Path,
+        observer: pacer_store::WriteObserver,
+    ) -> anyhow::Result<(Arc<dyn EventLog>, Option<Arc<dyn LeaseTable>>)> {
+        let storage = self.clone();
+        let data_dir = data_dir.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || -> Result<_, pacer_store::StoreError> {
+            Ok(match storage {
+                Storage::RocksDb => {
+                    (Arc::new(RocksLog::open_observed(&data_dir, observer)?) as Arc<dyn EventLog>, None)
+                }
+                Storage::DynamoDb { settings, create, .. } => {
+                    if create {
+                        DynamoLog::ensure_storage(&settings)?;
+                    }
+                    let log = DynamoLog::open(&settings, observer)?;
+                    let lease = log.lease_table();
+                    (Arc::new(log) as Arc<dyn EventLog>, Some(lease))
+                }
+            })
+        })
+        .await?
+        .context("opening the event log")?;
+        Ok(opened)
+    }
+}
+
+/// A replica id unique among the processes that share a log: the host name and process id.
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "pacer".into());
+    let host: String =
+        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).take(50).collect();
+    format!("{host}:{}", std::process::id())
+}
+
 /// Opens the data directory and starts everything on `listener`.
 pub async fn start(
+    data_dir: &Path,
+    settings: EngineSettings,
+    options: ServerOptions,
+    peers: Peers,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    start_on(&Storage::RocksDb, data_dir, settings, options, peers, listener).await
+}
+
+/// Opens `storage` and starts everything on `listener`; `data_dir` holds this Pacer's own
+/// files (and the log, with RocksDB).
+pub async fn start_on(
+    storage: &Storage,
     data_dir: &Path,
     mut settings: EngineSettings,
     options: ServerOptions,
@@ -89,9 +191,7 @@ pub async fn start(
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
     let metrics = Metrics::new();
-    let log: Arc<dyn EventLog> = Arc::new(
-        RocksLog::open_observed(data_dir, metrics.log_write_observer()).context("opening the event log")?,
-    );
+    let (log, lease_table) = storage.open(data_dir, metrics.log_write_observer()).await?;
     let (state, report, snapshotter) = {
         let log = log.clone();
         tokio::task::spawn_blocking(move || {
@@ -149,11 +249,13 @@ pub async fn start(
     };
     let engine = Engine::new(app, peers.compute, peers.github, peers.identity, secrets, metrics, settings);
     engine.snapshot_from(snapshotter);
-    let synced = engine.sync_templates().await;
-    if let Err(problem) = &synced {
-        tracing::warn!(%problem, "some launch templates could not be brought up to date");
+    match (storage, lease_table) {
+        // The lease holder brings the templates up to date when it takes the lease.
+        (Storage::DynamoDb { replica_id, lease, .. }, Some(table)) => {
+            engine.share_effects(Arc::new(Leadership::new(replica_id.clone(), *lease, table)));
+        }
+        _ => engine.sync_templates_recording_health().await,
     }
-    engine.health("templates", synced).await;
     if let Some(password) = options.auth.ensure_bootstrap_user(&engine).await? {
         // Printed once, on the first start; only its hash is kept.
         eprintln!(
@@ -277,7 +379,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     options.github_app = Arc::new(github_app);
     let identity = Arc::new(identity_verifier(&config)?);
     let peers = Peers { compute, github, clock, identity };
-    let running = start(&config.storage.path, settings, options, peers, listener).await?;
+    let storage = Storage::of(&config);
+    let running = start_on(&storage, &config.storage.path, settings, options, peers, listener).await?;
     running.wait(shutdown_signal()).await;
     Ok(())
 }

@@ -1,17 +1,31 @@
 //! Group commit shared by every backend: appenders get their seqs in order under a short lock
 //! and hand their batch to one writer thread, which drains whatever is queued, writes it all in
-//! one atomic, fsynced write (timed, for the log's [`WriteObserver`]), publishes it to
-//! subscribers (and its vault changes to the in-memory vault) and answers every appender. The first failed write poisons the log: every later
-//! append is refused, so the process never runs on with state it could not save, until the
-//! backend has reopened its storage and [`Committer::recover`] resets the sequence to it.
+//! one atomic, durable write (timed, for the log's [`WriteObserver`]), publishes it to
+//! subscribers (and its vault changes to the in-memory vault) and answers every appender. The
+//! first failed write poisons the log: every later append is refused, so the process never runs
+//! on with state it could not save, until the backend has reopened its storage and
+//! [`Committer::recover`] resets the sequence to it.
+//!
+//! A backend shared with other writers (other processes appending to the same log) may refuse
+//! a write without failing: another writer appended first, or recorded one of the group's
+//! idempotency keys first ([`WriteError::Refused`]). Then the writer answers the batches holding
+//! a recorded key [`StoreError::Duplicate`] and gives every batch not yet written new seqs after
+//! the log's new end (the refusal tells where it is): one that expected its first seq
+//! ([`Batch::expected_first_seq`]) is answered [`StoreError::SeqConflict`] instead, once what the
+//! others appended is published ([`Sink::tail`]: its author decided against state that missed
+//! their records and must catch up before deciding again); the others are written again at
+//! once, and the others' records are read and published, in order, right after, before the
+//! writer's own. Reading them first would lose every race to a writer that keeps appending.
+//! Such a backend is also polled, while the writer is idle, for what the others appended,
+//! published the same way as local writes.
 
 use crate::codec::encode_record;
 use crate::error::StoreError;
 use crate::log::{Batch, Receipt, VaultWrite};
 use pacer_domain::{Recorded, Timestamp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,20 +35,86 @@ use tokio::sync::broadcast;
 const MAX_GROUP_RECORDS: usize = 16_384;
 /// Batches buffered for subscribers before a slow one must catch up from the log.
 const BROADCAST_CAPACITY: usize = 4_096;
+/// How many times in a row a batch may lose the race to append to other writers (and be given
+/// new seqs and written again) before it is refused ([`StoreError::SeqConflict`]).
+const MAX_RETRIES: u32 = 32;
+/// How long after it last lost a race or read another writer's records a writer yields to
+/// others (see `Writer::yield_to_others`).
+const CONTENTION_MEMORY: Duration = Duration::from_secs(1);
 
-/// Where the writer puts records: one atomic, durable write of encoded records and keys.
+/// One batch as the writer hands it to a [`Sink`]: its records (with their seqs) and their
+/// encodings, its idempotency keys and its vault changes.
+pub(crate) struct Staged<'a> {
+    pub(crate) records: &'a [Recorded],
+    pub(crate) encoded: &'a [Vec<u8>],
+    pub(crate) keys: &'a [String],
+    pub(crate) vault: &'a [VaultWrite],
+}
+
+impl Staged<'_> {
+    /// The seq its keys are recorded against: its first record's (0 for vault changes only).
+    pub(crate) fn key_seq(&self) -> u64 {
+        self.records.first().map_or(0, |r| r.seq)
+    }
+}
+
+/// Why a [`Sink::write`] did not write (all of) a group.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// The write failed (the log is poisoned); only the first `written` batches are durable.
+    Failed { written: usize, reason: String },
+    /// Nothing from batch `written` on was written, and that is no failure: another writer
+    /// appended first (`behind`: the group's seqs may be taken; `head`, when known, is the seq
+    /// and time of the log's last record now), and/or the listed batches (by index in the
+    /// group) hold an idempotency key another writer recorded. Only a shared log's sink refuses.
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+    Refused { written: usize, behind: bool, head: Option<(u64, Timestamp)>, duplicates: Vec<(usize, String)> },
+}
+
+/// What other writers appended after a seq (see [`Sink::tail`]).
+#[derive(Default)]
+pub(crate) struct Tail {
+    /// Their records, from the seq after on, in order.
+    pub(crate) records: Vec<Recorded>,
+    /// Their vault changes, in order.
+    pub(crate) vault: Vec<VaultWrite>,
+    /// Whether they appended more than `records` holds (the next call reads on).
+    pub(crate) more: bool,
+}
+
+/// Where the writer puts records: atomic, durable writes of encoded records, keys and vault
+/// changes.
 pub(crate) trait Sink: Send + Sync + 'static {
-    /// Writes `records` (with their encodings), `keys` → seq and the `vault` changes
-    /// atomically, synced to disk.
-    fn write(
-        &self,
-        records: &[&Recorded],
-        encoded: &[Vec<u8>],
-        keys: &[(String, u64)],
-        vault: &[&VaultWrite],
-    ) -> Result<(), String>;
+    /// Writes `group` (batches whose records follow `last_seq`, in order) durably, each batch
+    /// atomically; a log only this process writes writes the whole group in one write.
+    fn write(&self, last_seq: u64, group: &[Staged<'_>]) -> Result<(), WriteError>;
+
     /// Whether `key` is recorded.
     fn key_exists(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Whether [`Sink::write`] itself refuses a key recorded already ([`WriteError::Refused`]),
+    /// as a log shared with other writers must: then appenders look their keys up before taking
+    /// the sequencer lock (a slow lookup holds up no other appender), not under it.
+    fn write_checks_keys(&self) -> bool {
+        false
+    }
+
+    /// Refuses a batch this sink could never write atomically, before it is given seqs.
+    fn admit(&self, _batch: &Batch) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How often the idle writer looks for what other writers appended (`None`: there are no
+    /// other writers).
+    fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// What other writers appended after `last_seq` (records in bounded steps, see
+    /// [`Tail::more`]) and the vault changes they made since the last call.
+    fn tail(&self, _last_seq: u64) -> Result<Tail, String> {
+        Ok(Tail::default())
+    }
 }
 
 /// Told how long each group write took (the write and its sync, failed ones included), on the
@@ -46,16 +126,40 @@ struct Request {
     records: Vec<Recorded>,
     keys: Vec<String>,
     vault: Vec<VaultWrite>,
+    expected_first_seq: Option<u64>,
+    /// Times its write lost the race to other writers.
+    retries: u32,
     reply: SyncSender<Result<Receipt, StoreError>>,
+}
+
+impl Request {
+    fn first_seq(&self) -> Option<u64> {
+        self.records.first().map(|r| r.seq)
+    }
 }
 
 struct Sequencer {
     next_seq: u64,
     last_at: Timestamp,
+    /// The seq the next write follows: the last durable record as far as the writer knows (on a
+    /// shared log, ahead of the last one published while other writers' records are unread).
+    base: u64,
+    /// The time of the record at `base`.
+    base_at: Timestamp,
     in_flight: HashSet<String>,
     /// Requests handed to the writer and not yet answered.
     queued: usize,
     queue: Option<SyncSender<Request>>,
+}
+
+impl Sequencer {
+    /// Forgets an answered request.
+    fn release(&mut self, request: &Request) {
+        self.queued -= 1;
+        for key in &request.keys {
+            self.in_flight.remove(key);
+        }
+    }
 }
 
 /// State shared by appenders, the writer thread and readers.
@@ -93,6 +197,34 @@ impl Shared {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }
+
+    /// Makes durable `records` (in order, right after the last durable one) and vault changes
+    /// visible: the durable watermark, the in-memory vault, then subscribers.
+    fn publish<'a>(
+        &self,
+        records: impl Iterator<Item = &'a Recorded> + Clone,
+        vault: impl Iterator<Item = &'a VaultWrite>,
+    ) {
+        if let Some(last) = records.clone().last() {
+            self.durable.store(last.seq, Ordering::Release);
+        }
+        let mut vault = vault.peekable();
+        if vault.peek().is_some() {
+            let mut entries = self.vault.write().unwrap_or_else(PoisonError::into_inner);
+            for write in vault {
+                write.apply_to(&mut entries);
+            }
+        }
+        // Copies for subscribers only when there are any. A subscriber that registers after
+        // this check finds the records durable already and reads them from the log
+        // (registering and counting take the same lock, after `durable` is stored).
+        if self.published.receiver_count() > 0 {
+            let all: Arc<[Recorded]> = records.cloned().collect();
+            if !all.is_empty() {
+                let _ = self.published.send(all);
+            }
+        }
+    }
 }
 
 /// Where a log whose last record is `last` goes on: that record's seq and time (0 and the epoch
@@ -129,6 +261,8 @@ impl Committer {
             sequencer: Mutex::new(Sequencer {
                 next_seq: last_seq + 1,
                 last_at,
+                base: last_seq,
+                base_at: last_at,
                 in_flight: HashSet::new(),
                 queued: 0,
                 queue: Some(tx),
@@ -139,7 +273,19 @@ impl Committer {
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("pacer-log-writer".into())
-            .spawn(move || write_loop(sink, writer_shared, rx, observer))
+            .spawn(move || {
+                let writer = Writer {
+                    sink,
+                    shared: writer_shared,
+                    queue: rx,
+                    observer,
+                    pending: VecDeque::new(),
+                    polled: Instant::now(),
+                    contended_until: None,
+                    last_write: Duration::ZERO,
+                };
+                writer.run()
+            })
             .ok();
         Self { shared, writer }
     }
@@ -152,6 +298,15 @@ impl Committer {
     pub(crate) fn append<S: Sink>(&self, sink: &S, batch: Batch) -> Result<Receipt, StoreError> {
         if let Some(reason) = self.shared.poisoned() {
             return Err(StoreError::Poisoned(reason));
+        }
+        sink.admit(&batch)?;
+        let keys_checked_by_write = sink.write_checks_keys();
+        if keys_checked_by_write && !(batch.records.is_empty() && batch.vault.is_empty()) {
+            for key in &batch.keys {
+                if sink.key_exists(key)? {
+                    return Err(StoreError::Duplicate(key.clone()));
+                }
+            }
         }
         let (reply, answer) = sync_channel(1);
         {
@@ -166,7 +321,10 @@ impl Committer {
             }
             let mut batch_keys = HashSet::new();
             for key in &batch.keys {
-                if !batch_keys.insert(key.as_str()) || seq.in_flight.contains(key) || sink.key_exists(key)? {
+                if !batch_keys.insert(key.as_str())
+                    || seq.in_flight.contains(key)
+                    || (!keys_checked_by_write && sink.key_exists(key)?)
+                {
                     return Err(StoreError::Duplicate(key.clone()));
                 }
             }
@@ -184,7 +342,14 @@ impl Committer {
             }
             seq.in_flight.extend(batch.keys.iter().cloned());
             let queue = seq.queue.as_ref().ok_or(StoreError::Closed)?;
-            let request = Request { records, keys: batch.keys, vault: batch.vault, reply };
+            let request = Request {
+                records,
+                keys: batch.keys,
+                vault: batch.vault,
+                expected_first_seq: batch.expected_first_seq,
+                retries: 0,
+                reply,
+            };
             queue.send(request).map_err(|_| StoreError::Closed)?;
             seq.queued += 1;
         }
@@ -208,8 +373,26 @@ impl Committer {
         }
         seq.next_seq = last_seq + 1;
         seq.last_at = last_at;
+        seq.base = last_seq;
+        seq.base_at = last_at;
         self.shared.durable.store(last_seq, Ordering::Release);
         *self.shared.vault.write().unwrap_or_else(PoisonError::into_inner) = vault;
+        *lock(&self.shared.poisoned) = None;
+        Ok(())
+    }
+
+    /// Accepts appends again after a failed write, from the last record written as far as the
+    /// writer knows (a shared log's writer learns where the log ends from its next write, and
+    /// publishes what the failed write did store as it finds it, like what other writers
+    /// appended). Refused while a request of before the failure is still queued.
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+    pub(crate) fn recover_in_place(&self) -> Result<(), StoreError> {
+        let mut seq = lock(&self.shared.sequencer);
+        if seq.queued > 0 {
+            return Err(StoreError::Write("writes from before the failure are still being refused".into()));
+        }
+        seq.next_seq = seq.base + 1;
+        seq.last_at = seq.base_at;
         *lock(&self.shared.poisoned) = None;
         Ok(())
     }
@@ -224,90 +407,329 @@ impl Drop for Committer {
     }
 }
 
-fn write_loop<S: Sink>(sink: Arc<S>, shared: Arc<Shared>, queue: Receiver<Request>, observer: WriteObserver) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        let mut count = group[0].records.len();
-        while count < MAX_GROUP_RECORDS {
-            match queue.try_recv() {
-                Ok(request) => {
-                    count += request.records.len();
-                    group.push(request);
+/// How a group write went.
+enum Outcome {
+    Written,
+    /// Only the first `written` requests are durable; the rest failed with `error`.
+    Failed {
+        written: usize,
+        error: StoreError,
+    },
+    /// See [`WriteError::Refused`].
+    Refused {
+        written: usize,
+        behind: bool,
+        head: Option<(u64, Timestamp)>,
+        duplicates: Vec<(usize, String)>,
+    },
+}
+
+/// The writer thread's state.
+struct Writer<S> {
+    sink: Arc<S>,
+    shared: Arc<Shared>,
+    queue: Receiver<Request>,
+    observer: WriteObserver,
+    /// Requests taken from the queue (with their seqs) and not yet written: given new seqs
+    /// after a refused write, they go before whatever is still queued.
+    pending: VecDeque<Request>,
+    /// When the sink was last asked what other writers appended.
+    polled: Instant,
+    /// Until when another writer counts as appending too (see [`Writer::yield_to_others`]).
+    contended_until: Option<Instant>,
+    /// How long the last group write took.
+    last_write: Duration,
+}
+
+impl<S: Sink> Writer<S> {
+    fn run(mut self) {
+        loop {
+            let first = match self.pending.pop_front() {
+                Some(request) => request,
+                None => match self.wait() {
+                    Some(request) => request,
+                    None => return,
+                },
+            };
+            let mut group = vec![first];
+            let mut count = group[0].records.len();
+            while count < MAX_GROUP_RECORDS {
+                match self.pending.pop_front().or_else(|| self.queue.try_recv().ok()) {
+                    Some(request) => {
+                        count += request.records.len();
+                        group.push(request);
+                    }
+                    None => break,
                 }
-                Err(_) => break,
+            }
+            if group.iter().all(|r| r.retries == 0) {
+                self.yield_to_others();
+            }
+            let base = lock(&self.shared.sequencer).base;
+            let started = Instant::now();
+            let outcome = write_group(&*self.sink, &self.shared, base, &group, &self.observer);
+            self.last_write = started.elapsed();
+            self.settle(group, base, outcome);
+            if self.sink.poll_interval().is_some_and(|every| self.polled.elapsed() >= every) {
+                self.poll();
             }
         }
-        let outcome = write_group(&*sink, &shared, &group, &observer);
-        {
-            let mut seq = lock(&shared.sequencer);
-            seq.queued -= group.len();
-            for request in &group {
-                for key in &request.keys {
-                    seq.in_flight.remove(key);
-                }
+    }
+
+    /// The next queued request; while none comes, polls for what other writers appended.
+    /// `None` once the log is closed.
+    fn wait(&mut self) -> Option<Request> {
+        loop {
+            let Some(every) = self.sink.poll_interval() else {
+                return self.queue.recv().ok();
+            };
+            match self.queue.recv_timeout(every.saturating_sub(self.polled.elapsed())) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => self.poll(),
+                Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
+    }
+
+    /// While another writer appends too, waits a random time of up to two writes before writing
+    /// anything new. A writer that lost a race writes again as soon as it learns so, but
+    /// the winner's next write is on its way by then: without this pause a writer that keeps
+    /// appending would win every race, and the other's batches would run out of tries.
+    fn yield_to_others(&self) {
+        if self.contended_until.is_some_and(|until| Instant::now() < until) {
+            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
+            // Up to two writes' time: the loser learns it lost about one write after the winner
+            // learns it won (its write was taken after the winner's).
+            std::thread::sleep(self.last_write.mul_f64((random % 2_048) as f64 / 1_024.0));
+        }
+    }
+
+    /// Remembers that another writer appends too.
+    fn contended(&mut self) {
+        self.contended_until = Some(Instant::now() + CONTENTION_MEMORY);
+    }
+
+    /// Publishes what other writers appended; requests already given seqs get new ones after
+    /// theirs.
+    fn poll(&mut self) {
+        if self.catch_up() {
+            let conflicts = self.resequence(Vec::new());
+            self.answer(conflicts);
+        }
+    }
+
+    /// Answers the requests of a group written after `base`.
+    fn settle(&mut self, mut group: Vec<Request>, base: u64, outcome: Outcome) {
         match outcome {
-            Ok(()) => {
-                if let Some(last) = group.iter().rev().find_map(|r| r.records.last()) {
-                    shared.durable.store(last.seq, Ordering::Release);
+            Outcome::Written => self.succeed(group, base),
+            Outcome::Failed { written, error } => {
+                let rest = group.split_off(written);
+                self.succeed(group, base);
+                self.answer(rest.into_iter().map(|request| (request, Err(error.clone()))).collect());
+            }
+            Outcome::Refused { written, behind, head, duplicates } => {
+                if behind {
+                    self.contended();
                 }
-                if group.iter().any(|r| !r.vault.is_empty()) {
-                    let mut vault = shared.vault.write().unwrap_or_else(PoisonError::into_inner);
-                    for write in group.iter().flat_map(|r| &r.vault) {
-                        write.apply_to(&mut vault);
+                let rest = group.split_off(written);
+                self.succeed(group, base);
+                let mut answers = Vec::new();
+                let mut retry = Vec::new();
+                let mut exhausted = Vec::new();
+                for (i, mut request) in (written..).zip(rest) {
+                    if let Some((_, key)) = duplicates.iter().find(|(at, _)| *at == i) {
+                        answers.push((request, Err(StoreError::Duplicate(key.clone()))));
+                        continue;
+                    }
+                    request.retries += u32::from(behind);
+                    match request.retries > MAX_RETRIES {
+                        true => exhausted.push(request),
+                        false => retry.push(request),
                     }
                 }
-                // Copies for subscribers only when there are any. A subscriber that registers
-                // after this check finds the group durable already and reads it from the log
-                // (registering and counting take the same lock, after `durable` is stored).
-                if shared.published.receiver_count() > 0 {
-                    let all: Arc<[Recorded]> = group.iter().flat_map(|r| r.records.iter().cloned()).collect();
-                    let _ = shared.published.send(all);
+                let actual = {
+                    let mut seq = lock(&self.shared.sequencer);
+                    if let Some((last_seq, last_at)) = head
+                        && last_seq > seq.base
+                    {
+                        seq.base = last_seq;
+                        seq.base_at = seq.base_at.max(last_at);
+                    }
+                    seq.base + 1
+                };
+                for request in exhausted {
+                    let expected = request.first_seq().unwrap_or(actual);
+                    answers.push((request, Err(StoreError::SeqConflict { expected, actual })));
                 }
-                for request in group {
-                    let _ = request.reply.send(Ok(request.records));
+                answers.extend(self.resequence(retry));
+                // Those told to decide again must find the others' records in the log first;
+                // the rest is written again right away (the others' records are read after).
+                if answers.iter().any(|(_, answer)| matches!(answer, Err(StoreError::SeqConflict { .. })))
+                    && self.catch_up()
+                {
+                    answers.extend(self.resequence(Vec::new()));
                 }
-            }
-            Err(error) => {
-                for request in group {
-                    let _ = request.reply.send(Err(error.clone()));
-                }
+                self.answer(answers);
             }
         }
+    }
+
+    /// Publishes requests written after `base` (after what other writers appended before, when
+    /// that is not published yet) and answers them.
+    fn succeed(&mut self, group: Vec<Request>, base: u64) {
+        if group.is_empty() {
+            return;
+        }
+        {
+            let mut seq = lock(&self.shared.sequencer);
+            for request in &group {
+                seq.release(request);
+            }
+            if let Some(last) = group.iter().rev().find_map(|r| r.records.last()) {
+                seq.base = last.seq;
+                seq.base_at = last.at;
+            }
+        }
+        let vault = group.iter().flat_map(|r| &r.vault);
+        if self.shared.durable() == base {
+            self.shared.publish(group.iter().flat_map(|r| &r.records), vault);
+        } else {
+            // Records of other writers come first: read from the log with these after them.
+            // (Vault reads see values as they are now, so this group's changes apply at once.)
+            self.shared.publish([].iter(), vault);
+            if self.catch_up() {
+                let conflicts = self.resequence(Vec::new());
+                self.answer(conflicts);
+            }
+        }
+        for request in group {
+            let _ = request.reply.send(Ok(request.records));
+        }
+    }
+
+    /// Answers requests that will not be written.
+    fn answer(&self, answers: Vec<(Request, Result<Receipt, StoreError>)>) {
+        if answers.is_empty() {
+            return;
+        }
+        let mut seq = lock(&self.shared.sequencer);
+        for (request, _) in &answers {
+            seq.release(request);
+        }
+        drop(seq);
+        for (request, answer) in answers {
+            let _ = request.reply.send(answer);
+        }
+    }
+
+    /// Publishes what is in the log past the last record published (other writers' records,
+    /// and this one's written after them); true when that moved the log's end beyond what the
+    /// writer knew.
+    fn catch_up(&mut self) -> bool {
+        self.polled = Instant::now();
+        let mut moved = false;
+        loop {
+            let after = self.shared.durable();
+            let tail = match self.sink.tail(after) {
+                Ok(tail) => tail,
+                Err(reason) => {
+                    tracing::warn!(%reason, "could not read what other writers appended");
+                    return moved;
+                }
+            };
+            if let Some(first) = tail.records.first()
+                && first.seq != after + 1
+            {
+                tracing::warn!(after, first = first.seq, "the records read do not follow the log's end");
+                return moved;
+            }
+            if let Some(last) = tail.records.last() {
+                let mut seq = lock(&self.shared.sequencer);
+                if last.seq > seq.base {
+                    seq.base = last.seq;
+                    seq.base_at = last.at;
+                    moved = true;
+                }
+            }
+            if !tail.records.is_empty() {
+                self.contended();
+            }
+            self.shared.publish(tail.records.iter(), tail.vault.iter());
+            if !tail.more {
+                return moved;
+            }
+        }
+    }
+
+    /// Gives every request not yet written (`retry`, then those pending, then those still
+    /// queued, in that order) new seqs after the last record written; those that expected
+    /// another first seq are returned, answered, instead.
+    fn resequence(&mut self, retry: Vec<Request>) -> Vec<(Request, Result<Receipt, StoreError>)> {
+        let mut answers = Vec::new();
+        let mut seq = lock(&self.shared.sequencer);
+        let mut waiting: Vec<Request> = retry;
+        waiting.extend(self.pending.drain(..));
+        // Appenders send under the sequencer lock: nothing is added while it is held.
+        waiting.extend(self.queue.try_iter());
+        let mut next = seq.base + 1;
+        let mut last_at = seq.base_at;
+        for mut request in waiting {
+            if let Some(expected) = request.expected_first_seq
+                && expected != next
+            {
+                answers.push((request, Err(StoreError::SeqConflict { expected, actual: next })));
+                continue;
+            }
+            for record in &mut request.records {
+                record.seq = next;
+                record.at = record.at.max(last_at);
+                last_at = record.at;
+                next += 1;
+            }
+            self.pending.push_back(request);
+        }
+        seq.next_seq = next;
+        seq.last_at = last_at;
+        answers
     }
 }
 
 fn write_group<S: Sink>(
     sink: &S,
     shared: &Shared,
+    base: u64,
     group: &[Request],
     observer: &WriteObserver,
-) -> Result<(), StoreError> {
+) -> Outcome {
     if let Some(reason) = shared.poisoned() {
-        return Err(StoreError::Poisoned(reason));
+        return Outcome::Failed { written: 0, error: StoreError::Poisoned(reason) };
     }
     let poison = |reason: String| {
         tracing::error!(%reason, "log write failed; refusing further writes");
         *lock(&shared.poisoned) = Some(reason.clone());
         StoreError::Write(reason)
     };
-    let records: Vec<&Recorded> = group.iter().flat_map(|r| &r.records).collect();
-    let encoded = records
+    let encoded = group
         .iter()
-        .map(|record| encode_record(record))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| poison(e.to_string()))?;
-    let keys: Vec<(String, u64)> = group
+        .map(|r| r.records.iter().map(encode_record).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>();
+    let encoded = match encoded {
+        Ok(encoded) => encoded,
+        Err(e) => return Outcome::Failed { written: 0, error: poison(e.to_string()) },
+    };
+    let staged: Vec<Staged> = group
         .iter()
-        .flat_map(|r| {
-            let seq = r.records.first().map_or(0, |rec| rec.seq);
-            r.keys.iter().map(move |k| (k.clone(), seq))
-        })
+        .zip(&encoded)
+        .map(|(r, encoded)| Staged { records: &r.records, encoded, keys: &r.keys, vault: &r.vault })
         .collect();
-    let vault: Vec<&VaultWrite> = group.iter().flat_map(|r| &r.vault).collect();
     let started = Instant::now();
-    let written = sink.write(&records, &encoded, &keys, &vault);
+    let written = sink.write(base, &staged);
     observer(started.elapsed());
-    written.map_err(poison)
+    match written {
+        Ok(()) => Outcome::Written,
+        Err(WriteError::Failed { written, reason }) => Outcome::Failed { written, error: poison(reason) },
+        Err(WriteError::Refused { written, behind, head, duplicates }) => {
+            Outcome::Refused { written, behind, head, duplicates }
+        }
+    }
 }

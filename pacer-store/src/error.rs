@@ -39,6 +39,11 @@ pub enum StoreError {
     /// An idempotency key of the batch is already recorded.
     #[error("idempotency key {0} already recorded")]
     Duplicate(String),
+    /// The batch cannot be written as one atomic append to this log (on DynamoDB: too many
+    /// idempotency keys and vault changes for one transaction, or a key or value too large);
+    /// nothing of it was written, and the log takes other appends.
+    #[error("batch refused: {0}")]
+    TooLarge(String),
     /// The data directory cannot be opened.
     #[error("cannot open {path}: {reason}")]
     Open {

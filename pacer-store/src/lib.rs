@@ -3,8 +3,9 @@
 //! indexes for the audit view (action, time) and for subjects (a job's timeline), snapshot
 //! files tagged with the seq they cover, and subscriptions that resume from any seq.
 //!
-//! Main types: [`EventLog`] (the trait), [`RocksLog`] and [`MemoryLog`] (its two
-//! implementations, held to one conformance suite), [`Subscription`], [`WriteObserver`] (told
+//! Main types: [`EventLog`] (the trait), [`RocksLog`], [`DynamoLog`] (shared by replicas, in
+//! DynamoDB with snapshots in S3) and [`MemoryLog`] (its implementations, held to one
+//! conformance suite), [`Subscription`], [`WriteObserver`] (told
 //! each durable write's duration), and [`load_state`] to start from the newest snapshot plus
 //! the tail. The log never rewrites or deletes a record,
 //! never acknowledges an append before it is fsynced, and after a failed write refuses every
@@ -14,9 +15,14 @@
 
 mod codec;
 mod commit;
+#[cfg(feature = "dynamodb")]
+mod dynamo;
 mod error;
+mod lease;
 mod log;
 mod memory;
+#[cfg(feature = "rocksdb")]
+mod migrate;
 mod replay;
 #[cfg(feature = "rocksdb")]
 mod rocks;
@@ -27,9 +33,14 @@ pub use codec::{
     decode_snapshot, encode_record, encode_snapshot, read_snapshot, write_snapshot_to,
 };
 pub use commit::WriteObserver;
+#[cfg(feature = "dynamodb")]
+pub use dynamo::{DynamoLog, DynamoSettings, StaticCredentials};
 pub use error::StoreError;
+pub use lease::{LeaseRow, LeaseTable, MemoryLeaseTable};
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
 pub use memory::MemoryLog;
+#[cfg(feature = "rocksdb")]
+pub use migrate::{Copied, copy_log};
 pub use replay::{
     SnapshotWritten, Snapshotter, StartReport, Verification, fold_tail, load_state, save_state, verify,
     write_snapshot,

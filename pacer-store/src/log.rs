@@ -7,6 +7,10 @@ use crate::error::StoreError;
 use crate::subscribe::Subscription;
 use pacer_domain::{Actor, Event, EventName, Recorded, Subject, Timestamp};
 
+/// Snapshots a log keeps: the newest, and the one before in case the newest proves unusable.
+#[cfg_attr(not(any(feature = "rocksdb", feature = "dynamodb")), allow(dead_code))]
+pub(crate) const SNAPSHOTS_KEPT: usize = 2;
+
 /// A record to append; the log assigns its seq.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRecord {

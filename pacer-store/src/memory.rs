@@ -3,9 +3,9 @@
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteObserver, end_of};
+use crate::commit::{Committer, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotSink, VaultWrite};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotSink};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use std::collections::{BTreeMap, HashMap};
@@ -32,21 +32,17 @@ impl MemorySink {
 }
 
 impl Sink for MemorySink {
-    fn write(
-        &self,
-        _records: &[&Recorded],
-        encoded: &[Vec<u8>],
-        keys: &[(String, u64)],
-        vault: &[&VaultWrite],
-    ) -> Result<(), String> {
+    fn write(&self, _last_seq: u64, group: &[Staged<'_>]) -> Result<(), WriteError> {
         let mut data = self.data();
         if data.fail_writes {
-            return Err("injected write failure".into());
+            return Err(WriteError::Failed { written: 0, reason: "injected write failure".into() });
         }
-        data.records.extend(encoded.iter().cloned());
-        data.keys.extend(keys.iter().cloned());
-        for write in vault {
-            write.apply_to(&mut data.vault);
+        for staged in group {
+            data.records.extend(staged.encoded.iter().cloned());
+            data.keys.extend(staged.keys.iter().map(|key| (key.clone(), staged.key_seq())));
+            for write in staged.vault {
+                write.apply_to(&mut data.vault);
+            }
         }
         Ok(())
     }

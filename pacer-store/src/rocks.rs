@@ -8,9 +8,9 @@
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, WriteObserver, end_of};
+use crate::commit::{Committer, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
+use crate::log::{AuditQuery, Batch, EventLog, Receipt, SNAPSHOTS_KEPT, SnapshotReader, SnapshotSink};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use rocksdb::{
@@ -33,7 +33,6 @@ const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: u32 = 1;
 /// Written (empty, synced) to prove the disk takes writes again after a failed write.
 const PROBE_KEY: &[u8] = b"probe";
-const SNAPSHOTS_KEPT: usize = 2;
 /// How much of a snapshot is written (or, when an old one is removed, freed) between two
 /// flushes to disk: a group commit's fsync queued behind one slice waits a millisecond or so.
 const SNAPSHOT_FLUSH_SLICE: usize = 256 << 10;
@@ -61,13 +60,15 @@ struct RocksSink {
 /// Whether this group write fails as an injected fsync failure: the first one holding record
 /// `PACER_STORE_FAIL_SYNC_AT_SEQ`, once per process (feature `fault-injection`, test builds only).
 #[cfg(feature = "fault-injection")]
-fn injected_sync_failure(records: &[&Recorded]) -> bool {
+fn injected_sync_failure(group: &[Staged<'_>]) -> bool {
     static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some(at) = std::env::var("PACER_STORE_FAIL_SYNC_AT_SEQ").ok().and_then(|s| s.parse::<u64>().ok())
     else {
         return false;
     };
-    let holds = records.first().is_some_and(|r| r.seq <= at) && records.last().is_some_and(|r| r.seq >= at);
+    let first = group.iter().find_map(|s| s.records.first());
+    let last = group.iter().rev().find_map(|s| s.records.last());
+    let holds = first.is_some_and(|r| r.seq <= at) && last.is_some_and(|r| r.seq >= at);
     holds && !FAILED.swap(true, std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -126,13 +127,19 @@ fn time_key(second: i64) -> [u8; 9] {
 }
 
 impl Sink for RocksSink {
-    fn write(
-        &self,
-        records: &[&Recorded],
-        encoded: &[Vec<u8>],
-        keys: &[(String, u64)],
-        vault: &[&VaultWrite],
-    ) -> Result<(), String> {
+    fn write(&self, _last_seq: u64, group: &[Staged<'_>]) -> Result<(), WriteError> {
+        self.write_all(group).map_err(|reason| WriteError::Failed { written: 0, reason })
+    }
+
+    fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
+        let db = self.db()?;
+        Ok(db.get_pinned_cf(cf(&db, CF_KEYS)?, key.as_bytes()).map_err(read_err)?.is_some())
+    }
+}
+
+impl RocksSink {
+    /// Writes a group in one synced `WriteBatch`.
+    fn write_all(&self, group: &[Staged<'_>]) -> Result<(), String> {
         let db = self.db().map_err(|e| e.to_string())?;
         let families = (cf(&db, CF_LOG), cf(&db, CF_INDEX), cf(&db, CF_KEYS), cf(&db, CF_VAULT));
         let (Ok(log), Ok(index), Ok(key_cf), Ok(vault_cf)) = families else {
@@ -141,7 +148,8 @@ impl Sink for RocksSink {
         let mut batch = WriteBatch::default();
         let mut last_second = self.last_second.lock().unwrap_or_else(PoisonError::into_inner);
         let mut second = *last_second;
-        for (record, bytes) in records.iter().zip(encoded) {
+        let records = group.iter().flat_map(|s| s.records.iter().zip(s.encoded));
+        for (record, bytes) in records {
             batch.put_cf(log, seq_key(record.seq), bytes);
             batch.put_cf(index, with_seq(prefixed(ACTION, record.event.name().as_str()), record.seq), []);
             for subject in record.event.subjects() {
@@ -153,17 +161,19 @@ impl Sink for RocksSink {
                 second = Some(at_second);
             }
         }
-        for (key, seq) in keys {
-            batch.put_cf(key_cf, key.as_bytes(), seq_key(*seq));
+        for staged in group {
+            for key in staged.keys {
+                batch.put_cf(key_cf, key.as_bytes(), seq_key(staged.key_seq()));
+            }
         }
-        for write in vault {
+        for write in group.iter().flat_map(|s| s.vault) {
             match &write.value {
                 Some(value) => batch.put_cf(vault_cf, write.key.as_bytes(), value),
                 None => batch.delete_cf(vault_cf, write.key.as_bytes()),
             }
         }
         #[cfg(feature = "fault-injection")]
-        if injected_sync_failure(records) {
+        if injected_sync_failure(group) {
             return Err("injected fault: the group's fsync failed".into());
         }
         let mut options = WriteOptions::default();
@@ -171,11 +181,6 @@ impl Sink for RocksSink {
         db.write_opt(batch, &options).map_err(|e| e.to_string())?;
         *last_second = second;
         Ok(())
-    }
-
-    fn key_exists(&self, key: &str) -> Result<bool, StoreError> {
-        let db = self.db()?;
-        Ok(db.get_pinned_cf(cf(&db, CF_KEYS)?, key.as_bytes()).map_err(read_err)?.is_some())
     }
 }
 
@@ -319,6 +324,20 @@ impl RocksLog {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Every idempotency key with the seq it was written with (the first of its batch), in key
+    /// order: what [`crate::copy_log`] carries over to another log.
+    pub fn keys(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let db = self.sink.db()?;
+        let mut keys = Vec::new();
+        for entry in db.iterator_cf(cf(&db, CF_KEYS)?, IteratorMode::Start) {
+            let (key, seq) = entry.map_err(read_err)?;
+            let key = String::from_utf8(key.into_vec())
+                .map_err(|_| StoreError::Read("an idempotency key is not UTF-8".into()))?;
+            keys.push((key, seq_of(&seq).unwrap_or(0)));
+        }
+        Ok(keys)
     }
 }
 

@@ -123,7 +123,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit::{Committer, Sink};
+    use crate::commit::{Committer, Sink, Staged, WriteError};
     use crate::log::Batch;
     use pacer_domain::{Actor, Event, HealthChanged, Timestamp};
     use std::sync::Mutex;
@@ -137,14 +137,9 @@ mod tests {
     }
 
     impl Sink for Counting {
-        fn write(
-            &self,
-            records: &[&Recorded],
-            _: &[Vec<u8>],
-            _: &[(String, u64)],
-            _: &[&crate::log::VaultWrite],
-        ) -> Result<(), String> {
-            self.records.lock().expect("lock").extend(records.iter().map(|r| (*r).clone()));
+        fn write(&self, _: u64, group: &[Staged<'_>]) -> Result<(), WriteError> {
+            let records = group.iter().flat_map(|s| s.records).cloned();
+            self.records.lock().expect("lock").extend(records);
             Ok(())
         }
         fn key_exists(&self, _: &str) -> Result<bool, StoreError> {

@@ -76,6 +76,29 @@ pub struct GithubAppCreated {
     pub html_url: String,
 }
 
+/// `lease.acquired`: a replica took the effects lease (the dispatcher, reaper, redelivery and
+/// template sync run only on its holder) under a new fencing term. Recorded before the new
+/// holder acts: from then on a command the engine sends under an older term is refused, so a
+/// deposed holder's late writes never land after its successor's first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseAcquired {
+    /// The replica, by its id (`storage.dynamodb.replica_id`, or its host name).
+    pub holder: String,
+    /// The fencing term, higher than every term before it.
+    pub term: u64,
+}
+
+/// The replica running the effects, as the log last recorded it ([`LeaseAcquired`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leadership {
+    /// The replica's id.
+    pub holder: String,
+    /// Its fencing term.
+    pub term: u64,
+    /// When it took the lease.
+    pub since: Timestamp,
+}
+
 /// `health.changed`: a component's health changed (a first report only when unhealthy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthChanged {
@@ -99,6 +122,21 @@ pub(crate) fn rotate_bootstrap_token(
         fingerprint,
         previous_valid_until,
     })])
+}
+
+/// `lease.acquired`, for a term above the recorded one.
+pub(crate) fn acquire_lease(state: &State, holder: String, term: u64) -> Result<Vec<Event>, Rejection> {
+    if holder.trim().is_empty() {
+        return Err(Rejection::field("holder", "required"));
+    }
+    let current = state.lease_term();
+    if term <= current {
+        return Err(Rejection::conflict(
+            Some("term"),
+            format!("term {term} is not above the recorded term {current}"),
+        ));
+    }
+    Ok(vec![Event::LeaseAcquired(LeaseAcquired { holder, term })])
 }
 
 /// `github_app.created`, for an App with an id and a slug.
@@ -141,6 +179,18 @@ impl State {
 
     pub(crate) fn retention_changed(&mut self, e: &SettingsRetentionChanged) -> Folded {
         self.settings.retention_days = e.days;
+        Ok(())
+    }
+
+    pub(crate) fn lease_acquired(&mut self, e: &LeaseAcquired, at: Timestamp) -> Folded {
+        if e.term <= self.lease_term() {
+            return Err(format!(
+                "lease term {} is not above the recorded term {}",
+                e.term,
+                self.lease_term()
+            ));
+        }
+        self.leadership = Some(Leadership { holder: e.holder.clone(), term: e.term, since: at });
         Ok(())
     }
 

@@ -155,6 +155,22 @@ fn spot_pools_can_fall_back_to_on_demand() {
 }
 
 #[test]
+fn claims_of_a_replica_that_lost_the_lease_return_to_the_queue_at_once() {
+    let mut s = Scenario::standard();
+    s.run(Command::AcquireLease { holder: "a".into(), term: 1 });
+    let job = s.queue(1);
+    s.run(Command::ClaimJobs(vec![job]));
+    s.advance(1);
+    assert!(s.run(Command::ExpireClaims).is_empty(), "the holder's own claim stands");
+    s.run(Command::AcquireLease { holder: "b".into(), term: 2 });
+    assert_eq!(Scenario::names(&s.run(Command::ExpireClaims)), ["job.claim_expired"]);
+    assert_eq!(s.job(1).status, JobStatus::Queued);
+    s.run(Command::ClaimJobs(vec![job]));
+    assert!(s.run(Command::ExpireClaims).is_empty(), "the successor's claim stands");
+    assert!(s.when(Command::AcquireLease { holder: "a".into(), term: 2 }).is_err(), "a term is taken once");
+}
+
+#[test]
 fn stale_claims_return_to_the_queue_without_burning_an_attempt() {
     let mut s = Scenario::standard();
     let job = s.queue(1);

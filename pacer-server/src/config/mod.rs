@@ -163,15 +163,79 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Data directory (event log, snapshots, secrets); required.
+    /// Where the event log lives.
+    pub backend: StorageBackend,
+    /// Data directory (the RocksDB event log, snapshots, secrets; with DynamoDB only this
+    /// replica's own files, such as a self-signed certificate); required.
     pub path: PathBuf,
     /// Write a snapshot after this many new records (and at shutdown).
     pub snapshot_every: u64,
+    /// `backend: dynamodb`: the shared log.
+    pub dynamodb: DynamoConfig,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { path: PathBuf::new(), snapshot_every: 100_000 }
+        Self {
+            backend: StorageBackend::RocksDb,
+            path: PathBuf::new(),
+            snapshot_every: 100_000,
+            dynamodb: DynamoConfig::default(),
+        }
+    }
+}
+
+/// `storage.backend`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageBackend {
+    /// RocksDB in the data directory: one Pacer on one machine.
+    #[default]
+    #[serde(rename = "rocksdb")]
+    RocksDb,
+    /// A DynamoDB table with snapshots in S3, shared by several Pacer replicas.
+    #[serde(rename = "dynamodb")]
+    DynamoDb,
+}
+
+/// `storage.dynamodb.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoConfig {
+    /// The DynamoDB table of the log (in `aws.region`); required with backend dynamodb.
+    pub table: String,
+    /// The S3 bucket for snapshots; required with backend dynamodb.
+    pub bucket: String,
+    /// A key prefix for the snapshots in the bucket.
+    pub prefix: String,
+    /// DynamoDB and S3 endpoint override (e.g. moto).
+    #[serde(deserialize_with = "optional")]
+    pub endpoint_url: Option<Url>,
+    /// This replica's id in the effects lease (default: host name and process id); unique
+    /// among the replicas.
+    #[serde(deserialize_with = "optional")]
+    pub replica_id: Option<String>,
+    /// How long a silent lease holder keeps the effects (seconds); another replica takes over
+    /// after this much silence.
+    pub lease_seconds: u64,
+    /// How often a replica looks for records the others appended (milliseconds).
+    pub poll_interval_ms: u64,
+    /// Create the table and the bucket when they are missing (needs `dynamodb:CreateTable`
+    /// and `s3:CreateBucket`).
+    pub create: bool,
+}
+
+impl Default for DynamoConfig {
+    fn default() -> Self {
+        Self {
+            table: String::new(),
+            bucket: String::new(),
+            prefix: String::new(),
+            endpoint_url: None,
+            replica_id: None,
+            lease_seconds: 15,
+            poll_interval_ms: 200,
+            create: false,
+        }
     }
 }
 
@@ -591,6 +655,35 @@ impl Config {
         if self.storage.snapshot_every == 0 {
             err("storage.snapshot_every", "must be at least 1");
         }
+        let dynamo = &self.storage.dynamodb;
+        match self.storage.backend {
+            StorageBackend::DynamoDb => {
+                if dynamo.table.trim().is_empty() {
+                    err("storage.dynamodb.table", "required with storage.backend dynamodb");
+                }
+                if dynamo.bucket.trim().is_empty() {
+                    err("storage.dynamodb.bucket", "required with storage.backend dynamodb");
+                }
+            }
+            StorageBackend::RocksDb => {
+                if !dynamo.table.is_empty() || !dynamo.bucket.is_empty() {
+                    err("storage.dynamodb", "used only with storage.backend dynamodb");
+                }
+            }
+        }
+        if !(3..=300).contains(&dynamo.lease_seconds) {
+            err("storage.dynamodb.lease_seconds", "must be between 3 and 300");
+        }
+        if !(10..=10_000).contains(&dynamo.poll_interval_ms) {
+            err("storage.dynamodb.poll_interval_ms", "must be between 10 and 10000");
+        }
+        if let Some(id) = &dynamo.replica_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+        {
+            err("storage.dynamodb.replica_id", "1 to 64 letters, digits, '.', '_', ':' or '-'");
+        }
         if self.aws.region.trim().is_empty() {
             err("aws.region", "required");
         }
@@ -786,11 +879,47 @@ mod tests {
     }
 
     #[test]
+    fn the_dynamodb_backend_needs_its_table_and_bucket_and_nothing_else_uses_them() {
+        let config = load("$MINIMAL", &[]).expect("valid");
+        assert_eq!(config.storage.backend, StorageBackend::RocksDb);
+        let missing = load("$MINIMAL", &[("PACER_STORAGE_BACKEND", "dynamodb")]).unwrap_err();
+        assert_eq!(keys(missing), ["storage.dynamodb.table", "storage.dynamodb.bucket"]);
+        let env = [
+            ("PACER_STORAGE_BACKEND", "dynamodb"),
+            ("PACER_STORAGE_DYNAMODB_TABLE", "pacer-log"),
+            ("PACER_STORAGE_DYNAMODB_BUCKET", "pacer-snapshots"),
+            ("PACER_STORAGE_DYNAMODB_REPLICA_ID", "pacer-a:1"),
+            ("PACER_STORAGE_DYNAMODB_LEASE_SECONDS", "9"),
+        ];
+        let config = load("$MINIMAL", &env).expect("valid");
+        assert_eq!(config.storage.backend, StorageBackend::DynamoDb);
+        assert_eq!(
+            (config.storage.dynamodb.replica_id.as_deref(), config.storage.dynamodb.lease_seconds),
+            (Some("pacer-a:1"), 9)
+        );
+        let bad = [
+            ("PACER_STORAGE_DYNAMODB_TABLE", "pacer-log"),
+            ("PACER_STORAGE_DYNAMODB_REPLICA_ID", "a b"),
+            ("PACER_STORAGE_DYNAMODB_LEASE_SECONDS", "1"),
+            ("PACER_STORAGE_DYNAMODB_POLL_INTERVAL_MS", "0"),
+        ];
+        assert_eq!(
+            keys(load("$MINIMAL", &bad).unwrap_err()),
+            [
+                "storage.dynamodb",
+                "storage.dynamodb.replica_id",
+                "storage.dynamodb.lease_seconds",
+                "storage.dynamodb.poll_interval_ms"
+            ]
+        );
+    }
+
+    #[test]
     fn errors_name_their_keys() {
         let typo = load("storage:\n  path: x\n  pth: y\n", &[]).unwrap_err();
         assert_eq!(
             typo.to_string(),
-            "invalid configuration:\n  - storage.pth: unknown key `pth` (known here: path, snapshot_every)"
+            "invalid configuration:\n  - storage.pth: unknown key `pth` (known here: backend, path, snapshot_every, dynamodb)"
         );
         // Without an App in the configuration it is created from the console; only the region
         // is required.

@@ -160,6 +160,16 @@ impl Engine {
         }
     }
 
+    /// Brings every pool's launch template up to date ([`Engine::sync_templates`]), recording
+    /// the `templates` health.
+    pub async fn sync_templates_recording_health(&self) {
+        let synced = self.sync_templates().await;
+        if let Err(problem) = &synced {
+            tracing::warn!(%problem, "some launch templates could not be brought up to date");
+        }
+        self.health("templates", synced).await;
+    }
+
     /// Brings every pool's launch template in line with what Pacer would write now (public URL,
     /// bootstrap token, script version): a pool whose recorded fingerprint differs gets a new
     /// default version. Run at start, before the dispatcher launches anything.

@@ -172,6 +172,16 @@ async fn launch(engine: &Engine, claim: Claim) -> Option<LaunchOutcome> {
         let of = LaunchOf { job_id: job.0, generation: record.generation, attempt };
         (LaunchSpec::new(&state.config, pool, state.repo_name(record), of, market), left)
     };
+    if !engine.may_act() {
+        // A replica that lost the effects lease (or was paused past it) launches nothing: the
+        // claim runs out and the holder claims the job again.
+        tracing::info!(
+            job = job.0,
+            attempt,
+            "claim not launched: this replica no longer holds the effects lease"
+        );
+        return None;
+    }
     let started = Instant::now();
     let cut_off = || {
         let message = "no answer before the claim's deadline; retried with the same client token";

@@ -2,10 +2,12 @@
 //! and launches, the reaper watches instances, the redeliverer recovers missed webhooks, the
 //! snapshotter bounds start time; configuration edits that touch EC2 (pools and their launch
 //! templates) and runner callbacks live here too. Each loop is a tokio task that stops with the
-//! engine's shutdown signal.
+//! engine's shutdown signal. When replicas share the log, the loops that act (the effects)
+//! run only on the replica holding the effects lease (`lease`).
 
 mod config_ops;
 mod dispatcher;
+pub(crate) mod lease;
 mod reaper;
 mod redelivery;
 mod runner;
@@ -97,6 +99,8 @@ pub struct Engine {
     launches: Arc<tokio::sync::Semaphore>,
     /// Writes the snapshots, from a state of its own that follows the log between them.
     snapshotter: std::sync::Mutex<pacer_store::Snapshotter>,
+    /// The effects lease, when replicas share the log (set once, before the loops start).
+    leadership: std::sync::OnceLock<Arc<lease::Leadership>>,
 }
 
 impl Engine {
@@ -128,7 +132,34 @@ impl Engine {
             tasks: std::sync::Mutex::new(Vec::new()),
             launches,
             snapshotter: std::sync::Mutex::default(),
+            leadership: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Runs the effects only while this replica holds the lease of `leadership` (replicas
+    /// sharing the log). Call before [`Engine::spawn_loops`]; a second call changes nothing.
+    pub fn share_effects(&self, leadership: Arc<lease::Leadership>) {
+        let _ = self.leadership.set(leadership);
+    }
+
+    /// The effects lease, when replicas share the log.
+    pub fn leadership(&self) -> Option<&Arc<lease::Leadership>> {
+        self.leadership.get()
+    }
+
+    /// Where this Pacer stands among replicas, for `/metrics`.
+    pub fn replication(&self) -> crate::metrics::Replication {
+        crate::metrics::Replication {
+            holds_lease: self.may_act(),
+            lag: self.app.replication_lag(),
+            races: self.app.races(),
+        }
+    }
+
+    /// Whether this process may act on EC2 now: always on a single machine; on replicas only
+    /// while it holds the effects lease.
+    pub fn may_act(&self) -> bool {
+        self.leadership.get().is_none_or(|l| l.holds())
     }
 
     /// The launch slots in use now.
@@ -137,17 +168,33 @@ impl Engine {
         LaunchSlots { in_use: max.saturating_sub(self.launches.available_permits()), max }
     }
 
-    /// Starts the dispatcher, reaper, redeliverer, snapshotter and storage recovery.
+    /// Starts the effects (dispatcher, reaper, redeliverer, snapshotter, preflight: at once on
+    /// a single machine, under the lease on replicas) and storage recovery.
     pub fn spawn_loops(self: &Arc<Self>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.push(tokio::spawn(dispatcher::run(self.clone(), self.shutdown.subscribe())));
-        tasks.push(tokio::spawn(reaper::run(self.clone(), self.shutdown.subscribe())));
-        if !self.settings.redelivery_interval.is_zero() {
-            tasks.push(tokio::spawn(redelivery::run(self.clone(), self.shutdown.subscribe())));
+        match self.leadership.get() {
+            None => tasks.extend(self.spawn_effects(&self.shutdown)),
+            Some(leadership) => tasks.push(tokio::spawn(lease::run(
+                self.clone(),
+                leadership.clone(),
+                self.shutdown.subscribe(),
+            ))),
         }
-        tasks.push(tokio::spawn(snapshot_loop(self.clone(), self.shutdown.subscribe())));
-        tasks.push(tokio::spawn(preflight_loop(self.clone(), self.shutdown.subscribe())));
         tasks.push(tokio::spawn(recovery_loop(self.clone(), self.shutdown.subscribe())));
+    }
+
+    /// Starts the loops that act, each stopping when `stop` says so.
+    fn spawn_effects(self: &Arc<Self>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![
+            tokio::spawn(dispatcher::run(self.clone(), stop.subscribe())),
+            tokio::spawn(reaper::run(self.clone(), stop.subscribe())),
+            tokio::spawn(snapshot_loop(self.clone(), stop.subscribe())),
+            tokio::spawn(preflight_loop(self.clone(), stop.subscribe())),
+        ];
+        if !self.settings.redelivery_interval.is_zero() {
+            tasks.push(tokio::spawn(redelivery::run(self.clone(), stop.subscribe())));
+        }
+        tasks
     }
 
     /// Runs `task` beside the loops: it gets the shutdown signal, and shutdown waits for it.
@@ -166,7 +213,15 @@ impl Engine {
 
     /// Executes a command as the system.
     pub async fn system(&self, command: Command) -> Result<Vec<pacer_domain::Recorded>, AppError> {
-        self.app.execute(command, Meta::by(Actor::System)).await
+        // On replicas, as the replica under the term of the last lease it held: refused once
+        // another replica took the lease.
+        let meta = match self.leadership.get().map(|l| (l, l.term())) {
+            Some((leadership, term)) if term > 0 => {
+                Meta { fence: Some(term), ..Meta::by(Actor::Replica { id: leadership.me.clone(), term }) }
+            }
+            _ => Meta::by(Actor::System),
+        };
+        self.app.execute(command, meta).await
     }
 
     /// Records a component's health (only changes are recorded).
@@ -193,7 +248,9 @@ impl Engine {
         let all = self.settings.max_concurrent_launches.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(60), self.launches.acquire_many(all)).await;
         self.app.stop();
-        self.write_snapshot();
+        if self.leadership.get().is_none() {
+            self.write_snapshot();
+        }
         // A clean stop leaves RocksDB nothing to replay, so the next start is quick.
         if let Err(error) = self.app.log().flush() {
             tracing::warn!(%error, "could not flush the event log's tables");

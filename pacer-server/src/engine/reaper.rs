@@ -84,6 +84,9 @@ async fn terminate(engine: &Arc<Engine>, doomed: Vec<(String, ReapReason, Option
     let mut problems = Vec::new();
     let mut reaped = HashSet::new();
     for (instance, reason, runner) in doomed {
+        if !engine.may_act() {
+            break;
+        }
         if !reaped.insert(instance.clone()) {
             continue;
         }
@@ -159,6 +162,9 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                 let known = engine.app.state().instances.get(&status.instance_id).is_some();
                 if known || !old_enough {
                     continue;
+                }
+                if !engine.may_act() {
+                    break;
                 }
                 let terminated =
                     match engine.compute.terminate(std::slice::from_ref(&status.instance_id)).await {

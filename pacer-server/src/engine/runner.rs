@@ -71,6 +71,7 @@ impl From<AppError> for CallbackError {
             AppError::Duplicate(key) => CallbackError::Gone(format!("already recorded: {key}")),
             AppError::Unavailable(reason) => CallbackError::Unavailable(reason),
             AppError::Busy => CallbackError::Unavailable("busy".into()),
+            deposed @ AppError::Deposed { .. } => CallbackError::Unavailable(deposed.to_string()),
         }
     }
 }

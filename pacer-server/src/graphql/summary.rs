@@ -120,6 +120,7 @@ pub(crate) fn summary(event: &Event) -> String {
         Event::GithubAppCreated(e) => {
             format!("GitHub App {} (id {}) created for {}", e.slug, e.app_id, e.owner)
         }
+        Event::LeaseAcquired(e) => format!("replica {} runs the effects (term {})", e.holder, e.term),
         Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),
         Event::HealthChanged(e) => format!("{} unhealthy: {}", e.component, e.message),
     }

@@ -244,7 +244,7 @@ async fn handle(
         WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
         _ => None,
     };
-    let meta = |keys| Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys };
+    let meta = |keys| Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys, fence: None };
     // The decider checks the delivery key atomically with the append; a known delivery comes
     // back as a duplicate and is recorded as one (no lookup here: most deliveries are new).
     let command = Command::Webhook { delivery_id: delivery.clone(), payload };

@@ -20,6 +20,7 @@ mod intake;
 mod lifecycle;
 mod reaper;
 mod rebound;
+mod replicas;
 mod sessions;
 mod support;
 mod tls;

@@ -1,5 +1,5 @@
-//! One conformance suite, run against the RocksDB log in a temporary directory and the
-//! in-memory log.
+//! One conformance suite, run against the RocksDB log in a temporary directory, the in-memory
+//! log and the DynamoDB log (on moto, a table of its own per test).
 
 use crate::fixtures::{Seeds, fixture};
 use pacer_domain::*;
@@ -11,15 +11,27 @@ use std::time::Duration;
 pub struct UnderTest {
     pub log: Arc<dyn EventLog>,
     /// Every write duration the log's observer was told, in order.
-    pub writes: Arc<Mutex<Vec<Duration>>>,
+    pub writes: Arc<Mutex<Vec<Took>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A write duration the observer was told. Not a bare `Duration`: the AWS SDK brings in the
+/// `time` crate, whose `PartialEq<time::Duration> for std::time::Duration` leaves
+/// `assert_eq!(durations, [])` without a type to compare with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Took(Duration);
+
+impl<'a> std::iter::Sum<&'a Took> for Duration {
+    fn sum<I: Iterator<Item = &'a Took>>(iter: I) -> Duration {
+        iter.map(|took| took.0).sum()
+    }
+}
+
 /// An observer that keeps what it is told in `writes`.
-fn recorder() -> (Arc<Mutex<Vec<Duration>>>, WriteObserver) {
+fn recorder() -> (Arc<Mutex<Vec<Took>>>, WriteObserver) {
     let writes = Arc::new(Mutex::new(Vec::new()));
     let seen = writes.clone();
-    (writes, Box::new(move |took| seen.lock().expect("writes").push(took)))
+    (writes, Box::new(move |took| seen.lock().expect("writes").push(Took(took))))
 }
 
 pub fn memory() -> UnderTest {
@@ -32,6 +44,12 @@ pub fn rocks() -> UnderTest {
     let (writes, observer) = recorder();
     let log = RocksLog::open_observed(dir.path(), observer).expect("open");
     UnderTest { log: Arc::new(log), writes, _dir: Some(dir) }
+}
+
+pub fn dynamo() -> UnderTest {
+    let (writes, observer) = recorder();
+    let log = DynamoLog::open(&crate::moto::settings(), observer).expect("open");
+    UnderTest { log: Arc::new(log), writes, _dir: None }
 }
 
 pub const T: Timestamp = Timestamp(1_790_000_000_000);
@@ -59,6 +77,9 @@ macro_rules! conformance {
         }
         mod rocks_log {
             $(#[test] fn $name() { super::$name(super::rocks()) })*
+        }
+        mod dynamo_log {
+            $(#[test] fn $name() { super::$name(super::dynamo()) })*
         }
     };
 }

@@ -311,5 +311,6 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             owner: text(),
             html_url: text(),
         }),
+        EventName::LeaseAcquired => Event::LeaseAcquired(LeaseAcquired { holder: text(), term: s.number }),
     }
 }

@@ -1,10 +1,14 @@
-//! pacer-store's integration tests: one conformance suite over both logs, the event catalogue
-//! and encoding, durability (reopen, corruption, poisoning, SIGKILL) and chunked snapshots.
+//! pacer-store's integration tests: one conformance suite over every log, the event catalogue
+//! and encoding, durability (reopen, corruption, poisoning, SIGKILL), chunked snapshots, and
+//! the DynamoDB log shared by several writers (on moto).
 
 mod catalogue;
 mod conformance;
 mod durability;
+mod dynamo;
 mod fixtures;
+mod moto;
+mod peer;
 mod snapshot;
 #[path = "../../examples/synthetic/mod.rs"]
 mod synthetic;

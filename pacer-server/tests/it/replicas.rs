@@ -1,0 +1,348 @@
+//! Replicas sharing one log in moto's DynamoDB (snapshots in its S3): three `pacer serve`
+//! processes, webhooks sent round-robin, the lease holder killed mid-burst or paused past its
+//! lease; every acknowledged delivery is one job, launched exactly once, and a deposed holder
+//! records nothing.
+
+use crate::support::pacer::{Pacer, Setup, queued_deliveries};
+use crate::support::queued_job;
+use crate::support::world::World;
+use pacer_domain::{Actor, Event, JobStatus, Recorded, State};
+use pacer_store::{DynamoLog, DynamoSettings, EventLog, StaticCredentials};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The lease duration of these tests (the shortest Pacer takes).
+const LEASE_SECONDS: u64 = 3;
+
+/// The shared storage's settings, as the test reads it back.
+fn settings(world: &World, table: &str) -> DynamoSettings {
+    let mut settings = DynamoSettings::new(table, format!("{table}-snapshots"), "us-east-1");
+    settings.endpoint_url = Some(world.aws.moto.url.clone());
+    settings.credentials =
+        Some(StaticCredentials { access_key_id: "testing".into(), secret_access_key: "testing".into() });
+    settings
+}
+
+/// The setup of replica `id` on the shared `table`: the world's, in a directory of its own.
+fn replica(world: &World, table: &str, id: &str) -> Setup {
+    let dir = world.setup.dir.join(id);
+    std::fs::create_dir_all(&dir).expect("replica dir");
+    for file in ["app.pem", "identity.pem"] {
+        std::fs::copy(world.setup.dir.join(file), dir.join(file)).expect("copy key");
+    }
+    let mut setup = world.setup.clone();
+    setup.dir = dir;
+    setup.env.extend(
+        [
+            ("PACER_STORAGE_BACKEND", "dynamodb".to_owned()),
+            ("PACER_STORAGE_DYNAMODB_TABLE", table.to_owned()),
+            ("PACER_STORAGE_DYNAMODB_BUCKET", format!("{table}-snapshots")),
+            ("PACER_STORAGE_DYNAMODB_ENDPOINT_URL", world.aws.moto.url.clone()),
+            ("PACER_STORAGE_DYNAMODB_CREATE", "true".to_owned()),
+            ("PACER_STORAGE_DYNAMODB_REPLICA_ID", id.to_owned()),
+            ("PACER_STORAGE_DYNAMODB_LEASE_SECONDS", LEASE_SECONDS.to_string()),
+            ("PACER_STORAGE_DYNAMODB_POLL_INTERVAL_MS", "50".to_owned()),
+            // An instance launched but not yet recorded is not an orphan (the default grace;
+            // the shared log takes a moment longer to record a launch than RocksDB).
+            ("PACER_REAPER_ORPHAN_GRACE_MINUTES", "10".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    setup
+}
+
+/// Every record of the shared log.
+fn records(world: &World, table: &str) -> Vec<Recorded> {
+    let log = DynamoLog::open(&settings(world, table), Box::new(|_| {})).expect("open the shared log");
+    log.read(1, usize::MAX).expect("read the shared log")
+}
+
+/// The index of the replica holding the effects lease, once one does.
+async fn holder(replicas: &[Option<Arc<Pacer>>], timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for (i, pacer) in replicas.iter().enumerate() {
+            if let Some(pacer) = pacer
+                && pacer.metric("pacer_lease_held").await == 1.0
+            {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no replica took the effects lease within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every job queued in the shared log has been launched (or `timeout`).
+async fn all_launched(world: &World, table: &str, timeout: Duration) -> Vec<Recorded> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let records = records(world, table);
+        let state = State::fold(&records);
+        let waiting =
+            [JobStatus::Queued, JobStatus::Claimed].iter().map(|s| state.jobs.count(*s)).sum::<usize>();
+        if waiting == 0 {
+            return records;
+        }
+        assert!(Instant::now() < deadline, "{waiting} jobs still queued or claimed after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Launches per job, and the instance of each launch.
+fn launches(records: &[Recorded]) -> BTreeMap<u64, Vec<String>> {
+    let mut launches: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for record in records {
+        if let Event::JobSpawnLaunched(e) = &record.event {
+            launches.entry(e.job.0).or_default().push(e.instance.instance_id.clone());
+        }
+    }
+    launches
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_the_lease_holder_mid_burst_loses_and_doubles_nothing() {
+    let world = World::bare().await;
+    let table = "pacer-replicas";
+    let setups: Vec<Setup> = ["r0", "r1", "r2"].iter().map(|id| replica(&world, table, id)).collect();
+    setups[0].import(&world.backup(json!({ "cap": 200 })));
+    let mut replicas: Vec<Option<Arc<Pacer>>> = Vec::new();
+    for setup in &setups {
+        replicas.push(Some(Arc::new(setup.start().await)));
+    }
+    let leader = holder(&replicas, Duration::from_secs(20)).await;
+
+    // 90 deliveries, round-robin over the three, three at a time; the holder is killed once a
+    // third of them are acknowledged. A delivery that gets no answer is not retried.
+    let live: Vec<Arc<Pacer>> = replicas.iter().flatten().cloned().collect();
+    let mut acked = BTreeMap::new();
+    let mut killed_at = None;
+    let mut takeover = None;
+    for wave in 0..30u64 {
+        let sends: Vec<_> = (0..3u64)
+            .map(|lane| {
+                let n = wave * 3 + lane;
+                let pacer = live[n as usize % 3].clone();
+                tokio::spawn(async move {
+                    let delivery = format!("replicas-{n}");
+                    let (status, answer) = pacer.workflow_job(&delivery, &queued_job(700_000 + n)).await;
+                    (200..300).contains(&status).then_some((delivery, answer))
+                })
+            })
+            .collect();
+        for send in sends {
+            acked.extend(send.await.expect("join"));
+        }
+        if wave == 10 {
+            live[leader].kill_9();
+            killed_at = Some(Instant::now());
+            eprintln!("replicas: killed r{leader} at {:?}", std::time::SystemTime::now());
+            // Watch for the successor while the burst goes on.
+            let mut survivors = replicas.clone();
+            survivors[leader] = None;
+            takeover = Some(tokio::spawn(async move {
+                let successor = holder(&survivors, Duration::from_secs(LEASE_SECONDS * 4)).await;
+                (successor, Instant::now())
+            }));
+        }
+    }
+    let killed_at = killed_at.expect("killed");
+    replicas[leader] = None;
+    let (successor, took_over_at) = takeover.expect("watching").await.expect("a successor");
+    let takeover = took_over_at.duration_since(killed_at);
+    assert_ne!(successor, leader);
+    // The lease runs out, a contender's watch of the silent row spans a whole lease from its
+    // next read (a fifth of a lease later at most), then it records the new term.
+    assert!(takeover < Duration::from_secs(LEASE_SECONDS * 3), "taken over after {takeover:?}");
+
+    let records = all_launched(&world, table, Duration::from_secs(90)).await;
+    let queued: Vec<&str> = queued_deliveries(&records);
+    let lost: Vec<_> = acked.iter().filter(|(d, _)| !queued.contains(&d.as_str())).collect();
+    assert!(lost.is_empty(), "acknowledged deliveries lost: {lost:?}");
+    assert_eq!(queued.len(), queued.iter().collect::<BTreeSet<_>>().len(), "no delivery is two jobs");
+    assert!(acked.len() >= 60, "only {} of 90 acknowledged", acked.len());
+
+    let launches = launches(&records);
+    let doubled: Vec<_> = launches.iter().filter(|(_, instances)| instances.len() > 1).collect();
+    assert!(doubled.is_empty(), "jobs launched twice: {doubled:?}");
+    assert_eq!(launches.len(), queued.len(), "every queued job launched");
+    let launched: BTreeSet<String> = launches.values().flatten().cloned().collect();
+    let live_instances: BTreeSet<String> = world.managed_instances().await.into_iter().collect();
+    assert_eq!(live_instances, launched, "one instance per job in EC2, none unaccounted for");
+
+    // Two terms: the first holder's, then its successor's, each recorded once.
+    let terms: Vec<(String, u64)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::LeaseAcquired(e) => Some((e.holder.clone(), e.term)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(terms.len(), 2, "{terms:?}");
+    assert_eq!(terms[1].0, format!("r{successor}"));
+    eprintln!(
+        "replicas: {} of 90 acknowledged, the lease taken over {:.1} s after kill -9 (lease {LEASE_SECONDS} s)",
+        acked.len(),
+        takeover.as_secs_f64()
+    );
+    // Every replica folds every record, whoever appended it.
+    let last = records.last().map_or(0, |r| r.seq) as f64;
+    for pacer in replicas.iter().flatten() {
+        pacer
+            .wait_for("every record on every replica", Duration::from_secs(10), || async {
+                pacer.metric("pacer_log_last_seq").await >= last
+            })
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_holder_paused_past_its_lease_wakes_deposed_and_records_nothing() {
+    let world = World::bare().await;
+    let table = "pacer-paused";
+    let setups: Vec<Setup> = ["p0", "p1"].iter().map(|id| replica(&world, table, id)).collect();
+    setups[0].import(&world.backup(json!({})));
+    let mut replicas: Vec<Option<Arc<Pacer>>> = Vec::new();
+    for setup in &setups {
+        replicas.push(Some(Arc::new(setup.start().await)));
+    }
+    let first = holder(&replicas, Duration::from_secs(20)).await;
+    let other = 1 - first;
+    let (paused, successor) =
+        (replicas[first].clone().expect("holder"), replicas[other].clone().expect("other"));
+    let old_term = paused.metric("pacer_lease_term").await as u64;
+
+    // Freeze the holder with a job of its own just queued, so its dispatcher has work.
+    let (status, _) = paused.workflow_job("paused-0", &queued_job(800_000)).await;
+    assert_eq!(status, 200);
+    signal(&paused, "STOP");
+    let stopped_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(LEASE_SECONDS * 4);
+    while successor.metric("pacer_lease_held").await != 1.0 {
+        assert!(Instant::now() < deadline, "nobody took the lease from the paused holder");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = successor.workflow_job("paused-1", &queued_job(800_001)).await;
+    assert_eq!(status, 200);
+    all_launched(&world, table, Duration::from_secs(60)).await;
+    let taken_over = records(&world, table).len();
+
+    // The old holder wakes up: it finds its lease gone and acts on nothing.
+    signal(&paused, "CONT");
+    paused
+        .wait_for(
+            "the woken holder to see it lost the lease",
+            Duration::from_secs(LEASE_SECONDS * 4),
+            || async { paused.metric("pacer_lease_held").await == 0.0 },
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(LEASE_SECONDS)).await;
+    let records = records(&world, table);
+    let late: Vec<&Recorded> = records
+        .iter()
+        .filter(|r| matches!(&r.actor, Actor::Replica { term, .. } if *term == old_term))
+        .filter(|r| {
+            r.seq > records.iter().rfind(|r| matches!(r.event, Event::LeaseAcquired(_))).map_or(0, |l| l.seq)
+        })
+        .collect();
+    assert!(late.is_empty(), "the deposed holder recorded after its successor took over: {late:?}");
+    assert!(records.len() >= taken_over);
+    let launches = launches(&records);
+    assert!(launches.values().all(|i| i.len() == 1), "a job launched twice: {launches:?}");
+    let launched: BTreeSet<String> = launches.values().flatten().cloned().collect();
+    let live_instances: BTreeSet<String> = world.managed_instances().await.into_iter().collect();
+    assert_eq!(live_instances, launched, "the woken holder launched nothing of its own");
+    eprintln!("paused holder replaced {:.1} s after SIGSTOP", stopped_at.elapsed().as_secs_f64());
+}
+
+fn signal(pacer: &Pacer, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pacer.pid().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[path = "../../../pacer-store/examples/synthetic/mod.rs"]
+mod synthetic;
+
+/// `pacer replay` output without its timing line.
+fn replayed(setup: &Setup, args: &[&str]) -> String {
+    let output = setup.command().arg("replay").args(args).output().expect("run pacer replay");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "pacer replay {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines()
+        .filter(|l| !l.starts_with("replayed in") && !l.starts_with("snapshot"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start_from_it() {
+    let world = World::bare().await;
+    let table = "pacer-migrated";
+    let setup = replica(&world, table, "m0");
+    // A 20,000-record RocksDB log in the data directory, with idempotency keys and a vault.
+    // (100,000 would take tens of minutes here: moto's Query reads and sorts the whole
+    // partition on every page, so reading a log back costs the square of its length.)
+    {
+        let log = pacer_store::RocksLog::open(&setup.data()).expect("open");
+        let events: Vec<(pacer_domain::Timestamp, Event)> = synthetic::job_events(3_330).collect();
+        for (i, chunk) in events.chunks(1_000).enumerate() {
+            let records = chunk
+                .iter()
+                .map(|(at, event)| pacer_store::NewRecord {
+                    at: *at,
+                    actor: Actor::System,
+                    request_id: None,
+                    event: event.clone(),
+                })
+                .collect();
+            let keys = vec![format!("delivery:migrated-{i}")];
+            log.append(pacer_store::Batch { records, keys, ..pacer_store::Batch::default() })
+                .expect("append");
+        }
+        let vault =
+            vec![pacer_store::VaultWrite { key: "bootstrap_token".into(), value: Some(b"kept".to_vec()) }];
+        log.append(pacer_store::Batch { vault, ..pacer_store::Batch::default() }).expect("vault");
+        assert!(log.last_seq() >= 20_000, "{}", log.last_seq());
+    }
+    let data = setup.data();
+    let from_rocksdb = replayed(&setup, &["--data", &data.display().to_string()]);
+
+    let config = setup.config_file();
+    let migrate = |setup: &Setup| {
+        setup
+            .command()
+            .args(["migrate", "--from", "rocksdb", "--to", "dynamodb", "--config"])
+            .arg(&config)
+            .output()
+            .expect("run pacer migrate")
+    };
+    let output = migrate(&setup);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "migrate failed:\n{said}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(said.contains("copied and verified"), "{said}");
+    let again = migrate(&setup);
+    assert!(!again.status.success(), "a second migration into the same table is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let from_dynamodb = replayed(&setup, &["--config", &config.display().to_string()]);
+    assert_eq!(from_dynamodb, from_rocksdb, "the same state from both logs");
+    let records = records(&world, table);
+    assert!(records.len() >= 20_000);
+    let shared = DynamoLog::open(&settings(&world, table), Box::new(|_| {})).expect("open");
+    assert!(shared.has_key("delivery:migrated-7").expect("key"));
+    assert_eq!(shared.vault_get("bootstrap_token"), Some(b"kept".to_vec()));
+
+    // A replica starts from the migrated log.
+    let pacer = setup.start().await;
+    assert!(pacer.metric("pacer_log_last_seq").await >= records.len() as f64);
+}
