@@ -27,6 +27,8 @@ const CATCH_UP_CHUNK: usize = 4_096;
 /// Times a group is decided again after losing the race to append before its callers are
 /// told to retry ([`AppError::Busy`]).
 const MAX_RACES: usize = 16;
+/// How long a group that lost a race waits for the winner's records to become visible.
+const RACE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Who asks, under which request id, and which idempotency keys come with the command.
 #[derive(Clone, Debug)]
@@ -112,6 +114,7 @@ impl App {
         clock: Arc<dyn Clock>,
         after_commit: AfterCommit,
     ) -> Arc<App> {
+        let durable = log.shared().then(|| state.clone());
         let state = Arc::new(RwLock::new(state));
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         let failure = Arc::new(Mutex::new(None));
@@ -120,6 +123,7 @@ impl App {
         let lag_ms = Arc::new(AtomicU64::new(0));
         let races = Arc::new(AtomicU64::new(0));
         let decider = Decider {
+            durable: Mutex::new(durable),
             lag_ms: lag_ms.clone(),
             races: races.clone(),
             queue: rx,
@@ -248,6 +252,10 @@ fn implied_keys(events: &[Event]) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn write_state(state: &RwLock<State>) -> RwLockWriteGuard<'_, State> {
     state.write().unwrap_or_else(|p| p.into_inner())
 }
@@ -290,8 +298,10 @@ struct Group {
 /// each group, and whenever it has been idle for [`CATCH_UP_INTERVAL`], it catches up (folds
 /// the records the others appended, and tells the engine as if it had written them); and a
 /// group the log refuses because another writer got there first (a seq taken, an idempotency
-/// key taken) is not a failure: the state is rebuilt from the log, caught up, and the group
-/// decided again, up to [`MAX_RACES`] times before its callers are told to retry.
+/// key taken) is not a failure: the state goes back to a copy that holds only durable records
+/// (kept beside it on a shared log, at the price of a second state in memory), is caught up,
+/// and the group is decided again, up to [`MAX_RACES`] times before its callers are told to
+/// retry.
 ///
 /// Invariants:
 /// - Readers never see a record that is not durable: the state's write lock is held from the
@@ -314,6 +324,9 @@ struct Decider {
     after_commit: AfterCommit,
     lag_ms: Arc<AtomicU64>,
     races: Arc<AtomicU64>,
+    /// On a shared log: a copy of the state holding only durable records (folded after each
+    /// write and catch-up), which a group that lost a race is undone to.
+    durable: Mutex<Option<State>>,
 }
 
 /// How a group's append went.
@@ -352,6 +365,7 @@ impl Decider {
                     Committed::Done => break,
                     Committed::Raced(again) if race < MAX_RACES => {
                         self.races.fetch_add(1, Ordering::Relaxed);
+                        self.await_the_winner(state.last_seq, race);
                         tracing::debug!(race, "another replica appended first; deciding again");
                         requests = again;
                     }
@@ -368,6 +382,17 @@ impl Decider {
                 }
             }
         }
+    }
+
+    /// After a lost race: waits (briefly, with the state locked, as any group holds it) until
+    /// the record that won seq `folded + 1` is visible, and backs off a little longer each
+    /// race, so the group is not decided again against the same state.
+    fn await_the_winner(&self, folded: u64, race: usize) {
+        let deadline = std::time::Instant::now() + RACE_WAIT;
+        while self.log.last_seq() <= folded && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1 << race.min(5)));
     }
 
     fn state_seq(&self) -> u64 {
@@ -418,6 +443,7 @@ impl Decider {
             for record in &records {
                 state.evolve(record);
             }
+            self.fold_durable(&records);
             if let Some(last) = records.last() {
                 let lag = self.clock.now().millis_since(last.at).max(0) as u64;
                 self.lag_ms.store(lag, Ordering::Relaxed);
@@ -501,12 +527,16 @@ impl Decider {
                     records.first().is_none_or(|r| r.seq == first_seq),
                     "the log renumbered a batch"
                 );
+                self.fold_durable(&records);
                 self.after_write(&records, state);
                 publish(decided, records);
                 Committed::Done
             }
             Err(StoreError::SeqConflict { .. } | StoreError::Duplicate(_)) if self.log.shared() => {
-                self.rebuild(state);
+                match &*lock(&self.durable) {
+                    Some(durable) => *state = durable.clone(),
+                    None => self.rebuild(state),
+                }
                 let again = decided
                     .into_iter()
                     .filter_map(|Decided { reply, kept, .. }| {
@@ -540,10 +570,24 @@ impl Decider {
         }
     }
 
+    /// Folds durable `records` into the copy of the state kept on a shared log.
+    fn fold_durable(&self, records: &[Recorded]) {
+        if let Some(durable) = &mut *lock(&self.durable) {
+            for record in records {
+                durable.evolve(record);
+            }
+        }
+    }
+
     /// Replaces `state`, which holds records the log refused, by what the log holds.
     fn rebuild(&self, state: &mut State) {
         match pacer_store::load_state(&*self.log) {
-            Ok((durable, _)) => *state = durable,
+            Ok((durable, _)) => {
+                if let Some(kept) = &mut *lock(&self.durable) {
+                    *kept = durable.clone();
+                }
+                *state = durable;
+            }
             Err(error) => {
                 // Serving state that was never written would be worse than stopping.
                 tracing::error!(%error, "cannot read the event log back after a failed write; exiting");

@@ -346,3 +346,67 @@ async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start
     let pacer = setup.start().await;
     assert!(pacer.metric("pacer_log_last_seq").await >= records.len() as f64);
 }
+
+/// The cost of the shared log, printed (not asserted): acknowledged webhooks a second and
+/// their latency across three replicas on moto, and how often a replica lost the race to
+/// append. `cargo test --workspace --test it replicas::throughput -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn throughput_across_three_replicas_is_printed() {
+    let world = World::bare().await;
+    let table = "pacer-throughput";
+    let setups: Vec<Setup> = ["t0", "t1", "t2"].iter().map(|id| replica(&world, table, id)).collect();
+    setups[0].import(&world.backup(json!({ "cap": 1000 })));
+    let mut replicas = Vec::new();
+    for setup in &setups {
+        replicas.push(Arc::new(setup.start().await));
+    }
+    const DELIVERIES: u64 = 300;
+    const LANES: u64 = 12;
+    let started = Instant::now();
+    let lanes: Vec<_> = (0..LANES)
+        .map(|lane| {
+            let replicas = replicas.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for n in (lane..DELIVERIES).step_by(LANES as usize) {
+                    let sent = Instant::now();
+                    let delivery = format!("load-{n}");
+                    let (status, _) =
+                        replicas[n as usize % 3].workflow_job(&delivery, &queued_job(900_000 + n)).await;
+                    if (200..300).contains(&status) {
+                        acked.push((delivery, sent.elapsed()));
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for lane in lanes {
+        acked.extend(lane.await.expect("join"));
+    }
+    let elapsed = started.elapsed();
+    let mut latencies: Vec<Duration> = acked.iter().map(|(_, took)| *took).collect();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let mut races = 0.0;
+    for pacer in &replicas {
+        races += pacer.metric("pacer_append_races_total").await;
+    }
+    eprintln!(
+        "three replicas on moto: {} of {DELIVERIES} acknowledged in {:.1} s = {:.0}/s ({LANES} at a time); p50 {:?}, p99 {:?}, max {:?}; {races} groups decided again after a lost race",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+        at(1.0),
+    );
+    // Refused deliveries (503 after too many lost races) are GitHub's to redeliver; every
+    // acknowledged one is exactly one job.
+    let records = records(&world, table);
+    let queued = queued_deliveries(&records);
+    let lost: Vec<&String> = acked.iter().map(|(d, _)| d).filter(|d| !queued.contains(&d.as_str())).collect();
+    assert!(lost.is_empty(), "acknowledged deliveries lost: {lost:?}");
+    assert_eq!(queued.len(), queued.iter().collect::<BTreeSet<_>>().len(), "no delivery is two jobs");
+}
