@@ -106,32 +106,38 @@ impl Contender {
     }
 
     /// Reads the row and renews, takes or keeps watching it; `started` is when this round
-    /// began (before the read).
+    /// began (before the read), `recorded` the highest term the log holds: a new term is
+    /// always above both it and the row's, so a lease table that lost its row (or was
+    /// replaced) never hands out a term the log would refuse.
     pub(crate) fn round(
         &mut self,
         table: &dyn LeaseTable,
         started: Instant,
+        recorded: u64,
     ) -> Result<(Round, Option<LeaseRow>), StoreError> {
         let row = table.read()?;
+        let take = |row: Option<&LeaseRow>| LeaseRow {
+            holder: self.me.clone(),
+            term: row.map_or(0, |r| r.term).max(recorded) + 1,
+            version: row.map_or(0, |r| r.version) + 1,
+        };
         let next = match &row {
-            None => Some(LeaseRow { holder: self.me.clone(), term: 1, version: 1 }),
-            Some(row) if self.held == Some((row.term, row.version)) && row.holder == self.me => {
+            None => Some(take(None)),
+            Some(row)
+                if self.held == Some((row.term, row.version))
+                    && row.holder == self.me
+                    && row.term >= recorded =>
+            {
                 Some(LeaseRow { version: row.version + 1, ..row.clone() })
             }
-            Some(row) if row.holder.is_empty() => {
-                Some(LeaseRow { holder: self.me.clone(), term: row.term + 1, version: row.version + 1 })
-            }
+            Some(row) if row.holder.is_empty() || row.term < recorded => Some(take(Some(row))),
             Some(row) => {
                 self.held = None;
                 match self.watching {
                     Some((version, since))
                         if version == row.version && started.duration_since(since) >= self.duration =>
                     {
-                        Some(LeaseRow {
-                            holder: self.me.clone(),
-                            term: row.term + 1,
-                            version: row.version + 1,
-                        })
+                        Some(take(Some(row)))
                     }
                     Some((version, _)) if version == row.version => None,
                     _ => {
@@ -192,8 +198,9 @@ pub(crate) async fn run(
     loop {
         let started = Instant::now();
         let table = leadership.table.clone();
+        let recorded = engine.app.state().lease_term();
         let round = tokio::task::spawn_blocking(move || {
-            let outcome = contender.round(&*table, started);
+            let outcome = contender.round(&*table, started, recorded);
             (contender, outcome)
         })
         .await;
@@ -301,29 +308,29 @@ mod tests {
         let table = MemoryLeaseTable::default();
         let t0 = Instant::now();
         let (mut a, mut b) = (Contender::new("a".into(), D), Contender::new("b".into(), D));
-        assert_eq!(holds(a.round(&table, t0).expect("round")), Some(1), "the first takes it");
-        assert_eq!(holds(b.round(&table, t0).expect("round")), None);
+        assert_eq!(holds(a.round(&table, t0, 0).expect("round")), Some(1), "the first takes it");
+        assert_eq!(holds(b.round(&table, t0, 0).expect("round")), None);
         // a renews every round: b never sees one version for a whole lease.
         for i in 1..=10 {
             let now = t0 + D / 5 * i;
-            assert_eq!(holds(a.round(&table, now).expect("round")), Some(1));
-            assert_eq!(holds(b.round(&table, now).expect("round")), None);
+            assert_eq!(holds(a.round(&table, now, 0).expect("round")), Some(1));
+            assert_eq!(holds(b.round(&table, now, 0).expect("round")), None);
         }
         // a falls silent: b has seen its last version since its last round (t1), and takes
         // the lease one whole lease duration later, not before.
         let t1 = t0 + D / 5 * 10;
-        assert_eq!(holds(b.round(&table, t1 + D / 2).expect("round")), None);
-        assert_eq!(holds(b.round(&table, t1 + D - Duration::from_millis(1)).expect("round")), None);
-        assert_eq!(holds(b.round(&table, t1 + D).expect("round")), Some(2), "next term");
+        assert_eq!(holds(b.round(&table, t1 + D / 2, 0).expect("round")), None);
+        assert_eq!(holds(b.round(&table, t1 + D - Duration::from_millis(1), 0).expect("round")), None);
+        assert_eq!(holds(b.round(&table, t1 + D, 0).expect("round")), Some(2), "next term");
         // a wakes: it holds nothing, and waits like any other contender.
-        assert_eq!(holds(a.round(&table, t1 + D * 2).expect("round")), None);
+        assert_eq!(holds(a.round(&table, t1 + D * 2, 0).expect("round")), None);
     }
 
     #[test]
     fn a_holder_counts_its_lease_from_before_the_renewal_less_a_tenth() {
         let table = MemoryLeaseTable::default();
         let started = Instant::now();
-        let (round, _) = Contender::new("a".into(), D).round(&table, started).expect("round");
+        let (round, _) = Contender::new("a".into(), D).round(&table, started, 0).expect("round");
         assert_eq!(round, Round::Holds { term: 1, valid_until: started + D - D / 10 });
     }
 
@@ -332,12 +339,29 @@ mod tests {
         let table = MemoryLeaseTable::default();
         let now = Instant::now();
         let mut a = Contender::new("a".into(), D);
-        assert_eq!(holds(a.round(&table, now).expect("round")), Some(1));
+        assert_eq!(holds(a.round(&table, now, 0).expect("round")), Some(1));
         a.release(&table).expect("release");
         let (mut b, mut c) = (Contender::new("b".into(), D), Contender::new("c".into(), D));
         // b takes the released row at once; c then finds it held.
-        let won = [holds(b.round(&table, now).expect("round")), holds(c.round(&table, now).expect("round"))];
+        let won =
+            [holds(b.round(&table, now, 0).expect("round")), holds(c.round(&table, now, 0).expect("round"))];
         assert_eq!(won, [Some(2), None]);
         assert_eq!(table.read().expect("read").map(|r| (r.holder, r.term)), Some(("b".into(), 2)));
+    }
+    #[test]
+    fn new_terms_are_always_above_the_terms_the_log_recorded() {
+        // The table lost its row (or is a new one) while the log holds term 5.
+        let table = MemoryLeaseTable::default();
+        let now = Instant::now();
+        let mut a = Contender::new("a".into(), D);
+        assert_eq!(holds(a.round(&table, now, 5).expect("round")), Some(6));
+        // A row left at a term the log has passed is taken over at once, above it.
+        let stale = MemoryLeaseTable::default();
+        stale.replace(None, &LeaseRow { holder: "gone".into(), term: 2, version: 9 }).expect("write");
+        assert_eq!(holds(a.round(&stale, now, 5).expect("round")), Some(6));
+        assert_eq!(
+            stale.read().expect("read").map(|r| (r.holder, r.term, r.version)),
+            Some(("a".into(), 6, 10))
+        );
     }
 }

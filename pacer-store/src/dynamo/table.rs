@@ -1003,10 +1003,8 @@ impl DynamoSink {
         limit: usize,
         out: &mut Vec<Recorded>,
     ) -> Result<(), StoreError> {
-        let mut start = None;
-        while out.len() < limit {
-            let call = self
-                .client
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(BY_ACTION)
@@ -1017,27 +1015,9 @@ impl DynamoSink {
                 .expression_attribute_values(":lo", s(seq_key(first)))
                 .expression_attribute_values(":hi", s(seq_key(last)))
                 .scan_index_forward(false)
-                .limit((limit - out.len()).min(PAGE_ITEMS as usize) as i32)
-                .set_exclusive_start_key(start.take());
-            let output = self.send(call.send()).map_err(StoreError::Read)?;
-            let seqs: Vec<u64> = output
-                .items
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|item| get_s(item, SK)?.parse().ok())
-                .collect();
-            // The index is eventually consistent: what it names is checked against the record.
-            for record in self.records_at(&seqs)? {
-                if record.event.name() == action && out.len() < limit {
-                    out.push(record);
-                }
-            }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
-        Ok(())
+        };
+        // The index is eventually consistent: what it names is checked against the record.
+        self.records_named(query, |record| record.event.name() == action, limit, out)
     }
 
     /// Records about `subject` after `after_seq` up to `last_seq`, oldest first, at most `limit`.
@@ -1049,10 +1029,11 @@ impl DynamoSink {
         last_seq: u64,
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
-        let mut start = None;
-        while out.len() < limit && after_seq < last_seq {
-            let call = self
-                .client
+        if after_seq >= last_seq {
+            return Ok(out);
+        }
+        let query = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
@@ -1062,6 +1043,25 @@ impl DynamoSink {
                 .expression_attribute_values(":lo", s(seq_key(after_seq + 1)))
                 .expression_attribute_values(":hi", s(seq_key(last_seq)))
                 .consistent_read(true)
+        };
+        // An entry written ahead of a commit that then lost its race may name a seq that
+        // another writer's record took: only the records about the subject count.
+        self.records_named(query, |record| record.event.subjects().contains(subject), limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// Pages through `query`, whose items name seqs in their sort key, reads each named record
+    /// and keeps those `wanted` says, until `out` holds `limit`.
+    fn records_named(
+        &self,
+        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        wanted: impl Fn(&Recorded) -> bool,
+        limit: usize,
+        out: &mut Vec<Recorded>,
+    ) -> Result<(), StoreError> {
+        let mut start = None;
+        while out.len() < limit {
+            let call = query()
                 .limit((limit - out.len()).min(PAGE_ITEMS as usize) as i32)
                 .set_exclusive_start_key(start.take());
             let output = self.send(call.send()).map_err(StoreError::Read)?;
@@ -1071,10 +1071,8 @@ impl DynamoSink {
                 .iter()
                 .filter_map(|item| get_s(item, SK)?.parse().ok())
                 .collect();
-            // An entry written ahead of a commit that then lost its race may name a seq that
-            // another writer's record took: only the records about the subject count.
             for record in self.records_at(&seqs)? {
-                if out.len() < limit && record.event.subjects().contains(subject) {
+                if out.len() < limit && wanted(&record) {
                     out.push(record);
                 }
             }
@@ -1083,7 +1081,7 @@ impl DynamoSink {
                 _ => break,
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
