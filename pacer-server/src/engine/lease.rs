@@ -269,8 +269,9 @@ pub(crate) async fn run(
     }
 }
 
-/// Records `lease.acquired` under `term`, then starts the effects; `None` (the lease stays
-/// unused until the next round) when the record is refused.
+/// Records `lease.acquired` under `term`, then starts the effects and brings the launch
+/// templates up to date; `None` (the lease stays unused until the next round) when the record
+/// is refused.
 async fn begin(engine: &Arc<Engine>, leadership: &Leadership, term: u64) -> Option<Session> {
     let command = pacer_domain::Command::AcquireLease { holder: leadership.me.clone(), term };
     match engine.app.execute(command, crate::app::Meta::by(pacer_domain::Actor::System)).await {
@@ -283,9 +284,12 @@ async fn begin(engine: &Arc<Engine>, leadership: &Leadership, term: u64) -> Opti
     }
     leadership.term.store(term, Ordering::Release);
     tracing::info!(term, replica = %leadership.me, "holding the effects lease; effects start");
-    engine.sync_templates_recording_health().await;
     let (stop, _) = watch::channel(false);
-    let tasks = engine.spawn_effects(&stop);
+    let mut tasks = engine.spawn_effects(&stop);
+    // Beside the loops, not before them: the lease must go on being renewed meanwhile, and
+    // a sync of many pools against a slow EC2 can take longer than a lease.
+    let syncing = engine.clone();
+    tasks.push(tokio::spawn(async move { syncing.sync_templates_recording_health().await }));
     Some(Session { term, stop, tasks })
 }
 
