@@ -107,9 +107,13 @@ pub(crate) enum Command {
     },
     /// List, add, disable or enable console users of a stopped Pacer (exit 1 when refused).
     User {
-        /// The data directory (`storage.path`).
-        #[arg(long, global = true)]
+        /// The data directory (`storage.path`) of a stopped Pacer on RocksDB.
+        #[arg(long, global = true, conflicts_with = "config")]
         data: Option<PathBuf>,
+        /// The YAML configuration: the log its `storage` names (a shared DynamoDB log may be
+        /// in use by running replicas).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
         /// What to do.
         #[command(subcommand)]
         action: UserAction,
@@ -269,11 +273,20 @@ pub fn main() -> ExitCode {
             println!("pacer {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::User { data, action } => {
+        Command::User { data, config, action } => {
             init_logging("warn", LogFormat::Text);
-            let Some(data) = data else {
-                eprintln!("pacer user: --data DIR (the data directory, storage.path) is required");
-                return ExitCode::from(2);
+            let config = match (&data, config) {
+                (None, None) => {
+                    eprintln!(
+                        "pacer user: --data DIR (the data directory, storage.path) or --config FILE is required"
+                    );
+                    return ExitCode::from(2);
+                }
+                (Some(_), _) => None,
+                (None, config) => match load(config.as_deref()) {
+                    Ok(config) => Some(config),
+                    Err(code) => return code,
+                },
             };
             let command = match action {
                 UserAction::List => crate::user_cli::UserCommand::List,
@@ -283,7 +296,15 @@ pub fn main() -> ExitCode {
             };
             let mut ok = true;
             let code = run_async(async {
-                ok = crate::user_cli::run(&data, command, &mut std::io::stdout()).await?;
+                let (log, data) = match (config, data) {
+                    (Some(config), _) => {
+                        let storage = crate::serve::Storage::of(&config);
+                        (storage.open(&config.storage.path, Box::new(|_| {})).await?.0, config.storage.path)
+                    }
+                    (None, Some(data)) => (crate::user_cli::open_data(&data)?, data),
+                    (None, None) => anyhow::bail!("no log to open"),
+                };
+                ok = crate::user_cli::run(log, &data, command, &mut std::io::stdout()).await?;
                 Ok(())
             });
             if ok { code } else { ExitCode::from(1) }

@@ -1,4 +1,5 @@
-//! `pacer user list|add|disable|enable` against a stopped Pacer's data directory: `add` creates
+//! `pacer user list|add|disable|enable` against a stopped Pacer's data directory, or the log a
+//! configuration names (a shared DynamoDB log while its replicas run): `add` creates
 //! a local user and prints a random password once; `disable`/`enable` record the same as the
 //! `disableUser`/`enableUser` mutations, and a disabled user's sessions end in the vault at
 //! once. Everything is audited as `$USER@cli`.
@@ -25,19 +26,27 @@ pub(crate) enum UserCommand {
     SetDisabled(String, bool),
 }
 
-/// Runs `command` on the data directory `data`; `Ok(false)` when it was refused (the reason
-/// printed to `out`).
-pub(crate) async fn run(data: &Path, command: UserCommand, out: &mut dyn Write) -> anyhow::Result<bool> {
+/// The RocksDB log in the data directory `data` of a stopped Pacer.
+pub(crate) fn open_data(data: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
     anyhow::ensure!(
         data.join("db").exists(),
         "no pacer data in {} (expected {}/db)",
         data.display(),
         data.display()
     );
-    let log: Arc<dyn EventLog> = Arc::new(
-        RocksLog::open(data)
-            .with_context(|| format!("opening {} (is pacer running? stop it first)", data.display()))?,
-    );
+    let log = RocksLog::open(data)
+        .with_context(|| format!("opening {} (is pacer running? stop it first)", data.display()))?;
+    Ok(Arc::new(log))
+}
+
+/// Runs `command` on `log` (whose Pacer keeps its own files in `data`); `Ok(false)` when it
+/// was refused (the reason printed to `out`). On a shared log the replicas may be running.
+pub(crate) async fn run(
+    log: Arc<dyn EventLog>,
+    data: &Path,
+    command: UserCommand,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
     let (state, _) = load_state(&*log).context("loading state")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::start(state, log.clone(), clock, Box::new(|_, _| {}));

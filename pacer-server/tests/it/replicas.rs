@@ -342,9 +342,17 @@ async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start
     assert!(shared.has_key("delivery:migrated-7").expect("key"));
     assert_eq!(shared.vault_get("bootstrap_token"), Some(b"kept".to_vec()));
 
-    // A replica starts from the migrated log.
+    // A replica starts from the migrated log, and `pacer user` works on the shared log beside it.
     let pacer = setup.start().await;
     assert!(pacer.metric("pacer_log_last_seq").await >= records.len() as f64);
+    let user = |args: &[&str]| {
+        let output =
+            setup.command().arg("user").args(args).arg("--config").arg(&config).output().expect("pacer user");
+        assert!(output.status.success(), "pacer user {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(user(&["add", "ops@example.com"]).contains("created ops@example.com"));
+    assert!(user(&["list"]).contains("ops@example.com\tenabled"));
 }
 
 /// The cost of the shared log, printed (not asserted): acknowledged webhooks a second and
