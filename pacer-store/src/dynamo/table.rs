@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, VaultWrite};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
@@ -719,22 +720,32 @@ impl Sink for DynamoSink {
 }
 
 impl DynamoSink {
+    /// A strongly consistent query of partition `pk` for sort keys `lo` to `hi`, both included.
+    fn range_query(
+        &self,
+        pk: impl Into<String>,
+        lo: impl Into<String>,
+        hi: impl Into<String>,
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .consistent_read(true)
+    }
+
     /// The vault entries changed after `seen` up to `version`, as they are now.
     fn vault_changes(&self, seen: u64, version: u64) -> Result<Vec<VaultWrite>, String> {
         let mut changed = BTreeSet::new();
         let mut start = None;
         loop {
             let call = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(VAULT_CHANGE))
-                .expression_attribute_values(":lo", s(seq_key(seen + 1)))
-                .expression_attribute_values(":hi", s(seq_key(version)))
-                .consistent_read(true)
+                .range_query(VAULT_CHANGE, seq_key(seen + 1), seq_key(version))
                 .set_exclusive_start_key(start.take());
             let output = self.send(call.send())?;
             for item in output.items.unwrap_or_default() {
@@ -799,16 +810,7 @@ impl DynamoSink {
             let mut read = 0;
             loop {
                 let call = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":pk", s(part_pk(seq)))
-                    .expression_attribute_values(":lo", s(format!("{:010}", 1)))
-                    .expression_attribute_values(":hi", s(format!("{parts:010}")))
-                    .consistent_read(true)
+                    .range_query(part_pk(seq), format!("{:010}", 1), format!("{parts:010}"))
                     .set_exclusive_start_key(start.take());
                 let output = self.send(call.send()).map_err(StoreError::Read)?;
                 for mut part in output.items.unwrap_or_default() {
@@ -843,16 +845,7 @@ impl DynamoSink {
         let mut start = None;
         loop {
             let call = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(LOG))
-                .expression_attribute_values(":lo", s(seq_key(first)))
-                .expression_attribute_values(":hi", s(seq_key(last)))
-                .consistent_read(true)
+                .range_query(LOG, seq_key(first), seq_key(last))
                 .scan_index_forward(!newest_first)
                 .limit(page)
                 .set_exclusive_start_key(start.take());
@@ -1032,18 +1025,7 @@ impl DynamoSink {
         if after_seq >= last_seq {
             return Ok(out);
         }
-        let query = || {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(subject_pk(subject)))
-                .expression_attribute_values(":lo", s(seq_key(after_seq + 1)))
-                .expression_attribute_values(":hi", s(seq_key(last_seq)))
-                .consistent_read(true)
-        };
+        let query = || self.range_query(subject_pk(subject), seq_key(after_seq + 1), seq_key(last_seq));
         // An entry written ahead of a commit that then lost its race may name a seq that
         // another writer's record took: only the records about the subject count.
         self.records_named(query, |record| record.event.subjects().contains(subject), limit, &mut out)?;
@@ -1054,7 +1036,7 @@ impl DynamoSink {
     /// and keeps those `wanted` says, until `out` holds `limit`.
     fn records_named(
         &self,
-        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        query: impl Fn() -> QueryFluentBuilder,
         wanted: impl Fn(&Recorded) -> bool,
         limit: usize,
         out: &mut Vec<Recorded>,
