@@ -2,7 +2,8 @@
 //! from the outside, each with what was found and, when it fails, what to do. AWS: credentials
 //! and region, every permission (EC2's DryRun), prices. GitHub: the App's key, its events and
 //! permissions, the clock against GitHub's, the webhook URL, recent deliveries, an installation
-//! for every bound repository and organization. Pacer itself: its public URL answers, free disk.
+//! for every bound repository and organization. Pacer itself: its public URL answers, and free disk
+//! (RocksDB) or that the shared log answers (DynamoDB).
 
 use crate::github::{GitHub, GitHubError, RunnerScope};
 use pacer_aws::{Compute, Verdict};
@@ -98,6 +99,14 @@ impl Served {
     }
 }
 
+/// Where the event log is kept, as the checks see it.
+pub(crate) enum LogPlace<'a> {
+    /// RocksDB in this data directory: its free space is checked.
+    Disk(&'a Path),
+    /// A DynamoDB table and S3 bucket shared by replicas: what opening and reading it said.
+    Shared(Result<String, String>),
+}
+
 /// What the checks look at.
 pub(crate) struct Subject<'a> {
     /// EC2 and prices.
@@ -108,8 +117,8 @@ pub(crate) struct Subject<'a> {
     pub public_url: &'a str,
     /// Whether Pacer serves a self-signed certificate (trusted for the reachability check).
     pub self_signed: bool,
-    /// The data directory.
-    pub data_dir: &'a Path,
+    /// Where the event log is kept.
+    pub log: LogPlace<'a>,
     /// What Pacer serves, or why it is not known.
     pub served: Result<Served, String>,
     /// Now, by Pacer's clock.
@@ -381,11 +390,26 @@ async fn pacer(subject: &Subject<'_>) -> Vec<Check> {
             "is Pacer running? Make server.public_url reach it (DNS, firewall, security group, proxy)",
         ),
     }];
-    checks.push(match rustix::fs::statvfs(subject.data_dir) {
+    checks.push(match &subject.log {
+        LogPlace::Disk(dir) => free_disk(dir),
+        LogPlace::Shared(Ok(detail)) => Check::ok("shared event log", detail.clone()),
+        LogPlace::Shared(Err(error)) => Check::new(
+            "shared event log",
+            Status::Failed,
+            error.clone(),
+            "check storage.dynamodb.table, bucket and region, and that Pacer's role has the statements `pacer iam-policy` prints (or set storage.dynamodb.create: true)",
+        ),
+    });
+    checks
+}
+
+/// The free space in the data directory.
+fn free_disk(dir: &Path) -> Check {
+    match rustix::fs::statvfs(dir) {
         Ok(stats) => {
             let free = stats.f_bavail.saturating_mul(stats.f_frsize);
             let gib = free as f64 / f64::from(1u32 << 30);
-            let detail = format!("{gib:.1} GiB free in {}", subject.data_dir.display());
+            let detail = format!("{gib:.1} GiB free in {}", dir.display());
             if free < DISK_FAILED_BYTES {
                 Check::new(
                     "free disk",
@@ -407,11 +431,10 @@ async fn pacer(subject: &Subject<'_>) -> Vec<Check> {
         Err(error) => Check::new(
             "free disk",
             Status::Warning,
-            format!("{}: {error}", subject.data_dir.display()),
+            format!("{}: {error}", dir.display()),
             "check storage.path",
         ),
-    });
-    checks
+    }
 }
 
 /// The checks as a table for the terminal.

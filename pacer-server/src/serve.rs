@@ -391,24 +391,44 @@ pub(crate) async fn doctor(config: &Config) -> anyhow::Result<Vec<crate::doctor:
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let compute = Ec2Compute::connect(ec2_settings(config)).await;
     let data = &config.storage.path;
-    let (served, stored_app) = if !data.join("db").exists() {
-        (Err(format!("no Pacer data in {} yet: no repository is bound", data.display())), None)
-    } else {
-        match RocksLog::open(data) {
-            Ok(log) => {
-                let stored = crate::secrets::stored_github_app(&log);
-                let served = load_state(&log)
-                    .map(|(state, _)| crate::doctor::Served::of(&state.config))
-                    .map_err(|e| format!("the event log could not be read: {e}"));
-                (served, stored)
-            }
-            Err(error) => (
-                Err(format!(
-                    "the data directory could not be opened ({error}); while Pacer runs, its Settings page checks the installations"
-                )),
-                None,
-            ),
+    let storage = Storage::of(config);
+    let opened = match &storage {
+        Storage::RocksDb if !data.join("db").exists() => {
+            Err(format!("no Pacer data in {} yet: no repository is bound", data.display()))
         }
+        Storage::RocksDb => RocksLog::open(data).map(|log| Arc::new(log) as Arc<dyn EventLog>).map_err(|error| {
+            format!(
+                "the data directory could not be opened ({error}); while Pacer runs, its Settings page checks the installations"
+            )
+        }),
+        Storage::DynamoDb { .. } => storage
+            .open(data, Box::new(|_| {}))
+            .await
+            .map(|(log, _)| log)
+            .map_err(|error| format!("{error:#}")),
+    };
+    let read = opened.and_then(|log| {
+        let stored = crate::secrets::stored_github_app(&*log);
+        let state = load_state(&*log).map_err(|e| format!("the event log could not be read: {e}"))?;
+        Ok((state.0, stored))
+    });
+    let log_place = match (&storage, &read) {
+        (Storage::RocksDb, _) => crate::doctor::LogPlace::Disk(data),
+        (Storage::DynamoDb { settings, .. }, Ok((state, _))) => crate::doctor::LogPlace::Shared(Ok(format!(
+            "table {} and bucket {} answer; the log holds {} records{}",
+            settings.table,
+            settings.bucket,
+            state.last_seq,
+            state.leadership.as_ref().map_or_else(String::new, |l| format!(
+                "; {} took the effects lease last, under term {}",
+                l.holder, l.term
+            ))
+        ))),
+        (Storage::DynamoDb { .. }, Err(error)) => crate::doctor::LogPlace::Shared(Err(error.clone())),
+    };
+    let (served, stored_app) = match read {
+        Ok((state, stored)) => (Ok(crate::doctor::Served::of(&state.config)), stored),
+        Err(error) => (Err(error), None),
     };
     let github: Option<GitHubApp> = if config.github.app_configured() {
         Some(configured_github_app(config, clock.clone())?)
@@ -425,7 +445,7 @@ pub(crate) async fn doctor(config: &Config) -> anyhow::Result<Vec<crate::doctor:
         github: github.as_ref().map(|g| g as &dyn GitHub),
         public_url: &settings.public_url,
         self_signed: config.server.tls.mode == TlsMode::SelfSigned,
-        data_dir: data,
+        log: log_place,
         served,
         now: clock.now(),
     };

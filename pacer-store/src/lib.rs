@@ -36,7 +36,7 @@ pub use commit::WriteObserver;
 #[cfg(feature = "dynamodb")]
 pub use dynamo::{DynamoLog, DynamoSettings, StaticCredentials};
 pub use error::StoreError;
-pub use lease::{LeaseRow, LeaseTable, MemoryLeaseTable};
+pub use lease::{Heartbeat, LeaseRow, LeaseTable, MemoryLeaseTable};
 pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
 pub use memory::MemoryLog;
 #[cfg(feature = "rocksdb")]

@@ -48,6 +48,12 @@ pub(crate) fn duration(seconds: i64) -> String {
     }
 }
 
+/// A short delay in seconds, as `0 ms`, `240 ms` or `1.4 s`.
+pub(crate) fn delay(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1_000.0).round();
+    if ms < 1_000.0 { format!("{ms} ms") } else { format!("{:.1} s", ms / 1_000.0) }
+}
+
 /// A decimal seconds string (the API's `BigInt` runner time) as a duration.
 pub(crate) fn duration_str(seconds: &str) -> String {
     seconds.trim().parse::<i64>().map_or_else(|_| DASH.to_owned(), duration)
@@ -190,6 +196,14 @@ mod tests {
         assert_eq!(plural(1, "job"), "1 job");
         assert_eq!(plural(0, "job"), "0 jobs");
         assert_eq!(plural(1_200, "job"), "1,200 jobs");
+    }
+
+    #[test]
+    fn delays_read_in_milliseconds_below_a_second() {
+        assert_eq!(delay(-1.0), "0 ms");
+        assert_eq!(delay(0.2404), "240 ms");
+        assert_eq!(delay(0.9996), "1.0 s");
+        assert_eq!(delay(12.34), "12.3 s");
     }
 
     #[test]

@@ -14,9 +14,13 @@
 //! term older than the recorded one, so a deposed holder's late writes never land after its
 //! successor's. The dispatcher also asks [`Leadership::holds`] right before each EC2 launch: a
 //! holder paused past its lease (SIGSTOP, a stalled VM) wakes up no longer holding it.
+//!
+//! Beside the lease, every replica writes a heartbeat each renewal period ([`beat`]): how far
+//! it has folded the log, its replication lag and whether it holds the lease. Each reads all
+//! of them back, so any replica's console and API can list the replicas.
 
 use crate::engine::Engine;
-use pacer_store::{LeaseRow, LeaseTable, StoreError};
+use pacer_store::{Heartbeat, LeaseRow, LeaseTable, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -41,6 +45,8 @@ pub struct Leadership {
     valid_until: Mutex<Option<Instant>>,
     /// The row as last read, for metrics and the console.
     seen: Mutex<Option<LeaseRow>>,
+    /// Every replica's heartbeat as last read.
+    replicas: Mutex<Vec<Heartbeat>>,
 }
 
 impl Leadership {
@@ -53,6 +59,7 @@ impl Leadership {
             term: AtomicU64::new(0),
             valid_until: Mutex::new(None),
             seen: Mutex::new(None),
+            replicas: Mutex::new(Vec::new()),
         }
     }
 
@@ -69,6 +76,11 @@ impl Leadership {
     /// The lease row as last read: the holder and its term.
     pub fn seen(&self) -> Option<LeaseRow> {
         lock(&self.seen).clone()
+    }
+
+    /// Every replica's heartbeat as last read (this one's included once it has beaten).
+    pub fn replicas(&self) -> Vec<Heartbeat> {
+        lock(&self.replicas).clone()
     }
 
     fn lose(&self) {
@@ -266,6 +278,54 @@ pub(crate) async fn run(
     let released = tokio::task::spawn_blocking(move || contender.release(&*table)).await;
     if let Ok(Err(error)) = released {
         tracing::warn!(%error, "could not release the effects lease; another replica takes it when it runs out");
+    }
+}
+
+/// How long a silent replica's heartbeat is kept (a replica killed without a clean stop).
+const FORGET_SILENT_AFTER: Duration = Duration::from_secs(24 * 3_600);
+
+/// Writes this replica's heartbeat every renewal period and reads every replica's, until
+/// shutdown; then removes its own, so a replica stopped cleanly leaves the list at once.
+pub(crate) async fn beat(
+    engine: Arc<Engine>,
+    leadership: Arc<Leadership>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let now = engine.app.now();
+        let beat = Heartbeat {
+            replica: leadership.me.clone(),
+            at_ms: now.millis(),
+            seq: engine.app.state().last_seq,
+            lag_ms: engine.app.replication_lag().as_millis() as u64,
+            term: if leadership.holds() { leadership.term() } else { 0 },
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let table = leadership.table.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            table.beat(&beat)?;
+            let mut beats = table.heartbeats()?;
+            let forget = now.millis() - FORGET_SILENT_AFTER.as_millis() as i64;
+            for silent in beats.iter().filter(|b| b.at_ms < forget) {
+                table.forget(&silent.replica)?;
+            }
+            beats.retain(|b| b.at_ms >= forget);
+            Ok::<_, StoreError>(beats)
+        })
+        .await;
+        match read {
+            Ok(Ok(beats)) => *lock(&leadership.replicas) = beats,
+            Ok(Err(error)) => tracing::warn!(%error, "cannot exchange heartbeats with the other replicas"),
+            Err(error) => tracing::error!(%error, "the heartbeat panicked"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(renew_interval(leadership.duration)) => {}
+        }
+    }
+    let (table, me) = (leadership.table.clone(), leadership.me.clone());
+    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || table.forget(&me)).await {
+        tracing::warn!(%error, "could not remove this replica's heartbeat; it shows as silent");
     }
 }
 

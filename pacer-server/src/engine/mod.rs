@@ -174,11 +174,10 @@ impl Engine {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         match self.leadership.get() {
             None => tasks.extend(self.spawn_effects(&self.shutdown)),
-            Some(leadership) => tasks.push(tokio::spawn(lease::run(
-                self.clone(),
-                leadership.clone(),
-                self.shutdown.subscribe(),
-            ))),
+            Some(leadership) => tasks.extend([
+                tokio::spawn(lease::run(self.clone(), leadership.clone(), self.shutdown.subscribe())),
+                tokio::spawn(lease::beat(self.clone(), leadership.clone(), self.shutdown.subscribe())),
+            ]),
         }
         tasks.push(tokio::spawn(recovery_loop(self.clone(), self.shutdown.subscribe())));
     }

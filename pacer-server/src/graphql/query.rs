@@ -741,6 +741,90 @@ pub(super) struct Settings {
     pub public_url: String,
 }
 
+/// Where this Pacer stands among the replicas sharing its log (`storage.backend: dynamodb`).
+#[derive(SimpleObject)]
+pub(super) struct Replication {
+    /// This replica's id (`storage.dynamodb.replica_id`).
+    pub me: String,
+    /// The replica holding the effects lease, as last read; null while none does.
+    pub lease_holder: Option<String>,
+    /// The lease's fencing term, as last read (0 before any replica took it).
+    pub term: BigInt,
+    /// How long a silent holder keeps the lease (`storage.dynamodb.lease_seconds`).
+    pub lease_seconds: f64,
+    /// Seconds the last record another replica appended took to reach this replica's state.
+    pub lag_seconds: f64,
+    /// Groups this replica decided again since it started, because another appended first.
+    pub races: BigInt,
+    /// Every replica heard from in the last day (a replica stopped cleanly leaves at once), by id.
+    pub replicas: Vec<Replica>,
+}
+
+/// One replica, as its last heartbeat said.
+#[derive(SimpleObject)]
+pub(super) struct Replica {
+    /// Its id.
+    pub id: String,
+    /// When it last said so, by its own clock.
+    pub seen_at: DateTime,
+    /// Whether it has been silent for longer than the lease (it may have stopped or lost
+    /// touch with the table).
+    pub silent: bool,
+    /// The last record folded into its state.
+    pub last_seq: BigInt,
+    /// Its replication lag in seconds.
+    pub lag_seconds: f64,
+    /// Whether it held the effects lease.
+    pub holds_lease: bool,
+    /// Its Pacer version.
+    pub version: String,
+}
+
+/// [`Replication`] as `leadership` last saw it, at `now`.
+fn replication(engine: &crate::engine::Engine, leadership: &crate::engine::lease::Leadership) -> Replication {
+    let now = engine.app.now();
+    let row = leadership.seen();
+    let silent_after = leadership.duration.as_millis() as i64;
+    Replication {
+        me: leadership.me.clone(),
+        lease_holder: row.as_ref().map(|r| r.holder.clone()).filter(|h| !h.is_empty()),
+        term: row.as_ref().map_or(0, |r| r.term).into(),
+        lease_seconds: leadership.duration.as_secs_f64(),
+        lag_seconds: engine.app.replication_lag().as_secs_f64(),
+        races: engine.app.races().into(),
+        replicas: leadership
+            .replicas()
+            .into_iter()
+            .map(|b| Replica {
+                seen_at: pacer_domain::Timestamp::from_millis(b.at_ms).into(),
+                silent: now.millis() - b.at_ms > silent_after,
+                last_seq: b.seq.into(),
+                lag_seconds: b.lag_ms as f64 / 1_000.0,
+                holds_lease: b.term > 0,
+                version: b.version,
+                id: b.replica,
+            })
+            .collect(),
+    }
+}
+
+/// What the doctor says of a shared log this replica reads and writes.
+fn shared_log_detail(
+    engine: &crate::engine::Engine,
+    leadership: &crate::engine::lease::Leadership,
+) -> String {
+    let holder = leadership.seen().filter(|r| !r.holder.is_empty());
+    format!(
+        "folded to seq {}, {} replica(s) heard from; {}",
+        engine.app.state().last_seq,
+        leadership.replicas().len(),
+        holder.map_or_else(
+            || "no replica holds the effects lease".to_owned(),
+            |r| format!("{} holds the effects lease under term {}", r.holder, r.term)
+        )
+    )
+}
+
 /// Where Pacer's GitHub App comes from.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub(super) enum GitHubAppSource {
@@ -887,6 +971,13 @@ impl SystemQuery {
         Ok(Health { ok: components.iter().all(|c| c.ok), components })
     }
 
+    /// The replicas sharing this Pacer's log, the effects lease and the replication lag; null
+    /// on a single machine (`storage.backend: rocksdb`).
+    async fn replication(&self, ctx: &Context<'_>) -> Result<Option<Replication>> {
+        let engine = engine(ctx)?;
+        Ok(engine.leadership().map(|l| replication(engine, l)))
+    }
+
     /// The current settings.
     async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
         Ok(settings(engine(ctx)?))
@@ -905,7 +996,13 @@ impl SystemQuery {
             github: has_app.then_some(&*engine.github),
             public_url: &engine.settings.public_url,
             self_signed: engine.settings.public_key_pin.is_some(),
-            data_dir: &engine.settings.data_dir,
+            log: match engine.leadership() {
+                None => crate::doctor::LogPlace::Disk(&engine.settings.data_dir),
+                Some(leadership) => crate::doctor::LogPlace::Shared(match engine.app.failure() {
+                    Some(failure) => Err(failure),
+                    None => Ok(shared_log_detail(engine, leadership)),
+                }),
+            },
             served: Ok(crate::doctor::Served::of(&engine.app.state().config)),
             now: engine.app.now(),
         };

@@ -1,11 +1,12 @@
 //! The effects lease's row in the log's table: `pk="lease", sk="0"` with `holder`, `term` and
 //! `version`, read strongly consistent and replaced only on condition that its version is the
-//! one read (or that there is none yet), so two replicas can never both take it.
+//! one read (or that there is none yet), so two replicas can never both take it. Each
+//! replica's heartbeat is an item `pk="replica", sk=<id>`, put over its last one.
 
 use super::io::{Io, describe};
 use super::table::{PK, SK};
 use crate::error::StoreError;
-use crate::lease::{LeaseRow, LeaseTable};
+use crate::lease::{Heartbeat, LeaseRow, LeaseTable};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -16,6 +17,11 @@ const ONLY: &str = "0";
 const HOLDER: &str = "holder";
 const TERM: &str = "term";
 const VERSION: &str = "version";
+const REPLICA: &str = "replica";
+const AT: &str = "at_ms";
+const SEQ: &str = "seq";
+const LAG: &str = "lag_ms";
+const PACER: &str = "pacer";
 
 /// The lease row of one DynamoDB log's table.
 pub(crate) struct DynamoLeaseTable {
@@ -30,18 +36,31 @@ impl DynamoLeaseTable {
     }
 
     fn key() -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            (PK.into(), AttributeValue::S(LEASE.into())),
-            (SK.into(), AttributeValue::S(ONLY.into())),
-        ])
+        key(LEASE, ONLY)
     }
+}
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(PK.into(), AttributeValue::S(pk.into())), (SK.into(), AttributeValue::S(sk.into()))])
+}
+
+fn heartbeat(item: &HashMap<String, AttributeValue>) -> Result<Heartbeat, StoreError> {
+    let text = |name| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    Ok(Heartbeat {
+        replica: text(SK),
+        at_ms: number(item, AT)? as i64,
+        seq: number(item, SEQ)?,
+        lag_ms: number(item, LAG)?,
+        term: number(item, TERM)?,
+        version: text(PACER),
+    })
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, StoreError> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| StoreError::Read(format!("the lease row has no number {name}")))
+        .ok_or_else(|| StoreError::Read(format!("the lease table's item has no number {name}")))
 }
 
 impl LeaseTable for DynamoLeaseTable {
@@ -84,5 +103,53 @@ impl LeaseTable for DynamoLeaseTable {
             }
             Err(e) => Err(StoreError::Write(describe(e))),
         }
+    }
+
+    fn beat(&self, beat: &Heartbeat) -> Result<(), StoreError> {
+        let mut item = key(REPLICA, &beat.replica);
+        item.extend([
+            (AT.into(), AttributeValue::N(beat.at_ms.max(0).to_string())),
+            (SEQ.into(), AttributeValue::N(beat.seq.to_string())),
+            (LAG.into(), AttributeValue::N(beat.lag_ms.to_string())),
+            (TERM.into(), AttributeValue::N(beat.term.to_string())),
+            (PACER.into(), AttributeValue::S(beat.version.clone())),
+        ]);
+        let call = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        self.io.block(call.send()).map_err(StoreError::Write)?.map_err(|e| StoreError::Write(describe(e)))?;
+        Ok(())
+    }
+
+    fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
+        let mut beats = Vec::new();
+        let mut start = None;
+        loop {
+            let call = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(REPLICA.into()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            let output = self
+                .io
+                .block(call.send())
+                .map_err(StoreError::Read)?
+                .map_err(|e| StoreError::Read(describe(e)))?;
+            for item in output.items.unwrap_or_default() {
+                beats.push(heartbeat(&item)?);
+            }
+            match output.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(beats),
+            }
+        }
+    }
+
+    fn forget(&self, replica: &str) -> Result<(), StoreError> {
+        let call = self.client.delete_item().table_name(&self.table).set_key(Some(key(REPLICA, replica)));
+        self.io.block(call.send()).map_err(StoreError::Write)?.map_err(|e| StoreError::Write(describe(e)))?;
+        Ok(())
     }
 }

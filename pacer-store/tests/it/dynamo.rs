@@ -253,3 +253,31 @@ async fn a_log_is_used_and_dropped_inside_another_runtime() {
     assert_eq!(log.subscribe(0).next().await.expect("next").seq, 1);
     drop(log);
 }
+
+#[test]
+fn the_lease_row_and_heartbeats_live_in_the_logs_table() {
+    let settings = fresh_settings(NEVER);
+    let (a, b) = (open(&settings).lease_table(), open(&settings).lease_table());
+    let first = LeaseRow { holder: "a".into(), term: 1, version: 1 };
+    assert!(a.replace(None, &first).expect("take"));
+    assert!(
+        !b.replace(None, &LeaseRow { holder: "b".into(), ..first.clone() }).expect("race"),
+        "one first taker"
+    );
+    assert!(!b.replace(Some(7), &first).expect("stale"), "only from the version read");
+    assert_eq!(b.read().expect("read"), Some(first));
+    let beat = |replica: &str, seq| Heartbeat {
+        replica: replica.into(),
+        at_ms: 1_764_000_000_000 + seq as i64,
+        seq,
+        lag_ms: 12,
+        term: u64::from(replica == "a"),
+        version: "0.1.0".into(),
+    };
+    for (table, replica, seq) in [(&a, "a", 5), (&b, "b", 6), (&a, "a", 9)] {
+        table.beat(&beat(replica, seq)).expect("beat");
+    }
+    assert_eq!(b.heartbeats().expect("beats"), vec![beat("a", 9), beat("b", 6)], "one per replica, the last");
+    a.forget("b").expect("forget");
+    assert_eq!(b.heartbeats().expect("beats"), vec![beat("a", 9)]);
+}

@@ -1,9 +1,10 @@
-//! The Overview chart and spend card, the Stats tables and the backup import preview.
+//! The Overview chart, spend and replicas cards, the Stats tables and the backup import
+//! preview.
 
 use super::common::Badge;
-use crate::api::ops::ImportAction;
 use crate::api::ops::config::ImportResult;
 use crate::api::ops::stats::{SenderCount, Spend, SpendRow, StatsRow};
+use crate::api::ops::{ImportAction, Replication};
 use crate::chart::{self, DayCounts};
 use crate::format;
 use dioxus::prelude::*;
@@ -87,6 +88,56 @@ pub(crate) fn SpendCard(spend: Spend, window: String) -> Element {
             SpendTable { title: "Top projects", rows: spend.projects, testid: "spend-projects" }
             SpendTable { title: "Top repos", rows: spend.repos, testid: "spend-repos" }
             p { class: "muted small", "Launch-time price × run time; unpriced jobs count zero." }
+        }
+    }
+}
+
+/// The replicas sharing the log: who holds the effects lease under which term, and how far
+/// behind each one is, at `now_ms`.
+#[component]
+pub(crate) fn ReplicasCard(replication: Replication, now_ms: i64) -> Element {
+    let now = pacer_domain::Timestamp::from_millis(now_ms);
+    let holder = replication.lease_holder.clone().unwrap_or_else(|| "none (being taken over)".to_owned());
+    rsx! {
+        section { class: "card", "data-testid": "replicas-card",
+            header { class: "card-head",
+                h2 { "Replicas" }
+                span { class: "muted", "this page from {replication.me}" }
+            }
+            dl { class: "detail-grid",
+                div { class: "item", dt { "Effects lease" } dd { class: "mono", "data-testid": "lease-holder", "{holder}" } }
+                div { class: "item", dt { "Term" } dd { class: "mono", "data-testid": "lease-term", "{replication.term}" } }
+                div { class: "item", dt { "Replication lag here" } dd { class: "mono", "data-testid": "replication-lag", {format::delay(replication.lag_seconds)} } }
+                div { class: "item", dt { "Races decided again" } dd { class: "mono", "{replication.races}" } }
+            }
+            table { class: "table compact", "data-testid": "replicas-table",
+                thead { tr { th { "Replica" } th { "Role" } th { "Last seen" } th { class: "num", "Folded to" } th { class: "num", "Lag" } th { "Version" } } }
+                tbody {
+                    for replica in replication.replicas {
+                        tr { key: "{replica.id}", "data-testid": "replica-row",
+                            td { class: "strong mono", "{replica.id}" }
+                            td {
+                                if replica.silent {
+                                    Badge { text: "silent", tone: Some("tone-red"), testid: "replica-role" }
+                                } else if replica.holds_lease {
+                                    Badge { text: "lease holder", tone: Some("tone-green"), testid: "replica-role" }
+                                } else {
+                                    Badge { text: "standby", tone: Some("tone-grey"), testid: "replica-role" }
+                                }
+                            }
+                            td { class: "muted",
+                                {format::parse_instant(&replica.seen_at).map_or_else(String::new, |at| format::relative(now, at))}
+                            }
+                            td { class: "num mono", "{replica.last_seq}" }
+                            td { class: "num", {format::delay(replica.lag_seconds)} }
+                            td { class: "mono muted", "{replica.version}" }
+                        }
+                    }
+                }
+            }
+            p { class: "muted small",
+                "Every replica serves webhooks, callbacks and this console; only the lease holder launches and reaps. A replica silent for longer than the lease ({format::duration(replication.lease_seconds as i64)}) may have stopped or lost touch with the table."
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ mod cards;
 mod common;
 mod jobs;
 
-pub(crate) use cards::{BarChart, ImportPreview, SendersTable, SpendCard, StatsTable};
+pub(crate) use cards::{BarChart, ImportPreview, ReplicasCard, SendersTable, SpendCard, StatsTable};
 pub(crate) use common::{
     Badge, CheckField, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, RowActions, SidePanel,
     Tile,

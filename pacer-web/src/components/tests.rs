@@ -7,7 +7,7 @@ use crate::api::ops::HealthComponent;
 use crate::api::ops::config::{FieldErrorView, ImportItem, ImportResult};
 use crate::api::ops::jobs::{JobDetail, JobRow, TimelineEntry};
 use crate::api::ops::stats::{Spend, SpendRow};
-use crate::api::ops::{ImportAction, Market, Money};
+use crate::api::ops::{ImportAction, Market, Money, Replica, Replication};
 use crate::chart::{self, DayCounts};
 use crate::format::parse_instant;
 use dioxus::prelude::*;
@@ -230,6 +230,44 @@ fn the_spend_card_keeps_sub_cent_amounts() {
     assert!(html.contains(r#"data-testid="spend-projects-row""#), "{html}");
     assert!(html.contains(">$1.23<") && html.contains(">$0.0004<"), "{html}");
     assert!(html.contains(">12 jobs<"), "{html}");
+}
+
+#[test]
+fn the_replicas_card_names_the_holder_and_marks_silent_replicas() {
+    let replica = |id: &str, seen_at: &str, silent, holds_lease| Replica {
+        id: id.into(),
+        seen_at: seen_at.into(),
+        silent,
+        last_seq: "1042".into(),
+        lag_seconds: 0.084,
+        holds_lease,
+        version: "0.1.0".into(),
+    };
+    let replication = Replication {
+        me: "pacer-b".into(),
+        lease_holder: Some("pacer-a".into()),
+        term: "7".into(),
+        lease_seconds: 15.0,
+        lag_seconds: 1.26,
+        races: "3".into(),
+        replicas: vec![
+            replica("pacer-a", "2026-11-29T11:59:58Z", false, true),
+            replica("pacer-b", "2026-11-29T11:59:59Z", false, false),
+            replica("pacer-c", "2026-11-29T11:58:00Z", true, false),
+        ],
+    };
+    let html = render(
+        |(replication, now_ms)| rsx! { ReplicasCard { replication, now_ms } },
+        (replication, now_ms()),
+    );
+    assert_eq!(count(&html, r#"data-testid="replica-row""#), 3, "{html}");
+    assert!(html.contains(r#"data-testid="lease-holder">pacer-a<"#), "{html}");
+    assert!(html.contains(r#"data-testid="lease-term">7<"#), "{html}");
+    assert!(html.contains(r#"data-testid="replication-lag">1.3 s<"#), "{html}");
+    for role in [">lease holder<", ">standby<", ">silent<"] {
+        assert_eq!(count(&html, role), 1, "{role} in {html}");
+    }
+    assert!(html.contains(">2m ago<") && html.contains(">84 ms<"), "{html}");
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! The dashboard: tiles kept live by the `overviewChanged` subscription (and polled every 5 s
 //! whenever the subscription is down, so they are never more than 5 s stale), the daily chart
-//! of the current month and the spend card, both refreshed every 30 s.
+//! of the current month and the spend card, both refreshed every 30 s; with replicas sharing
+//! the log, the replicas card, refreshed every 5 s.
 
-use super::util::use_title;
+use super::util::{use_now, use_title};
 use crate::api;
+use crate::api::ops as ops_root;
 use crate::api::ops::stats::{self as ops, Overview as Tiles};
 use crate::api::ws::{self, LiveState};
 use crate::chart;
-use crate::components::{BarChart, Loading, Notice, SpendCard, Tile};
+use crate::components::{BarChart, Loading, Notice, ReplicasCard, SpendCard, Tile};
 use crate::format;
 use dioxus::prelude::*;
 
@@ -104,6 +106,22 @@ pub(crate) fn Overview() -> Element {
         }
     });
 
+    let mut replication = use_resource(|| async { api::run(ops_root::replication()).await });
+    use_future(move || async move {
+        loop {
+            api::sleep_ms(5_000).await;
+            replication.restart();
+        }
+    });
+    let now = use_now(5_000);
+    let replicas_card = match &*replication.read() {
+        Some(Ok(d)) => d.replication.clone().map(|r| rsx! { ReplicasCard { replication: r, now_ms: now() } }),
+        Some(Err(e)) => {
+            Some(rsx! { Notice { testid: "replicas-error", text: e.message.clone(), error: true } })
+        }
+        None => None,
+    };
+
     let live_state = live();
     let chart_card = match &*series.read() {
         None => rsx! { Loading {} },
@@ -159,6 +177,7 @@ pub(crate) fn Overview() -> Element {
                 section { class: "card", "data-testid": "chart-card", {chart_card} }
                 {spend_card}
             }
+            {replicas_card}
         }
     }
 }

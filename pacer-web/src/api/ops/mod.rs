@@ -260,6 +260,42 @@ pub(crate) fn health() -> Operation<HealthData, ()> {
     HealthData::build(())
 }
 
+/// One replica as its last heartbeat said.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct Replica {
+    pub id: String,
+    pub seen_at: DateTime,
+    pub silent: bool,
+    pub last_seq: BigInt,
+    pub lag_seconds: f64,
+    pub holds_lease: bool,
+    pub version: String,
+}
+
+/// The replicas sharing the log, the effects lease and the replication lag.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct Replication {
+    pub me: String,
+    pub lease_holder: Option<String>,
+    pub term: BigInt,
+    pub lease_seconds: f64,
+    pub lag_seconds: f64,
+    pub races: BigInt,
+    pub replicas: Vec<Replica>,
+}
+
+/// The answer to [`replication`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct ReplicationData {
+    pub replication: Option<Replication>,
+}
+
+/// The replicas and the lease (none on a single machine).
+pub(crate) fn replication() -> Operation<ReplicationData, ()> {
+    ReplicationData::build(())
+}
+
 /// Operator settings as the Settings page shows them.
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 pub(crate) struct Settings {
