@@ -360,6 +360,46 @@ impl Event {
         )
     }
 
+    /// The client address the record keeps (sign-ins: the caller's IP), for the audit view.
+    pub fn client_address(&self) -> Option<&str> {
+        match self {
+            Event::AuthLoginSucceeded(e) => Some(e.ip.as_str()),
+            Event::AuthLoginFailed(e) => Some(e.ip.as_str()),
+            Event::AuthOidcLoginDenied(e) => Some(e.ip.as_str()),
+            _ => None,
+        }
+        .filter(|ip| !ip.is_empty())
+    }
+
+    /// The outcome the record states, for the audit view: a sign-in's (`succeeded`, or why it
+    /// was refused), a job end's (GitHub's conclusion, the failure stage, `reaped`), a launch
+    /// error's AWS code, why no pool matched, why a runner was refused or failed, and a health
+    /// change (`ok`, `failing`); `None` for records that state none.
+    pub fn outcome(&self) -> Option<String> {
+        let end = |end: &crate::JobEnd, otherwise: &str| {
+            end.conclusion.clone().unwrap_or_else(|| otherwise.to_owned())
+        };
+        Some(match self {
+            Event::AuthLoginSucceeded(_) => "succeeded".to_owned(),
+            Event::AuthLoginFailed(e) => e.reason.clone(),
+            Event::AuthOidcLoginDenied(e) => e.reason.split(':').next().unwrap_or_default().to_owned(),
+            Event::JobCompleted(e) => end(&e.end, "success"),
+            Event::JobCancelled(e) => end(&e.end, "cancelled"),
+            Event::JobFailed(e) => format!("{}: {}", e.stage.as_str(), end(&e.end, "failure")),
+            Event::JobReaped(_) => "reaped".to_owned(),
+            Event::JobSpawnRetry(e) => e.error.code.clone(),
+            Event::JobSpawnFailed(e) => e.error.code.clone(),
+            Event::JobNoPoolMatch(e) => e.reason.as_str().to_owned(),
+            Event::RunnerRegisterRefused(e) => e.reason.as_str().to_owned(),
+            Event::RunnerBootstrapRefused(e) => e.reason.as_str().to_owned(),
+            Event::RunnerRegisterFailed(e) => format!("github {}", e.status),
+            Event::RunnerErrored(e) => format!("{} exit {}", e.stage, e.exit_code),
+            Event::HealthChanged(e) => if e.ok { "ok" } else { "failing" }.to_owned(),
+            _ => return None,
+        })
+        .filter(|o| !o.is_empty())
+    }
+
     /// Whether the audit view counts this event as a failure.
     pub fn is_failure(&self) -> bool {
         matches!(

@@ -36,11 +36,24 @@ pub enum Route {
         /// Roll-ups over a window.
         #[route("/stats")]
         Stats {},
-        /// The audit log, optionally filtered by exact action.
-        #[route("/audit?:action")]
+        /// The audit log and its filters.
+        #[route("/audit?:action&:actor&:target&:text&:range&:from&:to")]
         Audit {
             /// An event name such as `job.failed`.
             action: Option<String>,
+            /// Part of the actor.
+            actor: Option<String>,
+            /// Part of a target's name.
+            target: Option<String>,
+            /// Text anywhere in the record.
+            text: Option<String>,
+            /// A range preset (`1d`, `7d`, `30d`, `90d`; `custom` with `from` and `to`); none:
+            /// all time.
+            range: Option<String>,
+            /// The custom range's start (`datetime-local`, UTC).
+            from: Option<String>,
+            /// The custom range's end (`datetime-local`, UTC).
+            to: Option<String>,
         },
         /// Projects and their editor.
         #[route("/projects")]

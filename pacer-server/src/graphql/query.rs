@@ -11,6 +11,7 @@ use pacer_domain::{
     Date, EventName, GroupBy, GroupKey, JobFilter, PoolId, ProjectId, State, Timestamp, Window, days_in_month,
 };
 use pacer_store::AuditQuery;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Every query. Each needs a session unless auth is disabled (`authInfo` excepted); a refusal
@@ -516,6 +517,139 @@ pub(super) struct AuditFilter {
     pub from: Option<DateTime>,
     /// Only records before this time.
     pub to: Option<DateTime>,
+    /// Only records whose actor contains this text (ignoring case: `alice`, `runner:`,
+    /// `system`); blank = any.
+    pub actor: Option<String>,
+    /// Only records about a thing whose name contains this text (ignoring case: `job/12`,
+    /// `i-0abc`, `repo/octo/`); blank = any.
+    pub target: Option<String>,
+    /// Only records containing this text anywhere (ignoring case): action, actor, targets,
+    /// request id, client address, outcome, summary or payload; blank = any.
+    pub text: Option<String>,
+}
+
+/// The most records one page of `audit` reads looking for matches of `actor`, `target` or
+/// `text`; a page that runs out of them before it is full ends there, and `endCursor` goes on
+/// from the last record read.
+const AUDIT_SCAN_PER_PAGE: usize = 20_000;
+/// The most records `auditSummary` reads.
+const AUDIT_SCAN_FOR_SUMMARY: usize = 100_000;
+/// Records read from the store at a time while filtering.
+const AUDIT_READ_CHUNK: usize = 1_000;
+
+/// An [`AuditFilter`] checked: what the store filters, and what is matched on each record.
+struct AuditSearch {
+    query: AuditQuery,
+    actor: Option<String>,
+    target: Option<String>,
+    text: Option<String>,
+}
+
+impl AuditSearch {
+    fn parse(filter: AuditFilter) -> Result<AuditSearch> {
+        let action = match filter.action.filter(|a| !a.trim().is_empty()) {
+            Some(name) => Some(EventName::parse(name.trim()).ok_or_else(|| {
+                error(ErrorCode::InvalidInput, format!("unknown action {name}")).extend_with_field("action")
+            })?),
+            None => None,
+        };
+        let needle = |field: Option<String>, name: &str| -> Result<Option<String>> {
+            match field.map(|f| f.trim().to_lowercase()).filter(|f| !f.is_empty()) {
+                Some(f) if f.chars().count() > 200 => {
+                    Err(error(ErrorCode::InvalidInput, format!("{name} is longer than 200 characters"))
+                        .extend_with_field(name))
+                }
+                other => Ok(other),
+            }
+        };
+        Ok(AuditSearch {
+            query: AuditQuery {
+                action,
+                from: filter.from.map(|d| d.0),
+                to: filter.to.map(|d| d.0),
+                before_seq: None,
+                limit: AUDIT_READ_CHUNK,
+            },
+            actor: needle(filter.actor, "actor")?,
+            target: needle(filter.target, "target")?,
+            text: needle(filter.text, "text")?,
+        })
+    }
+
+    /// Whether every record the store answers matches (nothing to check per record).
+    fn store_only(&self) -> bool {
+        self.actor.is_none() && self.target.is_none() && self.text.is_none()
+    }
+
+    fn matches(&self, entry: &AuditEntry, record: &pacer_domain::Recorded) -> bool {
+        let contains = |hay: &str, needle: &str| hay.to_lowercase().contains(needle);
+        if self.actor.as_deref().is_some_and(|n| !contains(&entry.actor, n)) {
+            return false;
+        }
+        if let Some(n) = self.target.as_deref()
+            && !record.event.subjects().iter().any(|s| contains(&s.to_string(), n))
+        {
+            return false;
+        }
+        self.text.as_deref().is_none_or(|n| {
+            [&entry.action, &entry.actor, &entry.summary].iter().any(|f| contains(f, n))
+                || [&entry.request_id, &entry.client_address, &entry.outcome]
+                    .iter()
+                    .any(|f| f.as_deref().is_some_and(|f| contains(f, n)))
+                || record.event.subjects().iter().any(|s| contains(&s.to_string(), n))
+                || contains(&entry.payload.0.to_string(), n)
+        })
+    }
+
+    /// Reads the log newest first below `before_seq`, reading at most `budget` records, until
+    /// `wanted` entries matched; calls `found` with each match. Whether the log below the last
+    /// record read holds more (to read on from [`AuditScan::last_read`]).
+    fn scan(
+        &mut self,
+        log: &dyn pacer_store::EventLog,
+        before_seq: Option<u64>,
+        budget: usize,
+        wanted: usize,
+        mut found: impl FnMut(AuditEntry),
+    ) -> Result<AuditScan, pacer_store::StoreError> {
+        let mut scan = AuditScan { read: 0, matched: 0, last_read: None, more: true };
+        self.query.before_seq = before_seq;
+        while scan.matched < wanted && scan.read < budget {
+            self.query.limit = if self.store_only() {
+                (wanted - scan.matched).min(AUDIT_READ_CHUNK)
+            } else {
+                AUDIT_READ_CHUNK.min(budget - scan.read)
+            };
+            let records = log.audit(&self.query)?;
+            scan.more = records.len() == self.query.limit;
+            for record in &records {
+                scan.read += 1;
+                scan.last_read = Some(record.seq);
+                let entry = AuditEntry::of(record);
+                if self.matches(&entry, record) {
+                    scan.matched += 1;
+                    found(entry);
+                    if scan.matched == wanted {
+                        scan.more = true;
+                        return Ok(scan);
+                    }
+                }
+            }
+            if !scan.more {
+                break;
+            }
+            self.query.before_seq = scan.last_read;
+        }
+        Ok(scan)
+    }
+}
+
+/// How far an [`AuditSearch::scan`] went.
+struct AuditScan {
+    read: usize,
+    matched: usize,
+    last_read: Option<u64>,
+    more: bool,
 }
 
 /// One record of the log, as the audit view shows it.
@@ -535,6 +669,13 @@ pub(super) struct AuditEntry {
     /// Id of the request that caused it (for webhooks, the `X-GitHub-Delivery` GUID); null when
     /// none was given.
     pub request_id: Option<String>,
+    /// The client's address, for records that keep one (sign-ins); null otherwise.
+    pub client_address: Option<String>,
+    /// The outcome the record states: a sign-in's (`succeeded` or why it was refused), a job
+    /// end's (GitHub's conclusion, failure stage, `reaped`), a launch error's AWS code, why no
+    /// pool matched, why a runner was refused or failed, a health change (`ok`, `failing`);
+    /// null for records that state none.
+    pub outcome: Option<String>,
     /// Whether the audit view counts it as a failure: a job failed, reaped, unmatched or whose
     /// launch failed or is retried, an instance lost or orphaned, a runner error, a refused
     /// sign-in, or a component turning unhealthy.
@@ -554,6 +695,8 @@ impl AuditEntry {
             actor: record.actor.to_string(),
             target: record.event.subjects().first().map(ToString::to_string),
             request_id: record.request_id.clone(),
+            client_address: record.event.client_address().map(str::to_owned),
+            outcome: record.event.outcome(),
             failure: record.event.is_failure(),
             summary: summary(&record.event),
             payload: async_graphql::Json(payload(&record.event)),
@@ -568,8 +711,38 @@ pub(super) struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// How many of these entries count as failures.
     pub failures: i32,
-    /// Where the next page starts (the cursor is a seq).
+    /// Where the next page starts (the cursor is a seq). With `actor`, `target` or `text`, a
+    /// page reads at most 20,000 records: one that found fewer than `first` matches in them
+    /// still has a next page while older records remain.
     pub page_info: PageInfo,
+}
+
+/// Counts over the records an audit filter matches.
+#[derive(SimpleObject)]
+pub(super) struct AuditSummary {
+    /// Records matched.
+    pub events: i32,
+    /// Distinct actors among them.
+    pub actors: i32,
+    /// Distinct actions among them.
+    pub actions: i32,
+    /// How many count as failures.
+    pub failures: i32,
+    /// False when the newest 100,000 records in range were read and older ones remain: the
+    /// counts are then lower bounds.
+    pub complete: bool,
+}
+
+/// Runs `work` with the log on a blocking thread, a store failure as UNAVAILABLE.
+async fn with_log<T: Send + 'static>(
+    engine: &crate::engine::Engine,
+    work: impl FnOnce(&dyn pacer_store::EventLog) -> Result<T, pacer_store::StoreError> + Send + 'static,
+) -> Result<T> {
+    let log = engine.app.log().clone();
+    tokio::task::spawn_blocking(move || work(&*log))
+        .await
+        .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?
+        .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))
 }
 
 /// The audit log: the event log itself, filtered.
@@ -578,9 +751,10 @@ pub(super) struct AuditLogQuery;
 
 #[Object]
 impl AuditLogQuery {
-    /// The log, newest first, filtered by exact action and time range: `first` per page (1 to
-    /// 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`, a bad
-    /// cursor or an unknown action; UNAVAILABLE when the log cannot be read.
+    /// The log, newest first, filtered by exact action, time range, actor, target and text:
+    /// `first` per page (1 to 500), from after `after`, a previous `endCursor`. INVALID_INPUT
+    /// for another `first`, a bad cursor, an unknown action or a search text over 200
+    /// characters; UNAVAILABLE when the log cannot be read.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn audit(
         &self,
@@ -591,39 +765,57 @@ impl AuditLogQuery {
     ) -> Result<AuditPage> {
         let engine = engine(ctx)?;
         let first = page_size(first)?;
-        let filter = filter.unwrap_or_default();
-        let action = match filter.action.filter(|a| !a.trim().is_empty()) {
-            Some(name) => Some(EventName::parse(name.trim()).ok_or_else(|| {
-                error(ErrorCode::InvalidInput, format!("unknown action {name}")).extend_with_field("action")
-            })?),
-            None => None,
-        };
+        let mut search = AuditSearch::parse(filter.unwrap_or_default())?;
         let before_seq = match after {
             Some(cursor) => Some(cursor.parse().map_err(|_| {
                 error(ErrorCode::InvalidInput, "after is not a cursor").extend_with_field("after")
             })?),
             None => None,
         };
-        let query = AuditQuery {
-            action,
-            from: filter.from.map(|d| d.0),
-            to: filter.to.map(|d| d.0),
-            before_seq,
-            limit: first + 1,
+        let (entries, scan) = with_log(engine, move |log| {
+            let mut entries = Vec::new();
+            let scan = search.scan(log, before_seq, AUDIT_SCAN_PER_PAGE, first + 1, |e| entries.push(e))?;
+            Ok((entries, scan))
+        })
+        .await?;
+        let mut entries = entries;
+        let has_next_page = entries.len() > first || (scan.more && scan.read > 0);
+        entries.truncate(first);
+        let end_cursor = if entries.len() == first || !scan.more {
+            entries.last().map(|e| e.seq.0.to_string())
+        } else {
+            scan.last_read.map(|seq| seq.to_string())
         };
-        let log = engine.app.log().clone();
-        let mut records = tokio::task::spawn_blocking(move || log.audit(&query))
-            .await
-            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?
-            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?;
-        let has_next_page = records.len() > first;
-        records.truncate(first);
-        let entries: Vec<AuditEntry> = records.iter().map(AuditEntry::of).collect();
         Ok(AuditPage {
             failures: entries.iter().filter(|e| e.failure).count() as i32,
-            page_info: PageInfo { has_next_page, end_cursor: records.last().map(|r| r.seq.to_string()) },
+            page_info: PageInfo { has_next_page, end_cursor },
             entries,
         })
+    }
+
+    /// Counts over what `filter` matches (the audit page's tiles): records, distinct actors and
+    /// actions, failures. Reads at most the newest 100,000 records in range (`complete` says
+    /// whether that was all). Errors as `audit`.
+    async fn audit_summary(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> Result<AuditSummary> {
+        let engine = engine(ctx)?;
+        let mut search = AuditSearch::parse(filter.unwrap_or_default())?;
+        with_log(engine, move |log| {
+            let (mut actors, mut actions) = (HashSet::new(), HashSet::new());
+            let mut failures = 0;
+            let scan = search.scan(log, None, AUDIT_SCAN_FOR_SUMMARY, usize::MAX, |entry| {
+                failures += i32::from(entry.failure);
+                actions.insert(entry.action);
+                actors.insert(entry.actor);
+            })?;
+            Ok(AuditSummary {
+                events: scan.matched as i32,
+                actors: actors.len() as i32,
+                actions: actions.len() as i32,
+                failures,
+                complete: !scan.more,
+            })
+        })
+        .await
     }
 
     /// Every event name (`noun.past_participle`), for the audit filter and the `events`
@@ -1068,5 +1260,35 @@ impl SystemQuery {
             oidc_enabled: !auth.disabled && auth.oidc.is_some(),
             signed_in: principal.allowed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_domain::{Actor, Event, HealthChanged, Timestamp};
+    use pacer_store::{Batch, EventLog, MemoryLog};
+
+    fn search(text: &str) -> AuditSearch {
+        AuditSearch::parse(AuditFilter { text: Some(text.into()), ..AuditFilter::default() }).expect("filter")
+    }
+
+    #[test]
+    fn a_search_reads_at_most_its_budget_and_goes_on_from_the_last_record_read() {
+        let log = MemoryLog::new();
+        let health = |i: u64| {
+            let component = if i == 5 { "needle".to_owned() } else { format!("c{i}") };
+            Event::HealthChanged(HealthChanged { component, ok: true, message: String::new() })
+        };
+        log.append(Batch::of(Timestamp::from_millis(1), Actor::System, (1..=2_500).map(health))).expect("append");
+        let mut found = Vec::new();
+        let mut search = search("NEEDLE");
+        let first = search.scan(&log, None, 1_200, 2, |e| found.push(e.seq.0)).expect("scan");
+        assert_eq!((first.read, first.matched, first.last_read, first.more), (1_200, 0, Some(1_301), true));
+        let second = search.scan(&log, first.last_read, 1_200, 2, |e| found.push(e.seq.0)).expect("scan");
+        assert_eq!((second.read, second.matched, second.last_read), (1_200, 0, Some(101)));
+        let last = search.scan(&log, second.last_read, 1_200, 2, |e| found.push(e.seq.0)).expect("scan");
+        assert_eq!((last.read, last.matched, last.more), (100, 1, false), "the start of the log ends it");
+        assert_eq!(found, [5]);
     }
 }

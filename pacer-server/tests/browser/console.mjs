@@ -602,9 +602,57 @@ async function graphiql(page) {
 
 // ---- runner ----------------------------------------------------------------------------------
 
+/** The audit filters: actor, target and text, a range preset, all kept in the URL. */
+async function auditFilters(page) {
+  await page.goto(`${base}/audit?actor=${encodeURIComponent(EMAIL.toUpperCase())}`);
+  await visible(page, "audit-row", "rows by the signed-in operator");
+  if ((await page.locator(tid("audit-actor")).inputValue()) !== EMAIL.toUpperCase()) {
+    fail("the actor from the URL is not in its input");
+  }
+  const actors = await page.locator(`${tid("audit-row")} td:nth-child(4)`).allTextContents();
+  if (actors.some((actor) => actor.trim() !== EMAIL)) fail(`another actor passed the filter: ${actors}`);
+  await visible(page, "tile-audit-events", "the events tile");
+  ok("actor filter from the URL, ignoring case");
+
+  await page.locator(tid("audit-actor")).fill("");
+  await page.locator(tid("audit-text")).fill("login_succeeded");
+  await page.locator(tid("audit-search-apply")).click();
+  await until("the text in the URL", () => new URL(page.url()).searchParams.get("text") === "login_succeeded");
+  await until("only sign-ins listed", async () => {
+    const actions = await page.locator(`${tid("audit-row")}`).evaluateAll((rows) => rows.map((r) => r.dataset.action));
+    return actions.length > 0 && actions.every((a) => a === "auth.login_succeeded");
+  });
+  const client = await text(page.locator(tid("audit-client")).first());
+  const outcome = await text(page.locator(tid("audit-outcome")).first());
+  if (client !== "127.0.0.1" || outcome !== "succeeded") fail(`client ${client}, outcome ${outcome}`);
+  ok("free-text search; the sign-in shows its client address and outcome");
+
+  await page.locator(tid("audit-range-preset")).selectOption("7d");
+  await until("the range in the URL", () => new URL(page.url()).searchParams.get("range") === "7d");
+  await page.reload();
+  await visible(page, "audit-row", "the filtered rows after a reload");
+  if ((await page.locator(tid("audit-text")).inputValue()) !== "login_succeeded") fail("the text was lost on reload");
+  if ((await page.locator(tid("audit-range-preset")).inputValue()) !== "7d") fail("the range was lost on reload");
+  const events = Number((await text(page.locator(tid("tile-audit-events-value")))).replace(/[^0-9]/g, ""));
+  const rows = await page.locator(tid("audit-row")).count();
+  if (events !== rows) fail(`the events tile says ${events} for ${rows} rows`);
+  ok("filters survive a reload; the tiles count what the filter matches");
+  await page.screenshot({ path: path.join(shots, "audit-filters.png"), fullPage: true });
+
+  await page.locator(tid("audit-target")).fill("user/nobody-at-all");
+  await page.locator(tid("audit-search-apply")).click();
+  await visible(page, "audit-table");
+  await until("no rows", async () => (await page.locator(tid("audit-row")).count()) === 0);
+  await page.locator(tid("audit-clear")).click();
+  await until("the filters cleared", () => new URL(page.url()).search.replace("?", "") === "");
+  await visible(page, "audit-row", "every record again");
+  ok("a target that matches nothing lists nothing; clearing shows everything");
+}
+
 const SCENARIOS = [
   ["sign-in", signIn],
   ["every-page", everyPage],
+  ["audit-filters", auditFilters],
   ["job-details", jobDetails],
   ["config-forms", configForms],
   ["status-filter", filterJobs],

@@ -339,6 +339,7 @@ async fn every_query_answers_the_console() {
     assert_eq!(window["audit"]["entries"], json!([]));
     let actions = api.ok("{ actions }", json!({})).await;
     assert!(actions["actions"].as_array().expect("actions").iter().any(|a| a == "job.reaped"));
+    audit_filters_match_actor_target_and_text(&api).await;
 
     let config = api
         .ok(
@@ -364,6 +365,114 @@ async fn every_query_answers_the_console() {
         json!({"disabled": false, "localEnabled": true, "oidcEnabled": false, "signedIn": true})
     );
     api.running.shutdown().await;
+}
+
+/// The audit filters beyond action and time, the summary's counts, and the client address and
+/// outcome columns.
+async fn audit_filters_match_actor_target_and_text(api: &Api) {
+    let refused = pacer_domain::AuthLoginFailed {
+        email: "mallory@example.test".into(),
+        method: AuthMethod::Local,
+        ip: "203.0.113.9".into(),
+        reason: "bad_credentials".into(),
+    };
+    let command = pacer_domain::Command::RecordAuth(pacer_domain::AuthRecord::LoginFailed(refused));
+    let meta = pacer_server::Meta::by(pacer_domain::Actor::System);
+    api.running.engine.app.execute(command, meta).await.expect("a refused sign-in");
+
+    let everything = api
+        .ok(
+            "{ audit(first: 500) { entries { seq action actor target failure } pageInfo { hasNextPage } } }",
+            json!({}),
+        )
+        .await;
+    let all = everything["audit"]["entries"].as_array().expect("entries").clone();
+    assert_eq!(everything["audit"]["pageInfo"]["hasNextPage"], false, "the whole log fits in a page");
+    let entries = |page: &Value| page["audit"]["entries"].as_array().expect("entries").clone();
+    let search = async |filter: Value| {
+        entries(
+            &api.ok(
+                "query($f: AuditFilter) { audit(filter: $f, first: 500) { entries { seq action actor target clientAddress outcome summary payload } } }",
+                json!({"f": filter}),
+            )
+            .await,
+        )
+    };
+
+    let by_ada = search(json!({"actor": "ADA@"})).await;
+    let expected = all.iter().filter(|e| e["actor"] == USER).count();
+    assert!(expected > 0 && by_ada.len() == expected, "actor matches part of it, ignoring case");
+    assert!(by_ada.iter().all(|e| e["actor"] == USER));
+    let about_repo = search(json!({"target": "repo/octo/HELLO"})).await;
+    assert!(about_repo.iter().any(|e| e["action"] == "repo.bound"), "{about_repo:?}");
+    assert!(about_repo.iter().all(|e| e.to_string().contains("octo/hello")), "{about_repo:?}");
+    let by_text = search(json!({"text": "203.0.113"})).await;
+    assert_eq!(by_text.len(), 1, "free text reaches the client address: {by_text:?}");
+    let login = &by_text[0];
+    assert_eq!(
+        (&login["action"], &login["clientAddress"], &login["outcome"], &login["target"]),
+        (
+            &json!("auth.login_failed"),
+            &json!("203.0.113.9"),
+            &json!("bad_credentials"),
+            &json!("user/mallory@example.test")
+        )
+    );
+    let in_payload = search(json!({"text": "PLATFORM", "action": "project.created"})).await;
+    assert_eq!(in_payload.len(), 1, "text and action together; the payload is searched");
+    assert!(search(json!({"text": "no such text anywhere", "actor": "system"})).await.is_empty());
+    assert_eq!(
+        search(json!({"actor": "system", "target": "user/"})).await.len(),
+        3,
+        "actor and target together: the two users created and the refused sign-in"
+    );
+    assert_eq!(search(json!({"actor": "system", "target": "user/mallory"})).await.len(), 1);
+
+    // Paging through matches: one at a time, newest first, never the same twice.
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = api
+            .ok(
+                "query($a: String) { audit(filter: {actor: \"ada\"}, first: 1, after: $a) { entries { seq } pageInfo { hasNextPage endCursor } } }",
+                json!({"a": after}),
+            )
+            .await;
+        seen.extend(entries(&page).iter().map(|e| e["seq"].clone()));
+        if page["audit"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["audit"]["pageInfo"]["endCursor"].clone();
+    }
+    let by_ada_seqs: Vec<Value> = by_ada.iter().map(|e| e["seq"].clone()).collect();
+    assert_eq!(seen, by_ada_seqs, "pages of one give the same matches in the same order");
+
+    let summary = api
+        .ok(
+            "query($f: AuditFilter) { all: auditSummary { events actors actions failures complete } mine: auditSummary(filter: $f) { events actors actions complete } }",
+            json!({"f": {"actor": "ada"}}),
+        )
+        .await;
+    let distinct = |field: &str| distinct_of(&all, field);
+    assert_eq!(
+        summary["all"],
+        json!({
+            "events": all.len(),
+            "actors": distinct("actor"),
+            "actions": distinct("action"),
+            "failures": all.iter().filter(|e| e["failure"] == true).count(),
+            "complete": true,
+        }),
+    );
+    assert_eq!(
+        summary["mine"],
+        json!({"events": expected, "actors": 1, "actions": distinct_of(&by_ada, "action"), "complete": true})
+    );
+}
+
+/// How many different values `field` takes in `entries`.
+fn distinct_of(entries: &[Value], field: &str) -> usize {
+    entries.iter().map(|e| e[field].to_string()).collect::<std::collections::BTreeSet<_>>().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -667,6 +776,13 @@ async fn rejections_carry_a_code_and_a_field_and_change_nothing() {
             json!({}),
             "INVALID_INPUT",
             Some("month"),
+        ),
+        (
+            "audit search text too long",
+            "query($t: String) { audit(filter: {text: $t}) { failures } }",
+            json!({"t": "x".repeat(201)}),
+            "INVALID_INPUT",
+            Some("text"),
         ),
         (
             "unknown audit action",

@@ -3,6 +3,7 @@
 //! `UNAUTHENTICATED`), the sidebar with its two groups, the signed-in user and sign-out, and
 //! the red health banner kept current by the `health.changed` events.
 
+use super::audit::AuditUrl;
 use crate::api::ops::{self, AuthInfo};
 use crate::api::ws::{self, LiveState};
 use crate::api::{self, SESSION_LOST};
@@ -120,7 +121,7 @@ fn Frame(auth_disabled: bool) -> Element {
                     NavItem { to: Route::Overview {}, label: "Overview", testid: "nav-overview" }
                     NavItem { to: Route::Jobs { status: None }, label: "Jobs", testid: "nav-jobs" }
                     NavItem { to: Route::Stats {}, label: "Stats", testid: "nav-stats" }
-                    NavItem { to: Route::Audit { action: None }, label: "Audit", testid: "nav-audit" }
+                    NavItem { to: AuditUrl::default().route(), label: "Audit", testid: "nav-audit" }
                     div { class: "nav-group", "Config" }
                     NavItem { to: Route::Projects {}, label: "Projects", testid: "nav-projects" }
                     NavItem { to: Route::Repos {}, label: "Repos", testid: "nav-repos" }
@@ -178,8 +179,9 @@ mod tests {
         assert!(nav_active(&jobs, &Route::Jobs { status: Some("failed".into()) }));
         assert!(nav_active(&jobs, &Route::JobDetail { id: "7".into() }));
         assert!(!nav_active(&jobs, &Route::Overview {}));
-        let audit = Route::Audit { action: None };
-        assert!(nav_active(&audit, &Route::Audit { action: Some("job.failed".into()) }));
+        let audit = AuditUrl::default().route();
+        let failed = AuditUrl { action: Some("job.failed".into()), ..AuditUrl::default() };
+        assert!(nav_active(&audit, &failed.route()));
         assert!(!nav_active(&Route::Overview {}, &audit));
         assert!(nav_active(
             &Route::Settings { github_app: None, github_app_error: None },

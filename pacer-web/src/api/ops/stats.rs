@@ -215,6 +215,8 @@ pub(crate) struct AuditEntry {
     pub actor: String,
     pub target: Option<String>,
     pub request_id: Option<String>,
+    pub client_address: Option<String>,
+    pub outcome: Option<String>,
     pub failure: bool,
     pub summary: String,
     pub payload: Json,
@@ -237,6 +239,12 @@ pub(crate) struct AuditFilter {
     pub from: Option<DateTime>,
     /// Recorded before.
     pub to: Option<DateTime>,
+    /// The actor contains this (ignoring case).
+    pub actor: Option<String>,
+    /// A target's name contains this (ignoring case).
+    pub target: Option<String>,
+    /// The record contains this anywhere (ignoring case).
+    pub text: Option<String>,
 }
 
 /// The variables of [`audit`].
@@ -269,6 +277,36 @@ pub(crate) fn audit(
         first: i32::try_from(first).unwrap_or(i32::MAX),
         after,
     })
+}
+
+/// Counts over what an audit filter matches.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct AuditSummary {
+    pub events: i32,
+    pub actors: i32,
+    pub actions: i32,
+    pub failures: i32,
+    pub complete: bool,
+}
+
+/// The variables of [`audit_summary`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct AuditSummaryVars {
+    /// Which records.
+    pub filter: Option<AuditFilter>,
+}
+
+/// The answer to [`audit_summary`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "AuditSummaryVars")]
+pub(crate) struct AuditSummaryData {
+    #[arguments(filter: $filter)]
+    pub audit_summary: AuditSummary,
+}
+
+/// The audit tiles' counts for `filter`.
+pub(crate) fn audit_summary(filter: AuditFilter) -> Operation<AuditSummaryData, AuditSummaryVars> {
+    AuditSummaryData::build(AuditSummaryVars { filter: Some(filter) })
 }
 
 /// The answer to [`actions`].
