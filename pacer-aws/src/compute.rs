@@ -49,6 +49,11 @@ impl InstanceState {
     pub fn is_live(self) -> bool {
         matches!(self, InstanceState::Pending | InstanceState::Running)
     }
+
+    /// Stopping or stopped: it serves nothing, but its volumes still cost money.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, InstanceState::Stopping | InstanceState::Stopped)
+    }
 }
 
 /// One instance as seen by DescribeInstances.

@@ -17,12 +17,16 @@ use pacer_domain::{
 };
 use std::time::Duration;
 
-/// Where and how [`Ec2Compute`] reaches AWS. Credentials come from the SDK's default chain
-/// (or from the [`SdkConfig`] given to [`Ec2Compute::from_sdk_config`]).
+/// Where and how [`Ec2Compute`] reaches AWS. Credentials come from the SDK's default chain, or
+/// its chain for a named profile (or from the [`SdkConfig`] given to
+/// [`Ec2Compute::from_sdk_config`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ec2Settings {
     /// EC2 region, e.g. `us-east-1`.
     pub region: String,
+    /// A named profile of the shared AWS config and credentials files (config `aws.profile`);
+    /// `None` = the default chain.
+    pub profile: Option<String>,
     /// EC2 endpoint override (config `aws.endpoint_url`; moto in tests).
     pub endpoint_url: Option<String>,
     /// IAM endpoint override (moto in tests).
@@ -39,6 +43,7 @@ impl Ec2Settings {
     pub fn new(region: impl Into<String>) -> Self {
         Self {
             region: region.into(),
+            profile: None,
             endpoint_url: None,
             iam_endpoint_url: None,
             pricing_endpoint_url: None,
@@ -61,13 +66,14 @@ pub struct Ec2Compute {
 }
 
 impl Ec2Compute {
-    /// Loads credentials from the SDK's default chain and builds the clients.
+    /// Loads credentials from the SDK's default chain (for the settings' profile, when named)
+    /// and builds the clients.
     pub async fn connect(settings: Ec2Settings) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .load()
-            .await;
-        Self::from_sdk_config(&sdk, settings)
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        Self::from_sdk_config(&loader.load().await, settings)
     }
 
     /// Builds the clients from an already loaded SDK configuration (its credentials and retry
@@ -234,5 +240,48 @@ pub(crate) fn instance_status(instance: &Instance, owner: Option<&str>) -> Insta
         tags,
         state_reason: state_reason.filter(|r| !r.is_empty()),
         owner: owner.map(str::to_owned),
+    }
+}
+
+/// Whether the shared AWS config or credentials file defines the profile `name`: the files
+/// `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` name, else `~/.aws/config` and
+/// `~/.aws/credentials`, the SDK's way, with the variables read through `env`. An error says
+/// why the files could not be read.
+pub async fn profile_defined(name: &str, env: impl Fn(&str) -> Option<String>) -> Result<bool, String> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    const VARIABLES: [&str; 6] =
+        ["AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "HOME", "USERPROFILE", "HOMEDRIVE", "HOMEPATH"];
+    let values: Vec<(&str, String)> =
+        VARIABLES.iter().filter_map(|variable| env(variable).map(|value| (*variable, value))).collect();
+    let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let profiles = aws_config::profile::load(&Fs::real(), &Env::from_slice(&pairs), &EnvConfigFiles::default(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(profiles.get_profile(name).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn profiles_are_found_in_the_files_the_environment_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n[default]\nregion = eu-west-1\n").expect("write");
+        std::fs::write(&credentials, "[keys-only]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+            .expect("write");
+        let env = |key: &str| match key {
+            "AWS_CONFIG_FILE" => Some(config.display().to_string()),
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(credentials.display().to_string()),
+            _ => None,
+        };
+        for (name, defined) in [("ci", true), ("keys-only", true), ("default", true), ("prod", false)] {
+            assert_eq!(profile_defined(name, env).await, Ok(defined), "{name}");
+        }
+        let nowhere = |key: &str| (key == "HOME").then(|| dir.path().join("no-home").display().to_string());
+        assert_eq!(profile_defined("ci", nowhere).await, Ok(false), "no files: no profile");
     }
 }

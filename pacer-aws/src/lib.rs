@@ -42,7 +42,7 @@ pub use compute::{
     Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck, Verdict, materialize,
 };
 #[cfg(feature = "ec2")]
-pub use ec2::{Ec2Compute, Ec2Settings};
+pub use ec2::{Ec2Compute, Ec2Settings, profile_defined};
 pub use error::ComputeError;
 pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};
 pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};

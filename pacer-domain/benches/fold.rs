@@ -70,6 +70,10 @@ fn queued(n: u64) -> Command {
             html_url: format!("https://github.com/acme/repo-{repo}/actions/runs/{n}/job/{n}"),
             conclusion: None,
             runner_name: None,
+            created_at: None,
+            started_at: None,
+            completed_at: None,
+            sender_type: String::new(),
         })),
     }
 }

@@ -227,6 +227,7 @@ catalogue! {
     UserEnabled(UserEnabled) = "user.enabled";
     GithubAppCreated(GithubAppCreated) = "github_app.created";
     LeaseAcquired(LeaseAcquired) = "lease.acquired";
+    JobGithubNoted(JobGithubNoted) = "job.github_noted";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -289,6 +290,7 @@ impl Event {
             Event::JobSpawnRetry(e) => vec![job(e.job)],
             Event::JobSpawnFailed(e) => vec![job(e.job)],
             Event::JobStarted(e) => vec![job(e.job)],
+            Event::JobGithubNoted(e) => vec![job(e.job)],
             Event::JobRunnerRebound(e) => {
                 let mut subjects = vec![job(e.job), inst(&e.instance)];
                 subjects.extend(e.displaced.map(job));

@@ -1,6 +1,7 @@
 //! Pacer's pure core: the event catalogue, commands and `decide`, the fold (`State::evolve`)
 //! and every projection the API and console read (config, jobs, instances, stats roll-ups,
-//! health), webhook routing, the scheduling policy and cost.
+//! health), webhook routing, the scheduling policy and cost (`cost`: an instance's price ×
+//! its lifetime, billed to one job, settled when the instance ends).
 //!
 //! Each area owns its facts, the rules that decide them and how they fold: `config`
 //! (projects, pools, repos, backups), `job` (webhook intake to terminal status), `instance`
@@ -16,6 +17,7 @@
 
 mod auth;
 mod config;
+mod cost;
 mod decide;
 mod event;
 mod instance;
@@ -50,6 +52,7 @@ pub use config::{
     PoolTemplateMaterialized, PoolUpdated, ProjectCreated, ProjectDeleted, ProjectUpdated, RepoBound,
     RepoUnbound, RepoUpdated,
 };
+pub use cost::JobCost;
 pub use decide::{Command, decide};
 pub use event::*;
 pub use instance::*;

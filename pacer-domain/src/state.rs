@@ -122,9 +122,9 @@ impl State {
             Event::JobCancelled(JobCancelled { end }) => self.job_ended(seq, at, end, JobStatus::Cancelled),
             Event::JobReaped(JobReaped { end, .. }) => self.job_ended(seq, at, end, JobStatus::Reaped),
             Event::InstanceRegistered(e) => self.instance_registered(e, at),
-            Event::InstanceTerminated(e) => self.instance_ended(&e.instance),
-            Event::InstanceLost(e) => self.instance_ended(&e.instance),
-            Event::InstanceReaped(e) => self.instance_ended(&e.instance),
+            Event::InstanceTerminated(e) => self.instance_ended(&e.instance, at),
+            Event::InstanceLost(e) => self.instance_ended(&e.instance, at),
+            Event::InstanceReaped(e) => self.instance_ended(&e.instance, at),
             Event::RunnerBootstrapped(e) => self.runner_bootstrapped(e),
             Event::RunnerCompleted(e) => self.runner_done(&e.instance),
             Event::RunnerErrored(e) => self.runner_done(&e.instance),
@@ -132,7 +132,7 @@ impl State {
             Event::AuthLoginSucceeded(e) => self.login_succeeded(e, at),
             Event::UserDisabled(e) => self.user_disabled(&e.email, true),
             Event::UserEnabled(e) => self.user_disabled(&e.email, false),
-            Event::SettingsBootstrapTokenRotated(e) => self.bootstrap_token_rotated(e),
+            Event::SettingsBootstrapTokenRotated(e) => self.bootstrap_token_rotated(e, at),
             Event::SettingsRetentionChanged(e) => self.retention_changed(e),
             Event::HealthChanged(e) => self.health_changed(e, at),
             Event::LeaseAcquired(e) => self.lease_acquired(e, at),
@@ -143,6 +143,7 @@ impl State {
             | Event::WebhookIgnored(_)
             | Event::WebhookDuplicate(_)
             | Event::WebhookAbsorbed(_)
+            | Event::JobGithubNoted(_)
             | Event::JobIgnored(_)
             | Event::JobNoPoolMatch(_)
             | Event::JobSpawnFailed(_)

@@ -1,14 +1,21 @@
 //! Stats roll-ups: per UTC hour and per UTC day, for the total and for each
 //! project, pool, repo, runner label set and sender, the terminal jobs, their outcomes,
-//! runner time, estimated cost and unpriced count. Maintained incrementally as jobs end, so
-//! any window up to 90 days is answered by summing at most a few thousand buckets, never by
-//! scanning jobs. Hourly buckets are kept for [`HOURLY_RETENTION_DAYS`]; daily ones forever.
+//! runner time, cost and the jobs without cost. Every counter is also kept per project, so any
+//! grouping can be narrowed to one project. Maintained incrementally as jobs end (and as the
+//! instances billed to ended jobs end, which settles their cost into the bucket of the job's
+//! end), so any window up to 90 days is answered by summing at most a few thousand buckets,
+//! never by scanning jobs. Hourly buckets are kept for [`HOURLY_RETENTION_DAYS`]; daily ones
+//! forever.
+//!
+//! [`State::stats`] adds what the roll-ups cannot hold: a running estimate, to the `now` the
+//! caller passes, for ended jobs whose instance is still up.
 
 use crate::FastMap;
 use crate::config::{PoolId, ProjectId};
 use crate::intern::Sym;
-use crate::job::JobStatus;
+use crate::job::{Job, JobStatus};
 use crate::money::Micros;
+use crate::state::State;
 use crate::time::{DAY_MS, HOUR_MS, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -87,11 +94,14 @@ pub struct Counters {
     pub cancelled: u64,
     /// Of which reaped.
     pub reaped: u64,
-    /// Total runner time (job running → end), in milliseconds.
+    /// Total runner time, in milliseconds: Σ (job end − launch of the instance it had); a job
+    /// that never had an instance adds 0.
     pub runner_ms: i64,
-    /// Estimated cost of the priced jobs, in micro-dollars (unpriced jobs add 0).
+    /// Cost, in micro-dollars: what the instances billed to these jobs cost, each its price ×
+    /// (terminated − launched); jobs without cost add 0.
     pub cost: Micros,
-    /// Jobs that ran on an instance without a price quote.
+    /// Jobs without cost: no instance was ever launched for them (e.g. the launch failed, or
+    /// they ended while queued), or none of theirs had a price quote.
     pub unpriced: u64,
 }
 
@@ -113,19 +123,12 @@ impl Counters {
     }
 }
 
-/// One job's end, as the roll-ups count it.
+/// Where an ended job's counters are filed: the hour and day of its end, and its group in
+/// every grouping.
 #[derive(Clone, Copy, Debug)]
-pub struct Ending {
+pub struct Filed {
     /// When it ended.
     pub at: Timestamp,
-    /// Its terminal status.
-    pub status: JobStatus,
-    /// Runner time (running → end) in milliseconds; 0 when it never ran.
-    pub runner_ms: i64,
-    /// Its estimated cost in micro-dollars; `None` when unpriced or without an instance.
-    pub cost: Option<Micros>,
-    /// Whether it ran on an instance with no price quote.
-    pub unpriced: bool,
     /// The project it was routed to.
     pub project: ProjectId,
     /// The pool it was routed to.
@@ -138,13 +141,58 @@ pub struct Ending {
     pub sender: Sym,
 }
 
-/// The counters of one hour or day, per grouping (indexed by `GroupBy as usize`) and group
-/// value (the id or symbol).
-type Slot = [FastMap<u64, Counters>; 6];
+impl Filed {
+    /// Where `job` is filed, given when it ended.
+    pub fn job(job: &Job, at: Timestamp) -> Filed {
+        Filed {
+            at,
+            project: job.project,
+            pool: job.pool,
+            repo: job.repo,
+            labels: job.labels,
+            sender: job.sender,
+        }
+    }
 
-/// The roll-ups: per hour (or day) number, the counters of each group value of each grouping.
-/// Ordered by time so a window is a range; counting a job's end is two ordered lookups and
-/// twelve hashed ones.
+    /// Its group in `group`.
+    pub fn key(&self, group: GroupBy) -> GroupKey {
+        match group {
+            GroupBy::Total => GroupKey::Total,
+            GroupBy::Project => GroupKey::Project(self.project),
+            GroupBy::Pool => GroupKey::Pool(self.pool),
+            GroupBy::Repo => GroupKey::Repo(self.repo),
+            GroupBy::Label => GroupKey::Label(self.labels),
+            GroupBy::Sender => GroupKey::Sender(self.sender),
+        }
+    }
+}
+
+/// One job's end, as the roll-ups count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Ending {
+    /// When it ended, and its groups.
+    pub filed: Filed,
+    /// Its terminal status.
+    pub status: JobStatus,
+    /// Runner time in milliseconds: job end − launch of the instance it had; 0 without one.
+    pub runner_ms: i64,
+    /// The cost settled so far (instances billed to it that already ended); `None` when none.
+    pub cost: Option<Micros>,
+    /// Whether it ends without cost: no instance, or none with a price quote.
+    pub unpriced: bool,
+}
+
+/// Every grouping, in `GroupBy as usize` order.
+const GROUPINGS: [GroupBy; 6] =
+    [GroupBy::Total, GroupBy::Project, GroupBy::Pool, GroupBy::Repo, GroupBy::Label, GroupBy::Sender];
+
+/// The counters of one hour or day, per grouping (indexed by `GroupBy as usize`), project and
+/// group value (the id or symbol).
+type Slot = [FastMap<(ProjectId, u64), Counters>; 6];
+
+/// The roll-ups: per hour (or day) number, the counters of each group value of each grouping,
+/// per project. Ordered by time so a window is a range; counting a job's end is two ordered
+/// lookups and twelve hashed ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollups {
     hourly: BTreeMap<i64, Slot>,
@@ -188,20 +236,29 @@ impl Rollups {
             cost: end.cost.unwrap_or_default(),
             unpriced: u64::from(end.unpriced),
         };
-        let hour = end.at.hour();
-        let day = i64::from(end.at.day());
-        let keys = [
-            GroupKey::Total,
-            GroupKey::Project(end.project),
-            GroupKey::Pool(end.pool),
-            GroupKey::Repo(end.repo),
-            GroupKey::Label(end.labels),
-            GroupKey::Sender(end.sender),
-        ];
+        self.update(&end.filed, |c| c.add(&counters));
+    }
+
+    /// Adds `cost` to an ended job's counters, filed at its end: an instance billed to it
+    /// ended after it did. `priced` says the job counted as without cost until now.
+    pub fn settle(&mut self, filed: &Filed, cost: Micros, priced: bool) {
+        self.update(filed, |c| {
+            c.cost += cost;
+            if priced {
+                c.unpriced = c.unpriced.saturating_sub(1);
+            }
+        });
+    }
+
+    /// Applies `change` to the counters of every group of `filed`, in its hour (while hours
+    /// of that age are kept) and its day.
+    fn update(&mut self, filed: &Filed, change: impl Fn(&mut Counters)) {
+        let hour = filed.at.hour();
+        let day = i64::from(filed.at.day());
         let count = |slot: &mut Slot| {
-            for key in keys {
-                let (kind, value) = key.encode();
-                slot[kind as usize].entry(value).or_default().add(&counters);
+            for group in GROUPINGS {
+                let (kind, value) = filed.key(group).encode();
+                change(slot[kind as usize].entry((filed.project, value)).or_default());
             }
         };
         if hour + HOURLY_RETENTION_DAYS * 24 > self.newest_hour {
@@ -223,16 +280,25 @@ impl Rollups {
         }
     }
 
-    /// Sums per group over `window`. Whole days come from daily buckets, the edges from hourly
-    /// ones; edges older than the hourly retention fall back to their whole day.
-    pub fn sum(&self, window: Window, group: GroupBy) -> BTreeMap<GroupKey, Counters> {
+    /// Sums per group over `window`, of one project's jobs or (`None`) of every job. Whole
+    /// days come from daily buckets, the edges from hourly ones; edges older than the hourly
+    /// retention fall back to their whole day.
+    pub fn sum(
+        &self,
+        window: Window,
+        group: GroupBy,
+        project: Option<ProjectId>,
+    ) -> BTreeMap<GroupKey, Counters> {
         let mut out: HashMap<u64, Counters> = HashMap::new();
         let mut add_range = |map: &BTreeMap<i64, Slot>, from: i64, to: i64| {
             if from >= to {
                 return;
             }
-            for (value, counters) in map.range(from..to).flat_map(|(_, slot)| &slot[group as usize]) {
-                out.entry(*value).or_default().add(counters);
+            let rows = map.range(from..to).flat_map(|(_, slot)| &slot[group as usize]);
+            for ((of, value), counters) in rows {
+                if project.is_none_or(|p| p == *of) {
+                    out.entry(*value).or_default().add(counters);
+                }
             }
         };
         let from_hour = window.from.hour();
@@ -258,18 +324,30 @@ impl Rollups {
         out.into_iter().map(|(value, c)| (GroupKey::decode(group, value), c)).collect()
     }
 
-    /// The total over `window`.
-    pub fn total(&self, window: Window) -> Counters {
-        self.sum(window, GroupBy::Total).remove(&GroupKey::Total).unwrap_or_default()
+    /// The total over `window`, of one project's jobs or (`None`) of every job.
+    pub fn total(&self, window: Window, project: Option<ProjectId>) -> Counters {
+        self.sum(window, GroupBy::Total, project).remove(&GroupKey::Total).unwrap_or_default()
     }
 
-    /// Totals per UTC day number in `[from_day, to_day)`.
-    pub fn daily_totals(&self, from_day: i32, to_day: i32) -> Vec<(i32, Counters)> {
+    /// Totals per UTC day number in `[from_day, to_day)`, of one project's jobs or (`None`) of
+    /// every job.
+    pub fn daily_totals(
+        &self,
+        from_day: i32,
+        to_day: i32,
+        project: Option<ProjectId>,
+    ) -> Vec<(i32, Counters)> {
         (from_day..to_day)
             .map(|day| {
-                let slot = self.daily.get(&i64::from(day));
-                let total = slot.and_then(|slot| slot[GroupBy::Total as usize].get(&0));
-                (day, total.copied().unwrap_or_default())
+                let mut total = Counters::default();
+                if let Some(slot) = self.daily.get(&i64::from(day)) {
+                    for ((of, _), counters) in &slot[GroupBy::Total as usize] {
+                        if project.is_none_or(|p| p == *of) {
+                            total.add(counters);
+                        }
+                    }
+                }
+                (day, total)
             })
             .collect()
     }
@@ -280,22 +358,56 @@ impl Rollups {
     }
 }
 
+impl State {
+    /// Sums per group over `window`, of one project's jobs or (`None`) of every job: the
+    /// roll-ups, plus for each ended job whose billed instance is still up a running estimate
+    /// of that instance's cost to `now`.
+    pub fn stats(
+        &self,
+        window: Window,
+        group: GroupBy,
+        project: Option<ProjectId>,
+        now: Timestamp,
+    ) -> BTreeMap<GroupKey, Counters> {
+        let mut sums = self.rollups.sum(window, group, project);
+        for (job, estimate) in self.pending_costs(now) {
+            let Some(end) = job.finished_at else { continue };
+            if end < window.from || end >= window.to || project.is_some_and(|p| p != job.project) {
+                continue;
+            }
+            sums.entry(Filed::job(job, end).key(group)).or_default().cost += estimate;
+        }
+        sums
+    }
+
+    /// The total over `window` as [`State::stats`] sums it.
+    pub fn stats_total(&self, window: Window, project: Option<ProjectId>, now: Timestamp) -> Counters {
+        self.stats(window, GroupBy::Total, project, now).remove(&GroupKey::Total).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ending(at: Timestamp, status: JobStatus, cost: i64) -> Ending {
-        Ending {
+    fn filed(at: Timestamp, project: u64) -> Filed {
+        Filed {
             at,
-            status,
-            runner_ms: 60_000,
-            cost: (cost > 0).then_some(Micros(cost)),
-            unpriced: cost == 0,
-            project: ProjectId(1),
+            project: ProjectId(project),
             pool: PoolId(2),
             repo: Sym(0),
             labels: Sym(1),
             sender: Sym(2),
+        }
+    }
+
+    fn ending(at: Timestamp, status: JobStatus, cost: i64) -> Ending {
+        Ending {
+            filed: filed(at, 1),
+            status,
+            runner_ms: 60_000,
+            cost: (cost > 0).then_some(Micros(cost)),
+            unpriced: cost == 0,
         }
     }
 
@@ -313,16 +425,16 @@ mod tests {
             r.record(&ending(at, status, cost));
         }
         let now = day0.plus_millis(2 * DAY_MS + 2 * HOUR_MS);
-        let all = r.total(Window::last_days(now, 7));
+        let all = r.total(Window::last_days(now, 7), None);
         assert_eq!((all.jobs, all.completed, all.failed_or_reaped(), all.unpriced), (3, 1, 2, 1));
         assert_eq!(all.cost, Micros(300));
         // 1 day back from hour 2 of day 2 = from hour 3 of day 1: only the last two jobs.
-        assert_eq!(r.total(Window::last_days(now, 1)).jobs, 2);
+        assert_eq!(r.total(Window::last_days(now, 1), None).jobs, 2);
         let custom = Window::custom(day0.plus_millis(HOUR_MS), day0.plus_millis(4 * HOUR_MS));
-        assert_eq!(r.total(custom).completed, 1);
-        let by_pool = r.sum(Window::last_days(now, 90), GroupBy::Pool);
+        assert_eq!(r.total(custom, None).completed, 1);
+        let by_pool = r.sum(Window::last_days(now, 90), GroupBy::Pool, None);
         assert_eq!(by_pool.get(&GroupKey::Pool(PoolId(2))).map(|c| c.jobs), Some(3));
-        let days = r.daily_totals(20_000, 20_003);
+        let days = r.daily_totals(20_000, 20_003, None);
         assert_eq!(days.iter().map(|(_, c)| c.jobs).collect::<Vec<_>>(), [1, 1, 1]);
     }
 
@@ -336,6 +448,45 @@ mod tests {
         r.advance(later);
         assert_eq!(r.buckets(), 6, "hourly buckets pruned, daily kept");
         let window = Window::custom(at.plus_millis(-HOUR_MS), later);
-        assert_eq!(r.total(window).jobs, 1);
+        assert_eq!(r.total(window, None).jobs, 1);
+    }
+
+    #[test]
+    fn every_grouping_narrows_to_one_project() {
+        let mut r = Rollups::default();
+        let at = Timestamp(20_000 * DAY_MS + 5 * HOUR_MS);
+        r.advance(at);
+        r.record(&ending(at, JobStatus::Completed, 100));
+        r.record(&Ending { filed: filed(at, 7), ..ending(at, JobStatus::Cancelled, 40) });
+        let window = Window::last_days(at, 1);
+        assert_eq!(r.total(window, None).jobs, 2);
+        let seven = r.total(window, Some(ProjectId(7)));
+        assert_eq!((seven.jobs, seven.cancelled, seven.cost), (1, 1, Micros(40)));
+        assert_eq!(r.total(window, Some(ProjectId(9))), Counters::default(), "a project without jobs");
+        // Both projects' jobs share pool 2's row unless narrowed.
+        let pools = r.sum(window, GroupBy::Pool, None);
+        assert_eq!(pools.get(&GroupKey::Pool(PoolId(2))).map(|c| c.jobs), Some(2));
+        let pools = r.sum(window, GroupBy::Pool, Some(ProjectId(1)));
+        assert_eq!(pools.get(&GroupKey::Pool(PoolId(2))).map(|c| (c.jobs, c.cost)), Some((1, Micros(100))));
+        let days = r.daily_totals(at.day(), at.day() + 1, Some(ProjectId(7)));
+        assert_eq!(days[0].1.cancelled, 1);
+    }
+
+    #[test]
+    fn a_settled_cost_lands_in_the_bucket_of_the_jobs_end() {
+        let mut r = Rollups::default();
+        let at = Timestamp(20_000 * DAY_MS + 5 * HOUR_MS);
+        r.advance(at);
+        r.record(&ending(at, JobStatus::Completed, 0));
+        assert_eq!(r.total(Window::last_days(at, 1), None).unpriced, 1);
+        // Its instance ends two hours later, priced: the cost joins the job's hour and day.
+        r.advance(at.plus_millis(2 * HOUR_MS));
+        r.settle(&filed(at, 1), Micros(500), true);
+        let hour = Window::custom(at, at.plus_millis(1));
+        let counted = r.total(hour, None);
+        assert_eq!((counted.jobs, counted.cost, counted.unpriced), (1, Micros(500), 0));
+        let later = Window::custom(at.plus_millis(HOUR_MS), at.plus_millis(3 * HOUR_MS));
+        assert_eq!(r.total(later, None), Counters::default(), "nothing is filed at the instance's end");
+        assert_eq!(r.daily_totals(at.day(), at.day() + 1, None)[0].1.cost, Micros(500));
     }
 }

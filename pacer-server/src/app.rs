@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use pacer_domain::{Actor, Command, Event, Recorded, Rejection, State, Timestamp, decide};
-use pacer_store::{Batch, EventLog, NewRecord, StoreError};
+use pacer_store::{Batch, EventLog, NewRecord, StoreError, VaultWrite};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -42,12 +42,15 @@ pub struct Meta {
     /// The effects lease term the command was sent under (the engine's effects on replicas):
     /// refused ([`AppError::Deposed`]) once the log records a later term.
     pub fence: Option<u64>,
+    /// A webhook's raw payload, kept in the vault in the same write as the records, when they
+    /// are about a job ([`crate::payloads`]).
+    pub raw_payload: Option<Arc<crate::payloads::RawPayload>>,
 }
 
 impl Meta {
     /// A command by `actor` without request id or keys.
     pub fn by(actor: Actor) -> Self {
-        Self { actor, request_id: None, keys: Vec::new(), fence: None }
+        Self { actor, request_id: None, keys: Vec::new(), fence: None, raw_payload: None }
     }
 }
 
@@ -252,6 +255,14 @@ fn implied_keys(events: &[Event]) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// The job a command's events are about, if any (the first one named).
+fn about_job(events: &[Event]) -> Option<pacer_domain::JobId> {
+    events.iter().flat_map(Event::subjects).find_map(|s| match s {
+        pacer_domain::Subject::Job(job) => Some(job),
+        _ => None,
+    })
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -287,6 +298,7 @@ struct Group {
     first_seq: u64,
     records: Vec<Recorded>,
     keys: Vec<String>,
+    vault: Vec<VaultWrite>,
     decided: Vec<Decided>,
 }
 
@@ -460,6 +472,7 @@ impl Decider {
             first_seq: state.last_seq + 1,
             records: Vec::new(),
             keys: Vec::new(),
+            vault: Vec::new(),
             decided: Vec::with_capacity(requests.len()),
         };
         let mut seen_keys: HashSet<String> = HashSet::new();
@@ -478,6 +491,11 @@ impl Decider {
                         Some(key) => Err(AppError::Duplicate(key.clone())),
                         None => {
                             let start = group.records.len();
+                            if let Some(raw) = &meta.raw_payload
+                                && let Some(job) = about_job(&events)
+                            {
+                                group.vault.push(crate::payloads::write(job, raw, now));
+                            }
                             for event in events {
                                 let record = Recorded {
                                     seq: state.last_seq + 1,
@@ -505,7 +523,7 @@ impl Decider {
     /// write, rebuilds `state` from the log and refuses the group; after a lost race (shared
     /// logs), rebuilds `state` from the log and hands the commands back.
     fn commit(&self, state: &mut State, group: Group) -> Committed {
-        let Group { first_seq, records, keys, decided } = group;
+        let Group { first_seq, records, keys, vault, decided } = group;
         if records.is_empty() {
             publish(decided, Vec::new());
             return Committed::Done;
@@ -519,7 +537,7 @@ impl Decider {
                 .collect(),
             expected_first_seq: Some(first_seq),
             keys,
-            vault: Vec::new(),
+            vault,
         };
         match self.log.append(batch) {
             Ok(records) => {

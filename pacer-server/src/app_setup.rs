@@ -387,6 +387,15 @@ impl GitHub for GitHubSlot {
     async fn installation(&self, scope: &RunnerScope) -> Result<u64, GitHubError> {
         self.get()?.installation(scope).await
     }
+
+    async fn job_steps(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        github_job_id: u64,
+    ) -> Result<Vec<crate::github::JobStep>, GitHubError> {
+        self.get()?.job_steps(installation_id, repo, github_job_id).await
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! The command line: `serve`, `demo`, `check-config`, `replay`, `migrate`, `version`, `doctor`,
-//! `github-app`, `backup`, `user`, and `iam-policy`, which prints the IAM policy Pacer's AWS
-//! principal needs.
+//! The command line: `serve`, `demo`, `check-config`, `replay`, `verify`, `migrate`, `version`,
+//! `doctor`, `github-app`, `backup`, `user`, and `iam-policy`, which prints the IAM policy Pacer's
+//! AWS principal needs.
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, LogOutput};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +61,17 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "config", required_unless_present = "config")]
         data: Option<PathBuf>,
         /// The YAML configuration: replay the log its `storage` names (RocksDB or DynamoDB).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check the log's tamper-evident chain: every record's hash against its content and the
+    /// record before; print where the chain starts, where it breaks, and its head. Exits 1 when
+    /// it is broken.
+    Verify {
+        /// The data directory (`storage.path`) of a RocksDB log.
+        #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+        data: Option<PathBuf>,
+        /// The YAML configuration: check the log its `storage` names (RocksDB or DynamoDB).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -201,7 +212,11 @@ pub fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            init_logging(&config.logging.level, config.logging.format);
+            let logging = &config.logging;
+            if let Err(message) = init_logging_to(&logging.level, logging.format, &logging.output) {
+                eprintln!("pacer: logging.output: {message}");
+                return ExitCode::from(2);
+            }
             tracing::info!(config = %config.redacted(), "effective configuration");
             run_async(crate::serve::serve(config))
         }
@@ -376,24 +391,26 @@ pub fn main() -> ExitCode {
             let replayed = match (data, config) {
                 (Some(data), _) => crate::replay::run(&data, &mut std::io::stdout()),
                 (None, config) => match load(config.as_deref()) {
-                    Ok(config) => tokio::runtime::Builder::new_multi_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(anyhow::Error::from)
-                        .and_then(|runtime| {
-                            runtime.block_on(crate::replay::run_configured(&config, &mut std::io::stdout()))
-                        }),
+                    Ok(config) => {
+                        run_blocking(crate::replay::run_configured(&config, &mut std::io::stdout()))
+                    }
                     Err(code) => return code,
                 },
             };
-            match replayed {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
-                Err(error) => {
-                    eprintln!("pacer replay: {error:#}");
-                    ExitCode::from(2)
-                }
-            }
+            checked("replay", replayed)
+        }
+        Command::Verify { data, config } => {
+            init_logging("warn", LogFormat::Text);
+            let verified = match (data, config) {
+                (Some(data), _) => crate::verify_cli::run(&data, &mut std::io::stdout()),
+                (None, config) => match load(config.as_deref()) {
+                    Ok(config) => {
+                        run_blocking(crate::verify_cli::run_configured(&config, &mut std::io::stdout()))
+                    }
+                    Err(code) => return code,
+                },
+            };
+            checked("verify", verified)
         }
     }
 }
@@ -482,16 +499,51 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
     }
 }
 
+/// Runs `future` on a new multi-threaded runtime (a check's blocking reads take its worker).
+fn run_blocking<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(future)
+}
+
+/// The exit code of a check of the log (`pacer replay`, `pacer verify`): 0 when it passed, 1
+/// when it did not, 2 when it could not run.
+fn checked(command: &str, outcome: anyhow::Result<bool>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("pacer {command}: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Logs to stderr at `level` (overridden by `PACER_LOG`), as text or JSON.
 pub(crate) fn init_logging(level: &str, format: LogFormat) {
+    // Stderr needs nothing opened.
+    let _ = init_logging_to(level, format, &LogOutput::Stderr);
+}
+
+/// Logs to `output` at `level` (overridden by `PACER_LOG`), as text or JSON; a file is appended
+/// to (created when missing, without terminal colours). An error says why the file cannot be
+/// opened.
+pub(crate) fn init_logging_to(level: &str, format: LogFormat, output: &LogOutput) -> Result<(), String> {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PACER_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, ansi) = match (output, output.open()?) {
+        // Each line is one write to a file opened for appending.
+        (_, Some(file)) => (BoxMakeWriter::new(std::sync::Arc::new(file)), false),
+        (LogOutput::Stdout, None) => (BoxMakeWriter::new(std::io::stdout), true),
+        (_, None) => (BoxMakeWriter::new(std::io::stderr), true),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use pacer_aws::{
 };
 use pacer_domain::{
     Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectSpec, RepoSpec, SpawnMethod, Tags,
-    sanitize,
+    Timestamp, sanitize,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -161,6 +161,9 @@ struct SimJob {
     name: &'static str,
     sender: &'static str,
     runner: Option<String>,
+    /// When GitHub created it, and when a runner took it.
+    created_at: Timestamp,
+    started_at: Option<Timestamp>,
 }
 
 /// One in this many new jobs is followed by a cancellation (a steady, visible share).
@@ -176,6 +179,8 @@ const DEMO_REGION: &str = "us-east-1";
 /// The simulated GitHub and its runners.
 pub(crate) struct World {
     http: reqwest::Client,
+    /// The simulated GitHub, told how each job runs so it can serve the job's steps.
+    github: Arc<SimulatedGitHub>,
     base: String,
     secret: Secret,
     engine: Arc<Engine>,
@@ -193,7 +198,9 @@ pub(crate) struct World {
 }
 
 impl World {
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        github: Arc<SimulatedGitHub>,
         base: String,
         secret: Secret,
         engine: Arc<Engine>,
@@ -204,6 +211,7 @@ impl World {
         let start = 40_000_000_000 + (seed % 1_000_000) * 1_000;
         Arc::new(World {
             http: reqwest::Client::new(),
+            github,
             base,
             secret,
             engine,
@@ -227,6 +235,11 @@ impl World {
     /// Posts a signed `workflow_job` webhook; Pacer's answer (`queued`, `ignored`, …), if any.
     async fn post_webhook(&self, action: &str, job: &SimJob, conclusion: Option<&str>) -> Option<String> {
         let (owner, _) = job.repo.split_once('/').unwrap_or(("acme", ""));
+        let now = self.engine.app.now();
+        let completed_at = (action == "completed").then_some(now);
+        self.github.job_ran(job.id, job.started_at, completed_at, conclusion == Some("failure"), now);
+        let time = |at: Option<Timestamp>| at.map(|t| t.to_string());
+        let sender_type = if job.sender.ends_with("[bot]") { "Bot" } else { "User" };
         let body = serde_json::json!({
             "action": action,
             "workflow_job": {
@@ -242,9 +255,12 @@ impl World {
                 "status": match action { "queued" => "queued", "in_progress" => "in_progress", _ => "completed" },
                 "conclusion": conclusion,
                 "runner_name": job.runner,
+                "created_at": job.created_at.to_string(),
+                "started_at": time(job.started_at),
+                "completed_at": time(completed_at),
             },
             "repository": {"full_name": job.repo, "owner": {"login": owner}},
-            "sender": {"login": job.sender},
+            "sender": {"login": job.sender, "type": sender_type},
             "installation": {"id": 4_242},
         })
         .to_string();
@@ -303,6 +319,8 @@ impl World {
             name: pick(&mut rng, &["build", "test (ubuntu)", "integration", "lint", "package"]),
             sender: pick(&mut rng, &["octocat", "hubot", "mona", "dependabot[bot]", "renovate[bot]"]),
             runner: None,
+            created_at: self.engine.app.now(),
+            started_at: None,
         }
     }
 
@@ -495,6 +513,19 @@ impl World {
         }
         let Some(mut job) = job else { return };
         job.runner = Some(runner_name);
+        job.started_at = Some(self.engine.app.now());
+        // The user data's heartbeat while the runner runs; it stops with the instance.
+        let heartbeat = tokio::spawn({
+            let world = self.clone();
+            let (instance, token) = (instance.clone(), token.clone());
+            async move {
+                while world.alive(&instance).await {
+                    let _ = world.callback("heartbeat", &token, serde_json::json!({})).await;
+                    tokio::time::sleep(Duration::from_secs(HEARTBEAT_SECONDS)).await;
+                }
+            }
+        });
+        let _stop_beating = AbortOnDrop(heartbeat);
         self.post_webhook("in_progress", &job, None).await;
         let hangs =
             job.repo == "acme/android" && self.android_runs.fetch_add(1, Ordering::Relaxed).is_multiple_of(3);
@@ -523,6 +554,18 @@ impl World {
         self.post_webhook("completed", &job, Some(conclusion)).await;
         let _ = self.callback("complete", &token, serde_json::json!({"exit_code": 0})).await;
         let _ = self.compute.terminate(std::slice::from_ref(&instance)).await;
+    }
+}
+
+/// How often a simulated runner sends its heartbeat (the user data's interval).
+const HEARTBEAT_SECONDS: u64 = crate::engine::HEARTBEAT_INTERVAL_SECONDS as u64;
+
+/// Aborts a task when dropped (a runner's heartbeat ends with the runner).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -614,8 +657,8 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
     let compute = Arc::new(FakeCompute::new(fake));
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
-    let github: Arc<dyn GitHub> =
-        Arc::new(SimulatedGitHub::sending_webhooks_to(format!("http://{addr}/api/webhook")));
+    let simulated = Arc::new(SimulatedGitHub::sending_webhooks_to(format!("http://{addr}/api/webhook")));
+    let github: Arc<dyn GitHub> = simulated.clone();
     let settings = EngineSettings {
         public_url: format!("http://{addr}"),
         runner_download_url: "https://github.com/actions/runner/releases/download".into(),
@@ -645,6 +688,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
     let running = start(data, settings, server, peers, listener).await?;
     seed(&running.engine).await?;
     let world = World::new(
+        simulated,
         format!("http://{addr}"),
         secret,
         running.engine.clone(),

@@ -133,6 +133,56 @@ pub struct AppInfo {
     pub server_time: Option<Timestamp>,
 }
 
+/// One step of a job as GitHub reports it (`GET /repos/{owner}/{repo}/actions/jobs/{job_id}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStep {
+    /// Its number, from 1.
+    pub number: u32,
+    /// Its name (`Set up job`, `Run actions/checkout@v4`, …).
+    pub name: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    /// How it ended (`success`, `failure`, `skipped`, `cancelled`); `None` until it has.
+    pub conclusion: Option<String>,
+    /// When it started; `None` until it has.
+    pub started_at: Option<Timestamp>,
+    /// When it ended; `None` until it has.
+    pub completed_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct JobAnswer {
+    #[serde(default)]
+    steps: Vec<StepAnswer>,
+}
+
+#[derive(Deserialize)]
+struct StepAnswer {
+    number: u32,
+    name: String,
+    status: String,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    completed_at: Option<String>,
+}
+
+impl From<StepAnswer> for JobStep {
+    fn from(step: StepAnswer) -> Self {
+        let time = |text: Option<String>| text.as_deref().and_then(Timestamp::parse_rfc3339);
+        JobStep {
+            number: step.number,
+            name: step.name,
+            status: step.status,
+            conclusion: step.conclusion,
+            started_at: time(step.started_at),
+            completed_at: time(step.completed_at),
+        }
+    }
+}
+
 /// What Pacer asks of GitHub.
 #[async_trait]
 pub trait GitHub: Send + Sync {
@@ -156,6 +206,14 @@ pub trait GitHub: Send + Sync {
     /// The App's installation covering `scope` (`GET /repos/{o}/{r}/installation` or
     /// `GET /orgs/{org}/installation`): its id; 404 when the App is not installed there.
     async fn installation(&self, scope: &RunnerScope) -> Result<u64, GitHubError>;
+    /// A job's steps (`GET /repos/{owner}/{repo}/actions/jobs/{job_id}`), with an installation
+    /// token of `installation_id`; `repo` is `owner/repo`.
+    async fn job_steps(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        github_job_id: u64,
+    ) -> Result<Vec<JobStep>, GitHubError>;
 }
 
 #[derive(Clone)]
@@ -403,6 +461,22 @@ impl GitHub for GitHubApp {
         Ok(json_or_error::<Installation>(response).await?.id)
     }
 
+    async fn job_steps(
+        &self,
+        installation_id: u64,
+        repo: &str,
+        github_job_id: u64,
+    ) -> Result<Vec<JobStep>, GitHubError> {
+        let Some((owner, name)) = repo.split_once('/') else {
+            return Err(GitHubError { status: 0, message: format!("{repo} is not owner/repo") });
+        };
+        let token = self.installation_token(installation_id).await?;
+        let url = format!("{}/repos/{owner}/{name}/actions/jobs/{github_job_id}", self.api);
+        let response = self.request(reqwest::Method::GET, &url, &token).send().await.map_err(unreachable)?;
+        let answer: JobAnswer = json_or_error(response).await?;
+        Ok(answer.steps.into_iter().map(JobStep::from).collect())
+    }
+
     async fn redeliver(&self, delivery_id: u64) -> Result<(), GitHubError> {
         let url = format!("{}/app/hook/deliveries/{delivery_id}/attempts", self.api);
         let response =
@@ -421,17 +495,89 @@ fn next_link(header: &str) -> Option<&str> {
 }
 
 /// GitHub for demo mode: mints JIT configs that name the runner, its labels and id; keeps no
-/// deliveries to redeliver; its App is installed everywhere.
+/// deliveries to redeliver; its App is installed everywhere; serves the steps of the jobs the
+/// demo's world told it about ([`SimulatedGitHub::job_ran`]).
 #[derive(Default)]
 pub struct SimulatedGitHub {
     next_runner: std::sync::atomic::AtomicU64,
     webhook_url: String,
+    runs: std::sync::Mutex<HashMap<u64, SimulatedRun>>,
 }
+
+/// What the simulated GitHub knows of a job's run.
+#[derive(Clone, Copy, Debug, Default)]
+struct SimulatedRun {
+    started_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    failed: bool,
+    now: Timestamp,
+}
+
+/// The steps every simulated job runs, with their share of its run time.
+const SIMULATED_STEPS: [(&str, f64); 6] = [
+    ("Set up job", 0.05),
+    ("Run actions/checkout@v4", 0.1),
+    ("Run actions/cache@v4", 0.1),
+    ("Build", 0.35),
+    ("Test", 0.35),
+    ("Complete job", 0.05),
+];
 
 impl SimulatedGitHub {
     /// A simulated GitHub whose App sends its webhooks to `url`.
     pub fn sending_webhooks_to(url: impl Into<String>) -> SimulatedGitHub {
         SimulatedGitHub { webhook_url: url.into(), ..SimulatedGitHub::default() }
+    }
+
+    /// Tells it a job started (and ended, failing or not) at these times, as of `now`.
+    pub fn job_ran(
+        &self,
+        github_job_id: u64,
+        started_at: Option<Timestamp>,
+        completed_at: Option<Timestamp>,
+        failed: bool,
+        now: Timestamp,
+    ) {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if runs.len() >= 10_000 {
+            runs.clear();
+        }
+        runs.insert(github_job_id, SimulatedRun { started_at, completed_at, failed, now });
+    }
+
+    /// The steps of a run: each takes its share of the run, the one under way at `now` is in
+    /// progress, the last one done fails when the job failed.
+    fn steps(run: SimulatedRun, now: Timestamp) -> Vec<JobStep> {
+        let Some(start) = run.started_at else { return Vec::new() };
+        let end = run.completed_at.unwrap_or_else(|| now.max(run.now));
+        let total = end.millis_since(start).max(1_000) as f64;
+        let mut at = start;
+        let mut steps = Vec::new();
+        let mut failed_one = false;
+        for (index, (name, share)) in SIMULATED_STEPS.iter().enumerate() {
+            let step_end = at.plus_millis((total * share) as i64);
+            let done = run.completed_at.is_some() || step_end <= now;
+            let begun = at <= now || run.completed_at.is_some();
+            let fails = run.failed && !failed_one && index == SIMULATED_STEPS.len() - 2;
+            failed_one |= fails;
+            let (status, conclusion) = match (begun, done) {
+                (_, true) if failed_one && !fails => ("completed", Some("skipped")),
+                (_, true) if fails => ("completed", Some("failure")),
+                (_, true) => ("completed", Some("success")),
+                (true, false) => ("in_progress", None),
+                (false, false) => ("queued", None),
+            };
+            steps.push(JobStep {
+                number: index as u32 + 1,
+                name: (*name).into(),
+                status: status.into(),
+                conclusion: conclusion.map(str::to_owned),
+                started_at: begun.then_some(at),
+                completed_at: done.then_some(step_end),
+            });
+            at = step_end;
+        }
+        steps
     }
 }
 
@@ -476,14 +622,45 @@ impl GitHub for SimulatedGitHub {
         Ok(1)
     }
 
+    async fn job_steps(&self, _: u64, _: &str, github_job_id: u64) -> Result<Vec<JobStep>, GitHubError> {
+        let run = self.runs.lock().unwrap_or_else(|p| p.into_inner()).get(&github_job_id).copied();
+        match run {
+            Some(run) => Ok(SimulatedGitHub::steps(run, Timestamp::from_millis(now_millis()))),
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn redeliver(&self, _: u64) -> Result<(), GitHubError> {
         Ok(())
     }
 }
 
+/// The wall clock, for the simulated GitHub's steps under way.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulated_steps_follow_the_run() {
+        let start = Timestamp::from_millis(1_000_000);
+        let end = start.plus_millis(100_000);
+        let done = SimulatedRun { started_at: Some(start), completed_at: Some(end), failed: true, now: end };
+        let steps = SimulatedGitHub::steps(done, end);
+        let conclusions: Vec<_> = steps.iter().map(|s| s.conclusion.as_deref().unwrap_or("-")).collect();
+        assert_eq!(conclusions, ["success", "success", "success", "success", "failure", "skipped"]);
+        assert_eq!(steps.last().and_then(|s| s.completed_at), Some(end));
+        let running = SimulatedRun { started_at: Some(start), completed_at: None, failed: false, now: start };
+        let steps = SimulatedGitHub::steps(running, start.plus_millis(1));
+        assert_eq!(steps[0].status, "in_progress");
+        assert_eq!(steps[1].status, "queued");
+        assert!(SimulatedGitHub::steps(SimulatedRun::default(), start).is_empty());
+    }
 
     #[test]
     fn finds_the_next_page() {

@@ -63,6 +63,7 @@ mod github;
 mod graphql;
 mod http;
 mod metrics;
+mod payloads;
 #[cfg(feature = "standalone")]
 mod replay;
 mod secrets;
@@ -73,6 +74,8 @@ mod tls;
 #[cfg(feature = "standalone")]
 mod user_cli;
 mod userdata;
+#[cfg(feature = "standalone")]
+mod verify_cli;
 
 pub use app::Meta;
 pub use app_setup::AppSetup;

@@ -153,6 +153,8 @@ pub enum GitHubCall {
     Redeliver,
     /// Creating a runner's just-in-time configuration.
     GenerateJitconfig,
+    /// Reading a job's steps for the job detail.
+    GetJob,
 }
 
 impl GitHubCall {
@@ -163,6 +165,7 @@ impl GitHubCall {
             GitHubCall::Deliveries => "deliveries",
             GitHubCall::Redeliver => "redeliver",
             GitHubCall::GenerateJitconfig => "generate_jitconfig",
+            GitHubCall::GetJob => "get_job",
         }
     }
 }

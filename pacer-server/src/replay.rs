@@ -71,6 +71,12 @@ pub(crate) async fn migrate(config: &Config, out: &mut dyn Write) -> anyhow::Res
         copied.vault_entries,
         started.elapsed().as_secs_f64()
     )?;
+    // The replicas then start from a snapshot instead of folding the whole copied log.
+    let written = tokio::task::block_in_place(|| pacer_store::write_snapshot(&*to))
+        .context("writing a snapshot of the copied log")?;
+    if let Some(written) = written {
+        writeln!(out, "wrote a snapshot at seq {} ({} bytes)", written.seq, written.bytes)?;
+    }
     Ok(())
 }
 

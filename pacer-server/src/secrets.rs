@@ -249,6 +249,13 @@ impl Secrets {
         fingerprint(&self.bootstrap_keys().first().map(|t| t.token.clone()).unwrap_or_default())
     }
 
+    /// The bootstrap key's first four characters and the rest masked, for the console.
+    pub fn bootstrap_masked(&self) -> String {
+        let keys = self.bootstrap_keys();
+        let key = keys.first().map(|t| t.token.as_str()).unwrap_or_default();
+        format!("{}{}", key.chars().take(4).collect::<String>(), "•".repeat(12))
+    }
+
     /// The current bootstrap token of `pool` (goes into its launch template's user data).
     pub fn pool_bootstrap_token(&self, pool: u64) -> String {
         let keys = self.bootstrap_keys();

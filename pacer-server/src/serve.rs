@@ -115,6 +115,7 @@ impl Storage {
                 );
                 settings.prefix = dynamo.prefix.clone();
                 settings.endpoint_url = dynamo.endpoint_url.as_ref().map(|url| base_url(url).to_owned());
+                settings.profile = config.aws.profile.clone();
                 settings.poll_interval = Duration::from_millis(dynamo.poll_interval_ms);
                 Storage::DynamoDb {
                     settings: Box::new(settings),
@@ -456,6 +457,7 @@ pub(crate) async fn doctor(config: &Config) -> anyhow::Result<Vec<crate::doctor:
 pub(crate) fn ec2_settings(config: &Config) -> Ec2Settings {
     let endpoint = |url: &Option<url::Url>| url.as_ref().map(|url| base_url(url).to_owned());
     let mut ec2 = Ec2Settings::new(config.aws.region.clone());
+    ec2.profile = config.aws.profile.clone();
     ec2.endpoint_url = endpoint(&config.aws.endpoint_url);
     ec2.iam_endpoint_url = endpoint(&config.aws.endpoint_url);
     ec2.pricing_endpoint_url = endpoint(&config.aws.pricing_endpoint_url);
@@ -480,6 +482,8 @@ pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Resul
             allowed_domains: oidc.allowed_domains.clone(),
             allowed_groups: oidc.allowed_groups.clone(),
             groups_claim: oidc.groups_claim.clone(),
+            scopes: oidc.scopes.clone(),
+            require_email_verified: oidc.require_email_verified,
         })?)
     } else {
         None

@@ -42,6 +42,7 @@ IMDS="${PACER_IMDS_URL:-http://169.254.169.254}"
 SHUTDOWN="${PACER_SHUTDOWN_COMMAND:-shutdown -h now}"
 LOG_FILE="${PACER_LOG_FILE:-/var/log/pacer-runner.log}"
 RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
+HEARTBEAT_SECONDS="${PACER_HEARTBEAT_SECONDS:-{{HEARTBEAT_SECONDS}}}"
 CLOUD_INSTANCE_DIR="${PACER_CLOUD_INSTANCE_DIR:-/var/lib/cloud/instance}"
 STAGE=boot
 CALLBACK_TOKEN=""
@@ -61,11 +62,12 @@ call() {
   local path=$1 token=$2 body=$3 out=$4 code tls=()
   shift 4
   if [ -n "$PUBLIC_KEY_PIN" ]; then tls=(--insecure --pinnedpubkey "$PUBLIC_KEY_PIN"); fi
-  printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$token" > "$SECRETS/headers"
-  printf '%s' "$body" > "$SECRETS/body"
-  code=$(curl -sS -o "$out" -w '%{http_code}' -X POST "$PACER_URL$path" -H @"$SECRETS/headers" \
-    --data-binary @"$SECRETS/body" ${tls[@]+"${tls[@]}"} "$@") || true
-  rm -f "$SECRETS/headers" "$SECRETS/body"
+  local headers="$SECRETS/headers.$BASHPID" data="$SECRETS/body.$BASHPID"
+  printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$token" > "$headers"
+  printf '%s' "$body" > "$data"
+  code=$(curl -sS -o "$out" -w '%{http_code}' -X POST "$PACER_URL$path" -H @"$headers" \
+    --data-binary @"$data" ${tls[@]+"${tls[@]}"} "$@") || true
+  rm -f "$headers" "$data"
   printf '%s' "${code:-000}"
 }
 
@@ -147,6 +149,14 @@ JIT_CONFIG=$(json_field encoded_jit_config < "$SECRETS/register.json")
 rm -f "$SECRETS/register.json"
 
 STAGE=run
+# A heartbeat while the runner runs, for the console's "last seen" badge (each call writes its
+# token and body to files of its own, so it never trips over the main script's calls).
+( trap - ERR EXIT
+  while true; do
+    call /api/runner/heartbeat "$CALLBACK_TOKEN" '{}' /dev/null --max-time 10 >/dev/null || true
+    sleep "$HEARTBEAT_SECONDS"
+  done ) &
+HEARTBEAT_PID=$!
 # The runner reads any option from ACTIONS_RUNNER_INPUT_<NAME>: the JIT config stays off argv.
 if [ -n "$RUNNER_USER" ]; then
   id "$RUNNER_USER" >/dev/null 2>&1 || useradd --create-home "$RUNNER_USER"
@@ -157,6 +167,7 @@ else
   rc=0; (cd "$RUNNER_DIR" && ACTIONS_RUNNER_INPUT_JITCONFIG="$JIT_CONFIG" ./run.sh) || rc=$?
 fi
 unset JIT_CONFIG
+kill "$HEARTBEAT_PID" 2>/dev/null || true
 
 STAGE=complete
 trap - ERR
@@ -191,6 +202,7 @@ pub(crate) fn render(pool: &PoolSpec, context: &ScriptContext<'_>) -> String {
             "{{DOWNLOAD_URL}}",
             &context.runner_download_url.trim_end_matches('/').replace(['"', '$', '`', '\\'], ""),
         )
+        .replace("{{HEARTBEAT_SECONDS}}", &crate::engine::HEARTBEAT_INTERVAL_SECONDS.to_string())
         .replace("{{USER_DATA_EXTRA}}", &extra)
 }
 
@@ -226,6 +238,8 @@ mod tests {
         assert!(script.contains("PUBLIC_KEY_PIN='sha256//AAAA'"));
         assert!(script.contains("RUNNER_USER='runner'"));
         assert!(script.contains("apt-get install -y jq"));
+        assert!(script.contains(r#"HEARTBEAT_SECONDS="${PACER_HEARTBEAT_SECONDS:-30}""#));
+        assert!(script.contains("call /api/runner/heartbeat \"$CALLBACK_TOKEN\""));
         assert!(!script.contains("{{"), "every placeholder is filled");
         for line in script.lines().filter(|l| l.contains("curl ") || l.contains("run.sh")) {
             assert!(!line.contains("Bearer $"), "a token on curl's command line: {line}");

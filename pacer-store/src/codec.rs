@@ -1,9 +1,12 @@
 //! The stored encoding: every record is an envelope (seq, time, actor, request id, event name,
-//! payload version, payload bytes) encoded with bincode; the payload is the event's own struct,
-//! also bincode. Keeping name + version + bytes (never a tagged enum) means adding an event
-//! never breaks old records, and old versions can be upcast on read. Snapshots of the folded
-//! state use the same codec behind a header that pins their format.
+//! payload version, payload bytes) encoded with bincode, followed by its 32-byte chain hash
+//! (see [`crate::chain`]; a record written before the chain existed ends with its envelope);
+//! the payload is the event's own struct, also bincode. Keeping name + version + bytes (never a
+//! tagged enum) means adding an event never breaks old records, and old versions can be upcast
+//! on read. Snapshots of the folded state use the same codec behind a header that pins their
+//! format.
 
+use crate::chain::{ChainHash, canonical_form};
 use crate::error::StoreError;
 use bincode::config::{Configuration, Limit, LittleEndian, Varint, standard};
 use pacer_domain::{Actor, Event, Job, JobsLoader, PayloadCodec, Recorded, State, Timestamp};
@@ -84,7 +87,7 @@ mod bytes {
     }
 }
 
-/// Encodes a record for the log.
+/// Encodes a record's envelope: a record as stored before the chain existed.
 pub fn encode_record(record: &Recorded) -> Result<Vec<u8>, StoreError> {
     let codec = BincodeCodec;
     let payload = record
@@ -103,26 +106,47 @@ pub fn encode_record(record: &Recorded) -> Result<Vec<u8>, StoreError> {
     codec.encode(&envelope).map_err(|e| StoreError::Encode { seq: record.seq, reason: e.to_string() })
 }
 
+/// Encodes a record for the log as the one after a record of chain hash `prev`: its envelope,
+/// then its own chain hash, which it answers too.
+pub fn encode_chained(record: &Recorded, prev: &ChainHash) -> Result<(Vec<u8>, ChainHash), StoreError> {
+    let hash = prev.next(&canonical_form(record)?);
+    let mut stored = encode_record(record)?;
+    stored.extend_from_slice(&hash.0);
+    Ok((stored, hash))
+}
+
 /// Decodes a record stored under `seq`.
 pub fn decode_record(seq: u64, bytes: &[u8]) -> Result<Recorded, StoreError> {
+    decode_chained(seq, bytes).map(|(record, _)| record)
+}
+
+/// Decodes a record stored under `seq`, with its chain hash (`None` when it was written before
+/// the chain existed).
+pub fn decode_chained(seq: u64, bytes: &[u8]) -> Result<(Recorded, Option<ChainHash>), StoreError> {
     let codec = BincodeCodec;
     let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
-    let envelope: Envelope = bincode::serde::borrow_decode_from_slice(bytes, DECODE)
-        .map_err(CodecError::from)
-        .and_then(|decoded| whole(decoded, bytes.len()))
-        .map_err(|e| corrupt(format!("envelope: {e}")))?;
+    let (envelope, read): (Envelope, usize) = bincode::serde::borrow_decode_from_slice(bytes, DECODE)
+        .map_err(|e| corrupt(format!("envelope: {}", CodecError::from(e))))?;
+    let hash = match &bytes[read..] {
+        [] => None,
+        rest => Some(ChainHash(
+            rest.try_into()
+                .map_err(|_| corrupt(format!("envelope: {}", CodecError::Trailing(rest.len()))))?,
+        )),
+    };
     if envelope.seq != seq {
         return Err(corrupt(format!("envelope says seq {}", envelope.seq)));
     }
     let event = Event::decode_payload(&codec, envelope.name, envelope.version, envelope.payload)
         .map_err(|e| corrupt(e.to_string()))?;
-    Ok(Recorded {
+    let record = Recorded {
         seq,
         at: Timestamp::from_millis(envelope.at),
         actor: envelope.actor,
         request_id: envelope.request_id,
         event,
-    })
+    };
+    Ok((record, hash))
 }
 
 /// Consecutive stored records, not yet decoded: what a long scan hands over, so that whichever
@@ -168,14 +192,20 @@ impl StoredChunk {
         self.ends.is_empty()
     }
 
+    /// Each record's seq and stored bytes, in order.
+    pub fn stored(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        (self.first_seq..)
+            .zip(starts.zip(&self.ends))
+            .map(|(seq, (start, &end))| (seq, &self.bytes[start..end]))
+    }
+
     /// Decodes every record onto the end of `out`; the first that does not decode stops it
     /// with its seq and the reason.
     pub fn decode_into(&self, out: &mut Vec<Recorded>) -> Result<(), StoreError> {
         out.reserve(self.len());
-        let mut start = 0;
-        for (seq, &end) in (self.first_seq..).zip(&self.ends) {
-            out.push(decode_record(seq, &self.bytes[start..end])?);
-            start = end;
+        for (seq, stored) in self.stored() {
+            out.push(decode_record(seq, stored)?);
         }
         Ok(())
     }
@@ -185,7 +215,7 @@ impl StoredChunk {
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
 /// Bump whenever the snapshot layout or `State`'s serialized shape changes; a snapshot of another
 /// format (or another crate version) is ignored and the state is rebuilt from the log.
-pub const SNAPSHOT_FORMAT: u32 = 6;
+pub const SNAPSHOT_FORMAT: u32 = 8;
 /// Job rows per snapshot chunk (about 5 MiB).
 const ROWS_PER_CHUNK: usize = 32_768;
 

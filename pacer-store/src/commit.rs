@@ -4,7 +4,10 @@
 //! subscribers (and its vault changes to the in-memory vault) and answers every appender. The
 //! first failed write poisons the log: every later append is refused, so the process never runs
 //! on with state it could not save, until the backend has reopened its storage and
-//! [`Committer::recover`] resets the sequence to it.
+//! [`Committer::recover`] resets the sequence to it. The writer chains each record it writes to
+//! the last one before it ([`crate::chain`]): records get their hashes when they are encoded
+//! for a write, so a batch given new seqs after losing a race is hashed again after the
+//! winner's records.
 //!
 //! A backend shared with other writers (other processes appending to the same log) may refuse
 //! a write without failing: another writer appended first, or recorded one of the group's
@@ -19,7 +22,8 @@
 //! Such a backend is also polled, while the writer is idle, for what the others appended,
 //! published the same way as local writes.
 
-use crate::codec::encode_record;
+use crate::chain::ChainHash;
+use crate::codec::{decode_chained, encode_chained};
 use crate::error::StoreError;
 use crate::log::{Batch, Receipt, VaultWrite};
 use pacer_domain::{Recorded, Timestamp};
@@ -42,11 +46,12 @@ const MAX_RETRIES: u32 = 32;
 /// others (see `Writer::yield_to_others`).
 const CONTENTION_MEMORY: Duration = Duration::from_secs(1);
 
-/// One batch as the writer hands it to a [`Sink`]: its records (with their seqs) and their
-/// encodings, its idempotency keys and its vault changes.
+/// One batch as the writer hands it to a [`Sink`]: its records (with their seqs), their
+/// encodings and chain hashes, its idempotency keys and its vault changes.
 pub(crate) struct Staged<'a> {
     pub(crate) records: &'a [Recorded],
     pub(crate) encoded: &'a [Vec<u8>],
+    pub(crate) chain: &'a [ChainHash],
     pub(crate) keys: &'a [String],
     pub(crate) vault: &'a [VaultWrite],
 }
@@ -64,11 +69,11 @@ pub(crate) enum WriteError {
     /// The write failed (the log is poisoned); only the first `written` batches are durable.
     Failed { written: usize, reason: String },
     /// Nothing from batch `written` on was written, and that is no failure: another writer
-    /// appended first (`behind`: the group's seqs may be taken; `head`, when known, is the seq
-    /// and time of the log's last record now), and/or the listed batches (by index in the
-    /// group) hold an idempotency key another writer recorded. Only a shared log's sink refuses.
+    /// appended first (`behind`: the group's seqs may be taken; `head`, when known, is where the
+    /// log ends now), and/or the listed batches (by index in the group) hold an idempotency key
+    /// another writer recorded. Only a shared log's sink refuses.
     #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
-    Refused { written: usize, behind: bool, head: Option<(u64, Timestamp)>, duplicates: Vec<(usize, String)> },
+    Refused { written: usize, behind: bool, head: Option<End>, duplicates: Vec<(usize, String)> },
 }
 
 /// What other writers appended after a seq (see [`Sink::tail`]).
@@ -76,6 +81,8 @@ pub(crate) enum WriteError {
 pub(crate) struct Tail {
     /// Their records, from the seq after on, in order.
     pub(crate) records: Vec<Recorded>,
+    /// The chain hash of the last of `records`.
+    pub(crate) chain: ChainHash,
     /// Their vault changes, in order.
     pub(crate) vault: Vec<VaultWrite>,
     /// Whether they appended more than `records` holds (the next call reads on).
@@ -127,6 +134,8 @@ struct Request {
     keys: Vec<String>,
     vault: Vec<VaultWrite>,
     expected_first_seq: Option<u64>,
+    /// The chain hashes of its records, as last written.
+    chain: Vec<ChainHash>,
     /// Times its write lost the race to other writers.
     retries: u32,
     reply: SyncSender<Result<Receipt, StoreError>>,
@@ -141,11 +150,9 @@ impl Request {
 struct Sequencer {
     next_seq: u64,
     last_at: Timestamp,
-    /// The seq the next write follows: the last durable record as far as the writer knows (on a
+    /// The record the next write follows: the last durable one as far as the writer knows (on a
     /// shared log, ahead of the last one published while other writers' records are unread).
-    base: u64,
-    /// The time of the record at `base`.
-    base_at: Timestamp,
+    base: End,
     in_flight: HashSet<String>,
     /// Requests handed to the writer and not yet answered.
     queued: usize,
@@ -227,10 +234,21 @@ impl Shared {
     }
 }
 
-/// Where a log whose last record is `last` goes on: that record's seq and time (0 and the epoch
-/// for an empty log).
-pub(crate) fn end_of(last: Option<&Recorded>) -> (u64, Timestamp) {
-    last.map_or((0, Timestamp::default()), |r| (r.seq, r.at))
+/// Where a log ends: its last record's seq, time and chain hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct End {
+    pub(crate) seq: u64,
+    pub(crate) at: Timestamp,
+    /// What the next record links to: the last record's hash, or [`ChainHash::GENESIS`] for an
+    /// empty log and after a record written before the chain existed (the next starts it).
+    pub(crate) chain: ChainHash,
+}
+
+/// Where a log ends whose last record is `last` (its seq and stored bytes).
+pub(crate) fn end_of(last: Option<(u64, &[u8])>) -> Result<End, StoreError> {
+    let Some((seq, stored)) = last else { return Ok(End::default()) };
+    let (record, hash) = decode_chained(seq, stored)?;
+    Ok(End { seq, at: record.at, chain: hash.unwrap_or(ChainHash::GENESIS) })
 }
 
 /// The group committer of one log.
@@ -244,25 +262,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Committer {
-    /// Starts the writer over `sink`, whose last durable record is `last_seq` at `last_at` and
-    /// whose vault holds `vault`, telling `observer` each group write's duration.
+    /// Starts the writer over `sink`, which ends at `end` and whose vault holds `vault`,
+    /// telling `observer` each group write's duration.
     pub(crate) fn start<S: Sink>(
         sink: Arc<S>,
-        last_seq: u64,
-        last_at: Timestamp,
+        end: End,
         vault: BTreeMap<String, Vec<u8>>,
         observer: WriteObserver,
     ) -> Self {
         let (tx, rx) = sync_channel(1_024);
         let (published, _) = broadcast::channel(BROADCAST_CAPACITY);
         let shared = Arc::new(Shared {
-            durable: AtomicU64::new(last_seq),
+            durable: AtomicU64::new(end.seq),
             poisoned: Mutex::new(None),
             sequencer: Mutex::new(Sequencer {
-                next_seq: last_seq + 1,
-                last_at,
-                base: last_seq,
-                base_at: last_at,
+                next_seq: end.seq + 1,
+                last_at: end.at,
+                base: end,
                 in_flight: HashSet::new(),
                 queued: 0,
                 queue: Some(tx),
@@ -347,6 +363,7 @@ impl Committer {
                 keys: batch.keys,
                 vault: batch.vault,
                 expected_first_seq: batch.expected_first_seq,
+                chain: Vec::new(),
                 retries: 0,
                 reply,
             };
@@ -358,24 +375,18 @@ impl Committer {
 }
 
 impl Committer {
-    /// Accepts appends again after a failed write, from `last_seq` at `last_at` (what the
-    /// storage holds once reopened). Refused while a request of before the failure is still
-    /// queued: its seq would be given twice.
-    pub(crate) fn recover(
-        &self,
-        last_seq: u64,
-        last_at: Timestamp,
-        vault: BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), StoreError> {
+    /// Accepts appends again after a failed write, from `end` (where the storage ends once
+    /// reopened). Refused while a request of before the failure is still queued: its seq would
+    /// be given twice.
+    pub(crate) fn recover(&self, end: End, vault: BTreeMap<String, Vec<u8>>) -> Result<(), StoreError> {
         let mut seq = lock(&self.shared.sequencer);
         if seq.queued > 0 {
             return Err(StoreError::Write("writes from before the failure are still being refused".into()));
         }
-        seq.next_seq = last_seq + 1;
-        seq.last_at = last_at;
-        seq.base = last_seq;
-        seq.base_at = last_at;
-        self.shared.durable.store(last_seq, Ordering::Release);
+        seq.next_seq = end.seq + 1;
+        seq.last_at = end.at;
+        seq.base = end;
+        self.shared.durable.store(end.seq, Ordering::Release);
         *self.shared.vault.write().unwrap_or_else(PoisonError::into_inner) = vault;
         *lock(&self.shared.poisoned) = None;
         Ok(())
@@ -391,8 +402,8 @@ impl Committer {
         if seq.queued > 0 {
             return Err(StoreError::Write("writes from before the failure are still being refused".into()));
         }
-        seq.next_seq = seq.base + 1;
-        seq.last_at = seq.base_at;
+        seq.next_seq = seq.base.seq + 1;
+        seq.last_at = seq.base.at;
         *lock(&self.shared.poisoned) = None;
         Ok(())
     }
@@ -419,7 +430,7 @@ enum Outcome {
     Refused {
         written: usize,
         behind: bool,
-        head: Option<(u64, Timestamp)>,
+        head: Option<End>,
         duplicates: Vec<(usize, String)>,
     },
 }
@@ -467,9 +478,9 @@ impl<S: Sink> Writer<S> {
             }
             let base = lock(&self.shared.sequencer).base;
             let started = Instant::now();
-            let outcome = write_group(&*self.sink, &self.shared, base, &group, &self.observer);
+            let outcome = write_group(&*self.sink, &self.shared, base, &mut group, &self.observer);
             self.last_write = started.elapsed();
-            self.settle(group, base, outcome);
+            self.settle(group, base.seq, outcome);
             if self.sink.poll_interval().is_some_and(|every| self.polled.elapsed() >= every) {
                 self.poll();
             }
@@ -549,13 +560,12 @@ impl<S: Sink> Writer<S> {
                 }
                 let actual = {
                     let mut seq = lock(&self.shared.sequencer);
-                    if let Some((last_seq, last_at)) = head
-                        && last_seq > seq.base
+                    if let Some(head) = head
+                        && head.seq > seq.base.seq
                     {
-                        seq.base = last_seq;
-                        seq.base_at = seq.base_at.max(last_at);
+                        seq.base = End { at: seq.base.at.max(head.at), ..head };
                     }
-                    seq.base + 1
+                    seq.base.seq + 1
                 };
                 for request in exhausted {
                     let expected = request.first_seq().unwrap_or(actual);
@@ -585,9 +595,10 @@ impl<S: Sink> Writer<S> {
             for request in &group {
                 seq.release(request);
             }
-            if let Some(last) = group.iter().rev().find_map(|r| r.records.last()) {
-                seq.base = last.seq;
-                seq.base_at = last.at;
+            if let Some((last, &chain)) =
+                group.iter().rev().find_map(|r| r.records.last().zip(r.chain.last()))
+            {
+                seq.base = End { seq: last.seq, at: last.at, chain };
             }
         }
         let vault = group.iter().flat_map(|r| &r.vault);
@@ -645,9 +656,8 @@ impl<S: Sink> Writer<S> {
             }
             if let Some(last) = tail.records.last() {
                 let mut seq = lock(&self.shared.sequencer);
-                if last.seq > seq.base {
-                    seq.base = last.seq;
-                    seq.base_at = last.at;
+                if last.seq > seq.base.seq {
+                    seq.base = End { seq: last.seq, at: last.at, chain: tail.chain };
                     moved = true;
                 }
             }
@@ -671,8 +681,8 @@ impl<S: Sink> Writer<S> {
         waiting.extend(self.pending.drain(..));
         // Appenders send under the sequencer lock: nothing is added while it is held.
         waiting.extend(self.queue.try_iter());
-        let mut next = seq.base + 1;
-        let mut last_at = seq.base_at;
+        let mut next = seq.base.seq + 1;
+        let mut last_at = seq.base.at;
         for mut request in waiting {
             if let Some(expected) = request.expected_first_seq
                 && expected != next
@@ -694,11 +704,12 @@ impl<S: Sink> Writer<S> {
     }
 }
 
+/// Encodes `group` chained after `base` and writes it.
 fn write_group<S: Sink>(
     sink: &S,
     shared: &Shared,
-    base: u64,
-    group: &[Request],
+    base: End,
+    group: &mut [Request],
     observer: &WriteObserver,
 ) -> Outcome {
     if let Some(reason) = shared.poisoned() {
@@ -709,21 +720,23 @@ fn write_group<S: Sink>(
         *lock(&shared.poisoned) = Some(reason.clone());
         StoreError::Write(reason)
     };
-    let encoded = group
-        .iter()
-        .map(|r| r.records.iter().map(encode_record).collect::<Result<Vec<_>, _>>())
-        .collect::<Result<Vec<_>, _>>();
-    let encoded = match encoded {
+    let encoded = match encode_group(group, base.chain) {
         Ok(encoded) => encoded,
         Err(e) => return Outcome::Failed { written: 0, error: poison(e.to_string()) },
     };
     let staged: Vec<Staged> = group
         .iter()
         .zip(&encoded)
-        .map(|(r, encoded)| Staged { records: &r.records, encoded, keys: &r.keys, vault: &r.vault })
+        .map(|(r, encoded)| Staged {
+            records: &r.records,
+            encoded,
+            chain: &r.chain,
+            keys: &r.keys,
+            vault: &r.vault,
+        })
         .collect();
     let started = Instant::now();
-    let written = sink.write(base, &staged);
+    let written = sink.write(base.seq, &staged);
     observer(started.elapsed());
     match written {
         Ok(()) => Outcome::Written,
@@ -732,4 +745,22 @@ fn write_group<S: Sink>(
             Outcome::Refused { written, behind, head, duplicates }
         }
     }
+}
+
+/// The stored bytes of each request's records, chained one after the other from `chain`; each
+/// request keeps its records' hashes.
+fn encode_group(group: &mut [Request], mut chain: ChainHash) -> Result<Vec<Vec<Vec<u8>>>, StoreError> {
+    let mut encoded = Vec::with_capacity(group.len());
+    for request in group {
+        request.chain.clear();
+        let mut stored = Vec::with_capacity(request.records.len());
+        for record in &request.records {
+            let (bytes, hash) = encode_chained(record, &chain)?;
+            stored.push(bytes);
+            request.chain.push(hash);
+            chain = hash;
+        }
+        encoded.push(stored);
+    }
+    Ok(encoded)
 }

@@ -11,8 +11,10 @@
 //! never acknowledges an append before it is fsynced, and after a failed write refuses every
 //! later one (poisoned) instead of running on, until [`EventLog::recover`] has reopened it and
 //! proved it takes writes again. Snapshots are bound to the log by an anchor ([`anchor_of`])
-//! and written from the log alone ([`write_snapshot`]).
+//! and written from the log alone ([`write_snapshot`]). Every record carries a hash chained to
+//! the one before ([`ChainHash`]), which [`verify_chain`] checks and [`export_chain`] hands out.
 
+mod chain;
 mod codec;
 mod commit;
 #[cfg(feature = "dynamodb")]
@@ -28,9 +30,13 @@ mod replay;
 mod rocks;
 mod subscribe;
 
+pub use chain::{
+    ChainBreak, ChainHash, ChainLink, ChainReport, canonical_form, chain_head, export_chain, verify_chain,
+};
 pub use codec::{
-    BincodeCodec, SNAPSHOT_FORMAT, Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_record,
-    decode_snapshot, encode_record, encode_snapshot, read_snapshot, write_snapshot_to,
+    BincodeCodec, SNAPSHOT_FORMAT, Snapshot, SnapshotRejected, StoredChunk, anchor_of, decode_chained,
+    decode_record, decode_snapshot, encode_chained, encode_record, encode_snapshot, read_snapshot,
+    write_snapshot_to,
 };
 pub use commit::WriteObserver;
 #[cfg(feature = "dynamodb")]

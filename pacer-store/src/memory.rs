@@ -3,11 +3,11 @@
 //! durability; it also lets tests inject a failing write to prove poisoning.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, Staged, WriteError, WriteObserver, end_of};
+use crate::commit::{Committer, End, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotSink};
 use crate::subscribe::{History, Subscription};
-use pacer_domain::{Recorded, Subject, Timestamp};
+use pacer_domain::{Recorded, Subject};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -28,6 +28,12 @@ struct MemorySink {
 impl MemorySink {
     fn data(&self) -> MutexGuard<'_, Data> {
         self.data.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the log ends.
+    fn end(&self) -> Result<End, StoreError> {
+        let data = self.data();
+        end_of(data.records.last().map(|last| (data.records.len() as u64, last.as_slice())))
     }
 }
 
@@ -114,7 +120,7 @@ impl MemoryLog {
     /// An empty log that tells `observer` how long each group write took.
     pub fn observed(observer: WriteObserver) -> Self {
         let sink = Arc::new(MemorySink::default());
-        let committer = Committer::start(sink.clone(), 0, Timestamp::default(), BTreeMap::new(), observer);
+        let committer = Committer::start(sink.clone(), End::default(), BTreeMap::new(), observer);
         Self { sink, committer, shared: false }
     }
 
@@ -243,9 +249,8 @@ impl EventLog for MemoryLog {
         if self.sink.data().fail_writes {
             return Err(StoreError::Write("injected write failure".into()));
         }
-        let last = self.all()?.pop();
-        let (last_seq, last_at) = end_of(last.as_ref());
+        let end = self.sink.end()?;
         let vault = self.sink.data().vault.clone();
-        self.committer.recover(last_seq, last_at, vault)
+        self.committer.recover(end, vault)
     }
 }

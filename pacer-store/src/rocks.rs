@@ -8,7 +8,7 @@
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
 
 use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Committer, Sink, Staged, WriteError, WriteObserver, end_of};
+use crate::commit::{Committer, End, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, EventLog, Receipt, SNAPSHOTS_KEPT, SnapshotReader, SnapshotSink};
 use crate::subscribe::{History, Subscription};
@@ -308,16 +308,15 @@ impl RocksLog {
         let snapshots = dir.join("snapshots");
         fs::create_dir_all(&snapshots).map_err(|e| open_err(e.to_string()))?;
         let db = open_db(dir).map_err(open_err)?;
-        let last = last_record(&db)?;
+        let end = end_of_log(&db)?;
         let vault = vault_entries(&db)?;
-        let (last_seq, last_at) = end_of(last.as_ref());
         let sink = Arc::new(RocksSink {
             db: RwLock::new(Some(db)),
             snapshots,
-            last_second: Mutex::new(last.map(|r| second_of(r.at))),
+            last_second: Mutex::new(last_second(&end)),
         });
-        let committer = Committer::start(sink.clone(), last_seq, last_at, vault, observer);
-        tracing::info!(dir = %dir.display(), last_seq, "event log open");
+        let committer = Committer::start(sink.clone(), end, vault, observer);
+        tracing::info!(dir = %dir.display(), last_seq = end.seq, "event log open");
         Ok(Self { sink, committer, dir: dir.to_path_buf() })
     }
 
@@ -521,16 +520,14 @@ impl EventLog for RocksLog {
             db.put_cf_opt(cf(&db, CF_META)?, PROBE_KEY, [], &write)
                 .map_err(|e| StoreError::Write(e.to_string()))
         })();
-        let last = last_record(&db);
+        let end = end_of_log(&db);
         let vault = vault_entries(&db);
         *slot = Some(db);
         probe?;
-        let (last, vault) = (last?, vault?);
-        *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) =
-            last.as_ref().map(|r| second_of(r.at));
-        let (last_seq, last_at) = end_of(last.as_ref());
-        self.committer.recover(last_seq, last_at, vault)?;
-        tracing::info!(last_seq, "event log reopened; appends accepted again");
+        let (end, vault) = (end?, vault?);
+        *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) = last_second(&end);
+        self.committer.recover(end, vault)?;
+        tracing::info!(last_seq = end.seq, "event log reopened; appends accepted again");
         Ok(())
     }
 
@@ -600,14 +597,16 @@ fn vault_entries(db: &DB) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
     Ok(entries)
 }
 
-/// The last record of the log, if any.
-fn last_record(db: &DB) -> Result<Option<Recorded>, StoreError> {
+/// Where the log ends.
+fn end_of_log(db: &DB) -> Result<End, StoreError> {
     let mut iter = db.raw_iterator_cf(cf(db, CF_LOG)?);
     iter.seek_to_last();
-    match (iter.key(), iter.value()) {
-        (Some(key), Some(value)) => decode_record(seq_of(key).unwrap_or(0), value).map(Some),
-        _ => Ok(None),
-    }
+    end_of(iter.key().zip(iter.value()).map(|(key, value)| (seq_of(key).unwrap_or(0), value)))
+}
+
+/// The second of the log's last record, for the time index (`None` for an empty log).
+fn last_second(end: &End) -> Option<i64> {
+    (end.seq > 0).then(|| second_of(end.at))
 }
 
 /// A snapshot file being written as `state-<seq>.tmp` (over a recycled one, see

@@ -162,7 +162,8 @@ mod tests {
     #[test]
     fn batches_the_broadcast_holds_are_not_read_from_the_log() {
         let sink = Arc::new(Counting::default());
-        let committer = Committer::start(sink.clone(), 0, Timestamp(0), Default::default(), Box::new(|_| {}));
+        let committer =
+            Committer::start(sink.clone(), Default::default(), Default::default(), Box::new(|_| {}));
         let append = |i| {
             committer.append(&*sink, Batch::of(Timestamp(1), Actor::System, [health(i)])).expect("append")
         };

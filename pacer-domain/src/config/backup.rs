@@ -2,8 +2,12 @@
 //! the state, and the import plan. An import upserts by stable name (project by name, pool by
 //! project + name, repo by full name) and is all-or-nothing: every row is checked by the same
 //! `decide` rules as a console edit, against the configuration as the import would leave it,
-//! and any error rejects the whole file with every error listed. Files written by the Go
-//! Pacer (which names caps `max_concurrent_runners`) import unchanged.
+//! and any error rejects the whole file with every error listed. The Go Pacer names caps
+//! `max_concurrent_runners`: an export writes every cap under both names, so the Go Pacer reads
+//! Pacer's files, and an import takes either name (`cap` when it has both), so the Go Pacer's
+//! files import unchanged. The Go Pacer also stores an allocation strategy for `run_instances`
+//! pools, where it does nothing; Pacer holds those pools to `cost` (see
+//! [`SpawnMethod::fixed_allocation`]), so such a row imports with `cost`.
 
 use super::events::ConfigCounts;
 use crate::config::{
@@ -38,10 +42,13 @@ pub struct Backup {
 pub struct BackupProject {
     /// Name, the upsert key (matched case-insensitively); see [`ProjectSpec::name`].
     pub name: String,
-    /// Project concurrency ceiling, 0 = none (`max_concurrent_runners` in Go Pacer files);
-    /// default 0.
-    #[serde(default, alias = "max_concurrent_runners")]
-    pub cap: u32,
+    /// Project concurrency ceiling, 0 = none; default 0. Read from either name; `cap`
+    /// counts when both are given.
+    #[serde(default)]
+    pub cap: Option<u32>,
+    /// `cap` under the Go Pacer's name, written alike so the Go Pacer reads it.
+    #[serde(default)]
+    pub max_concurrent_runners: Option<u32>,
     /// Project tags, cascaded to pools, instances and volumes; default none.
     #[serde(default)]
     pub tags: Tags,
@@ -71,8 +78,12 @@ fn default_priority() -> u32 {
 fn default_runtime() -> u32 {
     crate::config::DEFAULT_MAX_RUNTIME_MINUTES
 }
-fn default_pool_cap() -> u32 {
-    crate::config::DEFAULT_POOL_CAP
+
+/// The cap a row gives under either name: `cap` when the file holds it (absent and null alike
+/// count as not held), else `max_concurrent_runners`, the Go Pacer's name for it. An edit of
+/// `cap` in an exported file thus counts without a matching edit of the other name.
+fn either_cap(cap: Option<u32>, go: Option<u32>) -> Option<u32> {
+    cap.or(go)
 }
 
 /// A pool row: a [`PoolSpec`] in the file's shape (empty strings for absent options), checked
@@ -109,10 +120,13 @@ pub struct BackupPool {
     /// [`crate::DEFAULT_MAX_RUNTIME_MINUTES`].
     #[serde(default = "default_runtime")]
     pub max_runtime_minutes: u32,
-    /// Most active jobs in the pool (`max_concurrent_runners` in Go Pacer files); default
-    /// [`crate::DEFAULT_POOL_CAP`].
-    #[serde(default = "default_pool_cap", alias = "max_concurrent_runners")]
-    pub cap: u32,
+    /// Most active jobs in the pool; default [`crate::DEFAULT_POOL_CAP`]. Read from either
+    /// name; `cap` counts when both are given.
+    #[serde(default)]
+    pub cap: Option<u32>,
+    /// `cap` under the Go Pacer's name, written alike so the Go Pacer reads it.
+    #[serde(default)]
+    pub max_concurrent_runners: Option<u32>,
     /// Launch on the spot market; default false (on-demand).
     #[serde(default)]
     pub spot: bool,
@@ -122,7 +136,8 @@ pub struct BackupPool {
     /// `fleet` (default, also when empty) or `run_instances`, case-insensitive.
     #[serde(default)]
     pub spawn_method: String,
-    /// `cost` (default, also when empty), `lowest_price`, `capacity` or `priority`.
+    /// `cost` (default, also when empty), `lowest_price`, `capacity` or `priority`; a
+    /// `run_instances` pool takes `cost` whatever the file says.
     #[serde(default)]
     pub allocation_strategy: String,
     /// Runner labels added after the derived ones; default none.
@@ -150,10 +165,13 @@ pub struct BackupPool {
 pub struct BackupRepo {
     /// `owner/repo`, the upsert key (case-insensitive); a repo bound elsewhere moves here.
     pub full_name: String,
-    /// Most active jobs of the repo, 1..=[`crate::MAX_CAP`]; absent or 0 = no repo cap
-    /// (`max_concurrent_runners` in Go Pacer files).
-    #[serde(default, alias = "max_concurrent_runners")]
+    /// Most active jobs of the repo, 1..=[`crate::MAX_CAP`]; absent, null or 0 = no repo cap.
+    /// Read from either name; `cap` counts when both are given.
+    #[serde(default)]
     pub cap: Option<u32>,
+    /// `cap` under the Go Pacer's name, written alike so the Go Pacer reads it.
+    #[serde(default)]
+    pub max_concurrent_runners: Option<u32>,
     /// Repo tags, stamped on instances at launch; default none.
     #[serde(default)]
     pub tags: Tags,
@@ -175,12 +193,14 @@ impl Backup {
                     .map(|r| BackupRepo {
                         full_name: r.spec.full_name.clone(),
                         cap: r.spec.cap,
+                        max_concurrent_runners: r.spec.cap,
                         tags: r.spec.tags.clone(),
                     })
                     .collect();
                 BackupProject {
                     name: spec.name.clone(),
-                    cap: spec.cap,
+                    cap: Some(spec.cap),
+                    max_concurrent_runners: Some(spec.cap),
                     tags: spec.tags.clone(),
                     scope: spec.scope.as_str().to_owned(),
                     org_name: spec.org_name.clone(),
@@ -219,7 +239,8 @@ impl From<&PoolSpec> for BackupPool {
             iam_instance_profile: spec.iam_instance_profile.clone().unwrap_or_default(),
             root_volume_gb: spec.root_volume_gb,
             max_runtime_minutes: spec.max_runtime_minutes,
-            cap: spec.cap,
+            cap: Some(spec.cap),
+            max_concurrent_runners: Some(spec.cap),
             spot: spec.spot,
             on_demand_fallback: spec.on_demand_fallback,
             spawn_method: spec.spawn_method.as_str().to_owned(),
@@ -244,7 +265,7 @@ impl BackupProject {
         };
         Ok(ProjectSpec {
             name: self.name.clone(),
-            cap: self.cap,
+            cap: either_cap(self.cap, self.max_concurrent_runners).unwrap_or_default(),
             tags: self.tags.clone(),
             scope,
             org_name: self.org_name.clone(),
@@ -276,6 +297,9 @@ impl BackupPool {
                 AllocationStrategy::Cost
             })
         };
+        // The Go Pacer keeps a strategy for run_instances pools too, where it does nothing.
+        let allocation_strategy =
+            spawn_method.fixed_allocation().map_or(allocation_strategy, |(fixed, _)| fixed);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -291,7 +315,8 @@ impl BackupPool {
             iam_instance_profile: opt(&self.iam_instance_profile),
             root_volume_gb: self.root_volume_gb,
             max_runtime_minutes: self.max_runtime_minutes,
-            cap: self.cap,
+            cap: either_cap(self.cap, self.max_concurrent_runners)
+                .unwrap_or(crate::config::DEFAULT_POOL_CAP),
             spot: self.spot,
             on_demand_fallback: self.on_demand_fallback,
             spawn_method,
@@ -471,7 +496,7 @@ pub fn plan_import(
             let at = format!("{at}.repos[{k}]");
             let spec = RepoSpec {
                 full_name: repo_row.full_name.clone(),
-                cap: repo_row.cap.filter(|c| *c > 0),
+                cap: either_cap(repo_row.cap, repo_row.max_concurrent_runners).filter(|c| *c > 0),
                 tags: repo_row.tags.clone(),
             }
             .normalized();

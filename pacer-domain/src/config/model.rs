@@ -128,6 +128,19 @@ impl SpawnMethod {
             _ => None,
         }
     }
+
+    /// The one allocation strategy a pool of this method may have, and why; `None` when it
+    /// may have any. `run_instances` tries the instance types one at a time, in order, so
+    /// there is nothing to allocate among: it keeps the default, [`AllocationStrategy::Cost`].
+    pub fn fixed_allocation(self) -> Option<(AllocationStrategy, &'static str)> {
+        match self {
+            SpawnMethod::Fleet => None,
+            SpawnMethod::RunInstances => Some((
+                AllocationStrategy::Cost,
+                "run_instances tries the instance types one at a time in order, so there is no fleet to allocate",
+            )),
+        }
+    }
 }
 
 /// How CreateFleet picks among a pool's overrides.
@@ -152,6 +165,24 @@ impl AllocationStrategy {
             AllocationStrategy::LowestPrice => "lowest_price",
             AllocationStrategy::Capacity => "capacity",
             AllocationStrategy::Priority => "priority",
+        }
+    }
+
+    /// What the strategy does, in a line for the pool editor.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AllocationStrategy::Cost => {
+                "the cheapest type and subnet on demand; on spot, cheap pools with spare capacity (price-capacity-optimized), so fewer interruptions"
+            }
+            AllocationStrategy::LowestPrice => {
+                "the cheapest type and subnet in both markets; spot instances are interrupted more often"
+            }
+            AllocationStrategy::Capacity => {
+                "the cheapest on demand; on spot, the pools with the most spare capacity (capacity-optimized), whatever the price"
+            }
+            AllocationStrategy::Priority => {
+                "the instance types in the order listed, the first that has capacity (on spot, as far as capacity allows)"
+            }
         }
     }
 
@@ -278,7 +309,8 @@ pub struct PoolSpec {
     /// How EC2 is asked for the instance; default [`SpawnMethod::Fleet`].
     pub spawn_method: SpawnMethod,
     /// How CreateFleet picks among type × subnet overrides; default
-    /// [`AllocationStrategy::Cost`]; unused by `run_instances`.
+    /// [`AllocationStrategy::Cost`], the only one `run_instances` takes (it tries the types in
+    /// order and has nothing to choose among).
     pub allocation_strategy: AllocationStrategy,
     /// Runner labels added after the derived ones, 0 to 20 (`MAX_EXTRA_LABELS`), each at most
     /// 64 (`MAX_LABEL_CHARS`) characters, no `gha:` prefix.
@@ -391,6 +423,14 @@ impl PoolSpec {
         }
         if self.on_demand_fallback && !self.spot {
             e.push(FieldError::new("on_demand_fallback", "only applies to spot pools"));
+        }
+        if let Some((fixed, why)) = self.spawn_method.fixed_allocation()
+            && self.allocation_strategy != fixed
+        {
+            e.push(FieldError::new(
+                "allocation_strategy",
+                format!("must be {} with {}: {why}", fixed.as_str(), self.spawn_method.as_str()),
+            ));
         }
         validate_list("extra_labels", &self.extra_labels, 0, MAX_EXTRA_LABELS, e, |l| {
             if l.chars().count() > MAX_LABEL_CHARS {
@@ -755,6 +795,32 @@ mod tests {
     #[test]
     fn a_sound_pool_passes() {
         assert_eq!(pool().validate(), vec![]);
+    }
+
+    #[test]
+    fn run_instances_pools_allocate_by_cost_only() {
+        let strategies = [
+            AllocationStrategy::Cost,
+            AllocationStrategy::LowestPrice,
+            AllocationStrategy::Capacity,
+            AllocationStrategy::Priority,
+        ];
+        for allocation_strategy in strategies {
+            let fleet = PoolSpec { allocation_strategy, ..pool() };
+            assert_eq!(fleet.validate(), vec![], "fleet takes {allocation_strategy:?}");
+            let run = PoolSpec { spawn_method: SpawnMethod::RunInstances, allocation_strategy, ..pool() };
+            let errors = run.validate();
+            if allocation_strategy == AllocationStrategy::Cost {
+                assert_eq!(errors, vec![]);
+            } else {
+                assert_eq!(fields(&errors), ["allocation_strategy"], "{allocation_strategy:?}");
+                assert!(errors[0].message.starts_with("must be cost with run_instances"), "{errors:?}");
+            }
+        }
+        assert_eq!(SpawnMethod::Fleet.fixed_allocation(), None);
+        assert_eq!(SpawnMethod::RunInstances.fixed_allocation().map(|(a, _)| a), Some(AllocationStrategy::Cost));
+        let described: std::collections::BTreeSet<&str> = strategies.iter().map(|a| a.describe()).collect();
+        assert_eq!(described.len(), strategies.len(), "each strategy has its own explanation");
     }
 
     #[test]

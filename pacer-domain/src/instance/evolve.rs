@@ -17,9 +17,12 @@ impl State {
         Ok(())
     }
 
-    /// The instance ended (terminated, lost or reaped) and leaves the live table.
-    pub(crate) fn instance_ended(&mut self, id: &str) -> Folded {
-        self.instances.remove(id).map(drop).ok_or_else(|| format!("end of unknown instance {id}"))
+    /// The instance ended (terminated, lost or reaped) at `at` and leaves the live table; its
+    /// cost settles on the job it is billed to.
+    pub(crate) fn instance_ended(&mut self, id: &str, at: Timestamp) -> Folded {
+        let instance = self.instances.remove(id).ok_or_else(|| format!("end of unknown instance {id}"))?;
+        self.settle_cost(&instance, at);
+        Ok(())
     }
 
     pub(crate) fn runner_bootstrapped(&mut self, e: &RunnerBootstrapped) -> Folded {

@@ -20,6 +20,9 @@ pub struct Instance {
     pub launched_for: JobId,
     /// The job it is assigned to or serving, if any (one at a time; runners are ephemeral).
     pub job: Option<JobId>,
+    /// The job its cost goes to when it ends: the last job it was assigned to or served,
+    /// else the one it was launched for.
+    pub bill_to: JobId,
     /// Whether that job actually runs on it (GitHub said so), not only waits for it.
     pub serving: bool,
     /// The project of the job it was launched for.
@@ -37,7 +40,8 @@ pub struct Instance {
     pub market: Market,
     /// Price per hour at launch; `None` when unpriced.
     pub price: Option<PriceQuote>,
-    /// When `job.spawn_launched` was recorded; max runtime and cost count from here.
+    /// When `job.spawn_launched` was recorded; max runtime and cost count from here, cost up
+    /// to the record of its end (terminated, lost or reaped).
     pub launched_at: Timestamp,
     /// Whether it exchanged the bootstrap token for a callback token (allowed once).
     pub bootstrapped: bool,

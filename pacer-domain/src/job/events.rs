@@ -303,6 +303,25 @@ pub struct JobStarted {
     pub delivery_id: Option<String>,
 }
 
+/// `job.github_noted`: what a `workflow_job` webhook about a Pacer job says of it in GitHub's
+/// own words: GitHub's times (`workflow_job.created_at`, `started_at`, `completed_at`) and who
+/// sent it (`sender.type`). Recorded after the delivery's other events, for the job detail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobGithubNoted {
+    /// The job the webhook is about.
+    pub job: JobId,
+    /// The delivery's `X-GitHub-Delivery` GUID.
+    pub delivery_id: String,
+    /// When GitHub created the job; `None` when the payload has none.
+    pub created_at: Option<Timestamp>,
+    /// When a runner picked it up, by GitHub's clock; `None` when the payload has none.
+    pub started_at: Option<Timestamp>,
+    /// When it ended, by GitHub's clock; `None` when the payload has none.
+    pub completed_at: Option<Timestamp>,
+    /// `sender.type` (`User`, `Bot`, `Organization`); empty when the payload has none.
+    pub sender_type: String,
+}
+
 /// `job.runner_rebound`: GitHub ran the job on another Pacer runner than the one launched for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRunnerRebound {
@@ -339,10 +358,12 @@ pub struct JobEnd {
     pub runner_name: Option<String>,
     /// The Pacer instance (`i-…`) it ran on, or waited for; `None` when it had none.
     pub instance: Option<String>,
-    /// Estimated cost in micro-dollars: the instance's price per hour × (job end − instance
-    /// launch); `None` when unpriced or without an instance.
+    /// The estimate at the job's end, in micro-dollars: its instance's price per hour × (job
+    /// end − instance launch); `None` when unpriced or without an instance. Kept for the audit
+    /// trail: the job's cost is its instances', settled when they end (see `cost.rs`).
     pub cost: Option<Micros>,
-    /// Milliseconds from start (running) to end; 0 when it never ran.
+    /// Milliseconds from start (running) to end; 0 when it never ran. The stats' runner time is
+    /// job end − instance launch instead, derived from the records' times.
     pub runner_ms: i64,
 }
 

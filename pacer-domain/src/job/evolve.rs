@@ -7,7 +7,7 @@ use super::table::{Job, JobStatus, NewJob};
 use crate::instance::{Instance, instance_of_runner};
 use crate::launch::Market;
 use crate::state::{Folded, State};
-use crate::stats::Ending;
+use crate::stats::{Ending, Filed};
 use crate::time::Timestamp;
 
 /// How far past the next job id a queued job's id may be before it is an anomaly.
@@ -80,6 +80,7 @@ impl State {
             id: e.instance.instance_id.as_str().into(),
             launched_for: e.job,
             job: takes_it.then_some(e.job),
+            bill_to: e.job,
             serving: false,
             project,
             pool,
@@ -158,6 +159,7 @@ impl State {
         });
         if let Some(instance) = self.instances.get_mut(&e.instance) {
             instance.job = Some(e.job);
+            instance.bill_to = e.job;
             instance.serving = true;
         }
         Ok(())
@@ -196,19 +198,22 @@ impl State {
         });
         if let Some(instance) = self.instances.get_mut(id) {
             instance.job = Some(e.job);
+            instance.bill_to = e.job;
             instance.serving = false;
         }
         changed
     }
 
     /// A terminal fact: the job ends with `status`, the instance it waited for but never ran
-    /// on is freed, and the ending counts in the stats.
+    /// on is freed, and the ending counts in the stats with the cost settled so far (the
+    /// instances billed to it that already ended); the cost of an instance still up settles
+    /// when it ends ([`State::instance_ended`]). The event's own `cost` and `runner_ms` (the
+    /// estimate at the job's end, runner time from its start) stay in the log as recorded.
     pub(crate) fn job_ended(&mut self, seq: u64, at: Timestamp, end: &JobEnd, status: JobStatus) -> Folded {
         self.change_job(end.job, |job| {
             (!job.status.is_terminal()).then(|| {
                 job.status = status;
                 job.finished_at = Some(at);
-                job.cost = end.cost;
                 set_runner(job, end.runner_name.as_deref());
                 if matches!(status, JobStatus::Failed | JobStatus::Reaped) {
                     job.failure_seq = Some(seq);
@@ -225,16 +230,11 @@ impl State {
             self.instances.release(instance, job.id);
         }
         self.rollups.record(&Ending {
-            at,
+            filed: Filed::job(job, at),
             status,
-            runner_ms: end.runner_ms,
-            cost: end.cost,
-            unpriced: end.instance.is_some() && job.price.is_none(),
-            project: job.project,
-            pool: job.pool,
-            repo: job.repo,
-            labels: job.labels,
-            sender: job.sender,
+            runner_ms: job.launched_at.map_or(0, |launched| at.millis_since(launched)),
+            cost: job.cost,
+            unpriced: job.without_cost(),
         });
         Ok(())
     }

@@ -137,8 +137,9 @@ pub struct Job {
     pub runner: Option<Box<str>>,
     /// That instance's price per hour at launch; `None` without an instance or unpriced.
     pub price: Option<PriceQuote>,
-    /// Estimated cost in micro-dollars (price × instance launch → job end), set when it ends;
-    /// `None` while active, unpriced, or without an instance.
+    /// The settled part of its cost, in micro-dollars: Σ price × (terminated − launched) of
+    /// the priced instances billed to it that have ended; `None` while none has. What an
+    /// instance still up adds is estimated by [`crate::State::job_cost`].
     pub cost: Option<Micros>,
     /// Seq of the `job.failed` or `job.reaped` record that ended it, for the failure log
     /// (`None` for other jobs).
@@ -161,6 +162,12 @@ pub(crate) struct NewJob {
 }
 
 impl Job {
+    /// Whether it is without cost: no cost settled, and no priced instance (none launched, or
+    /// the one it has or had had no price quote).
+    pub fn without_cost(&self) -> bool {
+        self.cost.is_none() && self.price.is_none()
+    }
+
     /// A job as it enters the queue.
     pub(crate) fn queued(new: NewJob) -> Job {
         Job {

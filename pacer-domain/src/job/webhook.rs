@@ -162,6 +162,14 @@ pub struct WorkflowJobHook {
     pub conclusion: Option<Conclusion>,
     /// The runner that took the job (`in_progress` and `completed`); never empty.
     pub runner_name: Option<String>,
+    /// `workflow_job.created_at`; `None` when the payload has none.
+    pub created_at: Option<Timestamp>,
+    /// `workflow_job.started_at`; `None` when the payload has none.
+    pub started_at: Option<Timestamp>,
+    /// `workflow_job.completed_at`; `None` when the payload has none (or it has not ended).
+    pub completed_at: Option<Timestamp>,
+    /// `sender.type` (`User`, `Bot`, `Organization`); empty when the payload has none.
+    pub sender_type: String,
 }
 
 /// What a delivery carried.
@@ -208,8 +216,47 @@ pub(crate) fn webhook(
             let job = github_job_id.and_then(|id| state.jobs.by_github_id(id)).map(|j| j.id);
             vec![Event::WebhookDuplicate(WebhookDuplicate { delivery_id, event, github_job_id, job })]
         }
-        WebhookPayload::WorkflowJob(hook) => workflow_job(state, delivery_id, *hook, now),
+        WebhookPayload::WorkflowJob(hook) => {
+            let noted = github_noted(&delivery_id, &hook);
+            let mut events = workflow_job(state, delivery_id, *hook, now);
+            // GitHub's own words about a Pacer job, after the delivery's other events; a
+            // repeated `queued` (a duplicate by state) adds nothing.
+            let about = events.iter().find_map(|e| match e {
+                Event::JobQueued(q) => Some(q.job),
+                Event::JobStarted(s) => Some(s.job),
+                Event::WebhookAbsorbed(a) => Some(a.job),
+                Event::JobCompleted(JobCompleted { end })
+                | Event::JobFailed(JobFailed { end, .. })
+                | Event::JobCancelled(JobCancelled { end }) => Some(end.job),
+                _ => None,
+            });
+            if let (Some(job), Some(noted)) = (about, noted) {
+                events.push(Event::JobGithubNoted(JobGithubNoted { job, ..noted }));
+            }
+            events
+        }
     }
+}
+
+/// Longest `sender.type` kept.
+const MAX_SENDER_TYPE: usize = 40;
+
+/// What `hook` says in GitHub's own words (its job still to be filled in); `None` when it
+/// carries none of it.
+fn github_noted(delivery_id: &str, hook: &WorkflowJobHook) -> Option<JobGithubNoted> {
+    let sender_type: String = hook.sender_type.chars().take(MAX_SENDER_TYPE).collect();
+    let any = hook.created_at.is_some()
+        || hook.started_at.is_some()
+        || hook.completed_at.is_some()
+        || !sender_type.is_empty();
+    any.then(|| JobGithubNoted {
+        job: JobId(0),
+        delivery_id: delivery_id.to_owned(),
+        created_at: hook.created_at,
+        started_at: hook.started_at,
+        completed_at: hook.completed_at,
+        sender_type,
+    })
 }
 
 /// What the webhook rules read of a job: a retained row, or the job this same delivery

@@ -34,6 +34,8 @@ pub struct Settings {
     pub bootstrap_fingerprint: Option<String>,
     /// The previous bootstrap token is accepted until then; `None` until the first rotation.
     pub previous_token_valid_until: Option<Timestamp>,
+    /// When the bootstrap token was last rotated; `None` until the first rotation.
+    pub bootstrap_rotated_at: Option<Timestamp>,
 }
 
 impl Default for Settings {
@@ -42,6 +44,7 @@ impl Default for Settings {
             retention_days: DEFAULT_RETENTION_DAYS,
             bootstrap_fingerprint: None,
             previous_token_valid_until: None,
+            bootstrap_rotated_at: None,
         }
     }
 }
@@ -171,9 +174,14 @@ pub(crate) fn set_health(state: &State, component: String, ok: bool, message: St
 }
 
 impl State {
-    pub(crate) fn bootstrap_token_rotated(&mut self, e: &SettingsBootstrapTokenRotated) -> Folded {
+    pub(crate) fn bootstrap_token_rotated(
+        &mut self,
+        e: &SettingsBootstrapTokenRotated,
+        at: Timestamp,
+    ) -> Folded {
         self.settings.bootstrap_fingerprint = Some(e.fingerprint.clone());
         self.settings.previous_token_valid_until = Some(e.previous_valid_until);
+        self.settings.bootstrap_rotated_at = Some(at);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use pacer_domain::*;
+use serde_json::json;
 use std::collections::BTreeMap;
 
 const GO_FIXTURE: &str = include_str!("../fixtures/go-pacer-backup-v1.json");
@@ -53,7 +54,11 @@ fn a_go_pacer_file_imports_unchanged() {
     assert!(pools[0].spec.spot && pools[0].spec.is_default);
     assert_eq!(pools[0].spec.runner_version.as_deref(), Some("2.319.1"));
     assert_eq!(pools[1].spec.spawn_method, SpawnMethod::RunInstances);
-    assert_eq!(pools[1].spec.allocation_strategy, AllocationStrategy::Priority);
+    assert_eq!(
+        pools[1].spec.allocation_strategy,
+        AllocationStrategy::Cost,
+        "the file's `priority` does nothing for run_instances, which allocates by cost only"
+    );
     assert!(pools.iter().all(|p| p.template.is_some()));
     assert_eq!(config.repo("acme/api").and_then(|r| r.spec.cap), Some(3));
     assert_eq!(config.repo("acme/web").and_then(|r| r.spec.cap), None);
@@ -77,9 +82,16 @@ fn export_then_import_into_an_empty_state_is_identical() {
 fn import_upserts_by_name() {
     let mut s = Scenario::standard();
     let mut backup = Backup::export(&s.state.config, T0);
-    backup.projects[0].cap = 9;
-    backup.projects[0].pools[1].cap = 3; // gpu
-    backup.projects[0].repos.push(BackupRepo { full_name: "octo/new".into(), cap: None, tags: Tags::new() });
+    backup.projects[0].cap = Some(9);
+    backup.projects[0].max_concurrent_runners = None;
+    backup.projects[0].pools[1].max_concurrent_runners = Some(3); // gpu, under the Go name
+    backup.projects[0].pools[1].cap = None;
+    backup.projects[0].repos.push(BackupRepo {
+        full_name: "octo/new".into(),
+        cap: None,
+        max_concurrent_runners: None,
+        tags: Tags::new(),
+    });
     let plan = plan_import(&s.state, &backup, &BTreeMap::new()).expect("valid");
     let actions: Vec<(&str, &str, ImportAction)> =
         plan.items.iter().map(|i| (i.kind, i.name.as_str(), i.action)).collect();
@@ -139,4 +151,86 @@ fn import_conflicts_with_existing_config_are_reported() {
     // Moving a repo between projects is an update, not an error; a label clash is an error.
     let err = plan_import(&s.state, &backup, &BTreeMap::new()).unwrap_err();
     assert_eq!(fields(&err), ["projects[1].name"]);
+}
+
+#[test]
+fn an_export_writes_every_cap_under_both_names() {
+    let mut s = Scenario::standard();
+    s.run(Command::UpdateRepo {
+        project: ProjectId(1),
+        spec: RepoSpec { full_name: "octo/hello".into(), cap: Some(4), tags: Tags::new() },
+    });
+    let json = serde_json::to_value(Backup::export(&s.state.config, T0)).expect("json");
+    let project = &json["projects"][0];
+    assert_eq!((&project["cap"], &project["max_concurrent_runners"]), (&json!(0), &json!(0)));
+    for pool in project["pools"].as_array().expect("pools") {
+        assert!(pool["cap"].is_u64(), "{pool}");
+        assert_eq!(pool["cap"], pool["max_concurrent_runners"], "{pool}");
+    }
+    let repo = &project["repos"][0];
+    assert_eq!((&repo["cap"], &repo["max_concurrent_runners"]), (&json!(4), &json!(4)));
+}
+
+#[test]
+fn a_cap_imports_from_either_name_and_cap_counts_when_both_differ() {
+    let s = Scenario::new();
+    let file = |project: &str, pool: &str, repo: &str| {
+        serde_json::from_str::<Backup>(&format!(
+            r#"{{"version":1,"projects":[{{"name":"p"{project},
+                "pools":[{{"name":"default","ami_id":"ami-0123456789abcdef0","instance_types":["m7i.large"],
+                    "subnet_ids":["subnet-0123456789abcdef0"]{pool}}}],
+                "repos":[{{"full_name":"octo/hello"{repo}}}]}}]}}"#
+        ))
+        .expect("parses")
+    };
+    let caps = |backup: &Backup| {
+        let plan = plan_import(&s.state, backup, &BTreeMap::new()).expect("valid");
+        let mut target = Scenario::new();
+        let templates = templates_for(&target.state, &plan);
+        target.run(Command::ImportBackup { backup: backup.clone(), templates });
+        let config = &target.state.config;
+        let project = config.project_named("p").expect("project");
+        let pool = config.pools_of(project.id).next().expect("pool");
+        (project.spec.cap, pool.spec.cap, config.repo("octo/hello").and_then(|r| r.spec.cap))
+    };
+    assert_eq!(caps(&file("", "", "")), (0, DEFAULT_POOL_CAP, None), "neither: the defaults");
+    assert_eq!(caps(&file(r#","cap":7"#, r#","cap":3"#, r#","cap":2"#)), (7, 3, Some(2)));
+    let go =
+        file(r#","max_concurrent_runners":7"#, r#","max_concurrent_runners":3"#, r#","max_concurrent_runners":2"#);
+    assert_eq!(caps(&go), (7, 3, Some(2)));
+    let null_cap = file(
+        r#","cap":null,"max_concurrent_runners":7"#,
+        r#","cap":null,"max_concurrent_runners":3"#,
+        r#","cap":null,"max_concurrent_runners":2"#,
+    );
+    assert_eq!(caps(&null_cap), (7, 3, Some(2)), "a null cap is no cap");
+    let edited = file(
+        r#","cap":8,"max_concurrent_runners":7"#,
+        r#","cap":4,"max_concurrent_runners":3"#,
+        r#","cap":1,"max_concurrent_runners":2"#,
+    );
+    assert_eq!(caps(&edited), (8, 4, Some(1)), "an edited cap counts without its Go twin");
+}
+
+#[test]
+fn a_run_instances_row_imports_with_the_cost_strategy_and_a_console_edit_may_not_change_it() {
+    let mut s = Scenario::new();
+    let backup: Backup = serde_json::from_str(GO_FIXTURE).expect("parses");
+    import(&mut s, &backup);
+    let gpu = s.state.config.pools.values().find(|p| p.spec.name == "gpu").expect("gpu").clone();
+    assert_eq!(gpu.spec.allocation_strategy, AllocationStrategy::Cost);
+    let refused = s
+        .when(Command::UpdatePool {
+            id: gpu.id,
+            spec: PoolSpec { allocation_strategy: AllocationStrategy::Capacity, ..gpu.spec.clone() },
+            template: None,
+        })
+        .unwrap_err();
+    assert_eq!((refused.code, fields(&refused)), (RejectionCode::Invalid, vec!["allocation_strategy"]));
+    let fleet = PoolSpec {
+        spawn_method: SpawnMethod::Fleet,
+        allocation_strategy: AllocationStrategy::Capacity,
+        ..gpu.spec.clone()
+    };
+    s.run(Command::UpdatePool { id: gpu.id, spec: fleet, template: None });
 }

@@ -303,5 +303,5 @@ fn retention_evicts_old_finished_jobs_but_keeps_stats() {
     s.run(Command::SetHealth { component: "x".into(), ok: false, message: "tick".into() });
     assert!(s.state.jobs.by_github_id(1).is_none());
     assert!(s.state.jobs.by_github_id(2).is_some(), "queued jobs are never evicted");
-    assert_eq!(s.state.rollups.total(Window::last_days(s.now, 7)).jobs, 1);
+    assert_eq!(s.state.rollups.total(Window::last_days(s.now, 7), None).jobs, 1);
 }

@@ -1,8 +1,9 @@
 //! pacer-domain's integration tests: given/when/then per command, routing, dispatching, the
-//! job lifecycle, backups, projections and properties of the fold.
+//! job lifecycle, cost, backups, projections and properties of the fold.
 
 mod backup;
 mod config;
+mod cost;
 mod dispatch;
 mod lifecycle;
 mod projections;

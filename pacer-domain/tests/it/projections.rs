@@ -49,18 +49,22 @@ fn stats_follow_job_ends() {
     s.run(Command::ClaimJobs(vec![JobId(3)]));
     s.run(Command::RecordLaunch { job: JobId(3), attempt: 1, outcome: launched("i-0000000000000003", None) });
     s.run(completed(3, "cancelled", None));
+    for instance in ["i-0000000000000001", "i-0000000000000002", "i-0000000000000003"] {
+        s.run(Command::ReapInstance { instance: instance.into(), reason: ReapReason::JobEnded });
+    }
     let window = Window::last_days(s.now, 7);
-    let total = s.state.rollups.total(window);
+    let total = s.state.rollups.total(window, None);
     assert_eq!((total.jobs, total.completed, total.failed, total.cancelled), (3, 1, 1, 1));
+    // Job 1 ran 10 minutes after its launch, the others ended at their launch.
     assert_eq!(total.runner_ms, 10 * MINUTE_MS);
     assert_eq!(total.unpriced, 1);
     assert_eq!(total.cost, Micros::for_duration(Micros(96_000), 10 * MINUTE_MS));
-    let by_repo = s.state.rollups.sum(window, GroupBy::Repo);
+    let by_repo = s.state.rollups.sum(window, GroupBy::Repo, None);
     let repo = s.state.strings.get("octo/hello").expect("interned");
     assert_eq!(by_repo.get(&GroupKey::Repo(repo)).map(|c| c.jobs), Some(3));
     let today = s.now.day();
-    let series = s.state.rollups.daily_totals(today, today + 1);
-    assert_eq!((series[0].1.completed, series[0].1.failed_or_reaped()), (1, 1));
+    let series = s.state.rollups.daily_totals(today, today + 1, None);
+    assert_eq!((series[0].1.completed, series[0].1.failed_or_reaped(), series[0].1.cancelled), (1, 1, 1));
 }
 
 #[test]

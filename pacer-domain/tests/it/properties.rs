@@ -178,6 +178,44 @@ proptest! {
     }
 
     #[test]
+    fn every_instance_is_billed_once_to_one_job(steps in prop::collection::vec(step(), 1..80)) {
+        let (s, records) = play(&steps, |_, _| {});
+        // What the instances cost, from the log: price × (end − launch) of each that ended.
+        let mut launched: BTreeMap<&str, (Timestamp, Option<PriceQuote>)> = BTreeMap::new();
+        let mut ended = Micros::ZERO;
+        for r in &records {
+            let end = match &r.event {
+                Event::JobSpawnLaunched(l) => {
+                    launched.insert(&l.instance.instance_id, (r.at, l.price));
+                    continue;
+                }
+                Event::InstanceTerminated(e) => &e.instance,
+                Event::InstanceLost(e) => &e.instance,
+                Event::InstanceReaped(e) => &e.instance,
+                _ => continue,
+            };
+            if let Some((at, Some(quote))) = launched.get(end.as_str()) {
+                ended += Micros::for_duration(quote.per_hour, r.at.millis_since(*at));
+            }
+        }
+        let settled = s.state.jobs.iter().filter_map(|j| j.cost).fold(Micros::ZERO, |a, b| a + b);
+        prop_assert_eq!(settled, ended, "the jobs' settled costs are the ended instances' costs");
+        let terminal = s.state.jobs.iter().filter(|j| j.status.is_terminal());
+        let of_ended_jobs = terminal.filter_map(|j| j.cost).fold(Micros::ZERO, |a, b| a + b);
+        let window = Window::custom(T0.plus_millis(-DAY_MS), s.now.plus_millis(DAY_MS));
+        prop_assert_eq!(s.state.rollups.total(window, None).cost, of_ended_jobs, "the roll-ups hold the ended jobs'");
+        // With the running estimates, the stats hold every instance billed to an ended job.
+        let live: Micros = s
+            .state
+            .instances
+            .iter()
+            .filter(|i| s.state.jobs.get(i.bill_to).is_some_and(|j| j.status.is_terminal()))
+            .filter_map(|i| i.cost_until(s.now))
+            .fold(Micros::ZERO, |a, b| a + b);
+        prop_assert_eq!(s.state.stats_total(window, None, s.now).cost, of_ended_jobs + live);
+    }
+
+    #[test]
     fn folding_is_deterministic_and_chunked_folds_equal_whole_ones(
         steps in prop::collection::vec(step(), 1..60),
         cut in 0usize..200,

@@ -135,6 +135,10 @@ pub fn hook(action: &str, id: u64, repo: &str, labels: &[&str]) -> WorkflowJobHo
         html_url: format!("https://github.com/{repo}/actions/runs/1/job/{id}"),
         conclusion: None,
         runner_name: None,
+        created_at: None,
+        started_at: None,
+        completed_at: None,
+        sender_type: String::new(),
     }
 }
 

@@ -139,7 +139,12 @@ fn lifecycle_to_completed_with_cost() {
     }
     let job = s.job(1);
     assert_eq!(job.status, JobStatus::Completed);
-    assert!(job.cost.is_some());
+    assert_eq!(job.cost, None, "settled when its instance ends");
+    let estimate = s.state.job_cost(job, s.now).expect("priced");
+    assert_eq!(
+        (estimate.amount, estimate.estimated),
+        (Micros::for_duration(Micros(96_000), 3_630_000), true)
+    );
     assert_eq!(s.state.jobs.active().in_pool(PoolId(1)), 0);
 }
 
@@ -208,4 +213,40 @@ fn duplicate_in_progress_is_absorbed() {
     s.run(in_progress(&s, 1, "pacer-i-00000000000000c1"));
     let again = s.when(in_progress(&s, 1, "pacer-i-00000000000000c1")).expect("ok");
     assert_eq!(Scenario::names(&again), ["webhook.absorbed"]);
+}
+
+#[test]
+fn githubs_times_and_sender_type_are_noted_after_the_deliverys_events() {
+    let mut s = Scenario::standard();
+    let at = |text: &str| Timestamp::parse_rfc3339(text).expect("a time");
+    let mut queued = hook("queued", 1, "octo/hello", &["self-hosted"]);
+    queued.created_at = Some(at("2024-05-01T10:00:00Z"));
+    queued.sender_type = "Bot".into();
+    let events = s.run(webhook("d-1", queued.clone()));
+    assert_eq!(Scenario::names(&events), ["job.queued", "job.github_noted"]);
+    match &events[1] {
+        Event::JobGithubNoted(n) => {
+            assert_eq!((n.job, n.delivery_id.as_str(), n.sender_type.as_str()), (JobId(1), "d-1", "Bot"));
+            assert_eq!((n.created_at, n.started_at, n.completed_at), (Some(at("2024-05-01T10:00:00Z")), None, None));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A repeated `queued` is a duplicate and notes nothing.
+    assert_eq!(Scenario::names(&outcome(&s, webhook("d-2", queued))), ["webhook.duplicate"]);
+    let mut done = hook("completed", 1, "octo/hello", &["self-hosted"]);
+    done.conclusion = Some(Conclusion::from("success"));
+    done.started_at = Some(at("2024-05-01T10:00:05Z"));
+    done.completed_at = Some(at("2024-05-01T10:03:00Z"));
+    let events = s.run(webhook("d-3", done.clone()));
+    assert_eq!(Scenario::names(&events), ["job.completed", "job.github_noted"]);
+    assert!(matches!(&events[1], Event::JobGithubNoted(n) if n.completed_at == Some(at("2024-05-01T10:03:00Z"))));
+    // A late webhook of a finished job is absorbed, and what it says is still noted.
+    let late = s.run(webhook("d-4", done));
+    assert_eq!(Scenario::names(&late), ["webhook.absorbed", "job.github_noted"]);
+    // A webhook carrying none of it notes nothing; one about a job not Pacer's neither.
+    assert_eq!(Scenario::names(&s.run(completed(1, "success", None))), ["webhook.absorbed"]);
+    let mut foreign = hook("queued", 2, "octo/hello", &["ubuntu-latest"]);
+    foreign.created_at = Some(at("2024-05-01T10:00:00Z"));
+    assert_eq!(Scenario::names(&s.run(webhook("d-5", foreign))), ["job.ignored"]);
+    assert_eq!(s.state.anomaly_count, 0);
 }

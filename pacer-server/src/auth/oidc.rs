@@ -1,8 +1,9 @@
 //! OpenID Connect sign-in: authorization code with PKCE (S256), a one-time `state`
 //! bound to the browser's flow and a `nonce` bound into the ID token; the ID token is verified
 //! against the issuer's published keys (signature, issuer, audience, expiry, nonce); access is
-//! granted by allowlists of verified emails, email domains or group claims. Every refusal is
-//! audited as `auth.oidc.login_denied` and shown to the browser as a short error code.
+//! granted by allowlists of emails, email domains or group claims, to an email the provider
+//! marked verified unless the operator turned that requirement off. Every refusal is audited as
+//! `auth.oidc.login_denied` and shown to the browser as a short error code.
 
 use crate::secrets::random_token;
 use base64::Engine as _;
@@ -29,7 +30,7 @@ pub struct OidcSettings {
     pub client_secret: String,
     /// Where the provider sends the browser back.
     pub redirect_url: String,
-    /// Allowed verified emails.
+    /// Allowed emails.
     pub allowed_emails: Vec<String>,
     /// Allowed email domains.
     pub allowed_domains: Vec<String>,
@@ -37,6 +38,10 @@ pub struct OidcSettings {
     pub allowed_groups: Vec<String>,
     /// The claim carrying groups.
     pub groups_claim: String,
+    /// The scopes requested (`openid` among them).
+    pub scopes: Vec<String>,
+    /// Refuse an email without `email_verified: true` (`email_unverified`).
+    pub require_email_verified: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -71,7 +76,7 @@ pub enum OidcError {
     /// The ID token did not verify.
     #[error("invalid_token")]
     InvalidToken(String),
-    /// The email is not verified.
+    /// The token has no email, or (as required) the provider did not mark it verified.
     #[error("email_unverified")]
     EmailUnverified,
     /// Not on any allowlist.
@@ -104,7 +109,7 @@ impl OidcError {
 /// The verified identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// The `email` claim, which the provider marked verified.
+    /// The `email` claim (marked verified by the provider, unless that is not required).
     pub email: String,
     /// The groups named by the configured groups claim (empty when absent).
     pub groups: Vec<String>,
@@ -168,7 +173,7 @@ impl Oidc {
                 .append_pair("response_type", "code")
                 .append_pair("client_id", &self.settings.client_id)
                 .append_pair("redirect_uri", &self.settings.redirect_url)
-                .append_pair("scope", "openid email profile groups")
+                .append_pair("scope", &self.settings.scopes.join(" "))
                 .append_pair("state", &state)
                 .append_pair("nonce", &nonce)
                 .append_pair("code_challenge", &pkce_challenge(&verifier))
@@ -260,7 +265,8 @@ impl Oidc {
             return Err(OidcError::BadNonce);
         }
         let email = claims["email"].as_str().unwrap_or_default().to_ascii_lowercase();
-        if email.is_empty() || claims["email_verified"].as_bool() != Some(true) {
+        let verified = claims["email_verified"].as_bool() == Some(true);
+        if email.is_empty() || (self.settings.require_email_verified && !verified) {
             return Err(OidcError::EmailUnverified);
         }
         let claim =
@@ -299,6 +305,8 @@ mod tests {
             allowed_domains: domains.iter().map(|s| s.to_string()).collect(),
             allowed_groups: groups.iter().map(|s| s.to_string()).collect(),
             groups_claim: "groups".into(),
+            scopes: vec!["openid".into()],
+            require_email_verified: true,
         })
         .expect("client")
     }

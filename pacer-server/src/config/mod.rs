@@ -21,7 +21,7 @@ mod sources;
 mod text;
 
 use sources::{ENVIRONMENT, Environment, YamlFile};
-use text::{list, optional, text};
+use text::{FromText, list, optional, text};
 
 /// A value that must never be printed, logged or serialized in clear.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -245,6 +245,11 @@ impl Default for DynamoConfig {
 pub struct AwsConfig {
     /// Region; required.
     pub region: String,
+    /// A named profile of the shared AWS config and credentials files, used by every AWS client
+    /// Pacer builds (EC2, IAM, Pricing; DynamoDB and S3 for a shared log); `None` = the SDK's
+    /// default chain.
+    #[serde(deserialize_with = "optional")]
+    pub profile: Option<String>,
     /// EC2 endpoint override (e.g. moto).
     #[serde(deserialize_with = "optional")]
     pub endpoint_url: Option<Url>,
@@ -263,6 +268,7 @@ impl Default for AwsConfig {
     fn default() -> Self {
         Self {
             region: String::new(),
+            profile: None,
             endpoint_url: None,
             pricing_endpoint_url: None,
             identity_certificates: Vec::new(),
@@ -362,7 +368,7 @@ impl Default for LocalAuthConfig {
 }
 
 /// `auth.oidc.*`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// Offer "Sign in with SSO".
@@ -377,10 +383,15 @@ pub struct OidcConfig {
     /// Callback URL (default: `<public_url>/auth/oidc/callback`).
     #[serde(deserialize_with = "optional")]
     pub redirect_url: Option<Url>,
-    /// Allowed emails (verified).
+    /// The scopes requested; `openid` among them.
+    #[serde(deserialize_with = "list")]
+    pub scopes: Vec<String>,
+    /// Refuse an email the provider does not mark `email_verified: true`.
+    pub require_email_verified: bool,
+    /// Allowed emails.
     #[serde(deserialize_with = "list")]
     pub allowed_emails: Vec<String>,
-    /// Allowed email domains (verified).
+    /// Allowed email domains.
     #[serde(deserialize_with = "list")]
     pub allowed_domains: Vec<String>,
     /// Allowed groups.
@@ -388,6 +399,24 @@ pub struct OidcConfig {
     pub allowed_groups: Vec<String>,
     /// The claim carrying groups.
     pub groups_claim: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer: None,
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            redirect_url: None,
+            scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+            require_email_verified: true,
+            allowed_emails: Vec::new(),
+            allowed_domains: Vec::new(),
+            allowed_groups: Vec::new(),
+            groups_claim: String::new(),
+        }
+    }
 }
 
 /// `dispatcher.*`
@@ -440,11 +469,61 @@ pub struct LoggingConfig {
     pub level: String,
     /// How log lines are written.
     pub format: LogFormat,
+    /// Where log lines go.
+    #[serde(deserialize_with = "text")]
+    pub output: LogOutput,
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text }
+        Self { level: "info".into(), format: LogFormat::Text, output: LogOutput::Stderr }
+    }
+}
+
+/// `logging.output`
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard error.
+    #[default]
+    Stderr,
+    /// Standard output.
+    Stdout,
+    /// A file the lines are appended to (created when missing).
+    File(PathBuf),
+}
+
+impl FromText for LogOutput {
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" => Err("must be stderr, stdout or a file path".into()),
+            "stderr" => Ok(LogOutput::Stderr),
+            "stdout" => Ok(LogOutput::Stdout),
+            path => Ok(LogOutput::File(path.into())),
+        }
+    }
+}
+
+impl Serialize for LogOutput {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LogOutput::Stderr => serializer.serialize_str("stderr"),
+            LogOutput::Stdout => serializer.serialize_str("stdout"),
+            LogOutput::File(path) => serializer.serialize_str(&path.to_string_lossy()),
+        }
+    }
+}
+
+impl LogOutput {
+    /// Opens the file of [`LogOutput::File`] for appending (creating it), or explains why it
+    /// cannot be; the standard streams need nothing opened.
+    pub fn open(&self) -> Result<Option<std::fs::File>, String> {
+        let LogOutput::File(path) = self else { return Ok(None) };
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(Some)
+            .map_err(|e| format!("cannot open {} to append logs: {e}", path.display()))
     }
 }
 
@@ -556,7 +635,7 @@ impl Config {
         if let Some(path) = path {
             figment = figment.merge(YamlFile::read(path)?);
         }
-        figment = figment.merge(Environment::read(&keys, env));
+        figment = figment.merge(Environment::read(&keys, &env));
         let mut errors: Vec<ConfigError> = Vec::new();
         let config = loop {
             match figment.extract_lossy::<Config>() {
@@ -581,6 +660,13 @@ impl Config {
             // A key whose value could not be read was validated at its default: not its error.
             let unread: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
             errors.extend(rules.into_iter().filter(|e| !unread.contains(&e.key)));
+        }
+        #[cfg(feature = "standalone")]
+        if let Some(profile) = &config.aws.profile
+            && !errors.iter().any(|e| e.key == "aws.profile")
+            && let Err(message) = profile_found(profile, &env)
+        {
+            errors.push(ConfigError { key: "aws.profile".into(), message });
         }
         if errors.is_empty() { Ok(config) } else { Err(ConfigErrors::in_key_order(errors, &keys)) }
     }
@@ -687,6 +773,12 @@ impl Config {
         if self.aws.region.trim().is_empty() {
             err("aws.region", "required");
         }
+        if let Some(profile) = &self.aws.profile
+            && (profile.chars().count() > 128
+                || profile.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '[' | ']')))
+        {
+            err("aws.profile", "must be a profile name (at most 128 characters, no spaces or brackets)");
+        }
         for (key, seconds) in [
             ("aws.operation_timeout_seconds", self.aws.operation_timeout_seconds),
             ("github.request_timeout_seconds", self.github.request_timeout_seconds),
@@ -760,6 +852,14 @@ impl Config {
             if !oidc.allowed_groups.is_empty() && oidc.groups_claim.is_empty() {
                 err("auth.oidc.groups_claim", "required with allowed_groups");
             }
+            if !oidc.scopes.iter().all(|scope| is_scope(scope)) {
+                err(
+                    "auth.oidc.scopes",
+                    "each scope is one word of printable characters (a list, or scopes separated by commas)",
+                );
+            } else if !oidc.scopes.iter().any(|scope| scope == "openid") {
+                err("auth.oidc.scopes", "must include openid (the sign-in is OpenID Connect)");
+            }
         }
         if !(1..=1_024).contains(&self.dispatcher.max_concurrent_launches) {
             err("dispatcher.max_concurrent_launches", "must be between 1 and 1024");
@@ -781,6 +881,14 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
             err("logging.level", "must be a level (error, warn, info, debug, trace) or a filter");
         }
+        if let LogOutput::File(path) = &self.logging.output {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if path.is_dir() {
+                err("logging.output", "is a directory: name a file to append the logs to");
+            } else if !parent.is_dir() {
+                err("logging.output", "its directory does not exist");
+            }
+        }
         if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
     }
 
@@ -788,6 +896,24 @@ impl Config {
     pub fn redacted(&self) -> String {
         serde_yaml_ng::to_string(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
     }
+}
+
+/// Whether the shared AWS config or credentials file that `env` points at defines `profile`.
+#[cfg(feature = "standalone")]
+fn profile_found(profile: &str, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    // The files are read with blocking reads; the future never waits on anything else.
+    match futures::executor::block_on(pacer_aws::profile_defined(profile, env)) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "no profile `{profile}` in the shared AWS config or credentials file (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and ~/.aws/credentials)"
+        )),
+        Err(error) => Err(format!("the shared AWS config files cannot be read: {error}")),
+    }
+}
+
+/// An OAuth scope token (RFC 6749 §3.3): printable ASCII but space, `"` and `\`.
+fn is_scope(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
 }
 
 fn is_email(text: &str) -> bool {
@@ -912,6 +1038,86 @@ mod tests {
                 "storage.dynamodb.poll_interval_ms"
             ]
         );
+    }
+
+    #[test]
+    fn aws_profile_names_a_profile_of_the_shared_files() {
+        assert_eq!(load("$MINIMAL", &[]).expect("valid").aws.profile, None, "unset: the default chain");
+        let files = tempfile::tempdir().expect("tempdir");
+        let config_file = files.path().join("config");
+        let credentials_file = files.path().join("credentials");
+        std::fs::write(&config_file, "[profile ci]\nregion = us-east-1\n").expect("write");
+        std::fs::write(&credentials_file, "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+            .expect("write");
+        let (config_file, credentials_file) =
+            (config_file.display().to_string(), credentials_file.display().to_string());
+        let with = |profile: &str| {
+            load(
+                "$MINIMAL",
+                &[
+                    ("PACER_AWS_PROFILE", profile),
+                    ("AWS_CONFIG_FILE", &config_file),
+                    ("AWS_SHARED_CREDENTIALS_FILE", &credentials_file),
+                ],
+            )
+        };
+        assert_eq!(with("ci").expect("valid").aws.profile.as_deref(), Some("ci"));
+        let unknown = with("prod").unwrap_err();
+        assert!(unknown.to_string().contains("aws.profile: no profile `prod`"), "{unknown}");
+        for bad in ["two words", "[ci]", &"p".repeat(129)] {
+            assert_eq!(keys(with(bad).unwrap_err()), ["aws.profile"], "{bad}");
+        }
+        let no_files = load("$MINIMAL", &[("PACER_AWS_PROFILE", "ci")]).unwrap_err();
+        assert_eq!(keys(no_files), ["aws.profile"], "the files are the ones the environment names");
+    }
+
+    #[test]
+    fn logging_output_is_a_stream_or_a_file_in_a_directory_that_exists() {
+        assert_eq!(load("$MINIMAL", &[]).expect("valid").logging.output, LogOutput::Stderr);
+        let output = |value: &str| load("$MINIMAL", &[("PACER_LOGGING_OUTPUT", value)]);
+        assert_eq!(output("stdout").expect("valid").logging.output, LogOutput::Stdout);
+        assert_eq!(output(" stderr ").expect("valid").logging.output, LogOutput::Stderr);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pacer.log");
+        assert_eq!(
+            output(&file.display().to_string()).expect("valid").logging.output,
+            LogOutput::File(file.clone())
+        );
+        assert!(!file.exists(), "validation creates nothing");
+        for bad in [dir.path().to_path_buf(), dir.path().join("missing/pacer.log")] {
+            let errors = output(&bad.display().to_string()).unwrap_err();
+            assert_eq!(keys(errors), ["logging.output"], "{}", bad.display());
+        }
+        let blank = load("$MINIMAL\nlogging:\n  output: ' '\n", &[]).unwrap_err();
+        assert!(blank.to_string().contains("logging.output: ` ` must be stderr, stdout or a file path"), "{blank}");
+        let read_back = output(&file.display().to_string()).expect("valid");
+        assert!(read_back.redacted().contains(&format!("output: {}", file.display())), "{}", read_back.redacted());
+    }
+
+    #[test]
+    fn oidc_scopes_include_openid_and_an_unverified_email_is_refused_by_default() {
+        let oidc = "$MINIMAL\nauth:\n  oidc:\n    enabled: true\n    issuer: https://sso.example.com\n    client_id: pacer\n    allowed_domains: [example.com]\n";
+        let config = load(oidc, &[]).expect("valid");
+        assert_eq!(config.auth.oidc.scopes, ["openid", "email", "profile"]);
+        assert!(config.auth.oidc.require_email_verified);
+        let config = load(
+            oidc,
+            &[("PACER_AUTH_OIDC_SCOPES", "openid,email,groups"), ("PACER_AUTH_OIDC_REQUIRE_EMAIL_VERIFIED", "false")],
+        )
+        .expect("valid");
+        assert_eq!(config.auth.oidc.scopes, ["openid", "email", "groups"]);
+        assert!(!config.auth.oidc.require_email_verified);
+        for (scopes, message) in [
+            ("email,profile", "must include openid"),
+            ("", "must include openid"),
+            ("openid email profile", "each scope is one word"),
+            ("openid,back\\slash", "each scope is one word"),
+        ] {
+            let errors = load(oidc, &[("PACER_AUTH_OIDC_SCOPES", scopes)]).unwrap_err();
+            assert!(errors.to_string().contains(&format!("auth.oidc.scopes: {message}")), "{scopes}: {errors}");
+        }
+        let not_a_bool = load(oidc, &[("PACER_AUTH_OIDC_REQUIRE_EMAIL_VERIFIED", "sometimes")]).unwrap_err();
+        assert_eq!(keys(not_a_bool), ["auth.oidc.require_email_verified"]);
     }
 
     #[test]

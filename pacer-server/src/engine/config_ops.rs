@@ -10,7 +10,7 @@ use crate::userdata::{ScriptContext, render};
 use pacer_aws::{ComputeError, materialize};
 use pacer_domain::{
     Backup, Command, ConfigCounts, FieldError, ImportPlan, MINUTE_MS, Pool, PoolId, PoolSpec, ProjectId,
-    Recorded, Rejection, TemplateRef, TemplateSpec, plan_import,
+    ProjectSpec, Recorded, Rejection, TemplateRef, TemplateSpec, plan_import,
 };
 use std::collections::BTreeMap;
 
@@ -110,6 +110,20 @@ impl Engine {
         }
     }
 
+    /// Updates a project; its tags cascade onto its pools' launch templates, so a pool whose
+    /// template no longer matches gets a new default version at once (a template that cannot
+    /// be updated now is retried by the next sync, and the `templates` health says so).
+    pub async fn update_project(
+        &self,
+        meta: Meta,
+        id: ProjectId,
+        spec: ProjectSpec,
+    ) -> Result<Vec<Recorded>, ConfigChangeError> {
+        let records = self.app.execute(Command::UpdateProject { id, spec }, meta.clone()).await?;
+        self.sync_templates_as(&meta).await;
+        Ok(records)
+    }
+
     /// Updates a pool: rules, AWS validation, a new default template version, record.
     pub async fn update_pool(
         &self,
@@ -163,7 +177,12 @@ impl Engine {
     /// Brings every pool's launch template up to date ([`Engine::sync_templates`]), recording
     /// the `templates` health.
     pub async fn sync_templates_recording_health(&self) {
-        let synced = self.sync_templates().await;
+        self.sync_templates_as(&Meta::by(pacer_domain::Actor::System)).await;
+    }
+
+    /// [`Engine::sync_templates_recording_health`] for a change `meta` made, recorded as its.
+    async fn sync_templates_as(&self, meta: &Meta) {
+        let synced = self.sync_templates(meta).await;
         if let Err(problem) = &synced {
             tracing::warn!(%problem, "some launch templates could not be brought up to date");
         }
@@ -173,7 +192,7 @@ impl Engine {
     /// Brings every pool's launch template in line with what Pacer would write now (public URL,
     /// bootstrap token, script version): a pool whose recorded fingerprint differs gets a new
     /// default version. Run at start, before the dispatcher launches anything.
-    pub async fn sync_templates(&self) -> Result<(), String> {
+    async fn sync_templates(&self, meta: &Meta) -> Result<(), String> {
         let _edit = self.config_lock.lock().await;
         let pools: Vec<Pool> = self.app.state().config.pools.values().cloned().collect();
         let mut problems = Vec::new();
@@ -187,8 +206,7 @@ impl Engine {
                 Ok(template) => {
                     tracing::info!(pool = %pool.spec.name, version = template.version, "launch template brought up to date");
                     let command = Command::RecordTemplate { pool: pool.id, template };
-                    if let Err(error) = self.app.execute(command, Meta::by(pacer_domain::Actor::System)).await
-                    {
+                    if let Err(error) = self.app.execute(command, meta.clone()).await {
                         problems.push(format!("pool {}: {error}", pool.spec.name));
                     }
                 }
@@ -333,7 +351,7 @@ impl Engine {
 
     /// Rotates every pool's bootstrap token (a new key): the previous ones stay valid for the
     /// longest max runtime (plus boot time), and every pool's template gets a new version.
-    pub async fn rotate_bootstrap_token(&self, meta: Meta) -> Result<Vec<Recorded>, ConfigChangeError> {
+    pub async fn rotate_bootstrap_token(&self, meta: Meta) -> Result<Vec<Reversioned>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         let valid_until = self.token_grace_end();
         let fingerprint = self
@@ -342,10 +360,9 @@ impl Engine {
             .await
             .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
         let command = Command::RotateBootstrapToken { fingerprint, previous_valid_until: valid_until };
-        let mut records = self.app.execute(command, meta.clone()).await?;
+        self.app.execute(command, meta.clone()).await?;
         let pools: Vec<Pool> = self.app.state().config.pools.values().cloned().collect();
-        records.extend(self.reversion(pools, &meta).await?);
-        Ok(records)
+        self.reversion(pools, &meta).await
     }
 
     /// Rotates one pool's bootstrap token: its previous one stays valid for the longest max
@@ -354,7 +371,7 @@ impl Engine {
         &self,
         meta: Meta,
         id: PoolId,
-    ) -> Result<Vec<Recorded>, ConfigChangeError> {
+    ) -> Result<Vec<Reversioned>, ConfigChangeError> {
         let _edit = self.config_lock.lock().await;
         let valid_until = self.token_grace_end();
         let command = Command::RotatePoolBootstrapToken { pool: id, previous_valid_until: valid_until };
@@ -363,10 +380,9 @@ impl Engine {
             .rotate_pool_bootstrap(id.0, valid_until)
             .await
             .map_err(|e| ConfigChangeError::Unavailable(format!("cannot store the new token: {e}")))?;
-        let mut records = self.app.execute(command, meta.clone()).await?;
+        self.app.execute(command, meta.clone()).await?;
         let pool = self.app.state().config.pool(id).cloned();
-        records.extend(self.reversion(pool.into_iter().collect(), &meta).await?);
-        Ok(records)
+        self.reversion(pool.into_iter().collect(), &meta).await
     }
 
     /// When a rotated-out bootstrap token stops working: the longest max runtime plus 15
@@ -377,26 +393,51 @@ impl Engine {
 
     /// Gives each pool's template a new version with its current token; a pool whose template
     /// cannot be re-versioned keeps its previous token (valid for its grace) until saved again.
-    async fn reversion(&self, pools: Vec<Pool>, meta: &Meta) -> Result<Vec<Recorded>, ConfigChangeError> {
-        let mut records = Vec::new();
+    async fn reversion(&self, pools: Vec<Pool>, meta: &Meta) -> Result<Vec<Reversioned>, ConfigChangeError> {
+        let mut outcomes = Vec::new();
         for pool in pools {
-            let Some(existing) = &pool.template else { continue };
-            let spec = TemplateSpec::for_pool(&self.app.state().config, &pool);
-            match materialize(&*self.compute, Some(existing), &spec, &self.script(pool.id, &pool.spec)).await
-            {
-                Ok(template) => {
-                    let command = Command::UpdatePool {
-                        id: pool.id,
-                        spec: pool.spec.clone(),
-                        template: Some(template),
-                    };
-                    records.extend(self.app.execute(command, meta.clone()).await?);
+            let outcome = match &pool.template {
+                None => Err("it has no launch template yet: saving the pool creates one".to_owned()),
+                Some(existing) => {
+                    let spec = TemplateSpec::for_pool(&self.app.state().config, &pool);
+                    match materialize(
+                        &*self.compute,
+                        Some(existing),
+                        &spec,
+                        &self.script(pool.id, &pool.spec),
+                    )
+                    .await
+                    {
+                        Ok(template) => {
+                            let version = template.version;
+                            let command = Command::UpdatePool {
+                                id: pool.id,
+                                spec: pool.spec.clone(),
+                                template: Some(template),
+                            };
+                            self.app.execute(command, meta.clone()).await?;
+                            Ok(version)
+                        }
+                        Err(error) => {
+                            tracing::warn!(pool = %pool.spec.name, %error, "pool keeps the previous token until saved again");
+                            Err(format!("{error}; it keeps its previous token until saved again"))
+                        }
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(pool = %pool.spec.name, %error, "pool keeps the previous token until saved again")
-                }
-            }
+            };
+            outcomes.push(Reversioned { pool: pool.id, name: pool.spec.name.clone(), outcome });
         }
-        Ok(records)
+        Ok(outcomes)
     }
+}
+
+/// What a rotation did to one pool's launch template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reversioned {
+    /// The pool.
+    pub pool: PoolId,
+    /// Its name.
+    pub name: String,
+    /// The template's new default version, or why it was not re-materialised.
+    pub outcome: Result<u64, String>,
 }

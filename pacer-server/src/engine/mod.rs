@@ -6,13 +6,15 @@
 //! run only on the replica holding the effects lease (`lease`).
 
 mod config_ops;
+mod detail;
 mod dispatcher;
 pub(crate) mod lease;
-mod reaper;
+pub(crate) mod reaper;
 mod redelivery;
 mod runner;
 
 pub(crate) use config_ops::ConfigChangeError;
+pub(crate) use detail::HEARTBEAT_INTERVAL_SECONDS;
 pub(crate) use runner::{CallbackError, IdentityProof};
 
 use crate::app::{App, AppError, Meta};
@@ -23,7 +25,7 @@ use pacer_aws::Compute;
 use pacer_domain::{Actor, Command};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The engine's tunables.
@@ -87,7 +89,8 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Tunables.
     pub settings: EngineSettings,
-    reaper_wake: Notify,
+    /// One reaper pass at a time: the loop's and `reconcileNow`'s.
+    reaper_pass: tokio::sync::Mutex<()>,
     /// Instances whose runner registration is under way (one at a time per instance).
     registering: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Runner refusals already recorded (instance, reason) and when, so a looping caller writes
@@ -101,6 +104,8 @@ pub struct Engine {
     snapshotter: std::sync::Mutex<pacer_store::Snapshotter>,
     /// The effects lease, when replicas share the log (set once, before the loops start).
     leadership: std::sync::OnceLock<Arc<lease::Leadership>>,
+    /// The job detail's steps cache and runner heartbeats.
+    detail: detail::Detail,
 }
 
 impl Engine {
@@ -124,7 +129,7 @@ impl Engine {
             secrets,
             metrics,
             settings,
-            reaper_wake: Notify::new(),
+            reaper_pass: tokio::sync::Mutex::new(()),
             registering: std::sync::Mutex::default(),
             refusals: std::sync::Mutex::default(),
             config_lock: tokio::sync::Mutex::new(()),
@@ -133,6 +138,7 @@ impl Engine {
             launches,
             snapshotter: std::sync::Mutex::default(),
             leadership: std::sync::OnceLock::new(),
+            detail: detail::Detail::default(),
         })
     }
 
@@ -205,9 +211,19 @@ impl Engine {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
     }
 
-    /// Runs the reaper now (the `reconcileNow` mutation).
-    pub fn reconcile_now(&self) {
-        self.reaper_wake.notify_one();
+    /// Runs a full reaper pass now and answers what it found (the `reconcileNow` mutation);
+    /// on replicas only the lease holder may (`Err` names the holder otherwise).
+    pub async fn reconcile_now(self: &Arc<Self>) -> Result<reaper::ReconcileReport, String> {
+        if !self.may_act() {
+            let holder = self.leadership().and_then(|l| l.seen()).map(|r| r.holder).filter(|h| !h.is_empty());
+            return Err(match holder {
+                Some(holder) => {
+                    format!("this replica does not run the reaper: {holder} holds the effects lease")
+                }
+                None => "no replica holds the effects lease right now; try again in a moment".to_owned(),
+            });
+        }
+        Ok(reaper::reconcile(self).await)
     }
 
     /// Executes a command as the system.

@@ -1,8 +1,9 @@
 //! The reaper, every `reaper.interval_seconds` and on demand: terminates instances past
 //! their pool's max runtime (deregistering their runner first), instances no job needs and
 //! instances whose work is over, describes every live instance in batches and records what
-//! vanished, then sweeps EC2 for instances tagged `gha:managed-by=pacer` that the log does not
-//! account for. Health of the `reaper` component follows the outcome of each full pass. Between
+//! vanished (terminating the stopped ones: their volumes still cost money), then sweeps EC2 for
+//! instances tagged `gha:managed-by=pacer` that the log does not account for. Each pass
+//! answers a [`ReconcileReport`] (the `reconcileNow` mutation runs one on demand). Health of the `reaper` component follows the outcome of each full pass. Between
 //! passes, every write that ends a job or a runner's work wakes a teardown: only the instances
 //! whose work is over, so nothing that ran a job outlives it by more than moments.
 
@@ -28,21 +29,16 @@ pub(super) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>
     let mut next_full = Instant::now();
     loop {
         if full {
-            let result = pass(&engine).await;
-            if let Err(message) = &result {
-                tracing::warn!(%message, "reaper pass incomplete");
-            }
-            engine.health("reaper", result).await;
+            reconcile(&engine).await;
             next_full = Instant::now() + engine.settings.reaper_interval;
         } else {
-            let problems = terminate(&engine, doomed(&engine, false)).await;
+            let (_, problems) = terminate(&engine, doomed(&engine, false)).await;
             if !problems.is_empty() {
                 tracing::warn!(message = %problems.join("; "), "teardown incomplete; the next pass retries");
             }
         }
         full = tokio::select! {
             _ = shutdown.changed() => return,
-            _ = engine.reaper_wake.notified() => true,
             _ = work_done.notified() => false,
             _ = tokio::time::sleep_until(next_full) => true,
         };
@@ -80,9 +76,15 @@ fn doomed(engine: &Engine, full: bool) -> Vec<(String, ReapReason, Option<Runner
 }
 
 /// Deregisters and terminates each doomed instance once and records the reaping; what failed.
-async fn terminate(engine: &Arc<Engine>, doomed: Vec<(String, ReapReason, Option<Runner>)>) -> Vec<String> {
+/// Terminates `doomed` (deregistering runners first) and records it: how many, and what
+/// went wrong.
+async fn terminate(
+    engine: &Arc<Engine>,
+    doomed: Vec<(String, ReapReason, Option<Runner>)>,
+) -> (usize, Vec<String>) {
     let mut problems = Vec::new();
     let mut reaped = HashSet::new();
+    let mut terminated = 0;
     for (instance, reason, runner) in doomed {
         if !engine.may_act() {
             break;
@@ -99,6 +101,7 @@ async fn terminate(engine: &Arc<Engine>, doomed: Vec<(String, ReapReason, Option
         }
         match engine.compute.terminate(std::slice::from_ref(&instance)).await {
             Ok(()) => {
+                terminated += 1;
                 if let Err(error) =
                     engine.system(Command::ReapInstance { instance: instance.clone(), reason }).await
                 {
@@ -111,53 +114,102 @@ async fn terminate(engine: &Arc<Engine>, doomed: Vec<(String, ReapReason, Option
             }
         }
     }
-    problems
+    (terminated, problems)
 }
 
-/// One full reaper pass; `Err` carries what went wrong (the pass still does what it can).
-pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
+/// What one full reaper pass found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Instances the log holds as live, described at EC2.
+    pub checked: usize,
+    /// Of those, terminated because their work was over, they ran past their pool's max
+    /// runtime, or no job needed them.
+    pub reaped: usize,
+    /// Of those, found no longer running (terminated, stopped or unknown to EC2) and recorded.
+    pub gone: usize,
+    /// Stopped or stopping instances terminated (known ones and orphans).
+    pub stopped_terminated: usize,
+    /// Tagged instances the log does not account for, found.
+    pub orphans: usize,
+    /// What went wrong (the pass still did what it could).
+    pub problems: Vec<String>,
+}
+
+/// One full pass, not overlapping another; records the reaper's health from its outcome.
+pub(super) async fn reconcile(engine: &Arc<Engine>) -> ReconcileReport {
+    let _one_at_a_time = engine.reaper_pass.lock().await;
+    let report = pass(engine).await;
+    let outcome = if report.problems.is_empty() { Ok(()) } else { Err(report.problems.join("; ")) };
+    if let Err(message) = &outcome {
+        tracing::warn!(%message, "reaper pass incomplete");
+    }
+    engine.health("reaper", outcome).await;
+    report
+}
+
+/// Terminates `instance`; whether it worked (else the problem is noted).
+async fn terminate_one(engine: &Engine, instance: &str, problems: &mut Vec<String>) -> bool {
+    match engine.compute.terminate(&[instance.to_owned()]).await {
+        Ok(()) => true,
+        Err(error) => {
+            engine.metrics.aws_error(AwsCall::Terminate, error.code().unwrap_or("other"));
+            problems.push(format!("could not terminate {instance}: {error}"));
+            false
+        }
+    }
+}
+
+async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
     let now = engine.app.now();
+    let mut report = ReconcileReport::default();
 
     // 1. Work over, over max runtime, and instances nobody needs.
-    let mut problems = terminate(engine, doomed(engine, true)).await;
+    (report.reaped, report.problems) = terminate(engine, doomed(engine, true)).await;
 
-    // 2. What became of every live instance.
+    // 2. What became of every live instance; the stopped ones are terminated.
     let live: Vec<String> = engine.app.state().instances.iter().map(|i| i.id.to_string()).collect();
+    report.checked = live.len();
     if !live.is_empty() {
         match engine.compute.describe(&live).await {
             Ok(statuses) => {
-                let observations: Vec<Observation> = statuses
-                    .into_iter()
-                    .filter(|s| !s.state.is_live())
-                    .map(|s| Observation {
-                        instance: s.instance_id,
+                let mut observations = Vec::new();
+                for status in statuses.into_iter().filter(|s| !s.state.is_live()) {
+                    if status.state.is_stopped()
+                        && engine.may_act()
+                        && terminate_one(engine, &status.instance_id, &mut report.problems).await
+                    {
+                        report.stopped_terminated += 1;
+                    }
+                    observations.push(Observation {
+                        instance: status.instance_id,
                         alive: false,
-                        state: if s.state == InstanceState::Gone {
+                        state: if status.state == InstanceState::Gone {
                             "vanished".into()
                         } else {
-                            s.state.as_str().into()
+                            status.state.as_str().into()
                         },
-                        reason: s.state_reason.unwrap_or_default(),
-                    })
-                    .collect();
+                        reason: status.state_reason.unwrap_or_default(),
+                    });
+                }
+                report.gone = observations.len();
                 if !observations.is_empty()
                     && let Err(error) = engine.system(Command::ObserveInstances(observations)).await
                 {
-                    problems.push(format!("could not record instance states: {error}"));
+                    report.problems.push(format!("could not record instance states: {error}"));
                 }
             }
             Err(error) => {
                 engine.metrics.aws_error(AwsCall::Describe, error.code().unwrap_or("other"));
-                problems.push(format!("could not describe instances: {error}"));
+                report.problems.push(format!("could not describe instances: {error}"));
             }
         }
     }
 
-    // 3. Orphans: tagged instances the log does not know, or whose job has ended long ago.
+    // 3. Orphans: tagged instances the log does not know, running or stopped.
     match engine.compute.list_managed().await {
         Ok(managed) => {
             let grace = engine.settings.orphan_grace.as_millis() as i64;
-            for status in managed.into_iter().filter(|s| s.state.is_live()) {
+            for status in managed.into_iter().filter(|s| s.state.is_live() || s.state.is_stopped()) {
                 let old_enough = status.launched_at.is_none_or(|at| now.millis_since(at) >= grace);
                 let known = engine.app.state().instances.get(&status.instance_id).is_some();
                 if known || !old_enough {
@@ -166,16 +218,11 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                 if !engine.may_act() {
                     break;
                 }
-                let terminated =
-                    match engine.compute.terminate(std::slice::from_ref(&status.instance_id)).await {
-                        Ok(()) => true,
-                        Err(error) => {
-                            engine.metrics.aws_error(AwsCall::Terminate, error.code().unwrap_or("other"));
-                            problems
-                                .push(format!("could not terminate orphan {}: {error}", status.instance_id));
-                            false
-                        }
-                    };
+                report.orphans += 1;
+                let terminated = terminate_one(engine, &status.instance_id, &mut report.problems).await;
+                if terminated && status.state.is_stopped() {
+                    report.stopped_terminated += 1;
+                }
                 let found = InstanceOrphanFound {
                     instance: status.instance_id.clone(),
                     job_tag: status.tags.get(TAG_JOB_ID).cloned(),
@@ -184,13 +231,13 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
                 };
                 tracing::warn!(instance = %status.instance_id, terminated, "orphan instance found");
                 if let Err(error) = engine.system(Command::RecordOrphan(found)).await {
-                    problems.push(format!("could not record orphan {}: {error}", status.instance_id));
+                    report.problems.push(format!("could not record orphan {}: {error}", status.instance_id));
                 }
             }
         }
         Err(error) => {
             engine.metrics.aws_error(AwsCall::ListManaged, error.code().unwrap_or("other"));
-            problems.push(format!("could not list managed instances: {error}"));
+            report.problems.push(format!("could not list managed instances: {error}"));
         }
     }
 
@@ -201,7 +248,8 @@ pub(super) async fn pass(engine: &Arc<Engine>) -> Result<(), String> {
         tracing::warn!(%error, "could not prune callback tokens");
     }
     engine.forget_refusals();
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    engine.prune_job_detail().await;
+    report
 }
 
 /// Where a job's runner is registered: its repo (repo scope) or its org (org scope).

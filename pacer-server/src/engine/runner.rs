@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// The instance a valid callback token belongs to, while that instance is live.
-    fn check_callback(&self, token: &str) -> Result<String, CallbackError> {
+    pub(super) fn check_callback(&self, token: &str) -> Result<String, CallbackError> {
         let instance = self.token_instance(token)?;
         if self.app.state().instances.get(&instance).is_none() {
             return Err(CallbackError::Gone(format!("instance {instance} has ended")));

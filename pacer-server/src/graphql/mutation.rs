@@ -1,7 +1,7 @@
 //! Mutations, thin: build a command (or call the engine's EC2-aware edit), record it as the
 //! signed-in user, return the view.
 
-use super::query::{ConsoleUser, Settings, settings};
+use super::query::{ConsoleUser, PoolReversion, ReconcileReport, Settings, TokenRotation, settings};
 use super::types::*;
 use super::{
     ErrorCode, WithField, app_error, config_error, engine, error, invalid, parse_id, principal, rejected,
@@ -170,18 +170,15 @@ impl ConfigMutation {
             .ok_or_else(|| error(ErrorCode::NotFound, "project vanished"))
     }
 
-    /// Replaces a project's settings. NOT_FOUND for an unknown id; INVALID_INPUT for bad or taken
-    /// fields, or tags that would exceed 44 with a pool's and repo's; CONFLICT when switching to
-    /// ORG scope with repos still bound.
+    /// Replaces a project's settings; a tag change gives its pools' launch templates a new
+    /// version at once. NOT_FOUND for an unknown id; INVALID_INPUT for bad or taken fields, or
+    /// tags that would exceed 44 with a pool's and repo's; CONFLICT when switching to ORG scope
+    /// with repos still bound.
     async fn update_project(&self, ctx: &Context<'_>, id: ID, input: ProjectInput) -> Result<ProjectView> {
         let engine = engine(ctx)?;
         let id = ProjectId(parse_id("id", &id)?);
         let spec = input.spec().map_err(|fields| invalid(ctx, fields))?;
-        engine
-            .app
-            .execute(Command::UpdateProject { id, spec }, meta(ctx)?)
-            .await
-            .map_err(|e| app_error(ctx, e))?;
+        engine.update_project(meta(ctx)?, id, spec).await.map_err(|e| config_error(ctx, e))?;
         let state = engine.app.state();
         state
             .config
@@ -371,12 +368,25 @@ pub(super) struct SystemMutation;
 impl SystemMutation {
     /// Rotates every pool's bootstrap token (each pool's instances carry their pool's token
     /// only): the previous ones stay valid for the longest pool max runtime plus 15 minutes, and
-    /// every pool's launch template gets a new version with its new token. UNAVAILABLE when the
-    /// key cannot be stored or recorded.
-    async fn rotate_bootstrap_token(&self, ctx: &Context<'_>) -> Result<Settings> {
+    /// every pool's launch template gets a new version with its new token; the answer says per
+    /// pool whether that worked (a pool whose template could not be re-versioned keeps its
+    /// previous token until it is saved again). UNAVAILABLE when the key cannot be stored or
+    /// recorded.
+    async fn rotate_bootstrap_token(&self, ctx: &Context<'_>) -> Result<TokenRotation> {
         let engine = engine(ctx)?;
-        engine.rotate_bootstrap_token(meta(ctx)?).await.map_err(|e| config_error(ctx, e))?;
-        Ok(settings(engine))
+        let pools = engine.rotate_bootstrap_token(meta(ctx)?).await.map_err(|e| config_error(ctx, e))?;
+        Ok(TokenRotation {
+            settings: settings(engine),
+            pools: pools
+                .into_iter()
+                .map(|p| PoolReversion {
+                    pool_id: ID(p.pool.0.to_string()),
+                    pool_name: p.name,
+                    template_version: p.outcome.as_ref().ok().map(|&v| i32::try_from(v).unwrap_or(i32::MAX)),
+                    error: p.outcome.err(),
+                })
+                .collect(),
+        })
     }
 
     /// Starts creating Pacer's GitHub App from its manifest (webhook, the `workflow_job` event
@@ -437,12 +447,22 @@ impl SystemMutation {
         Ok(settings(engine))
     }
 
-    /// Wakes the reaper now instead of at its next pass (`reaper.interval_seconds`, default 60):
-    /// instances past max runtime are reaped, vanished ones recorded lost, untracked ones
-    /// terminated. Returns true at once, before the pass ends.
-    async fn reconcile_now(&self, ctx: &Context<'_>) -> Result<bool> {
-        engine(ctx)?.reconcile_now();
-        Ok(true)
+    /// Runs a full reaper pass now instead of at its next one (`reaper.interval_seconds`,
+    /// default 60) and answers what it found: instances whose work is over or past max runtime
+    /// are reaped, vanished ones recorded lost, stopped ones and untracked ones terminated.
+    /// Takes as long as the pass (EC2 calls). UNAVAILABLE on a replica that does not hold the
+    /// effects lease (the message names the holder).
+    async fn reconcile_now(&self, ctx: &Context<'_>) -> Result<ReconcileReport> {
+        let report = engine(ctx)?.reconcile_now().await.map_err(|e| error(ErrorCode::Unavailable, e))?;
+        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(ReconcileReport {
+            checked: count(report.checked),
+            reaped: count(report.reaped),
+            gone: count(report.gone),
+            stopped_terminated: count(report.stopped_terminated),
+            orphans: count(report.orphans),
+            problems: report.problems,
+        })
     }
 
     /// Disables a user (`user.disabled`): every session of theirs ends at once, open WebSockets

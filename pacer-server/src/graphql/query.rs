@@ -156,12 +156,13 @@ impl JobsQuery {
         let engine = engine(ctx)?;
         let id = pacer_domain::JobId(parse_id("id", &id)?);
         let state = engine.app.state();
-        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, engine.app.now(), engine.launch_slots())))
+        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, engine.app.now(), engine.launch_slots()).detailed()))
     }
 }
 
-/// A stats window: either `days` (the last `days` × 24 hours, ending with the current UTC hour)
-/// or both `from` and `to` (widened to whole UTC hours); anything else is INVALID_INPUT with
+/// A stats window: `days` (the last `days` × 24 hours, ending with the current UTC hour), both
+/// `from` and `to` (widened to whole UTC hours), or `monthToDate: true` (from the start of the
+/// current UTC month to the end of the current hour); anything else is INVALID_INPUT with
 /// `extensions.field` `window`.
 #[derive(InputObject, Clone, Copy)]
 pub(super) struct StatsWindow {
@@ -171,25 +172,40 @@ pub(super) struct StatsWindow {
     pub from: Option<DateTime>,
     /// End of a custom window, exclusive: after `from` and at most 400 days later.
     pub to: Option<DateTime>,
+    /// The current UTC month so far (the Overview's spend card); only `true` is a window.
+    pub month_to_date: Option<bool>,
 }
 
 impl StatsWindow {
     fn window(self, now: Timestamp) -> Result<Window> {
         let bad =
             |message: &str| error(ErrorCode::InvalidInput, message.to_owned()).extend_with_field("window");
-        match (self.days, self.from, self.to) {
-            (Some(days), None, None) if (1..=366).contains(&days) => Ok(Window::last_days(now, days as u32)),
-            (Some(_), None, None) => Err(bad("days must be between 1 and 366")),
-            (None, Some(from), Some(to)) if to.0 > from.0 => {
+        match (self.days, self.from, self.to, self.month_to_date) {
+            (Some(days), None, None, None) if (1..=366).contains(&days) => {
+                Ok(Window::last_days(now, days as u32))
+            }
+            (Some(_), None, None, None) => Err(bad("days must be between 1 and 366")),
+            (None, Some(from), Some(to), None) if to.0 > from.0 => {
                 if to.0.millis() - from.0.millis() > 400 * pacer_domain::DAY_MS {
                     return Err(bad("a custom window spans at most 400 days"));
                 }
                 Ok(Window::custom(from.0, to.0))
             }
-            (None, Some(_), Some(_)) => Err(bad("to must be after from")),
-            _ => Err(bad("give either days, or from and to")),
+            (None, Some(_), Some(_), None) => Err(bad("to must be after from")),
+            (None, None, None, Some(true)) => {
+                let today = now.date();
+                let first = Date::new(today.year, today.month, 1).map_or(now, Date::start);
+                Ok(Window::custom(first, now.plus_millis(1)))
+            }
+            _ => Err(bad("give either days, from and to, or monthToDate: true")),
         }
     }
+}
+
+/// The project a `projectId` argument narrows to (a numeric id, else INVALID_INPUT naming
+/// `projectId`); a project that never had jobs, or was deleted, matches what it still has.
+fn project_filter(id: Option<&ID>) -> Result<Option<ProjectId>> {
+    id.map(|id| parse_id("projectId", id).map(ProjectId)).transpose()
 }
 
 /// What stats rows are grouped by.
@@ -225,27 +241,33 @@ pub(super) struct StatsRow {
     pub cancelled: i32,
     /// Of which reaped.
     pub reaped: i32,
-    /// Total runner time (running to end), in whole seconds.
+    /// Runner time in whole seconds: Σ (job end − launch of the instance it had); a job that
+    /// never had an instance adds nothing.
     pub runner_seconds: BigInt,
-    /// Estimated cost of the priced jobs; unpriced jobs add nothing.
+    /// Cost: Σ price × (terminated − launched) of the instances billed to these jobs, with a
+    /// running estimate to now for those still up; jobs without cost add nothing.
     pub cost: Money,
-    /// Jobs that ran on an instance without a price quote.
+    /// Jobs without cost: none of their instances had a price quote, or they never had one (the
+    /// launch failed, or they ended before one was launched).
     pub unpriced: i32,
 }
 
+fn count(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
 fn row(key: String, label: String, c: &pacer_domain::Counters) -> StatsRow {
-    let n = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
     StatsRow {
         key,
         label,
-        jobs: n(c.jobs),
-        completed: n(c.completed),
-        failed: n(c.failed),
-        cancelled: n(c.cancelled),
-        reaped: n(c.reaped),
+        jobs: count(c.jobs),
+        completed: count(c.completed),
+        failed: count(c.failed),
+        cancelled: count(c.cancelled),
+        reaped: count(c.reaped),
         runner_seconds: BigInt(c.runner_ms / 1_000),
         cost: c.cost.into(),
-        unpriced: n(c.unpriced),
+        unpriced: count(c.unpriced),
     }
 }
 
@@ -258,9 +280,9 @@ pub(super) struct Stats {
     pub to: DateTime,
     /// What `rows` are grouped by.
     pub group_by: StatsGroup,
-    /// Every job that ended in the window, in one row (key `total`).
+    /// Every job that ended in the window (of the project asked for), in one row (key `total`).
     pub totals: StatsRow,
-    /// One row per group, most jobs first (ties by label).
+    /// One row per group, highest cost first, then most jobs (ties by label).
     pub rows: Vec<StatsRow>,
 }
 
@@ -273,6 +295,8 @@ pub(super) struct DayPoint {
     pub completed: i32,
     /// Jobs failed or reaped that day.
     pub failed_or_reaped: i32,
+    /// Jobs cancelled that day.
+    pub cancelled: i32,
 }
 
 /// Jobs per sender over a window.
@@ -284,12 +308,25 @@ pub(super) struct SenderCount {
     pub jobs: i32,
 }
 
-/// Top spenders over a window.
+/// Spend over a window: the total and the top spenders.
 #[derive(SimpleObject)]
 pub(super) struct Spend {
-    /// Projects with jobs that ended in the window, highest estimated cost first (ties by name).
+    /// Start of the window, inclusive, on a whole UTC hour.
+    pub from: DateTime,
+    /// End of the window, exclusive, on a whole UTC hour.
+    pub to: DateTime,
+    /// Cost of every job that ended in the window (of the project asked for), as `stats`
+    /// counts it.
+    pub total: Money,
+    /// Jobs that ended in the window.
+    pub jobs: i32,
+    /// Of which without cost (as `StatsRow.unpriced`).
+    pub unpriced: i32,
+    /// Projects with jobs that ended in the window, highest cost first, then most jobs (ties by
+    /// name).
     pub projects: Vec<SpendRow>,
-    /// Repos with jobs that ended in the window, highest estimated cost first (ties by name).
+    /// Repos with jobs that ended in the window, highest cost first, then most jobs (ties by
+    /// name).
     pub repos: Vec<SpendRow>,
 }
 
@@ -298,7 +335,7 @@ pub(super) struct Spend {
 pub(super) struct SpendRow {
     /// Project name or `owner/repo`.
     pub name: String,
-    /// Estimated cost of its jobs that ended in the window.
+    /// Cost of its jobs that ended in the window.
     pub cost: Money,
     /// Its jobs that ended in the window.
     pub jobs: i32,
@@ -329,7 +366,7 @@ pub(super) struct Overview {
 pub(crate) fn overview(state: &State, now: Timestamp, days: i32) -> Overview {
     use pacer_domain::JobStatus as S;
     let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    let total = state.rollups.total(Window::last_days(now, days.clamp(1, 366) as u32));
+    let total = state.rollups.total(Window::last_days(now, days.clamp(1, 366) as u32), None);
     Overview {
         window_days: days,
         projects: n(state.config.projects.len()),
@@ -338,8 +375,8 @@ pub(crate) fn overview(state: &State, now: Timestamp, days: i32) -> Overview {
             + state.jobs.count(S::Claimed)
             + state.jobs.count(S::Starting)),
         running: n(state.jobs.count(S::Running)),
-        completed: i32::try_from(total.completed).unwrap_or(i32::MAX),
-        failed_or_reaped: i32::try_from(total.failed_or_reaped()).unwrap_or(i32::MAX),
+        completed: count(total.completed),
+        failed_or_reaped: count(total.failed_or_reaped()),
         last_seq: state.last_seq.into(),
     }
 }
@@ -370,21 +407,71 @@ fn group_label(state: &State, key: GroupKey) -> (String, String) {
     }
 }
 
-fn ranked(state: &State, window: Window, group: GroupBy) -> Vec<(String, String, pacer_domain::Counters)> {
+/// How a ranking orders its rows (ties by label either way).
+#[derive(Clone, Copy)]
+enum Rank {
+    /// Highest cost first, then most jobs.
+    Cost,
+    /// Most jobs first.
+    Jobs,
+}
+
+/// The groups of `group` over `window` (of `project`'s jobs, or every job), costs estimated to
+/// `now`, as (key, label, counters) in `rank` order.
+fn ranked(
+    state: &State,
+    window: Window,
+    group: GroupBy,
+    project: Option<ProjectId>,
+    now: Timestamp,
+    rank: Rank,
+) -> Vec<(String, String, pacer_domain::Counters)> {
     let mut rows: Vec<_> = state
-        .rollups
-        .sum(window, group)
+        .stats(window, group, project, now)
         .into_iter()
         .map(|(key, counters)| {
             let (key, label) = group_label(state, key);
             (key, label, counters)
         })
         .collect();
-    rows.sort_by(|a, b| b.2.jobs.cmp(&a.2.jobs).then_with(|| a.1.cmp(&b.1)));
+    rows.sort_by(|a, b| {
+        let jobs = b.2.jobs.cmp(&a.2.jobs);
+        match rank {
+            Rank::Cost => b.2.cost.cmp(&a.2.cost).then(jobs),
+            Rank::Jobs => jobs,
+        }
+        .then_with(|| a.1.cmp(&b.1))
+    });
     rows
 }
 
-/// The overview tiles, stats, daily series, top senders and spend.
+/// The UTC days `dailySeries` covers: a month (`year` and `month`, each defaulting to the
+/// current one), or every day `window` touches; `[from, to)` day numbers.
+fn series_days(
+    now: Timestamp,
+    year: Option<i32>,
+    month: Option<i32>,
+    window: Option<StatsWindow>,
+) -> Result<(i32, i32)> {
+    if let Some(window) = window {
+        if year.is_some() || month.is_some() {
+            return Err(error(ErrorCode::InvalidInput, "give either year and month, or window")
+                .extend_with_field("window"));
+        }
+        let range = window.window(now)?;
+        return Ok((range.from.day(), range.to.plus_millis(-1).day() + 1));
+    }
+    let today = now.date();
+    let year = year.unwrap_or(today.year);
+    let month = month.map_or(today.month, |m| m.clamp(0, 13) as u32);
+    let first = Date::new(year, month, 1)
+        .ok_or_else(|| error(ErrorCode::InvalidInput, "no such month").extend_with_field("month"))?;
+    let from = first.to_day();
+    Ok((from, from + days_in_month(year, month) as i32))
+}
+
+/// The overview tiles, stats, daily series, top senders and spend. Costs are as the stats
+/// count them: settled when an instance ends, estimated to now while it is up.
 #[derive(Default)]
 pub(super) struct StatsQuery;
 
@@ -401,16 +488,20 @@ impl StatsQuery {
         Ok(overview(&engine.app.state(), engine.app.now(), window_days))
     }
 
-    /// Jobs that ended, runner time, estimated cost and unpriced jobs over a window, in total and
-    /// per group; INVALID_INPUT for a bad window.
+    /// Jobs that ended, runner time, cost and jobs without cost over a window, in total and per
+    /// group, of every job or of one project's (`projectId`); INVALID_INPUT for a bad window or
+    /// a non-numeric `projectId`.
     async fn stats(
         &self,
         ctx: &Context<'_>,
         window: StatsWindow,
         #[graphql(default_with = "StatsGroup::Project")] group_by: StatsGroup,
+        project_id: Option<ID>,
     ) -> Result<Stats> {
         let engine = engine(ctx)?;
-        let range = window.window(engine.app.now())?;
+        let now = engine.app.now();
+        let range = window.window(now)?;
+        let project = project_filter(project_id.as_ref())?;
         let state = engine.app.state();
         let group = match group_by {
             StatsGroup::Project => GroupBy::Project,
@@ -418,70 +509,81 @@ impl StatsQuery {
             StatsGroup::Repo => GroupBy::Repo,
             StatsGroup::Label => GroupBy::Label,
         };
-        let totals = state.rollups.total(range);
+        let totals = state.stats_total(range, project, now);
         Ok(Stats {
             from: range.from.into(),
             to: range.to.into(),
             group_by,
             totals: row("total".into(), "Total".into(), &totals),
-            rows: ranked(&state, range, group).into_iter().map(|(k, l, c)| row(k, l, &c)).collect(),
+            rows: ranked(&state, range, group, project, now, Rank::Cost)
+                .into_iter()
+                .map(|(k, l, c)| row(k, l, &c))
+                .collect(),
         })
     }
 
-    /// Completed vs failed/reaped jobs per UTC day of a month, one point per day: `year` defaults
-    /// to the current one, `month` (1 to 12, else INVALID_INPUT) to the current month.
+    /// Completed, failed/reaped and cancelled jobs per UTC day, one point per day, of every job
+    /// or of one project's (`projectId`): the days of a month (`year` defaults to the current
+    /// one, `month`, 1 to 12, to the current month), or every day a `window` touches (each day
+    /// counted whole). INVALID_INPUT for a bad month or window, both, or a non-numeric
+    /// `projectId`.
     async fn daily_series(
         &self,
         ctx: &Context<'_>,
         year: Option<i32>,
         month: Option<i32>,
+        window: Option<StatsWindow>,
+        project_id: Option<ID>,
     ) -> Result<Vec<DayPoint>> {
         let engine = engine(ctx)?;
-        let today = engine.app.now().date();
-        let year = year.unwrap_or(today.year);
-        let month = month.map_or(today.month, |m| m.clamp(0, 13) as u32);
-        let first = Date::new(year, month, 1)
-            .ok_or_else(|| error(ErrorCode::InvalidInput, "no such month").extend_with_field("month"))?;
-        let from = first.to_day();
-        let to = from + days_in_month(year, month) as i32;
+        let (from, to) = series_days(engine.app.now(), year, month, window)?;
+        let project = project_filter(project_id.as_ref())?;
         let state = engine.app.state();
         Ok(state
             .rollups
-            .daily_totals(from, to)
+            .daily_totals(from, to, project)
             .into_iter()
             .map(|(day, c)| DayPoint {
                 date: Date::from_day(day).to_string(),
-                completed: i32::try_from(c.completed).unwrap_or(i32::MAX),
-                failed_or_reaped: i32::try_from(c.failed_or_reaped()).unwrap_or(i32::MAX),
+                completed: count(c.completed),
+                failed_or_reaped: count(c.failed_or_reaped()),
+                cancelled: count(c.cancelled),
             })
             .collect())
     }
 
-    /// Senders by jobs that ended in a window, most first (ties by login); `limit` is clamped to 1
-    /// to 100. INVALID_INPUT for a bad window.
+    /// Senders by jobs that ended in a window (of every job, or of one project's), most first
+    /// (ties by login); `limit` is clamped to 1 to 100. INVALID_INPUT for a bad window or a
+    /// non-numeric `projectId`.
     async fn top_senders(
         &self,
         ctx: &Context<'_>,
         window: StatsWindow,
         #[graphql(default = 5)] limit: i32,
+        project_id: Option<ID>,
     ) -> Result<Vec<SenderCount>> {
         let engine = engine(ctx)?;
-        let range = window.window(engine.app.now())?;
+        let now = engine.app.now();
+        let range = window.window(now)?;
+        let project = project_filter(project_id.as_ref())?;
         let state = engine.app.state();
-        Ok(ranked(&state, range, GroupBy::Sender)
+        Ok(ranked(&state, range, GroupBy::Sender, project, now, Rank::Jobs)
             .into_iter()
             .take(limit.clamp(1, 100) as usize)
-            .map(|(_, sender, c)| SenderCount { sender, jobs: i32::try_from(c.jobs).unwrap_or(i32::MAX) })
+            .map(|(_, sender, c)| SenderCount { sender, jobs: count(c.jobs) })
             .collect())
     }
 
-    /// Top projects and repos by estimated spend over a window (default: the last 30 days);
-    /// `limit` rows per list, clamped to 1 to 100. INVALID_INPUT for a bad window.
+    /// Spend over a window (default: the last 30 days), of every job or of one project's
+    /// (`projectId`): the total, the jobs and those without cost, and the top projects and
+    /// repos, `limit` rows per list, clamped to 1 to 100. INVALID_INPUT for a bad window or a
+    /// non-numeric `projectId`.
     async fn spend(
         &self,
         ctx: &Context<'_>,
         window: Option<StatsWindow>,
         #[graphql(default = 5)] limit: i32,
+        project_id: Option<ID>,
     ) -> Result<Spend> {
         let engine = engine(ctx)?;
         let now = engine.app.now();
@@ -489,21 +591,26 @@ impl StatsQuery {
             Some(w) => w.window(now)?,
             None => Window::last_days(now, 30),
         };
+        let project = project_filter(project_id.as_ref())?;
         let state = engine.app.state();
         let top = |group| {
-            let mut rows = ranked(&state, range, group);
-            rows.sort_by(|a, b| b.2.cost.cmp(&a.2.cost).then_with(|| a.1.cmp(&b.1)));
-            rows.into_iter()
+            ranked(&state, range, group, project, now, Rank::Cost)
+                .into_iter()
                 .filter(|(_, _, c)| c.jobs > 0)
                 .take(limit.clamp(1, 100) as usize)
-                .map(|(_, name, c)| SpendRow {
-                    name,
-                    cost: c.cost.into(),
-                    jobs: i32::try_from(c.jobs).unwrap_or(i32::MAX),
-                })
+                .map(|(_, name, c)| SpendRow { name, cost: c.cost.into(), jobs: count(c.jobs) })
                 .collect()
         };
-        Ok(Spend { projects: top(GroupBy::Project), repos: top(GroupBy::Repo) })
+        let total = state.stats_total(range, project, now);
+        Ok(Spend {
+            from: range.from.into(),
+            to: range.to.into(),
+            total: total.cost.into(),
+            jobs: count(total.jobs),
+            unpriced: count(total.unpriced),
+            projects: top(GroupBy::Project),
+            repos: top(GroupBy::Repo),
+        })
     }
 }
 
@@ -818,6 +925,13 @@ impl AuditLogQuery {
         .await
     }
 
+    /// The head of the log's tamper-evident chain: its last record and that record's chain hash.
+    /// Noted somewhere else, it lets anyone check the log (`pacer verify`) or an export
+    /// (`GET /api/audit/export`) against it later. Errors as `audit`.
+    async fn audit_chain(&self, ctx: &Context<'_>) -> Result<AuditChain> {
+        Ok(with_log(engine(ctx)?, pacer_store::chain_head).await?.into())
+    }
+
     /// Every event name (`noun.past_participle`), for the audit filter and the `events`
     /// subscription.
     async fn actions(&self) -> Vec<String> {
@@ -931,6 +1045,51 @@ pub(super) struct Settings {
     pub previous_token_valid_until: Option<DateTime>,
     /// Pacer's URL as instances reach it (`server.public_url`).
     pub public_url: String,
+    /// The bootstrap key's first characters, the rest masked: enough to tell keys apart.
+    pub bootstrap_token_masked: String,
+    /// When the bootstrap token was last rotated; null before the first rotation.
+    pub bootstrap_token_rotated_at: Option<DateTime>,
+}
+
+/// What `reconcileNow`'s reaper pass found and did.
+#[derive(SimpleObject)]
+pub(super) struct ReconcileReport {
+    /// Instances the log holds as live, described at EC2.
+    pub checked: i32,
+    /// Terminated because their work was over, they ran past their pool's max runtime, or no
+    /// job needed them.
+    pub reaped: i32,
+    /// Found no longer running (terminated, stopped or unknown to EC2), recorded.
+    pub gone: i32,
+    /// Stopped or stopping instances terminated (their volumes still cost money).
+    pub stopped_terminated: i32,
+    /// Tagged instances the log does not account for, found and terminated.
+    pub orphans: i32,
+    /// What went wrong; the pass still did what it could.
+    pub problems: Vec<String>,
+}
+
+/// What `rotateBootstrapToken` did.
+#[derive(SimpleObject)]
+pub(super) struct TokenRotation {
+    /// The settings after it.
+    pub settings: Settings,
+    /// Each pool's launch template.
+    pub pools: Vec<PoolReversion>,
+}
+
+/// Whether a rotation re-materialised one pool's launch template.
+#[derive(SimpleObject)]
+pub(super) struct PoolReversion {
+    /// The pool.
+    pub pool_id: ID,
+    /// Its name.
+    pub pool_name: String,
+    /// The template's new default version; null when it was not re-materialised.
+    pub template_version: Option<i32>,
+    /// Why it was not (the pool keeps its previous token, valid for the grace, until saved);
+    /// null when it was.
+    pub error: Option<String>,
 }
 
 /// Where this Pacer stands among the replicas sharing its log (`storage.backend: dynamodb`).
@@ -1130,6 +1289,8 @@ pub(crate) fn settings(engine: &crate::engine::Engine) -> Settings {
         ),
         previous_token_valid_until: state.settings.previous_token_valid_until.map(Into::into),
         public_url: engine.settings.public_url.clone(),
+        bootstrap_token_masked: engine.secrets.bootstrap_masked(),
+        bootstrap_token_rotated_at: state.settings.bootstrap_rotated_at.map(Into::into),
     }
 }
 
@@ -1280,7 +1441,8 @@ mod tests {
             let component = if i == 5 { "needle".to_owned() } else { format!("c{i}") };
             Event::HealthChanged(HealthChanged { component, ok: true, message: String::new() })
         };
-        log.append(Batch::of(Timestamp::from_millis(1), Actor::System, (1..=2_500).map(health))).expect("append");
+        log.append(Batch::of(Timestamp::from_millis(1), Actor::System, (1..=2_500).map(health)))
+            .expect("append");
         let mut found = Vec::new();
         let mut search = search("NEEDLE");
         let first = search.scan(&log, None, 1_200, 2, |e| found.push(e.seq.0)).expect("scan");

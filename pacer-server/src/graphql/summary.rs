@@ -121,6 +121,22 @@ pub(crate) fn summary(event: &Event) -> String {
             format!("GitHub App {} (id {}) created for {}", e.slug, e.app_id, e.owner)
         }
         Event::LeaseAcquired(e) => format!("replica {} runs the effects (term {})", e.holder, e.term),
+        Event::JobGithubNoted(e) => {
+            let mut said = Vec::new();
+            if let Some(at) = e.created_at {
+                said.push(format!("created {at}"));
+            }
+            if let Some(at) = e.started_at {
+                said.push(format!("started {at}"));
+            }
+            if let Some(at) = e.completed_at {
+                said.push(format!("completed {at}"));
+            }
+            if !e.sender_type.is_empty() {
+                said.push(format!("sent by a {}", e.sender_type));
+            }
+            format!("GitHub says: {}", said.join(", "))
+        }
         Event::HealthChanged(e) if e.ok => format!("{} healthy again", e.component),
         Event::HealthChanged(e) => format!("{} unhealthy: {}", e.component, e.message),
     }

@@ -131,11 +131,12 @@ mirror_enum!(
     /// pool's `allocationStrategy`.
     Fleet,
     /// One RunInstances call per instance type, in order, in the first subnet only, until one
-    /// succeeds; `allocationStrategy` is unused.
+    /// succeeds; with nothing to allocate among, `allocationStrategy` must be COST.
     RunInstances,
 });
 mirror_enum!(
-    /// How CreateFleet chooses among a pool's instance types × subnets (FLEET pools only).
+    /// How CreateFleet chooses among a pool's instance types × subnets (RUN_INSTANCES pools take
+    /// COST).
     GqlAllocation, "AllocationStrategy", AllocationStrategy, {
     /// On-demand lowest-price, spot price-capacity-optimized.
     Cost,
@@ -289,7 +290,8 @@ pub(crate) struct PoolView {
     pub on_demand_fallback: bool,
     /// How EC2 is asked for an instance.
     pub spawn_method: GqlSpawnMethod,
-    /// How CreateFleet chooses among instance types × subnets; unused by RUN_INSTANCES.
+    /// How CreateFleet chooses among instance types × subnets; COST for RUN_INSTANCES pools
+    /// (one recorded before that rule may show another, which its launches never used).
     pub allocation_strategy: GqlAllocation,
     /// Runner labels added after the derived ones (`self-hosted`, project, pool); 0 to 20, each
     /// at most 64 characters.
@@ -502,7 +504,8 @@ pub(crate) struct PoolInput {
     /// How EC2 is asked for an instance.
     #[graphql(default_with = "GqlSpawnMethod::Fleet")]
     pub spawn_method: GqlSpawnMethod,
-    /// How CreateFleet chooses among instance types × subnets; ignored by RUN_INSTANCES.
+    /// How CreateFleet chooses among instance types × subnets; must be COST with RUN_INSTANCES
+    /// (INVALID_INPUT on `allocation_strategy` otherwise).
     #[graphql(default_with = "GqlAllocation::Cost")]
     pub allocation_strategy: GqlAllocation,
     /// Runner labels added to the derived ones; 0 to 20, each at most 64 characters with a letter,
@@ -664,6 +667,51 @@ pub(crate) struct JobFailure {
     pub log_tail: Option<String>,
 }
 
+/// One step of a job as GitHub reports it.
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct JobStepView {
+    /// Its number, from 1.
+    pub number: i32,
+    /// Its name, e.g. `Run actions/checkout@v4`.
+    pub name: String,
+    /// GitHub's status: `queued`, `in_progress` or `completed`.
+    pub status: String,
+    /// How it ended (`success`, `failure`, `skipped`, `cancelled`); null until it has.
+    pub conclusion: Option<String>,
+    /// When it started; null until it has.
+    pub started_at: Option<DateTime>,
+    /// When it ended; null until it has.
+    pub completed_at: Option<DateTime>,
+    /// Seconds from start to end (to now while it runs); null until it started.
+    pub duration_seconds: Option<i32>,
+}
+
+/// A job's steps from GitHub, fetched with the App's installation token when asked and cached
+/// (a finished job's for as long as the cache keeps them, a running job's for 10 seconds).
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct JobSteps {
+    /// The steps, in order; empty when GitHub has none yet or could not be asked.
+    pub nodes: Vec<JobStepView>,
+    /// Why there are no steps from GitHub (no installation on the job, GitHub refused or did not
+    /// answer in time); null when GitHub answered.
+    pub unavailable: Option<String>,
+}
+
+/// One raw `workflow_job` webhook received for a job, as it arrived.
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct JobWebhook {
+    /// Its `X-GitHub-Delivery` GUID.
+    pub delivery_id: String,
+    /// The payload's `action` (`queued`, `in_progress`, `completed`).
+    pub action: String,
+    /// When Pacer recorded it.
+    pub received_at: DateTime,
+    /// The body as received (JSON text); empty when it was larger than 32 KiB.
+    pub payload: String,
+    /// The body's size in bytes.
+    pub bytes: i32,
+}
+
 /// One record of a job's history.
 #[derive(SimpleObject, Clone, Debug)]
 pub(crate) struct TimelineEntry {
@@ -736,9 +784,14 @@ pub(crate) struct JobView {
     /// Price per hour of its instance, quoted at launch (on-demand list price or spot price); null
     /// without an instance or when no quote was found (unpriced).
     pub price_per_hour: Option<Money>,
-    /// Estimated cost, `pricePerHour` × time from instance launch to job end, set when the job
-    /// ends; null while it is not finished, when unpriced, or without an instance.
+    /// Cost: what the instances billed to it cost, each its price × (terminated − launched),
+    /// with a running estimate to now for those still up (`costEstimated`); null when it is
+    /// without cost (no instance, or none with a price quote); zero when its instance went to
+    /// another job.
     pub cost: Option<Money>,
+    /// Whether `cost` is a running estimate: an instance billed to it is still up, so it grows
+    /// until that instance's termination is recorded.
+    pub cost_estimated: bool,
     /// Why a QUEUED, CLAIMED or STARTING job is not running yet (pool, project or repo cap full,
     /// retry time, pool or project disabled, launch under way, waiting for the runner, …); null
     /// in the other statuses.
@@ -752,6 +805,9 @@ pub(crate) struct JobView {
     failure_seq: Option<u64>,
     #[graphql(skip)]
     history: Arc<OnceCell<Vec<Recorded>>>,
+    /// Resolved by `job(id)`: only then are its steps asked of GitHub.
+    #[graphql(skip)]
+    detail: bool,
 }
 
 impl JobView {
@@ -762,6 +818,7 @@ impl JobView {
         let end = job.finished_at.unwrap_or(now);
         let duration = job.started_at.or(job.launched_at).map(|from| int(end.millis_since(from) / 1_000));
         let waiting = matches!(job.status, JobStatus::Queued | JobStatus::Claimed | JobStatus::Starting);
+        let cost = state.job_cost(job, now);
         JobView {
             id: ID(job.id.0.to_string()),
             github_job_id: job.github_job_id.into(),
@@ -793,7 +850,8 @@ impl JobView {
             instance_id: job.instance.as_deref().map(str::to_owned),
             runner_name: job.runner.as_deref().map(str::to_owned),
             price_per_hour: job.price.map(|p| p.per_hour.into()),
-            cost: job.cost.map(Into::into),
+            cost: cost.map(|c| c.amount.into()),
+            cost_estimated: cost.is_some_and(|c| c.estimated),
             wait_reason: waiting.then(|| match explain(state, job, now) {
                 WaitReason::Ready if slots.all_busy() => format!(
                     "ready: all {} launch slots are busy (dispatcher.max_concurrent_launches); claimed as one frees",
@@ -808,7 +866,13 @@ impl JobView {
             job: job.id,
             failure_seq: job.failure_seq,
             history: Arc::default(),
+            detail: false,
         }
+    }
+
+    /// The view `job(id)` answers: its steps are asked of GitHub.
+    pub(crate) fn detailed(self) -> JobView {
+        JobView { detail: true, ..self }
     }
 
     async fn history(&self, ctx: &Context<'_>) -> Result<&Vec<Recorded>> {
@@ -823,6 +887,29 @@ impl JobView {
                     .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))
             })
             .await
+    }
+
+    /// What GitHub's webhooks said of the job, the latest of each ([`Event::JobGithubNoted`]).
+    async fn github_noted(&self, ctx: &Context<'_>) -> Result<pacer_domain::JobGithubNoted> {
+        let mut noted = pacer_domain::JobGithubNoted {
+            job: self.job,
+            delivery_id: String::new(),
+            created_at: None,
+            started_at: None,
+            completed_at: None,
+            sender_type: String::new(),
+        };
+        for record in self.history(ctx).await? {
+            if let Event::JobGithubNoted(n) = &record.event {
+                noted.created_at = n.created_at.or(noted.created_at);
+                noted.started_at = n.started_at.or(noted.started_at);
+                noted.completed_at = n.completed_at.or(noted.completed_at);
+                if !n.sender_type.is_empty() {
+                    noted.sender_type.clone_from(&n.sender_type);
+                }
+            }
+        }
+        Ok(noted)
     }
 
     async fn queued(&self, ctx: &Context<'_>) -> Result<Option<JobQueued>> {
@@ -916,6 +1003,85 @@ impl JobView {
         }))
     }
 
+    /// When GitHub created the job (`workflow_job.created_at`); null when no webhook said.
+    async fn github_created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        Ok(self.github_noted(ctx).await?.created_at.map(Into::into))
+    }
+
+    /// When a runner picked it up by GitHub's clock (`workflow_job.started_at`); null when no
+    /// webhook said.
+    async fn github_started_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        Ok(self.github_noted(ctx).await?.started_at.map(Into::into))
+    }
+
+    /// When it ended by GitHub's clock (`workflow_job.completed_at`); null until a webhook said.
+    async fn github_completed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        Ok(self.github_noted(ctx).await?.completed_at.map(Into::into))
+    }
+
+    /// The webhooks' `sender.type`: `User`, `Bot` or `Organization`; empty when none said.
+    async fn sender_type(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.github_noted(ctx).await?.sender_type)
+    }
+
+    /// The raw `workflow_job` webhooks received for the job, oldest first, kept for 30 days
+    /// after it finished.
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<JobWebhook>> {
+        let engine = ctx.data::<Arc<Engine>>()?;
+        Ok(crate::payloads::of_job(engine.app.log().as_ref(), self.job)
+            .into_iter()
+            .map(|kept| JobWebhook {
+                delivery_id: kept.delivery_id,
+                action: kept.action,
+                received_at: kept.received_at.into(),
+                payload: kept.payload,
+                bytes: kept.bytes.try_into().unwrap_or(i32::MAX),
+            })
+            .collect())
+    }
+
+    /// When the runner on its instance last sent a heartbeat (every 30 s while it runs); null
+    /// when it never has or the job has no instance. The console's badge: green within 60 s,
+    /// amber within 180 s, red beyond or never.
+    async fn last_seen_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        let engine = ctx.data::<Arc<Engine>>()?;
+        Ok(self.instance_id.as_deref().and_then(|id| engine.last_seen(id)).map(Into::into))
+    }
+
+    /// Its steps from GitHub (asked when this field is, then cached), through `job(id)` only (in
+    /// lists: none, with the reason); GitHub's errors are the `unavailable` reason, never an
+    /// error of the query.
+    async fn steps(&self, ctx: &Context<'_>) -> Result<JobSteps> {
+        if !self.detail {
+            return Ok(JobSteps {
+                nodes: Vec::new(),
+                unavailable: Some("steps are asked of GitHub for one job at a time: query job(id)".into()),
+            });
+        }
+        let engine = ctx.data::<Arc<Engine>>()?;
+        let now = engine.app.now();
+        let steps = engine.job_steps(self.job).await;
+        Ok(JobSteps {
+            nodes: steps
+                .steps
+                .into_iter()
+                .map(|step| JobStepView {
+                    number: int(step.number),
+                    duration_seconds: step.started_at.map(|start| {
+                        let end = step.completed_at.unwrap_or(now);
+                        int(u32::try_from(end.millis_since(start).max(0) / 1_000).unwrap_or(u32::MAX))
+                    }),
+                    name: step.name,
+                    status: step.status,
+                    conclusion: step.conclusion,
+                    started_at: step.started_at.map(Into::into),
+                    completed_at: step.completed_at.map(Into::into),
+                })
+                .collect(),
+            unavailable: steps.unavailable,
+        })
+    }
+
     /// Every record about the job, oldest first (at most 10,000).
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TimelineEntry>> {
         Ok(self
@@ -930,5 +1096,22 @@ impl JobView {
                 summary: summary(&r.event),
             })
             .collect())
+    }
+}
+
+/// The head of the log's tamper-evident chain (see `auditChain`).
+#[derive(SimpleObject, Clone, Debug)]
+pub(crate) struct AuditChain {
+    /// The last record's seq; 0 for an empty log.
+    pub seq: BigInt,
+    /// Its chain hash, 64 lower-case hex digits: SHA-256 of the chain hash before it and of its
+    /// own canonical form. Null for an empty log, and while the last record was written before
+    /// the chain existed (a log upgraded in place: the next record starts the chain).
+    pub hash: Option<String>,
+}
+
+impl From<pacer_store::ChainLink> for AuditChain {
+    fn from(head: pacer_store::ChainLink) -> Self {
+        AuditChain { seq: head.seq.into(), hash: head.hash.map(|hash| hash.to_string()) }
     }
 }

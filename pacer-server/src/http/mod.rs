@@ -1,10 +1,11 @@
-//! The REST surface: webhooks, runner callbacks, health, readiness and metrics, as
-//! warp filters in the style of warp's `todos` example: one filter function per resource,
-//! plain async handlers, shared state injected by one filter, a body limit on every route that
-//! takes a body, and one `recover` mapping rejections to a JSON error body. Internal error text
-//! is logged, not returned. Before any route, a request naming a `Host` Pacer does not answer
-//! for is refused (DNS rebinding).
+//! The REST surface: webhooks, runner callbacks, health, readiness, metrics and the audit
+//! export, as warp filters in the style of warp's `todos` example: one filter function per
+//! resource, plain async handlers, shared state injected by one filter, a body limit on every
+//! route that takes a body, and one `recover` mapping rejections to a JSON error body. Internal
+//! error text is logged, not returned. Before any route, a request naming a `Host` Pacer does
+//! not answer for is refused (DNS rebinding).
 
+mod audit;
 mod auth_routes;
 mod client;
 mod console;
@@ -152,6 +153,7 @@ pub(crate) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         .or(health::routes(http.clone()))
         .or(graphql::routes(http.clone()))
         .or(auth_routes::routes(http.clone()))
+        .or(audit::route(http.clone()))
         .or(setup::route(http.clone()))
         .or(console::route(http.github_app.form_target()));
     known_host(http)

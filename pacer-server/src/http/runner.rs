@@ -1,4 +1,4 @@
-//! Runner callbacks: `/api/runner/bootstrap|register|complete|error`. Bootstrap takes
+//! Runner callbacks: `/api/runner/bootstrap|register|complete|error|heartbeat`. Bootstrap takes
 //! the pool's bootstrap token and the instance's AWS-signed identity document, the others the
 //! per-job callback token; tokens are bearer tokens. Status codes: 401 bad token, 403 a
 //! credential that does not reach this instance (recorded), 409 try again (launch not recorded
@@ -97,6 +97,16 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
             http.engine.runner_complete(&token_value, body.exit_code).await.map_err(reject)?;
             Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({"status": "recorded"})))
         });
+    let heartbeat = base
+        .and(warp::path!("heartbeat"))
+        .and(warp::body::content_length_limit(SMALL_BODY))
+        .and(bearer())
+        .and(with(http.clone()))
+        .and_then(|token_value: Option<String>, http: Arc<Http>| async move {
+            let token_value = token(token_value)?;
+            http.engine.runner_heartbeat(&token_value).await.map_err(reject)?;
+            Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({"status": "seen"})))
+        });
     let error = base
         .and(warp::path!("error"))
         .and(warp::body::content_length_limit(ERROR_BODY))
@@ -112,5 +122,5 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
                 .map_err(reject)?;
             Ok::<_, Rejection>(warp::reply::json(&serde_json::json!({"status": "recorded"})))
         });
-    bootstrap.or(register).or(complete).or(error)
+    bootstrap.or(register).or(complete).or(heartbeat).or(error)
 }

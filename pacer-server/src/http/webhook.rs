@@ -5,9 +5,11 @@
 use super::{ApiError, Http, lenient_json, with};
 use crate::app::{AppError, Meta};
 use crate::metrics::WebhookOutcome;
+use crate::payloads::RawPayload;
 use hmac::{Hmac, Mac};
 use pacer_domain::{
-    Actor, Command, Conclusion, Event, Recorded, WebhookPayload, WorkflowAction, WorkflowJobHook,
+    Actor, Command, Conclusion, Event, Recorded, Timestamp, WebhookPayload, WorkflowAction,
+    WorkflowJobHook,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -84,6 +86,12 @@ struct WorkflowJob {
     conclusion: Option<String>,
     #[serde(default)]
     runner_name: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    completed_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +102,8 @@ struct Repository {
 #[derive(Deserialize)]
 struct Login {
     login: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +135,8 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
         "workflow_job" => {
             let p: WorkflowJobPayload = lenient_json(body).map_err(malformed)?;
             let job = p.workflow_job;
+            let time = |text: Option<String>| text.as_deref().and_then(Timestamp::parse_rfc3339);
+            let (sender, sender_type) = p.sender.map(|s| (s.login, s.kind.unwrap_or_default())).unwrap_or_default();
             Ok(WebhookPayload::WorkflowJob(Box::new(WorkflowJobHook {
                 action: WorkflowAction::from(p.action.as_str()),
                 github_job_id: job.id,
@@ -136,11 +148,15 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
                 job_name: job.name.unwrap_or_default(),
                 branch: job.head_branch.unwrap_or_default(),
                 sha: job.head_sha.unwrap_or_default(),
-                sender: p.sender.map(|s| s.login).unwrap_or_default(),
+                sender,
                 labels: job.labels,
                 html_url: job.html_url.unwrap_or_default(),
                 conclusion: job.conclusion.as_deref().map(Conclusion::from),
                 runner_name: job.runner_name.filter(|n| !n.is_empty()),
+                created_at: time(job.created_at),
+                started_at: time(job.started_at),
+                completed_at: time(job.completed_at),
+                sender_type,
             })))
         }
         _ => {
@@ -240,20 +256,33 @@ async fn handle(
         })?;
     let payload = parse(&event, &body).map_err(|rejection| refuse(WebhookOutcome::Malformed, rejection))?;
     let app = &http.engine.app;
-    let github_job_id = match &payload {
-        WebhookPayload::WorkflowJob(hook) => Some(hook.github_job_id),
-        _ => None,
+    let (github_job_id, raw_payload) = match &payload {
+        WebhookPayload::WorkflowJob(hook) => {
+            let raw = RawPayload {
+                delivery_id: delivery.clone(),
+                action: hook.action.as_str().to_owned(),
+                body: body.clone(),
+            };
+            (Some(hook.github_job_id), Some(Arc::new(raw)))
+        }
+        _ => (None, None),
     };
-    let meta = |keys| Meta { actor: Actor::GitHub, request_id: Some(delivery.clone()), keys, fence: None };
+    let meta = |keys, raw_payload| Meta {
+        actor: Actor::GitHub,
+        request_id: Some(delivery.clone()),
+        keys,
+        fence: None,
+        raw_payload,
+    };
     // The decider checks the delivery key atomically with the append; a known delivery comes
     // back as a duplicate and is recorded as one (no lookup here: most deliveries are new).
     let command = Command::Webhook { delivery_id: delivery.clone(), payload };
-    let records = match app.execute(command, meta(vec![format!("delivery:{delivery}")])).await {
+    let records = match app.execute(command, meta(vec![format!("delivery:{delivery}")], raw_payload)).await {
         Ok(records) => records,
         Err(AppError::Duplicate(_)) => {
             let payload = WebhookPayload::Redelivery { event, github_job_id };
             let command = Command::Webhook { delivery_id: delivery.clone(), payload };
-            app.execute(command, meta(Vec::new()))
+            app.execute(command, meta(Vec::new(), None))
                 .await
                 .map_err(|e| refuse(WebhookOutcome::Unavailable, unavailable(e.to_string())))?
         }

@@ -154,6 +154,68 @@ async function signIn(page) {
   ok(`signed in as ${user} with the printed password`);
 }
 
+/** The month's spend as the API answers it (the session's cookie rides along). */
+async function monthSpend(page) {
+  const query = "{ spend(window: {monthToDate: true}) { from total { micros } jobs unpriced } }";
+  const response = await page.request.post(`${base}/graphql`, {
+    data: { query },
+    headers: { "x-pacer-request": "1" },
+  });
+  const body = await response.json();
+  if (!response.ok() || body.errors) fail(`spend query: ${response.status()} ${JSON.stringify(body)}`);
+  const spend = body.data.spend;
+  return { from: spend.from, total: BigInt(spend.total.micros), jobs: spend.jobs, unpriced: spend.unpriced };
+}
+
+/**
+ * The Overview's spend card, freshly loaded: the month-to-date total and the jobs without cost
+ * beside the top projects and repos. The demo keeps ending jobs, and the month's figures only
+ * grow, so what the card shows lies between the API's answers before it loaded and after it was
+ * read; within the card, the projects (and the repos) add up to the total while fewer than its
+ * five rows hold them all. A race between refreshes cannot fail it, a wrong figure does.
+ */
+async function spendCard(page) {
+  const before = await monthSpend(page);
+  await page.goto(`${base}/`);
+  await visible(page, "page-overview", "the Overview");
+  await visible(page, "spend-total", "the spend total");
+  // One read of the whole card, so a refresh cannot land between its figures.
+  const card = await page.locator(tid("spend-card")).evaluate((card) => {
+    const one = (id) => card.querySelector(`[data-testid="${id}"]`);
+    const micros = (id) => [...card.querySelectorAll(`[data-testid="${id}-row"]`)].map((r) => r.dataset.micros);
+    return {
+      window: one("spend-window").textContent.trim(),
+      total: one("spend-total").dataset.micros,
+      shown: one("spend-total").textContent.trim(),
+      jobs: Number(one("spend-jobs").dataset.count),
+      unpriced: Number(one("spend-unpriced").dataset.count),
+      unpricedText: one("spend-unpriced").textContent.trim(),
+      rows: { "spend-projects": micros("spend-projects"), "spend-repos": micros("spend-repos") },
+    };
+  });
+  const { window, shown, jobs, unpriced, unpricedText, rows } = card;
+  const total = BigInt(card.total);
+  if (!/ to date$/.test(window)) fail(`the spend card's window reads ${JSON.stringify(window)}`);
+  if (!/^(\$[\d,]+\.\d{2}|\$0\.\d{4}|<\$0\.0001)$/.test(shown)) fail(`the spend total reads ${JSON.stringify(shown)}`);
+  const expected = `${unpriced.toLocaleString("en-US")} job${unpriced === 1 ? "" : "s"}`;
+  if (unpricedText !== expected) fail(`jobs without cost read ${JSON.stringify(unpricedText)}, not ${expected}`);
+  // Read after the card: the card asked between the two answers (it refreshes every 30 s).
+  const after = await monthSpend(page);
+  if (before.from === after.from) {
+    const within = (what, low, value, high) => {
+      if (value < low || value > high) fail(`the card's ${what} ${value} is outside the API's ${low}..${high}`);
+    };
+    within("total", before.total, total, after.total);
+    within("jobs", before.jobs, jobs, after.jobs);
+    within("jobs without cost", before.unpriced, unpriced, after.unpriced);
+  }
+  for (const [list, micros] of Object.entries(rows)) {
+    const sum = micros.reduce((a, m) => a + BigInt(m), 0n);
+    if (micros.length < 5 && sum !== total) fail(`${list} add up to ${sum}, the total is ${total}`);
+  }
+  ok(`the spend card: ${shown} this month over ${jobs} jobs, ${unpricedText} without cost, as the API says`);
+}
+
 /** What must be on each page once it has loaded its data. */
 async function pageContent(page, name) {
   switch (name) {
@@ -412,6 +474,7 @@ async function configForms(page) {
   ok(`bound ${REPO} to ${PROJECT}`);
   // The project row now counts them.
   await navigate(page, "projects");
+  await visible(page, row("project-row", { name: PROJECT }), `the row of ${PROJECT}`);
   const counts = await page
     .locator(`${row("project-row", { name: PROJECT })} td.num`)
     .evaluateAll((cells) => cells.map((c) => c.textContent.trim()));
@@ -454,6 +517,10 @@ async function live(page) {
   ok("the change arrived as an overviewChanged message over graphql-transport-ws");
   if (!(await page.evaluate(() => window.__pacerNoReload === true))) fail("the page was reloaded");
   ok("no page load happened");
+
+  // The spend card once the demo has ended (and costed) a job this month.
+  await until("a costed job this month", async () => (await monthSpend(page)).total > 0n, 60_000);
+  await spendCard(page);
 }
 
 async function backup(page) {
@@ -613,6 +680,15 @@ async function auditFilters(page) {
   if (actors.some((actor) => actor.trim() !== EMAIL)) fail(`another actor passed the filter: ${actors}`);
   await visible(page, "tile-audit-events", "the events tile");
   ok("actor filter from the URL, ignoring case");
+  const head = await text(await visible(page, "audit-chain-hash", "the chain head"));
+  if (!/^[0-9a-f]{64}$/.test(head)) fail(`the chain head reads ${head}`);
+  const href = await page.locator(tid("audit-export")).getAttribute("href");
+  const exported = await page.request.get(`${base}${href}`);
+  const lines = (await exported.text()).trim().split("\n");
+  if (exported.status() !== 200 || JSON.parse(lines[lines.length - 1]).hash !== head) {
+    fail(`the export (${exported.status()}) does not end at the chain head`);
+  }
+  ok(`the chain head ${head.slice(0, 12)}… ends the export of ${lines.length} records`);
 
   await page.locator(tid("audit-actor")).fill("");
   await page.locator(tid("audit-text")).fill("login_succeeded");
@@ -649,10 +725,67 @@ async function auditFilters(page) {
   ok("a target that matches nothing lists nothing; clearing shows everything");
 }
 
+/** Settings: the masked token and its rotation, reported per pool; "Reconcile now" on Jobs. */
+async function operatorActions(page) {
+  await navigate(page, "settings");
+  const masked = await text(await visible(page, "token-masked", "the masked bootstrap token"));
+  if (!/^\S{4}•{12}$/.test(masked)) fail(`the token shows as ${masked}`);
+  await page.locator(tid("rotate-token")).click();
+  await page.locator(tid("rotate-confirm")).click();
+  const summary = await text(await visible(page, "token-rotated-summary", "the rotation summary"));
+  if (!/^Token rotated\. \d+ launch templates? re-materialised with the new token\.$/.test(summary)) {
+    fail(`the rotation says: ${summary}`);
+  }
+  const pools = await page.locator(tid("rotation-pool")).allTextContents();
+  if (pools.length < 5 || !pools.every((row) => /template version \d+/.test(row))) fail(`per pool: ${pools}`);
+  if ((await text(page.locator(tid("token-masked")))) === masked) fail("the masked token did not change");
+  if ((await text(page.locator(tid("token-rotated-at")))).startsWith("never")) fail("no rotation time shown");
+  ok(`rotated the token: ${summary} (${pools.length} pools listed)`);
+  await page.screenshot({ path: path.join(shots, "settings-rotation.png"), fullPage: true });
+
+  await navigate(page, "jobs");
+  await page.locator(tid("reconcile-now")).click();
+  const report = await text(await visible(page, "reconcile-result", "what the reconcile found"));
+  if (!/^Checked \d+ instances?: \d+ reaped, \d+ no longer running, \d+ stopped terminated, \d+ untracked instances?\.$/.test(report)) {
+    fail(`reconcile says: ${report}`);
+  }
+  ok(`reconcile now: ${report}`);
+
+  // Retention saved is told by a toast, which goes by itself.
+  await navigate(page, "settings");
+  await page.locator(tid("retention-days")).fill("45");
+  await page.locator(tid("retention-save")).click();
+  const toast = await text(await visible(page, "retention-saved", "the retention toast"));
+  if (toast !== "Retention saved: 45 days.") fail(`the toast says ${toast}`);
+  await gone(page, "retention-saved", "the toast, after a few seconds");
+  ok(`a toast told "${toast}" and went away`);
+
+  // Themes: the system's by default; the toggle picks light, then dark, and it sticks.
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const light = await background();
+  const toggle = page.locator(tid("theme-toggle"));
+  await toggle.click();
+  await until("data-theme light", async () => (await page.evaluate(() => document.documentElement.dataset.theme)) === "light");
+  await toggle.click();
+  await until("data-theme dark", async () => (await page.evaluate(() => document.documentElement.dataset.theme)) === "dark");
+  await until("a dark background", async () => (await background()) !== light);
+  await page.reload();
+  await visible(page, "page-settings");
+  if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== "dark") fail("the dark theme was lost on reload");
+  await page.screenshot({ path: path.join(shots, "theme-dark.png"), fullPage: true });
+  await navigate(page, "overview");
+  await page.screenshot({ path: path.join(shots, "theme-dark-overview.png"), fullPage: true });
+  await page.locator(tid("theme-toggle")).click();
+  await until("back to the system's theme", async () => (await page.evaluate(() => document.documentElement.dataset.theme)) === undefined);
+  if ((await background()) !== light) fail("the system theme (light in this browser) did not come back");
+  ok(`themes: light ${light}, dark kept across a reload, back to the system's`);
+}
+
 const SCENARIOS = [
   ["sign-in", signIn],
   ["every-page", everyPage],
   ["audit-filters", auditFilters],
+  ["operator-actions", operatorActions],
   ["job-details", jobDetails],
   ["config-forms", configForms],
   ["status-filter", filterJobs],

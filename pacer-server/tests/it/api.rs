@@ -59,6 +59,16 @@ impl Api {
     }
 
     async fn start_with(fake: FakeSettings, max_concurrent_launches: usize) -> Api {
+        Api::start_on(fake, max_concurrent_launches, Arc::new(SystemClock), Duration::from_secs(60)).await
+    }
+
+    /// An engine whose `now` comes from `clock`, with full reaper passes `reaper_interval` apart.
+    async fn start_on(
+        fake: FakeSettings,
+        max_concurrent_launches: usize,
+        clock: Arc<dyn pacer_server::Clock>,
+        reaper_interval: Duration,
+    ) -> Api {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = Arc::new(FakeCompute::new(fake));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -68,7 +78,7 @@ impl Api {
             runner_download_url: "https://github.com/actions/runner/releases/download".into(),
             max_concurrent_launches,
             sweep: Duration::from_secs(1),
-            reaper_interval: Duration::from_secs(60),
+            reaper_interval,
             orphan_grace: Duration::from_secs(600),
             redelivery_interval: Duration::ZERO,
             snapshot_every: 10_000,
@@ -89,7 +99,7 @@ impl Api {
         let peers = Peers {
             compute: fake.clone() as Arc<dyn Compute>,
             github: Arc::new(SimulatedGitHub::default()),
-            clock: Arc::new(SystemClock),
+            clock,
             identity: Arc::new(pacer_aws::IdentityVerifier::trusting("us-east-1", Vec::new())),
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start");
@@ -511,6 +521,26 @@ async fn every_mutation_changes_config_as_the_user() {
         )
         .await;
     assert_eq!(updated["updateProject"], json!({"name": "platform", "cap": 3, "disabled": true}));
+    let version = |pool: Value| pool["pool"]["launchTemplateVersion"].as_i64().expect("version");
+    let before = version(
+        api.ok("query($id: ID!) { pool(id: $id) { launchTemplateVersion } }", json!({"id": pool_id})).await,
+    );
+    let tagged = json!({"id": project_id, "i": {"name": "platform", "cap": 3, "disabled": true, "tags": [{"key": "cost-center", "value": "ci"}]}});
+    api.ok(
+        "mutation($id: ID!, $i: ProjectInput!) { updateProject(id: $id, input: $i) { name } }",
+        tagged.clone(),
+    )
+    .await;
+    let pool_now = || async {
+        version(
+            api.ok("query($id: ID!) { pool(id: $id) { launchTemplateVersion } }", json!({"id": pool_id}))
+                .await,
+        )
+    };
+    assert_eq!(pool_now().await, before + 1, "a project tag edit re-versions its pools' templates at once");
+    api.ok("mutation($id: ID!, $i: ProjectInput!) { updateProject(id: $id, input: $i) { name } }", tagged)
+        .await;
+    assert_eq!(pool_now().await, before + 1, "the same tags again change nothing");
 
     let mut input = pool_input("default");
     input["cap"] = 2.into();
@@ -518,7 +548,7 @@ async fn every_mutation_changes_config_as_the_user() {
         .ok("mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { cap launchTemplateId launchTemplateVersion } }", json!({"id": pool_id, "i": input}))
         .await;
     assert_eq!(pool["updatePool"]["cap"], 2);
-    assert_eq!(pool["updatePool"]["launchTemplateVersion"], 2, "a re-save is a new default template version");
+    assert_eq!(pool["updatePool"]["launchTemplateVersion"], before + 2, "a re-save is a new default template version");
     let copy = api
         .ok(
             "mutation($id: ID!) { copyPool(id: $id) { id name isDefault launchTemplateId } }",
@@ -544,19 +574,39 @@ async fn every_mutation_changes_config_as_the_user() {
 
     let settings = api.ok("mutation { setRetention(days: 14) { retentionDays } }", json!({})).await;
     assert_eq!(settings["setRetention"]["retentionDays"], 14);
-    let before = api.ok("{ settings { bootstrapTokenFingerprint } }", json!({})).await;
-    let rotated = api
+    let before = api
         .ok(
-            "mutation { rotateBootstrapToken { bootstrapTokenFingerprint previousTokenValidUntil } }",
+            "{ settings { bootstrapTokenFingerprint bootstrapTokenMasked bootstrapTokenRotatedAt } }",
             json!({}),
         )
         .await;
+    assert_eq!(before["settings"]["bootstrapTokenRotatedAt"], Value::Null, "never rotated yet");
+    let masked = before["settings"]["bootstrapTokenMasked"].as_str().expect("masked").to_owned();
+    assert!(masked.ends_with(&"•".repeat(12)) && masked.chars().count() == 16, "{masked}");
+    let rotated = api
+        .ok(
+            "mutation { rotateBootstrapToken { settings { bootstrapTokenFingerprint previousTokenValidUntil bootstrapTokenMasked bootstrapTokenRotatedAt } pools { poolId poolName templateVersion error } } }",
+            json!({}),
+        )
+        .await;
+    let rotation = &rotated["rotateBootstrapToken"];
     assert_ne!(
-        rotated["rotateBootstrapToken"]["bootstrapTokenFingerprint"],
+        rotation["settings"]["bootstrapTokenFingerprint"],
         before["settings"]["bootstrapTokenFingerprint"]
     );
-    assert!(rotated["rotateBootstrapToken"]["previousTokenValidUntil"].is_string());
-    assert_eq!(api.ok("mutation { reconcileNow }", json!({})).await["reconcileNow"], true);
+    assert_ne!(rotation["settings"]["bootstrapTokenMasked"], json!(masked), "another key");
+    assert!(rotation["settings"]["previousTokenValidUntil"].is_string());
+    assert!(rotation["settings"]["bootstrapTokenRotatedAt"].is_string());
+    let pools = rotation["pools"].as_array().expect("pools");
+    assert!(!pools.is_empty(), "{rotation}");
+    for pool in pools {
+        assert!(pool["templateVersion"].as_i64().is_some_and(|v| v > 1) && pool["error"].is_null(), "{pool}");
+    }
+    let reconciled = api
+        .ok("mutation { reconcileNow { checked reaped gone stoppedTerminated orphans problems } }", json!({}))
+        .await;
+    assert_eq!(reconciled["reconcileNow"]["problems"], json!([]), "{reconciled}");
+    assert!(reconciled["reconcileNow"]["checked"].is_i64());
 
     // Backup round trip: export over HTTP, a dry run shows no change, an edited file updates.
     let export: Value = api
@@ -701,6 +751,20 @@ async fn rejections_carry_a_code_and_a_field_and_change_nothing() {
             json!({"p": project_id, "i": {"name": "gpu", "amiId": AMI, "instanceTypes": [], "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"]}}),
             "INVALID_INPUT",
             Some("instance_types"),
+        ),
+        (
+            "run_instances allocating by capacity",
+            CREATE_POOL,
+            json!({"p": project_id, "i": {"name": "gpu", "amiId": AMI, "instanceTypes": ["g5.xlarge"], "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "spawnMethod": "RUN_INSTANCES", "allocationStrategy": "CAPACITY"}}),
+            "INVALID_INPUT",
+            Some("allocation_strategy"),
+        ),
+        (
+            "an edit to run_instances keeping lowest_price",
+            "mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { id } }",
+            json!({"id": pool_id, "i": {"name": "default", "isDefault": true, "amiId": AMI, "instanceTypes": ["m5.large"], "subnetIds": ["subnet-0aaaaaaaaaaaaaaaa"], "spawnMethod": "RUN_INSTANCES", "allocationStrategy": "LOWEST_PRICE"}}),
+            "INVALID_INPUT",
+            Some("allocation_strategy"),
         ),
         (
             "duplicate pool",
@@ -1056,9 +1120,283 @@ async fn a_go_pacer_backup_imports_unchanged_and_round_trips_through_the_downloa
     for secret in [SECRET, session.as_str()] {
         assert!(!exported.contains(secret), "no secret in a backup");
     }
+    // Every cap is written under both names, so the Go Pacer reads the file.
+    let file: Value = serde_json::from_str(&exported).expect("the export is JSON");
+    let platform = file["projects"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "platform"));
+    let platform = platform.expect("platform");
+    assert_eq!((&platform["cap"], &platform["max_concurrent_runners"]), (&json!(20), &json!(20)));
+    let pool = |name: &str| platform["pools"].as_array().and_then(|p| p.iter().find(|p| p["name"] == name));
+    let linux = pool("linux-x64").expect("linux-x64");
+    assert_eq!((&linux["cap"], &linux["max_concurrent_runners"]), (&json!(5), &json!(5)));
+    let gpu = pool("gpu").expect("gpu");
+    assert_eq!((&gpu["cap"], &gpu["max_concurrent_runners"]), (&json!(2), &json!(2)));
+    assert_eq!(
+        (&gpu["spawn_method"], &gpu["allocation_strategy"]),
+        (&json!("run_instances"), &json!("cost")),
+        "a run_instances pool allocates by cost"
+    );
+    let repo = |name: &str| platform["repos"].as_array().and_then(|r| r.iter().find(|r| r["full_name"] == name));
+    let api_repo = repo("acme/api").expect("acme/api");
+    assert_eq!((&api_repo["cap"], &api_repo["max_concurrent_runners"]), (&json!(3), &json!(3)));
+    let web = repo("acme/web").expect("acme/web");
+    assert!(web["cap"].is_null() && web["max_concurrent_runners"].is_null(), "no repo cap: {web}");
     let again = api.ok(IMPORT, json!({"j": exported, "d": true})).await;
     let items = again["importBackup"]["items"].as_array().expect("items");
     assert_eq!(items.len(), 6, "2 projects, 2 pools, 2 repos: {items:#?}");
     assert!(items.iter().all(|i| i["action"] == "UNCHANGED"), "{items:#?}");
     api.running.shutdown().await;
+}
+
+/// A clock the test sets: every `now` the engine uses (record times, windows, estimates).
+struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    fn set(&self, at: pacer_domain::Timestamp) {
+        self.0.store(at.millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl pacer_server::Clock for ManualClock {
+    fn now(&self) -> pacer_domain::Timestamp {
+        pacer_domain::Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl Api {
+    /// Posts a signed workflow_job webhook for GitHub job `id` of `repo` (labels
+    /// `self-hosted`), concluded `conclusion` when `action` is `completed`; a conclusion naming
+    /// the runner of the job's instance says it ran there.
+    async fn job_hook(&self, action: &str, id: u64, repo: &str, sender: &str, conclusion: &str) {
+        let mut body =
+            support::webhook_example("workflow_job.05.queued.json", action, id, repo, &["self-hosted"]);
+        body["sender"]["login"] = sender.into();
+        if action == "completed" {
+            body["workflow_job"]["conclusion"] = conclusion.into();
+            if conclusion != "cancelled" {
+                let instance = self.job_cost(id).await["instanceId"].as_str().map(str::to_owned);
+                body["workflow_job"]["runner_name"] = instance.map(|i| format!("pacer-{i}")).into();
+            }
+        }
+        let bytes = body.to_string().into_bytes();
+        let response = self
+            .http
+            .post(format!("http://{}/api/webhook", self.running.addr))
+            .header("content-type", "application/json")
+            .header("x-github-event", "workflow_job")
+            .header("x-github-delivery", format!("delivery-{action}-{id}"))
+            .header("x-hub-signature-256", pacer_server::webhook_signature(SECRET.as_bytes(), &bytes))
+            .body(bytes)
+            .send()
+            .await
+            .expect("post webhook");
+        assert!(response.status().is_success(), "webhook refused: {}", response.status());
+    }
+
+    /// The job with GitHub id `github_id`: id, status, price, cost and whether it is estimated.
+    async fn job_cost(&self, github_id: u64) -> Value {
+        let jobs = self
+            .ok("{ jobs(first: 50) { nodes { id githubJobId status instanceId pricePerHour { micros } cost { micros } costEstimated } } }", json!({}))
+            .await;
+        let nodes = jobs["jobs"]["nodes"].as_array().cloned().unwrap_or_default();
+        let id = github_id.to_string();
+        nodes.into_iter().find(|j| j["githubJobId"].as_str() == Some(id.as_str())).unwrap_or(Value::Null)
+    }
+}
+
+fn micros(money: &Value) -> i64 {
+    money["micros"].as_str().and_then(|m| m.parse().ok()).unwrap_or_else(|| panic!("money: {money}"))
+}
+
+/// Costs against a clock the test moves: an instance costs its price × (terminated − launched),
+/// a running estimate to now while it is up (also after its job ended), settled when its end
+/// is recorded; runner time is job end − instance launch; a failed launch is without cost;
+/// stats, spend, top senders and the daily series narrow to one project; rows rank by cost,
+/// then jobs; the daily series takes any window and splits out cancelled jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_follow_the_instances_and_every_stats_query_narrows_to_a_project() {
+    use pacer_domain::{HOUR_MS, MINUTE_MS, Micros, Timestamp};
+    let t0 = Timestamp::from_millis(1_773_129_600_000); // 2026-03-10T08:00:00Z
+    let clock = Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(t0.millis())));
+    let fake = FakeSettings { start: t0, ..FakeSettings::new(7) };
+    // No full reaper pass but the one at start and those asked for (`reconcileNow`).
+    let api = Api::start_on(fake, 4, clock.clone(), Duration::from_secs(3_600)).await;
+    let (platform, _) = api.configure().await;
+    let mobile = api
+        .ok(
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "mobile"}}),
+        )
+        .await["createProject"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    api.ok(CREATE_POOL, json!({"p": mobile, "i": pool_input("default")})).await;
+    api.ok(
+        "mutation($i: RepoInput!) { bindRepo(input: $i) { fullName } }",
+        json!({"i": {"fullName": "octo/app", "projectId": mobile}}),
+    )
+    .await;
+
+    // Job 1 (platform) starts at t0; the teardown of its instance will fail once.
+    api.fake.fail_next(
+        pacer_aws::FakeOp::Terminate,
+        pacer_domain::LaunchError::new("UnauthorizedOperation", "not now"),
+    );
+    api.job_hook("queued", 1, "octo/hello", "octocat", "").await;
+    api.wait_status("STARTING", 1).await;
+    let job = api.job_cost(1).await;
+    let price = Micros(micros(&job["pricePerHour"]));
+    assert!(price.0 > 0, "{job}");
+    let cost = |ms: i64| Micros::for_duration(price, ms).0;
+    assert_eq!((micros(&job["cost"]), &job["costEstimated"]), (0, &json!(true)), "launched now: {job}");
+    clock.set(t0.plus_millis(10 * MINUTE_MS));
+    let job = api.job_cost(1).await;
+    assert_eq!((micros(&job["cost"]), &job["costEstimated"]), (cost(10 * MINUTE_MS), &json!(true)));
+
+    // It ends at t0 + 1 h; its instance stays up (the teardown failed) until t0 + 2 h.
+    clock.set(t0.plus_millis(HOUR_MS));
+    api.job_hook("completed", 1, "octo/hello", "octocat", "success").await;
+    api.wait_status("COMPLETED", 1).await;
+    api.wait_metric(r#"pacer_aws_errors_total{call="terminate",code="UnauthorizedOperation"} 1"#).await;
+    clock.set(t0.plus_millis(2 * HOUR_MS));
+    let job = api.job_cost(1).await;
+    assert_eq!(
+        (micros(&job["cost"]), &job["costEstimated"]),
+        (cost(2 * HOUR_MS), &json!(true)),
+        "a running estimate after the job's end"
+    );
+    let stats = "query($w: StatsWindow!, $p: ID, $g: StatsGroup! = PROJECT) { stats(window: $w, projectId: $p, groupBy: $g) { totals { jobs completed failed cancelled runnerSeconds cost { micros } unpriced } rows { label jobs cost { micros } } } }";
+    let day = json!({"days": 1});
+    let totals = api.ok(stats, json!({"w": day})).await["stats"]["totals"].clone();
+    assert_eq!(
+        (micros(&totals["cost"]), &totals["runnerSeconds"]),
+        (cost(2 * HOUR_MS), &json!("3600")),
+        "runner time: job end − instance launch: {totals}"
+    );
+    let reconciled = api.ok("mutation { reconcileNow { reaped problems } }", json!({})).await;
+    assert_eq!(reconciled["reconcileNow"]["reaped"], 1, "{reconciled}");
+    clock.set(t0.plus_millis(3 * HOUR_MS));
+    let job = api.job_cost(1).await;
+    assert_eq!(
+        (micros(&job["cost"]), &job["costEstimated"]),
+        (cost(2 * HOUR_MS), &json!(false)),
+        "settled at the instance's end"
+    );
+
+    // Mobile: job 3 runs 10 minutes, job 4 is cancelled at once, job 2's launch fails.
+    api.job_hook("queued", 3, "octo/app", "hubot", "").await;
+    api.wait_status("STARTING", 1).await;
+    clock.set(t0.plus_millis(3 * HOUR_MS + 10 * MINUTE_MS));
+    api.job_hook("completed", 3, "octo/app", "hubot", "success").await;
+    api.wait_status("COMPLETED", 2).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.job_cost(3).await["costEstimated"] != json!(false) {
+        assert!(std::time::Instant::now() < deadline, "job 3's instance never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(micros(&api.job_cost(3).await["cost"]), cost(10 * MINUTE_MS));
+    api.job_hook("queued", 4, "octo/app", "hubot", "").await;
+    api.wait_status("STARTING", 1).await;
+    api.job_hook("completed", 4, "octo/app", "hubot", "cancelled").await;
+    api.wait_status("CANCELLED", 1).await;
+    api.fake.fail_next(
+        pacer_aws::FakeOp::Launch,
+        pacer_domain::LaunchError::new("InvalidAMIID.NotFound", "gone"),
+    );
+    api.job_hook("queued", 2, "octo/app", "hubot", "").await;
+    api.wait_status("FAILED", 1).await;
+    let failed = api.job_cost(2).await;
+    assert_eq!((&failed["cost"], &failed["costEstimated"]), (&Value::Null, &json!(false)), "{failed}");
+
+    // Rows by cost, then jobs: platform (1 job, 2 h) before mobile (3 jobs, 10 min).
+    let all = api.ok(stats, json!({"w": day})).await["stats"].clone();
+    let labels: Vec<&str> =
+        all["rows"].as_array().expect("rows").iter().filter_map(|r| r["label"].as_str()).collect();
+    assert_eq!(labels, ["platform", "mobile"], "{all:#}");
+    let t = &all["totals"];
+    assert_eq!(
+        (&t["jobs"], &t["unpriced"], micros(&t["cost"])),
+        (&json!(4), &json!(1), cost(2 * HOUR_MS) + cost(10 * MINUTE_MS)),
+        "{t}"
+    );
+    let narrowed = api.ok(stats, json!({"w": day, "p": mobile, "g": "REPO"})).await["stats"].clone();
+    let t = &narrowed["totals"];
+    assert_eq!(
+        (&t["jobs"], &t["completed"], &t["failed"], &t["cancelled"], &t["unpriced"]),
+        (&json!(3), &json!(1), &json!(1), &json!(1), &json!(1)),
+        "the failed launch is without cost: {t}"
+    );
+    assert_eq!(narrowed["rows"][0]["label"], "octo/app");
+    assert_eq!(narrowed["rows"].as_array().map(Vec::len), Some(1), "{narrowed:#}");
+    let only_platform = api.ok(stats, json!({"w": day, "p": platform})).await;
+    assert_eq!(only_platform["stats"]["totals"]["jobs"], 1);
+    let month = api.ok(stats, json!({"w": {"monthToDate": true}, "p": platform})).await;
+    assert_eq!(month["stats"]["totals"]["jobs"], 1);
+
+    let spend = "query($p: ID) { spend(window: {monthToDate: true}, projectId: $p) { from to total { micros } jobs unpriced projects { name jobs cost { micros } } repos { name } } }";
+    let s = api.ok(spend, json!({})).await["spend"].clone();
+    assert_eq!(
+        (&s["from"], &s["to"]),
+        (&json!("2026-03-01T00:00:00.000Z"), &json!("2026-03-10T12:00:00.000Z")),
+        "{s}"
+    );
+    assert_eq!(
+        (micros(&s["total"]), &s["jobs"], &s["unpriced"]),
+        (cost(2 * HOUR_MS) + cost(10 * MINUTE_MS), &json!(4), &json!(1))
+    );
+    assert_eq!(
+        (&s["projects"][0]["name"], &s["projects"][1]["name"]),
+        (&json!("platform"), &json!("mobile"))
+    );
+    let s = api.ok(spend, json!({"p": mobile})).await["spend"].clone();
+    assert_eq!(
+        (micros(&s["total"]), &s["jobs"], &s["unpriced"]),
+        (cost(10 * MINUTE_MS), &json!(3), &json!(1)),
+        "{s}"
+    );
+    assert_eq!(s["repos"], json!([{"name": "octo/app"}]));
+
+    let senders = "query($p: ID) { topSenders(window: {days: 1}, projectId: $p) { sender jobs } }";
+    assert_eq!(
+        api.ok(senders, json!({})).await["topSenders"],
+        json!([{"sender": "hubot", "jobs": 3}, {"sender": "octocat", "jobs": 1}])
+    );
+    assert_eq!(
+        api.ok(senders, json!({"p": platform})).await["topSenders"],
+        json!([{"sender": "octocat", "jobs": 1}])
+    );
+
+    let series = "query($w: StatsWindow, $p: ID) { dailySeries(window: $w, projectId: $p) { date completed failedOrReaped cancelled } }";
+    let range = json!({"from": "2026-03-09T00:00:00Z", "to": "2026-03-11T00:00:00Z"});
+    let days = api.ok(series, json!({"w": range})).await["dailySeries"].clone();
+    assert_eq!(
+        days,
+        json!([
+            {"date": "2026-03-09", "completed": 0, "failedOrReaped": 0, "cancelled": 0},
+            {"date": "2026-03-10", "completed": 2, "failedOrReaped": 1, "cancelled": 1},
+        ])
+    );
+    let days = api.ok(series, json!({"w": range, "p": platform})).await["dailySeries"].clone();
+    assert_eq!(days[1], json!({"date": "2026-03-10", "completed": 1, "failedOrReaped": 0, "cancelled": 0}));
+    let days = api.ok(series, json!({"w": {"days": 1}, "p": mobile})).await["dailySeries"].clone();
+    assert_eq!(days.as_array().map(Vec::len), Some(2), "the last 24 hours touch two days: {days}");
+    assert_eq!(days[1]["cancelled"], 1);
+    let march = api.ok("{ dailySeries(year: 2026, month: 3) { date cancelled } }", json!({})).await;
+    assert_eq!(march["dailySeries"].as_array().map(Vec::len), Some(31));
+
+    for (query, field) in [
+        ("{ stats(window: {days: 1}, projectId: \"mobile\") { totals { jobs } } }", "projectId"),
+        ("{ spend(projectId: \"x\") { jobs } }", "projectId"),
+        ("{ topSenders(window: {days: 1}, projectId: \"x\") { jobs } }", "projectId"),
+        ("{ dailySeries(projectId: \"x\") { date } }", "projectId"),
+        ("{ stats(window: {monthToDate: false}) { totals { jobs } } }", "window"),
+        ("{ stats(window: {days: 1, monthToDate: true}) { totals { jobs } } }", "window"),
+        ("{ dailySeries(month: 3, window: {days: 7}) { date } }", "window"),
+    ] {
+        assert_eq!(
+            api.run(query, json!({})).await.rejected(),
+            ("INVALID_INPUT".into(), Some(field.into())),
+            "{query}"
+        );
+    }
 }

@@ -162,8 +162,8 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
         gql(&pacer, Some(&cookie), "mutation { createProject(input: {name: \"signed\"}) { name } }").await;
     assert_eq!(created["data"]["createProject"]["name"], "signed");
     let (_, rotated) =
-        gql(&pacer, Some(&cookie), "mutation { rotateBootstrapToken { bootstrapTokenFingerprint } }").await;
-    assert!(rotated["data"]["rotateBootstrapToken"]["bootstrapTokenFingerprint"].is_string(), "{rotated}");
+        gql(&pacer, Some(&cookie), "mutation { rotateBootstrapToken { settings { bootstrapTokenFingerprint } } }").await;
+    assert!(rotated["data"]["rotateBootstrapToken"]["settings"]["bootstrapTokenFingerprint"].is_string(), "{rotated}");
     // Everything the API shows: the whole audit log with payloads, settings, the caller.
     let (_, shown) = gql(
         &pacer,

@@ -11,7 +11,7 @@ async fn a_request_naming_a_foreign_host_is_refused_before_routing() {
         let mut world = World::bare().await;
         world.setup.auth = auth.clone();
         let pacer = world.setup.start().await;
-        let query = json!({"query": "mutation { reconcileNow }"});
+        let query = json!({"query": "mutation { reconcileNow { checked } }"});
         let post = |host: &'static str| {
             pacer
                 .http

@@ -7,6 +7,7 @@ mod auth;
 mod backup;
 mod bursts;
 mod capacity;
+mod chain;
 mod console;
 mod crash;
 mod demo;

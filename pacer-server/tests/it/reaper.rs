@@ -1,6 +1,7 @@
 //! The reaper against moto: a job past its pool's max runtime is reaped (runner deregistered,
 //! instance terminated); an instance that vanishes fails its job (stage ec2); a tagged instance
-//! the log does not know is found and terminated.
+//! the log does not know is found and terminated; stopped instances, known or not, are
+//! terminated too (their volumes cost money), and `reconcileNow` says what its pass did.
 
 use crate::support::pacer::find;
 use crate::support::queued_job;
@@ -87,5 +88,66 @@ async fn overstays_losses_and_orphans_are_handled() {
             |e| matches!(e, Event::JobReaped(r) if r.max_runtime_minutes == 1 && r.end.cost.is_some())
         )
         .is_some()
+    );
+}
+
+/// The state EC2 (moto) reports for `id`.
+async fn state_of(world: &World, id: &str) -> String {
+    let described = world.ec2.describe_instances().instance_ids(id).send().await.expect("describe");
+    let instance = described.reservations()[0].instances()[0].clone();
+    instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_instances_are_terminated_and_reconcile_now_reports_its_pass() {
+    let world = World::bare().await;
+    world.setup.import(&world.backup(json!({})));
+    let pacer = world.setup.start().await;
+    pacer.workflow_job("d-1", &queued_job(301)).await;
+    pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
+    let known = world.managed_instances().await.pop().expect("the job's instance");
+    let orphan = world
+        .ec2
+        .run_instances()
+        .image_id(&world.ami)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("gha:managed-by").value("pacer").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("run an orphan");
+    let orphan = orphan.instances()[0].instance_id().expect("id").to_owned();
+    world.ec2.stop_instances().instance_ids(&known).instance_ids(&orphan).send().await.expect("stop both");
+    for id in [&known, &orphan] {
+        assert_eq!(state_of(&world, id).await, "stopped");
+    }
+
+    let (_, answer) = crate::auth::gql(
+        &pacer,
+        None,
+        "mutation { reconcileNow { checked reaped gone stoppedTerminated orphans problems } }",
+    )
+    .await;
+    let report = &answer["data"]["reconcileNow"];
+    assert_eq!(
+        report,
+        &json!({"checked": 1, "reaped": 0, "gone": 1, "stoppedTerminated": 2, "orphans": 1, "problems": []}),
+        "{answer}"
+    );
+    for id in [&known, &orphan] {
+        let state = state_of(&world, id).await;
+        assert!(state == "terminated" || state == "shutting-down", "{id} is {state}");
+    }
+    pacer.wait_jobs("failed", 1, Duration::from_secs(10)).await;
+    let records = pacer.stop();
+    assert!(find(&records, |e| matches!(e, Event::InstanceLost(l) if l.instance == known)).is_some());
+    assert!(
+        find(&records, |e| matches!(e, Event::InstanceOrphanFound(o) if o.instance == orphan && o.terminated && o.state == "stopped"))
+            .is_some()
     );
 }

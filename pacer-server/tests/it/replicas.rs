@@ -1,8 +1,10 @@
 //! Replicas sharing one log in moto's DynamoDB (snapshots in its S3): three `pacer serve`
 //! processes, webhooks sent round-robin, the lease holder killed mid-burst or paused past its
 //! lease; every acknowledged delivery is one job, launched exactly once, and a deposed holder
-//! records nothing.
+//! records nothing. A RocksDB log migrates into the shared one; throughput and read lag across
+//! three replicas are printed.
 
+use crate::auth::gql;
 use crate::support::pacer::{Pacer, Setup, queued_deliveries};
 use crate::support::queued_job;
 use crate::support::world::World;
@@ -196,6 +198,53 @@ async fn kill_9_of_the_lease_holder_mid_burst_loses_and_doubles_nothing() {
             })
             .await;
     }
+
+    // Each survivor shows the replicas: the successor holding the lease under the new term,
+    // the other standing by, and the killed one silent (its heartbeat stopped).
+    let view =
+        "{ replication { me leaseHolder term leaseSeconds replicas { id silent holdsLease lastSeq } } }";
+    for pacer in replicas.iter().flatten() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            let answer = crate::auth::gql(pacer, None, view).await.1;
+            let rows = answer["data"]["replication"]["replicas"].as_array().cloned().unwrap_or_default();
+            let row = |i: usize| rows.iter().find(|r| r["id"] == format!("r{i}")).cloned();
+            if rows.len() == 3
+                && row(leader).is_some_and(|r| r["silent"] == true)
+                && row(successor).is_some_and(|r| r["holdsLease"] == true && r["silent"] == false)
+            {
+                break answer;
+            }
+            assert!(Instant::now() < deadline, "the replicas never showed as they are: {answer}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let replication = &answer["data"]["replication"];
+        assert_eq!(replication["leaseHolder"], format!("r{successor}"), "{answer}");
+        assert_eq!(replication["term"], terms[1].1.to_string(), "{answer}");
+        assert_eq!(replication["leaseSeconds"], LEASE_SECONDS as f64);
+    }
+    // The doctor reads the shared log (not the disk) and names who took the lease last.
+    let survivor = replicas.iter().flatten().next().expect("a survivor");
+    let (_, doctor) = crate::auth::gql(survivor, None, "{ doctor { name status detail } }").await;
+    let checks = doctor["data"]["doctor"].as_array().expect("checks");
+    let shared = checks.iter().find(|c| c["name"] == "shared event log").expect("a shared-log check");
+    assert_eq!(shared["status"], "OK", "{shared}");
+    assert!(
+        shared["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("r{successor} holds the effects lease")))
+    );
+    assert!(checks.iter().all(|c| c["name"] != "free disk"), "no disk check on a shared log");
+    let cli = setups[successor]
+        .command()
+        .args(["doctor", "--config"])
+        .arg(setups[successor].config_file())
+        .output()
+        .expect("pacer doctor");
+    let table_out = String::from_utf8_lossy(&cli.stdout);
+    let row =
+        table_out.lines().find(|l| l.contains("shared event log")).unwrap_or_else(|| panic!("{table_out}"));
+    assert!(row.contains(&format!("table {table} and bucket {table}-snapshots answer")), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -278,23 +327,40 @@ fn replayed(setup: &Setup, args: &[&str]) -> String {
         "pacer replay {args:?} failed:\n{text}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    text.lines()
+    text
+}
+
+/// What two replays of the same records share: all but the timing and the snapshot lines.
+fn comparable(replayed: &str) -> String {
+    replayed
+        .lines()
         .filter(|l| !l.starts_with("replayed in") && !l.starts_with("snapshot"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+/// The migration: `pacer migrate` of a 100,000-record RocksDB log into DynamoDB, then
+/// `pacer replay` on both gives the same state and replicas start from the migrated log
+/// (`cargo test --workspace --test it replicas::a_rocksdb -- --nocapture` prints how long each
+/// step took).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start_from_it() {
+async fn a_rocksdb_log_of_100_000_records_migrates_to_dynamodb_and_replicas_start_from_it() {
+    const RECORDS: u64 = 100_000;
     let world = World::bare().await;
     let table = "pacer-migrated";
     let setup = replica(&world, table, "m0");
-    // A 20,000-record RocksDB log in the data directory, with idempotency keys and a vault.
-    // (100,000 would take tens of minutes here: moto's Query reads and sorts the whole
-    // partition on every page, so reading a log back costs the square of its length.)
+    let started = Instant::now();
+    let mut took = Vec::new();
+    let mut step = |what: &'static str, since: &mut Instant| {
+        took.push(format!("{what} {:.1} s", since.elapsed().as_secs_f64()));
+        *since = Instant::now();
+    };
+    let mut since = Instant::now();
+    // The RocksDB log in the data directory: real job lifecycles (six records a job, after the
+    // config), appended a thousand records a batch with an idempotency key each, and a vault.
     {
         let log = pacer_store::RocksLog::open(&setup.data()).expect("open");
-        let events: Vec<(pacer_domain::Timestamp, Event)> = synthetic::job_events(3_330).collect();
+        let events: Vec<(pacer_domain::Timestamp, Event)> = synthetic::job_events(RECORDS / 6).collect();
         for (i, chunk) in events.chunks(1_000).enumerate() {
             let records = chunk
                 .iter()
@@ -312,10 +378,12 @@ async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start
         let vault =
             vec![pacer_store::VaultWrite { key: "bootstrap_token".into(), value: Some(b"kept".to_vec()) }];
         log.append(pacer_store::Batch { vault, ..pacer_store::Batch::default() }).expect("vault");
-        assert!(log.last_seq() >= 20_000, "{}", log.last_seq());
+        assert!(log.last_seq() >= RECORDS, "{}", log.last_seq());
     }
+    step("built", &mut since);
     let data = setup.data();
     let from_rocksdb = replayed(&setup, &["--data", &data.display().to_string()]);
+    step("replayed from RocksDB", &mut since);
 
     let config = setup.config_file();
     let migrate = |setup: &Setup| {
@@ -330,21 +398,32 @@ async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "migrate failed:\n{said}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(said.contains("copied and verified"), "{said}");
+    assert!(said.contains("wrote a snapshot at seq"), "replicas start from a snapshot: {said}");
+    step("migrated and verified", &mut since);
     let again = migrate(&setup);
     assert!(!again.status.success(), "a second migration into the same table is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
     let from_dynamodb = replayed(&setup, &["--config", &config.display().to_string()]);
-    assert_eq!(from_dynamodb, from_rocksdb, "the same state from both logs");
+    assert!(from_dynamodb.contains("matches the rebuilt state"), "the migrated snapshot: {from_dynamodb}");
+    assert_eq!(comparable(&from_dynamodb), comparable(&from_rocksdb), "the same state from both logs");
+    step("replayed from DynamoDB", &mut since);
     let records = records(&world, table);
-    assert!(records.len() >= 20_000);
+    assert!(records.len() as u64 >= RECORDS);
     let shared = DynamoLog::open(&settings(&world, table), Box::new(|_| {})).expect("open");
-    assert!(shared.has_key("delivery:migrated-7").expect("key"));
+    assert!(shared.has_key("delivery:migrated-77").expect("key"));
     assert_eq!(shared.vault_get("bootstrap_token"), Some(b"kept".to_vec()));
+    step("read back", &mut since);
 
-    // A replica starts from the migrated log, and `pacer user` works on the shared log beside it.
-    let pacer = setup.start().await;
-    assert!(pacer.metric("pacer_log_last_seq").await >= records.len() as f64);
+    // Two replicas start from the migrated log, each with every record folded, and `pacer
+    // user` works on the shared log beside them.
+    let mut replicas = Vec::new();
+    for (i, replica_setup) in [setup.clone(), replica(&world, table, "m1")].into_iter().enumerate() {
+        let pacer = replica_setup.start().await;
+        assert!(pacer.metric("pacer_log_last_seq").await >= records.len() as f64, "replica {i}");
+        replicas.push(pacer);
+    }
+    step("two replicas started", &mut since);
     let user = |args: &[&str]| {
         let output =
             setup.command().arg("user").args(args).arg("--config").arg(&config).output().expect("pacer user");
@@ -353,6 +432,13 @@ async fn a_rocksdb_log_of_20_000_records_migrates_to_dynamodb_and_replicas_start
     };
     assert!(user(&["add", "ops@example.com"]).contains("created ops@example.com"));
     assert!(user(&["list"]).contains("ops@example.com\tenabled"));
+    step("users", &mut since);
+    eprintln!(
+        "migrated {} records: {} ({:.1} s in all)",
+        records.len(),
+        took.join(", "),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The cost of the shared log, printed (not asserted): acknowledged webhooks a second and
@@ -416,5 +502,87 @@ async fn throughput_across_three_replicas_is_printed() {
     let queued = queued_deliveries(&records);
     let lost: Vec<&String> = acked.iter().map(|(d, _)| d).filter(|d| !queued.contains(&d.as_str())).collect();
     assert!(lost.is_empty(), "acknowledged deliveries lost: {lost:?}");
+    assert_eq!(queued.len(), queued.iter().collect::<BTreeSet<_>>().len(), "no delivery is two jobs");
+}
+
+/// Whether job `job` is in `pacer`'s state, asked through GraphQL.
+async fn shows_job(pacer: &Pacer, job: u64) -> bool {
+    let (status, body) = gql(pacer, None, &format!("{{ job(id: \"{job}\") {{ id }} }}")).await;
+    assert_eq!(status, 200, "{body}");
+    !body["data"]["job"].is_null()
+}
+
+/// How long after one replica acknowledges a delivery the other two show its job, printed (not
+/// asserted): deliveries one at a time, round-robin over three replicas on moto, each job
+/// looked for through GraphQL on the other two every 5 ms.
+/// `cargo test --workspace --test it replicas::read_lag -- --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_lag_across_replicas_is_printed() {
+    let world = World::bare().await;
+    let table = "pacer-read-lag";
+    let setups: Vec<Setup> = ["l0", "l1", "l2"].iter().map(|id| replica(&world, table, id)).collect();
+    setups[0].import(&world.backup(json!({ "cap": 1000 })));
+    let mut replicas = Vec::new();
+    for setup in &setups {
+        replicas.push(Arc::new(setup.start().await));
+    }
+    const DELIVERIES: u64 = 150;
+    let mut lags = Vec::new();
+    let mut acks = Vec::new();
+    let mut refused = 0;
+    let mut deliveries = Vec::new();
+    for n in 0..DELIVERIES {
+        let writer = n as usize % 3;
+        let delivery = format!("lag-{n}");
+        // A delivery refused after lost races (503) is sent again, as GitHub would.
+        let (answer, acked) = loop {
+            let sent = Instant::now();
+            let (status, answer) = replicas[writer].workflow_job(&delivery, &queued_job(950_000 + n)).await;
+            if status == 200 {
+                acks.push(sent.elapsed());
+                break (answer, Instant::now());
+            }
+            assert!(status == 503 && refused < 20, "{delivery} answered {status}: {answer}");
+            refused += 1;
+        };
+        let job = answer["job_id"].as_u64().unwrap_or_else(|| panic!("{delivery} queued no job: {answer}"));
+        let readers: Vec<_> = [1, 2]
+            .map(|k| {
+                let reader = replicas[(writer + k) % 3].clone();
+                tokio::spawn(async move {
+                    let deadline = acked + Duration::from_secs(30);
+                    while !shows_job(&reader, job).await {
+                        assert!(Instant::now() < deadline, "job {job} not shown after 30 s");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    acked.elapsed()
+                })
+            })
+            .into_iter()
+            .collect();
+        for reader in readers {
+            lags.push(reader.await.expect("every job shows on every replica"));
+        }
+        deliveries.push(delivery);
+    }
+    lags.sort();
+    acks.sort();
+    let ms = |samples: &[Duration], q: f64| {
+        let at = samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        format!("{:.0} ms", at.as_secs_f64() * 1000.0)
+    };
+    eprintln!(
+        "three replicas on moto: a job acknowledged by one showed on the other two after p50 {}, p99 {}, max {} ({} readings of {DELIVERIES} deliveries one at a time; acknowledged after p50 {}, max {}; {refused} refused and sent again)",
+        ms(&lags, 0.5),
+        ms(&lags, 0.99),
+        ms(&lags, 1.0),
+        lags.len(),
+        ms(&acks, 0.5),
+        ms(&acks, 1.0),
+    );
+    let records = records(&world, table);
+    let queued = queued_deliveries(&records);
+    let missing: Vec<&String> = deliveries.iter().filter(|d| !queued.contains(&d.as_str())).collect();
+    assert!(missing.is_empty(), "deliveries with no job in the log: {missing:?}");
     assert_eq!(queued.len(), queued.iter().collect::<BTreeSet<_>>().len(), "no delivery is two jobs");
 }

@@ -59,6 +59,9 @@ impl Io {
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
         if let Some(credentials) = &settings.credentials {
             loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 credentials.access_key_id.clone(),

@@ -4,13 +4,15 @@
 //!
 //! The table has a string partition key `pk` and a string sort key `sk` (seqs as 20 zero-padded
 //! digits, so string order is seq order), is billed on demand, and holds:
-//! - `pk="head", sk="0"`: `last_seq`, `last_at` (ms) and `vault_version`, where the log ends.
+//! - `pk="head", sk="0"`: `last_seq`, `last_at` (ms), `last_hash` (the last record's chain hash:
+//!   a writer that lost a race chains its records to the winner's from the head the refusal
+//!   returns) and `vault_version`, where the log ends.
 //!   Every commit updates it on condition that it is still where the writer saw it, so two
 //!   writers can never both write seq N: the loser's transaction is cancelled (returning the
 //!   head), writes nothing, and its writer tries again after the winner's records, reading
 //!   them right after (see [`crate::commit`]). A writer that keeps winning pauses a little
 //!   before each new write while another writer is active, so the loser's retries get in.
-//! - `pk="log", sk=<seq>`: a record: `rec` (its [`crate::encode_record`] bytes), `at` (ms) and
+//! - `pk="log", sk=<seq>`: a record: `rec` (its [`crate::encode_chained`] bytes), `at` (ms) and
 //!   `action` (its event name). One whose bytes pass 350 KiB keeps the first 350 KiB there,
 //!   the count of the rest in `parts`, and the rest in `pk="part#<seq>", sk=<i:010>` (`rec`).
 //! - the global secondary index `by_action` (`action`, `sk`, keys only) of the log's items, for
@@ -96,6 +98,9 @@ pub struct DynamoSettings {
     /// Credentials to use; AWS's default chain (environment, profile, instance role) when
     /// `None`.
     pub credentials: Option<StaticCredentials>,
+    /// The named profile of the shared AWS config and credentials files that default chain
+    /// reads; the SDK's own choice (`AWS_PROFILE`, else `default`) when `None`.
+    pub profile: Option<String>,
     /// How often the log looks for records other replicas appended.
     pub poll_interval: Duration,
 }
@@ -111,6 +116,7 @@ impl DynamoSettings {
             region: region.into(),
             endpoint_url: None,
             credentials: None,
+            profile: None,
             poll_interval: Duration::from_millis(200),
         }
     }
@@ -140,7 +146,7 @@ impl DynamoLog {
         // reloads them.
         let vault = sink.load_vault().map_err(open_err)?;
         sink.set_vault_version(head.vault_version);
-        let committer = Committer::start(sink.clone(), head.last_seq, head.last_at, vault, observer);
+        let committer = Committer::start(sink.clone(), head.end(), vault, observer);
         let snapshots = Snapshots::new(io, s3, settings.bucket.clone(), &settings.prefix);
         tracing::info!(table = %settings.table, last_seq = head.last_seq, "event log open on DynamoDB");
         Ok(Self { committer, sink, snapshots, table: settings.table.clone() })

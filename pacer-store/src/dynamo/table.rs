@@ -2,8 +2,9 @@
 //! write becomes, what another writer appended (the tail), and the reads.
 
 use super::io::{Io, describe};
-use crate::codec::{StoredChunk, decode_record};
-use crate::commit::{Sink, Staged, Tail, WriteError};
+use crate::chain::ChainHash;
+use crate::codec::{StoredChunk, decode_chained, decode_record};
+use crate::commit::{End, Sink, Staged, Tail, WriteError};
 use crate::error::StoreError;
 use crate::log::{AuditQuery, Batch, VaultWrite};
 use aws_sdk_dynamodb::Client;
@@ -44,6 +45,7 @@ const VALUE: &str = "value";
 const KEYS: &str = "keys";
 const LAST_SEQ: &str = "last_seq";
 const LAST_AT: &str = "last_at";
+const LAST_HASH: &str = "last_hash";
 const VAULT_VERSION: &str = "vault_version";
 
 /// A record's stored bytes per item: an item holds at most 400 KB, names and numbers included.
@@ -118,16 +120,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Head {
     pub(crate) last_seq: u64,
     pub(crate) last_at: Timestamp,
+    /// The last record's chain hash (GENESIS when it has none: written before the chain).
+    pub(crate) last_chain: ChainHash,
     pub(crate) vault_version: u64,
 }
 
 impl Head {
     fn of(item: &Item) -> Head {
+        let last_chain = match item.get(LAST_HASH) {
+            Some(AttributeValue::B(hash)) => hash.as_ref().try_into().map(ChainHash).ok(),
+            _ => None,
+        };
         Head {
             last_seq: get_n(item, LAST_SEQ).unwrap_or(0),
             last_at: Timestamp::from_millis(get_n(item, LAST_AT).unwrap_or(0)),
+            last_chain: last_chain.unwrap_or(ChainHash::GENESIS),
             vault_version: get_n(item, VAULT_VERSION).unwrap_or(0),
         }
+    }
+
+    /// Where the log ends.
+    pub(crate) fn end(&self) -> End {
+        End { seq: self.last_seq, at: self.last_at, chain: self.last_chain }
     }
 }
 
@@ -359,12 +373,12 @@ impl DynamoSink {
     }
 
     /// The head's update: from `prev` (the seq the commit follows) and `version` (the vault
-    /// version this process has seen) to the commit's end.
+    /// version this process has seen) to the commit's end, its last record with its chain hash.
     fn head_op(
         &self,
         prev: u64,
         version: u64,
-        last: Option<&Recorded>,
+        last: Option<(&Recorded, &ChainHash)>,
         new_version: u64,
     ) -> Result<Op, String> {
         let mut set = vec!["#s = :s", "#v = :v"];
@@ -374,16 +388,18 @@ impl DynamoSink {
             .condition_expression("#s = :ps AND #v = :pv")
             .expression_attribute_names("#s", LAST_SEQ)
             .expression_attribute_names("#v", VAULT_VERSION)
-            .expression_attribute_values(":s", n(last.map_or(prev, |r| r.seq)))
+            .expression_attribute_values(":s", n(last.map_or(prev, |(r, _)| r.seq)))
             .expression_attribute_values(":v", n(new_version))
             .expression_attribute_values(":ps", n(prev))
             .expression_attribute_values(":pv", n(version))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(last) = last {
-            set.push("#a = :a");
+        if let Some((last, chain)) = last {
+            set.extend(["#a = :a", "#h = :h"]);
             update = update
                 .expression_attribute_names("#a", LAST_AT)
-                .expression_attribute_values(":a", n(last.at.millis()));
+                .expression_attribute_values(":a", n(last.at.millis()))
+                .expression_attribute_names("#h", LAST_HASH)
+                .expression_attribute_values(":h", AttributeValue::B(Blob::new(chain.0)));
         }
         let update =
             update.update_expression(format!("SET {}", set.join(", "))).build().map_err(|e| e.to_string())?;
@@ -456,7 +472,7 @@ impl DynamoSink {
             changes.insert(&write.key, write.value.as_deref());
         }
         let new_version = if changes.is_empty() { version } else { version + 1 };
-        let last = staged.iter().rev().find_map(|s| s.records.last());
+        let last = staged.iter().rev().find_map(|s| s.records.last().zip(s.chain.last()));
         let mut last_ops = vec![self.head_op(prev, version, last, new_version).map_err(Refusal::Failed)?];
         let mut records = Vec::new();
         for batch in batches {
@@ -615,7 +631,7 @@ impl Sink for DynamoSink {
                         let mut versions = lock(&self.vault_version);
                         versions.head = versions.head.max(head.vault_version);
                     }
-                    let head = head.map(|h| (h.last_seq, h.last_at));
+                    let head = head.map(|h| h.end());
                     return Err(WriteError::Refused { written, behind, head, duplicates });
                 }
             }
@@ -706,7 +722,7 @@ impl Sink for DynamoSink {
         let mut tail = Tail::default();
         if head.last_seq > last_seq {
             let last = head.last_seq.min(last_seq + TAIL_RECORDS);
-            tail.records = self.read(last_seq + 1, last).map_err(|e| e.to_string())?;
+            (tail.records, tail.chain) = self.read_chained(last_seq + 1, last).map_err(|e| e.to_string())?;
             tail.more = last < head.last_seq;
         }
         let mut versions = lock(&self.vault_version);
@@ -865,18 +881,27 @@ impl DynamoSink {
 
     /// The records from `first` through `last` (all durable), in order.
     pub(crate) fn read(&self, first: u64, last: u64) -> Result<Vec<Recorded>, StoreError> {
+        Ok(self.read_chained(first, last)?.0)
+    }
+
+    /// The records from `first` through `last` (all durable), in order, and the last one's
+    /// chain hash (GENESIS when it has none).
+    fn read_chained(&self, first: u64, last: u64) -> Result<(Vec<Recorded>, ChainHash), StoreError> {
         let mut out = Vec::with_capacity(last.saturating_sub(first).saturating_add(1).min(4_096) as usize);
+        let mut chain = ChainHash::GENESIS;
         let mut expected = first;
         self.visit(first, last, false, PAGE_ITEMS, &mut |seq, bytes| {
             follows(expected, seq)?;
-            out.push(decode_record(seq, &bytes)?);
+            let (record, hash) = decode_chained(seq, &bytes)?;
+            out.push(record);
+            chain = hash.unwrap_or(ChainHash::GENESIS);
             expected += 1;
             Ok(true)
         })?;
         if expected <= last {
             return Err(StoreError::Corrupt { seq: expected, reason: "missing from the log".into() });
         }
-        Ok(out)
+        Ok((out, chain))
     }
 
     /// [`crate::EventLog::scan`] from `first` through `last`.

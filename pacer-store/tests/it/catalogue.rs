@@ -1,9 +1,10 @@
 //! Every event variant: its stored name, its fixture, and its round trip through the stored
-//! encoding; plus the committed fixture log of format 1, which must keep folding.
+//! encoding; plus the committed fixture log of format 1, which must keep folding and keep the
+//! canonical forms its records' chain hashes cover.
 
 use crate::fixtures::{Seeds, fixture};
 use pacer_domain::*;
-use pacer_store::{decode_record, encode_record};
+use pacer_store::{ChainHash, canonical_form, decode_record, encode_record};
 use proptest::prelude::*;
 
 fn record(seq: u64, event: Event) -> Recorded {
@@ -97,6 +98,17 @@ fn the_format_1_fixture_log_still_decodes_and_folds() {
         }
         std::fs::write(fixture_log(), out).expect("write fixture");
     }
+    let decoded = committed_records();
+    // Events released in format 1 must keep their encoding; new ones are appended at the end.
+    let current = fixture_records();
+    assert!(decoded.len() <= current.len());
+    assert_eq!(decoded[..], current[..decoded.len()]);
+    let state = State::fold(&decoded);
+    assert_eq!(state.last_seq, decoded.len() as u64);
+}
+
+/// The records of the committed fixture log.
+fn committed_records() -> Vec<Recorded> {
     let bytes = std::fs::read(fixture_log()).expect("fixture log present (PACER_BLESS=1 writes it)");
     let mut rest = bytes.as_slice();
     let mut decoded = Vec::new();
@@ -107,10 +119,23 @@ fn the_format_1_fixture_log_still_decodes_and_folds() {
         decoded.push(decode_record(decoded.len() as u64 + 1, body).expect("decodes"));
         rest = tail;
     }
-    // Events released in format 1 must keep their encoding; new ones are appended at the end.
-    let current = fixture_records();
-    assert!(decoded.len() <= current.len());
-    assert_eq!(decoded[..], current[..decoded.len()]);
-    let state = State::fold(&decoded);
-    assert_eq!(state.last_seq, decoded.len() as u64);
+    decoded
+}
+
+/// A chain hash covers its record's canonical form, rebuilt from the stored record whenever the
+/// chain is checked: once released, what an event reads as must keep its JSON (no renamed field,
+/// no upcaster changing an old record's fields), or every chain holding one breaks. Pinned here
+/// over the first records of the committed fixture log (later events are appended after them).
+#[test]
+fn released_records_keep_their_canonical_form() {
+    const PINNED: usize = 48;
+    let records = committed_records();
+    let mut chain = ChainHash::GENESIS;
+    for record in &records[..PINNED] {
+        chain = chain.next(&canonical_form(record).expect("a canonical form"));
+    }
+    assert_eq!(chain.to_string(), "a36f5ce2dc5d6e8b4d1a83304bdea9fc3ed4da9b0debebed0ac05fef1efa078e");
+    for record in fixture_records() {
+        assert!(canonical_form(&record).is_ok(), "{:?} has a canonical form", record.event.name());
+    }
 }

@@ -101,6 +101,7 @@ conformance!(
     the_vault_keeps_entries_beside_the_log,
     a_snapshotter_follows_the_log_between_snapshots,
     an_unfinished_snapshot_is_never_loaded,
+    every_record_is_chained_and_exported_checkably,
 );
 
 fn the_vault_keeps_entries_beside_the_log(s: UnderTest) {
@@ -441,7 +442,12 @@ fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
     // they cover, bound to another record at their seq, ahead of the log, or not snapshots.
     let records = log.read(1, 8).expect("read");
     let five = State::fold(&records[..5]);
-    let anchor = anchor_of(&encode_record(&records[4]).expect("encode"));
+    let mut anchor = 0;
+    log.scan(5, 1, &mut |chunk| {
+        anchor = chunk.stored().next().map(|(_, stored)| anchor_of(stored)).expect("record 5");
+        false
+    })
+    .expect("scan");
     let four = State::fold(&records[..4]);
     let mut ahead = whole.clone();
     ahead.last_seq = 99;
@@ -479,4 +485,105 @@ fn state_loads_from_snapshot_plus_tail(s: UnderTest) {
     let verification = verify(log).expect("verify");
     assert_eq!(verification.matches_snapshot, Some(false), "the snapshot is not the fold up to its seq");
     assert_eq!(verification.rebuilt, whole);
+}
+
+/// The link of the record at `seq`.
+fn link_at(log: &dyn EventLog, seq: u64) -> ChainLink {
+    let mut link = None;
+    log.scan(seq, 1, &mut |chunk| {
+        let (seq, stored) = chunk.stored().next().expect("a record");
+        link = Some(ChainLink { seq, hash: decode_chained(seq, stored).expect("decode").1 });
+        false
+    })
+    .expect("scan");
+    link.expect("the record")
+}
+
+/// The export of records `from` through `to`.
+fn exported(log: &dyn EventLog, from: u64, to: u64) -> String {
+    let mut out = Vec::new();
+    export_chain(log, from, to, &mut |line| {
+        out.extend_from_slice(line);
+        true
+    })
+    .expect("export");
+    String::from_utf8(out).expect("UTF-8")
+}
+
+/// Runs the outsider's check (`tools/audit/check-export.py`) over `export`: whether it passed,
+/// and what it said.
+pub fn check_export(export: &str) -> (bool, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/audit/check-export.py");
+    let mut child = std::process::Command::new(crate::peer::python())
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the check");
+    child.stdin.take().expect("stdin").write_all(export.as_bytes()).expect("hand over the export");
+    let output = child.wait_with_output().expect("the check ends");
+    let said = String::from_utf8_lossy(&[output.stdout, output.stderr].concat()).into_owned();
+    (output.status.success(), said)
+}
+
+fn every_record_is_chained_and_exported_checkably(s: UnderTest) {
+    let log = &*s.log;
+    assert_eq!(chain_head(log).expect("head"), ChainLink::default(), "an empty log has no head");
+    let odd = Event::HealthChanged(HealthChanged {
+        component: "\"quoted\" \\ \t\n\u{1}\u{7f}".into(),
+        ok: false,
+        message: "é 日本 🦀 \u{2028}".into(),
+    });
+    let mut batch = Batch::of(T, Actor::User("ops@example.com".into()), vec![odd, health(1)]);
+    batch.records[0].request_id = Some("req-1".into());
+    log.append(batch).expect("append");
+    // Racing appenders: each group is chained in the order it is written.
+    std::thread::scope(|scope| {
+        for t in 1..=4 {
+            scope.spawn(move || {
+                for i in 0..10 {
+                    append(log, T, vec![health(t * 100 + i), job_event(EventName::JobQueued, t * 100 + i)]);
+                }
+            });
+        }
+    });
+    // Every event of the catalogue: the outsider rebuilds each payload's canonical form.
+    let every = EventName::ALL.iter().map(|name| fixture(*name, &Seeds::default()));
+    log.append(Batch::of(T, Actor::Replica { id: "b".into(), term: 3 }, every)).expect("append");
+    let total = 82 + EventName::ALL.len() as u64;
+    let head = chain_head(log).expect("head");
+    assert_eq!(head.seq, total);
+    let report = verify_chain(log, ChainLink::default()).expect("verify");
+    assert_eq!(report, ChainReport { starts_at: Some(1), head, broken: None });
+
+    // An outsider checks the export with the recipe alone, and finds a change to it.
+    let export = exported(log, 1, u64::MAX);
+    assert_eq!(export.lines().count() as u64, total);
+    let (ok, said) = check_export(&export);
+    assert!(ok, "{said}");
+    let head_hash = head.hash.expect("chained");
+    assert!(said.contains(&format!("head seq {total} hash {head_hash}")), "{said}");
+    assert!(export.contains(r#""actor":{"User":"ops@example.com"}"#), "{export}");
+    let (ok, said) = check_export(&export.replacen("\"c301\"", "\"c311\"", 1));
+    assert!(!ok && said.contains("its hash is not that of its content"), "{said}");
+    // A range carries the hash it follows: the line before's.
+    let range = exported(log, 10, 20);
+    assert_eq!(range.lines().count(), 11);
+    let line = |text: &str, i: usize| -> serde_json::Value {
+        serde_json::from_str(text.lines().nth(i).expect("a line")).expect("JSON")
+    };
+    assert_eq!(line(&range, 0)["prev"], line(&export, 8)["hash"]);
+    assert_eq!(line(&range, 10), line(&export, 19));
+    assert!(check_export(&range).0);
+    assert_eq!(exported(log, total + 1, total + 9), "", "nothing past the end");
+
+    // From a base (a verified snapshot's link, once the log before it is pruned): the rest is
+    // checked against it.
+    let forty = link_at(log, 40);
+    let rest = verify_chain(log, forty).expect("verify");
+    assert_eq!(rest, ChainReport { starts_at: Some(41), head, broken: None });
+    let wrong = verify_chain(log, ChainLink { seq: 40, hash: Some(ChainHash::GENESIS) }).expect("verify");
+    assert_eq!(wrong.broken.map(|b| b.seq), Some(41));
+    assert_eq!(wrong.head.seq, 40, "nothing after the base follows it");
 }

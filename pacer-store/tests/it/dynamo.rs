@@ -78,6 +78,32 @@ fn logs_sharing_a_table_never_give_a_seq_twice() {
 }
 
 #[test]
+fn writers_that_lose_a_race_chain_their_records_after_the_winners() {
+    // Never polling, a log learns of the other's records only from the head its refused write
+    // returns, and must hash its batch again after the winner's last record.
+    let settings = fresh_settings(NEVER);
+    let (a, b) = (open(&settings), open(&settings));
+    std::thread::scope(|scope| {
+        for (log, t) in [(&a, 1), (&a, 2), (&b, 3), (&b, 4)] {
+            scope.spawn(move || {
+                for i in 0..10 {
+                    append(log, T, vec![health(t * 100 + i), health(i)]);
+                }
+            });
+        }
+    });
+    let c = open(&settings);
+    let whole = |log: &DynamoLog| verify_chain(log, ChainLink::default()).expect("verify");
+    let report = whole(&c);
+    assert_eq!((report.starts_at, report.head.seq, report.broken), (Some(1), 80, None));
+    assert_eq!(chain_head(&c).expect("head"), report.head);
+    // A log opened later chains on from the head's hash.
+    append(&c, T, vec![health(99)]);
+    assert_eq!((whole(&c).head.seq, whole(&c).broken), (81, None));
+    assert_eq!((a.poisoned(), b.poisoned()), (None, None));
+}
+
+#[test]
 fn a_batch_decided_against_stale_state_conflicts_and_others_move_on() {
     let settings = fresh_settings(NEVER);
     let (a, b) = (open(&settings), open(&settings));

@@ -312,5 +312,13 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             html_url: text(),
         }),
         EventName::LeaseAcquired => Event::LeaseAcquired(LeaseAcquired { holder: text(), term: s.number }),
+        EventName::JobGithubNoted => Event::JobGithubNoted(JobGithubNoted {
+            job,
+            delivery_id: text(),
+            created_at: Some(Timestamp(s.number as i64)),
+            started_at: s.flag.then(|| Timestamp(s.number as i64 + 1_000)),
+            completed_at: None,
+            sender_type: if s.flag { "Bot".into() } else { text() },
+        }),
     }
 }

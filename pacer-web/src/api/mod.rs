@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt;
 
-pub(crate) use transport::{copy_text, now, set_title, sleep_ms};
+pub(crate) use transport::{copy_text, now, set_root_attribute, set_title, sleep_ms, store, stored};
 
 /// Set when the server answers `UNAUTHENTICATED`; the shell then sends the browser to sign in.
 pub(crate) static SESSION_LOST: GlobalSignal<bool> = Signal::global(|| false);

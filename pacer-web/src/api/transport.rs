@@ -1,5 +1,5 @@
-//! The browser seam: fetch, timers, the clock, the page's origin, the document title and the
-//! clipboard behind a few small functions, with host versions so the crate builds and its pure
+//! The browser seam: fetch, timers, the clock, the page's origin, the document title, the
+//! clipboard and the stored theme behind a few small functions, with host versions so the crate builds and its pure
 //! parts test on the host. Nothing here evaluates JavaScript, so the console runs under a CSP
 //! without `unsafe-eval`.
 
@@ -44,6 +44,31 @@ mod imp {
         });
     }
 
+    pub(crate) fn stored(key: &str) -> Option<String> {
+        let storage = web_sys::window()?.local_storage().ok().flatten()?;
+        storage.get_item(key).ok().flatten()
+    }
+
+    pub(crate) fn store(key: &str, value: Option<&str>) {
+        let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) else { return };
+        // Storage refused (private mode, quota): the choice lasts for this page only.
+        let _ = match value {
+            Some(value) => storage.set_item(key, value),
+            None => storage.remove_item(key),
+        };
+    }
+
+    pub(crate) fn set_root_attribute(name: &str, value: Option<&str>) {
+        let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element())
+        else {
+            return;
+        };
+        let _ = match value {
+            Some(value) => root.set_attribute(name, value),
+            None => root.remove_attribute(name),
+        };
+    }
+
     pub(crate) fn ws_url(path: &str) -> String {
         let location = web_sys::window().map(|w| w.location());
         let protocol = location.as_ref().and_then(|l| l.protocol().ok()).unwrap_or_default();
@@ -71,6 +96,14 @@ mod imp {
 
     pub(crate) fn copy_text(_text: &str) {}
 
+    pub(crate) fn stored(_key: &str) -> Option<String> {
+        None
+    }
+
+    pub(crate) fn store(_key: &str, _value: Option<&str>) {}
+
+    pub(crate) fn set_root_attribute(_name: &str, _value: Option<&str>) {}
+
     pub(crate) fn now() -> Timestamp {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -97,6 +130,21 @@ pub(crate) fn now() -> Timestamp {
 /// Sets the browser tab's title.
 pub(crate) fn set_title(title: &str) {
     imp::set_title(title);
+}
+
+/// What the browser keeps under `key` (local storage), if anything.
+pub(crate) fn stored(key: &str) -> Option<String> {
+    imp::stored(key)
+}
+
+/// Keeps `value` under `key` in local storage (`None` removes it).
+pub(crate) fn store(key: &str, value: Option<&str>) {
+    imp::store(key, value);
+}
+
+/// Sets (or with `None` removes) an attribute of the document's root element.
+pub(crate) fn set_root_attribute(name: &str, value: Option<&str>) {
+    imp::set_root_attribute(name, value);
 }
 
 /// Copies `text` to the clipboard (best effort: a browser may refuse).

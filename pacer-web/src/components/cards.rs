@@ -64,7 +64,7 @@ fn SpendTable(title: &'static str, rows: Vec<SpendRow>, testid: &'static str) ->
             table { class: "table compact", "data-testid": "{testid}",
                 tbody {
                     for row in rows {
-                        tr { key: "{row.name}", "data-testid": "{testid}-row",
+                        tr { key: "{row.name}", "data-testid": "{testid}-row", "data-micros": "{row.cost.micros}",
                             td { class: "strong", "{row.name}" }
                             td { class: "num muted", "{format::plural(row.jobs, \"job\")}" }
                             td { class: "num", "{format::money(&row.cost.micros)}" }
@@ -76,18 +76,39 @@ fn SpendTable(title: &'static str, rows: Vec<SpendRow>, testid: &'static str) ->
     }
 }
 
-/// Top projects and repos by estimated spend.
+/// Spend over `window`: the total and the jobs without cost, beside the top projects and
+/// repos.
 #[component]
 pub(crate) fn SpendCard(spend: Spend, window: String) -> Element {
     rsx! {
         section { class: "card", "data-testid": "spend-card",
             header { class: "card-head",
-                h2 { "Estimated spend" }
-                span { class: "muted", "{window}" }
+                h2 { "Spend" }
+                span { class: "muted", "data-testid": "spend-window", "{window}" }
+            }
+            dl { class: "detail-grid",
+                div { class: "item",
+                    dt { "Total" }
+                    dd { class: "strong", "data-testid": "spend-total", "data-micros": "{spend.total.micros}",
+                        {format::money(&spend.total.micros)}
+                    }
+                }
+                div { class: "item",
+                    dt { "Jobs" }
+                    dd { "data-testid": "spend-jobs", "data-count": "{spend.jobs}", {format::count(spend.jobs)} }
+                }
+                div { class: "item",
+                    dt { "Without cost" }
+                    dd { "data-testid": "spend-unpriced", "data-count": "{spend.unpriced}",
+                        {format::plural(spend.unpriced, "job")}
+                    }
+                }
             }
             SpendTable { title: "Top projects", rows: spend.projects, testid: "spend-projects" }
             SpendTable { title: "Top repos", rows: spend.repos, testid: "spend-repos" }
-            p { class: "muted small", "Launch-time price × run time; unpriced jobs count zero." }
+            p { class: "muted small",
+                "Each instance's price × its lifetime (launch to termination), estimated to now while it is up. Jobs without cost (no instance, e.g. a failed launch, or no price quote) count zero."
+            }
         }
     }
 }
@@ -156,8 +177,8 @@ pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String) -> Element {
                     th { class: "num", "Cancelled" }
                     th { class: "num", "Reaped" }
                     th { class: "num", "Runner time" }
-                    th { class: "num", "Est. cost" }
-                    th { class: "num", "Unpriced" }
+                    th { class: "num", "Cost" }
+                    th { class: "num", "Without cost" }
                 }
             }
             tbody {

@@ -22,8 +22,14 @@ pub(crate) fn live_duration(job: &JobRow, now: Timestamp) -> Option<i64> {
     }
 }
 
-fn cost_text(cost: Option<&Money>) -> String {
-    cost.map_or_else(|| DASH.to_owned(), |m| format::money(&m.micros))
+/// The cost, `≈`-marked while it is a running estimate (an instance billed to the job is still
+/// up); a dash for a job without cost.
+fn cost_text(cost: Option<&Money>, estimated: bool) -> String {
+    match cost {
+        Some(m) if estimated => format!("≈{}", format::money(&m.micros)),
+        Some(m) => format::money(&m.micros),
+        None => DASH.to_owned(),
+    }
 }
 
 fn when(text: Option<&str>, now: Timestamp) -> (String, String) {
@@ -40,7 +46,7 @@ pub(crate) fn JobRowView(job: JobRow, now_ms: i64, on_details: EventHandler<Stri
     let (queued, queued_full) = when(Some(&job.queued_at), now);
     let (launched, launched_full) = when(job.launched_at.as_deref(), now);
     let duration = live_duration(&job, now).map_or_else(|| DASH.to_owned(), format::duration);
-    let cost = cost_text(job.cost.as_ref());
+    let cost = cost_text(job.cost.as_ref(), job.cost_estimated);
     let instance = job.instance_id.clone().unwrap_or_else(|| DASH.to_owned());
     let id = job.id.to_string();
     let status = JobStatus::from(job.status);
@@ -203,7 +209,7 @@ pub(crate) fn JobDetailView(job: JobDetail, now_ms: i64) -> Element {
                 Item { label: "Instance", value: instance, mono: true, testid: "detail-instance" }
                 Item { label: "Runner", value: opt(&job.runner_name), mono: true, testid: "detail-runner" }
                 Item { label: "Price", value: price, testid: "detail-price" }
-                Item { label: "Cost", value: cost_text(job.cost.as_ref()), testid: "detail-cost" }
+                Item { label: "Cost", value: cost_text(job.cost.as_ref(), job.cost_estimated), testid: "detail-cost" }
                 Item { label: "Queued", value: at(&Some(job.queued_at.clone())), testid: "detail-queued" }
                 Item { label: "Claimed", value: at(&job.claimed_at), testid: "detail-claimed" }
                 Item { label: "Launched", value: at(&job.launched_at), testid: "detail-launched" }

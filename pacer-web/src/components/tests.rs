@@ -42,6 +42,7 @@ fn job(status: JobStatus) -> JobRow {
         duration_seconds: Some(187),
         instance_id: Some("i-0abc123".into()),
         cost: Some(Money { micros: "4160".into() }),
+        cost_estimated: false,
     }
 }
 
@@ -139,6 +140,14 @@ fn active_rows_tick_and_unpriced_rows_show_a_dash() {
     assert!(html.contains(r#"data-testid="job-duration">8m 00s<"#), "{html}");
     assert!(html.contains(r#"data-testid="job-cost">—<"#), "{html}");
     assert_eq!(live_duration_of(&running), Some(480));
+    // An instance still up: the cost is marked as a running estimate.
+    let mut estimated = job(JobStatus::Running);
+    estimated.cost_estimated = true;
+    let html = render(
+        |job: JobRow| rsx! { JobsTable { jobs: vec![job], now_ms: now_ms(), on_details: |_| {} } },
+        estimated,
+    );
+    assert!(html.contains(r#"data-testid="job-cost">≈$0.0042<"#), "{html}");
     let empty = render(|_: ()| rsx! { JobsTable { jobs: vec![], now_ms: 0, on_details: |_| {} } }, ());
     assert!(empty.contains(r#"data-testid="jobs-empty""#), "{empty}");
 }
@@ -219,6 +228,10 @@ fn the_health_banner_lists_failing_components() {
 #[test]
 fn the_spend_card_keeps_sub_cent_amounts() {
     let spend = Spend {
+        from: "2026-03-01T00:00:00.000Z".into(),
+        total: Money { micros: "1234987".into() },
+        jobs: 13,
+        unpriced: 2,
         projects: vec![SpendRow {
             name: "platform".into(),
             jobs: 12,
@@ -226,10 +239,27 @@ fn the_spend_card_keeps_sub_cent_amounts() {
         }],
         repos: vec![SpendRow { name: "octo/hello".into(), jobs: 1, cost: Money { micros: "420".into() } }],
     };
-    let html = render(|spend| rsx! { SpendCard { spend, window: "last 30 days" } }, spend);
+    let html = render(|spend| rsx! { SpendCard { spend, window: "March 2026 to date" } }, spend);
     assert!(html.contains(r#"data-testid="spend-projects-row""#), "{html}");
     assert!(html.contains(">$1.23<") && html.contains(">$0.0004<"), "{html}");
     assert!(html.contains(">12 jobs<"), "{html}");
+}
+
+#[test]
+fn the_spend_card_shows_the_total_and_the_jobs_without_cost() {
+    let spend = Spend {
+        from: "2026-03-01T00:00:00.000Z".into(),
+        total: Money { micros: "12345678".into() },
+        jobs: 1_204,
+        unpriced: 1,
+        ..Spend::default()
+    };
+    let html = render(|spend| rsx! { SpendCard { spend, window: "March 2026 to date" } }, spend);
+    assert!(html.contains(r#"data-testid="spend-total" data-micros="12345678">$12.35<"#), "{html}");
+    assert!(html.contains(r#"data-testid="spend-unpriced" data-count="1">1 job<"#), "{html}");
+    assert!(html.contains(r#"data-testid="spend-jobs" data-count="1204">1,204<"#), "{html}");
+    assert!(html.contains(">March 2026 to date<"), "{html}");
+    assert_eq!(count(&html, r#"data-testid="spend-projects-row""#), 0, "{html}");
 }
 
 #[test]
@@ -332,6 +362,7 @@ fn the_job_detail_shows_every_field() {
         runner_name: Some("pacer-i-0abc123".into()),
         price_per_hour: Some(Money { micros: "96000".into() }),
         cost: Some(Money { micros: "7867".into() }),
+        cost_estimated: false,
         failure: Some(crate::api::ops::jobs::JobFailure {
             stage: "runner".into(),
             message: "run.sh exited 1".into(),

@@ -3,7 +3,9 @@
 //! actor, part of a target, free text, and a range preset (last 1/7/30/90 days or all time) or
 //! a custom UTC range. Tiles count what the filter matches (events, distinct actors, action
 //! types, failures); the table pages by cursor with the client address and outcome where the
-//! record has them, and an info badge per row opens the full payload in a side panel.
+//! record has them, and an info badge per row opens the full payload in a side panel. The
+//! header shows the head of the log's tamper-evident chain (its seq and hash, to note
+//! elsewhere and check an export or `pacer verify` against) and links the export.
 
 use super::util::use_title;
 use crate::api;
@@ -178,6 +180,8 @@ pub(crate) fn Audit(
         api::run(ops::audit_summary(filter)).await.map(|d| d.audit_summary).map_err(|e| e.message)
     });
 
+    let mut chain = use_resource(|| async { api::run(ops::audit_chain()).await.map(|d| d.audit_chain) });
+
     let search = move |e: FormEvent| {
         e.prevent_default();
         go(&|url| {
@@ -307,7 +311,24 @@ pub(crate) fn Audit(
                         onclick: move |_| { nav.replace(AuditUrl::default().route()); }, "Clear filters" }
                 }
                 button { class: "button small push-right", r#type: "button", "data-testid": "audit-refresh",
-                    onclick: move |_| { page.restart(); summary.restart(); }, "Refresh" }
+                    onclick: move |_| { page.restart(); summary.restart(); chain.restart(); }, "Refresh" }
+            }
+            if let Some(Ok(head)) = chain() {
+                div { class: "chain-head muted small", "data-testid": "audit-chain",
+                    title: "SHA-256 over the chain hash before and the record's canonical form: note it elsewhere, then check the log (pacer verify) or an export against it",
+                    match head.hash {
+                        Some(hash) => rsx! {
+                            "Chain head: seq "
+                            span { class: "mono", "data-testid": "audit-chain-seq", "{head.seq}" }
+                            " · "
+                            span { class: "mono", "data-testid": "audit-chain-hash", "{hash}" }
+                            " · "
+                            a { href: "/api/audit/export?from_seq=1&to_seq={head.seq}", download: "pacer-audit.jsonl",
+                                "data-testid": "audit-export", "Export with hashes" }
+                        },
+                        None => rsx! { "The chain starts with the next record (the log was written before the chain existed)." },
+                    }
+                }
             }
             div { class: "toolbar",
                 label { class: "inline",

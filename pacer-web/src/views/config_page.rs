@@ -2,18 +2,22 @@
 //! item whose removal (delete, unbind) is being confirmed, and the last outcome told to the
 //! operator, with the one confirmation dialog they share.
 
+use super::toast::{Toasts, use_toasts};
 use crate::api::{self, ApiError};
 use crate::components::Confirm;
 use crate::forms::Editor;
 use dioxus::prelude::*;
 
-/// A `Copy` handle to a configuration page's editor, removal and notice signals.
+/// A `Copy` handle to a configuration page's editor, removal and outcome signals: what went
+/// well is told as a toast of the page's kind, what failed stays above the table.
 pub(crate) struct ConfigPage<T: 'static> {
     editor: Signal<Editor<T>>,
     removing: Signal<Option<T>>,
     busy: Signal<bool>,
     error: Signal<Option<String>>,
-    notice: Signal<Option<String>>,
+    problem: Signal<Option<String>>,
+    toasts: Toasts,
+    kind: &'static str,
 }
 
 impl<T> Clone for ConfigPage<T> {
@@ -24,14 +28,17 @@ impl<T> Clone for ConfigPage<T> {
 
 impl<T> Copy for ConfigPage<T> {}
 
-/// The page state hook of the projects, pools and repos pages.
-pub(crate) fn use_config_page<T>() -> ConfigPage<T> {
+/// The page state hook of the projects, pools and repos pages; `kind` is the test id of the
+/// page's toasts.
+pub(crate) fn use_config_page<T>(kind: &'static str) -> ConfigPage<T> {
     ConfigPage {
         editor: use_signal(Editor::default),
         removing: use_signal(|| None),
         busy: use_signal(|| false),
         error: use_signal(|| None),
-        notice: use_signal(|| None),
+        problem: use_signal(|| None),
+        toasts: use_toasts(),
+        kind,
     }
 }
 
@@ -85,14 +92,20 @@ impl<T: Clone + 'static> ConfigPage<T> {
         self.tell(message);
     }
 
-    /// Tells the operator `message` above the table.
+    /// Tells the operator `message` (an outcome that went well) in a toast.
     pub(crate) fn tell(mut self, message: String) {
-        self.notice.set(Some(message));
+        self.problem.set(None);
+        self.toasts.show(self.kind, message);
     }
 
-    /// The last outcome told.
-    pub(crate) fn notice(&self) -> Option<String> {
-        (self.notice)()
+    /// Tells the operator what failed, above the table until the next outcome.
+    pub(crate) fn warn(mut self, message: String) {
+        self.problem.set(Some(message));
+    }
+
+    /// What failed last, if nothing went well since.
+    pub(crate) fn problem(&self) -> Option<String> {
+        (self.problem)()
     }
 
     /// The confirmation of the removal asked about, if any: `text` words it, `remove` runs it

@@ -2,6 +2,8 @@
 //! live rows through the `jobChanged` subscription, and the details modal (also reachable as
 //! `/jobs/<id>`), itself live while the job is not finished.
 
+use super::reconcile::ReconcileNow;
+use super::scope::use_scope;
 use super::util::{use_now, use_title};
 use crate::api::ops::jobs::{self as ops, JobConnection, JobDetail as Detail, JobRow};
 use crate::api::ws::{self, LiveState};
@@ -88,15 +90,25 @@ fn JobsPage(status: Option<String>, open: Option<String>) -> Element {
         }
     }));
 
+    let scope = use_scope();
+    // Another project: back to the first page.
+    use_effect(move || {
+        scope.project_id();
+        cursors.set(Vec::new());
+    });
     let mut jobs = use_resource(move || async move {
         let after = cursors.read().last().cloned().flatten();
-        api::run(ops::jobs(filter(), page_size(), after)).await.map(|d| d.jobs)
+        api::run(ops::jobs(filter(), scope.project_id(), page_size(), after)).await.map(|d| d.jobs)
     });
 
     use_future(move || async move {
         ws::subscribe(
             ops::job_changed(),
             move |d| {
+                // A job never changes project: one out of scope was never shown.
+                if !scope.admits(&d.job_changed.project_name) {
+                    return;
+                }
                 let (f, first, size) = (*filter.peek(), cursors.peek().is_empty(), *page_size.peek());
                 if let Some(Ok(page)) = &mut *jobs.write() {
                     apply_change(page, d.job_changed, f, first, size);
@@ -162,6 +174,7 @@ fn JobsPage(status: Option<String>, open: Option<String>) -> Element {
                 h1 { "Jobs" }
                 span { class: "live live-{live_state.label()}", "data-testid": "live-indicator", "{live_state.label()}" }
                 div { class: "toolbar push-right",
+                    ReconcileNow {}
                     label { class: "inline",
                         "Status "
                         select { "data-testid": "status-filter", value: "{current}", onchange: set_filter,
@@ -264,6 +277,7 @@ mod tests {
             duration_seconds: None,
             instance_id: None,
             cost: None,
+            cost_estimated: false,
         }
     }
 

@@ -13,10 +13,14 @@ mod not_found;
 mod overview;
 mod pools;
 mod projects;
+mod reconcile;
 mod repos;
+mod scope;
 mod settings;
 mod shell;
 mod stats;
+mod theme;
+mod toast;
 mod util;
 
 pub(crate) use audit::Audit;

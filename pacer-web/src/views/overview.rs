@@ -1,7 +1,8 @@
 //! The dashboard: tiles kept live by the `overviewChanged` subscription (and polled every 5 s
 //! whenever the subscription is down, so they are never more than 5 s stale), the daily chart
-//! of the current month and the spend card, both refreshed every 30 s; with replicas sharing
-//! the log, the replicas card, refreshed every 5 s.
+//! of the current month and the spend card (the month to date: total, jobs without cost, top
+//! projects and repos), both refreshed every 30 s; with replicas sharing the log, the replicas
+//! card, refreshed every 5 s.
 
 use super::util::{use_now, use_title};
 use crate::api;
@@ -97,7 +98,7 @@ pub(crate) fn Overview() -> Element {
     });
 
     let mut series = use_resource(|| async { api::run(ops::daily_series()).await });
-    let mut spend = use_resource(|| async { api::run(ops::spend(WINDOW_DAYS, 5)).await });
+    let mut spend = use_resource(|| async { api::run(ops::spend_month_to_date(5)).await });
     use_future(move || async move {
         loop {
             api::sleep_ms(30_000).await;
@@ -150,7 +151,15 @@ pub(crate) fn Overview() -> Element {
             rsx! { section { class: "card", Notice { testid: "spend-error", text: e.message.clone(), error: true } } }
         }
         Some(Ok(d)) => {
-            rsx! { SpendCard { spend: d.spend.clone(), window: format!("last {WINDOW_DAYS} days") } }
+            let window = format::parse_instant(&d.spend.from.0).map_or_else(
+                || "month to date".to_owned(),
+                |from| {
+                    let date = from.date();
+                    let month = MONTHS.get(date.month as usize - 1).copied().unwrap_or("");
+                    format!("{month} {} to date", date.year)
+                },
+            );
+            rsx! { SpendCard { spend: d.spend.clone(), window } }
         }
     };
 

@@ -4,6 +4,7 @@
 //! included) next to their fields; saving reports the new launch template version.
 
 use super::config_page::{RemovalText, run_removal, use_config_page};
+use super::scope::use_scope;
 use super::util::{copy_to_clipboard, use_title};
 use crate::api::ops::config::{self as ops, Pool, ProjectRef};
 use crate::api::{self, ApiError};
@@ -37,8 +38,8 @@ fn template_text(pool: &Pool) -> String {
 pub(crate) fn Pools() -> Element {
     use_title("Pools");
     let mut data = use_resource(|| async { api::run(ops::pools()).await });
-    let mut project_filter = use_signal(String::new);
-    let page = use_config_page::<Pool>();
+    let scope = use_scope();
+    let page = use_config_page::<Pool>("pool-saved");
     let mut copying = use_signal(|| None::<Pool>);
     let mut runs_on = use_signal(|| None::<(String, String)>);
 
@@ -46,7 +47,7 @@ pub(crate) fn Pools() -> Element {
         Some(Ok(d)) => d.projects.clone(),
         _ => Vec::new(),
     };
-    let filter = project_filter();
+    let filter = scope.project_id().unwrap_or_default();
     let body = match &*data.read() {
         None => rsx! { Loading {} },
         Some(Err(e)) => rsx! { Notice { testid: "pools-error", text: e.message.clone(), error: true } },
@@ -120,7 +121,7 @@ pub(crate) fn Pools() -> Element {
                                                 spawn(async move {
                                                     match api::run(ops::rotate_pool_bootstrap_token(&p.id)).await {
                                                         Ok(d) => page.tell(saved_message(&d.rotate_pool_bootstrap_token, "Rotated the bootstrap token of")),
-                                                        Err(e) => page.tell(format!("Could not rotate the bootstrap token of pool {}: {}", p.name, e.message)),
+                                                        Err(e) => page.warn(format!("Could not rotate the bootstrap token of pool {}: {}", p.name, e.message)),
                                                     }
                                                     data.restart();
                                                 });
@@ -142,23 +143,14 @@ pub(crate) fn Pools() -> Element {
             header { class: "page-head",
                 h1 { "Pools" }
                 div { class: "toolbar push-right",
-                    label { class: "inline",
-                        "Project "
-                        select { "data-testid": "pools-project-filter", onchange: move |e: FormEvent| project_filter.set(e.value()),
-                            option { value: "", selected: filter.is_empty(), "all" }
-                            for p in projects.clone() {
-                                option { value: "{p.id}", selected: filter == p.id, "{p.name}" }
-                            }
-                        }
-                    }
                     button { class: "button primary", r#type: "button", "data-testid": "pool-new",
                         disabled: projects.is_empty(),
                         title: if projects.is_empty() { "Create a project first" } else { "" },
                         onclick: move |_| page.create(), "+ new pool" }
                 }
             }
-            if let Some(text) = page.notice() {
-                Notice { testid: "pool-saved", text }
+            if let Some(text) = page.problem() {
+                Notice { testid: "pool-problem", text, error: true }
             }
             if let Some((name, line)) = runs_on() {
                 div { class: "notice runs-on", "data-testid": "runs-on-panel",

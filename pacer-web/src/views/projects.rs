@@ -17,7 +17,7 @@ use pacer_domain::Scope;
 pub(crate) fn Projects() -> Element {
     use_title("Projects");
     let mut projects = use_resource(|| async { api::run(ops::projects()).await.map(|d| d.projects) });
-    let page = use_config_page::<Project>();
+    let page = use_config_page::<Project>("projects-notice");
 
     let body = match &*projects.read() {
         None => rsx! { Loading {} },
@@ -76,9 +76,6 @@ pub(crate) fn Projects() -> Element {
                 h1 { "Projects" }
                 button { class: "button primary push-right", r#type: "button", "data-testid": "project-new",
                     onclick: move |_| page.create(), "+ new project" }
-            }
-            if let Some(text) = page.notice() {
-                Notice { testid: "projects-notice", text }
             }
             {body}
             if page.editor_open() {

@@ -3,6 +3,7 @@
 
 use super::config_page::{RemovalText, run_removal, use_config_page};
 use super::projects::tags_summary;
+use super::scope::use_scope;
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::config::{self as ops, ProjectRef, Repo};
@@ -16,7 +17,8 @@ use dioxus::prelude::*;
 pub(crate) fn Repos() -> Element {
     use_title("Repos");
     let mut data = use_resource(|| async { api::run(ops::repos()).await });
-    let page = use_config_page::<Repo>();
+    let scope = use_scope();
+    let page = use_config_page::<Repo>("repos-notice");
 
     // Only repo-scoped projects take bindings; org-scoped ones cover their org already.
     let projects: Vec<ProjectRef> = match &*data.read() {
@@ -42,7 +44,7 @@ pub(crate) fn Repos() -> Element {
                     if d.repos.is_empty() {
                         tr { td { colspan: "6", class: "empty", "No repos bound: bind owner/repo to a repo-scoped project." } }
                     }
-                    for r in d.repos.clone() {
+                    for r in d.repos.iter().filter(|r| scope.project_id().is_none_or(|id| r.project_id.0 == id)).cloned() {
                         tr { key: "{r.full_name}", "data-testid": "repo-row", "data-name": "{r.full_name}",
                             td { class: "strong mono", "{r.full_name}" }
                             td { "{r.project_name}" }
@@ -68,9 +70,6 @@ pub(crate) fn Repos() -> Element {
                     disabled: projects.is_empty(),
                     title: if projects.is_empty() { "Create a repo-scoped project first" } else { "" },
                     onclick: move |_| page.create(), "+ bind repo" }
-            }
-            if let Some(text) = page.notice() {
-                Notice { testid: "repos-notice", text }
             }
             {body}
             if page.editor_open() {

@@ -1,8 +1,11 @@
-//! Settings: the GitHub App (`github_app.rs`), the checks (`checks.rs`), the runners' bootstrap token (fingerprint, rotation behind a confirmation step),
-//! retention in days (validated inline), the public URL, and an on-demand reconcile.
+//! Settings: the GitHub App (`github_app.rs`), the checks (`checks.rs`), the runners' bootstrap
+//! token (masked, fingerprint, when rotated; rotation behind a confirmation step, reporting per
+//! pool whether its launch template was re-materialised), retention in days (validated
+//! inline) and the public URL.
 
 use super::checks::ChecksCard;
 use super::github_app::GitHubAppCard;
+use super::toast::use_toasts;
 use super::util::use_title;
 use crate::api::ops::{self, Settings as SettingsView};
 use crate::api::{ApiError, run};
@@ -25,11 +28,10 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
     let mut github_app = use_signal(|| None::<ops::GitHubApp>);
     let mut retention = use_signal(String::new);
     let mut retention_server = use_signal(|| None::<ApiError>);
-    let mut retention_saved = use_signal(|| false);
+    let toasts = use_toasts();
     let mut confirming = use_signal(|| false);
-    let mut rotated = use_signal(|| false);
+    let mut rotated = use_signal(|| None::<Vec<ops::PoolReversion>>);
     let mut rotate_error = use_signal(|| None::<String>);
-    let mut reconcile = use_signal(|| None::<Result<String, String>>);
     let mut busy = use_signal(|| false);
 
     use_hook(move || {
@@ -54,8 +56,8 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
             confirming.set(false);
             match result {
                 Ok(d) => {
-                    settings.set(Some(Ok(d.rotate_bootstrap_token)));
-                    rotated.set(true);
+                    settings.set(Some(Ok(d.rotate_bootstrap_token.settings)));
+                    rotated.set(Some(d.rotate_bootstrap_token.pools));
                 }
                 Err(e) => rotate_error.set(Some(e.message)),
             }
@@ -64,7 +66,6 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
 
     let save_retention = move |e: FormEvent| {
         e.prevent_default();
-        retention_saved.set(false);
         let Ok(days) = check_retention(&retention.peek()) else { return };
         busy.set(true);
         spawn(async move {
@@ -72,27 +73,13 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
             busy.set(false);
             match result {
                 Ok(d) => {
-                    retention.set(d.set_retention.retention_days.to_string());
+                    let days = d.set_retention.retention_days;
+                    retention.set(days.to_string());
                     settings.set(Some(Ok(d.set_retention)));
-                    retention_saved.set(true);
+                    toasts.show("retention-saved", format!("Retention saved: {days} days."));
                 }
                 Err(e) => retention_server.set(Some(e)),
             }
-        });
-    };
-
-    let run_reconcile = move |_| {
-        busy.set(true);
-        spawn(async move {
-            let result = run(ops::reconcile_now()).await;
-            busy.set(false);
-            reconcile.set(Some(match result {
-                Ok(d) if d.reconcile_now => {
-                    Ok("Reconcile started: the reaper and orphan sweep run now.".to_owned())
-                }
-                Ok(_) => Err("The server did not start a reconcile.".to_owned()),
-                Err(e) => Err(e.message),
-            }));
         });
     };
 
@@ -111,6 +98,10 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
     }
     let fingerprint = current.bootstrap_token_fingerprint.clone().unwrap_or_else(|| "none yet".to_owned());
     let grace = current.previous_token_valid_until.as_deref().map(|t| format::instant_opt(Some(t)));
+    let rotated_at = current.bootstrap_token_rotated_at.as_deref().map_or_else(
+        || "never (the token dates from the first start)".to_owned(),
+        |t| format!("{} UTC", format::instant_opt(Some(t))),
+    );
 
     rsx! {
         div { class: "page", "data-testid": "page-settings",
@@ -125,13 +116,15 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
                     "New instances present this token to register. Rotating it keeps the previous token valid for the longest pool max runtime, so instances already booting still report."
                 }
                 dl { class: "detail-grid one-col",
+                    div { class: "item", dt { "Token" } dd { class: "mono", "data-testid": "token-masked", "{current.bootstrap_token_masked}" } }
                     div { class: "item", dt { "Fingerprint" } dd { class: "mono", "data-testid": "token-fingerprint", "{fingerprint}" } }
+                    div { class: "item", dt { "Last rotated" } dd { class: "mono", "data-testid": "token-rotated-at", "{rotated_at}" } }
                     if let Some(until) = grace {
                         div { class: "item", dt { "Previous token valid until" } dd { class: "mono", "data-testid": "token-grace", "{until} UTC" } }
                     }
                 }
-                if rotated() {
-                    Notice { testid: "token-rotated", text: "Token rotated.".to_owned() }
+                if let Some(pools) = rotated() {
+                    RotationReport { pools }
                 }
                 if let Some(e) = rotate_error() {
                     Notice { testid: "rotate-error", text: e, error: true }
@@ -147,7 +140,7 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
                 } else {
                     button { class: "button", r#type: "button", "data-testid": "rotate-token",
                         onclick: move |_| {
-                            rotated.set(false);
+                            rotated.set(None);
                             confirming.set(true);
                         },
                         "Rotate token…"
@@ -163,15 +156,11 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
                             oninput: move |e| {
                                 retention.set(e.value());
                                 retention_server.set(None);
-                                retention_saved.set(false);
                             }
                         }
                     }
                     button { class: "button primary", r#type: "submit", disabled: busy() || check_retention(&retention()).is_err(),
                         "data-testid": "retention-save", "Save" }
-                    if retention_saved() {
-                        span { class: "ok-text", "data-testid": "retention-saved", "Saved." }
-                    }
                 }
             }
             section { class: "card",
@@ -179,12 +168,42 @@ pub(crate) fn Settings(github_app: Option<String>, github_app_error: Option<Stri
                 dl { class: "detail-grid one-col",
                     div { class: "item", dt { "Public URL" } dd { class: "mono", "data-testid": "public-url", "{current.public_url}" } }
                 }
-                button { class: "button", r#type: "button", disabled: busy(), "data-testid": "reconcile-now",
-                    onclick: run_reconcile, "Reconcile now" }
-                match reconcile() {
-                    Some(Ok(text)) => rsx! { Notice { testid: "reconcile-result", text } },
-                    Some(Err(text)) => rsx! { Notice { testid: "reconcile-result", text, error: true } },
-                    None => rsx! {},
+            }
+        }
+    }
+}
+
+/// What a rotation did to each pool's launch template.
+#[component]
+pub(crate) fn RotationReport(pools: Vec<ops::PoolReversion>) -> Element {
+    let failed = pools.iter().filter(|p| p.error.is_some()).count();
+    let summary = match (pools.len(), failed) {
+        (0, _) => "Token rotated. No pool has a launch template yet.".to_owned(),
+        (n, 0) => format!(
+            "Token rotated. {} re-materialised with the new token.",
+            format::plural(n as i64, "launch template")
+        ),
+        (n, f) => format!(
+            "Token rotated. {f} of {n} launch templates could not be re-materialised: those pools keep their previous token until saved again."
+        ),
+    };
+    rsx! {
+        div { "data-testid": "token-rotated",
+            Notice { testid: "token-rotated-summary", text: summary, error: failed > 0 }
+            if !pools.is_empty() {
+                table { class: "table compact", "data-testid": "rotation-pools",
+                    tbody {
+                        for pool in pools {
+                            tr { key: "{pool.pool_name}", "data-testid": "rotation-pool",
+                                td { class: "strong", "{pool.pool_name}" }
+                                match (pool.template_version, pool.error) {
+                                    (_, Some(error)) => rsx! { td { class: "error-text", "not re-materialised: {error}" } },
+                                    (Some(version), None) => rsx! { td { class: "ok-text", "template version {version}" } },
+                                    (None, None) => rsx! { td {} },
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

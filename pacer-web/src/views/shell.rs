@@ -4,6 +4,9 @@
 //! the red health banner kept current by the `health.changed` events.
 
 use super::audit::AuditUrl;
+use super::scope::{ScopeSwitcher, use_scope_provider};
+use super::theme::ThemeToggle;
+use super::toast::{ToastStack, use_toasts_provider};
 use crate::api::ops::{self, AuthInfo};
 use crate::api::ws::{self, LiveState};
 use crate::api::{self, SESSION_LOST};
@@ -93,6 +96,8 @@ fn Frame(auth_disabled: bool) -> Element {
             health.restart();
         }
     });
+    use_toasts_provider();
+    use_scope_provider();
     let mut signing_out = use_signal(|| false);
     let sign_out = move |_| {
         signing_out.set(true);
@@ -116,6 +121,7 @@ fn Frame(auth_disabled: bool) -> Element {
                     img { src: "/favicon.svg", alt: "", width: "22", height: "22" }
                     span { "Pacer" }
                 }
+                ScopeSwitcher {}
                 nav { "data-testid": "sidebar",
                     div { class: "nav-group", "Control" }
                     NavItem { to: Route::Overview {}, label: "Overview", testid: "nav-overview" }
@@ -130,6 +136,7 @@ fn Frame(auth_disabled: bool) -> Element {
                     NavItem { to: Route::Settings { github_app: None, github_app_error: None }, label: "Settings", testid: "nav-settings" }
                 }
                 div { class: "sidebar-foot",
+                    ThemeToggle {}
                     if auth_disabled {
                         div { class: "muted small", "data-testid": "auth-disabled", "Auth disabled" }
                     } else {
@@ -155,6 +162,7 @@ fn Frame(auth_disabled: bool) -> Element {
                 }
                 Outlet::<Route> {}
             }
+            ToastStack {}
         }
     }
 }

@@ -41,9 +41,9 @@ pub(crate) fn window_input(window: &Window) -> Result<StatsWindow, String> {
             }
             let end = Timestamp::from_millis(to.start().millis() + DAY_MS);
             Ok(StatsWindow {
-                days: None,
                 from: Some(from.start().to_string().as_str().into()),
                 to: Some(end.to_string().as_str().into()),
+                ..StatsWindow::default()
             })
         }
     }
@@ -98,9 +98,9 @@ pub(crate) fn Stats() -> Element {
                     Tile { testid: "stats-jobs", label: "Jobs run", value: format::count(t.jobs),
                         hint: format!("{} completed · {} failed · {} cancelled · {} reaped", t.completed, t.failed, t.cancelled, t.reaped) }
                     Tile { testid: "stats-runner-time", label: "Runner time", value: format::duration_str(&t.runner_seconds) }
-                    Tile { testid: "stats-cost", label: "Estimated cost", value: format::money(&t.cost.micros),
-                        hint: "a floor: unpriced jobs count zero".to_owned() }
-                    Tile { testid: "stats-unpriced", label: "Unpriced jobs", value: format::count(t.unpriced),
+                    Tile { testid: "stats-cost", label: "Cost", value: format::money(&t.cost.micros),
+                        hint: "instances still up estimated to now; jobs without cost count zero".to_owned() }
+                    Tile { testid: "stats-unpriced", label: "Jobs without cost", value: format::count(t.unpriced),
                         tone: if t.unpriced > 0 { Some("tone-amber") } else { None } }
                 }
                 div { class: "stats-grid",
@@ -177,14 +177,17 @@ mod tests {
 
     #[test]
     fn windows_become_api_input() {
-        assert_eq!(window_input(&Window::Days(7)), Ok(StatsWindow { days: Some(7), from: None, to: None }));
+        assert_eq!(
+            window_input(&Window::Days(7)),
+            Ok(StatsWindow { days: Some(7), ..StatsWindow::default() })
+        );
         let custom = Window::Custom { from: "2026-11-01".into(), to: "2026-11-30".into() };
         assert_eq!(
             window_input(&custom),
             Ok(StatsWindow {
-                days: None,
                 from: Some("2026-11-01T00:00:00.000Z".into()),
                 to: Some("2026-12-01T00:00:00.000Z".into()),
+                ..StatsWindow::default()
             })
         );
         let backwards = Window::Custom { from: "2026-11-30".into(), to: "2026-11-01".into() };

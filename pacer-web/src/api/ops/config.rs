@@ -60,6 +60,18 @@ pub(crate) struct ProjectsData {
     pub projects: Vec<Project>,
 }
 
+/// The answer to [`project_refs`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct ProjectRefsData {
+    pub projects: Vec<ProjectRef>,
+}
+
+/// Every project's id and name, for the scope switcher.
+pub(crate) fn project_refs() -> Operation<ProjectRefsData, ()> {
+    ProjectRefsData::build(())
+}
+
 /// Projects with what the table shows.
 pub(crate) fn projects() -> Operation<ProjectsData, ()> {
     ProjectsData::build(())

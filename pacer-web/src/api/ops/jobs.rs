@@ -23,6 +23,7 @@ pub(crate) struct JobRow {
     pub duration_seconds: Option<i32>,
     pub instance_id: Option<String>,
     pub cost: Option<Money>,
+    pub cost_estimated: bool,
 }
 
 /// A page of jobs.
@@ -38,6 +39,8 @@ pub(crate) struct JobConnection {
 pub(crate) struct JobFilter {
     /// Only jobs in one of these statuses (all when `None`).
     pub statuses: Option<Vec<JobStatus>>,
+    /// Only jobs of this project (all when `None`).
+    pub project_id: Option<Id>,
 }
 
 /// The variables of [`jobs`].
@@ -60,13 +63,15 @@ pub(crate) struct JobsData {
 }
 
 /// One page of jobs, newest first: `first` of them after the cursor `after`, only `status`
-/// when given.
+/// and only `project`'s when given.
 pub(crate) fn jobs(
     status: Option<pacer_domain::JobStatus>,
+    project: Option<String>,
     first: usize,
     after: Option<String>,
 ) -> Operation<JobsData, JobsVars> {
-    let filter = JobFilter { statuses: status.map(|s| vec![s.into()]) };
+    let filter =
+        JobFilter { statuses: status.map(|s| vec![s.into()]), project_id: project.as_deref().map(Id::from) };
     JobsData::build(JobsVars { filter: Some(filter), first: i32::try_from(first).unwrap_or(i32::MAX), after })
 }
 
@@ -147,6 +152,7 @@ pub(crate) struct JobDetail {
     pub runner_name: Option<String>,
     pub price_per_hour: Option<Money>,
     pub cost: Option<Money>,
+    pub cost_estimated: bool,
     pub failure: Option<JobFailure>,
     pub wait_reason: Option<String>,
     pub next_retry_at: Option<DateTime>,
@@ -195,7 +201,7 @@ mod tests {
         let json = r#"{"jobChanged":{"id":"12","githubJobId":"29679449","repo":"octo/hello","workflow":"CI",
             "jobName":"build","sender":"octocat","status":"RUNNING","projectName":"platform","poolName":"default",
             "queuedAt":"2026-11-29T00:46:07.123Z","launchedAt":"2026-11-29T00:46:09.000Z","startedAt":null,
-            "finishedAt":null,"durationSeconds":42,"instanceId":"i-0abc","cost":null}}"#;
+            "finishedAt":null,"durationSeconds":42,"instanceId":"i-0abc","cost":null,"costEstimated":false}}"#;
         let data: JobChangedData = serde_json::from_str(json).expect("decodes");
         assert_eq!(data.job_changed.status, JobStatus::Running);
         assert_eq!(&*data.job_changed.github_job_id, "29679449");
@@ -205,12 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn the_status_filter_is_sent_in_the_api_spelling() {
-        let op = jobs(Some(pacer_domain::JobStatus::Failed), 50, None);
+    fn the_status_and_project_filters_are_sent_in_the_api_spelling() {
+        let op = jobs(Some(pacer_domain::JobStatus::Failed), Some("7".into()), 50, None);
         let vars = serde_json::to_value(&op.variables).expect("variables");
         assert_eq!(
             vars,
-            serde_json::json!({ "filter": { "statuses": ["FAILED"] }, "first": 50, "after": null })
+            serde_json::json!({ "filter": { "statuses": ["FAILED"], "projectId": "7" }, "first": 50, "after": null })
         );
         assert!(op.query.contains("jobs(filter: $filter, first: $first, after: $after)"));
     }

@@ -303,6 +303,8 @@ pub(crate) struct Settings {
     pub bootstrap_token_fingerprint: Option<String>,
     pub previous_token_valid_until: Option<DateTime>,
     pub public_url: String,
+    pub bootstrap_token_masked: String,
+    pub bootstrap_token_rotated_at: Option<DateTime>,
 }
 
 /// Where Pacer's GitHub App comes from.
@@ -340,11 +342,26 @@ pub(crate) fn settings() -> Operation<SettingsData, ()> {
     SettingsData::build(())
 }
 
+/// Whether a rotation re-materialised one pool's launch template.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct PoolReversion {
+    pub pool_name: String,
+    pub template_version: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// What a rotation did.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct TokenRotation {
+    pub settings: Settings,
+    pub pools: Vec<PoolReversion>,
+}
+
 /// The answer to [`rotate_bootstrap_token`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Mutation")]
 pub(crate) struct RotateData {
-    pub rotate_bootstrap_token: Settings,
+    pub rotate_bootstrap_token: TokenRotation,
 }
 
 /// Rotates the runners' bootstrap token.
@@ -440,11 +457,22 @@ pub(crate) fn doctor() -> Operation<DoctorData, ()> {
     DoctorData::build(())
 }
 
+/// What a reaper pass found and did.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct ReconcileReport {
+    pub checked: i32,
+    pub reaped: i32,
+    pub gone: i32,
+    pub stopped_terminated: i32,
+    pub orphans: i32,
+    pub problems: Vec<String>,
+}
+
 /// The answer to [`reconcile_now`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Mutation")]
 pub(crate) struct ReconcileData {
-    pub reconcile_now: bool,
+    pub reconcile_now: ReconcileReport,
 }
 
 /// Runs the reaper and orphan sweep now.
@@ -461,7 +489,7 @@ mod tests {
         let op = set_retention(30);
         assert_eq!(
             op.query,
-            "mutation SetRetentionData($days: Int!) {\n  setRetention(days: $days) {\n    retentionDays\n    bootstrapTokenFingerprint\n    previousTokenValidUntil\n    publicUrl\n  }\n}\n"
+            "mutation SetRetentionData($days: Int!) {\n  setRetention(days: $days) {\n    retentionDays\n    bootstrapTokenFingerprint\n    previousTokenValidUntil\n    publicUrl\n    bootstrapTokenMasked\n    bootstrapTokenRotatedAt\n  }\n}\n"
         );
         assert_eq!(
             serde_json::to_value(&op.variables).expect("variables"),
@@ -473,7 +501,8 @@ mod tests {
     #[test]
     fn settings_decode_from_the_api_shape() {
         let json = r#"{"settings":{"retentionDays":30,"bootstrapTokenFingerprint":null,
-            "previousTokenValidUntil":"2026-11-29T11:00:00Z","publicUrl":"https://pacer.example"},
+            "previousTokenValidUntil":"2026-11-29T11:00:00Z","publicUrl":"https://pacer.example",
+            "bootstrapTokenMasked":"Ab3d••••••••••••","bootstrapTokenRotatedAt":null},
             "githubApp":{"source":"MANIFEST","appId":"4343","slug":"pacer","owner":"octo",
             "htmlUrl":"https://github.com/apps/pacer"}}"#;
         let data: SettingsData = serde_json::from_str(json).expect("decodes");

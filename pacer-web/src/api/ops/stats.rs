@@ -50,7 +50,7 @@ pub(crate) fn overview_changed(window_days: i32) -> StreamingOperation<OverviewC
     OverviewChangedData::build(OverviewVars { window_days })
 }
 
-/// One day of the daily series.
+/// One day of the daily series (cancelled jobs are counted apart; the chart leaves them out).
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 pub(crate) struct DayPoint {
     pub date: String,
@@ -70,7 +70,7 @@ pub(crate) fn daily_series() -> Operation<DailySeriesData, ()> {
     DailySeriesData::build(())
 }
 
-/// A stats window: the last `days`, or `[from, to)`.
+/// A stats window: the last `days`, `[from, to)`, or the current month so far.
 #[derive(cynic::InputObject, Clone, Debug, Default, PartialEq)]
 pub(crate) struct StatsWindow {
     /// The last N days.
@@ -79,6 +79,8 @@ pub(crate) struct StatsWindow {
     pub from: Option<DateTime>,
     /// End (exclusive).
     pub to: Option<DateTime>,
+    /// The current UTC month so far.
+    pub month_to_date: Option<bool>,
 }
 
 /// One row of the spend card.
@@ -89,9 +91,13 @@ pub(crate) struct SpendRow {
     pub cost: Money,
 }
 
-/// Top projects and repos by spend.
+/// Spend over a window: the total, the jobs without cost, and the top projects and repos.
 #[derive(cynic::QueryFragment, Clone, Debug, Default, PartialEq)]
 pub(crate) struct Spend {
+    pub from: DateTime,
+    pub total: Money,
+    pub jobs: i32,
+    pub unpriced: i32,
     pub projects: Vec<SpendRow>,
     pub repos: Vec<SpendRow>,
 }
@@ -113,10 +119,11 @@ pub(crate) struct SpendData {
     pub spend: Spend,
 }
 
-/// The top `limit` projects and repos by estimated spend over the last `days`.
-pub(crate) fn spend(days: i32, limit: i32) -> Operation<SpendData, SpendVars> {
+/// Spend of the current UTC month so far: the total, the jobs without cost and the top
+/// `limit` projects and repos.
+pub(crate) fn spend_month_to_date(limit: i32) -> Operation<SpendData, SpendVars> {
     SpendData::build(SpendVars {
-        window: Some(StatsWindow { days: Some(days), ..StatsWindow::default() }),
+        window: Some(StatsWindow { month_to_date: Some(true), ..StatsWindow::default() }),
         limit,
     })
 }
@@ -279,6 +286,25 @@ pub(crate) fn audit(
     })
 }
 
+/// The head of the log's tamper-evident chain.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct AuditChain {
+    pub seq: BigInt,
+    pub hash: Option<String>,
+}
+
+/// The answer to [`audit_chain`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query")]
+pub(crate) struct AuditChainData {
+    pub audit_chain: AuditChain,
+}
+
+/// The chain head, for the audit page.
+pub(crate) fn audit_chain() -> Operation<AuditChainData, ()> {
+    AuditChainData::build(())
+}
+
 /// Counts over what an audit filter matches.
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 pub(crate) struct AuditSummary {
@@ -324,6 +350,16 @@ pub(crate) fn actions() -> Operation<ActionsData, ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spend_card_asks_for_the_month_so_far() {
+        let op = spend_month_to_date(5);
+        assert!(op.query.contains("spend(window: $window, limit: $limit)"), "{}", op.query);
+        assert!(op.query.contains("total") && op.query.contains("unpriced"), "{}", op.query);
+        let vars = serde_json::to_value(&op.variables).expect("variables");
+        assert_eq!(vars["window"]["monthToDate"], true);
+        assert_eq!(vars["window"]["days"], serde_json::Value::Null);
+    }
 
     #[test]
     fn stats_ask_for_the_top_senders_of_the_same_window() {

@@ -1,0 +1,81 @@
+//! Cost is the instance's: an instance costs its price per hour × (terminated − launched),
+//! both as Pacer recorded them (`job.spawn_launched`, and `instance.terminated`, `.lost` or
+//! `.reaped`). That cost goes to one job, [`Instance::bill_to`]: the last job the instance was
+//! assigned to or served, else the job it was launched for. So the jobs' costs add up to what
+//! the instances cost, each instance counted once.
+//!
+//! When the instance ends, its cost settles: on the job ([`Job::cost`]) and, when the job has
+//! ended already, into the stats bucket of the job's end ([`crate::Rollups::settle`]). Until
+//! then the cost is a running estimate to a `now` the caller passes in: [`State::job_cost`]
+//! for one job, [`State::pending_costs`] for the ended jobs the stats add it to. An instance
+//! whose end is never recorded is estimated for as long as it stays in the live table.
+
+use crate::instance::Instance;
+use crate::job::{Job, JobId};
+use crate::money::Micros;
+use crate::state::State;
+use crate::stats::Filed;
+use crate::time::Timestamp;
+
+/// A job's cost at some `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobCost {
+    /// The settled cost of its ended instances plus, for those still up, price × (now −
+    /// launched).
+    pub amount: Micros,
+    /// Whether an instance billed to it is still up, so `amount` still grows.
+    pub estimated: bool,
+}
+
+impl Instance {
+    /// What it costs when running from its launch to `until`; `None` without a price quote.
+    pub fn cost_until(&self, until: Timestamp) -> Option<Micros> {
+        let quote = self.price?;
+        Some(Micros::for_duration(quote.per_hour, until.millis_since(self.launched_at)))
+    }
+}
+
+impl State {
+    /// The cost of `job` at `now`: settled, plus a running estimate for each priced instance
+    /// billed to it that is still up. `None` when it is without cost (no priced instance, and
+    /// nothing settled); zero for a priced job whose instance went to another job.
+    pub fn job_cost(&self, job: &Job, now: Timestamp) -> Option<JobCost> {
+        let mut estimated = false;
+        let mut amount = job.cost;
+        for estimate in self.live_billed_to(job.id).filter_map(|i| i.cost_until(now)) {
+            estimated = true;
+            amount = Some(amount.unwrap_or_default() + estimate);
+        }
+        let amount = amount.or(job.price.map(|_| Micros::ZERO))?;
+        Some(JobCost { amount, estimated })
+    }
+
+    /// Ended jobs whose billed instance is still up, each with that instance's running
+    /// estimate to `now` (a job with two such instances comes twice).
+    pub fn pending_costs(&self, now: Timestamp) -> impl Iterator<Item = (&Job, Micros)> {
+        self.instances.iter().filter_map(move |instance| {
+            let job = self.jobs.get(instance.bill_to).filter(|j| j.status.is_terminal())?;
+            Some((job, instance.cost_until(now)?))
+        })
+    }
+
+    fn live_billed_to(&self, job: JobId) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter(move |i| i.bill_to == job)
+    }
+
+    /// `instance` ended at `at`: its cost settles on the job it is billed to, and in the stats
+    /// when that job has ended already (a job still running counts it when it ends). An
+    /// instance without a price quote, or billed to a job no longer retained, settles nothing.
+    pub(crate) fn settle_cost(&mut self, instance: &Instance, at: Timestamp) {
+        let Some(cost) = instance.cost_until(at) else { return };
+        let mut settled = None;
+        self.jobs.update(instance.bill_to, |job| {
+            let priced = job.without_cost();
+            job.cost = Some(job.cost.unwrap_or_default() + cost);
+            settled = job.finished_at.map(|end| (Filed::job(job, end), priced));
+        });
+        if let Some((filed, priced)) = settled {
+            self.rollups.settle(&filed, cost, priced);
+        }
+    }
+}
