@@ -69,7 +69,8 @@ impl Ec2Compute {
     /// Loads credentials from the SDK's default chain (for the settings' profile, when named)
     /// and builds the clients.
     pub async fn connect(settings: Ec2Settings) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(settings.region.clone()));
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
         }
@@ -255,9 +256,10 @@ pub async fn profile_defined(name: &str, env: impl Fn(&str) -> Option<String>) -
     let values: Vec<(&str, String)> =
         VARIABLES.iter().filter_map(|variable| env(variable).map(|value| (*variable, value))).collect();
     let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let profiles = aws_config::profile::load(&Fs::real(), &Env::from_slice(&pairs), &EnvConfigFiles::default(), None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let profiles =
+        aws_config::profile::load(&Fs::real(), &Env::from_slice(&pairs), &EnvConfigFiles::default(), None)
+            .await
+            .map_err(|e| e.to_string())?;
     Ok(profiles.get_profile(name).is_some())
 }
 
@@ -270,9 +272,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config");
         let credentials = dir.path().join("credentials");
-        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n[default]\nregion = eu-west-1\n").expect("write");
-        std::fs::write(&credentials, "[keys-only]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n[default]\nregion = eu-west-1\n")
             .expect("write");
+        std::fs::write(
+            &credentials,
+            "[keys-only]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+        )
+        .expect("write");
         let env = |key: &str| match key {
             "AWS_CONFIG_FILE" => Some(config.display().to_string()),
             "AWS_SHARED_CREDENTIALS_FILE" => Some(credentials.display().to_string()),

@@ -144,7 +144,7 @@ async fn aws(subject: &Subject<'_>) -> Vec<Check> {
             "AWS credentials and region",
             Status::Failed,
             format!("EC2 did not answer: {detail}"),
-            "give Pacer AWS credentials (an instance profile, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), check aws.region and that the EC2 endpoint is reachable",
+            "give Pacer AWS credentials (an instance profile, a named profile in aws.profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), check aws.region and that the EC2 endpoint is reachable",
         )
     }];
     for permission in permissions {

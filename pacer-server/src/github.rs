@@ -549,7 +549,11 @@ impl SimulatedGitHub {
     /// progress, the last one done fails when the job failed.
     fn steps(run: SimulatedRun, now: Timestamp) -> Vec<JobStep> {
         let Some(start) = run.started_at else { return Vec::new() };
-        let end = run.completed_at.unwrap_or_else(|| now.max(run.now));
+        // A job under way is assumed to take half a minute (or as long as it has run, and more).
+        let end = run.completed_at.unwrap_or_else(|| {
+            let ran = now.max(run.now).millis_since(start);
+            start.plus_millis((ran + 5_000).max(30_000))
+        });
         let total = end.millis_since(start).max(1_000) as f64;
         let mut at = start;
         let mut steps = Vec::new();

@@ -130,10 +130,15 @@ mod tests {
         };
         let small = write(JobId(12), &raw(b"{\"action\":\"queued\"}"), Timestamp(5));
         assert_eq!(small.key, "webhook:12:d-1");
-        let kept: KeptPayload = serde_json::from_slice(small.value.as_deref().unwrap_or_default()).expect("json");
-        assert_eq!((kept.payload.as_str(), kept.bytes, kept.received_at), ("{\"action\":\"queued\"}", 20, Timestamp(5)));
+        let kept: KeptPayload =
+            serde_json::from_slice(small.value.as_deref().unwrap_or_default()).expect("json");
+        assert_eq!(
+            (kept.payload.as_str(), kept.bytes, kept.received_at),
+            ("{\"action\":\"queued\"}", 19, Timestamp(5))
+        );
         let large = write(JobId(1), &raw(&vec![b' '; MAX_KEPT + 1]), Timestamp(5));
-        let kept: KeptPayload = serde_json::from_slice(large.value.as_deref().unwrap_or_default()).expect("json");
+        let kept: KeptPayload =
+            serde_json::from_slice(large.value.as_deref().unwrap_or_default()).expect("json");
         assert_eq!((kept.payload.as_str(), kept.bytes), ("", MAX_KEPT as u64 + 1));
     }
 

@@ -468,6 +468,15 @@ pub(crate) fn ec2_settings(config: &Config) -> Ec2Settings {
 /// The HTTP options of a configuration.
 pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Result<ServerOptions> {
     let oidc = &config.auth.oidc;
+    if oidc.enabled
+        && !oidc.allowed_groups.is_empty()
+        && oidc.scopes.iter().all(|scope| matches!(scope.as_str(), "openid" | "email" | "profile"))
+    {
+        tracing::warn!(
+            scopes = %oidc.scopes.join(" "),
+            "auth.oidc.allowed_groups is set, but auth.oidc.scopes asks for no groups scope: a provider that sends groups only for a scope (such as `groups`) sends none, and nobody signs in by group; add it to auth.oidc.scopes"
+        );
+    }
     let oidc = if oidc.enabled && !config.auth.disabled {
         let redirect_url = match &oidc.redirect_url {
             Some(url) => url.to_string(),

@@ -79,6 +79,42 @@ pub(crate) fn relative(now: Timestamp, then: Timestamp) -> String {
     if future { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
+/// How fresh a runner's last heartbeat is (the runner sends one every 30 s), as the job
+/// detail's "last seen" badge shows it, like the Go original: green within one badge interval
+/// (60 s), amber within three, red beyond or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Heartbeat {
+    /// Seen within 60 s.
+    Green,
+    /// Seen within 180 s.
+    Amber,
+    /// Not seen for longer, or never.
+    Red,
+}
+
+/// One badge interval.
+pub(crate) const HEARTBEAT_BADGE_MS: i64 = 60 * SECOND_MS;
+
+impl Heartbeat {
+    /// The badge for a runner last seen at `seen`, at `now`.
+    pub(crate) fn at(now: Timestamp, seen: Option<Timestamp>) -> Heartbeat {
+        match seen.map(|seen| now.millis() - seen.millis()) {
+            Some(age) if age < HEARTBEAT_BADGE_MS => Heartbeat::Green,
+            Some(age) if age < 3 * HEARTBEAT_BADGE_MS => Heartbeat::Amber,
+            _ => Heartbeat::Red,
+        }
+    }
+
+    /// `green`, `amber` or `red` (the badge's CSS class and test id).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Heartbeat::Green => "green",
+            Heartbeat::Amber => "amber",
+            Heartbeat::Red => "red",
+        }
+    }
+}
+
 /// Parses an RFC 3339 instant (`2026-11-29T00:46:07.123Z`, up to 9 fraction digits, `Z` or a
 /// numeric offset; surrounding blanks ignored) into a UTC timestamp, through the domain's one
 /// parser ([`Timestamp::parse_rfc3339`]).
@@ -163,6 +199,19 @@ pub(crate) fn pretty_json(value: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_badges_turn_amber_after_one_interval_and_red_after_three() {
+        let now = Timestamp::from_millis(1_000_000);
+        let ago = |ms: i64| Some(Timestamp::from_millis(1_000_000 - ms));
+        assert_eq!(Heartbeat::at(now, ago(0)), Heartbeat::Green);
+        assert_eq!(Heartbeat::at(now, ago(59_999)), Heartbeat::Green);
+        assert_eq!(Heartbeat::at(now, ago(60_000)), Heartbeat::Amber);
+        assert_eq!(Heartbeat::at(now, ago(179_999)), Heartbeat::Amber);
+        assert_eq!(Heartbeat::at(now, ago(180_000)), Heartbeat::Red);
+        assert_eq!(Heartbeat::at(now, None), Heartbeat::Red);
+        assert_eq!(Heartbeat::Amber.as_str(), "amber");
+    }
 
     fn ts(text: &str) -> Timestamp {
         parse_instant(text).expect("valid instant")

@@ -462,9 +462,28 @@ impl Form for PoolForm {
 }
 
 impl PoolForm {
-    /// The editor filled from an existing pool.
+    /// Changes the spawn method; one that takes a single allocation strategy
+    /// ([`SpawnMethod::fixed_allocation`]) sets it.
+    pub(crate) fn set_spawn_method(&mut self, method: SpawnMethod) {
+        self.spawn_method = method;
+        if let Some((fixed, _)) = method.fixed_allocation() {
+            self.allocation_strategy = fixed;
+        }
+    }
+
+    /// The line under the allocation select: what the chosen strategy does, or why the spawn
+    /// method fixes it.
+    pub(crate) fn allocation_hint(&self) -> String {
+        match self.spawn_method.fixed_allocation() {
+            Some((fixed, why)) => format!("fixed to {}: {why}", fixed.as_str()),
+            None => self.allocation_strategy.describe().to_owned(),
+        }
+    }
+
+    /// The editor filled from an existing pool (a `run_instances` pool recorded with another
+    /// strategy before that was refused shows the one it is held to).
     pub(crate) fn from_pool(p: &Pool) -> Self {
-        Self {
+        let mut form = Self {
             project_id: p.project_id.to_string(),
             name: p.name.clone(),
             is_default: p.is_default,
@@ -487,7 +506,9 @@ impl PoolForm {
             runner_user: p.runner_user.clone().unwrap_or_default(),
             user_data_extra: p.user_data_extra.clone().unwrap_or_default(),
             disabled: p.disabled,
-        }
+        };
+        form.set_spawn_method(form.spawn_method);
+        form
     }
 }
 
@@ -663,14 +684,42 @@ mod tests {
 
     #[test]
     fn pool_enums_use_the_api_spelling() {
-        let form = PoolForm {
-            spawn_method: SpawnMethod::RunInstances,
-            allocation_strategy: AllocationStrategy::LowestPrice,
-            ..good_pool()
-        };
+        let form = PoolForm { allocation_strategy: AllocationStrategy::LowestPrice, ..good_pool() };
         let input = sent(PoolInput::from(&form.check().0));
-        assert_eq!(input["spawnMethod"], "RUN_INSTANCES");
         assert_eq!(input["allocationStrategy"], "LOWEST_PRICE");
+        let form = PoolForm { spawn_method: SpawnMethod::RunInstances, ..good_pool() };
+        let (spec, errors) = form.check();
+        assert_eq!(errors, []);
+        let input = sent(PoolInput::from(&spec));
+        assert_eq!(
+            (&input["spawnMethod"], &input["allocationStrategy"]),
+            (&json!("RUN_INSTANCES"), &json!("COST"))
+        );
+    }
+
+    #[test]
+    fn run_instances_fixes_the_allocation_strategy_and_says_why() {
+        let mut form = PoolForm { allocation_strategy: AllocationStrategy::Priority, ..good_pool() };
+        assert!(
+            form.allocation_hint().starts_with("the instance types in the order listed"),
+            "{}",
+            form.allocation_hint()
+        );
+        form.allocation_strategy = AllocationStrategy::Capacity;
+        assert!(form.allocation_hint().contains("capacity-optimized"), "{}", form.allocation_hint());
+        form.set_spawn_method(SpawnMethod::RunInstances);
+        assert_eq!(form.allocation_strategy, AllocationStrategy::Cost);
+        assert!(
+            form.allocation_hint().starts_with("fixed to cost: run_instances tries"),
+            "{}",
+            form.allocation_hint()
+        );
+        assert_eq!(form.check().1, []);
+        // Kept by hand (as a pool recorded before the rule), the domain's rule refuses it.
+        form.allocation_strategy = AllocationStrategy::LowestPrice;
+        assert_eq!(fields(&form.check().1), ["allocation_strategy"]);
+        form.set_spawn_method(SpawnMethod::Fleet);
+        assert_eq!(form.allocation_strategy, AllocationStrategy::LowestPrice, "fleet keeps the choice");
     }
 
     #[test]

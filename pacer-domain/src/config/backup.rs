@@ -315,8 +315,7 @@ impl BackupPool {
             iam_instance_profile: opt(&self.iam_instance_profile),
             root_volume_gb: self.root_volume_gb,
             max_runtime_minutes: self.max_runtime_minutes,
-            cap: either_cap(self.cap, self.max_concurrent_runners)
-                .unwrap_or(crate::config::DEFAULT_POOL_CAP),
+            cap: either_cap(self.cap, self.max_concurrent_runners).unwrap_or(crate::config::DEFAULT_POOL_CAP),
             spot: self.spot,
             on_demand_fallback: self.on_demand_fallback,
             spawn_method,

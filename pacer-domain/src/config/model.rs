@@ -818,7 +818,10 @@ mod tests {
             }
         }
         assert_eq!(SpawnMethod::Fleet.fixed_allocation(), None);
-        assert_eq!(SpawnMethod::RunInstances.fixed_allocation().map(|(a, _)| a), Some(AllocationStrategy::Cost));
+        assert_eq!(
+            SpawnMethod::RunInstances.fixed_allocation().map(|(a, _)| a),
+            Some(AllocationStrategy::Cost)
+        );
         let described: std::collections::BTreeSet<&str> = strategies.iter().map(|a| a.describe()).collect();
         assert_eq!(described.len(), strategies.len(), "each strategy has its own explanation");
     }

@@ -66,7 +66,8 @@ impl NoMatchReason {
 /// Where a failed job failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FailureStage {
-    /// GitHub reported the job failed or timed out.
+    /// GitHub concluded the job `failure`, `timed_out`, `startup_failure` or
+    /// `action_required`.
     GitHub,
     /// EC2 refused the launch (permanent error or retries exhausted).
     Spawn,
@@ -79,6 +80,15 @@ pub enum FailureStage {
 }
 
 impl FailureStage {
+    /// Every stage, in declaration order (README lists each; a test holds it to this).
+    pub const ALL: [FailureStage; 5] = [
+        FailureStage::GitHub,
+        FailureStage::Spawn,
+        FailureStage::Bootstrap,
+        FailureStage::Ec2,
+        FailureStage::Config,
+    ];
+
     /// `github`, `spawn`, `bootstrap`, `ec2` or `config`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -195,8 +195,11 @@ fn a_cap_imports_from_either_name_and_cap_counts_when_both_differ() {
     };
     assert_eq!(caps(&file("", "", "")), (0, DEFAULT_POOL_CAP, None), "neither: the defaults");
     assert_eq!(caps(&file(r#","cap":7"#, r#","cap":3"#, r#","cap":2"#)), (7, 3, Some(2)));
-    let go =
-        file(r#","max_concurrent_runners":7"#, r#","max_concurrent_runners":3"#, r#","max_concurrent_runners":2"#);
+    let go = file(
+        r#","max_concurrent_runners":7"#,
+        r#","max_concurrent_runners":3"#,
+        r#","max_concurrent_runners":2"#,
+    );
     assert_eq!(caps(&go), (7, 3, Some(2)));
     let null_cap = file(
         r#","cap":null,"max_concurrent_runners":7"#,

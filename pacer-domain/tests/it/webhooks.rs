@@ -227,7 +227,10 @@ fn githubs_times_and_sender_type_are_noted_after_the_deliverys_events() {
     match &events[1] {
         Event::JobGithubNoted(n) => {
             assert_eq!((n.job, n.delivery_id.as_str(), n.sender_type.as_str()), (JobId(1), "d-1", "Bot"));
-            assert_eq!((n.created_at, n.started_at, n.completed_at), (Some(at("2024-05-01T10:00:00Z")), None, None));
+            assert_eq!(
+                (n.created_at, n.started_at, n.completed_at),
+                (Some(at("2024-05-01T10:00:00Z")), None, None)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -239,7 +242,9 @@ fn githubs_times_and_sender_type_are_noted_after_the_deliverys_events() {
     done.completed_at = Some(at("2024-05-01T10:03:00Z"));
     let events = s.run(webhook("d-3", done.clone()));
     assert_eq!(Scenario::names(&events), ["job.completed", "job.github_noted"]);
-    assert!(matches!(&events[1], Event::JobGithubNoted(n) if n.completed_at == Some(at("2024-05-01T10:03:00Z"))));
+    assert!(
+        matches!(&events[1], Event::JobGithubNoted(n) if n.completed_at == Some(at("2024-05-01T10:03:00Z")))
+    );
     // A late webhook of a finished job is absorbed, and what it says is still noted.
     let late = s.run(webhook("d-4", done));
     assert_eq!(Scenario::names(&late), ["webhook.absorbed", "job.github_noted"]);

@@ -1047,8 +1047,11 @@ mod tests {
         let config_file = files.path().join("config");
         let credentials_file = files.path().join("credentials");
         std::fs::write(&config_file, "[profile ci]\nregion = us-east-1\n").expect("write");
-        std::fs::write(&credentials_file, "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-            .expect("write");
+        std::fs::write(
+            &credentials_file,
+            "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+        )
+        .expect("write");
         let (config_file, credentials_file) =
             (config_file.display().to_string(), credentials_file.display().to_string());
         let with = |profile: &str| {
@@ -1089,9 +1092,16 @@ mod tests {
             assert_eq!(keys(errors), ["logging.output"], "{}", bad.display());
         }
         let blank = load("$MINIMAL\nlogging:\n  output: ' '\n", &[]).unwrap_err();
-        assert!(blank.to_string().contains("logging.output: ` ` must be stderr, stdout or a file path"), "{blank}");
+        assert!(
+            blank.to_string().contains("logging.output: ` ` must be stderr, stdout or a file path"),
+            "{blank}"
+        );
         let read_back = output(&file.display().to_string()).expect("valid");
-        assert!(read_back.redacted().contains(&format!("output: {}", file.display())), "{}", read_back.redacted());
+        assert!(
+            read_back.redacted().contains(&format!("output: {}", file.display())),
+            "{}",
+            read_back.redacted()
+        );
     }
 
     #[test]
@@ -1102,7 +1112,10 @@ mod tests {
         assert!(config.auth.oidc.require_email_verified);
         let config = load(
             oidc,
-            &[("PACER_AUTH_OIDC_SCOPES", "openid,email,groups"), ("PACER_AUTH_OIDC_REQUIRE_EMAIL_VERIFIED", "false")],
+            &[
+                ("PACER_AUTH_OIDC_SCOPES", "openid,email,groups"),
+                ("PACER_AUTH_OIDC_REQUIRE_EMAIL_VERIFIED", "false"),
+            ],
         )
         .expect("valid");
         assert_eq!(config.auth.oidc.scopes, ["openid", "email", "groups"]);
@@ -1114,7 +1127,10 @@ mod tests {
             ("openid,back\\slash", "each scope is one word"),
         ] {
             let errors = load(oidc, &[("PACER_AUTH_OIDC_SCOPES", scopes)]).unwrap_err();
-            assert!(errors.to_string().contains(&format!("auth.oidc.scopes: {message}")), "{scopes}: {errors}");
+            assert!(
+                errors.to_string().contains(&format!("auth.oidc.scopes: {message}")),
+                "{scopes}: {errors}"
+            );
         }
         let not_a_bool = load(oidc, &[("PACER_AUTH_OIDC_REQUIRE_EMAIL_VERIFIED", "sometimes")]).unwrap_err();
         assert_eq!(keys(not_a_bool), ["auth.oidc.require_email_verified"]);

@@ -42,6 +42,8 @@ struct CachedSteps {
     fetched_at: Timestamp,
     /// Fetched after the job finished, and GitHub answered: kept while the cache has room.
     settled: bool,
+    /// Whether the job had finished when they were fetched (its end makes them stale).
+    finished: bool,
     steps: Steps,
 }
 
@@ -90,9 +92,10 @@ impl Engine {
                 value: Some(now.millis().to_be_bytes().to_vec()),
             };
             let log = self.app.log().clone();
-            let written =
-                tokio::task::spawn_blocking(move || log.append(Batch { vault: vec![write], ..Batch::default() }))
-                    .await;
+            let written = tokio::task::spawn_blocking(move || {
+                log.append(Batch { vault: vec![write], ..Batch::default() })
+            })
+            .await;
             if !matches!(written, Ok(Ok(_))) {
                 // Kept in memory all the same; the next heartbeat tries again.
                 if let Some(beat) = lock(&self.detail.beats).get_mut(&instance) {
@@ -128,7 +131,8 @@ impl Engine {
             (row.installation, state.repo_name(row).to_owned(), row.github_job_id, row.finished_at.is_some())
         };
         if let Some(cached) = lock(&self.detail.steps).get(&job)
-            && (cached.settled || now.millis_since(cached.fetched_at) < STEPS_FRESH)
+            && (cached.settled
+                || (cached.finished == finished && now.millis_since(cached.fetched_at) < STEPS_FRESH))
         {
             return cached.steps.clone();
         }
@@ -143,7 +147,10 @@ impl Engine {
             Err(error) => {
                 self.metrics.github_error(crate::metrics::GitHubCall::GetJob, error.status);
                 tracing::debug!(%job, %error, "could not fetch the job's steps");
-                Steps { steps: Vec::new(), unavailable: Some(format!("GitHub did not answer with the steps: {error}")) }
+                Steps {
+                    steps: Vec::new(),
+                    unavailable: Some(format!("GitHub did not answer with the steps: {error}")),
+                }
             }
         };
         let settled = finished && steps.unavailable.is_none();
@@ -154,7 +161,7 @@ impl Engine {
                 cache.remove(&oldest);
             }
         }
-        cache.insert(job, CachedSteps { fetched_at: now, settled, steps: steps.clone() });
+        cache.insert(job, CachedSteps { fetched_at: now, settled, finished, steps: steps.clone() });
         steps
     }
 
@@ -191,7 +198,8 @@ impl Engine {
         if !gone.is_empty() {
             let log = self.app.log().clone();
             let written =
-                tokio::task::spawn_blocking(move || log.append(Batch { vault: gone, ..Batch::default() })).await;
+                tokio::task::spawn_blocking(move || log.append(Batch { vault: gone, ..Batch::default() }))
+                    .await;
             if !matches!(written, Ok(Ok(_))) {
                 tracing::warn!("could not prune runner heartbeats");
             }

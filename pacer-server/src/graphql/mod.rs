@@ -265,6 +265,37 @@ mod tests {
         }
     }
 
+    /// README's list of the stages `Job.failure.stage` takes, in the bullet "Why a job failed":
+    /// each stage is a backquoted name followed by its meaning in parentheses.
+    #[test]
+    fn the_readme_lists_every_failure_stage_and_nothing_else() {
+        use pacer_domain::FailureStage;
+        use std::collections::BTreeSet;
+        // A new stage stops this from building until it is in `FailureStage::ALL` (and README).
+        let _ = |stage: FailureStage| match stage {
+            FailureStage::GitHub
+            | FailureStage::Spawn
+            | FailureStage::Bootstrap
+            | FailureStage::Ec2
+            | FailureStage::Config => (),
+        };
+        let readme = std::fs::read_to_string(crate::manifest_dir().join("../README.md")).expect("README.md");
+        let bullet = readme.split("- **Why a job failed:**").nth(1).expect("README has the failure stages");
+        let bullet = bullet.split("\n- **").next().unwrap_or(bullet);
+        let listed: BTreeSet<&str> = bullet
+            .split('`')
+            .collect::<Vec<_>>()
+            .windows(2)
+            .skip(1)
+            .step_by(2)
+            .filter(|pair| pair[1].starts_with(" ("))
+            .map(|pair| pair[0])
+            .collect();
+        let mut stages: BTreeSet<&str> = FailureStage::ALL.iter().map(|s| s.as_str()).collect();
+        stages.insert("max_runtime");
+        assert_eq!(listed, stages, "README's failure stages, against the code's");
+    }
+
     #[test]
     fn the_committed_schema_matches_the_code() {
         let path = crate::manifest_dir().join("schema.graphql");

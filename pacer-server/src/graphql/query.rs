@@ -156,7 +156,8 @@ impl JobsQuery {
         let engine = engine(ctx)?;
         let id = pacer_domain::JobId(parse_id("id", &id)?);
         let state = engine.app.state();
-        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, engine.app.now(), engine.launch_slots()).detailed()))
+        let now = engine.app.now();
+        Ok(state.jobs.get(id).map(|job| JobView::of(&state, job, now, engine.launch_slots()).detailed()))
     }
 }
 
@@ -362,19 +363,29 @@ pub(super) struct Overview {
     pub last_seq: BigInt,
 }
 
-/// The overview of `state` at `now` over `days`.
-pub(crate) fn overview(state: &State, now: Timestamp, days: i32) -> Overview {
+/// The overview of `state` at `now` over `days`, of every project or of `project`'s alone.
+pub(crate) fn overview(state: &State, now: Timestamp, days: i32, project: Option<ProjectId>) -> Overview {
     use pacer_domain::JobStatus as S;
     let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    let total = state.rollups.total(Window::last_days(now, days.clamp(1, 366) as u32), None);
+    let total = state.rollups.total(Window::last_days(now, days.clamp(1, 366) as u32), project);
+    let in_scope = |status: S| match project {
+        None => state.jobs.count(status),
+        Some(p) => state.jobs.in_status(status).filter(|j| j.project == p).count(),
+    };
     Overview {
         window_days: days,
-        projects: n(state.config.projects.len()),
-        bound_repos: n(state.config.repos.len()),
-        queued_or_starting: n(state.jobs.count(S::Queued)
-            + state.jobs.count(S::Claimed)
-            + state.jobs.count(S::Starting)),
-        running: n(state.jobs.count(S::Running)),
+        projects: n(match project {
+            None => state.config.projects.len(),
+            Some(p) => usize::from(state.config.project(p).is_some()),
+        }),
+        bound_repos: n(state
+            .config
+            .repos
+            .values()
+            .filter(|r| project.is_none_or(|p| r.project == p))
+            .count()),
+        queued_or_starting: n(in_scope(S::Queued) + in_scope(S::Claimed) + in_scope(S::Starting)),
+        running: n(in_scope(S::Running)),
         completed: count(total.completed),
         failed_or_reaped: count(total.failed_or_reaped()),
         last_seq: state.last_seq.into(),
@@ -477,15 +488,18 @@ pub(super) struct StatsQuery;
 
 #[Object]
 impl StatsQuery {
-    /// The overview tiles; `completed` and `failedOrReaped` cover the last `windowDays` days
-    /// (counted as 1 to 366).
+    /// The overview tiles, of every project or of one (`projectId`); `completed` and
+    /// `failedOrReaped` cover the last `windowDays` days (counted as 1 to 366). INVALID_INPUT
+    /// for a non-numeric `projectId`.
     async fn overview(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 30)] window_days: i32,
+        project_id: Option<ID>,
     ) -> Result<Overview> {
         let engine = engine(ctx)?;
-        Ok(overview(&engine.app.state(), engine.app.now(), window_days))
+        let project = project_filter(project_id.as_ref())?;
+        Ok(overview(&engine.app.state(), engine.app.now(), window_days, project))
     }
 
     /// Jobs that ended, runner time, cost and jobs without cost over a window, in total and per

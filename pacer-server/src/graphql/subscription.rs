@@ -15,7 +15,7 @@ use crate::auth::{Auth, Principal};
 use crate::engine::Engine;
 use async_graphql::{Context, ID, MergedSubscription, Object, Result, Subscription as SubscriptionMacro};
 use futures::{Stream, StreamExt};
-use pacer_domain::{EventName, JobId, Recorded, Subject};
+use pacer_domain::{EventName, JobId, ProjectId, Recorded, Subject};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -289,17 +289,19 @@ impl LiveSubscription {
         }))
     }
 
-    /// The overview tiles at once, then whenever they change, checked every second; `windowDays`
-    /// as in the `overview` query.
+    /// The overview tiles at once, then whenever they change, checked every second;
+    /// `windowDays` and `projectId` as in the `overview` query.
     async fn overview_changed(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 30)] window_days: i32,
+        project_id: Option<ID>,
     ) -> Result<impl Stream<Item = Result<Overview>> + use<>> {
+        let project = project_id.map(|id| parse_id("projectId", &id).map(ProjectId)).transpose()?;
         let live = live(ctx)?;
         let engine = live.engine.clone();
         let records = feed(live, engine.app.log().last_seq());
-        let current = move || overview(&engine.app.state(), engine.app.now(), window_days);
+        let current = move || overview(&engine.app.state(), engine.app.now(), window_days, project);
         let tick = tokio::time::interval(Duration::from_secs(1));
         // No task of its own: the stream is the loop, so it ends with its client.
         let changes = futures::stream::unfold(

@@ -656,9 +656,10 @@ impl InstanceView {
 /// Why a job failed or was reaped.
 #[derive(SimpleObject, Clone, Debug)]
 pub(crate) struct JobFailure {
-    /// Where it failed: `github` (GitHub concluded `failure` or `timed_out`), `spawn` (EC2 refused
-    /// the launch or 12 capacity retries ran out), `bootstrap` (the runner failed before the job
-    /// ran), `ec2` (instance lost), `config` (its pool was deleted) or `max_runtime` (reaped).
+    /// Where it failed: `github` (GitHub concluded `failure`, `timed_out`, `startup_failure` or
+    /// `action_required`), `spawn` (EC2 refused the launch, or every launch attempt the
+    /// configuration allows met no capacity), `bootstrap` (the runner failed before the job ran),
+    /// `ec2` (instance lost), `config` (its pool was deleted) or `max_runtime` (reaped).
     pub stage: String,
     /// What went wrong in one line, e.g. AWS's error or `ran longer than 60 minutes`.
     pub message: String,

@@ -8,8 +8,7 @@ use crate::metrics::WebhookOutcome;
 use crate::payloads::RawPayload;
 use hmac::{Hmac, Mac};
 use pacer_domain::{
-    Actor, Command, Conclusion, Event, Recorded, Timestamp, WebhookPayload, WorkflowAction,
-    WorkflowJobHook,
+    Actor, Command, Conclusion, Event, Recorded, Timestamp, WebhookPayload, WorkflowAction, WorkflowJobHook,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -136,7 +135,8 @@ fn parse(event: &str, body: &[u8]) -> Result<WebhookPayload, Rejection> {
             let p: WorkflowJobPayload = lenient_json(body).map_err(malformed)?;
             let job = p.workflow_job;
             let time = |text: Option<String>| text.as_deref().and_then(Timestamp::parse_rfc3339);
-            let (sender, sender_type) = p.sender.map(|s| (s.login, s.kind.unwrap_or_default())).unwrap_or_default();
+            let (sender, sender_type) =
+                p.sender.map(|s| (s.login, s.kind.unwrap_or_default())).unwrap_or_default();
             Ok(WebhookPayload::WorkflowJob(Box::new(WorkflowJobHook {
                 action: WorkflowAction::from(p.action.as_str()),
                 github_job_id: job.id,

@@ -343,6 +343,60 @@ async function jobDetails(page) {
   ok("closing a deep-linked modal goes back to /jobs");
 }
 
+/** The page's GraphQL answer to `query`, with its session. */
+async function api(page, query) {
+  return page.evaluate(async (query) => {
+    const response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-pacer-request": "1" },
+      body: JSON.stringify({ query }),
+    });
+    return response.json();
+  }, query);
+}
+
+/** Issue 22: a running job's detail shows GitHub's steps, the raw webhooks, GitHub's times, the
+ *  sender type and a green "last seen" badge from its runner's heartbeat. */
+async function jobSteps(page) {
+  let id;
+  await until("a running job whose runner has sent a heartbeat", async () => {
+    const answer = await api(page, "{ jobs(first: 50, filter: {statuses: [RUNNING]}) { nodes { id } } }");
+    for (const node of answer?.data?.jobs?.nodes ?? []) {
+      const job = await api(page, `{ job(id: "${node.id}") { lastSeenAt webhooks { action } } }`);
+      if (job?.data?.job?.lastSeenAt && (job.data.job.webhooks ?? []).some((w) => w.action === "in_progress")) {
+        id = node.id;
+        return true;
+      }
+    }
+    return false;
+  }, 90_000);
+  await page.goto(`${base}/jobs/${id}`);
+  const modal = await visible(page, "job-modal", "the job details modal");
+  await visible(page, "job-github", "GitHub's part of the job detail");
+  const steps = await visible(page, "job-steps", "the steps from GitHub");
+  await until("steps", async () => (await steps.locator(tid("job-step")).count()) >= 1);
+  const firstStep = await text(steps.locator(tid("job-step")).first().locator("td").nth(1));
+  if (firstStep !== "Set up job") fail(`the first step is ${firstStep}, not "Set up job"`);
+  const badge = modal.locator(tid("heartbeat-badge"));
+  await until("a green heartbeat badge", async () => (await badge.getAttribute("data-badge")) === "green");
+  for (const field of ["detail-github-created", "detail-github-started", "detail-sender-type"]) {
+    if (["", "—", "-"].includes(await text(modal.locator(tid(field))))) fail(`${field} is empty`);
+  }
+  const hooks = modal.locator(tid("job-webhook"));
+  await until("the raw webhooks", async () => (await hooks.count()) >= 2);
+  await hooks.first().locator("summary").click();
+  const payload = await text(hooks.first().locator("pre"));
+  try {
+    if (JSON.parse(payload).workflow_job === undefined) fail("the raw webhook has no workflow_job");
+  } catch {
+    fail(`the raw webhook is not JSON: ${payload.slice(0, 200)}`);
+  }
+  ok(`job ${id}: ${await steps.locator(tid("job-step")).count()} steps from GitHub, ${await hooks.count()} raw webhooks, green heartbeat badge`);
+  await page.screenshot({ path: path.join(shots, "job-steps-heartbeat.png"), fullPage: true });
+  await page.locator(tid("job-modal-close")).click();
+  await gone(page, "job-modal");
+}
+
 async function rowStatuses(page) {
   return page.locator(tid("job-row")).evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")));
 }
@@ -418,6 +472,23 @@ async function configForms(page) {
   const preview = await text(poolEditor.locator(tid("runs-on-preview")));
   if (!preview.includes(PROJECT) || !preview.includes(POOL)) fail(`the runs-on preview reads ${preview}`);
   ok(`the editor previews ${preview}`);
+  // The allocation strategy explains the one chosen; run_instances holds it to cost, and says why.
+  const allocation = poolEditor.locator(tid("input-allocation_strategy"));
+  const allocationHint = poolEditor.locator(tid("hint-allocation_strategy"));
+  await allocation.selectOption("priority");
+  await until("the hint of the priority strategy", async () => /in the order listed/.test(await text(allocationHint)));
+  await allocation.selectOption("capacity");
+  await until("the hint of the capacity strategy", async () => /capacity-optimized/.test(await text(allocationHint)));
+  await poolEditor.locator(tid("input-spawn_method")).selectOption("run_instances");
+  await until(
+    "the allocation strategy held to cost",
+    async () => (await allocation.isDisabled()) && (await allocation.inputValue()) === "cost",
+  );
+  const held = await text(allocationHint);
+  if (!/^fixed to cost: run_instances/.test(held)) fail(`the held strategy's hint reads ${held}`);
+  await poolEditor.locator(tid("input-spawn_method")).selectOption("fleet");
+  await until("the allocation strategy free again", async () => !(await allocation.isDisabled()));
+  ok(`the allocation strategy explains each choice, and run_instances holds it: ${held}`);
   await poolEditor.locator(tid("input-ami_id")).fill("ami-0123456789abcdef0");
   await gone(page, "error-ami_id", "the AMI error once fixed");
   await poolEditor.locator(tid("pool-save")).click();
@@ -781,12 +852,44 @@ async function operatorActions(page) {
   ok(`themes: light ${light}, dark kept across a reload, back to the system's`);
 }
 
+/** The project scope in the sidebar narrows Overview, Jobs, Stats, Repos and Pools, and sticks. */
+async function projectScope(page) {
+  await navigate(page, "pools");
+  await until("the seeded pools", async () => (await page.locator(tid("pool-row")).count()) >= 5);
+  const all = await page.locator(tid("pool-row")).count();
+  const select = page.locator(tid("scope-select"));
+  const options = await select.locator("option").evaluateAll((os) => os.map((o) => [o.value, o.textContent.trim()]));
+  const [id, name] = options.find(([value]) => value !== "") ?? fail("no project to scope to");
+  await select.selectOption(id);
+  await until(`only ${name}'s pools`, async () => {
+    const projects = await page.locator(tid("pool-row")).evaluateAll((rows) => rows.map((r) => r.dataset.project));
+    return projects.length > 0 && projects.length < all && projects.every((p) => p === name);
+  });
+  await navigate(page, "jobs");
+  await until(`only ${name}'s jobs`, async () => {
+    const projects = await page.locator(tid("job-row")).evaluateAll((rows) => rows.map((r) => r.dataset.project));
+    return projects.length > 0 && projects.every((p) => p === name);
+  }, 3 * WAIT);
+  await navigate(page, "overview");
+  await until("one project on the tiles", async () => (await text(page.locator(tid("tile-projects-value")))) === "1");
+  await page.reload();
+  await visible(page, "page-overview");
+  await until("the scope kept across a reload", async () => (await select.inputValue()) === id);
+  await until("still one project on the tiles", async () => (await text(page.locator(tid("tile-projects-value")))) === "1");
+  await page.screenshot({ path: path.join(shots, "project-scope.png"), fullPage: true });
+  await select.selectOption("");
+  await until("every project again", async () => Number(await text(page.locator(tid("tile-projects-value")))) > 1);
+  ok(`scoped to ${name}: pools, jobs and overview narrowed, kept across a reload, and back to all`);
+}
+
 const SCENARIOS = [
   ["sign-in", signIn],
   ["every-page", everyPage],
   ["audit-filters", auditFilters],
   ["operator-actions", operatorActions],
+  ["project-scope", projectScope],
   ["job-details", jobDetails],
+  ["job-steps-heartbeat", jobSteps],
   ["config-forms", configForms],
   ["status-filter", filterJobs],
   ["live-updates", live],

@@ -234,6 +234,26 @@ async fn every_query_answers_the_console() {
     assert_eq!(overview["overview"]["boundRepos"], 1);
     assert_eq!(overview["overview"]["queuedOrStarting"], 1);
     assert_eq!(overview["overview"]["completed"], 1);
+    let other = api
+        .ok(
+            "mutation($i: ProjectInput!) { createProject(input: $i) { id } }",
+            json!({"i": {"name": "empty"}}),
+        )
+        .await;
+    let tiles = "query($p: ID) { overview(windowDays: 7, projectId: $p) { projects boundRepos queuedOrStarting running completed failedOrReaped } }";
+    let scoped = api.ok(tiles, json!({"p": project_id})).await;
+    assert_eq!(
+        scoped["overview"],
+        json!({"projects": 1, "boundRepos": 1, "queuedOrStarting": 1, "running": 0, "completed": 1, "failedOrReaped": 0}),
+        "one project's tiles are all of them here"
+    );
+    let empty = api.ok(tiles, json!({"p": other["createProject"]["id"]})).await;
+    assert_eq!(
+        empty["overview"],
+        json!({"projects": 1, "boundRepos": 0, "queuedOrStarting": 0, "running": 0, "completed": 0, "failedOrReaped": 0}),
+        "another project's tiles count nothing of the first's"
+    );
+    assert_eq!(api.ok(tiles, json!({"p": null})).await["overview"]["projects"], 2);
 
     let page = api
         .ok(
@@ -548,7 +568,11 @@ async fn every_mutation_changes_config_as_the_user() {
         .ok("mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { cap launchTemplateId launchTemplateVersion } }", json!({"id": pool_id, "i": input}))
         .await;
     assert_eq!(pool["updatePool"]["cap"], 2);
-    assert_eq!(pool["updatePool"]["launchTemplateVersion"], before + 2, "a re-save is a new default template version");
+    assert_eq!(
+        pool["updatePool"]["launchTemplateVersion"],
+        before + 2,
+        "a re-save is a new default template version"
+    );
     let copy = api
         .ok(
             "mutation($id: ID!) { copyPool(id: $id) { id name isDefault launchTemplateId } }",
@@ -1135,7 +1159,8 @@ async fn a_go_pacer_backup_imports_unchanged_and_round_trips_through_the_downloa
         (&json!("run_instances"), &json!("cost")),
         "a run_instances pool allocates by cost"
     );
-    let repo = |name: &str| platform["repos"].as_array().and_then(|r| r.iter().find(|r| r["full_name"] == name));
+    let repo =
+        |name: &str| platform["repos"].as_array().and_then(|r| r.iter().find(|r| r["full_name"] == name));
     let api_repo = repo("acme/api").expect("acme/api");
     assert_eq!((&api_repo["cap"], &api_repo["max_concurrent_runners"]), (&json!(3), &json!(3)));
     let web = repo("acme/web").expect("acme/web");

@@ -161,9 +161,16 @@ async fn local_sign_in_sessions_throttling_and_revocation() {
     let (_, created) =
         gql(&pacer, Some(&cookie), "mutation { createProject(input: {name: \"signed\"}) { name } }").await;
     assert_eq!(created["data"]["createProject"]["name"], "signed");
-    let (_, rotated) =
-        gql(&pacer, Some(&cookie), "mutation { rotateBootstrapToken { settings { bootstrapTokenFingerprint } } }").await;
-    assert!(rotated["data"]["rotateBootstrapToken"]["settings"]["bootstrapTokenFingerprint"].is_string(), "{rotated}");
+    let (_, rotated) = gql(
+        &pacer,
+        Some(&cookie),
+        "mutation { rotateBootstrapToken { settings { bootstrapTokenFingerprint } } }",
+    )
+    .await;
+    assert!(
+        rotated["data"]["rotateBootstrapToken"]["settings"]["bootstrapTokenFingerprint"].is_string(),
+        "{rotated}"
+    );
     // Everything the API shows: the whole audit log with payloads, settings, the caller.
     let (_, shown) = gql(
         &pacer,
@@ -472,7 +479,7 @@ async fn oidc_sign_in_against_a_real_provider() {
     let mut world = World::new().await;
     world.setup.addr = format!("127.0.0.1:{port}");
     world.setup.auth = format!(
-        "  local:\n    email: {ADMIN}\n  oidc:\n    enabled: true\n    issuer: {}\n    client_id: console\n    allowed_emails: [bob@example.test]\n    allowed_groups: [gha-admins]\n    groups_claim: groups\n",
+        "  local:\n    email: {ADMIN}\n  oidc:\n    enabled: true\n    issuer: {}\n    client_id: console\n    allowed_emails: [bob@example.test]\n    allowed_groups: [gha-admins]\n    groups_claim: groups\n    scopes: [openid, email, profile, groups]\n",
         provider.url
     );
     let pacer = world.setup.start().await;
@@ -637,4 +644,68 @@ async fn concurrent_wrong_passwords_are_all_counted_and_lock_nobody_else_out() {
     assert_eq!(counted, 61, "every refused attempt is in a count: {throttled:?}");
     assert!(failed.len() <= 5 + 2 + 1, "bounded records for 67 attempts: {}", failed.len());
     assert!(failed.iter().all(|f| f.to_string().len() < 1024), "recorded text is capped: {failed:?}");
+}
+
+/// The `scope` Pacer asks the provider for on its way to sign `hint` in.
+fn scope_of(authorize: &url::Url) -> String {
+    authorize.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_email_signs_in_only_when_the_operator_allows_it() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let users = tempfile::tempdir().expect("tempdir");
+    let users_file = users.path().join("users.json");
+    let people = json!({
+        "alice": {"email": "alice@example.test", "name": "Verified", "groups": []},
+        "eve": {"email": "eve@example.test", "name": "Unverified", "groups": [], "email_verified": false},
+        "oscar": {"email": "oscar@elsewhere.test", "name": "Unverified, elsewhere", "groups": [], "email_verified": false},
+    });
+    std::fs::write(&users_file, people.to_string()).expect("users file");
+    let provider = Provider::start_with_users(&format!("{base}/auth/oidc/callback"), Some(&users_file)).await;
+    let mut world = World::new().await;
+    world.setup.addr = format!("127.0.0.1:{port}");
+    let oidc = format!(
+        "  local:\n    email: {ADMIN}\n  oidc:\n    enabled: true\n    issuer: {}\n    client_id: console\n    allowed_domains: [example.test]\n",
+        provider.url
+    );
+
+    // By default an email the provider does not mark verified is refused, allowlisted or not.
+    world.setup.auth = oidc.clone();
+    let pacer = world.setup.start().await;
+    let (authorize, _) = Browser::new().start(&base, "eve").await;
+    assert_eq!(scope_of(&authorize), "openid email profile", "the default scopes");
+    let (landing, _) = Browser::new().sign_in(&base, "eve").await;
+    assert_eq!(
+        (landing.location.as_str(), landing.session.is_none()),
+        ("/login?error=email_unverified", true)
+    );
+    let (landing, _) = Browser::new().sign_in(&base, "alice").await;
+    assert!(landing.session.is_some(), "a verified, allowlisted email signs in: {}", landing.location);
+    let records = pacer.stop();
+    let denied: Vec<String> = records
+        .iter()
+        .filter(|r| r.event.name().as_str() == "auth.oidc.login_denied")
+        .map(|r| serde_json::to_value(&r.event).expect("json").to_string())
+        .collect();
+    assert!(denied.iter().any(|d| d.contains("email_unverified")), "the refusal is audited: {denied:?}");
+
+    // Turned off, the allowlists alone decide; the scopes asked for are the configured ones.
+    world.setup.auth = format!("{oidc}    require_email_verified: false\n    scopes: [openid, email]\n");
+    let pacer = world.setup.start().await;
+    let (authorize, _) = Browser::new().start(&base, "eve").await;
+    assert_eq!(scope_of(&authorize), "openid email");
+    let (landing, _) = Browser::new().sign_in(&base, "eve").await;
+    assert_eq!(landing.location, "/");
+    let eve = landing.session.expect("eve's unverified but allowlisted email signs in");
+    let (status, me) = gql(&pacer, Some(&eve), "{ me { email method } }").await;
+    assert_eq!((status, &me["data"]["me"]), (200, &json!({"email": "eve@example.test", "method": "oidc"})));
+    let (landing, _) = Browser::new().sign_in(&base, "oscar").await;
+    assert_eq!(
+        (landing.location.as_str(), landing.session.is_none()),
+        ("/login?error=not_allowed", true),
+        "an unverified email still needs the allowlists"
+    );
+    drop(pacer);
 }

@@ -110,6 +110,7 @@ async fn every_intake_outcome_is_answered_and_recorded() {
             "job.ignored",
             "job.no_pool_match",
             "job.queued",
+            "job.github_noted",
             "webhook.duplicate",
             "webhook.duplicate",
         ]

@@ -79,7 +79,7 @@ pub(crate) fn Field(
             label { r#for: "input-{name}", "{label}" }
             {children}
             if let Some(hint) = hint {
-                div { class: "hint", "{hint}" }
+                div { class: "hint", "data-testid": "hint-{name}", "{hint}" }
             }
             FieldErrors { name: name.clone(), errors }
         }

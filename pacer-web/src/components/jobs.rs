@@ -1,7 +1,7 @@
 //! The jobs table and the body of the job details modal.
 
 use super::common::StatusBadge;
-use crate::api::ops::jobs::{JobDetail, JobRow};
+use crate::api::ops::jobs::{JobDetail, JobGithub, JobRow};
 use crate::api::ops::{DateTime, Money};
 use crate::format::{self, DASH};
 use dioxus::prelude::*;
@@ -51,7 +51,7 @@ pub(crate) fn JobRowView(job: JobRow, now_ms: i64, on_details: EventHandler<Stri
     let id = job.id.to_string();
     let status = JobStatus::from(job.status);
     rsx! {
-        tr { "data-testid": "job-row", "data-job-id": "{job.id}", "data-status": "{status.as_str()}",
+        tr { "data-testid": "job-row", "data-job-id": "{job.id}", "data-status": "{status.as_str()}", "data-project": "{job.project_name}",
             td { StatusBadge { status } }
             td { class: "strong", title: "{job.workflow} / {job.job_name}", "{job.repo}" }
             td { class: "mono", "{job.github_job_id}" }
@@ -245,4 +245,96 @@ pub(crate) fn JobDetailView(job: JobDetail, now_ms: i64) -> Element {
             }
         }
     }
+}
+
+/// What the details modal shows from GitHub and the runner: the "last seen" badge of the
+/// runner's heartbeat, GitHub's own times and sender type, the job's steps, and the raw
+/// webhooks received for it.
+#[component]
+pub(crate) fn JobGithubView(extra: JobGithub, now_ms: i64, has_instance: bool) -> Element {
+    let now = Timestamp::from_millis(now_ms);
+    let at = |v: &Option<DateTime>| format::instant_opt(v.as_deref());
+    let seen = extra.last_seen_at.as_deref().and_then(format::parse_instant);
+    let badge = format::Heartbeat::at(now, seen);
+    let seen_text = seen.map_or_else(|| "never".to_owned(), |t| format::relative(now, t));
+    let sender_type = if extra.sender_type.is_empty() { DASH.to_owned() } else { extra.sender_type.clone() };
+    rsx! {
+        div { class: "job-github", "data-testid": "job-github",
+            if has_instance || seen.is_some() {
+                div { class: "heartbeat",
+                    span { class: "muted", "Runner last seen " }
+                    span {
+                        class: "badge heartbeat-{badge.as_str()}",
+                        "data-testid": "heartbeat-badge",
+                        "data-badge": "{badge.as_str()}",
+                        title: "{at(&extra.last_seen_at)} UTC",
+                        "● {seen_text}"
+                    }
+                }
+            }
+            dl { class: "detail-grid",
+                Item { label: "GitHub created", value: at(&extra.github_created_at), testid: "detail-github-created" }
+                Item { label: "GitHub started", value: at(&extra.github_started_at), testid: "detail-github-started" }
+                Item { label: "GitHub completed", value: at(&extra.github_completed_at), testid: "detail-github-completed" }
+                Item { label: "Sender type", value: sender_type, testid: "detail-sender-type" }
+            }
+            h3 { "Steps" }
+            if let Some(reason) = extra.steps.unavailable.clone() {
+                div { class: "muted small", "data-testid": "steps-unavailable", "{reason}" }
+            } else if extra.steps.nodes.is_empty() {
+                div { class: "muted small", "data-testid": "steps-none", "GitHub lists no steps yet." }
+            }
+            if !extra.steps.nodes.is_empty() {
+                table { class: "table compact", "data-testid": "job-steps",
+                    thead {
+                        tr {
+                            th { "#" }
+                            th { "Step" }
+                            th { "Status" }
+                            th { "Started (UTC)" }
+                            th { "Duration" }
+                        }
+                    }
+                    tbody {
+                        for step in extra.steps.nodes.clone() {
+                            tr { key: "{step.number}", "data-testid": "job-step",
+                                td { class: "mono", "{step.number}" }
+                                td { "{step.name}" }
+                                td { class: "step-{step.conclusion.clone().unwrap_or_else(|| step.status.clone())}",
+                                    "{step.conclusion.clone().unwrap_or_else(|| step.status.replace('_', \" \"))}"
+                                }
+                                td { class: "mono", "{at(&step.started_at)}" }
+                                td { "{step.duration_seconds.map_or_else(|| DASH.to_owned(), |s| format::duration(s.into()))}" }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Webhooks received" }
+            if extra.webhooks.is_empty() {
+                div { class: "muted small", "data-testid": "webhooks-none", "None kept (payloads are kept 30 days after the job ends)." }
+            }
+            for hook in extra.webhooks.clone() {
+                details { key: "{hook.delivery_id}", class: "webhook", "data-testid": "job-webhook",
+                    summary {
+                        span { class: "mono", "{hook.action}" }
+                        span { class: "muted", " · {format::instant_opt(Some(&hook.received_at))} · {hook.delivery_id} · {hook.bytes} bytes" }
+                    }
+                    if hook.payload.is_empty() {
+                        div { class: "muted small", "Too large to keep; only its size is." }
+                    } else {
+                        pre { class: "log", "{pretty_json(&hook.payload)}" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `text` re-indented when it is JSON, else as it is.
+pub(crate) fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_owned())
 }

@@ -11,7 +11,7 @@ pub(crate) use common::{
     Badge, CheckField, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, RowActions, SidePanel,
     Tile,
 };
-pub(crate) use jobs::{JobDetailView, JobsTable};
+pub(crate) use jobs::{JobDetailView, JobGithubView, JobsTable};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use super::util::{use_now, use_title};
 use crate::api::ops::jobs::{self as ops, JobConnection, JobDetail as Detail, JobRow};
 use crate::api::ws::{self, LiveState};
 use crate::api::{self, ApiError};
-use crate::components::{JobDetailView, JobsTable, Loading, Modal, Notice, Pager};
+use crate::components::{JobDetailView, JobGithubView, JobsTable, Loading, Modal, Notice, Pager};
 use crate::format;
 use crate::route::Route;
 use dioxus::prelude::*;
@@ -241,6 +241,20 @@ fn JobModal(id: String, now_ms: i64, on_close: EventHandler<()>) -> Element {
             .await;
         }
     });
+    // GitHub's steps, the raw webhooks and the heartbeat: asked when the modal opens, then every
+    // 30 s (the runner's heartbeat interval; the server caches the steps).
+    let mut github = use_signal(|| None::<Result<Option<ops::JobGithub>, ApiError>>);
+    let github_id = id.clone();
+    use_future(move || {
+        let github_id = github_id.clone();
+        async move {
+            loop {
+                let result = api::run(ops::job_github(&github_id)).await.map(|d| d.job);
+                github.set(Some(result));
+                api::sleep_ms(30_000).await;
+            }
+        }
+    });
     let title = format!("Job {id}");
     rsx! {
         Modal { testid: "job-modal", title, on_close, wide: true,
@@ -248,7 +262,19 @@ fn JobModal(id: String, now_ms: i64, on_close: EventHandler<()>) -> Element {
                 None => rsx! { Loading {} },
                 Some(Err(e)) => rsx! { Notice { testid: "job-error", text: e.message, error: true } },
                 Some(Ok(None)) => rsx! { Notice { testid: "job-error", text: "No such job (it may have been removed by retention).", error: true } },
-                Some(Ok(Some(detail))) => rsx! { JobDetailView { job: detail, now_ms } },
+                Some(Ok(Some(detail))) => {
+                    let has_instance = detail.instance_id.is_some()
+                        && JobStatus::from(detail.status).is_active();
+                    rsx! {
+                        JobDetailView { job: detail, now_ms }
+                        match github() {
+                            None => rsx! { Loading {} },
+                            Some(Err(e)) => rsx! { Notice { testid: "job-github-error", text: e.message, error: true } },
+                            Some(Ok(None)) => rsx! {},
+                            Some(Ok(Some(extra))) => rsx! { JobGithubView { extra, now_ms, has_instance } },
+                        }
+                    }
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 //! projects and repos), both refreshed every 30 s; with replicas sharing the log, the replicas
 //! card, refreshed every 5 s.
 
+use super::scope::use_scope;
 use super::util::{use_now, use_title};
 use crate::api;
 use crate::api::ops as ops_root;
@@ -55,17 +56,31 @@ pub(crate) fn tiles(o: &Tiles) -> Vec<(&'static str, String, String, Option<&'st
     ]
 }
 
-/// The Overview page.
+/// The Overview page, of the project scope chosen in the sidebar: a new scope is a new page
+/// (its own subscription).
 #[component]
 pub(crate) fn Overview() -> Element {
     use_title("Overview");
+    let project = use_scope().project_id();
+    // A keyed list of one: a new key mounts a new page instead of updating the old one.
+    rsx! {
+        for project in [project] {
+            OverviewOf { key: "{project.clone().unwrap_or_default()}", project }
+        }
+    }
+}
+
+#[component]
+fn OverviewOf(project: Option<String>) -> Element {
     let mut overview = use_signal(|| None::<Tiles>);
     let mut error = use_signal(|| None::<String>);
     let mut live = use_signal(|| LiveState::Connecting);
 
+    // The page is remounted for another scope: the project is fixed for its life.
+    let project = use_signal(|| project);
     let refresh = move || {
         spawn(async move {
-            match api::run(ops::overview(WINDOW_DAYS)).await {
+            match api::run(ops::overview(WINDOW_DAYS, project.peek().clone())).await {
                 Ok(d) => {
                     overview.set(Some(d.overview));
                     error.set(None);
@@ -77,7 +92,7 @@ pub(crate) fn Overview() -> Element {
     use_hook(refresh);
     use_future(move || async move {
         ws::subscribe(
-            ops::overview_changed(WINDOW_DAYS),
+            ops::overview_changed(WINDOW_DAYS, project.peek().clone()),
             move |d| overview.set(Some(d.overview_changed)),
             move |state| {
                 live.set(state);
@@ -97,8 +112,12 @@ pub(crate) fn Overview() -> Element {
         }
     });
 
-    let mut series = use_resource(|| async { api::run(ops::daily_series()).await });
-    let mut spend = use_resource(|| async { api::run(ops::spend_month_to_date(5)).await });
+    let mut series =
+        use_resource(move || async move { api::run(ops::daily_series(project.peek().clone())).await });
+    let mut spend =
+        use_resource(
+            move || async move { api::run(ops::spend_month_to_date(5, project.peek().clone())).await },
+        );
     use_future(move || async move {
         loop {
             api::sleep_ms(30_000).await;

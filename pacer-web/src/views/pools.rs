@@ -293,6 +293,7 @@ fn PoolEditor(
     let project_name =
         projects.iter().find(|p| *p.id == f.project_id).map(|p| p.name.clone()).unwrap_or_default();
     let preview = runs_on_line(&project_name, f.name.trim(), &split_list(&f.extra_labels));
+    let allocation_fixed = f.spawn_method.fixed_allocation().is_some();
     let title = match &existing {
         Some(p) => format!("Edit pool {} ({})", p.name, template_text(p)),
         None => "New pool".to_owned(),
@@ -370,17 +371,19 @@ fn PoolEditor(
                 div { class: "row",
                     Field { name: "spawn_method", label: "Spawn method", errors: errs("spawn_method"),
                         select { id: "input-spawn_method", "data-testid": "input-spawn_method",
-                            onchange: move |e| edit("spawn_method", Box::new(move |f| f.spawn_method = SpawnMethod::parse(&e.value()).unwrap_or_default())),
+                            onchange: move |e| edit("spawn_method", Box::new(move |f| f.set_spawn_method(SpawnMethod::parse(&e.value()).unwrap_or_default()))),
                             for m in SPAWN_METHODS {
                                 option { value: "{m.as_str()}", selected: f.spawn_method == m, "{m.as_str()}" }
                             }
                         }
                     }
                     Field { name: "allocation_strategy", label: "Allocation strategy", errors: errs("allocation_strategy"),
+                        hint: f.allocation_hint(),
                         select { id: "input-allocation_strategy", "data-testid": "input-allocation_strategy",
+                            disabled: allocation_fixed,
                             onchange: move |e| edit("allocation_strategy", Box::new(move |f| f.allocation_strategy = AllocationStrategy::parse(&e.value()).unwrap_or_default())),
                             for a in ALLOCATIONS {
-                                option { value: "{a.as_str()}", selected: f.allocation_strategy == a, "{a.as_str()}" }
+                                option { value: "{a.as_str()}", title: "{a.describe()}", selected: f.allocation_strategy == a, "{a.as_str()}" }
                             }
                         }
                     }
@@ -456,5 +459,24 @@ mod tests {
         pool.launch_template_id = None;
         pool.launch_template_version = None;
         assert_eq!(template_text(&pool), "not materialised");
+    }
+
+    #[test]
+    fn a_run_instances_pool_opens_with_the_cost_strategy() {
+        let json = r#"{"id":"4","projectId":"1","projectName":"platform","name":"gpu","isDefault":false,"priority":10,
+            "amiId":"ami-0123456789abcdef0","instanceTypes":["g5.xlarge"],"subnetIds":["subnet-0123456789abcdef0"],
+            "securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,"maxRuntimeMinutes":60,"cap":2,
+            "spot":false,"onDemandFallback":false,"spawnMethod":"RUN_INSTANCES","allocationStrategy":"PRIORITY","extraLabels":[],
+            "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
+            "launchTemplateId":"lt-0abc","launchTemplateVersion":1,"runsOn":"runs-on: [self-hosted, platform, gpu]",
+            "activeJobs":0}"#;
+        let pool: Pool = serde_json::from_str(json).expect("pool");
+        let form = PoolForm::from_pool(&pool);
+        assert_eq!(
+            form.allocation_strategy,
+            AllocationStrategy::Cost,
+            "recorded before the rule: shown as held"
+        );
+        assert!(form.allocation_hint().starts_with("fixed to cost"), "{}", form.allocation_hint());
     }
 }

@@ -1,6 +1,7 @@
 //! Roll-ups over a window: 1 d / 7 d / 30 d / 90 d or a custom UTC date range, grouped by
 //! project, pool, repo or runner label; tiles, the breakdown table and the top 5 senders.
 
+use super::scope::use_scope;
 use super::util::use_title;
 use crate::api;
 use crate::api::ops::stats::{self as ops, StatsGroup, StatsWindow};
@@ -59,10 +60,11 @@ pub(crate) fn Stats() -> Element {
     let mut custom_to = use_signal(String::new);
     let mut custom_error = use_signal(|| None::<String>);
 
+    let scope = use_scope();
     let stats = use_resource(move || async move {
         let input = window_input(&window());
         match input {
-            Ok(w) => Some(api::run(ops::stats(w, group())).await),
+            Ok(w) => Some(api::run(ops::stats(w, group(), scope.project_id())).await),
             Err(_) => None,
         }
     });

@@ -39,6 +39,8 @@ struct State {
     not_installed: Vec<String>,
     /// The key of the App its "new App" web page creates (none: the page refuses).
     web_app_key: Option<String>,
+    /// What `GET /repos/{owner}/{repo}/actions/jobs/{id}` answers instead of the job.
+    job_status: Option<u16>,
 }
 
 /// A GitHub user or organization as GitHub's answers embed it.
@@ -106,6 +108,37 @@ pub struct FakeGitHub {
     state: Arc<Mutex<State>>,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+}
+
+/// A job as `GET /repos/{owner}/{repo}/actions/jobs/{id}` answers it: two steps done, the
+/// third under way.
+fn workflow_job(repo: &str, id: u64) -> Value {
+    let step = |number: u32,
+                name: &str,
+                status: &str,
+                conclusion: Option<&str>,
+                started: Option<&str>,
+                completed: Option<&str>| {
+        json!({"name": name, "status": status, "conclusion": conclusion, "number": number,
+               "started_at": started, "completed_at": completed})
+    };
+    json!({
+        "id": id, "node_id": "CR_kwDOABCD", "run_id": id + 1_000_000,
+        "run_url": format!("https://api.github.com/repos/{repo}/actions/runs/{}", id + 1_000_000),
+        "head_sha": "d6fde92930d4715a2b49857d24b940956b26d2d3", "workflow_name": "CI", "head_branch": "main",
+        "name": "build", "url": format!("https://api.github.com/repos/{repo}/actions/jobs/{id}"),
+        "html_url": format!("https://github.com/{repo}/actions/runs/{}/job/{id}", id + 1_000_000),
+        "status": "in_progress", "conclusion": null, "created_at": "2021-09-13T02:21:13Z",
+        "started_at": "2021-09-13T02:21:20Z", "completed_at": null,
+        "check_run_url": format!("https://api.github.com/repos/{repo}/check-runs/{id}"),
+        "labels": ["self-hosted"], "runner_id": 101, "runner_name": "pacer-i-0", "runner_group_id": 1,
+        "runner_group_name": "Default",
+        "steps": [
+            step(1, "Set up job", "completed", Some("success"), Some("2021-09-13T02:21:20Z"), Some("2021-09-13T02:21:22Z")),
+            step(2, "Run actions/checkout@v4", "completed", Some("success"), Some("2021-09-13T02:21:22Z"), Some("2021-09-13T02:21:31Z")),
+            step(3, "Build", "in_progress", None, Some("2021-09-13T02:21:31Z"), None),
+        ],
+    })
 }
 
 fn operation(name: &str) -> Value {
@@ -224,6 +257,19 @@ impl FakeGitHub {
                             }),
                         )
                     }
+                    ["GET", "", "repos", owner, repo, "actions", "jobs", id] => {
+                        if !state.tokens.contains(&bearer) {
+                            return reply(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+                        }
+                        if let Some(status) = state.job_status {
+                            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                            return reply(status, json!({"message": "injected failure"}));
+                        }
+                        match id.parse::<u64>() {
+                            Ok(id) => reply(StatusCode::OK, workflow_job(&format!("{owner}/{repo}"), id)),
+                            Err(_) => reply(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+                        }
+                    }
                     ["DELETE", "", "repos", _, _, "actions", "runners", _] | ["DELETE", "", "orgs", _, "actions", "runners", _] => {
                         if !state.tokens.contains(&bearer) {
                             return reply(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
@@ -320,6 +366,11 @@ impl FakeGitHub {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).not_installed.push(target.to_owned());
     }
 
+    /// Makes reading a job (its steps) answer `status` (None = answer normally).
+    pub fn fail_jobs_with(&self, status: Option<u16>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).job_status = status;
+    }
+
     /// Sets the App's delivery log.
     pub fn set_deliveries(&self, deliveries: Vec<Value>) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).deliveries = deliveries;
@@ -335,6 +386,7 @@ fn the_fakes_answers_follow_githubs_schemas() {
         ("apps__get-webhook-config-for-app", "200", hook_config("https://pacer.example/api/webhook")),
         ("apps__get-repo-installation", "200", installation("octo")),
         ("apps__get-org-installation", "200", installation("octo")),
+        ("actions__get-job-for-workflow-run", "200", workflow_job("octo/hello", 7)),
     ];
     for (name, status, answer) in answers {
         let operation = operation(name);

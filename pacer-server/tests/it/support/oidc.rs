@@ -19,19 +19,30 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// Starts the provider and waits for its discovery document. A node process that has not
-    /// answered within 20 s is killed and replaced (it once hung at startup, before listening).
+    /// Starts the provider with its own users (alice, bob, mallory) and waits for its
+    /// discovery document.
     pub async fn start(redirect: &str) -> Provider {
+        Provider::start_with_users(redirect, None).await
+    }
+
+    /// Starts the provider with the users of `users_file` (JSON `{id: {email, name, groups,
+    /// email_verified}}`), or its own, and waits for its discovery document. A node process
+    /// that has not answered within 20 s is killed and replaced (it once hung at startup,
+    /// before listening).
+    pub async fn start_with_users(redirect: &str, users_file: Option<&std::path::Path>) -> Provider {
         for _ in 0..3 {
             let port = free_port();
-            let child = node::tool("oidc/oidc-test-provider.mjs")
+            let mut command = node::tool("oidc/oidc-test-provider.mjs");
+            command
                 .env("OIDC_PORT", port.to_string())
                 .env("OIDC_CLIENT_ID", "console")
                 .env("OIDC_REDIRECT_URIS", redirect)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("node");
+                .stderr(Stdio::null());
+            if let Some(file) = users_file {
+                command.env("OIDC_USERS_FILE", file);
+            }
+            let child = command.spawn().expect("node");
             // Owned from here, so the process is killed however this attempt ends.
             let provider = Provider { child, url: format!("http://127.0.0.1:{port}") };
             let http = reqwest::Client::new();

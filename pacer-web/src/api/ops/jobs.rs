@@ -159,6 +159,63 @@ pub(crate) struct JobDetail {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// One of a job's steps as GitHub reports them.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+#[cynic(graphql_type = "JobStepView")]
+pub(crate) struct JobStep {
+    pub number: i32,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<DateTime>,
+    pub completed_at: Option<DateTime>,
+    pub duration_seconds: Option<i32>,
+}
+
+/// A job's steps, or why there are none.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct JobSteps {
+    pub nodes: Vec<JobStep>,
+    pub unavailable: Option<String>,
+}
+
+/// A raw webhook received for a job.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct JobWebhook {
+    pub delivery_id: String,
+    pub action: String,
+    pub received_at: DateTime,
+    pub payload: String,
+    pub bytes: i32,
+}
+
+/// What the details modal asks besides the job itself, once when it opens and then every 30
+/// seconds (the steps from GitHub, the raw webhooks, GitHub's times, the runner's heartbeat).
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+#[cynic(graphql_type = "Job")]
+pub(crate) struct JobGithub {
+    pub github_created_at: Option<DateTime>,
+    pub github_started_at: Option<DateTime>,
+    pub github_completed_at: Option<DateTime>,
+    pub sender_type: String,
+    pub last_seen_at: Option<DateTime>,
+    pub steps: JobSteps,
+    pub webhooks: Vec<JobWebhook>,
+}
+
+/// The answer to [`job_github`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "JobVars")]
+pub(crate) struct JobGithubData {
+    #[arguments(id: $id)]
+    pub job: Option<JobGithub>,
+}
+
+/// One job's steps, raw webhooks, GitHub times and heartbeat.
+pub(crate) fn job_github(id: &str) -> Operation<JobGithubData, JobVars> {
+    JobGithubData::build(JobVars { id: id.into() })
+}
+
 /// The variables of [`job`] and [`job_detail_changed`].
 #[derive(cynic::QueryVariables, Debug)]
 pub(crate) struct JobVars {

@@ -1,7 +1,7 @@
 //! The read-only pages' operations: the overview tiles (also live), the daily series, spend,
 //! the stats roll-ups and the audit log.
 
-use super::{BigInt, DateTime, Json, Money, PageInfo, schema};
+use super::{BigInt, DateTime, Id, Json, Money, PageInfo, schema};
 use cynic::{Operation, QueryBuilder, StreamingOperation, SubscriptionBuilder};
 
 /// The overview tiles.
@@ -22,32 +22,37 @@ pub(crate) struct Overview {
 pub(crate) struct OverviewVars {
     /// Days the completed and failed tiles count.
     pub window_days: i32,
+    /// Only this project (all when `None`).
+    pub project_id: Option<Id>,
 }
 
 /// The answer to [`overview`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query", variables = "OverviewVars")]
 pub(crate) struct OverviewData {
-    #[arguments(windowDays: $window_days)]
+    #[arguments(windowDays: $window_days, projectId: $project_id)]
     pub overview: Overview,
 }
 
-/// The overview tiles once.
-pub(crate) fn overview(window_days: i32) -> Operation<OverviewData, OverviewVars> {
-    OverviewData::build(OverviewVars { window_days })
+/// The overview tiles once, of every project or of `project`'s.
+pub(crate) fn overview(window_days: i32, project: Option<String>) -> Operation<OverviewData, OverviewVars> {
+    OverviewData::build(OverviewVars { window_days, project_id: project.as_deref().map(Id::from) })
 }
 
 /// One answer of [`overview_changed`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Subscription", variables = "OverviewVars")]
 pub(crate) struct OverviewChangedData {
-    #[arguments(windowDays: $window_days)]
+    #[arguments(windowDays: $window_days, projectId: $project_id)]
     pub overview_changed: Overview,
 }
 
-/// The overview tiles whenever they change.
-pub(crate) fn overview_changed(window_days: i32) -> StreamingOperation<OverviewChangedData, OverviewVars> {
-    OverviewChangedData::build(OverviewVars { window_days })
+/// The overview tiles whenever they change, of every project or of `project`'s.
+pub(crate) fn overview_changed(
+    window_days: i32,
+    project: Option<String>,
+) -> StreamingOperation<OverviewChangedData, OverviewVars> {
+    OverviewChangedData::build(OverviewVars { window_days, project_id: project.as_deref().map(Id::from) })
 }
 
 /// One day of the daily series (cancelled jobs are counted apart; the chart leaves them out).
@@ -58,16 +63,24 @@ pub(crate) struct DayPoint {
     pub failed_or_reaped: i32,
 }
 
+/// The variables of the operations that narrow to one project.
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct ProjectVars {
+    /// Only this project (all when `None`).
+    pub project_id: Option<Id>,
+}
+
 /// The answer to [`daily_series`].
 #[derive(cynic::QueryFragment, Debug)]
-#[cynic(graphql_type = "Query")]
+#[cynic(graphql_type = "Query", variables = "ProjectVars")]
 pub(crate) struct DailySeriesData {
+    #[arguments(projectId: $project_id)]
     pub daily_series: Vec<DayPoint>,
 }
 
-/// Completed vs failed/reaped per day of the current month.
-pub(crate) fn daily_series() -> Operation<DailySeriesData, ()> {
-    DailySeriesData::build(())
+/// Completed vs failed/reaped per day of the current month, of every project or of `project`'s.
+pub(crate) fn daily_series(project: Option<String>) -> Operation<DailySeriesData, ProjectVars> {
+    DailySeriesData::build(ProjectVars { project_id: project.as_deref().map(Id::from) })
 }
 
 /// A stats window: the last `days`, `[from, to)`, or the current month so far.
@@ -109,22 +122,25 @@ pub(crate) struct SpendVars {
     pub window: Option<StatsWindow>,
     /// Rows per list.
     pub limit: i32,
+    /// Only this project (all when `None`).
+    pub project_id: Option<Id>,
 }
 
 /// The answer to [`spend`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Query", variables = "SpendVars")]
 pub(crate) struct SpendData {
-    #[arguments(window: $window, limit: $limit)]
+    #[arguments(window: $window, limit: $limit, projectId: $project_id)]
     pub spend: Spend,
 }
 
 /// Spend of the current UTC month so far: the total, the jobs without cost and the top
-/// `limit` projects and repos.
-pub(crate) fn spend_month_to_date(limit: i32) -> Operation<SpendData, SpendVars> {
+/// `limit` projects and repos, of every project or of `project`'s.
+pub(crate) fn spend_month_to_date(limit: i32, project: Option<String>) -> Operation<SpendData, SpendVars> {
     SpendData::build(SpendVars {
         window: Some(StatsWindow { month_to_date: Some(true), ..StatsWindow::default() }),
         limit,
+        project_id: project.as_deref().map(Id::from),
     })
 }
 
@@ -196,21 +212,28 @@ pub(crate) struct StatsVars {
     pub window: StatsWindow,
     /// The grouping.
     pub group_by: StatsGroup,
+    /// Only this project (all when `None`).
+    pub project_id: Option<Id>,
 }
 
 /// The answer to [`stats`]: roll-ups with the top senders of the same window.
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 #[cynic(graphql_type = "Query", variables = "StatsVars")]
 pub(crate) struct StatsData {
-    #[arguments(window: $window, groupBy: $group_by)]
+    #[arguments(window: $window, groupBy: $group_by, projectId: $project_id)]
     pub stats: Stats,
-    #[arguments(window: $window, limit: 5)]
+    #[arguments(window: $window, limit: 5, projectId: $project_id)]
     pub top_senders: Vec<SenderCount>,
 }
 
-/// Roll-ups over `window` grouped by `group_by`, with the top 5 senders.
-pub(crate) fn stats(window: StatsWindow, group_by: StatsGroup) -> Operation<StatsData, StatsVars> {
-    StatsData::build(StatsVars { window, group_by })
+/// Roll-ups over `window` grouped by `group_by`, with the top 5 senders, of every project or
+/// of `project`'s.
+pub(crate) fn stats(
+    window: StatsWindow,
+    group_by: StatsGroup,
+    project: Option<String>,
+) -> Operation<StatsData, StatsVars> {
+    StatsData::build(StatsVars { window, group_by, project_id: project.as_deref().map(Id::from) })
 }
 
 /// One audit record.
@@ -353,8 +376,12 @@ mod tests {
 
     #[test]
     fn the_spend_card_asks_for_the_month_so_far() {
-        let op = spend_month_to_date(5);
-        assert!(op.query.contains("spend(window: $window, limit: $limit)"), "{}", op.query);
+        let op = spend_month_to_date(5, None);
+        assert!(
+            op.query.contains("spend(window: $window, limit: $limit, projectId: $projectId)"),
+            "{}",
+            op.query
+        );
         assert!(op.query.contains("total") && op.query.contains("unpriced"), "{}", op.query);
         let vars = serde_json::to_value(&op.variables).expect("variables");
         assert_eq!(vars["window"]["monthToDate"], true);
@@ -363,10 +390,19 @@ mod tests {
 
     #[test]
     fn stats_ask_for_the_top_senders_of_the_same_window() {
-        let op = stats(StatsWindow { days: Some(7), ..StatsWindow::default() }, StatsGroup::Repo);
-        assert!(op.query.contains("topSenders(window: $window, limit: 5)"));
+        let op = stats(
+            StatsWindow { days: Some(7), ..StatsWindow::default() },
+            StatsGroup::Repo,
+            Some("3".into()),
+        );
+        assert!(
+            op.query.contains("topSenders(window: $window, limit: 5, projectId: $projectId)"),
+            "{}",
+            op.query
+        );
         let vars = serde_json::to_value(&op.variables).expect("variables");
         assert_eq!(vars["groupBy"], "REPO");
         assert_eq!(vars["window"]["days"], 7);
+        assert_eq!(vars["projectId"], "3", "the project scope narrows stats and senders alike");
     }
 }
