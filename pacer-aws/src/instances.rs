@@ -213,6 +213,15 @@ impl Ec2Compute {
         check!(policy::DESCRIBE_INSTANCES, ec2.describe_instances());
         check!(policy::DESCRIBE_IMAGES, ec2.describe_images().image_ids(AMI));
         check!(policy::DESCRIBE_SUBNETS, ec2.describe_subnets());
+        check!(
+            policy::DESCRIBE_INSTANCE_TYPES,
+            ec2.describe_instance_types().instance_types(InstanceType::from("m5.large"))
+        );
+        check!(
+            policy::DESCRIBE_INSTANCE_TYPE_OFFERINGS,
+            ec2.describe_instance_type_offerings()
+                .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+        );
         check!(policy::DESCRIBE_SECURITY_GROUPS, ec2.describe_security_groups());
         check!(policy::DESCRIBE_LAUNCH_TEMPLATES, ec2.describe_launch_templates());
         check!(

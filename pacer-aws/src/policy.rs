@@ -5,7 +5,8 @@
 //! How each grant is narrowed, and why:
 //!
 //! * **Describe\*** (`DescribeInstances`, `DescribeImages`, `DescribeSubnets`,
-//!   `DescribeSecurityGroups`, `DescribeLaunchTemplates`, `DescribeSpotPriceHistory`) have no
+//!   `DescribeSecurityGroups`, `DescribeLaunchTemplates`, `DescribeSpotPriceHistory`,
+//!   `DescribeInstanceTypes`, `DescribeInstanceTypeOfferings`) have no
 //!   resource-level permissions: `Resource: "*"`, limited to the region by
 //!   `aws:RequestedRegion` when one is known.
 //! * **Launch templates** have ARNs by id (`launch-template/lt-…`), and EC2 has no condition
@@ -63,6 +64,8 @@ pub(crate) const DELETE_LAUNCH_TEMPLATE_VERSIONS: &str = "ec2:DeleteLaunchTempla
 pub(crate) const DELETE_TAGS: &str = "ec2:DeleteTags";
 pub(crate) const DESCRIBE_IMAGES: &str = "ec2:DescribeImages";
 pub(crate) const DESCRIBE_INSTANCES: &str = "ec2:DescribeInstances";
+pub(crate) const DESCRIBE_INSTANCE_TYPES: &str = "ec2:DescribeInstanceTypes";
+pub(crate) const DESCRIBE_INSTANCE_TYPE_OFFERINGS: &str = "ec2:DescribeInstanceTypeOfferings";
 pub(crate) const DESCRIBE_LAUNCH_TEMPLATES: &str = "ec2:DescribeLaunchTemplates";
 pub(crate) const DESCRIBE_SECURITY_GROUPS: &str = "ec2:DescribeSecurityGroups";
 pub(crate) const DESCRIBE_SPOT_PRICE_HISTORY: &str = "ec2:DescribeSpotPriceHistory";
@@ -86,6 +89,8 @@ pub const AWS_OPERATIONS: &[&str] = &[
     DELETE_TAGS,
     DESCRIBE_IMAGES,
     DESCRIBE_INSTANCES,
+    DESCRIBE_INSTANCE_TYPES,
+    DESCRIBE_INSTANCE_TYPE_OFFERINGS,
     DESCRIBE_LAUNCH_TEMPLATES,
     DESCRIBE_SECURITY_GROUPS,
     DESCRIBE_SPOT_PRICE_HISTORY,
@@ -207,6 +212,8 @@ pub fn iam_policy(scope: &PolicyScope) -> Value {
         "Action": [
             DESCRIBE_IMAGES,
             DESCRIBE_INSTANCES,
+            DESCRIBE_INSTANCE_TYPES,
+            DESCRIBE_INSTANCE_TYPE_OFFERINGS,
             DESCRIBE_LAUNCH_TEMPLATES,
             DESCRIBE_SECURITY_GROUPS,
             DESCRIBE_SPOT_PRICE_HISTORY,

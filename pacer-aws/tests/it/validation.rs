@@ -1,5 +1,6 @@
 //! Pool validation against moto: a sound pool passes; a missing AMI, subnet, security group or
-//! instance profile and a root size below the AMI's are field errors with AWS's code.
+//! instance profile, a root size below the AMI's, an instance type the region does not have or
+//! of another architecture than the AMI are field errors with AWS's code or the reason.
 
 use crate::fixture::World;
 use pacer_aws::{Compute, ComputeError};
@@ -86,4 +87,17 @@ async fn a_security_group_of_another_vpc_is_refused() {
     let errors = field_errors(&world, &spec).await;
     assert_eq!(errors[0].field, "security_group_ids[0]");
     assert!(errors[0].message.contains(&world.vpc_id), "{}", errors[0]);
+}
+
+#[tokio::test]
+async fn instance_types_must_exist_and_run_the_amis_architecture() {
+    let world = World::new().await;
+    let mut spec = pool(&world);
+    let sound = spec.instance_types[0].clone();
+    spec.instance_types = vec![sound, "z9.nonsense".into(), "m7g.large".into()];
+    let errors = field_errors(&world, &spec).await;
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["instance_types[1]", "instance_types[2]"], "{errors:?}");
+    assert!(errors[0].message.contains("z9.nonsense"), "{}", errors[0]);
+    assert!(errors[1].message.contains("arm64") && errors[1].message.contains("x86_64"), "{}", errors[1]);
 }

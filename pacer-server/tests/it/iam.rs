@@ -212,6 +212,8 @@ async fn the_printed_policy_grants_every_operation_a_job_life_makes() {
         "ec2:DeleteTags",
         "ec2:DeleteLaunchTemplate",
         "ec2:DescribeSpotPriceHistory",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeInstanceTypeOfferings",
         "iam:GetInstanceProfile",
         "pricing:GetProducts",
     ] {
