@@ -243,6 +243,10 @@ impl Engine {
             (pool.project, spec)
         };
         spec.is_default = false;
+        // A pool saved before the strategy was fixed for its launch method copies as it runs.
+        if let Some((fixed, _)) = spec.spawn_method.fixed_allocation() {
+            spec.allocation_strategy = fixed;
+        }
         self.create_pool(meta, project, spec).await
     }
 
