@@ -74,14 +74,17 @@ async fn a_webhook_becomes_a_runner_and_a_costed_completed_job() {
         steps,
         [
             ("job.queued", "github".to_owned()),
+            ("job.github_noted", "github".to_owned()),
             ("job.claimed", "system".to_owned()),
             ("job.spawn_launched", "system".to_owned()),
             ("runner.bootstrapped", runner.clone()),
             ("instance.registered", runner.clone()),
             ("job.started", runner.clone()),
             ("webhook.absorbed", "github".to_owned()),
+            ("job.github_noted", "github".to_owned()),
             ("runner.completed", runner.clone()),
             ("job.completed", "github".to_owned()),
+            ("job.github_noted", "github".to_owned()),
         ],
         "all: {:?}",
         names(&records)

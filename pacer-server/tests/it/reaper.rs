@@ -18,23 +18,7 @@ async fn overstays_losses_and_orphans_are_handled() {
     let pacer = world.setup.start().await;
 
     // An orphan: tagged like Pacer's, unknown to its log.
-    let orphan = world
-        .ec2
-        .run_instances()
-        .image_id(&world.ami)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Instance)
-                .tags(Tag::builder().key("gha:managed-by").value("pacer").build())
-                .tags(Tag::builder().key("gha:job_id").value("999").build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("run an orphan");
-    let orphan = orphan.instances()[0].instance_id().expect("id").to_owned();
+    let orphan = run_orphan(&world, Some("999")).await;
 
     // Job 1 will overstay; job 2 will lose its instance.
     let job = |id: u64| queued_job(id);
@@ -91,6 +75,26 @@ async fn overstays_losses_and_orphans_are_handled() {
     );
 }
 
+/// Runs an instance tagged like Pacer's (with `job_tag` as its job when given) that the log
+/// does not know; its id.
+async fn run_orphan(world: &World, job_tag: Option<&str>) -> String {
+    let mut tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("gha:managed-by").value("pacer").build());
+    if let Some(job) = job_tag {
+        tags = tags.tags(Tag::builder().key("gha:job_id").value(job).build());
+    }
+    let run = world
+        .ec2
+        .run_instances()
+        .image_id(&world.ami)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(tags.build());
+    let out = run.send().await.expect("run an orphan");
+    out.instances()[0].instance_id().expect("id").to_owned()
+}
+
 /// The state EC2 (moto) reports for `id`.
 async fn state_of(world: &World, id: &str) -> String {
     let described = world.ec2.describe_instances().instance_ids(id).send().await.expect("describe");
@@ -106,22 +110,7 @@ async fn stopped_instances_are_terminated_and_reconcile_now_reports_its_pass() {
     pacer.workflow_job("d-1", &queued_job(301)).await;
     pacer.wait_jobs("starting", 1, Duration::from_secs(60)).await;
     let known = world.managed_instances().await.pop().expect("the job's instance");
-    let orphan = world
-        .ec2
-        .run_instances()
-        .image_id(&world.ami)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Instance)
-                .tags(Tag::builder().key("gha:managed-by").value("pacer").build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("run an orphan");
-    let orphan = orphan.instances()[0].instance_id().expect("id").to_owned();
+    let orphan = run_orphan(&world, None).await;
     world.ec2.stop_instances().instance_ids(&known).instance_ids(&orphan).send().await.expect("stop both");
     for id in [&known, &orphan] {
         assert_eq!(state_of(&world, id).await, "stopped");

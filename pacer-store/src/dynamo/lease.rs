@@ -4,7 +4,7 @@
 //! replica's heartbeat is an item `pk="replica", sk=<id>`, put over its last one.
 
 use super::io::{Io, describe};
-use super::table::{PK, SK};
+use super::table::{PK, SK, query_partition};
 use crate::error::StoreError;
 use crate::lease::{Heartbeat, LeaseRow, LeaseTable};
 use aws_sdk_dynamodb::Client;
@@ -120,31 +120,11 @@ impl LeaseTable for DynamoLeaseTable {
     }
 
     fn heartbeats(&self) -> Result<Vec<Heartbeat>, StoreError> {
-        let mut beats = Vec::new();
-        let mut start = None;
-        loop {
-            let call = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", AttributeValue::S(REPLICA.into()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
-            let output = self
-                .io
-                .block(call.send())
-                .map_err(StoreError::Read)?
-                .map_err(|e| StoreError::Read(describe(e)))?;
-            for item in output.items.unwrap_or_default() {
-                beats.push(heartbeat(&item)?);
-            }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(beats),
-            }
-        }
+        query_partition(&self.io, &self.client, &self.table, REPLICA)
+            .map_err(StoreError::Read)?
+            .iter()
+            .map(heartbeat)
+            .collect()
     }
 
     fn forget(&self, replica: &str) -> Result<(), StoreError> {

@@ -254,29 +254,34 @@ impl DynamoSink {
     /// Every vault entry.
     pub(crate) fn load_vault(&self) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let mut vault = BTreeMap::new();
-        let mut start = None;
-        loop {
-            let call = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(VAULT))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
-            let output = self.send(call.send())?;
-            for mut item in output.items.unwrap_or_default() {
-                if let (Some(key), Some(value)) =
-                    (get_s(&item, SK).map(str::to_owned), take_b(&mut item, VALUE))
-                {
-                    vault.insert(key, value);
-                }
+        for mut item in query_partition(&self.io, &self.client, &self.table, VAULT)? {
+            if let (Some(key), Some(value)) = (get_s(&item, SK).map(str::to_owned), take_b(&mut item, VALUE))
+            {
+                vault.insert(key, value);
             }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(vault),
-            }
+        }
+        Ok(vault)
+    }
+}
+
+/// Every item of partition `pk` of `table`, read consistently page by page.
+pub(crate) fn query_partition(io: &Io, client: &Client, table: &str, pk: &str) -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let call = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take());
+        let output = io.block(call.send())?.map_err(describe)?;
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => return Ok(items),
         }
     }
 }
