@@ -51,6 +51,8 @@ const CONTENTION_MEMORY: Duration = Duration::from_secs(1);
 pub(crate) struct Staged<'a> {
     pub(crate) records: &'a [Recorded],
     pub(crate) encoded: &'a [Vec<u8>],
+    /// Read by the shared log, which stores the last one in its head.
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
     pub(crate) chain: &'a [ChainHash],
     pub(crate) keys: &'a [String],
     pub(crate) vault: &'a [VaultWrite],
