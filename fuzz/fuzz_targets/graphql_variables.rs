@@ -15,7 +15,7 @@ const OPERATIONS: [&str; 9] = [
     "query($filter: AuditFilter, $first: Int) { audit(filter: $filter, first: $first) { entries { seq } } }",
     "query($window: StatsWindow!) { stats(window: $window) { from to } }",
     "query($year: Int, $month: Int) { dailySeries(year: $year, month: $month) { date completed } }",
-    "mutation($days: Int!) { setRetention(days: $days) { retentionDays } }",
+    "mutation($kind: RetentionKind!, $days: Int) { setRetention(kind: $kind, days: $days) { retention { kind days } } }",
     "mutation($email: String!) { disableUser(email: $email) { email } }",
 ];
 

@@ -3,6 +3,9 @@
 //! new version + make it default, rolling the new version back when that fails).
 
 use crate::error::ComputeError;
+use crate::inventory::{
+    ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary,
+};
 use async_trait::async_trait;
 use pacer_domain::{
     LaunchError, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, Market, PoolSpec, PriceQuote,
@@ -177,6 +180,23 @@ pub trait Compute: Send + Sync {
     /// quote can be had (never an error: a launch never fails because of pricing).
     async fn price(&self, instance_type: &str, availability_zone: &str, market: Market)
     -> Option<PriceQuote>;
+
+    /// Available machine AMIs of the query's owners whose name matches its pattern, newest
+    /// first, at most [`crate::MAX_IMAGES`] (read only, for the pool editor's pickers).
+    async fn list_images(&self, query: &ImageQuery) -> Result<Vec<ImageSummary>, ComputeError>;
+
+    /// The region's subnets by VPC, zone and range, at most [`crate::MAX_LISTED`].
+    async fn list_subnets(&self) -> Result<Vec<SubnetSummary>, ComputeError>;
+
+    /// Security groups (only `vpc_id`'s when given) by VPC and name, at most
+    /// [`crate::MAX_LISTED`].
+    async fn list_security_groups(
+        &self,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<SecurityGroupSummary>, ComputeError>;
+
+    /// The account's IAM instance profiles by name, at most [`crate::MAX_LISTED`].
+    async fn list_instance_profiles(&self) -> Result<Vec<InstanceProfileSummary>, ComputeError>;
 }
 
 /// Materialises a pool's launch template: creates it on first save (`existing` = `None`),

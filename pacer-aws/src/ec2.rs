@@ -1,10 +1,13 @@
 //! [`Ec2Compute`]: the [`Compute`] trait over the AWS SDK (EC2, IAM for the instance-profile
-//! check, Pricing for on-demand prices). The work is split by concern into `templates`,
-//! `launch`, `instances`, `pricing` and `validate`; this module holds the clients and the
-//! conversions they share.
+//! check and list, Pricing for on-demand prices). The work is split by concern into
+//! `templates`, `launch`, `instances`, `pricing`, `validate` and `listing`; this module holds
+//! the clients and the conversions they share.
 
 use crate::compute::{Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck};
 use crate::error::ComputeError;
+use crate::inventory::{
+    ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary,
+};
 use crate::pricing::PriceCache;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -187,6 +190,25 @@ impl Compute for Ec2Compute {
         market: Market,
     ) -> Option<PriceQuote> {
         self.price_impl(instance_type, availability_zone, market).await
+    }
+
+    async fn list_images(&self, query: &ImageQuery) -> Result<Vec<ImageSummary>, ComputeError> {
+        self.list_images_impl(query).await
+    }
+
+    async fn list_subnets(&self) -> Result<Vec<SubnetSummary>, ComputeError> {
+        self.list_subnets_impl().await
+    }
+
+    async fn list_security_groups(
+        &self,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<SecurityGroupSummary>, ComputeError> {
+        self.list_security_groups_impl(vpc_id).await
+    }
+
+    async fn list_instance_profiles(&self) -> Result<Vec<InstanceProfileSummary>, ComputeError> {
+        self.list_instance_profiles_impl().await
     }
 }
 

@@ -4,10 +4,15 @@
 //! latency, boot time (pending → running), terminate (shutting-down → terminated), capacity errors
 //! (injected by type/market or at a seeded rate), spot interruptions (injected or at a
 //! seeded rate), client-token idempotency, launch templates with versions, and field errors
-//! for ids marked missing.
+//! for ids marked missing. Its account holds a few AMIs, subnets in two VPCs, security groups
+//! and instance profiles for the pool editor's pickers (the demo's pools use them).
 
 use crate::compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict};
 use crate::error::ComputeError;
+use crate::inventory::{
+    ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary, name_matches,
+    newest_images, sort_security_groups, sort_subnets,
+};
 use async_trait::async_trait;
 use pacer_domain::{
     ErrorClass, FieldError, LaunchError, LaunchSpec, LaunchedInstance, Market, Micros, PoolSpec, PriceQuote,
@@ -84,6 +89,14 @@ pub enum FakeOp {
     ListManaged,
     /// `terminate`.
     Terminate,
+    /// `list_images`.
+    ListImages,
+    /// `list_subnets`.
+    ListSubnets,
+    /// `list_security_groups`.
+    ListSecurityGroups,
+    /// `list_instance_profiles`.
+    ListInstanceProfiles,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +135,86 @@ const TERMINATED_VISIBLE: Duration = Duration::from_secs(3600);
 
 /// The account the fake's instances belong to.
 pub const FAKE_ACCOUNT: &str = "000000000000";
+
+/// The account Amazon's own AMIs belong to (the owner alias `amazon`).
+const AMAZON_ACCOUNT: &str = "137112412989";
+
+/// The fake account's AMIs: id, name, owner, architecture, creation time (RFC 3339).
+const IMAGES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "ami-0c55b159cbfafe1f0",
+        "pacer-runner-ubuntu-24.04-x86_64-2026-01-05",
+        FAKE_ACCOUNT,
+        "x86_64",
+        "2026-01-05T10:00:00Z",
+    ),
+    (
+        "ami-0a8e7c5f3b2d1e4f6",
+        "pacer-runner-ubuntu-24.04-arm64-2026-01-05",
+        FAKE_ACCOUNT,
+        "arm64",
+        "2026-01-05T10:30:00Z",
+    ),
+    (
+        "ami-0e1d2c3b4a5968778",
+        "pacer-runner-ubuntu-24.04-x86_64-2025-12-01",
+        FAKE_ACCOUNT,
+        "x86_64",
+        "2025-12-01T09:00:00Z",
+    ),
+    (
+        "ami-0b9f8e7d6c5b4a392",
+        "al2023-ami-2023.9.20251208.0-kernel-6.1-x86_64",
+        AMAZON_ACCOUNT,
+        "x86_64",
+        "2025-12-08T20:13:44Z",
+    ),
+    (
+        "ami-0d4c3b2a19f8e7d65",
+        "al2023-ami-2023.9.20251208.0-kernel-6.1-arm64",
+        AMAZON_ACCOUNT,
+        "arm64",
+        "2025-12-08T20:14:02Z",
+    ),
+    (
+        "ami-0f6e5d4c3b2a19087",
+        "Windows_Server-2022-English-Full-Base-2025.12.10",
+        AMAZON_ACCOUNT,
+        "x86_64",
+        "2025-12-10T07:31:15Z",
+    ),
+    (
+        "ami-07a6b5c4d3e2f1098",
+        "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20251212",
+        "099720109477",
+        "x86_64",
+        "2025-12-12T05:41:20Z",
+    ),
+];
+
+/// The VPC the demo's pools launch in.
+const RUNNER_VPC: &str = "vpc-0a1b2c3d4e5f60718";
+/// The account's default VPC.
+const DEFAULT_VPC: &str = "vpc-0f9e8d7c6b5a43210";
+
+/// The fake account's subnets (their zones follow from their ids, as launches place them):
+/// id, VPC, CIDR, `Name` tag.
+const SUBNETS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("subnet-0bb1c79de3e1a2b3c", RUNNER_VPC, "10.20.1.0/24", Some("pacer-runners-1")),
+    ("subnet-0f3e2d1c0b9a87654", RUNNER_VPC, "10.20.2.0/24", Some("pacer-runners-2")),
+    ("subnet-0c8d7e6f5a4b3c2d1", RUNNER_VPC, "10.20.3.0/24", Some("pacer-runners-3")),
+    ("subnet-0a9b8c7d6e5f4a3b2", DEFAULT_VPC, "172.31.0.0/20", None),
+];
+
+/// The fake account's security groups: id, name, VPC, description.
+const SECURITY_GROUPS: &[(&str, &str, &str, &str)] = &[
+    ("sg-0a1b2c3d4e5f67890", "pacer-runners", RUNNER_VPC, "Pacer's runners: egress only"),
+    ("sg-0d1e2f3a4b5c6d7e8", "default", RUNNER_VPC, "default VPC security group"),
+    ("sg-0e9d8c7b6a5f4e3d2", "default", DEFAULT_VPC, "default VPC security group"),
+];
+
+/// The fake account's instance profiles.
+const INSTANCE_PROFILES: &[&str] = &["ci-builder", "pacer-runner"];
 
 /// The in-memory [`Compute`].
 #[derive(Debug)]
@@ -612,5 +705,92 @@ impl Compute for FakeCompute {
             Market::Spot => Micros(on_demand.0 * 35 / 100),
         };
         Some(PriceQuote { per_hour, source: PriceSource::Simulated })
+    }
+
+    async fn list_images(&self, query: &ImageQuery) -> Result<Vec<ImageSummary>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ListImages) {
+            return Err(ComputeError::Aws(e));
+        }
+        let owned = |owner: &str| {
+            query.owners().iter().any(|o| {
+                o == owner
+                    || (o == "self" && owner == FAKE_ACCOUNT)
+                    || (o == "amazon" && owner == AMAZON_ACCOUNT)
+            })
+        };
+        let state = self.state();
+        let images = IMAGES
+            .iter()
+            .filter(|(id, name, owner, _, _)| {
+                !state.missing.contains(*id)
+                    && owned(owner)
+                    && query.name().is_none_or(|pattern| name_matches(pattern, name))
+            })
+            .map(|(id, name, owner, architecture, created)| ImageSummary {
+                image_id: (*id).to_owned(),
+                name: (*name).to_owned(),
+                owner_id: (*owner).to_owned(),
+                architecture: (*architecture).to_owned(),
+                created_at: Timestamp::parse_rfc3339(created),
+            })
+            .collect();
+        Ok(newest_images(images))
+    }
+
+    async fn list_subnets(&self) -> Result<Vec<SubnetSummary>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ListSubnets) {
+            return Err(ComputeError::Aws(e));
+        }
+        let state = self.state();
+        let mut subnets: Vec<SubnetSummary> = SUBNETS
+            .iter()
+            .filter(|(id, ..)| !state.missing.contains(*id))
+            .map(|(id, vpc, cidr, name)| SubnetSummary {
+                subnet_id: (*id).to_owned(),
+                vpc_id: (*vpc).to_owned(),
+                availability_zone: zone_of(&self.settings.region, id),
+                cidr_block: (*cidr).to_owned(),
+                name: name.map(str::to_owned),
+            })
+            .collect();
+        sort_subnets(&mut subnets);
+        Ok(subnets)
+    }
+
+    async fn list_security_groups(
+        &self,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<SecurityGroupSummary>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ListSecurityGroups) {
+            return Err(ComputeError::Aws(e));
+        }
+        let state = self.state();
+        let mut groups: Vec<SecurityGroupSummary> = SECURITY_GROUPS
+            .iter()
+            .filter(|(id, _, vpc, _)| !state.missing.contains(*id) && vpc_id.is_none_or(|v| v == *vpc))
+            .map(|(id, name, vpc, description)| SecurityGroupSummary {
+                group_id: (*id).to_owned(),
+                group_name: (*name).to_owned(),
+                vpc_id: (*vpc).to_owned(),
+                description: (*description).to_owned(),
+            })
+            .collect();
+        sort_security_groups(&mut groups);
+        Ok(groups)
+    }
+
+    async fn list_instance_profiles(&self) -> Result<Vec<InstanceProfileSummary>, ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::ListInstanceProfiles) {
+            return Err(ComputeError::Aws(e));
+        }
+        let state = self.state();
+        Ok(INSTANCE_PROFILES
+            .iter()
+            .filter(|name| !state.missing.contains(**name))
+            .map(|name| InstanceProfileSummary {
+                name: (*name).to_owned(),
+                arn: format!("arn:aws:iam::{FAKE_ACCOUNT}:instance-profile/{name}"),
+            })
+            .collect())
     }
 }

@@ -6,9 +6,11 @@
 //! The calls: pool validation before any write, launch-template materialisation
 //! ([`materialize`]: create, or new version + default with rollback), launches by CreateFleet
 //! or RunInstances with the domain's [`pacer_domain::LaunchSpec`], batched describes, the
-//! managed-instance list for the orphan sweep, guarded terminates, a DryRun preflight and
-//! price quotes. Every AWS failure carries AWS's code and message and a class
-//! ([`pacer_domain::ErrorClass`]) that tells the dispatcher whether to back off, retry or fail.
+//! managed-instance list for the orphan sweep, guarded terminates, a DryRun preflight, price
+//! quotes, and read-only listings of the account's AMIs, subnets, security groups and instance
+//! profiles for the pool editor's pickers ([`ImageQuery`], …). Every AWS failure carries AWS's
+//! code and message and a class ([`pacer_domain::ErrorClass`]) that tells the dispatcher
+//! whether to back off, retry or fail.
 //! [`IdentityVerifier`] checks the AWS-signed identity documents instances prove themselves with.
 //! [`iam_policy`] writes the least-privilege IAM policy for exactly the operations in
 //! [`AWS_OPERATIONS`].
@@ -25,8 +27,11 @@ mod fake;
 mod identity;
 #[cfg(feature = "ec2")]
 mod instances;
+mod inventory;
 #[cfg(feature = "ec2")]
 mod launch;
+#[cfg(feature = "ec2")]
+mod listing;
 mod policy;
 #[cfg(feature = "ec2")]
 mod pricing;
@@ -46,6 +51,10 @@ pub use ec2::{Ec2Compute, Ec2Settings, profile_defined};
 pub use error::ComputeError;
 pub use fake::{FAKE_ACCOUNT, FakeCompute, FakeOp, FakeSettings};
 pub use identity::{IdentityError, IdentitySigner, IdentityVerifier, InstanceIdentity};
+pub use inventory::{
+    DEFAULT_OWNERS, ImageQuery, ImageSummary, InstanceProfileSummary, MAX_IMAGES, MAX_LISTED, MAX_OWNERS,
+    SecurityGroupSummary, SubnetSummary, check_vpc_id, name_matches,
+};
 pub use policy::{
     AWS_OPERATIONS, GRANTED_ON_PACER_RESOURCES, IMPLIED_ACTIONS, PolicyScope, SharedLogScope, iam_policy,
 };

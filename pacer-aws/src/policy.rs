@@ -31,8 +31,10 @@
 //! * **iam:PassRole** (checked when a launch template names an instance profile) only to EC2
 //!   (`iam:PassedToService`), and only for the given role ARNs when the operator names them:
 //!   pools name instance profiles, and which role a profile holds is known to IAM alone.
-//! * **iam:GetInstanceProfile** (pool validation) on instance profiles; **pricing:GetProducts**
-//!   has no resource-level permissions.
+//! * **iam:GetInstanceProfile** (pool validation) and **iam:ListInstanceProfiles** (the pool
+//!   editor's picker) on instance profiles; **pricing:GetProducts** has no resource-level
+//!   permissions. The pickers' other listings (`DescribeImages`, `DescribeSubnets`,
+//!   `DescribeSecurityGroups`) are among the Describe\* calls above.
 //!
 //! The DryRun preflight makes its creations carry the tag too, and reads a refusal of a grant
 //! that needs a Pacer-tagged resource ([`GRANTED_ON_PACER_RESOURCES`]) on its placeholder ids
@@ -74,6 +76,7 @@ pub(crate) const MODIFY_LAUNCH_TEMPLATE: &str = "ec2:ModifyLaunchTemplate";
 pub(crate) const RUN_INSTANCES: &str = "ec2:RunInstances";
 pub(crate) const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
 pub(crate) const GET_INSTANCE_PROFILE: &str = "iam:GetInstanceProfile";
+pub(crate) const LIST_INSTANCE_PROFILES: &str = "iam:ListInstanceProfiles";
 pub(crate) const GET_PRODUCTS: &str = "pricing:GetProducts";
 pub(crate) const PASS_ROLE: &str = "iam:PassRole";
 
@@ -99,6 +102,7 @@ pub const AWS_OPERATIONS: &[&str] = &[
     RUN_INSTANCES,
     TERMINATE_INSTANCES,
     GET_INSTANCE_PROFILE,
+    LIST_INSTANCE_PROFILES,
     GET_PRODUCTS,
 ];
 
@@ -336,7 +340,7 @@ pub fn iam_policy(scope: &PolicyScope) -> Value {
             {
                 "Sid": "CheckInstanceProfiles",
                 "Effect": "Allow",
-                "Action": [GET_INSTANCE_PROFILE],
+                "Action": [GET_INSTANCE_PROFILE, LIST_INSTANCE_PROFILES],
                 "Resource": format!("arn:{partition}:iam::*:instance-profile/*"),
             },
             {

@@ -221,10 +221,22 @@ pub enum Command {
         /// Its term; must be above the recorded one.
         term: u64,
     },
-    /// Change how long finished jobs stay in the jobs view.
+    /// Override one retention, or go back to the configuration's default.
     SetRetention {
-        /// Days, 1..=[`crate::MAX_RETENTION_DAYS`].
-        days: u32,
+        /// The retention to change.
+        kind: crate::RetentionKind,
+        /// Days, 1..=[`crate::MAX_RETENTION_DAYS`]; `None` = the default.
+        days: Option<u32>,
+    },
+    /// The host pruned the log's records through `last_seq` (after archiving them, when it
+    /// archives): `audit.pruned` of the records after the last prune through `last_seq`.
+    RecordPrune {
+        /// The last deleted record's seq; above the last prune's, and in the log.
+        last_seq: u64,
+        /// When that record was recorded.
+        through: Timestamp,
+        /// The archive file's name, when the records were archived first.
+        archive: Option<String>,
     },
 }
 
@@ -283,7 +295,10 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         Command::RotateBootstrapToken { fingerprint, previous_valid_until } => {
             settings::rotate_bootstrap_token(fingerprint, previous_valid_until)
         }
-        Command::SetRetention { days } => settings::set_retention(days),
+        Command::SetRetention { kind, days } => settings::set_retention(kind, days),
+        Command::RecordPrune { last_seq, through, archive } => {
+            settings::record_prune(state, last_seq, through, archive)
+        }
         Command::RecordGitHubApp(app) => settings::record_github_app(app),
         Command::AcquireLease { holder, term } => settings::acquire_lease(state, holder, term),
     }

@@ -228,6 +228,8 @@ catalogue! {
     GithubAppCreated(GithubAppCreated) = "github_app.created";
     LeaseAcquired(LeaseAcquired) = "lease.acquired";
     JobGithubNoted(JobGithubNoted) = "job.github_noted";
+    SettingsRetentionSet(SettingsRetentionSet) = "settings.retention_set";
+    AuditPruned(AuditPruned) = "audit.pruned";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -342,6 +344,8 @@ impl Event {
             Event::UserEnabled(e) => vec![S::User(e.email.clone())],
             Event::SettingsBootstrapTokenRotated(_)
             | Event::SettingsRetentionChanged(_)
+            | Event::SettingsRetentionSet(_)
+            | Event::AuditPruned(_)
             | Event::GithubAppCreated(_)
             | Event::LeaseAcquired(_)
             | Event::HealthChanged(_) => vec![],

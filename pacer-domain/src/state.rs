@@ -11,7 +11,7 @@ use crate::intern::{Interner, Sym};
 use crate::job::{Job, JobCancelled, JobCompleted, JobFailed, JobReaped, JobStatus, Jobs};
 use crate::settings::{Health, Leadership, Settings};
 use crate::stats::Rollups;
-use crate::time::{DAY_MS, Timestamp};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -48,12 +48,16 @@ pub struct State {
     pub rollups: Rollups,
     /// Health per component (`reaper`, `github`, `storage`, …); absent = never unhealthy.
     pub health: BTreeMap<String, Health>,
-    /// Job retention and bootstrap-token rotation, as the Settings page last changed them.
+    /// Retention overrides and bootstrap-token rotation, as the Settings page last changed
+    /// them, and the log's last prune.
     pub settings: Settings,
     /// Console users by lower-cased email.
     pub users: BTreeMap<String, User>,
     /// The replica holding the effects lease, when replicas share the log.
     pub leadership: Option<Leadership>,
+    /// Spot pools whose spot launch just failed for capacity and fell back to on-demand: until
+    /// then (the failure plus [`crate::SPOT_COOLDOWN_MS`]) their jobs launch on-demand at once.
+    pub spot_cooldowns: BTreeMap<PoolId, Timestamp>,
     /// Number of records that folded as anomalies since the log began.
     pub anomaly_count: u64,
     /// The latest anomalies, oldest first, at most 100.
@@ -113,7 +117,7 @@ impl State {
             Event::JobClaimed(e) => self.job_claimed(e, at),
             Event::JobClaimExpired(e) => self.job_claim_expired(e),
             Event::JobSpawnLaunched(e) => self.job_spawn_launched(e, at),
-            Event::JobSpawnRetry(e) => self.job_spawn_retry(e),
+            Event::JobSpawnRetry(e) => self.job_spawn_retry(e, at),
             Event::JobStarted(e) => self.job_started(e, at),
             Event::JobRunnerRebound(e) => self.job_runner_rebound(e),
             Event::JobInstanceReassigned(e) => self.job_instance_reassigned(e),
@@ -134,6 +138,8 @@ impl State {
             Event::UserEnabled(e) => self.user_disabled(&e.email, false),
             Event::SettingsBootstrapTokenRotated(e) => self.bootstrap_token_rotated(e, at),
             Event::SettingsRetentionChanged(e) => self.retention_changed(e),
+            Event::SettingsRetentionSet(e) => self.retention_set(e),
+            Event::AuditPruned(e) => self.audit_pruned(e, at),
             Event::HealthChanged(e) => self.health_changed(e, at),
             Event::LeaseAcquired(e) => self.lease_acquired(e, at),
             // Facts for the audit trail only.
@@ -160,8 +166,6 @@ impl State {
         if let Err(message) = folded {
             self.anomaly(seq, message);
         }
-        let retention = i64::from(self.settings.retention_days) * DAY_MS;
-        self.jobs.evict_finished_before(at.plus_millis(-retention));
     }
 
     fn anomaly(&mut self, seq: u64, message: String) {
@@ -175,6 +179,11 @@ impl State {
     /// The fencing term of the effects lease as recorded (0 before any replica took it).
     pub fn lease_term(&self) -> u64 {
         self.leadership.as_ref().map_or(0, |l| l.term)
+    }
+
+    /// The seq of the last record the log's prunes deleted (0 before the first prune).
+    pub fn pruned_through(&self) -> u64 {
+        self.settings.last_prune.as_ref().map_or(0, |p| p.last_seq)
     }
 
     /// The template of a pool, if materialised.

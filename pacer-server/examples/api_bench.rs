@@ -148,6 +148,7 @@ async fn main() {
         retry_policy: pacer_domain::RetryPolicy::default(),
         public_key_pin: None,
         data_dir: std::path::PathBuf::new(),
+        retention: pacer_server::RetentionConfig::default(),
     };
     let auth = Arc::new(Auth::new(true, "admin@pacer.local".into(), 12, false, None));
     let github_app = std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET)));

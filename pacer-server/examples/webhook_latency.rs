@@ -19,7 +19,10 @@
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use pacer_aws::{Compute, ComputeError, FakeCompute, FakeSettings, InstanceStatus, PermissionCheck};
+use pacer_aws::{
+    Compute, ComputeError, FakeCompute, FakeSettings, ImageQuery, ImageSummary, InstanceProfileSummary,
+    InstanceStatus, PermissionCheck, SecurityGroupSummary, SubnetSummary,
+};
 use pacer_domain::{
     Actor, Command, Event, JobStatus, LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec,
     PriceQuote, ProjectSpec, RepoSpec, Tags, TemplateRef, TemplateSpec,
@@ -121,6 +124,25 @@ impl Compute for TimedCompute {
     ) -> Option<PriceQuote> {
         self.inner.price(instance_type, availability_zone, market).await
     }
+
+    async fn list_images(&self, query: &ImageQuery) -> Result<Vec<ImageSummary>, ComputeError> {
+        self.inner.list_images(query).await
+    }
+
+    async fn list_subnets(&self) -> Result<Vec<SubnetSummary>, ComputeError> {
+        self.inner.list_subnets().await
+    }
+
+    async fn list_security_groups(
+        &self,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<SecurityGroupSummary>, ComputeError> {
+        self.inner.list_security_groups(vpc_id).await
+    }
+
+    async fn list_instance_profiles(&self) -> Result<Vec<InstanceProfileSummary>, ComputeError> {
+        self.inner.list_instance_profiles().await
+    }
 }
 
 /// A running in-process Pacer with its timed compute.
@@ -150,6 +172,7 @@ impl Server {
             retry_policy: pacer_domain::RetryPolicy::default(),
             public_key_pin: None,
             data_dir: std::path::PathBuf::new(),
+            retention: pacer_server::RetentionConfig::default(),
         };
         let options = ServerOptions {
             github_app: std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET))),

@@ -45,12 +45,14 @@ pub struct Meta {
     /// A webhook's raw payload, kept in the vault in the same write as the records, when they
     /// are about a job ([`crate::payloads`]).
     pub raw_payload: Option<Arc<crate::payloads::RawPayload>>,
+    /// Vault changes written in the same batch as the records, when the command records any.
+    pub vault: Vec<VaultWrite>,
 }
 
 impl Meta {
     /// A command by `actor` without request id or keys.
     pub fn by(actor: Actor) -> Self {
-        Self { actor, request_id: None, keys: Vec::new(), fence: None, raw_payload: None }
+        Self { actor, request_id: None, keys: Vec::new(), fence: None, raw_payload: None, vault: Vec::new() }
     }
 }
 
@@ -496,6 +498,7 @@ impl Decider {
                             {
                                 group.vault.push(crate::payloads::write(job, raw, now));
                             }
+                            group.vault.extend(meta.vault);
                             for event in events {
                                 let record = Recorded {
                                     seq: state.last_seq + 1,

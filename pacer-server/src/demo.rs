@@ -671,6 +671,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         retry_policy: pacer_domain::RetryPolicy::default(),
         public_key_pin: None,
         data_dir: std::path::PathBuf::new(),
+        retention: crate::config::RetentionConfig::default(),
     };
     let signer = IdentitySigner::generate()?;
     let identity = Arc::new(IdentityVerifier::trusting(DEMO_REGION, vec![signer.public_key()]));

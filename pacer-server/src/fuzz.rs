@@ -52,6 +52,7 @@ impl Doors {
                 retry_policy: pacer_domain::RetryPolicy::default(),
                 public_key_pin: None,
                 data_dir: std::path::PathBuf::new(),
+                retention: crate::config::RetentionConfig::default(),
             };
             let engine = Engine::new(
                 app,

@@ -56,6 +56,7 @@ mod config;
 mod demo;
 mod doctor;
 mod engine;
+mod failure_logs;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
@@ -66,6 +67,7 @@ mod metrics;
 mod payloads;
 #[cfg(feature = "standalone")]
 mod replay;
+mod retention;
 mod secrets;
 #[cfg(feature = "standalone")]
 mod serve;
@@ -83,7 +85,7 @@ pub use auth::{Auth, Principal};
 #[cfg(feature = "standalone")]
 pub use cli::main as run_cli;
 pub use clock::{Clock, SystemClock};
-pub use config::{Config, Secret, TlsConfig, TlsMode};
+pub use config::{Config, RetentionConfig, Secret, TlsConfig, TlsMode};
 #[cfg(feature = "standalone")]
 pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};

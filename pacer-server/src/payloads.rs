@@ -1,11 +1,13 @@
 //! Raw `workflow_job` webhook payloads, kept for the job detail. Each delivery about a Pacer
-//! job is kept in the log's vault under `webhook:<job>:<delivery>`, written in the same batch as
+//! job is kept in the cold part of the log's vault (on disk, read when a detail asks; see
+//! [`pacer_store::COLD_PREFIX`]) under `cold/webhook:<job>:<delivery>`, written in the same batch as
 //! the records the delivery caused (the decider adds it, [`crate::app::Meta::raw_payload`]), so
 //! a payload is kept exactly when its records are. Deliveries about no Pacer job (not
 //! self-hosted, unbound repos) are not kept. A payload is bounded ([`MAX_KEPT`]; the intake
 //! already refuses bodies over 1 MiB): a larger one is kept as its size only. [`prune`] removes
 //! the payloads of jobs that finished before a cutoff (and of jobs no longer retained); the
-//! reaper calls it with [`RETENTION_DAYS`].
+//! retention pass calls it with `retention.webhook_days` or the console's override. Payloads
+//! kept by earlier versions under `webhook:` (held in memory) are read and pruned alike.
 
 use crate::app::App;
 use pacer_domain::{DAY_MS, JobId, State, Timestamp};
@@ -13,15 +15,12 @@ use pacer_store::{EventLog, VaultWrite};
 use serde::{Deserialize, Serialize};
 
 /// Vault key prefix.
-const PREFIX: &str = "webhook:";
+const PREFIX: &str = "cold/webhook:";
+/// Where earlier versions kept payloads (in the vault's part held in memory).
+const LEGACY_PREFIX: &str = "webhook:";
 
 /// Largest payload kept whole (GitHub's `workflow_job` payloads are about 5–15 KiB).
 pub(crate) const MAX_KEPT: usize = 32 * 1024;
-
-/// How long payloads are kept after their job finished. A fixed default until the
-/// configuration has a `retention.webhook_days` key; short because the vault is held in memory
-/// (at 10,000 jobs a day, three deliveries of ~8 KiB each, two days are about 0.5 GB).
-pub(crate) const RETENTION_DAYS: i64 = 2;
 
 /// A delivery as it arrived, for the decider to keep beside its records.
 #[derive(Clone, Debug)]
@@ -49,8 +48,8 @@ pub(crate) struct KeptPayload {
     pub bytes: u64,
 }
 
-fn job_prefix(job: JobId) -> String {
-    format!("{PREFIX}{}:", job.0)
+fn job_prefix(prefix: &str, job: JobId) -> String {
+    format!("{prefix}{}:", job.0)
 }
 
 /// The vault write keeping `raw` for `job`, received at `at`.
@@ -64,16 +63,16 @@ pub(crate) fn write(job: JobId, raw: &RawPayload, at: Timestamp) -> VaultWrite {
         bytes: raw.body.len() as u64,
     };
     VaultWrite {
-        key: format!("{}{}", job_prefix(job), raw.delivery_id),
+        key: format!("{}{}", job_prefix(PREFIX, job), raw.delivery_id),
         value: Some(serde_json::to_vec(&kept).unwrap_or_default()),
     }
 }
 
 /// The payloads kept for `job`, oldest first.
 pub(crate) fn of_job(log: &dyn EventLog, job: JobId) -> Vec<KeptPayload> {
-    let mut kept: Vec<KeptPayload> = log
-        .vault_scan(&job_prefix(job))
+    let mut kept: Vec<KeptPayload> = [PREFIX, LEGACY_PREFIX]
         .into_iter()
+        .flat_map(|prefix| log.vault_scan(&job_prefix(prefix, job)))
         .filter_map(|(_, value)| serde_json::from_slice(&value).ok())
         .collect();
     kept.sort_by(|a, b| (a.received_at, &a.delivery_id).cmp(&(b.received_at, &b.delivery_id)));
@@ -87,7 +86,8 @@ fn expired(scanned: Vec<(String, Vec<u8>)>, state: &State, cutoff: Timestamp) ->
     scanned
         .into_iter()
         .filter(|(key, _)| {
-            let job = key.strip_prefix(PREFIX).and_then(|rest| rest.split(':').next()?.parse().ok());
+            let rest = key.strip_prefix(PREFIX).or_else(|| key.strip_prefix(LEGACY_PREFIX));
+            let job = rest.and_then(|rest| rest.split(':').next()?.parse().ok());
             let Some(id) = job.map(JobId) else { return true };
             match state.jobs.get(id) {
                 Some(job) => job.finished_at.is_some_and(|at| at < cutoff),
@@ -100,13 +100,19 @@ fn expired(scanned: Vec<(String, Vec<u8>)>, state: &State, cutoff: Timestamp) ->
 
 /// Deletes the payloads of jobs finished more than `days` days before now (and of jobs no
 /// longer retained); how many were deleted.
-pub(crate) async fn prune(app: &App, days: i64) -> Result<usize, pacer_store::StoreError> {
+pub(crate) async fn prune(app: &App, days: u32) -> Result<usize, pacer_store::StoreError> {
     // The vault first, then the state: every entry scanned belongs to a write the state holds.
-    let scanned = app.log().vault_scan(PREFIX);
+    let mut scanned = app.log().vault_scan(PREFIX);
+    scanned.extend(app.log().vault_scan(LEGACY_PREFIX));
     let gone = {
-        let cutoff = app.now().plus_millis(-days * DAY_MS);
+        let cutoff = app.now().plus_millis(-i64::from(days) * DAY_MS);
         expired(scanned, &app.state(), cutoff)
     };
+    delete(app, gone).await
+}
+
+/// Writes `gone` (vault deletions) in one batch; how many.
+pub(crate) async fn delete(app: &App, gone: Vec<VaultWrite>) -> Result<usize, pacer_store::StoreError> {
     let count = gone.len();
     if count > 0 {
         let log = app.log().clone();
@@ -130,7 +136,7 @@ mod tests {
             body: bytes::Bytes::copy_from_slice(body),
         };
         let small = write(JobId(12), &raw(b"{\"action\":\"queued\"}"), Timestamp(5));
-        assert_eq!(small.key, "webhook:12:d-1");
+        assert_eq!(small.key, "cold/webhook:12:d-1");
         let kept: KeptPayload =
             serde_json::from_slice(small.value.as_deref().unwrap_or_default()).expect("json");
         assert_eq!(
@@ -147,8 +153,10 @@ mod tests {
     fn only_jobs_finished_before_the_cutoff_or_no_longer_retained_expire() {
         // An empty state: job 1 is past its next id (not yet folded), so it keeps its payload.
         let state = State::default();
-        let scanned = vec![("webhook:1:d".to_owned(), Vec::new()), ("webhook:x:d".to_owned(), Vec::new())];
+        let scanned = ["cold/webhook:1:d", "cold/webhook:x:d", "webhook:1:d", "webhook:y:d"]
+            .map(|key| (key.to_owned(), Vec::new()))
+            .to_vec();
         let gone: Vec<String> = expired(scanned, &state, Timestamp(0)).into_iter().map(|w| w.key).collect();
-        assert_eq!(gone, ["webhook:x:d"]);
+        assert_eq!(gone, ["cold/webhook:x:d", "webhook:y:d"]);
     }
 }

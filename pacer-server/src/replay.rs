@@ -1,4 +1,5 @@
-//! `pacer replay`: rebuild every projection from seq 0, compare with the newest snapshot, and
+//! `pacer replay`: rebuild every projection from seq 0 (from the base snapshot once the log is
+//! pruned), compare with the newest snapshot, and
 //! report counts, time and anomalies; and `pacer migrate`, which copies a RocksDB log into a
 //! new DynamoDB one and verifies the copy.
 
@@ -87,6 +88,13 @@ fn report(log: &dyn EventLog, out: &mut dyn Write) -> anyhow::Result<bool> {
     let seconds = report.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 { state.last_seq as f64 / seconds } else { 0.0 };
     writeln!(out, "records     {}", log.last_seq())?;
+    if let Some(base) = report.base_seq {
+        let pruned = log.base().link.seq;
+        writeln!(
+            out,
+            "base        records 1 to {pruned} pruned; replayed from the base snapshot at seq {base}"
+        )?;
+    }
     writeln!(out, "replayed in {seconds:.3} s ({rate:.0} records/s)")?;
     write_counts(state, out)?;
     let mut ok = true;

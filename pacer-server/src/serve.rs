@@ -329,6 +329,7 @@ pub(crate) fn engine_settings(config: &Config, addr: SocketAddr) -> EngineSettin
         },
         public_key_pin: None,
         data_dir: std::path::PathBuf::new(),
+        retention: config.retention.clone(),
     }
 }
 

@@ -144,15 +144,20 @@ fn write_json(value: &impl serde::Serialize, out: &mut Vec<u8>) -> Result<(), St
 }
 
 /// The link of the record at `seq` (seq 0: before the first record).
-fn link_at(log: &dyn EventLog, seq: u64) -> Result<ChainLink, StoreError> {
-    if seq == 0 {
-        return Ok(ChainLink::default());
+pub(crate) fn link_at(log: &dyn EventLog, seq: u64) -> Result<ChainLink, StoreError> {
+    let base = log.base().link;
+    if seq == base.seq {
+        return Ok(base);
+    }
+    if seq < base.seq {
+        return Err(StoreError::Pruned { through: base.seq });
     }
     let mut link = None;
     log.scan(seq, 1, &mut |chunk| {
         link = chunk
             .stored()
             .next()
+            .filter(|(first, _)| *first == seq)
             .map(|(seq, stored)| Ok(ChainLink { seq, hash: decode_chained(seq, stored)?.1 }));
         false
     })?;
@@ -193,10 +198,26 @@ pub struct ChainBreak {
 /// before (the chain's first links to [`ChainHash::GENESIS`]); a record that is missing or does
 /// not decode breaks it too. Fails only when the log cannot be read.
 pub fn verify_chain(log: &dyn EventLog, from: ChainLink) -> Result<ChainReport, StoreError> {
+    verify_chain_through(log, from, u64::MAX)
+}
+
+/// [`verify_chain`] up to the record at `through` (or the log's end).
+pub(crate) fn verify_chain_through(
+    log: &dyn EventLog,
+    from: ChainLink,
+    through: u64,
+) -> Result<ChainReport, StoreError> {
+    let base = log.base().link.seq;
+    if from.seq < base {
+        return Err(StoreError::Pruned { through: base });
+    }
     let mut report = ChainReport { starts_at: None, head: from, broken: None };
     let mut failed = None;
     let scanned = log.scan(from.seq + 1, CHUNK, &mut |chunk| {
         for (seq, stored) in chunk.stored() {
+            if seq > through {
+                return false;
+            }
             match follow(&report.head, seq, stored) {
                 Ok(Ok(hash)) => {
                     if hash.is_some() && report.starts_at.is_none() {
@@ -266,7 +287,7 @@ pub fn export_chain(
     to_seq: u64,
     line: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<u64, StoreError> {
-    let from = from_seq.max(1);
+    let from = from_seq.max(log.base().link.seq + 1);
     let to = to_seq.min(log.last_seq());
     if from > to {
         return Ok(0);

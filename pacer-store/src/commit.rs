@@ -25,10 +25,10 @@
 use crate::chain::ChainHash;
 use crate::codec::{decode_chained, encode_chained};
 use crate::error::StoreError;
-use crate::log::{Batch, Receipt, VaultWrite};
+use crate::log::{Batch, COLD_PREFIX, Receipt, VaultWrite};
 use pacer_domain::{Recorded, Timestamp};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -179,6 +179,9 @@ pub(crate) struct Shared {
     published: broadcast::Sender<Arc<[Recorded]>>,
     /// The vault's durable entries, changed by the writer only, after each successful write.
     vault: RwLock<BTreeMap<String, Vec<u8>>>,
+    /// Whether cold entries ([`crate::COLD_PREFIX`]) stay out of `vault` (the log reads them
+    /// from disk).
+    cold_on_disk: AtomicBool,
 }
 
 impl Shared {
@@ -219,8 +222,9 @@ impl Shared {
         }
         let mut vault = vault.peekable();
         if vault.peek().is_some() {
+            let cold_on_disk = self.cold_on_disk.load(Ordering::Relaxed);
             let mut entries = self.vault.write().unwrap_or_else(PoisonError::into_inner);
-            for write in vault {
+            for write in vault.filter(|w| !(cold_on_disk && w.key.starts_with(COLD_PREFIX))) {
                 write.apply_to(&mut entries);
             }
         }
@@ -287,6 +291,7 @@ impl Committer {
             }),
             published,
             vault: RwLock::new(vault),
+            cold_on_disk: AtomicBool::new(false),
         });
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -377,6 +382,13 @@ impl Committer {
 }
 
 impl Committer {
+    /// Keeps cold vault entries out of memory from now on: the log reads them from disk (call
+    /// before the first append, with a vault loaded without them).
+    #[cfg_attr(not(feature = "rocksdb"), allow(dead_code))]
+    pub(crate) fn keep_cold_on_disk(&self) {
+        self.shared.cold_on_disk.store(true, Ordering::Relaxed);
+    }
+
     /// Accepts appends again after a failed write, from `end` (where the storage ends once
     /// reopened). Refused while a request of before the failure is still queued: its seq would
     /// be given twice.

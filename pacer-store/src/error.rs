@@ -58,4 +58,13 @@ pub enum StoreError {
     /// The store is shut down.
     #[error("the store is closed")]
     Closed,
+    /// The records asked for were pruned: the log begins after `through`.
+    #[error("records through seq {through} were pruned; start from the snapshot the log was pruned under")]
+    Pruned {
+        /// The last pruned seq.
+        through: u64,
+    },
+    /// This log cannot do that.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }

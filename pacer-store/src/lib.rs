@@ -7,7 +7,8 @@
 //! DynamoDB with snapshots in S3) and [`MemoryLog`] (its implementations, held to one
 //! conformance suite), [`Subscription`], [`WriteObserver`] (told
 //! each durable write's duration), and [`load_state`] to start from the newest snapshot plus
-//! the tail. The log never rewrites or deletes a record,
+//! the tail. The log never rewrites a record and deletes only a prefix of them, below a verified
+//! snapshot that becomes the base a start folds from ([`prune`]); it
 //! never acknowledges an append before it is fsynced, and after a failed write refuses every
 //! later one (poisoned) instead of running on, until [`EventLog::recover`] has reopened it and
 //! proved it takes writes again. Snapshots are bound to the log by an anchor ([`anchor_of`])
@@ -25,6 +26,7 @@ mod log;
 mod memory;
 #[cfg(feature = "rocksdb")]
 mod migrate;
+mod prune;
 mod replay;
 #[cfg(feature = "rocksdb")]
 mod rocks;
@@ -43,13 +45,17 @@ pub use commit::WriteObserver;
 pub use dynamo::{DynamoLog, DynamoSettings, StaticCredentials};
 pub use error::StoreError;
 pub use lease::{Heartbeat, LeaseRow, LeaseTable, MemoryLeaseTable};
-pub use log::{AuditQuery, Batch, EventLog, NewRecord, Receipt, SnapshotReader, SnapshotSink, VaultWrite};
+pub use log::{
+    AuditQuery, Batch, COLD_PREFIX, EventLog, LogBase, NewRecord, Receipt, SnapshotReader, SnapshotSink,
+    VaultWrite,
+};
 pub use memory::MemoryLog;
 #[cfg(feature = "rocksdb")]
 pub use migrate::{Copied, copy_log};
+pub use prune::{Pruned, prune};
 pub use replay::{
     SnapshotWritten, Snapshotter, StartReport, Verification, fold_tail, load_state, save_state, verify,
-    write_snapshot,
+    verify_base, write_snapshot,
 };
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksLog;

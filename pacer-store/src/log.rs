@@ -2,6 +2,7 @@
 //! audit view newest-first by action and time without scanning, follow a subject's history,
 //! keep snapshots, and subscribe to appended records from any seq.
 
+use crate::chain::ChainLink;
 use crate::codec::StoredChunk;
 use crate::error::StoreError;
 use crate::subscribe::Subscription;
@@ -10,6 +11,24 @@ use pacer_domain::{Actor, Event, EventName, Recorded, Subject, Timestamp};
 /// Snapshots a log keeps: the newest, and the one before in case the newest proves unusable.
 #[cfg_attr(not(any(feature = "rocksdb", feature = "dynamodb")), allow(dead_code))]
 pub(crate) const SNAPSHOTS_KEPT: usize = 2;
+
+/// Vault keys under this prefix are cold: large and rarely read (raw webhook payloads, failure
+/// logs). A log may keep them on disk only and read them when asked (the RocksDB log does), so
+/// [`EventLog::vault_scan`] finds them only with a prefix that starts with this one.
+pub const COLD_PREFIX: &str = "cold/";
+
+/// Where a pruned log begins (see [`crate::prune`]): the last deleted record's link and time,
+/// and the snapshot the log was pruned under, kept as the base a replay starts from until the
+/// next prune. The default (seq 0) is a log never pruned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogBase {
+    /// The last deleted record: its seq and chain hash.
+    pub link: ChainLink,
+    /// Its time.
+    pub at: Timestamp,
+    /// The seq of the base snapshot (above `link.seq`).
+    pub snapshot_seq: u64,
+}
 
 /// A record to append; the log assigns its seq.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,6 +202,27 @@ pub trait EventLog: Send + Sync {
     /// false.
     fn shared(&self) -> bool {
         false
+    }
+
+    /// Where the log begins: the default until it is pruned.
+    fn base(&self) -> LogBase {
+        LogBase::default()
+    }
+
+    /// Deletes every record through `base.link.seq` (with their index entries and idempotency
+    /// keys), keeps the snapshot at `base.snapshot_seq` as the base snapshot (until the next
+    /// truncation) and deletes every snapshot below it. [`crate::prune`] checks what this
+    /// trusts: that the snapshot is sound and covers the records, and that their chain is whole.
+    fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "this log cannot be pruned (asked through seq {})",
+            base.link.seq
+        )))
+    }
+
+    /// The base snapshot of a pruned log, with the seq it covers; `None` when never pruned.
+    fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        Ok(None)
     }
 
     /// Moves what only the write-ahead log holds into the log's tables, so the next open has

@@ -5,7 +5,7 @@
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, End, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotSink};
+use crate::log::{AuditQuery, Batch, EventLog, LogBase, Receipt, SnapshotReader, SnapshotSink};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject};
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 #[derive(Default)]
 struct Data {
+    /// The records after `base` (the first holds seq `base.link.seq + 1`).
     records: Vec<Vec<u8>>,
+    base: LogBase,
+    base_snapshot: Option<(u64, Vec<u8>)>,
     keys: HashMap<String, u64>,
     snapshot: Option<(u64, Vec<u8>)>,
     vault: BTreeMap<String, Vec<u8>>,
@@ -33,7 +36,8 @@ impl MemorySink {
     /// Where the log ends.
     fn end(&self) -> Result<End, StoreError> {
         let data = self.data();
-        end_of(data.records.last().map(|last| (data.records.len() as u64, last.as_slice())))
+        let last_seq = data.base.link.seq + data.records.len() as u64;
+        end_of(data.records.last().map(|last| (last_seq, last.as_slice())))
     }
 }
 
@@ -61,13 +65,14 @@ impl Sink for MemorySink {
 impl History for MemorySink {
     fn read(&self, from_seq: u64, limit: usize) -> Result<Vec<Recorded>, StoreError> {
         let data = self.data();
-        let start = from_seq.max(1) as usize - 1;
+        let pruned = data.base.link.seq;
+        let start = from_seq.saturating_sub(pruned + 1) as usize;
         data.records
             .iter()
             .enumerate()
             .skip(start)
             .take(limit)
-            .map(|(i, bytes)| decode_record(i as u64 + 1, bytes))
+            .map(|(i, bytes)| decode_record(pruned + i as u64 + 1, bytes))
             .collect()
     }
 }
@@ -166,13 +171,15 @@ impl EventLog for MemoryLog {
         sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
     ) -> Result<(), StoreError> {
         let last = self.last_seq();
-        let mut next = from_seq.max(1);
+        let mut next = from_seq.max(self.base().link.seq + 1);
         let mut stored = StoredChunk::default();
         while next <= last {
             stored.restart(next);
             {
                 let data = self.sink.data();
-                let records = data.records.iter().take(last as usize).skip(next as usize - 1);
+                let pruned = data.base.link.seq;
+                let records =
+                    data.records.iter().take((last - pruned) as usize).skip((next - pruned) as usize - 1);
                 for bytes in records.take(chunk.max(1)) {
                     stored.push(bytes);
                 }
@@ -228,6 +235,38 @@ impl EventLog for MemoryLog {
 
     fn subscribe(&self, after_seq: u64) -> Subscription {
         Subscription::new(self.sink.clone(), self.committer.shared().clone(), after_seq)
+    }
+
+    fn base(&self) -> LogBase {
+        self.sink.data().base
+    }
+
+    fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
+        let last_seq = self.last_seq();
+        let mut data = self.sink.data();
+        let through = base.link.seq;
+        if through <= data.base.link.seq || through >= last_seq || base.snapshot_seq <= through {
+            return Err(StoreError::Write(format!(
+                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last_seq})",
+                base.snapshot_seq,
+                data.base.link.seq + 1
+            )));
+        }
+        let snapshot = data.snapshot.clone().filter(|(seq, _)| *seq == base.snapshot_seq);
+        let Some(snapshot) = snapshot else {
+            return Err(StoreError::Snapshot(format!("no snapshot at seq {}", base.snapshot_seq)));
+        };
+        let deleted = (through - data.base.link.seq) as usize;
+        data.records.drain(..deleted);
+        data.keys.retain(|_, seq| *seq > through);
+        data.base = base;
+        data.base_snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        let base = self.sink.data().base_snapshot.clone();
+        Ok(base.map(|(seq, bytes)| (seq, Box::new(std::io::Cursor::new(bytes)) as SnapshotReader)))
     }
 
     fn vault_get(&self, key: &str) -> Option<Vec<u8>> {

@@ -4,7 +4,7 @@
 //! record by record, key by key and entry by entry.
 
 use crate::error::StoreError;
-use crate::log::{Batch, EventLog, NewRecord, VaultWrite};
+use crate::log::{Batch, COLD_PREFIX, EventLog, NewRecord, VaultWrite};
 use crate::rocks::RocksLog;
 use std::collections::HashMap;
 
@@ -39,6 +39,12 @@ pub fn copy_log(
         return Err(StoreError::Write(format!(
             "the target log is not empty (it ends at seq {}); migrate only into a new log",
             to.last_seq()
+        )));
+    }
+    let pruned = from.base().link.seq;
+    if pruned > 0 {
+        return Err(StoreError::Unsupported(format!(
+            "the log is pruned through seq {pruned}; only a log that begins at seq 1 can be migrated"
         )));
     }
     let keys = from.keys()?;
@@ -82,7 +88,11 @@ pub fn copy_log(
             "idempotency keys name seq {seq}, which the log does not hold"
         )));
     }
-    let entries = from.vault_scan("");
+    // The hot entries and the cold ones, which the RocksDB log reads from disk only.
+    let mut entries = from.vault_scan("");
+    entries.extend(from.vault_scan(COLD_PREFIX));
+    entries.sort();
+    entries.dedup_by(|a, b| a.0 == b.0);
     for chunk in entries.chunks(VAULT_PER_BATCH) {
         let vault = chunk
             .iter()
@@ -125,7 +135,11 @@ fn verify_copy(
             return differ(format!("idempotency key {key} is missing"));
         }
     }
-    if to.vault_scan("") != entries {
+    let mut copied = to.vault_scan("");
+    copied.extend(to.vault_scan(COLD_PREFIX));
+    copied.sort();
+    copied.dedup_by(|a, b| a.0 == b.0);
+    if copied != entries {
         return differ("the vault".into());
     }
     Ok(())

@@ -62,6 +62,10 @@ fn fold_tail_checking(
     // Chunks sent and not yet taken by the folder (a hint for the split, so relaxed).
     let waiting = &AtomicUsize::new(0);
     let from = state.last_seq + 1;
+    let base = log.base().link.seq;
+    if from <= base {
+        return Err(StoreError::Pruned { through: base });
+    }
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut spare_records = Vec::new();
@@ -137,7 +141,7 @@ fn anchor_at(log: &dyn EventLog, seq: u64) -> Result<Option<u64>, StoreError> {
 }
 
 /// The state of a snapshot filed under `seq`, if it was folded from this log's records.
-fn check(
+pub(crate) fn check(
     log: &dyn EventLog,
     seq: u64,
     read: Result<Snapshot, SnapshotRejected>,
@@ -189,10 +193,37 @@ fn load(log: &dyn EventLog) -> Result<(State, StartReport), StoreError> {
         }
         tracing::warn!(seq, "unusable snapshot deleted");
     }
+    if state.last_seq < log.base().link.seq {
+        state = base_state(log)?;
+    }
     let snapshot_seq = state.last_seq;
     let replayed = fold_tail(log, &mut state)?;
     let snapshot_rejected = (!rejected.is_empty()).then(|| rejected.join("; "));
     Ok((state, StartReport { snapshot_seq, snapshot_rejected, replayed, elapsed: started.elapsed() }))
+}
+
+/// The state of a pruned log's base snapshot, checked against the log.
+fn base_state(log: &dyn EventLog) -> Result<State, StoreError> {
+    let through = log.base().link.seq;
+    let Some((seq, reader)) = log.open_base_snapshot()? else {
+        return Err(StoreError::Snapshot(format!(
+            "the log is pruned through seq {through} but its base snapshot is missing"
+        )));
+    };
+    check(log, seq, read_snapshot(reader)).map_err(|why| {
+        StoreError::Snapshot(format!(
+            "the log is pruned through seq {through} and its base snapshot at seq {seq} {why}"
+        ))
+    })
+}
+
+/// Checks a pruned log's base snapshot against the log (it decodes, covers its seq, and is
+/// anchored to the record there): its seq, or `None` for a log never pruned.
+pub fn verify_base(log: &dyn EventLog) -> Result<Option<u64>, StoreError> {
+    if log.base().link.seq == 0 {
+        return Ok(None);
+    }
+    base_state(log).map(|state| Some(state.last_seq))
 }
 
 /// Writes a snapshot of `state`, bound to the log's record at its seq. Refused when the log is
@@ -293,8 +324,10 @@ pub struct SnapshotWritten {
 /// What `pacer replay` found.
 #[derive(Clone, Debug)]
 pub struct Verification {
-    /// The state rebuilt from seq 0.
+    /// The state rebuilt from seq 0, or from the base snapshot of a pruned log.
     pub rebuilt: State,
+    /// The base snapshot's seq when the log is pruned (the rebuild started there).
+    pub base_seq: Option<u64>,
     /// Time to rebuild.
     pub elapsed: Duration,
     /// The snapshot's seq, if one was usable.
@@ -305,20 +338,24 @@ pub struct Verification {
     pub matches_snapshot: Option<bool>,
 }
 
-/// Rebuilds every projection from seq 0 and compares it with the snapshot.
+/// Rebuilds every projection from seq 0 (from the base snapshot once the log is pruned) and
+/// compares it with the newest snapshot.
 pub fn verify(log: &dyn EventLog) -> Result<Verification, StoreError> {
     let snapshot = log.load_snapshot()?;
     let started = Instant::now();
-    let mut rebuilt = State::default();
+    let pruned = log.base().link.seq > 0;
+    let mut rebuilt = if pruned { base_state(log)? } else { State::default() };
+    let base_seq = pruned.then_some(rebuilt.last_seq);
     let mut snapshot_seq = None;
     let mut snapshot_rejected = None;
     let mut matches_snapshot = None;
     match snapshot.map(|(seq, bytes)| (seq, check(log, seq, decode_snapshot(&bytes)))) {
         Some((seq, Ok(snapshot))) => {
             snapshot_seq = Some(seq);
-            // Compare when the fold passes the snapshot's seq (a snapshot of the empty log: now),
-            // folding on to the end; the log holds that seq (the snapshot's anchor says so).
-            let mut matched = (seq == 0).then(|| rebuilt == snapshot);
+            // Compare when the fold passes the snapshot's seq (a snapshot of the empty log, or
+            // the base itself: now), folding on to the end; the log holds that seq (the
+            // snapshot's anchor says so).
+            let mut matched = (seq == rebuilt.last_seq).then(|| rebuilt == snapshot);
             let mut compare = |state: &State| matched = Some(*state == snapshot);
             fold_tail_checking(log, &mut rebuilt, Some((seq, &mut compare)))?;
             matches_snapshot = Some(matched.unwrap_or(false));
@@ -333,6 +370,7 @@ pub fn verify(log: &dyn EventLog) -> Result<Verification, StoreError> {
     }
     Ok(Verification {
         rebuilt,
+        base_seq,
         elapsed: started.elapsed(),
         snapshot_seq,
         snapshot_rejected,

@@ -1,16 +1,28 @@
 //! The log on RocksDB. Column families: `log` (big-endian seq → encoded record), `index`
 //! (action, subject and per-second time keys pointing at seqs), `keys` (idempotency key → seq),
-//! `vault` (the key-value entries beside the log, loaded whole at open) and `meta` (format). Every append is one `WriteBatch` covering the records and every index
+//! `vault` (the key-value entries beside the log, loaded at open except the cold ones, which are
+//! read from here when asked) and `meta` (format; where a pruned log begins). Every append is
+//! one `WriteBatch` covering the records and every index
 //! and key it touches, written with `sync`, so a crash can never leave an index ahead of the
 //! log. Snapshots are files beside the database, written to a temporary name, fsynced and
 //! renamed into place. What a restart must replay from RocksDB's write-ahead log is bounded:
 //! RocksDB flushes the families holding the oldest WAL file once the WAL passes
 //! `MAX_WAL_BYTES`, and `flush` (on a clean shutdown) leaves nothing to replay.
+//!
+//! Truncating a prefix ([`EventLog::truncate`]) copies the snapshot it is made under to
+//! `base-<seq>.snap` (snapshot files are recycled, the base must stay), deletes the index
+//! entries and idempotency keys of the records, then writes the new base and deletes the
+//! records in one synced write, removes the older snapshots and compacts the freed ranges. A
+//! crash in between leaves every record (and at worst some of their index entries gone); the
+//! next prune does it again.
 
+use crate::chain::{ChainHash, ChainLink};
 use crate::codec::{StoredChunk, decode_record};
 use crate::commit::{Committer, End, Sink, Staged, WriteError, WriteObserver, end_of};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SNAPSHOTS_KEPT, SnapshotReader, SnapshotSink};
+use crate::log::{
+    AuditQuery, Batch, COLD_PREFIX, EventLog, LogBase, Receipt, SNAPSHOTS_KEPT, SnapshotReader, SnapshotSink,
+};
 use crate::subscribe::{History, Subscription};
 use pacer_domain::{Recorded, Subject, Timestamp};
 use rocksdb::{
@@ -30,6 +42,10 @@ const CF_KEYS: &str = "keys";
 const CF_META: &str = "meta";
 const CF_VAULT: &str = "vault";
 const FORMAT_KEY: &[u8] = b"format";
+/// Where a pruned log begins ([`LogBase`], see [`encode_base`]); absent until the first prune.
+const BASE_KEY: &[u8] = b"base";
+/// Records whose index entries are deleted per write while truncating.
+const TRUNCATE_CHUNK: usize = 4_096;
 const FORMAT: u32 = 1;
 /// Written (empty, synced) to prove the disk takes writes again after a failed write.
 const PROBE_KEY: &[u8] = b"probe";
@@ -55,6 +71,8 @@ struct RocksSink {
     db: RwLock<Option<DB>>,
     snapshots: PathBuf,
     last_second: Mutex<Option<i64>>,
+    /// Where the log begins.
+    base: RwLock<LogBase>,
 }
 
 /// Whether this group write fails as an injected fsync failure: the first one holding record
@@ -210,7 +228,7 @@ impl RocksSink {
     ) -> Result<(), StoreError> {
         let db = self.db()?;
         let log = cf(&db, CF_LOG)?;
-        let mut expected = from_seq.max(1);
+        let mut expected = from_seq.max(self.base().link.seq + 1);
         let wanted = last.saturating_add(1).saturating_sub(expected);
         let chunk = chunk.max(1);
         let mut options = ReadOptions::default();
@@ -260,6 +278,10 @@ fn get(db: &DB, seq: u64) -> Result<Recorded, StoreError> {
 }
 
 impl RocksSink {
+    fn base(&self) -> LogBase {
+        *self.base.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn db(&self) -> Result<OpenDb<'_>, StoreError> {
         let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
         match *guard {
@@ -310,12 +332,15 @@ impl RocksLog {
         let db = open_db(dir).map_err(open_err)?;
         let end = end_of_log(&db)?;
         let vault = vault_entries(&db)?;
+        let base = stored_base(&db)?;
         let sink = Arc::new(RocksSink {
             db: RwLock::new(Some(db)),
             snapshots,
             last_second: Mutex::new(last_second(&end)),
+            base: RwLock::new(base),
         });
         let committer = Committer::start(sink.clone(), end, vault, observer);
+        committer.keep_cold_on_disk();
         tracing::info!(dir = %dir.display(), last_seq = end.seq, "event log open");
         Ok(Self { sink, committer, dir: dir.to_path_buf() })
     }
@@ -372,7 +397,8 @@ impl EventLog for RocksLog {
         let low = match query.from {
             Some(from) => self.sink.seq_at(from, false, end)?,
             None => 1,
-        };
+        }
+        .max(self.base().link.seq + 1);
         let mut high = match query.to {
             Some(to) => self.sink.seq_at(to, true, end)?,
             None => end,
@@ -461,7 +487,7 @@ impl EventLog for RocksLog {
 
     fn remove_snapshot(&self, seq: u64) -> Result<(), StoreError> {
         let dir = &self.sink.snapshots;
-        match fs::remove_file(dir.join(format!("state-{seq:020}.snap"))) {
+        match fs::remove_file(dir.join(snapshot_name(seq))) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Snapshot(e.to_string())),
             _ => fs::File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -492,11 +518,95 @@ impl EventLog for RocksLog {
     }
 
     fn vault_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.committer.shared().vault_get(key)
+        if !key.starts_with(COLD_PREFIX) {
+            return self.committer.shared().vault_get(key);
+        }
+        let read = || {
+            let db = self.sink.db()?;
+            db.get_cf(cf(&db, CF_VAULT)?, key.as_bytes()).map_err(read_err)
+        };
+        read().unwrap_or_else(|error| {
+            tracing::warn!(key, %error, "cold vault entry unreadable");
+            None
+        })
     }
 
     fn vault_scan(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
-        self.committer.shared().vault_scan(prefix)
+        if !prefix.starts_with(COLD_PREFIX) {
+            return self.committer.shared().vault_scan(prefix);
+        }
+        let read = || {
+            let db = self.sink.db()?;
+            let mut out = Vec::new();
+            let entries =
+                db.iterator_cf(cf(&db, CF_VAULT)?, IteratorMode::From(prefix.as_bytes(), Direction::Forward));
+            for entry in entries {
+                let (key, value) = entry.map_err(read_err)?;
+                let Ok(key) = String::from_utf8(key.into_vec()) else { continue };
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key, value.into_vec()));
+            }
+            Ok::<_, StoreError>(out)
+        };
+        read().unwrap_or_else(|error| {
+            tracing::warn!(prefix, %error, "cold vault entries unreadable");
+            Vec::new()
+        })
+    }
+
+    fn base(&self) -> LogBase {
+        self.sink.base()
+    }
+
+    fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
+        let current = self.sink.base();
+        let through = base.link.seq;
+        let last = self.last_seq();
+        if through <= current.link.seq
+            || through >= last
+            || base.snapshot_seq <= through
+            || base.snapshot_seq > last
+        {
+            return Err(StoreError::Write(format!(
+                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last})",
+                base.snapshot_seq,
+                current.link.seq + 1
+            )));
+        }
+        let dir = &self.sink.snapshots;
+        let snapshot_err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
+        let kept = dir.join(base_snapshot_name(base.snapshot_seq));
+        copy_synced(&dir.join(snapshot_name(base.snapshot_seq)), &kept).map_err(snapshot_err)?;
+        self.sink.delete_entries_of(current.link.seq + 1, through)?;
+        self.sink.cut(base)?;
+        for (seq, path) in snapshot_files(dir).map_err(snapshot_err)? {
+            if seq < base.snapshot_seq {
+                remove_gradually(&path).map_err(snapshot_err)?;
+            }
+        }
+        for entry in fs::read_dir(dir).map_err(snapshot_err)? {
+            let path = entry.map_err(snapshot_err)?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with("base-") && path != kept {
+                remove_gradually(&path).map_err(snapshot_err)?;
+            }
+        }
+        self.sink.compact(through)
+    }
+
+    fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        let base = self.sink.base();
+        if base.link.seq == 0 {
+            return Ok(None);
+        }
+        let path = self.sink.snapshots.join(base_snapshot_name(base.snapshot_seq));
+        match fs::File::open(path) {
+            Ok(file) => Ok(Some((base.snapshot_seq, Box::new(file)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Snapshot(e.to_string())),
+        }
     }
 
     fn poisoned(&self) -> Option<String> {
@@ -522,9 +632,11 @@ impl EventLog for RocksLog {
         })();
         let end = end_of_log(&db);
         let vault = vault_entries(&db);
+        let base = stored_base(&db);
         *slot = Some(db);
         probe?;
-        let (end, vault) = (end?, vault?);
+        let (end, vault, base) = (end?, vault?, base?);
+        *self.sink.base.write().unwrap_or_else(PoisonError::into_inner) = base;
         *self.sink.last_second.lock().unwrap_or_else(PoisonError::into_inner) = last_second(&end);
         self.committer.recover(end, vault)?;
         tracing::info!(last_seq = end.seq, "event log reopened; appends accepted again");
@@ -585,16 +697,157 @@ fn open_db(dir: &Path) -> Result<DB, String> {
     Ok(db)
 }
 
-/// Every vault entry.
+/// Every vault entry but the cold ones.
 fn vault_entries(db: &DB) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
     let mut entries = BTreeMap::new();
     for entry in db.iterator_cf(cf(db, CF_VAULT)?, IteratorMode::Start) {
         let (key, value) = entry.map_err(read_err)?;
         let key = String::from_utf8(key.into_vec())
             .map_err(|_| StoreError::Read("a vault key is not UTF-8".into()))?;
-        entries.insert(key, value.into_vec());
+        if !key.starts_with(COLD_PREFIX) {
+            entries.insert(key, value.into_vec());
+        }
     }
     Ok(entries)
+}
+
+/// Where the log begins, as stored.
+fn stored_base(db: &DB) -> Result<LogBase, StoreError> {
+    match db.get_cf(cf(db, CF_META)?, BASE_KEY).map_err(read_err)? {
+        None => Ok(LogBase::default()),
+        Some(bytes) => decode_base(&bytes).ok_or_else(|| {
+            StoreError::Read(format!("the stored log base ({} bytes) does not decode", bytes.len()))
+        }),
+    }
+}
+
+/// A base as stored: the last deleted seq, its time in milliseconds and the base snapshot's
+/// seq (8 bytes each, big-endian), then its chain hash (32 bytes) when it has one.
+fn encode_base(base: &LogBase) -> Vec<u8> {
+    let mut out = Vec::with_capacity(56);
+    out.extend_from_slice(&base.link.seq.to_be_bytes());
+    out.extend_from_slice(&base.at.millis().to_be_bytes());
+    out.extend_from_slice(&base.snapshot_seq.to_be_bytes());
+    if let Some(hash) = base.link.hash {
+        out.extend_from_slice(&hash.0);
+    }
+    out
+}
+
+/// The base [`encode_base`] stored as `bytes`.
+fn decode_base(bytes: &[u8]) -> Option<LogBase> {
+    let word = |i: usize| Some(u64::from_be_bytes(bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?));
+    let hash = match bytes.len() {
+        24 => None,
+        56 => Some(ChainHash(bytes[24..56].try_into().ok()?)),
+        _ => return None,
+    };
+    Some(LogBase {
+        link: ChainLink { seq: word(0)?, hash },
+        at: Timestamp::from_millis(word(1)? as i64),
+        snapshot_seq: word(2)?,
+    })
+}
+
+impl RocksSink {
+    /// Deletes the index entries of records `first..=last` (a chunk per write) and the
+    /// idempotency keys written with records up to `last`.
+    fn delete_entries_of(&self, first: u64, last: u64) -> Result<(), StoreError> {
+        let write_err = |e: rocksdb::Error| StoreError::Write(e.to_string());
+        let mut failed = None;
+        {
+            let db = self.db()?;
+            let index = cf(&db, CF_INDEX)?;
+            self.scan(first, last, TRUNCATE_CHUNK, &mut |chunk| {
+                let mut batch = WriteBatch::default();
+                for (seq, stored) in chunk.stored() {
+                    let record = match decode_record(seq, stored) {
+                        Ok(record) => record,
+                        Err(error) => {
+                            failed = Some(error);
+                            return false;
+                        }
+                    };
+                    batch.delete_cf(index, with_seq(prefixed(ACTION, record.event.name().as_str()), seq));
+                    for subject in record.event.subjects() {
+                        batch.delete_cf(index, with_seq(prefixed(SUBJECT, &subject.to_string()), seq));
+                    }
+                }
+                if let Err(error) = db.write(batch) {
+                    failed = Some(write_err(error));
+                    return false;
+                }
+                true
+            })?;
+        }
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        let db = self.db()?;
+        let keys = cf(&db, CF_KEYS)?;
+        let mut batch = WriteBatch::default();
+        for entry in db.iterator_cf(keys, IteratorMode::Start) {
+            let (key, seq) = entry.map_err(read_err)?;
+            if seq_of(&seq).is_some_and(|seq| seq > 0 && seq <= last) {
+                batch.delete_cf(keys, key);
+            }
+            if batch.len() >= TRUNCATE_CHUNK {
+                db.write(std::mem::take(&mut batch)).map_err(write_err)?;
+            }
+        }
+        db.write(batch).map_err(write_err)
+    }
+
+    /// Stores `base` and deletes the records through it (with the time index's seconds before
+    /// the first record kept) in one synced write.
+    fn cut(&self, base: LogBase) -> Result<(), StoreError> {
+        let through = base.link.seq;
+        let first_kept = self.read(through + 1, 1)?;
+        let Some(first_kept) = first_kept.first().filter(|r| r.seq == through + 1) else {
+            return Err(StoreError::Corrupt { seq: through + 1, reason: "missing from the log".into() });
+        };
+        let db = self.db()?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf(&db, CF_META)?, BASE_KEY, encode_base(&base));
+        batch.delete_range_cf(cf(&db, CF_LOG)?, seq_key(0), seq_key(through + 1));
+        batch.delete_range_cf(cf(&db, CF_INDEX)?, time_key(0), time_key(second_of(first_kept.at)));
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        db.write_opt(batch, &options).map_err(|e| StoreError::Write(e.to_string()))?;
+        *self.base.write().unwrap_or_else(PoisonError::into_inner) = base;
+        Ok(())
+    }
+
+    /// Compacts what truncating through `through` freed, so the disk gets it back.
+    fn compact(&self, through: u64) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.compact_range_cf(cf(&db, CF_LOG)?, None::<&[u8]>, Some(seq_key(through + 1)));
+        db.compact_range_cf(cf(&db, CF_INDEX)?, None::<&[u8]>, None::<&[u8]>);
+        db.compact_range_cf(cf(&db, CF_KEYS)?, None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+}
+
+/// A snapshot's file name.
+fn snapshot_name(seq: u64) -> String {
+    format!("state-{seq:020}.snap")
+}
+
+/// The base snapshot's file name.
+fn base_snapshot_name(seq: u64) -> String {
+    format!("base-{seq:020}.snap")
+}
+
+/// Copies `from` to `to` through a temporary file, fsynced with the directory.
+fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
+    let tmp = to.with_extension("copy");
+    fs::copy(from, &tmp)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, to)?;
+    match to.parent() {
+        Some(dir) => fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// Where the log ends.
@@ -676,7 +929,7 @@ impl SnapshotSink for SnapshotFile {
         let err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
         self.file.set_len(self.written).map_err(err)?;
         self.file.sync_all().map_err(err)?;
-        fs::rename(&self.tmp, self.dir.join(format!("state-{:020}.snap", self.seq))).map_err(err)?;
+        fs::rename(&self.tmp, self.dir.join(snapshot_name(self.seq))).map_err(err)?;
         self.committed = true;
         fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err)?;
         let mut all = snapshot_files(&self.dir).map_err(err)?;

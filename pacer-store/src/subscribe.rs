@@ -49,7 +49,7 @@ impl Subscription {
                 if self.take_published() {
                     continue;
                 }
-                self.buffered.extend(self.history.read(self.next, CATCH_UP_CHUNK)?);
+                self.catch_up()?;
                 if self.buffered.is_empty() {
                     return Err(StoreError::Read(format!("record {} missing from the log", self.next)));
                 }
@@ -73,7 +73,7 @@ impl Subscription {
                 return Ok(None);
             }
             if !self.take_published() {
-                self.buffered.extend(self.history.read(self.next, CATCH_UP_CHUNK)?);
+                self.catch_up()?;
                 return Ok(self.take_buffered());
             }
         }
@@ -98,6 +98,17 @@ impl Subscription {
                 Err(TryRecvError::Empty | TryRecvError::Lagged(_) | TryRecvError::Closed) => return false,
             }
         }
+    }
+
+    /// Buffers the next records from the log; refused when the next one was pruned (the log
+    /// begins after it).
+    fn catch_up(&mut self) -> Result<(), StoreError> {
+        let records = self.history.read(self.next, CATCH_UP_CHUNK)?;
+        if let Some(first) = records.first().filter(|first| first.seq > self.next) {
+            return Err(StoreError::Pruned { through: first.seq - 1 });
+        }
+        self.buffered.extend(records);
+        Ok(())
     }
 
     fn buffer(&mut self, batch: &[Recorded]) {

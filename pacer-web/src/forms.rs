@@ -561,7 +561,7 @@ impl RepoForm {
     }
 }
 
-/// The retention field of the Settings page: whole days within the domain's bounds.
+/// A retention field of the Settings page (one per kind): whole days within the domain's bounds.
 pub(crate) fn check_retention(text: &str) -> Result<u32, FieldError> {
     let days: u32 =
         text.trim().parse().map_err(|_| FieldError::new("days", "must be a whole number of days"))?;

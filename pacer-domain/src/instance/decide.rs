@@ -155,24 +155,30 @@ pub(crate) fn runner_completed(
     Ok(vec![Event::RunnerCompleted(RunnerCompleted { instance, job: job.id, exit_code })])
 }
 
+/// The last [`MAX_LOG_TAIL_BYTES`] of a runner's log (cut at a character boundary).
+pub fn log_tail_end(mut log: String) -> String {
+    if log.len() > MAX_LOG_TAIL_BYTES {
+        let mut cut = log.len() - MAX_LOG_TAIL_BYTES;
+        while !log.is_char_boundary(cut) {
+            cut += 1;
+        }
+        log.drain(..cut);
+    }
+    log
+}
+
 pub(crate) fn runner_errored(
     state: &State,
     instance: String,
     stage: String,
     exit_code: i32,
     line: u32,
-    mut log_tail: String,
+    log_tail: String,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
     let (inst, job) = live_instance_job(state, &instance)?;
     reported_once(inst)?;
-    if log_tail.len() > MAX_LOG_TAIL_BYTES {
-        let mut cut = log_tail.len() - MAX_LOG_TAIL_BYTES;
-        while !log_tail.is_char_boundary(cut) {
-            cut += 1;
-        }
-        log_tail.drain(..cut);
-    }
+    let log_tail = log_tail_end(log_tail);
     let fails_job = !job.status.is_terminal() && !inst.serving && inst.job == Some(job.id);
     let message = format!("runner {stage} failed with exit code {exit_code} at line {line}");
     let mut events =

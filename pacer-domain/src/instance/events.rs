@@ -234,6 +234,7 @@ pub struct RunnerErrored {
     /// Line of the user-data script that failed.
     pub line: u32,
     /// The end of the runner's log, at most [`crate::MAX_LOG_TAIL_BYTES`] (64 KiB; longer
-    /// tails keep their last bytes).
+    /// tails keep their last bytes). Empty when the host keeps the log beside the log instead
+    /// (Pacer's server keeps it in its vault, deleted after the failure-log retention).
     pub log_tail: String,
 }

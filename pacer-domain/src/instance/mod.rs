@@ -12,7 +12,7 @@ mod events;
 mod evolve;
 mod table;
 
-pub use decide::{LAUNCH_TIME_TOLERANCE_MS, MAX_LOG_TAIL_BYTES, Observation, register_refusal};
+pub use decide::{LAUNCH_TIME_TOLERANCE_MS, MAX_LOG_TAIL_BYTES, Observation, log_tail_end, register_refusal};
 pub(crate) use decide::{
     observe, reap, refuse_register, runner_bootstrap, runner_completed, runner_errored,
     runner_register_failed, runner_registered,

@@ -1,6 +1,8 @@
 //! Dispatching rules: claiming queued jobs for launch (within caps, see `schedule`), returning
 //! stale claims, and recording what EC2 answered: an instance, a retry (throttled, or out of
-//! capacity with backoff and the on-demand fallback), or the job's failure.
+//! capacity with backoff, or at once on-demand where the pool falls back), or the job's failure.
+//! A spot pool that fell back launches its jobs on-demand for [`SPOT_COOLDOWN_MS`] after, then
+//! tries spot again.
 
 use super::events::*;
 use super::table::{Job, JobStatus};
@@ -11,6 +13,9 @@ use crate::schedule::{Pending, claimable, stale_claims, waiting_job_for};
 use crate::state::State;
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
+
+/// How long a spot pool launches on-demand after a spot launch of it fell back for capacity.
+pub const SPOT_COOLDOWN_MS: i64 = 10 * crate::time::MINUTE_MS;
 
 /// How a launch call ended, as the host reports it in [`crate::Command::RecordLaunch`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,11 +49,9 @@ pub(crate) fn claim(state: &State, ids: &[JobId], now: Timestamp) -> Vec<Event> 
             continue;
         }
         pending.add(job);
-        events.push(Event::JobClaimed(JobClaimed {
-            job: job.id,
-            attempt: job.attempts + 1,
-            market: job.market,
-        }));
+        let cooling = state.spot_cooldowns.get(&job.pool).is_some_and(|until| now < *until);
+        let market = if job.market == Market::Spot && cooling { Market::OnDemand } else { job.market };
+        events.push(Event::JobClaimed(JobClaimed { job: job.id, attempt: job.attempts + 1, market }));
     }
     events
 }
@@ -110,11 +113,13 @@ pub(crate) fn record_launch(
             ErrorClass::Capacity if attempt < policy.max_attempts => {
                 let fallback = job.market == Market::Spot
                     && state.config.pool(job.pool).is_some_and(|p| p.spec.on_demand_fallback);
+                // Falling back to on-demand, the next attempt goes at once: the backoff is
+                // for waiting on the same market's capacity.
                 vec![Event::JobSpawnRetry(JobSpawnRetry {
                     job: id,
                     attempt,
                     error,
-                    next_retry_at: now.plus_millis(policy.delay_ms(attempt)),
+                    next_retry_at: if fallback { now } else { now.plus_millis(policy.delay_ms(attempt)) },
                     next_market: if fallback { Market::OnDemand } else { job.market },
                     burns_attempt: true,
                 })]

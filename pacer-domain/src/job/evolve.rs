@@ -2,6 +2,7 @@
 //! transition the job's status does not allow, or a fact about an unknown job, is an anomaly
 //! (the `Err` message): counted by the state, never a panic.
 
+use super::dispatch::SPOT_COOLDOWN_MS;
 use super::events::*;
 use super::table::{Job, JobStatus, NewJob};
 use crate::instance::{Instance, instance_of_runner};
@@ -108,7 +109,15 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn job_spawn_retry(&mut self, e: &JobSpawnRetry) -> Folded {
+    pub(crate) fn job_spawn_retry(&mut self, e: &JobSpawnRetry, at: Timestamp) -> Folded {
+        let fell_back = self
+            .jobs
+            .get(e.job)
+            .filter(|job| job.market == Market::Spot && e.next_market == Market::OnDemand);
+        if let Some(pool) = fell_back.map(|job| job.pool) {
+            self.spot_cooldowns.retain(|_, until| *until > at);
+            self.spot_cooldowns.insert(pool, at.plus_millis(SPOT_COOLDOWN_MS));
+        }
         self.change_job(e.job, |job| {
             (job.status == JobStatus::Claimed).then(|| {
                 job.status = JobStatus::Queued;

@@ -16,7 +16,7 @@ mod evolve;
 mod table;
 mod webhook;
 
-pub use dispatch::LaunchOutcome;
+pub use dispatch::{LaunchOutcome, SPOT_COOLDOWN_MS};
 pub(crate) use dispatch::{claim, expire_claims, job_end, record_launch};
 pub use events::*;
 pub use evolve::MAX_JOB_ID_JUMP;

@@ -128,7 +128,8 @@ pub struct Job {
     /// When it started running (webhook or runner registration); `None` until then, and
     /// reset when it loses its instance.
     pub started_at: Option<Timestamp>,
-    /// When it reached its terminal status (retention counts from here); `None` until then.
+    /// When it reached its terminal status (a prune of the log through this time drops it from
+    /// the table); `None` until then.
     pub finished_at: Option<Timestamp>,
     /// The instance (`i-…`) it waits for, runs on or ran on; `None` before a launch or after
     /// losing its instance.
@@ -557,11 +558,12 @@ impl Jobs {
         true
     }
 
-    /// Drops terminal jobs that finished before `cutoff` (retention). Returns how many.
-    pub(crate) fn evict_finished_before(&mut self, cutoff: Timestamp) -> usize {
+    /// Drops terminal jobs that finished at or before `through` (their records were pruned from
+    /// the log). Returns how many.
+    pub(crate) fn evict_finished_through(&mut self, through: Timestamp) -> usize {
         let mut evicted = 0;
         while let Some(&(at, id)) = self.finished.first() {
-            if at >= cutoff {
+            if at > through {
                 break;
             }
             self.finished.remove(&(at, id));
@@ -811,7 +813,7 @@ mod tests {
             job.status = JobStatus::Failed;
             job.finished_at = Some(Timestamp(40));
         });
-        assert_eq!(jobs.evict_finished_before(Timestamp(45)), 1);
+        assert_eq!(jobs.evict_finished_through(Timestamp(40)), 1);
 
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(&jobs, config).expect("encode");

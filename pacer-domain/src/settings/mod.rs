@@ -1,6 +1,7 @@
-//! Settings and health: what operators change in the console's Settings page (job retention,
-//! bootstrap-token rotation) and each component's health as Pacer observed it. Their facts,
-//! the rules that accept or refuse a change, and how each fact folds into [`State`].
+//! Settings and health: what operators change in the console's Settings page (retention
+//! overrides, bootstrap-token rotation), the log's pruning, and each component's health as
+//! Pacer observed it. Their facts, the rules that accept or refuse a change, and how each fact
+//! folds into [`State`].
 
 use crate::event::Event;
 use crate::rejection::Rejection;
@@ -8,10 +9,80 @@ use crate::state::{Folded, State};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// Days a finished job stays in the jobs view unless configured otherwise.
-pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 /// Longest retention, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3_650;
+
+/// What a retention setting removes once it is old enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RetentionKind {
+    /// Log records (below a verified snapshot), and the finished jobs that leave with them.
+    Audit,
+    /// Raw webhook payloads kept for the job detail, counted from their job's end.
+    Webhook,
+    /// The log output a failed runner sent (the job detail's failure log).
+    FailureLog,
+}
+
+impl RetentionKind {
+    /// Every kind, in the order the API and the console list them.
+    pub const ALL: [RetentionKind; 3] =
+        [RetentionKind::Audit, RetentionKind::Webhook, RetentionKind::FailureLog];
+
+    /// The kind as configuration keys and audit lines spell it: `audit`, `webhook` or
+    /// `failure_log`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetentionKind::Audit => "audit",
+            RetentionKind::Webhook => "webhook",
+            RetentionKind::FailureLog => "failure_log",
+        }
+    }
+}
+
+/// Retention set from the console, per kind; `None` keeps the configuration's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionOverrides {
+    /// Days log records are kept ([`RetentionKind::Audit`]).
+    pub audit_days: Option<u32>,
+    /// Days raw webhook payloads are kept ([`RetentionKind::Webhook`]).
+    pub webhook_days: Option<u32>,
+    /// Days failure logs are kept ([`RetentionKind::FailureLog`]).
+    pub failure_log_days: Option<u32>,
+}
+
+impl RetentionOverrides {
+    /// The override of `kind`, if one is set.
+    pub fn get(&self, kind: RetentionKind) -> Option<u32> {
+        match kind {
+            RetentionKind::Audit => self.audit_days,
+            RetentionKind::Webhook => self.webhook_days,
+            RetentionKind::FailureLog => self.failure_log_days,
+        }
+    }
+
+    fn slot(&mut self, kind: RetentionKind) -> &mut Option<u32> {
+        match kind {
+            RetentionKind::Audit => &mut self.audit_days,
+            RetentionKind::Webhook => &mut self.webhook_days,
+            RetentionKind::FailureLog => &mut self.failure_log_days,
+        }
+    }
+}
+
+/// The log's last prune, as its `audit.pruned` record tells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPruned {
+    /// The first deleted record's seq.
+    pub first_seq: u64,
+    /// The last deleted record's seq.
+    pub last_seq: u64,
+    /// When the last deleted record was recorded.
+    pub through: Timestamp,
+    /// The archive file the records were written to before deletion, if any.
+    pub archive: Option<String>,
+    /// When the prune was recorded.
+    pub at: Timestamp,
+}
 
 /// One component's health, as last recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,29 +95,20 @@ pub struct Health {
     pub since: Timestamp,
 }
 
-/// Settings changed through the console.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings changed through the console, and the log's last prune.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
-    /// Days a finished job stays in the jobs view (1 to [`MAX_RETENTION_DAYS`], default
-    /// [`DEFAULT_RETENTION_DAYS`]); older ones are evicted as the log advances.
-    pub retention_days: u32,
+    /// Retention overrides (1 to [`MAX_RETENTION_DAYS`] days); the host's configuration holds
+    /// the defaults.
+    pub retention: RetentionOverrides,
+    /// The log's last prune; `None` before the first.
+    pub last_prune: Option<LogPruned>,
     /// Fingerprint of the current bootstrap token; `None` until the first rotation.
     pub bootstrap_fingerprint: Option<String>,
     /// The previous bootstrap token is accepted until then; `None` until the first rotation.
     pub previous_token_valid_until: Option<Timestamp>,
     /// When the bootstrap token was last rotated; `None` until the first rotation.
     pub bootstrap_rotated_at: Option<Timestamp>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            retention_days: DEFAULT_RETENTION_DAYS,
-            bootstrap_fingerprint: None,
-            previous_token_valid_until: None,
-            bootstrap_rotated_at: None,
-        }
-    }
 }
 
 /// `settings.bootstrap_token_rotated`: an operator rotated the pools' bootstrap token.
@@ -58,11 +120,36 @@ pub struct SettingsBootstrapTokenRotated {
     pub previous_valid_until: Timestamp,
 }
 
-/// `settings.retention_changed`: an operator changed job retention.
+/// `settings.retention_changed`: an operator changed job retention (no longer recorded; it
+/// folds as an audit retention override, [`SettingsRetentionSet`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsRetentionChanged {
-    /// Days a finished job stays in the jobs view, 1..=[`MAX_RETENTION_DAYS`].
+    /// Days a finished job stayed in the jobs view, 1..=[`MAX_RETENTION_DAYS`].
     pub days: u32,
+}
+
+/// `settings.retention_set`: an operator overrode one retention, or set it back to the default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRetentionSet {
+    /// The retention changed.
+    pub kind: RetentionKind,
+    /// Days, 1..=[`MAX_RETENTION_DAYS`]; `None` = the configuration's default again.
+    pub days: Option<u32>,
+}
+
+/// `audit.pruned`: the host deleted the log records `first_seq..=last_seq` (below a verified
+/// snapshot), after archiving them when `archive` names a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPruned {
+    /// The first deleted record's seq.
+    pub first_seq: u64,
+    /// The last deleted record's seq.
+    pub last_seq: u64,
+    /// When the last deleted record was recorded; finished jobs that ended by then leave the
+    /// jobs table.
+    pub through: Timestamp,
+    /// The archive file (its name) the records went to first; `None` when not archived.
+    pub archive: Option<String>,
 }
 
 /// `github_app.created`: an operator created Pacer's GitHub App from its manifest (the App's
@@ -153,12 +240,34 @@ pub(crate) fn record_github_app(app: GithubAppCreated) -> Result<Vec<Event>, Rej
     Ok(vec![Event::GithubAppCreated(app)])
 }
 
-/// `settings.retention_changed`, for 1 to [`MAX_RETENTION_DAYS`] days.
-pub(crate) fn set_retention(days: u32) -> Result<Vec<Event>, Rejection> {
-    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+/// `settings.retention_set`, for 1 to [`MAX_RETENTION_DAYS`] days or `None` (the default). A
+/// value already in force is recorded too: it is an operator's action.
+pub(crate) fn set_retention(kind: RetentionKind, days: Option<u32>) -> Result<Vec<Event>, Rejection> {
+    if days.is_some_and(|days| !(1..=MAX_RETENTION_DAYS).contains(&days)) {
         return Err(Rejection::field("days", format!("must be between 1 and {MAX_RETENTION_DAYS}")));
     }
-    Ok(vec![Event::SettingsRetentionChanged(SettingsRetentionChanged { days })])
+    Ok(vec![Event::SettingsRetentionSet(SettingsRetentionSet { kind, days })])
+}
+
+/// `audit.pruned` of the records after the last prune through `last_seq`, a record the log
+/// holds.
+pub(crate) fn record_prune(
+    state: &State,
+    last_seq: u64,
+    through: Timestamp,
+    archive: Option<String>,
+) -> Result<Vec<Event>, Rejection> {
+    let first_seq = state.pruned_through() + 1;
+    if last_seq < first_seq {
+        return Err(Rejection::conflict(
+            Some("last_seq"),
+            format!("records through {} were pruned already", first_seq - 1),
+        ));
+    }
+    if last_seq > state.last_seq {
+        return Err(Rejection::field("last_seq", format!("past the log's last record {}", state.last_seq)));
+    }
+    Ok(vec![Event::AuditPruned(AuditPruned { first_seq, last_seq, through, archive })])
 }
 
 /// `health.changed` only when a component's health changes; a component's first report is
@@ -185,8 +294,34 @@ impl State {
         Ok(())
     }
 
+    /// An old job retention keeps its meaning as the audit retention: the jobs left with
+    /// their records.
     pub(crate) fn retention_changed(&mut self, e: &SettingsRetentionChanged) -> Folded {
-        self.settings.retention_days = e.days;
+        self.settings.retention.audit_days = Some(e.days);
+        Ok(())
+    }
+
+    pub(crate) fn retention_set(&mut self, e: &SettingsRetentionSet) -> Folded {
+        *self.settings.retention.slot(e.kind) = e.days;
+        Ok(())
+    }
+
+    pub(crate) fn audit_pruned(&mut self, e: &AuditPruned, at: Timestamp) -> Folded {
+        let through = self.pruned_through();
+        if e.first_seq > e.last_seq || e.last_seq <= through {
+            return Err(format!(
+                "prune of records {}..={} after records through {through} were pruned",
+                e.first_seq, e.last_seq
+            ));
+        }
+        self.jobs.evict_finished_through(e.through);
+        self.settings.last_prune = Some(LogPruned {
+            first_seq: e.first_seq,
+            last_seq: e.last_seq,
+            through: e.through,
+            archive: e.archive.clone(),
+            at,
+        });
         Ok(())
     }
 

@@ -216,9 +216,6 @@ fn repo_binding_rules() {
 #[test]
 fn settings_and_health() {
     let mut s = Scenario::new();
-    assert_eq!(fields(&s.when(Command::SetRetention { days: 0 }).unwrap_err()), ["days"]);
-    s.run(Command::SetRetention { days: 30 });
-    assert_eq!(s.state.settings.retention_days, 30);
     let ok_first = s.run(Command::SetHealth { component: "reaper".into(), ok: true, message: String::new() });
     assert!(ok_first.is_empty(), "a healthy first report records nothing");
     let bad = s.run(Command::SetHealth { component: "reaper".into(), ok: false, message: "ec2 down".into() });
@@ -234,6 +231,44 @@ fn settings_and_health() {
     );
     s.run(Command::RotateBootstrapToken { fingerprint: "ab12cd34".into(), previous_valid_until: T0 });
     assert_eq!(s.state.settings.bootstrap_fingerprint.as_deref(), Some("ab12cd34"));
+}
+
+#[test]
+fn retention_overrides_are_set_per_kind_and_each_change_is_recorded() {
+    let mut s = Scenario::new();
+    let audit = |days| Command::SetRetention { kind: RetentionKind::Audit, days };
+    for days in [0, MAX_RETENTION_DAYS + 1] {
+        let refused = s.when(audit(Some(days))).unwrap_err();
+        assert_eq!((refused.code, fields(&refused)), (RejectionCode::Invalid, vec!["days"]), "{days}");
+    }
+    assert_eq!(s.state.settings.retention, RetentionOverrides::default(), "nothing changed");
+    let set = s.run(audit(Some(30)));
+    assert_eq!(
+        set,
+        [Event::SettingsRetentionSet(SettingsRetentionSet { kind: RetentionKind::Audit, days: Some(30) })]
+    );
+    s.run(Command::SetRetention { kind: RetentionKind::FailureLog, days: Some(MAX_RETENTION_DAYS) });
+    let retention = s.state.settings.retention;
+    assert_eq!(
+        RetentionKind::ALL.map(|kind| retention.get(kind)),
+        [Some(30), None, Some(MAX_RETENTION_DAYS)]
+    );
+    assert_eq!(Scenario::names(&s.run(audit(Some(30)))), ["settings.retention_set"], "the same value again");
+    assert_eq!(Scenario::names(&s.run(audit(None))), ["settings.retention_set"]);
+    assert_eq!(s.state.settings.retention.get(RetentionKind::Audit), None, "back to the default");
+    assert_eq!(Scenario::names(&s.run(audit(None))), ["settings.retention_set"], "already the default");
+    assert_eq!(RetentionKind::ALL.map(RetentionKind::name), ["audit", "webhook", "failure_log"]);
+}
+
+#[test]
+fn a_job_retention_of_old_logs_folds_as_the_audit_retention() {
+    let mut s = Scenario::new();
+    s.fold(Event::SettingsRetentionChanged(SettingsRetentionChanged { days: 14 }));
+    assert_eq!(
+        s.state.settings.retention,
+        RetentionOverrides { audit_days: Some(14), ..RetentionOverrides::default() }
+    );
+    assert_eq!(s.state.anomaly_count, 0);
 }
 
 #[test]

@@ -149,9 +149,23 @@ fn spot_pools_can_fall_back_to_on_demand() {
     assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::Spot));
     s.run(Command::RecordLaunch { job, attempt: 1, outcome: launch_failed("InsufficientInstanceCapacity") });
     assert_eq!(s.job(1).market, Market::OnDemand);
-    s.now = s.job(1).next_retry_at.expect("retry");
+    // The on-demand attempt goes at once: no capacity backoff before a fallback.
+    assert_eq!(s.job(1).next_retry_at, Some(s.now));
+    assert_eq!(plan_claims(&s.state, s.now, 10), [job]);
     let claimed = s.run(Command::ClaimJobs(vec![job]));
     assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::OnDemand && c.attempt == 2));
+    // The pool's next jobs launch on-demand during the cool-down, and try spot again after it.
+    let until = s.now.plus_millis(SPOT_COOLDOWN_MS);
+    assert_eq!(s.state.spot_cooldowns.get(&PoolId(1)), Some(&until));
+    let next = s.queue(2);
+    assert_eq!(s.job(2).market, Market::Spot);
+    s.now = until.plus_millis(-1);
+    let claimed = s.run(Command::ClaimJobs(vec![next]));
+    assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::OnDemand && c.attempt == 1));
+    let later = s.queue(3);
+    s.now = until;
+    let claimed = s.run(Command::ClaimJobs(vec![later]));
+    assert!(matches!(&claimed[..], [Event::JobClaimed(c)] if c.market == Market::Spot), "{claimed:?}");
 }
 
 #[test]

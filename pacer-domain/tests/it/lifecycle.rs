@@ -1,5 +1,5 @@
 //! Runner callbacks, runner rebinding (GitHub running a job on another job's runner), the
-//! reaper and retention.
+//! reaper, and finished jobs leaving with the records a prune deleted.
 
 use crate::support::*;
 use pacer_domain::*;
@@ -293,15 +293,73 @@ fn max_runtime_reaps_the_job() {
 }
 
 #[test]
-fn retention_evicts_old_finished_jobs_but_keeps_stats() {
+fn finished_jobs_stay_listed_until_a_prune_covers_them_and_stats_keep_them() {
     let mut s = Scenario::standard();
-    s.run(Command::SetRetention { days: 1 });
     s.queue(1);
     s.run(completed(1, "success", None));
+    let first_end = s.now;
+    s.advance(DAY_MS);
     s.queue(2);
-    s.advance(DAY_MS + 1);
+    s.run(completed(2, "failure", None));
+    s.queue(3);
+    s.advance(3_650 * DAY_MS);
     s.run(Command::SetHealth { component: "x".into(), ok: false, message: "tick".into() });
-    assert!(s.state.jobs.by_github_id(1).is_none());
-    assert!(s.state.jobs.by_github_id(2).is_some(), "queued jobs are never evicted");
-    assert_eq!(s.state.rollups.total(Window::last_days(s.now, 7), None).jobs, 1);
+    assert!(s.state.jobs.by_github_id(1).is_some(), "no eviction as the log advances");
+    assert_eq!(s.state.pruned_through(), 0);
+
+    let last_seq = s.state.last_seq - 3;
+    let archive = Some("a.jsonl.gz".to_owned());
+    let events = s.run(Command::RecordPrune { last_seq, through: first_end, archive: archive.clone() });
+    assert_eq!(
+        events,
+        [Event::AuditPruned(AuditPruned { first_seq: 1, last_seq, through: first_end, archive })]
+    );
+    assert!(s.state.jobs.by_github_id(1).is_none(), "finished by `through`: evicted");
+    assert!(s.state.jobs.by_github_id(2).is_some(), "finished after `through`: kept");
+    assert!(s.state.jobs.by_github_id(3).is_some(), "queued jobs are never evicted");
+    assert_eq!(s.state.pruned_through(), last_seq);
+    assert_eq!(
+        s.state.settings.last_prune,
+        Some(LogPruned {
+            first_seq: 1,
+            last_seq,
+            through: first_end,
+            archive: Some("a.jsonl.gz".into()),
+            at: s.now
+        })
+    );
+    let window = Window::custom(T0.plus_millis(-DAY_MS), s.now.plus_millis(DAY_MS));
+    assert_eq!(s.state.rollups.total(window, None).jobs, 2, "the stats keep evicted jobs");
+
+    // A later prune goes on above the last one and drops what ended by its own `through`.
+    let through = s.job(2).finished_at.expect("finished");
+    s.run(Command::RecordPrune { last_seq: last_seq + 2, through, archive: None });
+    assert!(s.state.jobs.by_github_id(2).is_none());
+    assert_eq!(
+        s.state.settings.last_prune.as_ref().map(|p| (p.first_seq, p.archive.clone())),
+        Some((last_seq + 1, None))
+    );
+    assert_eq!(s.state.anomaly_count, 0);
+}
+
+#[test]
+fn a_prune_must_name_a_record_the_log_holds_above_the_last_prune() {
+    let mut s = Scenario::standard();
+    let prune = |last_seq| Command::RecordPrune { last_seq, through: T0, archive: None };
+    let last = s.state.last_seq;
+    for (last_seq, code) in [(0, RejectionCode::Conflict), (last + 1, RejectionCode::Invalid)] {
+        let refused = s.when(prune(last_seq)).unwrap_err();
+        assert_eq!((refused.code, fields(&refused)), (code, vec!["last_seq"]), "{last_seq}");
+    }
+    s.run(prune(2));
+    let again = s.when(prune(2)).unwrap_err();
+    assert_eq!((again.code, fields(&again)), (RejectionCode::Conflict, vec!["last_seq"]));
+    let events = s.run(prune(3));
+    assert!(matches!(&events[..], [Event::AuditPruned(AuditPruned { first_seq: 3, last_seq: 3, .. })]));
+    assert_eq!(s.state.pruned_through(), 3);
+
+    // A prune the log holds against an earlier one is an anomaly and changes nothing.
+    let before = s.state.settings.clone();
+    s.fold(Event::AuditPruned(AuditPruned { first_seq: 2, last_seq: 3, through: s.now, archive: None }));
+    assert_eq!((s.state.anomaly_count, &s.state.settings), (1, &before));
 }

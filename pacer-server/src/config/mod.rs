@@ -81,6 +81,8 @@ pub struct Config {
     pub dispatcher: DispatcherConfig,
     /// Reaper.
     pub reaper: ReaperConfig,
+    /// How long what Pacer keeps is kept.
+    pub retention: RetentionConfig,
     /// Logs.
     pub logging: LoggingConfig,
 }
@@ -458,6 +460,41 @@ pub struct ReaperConfig {
 impl Default for ReaperConfig {
     fn default() -> Self {
         Self { interval_seconds: 60, orphan_grace_minutes: 10 }
+    }
+}
+
+/// `retention.*`: the defaults of the retentions the console can override
+/// ([`crate::retention::days`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days log records are kept (pruned below a verified snapshot; finished jobs leave with
+    /// them).
+    pub audit_days: u32,
+    /// Days raw webhook payloads are kept after their job finished.
+    pub webhook_days: u32,
+    /// Days a failed runner's log output is kept after it arrived.
+    pub failure_log_days: u32,
+    /// Where pruned log records are archived (gzip JSON lines) before deletion; `None`: not
+    /// archived.
+    #[serde(deserialize_with = "optional")]
+    pub archive_dir: Option<PathBuf>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { audit_days: 90, webhook_days: 7, failure_log_days: 30, archive_dir: None }
+    }
+}
+
+impl RetentionConfig {
+    /// The configured days of `kind`.
+    pub fn default_days(&self, kind: pacer_domain::RetentionKind) -> u32 {
+        match kind {
+            pacer_domain::RetentionKind::Audit => self.audit_days,
+            pacer_domain::RetentionKind::Webhook => self.webhook_days,
+            pacer_domain::RetentionKind::FailureLog => self.failure_log_days,
+        }
     }
 }
 
@@ -878,6 +915,18 @@ impl Config {
         if !(5..=3_600).contains(&self.reaper.interval_seconds) {
             err("reaper.interval_seconds", "must be between 5 and 3600");
         }
+        for kind in pacer_domain::RetentionKind::ALL {
+            if !(1..=pacer_domain::MAX_RETENTION_DAYS).contains(&self.retention.default_days(kind)) {
+                let key = format!("retention.{}_days", kind.name());
+                err(&key, "must be between 1 and 3650");
+            }
+        }
+        if let Some(dir) = &self.retention.archive_dir
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            err("retention.archive_dir", "must be a directory (created when missing)");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.logging.level).is_err() {
             err("logging.level", "must be a level (error, warn, info, debug, trace) or a filter");
         }
@@ -1037,6 +1086,37 @@ mod tests {
                 "storage.dynamodb.lease_seconds",
                 "storage.dynamodb.poll_interval_ms"
             ]
+        );
+    }
+
+    #[test]
+    fn retention_defaults_are_days_within_ten_years_and_the_archive_a_directory() {
+        let config = load("$MINIMAL", &[]).expect("valid");
+        assert_eq!(config.retention, RetentionConfig::default());
+        assert_eq!(
+            pacer_domain::RetentionKind::ALL.map(|kind| config.retention.default_days(kind)),
+            [90, 7, 30]
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let archive = dir.path().join("archive");
+        let env = [
+            ("PACER_RETENTION_AUDIT_DAYS", "365"),
+            ("PACER_RETENTION_FAILURE_LOG_DAYS", "3650"),
+            ("PACER_RETENTION_ARCHIVE_DIR", archive.to_str().expect("utf-8")),
+        ];
+        let config = load("$MINIMAL", &env).expect("valid: the directory is created when missing");
+        assert_eq!((config.retention.audit_days, config.retention.failure_log_days), (365, 3_650));
+        assert_eq!(config.retention.archive_dir, Some(archive));
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").expect("write");
+        let bad = [
+            ("PACER_RETENTION_AUDIT_DAYS", "0"),
+            ("PACER_RETENTION_WEBHOOK_DAYS", "3651"),
+            ("PACER_RETENTION_ARCHIVE_DIR", file.to_str().expect("utf-8")),
+        ];
+        assert_eq!(
+            keys(load("$MINIMAL", &bad).unwrap_err()),
+            ["retention.audit_days", "retention.webhook_days", "retention.archive_dir"]
         );
     }
 

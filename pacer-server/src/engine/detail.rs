@@ -4,8 +4,9 @@
 //! heartbeat (`POST /api/runner/heartbeat`). Heartbeats are not events: they are kept in memory
 //! and written to the vault at most once per [`PERSIST_EVERY`] per instance, so after a restart
 //! the last-seen time is at most that old, and right again with the runner's next heartbeat
-//! (every [`HEARTBEAT_INTERVAL`]). The reaper's pass prunes both, and the raw webhook payloads
-//! ([`crate::payloads`]), at most once per [`PRUNE_EVERY`].
+//! (every [`HEARTBEAT_INTERVAL`]). The reaper's pass prunes the heartbeats of ended instances at
+//! most once per [`PRUNE_EVERY`] (the raw webhook payloads go with the retention pass, see
+//! `super::prune`).
 
 use super::{CallbackError, Engine};
 use crate::github::JobStep;
@@ -165,9 +166,8 @@ impl Engine {
         steps
     }
 
-    /// The reaper's part: at most once per [`PRUNE_EVERY`], drops the raw payloads past their
-    /// retention ([`crate::payloads::RETENTION_DAYS`]) and the heartbeats of instances that
-    /// ended.
+    /// The reaper's part: at most once per [`PRUNE_EVERY`], drops the heartbeats of instances
+    /// that ended.
     pub(crate) async fn prune_job_detail(&self) {
         let now = self.app.now();
         {
@@ -176,11 +176,6 @@ impl Engine {
                 return;
             }
             *pruned_at = Some(now);
-        }
-        match crate::payloads::prune(&self.app, crate::payloads::RETENTION_DAYS).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "raw webhook payloads past their retention deleted"),
-            Err(error) => tracing::warn!(%error, "could not prune raw webhook payloads"),
         }
         // The vault first, then the state: an entry scanned belongs to a write the state holds.
         let persisted = self.app.log().vault_scan(HEARTBEAT_PREFIX);

@@ -9,6 +9,7 @@ mod config_ops;
 mod detail;
 mod dispatcher;
 pub(crate) mod lease;
+mod prune;
 pub(crate) mod reaper;
 mod redelivery;
 mod runner;
@@ -55,6 +56,9 @@ pub struct EngineSettings {
     /// The data directory (set by [`crate::start`] to the one it opens; the doctor checks its
     /// free space).
     pub data_dir: std::path::PathBuf,
+    /// The retention defaults (`retention.*`); [`crate::retention::days`] tells the days in
+    /// force.
+    pub retention: crate::config::RetentionConfig,
 }
 
 /// How many launch calls are under way, against the most allowed at once.
@@ -106,6 +110,8 @@ pub struct Engine {
     leadership: std::sync::OnceLock<Arc<lease::Leadership>>,
     /// The job detail's steps cache and runner heartbeats.
     detail: detail::Detail,
+    /// When the retention pass last ran (see `prune.rs`).
+    retention_ran_at: std::sync::Mutex<Option<pacer_domain::Timestamp>>,
 }
 
 impl Engine {
@@ -139,6 +145,7 @@ impl Engine {
             snapshotter: std::sync::Mutex::default(),
             leadership: std::sync::OnceLock::new(),
             detail: detail::Detail::default(),
+            retention_ran_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -208,7 +215,9 @@ impl Engine {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let handle = tokio::spawn(task(self.shutdown.subscribe()));
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(handle);
     }
 
     /// Runs a full reaper pass now and answers what it found (the `reconcileNow` mutation);

@@ -249,6 +249,7 @@ async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
     }
     engine.forget_refusals();
     engine.prune_job_detail().await;
+    engine.enforce_retention();
     report
 }
 

@@ -360,11 +360,18 @@ impl Engine {
         log_tail: String,
     ) -> Result<(), CallbackError> {
         let instance = self.check_callback(callback_token)?;
-        let actor = Meta::by(Actor::Runner(instance.clone()));
+        let mut meta = Meta::by(Actor::Runner(instance.clone()));
         let stage: String =
             stage.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
+        // The log goes to the vault beside the record (see `crate::failure_logs`); a report the
+        // decider refuses writes neither.
+        let job = self.app.state().instances.get(&instance).and_then(|i| i.job);
+        if let Some(job) = job {
+            meta.vault.push(crate::failure_logs::write(job, &instance, log_tail, self.app.now()));
+        }
+        let log_tail = String::new();
         self.app
-            .execute(Command::RunnerErrored { instance, stage, exit_code, line, log_tail }, actor)
+            .execute(Command::RunnerErrored { instance, stage, exit_code, line, log_tail }, meta)
             .await
             .map_err(ended)?;
         Ok(())

@@ -1,10 +1,12 @@
-//! The GraphQL API: roots merged per area (`query.rs`, `mutation.rs`,
-//! `subscription.rs`) over the API's own mirror types (`types.rs`); `POST /graphql` for queries
+//! The GraphQL API: roots merged per area (`query.rs`, `mutation.rs`, `subscription.rs`, and
+//! `inventory.rs`: the AWS account's AMIs, subnets, security groups and instance profiles for
+//! the pool editor) over the API's own mirror types (`types.rs`); `POST /graphql` for queries
 //! and mutations, the `graphql-transport-ws` WebSocket on the same path for subscriptions,
 //! GraphiQL on `GET /graphql`. Every operation needs a session unless auth is disabled; refusals
 //! come back as GraphQL errors with `extensions.code` and, for bad input, `extensions.field`.
 //! The SDL is committed as `pacer-server/schema.graphql` and a test fails when it drifts.
 
+mod inventory;
 mod mutation;
 mod query;
 pub(crate) mod scalars;
@@ -20,6 +22,7 @@ use async_graphql::{Context, ErrorExtensions, ID, PathSegment, Pos, Request, Sch
 use pacer_domain::{Rejection, RejectionCode};
 use std::sync::Arc;
 
+use inventory::InventoryQuery;
 pub(crate) use mutation::Mutation;
 pub(crate) use query::Query;
 pub use subscription::QUEUE as SUBSCRIBER_QUEUE;

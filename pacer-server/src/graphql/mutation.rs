@@ -1,7 +1,9 @@
 //! Mutations, thin: build a command (or call the engine's EC2-aware edit), record it as the
 //! signed-in user, return the view.
 
-use super::query::{ConsoleUser, PoolReversion, ReconcileReport, Settings, TokenRotation, settings};
+use super::query::{
+    ConsoleUser, GqlRetentionKind, PoolReversion, ReconcileReport, Settings, TokenRotation, settings,
+};
 use super::types::*;
 use super::{
     ErrorCode, WithField, app_error, config_error, engine, error, invalid, parse_id, principal, rejected,
@@ -430,18 +432,24 @@ impl SystemMutation {
         Ok(GitHubAppCreation { url: creation.url, manifest: creation.manifest })
     }
 
-    /// Sets how many days finished jobs stay in the jobs view (1 to 3,650, else INVALID_INPUT);
-    /// older ones leave as the log advances.
-    async fn set_retention(&self, ctx: &Context<'_>, days: i32) -> Result<Settings> {
+    /// Overrides one retention with `days` (1 to 3,650, else INVALID_INPUT on `days`), or with
+    /// `days` null goes back to its default from the configuration; recorded as
+    /// `settings.retention_set` even when the value is already in force. Answers the settings.
+    async fn set_retention(
+        &self,
+        ctx: &Context<'_>,
+        kind: GqlRetentionKind,
+        days: Option<i32>,
+    ) -> Result<Settings> {
         let engine = engine(ctx)?;
         let mut errors = Vec::new();
-        let days = natural("days", days, &mut errors);
+        let days = days.map(|days| natural("days", days, &mut errors));
         if !errors.is_empty() {
             return Err(invalid(ctx, errors));
         }
         engine
             .app
-            .execute(Command::SetRetention { days }, meta(ctx)?)
+            .execute(Command::SetRetention { kind: kind.into(), days }, meta(ctx)?)
             .await
             .map_err(|e| app_error(ctx, e))?;
         Ok(settings(engine))

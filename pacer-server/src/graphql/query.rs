@@ -8,7 +8,8 @@ use super::{ErrorCode, WithField, bounded, engine, error, parse_id, principal};
 use crate::auth::{Auth, Principal};
 use async_graphql::{Context, Enum, ID, InputObject, MergedObject, Object, Result, SimpleObject};
 use pacer_domain::{
-    Date, EventName, GroupBy, GroupKey, JobFilter, PoolId, ProjectId, State, Timestamp, Window, days_in_month,
+    Date, EventName, GroupBy, GroupKey, JobFilter, PoolId, ProjectId, RetentionKind, State, Timestamp,
+    Window, days_in_month,
 };
 use pacer_store::AuditQuery;
 use std::collections::HashSet;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 /// is a GraphQL error with `extensions.code` (INVALID_INPUT, with the argument in
 /// `extensions.field`; NOT_FOUND; UNAVAILABLE).
 #[derive(MergedObject, Default)]
-pub struct Query(JobsQuery, StatsQuery, AuditLogQuery, ConfigQuery, SystemQuery);
+pub struct Query(JobsQuery, StatsQuery, AuditLogQuery, ConfigQuery, SystemQuery, super::InventoryQuery);
 
 /// Rows a page holds at most.
 const MAX_PAGE: i32 = 500;
@@ -80,9 +81,9 @@ pub(super) struct JobsQuery;
 
 #[Object]
 impl JobsQuery {
-    /// Retained jobs (finished ones stay `retentionDays`), newest first, filtered: `first` per page
-    /// (1 to 500), from after `after`, a previous `endCursor`. INVALID_INPUT for another `first`,
-    /// a bad cursor or a non-numeric id in the filter.
+    /// Retained jobs (finished ones stay until the audit retention prunes their records), newest
+    /// first, filtered: `first` per page (1 to 500), from after `after`, a previous `endCursor`.
+    /// INVALID_INPUT for another `first`, a bad cursor or a non-numeric id in the filter.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn jobs(
         &self,
@@ -1047,11 +1048,78 @@ pub(super) struct Health {
     pub components: Vec<HealthComponent>,
 }
 
+/// What a retention removes once it is old enough.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "RetentionKind")]
+pub(super) enum GqlRetentionKind {
+    /// Log records older than this are deleted from the log below a verified snapshot (archived
+    /// first with `retention.archive_dir`); finished jobs leave the jobs view with their records.
+    Audit,
+    /// Raw webhook payloads kept for the job detail are deleted this many days after their job
+    /// finished.
+    Webhook,
+    /// The log output a failed runner sent (the job detail's failure log) is deleted this many
+    /// days after it arrived.
+    FailureLog,
+}
+
+impl From<RetentionKind> for GqlRetentionKind {
+    fn from(kind: RetentionKind) -> Self {
+        match kind {
+            RetentionKind::Audit => Self::Audit,
+            RetentionKind::Webhook => Self::Webhook,
+            RetentionKind::FailureLog => Self::FailureLog,
+        }
+    }
+}
+
+impl From<GqlRetentionKind> for RetentionKind {
+    fn from(kind: GqlRetentionKind) -> Self {
+        match kind {
+            GqlRetentionKind::Audit => Self::Audit,
+            GqlRetentionKind::Webhook => Self::Webhook,
+            GqlRetentionKind::FailureLog => Self::FailureLog,
+        }
+    }
+}
+
+/// One retention: the days in force, from the configuration or overridden in the console.
+#[derive(SimpleObject)]
+pub(super) struct RetentionSetting {
+    /// What it removes.
+    pub kind: GqlRetentionKind,
+    /// The days in force: the override, else the default.
+    pub days: i32,
+    /// The configuration's default (`retention.audit_days`, `retention.webhook_days`,
+    /// `retention.failure_log_days`).
+    pub default_days: i32,
+    /// Whether `setRetention` overrode the default.
+    pub overridden: bool,
+}
+
+/// The log's last prune (`audit.pruned`).
+#[derive(SimpleObject)]
+pub(super) struct LogPrune {
+    /// The first deleted record's seq.
+    pub first_seq: BigInt,
+    /// The last deleted record's seq.
+    pub last_seq: BigInt,
+    /// When the last deleted record was recorded.
+    pub through: DateTime,
+    /// When the prune was recorded.
+    pub at: DateTime,
+    /// The archive file the records were written to before deletion (in
+    /// `retention.archive_dir`); null when not archived.
+    pub archive: Option<String>,
+}
+
 /// Settings changed from the console, and the URL instances use.
 #[derive(SimpleObject)]
 pub(super) struct Settings {
-    /// Days a finished job stays in the jobs view, 1 to 3,650; default 90.
-    pub retention_days: i32,
+    /// Every retention, audit, webhook and failure log in this order.
+    pub retention: Vec<RetentionSetting>,
+    /// The log's last prune; null before the first.
+    pub last_prune: Option<LogPrune>,
     /// A short fingerprint of the current bootstrap token, to tell tokens apart (never the token).
     pub bootstrap_token_fingerprint: Option<String>,
     /// Until when the previous bootstrap token is still accepted after a rotation; null before
@@ -1292,8 +1360,26 @@ pub(super) struct AuthInfo {
 
 pub(crate) fn settings(engine: &crate::engine::Engine) -> Settings {
     let state = engine.app.state();
+    let days = |days: u32| i32::try_from(days).unwrap_or(i32::MAX);
+    let retention = RetentionKind::ALL
+        .into_iter()
+        .map(|kind| RetentionSetting {
+            kind: kind.into(),
+            days: days(crate::retention::days(&state, &engine.settings.retention, kind)),
+            default_days: days(engine.settings.retention.default_days(kind)),
+            overridden: state.settings.retention.get(kind).is_some(),
+        })
+        .collect();
+    let last_prune = state.settings.last_prune.as_ref().map(|p| LogPrune {
+        first_seq: p.first_seq.into(),
+        last_seq: p.last_seq.into(),
+        through: p.through.into(),
+        at: p.at.into(),
+        archive: p.archive.clone(),
+    });
     Settings {
-        retention_days: i32::try_from(state.settings.retention_days).unwrap_or(i32::MAX),
+        retention,
+        last_prune,
         bootstrap_token_fingerprint: Some(
             state
                 .settings

@@ -1,7 +1,7 @@
 //! One line per event for the audit table and job timelines; the full payload is always
 //! available next to it.
 
-use pacer_domain::Event;
+use pacer_domain::{Event, RetentionKind};
 
 /// A one-line description of `event`.
 pub(crate) fn summary(event: &Event) -> String {
@@ -117,6 +117,29 @@ pub(crate) fn summary(event: &Event) -> String {
             format!("refused {}'s bootstrap token for {} ({})", e.pool, e.instance, e.reason.as_str())
         }
         Event::SettingsRetentionChanged(e) => format!("retention set to {} days", e.days),
+        Event::SettingsRetentionSet(e) => {
+            let kind = match e.kind {
+                RetentionKind::Audit => "audit",
+                RetentionKind::Webhook => "raw webhook",
+                RetentionKind::FailureLog => "failure log",
+            };
+            match e.days {
+                Some(1) => format!("{kind} retention set to 1 day"),
+                Some(days) => format!("{kind} retention set to {} days", thousands(u64::from(days))),
+                None => format!("{kind} retention back to the default"),
+            }
+        }
+        Event::AuditPruned(e) => {
+            let records = if e.first_seq == e.last_seq {
+                format!("log record {} pruned", thousands(e.first_seq))
+            } else {
+                format!("log records {}–{} pruned", thousands(e.first_seq), thousands(e.last_seq))
+            };
+            match &e.archive {
+                Some(archive) => format!("{records} (through {}), archived to {archive}", e.through),
+                None => format!("{records} (through {})", e.through),
+            }
+        }
         Event::GithubAppCreated(e) => {
             format!("GitHub App {} (id {}) created for {}", e.slug, e.app_id, e.owner)
         }
@@ -142,6 +165,19 @@ pub(crate) fn summary(event: &Event) -> String {
     }
 }
 
+/// `n` with a comma between thousands (`5,000`).
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// The event's payload as JSON (without the variant wrapper).
 pub(crate) fn payload(event: &Event) -> serde_json::Value {
     match serde_json::to_value(event) {
@@ -150,5 +186,33 @@ pub(crate) fn payload(event: &Event) -> serde_json::Value {
         }
         Ok(other) => other,
         Err(_) => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_domain::{AuditPruned, SettingsRetentionSet, Timestamp};
+
+    #[test]
+    fn retention_changes_and_prunes_read_as_sentences() {
+        let set = |kind, days| summary(&Event::SettingsRetentionSet(SettingsRetentionSet { kind, days }));
+        assert_eq!(set(RetentionKind::Audit, Some(30)), "audit retention set to 30 days");
+        assert_eq!(set(RetentionKind::Audit, Some(3_650)), "audit retention set to 3,650 days");
+        assert_eq!(set(RetentionKind::Webhook, Some(1)), "raw webhook retention set to 1 day");
+        assert_eq!(set(RetentionKind::FailureLog, None), "failure log retention back to the default");
+        let pruned = |first_seq, last_seq, archive: Option<&str>| {
+            let through = Timestamp(1_790_000_000_000);
+            let archive = archive.map(str::to_owned);
+            summary(&Event::AuditPruned(AuditPruned { first_seq, last_seq, through, archive }))
+        };
+        assert_eq!(
+            pruned(1, 5_000, Some("pacer-log-1-5000.jsonl.gz")),
+            "log records 1–5,000 pruned (through 2026-09-21T14:13:20.000Z), archived to pacer-log-1-5000.jsonl.gz"
+        );
+        assert_eq!(
+            pruned(1_234_567, 1_234_567, None),
+            "log record 1,234,567 pruned (through 2026-09-21T14:13:20.000Z)"
+        );
     }
 }

@@ -286,8 +286,12 @@ pub(crate) struct PoolView {
     /// Launch on the spot market (one-time requests, terminated on interruption); false =
     /// on-demand.
     pub spot: bool,
-    /// Spot pools only: after a job's first spot capacity failure, retry it on-demand.
+    /// Spot pools only: after a job's first spot capacity failure, retry it on-demand at once.
     pub on_demand_fallback: bool,
+    /// After such a fallback the pool cools down: until then its jobs launch on-demand straight
+    /// away (10 minutes after the fallback), and spot is tried again after. Null when no
+    /// cool-down was recorded since the log's last record (compare with the time now).
+    pub spot_cooldown_until: Option<DateTime>,
     /// How EC2 is asked for an instance.
     pub spawn_method: GqlSpawnMethod,
     /// How CreateFleet chooses among instance types × subnets; COST for RUN_INSTANCES pools
@@ -342,6 +346,11 @@ impl PoolView {
             cap: int(spec.cap),
             spot: spec.spot,
             on_demand_fallback: spec.on_demand_fallback,
+            spot_cooldown_until: state
+                .spot_cooldowns
+                .get(&pool.id)
+                .filter(|until| **until > state.last_at)
+                .map(|until| (*until).into()),
             spawn_method: spec.spawn_method.into(),
             allocation_strategy: spec.allocation_strategy.into(),
             extra_labels: spec.extra_labels.clone(),
@@ -664,7 +673,7 @@ pub(crate) struct JobFailure {
     /// What went wrong in one line, e.g. AWS's error or `ran longer than 60 minutes`.
     pub message: String,
     /// The end of the runner's log (at most 64 KiB) from its last error report; null when it sent
-    /// none.
+    /// none, and once deleted after the failure-log retention (`retention.failure_log_days`).
     pub log_tail: Option<String>,
 }
 
@@ -985,9 +994,18 @@ impl JobView {
     async fn failure(&self, ctx: &Context<'_>) -> Result<Option<JobFailure>> {
         let Some(seq) = self.failure_seq else { return Ok(None) };
         let history = self.history(ctx).await?;
-        let log_tail = history.iter().rev().find_map(|r| match &r.event {
-            Event::RunnerErrored(e) => Some(e.log_tail.clone()),
-            _ => None,
+        let engine = ctx.data::<Arc<Engine>>()?;
+        let log = engine.app.log().clone();
+        let job = self.job;
+        let kept = tokio::task::spawn_blocking(move || crate::failure_logs::of_job(log.as_ref(), job))
+            .await
+            .map_err(|e| error(ErrorCode::Unavailable, e.to_string()))?;
+        // Records of earlier versions hold the tail themselves.
+        let log_tail = kept.or_else(|| {
+            history.iter().rev().find_map(|r| match &r.event {
+                Event::RunnerErrored(e) if !e.log_tail.is_empty() => Some(e.log_tail.clone()),
+                _ => None,
+            })
         });
         Ok(history.iter().find(|r| r.seq == seq).and_then(|r| match &r.event {
             Event::JobFailed(f) => Some(JobFailure {

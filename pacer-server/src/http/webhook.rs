@@ -273,6 +273,7 @@ async fn handle(
         keys,
         fence: None,
         raw_payload,
+        vault: Vec::new(),
     };
     // The decider checks the delivery key atomically with the append; a known delivery comes
     // back as a duplicate and is recorded as one (no lookup here: most deliveries are new).

@@ -796,7 +796,8 @@ async function auditFilters(page) {
   ok("a target that matches nothing lists nothing; clearing shows everything");
 }
 
-/** Settings: the masked token and its rotation, reported per pool; "Reconcile now" on Jobs. */
+/** Settings: the masked token and its rotation, reported per pool; "Reconcile now" on Jobs; the
+ * retentions overridden and set back to their defaults; the themes. */
 async function operatorActions(page) {
   await navigate(page, "settings");
   const masked = await text(await visible(page, "token-masked", "the masked bootstrap token"));
@@ -822,14 +823,45 @@ async function operatorActions(page) {
   }
   ok(`reconcile now: ${report}`);
 
-  // Retention saved is told by a toast, which goes by itself.
+  // Three retentions, each at its configured default; the audit one overridden (told by a
+  // toast, which goes by itself, and an "overridden" badge), then back to its default.
   await navigate(page, "settings");
-  await page.locator(tid("retention-days")).fill("45");
-  await page.locator(tid("retention-save")).click();
+  const rows = await page.locator(tid("retention-card")).locator('[data-testid$="-row"]').allTextContents();
+  const titles = rows.map((row) => row.match(/^(Audit log|Raw webhooks|Failure logs)/)?.[1]);
+  if (titles.join("|") !== "Audit log|Raw webhooks|Failure logs") fail(`retention rows: ${rows}`);
+  for (const [id, days] of [["audit", "90"], ["webhook", "7"], ["failure-log", "30"]]) {
+    if ((await page.locator(tid(`retention-${id}`)).inputValue()) !== days) fail(`${id} retention is not ${days}`);
+    if ((await text(page.locator(tid(`hint-retention-${id}`)))).indexOf(`default ${days} days`) !== 0) fail(`${id}: no default shown`);
+    if ((await page.locator(tid(`retention-${id}-overridden`)).count()) !== 0) fail(`${id} shows as overridden`);
+    if ((await page.locator(tid(`retention-${id}-default`)).count()) !== 0) fail(`${id} offers its default`);
+  }
+  const removes = await text(page.locator(tid("field-retention-audit")).locator("label"));
+  if (!removes.startsWith("Log records older than this are deleted")) fail(`the audit retention says: ${removes}`);
+  const neverPruned = await text(page.locator(tid("last-prune")));
+  if (neverPruned !== "The log has never been pruned.") fail(`last prune: ${neverPruned}`);
+  await page.locator(tid("retention-audit")).fill("0");
+  await visible(page, "error-retention-audit", "the inline error of 0 days");
+  if (!(await page.locator(tid("retention-audit-save")).isDisabled())) fail("0 days can be saved");
+  await page.locator(tid("retention-audit")).fill("45");
+  await page.locator(tid("retention-audit-save")).click();
   const toast = await text(await visible(page, "retention-saved", "the retention toast"));
-  if (toast !== "Retention saved: 45 days.") fail(`the toast says ${toast}`);
+  if (toast !== "Audit log retention saved: 45 days.") fail(`the toast says ${toast}`);
+  await visible(page, "retention-audit-overridden", "the overridden badge");
+  await visible(page, "retention-audit-default", "the Use default button");
+  if ((await page.locator(tid("retention-webhook-overridden")).count()) !== 0) fail("the webhook retention shows as overridden");
   await gone(page, "retention-saved", "the toast, after a few seconds");
-  ok(`a toast told "${toast}" and went away`);
+  await page.screenshot({ path: path.join(shots, "settings-retention.png"), fullPage: true });
+  ok(`a toast told "${toast}" and went away; the audit retention shows as overridden`);
+  await page.reload();
+  await visible(page, "retention-audit-overridden", "the overridden badge after a reload");
+  if ((await page.locator(tid("retention-audit")).inputValue()) !== "45") fail("the override was lost on reload");
+  await page.locator(tid("retention-audit-default")).click();
+  const back = await text(await visible(page, "retention-saved", "the retention toast"));
+  if (back !== "Audit log retention back to the default: 90 days.") fail(`the toast says ${back}`);
+  await gone(page, "retention-audit-overridden", "the overridden badge, back at the default");
+  await gone(page, "retention-audit-default", "the Use default button, back at the default");
+  if ((await page.locator(tid("retention-audit")).inputValue()) !== "90") fail("the default is not shown again");
+  ok(`"${back}": the badge and the button went away`);
 
   // Themes: the system's by default; the toggle picks light, then dark, and it sticks.
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -882,6 +914,55 @@ async function projectScope(page) {
   ok(`scoped to ${name}: pools, jobs and overview narrowed, kept across a reload, and back to all`);
 }
 
+/** The pool editor's pickers over the demo's simulated account: subnets, security groups, AMIs. */
+async function poolPickers(page) {
+  const SUBNET = "subnet-0bb1c79de3e1a2b3c";
+  const AMI = "ami-0a8e7c5f3b2d1e4f6";
+  await navigate(page, "pools");
+  await visible(page, "pool-row", "the seeded pools");
+  await page.locator(tid("pool-new")).click();
+  const editor = await visible(page, "pool-editor");
+  await editor.locator(tid("input-subnet_ids")).fill("");
+  await editor.locator(tid("pick-subnets")).click();
+  const subnet = await visible(page, `pick-option-${SUBNET}`, `subnet ${SUBNET} in the list`);
+  const shown = await text(subnet);
+  if (!/us-east-1[abc]/.test(shown) || !shown.includes("vpc-0a1b2c3d4e5f60718") || !shown.includes("10.20.1.0/24")) {
+    fail(`the subnet's option reads ${shown}`);
+  }
+  await subnet.click();
+  await until("the subnet in the input", async () => (await editor.locator(tid("input-subnet_ids")).inputValue()) === SUBNET);
+  if ((await subnet.getAttribute("aria-selected")) !== "true") fail("the chosen subnet is not marked");
+  ok(`browsed the subnets and picked ${SUBNET}: ${shown.replace(/\s+/g, " ")}`);
+
+  // Security groups follow the chosen subnet's VPC: the other VPC's default group is not offered.
+  await editor.locator(tid("pick-security-groups")).click();
+  const note = await text(await visible(page, "pick-security-groups-note", "which VPC the groups are of"));
+  if (!note.includes("vpc-0a1b2c3d4e5f60718")) fail(`the security groups' note reads ${note}`);
+  await visible(page, "pick-option-sg-0a1b2c3d4e5f67890", "the runners' security group");
+  if ((await page.locator(tid("pick-option-sg-0e9d8c7b6a5f4e3d2")).count()) !== 0) fail("another VPC's group is offered");
+  await page.locator(tid("pick-option-sg-0a1b2c3d4e5f67890")).click();
+  await until("the group in the input", async () => (await editor.locator(tid("input-security_group_ids")).inputValue()) === "sg-0a1b2c3d4e5f67890");
+  ok(`security groups ${note}; picked sg-0a1b2c3d4e5f67890`);
+
+  await editor.locator(tid("pick-ami")).click();
+  await visible(page, "pick-option-ami-0c55b159cbfafe1f0", "the demo's AMI in the list");
+  await editor.locator(tid("pick-ami-search")).fill("arm64");
+  await until("only arm64 AMIs", async () => {
+    const names = await page.locator(`${tid("pick-ami-list")} [data-testid^="pick-option-"]`).allTextContents();
+    return names.length > 0 && names.every((n) => n.includes("arm64"));
+  });
+  const ami = await visible(page, `pick-option-${AMI}`, `AMI ${AMI}`);
+  const amiText = (await text(ami)).replace(/\s+/g, " ");
+  await page.screenshot({ path: path.join(shots, "pool-pickers.png"), fullPage: true });
+  await ami.click();
+  await gone(page, "pick-ami-list", "the AMI list once one is picked");
+  const picked = await editor.locator(tid("input-ami_id")).inputValue();
+  if (picked !== AMI) fail(`the AMI input holds ${picked}`);
+  ok(`searched the AMIs by name and picked ${amiText}`);
+  await page.locator(tid("pool-editor-close")).click();
+  await gone(page, "pool-editor", "the editor, closed without saving");
+}
+
 const SCENARIOS = [
   ["sign-in", signIn],
   ["every-page", everyPage],
@@ -891,6 +972,7 @@ const SCENARIOS = [
   ["job-details", jobDetails],
   ["job-steps-heartbeat", jobSteps],
   ["config-forms", configForms],
+  ["pool-pickers", poolPickers],
   ["status-filter", filterJobs],
   ["live-updates", live],
   ["backup", backup],

@@ -85,6 +85,7 @@ impl Api {
             retry_policy: pacer_domain::RetryPolicy::default(),
             public_key_pin: None,
             data_dir: std::path::PathBuf::new(),
+            retention: pacer_server::RetentionConfig::default(),
         };
         let auth = Arc::new(Auth::new(false, "admin@pacer.local".into(), 12, false, None));
         let github_app = std::sync::Arc::new(pacer_server::AppSetup::configured(Secret::new(SECRET)));
@@ -395,10 +396,12 @@ async fn every_query_answers_the_console() {
     assert_eq!(config["repos"][0]["projectName"], "platform");
 
     let system = api
-        .ok("{ health { ok components { name ok message } } settings { retentionDays publicUrl bootstrapTokenFingerprint } me { email method } authInfo { disabled localEnabled oidcEnabled signedIn } }", json!({}))
+        .ok("{ health { ok components { name ok message } } settings { retention { kind days } lastPrune { lastSeq } publicUrl bootstrapTokenFingerprint } me { email method } authInfo { disabled localEnabled oidcEnabled signedIn } }", json!({}))
         .await;
     assert!(system["health"]["components"].is_array());
     assert!(system["settings"]["publicUrl"].as_str().is_some_and(|u| u.starts_with("http://127.0.0.1:")));
+    assert_eq!(system["settings"]["retention"][0], json!({"kind": "AUDIT", "days": 90}));
+    assert_eq!(system["settings"]["lastPrune"], Value::Null, "never pruned");
     assert_eq!(system["me"], json!({"email": USER, "method": "local"}));
     assert_eq!(
         system["authInfo"],
@@ -606,8 +609,10 @@ async fn every_mutation_changes_config_as_the_user() {
         true
     );
 
-    let settings = api.ok("mutation { setRetention(days: 14) { retentionDays } }", json!({})).await;
-    assert_eq!(settings["setRetention"]["retentionDays"], 14);
+    let settings = api
+        .ok("mutation { setRetention(kind: WEBHOOK, days: 14) { retention { kind days } } }", json!({}))
+        .await;
+    assert_eq!(settings["setRetention"]["retention"][1], json!({"kind": "WEBHOOK", "days": 14}));
     let before = api
         .ok(
             "{ settings { bootstrapTokenFingerprint bootstrapTokenMasked bootstrapTokenRotatedAt } }",
@@ -706,6 +711,83 @@ async fn every_mutation_changes_config_as_the_user() {
         }
     }
     assert_eq!(api.ok("mutation { logout }", json!({})).await["logout"], true);
+    api.running.shutdown().await;
+}
+
+/// The retention fields of `settings`.
+const RETENTION: &str = "retention { kind days defaultDays overridden } lastPrune { firstSeq }";
+
+/// `setRetention(kind, days)` as the user; the answer's retention.
+async fn set_retention(api: &Api, kind: &str, days: Value) -> Value {
+    let query = format!(
+        "mutation($k: RetentionKind!, $d: Int) {{ setRetention(kind: $k, days: $d) {{ {RETENTION} }} }}"
+    );
+    api.ok(&query, json!({"k": kind, "d": days})).await["setRetention"]["retention"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_overridden_per_kind_set_back_to_its_default_and_audited() {
+    let api = Api::start().await;
+    let read = || async {
+        api.ok(&format!("{{ settings {{ {RETENTION} }} }}"), json!({})).await["settings"].clone()
+    };
+    let setting = |kind: &str, days: i64, default_days: i64, overridden: bool| json!({"kind": kind, "days": days, "defaultDays": default_days, "overridden": overridden});
+    let defaults = json!([
+        setting("AUDIT", 90, 90, false),
+        setting("WEBHOOK", 7, 7, false),
+        setting("FAILURE_LOG", 30, 30, false)
+    ]);
+    let initial = read().await;
+    assert_eq!(initial["retention"], defaults, "the configuration's defaults, in this order");
+    assert_eq!(initial["lastPrune"], Value::Null);
+
+    let answered = set_retention(&api, "AUDIT", json!(30)).await;
+    assert_eq!(answered[0], setting("AUDIT", 30, 90, true));
+    set_retention(&api, "FAILURE_LOG", json!(3_650)).await;
+    let overridden = json!([
+        setting("AUDIT", 30, 90, true),
+        setting("WEBHOOK", 7, 7, false),
+        setting("FAILURE_LOG", 3_650, 30, true)
+    ]);
+    assert_eq!(read().await["retention"], overridden, "read back");
+
+    for days in [json!(0), json!(3_651), json!(-5)] {
+        let answer = api
+            .run(
+                "mutation($d: Int) { setRetention(kind: WEBHOOK, days: $d) { retention { days } } }",
+                json!({"d": days}),
+            )
+            .await;
+        assert_eq!(answer.rejected(), ("INVALID_INPUT".to_owned(), Some("days".to_owned())), "{days}");
+    }
+    assert_eq!(read().await["retention"], overridden, "a refused value changes nothing");
+
+    let answered = set_retention(&api, "AUDIT", Value::Null).await;
+    assert_eq!(answered[0], setting("AUDIT", 90, 90, false), "back to the default");
+    set_retention(&api, "FAILURE_LOG", Value::Null).await;
+    assert_eq!(read().await["retention"], defaults);
+
+    let audit = api
+        .ok(
+            "{ audit(filter: {action: \"settings.retention_set\"}, first: 10) { entries { actor summary payload } } }",
+            json!({}),
+        )
+        .await;
+    let entries = audit["audit"]["entries"].as_array().expect("entries");
+    assert!(entries.iter().all(|e| e["actor"] == USER), "{audit}");
+    let mut summaries: Vec<&str> = entries.iter().filter_map(|e| e["summary"].as_str()).collect();
+    summaries.sort_unstable();
+    assert_eq!(
+        summaries,
+        [
+            "audit retention back to the default",
+            "audit retention set to 30 days",
+            "failure log retention back to the default",
+            "failure log retention set to 3,650 days",
+        ],
+        "each change once; no refused one"
+    );
+    assert!(entries.iter().any(|e| e["payload"] == json!({"kind": "Audit", "days": null})), "{audit}");
     api.running.shutdown().await;
 }
 
@@ -840,7 +922,14 @@ async fn rejections_carry_a_code_and_a_field_and_change_nothing() {
         ("unbind unknown", "mutation { unbindRepo(fullName: \"octo/none\") }", json!({}), "NOT_FOUND", None),
         (
             "retention negative",
-            "mutation { setRetention(days: -1) { retentionDays } }",
+            "mutation { setRetention(kind: AUDIT, days: -1) { retention { days } } }",
+            json!({}),
+            "INVALID_INPUT",
+            Some("days"),
+        ),
+        (
+            "retention past ten years",
+            "mutation { setRetention(kind: FAILURE_LOG, days: 3651) { retention { days } } }",
             json!({}),
             "INVALID_INPUT",
             Some("days"),

@@ -194,6 +194,7 @@ async fn running_with_session(dir: &Path) -> (Running, String) {
         retry_policy: pacer_domain::RetryPolicy::default(),
         public_key_pin: None,
         data_dir: std::path::PathBuf::new(),
+        retention: pacer_server::RetentionConfig::default(),
     };
     let auth = Arc::new(Auth::new(false, "admin@pacer.local".into(), 12, false, None));
     let options = ServerOptions {

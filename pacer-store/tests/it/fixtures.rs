@@ -320,5 +320,15 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             completed_at: None,
             sender_type: if s.flag { "Bot".into() } else { text() },
         }),
+        EventName::SettingsRetentionSet => Event::SettingsRetentionSet(SettingsRetentionSet {
+            kind: RetentionKind::ALL[s.small as usize % RetentionKind::ALL.len()],
+            days: s.flag.then_some(s.small),
+        }),
+        EventName::AuditPruned => Event::AuditPruned(AuditPruned {
+            first_seq: u64::from(s.small),
+            last_seq: s.number,
+            through: Timestamp(s.number as i64),
+            archive: s.flag.then(|| format!("{}.jsonl.gz", s.text)),
+        }),
     }
 }

@@ -9,6 +9,7 @@ mod dynamo;
 mod fixtures;
 mod moto;
 mod peer;
+mod prune;
 mod snapshot;
 #[path = "../../examples/synthetic/mod.rs"]
 mod synthetic;

@@ -11,6 +11,7 @@ mod jobs;
 mod login;
 mod not_found;
 mod overview;
+mod picker;
 mod pools;
 mod projects;
 mod reconcile;

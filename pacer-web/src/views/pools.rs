@@ -1,11 +1,13 @@
 //! Pools: one row per materialised launch template with runs-on (shows and copies the
 //! `runs-on:` line), copy, edit and delete; the default badge and disabled state; the editor
 //! with inline validation by `PoolSpec::validate` and the server's field errors (AWS checks
-//! included) next to their fields; saving reports the new launch template version.
+//! included) next to their fields, and pickers of the account's AMIs, subnets, security groups
+//! and instance profiles beside those inputs; saving reports the new launch template version.
 
 use super::config_page::{RemovalText, run_removal, use_config_page};
+use super::picker::{BrowseButton, PickKind, PickerPanel, use_inventory};
 use super::scope::use_scope;
-use super::util::{copy_to_clipboard, use_title};
+use super::util::{copy_to_clipboard, use_now, use_title};
 use crate::api::ops::config::{self as ops, Pool, ProjectRef};
 use crate::api::{self, ApiError};
 use crate::components::{Badge, CheckField, Field, Loading, Modal, Notice, RowActions};
@@ -24,6 +26,13 @@ pub(crate) fn saved_message(pool: &Pool, verb: &str) -> String {
     }
 }
 
+/// Until when (UTC, to the minute) a spot pool that fell back launches on-demand, if still
+/// at `now_ms`.
+fn cooling_until(pool: &Pool, now_ms: i64) -> Option<String> {
+    let until = pool.spot_cooldown_until.as_ref().and_then(|t| format::parse_instant(&t.0))?;
+    (until.millis() > now_ms).then(|| format::instant(until)[11..16].to_owned())
+}
+
 /// The launch template cell.
 fn template_text(pool: &Pool) -> String {
     match (&pool.launch_template_id, pool.launch_template_version) {
@@ -37,6 +46,7 @@ fn template_text(pool: &Pool) -> String {
 #[component]
 pub(crate) fn Pools() -> Element {
     use_title("Pools");
+    let now = use_now(30_000);
     let mut data = use_resource(|| async { api::run(ops::pools()).await });
     let scope = use_scope();
     let page = use_config_page::<Pool>("pool-saved");
@@ -88,6 +98,10 @@ pub(crate) fn Pools() -> Element {
                                         if p.on_demand_fallback { "spot → on-demand" } else { "spot" }
                                     } else {
                                         "on-demand"
+                                    }
+                                    if let Some(until) = cooling_until(&p, now()) {
+                                        " "
+                                        Badge { text: format!("on-demand until {until}"), tone: "tone-amber", testid: "spot-cooldown" }
                                     }
                                 }
                                 td { class: "mono", "data-testid": "pool-template", "{template_text(&p)}" }
@@ -266,6 +280,31 @@ fn PoolEditor(
     let (shown, general) = form.errors();
     let errs = |key: &str| errors_for(key, &shown);
     let mut edit = move |field: &'static str, apply: Box<dyn FnOnce(&mut PoolForm)>| form.edit(field, apply);
+    let inventory = use_inventory();
+    let mut picking = use_signal(|| None::<PickKind>);
+    let mut browse = move |kind: PickKind| {
+        if picking() == Some(kind) {
+            picking.set(None);
+        } else {
+            inventory.ensure(kind);
+            picking.set(Some(kind));
+        }
+    };
+    let mut pick = move |kind: PickKind, value: String| {
+        match kind {
+            PickKind::Ami => edit("ami_id", Box::new(move |f| f.ami_id = value)),
+            PickKind::Subnets => edit("subnet_ids", Box::new(move |f| f.subnet_ids = value)),
+            PickKind::SecurityGroups => {
+                edit("security_group_ids", Box::new(move |f| f.security_group_ids = value))
+            }
+            PickKind::InstanceProfile => {
+                edit("iam_instance_profile", Box::new(move |f| f.iam_instance_profile = value))
+            }
+        }
+        if !kind.is_list() {
+            picking.set(None);
+        }
+    };
 
     let save_id = id.clone();
     let save = move |e: FormEvent| {
@@ -325,8 +364,11 @@ fn PoolEditor(
                 div { class: "runs-on-preview", "data-testid": "runs-on-preview", code { "{preview}" } }
                 div { class: "row",
                     Field { name: "ami_id", label: "AMI", errors: errs("ami_id"),
-                        input { id: "input-ami_id", "data-testid": "input-ami_id", placeholder: "ami-0123456789abcdef0", value: "{f.ami_id}",
-                            oninput: move |e| edit("ami_id", Box::new(move |f| f.ami_id = e.value())) }
+                        div { class: "with-picker",
+                            input { id: "input-ami_id", "data-testid": "input-ami_id", placeholder: "ami-0123456789abcdef0", value: "{f.ami_id}",
+                                oninput: move |e| edit("ami_id", Box::new(move |f| f.ami_id = e.value())) }
+                            BrowseButton { kind: PickKind::Ami, open: picking() == Some(PickKind::Ami), on_toggle: move |_| browse(PickKind::Ami) }
+                        }
                     }
                     Field { name: "instance_types", label: "Instance types", errors: errs("instance_types"),
                         hint: "comma separated, in order (the order counts with allocation = priority)",
@@ -335,21 +377,44 @@ fn PoolEditor(
                             oninput: move |e| edit("instance_types", Box::new(move |f| f.instance_types = e.value())) }
                     }
                 }
+                if picking() == Some(PickKind::Ami) {
+                    PickerPanel { kind: PickKind::Ami, inventory, value: f.ami_id.clone(), subnet_ids: f.subnet_ids.clone(),
+                        on_pick: move |value| pick(PickKind::Ami, value), on_close: move |_| picking.set(None) }
+                }
                 div { class: "row",
                     Field { name: "subnet_ids", label: "Subnets", errors: errs("subnet_ids"),
                         hint: "comma separated; run_instances uses the first only",
-                        input { id: "input-subnet_ids", "data-testid": "input-subnet_ids", value: "{f.subnet_ids}",
-                            oninput: move |e| edit("subnet_ids", Box::new(move |f| f.subnet_ids = e.value())) }
+                        div { class: "with-picker",
+                            input { id: "input-subnet_ids", "data-testid": "input-subnet_ids", value: "{f.subnet_ids}",
+                                oninput: move |e| edit("subnet_ids", Box::new(move |f| f.subnet_ids = e.value())) }
+                            BrowseButton { kind: PickKind::Subnets, open: picking() == Some(PickKind::Subnets), on_toggle: move |_| browse(PickKind::Subnets) }
+                        }
                     }
                     Field { name: "security_group_ids", label: "Security groups", errors: errs("security_group_ids"),
-                        input { id: "input-security_group_ids", "data-testid": "input-security_group_ids", value: "{f.security_group_ids}",
-                            oninput: move |e| edit("security_group_ids", Box::new(move |f| f.security_group_ids = e.value())) }
+                        div { class: "with-picker",
+                            input { id: "input-security_group_ids", "data-testid": "input-security_group_ids", value: "{f.security_group_ids}",
+                                oninput: move |e| edit("security_group_ids", Box::new(move |f| f.security_group_ids = e.value())) }
+                            BrowseButton { kind: PickKind::SecurityGroups, open: picking() == Some(PickKind::SecurityGroups), on_toggle: move |_| browse(PickKind::SecurityGroups) }
+                        }
                     }
                     Field { name: "iam_instance_profile", label: "IAM instance profile", errors: errs("iam_instance_profile"),
                         hint: "optional; name or ARN",
-                        input { id: "input-iam_instance_profile", "data-testid": "input-iam_instance_profile", value: "{f.iam_instance_profile}",
-                            oninput: move |e| edit("iam_instance_profile", Box::new(move |f| f.iam_instance_profile = e.value())) }
+                        div { class: "with-picker",
+                            input { id: "input-iam_instance_profile", "data-testid": "input-iam_instance_profile", value: "{f.iam_instance_profile}",
+                                oninput: move |e| edit("iam_instance_profile", Box::new(move |f| f.iam_instance_profile = e.value())) }
+                            BrowseButton { kind: PickKind::InstanceProfile, open: picking() == Some(PickKind::InstanceProfile), on_toggle: move |_| browse(PickKind::InstanceProfile) }
+                        }
                     }
+                }
+                if let Some(kind) = picking().filter(|k| *k != PickKind::Ami) {
+                    PickerPanel { kind, inventory,
+                        value: match kind {
+                            PickKind::Subnets => f.subnet_ids.clone(),
+                            PickKind::SecurityGroups => f.security_group_ids.clone(),
+                            _ => f.iam_instance_profile.clone(),
+                        },
+                        subnet_ids: f.subnet_ids.clone(),
+                        on_pick: move |value| pick(kind, value), on_close: move |_| picking.set(None) }
                 }
                 div { class: "row",
                     Field { name: "cap", label: "Concurrency cap", errors: errs("cap"),
@@ -459,6 +524,21 @@ mod tests {
         pool.launch_template_id = None;
         pool.launch_template_version = None;
         assert_eq!(template_text(&pool), "not materialised");
+    }
+
+    #[test]
+    fn a_cooling_spot_pool_says_until_when_it_launches_on_demand() {
+        let json = r#"{"id":"3","projectId":"1","projectName":"platform","name":"cheap","isDefault":false,"priority":100,
+            "amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],"subnetIds":["subnet-0123456789abcdef0"],
+            "securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,"maxRuntimeMinutes":60,"cap":5,
+            "spot":true,"onDemandFallback":true,"spotCooldownUntil":"2026-12-06T10:40:00Z","spawnMethod":"FLEET",
+            "allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,"runnerUser":null,
+            "userDataExtra":null,"disabled":false,"launchTemplateId":"lt-0abc","launchTemplateVersion":4,
+            "runsOn":"runs-on: [self-hosted, platform, cheap]","activeJobs":0}"#;
+        let pool: Pool = serde_json::from_str(json).expect("pool");
+        let until = format::parse_instant("2026-12-06T10:40:00Z").expect("instant").millis();
+        assert_eq!(cooling_until(&pool, until - 1).as_deref(), Some("10:40"));
+        assert_eq!(cooling_until(&pool, until), None, "over: spot again");
     }
 
     #[test]

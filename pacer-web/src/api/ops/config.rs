@@ -2,7 +2,7 @@
 //! update, delete) and the backup import. The inputs are built from the domain specs the
 //! editors check ([`pacer_domain::PoolSpec`], …), so what is sent is what was validated.
 
-use super::{AllocationStrategy, Id, ImportAction, Scope, SpawnMethod, Tag, schema};
+use super::{AllocationStrategy, DateTime, Id, ImportAction, Scope, SpawnMethod, Tag, schema};
 use cynic::{MutationBuilder, Operation, QueryBuilder};
 use pacer_domain::{PoolSpec, ProjectSpec, RepoSpec, Tags};
 
@@ -205,6 +205,7 @@ pub(crate) struct Pool {
     pub cap: i32,
     pub spot: bool,
     pub on_demand_fallback: bool,
+    pub spot_cooldown_until: Option<DateTime>,
     pub spawn_method: SpawnMethod,
     pub allocation_strategy: AllocationStrategy,
     pub extra_labels: Vec<String>,

@@ -6,6 +6,7 @@
 //! settings); the pages' operations live in [`jobs`], [`stats`] and [`config`].
 
 pub(crate) mod config;
+pub(crate) mod inventory;
 pub(crate) mod jobs;
 pub(crate) mod stats;
 
@@ -141,6 +142,10 @@ domain_enum!(
 domain_enum!(
     /// What an import does to one row ([`pacer_domain::ImportAction`]).
     ImportAction => ImportAction { Create, Update, Unchanged }
+);
+domain_enum!(
+    /// What a retention removes ([`pacer_domain::RetentionKind`]).
+    RetentionKind => RetentionKind { Audit, Webhook, FailureLog }
 );
 
 /// An amount of money.
@@ -296,10 +301,30 @@ pub(crate) fn replication() -> Operation<ReplicationData, ()> {
     ReplicationData::build(())
 }
 
+/// One retention: the days in force, the configured default, and whether it is overridden.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct RetentionSetting {
+    pub kind: RetentionKind,
+    pub days: i32,
+    pub default_days: i32,
+    pub overridden: bool,
+}
+
+/// The log's last prune.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct LogPrune {
+    pub first_seq: BigInt,
+    pub last_seq: BigInt,
+    pub through: DateTime,
+    pub at: DateTime,
+    pub archive: Option<String>,
+}
+
 /// Operator settings as the Settings page shows them.
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 pub(crate) struct Settings {
-    pub retention_days: i32,
+    pub retention: Vec<RetentionSetting>,
+    pub last_prune: Option<LogPrune>,
     pub bootstrap_token_fingerprint: Option<String>,
     pub previous_token_valid_until: Option<DateTime>,
     pub public_url: String,
@@ -372,22 +397,29 @@ pub(crate) fn rotate_bootstrap_token() -> Operation<RotateData, ()> {
 /// The variables of [`set_retention`].
 #[derive(cynic::QueryVariables, Debug)]
 pub(crate) struct SetRetentionVars {
-    /// Days of audit and job history kept.
-    pub days: i32,
+    /// The retention to change.
+    pub kind: RetentionKind,
+    /// Days to keep; null = the configured default.
+    pub days: Option<i32>,
 }
 
 /// The answer to [`set_retention`].
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "Mutation", variables = "SetRetentionVars")]
 pub(crate) struct SetRetentionData {
-    #[arguments(days: $days)]
+    #[arguments(kind: $kind, days: $days)]
     pub set_retention: Settings,
 }
 
-/// Sets the audit/job retention to `days` (checked by `forms::check_retention`; a count past
-/// `i32::MAX` is sent as `i32::MAX` for the server to refuse).
-pub(crate) fn set_retention(days: u32) -> Operation<SetRetentionData, SetRetentionVars> {
-    SetRetentionData::build(SetRetentionVars { days: i32::try_from(days).unwrap_or(i32::MAX) })
+/// Overrides the `kind` retention with `days` (checked by `forms::check_retention`; a count
+/// past `i32::MAX` is sent as `i32::MAX` for the server to refuse), or with `None` goes back to
+/// the configured default.
+pub(crate) fn set_retention(
+    kind: RetentionKind,
+    days: Option<u32>,
+) -> Operation<SetRetentionData, SetRetentionVars> {
+    let days = days.map(|days| i32::try_from(days).unwrap_or(i32::MAX));
+    SetRetentionData::build(SetRetentionVars { kind, days })
 }
 
 /// The variables of [`begin_github_app_creation`].
@@ -486,21 +518,28 @@ mod tests {
 
     #[test]
     fn documents_come_from_the_types() {
-        let op = set_retention(30);
+        let op = set_retention(RetentionKind::Audit, Some(30));
         assert_eq!(
             op.query,
-            "mutation SetRetentionData($days: Int!) {\n  setRetention(days: $days) {\n    retentionDays\n    bootstrapTokenFingerprint\n    previousTokenValidUntil\n    publicUrl\n    bootstrapTokenMasked\n    bootstrapTokenRotatedAt\n  }\n}\n"
+            "mutation SetRetentionData($kind: RetentionKind!, $days: Int) {\n  setRetention(kind: $kind, days: $days) {\n    retention {\n      kind\n      days\n      defaultDays\n      overridden\n    }\n    lastPrune {\n      firstSeq\n      lastSeq\n      through\n      at\n      archive\n    }\n    bootstrapTokenFingerprint\n    previousTokenValidUntil\n    publicUrl\n    bootstrapTokenMasked\n    bootstrapTokenRotatedAt\n  }\n}\n"
         );
         assert_eq!(
             serde_json::to_value(&op.variables).expect("variables"),
-            serde_json::json!({ "days": 30 })
+            serde_json::json!({ "kind": "AUDIT", "days": 30 })
+        );
+        let back = set_retention(RetentionKind::FailureLog, None);
+        assert_eq!(
+            serde_json::to_value(&back.variables).expect("variables"),
+            serde_json::json!({ "kind": "FAILURE_LOG", "days": null })
         );
         assert!(auth_info().query.contains("authInfo {"));
     }
 
     #[test]
     fn settings_decode_from_the_api_shape() {
-        let json = r#"{"settings":{"retentionDays":30,"bootstrapTokenFingerprint":null,
+        let json = r#"{"settings":{"retention":[{"kind":"AUDIT","days":30,"defaultDays":90,"overridden":true}],
+            "lastPrune":{"firstSeq":"1","lastSeq":"5000","through":"2026-11-01T00:00:00Z","at":"2026-11-29T10:00:00Z","archive":null},
+            "bootstrapTokenFingerprint":null,
             "previousTokenValidUntil":"2026-11-29T11:00:00Z","publicUrl":"https://pacer.example",
             "bootstrapTokenMasked":"Ab3d••••••••••••","bootstrapTokenRotatedAt":null},
             "githubApp":{"source":"MANIFEST","appId":"4343","slug":"pacer","owner":"octo",
@@ -509,5 +548,7 @@ mod tests {
         assert_eq!(data.settings.previous_token_valid_until.as_deref(), Some("2026-11-29T11:00:00Z"));
         assert_eq!(data.github_app.source, GitHubAppSource::Manifest);
         assert_eq!(data.github_app.slug.as_deref(), Some("pacer"));
+        assert_eq!(data.settings.retention[0].kind, RetentionKind::Audit);
+        assert_eq!(data.settings.last_prune.map(|p| p.last_seq), Some("5000".into()));
     }
 }

@@ -1,0 +1,194 @@
+//! Pruning a prefix of the log below a verified snapshot: on the RocksDB and in-memory logs
+//! (the DynamoDB log refuses, changing nothing).
+
+use crate::conformance::{T, UnderTest, check_export, dynamo, health, job_event, memory, rocks};
+use pacer_domain::*;
+use pacer_store::*;
+use std::io::Read;
+
+/// Appends record `i` at `T` plus `i` days: a job event about job `i`, with an idempotency key.
+fn append_day(log: &dyn EventLog, i: u64) {
+    let at = T.plus_millis(i as i64 * DAY_MS);
+    let event = if i.is_multiple_of(2) { job_event(EventName::JobQueued, i) } else { health(i) };
+    let batch = Batch { keys: vec![format!("delivery:{i}")], ..Batch::of(at, Actor::GitHub, vec![event]) };
+    log.append(batch).expect("append");
+}
+
+fn day(i: u64) -> Timestamp {
+    T.plus_millis(i as i64 * DAY_MS)
+}
+
+fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(s: UnderTest) {
+    let log = &*s.log;
+    let archive_dir = tempfile::tempdir().expect("tempdir");
+    for i in 1..=10 {
+        append_day(log, i);
+    }
+    let before_prune = State::fold(&log.read(1, 100).expect("read"));
+    assert!(
+        matches!(prune(log, day(6), None), Err(StoreError::Snapshot(_))),
+        "no prune without a snapshot covering the records"
+    );
+    assert_eq!(write_snapshot(log).expect("snapshot").map(|w| w.seq), Some(10));
+    let head = chain_head(log).expect("head");
+
+    let pruned = prune(log, day(5).plus_millis(1), Some(archive_dir.path())).expect("prune").expect("pruned");
+    assert_eq!((pruned.first_seq, pruned.last_seq, pruned.through), (1, 5, day(5)));
+    let base = log.base();
+    assert_eq!((base.link.seq, base.at, base.snapshot_seq), (5, day(5), 10));
+    assert!(base.link.hash.is_some());
+    // The records, their index entries and keys are gone; the rest reads as before.
+    assert_eq!(log.read(1, 100).expect("read").first().map(|r| r.seq), Some(6));
+    assert_eq!(log.last_seq(), 10);
+    let audit = log.audit(&AuditQuery { limit: 100, ..AuditQuery::default() }).expect("audit");
+    assert_eq!(audit.iter().map(|r| r.seq).collect::<Vec<_>>(), [10, 9, 8, 7, 6]);
+    let queued = AuditQuery { action: Some(EventName::JobQueued), limit: 100, ..AuditQuery::default() };
+    assert_eq!(log.audit(&queued).expect("audit").iter().map(|r| r.seq).collect::<Vec<_>>(), [10, 8, 6]);
+    let old_range = AuditQuery { to: Some(day(6)), limit: 100, ..AuditQuery::default() };
+    assert_eq!(log.audit(&old_range).expect("audit"), []);
+    assert_eq!(log.subject(&Subject::Job(JobId(4)), 0, 10).expect("subject"), []);
+    assert_eq!(log.subject(&Subject::Job(JobId(6)), 0, 10).expect("subject").len(), 1);
+    assert!(!log.has_key("delivery:4").expect("key") && log.has_key("delivery:6").expect("key"));
+    // The chain checks from the base, the export starts after it.
+    let report = verify_chain(log, base.link).expect("verify");
+    assert_eq!((report.head, report.broken), (head, None));
+    assert!(matches!(verify_chain(log, ChainLink::default()), Err(StoreError::Pruned { through: 5 })));
+    let mut export = Vec::new();
+    export_chain(log, 1, 100, &mut |line| {
+        export.extend_from_slice(line);
+        true
+    })
+    .expect("export");
+    assert_eq!(String::from_utf8(export).expect("UTF-8").lines().count(), 5);
+    // The archive holds the pruned records with their hashes, checkable by an outsider.
+    let archive = pruned.archive.expect("archived");
+    assert_eq!(archive.parent(), Some(archive_dir.path()));
+    let mut lines = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&archive).expect("open"))
+        .read_to_string(&mut lines)
+        .expect("gunzip");
+    assert_eq!(lines.lines().count(), 5);
+    assert!(lines.lines().next().is_some_and(|l| l.contains("\"seq\":1")), "{lines}");
+    let (passed, said) = check_export(&lines);
+    assert!(passed, "{said}");
+
+    // Following the log from a pruned seq is refused, from the base on it works.
+    assert!(matches!(log.subscribe(0).try_next(), Err(StoreError::Pruned { through: 5 })));
+    assert_eq!(log.subscribe(5).try_next().expect("next").map(|r| r.seq), Some(6));
+    // A start loads the snapshot; folding from seq 1 is refused, not silently wrong.
+    let (loaded, report) = load_state(log).expect("load");
+    assert_eq!((loaded.clone(), report.snapshot_seq), (before_prune.clone(), 10));
+    assert!(matches!(fold_tail(log, &mut State::default()), Err(StoreError::Pruned { through: 5 })));
+    // Nothing older than the cutoff is left.
+    assert_eq!(prune(log, day(5).plus_millis(1), None).expect("prune"), None);
+
+    // The log goes on; `pacer replay` starts from the base snapshot and matches the newer one.
+    for i in 11..=15 {
+        append_day(log, i);
+    }
+    let mut whole = loaded;
+    fold_tail(log, &mut whole).expect("fold");
+    assert_eq!(write_snapshot(log).expect("snapshot").map(|w| w.seq), Some(15));
+    let verification = verify(log).expect("verify");
+    assert_eq!(
+        (verification.base_seq, verification.snapshot_seq, verification.matches_snapshot),
+        (Some(10), Some(15), Some(true))
+    );
+    assert_eq!(verification.rebuilt, whole);
+
+    // A second prune moves the base to the newer snapshot; the start still matches.
+    let pruned = prune(log, day(20), None).expect("prune").expect("pruned");
+    assert_eq!((pruned.first_seq, pruned.last_seq, pruned.archive), (6, 14, None));
+    assert_eq!(log.base().snapshot_seq, 15);
+    let (reloaded, report) = load_state(log).expect("load");
+    assert_eq!((reloaded, report.snapshot_seq, report.replayed), (whole.clone(), 15, 0));
+    let verification = verify(log).expect("verify");
+    assert_eq!((verification.base_seq, verification.matches_snapshot), (Some(15), Some(true)));
+    assert_eq!(verify_chain(log, log.base().link).expect("verify").broken, None);
+}
+
+fn cold_vault_entries_are_read_when_asked(s: UnderTest) {
+    let log = &*s.log;
+    let put = |key: &str, value: &[u8]| VaultWrite { key: key.into(), value: Some(value.to_vec()) };
+    log.append(Batch {
+        vault: vec![put("cold/webhook:1:a", b"one"), put("cold/webhook:1:b", b"two"), put("session:x", b"s")],
+        ..Batch::default()
+    })
+    .expect("append");
+    assert_eq!(log.vault_get("cold/webhook:1:b"), Some(b"two".to_vec()));
+    let keys: Vec<String> = log.vault_scan("cold/webhook:1:").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["cold/webhook:1:a", "cold/webhook:1:b"]);
+    log.append(Batch {
+        vault: vec![VaultWrite { key: "cold/webhook:1:a".into(), value: None }],
+        ..Batch::default()
+    })
+    .expect("append");
+    assert_eq!(log.vault_get("cold/webhook:1:a"), None);
+    assert_eq!(log.vault_get("session:x"), Some(b"s".to_vec()));
+}
+
+mod memory_log {
+    #[test]
+    fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there() {
+        super::a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(super::memory())
+    }
+
+    #[test]
+    fn cold_vault_entries_are_read_when_asked() {
+        super::cold_vault_entries_are_read_when_asked(super::memory())
+    }
+}
+
+mod rocks_log {
+    use super::*;
+
+    #[test]
+    fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there() {
+        super::a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(super::rocks())
+    }
+
+    #[test]
+    fn cold_vault_entries_are_read_when_asked() {
+        super::cold_vault_entries_are_read_when_asked(super::rocks())
+    }
+
+    #[test]
+    fn the_base_and_cold_entries_survive_a_reopen_and_cold_ones_stay_out_of_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let log = RocksLog::open(dir.path()).expect("open");
+            for i in 1..=6 {
+                append_day(&log, i);
+            }
+            let cold = VaultWrite { key: "cold/failure:2:i-1".into(), value: Some(b"log".to_vec()) };
+            log.append(Batch { vault: vec![cold], ..Batch::default() }).expect("append");
+            write_snapshot(&log).expect("snapshot");
+            prune(&log, day(4), None).expect("prune").expect("pruned");
+        }
+        let log = RocksLog::open(dir.path()).expect("reopen");
+        assert_eq!((log.base().link.seq, log.base().snapshot_seq), (3, 6));
+        assert_eq!(log.vault_get("cold/failure:2:i-1"), Some(b"log".to_vec()));
+        assert_eq!(log.vault_scan(""), [], "cold entries are not held in memory");
+        let (state, report) = load_state(&log).expect("load");
+        assert_eq!((state.last_seq, report.snapshot_seq), (6, 6));
+        // The newest snapshot gone, the start falls back to the base snapshot the log keeps.
+        log.remove_snapshot(6).expect("remove");
+        assert_eq!(load_state(&log).expect("load").0, state);
+    }
+}
+
+mod dynamo_log {
+    use super::*;
+
+    #[test]
+    fn a_shared_log_refuses_to_prune_and_changes_nothing() {
+        let s = dynamo();
+        let log = &*s.log;
+        for i in 1..=4 {
+            append_day(log, i);
+        }
+        write_snapshot(log).expect("snapshot");
+        assert!(matches!(prune(log, day(3), None), Err(StoreError::Unsupported(_))));
+        assert_eq!((log.base(), log.read(1, 10).expect("read").len()), (LogBase::default(), 4));
+    }
+}
