@@ -187,10 +187,18 @@ async fn the_rendered_script_bootstraps_registers_runs_and_reports() {
         Event::RunnerErrored(r) => {
             assert_eq!((r.stage.as_str(), r.exit_code), ("verify", 1));
             assert!(r.line > 0);
-            assert!(r.log_tail.contains("runner reports version 9.9.9"), "{}", r.log_tail);
+            assert_eq!(r.log_tail, "", "the log is kept beside the record, not in it");
         }
         other => panic!("{other:?}"),
     }
+    // The failure log is in the vault's cold part, under the job and the instance.
+    let log = pacer_store::RocksLog::open(&world.setup.data()).expect("open the log");
+    let (_, kept) = pacer_store::EventLog::vault_scan(&log, "cold/failure:")
+        .into_iter()
+        .find(|(key, _)| key.ends_with(&format!(":{second}")))
+        .expect("the failure log is kept");
+    let kept: serde_json::Value = serde_json::from_slice(&kept).expect("json");
+    assert!(kept["log"].as_str().is_some_and(|l| l.contains("runner reports version 9.9.9")), "{kept}");
     assert!(find(&records, |e| matches!(e, Event::JobFailed(f) if f.stage == FailureStage::Bootstrap && f.message.contains("verify"))).is_some());
 }
 

@@ -511,7 +511,7 @@ mod tests {
         let json = r#"{"id":"3","projectId":"1","projectName":"platform","name":"big","isDefault":false,"priority":100,
             "amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],"subnetIds":["subnet-0123456789abcdef0"],
             "securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,"maxRuntimeMinutes":60,"cap":5,
-            "spot":false,"onDemandFallback":false,"spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],
+            "spot":false,"onDemandFallback":false,"spotCooldownUntil":null,"spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],
             "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
             "launchTemplateId":"lt-0abc","launchTemplateVersion":4,"runsOn":"runs-on: [self-hosted, platform, big]",
             "activeJobs":0}"#;
@@ -546,7 +546,7 @@ mod tests {
         let json = r#"{"id":"4","projectId":"1","projectName":"platform","name":"gpu","isDefault":false,"priority":10,
             "amiId":"ami-0123456789abcdef0","instanceTypes":["g5.xlarge"],"subnetIds":["subnet-0123456789abcdef0"],
             "securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,"maxRuntimeMinutes":60,"cap":2,
-            "spot":false,"onDemandFallback":false,"spawnMethod":"RUN_INSTANCES","allocationStrategy":"PRIORITY","extraLabels":[],
+            "spot":false,"onDemandFallback":false,"spotCooldownUntil":null,"spawnMethod":"RUN_INSTANCES","allocationStrategy":"PRIORITY","extraLabels":[],
             "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
             "launchTemplateId":"lt-0abc","launchTemplateVersion":1,"runsOn":"runs-on: [self-hosted, platform, gpu]",
             "activeJobs":0}"#;
