@@ -8,8 +8,9 @@
 //! there is something to prune, the pass writes one first (niced, as the snapshot loop does),
 //! then prunes below it, archiving the records first when `retention.archive_dir` is set, and
 //! records `audit.pruned`. A prune the store made but the log does not record yet (a crash in
-//! between) is recorded by the next pass. A log shared by replicas is not pruned (the DynamoDB
-//! log cannot truncate; see README).
+//! between) is recorded by the next pass. On a log shared by replicas only the effects lease
+//! holder runs the pass (the reaper is one of its effects); the others learn the new base from
+//! the shared log and fold `audit.pruned` like any record.
 
 use super::Engine;
 use pacer_domain::{Command, DAY_MS, MINUTE_MS, RetentionKind, Timestamp};
@@ -58,9 +59,6 @@ impl Engine {
     async fn prune_log(self: &Arc<Self>, before: Timestamp) -> Result<(), String> {
         let log = self.app.log().clone();
         self.record_prune(log.base(), None).await?;
-        if log.shared() {
-            return Ok(());
-        }
         let reading = log.clone();
         let due = blocking(move || {
             let older = reading.audit(&AuditQuery { to: Some(before), limit: 1, ..AuditQuery::default() })?;

@@ -306,6 +306,66 @@ async fn a_holder_paused_past_its_lease_wakes_deposed_and_records_nothing() {
     eprintln!("paused holder replaced {:.1} s after SIGSTOP", stopped_at.elapsed().as_secs_f64());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lease_holder_prunes_the_shared_log_and_every_replica_reads_from_the_base() {
+    let world = World::bare().await;
+    let table = "pacer-pruned";
+    let shared = settings(&world, table);
+    DynamoLog::ensure_storage(&shared).expect("create the table");
+    {
+        let log = DynamoLog::open(&shared, Box::new(|_| {})).expect("open the shared log");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+        let at = pacer_domain::Timestamp::from_millis(now.as_millis() as i64 - 45 * pacer_domain::DAY_MS);
+        for i in 1..=30 {
+            let event = Event::HealthChanged(pacer_domain::HealthChanged {
+                component: format!("worker-{i}"),
+                ok: false,
+                message: format!("old trouble {i}"),
+            });
+            log.append(pacer_store::Batch::of(at, Actor::System, [event])).expect("append");
+        }
+    }
+    let setups: Vec<Setup> = ["r0", "r1"]
+        .iter()
+        .map(|id| {
+            let mut setup = replica(&world, table, id);
+            setup.env.push(("PACER_RETENTION_AUDIT_DAYS".to_owned(), "30".to_owned()));
+            setup
+        })
+        .collect();
+    setups[0].import(&world.backup(json!({})));
+    let mut replicas = Vec::new();
+    for setup in &setups {
+        replicas.push(setup.start().await);
+    }
+    let query = "{ settings { lastPrune { firstSeq lastSeq } } }";
+    for pacer in &replicas {
+        pacer
+            .wait_for("audit.pruned on every replica", Duration::from_secs(60), || async {
+                !gql(pacer, None, query).await.1["data"]["settings"]["lastPrune"].is_null()
+            })
+            .await;
+        let last_prune = gql(pacer, None, query).await.1["data"]["settings"]["lastPrune"].clone();
+        assert_eq!(
+            (&last_prune["firstSeq"], &last_prune["lastSeq"]),
+            (&json!("1"), &json!("30")),
+            "{last_prune}"
+        );
+        let (status, body) = gql(pacer, None, "{ audit(first: 500) { entries { seq action } } }").await;
+        let seqs: Vec<u64> = body["data"]["audit"]["entries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{status} {body}"))
+            .iter()
+            .filter_map(|e| e["seq"].as_str()?.parse().ok())
+            .collect();
+        assert!(seqs.iter().all(|&seq| seq > 30), "pruned records in the audit view: {seqs:?}");
+        assert!(body.to_string().contains("audit.pruned"), "{body}");
+    }
+    let log = DynamoLog::open(&shared, Box::new(|_| {})).expect("open the shared log");
+    assert_eq!(log.base().link.seq, 30);
+    assert_eq!(log.read(1, 5).expect("read").first().map(|r| r.seq), Some(31));
+}
+
 fn signal(pacer: &Pacer, signal: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{signal}"))

@@ -6,7 +6,8 @@
 //! digits, so string order is seq order), is billed on demand, and holds:
 //! - `pk="head", sk="0"`: `last_seq`, `last_at` (ms), `last_hash` (the last record's chain hash:
 //!   a writer that lost a race chains its records to the winner's from the head the refusal
-//!   returns) and `vault_version`, where the log ends.
+//!   returns) and `vault_version`, where the log ends; once pruned, `base_seq`, `base_at`,
+//!   `base_hash` and `base_snapshot`, where it begins ([`crate::LogBase`]).
 //!   Every commit updates it on condition that it is still where the writer saw it, so two
 //!   writers can never both write seq N: the loser's transaction is cancelled (returning the
 //!   head), writes nothing, and its writer tries again after the winner's records, reading
@@ -15,6 +16,8 @@
 //! - `pk="log", sk=<seq>`: a record: `rec` (its [`crate::encode_chained`] bytes), `at` (ms) and
 //!   `action` (its event name). One whose bytes pass 350 KiB keeps the first 350 KiB there,
 //!   the count of the rest in `parts`, and the rest in `pk="part#<seq>", sk=<i:010>` (`rec`).
+//!   The first record of a batch with idempotency keys names them in `idem` (taking their
+//!   room from its first part), so a prune deletes them with it.
 //! - the global secondary index `by_action` (`action`, `sk`, keys only) of the log's items, for
 //!   the audit view by action. It is eventually consistent on DynamoDB: what it names is read
 //!   back and checked, but the newest records may be missing from it for a moment.
@@ -46,6 +49,13 @@
 //! consistent (but the audit view by action) and never go past the last record published:
 //! [`crate::EventLog::last_seq`] moves on with the polls. Times for the audit view are turned
 //! into seqs by a binary search over the records' times, which never decrease with seqs.
+//!
+//! Pruning ([`EventLog::truncate`]) copies the snapshot it is made under to the base snapshot in
+//! S3, then moves the base in the head (only forward): from then on no read of this process
+//! goes below it, and the other replicas learn it with their next poll. After two polls it
+//! deletes the items below the base (records, parts, subject entries, the keys they name) with
+//! `BatchWriteItem`, each record's own item after the rest, so a prune cut short leaves only
+//! items the next one finds and deletes; last it removes the snapshots below the base.
 
 mod io;
 mod lease;
@@ -53,9 +63,9 @@ mod snapshots;
 mod table;
 
 use crate::codec::StoredChunk;
-use crate::commit::{Committer, WriteObserver};
+use crate::commit::{Committer, Sink, WriteObserver};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, EventLog, Receipt, SnapshotReader, SnapshotSink};
+use crate::log::{AuditQuery, Batch, EventLog, LogBase, Receipt, SnapshotReader, SnapshotSink};
 use crate::subscribe::{History, Subscription};
 use io::Io;
 use pacer_domain::{Recorded, Subject};
@@ -142,6 +152,7 @@ impl DynamoLog {
             Arc::new(DynamoSink::new(io.clone(), dynamo, settings.table.clone(), settings.poll_interval));
         sink.create_head().map_err(open_err)?;
         let head = sink.head().map_err(open_err)?;
+        sink.learn_base(&head);
         // Changes after the head was read have notices past its vault version: the writer
         // reloads them.
         let vault = sink.load_vault().map_err(open_err)?;
@@ -201,7 +212,7 @@ fn read_durable(
     from_seq: u64,
     limit: usize,
 ) -> Result<Vec<Recorded>, StoreError> {
-    let first = from_seq.max(1);
+    let first = from_seq.max(sink.base().link.seq + 1);
     if first > end || limit == 0 {
         return Ok(Vec::new());
     }
@@ -227,7 +238,7 @@ impl EventLog for DynamoLog {
         chunk: usize,
         sink: &mut dyn FnMut(&mut StoredChunk) -> bool,
     ) -> Result<(), StoreError> {
-        self.sink.scan(from_seq.max(1), self.last_seq(), chunk, sink)
+        self.sink.scan(from_seq.max(self.base().link.seq + 1), self.last_seq(), chunk, sink)
     }
 
     fn audit(&self, query: &AuditQuery) -> Result<Vec<Recorded>, StoreError> {
@@ -289,6 +300,42 @@ impl EventLog for DynamoLog {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn base(&self) -> LogBase {
+        self.sink.base()
+    }
+
+    fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
+        let current = self.sink.base();
+        let through = base.link.seq;
+        let last = self.last_seq();
+        if through <= current.link.seq
+            || through >= last
+            || base.snapshot_seq <= through
+            || base.snapshot_seq > last
+        {
+            return Err(StoreError::Write(format!(
+                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last})",
+                base.snapshot_seq,
+                current.link.seq + 1
+            )));
+        }
+        self.snapshots.keep_as_base(base.snapshot_seq)?;
+        self.sink.move_base(base)?;
+        // Replicas that have not polled the head since still read from the old base.
+        std::thread::sleep(2 * self.sink.poll_interval().unwrap_or_default());
+        let deleted = self.sink.sweep(through)?;
+        tracing::info!(table = %self.table, through, deleted, "records below the log's base deleted");
+        self.snapshots.remove_below_base(base.snapshot_seq)
+    }
+
+    fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        let base = self.sink.base();
+        if base.link.seq == 0 {
+            return Ok(None);
+        }
+        self.snapshots.open_base(base.snapshot_seq)
     }
 }
 

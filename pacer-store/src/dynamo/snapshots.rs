@@ -2,6 +2,8 @@
 //! streamed in by a multipart upload of [`PART_BYTES`] parts (a small one in one `PutObject`),
 //! which only its commit completes: an upload dropped before is aborted, and an unfinished one
 //! is never listed, so nothing half-written is ever loaded. The [`SNAPSHOTS_KEPT`] newest stay.
+//! A pruned log keeps the snapshot it was pruned under as `<prefix>snapshots/base-<seq:020>.snap`
+//! (a copy: snapshots are replaced, the base must stay) until the next prune.
 
 use super::io::{Io, describe};
 use crate::error::StoreError;
@@ -30,12 +32,16 @@ pub(crate) struct Snapshots {
     io: Arc<Io>,
     client: Client,
     bucket: String,
+    /// Where snapshots' keys begin (`<prefix>snapshots/state-`).
     prefix: String,
+    /// Where base snapshots' keys begin (`<prefix>snapshots/base-`).
+    base_prefix: String,
 }
 
 impl Snapshots {
     pub(crate) fn new(io: Arc<Io>, client: Client, bucket: String, prefix: &str) -> Self {
-        Self { io, client, bucket, prefix: format!("{prefix}snapshots/state-") }
+        let base_prefix = format!("{prefix}snapshots/base-");
+        Self { io, client, bucket, prefix: format!("{prefix}snapshots/state-"), base_prefix }
     }
 
     fn send<T: Send + 'static, E: std::error::Error + Send + 'static>(
@@ -49,8 +55,17 @@ impl Snapshots {
         format!("{}{seq:020}.snap", self.prefix)
     }
 
+    fn base_key(&self, seq: u64) -> String {
+        format!("{}{seq:020}.snap", self.base_prefix)
+    }
+
     /// The snapshots' seqs and object keys, oldest first.
     fn list(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.list_under(&self.prefix)
+    }
+
+    /// The seqs and object keys of the snapshots whose keys begin with `prefix`, oldest first.
+    fn list_under(&self, prefix: &str) -> Result<Vec<(u64, String)>, StoreError> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -58,13 +73,13 @@ impl Snapshots {
                 .client
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(&self.prefix)
+                .prefix(prefix)
                 .set_continuation_token(token.take())
                 .send();
             let listed = self.send(call)?;
             for object in listed.contents.unwrap_or_default() {
                 let Some(key) = object.key else { continue };
-                let seq = key.strip_prefix(&self.prefix).and_then(|k| k.strip_suffix(".snap")?.parse().ok());
+                let seq = key.strip_prefix(prefix).and_then(|k| k.strip_suffix(".snap")?.parse().ok());
                 if let Some(seq) = seq {
                     out.push((seq, key));
                 }
@@ -80,20 +95,67 @@ impl Snapshots {
 
     /// Starts storing the snapshot covering `seq`.
     pub(crate) fn create(&self, seq: u64) -> Result<Box<dyn SnapshotSink>, StoreError> {
-        Ok(Box::new(Upload {
+        Ok(Box::new(self.upload(seq, self.key(seq))))
+    }
+
+    pub(crate) fn remove(&self, seq: u64) -> Result<(), StoreError> {
+        self.delete(self.key(seq))
+    }
+
+    fn delete(&self, key: String) -> Result<(), StoreError> {
+        let call = self.client.delete_object().bucket(&self.bucket).key(key).send();
+        self.send(call).map(drop)
+    }
+
+    /// Copies the snapshot at `seq` to the base snapshot at `seq`, streamed through a new
+    /// upload (any size; the copy is complete once this returns).
+    pub(crate) fn keep_as_base(&self, seq: u64) -> Result<(), StoreError> {
+        let call = self.client.get_object().bucket(&self.bucket).key(self.key(seq)).send();
+        let body = self.send(call)?.body;
+        let mut from = Download { io: self.io.clone(), body: Some(body), chunk: Bytes::new() };
+        let mut to = Box::new(self.upload(seq, self.base_key(seq)));
+        std::io::copy(&mut from, &mut to).map_err(|e| snapshot_err(e.to_string()))?;
+        to.finish()
+    }
+
+    /// Removes the snapshots below `base_seq` and every base snapshot but the one at it.
+    pub(crate) fn remove_below_base(&self, base_seq: u64) -> Result<(), StoreError> {
+        for (seq, key) in self.list()? {
+            if seq < base_seq {
+                self.delete(key)?;
+            }
+        }
+        for (seq, key) in self.list_under(&self.base_prefix)? {
+            if seq != base_seq {
+                self.delete(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The base snapshot at `seq`, open for reading; `None` when it is missing.
+    pub(crate) fn open_base(&self, seq: u64) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
+        let call = self.client.get_object().bucket(&self.bucket).key(self.base_key(seq)).send();
+        match self.io.block(call).map_err(snapshot_err)? {
+            Ok(object) => {
+                let reader = Download { io: self.io.clone(), body: Some(object.body), chunk: Bytes::new() };
+                Ok(Some((seq, Box::new(reader))))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(e) => Err(snapshot_err(describe(e))),
+        }
+    }
+
+    fn upload(&self, seq: u64, key: String) -> Upload {
+        Upload {
             store: self.clone(),
             seq,
-            key: self.key(seq),
+            key,
             buffer: Vec::new(),
             upload_id: None,
             parts: Vec::new(),
             committed: false,
-        }))
-    }
-
-    pub(crate) fn remove(&self, seq: u64) -> Result<(), StoreError> {
-        let call = self.client.delete_object().bucket(&self.bucket).key(self.key(seq)).send();
-        self.send(call).map(drop)
+        }
     }
 
     /// The newest snapshot's seq and its object, open for reading.
@@ -190,7 +252,16 @@ impl Write for Upload {
 }
 
 impl SnapshotSink for Upload {
-    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        self.finish()?;
+        store.prune()
+    }
+}
+
+impl Upload {
+    /// Completes the upload: the object appears whole.
+    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
         let store = self.store.clone();
         match self.upload_id.clone() {
             None => {
@@ -216,8 +287,8 @@ impl SnapshotSink for Upload {
             }
         }
         self.committed = true;
-        tracing::debug!(seq = self.seq, "snapshot stored in S3");
-        store.prune()
+        tracing::debug!(seq = self.seq, key = %self.key, "snapshot stored in S3");
+        Ok(())
     }
 }
 

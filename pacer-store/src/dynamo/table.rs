@@ -3,25 +3,26 @@
 
 use super::io::{Io, describe};
 use crate::chain::ChainHash;
+use crate::chain::ChainLink;
 use crate::codec::{StoredChunk, decode_chained, decode_record};
 use crate::commit::{End, Sink, Staged, Tail, WriteError};
 use crate::error::StoreError;
-use crate::log::{AuditQuery, Batch, VaultWrite};
+use crate::log::{AuditQuery, Batch, LogBase, VaultWrite};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use pacer_domain::{EventName, Recorded, Subject, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
@@ -47,6 +48,14 @@ const LAST_SEQ: &str = "last_seq";
 const LAST_AT: &str = "last_at";
 const LAST_HASH: &str = "last_hash";
 const VAULT_VERSION: &str = "vault_version";
+/// The head's attributes for where a pruned log begins ([`LogBase`]).
+const BASE_SEQ: &str = "base_seq";
+const BASE_AT: &str = "base_at";
+const BASE_HASH: &str = "base_hash";
+const BASE_SNAPSHOT: &str = "base_snapshot";
+/// A record item's attribute naming its batch's idempotency keys (on the batch's first record),
+/// so pruning the record deletes them too.
+const IDEM: &str = "idem";
 
 /// A record's stored bytes per item: an item holds at most 400 KB, names and numbers included.
 const PART_BYTES: usize = 350 * 1024;
@@ -66,6 +75,8 @@ const TAIL_RECORDS: u64 = 1_024;
 const KNOWN_KEYS: usize = 65_536;
 /// Items one `Query` page asks for, when the caller wants "as many as there are".
 const PAGE_ITEMS: i32 = 1_000;
+/// Record items a prune's sweep reads (and deletes, with their other items) at a time.
+const SWEEP_PAGE: i32 = 100;
 
 /// The sort key of a seq: zero-padded, so string order is seq order.
 fn seq_key(seq: u64) -> String {
@@ -123,19 +134,30 @@ pub(crate) struct Head {
     /// The last record's chain hash (GENESIS when it has none: written before the chain).
     pub(crate) last_chain: ChainHash,
     pub(crate) vault_version: u64,
+    /// Where the log begins (the default until it is pruned).
+    pub(crate) base: LogBase,
+}
+
+/// The chain hash held in attribute `name`, if any.
+fn get_hash(item: &Item, name: &str) -> Option<ChainHash> {
+    match item.get(name) {
+        Some(AttributeValue::B(hash)) => hash.as_ref().try_into().map(ChainHash).ok(),
+        _ => None,
+    }
 }
 
 impl Head {
     fn of(item: &Item) -> Head {
-        let last_chain = match item.get(LAST_HASH) {
-            Some(AttributeValue::B(hash)) => hash.as_ref().try_into().map(ChainHash).ok(),
-            _ => None,
-        };
         Head {
             last_seq: get_n(item, LAST_SEQ).unwrap_or(0),
             last_at: Timestamp::from_millis(get_n(item, LAST_AT).unwrap_or(0)),
-            last_chain: last_chain.unwrap_or(ChainHash::GENESIS),
+            last_chain: get_hash(item, LAST_HASH).unwrap_or(ChainHash::GENESIS),
             vault_version: get_n(item, VAULT_VERSION).unwrap_or(0),
+            base: LogBase {
+                link: ChainLink { seq: get_n(item, BASE_SEQ).unwrap_or(0), hash: get_hash(item, BASE_HASH) },
+                at: Timestamp::from_millis(get_n(item, BASE_AT).unwrap_or(0)),
+                snapshot_seq: get_n(item, BASE_SNAPSHOT).unwrap_or(0),
+            },
         }
     }
 
@@ -193,12 +215,28 @@ pub(crate) struct DynamoSink {
     vault_version: Mutex<VaultVersions>,
     /// Idempotency keys known to be recorded.
     known_keys: Mutex<HashSet<String>>,
+    /// Where the log begins, as the head last said: reads never go below it.
+    base: RwLock<LogBase>,
 }
 
 impl DynamoSink {
     pub(crate) fn new(io: Arc<Io>, client: Client, table: String, poll: Duration) -> Self {
         let vault_version = Mutex::new(VaultVersions::default());
-        Self { io, client, table, poll, vault_version, known_keys: Mutex::new(HashSet::new()) }
+        let known_keys = Mutex::new(HashSet::new());
+        Self { io, client, table, poll, vault_version, known_keys, base: RwLock::new(LogBase::default()) }
+    }
+
+    /// Where the log begins.
+    pub(crate) fn base(&self) -> LogBase {
+        *self.base.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the base `head` holds, unless this process knows a later one.
+    pub(crate) fn learn_base(&self, head: &Head) {
+        let mut base = self.base.write().unwrap_or_else(PoisonError::into_inner);
+        if head.base.link.seq > base.link.seq {
+            *base = head.base;
+        }
     }
 
     /// The effects lease's row in this table.
@@ -315,21 +353,32 @@ impl DynamoSink {
         Ok(Op { item: TransactWriteItem::builder().put(put).build(), role: Role::Other, bytes })
     }
 
-    /// The items of a record: the record (its first part), its other parts, its subjects.
-    fn record_ops(&self, record: &Recorded, encoded: &[u8], out: &mut Vec<Op>) -> Result<(), String> {
+    /// The items of a record: the record (its first part, with `keys`, the idempotency keys
+    /// its batch records, when it is the batch's first), its other parts, its subjects.
+    fn record_ops(
+        &self,
+        record: &Recorded,
+        encoded: &[u8],
+        keys: &[String],
+        out: &mut Vec<Op>,
+    ) -> Result<(), String> {
         let sk = seq_key(record.seq);
-        let mut parts = encoded.chunks(PART_BYTES);
-        let first = parts.next().unwrap_or_default();
+        // The keys take room from the first part (`admit` bounds them well below an item).
+        let key_bytes: usize = keys.iter().map(|k| k.len() + 4).sum();
+        let (first, rest) = encoded.split_at(encoded.len().min(PART_BYTES.saturating_sub(key_bytes)));
+        let parts = rest.chunks(PART_BYTES);
         let action = record.event.name().as_str();
-        let extra = encoded.len().div_ceil(PART_BYTES).saturating_sub(1);
         let mut item = key(LOG, sk.clone());
         item.insert(REC.into(), AttributeValue::B(Blob::new(first)));
         item.insert(AT.into(), n(record.at.millis()));
         item.insert(ACTION.into(), s(action));
-        if extra > 0 {
-            item.insert(PARTS.into(), n(extra));
+        if parts.len() > 0 {
+            item.insert(PARTS.into(), n(parts.len()));
         }
-        out.push(self.put_op(item, ITEM_OVERHEAD + first.len() + action.len())?);
+        if !keys.is_empty() {
+            item.insert(IDEM.into(), AttributeValue::L(keys.iter().map(|k| s(k.as_str())).collect()));
+        }
+        out.push(self.put_op(item, ITEM_OVERHEAD + first.len() + action.len() + key_bytes)?);
         for (i, part) in (1..).zip(parts) {
             let mut item = key(part_pk(record.seq), format!("{i:010}"));
             item.insert(REC.into(), AttributeValue::B(Blob::new(part)));
@@ -363,8 +412,9 @@ impl DynamoSink {
 
     fn batch_ops(&self, staged: &Staged<'_>, batch: usize) -> Result<BatchOps, String> {
         let mut records = Vec::new();
-        for (record, encoded) in staged.records.iter().zip(staged.encoded) {
-            self.record_ops(record, encoded, &mut records)?;
+        for (i, (record, encoded)) in staged.records.iter().zip(staged.encoded).enumerate() {
+            let keys = if i == 0 { staged.keys } else { &[] };
+            self.record_ops(record, encoded, keys, &mut records)?;
         }
         let keys =
             staged.keys.iter().map(|k| self.key_op(k, staged.key_seq(), batch)).collect::<Result<_, _>>()?;
@@ -724,6 +774,7 @@ impl Sink for DynamoSink {
 
     fn tail(&self, last_seq: u64) -> Result<Tail, String> {
         let head = self.head()?;
+        self.learn_base(&head);
         let mut tail = Tail::default();
         if head.last_seq > last_seq {
             let last = head.last_seq.min(last_seq + TAIL_RECORDS);
@@ -976,7 +1027,7 @@ impl DynamoSink {
     /// The first seq before `end` recorded at or after `at` (`end` when none): times never
     /// decrease with seqs, so a binary search over the records' times finds it.
     fn seq_at(&self, at: Timestamp, end: u64) -> Result<u64, StoreError> {
-        let (mut low, mut high) = (1, end);
+        let (mut low, mut high) = (self.base().link.seq + 1, end);
         while low < high {
             let mid = low + (high - low) / 2;
             if self.at_of(mid)? >= at {
@@ -993,7 +1044,7 @@ impl DynamoSink {
         let end = last_seq + 1;
         let low = match query.from {
             Some(from) => self.seq_at(from, end)?,
-            None => 1,
+            None => self.base().link.seq + 1,
         };
         let mut high = match query.to {
             Some(to) => self.seq_at(to, end)?,
@@ -1052,6 +1103,8 @@ impl DynamoSink {
         last_seq: u64,
     ) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
+        // Entries below the base may outlive their records while a prune sweeps them.
+        let after_seq = after_seq.max(self.base().link.seq);
         if after_seq >= last_seq {
             return Ok(out);
         }
@@ -1091,6 +1144,126 @@ impl DynamoSink {
             match output.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
                 _ => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pruning: the base moves in the head first (from then on no reader goes below it), then the
+/// items below it are deleted (see [`super`]).
+impl DynamoSink {
+    /// Moves the base to `base`, on condition that it only moves forward and stays below the
+    /// log's end.
+    pub(crate) fn move_base(&self, base: LogBase) -> Result<(), StoreError> {
+        let mut set = vec!["#bs = :bs", "#ba = :ba", "#bn = :bn"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(HEAD, ONLY)))
+            .condition_expression("(attribute_not_exists(#bs) OR #bs < :bs) AND #s >= :bn")
+            .expression_attribute_names("#s", LAST_SEQ)
+            .expression_attribute_names("#bs", BASE_SEQ)
+            .expression_attribute_names("#ba", BASE_AT)
+            .expression_attribute_names("#bn", BASE_SNAPSHOT)
+            .expression_attribute_names("#bh", BASE_HASH)
+            .expression_attribute_values(":bs", n(base.link.seq))
+            .expression_attribute_values(":ba", n(base.at.millis()))
+            .expression_attribute_values(":bn", n(base.snapshot_seq));
+        let mut remove = "";
+        match base.link.hash {
+            Some(hash) => {
+                set.push("#bh = :bh");
+                update = update.expression_attribute_values(":bh", AttributeValue::B(Blob::new(hash.0)));
+            }
+            None => remove = " REMOVE #bh",
+        }
+        let call = update.update_expression(format!("SET {}{remove}", set.join(", "))).send();
+        match self.io.block(call).map_err(StoreError::Write)? {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Err(StoreError::Write(format!(
+                    "cannot move the log's base to seq {}: another process moved it past that first",
+                    base.link.seq
+                )));
+            }
+            Err(e) => return Err(StoreError::Write(describe(e))),
+        }
+        *self.base.write().unwrap_or_else(PoisonError::into_inner) = base;
+        Ok(())
+    }
+
+    /// Deletes every record item through `through` (all below the base) with its subject
+    /// entries, idempotency keys and other parts, a page at a time and in that order: subject
+    /// entries and keys first, then parts, each record's own item last. A sweep cut short leaves
+    /// only records the next one finds again, and one whose parts are gone (so it cannot be
+    /// read for its subjects) had its subject entries deleted before.
+    pub(crate) fn sweep(&self, through: u64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let call = self.range_query(LOG, seq_key(1), seq_key(through)).limit(SWEEP_PAGE).send();
+            let items = self.send(call).map_err(StoreError::Read)?.items.unwrap_or_default();
+            if items.is_empty() {
+                return Ok(deleted);
+            }
+            let (mut entries, mut parts, mut records) = (Vec::new(), Vec::new(), Vec::new());
+            for item in items {
+                let sk = get_s(&item, SK).unwrap_or_default().to_owned();
+                let seq: u64 = sk.parse().unwrap_or(0);
+                let keys = item.get(IDEM).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+                let keys: Vec<&String> = keys.iter().filter_map(|k| k.as_s().ok()).collect();
+                let mut known = lock(&self.known_keys);
+                for k in &keys {
+                    known.remove(*k);
+                }
+                drop(known);
+                entries.extend(keys.into_iter().map(|k| key(key_pk(k), ONLY)));
+                let count: u64 = get_n(&item, PARTS).unwrap_or(0);
+                parts.extend((1..=count).map(|i| key(part_pk(seq), format!("{i:010}"))));
+                match self.stored(item) {
+                    Ok((seq, bytes)) => {
+                        let subjects: BTreeSet<String> =
+                            decode_record(seq, &bytes)?.event.subjects().iter().map(subject_pk).collect();
+                        entries.extend(subjects.into_iter().map(|subject| key(subject, sk.clone())));
+                    }
+                    Err(StoreError::Corrupt { .. }) if count > 0 => {}
+                    Err(error) => return Err(error),
+                }
+                records.push(key(LOG, sk));
+            }
+            deleted += records.len() as u64;
+            self.delete_items(entries)?;
+            self.delete_items(parts)?;
+            self.delete_items(records)?;
+        }
+    }
+
+    /// Deletes the items under `keys`, 25 to a request.
+    fn delete_items(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        let request = |key: Item| {
+            let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| e.to_string())?;
+            Ok::<_, String>(WriteRequest::builder().delete_request(delete).build())
+        };
+        let requests =
+            keys.into_iter().map(request).collect::<Result<Vec<_>, _>>().map_err(StoreError::Write)?;
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0.. {
+                let call = self.client.batch_write_item().request_items(&self.table, pending).send();
+                let output = self.send(call).map_err(StoreError::Write)?;
+                pending =
+                    output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 10 {
+                    return Err(StoreError::Write(format!(
+                        "DynamoDB left {} deletes undone after {attempt} tries",
+                        pending.len()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20 << attempt.min(5)));
             }
         }
         Ok(())

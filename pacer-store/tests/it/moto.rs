@@ -58,9 +58,8 @@ pub fn settings() -> DynamoSettings {
     fresh_settings(Duration::from_millis(200))
 }
 
-/// A raw S3 client of the server, for checking what the log left there.
-pub fn s3(runtime: &tokio::runtime::Runtime) -> aws_sdk_s3::Client {
-    let config = runtime.block_on(
+fn sdk_config(runtime: &tokio::runtime::Runtime) -> aws_config::SdkConfig {
+    runtime.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
@@ -68,8 +67,32 @@ pub fn s3(runtime: &tokio::runtime::Runtime) -> aws_sdk_s3::Client {
             ))
             .endpoint_url(&moto().peer.url)
             .load(),
-    );
+    )
+}
+
+/// A raw S3 client of the server, for checking what the log left there.
+pub fn s3(runtime: &tokio::runtime::Runtime) -> aws_sdk_s3::Client {
+    let config = sdk_config(runtime);
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build())
+}
+
+/// Every item's partition and sort key in `table`, read with a raw DynamoDB client.
+pub fn table_keys(runtime: &tokio::runtime::Runtime, table: &str) -> Vec<(String, String)> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config(runtime));
+    let mut keys = Vec::new();
+    let mut start = None;
+    loop {
+        let call = client.scan().table_name(table).set_exclusive_start_key(start.take()).send();
+        let output = runtime.block_on(call).expect("scan");
+        for item in output.items() {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            keys.push((text("pk"), text("sk")));
+        }
+        match output.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => return keys,
+        }
+    }
 }
 
 /// The bucket the tests' snapshots go to.

@@ -1,5 +1,5 @@
-//! Pruning a prefix of the log below a verified snapshot: on the RocksDB and in-memory logs
-//! (the DynamoDB log refuses, changing nothing).
+//! Pruning a prefix of the log below a verified snapshot: on the RocksDB, in-memory and
+//! DynamoDB logs, and on DynamoDB as the replicas sharing the table see it.
 
 use crate::conformance::{T, UnderTest, check_export, dynamo, health, job_event, memory, rocks};
 use pacer_domain::*;
@@ -179,16 +179,81 @@ mod rocks_log {
 
 mod dynamo_log {
     use super::*;
+    use crate::moto::{bucket, fresh_settings, s3, table_keys};
+    use std::time::{Duration, Instant};
 
     #[test]
-    fn a_shared_log_refuses_to_prune_and_changes_nothing() {
-        let s = dynamo();
-        let log = &*s.log;
-        for i in 1..=4 {
-            append_day(log, i);
+    fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there() {
+        super::a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(dynamo())
+    }
+
+    #[test]
+    fn cold_vault_entries_are_read_when_asked() {
+        super::cold_vault_entries_are_read_when_asked(dynamo())
+    }
+
+    #[test]
+    fn replicas_read_from_the_new_base_and_nothing_below_it_is_left() {
+        let settings = fresh_settings(Duration::from_millis(50));
+        let open = || DynamoLog::open(&settings, Box::new(|_| {})).expect("open");
+        let (a, b) = (open(), open());
+        for i in 1..=3 {
+            append_day(&a, i);
         }
-        write_snapshot(log).expect("snapshot");
-        assert!(matches!(prune(log, day(3), None), Err(StoreError::Unsupported(_))));
-        assert_eq!((log.base(), log.read(1, 10).expect("read").len()), (LogBase::default(), 4));
+        // A record larger than an item (kept in parts), with its batch's key.
+        let big = Event::HealthChanged(HealthChanged {
+            component: "big".into(),
+            ok: true,
+            message: "x".repeat(800_000),
+        });
+        let batch =
+            Batch { keys: vec!["delivery:big".into()], ..Batch::of(day(3), Actor::GitHub, vec![big]) };
+        a.append(batch).expect("append");
+        for i in 5..=8 {
+            append_day(&a, i);
+        }
+        assert_eq!(write_snapshot(&a).expect("snapshot").map(|w| w.seq), Some(8));
+        let before = load_state(&a).expect("load").0;
+
+        let pruned = prune(&a, day(5), None).expect("prune").expect("pruned");
+        assert_eq!((pruned.first_seq, pruned.last_seq), (1, 4));
+        // The other replica learns the base with its next poll and reads from there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.base() != a.base() {
+            assert!(Instant::now() < deadline, "b never learned the base");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(b.read(1, 100).expect("read").first().map(|r| r.seq), Some(5));
+        assert!(matches!(b.subscribe(0).try_next(), Err(StoreError::Pruned { through: 4 })));
+        assert!(!b.has_key("delivery:big").expect("key") && b.has_key("delivery:6").expect("key"));
+        // A replica opened now starts from the snapshot; with it gone, from the base snapshot.
+        let c = open();
+        assert_eq!(load_state(&c).expect("load").0, before);
+        c.remove_snapshot(8).expect("remove");
+        assert_eq!(load_state(&c).expect("load").0, before);
+
+        // Nothing of the pruned records is left: no record, part, subject entry or key.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let left: Vec<(String, String)> = table_keys(&runtime, &settings.table)
+            .into_iter()
+            .filter(|(pk, sk)| match pk.as_str() {
+                "log" => sk.parse::<u64>().is_ok_and(|seq| seq <= 4),
+                pk if pk.starts_with("subj#") => sk.parse::<u64>().is_ok_and(|seq| seq <= 4),
+                pk => {
+                    pk.starts_with("part#")
+                        || ["key#delivery:1", "key#delivery:2", "key#delivery:3", "key#delivery:big"]
+                            .contains(&pk)
+                }
+            })
+            .collect();
+        assert_eq!(left, [], "items of pruned records");
+        assert!(table_keys(&runtime, &settings.table).contains(&("key#delivery:6".into(), "0".into())));
+        // S3 holds the base snapshot and no snapshot below it.
+        let s3 = s3(&runtime);
+        let objects = runtime
+            .block_on(s3.list_objects_v2().bucket(bucket()).prefix(&settings.prefix).send())
+            .expect("list");
+        let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, [format!("{}snapshots/base-{:020}.snap", settings.prefix, 8)]);
     }
 }
