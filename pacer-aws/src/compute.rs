@@ -6,9 +6,10 @@ use crate::error::ComputeError;
 use crate::inventory::{
     ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary,
 };
+use crate::throttle::BucketState;
 use async_trait::async_trait;
 use pacer_domain::{
-    LaunchError, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, Market, PoolSpec, PriceQuote,
+    ErrorClass, LaunchError, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, Market, PoolSpec, PriceQuote,
     TAG_MANAGED_BY, Tags, TemplateRef, TemplateSpec, Timestamp,
 };
 
@@ -105,6 +106,34 @@ impl InstanceStatus {
     }
 }
 
+/// What a launch started: its instances (fewer than asked when EC2 fell short) and why the
+/// rest did not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launched {
+    /// The instances started, in the order they are handed to the launch's jobs.
+    pub instances: Vec<LaunchedInstance>,
+    /// Why fewer instances than asked started (all of them, when none did); `None` when all did.
+    pub shortfall: Option<LaunchError>,
+}
+
+impl Launched {
+    /// Nothing started, for `error`.
+    pub fn failed(error: LaunchError) -> Self {
+        Self { instances: Vec::new(), shortfall: Some(error) }
+    }
+
+    /// `found` of the `count` asked for, started by an earlier call with the same token: the
+    /// rest is retried (throttling class: the call did not fail for capacity, it was cut short).
+    pub fn again(found: Vec<LaunchedInstance>, count: usize) -> Self {
+        let shortfall = (found.len() < count).then(|| LaunchError {
+            class: ErrorClass::Throttling,
+            code: "PacerBatchShort".into(),
+            message: format!("an earlier call with this token started {} of {count} instances", found.len()),
+        });
+        Self { instances: found, shortfall }
+    }
+}
+
 /// The answer of a DryRun permission check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -160,8 +189,19 @@ pub trait Compute: Send + Sync {
     /// Deletes a pool's launch template and all its versions.
     async fn delete_template(&self, template_id: &str) -> Result<(), ComputeError>;
 
-    /// Launches one instance for one job attempt; idempotent per `spec.client_token`.
-    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError>;
+    /// Launches `spec.count` instances (one job attempt, or a batch of claims); idempotent per
+    /// `spec.client_token`. EC2 may start fewer: the answer says why the rest did not start.
+    async fn launch_batch(&self, spec: &LaunchSpec) -> Launched;
+
+    /// Launches the one instance of a single job's `spec`.
+    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+        let launched = self.launch_batch(spec).await;
+        match (launched.instances.into_iter().next(), launched.shortfall) {
+            (Some(instance), _) => Ok(instance),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(LaunchError::new("EmptyResponse", "EC2 launched nothing")),
+        }
+    }
 
     /// Describes instances by id; ids EC2 does not know come back as [`InstanceState::Gone`].
     async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError>;
@@ -197,6 +237,12 @@ pub trait Compute: Send + Sync {
 
     /// The account's IAM instance profiles by name, at most [`crate::MAX_LISTED`].
     async fn list_instance_profiles(&self) -> Result<Vec<InstanceProfileSummary>, ComputeError>;
+
+    /// The EC2 rate-limit buckets the calls keep to, for metrics: none, unless this is a
+    /// [`crate::Throttled`].
+    fn rate_limits(&self) -> Vec<BucketState> {
+        Vec::new()
+    }
 }
 
 /// Materialises a pool's launch template: creates it on first save (`existing` = `None`),

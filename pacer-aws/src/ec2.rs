@@ -3,7 +3,7 @@
 //! `templates`, `launch`, `instances`, `pricing`, `validate` and `listing`; this module holds
 //! the clients and the conversions they share.
 
-use crate::compute::{Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck};
+use crate::compute::{Compute, InstanceState, InstanceStatus, Launched, PRICING_TIMEOUT, PermissionCheck};
 use crate::error::ComputeError;
 use crate::inventory::{
     ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary,
@@ -14,10 +14,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::types::{
     Instance, InstanceLifecycleType, InstanceStateName, ResourceType, Tag, TagSpecification,
 };
-use pacer_domain::{
-    LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec, PriceQuote, Tags, TemplateRef, TemplateSpec,
-    Timestamp,
-};
+use pacer_domain::{LaunchSpec, Market, PoolSpec, PriceQuote, Tags, TemplateRef, TemplateSpec, Timestamp};
 use std::time::Duration;
 
 /// Where and how [`Ec2Compute`] reaches AWS. Credentials come from the SDK's default chain, or
@@ -163,7 +160,7 @@ impl Compute for Ec2Compute {
         self.delete_template_impl(template_id).await
     }
 
-    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+    async fn launch_batch(&self, spec: &LaunchSpec) -> Launched {
         self.launch_impl(spec).await
     }
 

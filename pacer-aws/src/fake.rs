@@ -7,7 +7,7 @@
 //! for ids marked missing. Its account holds a few AMIs, subnets in two VPCs, security groups
 //! and instance profiles for the pool editor's pickers (the demo's pools use them).
 
-use crate::compute::{Compute, InstanceState, InstanceStatus, PermissionCheck, Verdict};
+use crate::compute::{Compute, InstanceState, InstanceStatus, Launched, PermissionCheck, Verdict};
 use crate::error::ComputeError;
 use crate::inventory::{
     ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary, name_matches,
@@ -123,7 +123,7 @@ struct State {
     rng: fastrand::Rng,
     templates: BTreeMap<String, FakeTemplate>,
     instances: BTreeMap<String, FakeInstance>,
-    tokens: HashMap<String, String>,
+    tokens: HashMap<String, Vec<String>>,
     faults: HashMap<(String, Option<Market>), String>,
     fail_next: HashMap<FakeOp, LaunchError>,
     missing: BTreeSet<String>,
@@ -523,30 +523,36 @@ impl Compute for FakeCompute {
         self.state().templates.remove(template_id).map(|_| ()).ok_or_else(|| not_found_template(template_id))
     }
 
-    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+    async fn launch_batch(&self, spec: &LaunchSpec) -> Launched {
         self.state().launches.push(spec.clone());
         if !self.settings.launch_latency.is_zero() {
             tokio::time::sleep(self.settings.launch_latency).await;
         }
         if let Some(e) = self.take_failure(FakeOp::Launch) {
-            return Err(e);
+            return Launched::failed(e);
         }
         let now = Instant::now();
         let launched_at = self.wall(now);
+        let count = spec.count.max(1) as usize;
         let mut state = self.state();
-        if let Some(id) = state.tokens.get(&spec.client_token)
-            && let Some(i) = state.instances.get(id)
-        {
-            return Ok(LaunchedInstance {
-                instance_id: id.clone(),
-                instance_type: i.instance_type.clone(),
-                availability_zone: i.availability_zone.clone(),
-                subnet_id: spec.subnet_ids.first().cloned().unwrap_or_default(),
-                market: i.market,
-            });
+        if let Some(ids) = state.tokens.get(&spec.client_token) {
+            let found = ids
+                .iter()
+                .filter_map(|id| {
+                    let i = state.instances.get(id)?;
+                    Some(LaunchedInstance {
+                        instance_id: id.clone(),
+                        instance_type: i.instance_type.clone(),
+                        availability_zone: i.availability_zone.clone(),
+                        subnet_id: spec.subnet_ids.first().cloned().unwrap_or_default(),
+                        market: i.market,
+                    })
+                })
+                .collect();
+            return Launched::again(found, count);
         }
         if !state.templates.contains_key(&spec.template_id) {
-            return Err(LaunchError::new(
+            return Launched::failed(LaunchError::new(
                 "InvalidLaunchTemplateId.NotFound",
                 format!(
                     "The specified launch template, with template ID {}, does not exist.",
@@ -554,6 +560,7 @@ impl Compute for FakeCompute {
                 ),
             ));
         }
+        let mut instances = Vec::with_capacity(count);
         let mut failures: Vec<LaunchError> = Vec::new();
         for instance_type in &spec.instance_types {
             let fault = state
@@ -575,52 +582,60 @@ impl Compute for FakeCompute {
             };
             if let Some(error) = error {
                 if error.class != ErrorClass::Capacity {
-                    return Err(error);
+                    failures.push(error);
+                    break;
                 }
                 failures.push(error);
                 continue;
             }
-            let subnet = match spec.spawn_method {
-                pacer_domain::SpawnMethod::RunInstances => spec.subnet_ids.first().cloned(),
-                pacer_domain::SpawnMethod::Fleet => {
-                    let pick = state.rng.usize(..spec.subnet_ids.len().max(1));
-                    spec.subnet_ids.get(pick).cloned()
+            while instances.len() < count {
+                let subnet = match spec.spawn_method {
+                    pacer_domain::SpawnMethod::RunInstances => spec.subnet_ids.first().cloned(),
+                    pacer_domain::SpawnMethod::Fleet => {
+                        let pick = state.rng.usize(..spec.subnet_ids.len().max(1));
+                        spec.subnet_ids.get(pick).cloned()
+                    }
                 }
-            }
-            .unwrap_or_default();
-            let id = instance_id(&mut state.rng);
-            let interrupt_at = (spec.market == Market::Spot
-                && state.rng.f64() < self.settings.spot_interruption_rate)
-                .then(|| {
-                    let window = self.settings.spot_interruption_window.mul_f64(state.rng.f64());
-                    now + self.settings.boot_time + window
-                });
-            let availability_zone = zone_of(&self.settings.region, &subnet);
-            state.instances.insert(
-                id.clone(),
-                FakeInstance {
+                .unwrap_or_default();
+                let id = instance_id(&mut state.rng);
+                let interrupt_at = (spec.market == Market::Spot
+                    && state.rng.f64() < self.settings.spot_interruption_rate)
+                    .then(|| {
+                        let window = self.settings.spot_interruption_window.mul_f64(state.rng.f64());
+                        now + self.settings.boot_time + window
+                    });
+                let availability_zone = zone_of(&self.settings.region, &subnet);
+                state.instances.insert(
+                    id.clone(),
+                    FakeInstance {
+                        instance_type: instance_type.clone(),
+                        availability_zone: availability_zone.clone(),
+                        market: spec.market,
+                        tags: spec.tags.clone(),
+                        launched: now,
+                        launched_at,
+                        interrupt_at,
+                        terminated: None,
+                    },
+                );
+                state.tokens.entry(spec.client_token.clone()).or_default().push(id.clone());
+                instances.push(LaunchedInstance {
+                    instance_id: id,
                     instance_type: instance_type.clone(),
-                    availability_zone: availability_zone.clone(),
+                    availability_zone,
+                    subnet_id: subnet,
                     market: spec.market,
-                    tags: spec.tags.clone(),
-                    launched: now,
-                    launched_at,
-                    interrupt_at,
-                    terminated: None,
-                },
-            );
-            state.tokens.insert(spec.client_token.clone(), id.clone());
-            return Ok(LaunchedInstance {
-                instance_id: id,
-                instance_type: instance_type.clone(),
-                availability_zone,
-                subnet_id: subnet,
-                market: spec.market,
-            });
+                });
+            }
+            break;
         }
-        let code = failures.last().map(|e| e.code.clone()).unwrap_or_else(|| "UnfulfillableCapacity".into());
-        let message = failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        Err(LaunchError::new(code, message))
+        let shortfall = (instances.len() < count).then(|| {
+            let code =
+                failures.last().map(|e| e.code.clone()).unwrap_or_else(|| "UnfulfillableCapacity".into());
+            let message = failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            LaunchError::new(code, message)
+        });
+        Launched { instances, shortfall }
     }
 
     async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {

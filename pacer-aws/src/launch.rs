@@ -1,9 +1,16 @@
-//! Launches: `fleet` = one CreateFleet `instant` over every instance type × subnet
-//! with the pool's allocation strategy; `run_instances` = one RunInstances per type in order
-//! against the first subnet, stopping at the first success. Both launch the pool's template at
-//! `$Default` and apply the attempt's market here (see `templates` for why the template is
-//! market-neutral).
+//! Launches of `spec.count` instances (one job, or a batch of claims): `fleet` = one CreateFleet
+//! `instant` with that target capacity over every instance type × subnet with the pool's
+//! allocation strategy; `run_instances` = RunInstances per type in order against the first
+//! subnet, each for all the instances still missing (all or none of them), until one starts them. Both launch the
+//! pool's template at `$Default` and apply the attempt's market here (see `templates` for why
+//! the template is market-neutral). EC2 may start fewer than asked: what started is returned
+//! with the reason for the rest ([`crate::Launched`]).
+//!
+//! A batch (or any RunInstances launch) first looks for live instances tagged with its client
+//! token: a launch repeated after a crash or a cut-off call gets the instances the first one
+//! started, whatever EC2's own token memory says.
 
+use crate::compute::Launched;
 use crate::ec2::{Ec2Compute, tag_spec};
 use crate::error::{fleet_failure, from_sdk};
 use aws_sdk_ec2::types::{
@@ -49,7 +56,7 @@ pub(crate) fn run_token(client_token: &str, index: usize) -> String {
     format!("{client_token}-{index}")
 }
 
-/// The CreateFleet request of a launch: `instant`, capacity 1 on the attempt's market, the
+/// The CreateFleet request of a launch: `instant`, capacity `spec.count` on the attempt's market, the
 /// template at `$Default` with one override per type × subnet (priority = type index for
 /// the `priority` strategy), the job's tags on instance and volume.
 pub(crate) fn fleet_request(
@@ -90,7 +97,7 @@ pub(crate) fn fleet_request(
         .launch_template_configs(config)
         .target_capacity_specification(
             TargetCapacitySpecificationRequest::builder()
-                .total_target_capacity(1)
+                .total_target_capacity(spec.count.max(1) as i32)
                 .default_target_capacity_type(capacity_type)
                 .build(),
         )
@@ -152,34 +159,50 @@ fn launched_from_fleet(instance: &CreateFleetInstance, id: &str, spec: &LaunchSp
 impl Ec2Compute {
     #[tracing::instrument(
         skip_all,
-        fields(job_id = spec.job_id, attempt = spec.attempt, market = spec.market.as_str(), method = spec.spawn_method.as_str())
+        fields(job_id = spec.job_id, attempt = spec.attempt, count = spec.count, market = spec.market.as_str(), method = spec.spawn_method.as_str())
     )]
-    pub(crate) async fn launch_impl(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
+    pub(crate) async fn launch_impl(&self, spec: &LaunchSpec) -> Launched {
         if spec.instance_types.is_empty() || spec.subnet_ids.is_empty() || spec.template_id.is_empty() {
-            return Err(LaunchError::new(
+            return Launched::failed(LaunchError::new(
                 "InvalidParameterValue",
                 "a launch needs a launch template, at least one instance type and one subnet",
             ));
         }
-        let launched = match spec.spawn_method {
-            SpawnMethod::Fleet => self.launch_fleet(spec).await,
-            SpawnMethod::RunInstances => self.launch_run_instances(spec).await,
+        let count = spec.count.max(1) as usize;
+        let again = match (spec.spawn_method, count) {
+            (SpawnMethod::Fleet, 1) => Ok(Vec::new()),
+            _ => self.live_instances_of_launch(&spec.client_token).await,
         };
-        let mut launched = launched?;
-        if launched.availability_zone.is_empty() || launched.subnet_id.is_empty() {
-            self.fill_placement(&mut launched).await;
+        let mut launched = match again {
+            Ok(found) if !found.is_empty() => {
+                tracing::info!(found = found.len(), "the launch's instances are live already");
+                Launched::again(found, count)
+            }
+            Ok(_) => match spec.spawn_method {
+                SpawnMethod::Fleet => self.launch_fleet(spec).await,
+                SpawnMethod::RunInstances => self.launch_run_instances(spec).await,
+            },
+            Err(error) => Launched::failed(error),
+        };
+        for instance in &mut launched.instances {
+            if instance.availability_zone.is_empty() || instance.subnet_id.is_empty() {
+                self.fill_placement(instance).await;
+            }
+            tracing::info!(
+                instance_id = %instance.instance_id,
+                instance_type = %instance.instance_type,
+                availability_zone = %instance.availability_zone,
+                "instance launched"
+            );
         }
-        tracing::info!(
-            instance_id = %launched.instance_id,
-            instance_type = %launched.instance_type,
-            availability_zone = %launched.availability_zone,
-            "instance launched"
-        );
-        Ok(launched)
+        launched
     }
 
-    async fn launch_fleet(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
-        let out = fleet_request(&self.ec2, spec).send().await.map_err(|e| from_sdk(&e))?;
+    async fn launch_fleet(&self, spec: &LaunchSpec) -> Launched {
+        let out = match fleet_request(&self.ec2, spec).send().await {
+            Ok(out) => out,
+            Err(e) => return Launched::failed(from_sdk(&e)),
+        };
         let errors: Vec<(String, String)> = out
             .errors()
             .iter()
@@ -190,33 +213,30 @@ impl Ec2Compute {
                 )
             })
             .collect();
-        let found = out.instances().iter().find_map(|i| i.instance_ids().first().map(|id| (i, id.clone())));
-        match found {
-            Some((instance, id)) => {
-                if !errors.is_empty() {
-                    tracing::debug!(?errors, "fleet launched after some overrides failed");
-                }
-                Ok(launched_from_fleet(instance, &id, spec))
-            }
-            None => {
-                let err = fleet_failure(&errors);
-                tracing::info!(code = %err.code, class = err.class.as_str(), "fleet launched nothing");
-                Err(err)
-            }
+        let instances: Vec<LaunchedInstance> = out
+            .instances()
+            .iter()
+            .flat_map(|i| i.instance_ids().iter().map(move |id| launched_from_fleet(i, id, spec)))
+            .take(spec.count.max(1) as usize)
+            .collect();
+        let short = instances.len() < spec.count.max(1) as usize;
+        if !errors.is_empty() && !instances.is_empty() {
+            tracing::debug!(?errors, "fleet launched after some overrides failed");
         }
+        if instances.is_empty() {
+            let err = fleet_failure(&errors);
+            tracing::info!(code = %err.code, class = err.class.as_str(), "fleet launched nothing");
+        }
+        Launched { instances, shortfall: short.then(|| fleet_failure(&errors)) }
     }
 
-    async fn launch_run_instances(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
-        // Each type has its own token, so a replay after a crash could succeed on a type that
-        // failed the first time while a later type's instance already runs: look for this
-        // job's instance first so a replay never launches a second one.
-        if let Some(existing) = self.live_instance_of_launch(&spec.client_token).await? {
-            tracing::info!(instance_id = %existing.instance_id, "job already has a live instance");
-            return Ok(existing);
-        }
+    async fn launch_run_instances(&self, spec: &LaunchSpec) -> Launched {
         let subnet = &spec.subnet_ids[0];
+        let count = spec.count.max(1) as usize;
+        let mut instances: Vec<LaunchedInstance> = Vec::with_capacity(count);
         let mut capacity_errors: Vec<LaunchError> = Vec::new();
         for (index, instance_type) in spec.instance_types.iter().enumerate() {
+            let missing = count - instances.len();
             let mut request = self
                 .ec2
                 .run_instances()
@@ -228,8 +248,8 @@ impl Ec2Compute {
                 )
                 .instance_type(InstanceType::from(instance_type.as_str()))
                 .subnet_id(subnet)
-                .min_count(1)
-                .max_count(1)
+                .min_count(missing as i32)
+                .max_count(missing as i32)
                 .client_token(run_token(&spec.client_token, index))
                 .tag_specifications(tag_spec(ResourceType::Instance, &spec.tags))
                 .tag_specifications(tag_spec(ResourceType::Volume, &spec.tags));
@@ -238,27 +258,33 @@ impl Ec2Compute {
             }
             match request.send().await {
                 Ok(out) => {
-                    let Some(instance) = out.instances().first() else {
-                        return Err(LaunchError::new("EmptyResponse", "RunInstances returned no instance"));
-                    };
-                    let status = crate::ec2::instance_status(instance, out.owner_id());
-                    return Ok(LaunchedInstance {
-                        instance_id: status.instance_id,
-                        instance_type: if status.instance_type.is_empty() {
-                            instance_type.clone()
-                        } else {
-                            status.instance_type
-                        },
-                        availability_zone: status.availability_zone,
-                        subnet_id: instance.subnet_id().unwrap_or(subnet.as_str()).to_owned(),
-                        market: spec.market,
-                    });
+                    for instance in out.instances().iter().take(missing) {
+                        let status = crate::ec2::instance_status(instance, out.owner_id());
+                        instances.push(LaunchedInstance {
+                            instance_id: status.instance_id,
+                            instance_type: if status.instance_type.is_empty() {
+                                instance_type.clone()
+                            } else {
+                                status.instance_type
+                            },
+                            availability_zone: status.availability_zone,
+                            subnet_id: instance.subnet_id().unwrap_or(subnet.as_str()).to_owned(),
+                            market: spec.market,
+                        });
+                    }
+                    if instances.len() >= count {
+                        return Launched { instances, shortfall: None };
+                    }
+                    if out.instances().is_empty() {
+                        capacity_errors
+                            .push(LaunchError::new("EmptyResponse", "RunInstances returned no instance"));
+                    }
                 }
                 Err(e) => {
                     let err = from_sdk(&e);
                     if err.class != ErrorClass::Capacity {
                         tracing::info!(%instance_type, code = %err.code, "run_instances failed");
-                        return Err(err);
+                        return Launched { instances, shortfall: Some(err) };
                     }
                     tracing::info!(%instance_type, code = %err.code, "no capacity, trying the next type");
                     capacity_errors
@@ -272,14 +298,15 @@ impl Ec2Compute {
             .map(|e| format!("{}: {}", e.code, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Err(LaunchError::new(code, message))
+        Launched { instances, shortfall: Some(LaunchError::new(code, message)) }
     }
 
-    /// A pending or running instance started by this launch (tagged with its client token).
-    async fn live_instance_of_launch(
+    /// The pending or running instances started by a launch (tagged with its client token),
+    /// by instance id.
+    async fn live_instances_of_launch(
         &self,
         client_token: &str,
-    ) -> Result<Option<LaunchedInstance>, LaunchError> {
+    ) -> Result<Vec<LaunchedInstance>, LaunchError> {
         let out = self
             .ec2
             .describe_instances()
@@ -290,17 +317,23 @@ impl Ec2Compute {
             .send()
             .await
             .map_err(|e| from_sdk(&e))?;
-        let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
-        Ok(instance.map(|i| {
-            let status = crate::ec2::instance_status(i, None);
-            LaunchedInstance {
-                instance_id: status.instance_id,
-                instance_type: status.instance_type,
-                availability_zone: status.availability_zone,
-                subnet_id: i.subnet_id().unwrap_or_default().to_owned(),
-                market: status.market,
-            }
-        }))
+        let mut found: Vec<LaunchedInstance> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                let status = crate::ec2::instance_status(i, None);
+                LaunchedInstance {
+                    instance_id: status.instance_id,
+                    instance_type: status.instance_type,
+                    availability_zone: status.availability_zone,
+                    subnet_id: i.subnet_id().unwrap_or_default().to_owned(),
+                    market: status.market,
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(found)
     }
 
     /// Fills a missing AZ or subnet from DescribeInstances. Best effort: the instance exists,

@@ -11,6 +11,8 @@
 //! profiles for the pool editor's pickers ([`ImageQuery`], …). Every AWS failure carries AWS's
 //! code and message and a class ([`pacer_domain::ErrorClass`]) that tells the dispatcher
 //! whether to back off, retry or fail.
+//! [`Throttled`] wraps either in EC2's API rate limits ([`RateLimits`]: token buckets that
+//! calls wait for, shrinking adaptively when EC2 throttles anyway).
 //! [`IdentityVerifier`] checks the AWS-signed identity documents instances prove themselves with.
 //! [`iam_policy`] writes the least-privilege IAM policy for exactly the operations in
 //! [`AWS_OPERATIONS`].
@@ -37,6 +39,7 @@ mod policy;
 mod pricing;
 #[cfg(feature = "ec2")]
 mod templates;
+mod throttle;
 #[cfg(feature = "ec2")]
 mod validate;
 
@@ -44,7 +47,7 @@ mod validate;
 mod mock_tests;
 
 pub use compute::{
-    Compute, InstanceState, InstanceStatus, PRICING_TIMEOUT, PermissionCheck, Verdict, materialize,
+    Compute, InstanceState, InstanceStatus, Launched, PRICING_TIMEOUT, PermissionCheck, Verdict, materialize,
 };
 #[cfg(feature = "ec2")]
 pub use ec2::{Ec2Compute, Ec2Settings, profile_defined};
@@ -58,3 +61,4 @@ pub use inventory::{
 pub use policy::{
     AWS_OPERATIONS, GRANTED_ON_PACER_RESOURCES, IMPLIED_ACTIONS, PolicyScope, SharedLogScope, iam_policy,
 };
+pub use throttle::{Bucket, BucketLimit, BucketState, RateLimits, Throttled};

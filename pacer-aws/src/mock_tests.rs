@@ -119,6 +119,8 @@ fn launch_spec(strategy: AllocationStrategy, market: Market) -> LaunchSpec {
     LaunchSpec {
         job_id: 5,
         attempt: 2,
+        count: 1,
+        jobs: vec![5],
         client_token: pacer_domain::client_token(5, 0, 2),
         template_id: "lt-0123456789abcdef0".into(),
         instance_types: vec!["m7i.large".into(), "c7i.large".into(), "m6i.large".into()],

@@ -111,15 +111,20 @@ impl TemplateSpec {
     }
 }
 
-/// One launch for one job attempt.
+/// One launch: one instance for one job attempt, or a batch of `count` instances for as many
+/// claims of one pool, market and repo ([`crate::launch_batches`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchSpec {
-    /// Pacer's job id (also in the `gha:job_id` tag).
+    /// Pacer's job id (also in the `gha:job_id` tag); a batch's first job (and no tag).
     pub job_id: u64,
-    /// Attempt number, 1-based.
+    /// Attempt number, 1-based (a batch's first job's).
     pub attempt: u32,
-    /// Idempotency token for this job + generation + attempt: a retried call after a crash
-    /// returns the same instance instead of launching a second one.
+    /// Instances to launch: 1, or a batch's size.
+    pub count: u32,
+    /// The jobs launched for, in the order the instances are handed out (`job_id` first).
+    pub jobs: Vec<u64>,
+    /// Idempotency token for this job + generation + attempt (a batch's: for its members'):
+    /// a retried call after a crash returns the same instances instead of launching more.
     pub client_token: String,
     /// The pool's launch template id (launched at its `$Default` version).
     pub template_id: String,
@@ -142,18 +147,33 @@ impl LaunchSpec {
     /// The launch of attempt `attempt` of `job` (whose generation counts the instances it lost
     /// to other jobs) from `pool`.
     pub fn new(config: &Config, pool: &Pool, repo: &str, job: LaunchOf, market: Market) -> Self {
-        let LaunchOf { job_id, generation, attempt } = job;
-        let client_token = client_token(job_id, generation, attempt);
+        Self::batch(config, pool, repo, &[job], market)
+    }
+
+    /// One launch for `members` (claims of `pool` for `repo` on `market`, in the order their
+    /// instances are handed out): one instance each. A single member's launch is tagged with
+    /// its job; a batch's instances are tagged only with the batch's token, the log maps them
+    /// to jobs.
+    pub fn batch(config: &Config, pool: &Pool, repo: &str, members: &[LaunchOf], market: Market) -> Self {
+        let first = members.first().copied().unwrap_or(LaunchOf { job_id: 0, generation: 0, attempt: 1 });
+        let client_token = match members {
+            [one] => client_token(one.job_id, one.generation, one.attempt),
+            _ => batch_token(members),
+        };
         let template = TemplateSpec::for_pool(config, pool);
         let repo_tags = config.repo(repo).map(|r| r.spec.tags.clone()).unwrap_or_default();
         let mut tags = cascade_tags(&[&config.template_tags(pool), &repo_tags]);
         tags.extend(template.tags.into_iter().filter(|(k, _)| k.starts_with("gha:")));
-        tags.insert(TAG_JOB_ID.into(), job_id.to_string());
+        if let [one] = members {
+            tags.insert(TAG_JOB_ID.into(), one.job_id.to_string());
+        }
         tags.insert(TAG_REPO.into(), repo.to_owned());
         tags.insert(TAG_LAUNCH.into(), client_token.clone());
         Self {
-            job_id,
-            attempt,
+            job_id: first.job_id,
+            attempt: first.attempt,
+            count: members.len().max(1) as u32,
+            jobs: members.iter().map(|m| m.job_id).collect(),
             client_token,
             template_id: pool.template.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
             instance_types: pool.spec.instance_types.clone(),
@@ -181,6 +201,27 @@ pub struct LaunchOf {
 /// The EC2 idempotency token of one launch (≤ 64 ASCII characters).
 pub fn client_token(job_id: u64, generation: u32, attempt: u32) -> String {
     format!("pacer-job-{job_id}-g{generation}-a{attempt}")
+}
+
+/// The EC2 idempotency token of a batch launch (≤ 64 ASCII characters): its first job and a
+/// digest of every member's job, generation and attempt, so the same claims always make the
+/// same token and any other claims another.
+pub fn batch_token(members: &[LaunchOf]) -> String {
+    // FNV-1a, 64 bits: stable across builds and platforms.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for member in members {
+        let bytes = [
+            member.job_id.to_be_bytes().as_slice(),
+            &member.generation.to_be_bytes(),
+            &member.attempt.to_be_bytes(),
+        ]
+        .concat();
+        for byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let first = members.first().map_or(0, |m| m.job_id);
+    format!("pacer-batch-{first}-{hash:016x}")
 }
 
 /// What EC2 started for a launch.
@@ -325,6 +366,16 @@ mod tests {
         let policy = RetryPolicy::default();
         let delays: Vec<i64> = (1..=7).map(|n| policy.delay_ms(n) / SECOND_MS).collect();
         assert_eq!(delays, [30, 60, 120, 240, 300, 300, 300]);
+    }
+
+    #[test]
+    fn batch_tokens_name_their_members_and_are_short() {
+        let of = |job_id, attempt| LaunchOf { job_id, generation: 0, attempt };
+        let batch = [of(7, 1), of(9, 1)];
+        assert_eq!(batch_token(&batch), batch_token(&[of(7, 1), of(9, 1)]));
+        assert_ne!(batch_token(&batch), batch_token(&[of(7, 1), of(9, 2)]));
+        assert_ne!(batch_token(&batch), batch_token(&[of(7, 1), of(9, 1), of(10, 1)]));
+        assert!(batch_token(&[of(u64::MAX, 1), of(1, 1)]).len() <= 60, "room for a suffix");
     }
 
     #[test]

@@ -62,14 +62,14 @@ pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{
     ErrorClass, LaunchError, LaunchOf, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, MAX_LAUNCH_ATTEMPTS,
     Market, RetryPolicy, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO,
-    TemplateSpec, client_token,
+    TemplateSpec, batch_token, client_token,
 };
 pub use money::{Micros, PriceQuote, PriceSource};
 pub use rejection::{FieldError, Rejection, RejectionCode};
 pub use routing::{Route, route};
 pub use schedule::{
-    CLAIM_TIMEOUT_MS, WaitReason, explain, finished_instances, next_retry, overdue_instances, plan_claims,
-    stale_claims, surplus_instances,
+    CLAIM_TIMEOUT_MS, LAUNCH_BATCH_MAX, WaitReason, explain, finished_instances, launch_batches, next_retry,
+    overdue_instances, plan_claims, stale_claims, surplus_instances,
 };
 pub use settings::*;
 pub use state::{Anomaly, State};

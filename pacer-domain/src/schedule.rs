@@ -181,6 +181,30 @@ pub fn plan_claims(state: &State, now: Timestamp, limit: usize) -> Vec<JobId> {
     claims
 }
 
+/// Most instances one launch call asks for: a burst is launched in batches of this many.
+pub const LAUNCH_BATCH_MAX: usize = 50;
+
+/// The claims among `jobs` (claimed jobs; others are skipped) launched together: those of one
+/// pool, market and repo claimed at the same moment (in one planning round), in job order, in
+/// batches of at most [`LAUNCH_BATCH_MAX`]. A pure function of the state, so a restart finds
+/// the same batches (and their launches the same client tokens) for claims still current.
+pub fn launch_batches(state: &State, jobs: &[JobId]) -> Vec<Vec<JobId>> {
+    let mut groups: BTreeMap<(PoolId, bool, Sym, Timestamp), Vec<JobId>> = BTreeMap::new();
+    for job in jobs.iter().filter_map(|id| state.jobs.get(*id)) {
+        if let (JobStatus::Claimed, Some(at)) = (job.status, job.claimed_at) {
+            let spot = job.market == crate::launch::Market::Spot;
+            groups.entry((job.pool, spot, job.repo, at)).or_default().push(job.id);
+        }
+    }
+    let mut batches = Vec::new();
+    for mut members in groups.into_values() {
+        members.sort_unstable();
+        members.dedup();
+        batches.extend(members.chunks(LAUNCH_BATCH_MAX).map(<[JobId]>::to_vec));
+    }
+    batches
+}
+
 /// Why a job still waits: every queued job can be explained.
 pub fn explain(state: &State, job: &Job, now: Timestamp) -> WaitReason {
     match job.status {

@@ -21,11 +21,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use pacer_aws::{
     Compute, ComputeError, FakeCompute, FakeSettings, ImageQuery, ImageSummary, InstanceProfileSummary,
-    InstanceStatus, PermissionCheck, SecurityGroupSummary, SubnetSummary,
+    InstanceStatus, Launched, PermissionCheck, SecurityGroupSummary, SubnetSummary,
 };
 use pacer_domain::{
-    Actor, Command, Event, JobStatus, LaunchError, LaunchSpec, LaunchedInstance, Market, PoolSpec,
-    PriceQuote, ProjectSpec, RepoSpec, Tags, TemplateRef, TemplateSpec,
+    Actor, Command, Event, JobStatus, LaunchSpec, Market, PoolSpec, PriceQuote, ProjectSpec, RepoSpec, Tags,
+    TemplateRef, TemplateSpec,
 };
 use pacer_server::{
     Auth, EngineSettings, Meta, Peers, Running, Secret, ServerOptions, SimulatedGitHub, SystemClock, start,
@@ -93,11 +93,17 @@ impl Compute for TimedCompute {
         self.inner.delete_template(template_id).await
     }
 
-    async fn launch(&self, spec: &LaunchSpec) -> Result<LaunchedInstance, LaunchError> {
-        self.called.lock().expect("not poisoned").entry(spec.job_id).or_insert_with(Instant::now);
-        let result = self.inner.launch(spec).await;
-        self.returned.lock().expect("not poisoned").entry(spec.job_id).or_insert_with(Instant::now);
-        result
+    async fn launch_batch(&self, spec: &LaunchSpec) -> Launched {
+        let stamp = |times: &Mutex<HashMap<u64, Instant>>| {
+            let mut times = times.lock().expect("not poisoned");
+            for job in &spec.jobs {
+                times.entry(*job).or_insert_with(Instant::now);
+            }
+        };
+        stamp(&self.called);
+        let launched = self.inner.launch_batch(spec).await;
+        stamp(&self.returned);
+        launched
     }
 
     async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {

@@ -1,11 +1,11 @@
 //! `pacer demo`: everything on this machine with no AWS or GitHub. EC2 is a
 //! [`FakeCompute`] with realistic launch latency, boot time, occasional capacity errors and
-//! spot interruptions; GitHub is simulated by a [`World`] that posts signed `workflow_job`
-//! webhooks over real HTTP to Pacer's own endpoint, plays the runners on the fake instances
-//! (bootstrap, register, run a job, report, shut down; one in ten fails in its boot script)
-//! through the real runner callbacks, and mints JIT configs through [`SimulatedGitHub`]. The
-//! configuration is seeded with 3 projects, 5 pools and 4 repos the first time a data directory
-//! is used.
+//! spot interruptions, called within EC2's documented rate limits as real EC2 is; GitHub is
+//! simulated by a [`World`] that posts signed `workflow_job` webhooks over real HTTP to Pacer's
+//! own endpoint, plays the runners on the fake instances (bootstrap, register, run a job,
+//! report, shut down; one in ten fails in its boot script) through the real runner callbacks,
+//! and mints JIT configs through [`SimulatedGitHub`]. The configuration is seeded with 3
+//! projects, 5 pools and 4 repos the first time a data directory is used.
 
 use crate::app::Meta;
 use crate::clock::{Clock, SystemClock};
@@ -16,6 +16,7 @@ use crate::http::webhook_signature;
 use crate::serve::{Peers, Running, start};
 use pacer_aws::{
     Compute, FakeCompute, FakeSettings, IdentitySigner, IdentityVerifier, InstanceIdentity, InstanceState,
+    RateLimits, Throttled,
 };
 use pacer_domain::{
     Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectSpec, RepoSpec, SpawnMethod, Tags,
@@ -675,8 +676,9 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
     };
     let signer = IdentitySigner::generate()?;
     let identity = Arc::new(IdentityVerifier::trusting(DEMO_REGION, vec![signer.public_key()]));
-    let peers =
-        Peers { compute: compute.clone() as Arc<dyn Compute>, github, clock: clock.clone(), identity };
+    // EC2's documented rate limits, as `pacer serve` keeps by default.
+    let throttled: Arc<dyn Compute> = Arc::new(Throttled::new(compute.clone(), &RateLimits::default()));
+    let peers = Peers { compute: throttled, github, clock: clock.clone(), identity };
     let auth = crate::auth::Auth::new(false, "admin@pacer.local".into(), 12, false, None);
     let server = crate::serve::ServerOptions {
         github_app: Arc::new(crate::app_setup::AppSetup::configured(secret.clone())),

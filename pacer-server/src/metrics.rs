@@ -1,6 +1,7 @@
 //! Prometheus metrics (`/metrics`): webhooks by outcome, webhook answer time, jobs by status,
 //! live instances, the last folded seq, launch slots allowed and in use, launch latency and
-//! queue time, the event log's write times, AWS and GitHub call errors.
+//! queue time, the event log's write times, AWS and GitHub call errors, and the EC2 rate-limit
+//! buckets (tokens, refill, throttles, waits).
 //!
 //! Everything goes through the `metrics` facade onto one `PrometheusRecorder` per running app
 //! (no global recorder: tests run several apps in one process), and the exporter renders the
@@ -13,6 +14,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use pacer_aws::BucketState;
 use pacer_domain::{Event, JobStatus, Recorded, State};
 use pacer_store::WriteObserver;
 use std::sync::Arc;
@@ -38,6 +40,10 @@ const LEASE_HELD: &str = "pacer_lease_held";
 const LEASE_TERM: &str = "pacer_lease_term";
 const REPLICATION_LAG: &str = "pacer_replication_lag_seconds";
 const APPEND_RACES: &str = "pacer_append_races_total";
+const RATE_LIMIT_TOKENS: &str = "pacer_aws_rate_limit_tokens";
+const RATE_LIMIT_REFILL: &str = "pacer_aws_rate_limit_refill_per_second";
+const RATE_LIMIT_THROTTLES: &str = "pacer_aws_rate_limit_throttles_total";
+const RATE_LIMIT_WAITS: &str = "pacer_aws_rate_limit_waits_total";
 
 /// Bucket bounds (seconds) of the sub-second histograms: webhook answers and log writes.
 const FAST_BUCKETS: [f64; 11] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -236,6 +242,11 @@ impl Metrics {
                 THROTTLED,
                 "Sign-in and SSO attempts refused by the throttle (the log records them once per window).",
             ),
+            (
+                RATE_LIMIT_THROTTLES,
+                "EC2 calls answered RequestLimitExceeded, by the request bucket they drew from.",
+            ),
+            (RATE_LIMIT_WAITS, "EC2 calls that waited for tokens of the bucket."),
         ] {
             recorder.describe_counter(KeyName::from_const_str(name), None, text.into());
         }
@@ -254,6 +265,11 @@ impl Metrics {
             (
                 REPLICATION_LAG,
                 "Time the last record another replica appended took to reach this one (append to fold).",
+            ),
+            (RATE_LIMIT_TOKENS, "Tokens in Pacer's copy of each EC2 rate-limit bucket."),
+            (
+                RATE_LIMIT_REFILL,
+                "Refill of each EC2 rate-limit bucket now: the configured rate, less after throttles.",
             ),
         ] {
             recorder.describe_gauge(KeyName::from_const_str(name), None, text.into());
@@ -320,6 +336,19 @@ impl Metrics {
     pub fn github_error(&self, call: GitHubCall, status: u16) {
         let labels = vec![Label::new("call", call.as_str()), Label::new("status", status.to_string())];
         self.recorder.register_counter(&Key::from_parts(GITHUB_ERRORS, labels), &META).increment(1);
+    }
+
+    /// Sets the EC2 rate-limit series from the buckets' states (none when EC2 is called without
+    /// rate limits).
+    pub fn rate_limits(&self, buckets: &[BucketState]) {
+        for state in buckets {
+            let key =
+                |name: &'static str| Key::from_parts(name, vec![Label::new("bucket", state.bucket.name())]);
+            self.recorder.register_gauge(&key(RATE_LIMIT_TOKENS), &META).set(state.tokens);
+            self.recorder.register_gauge(&key(RATE_LIMIT_REFILL), &META).set(state.refill_per_second);
+            self.recorder.register_counter(&key(RATE_LIMIT_THROTTLES), &META).absolute(state.throttles);
+            self.recorder.register_counter(&key(RATE_LIMIT_WAITS), &META).absolute(state.waits);
+        }
     }
 
     /// Counts a sign-in or SSO attempt the throttle refused.
@@ -443,6 +472,32 @@ mod tests {
         assert_eq!(sample(&text, aws), Some(1.0));
         assert_eq!(sample(&text, "pacer_github_errors_total{call=\"redeliver\",status=\"502\"}"), Some(1.0));
         assert_eq!(sample(&text, LAUNCHES_IN_FLIGHT), Some(1.0));
+    }
+
+    #[test]
+    fn rate_limit_buckets_are_rendered_by_name() {
+        let metrics = Metrics::new();
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 0, max: 1 }, SINGLE);
+        assert!(!text.contains("pacer_aws_rate_limit_tokens{"), "no series without rate limits");
+        let fleet = pacer_aws::Bucket::CreateFleet;
+        let state = BucketState {
+            bucket: fleet,
+            limit: fleet.documented_limit(),
+            tokens: 12.5,
+            refill_per_second: 2.5,
+            throttles: 3,
+            waits: 7,
+        };
+        metrics.rate_limits(&[state]);
+        let text = metrics.render(&State::default(), LaunchSlots { in_use: 0, max: 1 }, SINGLE);
+        assert_eq!(sample(&text, "pacer_aws_rate_limit_tokens{bucket=\"create_fleet\"}"), Some(12.5));
+        assert_eq!(
+            sample(&text, "pacer_aws_rate_limit_refill_per_second{bucket=\"create_fleet\"}"),
+            Some(2.5)
+        );
+        assert_eq!(sample(&text, "pacer_aws_rate_limit_throttles_total{bucket=\"create_fleet\"}"), Some(3.0));
+        assert_eq!(sample(&text, "pacer_aws_rate_limit_waits_total{bucket=\"create_fleet\"}"), Some(7.0));
+        assert!(text.contains("# TYPE pacer_aws_rate_limit_throttles_total counter\n"), "{text}");
     }
 
     #[test]

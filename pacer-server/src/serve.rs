@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use crate::tls::{Tls, certificate_hosts};
 use anyhow::Context;
-use pacer_aws::{Compute, Ec2Compute, Ec2Settings};
+use pacer_aws::{Compute, Ec2Compute, Ec2Settings, Throttled};
 use pacer_store::{DynamoLog, DynamoSettings, EventLog, LeaseTable, RocksLog, Snapshotter, load_state};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -358,7 +358,9 @@ fn configured_github_app(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
 /// `pacer serve`: real EC2 and GitHub from the configuration, until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let compute: Arc<dyn Compute> = Arc::new(Ec2Compute::connect(ec2_settings(&config)).await);
+    // One set of EC2 rate limits for everything the engine calls: dispatcher, reaper, template sync.
+    let ec2 = Arc::new(Ec2Compute::connect(ec2_settings(&config)).await);
+    let compute: Arc<dyn Compute> = Arc::new(Throttled::new(ec2, &config.aws.rate_limits.limits()));
     let timeout = Duration::from_secs(config.github.request_timeout_seconds);
     let (github, github_app): (Arc<dyn GitHub>, _) = if config.github.app_configured() {
         let app = configured_github_app(&config, clock.clone())?;

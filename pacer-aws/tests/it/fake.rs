@@ -24,6 +24,8 @@ fn launch_spec(template: &TemplateRef, job_id: u64, market: Market, method: Spaw
     LaunchSpec {
         job_id,
         attempt: 1,
+        count: 1,
+        jobs: vec![job_id],
         client_token: client_token(job_id, 0, 1),
         template_id: template.id.clone(),
         instance_types: vec!["m5.large".into(), "c5.large".into()],

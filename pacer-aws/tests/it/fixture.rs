@@ -146,6 +146,15 @@ impl World {
         )
     }
 
+    /// A launch spec for a batch of `jobs` (attempt 1 each) from `pool`.
+    pub async fn batch_spec(&self, method: SpawnMethod, jobs: &[u64]) -> LaunchSpec {
+        let (mut config, pool) = self.config(false, method, AllocationStrategy::Cost);
+        let (pool, _) = self.pool_with_template(&mut config, pool).await;
+        let members: Vec<pacer_domain::LaunchOf> =
+            jobs.iter().map(|&job_id| pacer_domain::LaunchOf { job_id, generation: 0, attempt: 1 }).collect();
+        LaunchSpec::batch(&config, &pool, REPO, &members, Market::OnDemand)
+    }
+
     /// The instance as moto stores it.
     pub async fn instance(&self, id: &str) -> aws_sdk_ec2::types::Instance {
         let out = self.ec2.describe_instances().instance_ids(id).send().await.expect("describe instance");

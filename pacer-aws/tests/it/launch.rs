@@ -1,5 +1,6 @@
 //! Launches against moto with capacity faults from the faults file: fleet over 2 types × 2
-//! subnets on both markets, run_instances in type order, the error classes, tags read back.
+//! subnets on both markets, run_instances in type order, the error classes, tags read back,
+//! and batches (one call for several jobs, repeated after a crash without starting more).
 
 use crate::fixture::{REPO, TYPES, World, tag_map};
 use aws_sdk_ec2::types::InstanceLifecycleType;
@@ -185,4 +186,47 @@ async fn a_launch_without_a_template_is_refused_before_any_call() {
     assert_eq!(err.class, ErrorClass::Permanent);
     assert_eq!(err.code, "InvalidParameterValue");
     assert!(world.managed_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_launches_one_instance_per_job_in_one_call_and_a_repeat_starts_no_more() {
+    let world = World::new().await;
+    for (jobs, method) in
+        [([301, 302, 303], SpawnMethod::Fleet), ([311, 312, 313], SpawnMethod::RunInstances)]
+    {
+        let spec = world.batch_spec(method, &jobs).await;
+        assert_eq!((spec.count, spec.jobs.as_slice()), (3, jobs.as_slice()));
+        assert!(spec.client_token.starts_with("pacer-batch-"), "{}", spec.client_token);
+        let launched = world.compute.launch_batch(&spec).await;
+        assert_eq!(launched.shortfall, None, "{method:?}");
+        let mut ids: Vec<String> = launched.instances.iter().map(|i| i.instance_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "{method:?}: {launched:?}");
+        for id in &ids {
+            let tags = tag_map(world.instance(id).await.tags());
+            assert_eq!(tags.get("gha:launch"), Some(&spec.client_token));
+            assert_eq!(tags.get("gha:job_id"), None, "the log maps a batch's instances to jobs");
+            assert_eq!(tags.get("gha:pool").map(String::as_str), Some("linux"));
+        }
+        // The same batch again (a restart resuming it): the same instances, none started.
+        let again = world.compute.launch_batch(&spec).await;
+        let mut again_ids: Vec<String> = again.instances.iter().map(|i| i.instance_id.clone()).collect();
+        again_ids.sort();
+        assert_eq!((again_ids, again.shortfall), (ids, None), "{method:?}");
+    }
+    assert_eq!(world.managed_ids().await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_batch_short_of_capacity_returns_what_started_and_why_not_the_rest() {
+    let world = World::new().await;
+    // Every type faulted: nothing starts, and the reason is capacity.
+    world.aws.set_faults(
+        json!({"m5.large": "InsufficientInstanceCapacity", "c5.large": "InsufficientInstanceCapacity"}),
+    );
+    let spec = world.batch_spec(SpawnMethod::RunInstances, &[321, 322]).await;
+    let launched = world.compute.launch_batch(&spec).await;
+    assert_eq!(launched.instances, []);
+    assert_eq!(launched.shortfall.map(|e| e.class), Some(ErrorClass::Capacity));
 }

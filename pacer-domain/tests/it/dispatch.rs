@@ -303,3 +303,57 @@ fn disabled_pools_and_projects_explain_themselves() {
     assert!(plan_claims(&s.state, s.now, 10).is_empty());
     assert!(explain(&s.state, s.job(1), s.now).to_string().contains("disabled"));
 }
+
+#[test]
+fn claims_of_one_pool_market_and_repo_from_one_round_launch_as_one_batch() {
+    let mut s = Scenario::standard();
+    s.run(Command::BindRepo { project: ProjectId(1), spec: repo("octo/other") });
+    for id in 1..=3 {
+        s.queue(id);
+    }
+    s.run(webhook("d-q-4", hook("queued", 4, "octo/other", &["self-hosted"])));
+    s.run(webhook("d-q-5", hook("queued", 5, "octo/hello", &["self-hosted", "cuda"])));
+    let first_round: Vec<JobId> = [1, 2, 3, 4, 5].map(|id| s.job(id).id).to_vec();
+    s.run(Command::ClaimJobs(first_round.clone()));
+    s.advance(1_000);
+    s.queue(6);
+    s.run(Command::ClaimJobs(vec![s.job(6).id]));
+    let all: Vec<JobId> = (1..=6).map(|id| s.job(id).id).collect();
+    let batches = launch_batches(&s.state, &all);
+    let ids = |github: &[u64]| github.iter().map(|id| s.job(*id).id).collect::<Vec<_>>();
+    // Jobs 1–3 (one pool, repo and round) together; the other repo, the other pool and the
+    // later round each alone.
+    let mut expected = vec![ids(&[1, 2, 3]), ids(&[4]), ids(&[5]), ids(&[6])];
+    expected.sort();
+    let mut got = batches.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    // A pure function of the recorded claims: the same batches from any order, and none for
+    // jobs no longer claimed.
+    let reversed: Vec<JobId> = all.iter().rev().copied().collect();
+    let mut again = launch_batches(&s.state, &reversed);
+    again.sort();
+    assert_eq!(again, expected);
+    let (one_and_three, two) = (ids(&[1, 3]), s.job(2).id);
+    s.run(Command::RecordLaunch { job: two, attempt: 1, outcome: launched("i-2", None) });
+    let rest = launch_batches(&s.state, &all);
+    assert!(rest.contains(&one_and_three), "{rest:?}");
+}
+
+#[test]
+fn a_burst_is_cut_into_batches_of_at_most_the_maximum() {
+    let mut s = Scenario::standard();
+    s.run(Command::UpdatePool {
+        id: PoolId(1),
+        spec: PoolSpec { is_default: true, cap: 1_000, ..pool("default") },
+        template: Some(template("lt-0001", 1)),
+    });
+    let count = LAUNCH_BATCH_MAX as u64 * 2 + 7;
+    for id in 1..=count {
+        s.queue(id);
+    }
+    let plan = plan_claims(&s.state, s.now, count as usize);
+    s.run(Command::ClaimJobs(plan.clone()));
+    let sizes: Vec<usize> = launch_batches(&s.state, &plan).iter().map(Vec::len).collect();
+    assert_eq!(sizes, [LAUNCH_BATCH_MAX, LAUNCH_BATCH_MAX, 7]);
+}

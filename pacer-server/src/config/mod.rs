@@ -11,6 +11,7 @@ use figment::Figment;
 use figment::error::Kind;
 use figment::providers::Serialized;
 use ipnet::IpNet;
+use pacer_aws::{Bucket, BucketLimit, RateLimits};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::SocketAddr;
@@ -264,6 +265,8 @@ pub struct AwsConfig {
     pub identity_certificates: Vec<PathBuf>,
     /// How long one EC2 or IAM operation may take, its retries included (seconds).
     pub operation_timeout_seconds: u64,
+    /// The EC2 token buckets Pacer's calls keep to.
+    pub rate_limits: RateLimitsConfig,
 }
 
 impl Default for AwsConfig {
@@ -275,7 +278,69 @@ impl Default for AwsConfig {
             pricing_endpoint_url: None,
             identity_certificates: Vec::new(),
             operation_timeout_seconds: 30,
+            rate_limits: RateLimitsConfig::default(),
         }
+    }
+}
+
+/// `aws.rate_limits.*`: each EC2 token bucket's `SIZE/REFILL` (tokens, tokens added per
+/// second), one key per [`pacer_aws::Bucket`] by its name; the defaults are EC2's documented
+/// ones.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// RunInstances requests.
+    #[serde(deserialize_with = "text")]
+    pub run_instances: BucketLimit,
+    /// CreateFleet requests.
+    #[serde(deserialize_with = "text")]
+    pub create_fleet: BucketLimit,
+    /// TerminateInstances requests.
+    #[serde(deserialize_with = "text")]
+    pub terminate_instances: BucketLimit,
+    /// Non-mutating requests (`Describe*`).
+    #[serde(deserialize_with = "text")]
+    pub describe: BucketLimit,
+    /// Other mutating requests (launch-template writes).
+    #[serde(deserialize_with = "text")]
+    pub mutating: BucketLimit,
+    /// Instances launched.
+    #[serde(deserialize_with = "text")]
+    pub instances_launched: BucketLimit,
+    /// Instances terminated.
+    #[serde(deserialize_with = "text")]
+    pub instances_terminated: BucketLimit,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let documented = Bucket::documented_limit;
+        Self {
+            run_instances: documented(Bucket::RunInstances),
+            create_fleet: documented(Bucket::CreateFleet),
+            terminate_instances: documented(Bucket::TerminateInstances),
+            describe: documented(Bucket::Describe),
+            mutating: documented(Bucket::Mutating),
+            instances_launched: documented(Bucket::InstancesLaunched),
+            instances_terminated: documented(Bucket::InstancesTerminated),
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    /// The limits to give [`pacer_aws::Throttled`].
+    pub fn limits(&self) -> RateLimits {
+        [
+            (Bucket::RunInstances, self.run_instances),
+            (Bucket::CreateFleet, self.create_fleet),
+            (Bucket::TerminateInstances, self.terminate_instances),
+            (Bucket::Describe, self.describe),
+            (Bucket::Mutating, self.mutating),
+            (Bucket::InstancesLaunched, self.instances_launched),
+            (Bucket::InstancesTerminated, self.instances_terminated),
+        ]
+        .into_iter()
+        .fold(RateLimits::default(), |limits, (bucket, limit)| limits.with(bucket, limit))
     }
 }
 
@@ -1152,6 +1217,30 @@ mod tests {
         }
         let no_files = load("$MINIMAL", &[("PACER_AWS_PROFILE", "ci")]).unwrap_err();
         assert_eq!(keys(no_files), ["aws.profile"], "the files are the ones the environment names");
+    }
+
+    #[test]
+    fn rate_limits_default_to_ec2s_documented_buckets_one_key_each() {
+        let config = load("$MINIMAL", &[]).expect("valid");
+        assert_eq!(config.aws.rate_limits.limits(), RateLimits::default());
+        let keys = Config::keys();
+        for bucket in Bucket::ALL {
+            assert!(keys.contains(&format!("aws.rate_limits.{}", bucket.name())), "{bucket:?}");
+        }
+        let env = [
+            ("PACER_AWS_RATE_LIMITS_RUN_INSTANCES", "10/4"),
+            ("PACER_AWS_RATE_LIMITS_MUTATING", " 20 / 0.5 "),
+        ];
+        let limits = load("$MINIMAL", &env).expect("valid").aws.rate_limits.limits();
+        assert_eq!(limits.get(Bucket::RunInstances).to_string(), "10/4");
+        assert_eq!(limits.get(Bucket::Mutating).to_string(), "20/0.5");
+        assert_eq!(limits.get(Bucket::Describe), Bucket::Describe.documented_limit());
+        let errors = load("$MINIMAL", &[("PACER_AWS_RATE_LIMITS_DESCRIBE", "100")]).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "aws.rate_limits.describe");
+        let message = &errors[0].message;
+        assert!(message.contains("`100` must be SIZE/REFILL"), "{message}");
+        assert!(message.contains("PACER_AWS_RATE_LIMITS_DESCRIBE"), "{message}");
     }
 
     #[test]

@@ -46,6 +46,12 @@ impl FromText for Url {
     }
 }
 
+impl FromText for pacer_aws::BucketLimit {
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
 impl FromText for IpNet {
     fn from_text(text: &str) -> Result<Self, String> {
         let text = text.trim();

@@ -1,25 +1,36 @@
 //! The dispatcher: woken at once by every commit that may free or create work (and
 //! when the earliest retry falls due), with a periodic sweep as a safety net. Each pass returns
-//! stale claims, plans claims with the domain's policy, records them, and launches each claimed
-//! job concurrently (bounded), recording launched / retry / failed. A slow AWS call holds only
-//! its own launch permit, never the queue.
+//! stale claims, plans claims with the domain's policy, records them, and launches every
+//! current claim it does not have in hand yet (the new ones, and after a restart the ones
+//! recorded before it), recording launched / retry / failed. A slow AWS call holds only its own
+//! launch permit, never the queue.
 //!
-//! Launch exactly once: right before the call the claim is checked again (a claim that expired
-//! or was taken again while its launch waited for a permit launches nothing), and the call is
-//! cut off [`LAUNCH_MARGIN`] before the claim would expire, so no claim expires while its launch
-//! is in flight. A call cut off is retried with the same attempt, hence the same client token:
-//! if EC2 did start an instance, the retry is answered with it, and the domain never records
-//! one instance twice.
+//! Batches: the claims of one pool, market and repo from one planning round launch in one call
+//! for as many instances ([`launch_batches`], at most [`pacer_domain::LAUNCH_BATCH_MAX`]), so a
+//! burst takes one permit and one EC2 request per batch, not per job. The instances are handed
+//! to the batch's jobs in instance-id order; jobs EC2 started nothing for get the reason (and
+//! are retried by its class). The batches are a pure function of the recorded claims, so a
+//! restart finds the same batches with the same client tokens, and the launch finds the
+//! instances the interrupted call started instead of starting more.
+//!
+//! Launch exactly once: right before the call the claims are checked again (a claim that
+//! expired or was taken again while its launch waited for a permit launches nothing), and the
+//! call is cut off [`LAUNCH_MARGIN`] before the claims would expire, so no claim expires while
+//! its launch is in flight. A call cut off is retried with the same attempt, hence the same
+//! client token: if EC2 did start instances, the retry is answered with them, and the domain
+//! never records one instance twice.
 
 use super::Engine;
 use crate::app::AppError;
 use crate::metrics::AwsCall;
-use pacer_aws::PRICING_TIMEOUT;
+use pacer_aws::{Launched, PRICING_TIMEOUT};
 use pacer_domain::{
-    CLAIM_TIMEOUT_MS, Command, ErrorClass, Event, JobId, JobStatus, LaunchError, LaunchOf, LaunchOutcome,
-    LaunchSpec, Market, Recorded, SECOND_MS, Timestamp, next_retry, plan_claims,
+    CLAIM_TIMEOUT_MS, Command, ErrorClass, Event, JobId, JobStatus, LAUNCH_BATCH_MAX, LaunchError, LaunchOf,
+    LaunchOutcome, LaunchSpec, Market, PriceQuote, Recorded, SECOND_MS, Timestamp, launch_batches,
+    next_retry, plan_claims,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -63,50 +74,87 @@ async fn pass(engine: &Arc<Engine>) {
         tracing::warn!(%error, "could not return stale claims");
     }
     let free = engine.launches.available_permits();
-    if free == 0 {
-        return;
-    }
-    let plan = plan_claims(&engine.app.state(), now, free);
-    if plan.is_empty() {
-        return;
-    }
-    match engine.system(Command::ClaimJobs(plan)).await {
-        Ok(records) => {
-            for record in records {
-                if let Event::JobClaimed(claim) = record.event {
-                    let claim =
-                        Claim { job: claim.job, attempt: claim.attempt, market: claim.market, at: record.at };
-                    spawn_launch(engine, claim);
-                }
+    let plan =
+        if free == 0 { Vec::new() } else { plan_claims(&engine.app.state(), now, free * LAUNCH_BATCH_MAX) };
+    if !plan.is_empty() {
+        match engine.system(Command::ClaimJobs(plan)).await {
+            Ok(_) => engine.health("dispatcher", Ok(())).await,
+            Err(error) => {
+                tracing::error!(%error, "could not record claims");
+                engine.health("dispatcher", Err(format!("could not record claims: {error}"))).await;
             }
-            engine.health("dispatcher", Ok(())).await;
         }
-        Err(error) => {
-            tracing::error!(%error, "could not record claims");
-            engine.health("dispatcher", Err(format!("could not record claims: {error}"))).await;
-        }
+    }
+    let batches = {
+        let state = engine.app.state();
+        let mut launching = engine.launching.lock().unwrap_or_else(PoisonError::into_inner);
+        let waiting: Vec<JobId> = state
+            .jobs
+            .in_status(JobStatus::Claimed)
+            .map(|j| j.id)
+            .filter(|id| !launching.contains(id))
+            .collect();
+        let batches: Vec<Vec<Claim>> = launch_batches(&state, &waiting)
+            .into_iter()
+            .map(|batch| {
+                batch
+                    .into_iter()
+                    .filter_map(|id| state.jobs.get(id))
+                    .map(|job| Claim {
+                        job: job.id,
+                        attempt: job.attempts + 1,
+                        market: job.market,
+                        at: job.claimed_at.unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .collect();
+        launching.extend(batches.iter().flatten().map(|c| c.job));
+        batches
+    };
+    for batch in batches {
+        spawn_launch(engine, batch);
     }
 }
 
-fn spawn_launch(engine: &Arc<Engine>, claim: Claim) {
+/// Launches `batch` (its jobs marked as in hand) on a permit of its own and records the
+/// outcome of each of its jobs.
+fn spawn_launch(engine: &Arc<Engine>, batch: Vec<Claim>) {
     let engine = engine.clone();
     tokio::spawn(async move {
-        let Ok(permit) = engine.launches.clone().acquire_owned().await else { return };
-        let Some(outcome) = launch(&engine, claim).await else {
-            drop(permit);
-            return engine.app.dispatch_wake.notify_one();
-        };
-        let (job, attempt) = (claim.job, claim.attempt);
-        let recorded = engine.system(Command::RecordLaunch { job, attempt, outcome }).await;
-        drop(permit);
-        match recorded {
-            Ok(records) => log_outcome(&records),
-            Err(AppError::Unavailable(reason)) => {
-                tracing::error!(job = job.0, %reason, "launch outcome not recorded; the claim returns to the queue after restart");
+        let release = |engine: &Engine| {
+            let mut launching = engine.launching.lock().unwrap_or_else(PoisonError::into_inner);
+            for claim in &batch {
+                launching.remove(&claim.job);
             }
-            Err(error) => tracing::error!(job = job.0, %error, "launch outcome not recorded"),
+        };
+        let Ok(permit) = engine.launches.clone().acquire_owned().await else { return release(&engine) };
+        let (outcomes, token) = launch(&engine, &batch).await;
+        // Claims left alone (superseded, or too close to expiring) wait for the next pass.
+        let recorded_any = !outcomes.is_empty();
+        // Recorded together: the commits share their fsyncs.
+        let records = outcomes.into_iter().map(|(claim, outcome)| {
+            let engine = engine.clone();
+            async move {
+                let (job, attempt) = (claim.job, claim.attempt);
+                match engine.system(Command::RecordLaunch { job, attempt, outcome }).await {
+                    Ok(records) => log_outcome(&records),
+                    Err(AppError::Unavailable(reason)) => {
+                        tracing::error!(job = job.0, %reason, "launch outcome not recorded; the launch is repeated with the same token");
+                    }
+                    Err(error) => tracing::error!(job = job.0, %error, "launch outcome not recorded"),
+                }
+            }
+        });
+        futures::future::join_all(records).await;
+        if let Some(token) = token {
+            engine.launch_tokens.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
         }
-        engine.app.dispatch_wake.notify_one();
+        drop(permit);
+        release(&engine);
+        if recorded_any {
+            engine.app.dispatch_wake.notify_one();
+        }
     });
 }
 
@@ -125,92 +173,122 @@ fn log_outcome(records: &[Recorded]) {
     }
 }
 
-/// Launches `claim`'s job, or nothing when the claim is no longer current or too close to
-/// expiring for a call to finish.
-async fn launch(engine: &Engine, claim: Claim) -> Option<LaunchOutcome> {
-    let Claim { job, attempt, market, at } = claim;
-    let (spec, left) = {
+/// Launches the current claims of `batch` in one call: the outcome of each (none for a claim
+/// no longer current or too close to expiring for a call to finish), and the call's client
+/// token, entered in `Engine::launch_tokens`, when there was a call.
+async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)>, Option<String>) {
+    let mut outcomes = Vec::new();
+    let (spec, members, left) = {
         let state = engine.app.state();
-        let Some(record) = state.jobs.get(job) else {
-            return Some(failed(
-                engine,
-                LaunchError::new("PacerJobGone", "the job is no longer known"),
-                attempt,
-            ));
-        };
-        let current = record.status == JobStatus::Claimed
-            && record.attempts + 1 == attempt
-            && record.claimed_at == Some(at);
-        let left = at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(engine.app.now())
-            - LAUNCH_MARGIN.as_millis() as i64;
-        if !current || left <= 0 {
-            tracing::info!(
-                job = job.0,
-                attempt,
-                current,
-                "claim not launched: superseded or about to expire"
-            );
-            return None;
-        }
-        let Some(pool) = state.config.pool(record.pool) else {
-            return Some(failed(
-                engine,
-                LaunchError::new("PacerPoolGone", "the job's pool was deleted"),
-                attempt,
-            ));
-        };
-        if pool.template.is_none() {
-            return Some(failed(
-                engine,
-                LaunchError::new(
+        let now = engine.app.now();
+        let mut members: Vec<Claim> = Vec::with_capacity(batch.len());
+        let mut of = Vec::with_capacity(batch.len());
+        let mut pool_and_repo = None;
+        for &claim in batch {
+            let Some(record) = state.jobs.get(claim.job) else {
+                let gone = LaunchError::new("PacerJobGone", "the job is no longer known");
+                outcomes.push((claim, failed(engine, gone, claim.attempt)));
+                continue;
+            };
+            let current = record.status == JobStatus::Claimed
+                && record.attempts + 1 == claim.attempt
+                && record.claimed_at == Some(claim.at);
+            let left =
+                claim.at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(now) - LAUNCH_MARGIN.as_millis() as i64;
+            if !current || left <= 0 {
+                tracing::info!(
+                    job = claim.job.0,
+                    attempt = claim.attempt,
+                    current,
+                    "claim not launched: superseded or about to expire"
+                );
+                continue;
+            }
+            let Some(pool) = state.config.pool(record.pool) else {
+                let gone = LaunchError::new("PacerPoolGone", "the job's pool was deleted");
+                outcomes.push((claim, failed(engine, gone, claim.attempt)));
+                continue;
+            };
+            if pool.template.is_none() {
+                let missing = LaunchError::new(
                     "PacerNoLaunchTemplate",
                     "the pool has no launch template; save the pool again",
-                ),
-                attempt,
-            ));
+                );
+                outcomes.push((claim, failed(engine, missing, claim.attempt)));
+                continue;
+            }
+            pool_and_repo = Some((pool, state.repo_name(record).to_owned()));
+            of.push(LaunchOf { job_id: claim.job.0, generation: record.generation, attempt: claim.attempt });
+            members.push(claim);
         }
-        let of = LaunchOf { job_id: job.0, generation: record.generation, attempt };
-        (LaunchSpec::new(&state.config, pool, state.repo_name(record), of, market), left)
+        let Some((pool, repo)) = pool_and_repo else { return (outcomes, None) };
+        let market = members[0].market;
+        let left =
+            members[0].at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(now) - LAUNCH_MARGIN.as_millis() as i64;
+        (LaunchSpec::batch(&state.config, pool, &repo, &of, market), members, left)
     };
     if !engine.may_act() {
         // A replica that lost the effects lease (or was paused past it) launches nothing: the
-        // claim runs out and the holder claims the job again.
+        // claims run out and the holder claims the jobs again.
         tracing::info!(
-            job = job.0,
-            attempt,
-            "claim not launched: this replica no longer holds the effects lease"
+            job = spec.job_id,
+            count = spec.count,
+            "claims not launched: this replica no longer holds the effects lease"
         );
-        return None;
+        return (outcomes, None);
     }
+    // Its instances are not orphans until their outcomes are recorded (`spawn_launch`).
+    engine.launch_tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(spec.client_token.clone());
     let started = Instant::now();
     let cut_off = || {
         let message = "no answer before the claim's deadline; retried with the same client token";
-        Err(LaunchError {
+        Launched::failed(LaunchError {
             class: ErrorClass::Throttling,
             code: "PacerLaunchDeadline".into(),
             message: message.into(),
         })
     };
-    let result = tokio::time::timeout(Duration::from_millis(left as u64), engine.compute.launch(&spec))
-        .await
-        .unwrap_or_else(|_| cut_off());
-    engine.metrics.launch_latency(started.elapsed());
-    Some(match result {
-        Ok(instance) => {
-            let price = tokio::time::timeout(
-                PRICING_TIMEOUT,
-                engine.compute.price(&instance.instance_type, &instance.availability_zone, instance.market),
-            )
+    let mut launched =
+        tokio::time::timeout(Duration::from_millis(left as u64), engine.compute.launch_batch(&spec))
             .await
-            .ok()
-            .flatten();
-            LaunchOutcome::Launched { instance, price }
+            .unwrap_or_else(|_| cut_off());
+    engine.metrics.launch_latency(started.elapsed());
+    if let Some(error) = &launched.shortfall {
+        engine.metrics.aws_error(AwsCall::Launch, &error.code);
+    }
+    if spec.count > 1 {
+        tracing::info!(
+            first_job = spec.job_id,
+            count = spec.count,
+            launched = launched.instances.len(),
+            "batch launched"
+        );
+    }
+    launched.instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let mut prices: HashMap<(String, String, Market), Option<PriceQuote>> = HashMap::new();
+    for instance in &launched.instances {
+        let key = (instance.instance_type.clone(), instance.availability_zone.clone(), instance.market);
+        if !prices.contains_key(&key) {
+            let quote = engine.compute.price(&key.0, &key.1, key.2);
+            prices.insert(key.clone(), tokio::time::timeout(PRICING_TIMEOUT, quote).await.ok().flatten());
         }
-        Err(error) => {
-            engine.metrics.aws_error(AwsCall::Launch, &error.code);
-            failed(engine, error, attempt)
-        }
-    })
+    }
+    let mut instances = launched.instances.into_iter();
+    let shortfall = launched
+        .shortfall
+        .unwrap_or_else(|| LaunchError::new("EmptyResponse", "EC2 started fewer instances than asked"));
+    for claim in members {
+        let outcome = match instances.next() {
+            Some(instance) => {
+                let key =
+                    (instance.instance_type.clone(), instance.availability_zone.clone(), instance.market);
+                LaunchOutcome::Launched { price: prices.get(&key).cloned().flatten(), instance }
+            }
+            None => failed(engine, shortfall.clone(), claim.attempt),
+        };
+        outcomes.push((claim, outcome));
+    }
+    (outcomes, Some(spec.client_token))
 }
 
 fn failed(engine: &Engine, error: LaunchError, attempt: u32) -> LaunchOutcome {

@@ -112,6 +112,12 @@ pub struct Engine {
     detail: detail::Detail,
     /// When the retention pass last ran (see `prune.rs`).
     retention_ran_at: std::sync::Mutex<Option<pacer_domain::Timestamp>>,
+    /// Claims whose launch this process has in hand (from spawning it until its outcome is
+    /// recorded): every other current claim is launched by the next dispatcher pass.
+    launching: std::sync::Mutex<std::collections::HashSet<pacer_domain::JobId>>,
+    /// The client tokens of the launches in flight: their instances are not orphans before
+    /// their outcomes are recorded.
+    launch_tokens: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -146,6 +152,8 @@ impl Engine {
             leadership: std::sync::OnceLock::new(),
             detail: detail::Detail::default(),
             retention_ran_at: std::sync::Mutex::new(None),
+            launching: std::sync::Mutex::new(std::collections::HashSet::new()),
+            launch_tokens: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::github::RunnerScope;
 use crate::metrics::{AwsCall, GitHubCall};
 use pacer_aws::InstanceState;
 use pacer_domain::{
-    Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, finished_instances,
+    Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, TAG_LAUNCH, finished_instances,
     overdue_instances, surplus_instances,
 };
 use std::collections::HashSet;
@@ -212,7 +212,15 @@ async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
             for status in managed.into_iter().filter(|s| s.state.is_live() || s.state.is_stopped()) {
                 let old_enough = status.launched_at.is_none_or(|at| now.millis_since(at) >= grace);
                 let known = engine.app.state().instances.get(&status.instance_id).is_some();
-                if known || !old_enough {
+                // A launch in hand: its outcome, recorded next, names the instance.
+                let launching = status.tags.get(TAG_LAUNCH).is_some_and(|token| {
+                    engine
+                        .launch_tokens
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .contains(token)
+                });
+                if known || launching || !old_enough {
                     continue;
                 }
                 if !engine.may_act() {

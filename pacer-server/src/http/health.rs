@@ -26,6 +26,7 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
     });
     let metrics = warp::path!("metrics").and(warp::get()).and(with(http)).map(|http: Arc<Http>| {
         let engine = &http.engine;
+        engine.metrics.rate_limits(&engine.compute.rate_limits());
         let text = engine.metrics.render(&engine.app.state(), engine.launch_slots(), engine.replication());
         warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
     });

@@ -48,6 +48,56 @@ async fn a_launch_call_that_hangs_ends_in_one_instance_for_one_job() {
     assert_eq!(launched, [1], "one launch recorded, on the first attempt (the same client token)");
 }
 
+/// Issue 23: a burst's claims launch as one batch; a crash while EC2 starts the batch (its answer
+/// never arrives) and a restart resume the same batch with the same client token, which finds
+/// the instances the interrupted call started: no job gets a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_the_middle_of_a_batched_launch_launches_no_job_twice() {
+    let mut world = World::new().await;
+    let moto = world.setup.moto.clone();
+    // The first launch hangs (holding the only permit) while four more jobs queue; then they
+    // are claimed in one round and launched in one call that EC2 carries out but never answers.
+    let batch_of_four = "TotalTargetCapacity=4";
+    let proxy = HangingProxy::swallowing(&moto, &["CreateFleet"], batch_of_four).await;
+    world.setup.moto = proxy.url.clone();
+    world.setup.env.extend([
+        ("PACER_AWS_OPERATION_TIMEOUT_SECONDS".to_owned(), "4".to_owned()),
+        ("PACER_DISPATCHER_MAX_CONCURRENT_LAUNCHES".to_owned(), "1".to_owned()),
+        // The batch's instances are not orphans while it is resumed.
+        ("PACER_REAPER_ORPHAN_GRACE_MINUTES".to_owned(), "10".to_owned()),
+    ]);
+    let pacer = world.setup.start().await;
+    for id in 501..=505 {
+        assert_eq!(pacer.workflow_job(&format!("d-batch-{id}"), &queued_job(id)).await.0, 200);
+    }
+    // EC2 (moto) carries the batch's call out; the answer stays in the proxy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while world.managed_instances().await.len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the batch's four instances never came up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(world.managed_instances().await.len(), 4, "the batch's instances only");
+    pacer.kill_9();
+    drop(pacer);
+
+    world.setup.moto = moto;
+    let pacer = world.setup.start().await;
+    pacer.wait_jobs("starting", 5, Duration::from_secs(60)).await;
+    let live: BTreeSet<String> = world.managed_instances().await.into_iter().collect();
+    let records = pacer.stop();
+    let mut per_job: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    for record in &records {
+        if let Event::JobSpawnLaunched(l) = &record.event {
+            per_job.entry(l.job.0).or_default().push(l.instance.instance_id.clone());
+        }
+    }
+    assert_eq!(per_job.len(), 5, "{per_job:?}");
+    assert!(per_job.values().all(|i| i.len() == 1), "a job launched twice: {per_job:?}");
+    let launched: BTreeSet<String> = per_job.into_values().flatten().collect();
+    assert_eq!(live, launched, "every live instance is a job's, none started twice");
+}
+
 /// Sends queued webhooks `ids`, returning the deliveries acknowledged and the first status
 /// that was not a 2xx.
 async fn send(pacer: &crate::support::pacer::Pacer, ids: std::ops::Range<u64>) -> (Vec<String>, Option<u16>) {

@@ -22,6 +22,7 @@ mod intake;
 mod inventory;
 mod job_detail;
 mod lifecycle;
+mod rate_limits;
 mod reaper;
 mod rebound;
 mod replicas;

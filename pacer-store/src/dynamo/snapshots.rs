@@ -113,7 +113,7 @@ impl Snapshots {
         let call = self.client.get_object().bucket(&self.bucket).key(self.key(seq)).send();
         let body = self.send(call)?.body;
         let mut from = Download { io: self.io.clone(), body: Some(body), chunk: Bytes::new() };
-        let mut to = Box::new(self.upload(seq, self.base_key(seq)));
+        let mut to = self.upload(seq, self.base_key(seq));
         std::io::copy(&mut from, &mut to).map_err(|e| snapshot_err(e.to_string()))?;
         to.finish()
     }
@@ -254,14 +254,14 @@ impl Write for Upload {
 impl SnapshotSink for Upload {
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         let store = self.store.clone();
-        self.finish()?;
+        (*self).finish()?;
         store.prune()
     }
 }
 
 impl Upload {
     /// Completes the upload: the object appears whole.
-    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+    fn finish(mut self) -> Result<(), StoreError> {
         let store = self.store.clone();
         match self.upload_id.clone() {
             None => {

@@ -201,7 +201,7 @@ enum Refusal {
     /// See [`WriteError::Refused`]; `head`: the head's item when the refusal returned it.
     Refused {
         behind: bool,
-        head: Option<Head>,
+        head: Option<Box<Head>>,
         duplicates: Vec<(usize, String)>,
     },
 }
@@ -615,7 +615,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
             (None | Some("None"), _) => {}
             (Some("ConditionalCheckFailed"), Role::Head) => {
                 behind = true;
-                head = reason.item().map(Head::of);
+                head = reason.item().map(|item| Box::new(Head::of(item)));
             }
             (Some("ConditionalCheckFailed"), Role::Key { batch, key }) => {
                 duplicates.push((*batch, key.clone()))
@@ -678,7 +678,7 @@ impl Sink for DynamoSink {
                 Err(Refusal::Refused { behind, head, duplicates }) => {
                     // Where the log ends now: from the refusal, else read.
                     let head = match head {
-                        Some(head) => Some(head),
+                        Some(head) => Some(*head),
                         None if behind => self.head().ok(),
                         None => None,
                     };

@@ -1,6 +1,6 @@
 //! Fault-injecting peers: proxies in front of moto that hang chosen EC2 calls (an EC2 whose
-//! answer never comes) or refuse a permission's dry runs (an IAM policy without it), and a
-//! small disk to fill.
+//! answer never comes), throttle them (`RequestLimitExceeded`) or refuse a permission's dry
+//! runs (an IAM policy without it), and a small disk to fill.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +14,9 @@ enum Decision {
     Forward,
     /// Never answer.
     Hang,
+    /// Pass it on, then never pass the answer back (the call took effect; the caller never
+    /// learns it).
+    Swallow,
     /// Answer this instead (status, body).
     Answer(u16, String),
 }
@@ -34,8 +37,9 @@ async fn proxy(target: &str, decide: impl Fn(&str) -> Decision + Clone + Send + 
                   body: bytes::Bytes| {
                 let (client, target, decide) = (client.clone(), target.clone(), decide.clone());
                 async move {
-                    match decide(&String::from_utf8_lossy(&body)) {
-                        Decision::Forward => {}
+                    let decision = decide(&String::from_utf8_lossy(&body));
+                    match decision {
+                        Decision::Forward | Decision::Swallow => {}
                         Decision::Hang => std::future::pending::<()>().await,
                         Decision::Answer(status, text) => {
                             return Response::builder()
@@ -52,6 +56,9 @@ async fn proxy(target: &str, decide: impl Fn(&str) -> Decision + Clone + Send + 
                         }
                     }
                     let answer = request.send().await.map_err(|_| warp::reject())?;
+                    if matches!(decision, Decision::Swallow) {
+                        std::future::pending::<()>().await;
+                    }
                     let mut response = Response::builder().status(answer.status());
                     for (name, value) in answer.headers() {
                         if name != "content-length" && name != "transfer-encoding" {
@@ -70,7 +77,8 @@ async fn proxy(target: &str, decide: impl Fn(&str) -> Decision + Clone + Send + 
 }
 
 /// Forwards every request to its target, except the first `times` calls of the chosen EC2
-/// actions (dry runs aside), which it holds forever (the caller's timeout is the only way out).
+/// actions (dry runs aside), which it holds forever (the caller's timeout is the only way out);
+/// or, [`HangingProxy::swallowing`], passes on and then holds their answers.
 pub struct HangingProxy {
     /// The proxy's URL, to use in place of the target's.
     pub url: String,
@@ -79,16 +87,39 @@ pub struct HangingProxy {
 
 impl HangingProxy {
     pub async fn start(target: &str, actions: &'static [&'static str], times: usize) -> HangingProxy {
+        Self::with(target, actions, move |n, _| if n < times { Decision::Hang } else { Decision::Forward })
+            .await
+    }
+
+    /// Passes the chosen calls whose body holds `marker` on and holds their answers; holds
+    /// every other chosen call unanswered.
+    pub async fn swallowing(
+        target: &str,
+        actions: &'static [&'static str],
+        marker: &'static str,
+    ) -> HangingProxy {
+        Self::with(
+            target,
+            actions,
+            move |_, body| {
+                if body.contains(marker) { Decision::Swallow } else { Decision::Hang }
+            },
+        )
+        .await
+    }
+
+    /// `decide` gets the count of chosen calls before this one and its body.
+    async fn with(
+        target: &str,
+        actions: &'static [&'static str],
+        decide: impl Fn(usize, &str) -> Decision + Clone + Send + Sync + 'static,
+    ) -> HangingProxy {
         let hung = Arc::new(AtomicUsize::new(0));
         let counter = hung.clone();
         let url = proxy(target, move |body| {
             let chosen = actions.iter().any(|a| body.contains(&format!("Action={a}&")))
                 && !body.contains("DryRun=true");
-            if chosen && counter.fetch_add(1, Ordering::SeqCst) < times {
-                Decision::Hang
-            } else {
-                Decision::Forward
-            }
+            if chosen { decide(counter.fetch_add(1, Ordering::SeqCst), body) } else { Decision::Forward }
         })
         .await;
         HangingProxy { url, hung }
@@ -97,6 +128,38 @@ impl HangingProxy {
     /// Calls of the chosen actions seen so far (held or forwarded; dry runs aside).
     pub fn chosen_calls(&self) -> usize {
         self.hung.load(Ordering::SeqCst)
+    }
+}
+
+/// Forwards every request to its target, except the first `times` calls of the chosen EC2
+/// actions (dry runs aside), which it answers 503 `RequestLimitExceeded`, as a throttling EC2.
+pub struct ThrottlingProxy {
+    /// The proxy's URL, to use in place of the target's.
+    pub url: String,
+    calls: Arc<AtomicUsize>,
+}
+
+impl ThrottlingProxy {
+    pub async fn start(target: &str, actions: &'static [&'static str], times: usize) -> ThrottlingProxy {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let url = proxy(target, move |body| {
+            let chosen = actions.iter().any(|a| body.contains(&format!("Action={a}&")))
+                && !body.contains("DryRun=true");
+            if chosen && counter.fetch_add(1, Ordering::SeqCst) < times {
+                let error = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>throttled</RequestID></Response>";
+                Decision::Answer(503, error.to_owned())
+            } else {
+                Decision::Forward
+            }
+        })
+        .await;
+        ThrottlingProxy { url, calls }
+    }
+
+    /// Calls of the chosen actions seen so far (throttled or forwarded; dry runs aside).
+    pub fn chosen_calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
     }
 }
 
