@@ -13,6 +13,7 @@ use crate::inventory::{
     ImageQuery, ImageSummary, InstanceProfileSummary, SecurityGroupSummary, SubnetSummary, name_matches,
     newest_images, sort_security_groups, sort_subnets,
 };
+use crate::throttle::{Bucket, Ec2Buckets, RateLimits};
 use async_trait::async_trait;
 use pacer_domain::{
     ErrorClass, FieldError, LaunchError, LaunchSpec, LaunchedInstance, Market, Micros, PoolSpec, PriceQuote,
@@ -46,6 +47,9 @@ pub struct FakeSettings {
     pub spot_interruption_window: Duration,
     /// Size of every AMI's root snapshot, GiB.
     pub ami_root_gb: u32,
+    /// EC2's API rate limits, enforced as EC2 does: a call beyond its buckets is refused with
+    /// `RequestLimitExceeded` (none: unlimited).
+    pub rate_limits: Option<RateLimits>,
 }
 
 impl FakeSettings {
@@ -62,6 +66,7 @@ impl FakeSettings {
             spot_interruption_rate: 0.0,
             spot_interruption_window: Duration::from_secs(600),
             ami_root_gb: 8,
+            rate_limits: None,
         }
     }
 }
@@ -220,6 +225,8 @@ const INSTANCE_PROFILES: &[&str] = &["ci-builder", "pacer-runner"];
 #[derive(Debug)]
 pub struct FakeCompute {
     settings: FakeSettings,
+    /// EC2's buckets, when `settings.rate_limits` asks for them.
+    ec2_buckets: Option<Ec2Buckets>,
     epoch: Instant,
     state: Mutex<State>,
 }
@@ -237,7 +244,19 @@ impl FakeCompute {
             missing: BTreeSet::new(),
             launches: Vec::new(),
         };
-        Self { settings, epoch: Instant::now(), state: Mutex::new(state) }
+        let ec2_buckets = settings.rate_limits.as_ref().map(Ec2Buckets::new);
+        Self { settings, ec2_buckets, epoch: Instant::now(), state: Mutex::new(state) }
+    }
+
+    /// Calls refused for going beyond EC2's rate limits (with `rate_limits` set).
+    pub fn rate_refusals(&self) -> u64 {
+        self.ec2_buckets.as_ref().map_or(0, Ec2Buckets::refused)
+    }
+
+    /// `RequestLimitExceeded` when a call taking one token of `requests` (and `resources`)
+    /// goes beyond EC2's buckets.
+    fn over_rate(&self, requests: Bucket, resources: Option<(Bucket, u32)>) -> Option<LaunchError> {
+        self.ec2_buckets.as_ref()?.admit(requests, resources).err()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -462,7 +481,9 @@ impl Compute for FakeCompute {
         spec: &TemplateSpec,
         user_data: &str,
     ) -> Result<TemplateRef, ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::CreateTemplate) {
+        if let Some(e) =
+            self.take_failure(FakeOp::CreateTemplate).or_else(|| self.over_rate(Bucket::Mutating, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         let mut state = self.state();
@@ -478,14 +499,19 @@ impl Compute for FakeCompute {
         spec: &TemplateSpec,
         user_data: &str,
     ) -> Result<TemplateRef, ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::CreateTemplateVersion) {
+        if let Some(e) = self
+            .take_failure(FakeOp::CreateTemplateVersion)
+            .or_else(|| self.over_rate(Bucket::Mutating, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         self.version_of(template_id, spec, user_data)
     }
 
     async fn set_default_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::SetDefaultVersion) {
+        if let Some(e) =
+            self.take_failure(FakeOp::SetDefaultVersion).or_else(|| self.over_rate(Bucket::Mutating, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         let mut state = self.state();
@@ -501,7 +527,10 @@ impl Compute for FakeCompute {
     }
 
     async fn delete_template_version(&self, template_id: &str, version: u64) -> Result<(), ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::DeleteTemplateVersion) {
+        if let Some(e) = self
+            .take_failure(FakeOp::DeleteTemplateVersion)
+            .or_else(|| self.over_rate(Bucket::Mutating, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         let mut state = self.state();
@@ -517,7 +546,9 @@ impl Compute for FakeCompute {
     }
 
     async fn delete_template(&self, template_id: &str) -> Result<(), ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::DeleteTemplate) {
+        if let Some(e) =
+            self.take_failure(FakeOp::DeleteTemplate).or_else(|| self.over_rate(Bucket::Mutating, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         self.state().templates.remove(template_id).map(|_| ()).ok_or_else(|| not_found_template(template_id))
@@ -529,6 +560,13 @@ impl Compute for FakeCompute {
             tokio::time::sleep(self.settings.launch_latency).await;
         }
         if let Some(e) = self.take_failure(FakeOp::Launch) {
+            return Launched::failed(e);
+        }
+        let requests = match spec.spawn_method {
+            pacer_domain::SpawnMethod::RunInstances => Bucket::RunInstances,
+            pacer_domain::SpawnMethod::Fleet => Bucket::CreateFleet,
+        };
+        if let Some(e) = self.over_rate(requests, Some((Bucket::InstancesLaunched, spec.count.max(1)))) {
             return Launched::failed(e);
         }
         let now = Instant::now();
@@ -639,7 +677,9 @@ impl Compute for FakeCompute {
     }
 
     async fn describe(&self, instance_ids: &[String]) -> Result<Vec<InstanceStatus>, ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::Describe) {
+        if let Some(e) =
+            self.take_failure(FakeOp::Describe).or_else(|| self.over_rate(Bucket::Describe, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         let now = Instant::now();
@@ -654,7 +694,9 @@ impl Compute for FakeCompute {
     }
 
     async fn list_managed(&self) -> Result<Vec<InstanceStatus>, ComputeError> {
-        if let Some(e) = self.take_failure(FakeOp::ListManaged) {
+        if let Some(e) =
+            self.take_failure(FakeOp::ListManaged).or_else(|| self.over_rate(Bucket::Describe, None))
+        {
             return Err(ComputeError::Aws(e));
         }
         let now = Instant::now();
@@ -669,6 +711,12 @@ impl Compute for FakeCompute {
 
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
         if let Some(e) = self.take_failure(FakeOp::Terminate) {
+            return Err(ComputeError::Aws(e));
+        }
+        let instances = u32::try_from(instance_ids.len()).unwrap_or(u32::MAX);
+        if let Some(e) =
+            self.over_rate(Bucket::TerminateInstances, Some((Bucket::InstancesTerminated, instances)))
+        {
             return Err(ComputeError::Aws(e));
         }
         let now = Instant::now();

@@ -19,6 +19,9 @@
 //! caller (as a throttling-class error, which burns no launch attempt) only when EC2 keeps
 //! refusing. Resource buckets are never shrunk: the halved request rate spaces the retries
 //! whichever bucket EC2 found empty.
+//!
+//! [`Ec2Buckets`] is EC2's side of the same buckets, for [`crate::FakeCompute`]: a call beyond
+//! them is refused with `RequestLimitExceeded` at once, as EC2 does.
 
 use crate::compute::{Compute, InstanceStatus, Launched, PermissionCheck};
 use crate::error::ComputeError;
@@ -301,6 +304,25 @@ impl TokenBucket {
         }
     }
 
+    /// Takes `tokens` (a full bucket, for a call larger than the bucket) if the bucket holds
+    /// them now.
+    fn try_take(&self, tokens: u32) -> bool {
+        let mut level = self.level();
+        level.refill(self.limit, Instant::now());
+        let wanted = f64::from(tokens);
+        if wanted.min(f64::from(self.limit.capacity)) - level.tokens > EPSILON {
+            return false;
+        }
+        level.tokens -= wanted;
+        true
+    }
+
+    /// Gives back `tokens` taken by a call that was refused after all.
+    fn give_back(&self, tokens: u32) {
+        let mut level = self.level();
+        level.tokens = (level.tokens + f64::from(tokens)).min(f64::from(self.limit.capacity));
+    }
+
     /// EC2 refused a call that took its tokens from this bucket at `started`: the bucket is
     /// empty, and unless it shrank since the call started, its refill halves.
     fn throttled(&self, started: Instant) {
@@ -435,6 +457,51 @@ impl<C: Compute + ?Sized> Throttled<C> {
     /// A call that takes a token of `requests` only.
     async fn one<A: Answer, F: Future<Output = A>>(&self, requests: Bucket, call: impl Fn() -> F) -> A {
         self.call(requests, None, call).await
+    }
+}
+
+/// EC2's side of the buckets: a call beyond them is refused at once (for fakes that model EC2).
+#[derive(Debug)]
+pub(crate) struct Ec2Buckets {
+    buckets: [TokenBucket; Bucket::ALL.len()],
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl Ec2Buckets {
+    /// Every bucket of `limits`, full.
+    pub(crate) fn new(limits: &RateLimits) -> Self {
+        let buckets = Bucket::ALL.map(|bucket| TokenBucket::new(bucket, limits.get(bucket)));
+        Self { buckets, refused: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// Takes a call's tokens (one of `requests`, and `resources`), or takes none and answers
+    /// `RequestLimitExceeded`.
+    pub(crate) fn admit(
+        &self,
+        requests: Bucket,
+        resources: Option<(Bucket, u32)>,
+    ) -> Result<(), LaunchError> {
+        let refuse = || {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(LaunchError::new("RequestLimitExceeded", "Request limit exceeded."))
+        };
+        if let Some((bucket, tokens)) = resources
+            && !self.buckets[bucket as usize].try_take(tokens)
+        {
+            return refuse();
+        }
+        if !self.buckets[requests as usize].try_take(1) {
+            if let Some((bucket, tokens)) = resources {
+                self.buckets[bucket as usize].give_back(tokens);
+            }
+            return refuse();
+        }
+        Ok(())
+    }
+
+    /// Calls refused so far.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -586,6 +653,40 @@ mod tests {
 
     fn throttle() -> LaunchError {
         LaunchError::new("RequestLimitExceeded", "Request limit exceeded.")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fake_ec2_refuses_calls_beyond_its_buckets_and_none_of_a_throttled_caller() {
+        let limits =
+            RateLimits::default().with(Bucket::RunInstances, BucketLimit::new(5, 2.0).expect("limit"));
+        let settings = FakeSettings { rate_limits: Some(limits.clone()), ..FakeSettings::new(3) };
+        let fake = Arc::new(FakeCompute::new(settings));
+        let spec = TemplateSpec {
+            name: "pacer-pool-1".into(),
+            ami_id: "ami-0123456789abcdef0".into(),
+            security_group_ids: vec!["sg-0123abcd".into()],
+            iam_instance_profile: None,
+            root_volume_gb: 0,
+            spot: false,
+            tags: managed(),
+        };
+        let template = materialize(&*fake, None, &spec, "#!/bin/bash\n").await.expect("template");
+        // Straight at the fake: the sixth call at once is over RunInstances' bucket of 5.
+        for job in 1..=5 {
+            fake.launch(&launch_spec(&template, job, SpawnMethod::RunInstances))
+                .await
+                .expect("within the bucket");
+        }
+        let refused = fake.launch(&launch_spec(&template, 6, SpawnMethod::RunInstances)).await;
+        assert_eq!(refused.map_err(|e| e.code), Err("RequestLimitExceeded".to_owned()));
+        assert_eq!(fake.rate_refusals(), 1);
+        // Through a caller that keeps to the same buckets: it waits instead, EC2 refuses nothing.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let throttled = Throttled::new(fake.clone(), &limits);
+        for job in 10..30 {
+            throttled.launch(&launch_spec(&template, job, SpawnMethod::RunInstances)).await.expect("launch");
+        }
+        assert_eq!(fake.rate_refusals(), 1, "no refusal beyond the first");
     }
 
     #[test]

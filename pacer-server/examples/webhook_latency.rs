@@ -9,10 +9,13 @@
 //!   each job's latency is the time from just before its POST to the start of its `launch`
 //!   call (the effect leaving the process), and to its HTTP answer (the durable ack).
 //!   Goal: p99 < 50 ms.
-//! - `burst`: FakeCompute takes 200 ms per launch; 1,000 deliveries are posted at once (64 in
-//!   flight) and the time is taken until every launch call has returned and until every job's
-//!   `job.spawn_launched` is recorded, for several `dispatcher.max_concurrent_launches`.
-//!   Goal: all launched in < 3 s.
+//! - `burst`: FakeCompute takes 200 ms per launch call and enforces EC2's default API rate limits
+//!   (a call beyond them is refused with `RequestLimitExceeded`), Pacer keeps to them at its
+//!   default settings (`Throttled`); 1,000 deliveries are posted at once (64 in flight) and the
+//!   time is taken until every launch call has returned and until every job's
+//!   `job.spawn_launched` is recorded, for several `dispatcher.max_concurrent_launches`, with the
+//!   number of launch calls (batches) and of calls EC2 refused.
+//!   Goal: all launched in < 3 s with no call refused.
 //!
 //! Run: `bash scripts/bench.sh server`, or after `cargo build --release --workspace --locked --bins
 //! --examples`: `$CARGO_TARGET_DIR/release/examples/webhook_latency [latency|burst|all]`
@@ -21,7 +24,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use pacer_aws::{
     Compute, ComputeError, FakeCompute, FakeSettings, ImageQuery, ImageSummary, InstanceProfileSummary,
-    InstanceStatus, Launched, PermissionCheck, SecurityGroupSummary, SubnetSummary,
+    InstanceStatus, Launched, PermissionCheck, RateLimits, SecurityGroupSummary, SubnetSummary, Throttled,
 };
 use pacer_domain::{
     Actor, Command, Event, JobStatus, LaunchSpec, Market, PoolSpec, PriceQuote, ProjectSpec, RepoSpec, Tags,
@@ -161,9 +164,18 @@ struct Server {
 }
 
 impl Server {
-    async fn start(launch_latency: Duration, max_concurrent_launches: usize) -> Server {
+    /// With `rate_limited`, the fake enforces EC2's default API rate limits and Pacer keeps to
+    /// them (`Throttled` at the default settings, as `pacer serve` runs).
+    async fn start(launch_latency: Duration, max_concurrent_launches: usize, rate_limited: bool) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let compute = Arc::new(TimedCompute::new(FakeSettings { launch_latency, ..FakeSettings::new(7) }));
+        let rate_limits = rate_limited.then(RateLimits::default);
+        let compute =
+            Arc::new(TimedCompute::new(FakeSettings { launch_latency, rate_limits, ..FakeSettings::new(7) }));
+        let peer: Arc<dyn Compute> = if rate_limited {
+            Arc::new(Throttled::new(compute.clone(), &RateLimits::default()))
+        } else {
+            compute.clone()
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let settings = EngineSettings {
@@ -189,7 +201,7 @@ impl Server {
             tls: pacer_server::TlsConfig::default(),
         };
         let peers = Peers {
-            compute: compute.clone() as Arc<dyn Compute>,
+            compute: peer,
             github: Arc::new(SimulatedGitHub::default()),
             clock: Arc::new(SystemClock),
             identity: Arc::new(pacer_aws::IdentityVerifier::trusting("us-east-1", Vec::new())),
@@ -318,7 +330,7 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// Open-loop: `count` deliveries at `rate` per second (each posted at its own scheduled time,
 /// whatever earlier ones are doing); launch-call and ack latencies per job.
 async fn latency(rate: u64, count: u64) {
-    let server = Arc::new(Server::start(Duration::ZERO, 32).await);
+    let server = Arc::new(Server::start(Duration::ZERO, 32, false).await);
     let posts = deliveries(50_000_000_000, count);
     // Warm the connection pool and the code paths; not counted.
     for delivery in deliveries(60_000_000_000, 20) {
@@ -365,7 +377,7 @@ async fn latency(rate: u64, count: u64) {
 /// 1,000 deliveries at once against 200 ms launches with `max_concurrent_launches` permits.
 async fn burst(max_concurrent_launches: usize) {
     const JOBS: u64 = 1_000;
-    let server = Arc::new(Server::start(Duration::from_millis(200), max_concurrent_launches).await);
+    let server = Arc::new(Server::start(Duration::from_millis(200), max_concurrent_launches, true).await);
     for delivery in deliveries(61_000_000_000, 1) {
         server.post(&delivery).await;
     }
@@ -384,12 +396,15 @@ async fn burst(max_concurrent_launches: usize) {
     let last_return = jobs.iter().map(|j| returned[j]).max().expect("1,000 launches");
     let first_call = jobs.iter().map(|j| called[j]).min().expect("1,000 launches");
     println!(
-        "burst of {JOBS} jobs, 200 ms per launch, max_concurrent_launches {max_concurrent_launches}: all acked {:.2} s, \
-         first launch call {:.3} s, last launch returned {:.2} s, all job.spawn_launched recorded {:.2} s",
+        "burst of {JOBS} jobs, 200 ms per launch, EC2's default rate limits, max_concurrent_launches {max_concurrent_launches}: \
+         all acked {:.2} s, first launch call {:.3} s, last launch returned {:.2} s, all job.spawn_launched recorded {:.2} s, \
+         {} launch calls, {} refused by EC2's rate limits",
         all_acked.as_secs_f64(),
         first_call.duration_since(started).as_secs_f64(),
         last_return.duration_since(started).as_secs_f64(),
-        all_recorded.as_secs_f64()
+        all_recorded.as_secs_f64(),
+        server.compute.inner.launches().len(),
+        server.compute.inner.rate_refusals()
     );
     match Arc::try_unwrap(server) {
         Ok(server) => server.running.shutdown().await,

@@ -30,6 +30,26 @@ pub struct LogBase {
     pub snapshot_seq: u64,
 }
 
+impl LogBase {
+    /// Refuses this as the next base of a log that begins after `current` and ends at `last`:
+    /// a base only moves forward, leaves a record, and sits under a snapshot of the log.
+    pub(crate) fn check_next(&self, current: LogBase, last: u64) -> Result<(), StoreError> {
+        let through = self.link.seq;
+        if through <= current.link.seq
+            || through >= last
+            || self.snapshot_seq <= through
+            || self.snapshot_seq > last
+        {
+            return Err(StoreError::Write(format!(
+                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last})",
+                self.snapshot_seq,
+                current.link.seq + 1
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A record to append; the log assigns its seq.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRecord {

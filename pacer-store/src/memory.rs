@@ -245,13 +245,7 @@ impl EventLog for MemoryLog {
         let last_seq = self.last_seq();
         let mut data = self.sink.data();
         let through = base.link.seq;
-        if through <= data.base.link.seq || through >= last_seq || base.snapshot_seq <= through {
-            return Err(StoreError::Write(format!(
-                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last_seq})",
-                base.snapshot_seq,
-                data.base.link.seq + 1
-            )));
-        }
+        base.check_next(data.base, last_seq)?;
         let snapshot = data.snapshot.clone().filter(|(seq, _)| *seq == base.snapshot_seq);
         let Some(snapshot) = snapshot else {
             return Err(StoreError::Snapshot(format!("no snapshot at seq {}", base.snapshot_seq)));

@@ -563,18 +563,7 @@ impl EventLog for RocksLog {
     fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
         let current = self.sink.base();
         let through = base.link.seq;
-        let last = self.last_seq();
-        if through <= current.link.seq
-            || through >= last
-            || base.snapshot_seq <= through
-            || base.snapshot_seq > last
-        {
-            return Err(StoreError::Write(format!(
-                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last})",
-                base.snapshot_seq,
-                current.link.seq + 1
-            )));
-        }
+        base.check_next(current, self.last_seq())?;
         let dir = &self.sink.snapshots;
         let snapshot_err = |e: std::io::Error| StoreError::Snapshot(e.to_string());
         let kept = dir.join(base_snapshot_name(base.snapshot_seq));

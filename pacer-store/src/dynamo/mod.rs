@@ -307,20 +307,8 @@ impl EventLog for DynamoLog {
     }
 
     fn truncate(&self, base: LogBase) -> Result<(), StoreError> {
-        let current = self.sink.base();
         let through = base.link.seq;
-        let last = self.last_seq();
-        if through <= current.link.seq
-            || through >= last
-            || base.snapshot_seq <= through
-            || base.snapshot_seq > last
-        {
-            return Err(StoreError::Write(format!(
-                "cannot truncate through seq {through} under the snapshot at {} (the log holds {} to {last})",
-                base.snapshot_seq,
-                current.link.seq + 1
-            )));
-        }
+        base.check_next(self.sink.base(), self.last_seq())?;
         self.snapshots.keep_as_base(base.snapshot_seq)?;
         self.sink.move_base(base)?;
         // Replicas that have not polled the head since still read from the old base.
