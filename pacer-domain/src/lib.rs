@@ -34,6 +34,7 @@ mod sorted;
 mod state;
 mod stats;
 mod time;
+mod warm;
 
 /// The hash map of the projections: a fast, fixed-seed hasher (keys are our own ids and
 /// interned names, never attacker-chosen in bulk), so folds are deterministic too.
@@ -75,3 +76,7 @@ pub use settings::*;
 pub use state::{Anomaly, State};
 pub use stats::{Counters, GroupBy, GroupKey, Rollups, Window};
 pub use time::{DAY_MS, Date, HOUR_MS, MINUTE_MS, SECOND_MS, Timestamp, days_in_month};
+pub use warm::{
+    ArrivalHistory, BURST_WINDOW_MS, MAX_FORECAST_WEEKS, WEEK_MS, WarmCounts, WarmSizing, WarmTarget,
+    WarmWindow, warm_target,
+};

@@ -14,8 +14,9 @@
 //! instances the interrupted call started instead of starting more.
 //!
 //! Launch exactly once: right before the call the claims are checked again (a claim that
-//! expired or was taken again while its launch waited for a permit launches nothing), and the
-//! call is cut off [`LAUNCH_MARGIN`] before the claims would expire, so no claim expires while
+//! expired or was taken again while its launch waited for a permit launches nothing), the call
+//! is dropped if this replica loses the effects lease while it waits (for rate-limit tokens),
+//! and it is cut off [`LAUNCH_MARGIN`] before the claims would expire, so no claim expires while
 //! its launch is in flight. A call cut off is retried with the same attempt, hence the same
 //! client token: if EC2 did start instances, the retry is answered with them, and the domain
 //! never records one instance twice.
@@ -37,6 +38,9 @@ use tokio::sync::watch;
 /// How long before its claim expires a launch call is cut off: room for the price lookup and
 /// for recording the outcome.
 const LAUNCH_MARGIN: Duration = Duration::from_secs(PRICING_TIMEOUT.as_secs() + 10);
+
+/// How often a launch in hand checks that this replica still holds the effects lease.
+const LEASE_CHECK: Duration = Duration::from_millis(250);
 
 /// One recorded claim: its job, attempt and market, and when it was recorded (which tells it
 /// from a later claim of the same attempt after this one expired).
@@ -248,10 +252,21 @@ async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)
             message: message.into(),
         })
     };
-    let mut launched =
-        tokio::time::timeout(Duration::from_millis(left as u64), engine.compute.launch_batch(&spec))
-            .await
-            .unwrap_or_else(|_| cut_off());
+    let call = tokio::time::timeout(Duration::from_millis(left as u64), engine.compute.launch_batch(&spec));
+    // The call may wait for rate-limit tokens: a replica that loses the lease meanwhile drops
+    // it (the next holder claims the jobs again, under the same client token).
+    let lease_lost = async {
+        while engine.may_act() {
+            tokio::time::sleep(LEASE_CHECK).await;
+        }
+    };
+    let mut launched = tokio::select! {
+        answer = call => answer.unwrap_or_else(|_| cut_off()),
+        () = lease_lost => {
+            tracing::info!(job = spec.job_id, count = spec.count, "launch dropped: this replica lost the effects lease while it waited");
+            return (outcomes, Some(spec.client_token));
+        }
+    };
     engine.metrics.launch_latency(started.elapsed());
     if let Some(error) = &launched.shortfall {
         engine.metrics.aws_error(AwsCall::Launch, &error.code);
