@@ -31,6 +31,7 @@ use crate::inventory::{
 use async_trait::async_trait;
 use pacer_domain::{
     LaunchError, LaunchSpec, Market, PoolSpec, PriceQuote, SpawnMethod, TemplateRef, TemplateSpec,
+    rate_exceeded,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -350,21 +351,6 @@ impl TokenBucket {
             waits: level.waits,
         }
     }
-}
-
-/// Whether an AWS error code says a request rate was exceeded.
-fn rate_exceeded(code: &str) -> bool {
-    matches!(
-        code,
-        "RequestLimitExceeded"
-            | "Throttling"
-            | "ThrottlingException"
-            | "TooManyRequestsException"
-            | "RequestThrottled"
-            | "RequestThrottledException"
-            | "SlowDown"
-            | "HttpStatus429"
-    )
 }
 
 /// An error that may carry AWS's code.

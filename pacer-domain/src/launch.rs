@@ -239,6 +239,22 @@ pub struct LaunchedInstance {
     pub market: Market,
 }
 
+/// Whether an AWS error code says a request rate was exceeded (throttling proper, as opposed to
+/// an AWS that is unavailable for a moment).
+pub fn rate_exceeded(code: &str) -> bool {
+    matches!(
+        code,
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "SlowDown"
+            | "HttpStatus429"
+    )
+}
+
 /// How the dispatcher treats a failed AWS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ErrorClass {
@@ -262,17 +278,10 @@ impl ErrorClass {
             | "InsufficientCapacity"
             | "MaxSpotInstanceCountExceeded"
             | "InsufficientFreeAddressesInSubnet" => ErrorClass::Capacity,
-            "RequestLimitExceeded"
-            | "Throttling"
-            | "ThrottlingException"
-            | "TooManyRequestsException"
-            | "RequestThrottled"
-            | "RequestThrottledException"
-            | "SlowDown"
-            | "ServiceUnavailable"
-            | "Unavailable"
-            | "InternalError"
-            | "InternalFailure" => ErrorClass::Throttling,
+            code if rate_exceeded(code) => ErrorClass::Throttling,
+            "ServiceUnavailable" | "Unavailable" | "InternalError" | "InternalFailure" => {
+                ErrorClass::Throttling
+            }
             _ => ErrorClass::Permanent,
         }
     }

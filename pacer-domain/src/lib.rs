@@ -63,7 +63,7 @@ pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{
     ErrorClass, LaunchError, LaunchOf, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, MAX_LAUNCH_ATTEMPTS,
     Market, RetryPolicy, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO,
-    TemplateSpec, batch_token, client_token,
+    TemplateSpec, batch_token, client_token, rate_exceeded,
 };
 pub use money::{Micros, PriceQuote, PriceSource};
 pub use rejection::{FieldError, Rejection, RejectionCode};
