@@ -228,6 +228,16 @@ pub enum Command {
         /// Days, 1..=[`crate::MAX_RETENTION_DAYS`]; `None` = the default.
         days: Option<u32>,
     },
+    /// The host deletes `deleted` entries of `kind` past their retention (dated before
+    /// `before`) in the same write: `retention.swept`.
+    RecordSweep {
+        /// Raw webhook payloads or failure logs.
+        kind: crate::RetentionKind,
+        /// How many.
+        deleted: u32,
+        /// The cutoff.
+        before: Timestamp,
+    },
     /// The host pruned the log's records through `last_seq` (after archiving them, when it
     /// archives): `audit.pruned` of the records after the last prune through `last_seq`.
     RecordPrune {
@@ -296,6 +306,7 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
             settings::rotate_bootstrap_token(fingerprint, previous_valid_until)
         }
         Command::SetRetention { kind, days } => settings::set_retention(kind, days),
+        Command::RecordSweep { kind, deleted, before } => settings::record_sweep(kind, deleted, before),
         Command::RecordPrune { last_seq, through, archive } => {
             settings::record_prune(state, last_seq, through, archive)
         }

@@ -230,6 +230,7 @@ catalogue! {
     JobGithubNoted(JobGithubNoted) = "job.github_noted";
     SettingsRetentionSet(SettingsRetentionSet) = "settings.retention_set";
     AuditPruned(AuditPruned) = "audit.pruned";
+    RetentionSwept(RetentionSwept) = "retention.swept";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -346,6 +347,7 @@ impl Event {
             | Event::SettingsRetentionChanged(_)
             | Event::SettingsRetentionSet(_)
             | Event::AuditPruned(_)
+            | Event::RetentionSwept(_)
             | Event::GithubAppCreated(_)
             | Event::LeaseAcquired(_)
             | Event::HealthChanged(_) => vec![],

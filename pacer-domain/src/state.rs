@@ -144,6 +144,7 @@ impl State {
             Event::LeaseAcquired(e) => self.lease_acquired(e, at),
             // Facts for the audit trail only.
             Event::ConfigImported(_)
+            | Event::RetentionSwept(_)
             | Event::ConfigExported(_)
             | Event::WebhookPinged(_)
             | Event::WebhookIgnored(_)

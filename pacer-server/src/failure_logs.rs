@@ -42,11 +42,11 @@ pub(crate) fn of_job(log: &dyn EventLog, job: JobId) -> Option<String> {
         .map(|kept| kept.log)
 }
 
-/// Deletes the failure logs that arrived more than `days` days before now; how many.
-pub(crate) async fn prune(app: &App, days: u32) -> Result<usize, pacer_store::StoreError> {
+/// The deletions of the failure logs that arrived more than `days` days before now, and that
+/// cutoff.
+pub(crate) fn expired_by(app: &App, days: u32) -> (Vec<VaultWrite>, Timestamp) {
     let cutoff = app.now().plus_millis(-i64::from(days) * DAY_MS);
-    let gone = expired(app.log().vault_scan(PREFIX), cutoff);
-    crate::payloads::delete(app, gone).await
+    (expired(app.log().vault_scan(PREFIX), cutoff), cutoff)
 }
 
 /// The deletions of the `scanned` entries that arrived before `cutoff` (or do not decode).

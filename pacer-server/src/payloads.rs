@@ -98,30 +98,14 @@ fn expired(scanned: Vec<(String, Vec<u8>)>, state: &State, cutoff: Timestamp) ->
         .collect()
 }
 
-/// Deletes the payloads of jobs finished more than `days` days before now (and of jobs no
-/// longer retained); how many were deleted.
-pub(crate) async fn prune(app: &App, days: u32) -> Result<usize, pacer_store::StoreError> {
+/// The deletions of the payloads of jobs finished more than `days` days before now (and of
+/// jobs no longer retained), and that cutoff.
+pub(crate) fn expired_by(app: &App, days: u32) -> (Vec<VaultWrite>, Timestamp) {
     // The vault first, then the state: every entry scanned belongs to a write the state holds.
     let mut scanned = app.log().vault_scan(PREFIX);
     scanned.extend(app.log().vault_scan(LEGACY_PREFIX));
-    let gone = {
-        let cutoff = app.now().plus_millis(-i64::from(days) * DAY_MS);
-        expired(scanned, &app.state(), cutoff)
-    };
-    delete(app, gone).await
-}
-
-/// Writes `gone` (vault deletions) in one batch; how many.
-pub(crate) async fn delete(app: &App, gone: Vec<VaultWrite>) -> Result<usize, pacer_store::StoreError> {
-    let count = gone.len();
-    if count > 0 {
-        let log = app.log().clone();
-        let batch = pacer_store::Batch { vault: gone, ..pacer_store::Batch::default() };
-        tokio::task::spawn_blocking(move || log.append(batch))
-            .await
-            .map_err(|e| pacer_store::StoreError::Write(e.to_string()))??;
-    }
-    Ok(count)
+    let cutoff = app.now().plus_millis(-i64::from(days) * DAY_MS);
+    (expired(scanned, &app.state(), cutoff), cutoff)
 }
 
 #[cfg(test)]

@@ -152,6 +152,19 @@ pub struct AuditPruned {
     pub archive: Option<String>,
 }
 
+/// `retention.swept`: the host deleted `deleted` entries kept beside the log (raw webhook
+/// payloads or runner failure logs, by `kind`) that were past their retention, dated before
+/// `before`, in the same write as this record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionSwept {
+    /// What was deleted: [`RetentionKind::Webhook`] or [`RetentionKind::FailureLog`].
+    pub kind: RetentionKind,
+    /// How many entries.
+    pub deleted: u32,
+    /// The cutoff: payloads of jobs finished before it, failure logs that arrived before it.
+    pub before: Timestamp,
+}
+
 /// `github_app.created`: an operator created Pacer's GitHub App from its manifest (the App's
 /// key and webhook secret went to the host's vault, never here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +281,22 @@ pub(crate) fn record_prune(
         return Err(Rejection::field("last_seq", format!("past the log's last record {}", state.last_seq)));
     }
     Ok(vec![Event::AuditPruned(AuditPruned { first_seq, last_seq, through, archive })])
+}
+
+/// `retention.swept` of `deleted` entries of `kind` past their retention (refused for the
+/// audit retention, whose deletions are `audit.pruned`, and for none).
+pub(crate) fn record_sweep(
+    kind: RetentionKind,
+    deleted: u32,
+    before: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    if kind == RetentionKind::Audit {
+        return Err(Rejection::field("kind", "log records are pruned, not swept"));
+    }
+    if deleted == 0 {
+        return Err(Rejection::field("deleted", "nothing was deleted"));
+    }
+    Ok(vec![Event::RetentionSwept(RetentionSwept { kind, deleted, before })])
 }
 
 /// `health.changed` only when a component's health changes; a component's first report is

@@ -245,15 +245,35 @@ impl Engine {
 
     /// Executes a command as the system.
     pub async fn system(&self, command: Command) -> Result<Vec<pacer_domain::Recorded>, AppError> {
-        // On replicas, as the replica under the term of the last lease it held: refused once
-        // another replica took the lease.
-        let meta = match self.leadership.get().map(|l| (l, l.term())) {
+        self.app.execute(command, self.system_meta()).await
+    }
+
+    /// Pacer's own metadata: on replicas, as the replica under the term of the last lease it
+    /// held (refused once another replica took the lease).
+    fn system_meta(&self) -> Meta {
+        match self.leadership.get().map(|l| (l, l.term())) {
             Some((leadership, term)) if term > 0 => {
                 Meta { fence: Some(term), ..Meta::by(Actor::Replica { id: leadership.me.clone(), term }) }
             }
             _ => Meta::by(Actor::System),
-        };
-        self.app.execute(command, meta).await
+        }
+    }
+
+    /// Deletes `gone` (vault entries of `kind` past their retention, dated before `before`) in
+    /// the write that records `retention.swept`; how many.
+    pub(crate) async fn sweep(
+        &self,
+        kind: pacer_domain::RetentionKind,
+        gone: Vec<pacer_store::VaultWrite>,
+        before: pacer_domain::Timestamp,
+    ) -> Result<usize, AppError> {
+        let count = gone.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let deleted = u32::try_from(count).unwrap_or(u32::MAX);
+        let meta = Meta { vault: gone, ..self.system_meta() };
+        self.app.execute(Command::RecordSweep { kind, deleted, before }, meta).await.map(|_| count)
     }
 
     /// Records a component's health (only changes are recorded).

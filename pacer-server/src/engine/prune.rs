@@ -1,6 +1,7 @@
 //! The retention pass, started by the reaper's full pass at most once per [`RETENTION_EVERY`]
 //! as a task of its own (a long prune holds up no teardown; shutdown waits for it): deletes the raw
-//! webhook payloads and runner failure logs past their retention, and prunes the log's records
+//! webhook payloads and runner failure logs past their retention (each kind in the write that
+//! records `retention.swept` with the count and the cutoff), and prunes the log's records
 //! older than the audit retention (each setting is the config default or the console's
 //! override, see [`crate::retention`]).
 //!
@@ -39,12 +40,14 @@ impl Engine {
     /// The retention pass, as of `now`.
     async fn retention_pass(self: &Arc<Self>, now: Timestamp) {
         let days = |kind| crate::retention::days(&self.app.state(), &self.settings.retention, kind);
-        match crate::payloads::prune(&self.app, days(RetentionKind::Webhook)).await {
+        let (payloads, before) = crate::payloads::expired_by(&self.app, days(RetentionKind::Webhook));
+        match self.sweep(RetentionKind::Webhook, payloads, before).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "raw webhook payloads past their retention deleted"),
             Err(error) => tracing::warn!(%error, "could not delete raw webhook payloads"),
         }
-        match crate::failure_logs::prune(&self.app, days(RetentionKind::FailureLog)).await {
+        let (logs, before) = crate::failure_logs::expired_by(&self.app, days(RetentionKind::FailureLog));
+        match self.sweep(RetentionKind::FailureLog, logs, before).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "runner failure logs past their retention deleted"),
             Err(error) => tracing::warn!(%error, "could not delete runner failure logs"),

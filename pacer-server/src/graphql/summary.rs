@@ -129,6 +129,19 @@ pub(crate) fn summary(event: &Event) -> String {
                 None => format!("{kind} retention back to the default"),
             }
         }
+        Event::RetentionSwept(e) => {
+            let what = match (e.kind, e.deleted) {
+                (pacer_domain::RetentionKind::FailureLog, 1) => "runner failure log",
+                (pacer_domain::RetentionKind::FailureLog, _) => "runner failure logs",
+                (_, 1) => "raw webhook payload",
+                _ => "raw webhook payloads",
+            };
+            format!(
+                "{} {what} past their retention deleted (dated before {})",
+                thousands(u64::from(e.deleted)),
+                e.before
+            )
+        }
         Event::AuditPruned(e) => {
             let records = if e.first_seq == e.last_seq {
                 format!("log record {} pruned", thousands(e.first_seq))

@@ -1512,3 +1512,47 @@ async fn costs_follow_the_instances_and_every_stats_query_narrows_to_a_project()
         );
     }
 }
+
+/// Raw payloads past their retention: a week after its job finished (the default), the next
+/// retention pass deletes the job's raw webhooks in the write that records `retention.swept`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_payloads_past_their_retention_are_swept_and_the_sweep_is_recorded() {
+    use pacer_domain::{DAY_MS, Timestamp};
+    let t0 = Timestamp::from_millis(1_773_129_600_000); // 2026-03-10T08:00:00Z
+    let clock = Arc::new(ManualClock(std::sync::atomic::AtomicI64::new(t0.millis())));
+    let fake = FakeSettings { start: t0, ..FakeSettings::new(7) };
+    let api = Api::start_on(fake, 4, clock.clone(), Duration::from_secs(3_600)).await;
+    api.configure().await;
+    api.job_hook("queued", 1, "octo/hello", "octocat", "").await;
+    api.wait_status("STARTING", 1).await;
+    api.job_hook("completed", 1, "octo/hello", "octocat", "success").await;
+    api.wait_status("COMPLETED", 1).await;
+    let id = api.job_cost(1).await["id"].as_str().expect("id").to_owned();
+    let kept = || async {
+        let job = api.ok("query($id: ID!) { job(id: $id) { webhooks { action } } }", json!({"id": id})).await;
+        job["job"]["webhooks"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(kept().await, 2, "queued and completed");
+
+    // Six days on nothing goes; eight days on both payloads do, recorded once.
+    let sweeps = || async {
+        let audit = "{ audit(filter: {action: \"retention.swept\"}, first: 10) { entries { summary } } }";
+        api.ok(audit, json!({})).await["audit"]["entries"].as_array().cloned().unwrap_or_default()
+    };
+    clock.set(t0.plus_millis(6 * DAY_MS));
+    api.ok("mutation { reconcileNow { reaped } }", json!({})).await;
+    clock.set(t0.plus_millis(8 * DAY_MS));
+    api.ok("mutation { reconcileNow { reaped } }", json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while kept().await != 0 {
+        assert!(std::time::Instant::now() < deadline, "the payloads were never swept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entries = sweeps().await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let summary = entries[0]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("2 raw webhook payloads past their retention deleted (dated before 2026-03-11"),
+        "{summary}"
+    );
+}

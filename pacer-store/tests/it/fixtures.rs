@@ -324,6 +324,11 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             kind: RetentionKind::ALL[s.small as usize % RetentionKind::ALL.len()],
             days: s.flag.then_some(s.small),
         }),
+        EventName::RetentionSwept => Event::RetentionSwept(RetentionSwept {
+            kind: if s.flag { RetentionKind::Webhook } else { RetentionKind::FailureLog },
+            deleted: s.small,
+            before: Timestamp(s.number as i64),
+        }),
         EventName::AuditPruned => Event::AuditPruned(AuditPruned {
             first_seq: u64::from(s.small),
             last_seq: s.number,
