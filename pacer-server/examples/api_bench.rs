@@ -159,6 +159,7 @@ async fn main() {
         allowed_origins: Vec::new(),
         allowed_hosts: Vec::new(),
         tls: pacer_server::TlsConfig::default(),
+        limits: pacer_server::ConnectionLimits::default(),
     };
     let fake = Arc::new(FakeCompute::new(FakeSettings::new(1)));
     let peers = Peers {

@@ -199,6 +199,7 @@ impl Server {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             tls: pacer_server::TlsConfig::default(),
+            limits: pacer_server::ConnectionLimits::default(),
         };
         let peers = Peers {
             compute: peer,

@@ -21,6 +21,7 @@
 //!     allowed_origins: Vec::new(),
 //!     allowed_hosts: Vec::new(),
 //!     tls: pacer_server::TlsConfig::default(),
+//!     limits: pacer_server::ConnectionLimits::default(),
 //! };
 //! let peers = Peers {
 //!     compute: Arc::new(FakeCompute::new(FakeSettings::new(7))),
@@ -91,6 +92,7 @@ pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};
 pub use github::{GitHub, GitHubApp, SimulatedGitHub};
 pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
+pub use http::listen::ConnectionLimits;
 pub use http::webhook_signature;
 #[cfg(feature = "standalone")]
 pub use serve::{Peers, Running, ServerOptions, Storage, serve, start, start_on};

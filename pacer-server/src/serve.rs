@@ -41,6 +41,8 @@ pub struct ServerOptions {
     pub allowed_hosts: Vec<String>,
     /// HTTPS.
     pub tls: TlsConfig,
+    /// Connections at once and the header timeout.
+    pub limits: crate::http::listen::ConnectionLimits,
 }
 
 /// The outside world a Pacer talks to.
@@ -292,9 +294,10 @@ pub async fn start_on(
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let server = tokio::spawn(crate::http::listen::serve(listener, http.clone(), tls, async move {
-        let _ = stopped.await;
-    }));
+    let server =
+        tokio::spawn(crate::http::listen::serve(listener, http.clone(), tls, options.limits, async move {
+            let _ = stopped.await;
+        }));
     http.ready.store(true, Ordering::Release);
     tracing::info!(%addr, scheme, "pacer listening");
     // A fixed line on stderr so scripts and tests started on port 0 learn the address.
@@ -519,6 +522,7 @@ pub(crate) fn server_options(config: &Config, public_url: &str) -> anyhow::Resul
             .collect(),
         allowed_hosts: config.server.allowed_hosts.clone(),
         tls: config.server.tls.clone(),
+        limits: config.server.connection_limits(),
     })
 }
 

@@ -109,8 +109,22 @@ pub struct ServerConfig {
     /// origins' hosts and loopback are always allowed).
     #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
+    /// Connections served at once; more wait in the backlog.
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers (and an idle connection stays).
+    pub header_timeout_seconds: u64,
     /// HTTPS.
     pub tls: TlsConfig,
+}
+
+impl ServerConfig {
+    /// The connection limits these settings ask for.
+    pub fn connection_limits(&self) -> crate::http::listen::ConnectionLimits {
+        crate::http::listen::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -121,6 +135,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            max_connections: 4_096,
+            header_timeout_seconds: 10,
             tls: TlsConfig::default(),
         }
     }
@@ -962,6 +978,12 @@ impl Config {
             } else if !oidc.scopes.iter().any(|scope| scope == "openid") {
                 err("auth.oidc.scopes", "must include openid (the sign-in is OpenID Connect)");
             }
+        }
+        if !(16..=1_000_000).contains(&self.server.max_connections) {
+            err("server.max_connections", "must be between 16 and 1000000");
+        }
+        if !(1..=300).contains(&self.server.header_timeout_seconds) {
+            err("server.header_timeout_seconds", "must be between 1 and 300");
         }
         if !(1..=1_024).contains(&self.dispatcher.max_concurrent_launches) {
             err("dispatcher.max_concurrent_launches", "must be between 1 and 1024");

@@ -96,6 +96,7 @@ impl Api {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             tls: pacer_server::TlsConfig::default(),
+            limits: pacer_server::ConnectionLimits::default(),
         };
         let peers = Peers {
             compute: fake.clone() as Arc<dyn Compute>,

@@ -204,6 +204,7 @@ async fn running_with_session(dir: &Path) -> (Running, String) {
         allowed_origins: Vec::new(),
         allowed_hosts: Vec::new(),
         tls: pacer_server::TlsConfig::default(),
+        limits: pacer_server::ConnectionLimits::default(),
     };
     let peers = Peers {
         compute: Arc::new(FakeCompute::new(FakeSettings::new(7))) as Arc<dyn Compute>,

@@ -9,6 +9,7 @@ mod bursts;
 mod capacity;
 mod chain;
 mod config_keys;
+mod connections;
 mod console;
 mod crash;
 mod demo;
