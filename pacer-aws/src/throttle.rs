@@ -602,7 +602,11 @@ mod tests {
     }
 
     async fn fake_with_template() -> (Arc<FakeCompute>, TemplateRef) {
-        let fake = Arc::new(FakeCompute::new(FakeSettings::new(3)));
+        fake_with_template_and(FakeSettings::new(3)).await
+    }
+
+    async fn fake_with_template_and(settings: FakeSettings) -> (Arc<FakeCompute>, TemplateRef) {
+        let fake = Arc::new(FakeCompute::new(settings));
         let spec = TemplateSpec {
             name: "pacer-pool-1".into(),
             ami_id: "ami-0123456789abcdef0".into(),
@@ -646,17 +650,7 @@ mod tests {
         let limits =
             RateLimits::default().with(Bucket::RunInstances, BucketLimit::new(5, 2.0).expect("limit"));
         let settings = FakeSettings { rate_limits: Some(limits.clone()), ..FakeSettings::new(3) };
-        let fake = Arc::new(FakeCompute::new(settings));
-        let spec = TemplateSpec {
-            name: "pacer-pool-1".into(),
-            ami_id: "ami-0123456789abcdef0".into(),
-            security_group_ids: vec!["sg-0123abcd".into()],
-            iam_instance_profile: None,
-            root_volume_gb: 0,
-            spot: false,
-            tags: managed(),
-        };
-        let template = materialize(&*fake, None, &spec, "#!/bin/bash\n").await.expect("template");
+        let (fake, template) = fake_with_template_and(settings).await;
         // Straight at the fake: the sixth call at once is over RunInstances' bucket of 5.
         for job in 1..=5 {
             fake.launch(&launch_spec(&template, job, SpawnMethod::RunInstances))

@@ -182,9 +182,12 @@ fn log_outcome(records: &[Recorded]) {
 /// token, entered in `Engine::launch_tokens`, when there was a call.
 async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)>, Option<String>) {
     let mut outcomes = Vec::new();
-    let (spec, members, left) = {
+    // A batch's claims were recorded together: they expire together.
+    let Some(first) = batch.first() else { return (outcomes, None) };
+    let left = first.at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(engine.app.now())
+        - LAUNCH_MARGIN.as_millis() as i64;
+    let (spec, members) = {
         let state = engine.app.state();
-        let now = engine.app.now();
         let mut members: Vec<Claim> = Vec::with_capacity(batch.len());
         let mut of = Vec::with_capacity(batch.len());
         let mut pool_and_repo = None;
@@ -197,8 +200,6 @@ async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)
             let current = record.status == JobStatus::Claimed
                 && record.attempts + 1 == claim.attempt
                 && record.claimed_at == Some(claim.at);
-            let left =
-                claim.at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(now) - LAUNCH_MARGIN.as_millis() as i64;
             if !current || left <= 0 {
                 tracing::info!(
                     job = claim.job.0,
@@ -227,9 +228,7 @@ async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)
         }
         let Some((pool, repo)) = pool_and_repo else { return (outcomes, None) };
         let market = members[0].market;
-        let left =
-            members[0].at.plus_millis(CLAIM_TIMEOUT_MS).millis_since(now) - LAUNCH_MARGIN.as_millis() as i64;
-        (LaunchSpec::batch(&state.config, pool, &repo, &of, market), members, left)
+        (LaunchSpec::batch(&state.config, pool, &repo, &of, market), members)
     };
     if !engine.may_act() {
         // A replica that lost the effects lease (or was paused past it) launches nothing: the
