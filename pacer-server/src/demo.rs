@@ -687,7 +687,7 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         allowed_origins: Vec::new(),
         allowed_hosts: Vec::new(),
         tls: crate::config::TlsConfig::default(),
-        limits: crate::http::listen::ConnectionLimits::default(),
+        limits: crate::http::ConnectionLimits::default(),
     };
     let running = start(data, settings, server, peers, listener).await?;
     seed(&running.engine).await?;

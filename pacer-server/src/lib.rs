@@ -92,7 +92,7 @@ pub use demo::{DemoOptions, start_demo};
 pub use engine::{Engine, EngineSettings};
 pub use github::{GitHub, GitHubApp, SimulatedGitHub};
 pub use graphql::{PacerSchema, SUBSCRIBER_QUEUE, schema};
-pub use http::listen::ConnectionLimits;
+pub use http::ConnectionLimits;
 pub use http::webhook_signature;
 #[cfg(feature = "standalone")]
 pub use serve::{Peers, Running, ServerOptions, Storage, serve, start, start_on};

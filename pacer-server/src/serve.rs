@@ -42,7 +42,7 @@ pub struct ServerOptions {
     /// HTTPS.
     pub tls: TlsConfig,
     /// Connections at once and the header timeout.
-    pub limits: crate::http::listen::ConnectionLimits,
+    pub limits: crate::http::ConnectionLimits,
 }
 
 /// The outside world a Pacer talks to.

@@ -119,8 +119,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The connection limits these settings ask for.
-    pub fn connection_limits(&self) -> crate::http::listen::ConnectionLimits {
-        crate::http::listen::ConnectionLimits {
+    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
             max_connections: self.max_connections,
             header_timeout: std::time::Duration::from_secs(self.header_timeout_seconds),
         }

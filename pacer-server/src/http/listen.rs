@@ -3,14 +3,14 @@
 //! address handed to the routes as a request extension, and a graceful end that stops
 //! accepting and lets open requests finish.
 //!
-//! Strangers cannot hold the server: at most [`ConnectionLimits::max_connections`] connections
+//! Strangers cannot hold the server: at most `ConnectionLimits::max_connections` connections
 //! are open at once (beyond that, new ones wait in the kernel's backlog until one closes); a TLS
 //! handshake gets [`HANDSHAKE_TIMEOUT`]; and an HTTP/1 client must send a request's headers
-//! within [`ConnectionLimits::header_timeout`], also the longest an idle keep-alive connection
+//! within `ConnectionLimits::header_timeout`, also the longest an idle keep-alive connection
 //! stays open between requests (a socket upgraded for GraphQL is past its headers).
 
-use super::Http;
 use super::client::Peer;
+use super::{ConnectionLimits, Http};
 use crate::tls::Tls;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -25,22 +25,6 @@ use tower_service::Service;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many connections are served at once and how long a client may take over a request's
-/// headers (`server.max_connections`, `server.header_timeout_seconds`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// The longest a client may take to send a request's headers (HTTP/1).
-    pub header_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self { max_connections: 4_096, header_timeout: Duration::from_secs(10) }
-    }
-}
 
 /// Serves the routes on `listener` (over TLS when `tls` is given) within `limits` until `stop`
 /// resolves, then waits for the requests in progress.

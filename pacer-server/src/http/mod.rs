@@ -27,8 +27,25 @@ use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
+
+/// How many connections are served at once and how long a client may take over a request's
+/// headers (`server.max_connections`, `server.header_timeout_seconds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// The longest a client may take to send a request's headers (HTTP/1).
+    pub header_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self { max_connections: 4_096, header_timeout: Duration::from_secs(10) }
+    }
+}
 
 /// What every handler can reach.
 pub(crate) struct Http {
