@@ -219,15 +219,15 @@ impl Ec2Compute {
             .flat_map(|i| i.instance_ids().iter().map(move |id| launched_from_fleet(i, id, spec)))
             .take(spec.count.max(1) as usize)
             .collect();
-        let short = instances.len() < spec.count.max(1) as usize;
-        if !errors.is_empty() && !instances.is_empty() {
-            tracing::debug!(?errors, "fleet launched after some overrides failed");
+        let shortfall = (instances.len() < spec.count.max(1) as usize).then(|| fleet_failure(&errors));
+        match &shortfall {
+            Some(err) if instances.is_empty() => {
+                tracing::info!(code = %err.code, class = err.class.as_str(), "fleet launched nothing")
+            }
+            _ if !errors.is_empty() => tracing::debug!(?errors, "fleet launched after some overrides failed"),
+            _ => {}
         }
-        if instances.is_empty() {
-            let err = fleet_failure(&errors);
-            tracing::info!(code = %err.code, class = err.class.as_str(), "fleet launched nothing");
-        }
-        Launched { instances, shortfall: short.then(|| fleet_failure(&errors)) }
+        Launched { instances, shortfall }
     }
 
     async fn launch_run_instances(&self, spec: &LaunchSpec) -> Launched {

@@ -363,3 +363,20 @@ fn a_prune_must_name_a_record_the_log_holds_above_the_last_prune() {
     s.fold(Event::AuditPruned(AuditPruned { first_seq: 2, last_seq: 3, through: s.now, archive: None }));
     assert_eq!((s.state.anomaly_count, &s.state.settings), (1, &before));
 }
+
+#[test]
+fn a_sweep_records_payloads_or_failure_logs_deleted_and_refuses_anything_else() {
+    let mut s = Scenario::standard();
+    let sweep = |kind, deleted| Command::RecordSweep { kind, deleted, before: T0 };
+    let refused = s.when(sweep(RetentionKind::Audit, 3)).unwrap_err();
+    assert_eq!((refused.code, fields(&refused)), (RejectionCode::Invalid, vec!["kind"]));
+    let refused = s.when(sweep(RetentionKind::Webhook, 0)).unwrap_err();
+    assert_eq!((refused.code, fields(&refused)), (RejectionCode::Invalid, vec!["deleted"]));
+    let before = s.state.settings.clone();
+    let events = s.run(sweep(RetentionKind::FailureLog, 2));
+    assert_eq!(
+        events,
+        [Event::RetentionSwept(RetentionSwept { kind: RetentionKind::FailureLog, deleted: 2, before: T0 })]
+    );
+    assert_eq!((s.state.anomaly_count, &s.state.settings), (0, &before), "a fact for the audit trail only");
+}

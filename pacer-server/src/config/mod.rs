@@ -1352,12 +1352,14 @@ mod tests {
         assert!(wrong_type.to_string().contains("(from PACER_STORAGE_SNAPSHOT_EVERY)"), "{wrong_type}");
         let wrong_type = load("$MINIMAL\nreaper:\n  interval_seconds: lots\n", &[]).unwrap_err();
         assert_eq!(keys(wrong_type), ["reaper.interval_seconds"]);
-        let yaml = "server:\n  addr: nope\n  public_url: ftp://x\nstorage:\n  path: ''\naws:\n  region: ''\ngithub:\n  app_id: 0\n  private_key_path: /nonexistent\n  webhook_secret: short\ndispatcher:\n  max_concurrent_launches: 0\nlogging:\n  format: xml\n";
+        let yaml = "server:\n  addr: nope\n  public_url: ftp://x\n  max_connections: 3\n  header_timeout_seconds: 0\nstorage:\n  path: ''\naws:\n  region: ''\ngithub:\n  app_id: 0\n  private_key_path: /nonexistent\n  webhook_secret: short\ndispatcher:\n  max_concurrent_launches: 0\nlogging:\n  format: xml\n";
         assert_eq!(
             keys(load(yaml, &[]).unwrap_err()),
             [
                 "server.addr",
                 "server.public_url",
+                "server.max_connections",
+                "server.header_timeout_seconds",
                 "storage.path",
                 "aws.region",
                 "github.app_id",
