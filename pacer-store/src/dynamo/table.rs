@@ -844,8 +844,7 @@ impl DynamoSink {
     fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, String> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0.. {
+            until_processed(chunk.to_vec(), "keys unread", |pending| {
                 let wanted = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(true)
@@ -854,19 +853,8 @@ impl DynamoSink {
                 let call = self.client.batch_get_item().request_items(&self.table, wanted).send();
                 let output = self.send(call)?;
                 out.extend(output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == 10 {
-                    return Err(format!("DynamoDB left {} keys unread after {attempt} tries", pending.len()));
-                }
-                std::thread::sleep(Duration::from_millis(20 << attempt.min(5)));
-            }
+                Ok(output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys))
+            })?;
         }
         Ok(out)
     }
@@ -1248,26 +1236,34 @@ impl DynamoSink {
         let requests =
             keys.into_iter().map(request).collect::<Result<Vec<_>, _>>().map_err(StoreError::Write)?;
         for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0.. {
+            until_processed(chunk.to_vec(), "deletes undone", |pending| {
                 let call = self.client.batch_write_item().request_items(&self.table, pending).send();
-                let output = self.send(call).map_err(StoreError::Write)?;
-                pending =
-                    output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == 10 {
-                    return Err(StoreError::Write(format!(
-                        "DynamoDB left {} deletes undone after {attempt} tries",
-                        pending.len()
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(20 << attempt.min(5)));
-            }
+                Ok(self.send(call)?.unprocessed_items.and_then(|mut u| u.remove(&self.table)))
+            })
+            .map_err(StoreError::Write)?;
         }
         Ok(())
     }
+}
+
+/// Runs a batch request (`call`, answering what DynamoDB left unprocessed) until nothing is
+/// left, backing off between tries; after ten, fails naming how many are `left` as what.
+fn until_processed<T>(
+    mut pending: Vec<T>,
+    left: &str,
+    mut call: impl FnMut(Vec<T>) -> Result<Option<Vec<T>>, String>,
+) -> Result<(), String> {
+    for attempt in 0.. {
+        pending = call(pending)?.unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if attempt == 10 {
+            return Err(format!("DynamoDB left {} {left} after {attempt} tries", pending.len()));
+        }
+        std::thread::sleep(Duration::from_millis(20 << attempt.min(5)));
+    }
+    Ok(())
 }
 
 /// Refuses a stored record that is not the next one expected.
