@@ -55,13 +55,15 @@ async fn a_launch_call_that_hangs_ends_in_one_instance_for_one_job() {
 async fn a_crash_in_the_middle_of_a_batched_launch_launches_no_job_twice() {
     let mut world = World::new().await;
     let moto = world.setup.moto.clone();
-    // The first launch hangs (holding the only permit) while four more jobs queue; then they
-    // are claimed in one round and launched in one call that EC2 carries out but never answers.
+    // The first launch is held (holding the only permit) until four more jobs are queued; then
+    // they are claimed in one round and launched in one call that EC2 carries out but never
+    // answers.
     let batch_of_four = "TotalTargetCapacity=4";
     let proxy = HangingProxy::swallowing(&moto, &["CreateFleet"], batch_of_four).await;
     world.setup.moto = proxy.url.clone();
     world.setup.env.extend([
-        ("PACER_AWS_OPERATION_TIMEOUT_SECONDS".to_owned(), "4".to_owned()),
+        // Longer than the held first call can take on a loaded machine.
+        ("PACER_AWS_OPERATION_TIMEOUT_SECONDS".to_owned(), "60".to_owned()),
         ("PACER_DISPATCHER_MAX_CONCURRENT_LAUNCHES".to_owned(), "1".to_owned()),
         // The batch's instances are not orphans while it is resumed.
         ("PACER_REAPER_ORPHAN_GRACE_MINUTES".to_owned(), "10".to_owned()),
@@ -69,15 +71,22 @@ async fn a_crash_in_the_middle_of_a_batched_launch_launches_no_job_twice() {
     let pacer = world.setup.start().await;
     for id in 501..=505 {
         assert_eq!(pacer.workflow_job(&format!("d-batch-{id}"), &queued_job(id)).await.0, 200);
+        if id == 501 {
+            pacer
+                .wait_for("the first launch", Duration::from_secs(30), || async { proxy.chosen_calls() == 1 })
+                .await;
+        }
     }
+    pacer.wait_jobs("queued", 4, Duration::from_secs(30)).await;
+    proxy.release_first();
     // EC2 (moto) carries the batch's call out; the answer stays in the proxy.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while world.managed_instances().await.len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "the batch's four instances never came up");
+    while world.managed_instances().await.len() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the five instances never came up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(world.managed_instances().await.len(), 4, "the batch's instances only");
+    assert_eq!(world.managed_instances().await.len(), 5, "the first job's and the batch's four");
     pacer.kill_9();
     drop(pacer);
 

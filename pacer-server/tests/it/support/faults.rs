@@ -19,6 +19,8 @@ enum Decision {
     Swallow,
     /// Answer this instead (status, body).
     Answer(u16, String),
+    /// Hold it until the gate opens, then pass it on.
+    Gated(tokio::sync::watch::Receiver<bool>),
 }
 
 /// A proxy in front of `target` that lets `decide` look at each request body first; the URL to
@@ -38,14 +40,17 @@ async fn proxy(target: &str, decide: impl Fn(&str) -> Decision + Clone + Send + 
                 let (client, target, decide) = (client.clone(), target.clone(), decide.clone());
                 async move {
                     let decision = decide(&String::from_utf8_lossy(&body));
-                    match decision {
+                    match &decision {
                         Decision::Forward | Decision::Swallow => {}
+                        Decision::Gated(gate) => {
+                            let _ = gate.clone().wait_for(|open| *open).await;
+                        }
                         Decision::Hang => std::future::pending::<()>().await,
                         Decision::Answer(status, text) => {
                             return Response::builder()
-                                .status(status)
+                                .status(*status)
                                 .header("content-type", "text/xml")
-                                .body(text.into_bytes())
+                                .body(text.clone().into_bytes())
                                 .map_err(|_| warp::reject());
                         }
                     }
@@ -83,6 +88,7 @@ pub struct HangingProxy {
     /// The proxy's URL, to use in place of the target's.
     pub url: String,
     hung: Arc<AtomicUsize>,
+    gate: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl HangingProxy {
@@ -91,21 +97,30 @@ impl HangingProxy {
             .await
     }
 
-    /// Passes the chosen calls whose body holds `marker` on and holds their answers; holds
+    /// Holds the first chosen call until [`HangingProxy::release_first`], then passes it on;
+    /// passes the later chosen calls whose body holds `marker` on and holds their answers; holds
     /// every other chosen call unanswered.
     pub async fn swallowing(
         target: &str,
         actions: &'static [&'static str],
         marker: &'static str,
     ) -> HangingProxy {
-        Self::with(
-            target,
-            actions,
-            move |_, body| {
-                if body.contains(marker) { Decision::Swallow } else { Decision::Hang }
-            },
-        )
-        .await
+        let (gate, opened) = tokio::sync::watch::channel(false);
+        let mut proxy = Self::with(target, actions, move |n, body| match n {
+            0 => Decision::Gated(opened.clone()),
+            _ if body.contains(marker) => Decision::Swallow,
+            _ => Decision::Hang,
+        })
+        .await;
+        proxy.gate = Some(gate);
+        proxy
+    }
+
+    /// Lets the first chosen call of a [`HangingProxy::swallowing`] proxy through.
+    pub fn release_first(&self) {
+        if let Some(gate) = &self.gate {
+            gate.send_replace(true);
+        }
     }
 
     /// `decide` gets the count of chosen calls before this one and its body.
@@ -122,7 +137,7 @@ impl HangingProxy {
             if chosen { decide(counter.fetch_add(1, Ordering::SeqCst), body) } else { Decision::Forward }
         })
         .await;
-        HangingProxy { url, hung }
+        HangingProxy { url, hung, gate: None }
     }
 
     /// Calls of the chosen actions seen so far (held or forwarded; dry runs aside).
