@@ -4,6 +4,10 @@
 //! assigned to or served, else the job it was launched for. So the jobs' costs add up to what
 //! the instances cost, each instance counted once.
 //!
+//! A warm instance (launched before any job wanted it) is billed to the job that takes it
+//! only from that moment; its idle time before is the pool's warm cost, filed in the stats
+//! when a job takes it or, if none does, when it ends ([`crate::Counters::warm_cost`]).
+//!
 //! When the instance ends, its cost settles: on the job ([`Job::cost`]) and, when the job has
 //! ended already, into the stats bucket of the job's end ([`crate::Rollups::settle`]). Until
 //! then the cost is a running estimate to a `now` the caller passes in: [`State::job_cost`]
@@ -28,10 +32,21 @@ pub struct JobCost {
 }
 
 impl Instance {
-    /// What it costs when running from its launch to `until`; `None` without a price quote.
+    /// What it costs its jobs when running from [`Instance::billed_from`] (its launch, or for
+    /// a warm instance when a job took it) to `until`; `None` without a price quote, or for a
+    /// warm instance no job took.
     pub fn cost_until(&self, until: Timestamp) -> Option<Micros> {
         let quote = self.price?;
-        Some(Micros::for_duration(quote.per_hour, until.millis_since(self.launched_at)))
+        self.bill_to?;
+        Some(Micros::for_duration(quote.per_hour, until.millis_since(self.billed_from())))
+    }
+
+    /// What it cost as warm capacity from its launch to `until` or to when a job took it,
+    /// whichever came first; `None` for an instance launched for a job, or unpriced.
+    pub fn warm_cost_until(&self, until: Timestamp) -> Option<Micros> {
+        let (quote, warm) = (self.price?, self.warm?);
+        let end = warm.taken_at.map_or(until, |taken| taken.min(until));
+        Some(Micros::for_duration(quote.per_hour, end.millis_since(self.launched_at)))
     }
 }
 
@@ -54,22 +69,36 @@ impl State {
     /// estimate to `now` (a job with two such instances comes twice).
     pub fn pending_costs(&self, now: Timestamp) -> impl Iterator<Item = (&Job, Micros)> {
         self.instances.iter().filter_map(move |instance| {
-            let job = self.jobs.get(instance.bill_to).filter(|j| j.status.is_terminal())?;
+            let job = self.jobs.get(instance.bill_to?).filter(|j| j.status.is_terminal())?;
             Some((job, instance.cost_until(now)?))
         })
     }
 
+    /// Live warm instances no job has taken yet, each with its warm cost so far.
+    pub fn pending_warm_costs(&self, now: Timestamp) -> impl Iterator<Item = (&Instance, Micros)> {
+        self.instances
+            .iter()
+            .filter(|i| i.warm.is_some_and(|w| w.taken_at.is_none()))
+            .filter_map(move |i| Some((i, i.warm_cost_until(now)?)))
+    }
+
     fn live_billed_to(&self, job: JobId) -> impl Iterator<Item = &Instance> {
-        self.instances.iter().filter(move |i| i.bill_to == job)
+        self.instances.iter().filter(move |i| i.bill_to == Some(job))
     }
 
     /// `instance` ended at `at`: its cost settles on the job it is billed to, and in the stats
     /// when that job has ended already (a job still running counts it when it ends). An
     /// instance without a price quote, or billed to a job no longer retained, settles nothing.
     pub(crate) fn settle_cost(&mut self, instance: &Instance, at: Timestamp) {
-        let Some(cost) = instance.cost_until(at) else { return };
+        // A warm instance no job took costs the pool; one taken settled its warm part then.
+        if instance.warm.is_some_and(|w| w.taken_at.is_none())
+            && let Some(cost) = instance.warm_cost_until(at)
+        {
+            self.rollups.add_warm(at, instance.project, instance.pool, cost);
+        }
+        let (Some(cost), Some(job)) = (instance.cost_until(at), instance.bill_to) else { return };
         let mut settled = None;
-        self.jobs.update(instance.bill_to, |job| {
+        self.jobs.update(job, |job| {
             let priced = job.without_cost();
             job.cost = Some(job.cost.unwrap_or_default() + cost);
             settled = job.finished_at.map(|end| (Filed::job(job, end), priced));

@@ -18,6 +18,7 @@ use crate::rejection::Rejection;
 use crate::settings;
 use crate::state::State;
 use crate::time::Timestamp;
+use crate::warm;
 use std::collections::BTreeMap;
 
 /// Everything that can be asked of Pacer.
@@ -238,6 +239,24 @@ pub enum Command {
         /// The cutoff.
         before: Timestamp,
     },
+    /// Set (or, `None`, switch off) a pool's warm capacity.
+    SetPoolWarm {
+        /// The pool.
+        pool: PoolId,
+        /// Its warm capacity, checked against the pool's cap.
+        warm: Option<crate::WarmSpec>,
+    },
+    /// EC2 started these instances for a pool's warm capacity.
+    RecordWarmLaunch {
+        /// The pool.
+        pool: PoolId,
+        /// What EC2 started, each with its price (instances recorded already are skipped).
+        launched: Vec<(crate::LaunchedInstance, Option<crate::PriceQuote>)>,
+        /// The pool's launch template version the launch used.
+        template_version: u64,
+        /// Why the pool holds warm instances ([`crate::WarmTarget::reason`]).
+        reason: String,
+    },
     /// The host pruned the log's records through `last_seq` (after archiving them, when it
     /// archives): `audit.pruned` of the records after the last prune through `last_seq`.
     RecordPrune {
@@ -312,5 +331,9 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         }
         Command::RecordGitHubApp(app) => settings::record_github_app(app),
         Command::AcquireLease { holder, term } => settings::acquire_lease(state, holder, term),
+        Command::SetPoolWarm { pool, warm } => warm::set_pool_warm(state, pool, warm),
+        Command::RecordWarmLaunch { pool, launched, template_version, reason } => {
+            warm::record_warm_launch(state, pool, launched, template_version, reason)
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::instance::*;
 use crate::job::*;
 use crate::settings::*;
 use crate::time::Timestamp;
+use crate::warm::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -231,6 +232,11 @@ catalogue! {
     SettingsRetentionSet(SettingsRetentionSet) = "settings.retention_set";
     AuditPruned(AuditPruned) = "audit.pruned";
     RetentionSwept(RetentionSwept) = "retention.swept";
+    PoolWarmSet(PoolWarmSet) = "pool.warm_set";
+    WarmLaunched(WarmLaunched) = "warm.launched";
+    WarmBootstrapped(WarmBootstrapped) = "warm.bootstrapped";
+    WarmTaken(WarmTaken) = "warm.taken";
+    WarmErrored(WarmErrored) = "warm.errored";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -336,6 +342,11 @@ impl Event {
                 subjects.extend(e.job.map(job));
                 subjects
             }
+            Event::PoolWarmSet(e) => vec![S::Pool(e.pool)],
+            Event::WarmLaunched(e) => vec![inst(&e.instance.instance_id), S::Pool(e.pool)],
+            Event::WarmBootstrapped(e) => vec![inst(&e.instance)],
+            Event::WarmTaken(e) => vec![job(e.job), inst(&e.instance)],
+            Event::WarmErrored(e) => vec![inst(&e.instance)],
             Event::UserCreated(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginSucceeded(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginFailed(e) => vec![S::User(e.email.clone())],
@@ -365,6 +376,7 @@ impl Event {
                 | Event::JobReaped(_)
                 | Event::RunnerCompleted(_)
                 | Event::RunnerErrored(_)
+                | Event::WarmErrored(_)
         )
     }
 

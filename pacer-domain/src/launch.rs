@@ -2,7 +2,7 @@
 //! one job asks for, how a launch error is classified, and the capacity-retry schedule.
 //! `pacer-aws` performs these; the domain only describes them.
 
-use crate::config::{AllocationStrategy, Config, Pool, SpawnMethod, Tags, cascade_tags};
+use crate::config::{AllocationStrategy, Config, Pool, PoolId, SpawnMethod, Tags, cascade_tags};
 use crate::time::SECOND_MS;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,8 @@ pub const TAG_JOB_ID: &str = "gha:job_id";
 pub const TAG_REPO: &str = "gha:repo";
 /// Tag carrying the launch's client token, so a replayed launch finds what it started.
 pub const TAG_LAUNCH: &str = "gha:launch";
+/// Tag key marking a warm instance (launched before any job asked for it), `true`.
+pub const TAG_WARM: &str = "gha:warm";
 
 /// Capacity-class retries give up after this many attempts (the job then fails, stage `spawn`).
 pub const MAX_LAUNCH_ATTEMPTS: u32 = 12;
@@ -160,20 +162,37 @@ impl LaunchSpec {
             [one] => client_token(one.job_id, one.generation, one.attempt),
             _ => batch_token(members),
         };
-        let template = TemplateSpec::for_pool(config, pool);
         let repo_tags = config.repo(repo).map(|r| r.spec.tags.clone()).unwrap_or_default();
-        let mut tags = cascade_tags(&[&config.template_tags(pool), &repo_tags]);
-        tags.extend(template.tags.into_iter().filter(|(k, _)| k.starts_with("gha:")));
+        let mut tags = pool_tags(config, pool, &repo_tags);
         if let [one] = members {
             tags.insert(TAG_JOB_ID.into(), one.job_id.to_string());
         }
         tags.insert(TAG_REPO.into(), repo.to_owned());
-        tags.insert(TAG_LAUNCH.into(), client_token.clone());
         Self {
             job_id: first.job_id,
             attempt: first.attempt,
             count: members.len().max(1) as u32,
             jobs: members.iter().map(|m| m.job_id).collect(),
+            ..Self::of_pool(pool, client_token, market, tags)
+        }
+    }
+
+    /// The launch of `count` warm instances of `pool` (no job, no repo: the job that takes one
+    /// decides whom its runner registers for), tagged [`TAG_WARM`].
+    pub fn warm(config: &Config, pool: &Pool, count: u32, client_token: String, market: Market) -> Self {
+        let mut tags = pool_tags(config, pool, &Tags::new());
+        tags.insert(TAG_WARM.into(), "true".into());
+        Self { count: count.max(1), ..Self::of_pool(pool, client_token, market, tags) }
+    }
+
+    /// A launch of one instance of `pool` for no job, under `client_token` (added to `tags`).
+    fn of_pool(pool: &Pool, client_token: String, market: Market, mut tags: Tags) -> Self {
+        tags.insert(TAG_LAUNCH.into(), client_token.clone());
+        Self {
+            job_id: 0,
+            attempt: 1,
+            count: 1,
+            jobs: Vec::new(),
             client_token,
             template_id: pool.template.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
             instance_types: pool.spec.instance_types.clone(),
@@ -184,6 +203,22 @@ impl LaunchSpec {
             tags,
         }
     }
+}
+
+/// The tags of every instance of `pool`: the cascade (project → pool → `extra`) then the
+/// template's `gha:` tags.
+fn pool_tags(config: &Config, pool: &Pool, extra: &Tags) -> Tags {
+    let template = TemplateSpec::for_pool(config, pool);
+    let mut tags = cascade_tags(&[&config.template_tags(pool), extra]);
+    tags.extend(template.tags.into_iter().filter(|(k, _)| k.starts_with("gha:")));
+    tags
+}
+
+/// The EC2 idempotency token of a warm launch (≤ 64 ASCII characters): its pool, the log
+/// position it was planned at and its count, so a launch repeated after a crash before its
+/// record finds the instances it started.
+pub fn warm_token(pool: PoolId, seq: u64, count: u32) -> String {
+    format!("pacer-warm-{}-{seq}-{count}", pool.0)
 }
 
 /// Which launch of which job.

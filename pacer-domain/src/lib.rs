@@ -5,7 +5,7 @@
 //!
 //! Each area owns its facts, the rules that decide them and how they fold: `config`
 //! (projects, pools, repos, backups), `job` (webhook intake to terminal status), `instance`
-//! (launched instances and runner callbacks), `auth` (users and sign-ins) and `settings`
+//! (launched instances and runner callbacks), `warm` (capacity held before jobs ask), `auth` (users and sign-ins) and `settings`
 //! (settings and health). `event`, `decide` and `state` are the catalogue and the two
 //! dispatchers over them.
 //!
@@ -62,8 +62,8 @@ pub use job::*;
 pub use labels::{SELF_HOSTED, runner_labels, runs_on_line, sanitize};
 pub use launch::{
     ErrorClass, LaunchError, LaunchOf, LaunchSpec, LaunchedInstance, MANAGED_BY_VALUE, MAX_LAUNCH_ATTEMPTS,
-    Market, RetryPolicy, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO,
-    TemplateSpec, batch_token, client_token, rate_exceeded,
+    Market, RetryPolicy, TAG_JOB_ID, TAG_LAUNCH, TAG_MANAGED_BY, TAG_POOL, TAG_PROJECT, TAG_REPO, TAG_WARM,
+    TemplateSpec, batch_token, client_token, rate_exceeded, warm_token,
 };
 pub use money::{Micros, PriceQuote, PriceSource};
 pub use rejection::{FieldError, Rejection, RejectionCode};
@@ -76,7 +76,4 @@ pub use settings::*;
 pub use state::{Anomaly, State};
 pub use stats::{Counters, GroupBy, GroupKey, Rollups, Window};
 pub use time::{DAY_MS, Date, HOUR_MS, MINUTE_MS, SECOND_MS, Timestamp, days_in_month};
-pub use warm::{
-    ArrivalHistory, BURST_WINDOW_MS, MAX_FORECAST_WEEKS, WEEK_MS, WarmCounts, WarmSizing, WarmTarget,
-    WarmWindow, warm_target,
-};
+pub use warm::*;

@@ -96,20 +96,36 @@ impl std::fmt::Display for WaitReason {
     }
 }
 
-/// Extra active jobs counted on top of the state (claims decided but not yet folded).
+/// Extra active jobs counted on top of the state (claims decided but not yet folded), and the
+/// idle warm instances those claims have not taken yet.
 #[derive(Clone, Debug, Default)]
 pub struct Pending {
     pool: HashMap<PoolId, u32>,
     project: HashMap<ProjectId, u32>,
     repo: HashMap<Sym, u32>,
+    idle_warm: BTreeMap<PoolId, u32>,
 }
 
 impl Pending {
-    /// Counts one more active job like `job`.
+    /// Nothing pending yet over `state`, whose idle warm instances are free to take.
+    pub fn for_state(state: &State) -> Self {
+        Self { idle_warm: crate::warm::idle_warm(state), ..Self::default() }
+    }
+
+    /// Counts one more active job like `job`: it takes an idle warm instance of its pool if
+    /// one is left.
     pub fn add(&mut self, job: &Job) {
         *self.pool.entry(job.pool).or_default() += 1;
         *self.project.entry(job.project).or_default() += 1;
         *self.repo.entry(job.repo).or_default() += 1;
+        if let Some(idle) = self.idle_warm.get_mut(&job.pool) {
+            *idle = idle.saturating_sub(1);
+        }
+    }
+
+    /// Whether a job of `pool` would take an idle warm instance (no launch).
+    fn warm_left(&self, pool: PoolId) -> bool {
+        self.idle_warm.get(&pool).is_some_and(|idle| *idle > 0)
     }
 }
 
@@ -131,7 +147,8 @@ pub fn claimable(state: &State, job: &Job, now: Timestamp, pending: &Pending) ->
     }
     let active = state.jobs.active();
     let in_pool = active.in_pool(job.pool) + extra(&pending.pool, &job.pool);
-    if in_pool >= pool.spec.cap {
+    // Taking an idle warm instance launches nothing: the pool's cap counted it already.
+    if in_pool >= pool.spec.cap && !pending.warm_left(job.pool) {
         return Err(WaitReason::PoolCapFull { active: in_pool, cap: pool.spec.cap });
     }
     if let Some(project) = state.config.project(job.project).filter(|p| p.spec.cap > 0) {
@@ -161,7 +178,7 @@ pub fn plan_claims(state: &State, now: Timestamp, limit: usize) -> Vec<JobId> {
         queues.entry(head).or_default().push_back(job);
     }
     let mut rotation: VecDeque<VecDeque<&Job>> = queues.into_values().collect();
-    let mut pending = Pending::default();
+    let mut pending = Pending::for_state(state);
     let mut claims = Vec::new();
     while claims.len() < limit {
         let Some(mut queue) = rotation.pop_front() else { break };
@@ -208,7 +225,7 @@ pub fn launch_batches(state: &State, jobs: &[JobId]) -> Vec<Vec<JobId>> {
 /// Why a job still waits: every queued job can be explained.
 pub fn explain(state: &State, job: &Job, now: Timestamp) -> WaitReason {
     match job.status {
-        JobStatus::Queued => match claimable(state, job, now, &Pending::default()) {
+        JobStatus::Queued => match claimable(state, job, now, &Pending::for_state(state)) {
             Ok(()) => WaitReason::Ready,
             Err(reason) => reason,
         },
@@ -246,24 +263,27 @@ pub fn stale_claims(state: &State, now: Timestamp) -> Vec<JobId> {
         .collect()
 }
 
-/// Live instances that ran longer than their pool's max runtime.
+/// Live instances that ran longer than their pool's max runtime (a warm instance counted from
+/// when a job took it; idle ones are recycled by their pool's `max_age_minutes` instead).
 pub fn overdue_instances(state: &State, now: Timestamp) -> Vec<&Instance> {
     state
         .instances
         .iter()
+        .filter(|i| !i.is_idle_warm())
         .filter(|i| {
             let minutes = state
                 .config
                 .pool(i.pool)
                 .map_or(crate::config::DEFAULT_MAX_RUNTIME_MINUTES, |p| p.spec.max_runtime_minutes);
-            now.millis_since(i.launched_at) > i64::from(minutes) * MINUTE_MS
+            now.millis_since(i.billed_from()) > i64::from(minutes) * MINUTE_MS
         })
         .collect()
 }
 
-/// Live instances no job waits for or runs on, whose runner has not finished by itself.
+/// Live instances no job waits for or runs on, whose runner has not finished by itself, other
+/// than idle warm ones (see [`crate::warm_recycling`]).
 pub fn surplus_instances(state: &State) -> Vec<&Instance> {
-    state.instances.iter().filter(|i| i.job.is_none() && !i.runner_done).collect()
+    state.instances.iter().filter(|i| i.job.is_none() && !i.runner_done && !i.is_idle_warm()).collect()
 }
 
 /// Live instances whose work is over: their runner reported done, or the job they serve has

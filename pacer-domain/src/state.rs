@@ -12,6 +12,7 @@ use crate::job::{Job, JobCancelled, JobCompleted, JobFailed, JobReaped, JobStatu
 use crate::settings::{Health, Leadership, Settings};
 use crate::stats::Rollups;
 use crate::time::Timestamp;
+use crate::warm::ArrivalHistory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -55,6 +56,9 @@ pub struct State {
     pub users: BTreeMap<String, User>,
     /// The replica holding the effects lease, when replicas share the log.
     pub leadership: Option<Leadership>,
+    /// Each pool's job arrivals (queue times) in 5-minute windows over the last weeks, for
+    /// warm sizing by forecast.
+    pub arrivals: BTreeMap<PoolId, ArrivalHistory>,
     /// Spot pools whose spot launch just failed for capacity and fell back to on-demand: until
     /// then (the failure plus [`crate::SPOT_COOLDOWN_MS`]) their jobs launch on-demand at once.
     pub spot_cooldowns: BTreeMap<PoolId, Timestamp>,
@@ -108,12 +112,18 @@ impl State {
             Event::ProjectDeleted(e) => self.config.project_deleted(e),
             Event::PoolCreated(e) => self.config.pool_created(e),
             Event::PoolUpdated(e) => self.config.pool_updated(e),
-            Event::PoolDeleted(e) => self.config.pool_deleted(e),
+            Event::PoolDeleted(e) => {
+                self.arrivals.remove(&e.id);
+                self.config.pool_deleted(e)
+            }
             Event::PoolTemplateMaterialized(e) => self.config.template_materialized(e),
             Event::RepoBound(e) => self.config.repo_bound(e),
             Event::RepoUpdated(e) => self.config.repo_updated(e),
             Event::RepoUnbound(e) => self.config.repo_unbound(e),
-            Event::JobQueued(e) => self.job_queued(e, at),
+            Event::JobQueued(e) => {
+                self.arrivals.entry(e.pool).or_default().record(at);
+                self.job_queued(e, at)
+            }
             Event::JobClaimed(e) => self.job_claimed(e, at),
             Event::JobClaimExpired(e) => self.job_claim_expired(e),
             Event::JobSpawnLaunched(e) => self.job_spawn_launched(e, at),
@@ -142,6 +152,11 @@ impl State {
             Event::AuditPruned(e) => self.audit_pruned(e, at),
             Event::HealthChanged(e) => self.health_changed(e, at),
             Event::LeaseAcquired(e) => self.lease_acquired(e, at),
+            Event::PoolWarmSet(e) => self.pool_warm_set(e),
+            Event::WarmLaunched(e) => self.warm_launched(e, at),
+            Event::WarmBootstrapped(e) => self.warm_bootstrapped(e),
+            Event::WarmTaken(e) => self.warm_taken(e, at),
+            Event::WarmErrored(e) => self.warm_errored(e),
             // Facts for the audit trail only.
             Event::ConfigImported(_)
             | Event::RetentionSwept(_)

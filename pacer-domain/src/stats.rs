@@ -103,6 +103,10 @@ pub struct Counters {
     /// Jobs without cost: no instance was ever launched for them (e.g. the launch failed, or
     /// they ended while queued), or none of theirs had a price quote.
     pub unpriced: u64,
+    /// What warm instances cost while they waited for a job, in micro-dollars (price × idle
+    /// time), filed when a job took one or when one ended untaken; only in the total, project
+    /// and pool groupings (not part of `cost`, and no job's).
+    pub warm_cost: Micros,
 }
 
 impl Counters {
@@ -115,6 +119,7 @@ impl Counters {
         self.runner_ms += other.runner_ms;
         self.cost += other.cost;
         self.unpriced += other.unpriced;
+        self.warm_cost += other.warm_cost;
     }
 
     /// Failed plus reaped.
@@ -235,6 +240,7 @@ impl Rollups {
             runner_ms: end.runner_ms,
             cost: end.cost.unwrap_or_default(),
             unpriced: u64::from(end.unpriced),
+            warm_cost: Micros::ZERO,
         };
         self.update(&end.filed, |c| c.add(&counters));
     }
@@ -250,15 +256,34 @@ impl Rollups {
         });
     }
 
+    /// Adds the warm cost of a pool's instance at `at` to the total, its project and its pool.
+    pub fn add_warm(&mut self, at: Timestamp, project: ProjectId, pool: PoolId, cost: Micros) {
+        let keys = [GroupKey::Total, GroupKey::Project(project), GroupKey::Pool(pool)];
+        self.update_keys(at, project, &keys, |c| c.warm_cost += cost);
+    }
+
     /// Applies `change` to the counters of every group of `filed`, in its hour (while hours
     /// of that age are kept) and its day.
     fn update(&mut self, filed: &Filed, change: impl Fn(&mut Counters)) {
-        let hour = filed.at.hour();
-        let day = i64::from(filed.at.day());
+        let keys = GROUPINGS.map(|group| filed.key(group));
+        self.update_keys(filed.at, filed.project, &keys, change);
+    }
+
+    /// Applies `change` to the counters of `keys` of `project` in the hour of `at` (while
+    /// hours of that age are kept) and its day.
+    fn update_keys(
+        &mut self,
+        at: Timestamp,
+        project: ProjectId,
+        keys: &[GroupKey],
+        change: impl Fn(&mut Counters),
+    ) {
+        let hour = at.hour();
+        let day = i64::from(at.day());
         let count = |slot: &mut Slot| {
-            for group in GROUPINGS {
-                let (kind, value) = filed.key(group).encode();
-                change(slot[kind as usize].entry((filed.project, value)).or_default());
+            for key in keys {
+                let (kind, value) = key.encode();
+                change(slot[kind as usize].entry((project, value)).or_default());
             }
         };
         if hour + HOURLY_RETENTION_DAYS * 24 > self.newest_hour {
@@ -361,7 +386,8 @@ impl Rollups {
 impl State {
     /// Sums per group over `window`, of one project's jobs or (`None`) of every job: the
     /// roll-ups, plus for each ended job whose billed instance is still up a running estimate
-    /// of that instance's cost to `now`.
+    /// of that instance's cost to `now`, and (when the window holds `now`) the warm cost so far
+    /// of the idle warm instances.
     pub fn stats(
         &self,
         window: Window,
@@ -376,6 +402,20 @@ impl State {
                 continue;
             }
             sums.entry(Filed::job(job, end).key(group)).or_default().cost += estimate;
+        }
+        // Idle warm instances: their warm cost so far, as of now.
+        if window.from <= now && now < window.to {
+            for (instance, estimate) in self.pending_warm_costs(now) {
+                let key = match group {
+                    GroupBy::Total => GroupKey::Total,
+                    GroupBy::Project => GroupKey::Project(instance.project),
+                    GroupBy::Pool => GroupKey::Pool(instance.pool),
+                    _ => continue,
+                };
+                if project.is_none_or(|p| p == instance.project) {
+                    sums.entry(key).or_default().warm_cost += estimate;
+                }
+            }
         }
         sums
     }

@@ -489,7 +489,7 @@ impl World {
         // minute into the demo); else GitHub hands it the oldest queued job its labels satisfy.
         let own = {
             let state = self.engine.app.state();
-            let launched_for = state.instances.get(&instance).map(|i| i.launched_for);
+            let launched_for = state.instances.get(&instance).and_then(|i| i.launched_for);
             launched_for.and_then(|id| state.jobs.get(id)).map(|j| j.github_job_id)
         };
         let mut job = None;

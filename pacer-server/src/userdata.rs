@@ -1,7 +1,8 @@
 //! The user data every instance of a pool version boots with: a bash script that
 //! reads the instance id and its AWS-signed identity document through IMDSv2, trades them and
-//! the pool's bootstrap token for a per-job callback token, downloads and checks the runner when a version is pinned, runs the
-//! operator's `user_data_extra`, fetches its JIT config, runs the runner once, reports the
+//! the pool's bootstrap token for a per-instance callback token, downloads and checks the runner
+//! when a version is pinned, runs the operator's `user_data_extra`, fetches its JIT config (a
+//! warm instance waits there, in long polls, until a job takes it), runs the runner once, reports the
 //! outcome (or the failing stage, exit code, line and the last 64 KiB of its log) and shuts
 //! down, which terminates the instance. Secrets never reach a command line (which any process
 //! on the instance can read): tokens go to curl as header files and bodies as files in a private
@@ -136,15 +137,20 @@ test -x "$RUNNER_DIR/run.sh"
 
 STAGE=register
 code=000
-for attempt in $(seq 1 60); do
+failures=0
+while [ "$code" != 200 ]; do
   code=$(call /api/runner/register "$CALLBACK_TOKEN" '{}' "$SECRETS/register.json" --max-time 30)
   case "$code" in
-    200) break ;;
-    503|000|429|502|504) sleep $(( RETRY_SECONDS * (attempt < 6 ? attempt : 6) )) ;;
+    200) ;;
+    # A warm instance waits for a job: Pacer holds each call until one takes it, or answers 409.
+    409) failures=0; sleep 1 ;;
+    503|000|429|502|504)
+      failures=$((failures + 1))
+      if [ "$failures" -gt 60 ]; then echo "pacer: registration gave up after HTTP $code"; false; fi
+      sleep $(( RETRY_SECONDS * (failures < 6 ? failures : 6) )) ;;
     *) echo "pacer: registration refused with HTTP $code: $(cat "$SECRETS/register.json" 2>/dev/null)"; false ;;
   esac
 done
-if [ "$code" != 200 ]; then echo "pacer: registration gave up after HTTP $code"; false; fi
 JIT_CONFIG=$(json_field encoded_jit_config < "$SECRETS/register.json")
 rm -f "$SECRETS/register.json"
 

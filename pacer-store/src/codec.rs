@@ -215,7 +215,7 @@ impl StoredChunk {
 const SNAPSHOT_MAGIC: &[u8; 8] = b"PACERSNP";
 /// Bump whenever the snapshot layout or `State`'s serialized shape changes; a snapshot of another
 /// format (or another crate version) is ignored and the state is rebuilt from the log.
-pub const SNAPSHOT_FORMAT: u32 = 9;
+pub const SNAPSHOT_FORMAT: u32 = 10;
 /// Job rows per snapshot chunk (about 5 MiB).
 const ROWS_PER_CHUNK: usize = 32_768;
 

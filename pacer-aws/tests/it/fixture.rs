@@ -103,6 +103,7 @@ impl World {
                 ..PoolSpec::default()
             },
             template: None,
+            warm: None,
         };
         let mut config = Config::default();
         config.projects.insert(project.id, project);

@@ -158,6 +158,10 @@ pub struct BackupPool {
     /// Whether the pool matches no job; default false.
     #[serde(default)]
     pub disabled: bool,
+    /// Its warm capacity (`{"sizing": {"fixed": {"hot": 2, "stopped": 0}}, "max_age_minutes":
+    /// 240}`); absent or null = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<crate::warm::WarmSpec>,
 }
 
 /// A repo row: a [`RepoSpec`] in the file's shape.
@@ -185,8 +189,10 @@ impl Backup {
             .values()
             .map(|project| {
                 let spec = &project.spec;
-                let mut pools: Vec<BackupPool> =
-                    config.pools_of(project.id).map(|p| BackupPool::from(&p.spec)).collect();
+                let mut pools: Vec<BackupPool> = config
+                    .pools_of(project.id)
+                    .map(|p| BackupPool { warm: p.warm.clone(), ..BackupPool::from(&p.spec) })
+                    .collect();
                 pools.sort_by(|a, b| a.name.cmp(&b.name));
                 let repos = config
                     .repos_of(project.id)
@@ -251,6 +257,7 @@ impl From<&PoolSpec> for BackupPool {
             runner_user: spec.runner_user.clone().unwrap_or_default(),
             user_data_extra: spec.user_data_extra.clone().unwrap_or_default(),
             disabled: spec.disabled,
+            warm: None,
         }
     }
 }
@@ -467,7 +474,8 @@ pub fn plan_import(
                     ImportAction::Create,
                 ),
             };
-            let applied = match command {
+            let mut action = action;
+            let mut applied = match command {
                 Some(Command::UpdatePool { id, template: Some(template), .. })
                     if action == ImportAction::Unchanged =>
                 {
@@ -480,6 +488,19 @@ pub fn plan_import(
                 Some(command) => sim.apply(command, &at, &mut errors),
                 None => true,
             };
+            // Its warm capacity, as the file says (none when it says nothing).
+            let saved = sim
+                .state
+                .config
+                .pools_of(project)
+                .find(|p| p.spec.name.eq_ignore_ascii_case(spec.name.trim()));
+            if applied && let Some(saved) = saved.filter(|p| p.warm != pool_row.warm) {
+                let command = Command::SetPoolWarm { pool: saved.id, warm: pool_row.warm.clone() };
+                applied = sim.apply(command, &format!("{at}.warm"), &mut errors);
+                if action == ImportAction::Unchanged {
+                    action = ImportAction::Update;
+                }
+            }
             if applied {
                 tally(&mut counts.pools_created, &mut counts.pools_updated, action);
                 items.push(ImportItem {

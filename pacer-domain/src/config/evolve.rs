@@ -25,7 +25,7 @@ impl Config {
 
     pub(crate) fn pool_created(&mut self, e: &PoolCreated) -> Folded {
         self.next_pool = self.next_pool.max(e.id.0 + 1);
-        let pool = Pool { id: e.id, project: e.project, spec: e.spec.clone(), template: None };
+        let pool = Pool { id: e.id, project: e.project, spec: e.spec.clone(), template: None, warm: None };
         self.pools.insert(e.id, pool);
         self.keep_single_default(e.id);
         Ok(())

@@ -546,6 +546,8 @@ pub struct Pool {
     /// Its launch template; `None` until the host materialises one
     /// (`pool.template_materialized`).
     pub template: Option<TemplateRef>,
+    /// Its warm capacity (`pool.warm_set`); `None` = none.
+    pub warm: Option<crate::warm::WarmSpec>,
 }
 
 /// A repo bound to a project.

@@ -1,5 +1,5 @@
 //! The instance area's rules: what each runner callback may record (only for an instance
-//! Pacer launched; a bootstrap once, and only once the instance has a job; one runner
+//! Pacer launched; a bootstrap once, and only once the instance has a job or is warm; one runner
 //! registration, none after its job or runner is done; one completion or error report), and
 //! what the reaper's observations and terminations mean for the instance and its job.
 
@@ -12,6 +12,7 @@ use crate::rejection::Rejection;
 use crate::schedule::CLAIM_TIMEOUT_MS;
 use crate::state::State;
 use crate::time::{MINUTE_MS, Timestamp};
+use crate::warm::{WarmBootstrapped, WarmErrored};
 
 /// Largest runner log tail kept in the log; a longer tail keeps its last bytes.
 pub const MAX_LOG_TAIL_BYTES: usize = 64 * 1024;
@@ -29,10 +30,15 @@ pub struct Observation {
     pub reason: String,
 }
 
+fn live_instance<'a>(state: &'a State, instance: &str) -> Result<&'a Instance, Rejection> {
+    state.instances.get(instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))
+}
+
 fn live_instance_job<'a>(state: &'a State, instance: &str) -> Result<(&'a Instance, &'a Job), Rejection> {
-    let inst =
-        state.instances.get(instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
-    let job_id = inst.job.unwrap_or(inst.launched_for);
+    let inst = live_instance(state, instance)?;
+    let job_id = inst
+        .job_or_launched_for()
+        .ok_or_else(|| Rejection::try_later(format!("warm instance {instance} has no job yet")))?;
     let job = state.jobs.get(job_id).ok_or_else(|| Rejection::not_found(job_id))?;
     Ok((inst, job))
 }
@@ -42,8 +48,8 @@ fn live_instance_job<'a>(state: &'a State, instance: &str) -> Result<(&'a Instan
 /// it already registered. The engine asks before calling GitHub, and the registration's own
 /// decision asks again.
 pub fn register_refusal(state: &State, instance: &Instance) -> Option<RegisterRefusal> {
-    let job = instance.job.unwrap_or(instance.launched_for);
-    if state.jobs.get(job).is_none_or(|j| j.status.is_terminal()) {
+    let ended = |job| state.jobs.get(job).is_none_or(|j| j.status.is_terminal());
+    if instance.job_or_launched_for().is_some_and(ended) {
         Some(RegisterRefusal::JobEnded)
     } else if instance.runner_done {
         Some(RegisterRefusal::RunnerDone)
@@ -55,7 +61,7 @@ pub fn register_refusal(state: &State, instance: &Instance) -> Option<RegisterRe
 }
 
 pub(crate) fn refuse_register(state: &State, instance: String, reason: RegisterRefusal) -> Vec<Event> {
-    let job = state.instances.get(&instance).map(|i| i.job.unwrap_or(i.launched_for));
+    let job = state.instances.get(&instance).and_then(Instance::job_or_launched_for);
     vec![Event::RunnerRegisterRefused(RunnerRegisterRefused { instance, job, reason })]
 }
 
@@ -93,10 +99,12 @@ pub(crate) fn runner_bootstrap(
     if inst.bootstrapped {
         return Err(Rejection::gone(format!("instance {instance} already bootstrapped")));
     }
-    let Some(job) = inst.job else {
-        return Err(Rejection::try_later(format!("instance {instance} has no job yet; retry")));
-    };
-    Ok(vec![Event::RunnerBootstrapped(RunnerBootstrapped { instance, job })])
+    match inst.job {
+        Some(job) => Ok(vec![Event::RunnerBootstrapped(RunnerBootstrapped { instance, job })]),
+        // Warm capacity gets ready before any job takes it.
+        None if inst.is_idle_warm() => Ok(vec![Event::WarmBootstrapped(WarmBootstrapped { instance })]),
+        None => Err(Rejection::try_later(format!("instance {instance} has no job yet; retry"))),
+    }
 }
 
 /// `instance.registered`; the job it was launched for starts when it was still waiting.
@@ -176,9 +184,13 @@ pub(crate) fn runner_errored(
     log_tail: String,
     now: Timestamp,
 ) -> Result<Vec<Event>, Rejection> {
-    let (inst, job) = live_instance_job(state, &instance)?;
+    let inst = live_instance(state, &instance)?;
     reported_once(inst)?;
     let log_tail = log_tail_end(log_tail);
+    if inst.job_or_launched_for().is_none() {
+        return Ok(vec![Event::WarmErrored(WarmErrored { instance, stage, exit_code, line, log_tail })]);
+    }
+    let (inst, job) = live_instance_job(state, &instance)?;
     let fails_job = !job.status.is_terminal() && !inst.serving && inst.job == Some(job.id);
     let message = format!("runner {stage} failed with exit code {exit_code} at line {line}");
     let mut events =

@@ -16,15 +16,25 @@ pub enum ReapReason {
     /// max runtime, so nothing that ran there outlives its job. GitHub's verdict on the job
     /// stands (no `job.reaped`).
     JobEnded,
+    /// An idle warm instance beyond what its pool holds now (or of a pool that holds none).
+    WarmSurplus,
+    /// An idle warm instance older than its pool's `max_age_minutes`.
+    WarmExpired,
+    /// An idle warm instance launched from an older version of its pool's launch template.
+    WarmOutdated,
 }
 
 impl ReapReason {
-    /// `max_runtime`, `surplus` or `job_ended`.
+    /// `max_runtime`, `surplus`, `job_ended`, `warm_surplus`, `warm_expired` or
+    /// `warm_outdated`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReapReason::MaxRuntime => "max_runtime",
             ReapReason::Surplus => "surplus",
             ReapReason::JobEnded => "job_ended",
+            ReapReason::WarmSurplus => "warm_surplus",
+            ReapReason::WarmExpired => "warm_expired",
+            ReapReason::WarmOutdated => "warm_outdated",
         }
     }
 }

@@ -18,4 +18,4 @@ pub(crate) use decide::{
     runner_register_failed, runner_registered,
 };
 pub use events::*;
-pub use table::{Instance, Instances, instance_of_runner, runner_name};
+pub use table::{Instance, Instances, WarmOrigin, instance_of_runner, runner_name};

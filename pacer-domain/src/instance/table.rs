@@ -16,13 +16,15 @@ use std::collections::BTreeMap;
 pub struct Instance {
     /// EC2 instance id, `i-…`.
     pub id: Box<str>,
-    /// The job whose launch started it (it may end up serving another).
-    pub launched_for: JobId,
+    /// The job whose launch started it (it may end up serving another); `None` for a warm
+    /// instance.
+    pub launched_for: Option<JobId>,
     /// The job it is assigned to or serving, if any (one at a time; runners are ephemeral).
     pub job: Option<JobId>,
     /// The job its cost goes to when it ends: the last job it was assigned to or served,
-    /// else the one it was launched for.
-    pub bill_to: JobId,
+    /// else the one it was launched for; `None` for a warm instance no job took (its whole
+    /// cost is the pool's warm cost).
+    pub bill_to: Option<JobId>,
     /// Whether that job actually runs on it (GitHub said so), not only waits for it.
     pub serving: bool,
     /// The project of the job it was launched for.
@@ -51,9 +53,35 @@ pub struct Instance {
     pub runner_id: Option<u64>,
     /// The runner reported completion or an error (it will shut down by itself).
     pub runner_done: bool,
+    /// Set when it was launched as warm capacity (`warm.launched`).
+    pub warm: Option<WarmOrigin>,
+}
+
+/// How a warm instance came to be, and when a job took it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmOrigin {
+    /// The pool's launch template version it was launched from.
+    pub template_version: u64,
+    /// When a job took it (`warm.taken`); `None` while it waits.
+    pub taken_at: Option<Timestamp>,
 }
 
 impl Instance {
+    /// Whether it is warm capacity no job has taken yet (and whose runner is not done).
+    pub fn is_idle_warm(&self) -> bool {
+        self.warm.is_some_and(|w| w.taken_at.is_none()) && self.job.is_none() && !self.runner_done
+    }
+
+    /// When the jobs it serves start paying for it: when a job took it (warm), else its launch.
+    pub fn billed_from(&self) -> Timestamp {
+        self.warm.and_then(|w| w.taken_at).unwrap_or(self.launched_at)
+    }
+
+    /// The job it serves, else the one it was launched for.
+    pub fn job_or_launched_for(&self) -> Option<JobId> {
+        self.job.or(self.launched_for)
+    }
+
     /// The GitHub runner name of this instance.
     pub fn runner_name(&self) -> String {
         runner_name(&self.id)

@@ -12,6 +12,7 @@ use crate::money::{Micros, PriceQuote};
 use crate::schedule::{Pending, claimable, stale_claims, waiting_job_for};
 use crate::state::State;
 use crate::time::Timestamp;
+use crate::warm::{take, warm_instance_for};
 use std::collections::BTreeSet;
 
 /// How long a spot pool launches on-demand after a spot launch of it fell back for capacity.
@@ -38,17 +39,24 @@ pub enum LaunchOutcome {
     },
 }
 
-/// `job.claimed` for each of `ids` still claimable, in order; the others are skipped.
+/// For each of `ids` still claimable, in order: `warm.taken` when an idle warm instance of its
+/// pool is free, else `job.claimed` (to launch one); the others are skipped.
 pub(crate) fn claim(state: &State, ids: &[JobId], now: Timestamp) -> Vec<Event> {
-    let mut pending = Pending::default();
+    let mut pending = Pending::for_state(state);
     let mut events = Vec::new();
     let mut claimed = BTreeSet::new();
+    let mut taken = Vec::new();
     for id in ids {
         let Some(job) = state.jobs.get(*id).filter(|j| j.status == JobStatus::Queued) else { continue };
         if claimable(state, job, now, &pending).is_err() || !claimed.insert(*id) {
             continue;
         }
         pending.add(job);
+        if let Some(instance) = warm_instance_for(state, job.pool, &taken) {
+            taken.push(instance.id.to_string());
+            events.push(take(job.id, instance, now));
+            continue;
+        }
         let cooling = state.spot_cooldowns.get(&job.pool).is_some_and(|until| now < *until);
         let market = if job.market == Market::Spot && cooling { Market::OnDemand } else { job.market };
         events.push(Event::JobClaimed(JobClaimed { job: job.id, attempt: job.attempts + 1, market }));

@@ -79,9 +79,9 @@ impl State {
         let takes_it = status == JobStatus::Claimed;
         let instance = Instance {
             id: e.instance.instance_id.as_str().into(),
-            launched_for: e.job,
+            launched_for: Some(e.job),
             job: takes_it.then_some(e.job),
-            bill_to: e.job,
+            bill_to: Some(e.job),
             serving: false,
             project,
             pool,
@@ -95,6 +95,7 @@ impl State {
             registered_at: None,
             runner_id: None,
             runner_done: false,
+            warm: None,
         };
         self.instances.insert(instance);
         if takes_it {
@@ -168,7 +169,7 @@ impl State {
         });
         if let Some(instance) = self.instances.get_mut(&e.instance) {
             instance.job = Some(e.job);
-            instance.bill_to = e.job;
+            instance.bill_to = Some(e.job);
             instance.serving = true;
         }
         Ok(())
@@ -207,7 +208,7 @@ impl State {
         });
         if let Some(instance) = self.instances.get_mut(id) {
             instance.job = Some(e.job);
-            instance.bill_to = e.job;
+            instance.bill_to = Some(e.job);
             instance.serving = false;
         }
         changed

@@ -180,7 +180,7 @@ fn a_late_priced_instance_settles_on_a_job_that_ended_without_cost() {
     // The expired attempt's instance comes in late: recorded, billed to the job, taken by nobody.
     s.run(Command::RecordLaunch { job, attempt: 1, outcome: launched(I1, Some(PRICE.0)) });
     let launched = s.now;
-    assert_eq!(s.state.instances.get(I1).map(|i| (i.job, i.bill_to)), Some((None, job)));
+    assert_eq!(s.state.instances.get(I1).map(|i| (i.job, i.bill_to)), Some((None, Some(job))));
     s.run(completed(1, "cancelled", None));
     assert_eq!(totals(&s).unpriced, 1, "ended without a price of its own");
     s.advance(10 * MINUTE_MS);

@@ -10,4 +10,5 @@ mod projections;
 mod properties;
 mod routing;
 mod support;
+mod warm;
 mod webhooks;

@@ -221,7 +221,7 @@ proptest! {
             .state
             .instances
             .iter()
-            .filter(|i| s.state.jobs.get(i.bill_to).is_some_and(|j| j.status.is_terminal()))
+            .filter(|i| i.bill_to.and_then(|b| s.state.jobs.get(b)).is_some_and(|j| j.status.is_terminal()))
             .filter_map(|i| i.cost_until(s.now))
             .fold(Micros::ZERO, |a, b| a + b);
         prop_assert_eq!(s.state.stats_total(window, None, s.now).cost, of_ended_jobs + live);

@@ -72,7 +72,7 @@ impl Engine {
         template: Option<TemplateRef>,
     ) -> (TemplateSpec, PoolSpec) {
         let state = self.app.state();
-        let pool = Pool { id, project, spec: spec.normalized(), template };
+        let pool = Pool { id, project, spec: spec.normalized(), template, warm: None };
         (TemplateSpec::for_pool(&state.config, &pool), pool.spec)
     }
 

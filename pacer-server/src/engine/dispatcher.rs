@@ -27,8 +27,8 @@ use crate::metrics::AwsCall;
 use pacer_aws::{Launched, PRICING_TIMEOUT};
 use pacer_domain::{
     CLAIM_TIMEOUT_MS, Command, ErrorClass, Event, JobId, JobStatus, LAUNCH_BATCH_MAX, LaunchError, LaunchOf,
-    LaunchOutcome, LaunchSpec, Market, PriceQuote, Recorded, SECOND_MS, Timestamp, launch_batches,
-    next_retry, plan_claims,
+    LaunchOutcome, LaunchSpec, LaunchedInstance, Market, PriceQuote, Recorded, SECOND_MS, Timestamp,
+    launch_batches, next_retry, plan_claims,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -119,6 +119,7 @@ async fn pass(engine: &Arc<Engine>) {
     for batch in batches {
         spawn_launch(engine, batch);
     }
+    super::warm::launch_deficits(engine);
 }
 
 /// Launches `batch` (its jobs marked as in hand) on a permit of its own and records the
@@ -279,30 +280,37 @@ async fn launch(engine: &Engine, batch: &[Claim]) -> (Vec<(Claim, LaunchOutcome)
         );
     }
     launched.instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let mut prices: HashMap<(String, String, Market), Option<PriceQuote>> = HashMap::new();
-    for instance in &launched.instances {
-        let key = (instance.instance_type.clone(), instance.availability_zone.clone(), instance.market);
-        if !prices.contains_key(&key) {
-            let quote = engine.compute.price(&key.0, &key.1, key.2);
-            prices.insert(key.clone(), tokio::time::timeout(PRICING_TIMEOUT, quote).await.ok().flatten());
-        }
-    }
-    let mut instances = launched.instances.into_iter();
+    let mut instances = priced(engine, launched.instances).await.into_iter();
     let shortfall = launched
         .shortfall
         .unwrap_or_else(|| LaunchError::new("EmptyResponse", "EC2 started fewer instances than asked"));
     for claim in members {
         let outcome = match instances.next() {
-            Some(instance) => {
-                let key =
-                    (instance.instance_type.clone(), instance.availability_zone.clone(), instance.market);
-                LaunchOutcome::Launched { price: prices.get(&key).cloned().flatten(), instance }
-            }
+            Some((instance, price)) => LaunchOutcome::Launched { price, instance },
             None => failed(engine, shortfall.clone(), claim.attempt),
         };
         outcomes.push((claim, outcome));
     }
     (outcomes, Some(spec.client_token))
+}
+
+/// `instances`, in order, each with its price per hour (one lookup per type, zone and market;
+/// `None` when no quote came in time).
+pub(super) async fn priced(
+    engine: &Engine,
+    instances: Vec<LaunchedInstance>,
+) -> Vec<(LaunchedInstance, Option<PriceQuote>)> {
+    let mut prices: HashMap<(String, String, Market), Option<PriceQuote>> = HashMap::new();
+    let mut priced = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let key = (instance.instance_type.clone(), instance.availability_zone.clone(), instance.market);
+        if !prices.contains_key(&key) {
+            let quote = engine.compute.price(&key.0, &key.1, key.2);
+            prices.insert(key.clone(), tokio::time::timeout(PRICING_TIMEOUT, quote).await.ok().flatten());
+        }
+        priced.push((instance, prices.get(&key).cloned().flatten()));
+    }
+    priced
 }
 
 fn failed(engine: &Engine, error: LaunchError, attempt: u32) -> LaunchOutcome {

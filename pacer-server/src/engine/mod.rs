@@ -1,5 +1,5 @@
 //! The engine: everything Pacer does on its own around the [`App`] core. The dispatcher claims
-//! and launches, the reaper watches instances, the redeliverer recovers missed webhooks, the
+//! and launches (and keeps pools' warm capacity filled, `warm`), the reaper watches instances, the redeliverer recovers missed webhooks, the
 //! snapshotter bounds start time; configuration edits that touch EC2 (pools and their launch
 //! templates) and runner callbacks live here too. Each loop is a tokio task that stops with the
 //! engine's shutdown signal. When replicas share the log, the loops that act (the effects)
@@ -13,6 +13,7 @@ mod prune;
 pub(crate) mod reaper;
 mod redelivery;
 mod runner;
+mod warm;
 
 pub(crate) use config_ops::ConfigChangeError;
 pub(crate) use detail::HEARTBEAT_INTERVAL_SECONDS;
@@ -118,6 +119,8 @@ pub struct Engine {
     /// The client tokens of the launches in flight: their instances are not orphans before
     /// their outcomes are recorded.
     launch_tokens: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The warm launches in hand.
+    warm: warm::WarmLaunches,
 }
 
 impl Engine {
@@ -154,6 +157,7 @@ impl Engine {
             retention_ran_at: std::sync::Mutex::new(None),
             launching: std::sync::Mutex::new(std::collections::HashSet::new()),
             launch_tokens: std::sync::Mutex::new(std::collections::HashSet::new()),
+            warm: warm::WarmLaunches::default(),
         })
     }
 
@@ -336,14 +340,15 @@ impl Engine {
         }
     }
 
-    /// The longest max runtime among pools, in milliseconds (at least the default).
+    /// The longest an instance of any pool may live, in milliseconds: its max runtime plus, for
+    /// a warm pool, the max age it may wait idle first (at least the default max runtime).
     fn longest_runtime_ms(&self) -> i64 {
         let state = self.app.state();
         let minutes = state
             .config
             .pools
             .values()
-            .map(|p| p.spec.max_runtime_minutes)
+            .map(|p| p.spec.max_runtime_minutes + p.warm.as_ref().map_or(0, |w| w.max_age_minutes))
             .max()
             .unwrap_or(pacer_domain::DEFAULT_MAX_RUNTIME_MINUTES)
             .max(pacer_domain::DEFAULT_MAX_RUNTIME_MINUTES);

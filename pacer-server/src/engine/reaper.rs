@@ -1,6 +1,7 @@
 //! The reaper, every `reaper.interval_seconds` and on demand: terminates instances past
-//! their pool's max runtime (deregistering their runner first), instances no job needs and
-//! instances whose work is over, describes every live instance in batches and records what
+//! their pool's max runtime (deregistering their runner first), instances no job needs,
+//! idle warm instances their pool no longer wants (beyond its target, past its max age, or
+//! launched from an older template) and instances whose work is over, describes every live instance in batches and records what
 //! vanished (terminating the stopped ones: their volumes still cost money), then sweeps EC2 for
 //! instances tagged `gha:managed-by=pacer` that the log does not account for. Each pass
 //! answers a [`ReconcileReport`] (the `reconcileNow` mutation runs one on demand). Health of the `reaper` component follows the outcome of each full pass. Between
@@ -13,7 +14,7 @@ use crate::metrics::{AwsCall, GitHubCall};
 use pacer_aws::InstanceState;
 use pacer_domain::{
     Command, InstanceOrphanFound, Observation, ReapReason, Scope, TAG_JOB_ID, TAG_LAUNCH, finished_instances,
-    overdue_instances, surplus_instances,
+    overdue_instances, surplus_instances, warm_recycling,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ fn doomed(engine: &Engine, full: bool) -> Vec<(String, ReapReason, Option<Runner
     let now = engine.app.now();
     let runner_of = |instance: &pacer_domain::Instance| {
         let runner_id = instance.runner_id?;
-        let job = state.jobs.get(instance.job.unwrap_or(instance.launched_for))?;
+        let job = state.jobs.get(instance.job_or_launched_for()?)?;
         let installation = job.installation?;
         Some((installation, runner_scope(&state, job)?, runner_id))
     };
@@ -69,6 +70,11 @@ fn doomed(engine: &Engine, full: bool) -> Vec<(String, ReapReason, Option<Runner
                     surplus_instances(&state)
                         .into_iter()
                         .map(|i| (i.id.to_string(), ReapReason::Surplus, runner_of(i))),
+                )
+                .chain(
+                    warm_recycling(&state, now)
+                        .into_iter()
+                        .map(|(i, reason)| (i.id.to_string(), reason, None)),
                 ),
         );
     }

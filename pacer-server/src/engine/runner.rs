@@ -1,8 +1,9 @@
 //! Runner callbacks as engine operations; the HTTP layer maps their errors to status
-//! codes. Bootstrap trades the pool's bootstrap token for a per-job callback token (once per
-//! instance); register mints the JIT config from GitHub (once per instance, never after its job
-//! or runner is done, one call in flight; every refusal is a 410, recorded once per instance and
-//! reason); complete and error record the outcome (the first report only). A callback token dies
+//! codes. Bootstrap trades the pool's bootstrap token for a per-instance callback token (once
+//! per instance; a warm instance bootstraps before any job takes it); register mints the JIT
+//! config from GitHub for the instance's job (once per instance, never after its job or runner
+//! is done, one call in flight, held as a long poll while no job has taken a warm instance yet;
+//! every refusal is a 410, recorded once per instance and reason); complete and error record the outcome (the first report only). A callback token dies
 //! with its instance: once the instance ended, every callback gets 410.
 
 use super::Engine;
@@ -14,6 +15,12 @@ use pacer_domain::{
     Actor, BootstrapRefusal, Command, Event, MINUTE_MS, PoolId, RegisterRefusal, RejectionCode,
     RunnerBootstrapRefused, Timestamp, register_refusal, runner_name,
 };
+
+/// How long a registration waits for a job to take its instance before it answers retry: under
+/// the user data's 30-second request timeout.
+pub(crate) const REGISTER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often a waiting registration looks for its job.
+const REGISTER_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What an instance presents at bootstrap besides its pool's token.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -79,7 +86,7 @@ impl From<AppError> for CallbackError {
 /// What a bootstrapped instance learns.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Bootstrap {
-    /// The job it will serve first.
+    /// The job it will serve first; 0 for a warm instance no job has taken yet.
     pub job_id: u64,
     /// Its callback token.
     pub callback_token: String,
@@ -161,8 +168,10 @@ impl Engine {
             return Err(self.refuse_bootstrap(&instance, refused, &why).await);
         }
         let records = self.app.execute(command, Meta::by(Actor::Runner(instance.clone()))).await?;
+        // A warm instance has no job yet (0): its token is the instance's.
         let job = records.iter().find_map(|r| match &r.event {
             Event::RunnerBootstrapped(b) => Some(Ok(b.job)),
+            Event::WarmBootstrapped(_) => Some(Ok(pacer_domain::JobId(0))),
             Event::RunnerBootstrapRefused(refused) => Some(Err(CallbackError::Forbidden(format!(
                 "{instance} may not bootstrap with {pool}'s token: {}",
                 refused.reason.as_str()
@@ -255,7 +264,26 @@ impl Engine {
             .retain(|_, at| now.millis_since(*at) < lifetime);
     }
 
-    /// `POST /api/runner/register`.
+    /// Waits up to [`REGISTER_WAIT`] for a job to take `instance` (a warm instance waits for
+    /// one; any other has one already, or lost it and may be handed another): a long poll, so
+    /// a hot runner registers moments after a job takes it. Answers retry (409) when none did.
+    async fn wait_for_job(&self, instance: &str) -> Result<(), CallbackError> {
+        let deadline = tokio::time::Instant::now() + REGISTER_WAIT;
+        loop {
+            match self.app.state().instances.get(instance).map(|live| live.job.is_some()) {
+                Some(true) => return Ok(()),
+                Some(false) => {}
+                None => return Err(CallbackError::Gone(format!("instance {instance} has ended"))),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CallbackError::Retry("no job has taken this instance yet; ask again".into()));
+            }
+            tokio::time::sleep(REGISTER_POLL).await;
+        }
+    }
+
+    /// `POST /api/runner/register`: for an instance without a job yet (warm), held until a job
+    /// takes it or [`REGISTER_WAIT`] passes.
     pub async fn runner_register(&self, callback_token: &str) -> Result<Registration, CallbackError> {
         let instance = self.token_instance(callback_token)?;
         let refusal = {
@@ -271,6 +299,7 @@ impl Engine {
         let Some(_registering) = InFlight::enter(&self.registering, &instance) else {
             return Err(self.refuse_register(instance, RegisterRefusal::InFlight).await);
         };
+        self.wait_for_job(&instance).await?;
         let request = {
             let state = self.app.state();
             let live = state

@@ -13,6 +13,7 @@ pub(crate) mod scalars;
 mod subscription;
 pub(crate) mod summary;
 pub(crate) mod types;
+mod warm;
 
 use crate::app_setup::AppSetup;
 use crate::auth::{Auth, Principal};

@@ -5,6 +5,7 @@ use super::query::{
     ConsoleUser, GqlRetentionKind, PoolReversion, ReconcileReport, Settings, TokenRotation, settings,
 };
 use super::types::*;
+use super::warm::WarmInput;
 use super::{
     ErrorCode, WithField, app_error, config_error, engine, error, invalid, parse_id, principal, rejected,
 };
@@ -239,6 +240,23 @@ impl ConfigMutation {
         let id = PoolId(parse_id("id", &id)?);
         engine.delete_pool(meta(ctx)?, id).await.map_err(|e| config_error(ctx, e))?;
         Ok(true)
+    }
+
+    /// Sets a pool's warm capacity (instances booted before any job asks, so a job starts on
+    /// one in seconds), or switches it off (`warm: null`; its idle warm instances are then
+    /// terminated). NOT_FOUND for an unknown id; INVALID_INPUT for bad fields (counts beyond the
+    /// pool's cap, an unknown time zone, …).
+    async fn set_pool_warm(&self, ctx: &Context<'_>, id: ID, warm: Option<WarmInput>) -> Result<PoolView> {
+        let engine = engine(ctx)?;
+        let pool = PoolId(parse_id("id", &id)?);
+        let warm = warm.map(WarmInput::spec).transpose().map_err(|fields| invalid(ctx, fields))?;
+        engine
+            .app
+            .execute(Command::SetPoolWarm { pool, warm }, meta(ctx)?)
+            .await
+            .map_err(|e| app_error(ctx, e))?;
+        engine.app.dispatch_wake.notify_one();
+        pool_view(engine, pool)
     }
 
     /// Rotates one pool's bootstrap token (after an instance of it may have leaked it): its

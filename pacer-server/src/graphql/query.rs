@@ -252,6 +252,10 @@ pub(super) struct StatsRow {
     /// Jobs without cost: none of their instances had a price quote, or they never had one (the
     /// launch failed, or they ended before one was launched).
     pub unpriced: i32,
+    /// What warm instances cost while they waited for a job (price × idle time), not part of
+    /// `cost`: filed when a job took one or one ended untaken, plus the idle ones so far when
+    /// the window holds now. Only in the totals and by project or pool (0 in other groupings).
+    pub warm_cost: Money,
 }
 
 fn count(v: u64) -> i32 {
@@ -270,6 +274,7 @@ fn row(key: String, label: String, c: &pacer_domain::Counters) -> StatsRow {
         runner_seconds: BigInt(c.runner_ms / 1_000),
         cost: c.cost.into(),
         unpriced: count(c.unpriced),
+        warm_cost: c.warm_cost.into(),
     }
 }
 
@@ -324,6 +329,9 @@ pub(super) struct Spend {
     pub jobs: i32,
     /// Of which without cost (as `StatsRow.unpriced`).
     pub unpriced: i32,
+    /// What warm instances cost in the window while they waited for a job (as
+    /// `StatsRow.warmCost`), on top of `total`.
+    pub warm_cost: Money,
     /// Projects with jobs that ended in the window, highest cost first, then most jobs (ties by
     /// name).
     pub projects: Vec<SpendRow>,
@@ -623,6 +631,7 @@ impl StatsQuery {
             total: total.cost.into(),
             jobs: count(total.jobs),
             unpriced: count(total.unpriced),
+            warm_cost: total.warm_cost.into(),
             projects: top(GroupBy::Project),
             repos: top(GroupBy::Repo),
         })

@@ -1,7 +1,7 @@
 //! One line per event for the audit table and job timelines; the full payload is always
 //! available next to it.
 
-use pacer_domain::{Event, RetentionKind};
+use pacer_domain::{Event, RetentionKind, WarmSizing};
 
 /// A one-line description of `event`.
 pub(crate) fn summary(event: &Event) -> String {
@@ -102,6 +102,25 @@ pub(crate) fn summary(event: &Event) -> String {
                 e.instance, e.stage, e.exit_code, e.line
             )
         }
+        Event::PoolWarmSet(e) => match &e.warm {
+            Some(warm) => format!(
+                "{} holds warm instances ({}), recycled after {} minutes idle",
+                e.pool,
+                warm_sizing(&warm.sizing),
+                warm.max_age_minutes
+            ),
+            None => format!("{} holds no warm instances", e.pool),
+        },
+        Event::WarmLaunched(e) => format!(
+            "warm instance {} ({}) launched for {}: {}",
+            e.instance.instance_id, e.instance.instance_type, e.pool, e.reason
+        ),
+        Event::WarmBootstrapped(e) => format!("warm instance {} bootstrapped, waiting for a job", e.instance),
+        Event::WarmTaken(e) => format!("{} took warm instance {}", e.job, e.instance),
+        Event::WarmErrored(e) => format!(
+            "warm instance {} failed at {} with exit code {} (line {})",
+            e.instance, e.stage, e.exit_code, e.line
+        ),
         Event::UserCreated(e) => format!("user {} created", e.email),
         Event::AuthLoginSucceeded(e) => format!("{} signed in from {}", e.email, e.ip),
         Event::AuthLoginFailed(e) => format!("sign-in as {} from {} failed: {}", e.email, e.ip, e.reason),
@@ -179,6 +198,19 @@ pub(crate) fn summary(event: &Event) -> String {
 }
 
 /// `n` with a comma between thousands (`5,000`).
+/// A warm sizing in a few words: `2 hot, 0 stopped`, `schedule in Europe/Berlin, 3 windows`,
+/// `forecast p90 over 4 weeks`.
+pub(crate) fn warm_sizing(sizing: &WarmSizing) -> String {
+    match sizing {
+        WarmSizing::Fixed(c) => format!("{} hot, {} stopped", c.hot, c.stopped),
+        WarmSizing::Schedule { zone, windows, .. } => {
+            let s = if windows.len() == 1 { "" } else { "s" };
+            format!("schedule in {zone}, {} window{s}", windows.len())
+        }
+        WarmSizing::Forecast { quantile, weeks } => format!("forecast p{quantile} over {weeks} weeks"),
+    }
+}
+
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

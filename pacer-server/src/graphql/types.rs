@@ -248,7 +248,7 @@ impl ProjectView {
 /// A pool: one EC2 launch template shape inside a project, with the runner labels that select
 /// it.
 #[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "Pool")]
+#[graphql(name = "Pool", complex)]
 pub(crate) struct PoolView {
     /// Pacer's pool id, a decimal number assigned in creation order and never reused.
     pub id: ID,

@@ -16,21 +16,6 @@ const PACER_KEY: &str = "AKIAPACERIAMPOLICYE2";
 /// The role in the pools' instance profile (moto's default account).
 const RUNNER_ROLE: &str = "arn:aws:iam::123456789012:role/pacer-runner";
 
-/// A GraphQL request with auth disabled; the `data`, or a panic with the errors.
-async fn graphql(pacer: &Pacer, query: &str, variables: Value) -> Value {
-    let response = pacer
-        .http
-        .post(format!("{}/graphql", pacer.url))
-        .header("x-pacer-request", "1")
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("graphql");
-    let body: Value = response.json().await.expect("json");
-    assert!(body["errors"].is_null(), "{query}: {body}");
-    body["data"].clone()
-}
-
 /// The `service:Operation` of one recorded request: the service from the signature's
 /// credential scope, the operation from `X-Amz-Target` (JSON protocols) or the `Action`
 /// parameter (EC2 and IAM query protocols). `None` for a request not signed with `key`.
@@ -159,7 +144,7 @@ async fn the_printed_policy_grants_every_operation_a_job_life_makes() {
     }));
     world.setup.import(&backup);
     let pacer = world.setup.start().await;
-    let pools = graphql(&pacer, "{ pools { id name } }", json!({})).await;
+    let pools = pacer.graphql("{ pools { id name } }", json!({})).await;
     let id_of = |name: &str| {
         let pool = pools["pools"].as_array().and_then(|p| p.iter().find(|p| p["name"] == name));
         pool.and_then(|p| p["id"].as_str()).and_then(|id| id.parse::<u64>().ok()).expect("pool id")
@@ -187,13 +172,14 @@ async fn the_printed_policy_grants_every_operation_a_job_life_makes() {
         "cap": 5,
         "tags": [],
     });
-    graphql(
-        &pacer,
-        "mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { launchTemplateVersion } }",
-        json!({"id": id_of("default").to_string(), "i": input}),
-    )
-    .await;
-    graphql(&pacer, "mutation($id: ID!) { deletePool(id: $id) }", json!({"id": id_of("spot").to_string()}))
+    pacer
+        .graphql(
+            "mutation($id: ID!, $i: PoolInput!) { updatePool(id: $id, input: $i) { launchTemplateVersion } }",
+            json!({"id": id_of("default").to_string(), "i": input}),
+        )
+        .await;
+    pacer
+        .graphql("mutation($id: ID!) { deletePool(id: $id) }", json!({"id": id_of("spot").to_string()}))
         .await;
     pacer.stop();
 

@@ -33,3 +33,4 @@ mod support;
 mod tls;
 mod trust;
 mod userdata;
+mod warm;

@@ -4,123 +4,15 @@
 //! of the wrong version fails its job at the `verify` stage with the log tail. Against a Pacer
 //! with a self-signed certificate, the script trusts it by the public-key pin it carries.
 
+use crate::support::instance::{Imds, VERSION, local_servers, run_script, runner_tarball};
 use crate::support::pacer::find;
 use crate::support::queued_job;
-use crate::support::world::{World, sign_document};
+use crate::support::world::World;
 use pacer_domain::{Event, FailureStage};
 use serde_json::json;
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use warp::Filter;
-
-const VERSION: &str = "2.321.0";
-
-/// A runner tarball whose `config.sh --version` prints `version` and whose `run.sh` records
-/// its arguments and the JIT config it was given through its environment next to itself.
-fn runner_tarball(dir: &Path, version: &str) -> Vec<u8> {
-    let src = dir.join(format!("runner-{version}"));
-    std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("config.sh"), format!("#!/bin/bash\necho {version}\n")).expect("config.sh");
-    std::fs::write(
-        src.join("run.sh"),
-        "#!/bin/bash\necho \"runner started with $*\"\n\
-         printf 'args=%s\\njit=%s\\n' \"$*\" \"${ACTIONS_RUNNER_INPUT_JITCONFIG:-}\" > \"$(dirname \"$0\")/ran.txt\"\n",
-    )
-    .expect("run.sh");
-    let tarball = dir.join(format!("runner-{version}.tar.gz"));
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(format!("chmod +x '{0}'/*.sh && tar -czf '{1}' -C '{0}' .", src.display(), tarball.display()))
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    std::fs::read(tarball).expect("read tarball")
-}
-
-/// What the fake instance metadata answers: the instance id, its identity document and the
-/// test authority's signature of it (standing in for AWS's).
-#[derive(Clone, Default)]
-struct Imds {
-    instance: String,
-    document: String,
-    signature: String,
-}
-
-impl Imds {
-    /// The metadata of `instance` as EC2 would serve it.
-    async fn of(world: &World, instance: &str) -> Imds {
-        let document = world.identity_document(instance).await;
-        let signature = sign_document(&document, &world.setup.dir.join("identity.key"));
-        Imds { instance: instance.to_owned(), document, signature }
-    }
-}
-
-/// Instance metadata (IMDSv2) answering from `imds`, and the runner download.
-async fn local_servers(imds: Arc<Mutex<Imds>>, tarball: Arc<Mutex<Vec<u8>>>) -> String {
-    let token = warp::put().and(warp::path!("latest" / "api" / "token")).map(|| "imds-token");
-    let read = move |pick: fn(&Imds) -> String| {
-        let imds = imds.clone();
-        move || pick(&imds.lock().unwrap_or_else(|p| p.into_inner()))
-    };
-    let metadata = warp::get().and(warp::header::exact("x-aws-ec2-metadata-token", "imds-token"));
-    let id =
-        metadata.and(warp::path!("latest" / "meta-data" / "instance-id")).map(read(|m| m.instance.clone()));
-    let document = metadata
-        .and(warp::path!("latest" / "dynamic" / "instance-identity" / "document"))
-        .map(read(|m| m.document.clone()));
-    let signature = metadata
-        .and(warp::path!("latest" / "dynamic" / "instance-identity" / "signature"))
-        .map(read(|m| m.signature.clone()));
-    let download = warp::get().and(warp::path!("runner" / String / String)).map(
-        move |_version: String, _file: String| tarball.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(warp::serve(token.or(id).or(document).or(signature).or(download)).incoming(listener).run());
-    url
-}
-
-/// Runs the script with a `curl` on the PATH that logs its arguments (to `curl-args.txt`)
-/// before running the real one, and its temporary files in `tmp/`.
-fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
-    let bin = work.join("bin");
-    std::fs::create_dir_all(&bin).expect("bin");
-    // cloud-init's copies of the user data, as on a real instance.
-    std::fs::create_dir_all(work.join("cloud/scripts")).expect("cloud");
-    std::fs::write(work.join("cloud/user-data.txt"), script).expect("user data copy");
-    std::fs::write(work.join("cloud/scripts/part-001"), script).expect("script copy");
-    std::fs::create_dir_all(work.join("tmp")).expect("tmp");
-    let real = Command::new("bash").args(["-c", "command -v curl"]).output().expect("which curl");
-    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
-    let log = work.join("curl-args.txt");
-    std::fs::write(
-        bin.join("curl"),
-        format!("#!/bin/bash\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{real}' \"$@\"\n", log.display()),
-    )
-    .expect("curl shim");
-    let chmod = Command::new("chmod").arg("+x").arg(bin.join("curl")).status().expect("chmod");
-    assert!(chmod.success());
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .env("PACER_IMDS_URL", servers)
-        .env("PACER_RUNNER_DOWNLOAD_URL", format!("{servers}/runner"))
-        .env("PACER_RUNNER_DIR", work.join("runner"))
-        .env("PACER_SHUTDOWN_COMMAND", "true")
-        .env("PACER_LOG_FILE", work.join("runner.log"))
-        .env("PACER_RETRY_SECONDS", "1")
-        .env("PATH", path)
-        .env("PACER_CLOUD_INSTANCE_DIR", work.join("cloud"))
-        .env("TMPDIR", work.join("tmp"))
-        .output()
-        .expect("run bash");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_script_bootstraps_registers_runs_and_reports() {

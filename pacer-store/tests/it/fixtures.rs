@@ -335,5 +335,49 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             through: Timestamp(s.number as i64),
             archive: s.flag.then(|| format!("{}.jsonl.gz", s.text)),
         }),
+        EventName::PoolWarmSet => Event::PoolWarmSet(PoolWarmSet {
+            pool: PoolId(s.number),
+            warm: s.flag.then(|| WarmSpec {
+                sizing: WarmSizing::Schedule {
+                    zone: text(),
+                    windows: vec![WarmWindow {
+                        days: s.small as u8,
+                        from_minute: s.small as u16,
+                        to_minute: 600,
+                        counts: WarmCounts { hot: s.small, stopped: 1 },
+                    }],
+                    otherwise: WarmCounts { hot: 0, stopped: s.small },
+                },
+                max_age_minutes: s.small,
+            }),
+        }),
+        EventName::WarmLaunched => Event::WarmLaunched(WarmLaunched {
+            pool: PoolId(s.number),
+            instance: LaunchedInstance {
+                instance_id: instance(),
+                instance_type: text(),
+                availability_zone: "us-east-1b".into(),
+                subnet_id: "subnet-2".into(),
+                market: if s.flag { Market::Spot } else { Market::OnDemand },
+            },
+            price: s
+                .flag
+                .then_some(PriceQuote { per_hour: Micros(48_000), source: PriceSource::OnDemandList }),
+            template_version: s.number,
+            reason: text(),
+        }),
+        EventName::WarmBootstrapped => Event::WarmBootstrapped(WarmBootstrapped { instance: instance() }),
+        EventName::WarmTaken => Event::WarmTaken(WarmTaken {
+            job,
+            instance: instance(),
+            warm_cost: s.flag.then_some(Micros(s.number as i64 / 7)),
+        }),
+        EventName::WarmErrored => Event::WarmErrored(WarmErrored {
+            instance: instance(),
+            stage: text(),
+            exit_code: s.small as i32,
+            line: s.small,
+            log_tail: text(),
+        }),
     }
 }

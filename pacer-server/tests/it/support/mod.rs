@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod github;
+pub mod instance;
 pub mod node;
 pub mod oidc;
 pub mod pacer;

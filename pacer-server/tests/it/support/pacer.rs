@@ -275,6 +275,22 @@ impl Pacer {
     }
 
     /// Waits until `count` jobs are in `status`.
+    /// A GraphQL request (auth disabled, as the tests' configuration has it); the `data`, or a
+    /// panic with the errors.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .header("x-pacer-request", "1")
+            .json(&serde_json::json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("graphql");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["errors"].is_null(), "{query}: {body}");
+        body["data"].clone()
+    }
+
     pub async fn wait_jobs(&self, status: &str, count: usize, timeout: Duration) {
         let sample = format!("pacer_jobs{{status=\"{status}\"}}");
         self.wait_for(&format!("{count} {status} jobs"), timeout, || async {

@@ -1,4 +1,4 @@
-//! Warm capacity sizing: how many hot instances (booted, runner registered, idle) and stopped
+//! Warm capacity sizing: how many hot instances (booted and bootstrapped, idle) and stopped
 //! instances (booted once, runner installed, stopped) a pool should hold at an instant, and why,
 //! as a pure function of the pool's sizing and its own arrival history.
 //!
@@ -32,9 +32,11 @@ pub const MAX_FORECAST_WEEKS: u8 = 12;
 /// Warm instances of one pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WarmCounts {
-    /// Booted, runner registered with the pool's labels, idle.
+    /// Booted and bootstrapped, idle; its runner registers for the job that takes it.
+    #[serde(default)]
     pub hot: u32,
     /// Booted once with the runner installed, then stopped; started when a job needs one.
+    #[serde(default)]
     pub stopped: u32,
 }
 
@@ -53,8 +55,10 @@ pub struct WarmWindow {
     pub counts: WarmCounts,
 }
 
-/// How a pool sizes its warm capacity.
+/// How a pool sizes its warm capacity (in JSON backups `{"fixed": …}`, `{"schedule": …}` or
+/// `{"forecast": …}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WarmSizing {
     /// Always these counts.
     Fixed(WarmCounts),

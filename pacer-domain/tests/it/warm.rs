@@ -1,0 +1,245 @@
+//! Warm capacity: a pool's warm settings are checked against its cap; warm instances are
+//! launched up to the pool's target within its cap (none while its jobs wait for launches); a
+//! queued job takes an idle one instead of a launch (billed from then, its idle time the
+//! pool's warm cost) and the taken one is replaced; idle ones are recycled past their max age,
+//! on a template change and beyond the target.
+
+use crate::support::*;
+use pacer_domain::*;
+use std::collections::BTreeMap;
+
+const PRICE: i64 = 96_000;
+const POOL: PoolId = PoolId(1);
+
+fn hot(n: u32) -> WarmSpec {
+    WarmSpec { sizing: WarmSizing::Fixed(WarmCounts { hot: n, stopped: 0 }), max_age_minutes: 60 }
+}
+
+fn warm_instance(id: &str) -> (LaunchedInstance, Option<PriceQuote>) {
+    let LaunchOutcome::Launched { instance, price } = launched(id, Some(PRICE)) else { unreachable!() };
+    (instance, price)
+}
+
+/// Launches what `warm_launches` asks for `POOL`, on instances named `i-w<n>`.
+fn fill(s: &mut Scenario, first: usize) -> Vec<String> {
+    let plans = warm_launches(&s.state, s.now, &BTreeMap::new());
+    let Some(plan) = plans.into_iter().find(|p| p.pool == POOL) else { return vec![] };
+    let ids: Vec<String> = (first..first + plan.count as usize).map(|n| format!("i-w{n:015}")).collect();
+    let version = s.state.template(POOL).map_or(0, |t| t.version);
+    s.run(Command::RecordWarmLaunch {
+        pool: POOL,
+        launched: ids.iter().map(|id| warm_instance(id)).collect(),
+        template_version: version,
+        reason: plan.reason,
+    });
+    ids
+}
+
+#[test]
+fn warm_settings_are_checked_against_the_pool() {
+    let s = Scenario::standard();
+    let set = |warm| s.when(Command::SetPoolWarm { pool: POOL, warm });
+    let cap = s.state.config.pool(POOL).map(|p| p.spec.cap).unwrap_or_default();
+    let too_many = set(Some(hot(cap + 1))).expect_err("beyond the cap");
+    assert_eq!(fields(&too_many), ["sizing.fixed"]);
+    let bad = set(Some(WarmSpec {
+        sizing: WarmSizing::Schedule {
+            zone: "Mars/Olympus".into(),
+            windows: vec![WarmWindow {
+                days: 0,
+                from_minute: 1440,
+                to_minute: 1441,
+                counts: WarmCounts::default(),
+            }],
+            otherwise: WarmCounts::default(),
+        },
+        max_age_minutes: 1,
+    }))
+    .expect_err("every field wrong");
+    assert_eq!(
+        fields(&bad),
+        [
+            "max_age_minutes",
+            "sizing.zone",
+            "sizing.windows[0].days",
+            "sizing.windows[0].from_minute",
+            "sizing.windows[0].to_minute"
+        ]
+    );
+    let forecast =
+        set(Some(WarmSpec { sizing: WarmSizing::Forecast { quantile: 0, weeks: 13 }, max_age_minutes: 60 }))
+            .expect_err("out of range");
+    assert_eq!(fields(&forecast), ["sizing.quantile", "sizing.weeks"]);
+    assert!(s.when(Command::SetPoolWarm { pool: PoolId(99), warm: None }).is_err(), "unknown pool");
+    assert_eq!(Scenario::names(&set(Some(hot(2))).expect("valid")), ["pool.warm_set"]);
+}
+
+#[test]
+fn a_job_takes_a_hot_instance_which_is_replaced_and_its_idle_time_is_the_pools_warm_cost() {
+    let mut s = Scenario::standard();
+    assert!(warm_launches(&s.state, s.now, &BTreeMap::new()).is_empty(), "no warm capacity asked");
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(2)) });
+    let warm = fill(&mut s, 1);
+    assert_eq!(warm.len(), 2);
+    assert!(fill(&mut s, 10).is_empty(), "the target is held");
+    let status = warm_status(&s.state, s.state.config.pool(POOL).expect("pool"), s.now).expect("warm");
+    assert_eq!(
+        (status.wanted, status.idle, status.target.reason.as_str()),
+        (2, 2, "fixed: 2 hot, 0 stopped")
+    );
+
+    // The warm instance bootstraps with no job.
+    let booted =
+        s.run(Command::RunnerBootstrap { instance: warm[0].clone(), pool: POOL, launched_at: s.now });
+    assert_eq!(Scenario::names(&booted), ["warm.bootstrapped"]);
+
+    // Ten minutes later a job arrives: it takes the bootstrapped one, no launch.
+    s.advance(10 * MINUTE_MS);
+    let job = s.queue(1);
+    let taken = s.run(Command::ClaimJobs(vec![job]));
+    assert_eq!(Scenario::names(&taken), ["warm.taken"]);
+    let idle_cost = Micros::for_duration(Micros(PRICE), 10 * MINUTE_MS);
+    assert_eq!(
+        taken[0],
+        Event::WarmTaken(WarmTaken { job, instance: warm[0].clone(), warm_cost: Some(idle_cost) })
+    );
+    assert_eq!(s.job(1).status, JobStatus::Starting);
+    assert_eq!(s.job(1).instance.as_deref(), Some(warm[0].as_str()));
+    // Its runner registers now, for this job, and the job starts.
+    let registered = s.run(Command::RunnerRegistered { instance: warm[0].clone(), runner_id: 7 });
+    assert_eq!(Scenario::names(&registered), ["instance.registered", "job.started"]);
+
+    // The taken one is replaced.
+    assert_eq!(fill(&mut s, 3).len(), 1, "a replacement");
+
+    // The job runs 20 minutes; its cost counts from the take, the idle time is the pool's.
+    s.advance(20 * MINUTE_MS);
+    s.run(completed(1, "success", Some(&runner_name(&warm[0]))));
+    s.run(Command::ReapInstance { instance: warm[0].clone(), reason: ReapReason::JobEnded });
+    assert_eq!(s.job(1).cost, Some(Micros::for_duration(Micros(PRICE), 20 * MINUTE_MS)));
+    let window = Window::last_days(s.now, 1);
+    let by_pool = s.state.stats(window, GroupBy::Pool, None, s.now);
+    let pool_row = by_pool.get(&GroupKey::Pool(POOL)).expect("the pool's row");
+    let settled = s.state.rollups.sum(window, GroupBy::Pool, None);
+    assert_eq!(
+        settled.get(&GroupKey::Pool(POOL)).map(|c| c.warm_cost),
+        Some(idle_cost),
+        "settled at the take"
+    );
+    assert_eq!(
+        pool_row.cost,
+        Micros::for_duration(Micros(PRICE), 20 * MINUTE_MS),
+        "warm time is not the job's"
+    );
+    assert_eq!(pool_row.runner_ms, 20 * MINUTE_MS, "runner time from the take");
+    // The second warm instance (30 minutes) and the replacement (20) are still idle: their warm
+    // cost is a running estimate, in the stats too.
+    let idle: Vec<_> = s.state.pending_warm_costs(s.now).map(|(i, cost)| (i.id.to_string(), cost)).collect();
+    assert_eq!(idle[0], (warm[1].clone(), Micros::for_duration(Micros(PRICE), 30 * MINUTE_MS)));
+    assert_eq!(pool_row.warm_cost, idle_cost + Micros::for_duration(Micros(PRICE), 50 * MINUTE_MS));
+    let by_repo = s.state.stats(window, GroupBy::Repo, None, s.now);
+    assert!(by_repo.values().all(|c| c.warm_cost == Micros::ZERO), "no repo's");
+}
+
+#[test]
+fn warm_capacity_stays_within_the_cap_and_waits_while_jobs_wait_for_launches() {
+    let mut s = Scenario::standard();
+    let cap = s.state.config.pool(POOL).map(|p| p.spec.cap).unwrap_or_default();
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(cap)) });
+    // Every slot but two taken by jobs launched cold.
+    for id in 1..=u64::from(cap) - 2 {
+        s.queue(id);
+        s.launch(id, &format!("i-c{id:015}"));
+    }
+    assert_eq!(fill(&mut s, 1).len(), 2, "what the cap leaves");
+    // A job waiting for a launch holds warm launches back (it takes one, and comes first).
+    let mut s2 = Scenario::standard();
+    s2.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(2)) });
+    s2.queue(1);
+    assert!(warm_launches(&s2.state, s2.now, &BTreeMap::new()).is_empty());
+    // Launches in flight count.
+    let mut s3 = Scenario::standard();
+    s3.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(3)) });
+    let plans = warm_launches(&s3.state, s3.now, &BTreeMap::from([(POOL, 2)]));
+    assert_eq!(plans.iter().map(|p| p.count).collect::<Vec<_>>(), [1]);
+}
+
+#[test]
+fn idle_warm_instances_are_recycled_by_age_template_and_target() {
+    let mut s = Scenario::standard();
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(3)) });
+    let first = fill(&mut s, 1);
+    assert!(warm_recycling(&s.state, s.now).is_empty());
+    assert!(surplus_instances(&s.state).is_empty(), "idle warm instances are not surplus");
+
+    // The pool's template moves on: all three are outdated.
+    s.run(Command::RecordTemplate { pool: POOL, template: template("lt-0001", 2) });
+    let reasons: Vec<_> =
+        warm_recycling(&s.state, s.now).into_iter().map(|(i, r)| (i.id.to_string(), r)).collect();
+    assert_eq!(reasons, first.iter().map(|id| (id.clone(), ReapReason::WarmOutdated)).collect::<Vec<_>>());
+    for id in &first {
+        s.run(Command::ReapInstance { instance: id.clone(), reason: ReapReason::WarmOutdated });
+    }
+    let second = fill(&mut s, 4);
+    assert_eq!(second.len(), 3, "replaced from the new template");
+
+    // Past the max age: expired.
+    s.advance(61 * MINUTE_MS);
+    assert!(warm_recycling(&s.state, s.now).iter().all(|(_, r)| *r == ReapReason::WarmExpired));
+    for id in &second {
+        s.run(Command::ReapInstance { instance: id.clone(), reason: ReapReason::WarmExpired });
+    }
+    let third = fill(&mut s, 7);
+
+    // The target drops to one: the two oldest go.
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(1)) });
+    let surplus: Vec<_> =
+        warm_recycling(&s.state, s.now).into_iter().map(|(i, r)| (i.id.to_string(), r)).collect();
+    assert_eq!(
+        surplus,
+        third[..2].iter().map(|id| (id.clone(), ReapReason::WarmSurplus)).collect::<Vec<_>>()
+    );
+
+    // Switched off: all go. The warm cost of instances no job took settles when they end:
+    // the second three waited 61 minutes each, the first of the third 30.
+    s.run(Command::SetPoolWarm { pool: POOL, warm: None });
+    assert_eq!(warm_recycling(&s.state, s.now).len(), 3);
+    s.advance(30 * MINUTE_MS);
+    s.run(Command::ReapInstance { instance: third[0].clone(), reason: ReapReason::WarmSurplus });
+    let by_pool = s.state.rollups.sum(Window::last_days(s.now, 1), GroupBy::Pool, None);
+    assert_eq!(
+        by_pool.get(&GroupKey::Pool(POOL)).map(|c| c.warm_cost),
+        Some(Micros::for_duration(Micros(PRICE), (3 * 61 + 30) * MINUTE_MS))
+    );
+}
+
+#[test]
+fn a_warm_instance_whose_bootstrap_fails_is_done_and_torn_down() {
+    let mut s = Scenario::standard();
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(1)) });
+    let warm = fill(&mut s, 1);
+    s.run(Command::RunnerBootstrap { instance: warm[0].clone(), pool: POOL, launched_at: s.now });
+    let errored = s.run(Command::RunnerErrored {
+        instance: warm[0].clone(),
+        stage: "user_data_extra".into(),
+        exit_code: 2,
+        line: 40,
+        log_tail: "apt failed".into(),
+    });
+    assert_eq!(Scenario::names(&errored), ["warm.errored"]);
+    assert!(errored[0].ends_instance_work());
+    let finished: Vec<_> = finished_instances(&s.state).iter().map(|i| i.id.to_string()).collect();
+    assert_eq!(finished, warm);
+    assert_eq!(fill(&mut s, 2).len(), 1, "replaced");
+    // A job never takes it.
+    let job = s.queue(1);
+    let taken = s.run(Command::ClaimJobs(vec![job]));
+    assert_eq!(
+        taken,
+        [Event::WarmTaken(WarmTaken {
+            job,
+            instance: "i-w000000000000002".into(),
+            warm_cost: Some(Micros::ZERO)
+        })]
+    );
+}
