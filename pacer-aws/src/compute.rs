@@ -213,6 +213,18 @@ pub trait Compute: Send + Sync {
     /// `gha:managed-by=pacer`. Ids EC2 no longer knows are skipped.
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), ComputeError>;
 
+    /// Stops running instances (a stopped warm pool's, kept for a later [`Compute::start`]),
+    /// refusing (without calling EC2) when any of them does not carry `gha:managed-by=pacer`.
+    /// Ids EC2 no longer knows are skipped; stopping a stopped instance changes nothing, and
+    /// one EC2 cannot stop (pending since launch, shutting down or terminated; a one-time spot
+    /// instance) fails the call as EC2 does, nothing stopped.
+    async fn stop(&self, instance_ids: &[String]) -> Result<(), ComputeError>;
+
+    /// Starts stopped instances (pending, then running), with the refusal and skipping of
+    /// [`Compute::stop`]; starting a pending or running instance changes nothing, and one EC2
+    /// cannot start (stopping, shutting down or terminated) fails the call, nothing started.
+    async fn start(&self, instance_ids: &[String]) -> Result<(), ComputeError>;
+
     /// DryRun checks of the permissions Pacer needs.
     async fn preflight(&self) -> Vec<PermissionCheck>;
 

@@ -176,6 +176,14 @@ impl Compute for Ec2Compute {
         self.terminate_impl(instance_ids).await
     }
 
+    async fn stop(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.stop_impl(instance_ids).await
+    }
+
+    async fn start(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.start_impl(instance_ids).await
+    }
+
     async fn preflight(&self) -> Vec<PermissionCheck> {
         self.preflight_impl().await
     }

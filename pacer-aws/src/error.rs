@@ -19,8 +19,9 @@ pub enum ComputeError {
     /// A pool failed validation against AWS; nothing was written.
     #[error("invalid pool: {}", join_fields(.0))]
     Invalid(Vec<FieldError>),
-    /// A terminate named instances that do not carry `gha:managed-by=pacer`; nothing was called.
-    #[error("refusing to terminate instances not managed by pacer: {}", .0.join(", "))]
+    /// A terminate, stop or start named instances that do not carry `gha:managed-by=pacer`;
+    /// nothing was called.
+    #[error("refusing to change instances not managed by pacer: {}", .0.join(", "))]
     NotManaged(Vec<String>),
     /// AWS answered successfully but without something the call needs.
     #[error("unexpected aws response: {0}")]

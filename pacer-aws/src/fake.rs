@@ -1,7 +1,8 @@
 //! [`FakeCompute`]: an in-memory EC2 for demo mode and engine tests. Deterministic: every
 //! random choice comes from a `fastrand` generator seeded by [`FakeSettings::seed`], and every
 //! delay runs on tokio's clock, so tests can pause time and advance it. It models launch
-//! latency, boot time (pending → running), terminate (shutting-down → terminated), capacity errors
+//! latency, boot time (pending → running), terminate (shutting-down → terminated), stop
+//! (stopping → stopped) and start (pending → running) with EC2's refusals, capacity errors
 //! (injected by type/market or at a seeded rate), spot interruptions (injected or at a
 //! seeded rate), client-token idempotency, launch templates with versions, and field errors
 //! for ids marked missing. Its account holds a few AMIs, subnets in two VPCs, security groups
@@ -39,6 +40,10 @@ pub struct FakeSettings {
     pub boot_time: Duration,
     /// How long an instance stays shutting-down.
     pub shutdown_time: Duration,
+    /// How long a stopped instance stays stopping.
+    pub stop_time: Duration,
+    /// How long a stopped instance takes to be running again after a start: it stays pending.
+    pub start_time: Duration,
     /// Chance (0..=1) that one instance type fails a launch with `InsufficientInstanceCapacity`.
     pub capacity_error_rate: f64,
     /// Chance (0..=1) that a spot instance is interrupted some time after it boots.
@@ -53,7 +58,7 @@ pub struct FakeSettings {
 }
 
 impl FakeSettings {
-    /// Instant launches and boots, no random failures.
+    /// Instant launches, boots, stops and starts, no random failures.
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -62,6 +67,8 @@ impl FakeSettings {
             launch_latency: Duration::ZERO,
             boot_time: Duration::ZERO,
             shutdown_time: Duration::ZERO,
+            stop_time: Duration::ZERO,
+            start_time: Duration::ZERO,
             capacity_error_rate: 0.0,
             spot_interruption_rate: 0.0,
             spot_interruption_window: Duration::from_secs(600),
@@ -94,6 +101,10 @@ pub enum FakeOp {
     ListManaged,
     /// `terminate`.
     Terminate,
+    /// `stop`.
+    Stop,
+    /// `start`.
+    Start,
     /// `list_images`.
     ListImages,
     /// `list_subnets`.
@@ -121,6 +132,17 @@ struct FakeInstance {
     launched_at: Timestamp,
     interrupt_at: Option<Instant>,
     terminated: Option<Instant>,
+    /// The last stop or start, which the state follows once booted (until shut down).
+    power: Option<Power>,
+}
+
+/// An instance's last stop or start.
+#[derive(Clone, Copy, Debug)]
+enum Power {
+    /// Stopped then: stopping for [`FakeSettings::stop_time`], then stopped.
+    Stopped(Instant),
+    /// Started then: pending for [`FakeSettings::start_time`], then running.
+    Started(Instant),
 }
 
 #[derive(Debug)]
@@ -314,6 +336,7 @@ impl FakeCompute {
                 launched_at,
                 interrupt_at: None,
                 terminated: None,
+                power: None,
             },
         );
         id
@@ -352,8 +375,22 @@ impl FakeCompute {
                 if now < t + shutdown { InstanceState::ShuttingDown } else { InstanceState::Terminated },
                 Some("Server.SpotInstanceTermination: Spot instance termination".to_owned()),
             ),
-            _ if now < i.launched + self.settings.boot_time => (InstanceState::Pending, None),
-            _ => (InstanceState::Running, None),
+            _ => match i.power {
+                Some(Power::Stopped(t)) => (
+                    if now < t + self.settings.stop_time {
+                        InstanceState::Stopping
+                    } else {
+                        InstanceState::Stopped
+                    },
+                    Some("Client.UserInitiatedShutdown: User initiated shutdown".to_owned()),
+                ),
+                Some(Power::Started(t)) if now < t + self.settings.start_time => {
+                    (InstanceState::Pending, None)
+                }
+                Some(Power::Started(_)) => (InstanceState::Running, None),
+                None if now < i.launched + self.settings.boot_time => (InstanceState::Pending, None),
+                None => (InstanceState::Running, None),
+            },
         };
         InstanceStatus {
             instance_id: id.to_owned(),
@@ -374,6 +411,74 @@ impl FakeCompute {
         end.is_some_and(|t| now >= t + self.settings.shutdown_time + TERMINATED_VISIBLE)
     }
 
+    /// [`ComputeError::NotManaged`] when any id the fake knows lacks `gha:managed-by=pacer`.
+    fn guard(&self, state: &State, instance_ids: &[String], now: Instant) -> Result<(), ComputeError> {
+        let unmanaged: Vec<String> = instance_ids
+            .iter()
+            .filter(|id| {
+                state
+                    .instances
+                    .get(*id)
+                    .is_some_and(|i| !self.forgotten(i, now) && !self.status(id, i, now).is_managed())
+            })
+            .cloned()
+            .collect();
+        if unmanaged.is_empty() { Ok(()) } else { Err(ComputeError::NotManaged(unmanaged)) }
+    }
+
+    /// Stops or starts the instances the fake knows, as EC2 does: after the managed guard, an
+    /// instance in a state the switch cannot leave fails the whole call (nothing switched);
+    /// instances already where the switch leads stay as they are.
+    fn switch(&self, switch: Switch, instance_ids: &[String]) -> Result<(), ComputeError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        self.guard(&state, instance_ids, now)?;
+        let mut switched = Vec::new();
+        for id in instance_ids {
+            let Some(i) = state.instances.get(id).filter(|i| !self.forgotten(i, now)) else { continue };
+            let current = self.status(id, i, now).state;
+            match (switch, current) {
+                (Switch::Stop, InstanceState::Running) if i.market == Market::Spot => {
+                    return Err(ComputeError::Aws(LaunchError::new(
+                        "UnsupportedOperation",
+                        format!(
+                            "You can't stop the Spot Instance '{id}' because it is associated with a one-time Spot Instance request. You can only stop Spot Instances associated with persistent Spot Instance requests."
+                        ),
+                    )));
+                }
+                (Switch::Stop, InstanceState::Running) | (Switch::Start, InstanceState::Stopped) => {
+                    switched.push(id.clone());
+                }
+                (Switch::Stop, InstanceState::Stopping | InstanceState::Stopped)
+                | (Switch::Start, InstanceState::Pending | InstanceState::Running) => {}
+                (Switch::Stop, InstanceState::Pending) if i.power.is_none() => {
+                    return Err(incorrect_state(format!(
+                        "Instance '{id}' cannot be stopped as it has never reached the 'running' state."
+                    )));
+                }
+                (Switch::Stop, _) => {
+                    return Err(incorrect_state(format!(
+                        "This instance '{id}' is not in a state from which it can be stopped."
+                    )));
+                }
+                (Switch::Start, _) => {
+                    return Err(incorrect_state(format!(
+                        "The instance '{id}' is not in a state from which it can be started."
+                    )));
+                }
+            }
+        }
+        for id in switched {
+            if let Some(i) = state.instances.get_mut(&id) {
+                i.power = Some(match switch {
+                    Switch::Stop => Power::Stopped(now),
+                    Switch::Start => Power::Started(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn version_of(
         &self,
         template_id: &str,
@@ -389,6 +494,17 @@ impl FakeCompute {
         t.versions.insert(version, (spec.clone(), user_data.to_owned()));
         Ok(TemplateRef { id: template_id.to_owned(), version, fingerprint: String::new() })
     }
+}
+
+/// A stop or a start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Switch {
+    Stop,
+    Start,
+}
+
+fn incorrect_state(message: String) -> ComputeError {
+    ComputeError::Aws(LaunchError::new("IncorrectInstanceState", message))
 }
 
 fn not_found_template(template_id: &str) -> ComputeError {
@@ -654,6 +770,7 @@ impl Compute for FakeCompute {
                         launched_at,
                         interrupt_at,
                         terminated: None,
+                        power: None,
                     },
                 );
                 state.tokens.entry(spec.client_token.clone()).or_default().push(id.clone());
@@ -721,19 +838,7 @@ impl Compute for FakeCompute {
         }
         let now = Instant::now();
         let mut state = self.state();
-        let unmanaged: Vec<String> = instance_ids
-            .iter()
-            .filter(|id| {
-                state
-                    .instances
-                    .get(*id)
-                    .is_some_and(|i| !self.forgotten(i, now) && !self.status(id, i, now).is_managed())
-            })
-            .cloned()
-            .collect();
-        if !unmanaged.is_empty() {
-            return Err(ComputeError::NotManaged(unmanaged));
-        }
+        self.guard(&state, instance_ids, now)?;
         for id in instance_ids {
             if let Some(i) = state.instances.get_mut(id) {
                 let already_down = i.interrupt_at.is_some_and(|t| now >= t);
@@ -745,15 +850,44 @@ impl Compute for FakeCompute {
         Ok(())
     }
 
+    async fn stop(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::Stop) {
+            return Err(ComputeError::Aws(e));
+        }
+        let instances = u32::try_from(instance_ids.len()).unwrap_or(u32::MAX);
+        if let Some(e) = self.over_rate(Bucket::Mutating, Some((Bucket::InstancesStopped, instances))) {
+            return Err(ComputeError::Aws(e));
+        }
+        self.switch(Switch::Stop, instance_ids)
+    }
+
+    async fn start(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        if let Some(e) = self.take_failure(FakeOp::Start) {
+            return Err(ComputeError::Aws(e));
+        }
+        let instances = u32::try_from(instance_ids.len()).unwrap_or(u32::MAX);
+        if let Some(e) = self.over_rate(Bucket::Mutating, Some((Bucket::InstancesStarted, instances))) {
+            return Err(ComputeError::Aws(e));
+        }
+        self.switch(Switch::Start, instance_ids)
+    }
+
     async fn preflight(&self) -> Vec<PermissionCheck> {
-        ["ec2:RunInstances", "ec2:CreateFleet", "ec2:TerminateInstances", "ec2:CreateLaunchTemplate"]
-            .into_iter()
-            .map(|action| PermissionCheck {
-                action: action.to_owned(),
-                verdict: Verdict::Allowed,
-                message: "DryRunOperation: simulated".to_owned(),
-            })
-            .collect()
+        [
+            "ec2:RunInstances",
+            "ec2:CreateFleet",
+            "ec2:TerminateInstances",
+            "ec2:StopInstances",
+            "ec2:StartInstances",
+            "ec2:CreateLaunchTemplate",
+        ]
+        .into_iter()
+        .map(|action| PermissionCheck {
+            action: action.to_owned(),
+            verdict: Verdict::Allowed,
+            message: "DryRunOperation: simulated".to_owned(),
+        })
+        .collect()
     }
 
     async fn price(

@@ -1,8 +1,9 @@
-//! Instance calls for the reaper and the orphan sweep: batched DescribeInstances
-//! that survives ids EC2 no longer knows, the list of every Pacer-managed instance,
-//! TerminateInstances guarded by the `gha:managed-by=pacer` tag, and the DryRun preflight.
+//! Instance calls for the reaper, the orphan sweep and stopped warm pools: batched
+//! DescribeInstances that survives ids EC2 no longer knows, the list of every Pacer-managed
+//! instance, TerminateInstances, StopInstances and StartInstances guarded by the
+//! `gha:managed-by=pacer` tag, and the DryRun preflight.
 
-use crate::compute::{InstanceStatus, PermissionCheck, Verdict};
+use crate::compute::{InstanceState, InstanceStatus, PermissionCheck, Verdict};
 use crate::ec2::{Ec2Compute, instance_status};
 use crate::error::{ComputeError, from_sdk};
 use crate::policy;
@@ -14,7 +15,7 @@ use aws_sdk_ec2::types::{
 use pacer_domain::{LaunchError, MANAGED_BY_VALUE, TAG_MANAGED_BY};
 use std::collections::{BTreeSet, HashMap};
 
-/// Most ids in one DescribeInstances or TerminateInstances call.
+/// Most ids in one DescribeInstances, TerminateInstances, StopInstances or StartInstances call.
 pub(crate) const BATCH: usize = 1000;
 
 /// Instance ids named in an `InvalidInstanceID.NotFound` message, e.g.
@@ -40,6 +41,27 @@ pub(crate) fn ids_in_message(message: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// What a guarded instance call asks of EC2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// TerminateInstances.
+    Terminate,
+    /// StopInstances.
+    Stop,
+    /// StartInstances.
+    Start,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Terminate => "terminate",
+            Change::Stop => "stop",
+            Change::Start => "start",
+        }
+    }
 }
 
 fn is_not_found(err: &LaunchError) -> bool {
@@ -149,44 +171,97 @@ impl Ec2Compute {
 
     #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
     pub(crate) async fn terminate_impl(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.change(Change::Terminate, instance_ids).await
+    }
+
+    #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
+    pub(crate) async fn stop_impl(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.change(Change::Stop, instance_ids).await
+    }
+
+    #[tracing::instrument(skip_all, fields(count = instance_ids.len()))]
+    pub(crate) async fn start_impl(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.change(Change::Start, instance_ids).await
+    }
+
+    /// Describes the instances, refuses them all when any is not Pacer's, then sends `change`
+    /// for the ones EC2 still knows, [`BATCH`] ids a call; ids that vanish meanwhile are
+    /// dropped from the call and it is sent again. Terminating skips terminated instances; the
+    /// other changes leave EC2 to answer for each state.
+    async fn change(&self, change: Change, instance_ids: &[String]) -> Result<(), ComputeError> {
         let statuses = self.describe_impl(instance_ids).await?;
         let unmanaged: Vec<String> = statuses
             .iter()
-            .filter(|s| s.state != crate::InstanceState::Gone && !s.is_managed())
+            .filter(|s| s.state != InstanceState::Gone && !s.is_managed())
             .map(|s| s.instance_id.clone())
             .collect();
         if !unmanaged.is_empty() {
-            tracing::warn!(?unmanaged, "refusing to terminate instances not managed by pacer");
+            tracing::warn!(
+                ?unmanaged,
+                change = change.verb(),
+                "refusing to change instances not managed by pacer"
+            );
             return Err(ComputeError::NotManaged(unmanaged));
         }
-        let targets: Vec<String> = statuses
-            .into_iter()
-            .filter(|s| !matches!(s.state, crate::InstanceState::Gone | crate::InstanceState::Terminated))
-            .map(|s| s.instance_id)
-            .collect();
+        let done = |state: InstanceState| {
+            state == InstanceState::Gone
+                || (change == Change::Terminate && state == InstanceState::Terminated)
+        };
+        let targets: Vec<String> =
+            statuses.into_iter().filter(|s| !done(s.state)).map(|s| s.instance_id).collect();
         for chunk in targets.chunks(BATCH) {
             let mut ids = chunk.to_vec();
             while !ids.is_empty() {
-                match self.ec2.terminate_instances().set_instance_ids(Some(ids.clone())).send().await {
-                    Ok(_) => break,
-                    Err(e) => {
-                        let err = from_sdk(&e);
-                        if !is_not_found(&err) {
-                            return Err(ComputeError::Aws(err));
-                        }
-                        // Vanished between describe and terminate: nothing left to do for those.
-                        let missing = ids_in_message(&err.message);
-                        let before = ids.len();
-                        ids.retain(|id| !missing.contains(id));
-                        if ids.len() == before {
-                            return Err(ComputeError::Aws(err));
-                        }
-                    }
+                let Err(err) = self.send(change, ids.clone()).await else { break };
+                if !is_not_found(&err) {
+                    return Err(ComputeError::Aws(err));
+                }
+                // Vanished between describe and the call: nothing left to do for those.
+                let missing = ids_in_message(&err.message);
+                let before = ids.len();
+                ids.retain(|id| !missing.contains(id));
+                if ids.len() == before {
+                    return Err(ComputeError::Aws(err));
                 }
             }
         }
-        tracing::info!(instance_ids = ?targets, "instances terminated");
+        match change {
+            Change::Terminate => tracing::info!(instance_ids = ?targets, "instances terminated"),
+            Change::Stop => tracing::info!(instance_ids = ?targets, "instances stopped"),
+            Change::Start => tracing::info!(instance_ids = ?targets, "instances started"),
+        }
         Ok(())
+    }
+
+    /// One TerminateInstances, StopInstances or StartInstances call.
+    async fn send(&self, change: Change, ids: Vec<String>) -> Result<(), LaunchError> {
+        let ids = Some(ids);
+        match change {
+            Change::Terminate => self
+                .ec2
+                .terminate_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| from_sdk(&e)),
+            Change::Stop => self
+                .ec2
+                .stop_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| from_sdk(&e)),
+            Change::Start => self
+                .ec2
+                .start_instances()
+                .set_instance_ids(ids)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| from_sdk(&e)),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -283,6 +358,8 @@ impl Ec2Compute {
         );
         check!(policy::CREATE_TAGS, ec2.create_tags().resources(TEMPLATE).tags(managed()));
         check!(policy::TERMINATE_INSTANCES, ec2.terminate_instances().instance_ids(INSTANCE));
+        check!(policy::STOP_INSTANCES, ec2.stop_instances().instance_ids(INSTANCE));
+        check!(policy::START_INSTANCES, ec2.start_instances().instance_ids(INSTANCE));
         checks
     }
 }
@@ -336,11 +413,15 @@ mod tests {
         assert!(denied.message.contains("UnauthorizedOperation"));
         let other = verdict("ec2:RunInstances", Err(LaunchError::new("InvalidAMIID.NotFound", "nope")));
         assert_eq!(other.verdict, Verdict::Unknown);
-        let placeholder = verdict(
-            "ec2:TerminateInstances",
-            Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")),
-        );
-        assert_eq!(placeholder.verdict, Verdict::Unknown, "tag-scoped grants cannot show on a placeholder");
-        assert!(placeholder.message.contains("gha:managed-by=pacer"));
+        for action in ["ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances"] {
+            let placeholder =
+                verdict(action, Err(LaunchError::new("UnauthorizedOperation", "You are not authorized")));
+            assert_eq!(
+                placeholder.verdict,
+                Verdict::Unknown,
+                "{action}: tag-scoped grants cannot show on a placeholder"
+            );
+            assert!(placeholder.message.contains("gha:managed-by=pacer"));
+        }
     }
 }

@@ -6,20 +6,20 @@
 //! The calls: pool validation before any write, launch-template materialisation
 //! ([`materialize`]: create, or new version + default with rollback), launches by CreateFleet
 //! or RunInstances with the domain's [`pacer_domain::LaunchSpec`], batched describes, the
-//! managed-instance list for the orphan sweep, guarded terminates, a DryRun preflight, price
-//! quotes, and read-only listings of the account's AMIs, subnets, security groups and instance
-//! profiles for the pool editor's pickers ([`ImageQuery`], …). Every AWS failure carries AWS's
-//! code and message and a class ([`pacer_domain::ErrorClass`]) that tells the dispatcher
-//! whether to back off, retry or fail.
+//! managed-instance list for the orphan sweep, guarded terminates, stops and starts (stopped
+//! warm pools), a DryRun preflight, price quotes, and read-only listings of the account's
+//! AMIs, subnets, security groups and instance profiles for the pool editor's pickers
+//! ([`ImageQuery`], …). Every AWS failure carries AWS's code and message and a class
+//! ([`pacer_domain::ErrorClass`]) that tells the dispatcher whether to back off, retry or fail.
 //! [`Throttled`] wraps either in EC2's API rate limits ([`RateLimits`]: token buckets that
 //! calls wait for, shrinking adaptively when EC2 throttles anyway).
 //! [`IdentityVerifier`] checks the AWS-signed identity documents instances prove themselves with.
 //! [`iam_policy`] writes the least-privilege IAM policy for exactly the operations in
 //! [`AWS_OPERATIONS`].
 //!
-//! This crate must never terminate an instance that does not carry `gha:managed-by=pacer`,
-//! never let pricing fail a launch, and never leave a half-made launch-template version as
-//! the default.
+//! This crate must never terminate, stop or start an instance that does not carry
+//! `gha:managed-by=pacer`, never let pricing fail a launch, and never leave a half-made
+//! launch-template version as the default.
 
 mod compute;
 #[cfg(feature = "ec2")]

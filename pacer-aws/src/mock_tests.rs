@@ -229,3 +229,51 @@ async fn a_version_that_cannot_become_default_is_deleted_again() {
     assert_eq!(modify.num_calls(), 1);
     assert_eq!(delete.num_calls(), 1, "the new version was rolled back");
 }
+
+/// DescribeInstances answering `ids` as running instances tagged `gha:managed-by=pacer`.
+fn described(ids: &[&str]) -> aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput {
+    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation, Tag};
+    let instances = ids.iter().map(|id| {
+        Instance::builder()
+            .instance_id(*id)
+            .state(InstanceState::builder().name(InstanceStateName::Running).build())
+            .tags(Tag::builder().key("gha:managed-by").value("pacer").build())
+            .build()
+    });
+    aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder()
+        .reservations(Reservation::builder().set_instances(Some(instances.collect())).build())
+        .build()
+}
+
+#[tokio::test]
+async fn a_stop_drops_ids_that_vanish_after_the_describe_and_stops_the_rest() {
+    use aws_sdk_ec2::operation::stop_instances::{StopInstancesError, StopInstancesOutput};
+    let describe =
+        mock!(aws_sdk_ec2::Client::describe_instances).then_output(|| described(&["i-1a", "i-2b"]));
+    let vanished = mock!(aws_sdk_ec2::Client::stop_instances)
+        .match_requests(|r| r.instance_ids().len() == 2)
+        .then_error(|| {
+            StopInstancesError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidInstanceID.NotFound")
+                    .message("The instance ID 'i-2b' does not exist")
+                    .build(),
+            )
+        });
+    let rest = mock!(aws_sdk_ec2::Client::stop_instances)
+        .match_requests(|r| r.instance_ids() == ["i-1a".to_owned()])
+        .then_output(|| StopInstancesOutput::builder().build());
+    let compute = compute(&[&describe, &vanished, &rest]);
+    compute.stop_impl(&["i-1a".into(), "i-2b".into()]).await.expect("stop");
+    assert_eq!((vanished.num_calls(), rest.num_calls()), (1, 1));
+
+    // Any other refusal reaches the caller.
+    let refused = mock!(aws_sdk_ec2::Client::stop_instances).then_error(|| {
+        StopInstancesError::generic(
+            ErrorMetadata::builder().code("IncorrectInstanceState").message("not in a state").build(),
+        )
+    });
+    let compute = self::compute(&[&describe, &refused]);
+    let err = compute.stop_impl(&["i-1a".into()]).await.expect_err("refused");
+    assert_eq!(err.code(), Some("IncorrectInstanceState"));
+}

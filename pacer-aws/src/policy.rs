@@ -26,8 +26,8 @@
 //!   `RunInstances`, `CreateFleet` or `CreateLaunchTemplate`, with the managed-by tag in the
 //!   request), or on a Pacer template when its tags follow the pool's; **DeleteTags** only on
 //!   a Pacer template and never of the `gha:managed-by` key (`aws:TagKeys`).
-//! * **TerminateInstances** only on instances tagged `gha:managed-by=pacer` (the code refuses
-//!   any other as well).
+//! * **TerminateInstances**, and **StopInstances** and **StartInstances** (stopped warm pools),
+//!   only on instances tagged `gha:managed-by=pacer` (the code refuses any other as well).
 //! * **iam:PassRole** (checked when a launch template names an instance profile) only to EC2
 //!   (`iam:PassedToService`), and only for the given role ARNs when the operator names them:
 //!   pools name instance profiles, and which role a profile holds is known to IAM alone.
@@ -74,6 +74,8 @@ pub(crate) const DESCRIBE_SPOT_PRICE_HISTORY: &str = "ec2:DescribeSpotPriceHisto
 pub(crate) const DESCRIBE_SUBNETS: &str = "ec2:DescribeSubnets";
 pub(crate) const MODIFY_LAUNCH_TEMPLATE: &str = "ec2:ModifyLaunchTemplate";
 pub(crate) const RUN_INSTANCES: &str = "ec2:RunInstances";
+pub(crate) const START_INSTANCES: &str = "ec2:StartInstances";
+pub(crate) const STOP_INSTANCES: &str = "ec2:StopInstances";
 pub(crate) const TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
 pub(crate) const GET_INSTANCE_PROFILE: &str = "iam:GetInstanceProfile";
 pub(crate) const LIST_INSTANCE_PROFILES: &str = "iam:ListInstanceProfiles";
@@ -100,6 +102,8 @@ pub const AWS_OPERATIONS: &[&str] = &[
     DESCRIBE_SUBNETS,
     MODIFY_LAUNCH_TEMPLATE,
     RUN_INSTANCES,
+    START_INSTANCES,
+    STOP_INSTANCES,
     TERMINATE_INSTANCES,
     GET_INSTANCE_PROFILE,
     LIST_INSTANCE_PROFILES,
@@ -116,6 +120,8 @@ pub const IMPLIED_ACTIONS: &[&str] = &[PASS_ROLE, CREATE_TAGS];
 #[cfg_attr(not(feature = "ec2"), allow(dead_code))]
 pub const GRANTED_ON_PACER_RESOURCES: &[&str] = &[
     TERMINATE_INSTANCES,
+    STOP_INSTANCES,
+    START_INSTANCES,
     CREATE_LAUNCH_TEMPLATE_VERSION,
     MODIFY_LAUNCH_TEMPLATE,
     DELETE_LAUNCH_TEMPLATE_VERSIONS,
@@ -331,6 +337,13 @@ pub fn iam_policy(scope: &PolicyScope) -> Value {
                 "Condition": resource_tagged,
             },
             {
+                "Sid": "StopAndStartPacerInstances",
+                "Effect": "Allow",
+                "Action": [STOP_INSTANCES, START_INSTANCES],
+                "Resource": ec2("instance/*"),
+                "Condition": resource_tagged,
+            },
+            {
                 "Sid": "PassRunnerRolesToEc2",
                 "Effect": "Allow",
                 "Action": [PASS_ROLE],
@@ -511,6 +524,10 @@ mod tests {
         let terminate = statement("TerminatePacerInstances");
         assert_eq!(terminate["Resource"], "arn:aws:ec2:us-east-1:*:instance/*");
         assert_eq!(terminate["Condition"]["StringEquals"]["aws:ResourceTag/gha:managed-by"], "pacer");
+        let power = statement("StopAndStartPacerInstances");
+        assert_eq!(power["Action"], json!(["ec2:StopInstances", "ec2:StartInstances"]));
+        assert_eq!(power["Resource"], terminate["Resource"]);
+        assert_eq!(power["Condition"], terminate["Condition"], "only Pacer's instances");
         let tagging = statement("TagOnCreation");
         assert_eq!(
             tagging["Condition"]["StringEquals"]["ec2:CreateAction"],

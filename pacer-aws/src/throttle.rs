@@ -2,12 +2,12 @@
 //! dispatcher, the reaper and the template sync, sharing one, never outrun the account.
 //!
 //! EC2 throttles each account per region with token buckets: every request takes a token from
-//! its action's bucket, and RunInstances and TerminateInstances also take one token per
-//! instance from a resource bucket; each bucket refills at a set rate up to its size
-//! (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>). Pacer keeps a
-//! copy of the buckets its calls draw from ([`Bucket`], sized by default as EC2 documents them)
-//! and makes a call wait, on tokio's clock, until its buckets hold its tokens: a launch of N
-//! instances takes N tokens of [`Bucket::InstancesLaunched`]. A call counts
+//! its action's bucket, and RunInstances, TerminateInstances, StartInstances and StopInstances
+//! also take one token per instance from a resource bucket; each bucket refills at a set rate
+//! up to its size (<https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>).
+//! Pacer keeps a copy of the buckets its calls draw from ([`Bucket`], sized by default as EC2
+//! documents them) and makes a call wait, on tokio's clock, until its buckets hold its tokens:
+//! a launch of N instances takes N tokens of [`Bucket::InstancesLaunched`]. A call counts
 //! once per bucket whatever number of requests EC2 serves it in (pages, batches, a RunInstances
 //! per instance type after capacity errors); the adaptive refill absorbs the difference.
 //!
@@ -66,17 +66,21 @@ pub enum Bucket {
     /// Non-mutating requests: `Describe*` (instances, images, subnets, security groups, spot
     /// prices), the pool checks.
     Describe,
-    /// Other mutating requests: the launch-template writes.
+    /// Other mutating requests: the launch-template writes, StopInstances and StartInstances.
     Mutating,
     /// Instances launched (RunInstances' resource bucket; fleet launches draw from it too).
     InstancesLaunched,
     /// Instances terminated (TerminateInstances' resource bucket).
     InstancesTerminated,
+    /// Instances started (StartInstances' resource bucket).
+    InstancesStarted,
+    /// Instances stopped (StopInstances' resource bucket).
+    InstancesStopped,
 }
 
 impl Bucket {
     /// Every bucket, in discriminant order.
-    pub const ALL: [Bucket; 7] = [
+    pub const ALL: [Bucket; 9] = [
         Bucket::RunInstances,
         Bucket::CreateFleet,
         Bucket::TerminateInstances,
@@ -84,6 +88,8 @@ impl Bucket {
         Bucket::Mutating,
         Bucket::InstancesLaunched,
         Bucket::InstancesTerminated,
+        Bucket::InstancesStarted,
+        Bucket::InstancesStopped,
     ];
 
     /// Its name: the key under `aws.rate_limits` and the `bucket` label of the metrics.
@@ -96,14 +102,16 @@ impl Bucket {
             Bucket::Mutating => "mutating",
             Bucket::InstancesLaunched => "instances_launched",
             Bucket::InstancesTerminated => "instances_terminated",
+            Bucket::InstancesStarted => "instances_started",
+            Bucket::InstancesStopped => "instances_stopped",
         }
     }
 
     /// The size and refill EC2 documents for it, Pacer's default. CreateFleet has no bucket of
-    /// its own there and counts as a mutating action; the launch-template writes are mutating
-    /// actions (CreateLaunchTemplateVersion and ModifyLaunchTemplate have larger buckets of their
-    /// own, 100/5); EC2 documents no resource bucket for CreateFleet, so its instances are
-    /// counted with RunInstances'.
+    /// its own there and counts as a mutating action, as do StartInstances and StopInstances;
+    /// the launch-template writes are mutating actions (CreateLaunchTemplateVersion and
+    /// ModifyLaunchTemplate have larger buckets of their own, 100/5); EC2 documents no resource
+    /// bucket for CreateFleet, so its instances are counted with RunInstances'.
     pub fn documented_limit(self) -> BucketLimit {
         let (capacity, refill_per_second) = match self {
             Bucket::RunInstances => (5, 2.0),
@@ -113,6 +121,8 @@ impl Bucket {
             Bucket::Mutating => (50, 5.0),
             Bucket::InstancesLaunched => (1_000, 2.0),
             Bucket::InstancesTerminated => (1_000, 20.0),
+            Bucket::InstancesStarted => (1_000, 2.0),
+            Bucket::InstancesStopped => (1_000, 20.0),
         };
         BucketLimit { capacity, refill_per_second }
     }
@@ -553,6 +563,16 @@ impl<C: Compute + ?Sized> Compute for Throttled<C> {
         self.call(Bucket::TerminateInstances, Some(instances), || self.inner.terminate(instance_ids)).await
     }
 
+    async fn stop(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        let instances = (Bucket::InstancesStopped, tokens(instance_ids.len()));
+        self.call(Bucket::Mutating, Some(instances), || self.inner.stop(instance_ids)).await
+    }
+
+    async fn start(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        let instances = (Bucket::InstancesStarted, tokens(instance_ids.len()));
+        self.call(Bucket::Mutating, Some(instances), || self.inner.start(instance_ids)).await
+    }
+
     async fn preflight(&self) -> Vec<PermissionCheck> {
         self.inner.preflight().await
     }
@@ -594,7 +614,7 @@ impl<C: Compute + ?Sized> Compute for Throttled<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FakeCompute, FakeOp, FakeSettings, materialize};
+    use crate::{FakeCompute, FakeOp, FakeSettings, InstanceState, materialize};
     use pacer_domain::{AllocationStrategy, ErrorClass, TAG_MANAGED_BY, Tags, client_token};
 
     fn managed() -> Tags {
@@ -679,6 +699,11 @@ mod tests {
         assert_eq!(text(Bucket::RunInstances), "5/2");
         assert_eq!(text(Bucket::InstancesLaunched), "1000/2");
         assert_eq!(text(Bucket::InstancesTerminated), "1000/20");
+        assert_eq!(text(Bucket::InstancesStarted), "1000/2");
+        assert_eq!(text(Bucket::InstancesStopped), "1000/20");
+        assert_eq!(text(Bucket::Mutating), "50/5");
+        let names: Vec<&str> = Bucket::ALL.iter().map(|b| b.name()).collect();
+        assert_eq!(names[7..], ["instances_started", "instances_stopped"]);
         assert_eq!(text(Bucket::Describe), "100/20");
     }
 
@@ -819,6 +844,73 @@ mod tests {
         throttled.terminate(&ids[..1]).await.expect("terminate");
         assert_eq!(started.elapsed(), Duration::from_millis(50));
         assert_eq!(state(&throttled, Bucket::InstancesTerminated).waits, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_and_starts_take_mutating_requests_and_their_instance_buckets() {
+        let (fake, template) = fake_with_template().await;
+        let throttled = Throttled::new(fake.clone(), &RateLimits::default());
+        let batch = LaunchSpec { count: 1_000, ..launch_spec(&template, 1, SpawnMethod::RunInstances) };
+        let ids: Vec<String> =
+            throttled.launch_batch(&batch).await.instances.into_iter().map(|i| i.instance_id).collect();
+        assert_eq!(ids.len(), 1_000);
+
+        // Stopping them all at once: 1,000 tokens of the instances-stopped bucket, no wait; the
+        // next instance waits for its refill, 20 per second.
+        let started = Instant::now();
+        throttled.stop(&ids).await.expect("stop");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(state(&throttled, Bucket::InstancesStopped).tokens, 0.0);
+        throttled.stop(&ids[..1]).await.expect("stop");
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        assert_eq!(state(&throttled, Bucket::InstancesStopped).waits, 1);
+
+        // Starting them: the instances-started bucket, refilled 2 per second.
+        let started = Instant::now();
+        throttled.start(&ids).await.expect("start");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        throttled.start(&ids[..1]).await.expect("start");
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        assert_eq!(state(&throttled, Bucket::InstancesStarted).waits, 1);
+
+        // Four requests of the mutating bucket, which never had to wait; no other bucket moved.
+        let mutating = state(&throttled, Bucket::Mutating);
+        assert_eq!(mutating.waits, 0);
+        assert!((48.0..49.0).contains(&mutating.tokens), "{mutating:?}");
+        assert_eq!(state(&throttled, Bucket::InstancesTerminated).tokens, 1_000.0);
+        assert_eq!(state(&throttled, Bucket::TerminateInstances).tokens, 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fake_ec2_refuses_stops_and_starts_beyond_their_instance_buckets() {
+        let two = BucketLimit::new(2, 1.0).expect("limit");
+        let limits =
+            RateLimits::default().with(Bucket::InstancesStopped, two).with(Bucket::InstancesStarted, two);
+        let settings = FakeSettings { rate_limits: Some(limits.clone()), ..FakeSettings::new(3) };
+        let (fake, template) = fake_with_template_and(settings).await;
+        let batch = LaunchSpec { count: 3, ..launch_spec(&template, 1, SpawnMethod::RunInstances) };
+        let ids: Vec<String> =
+            fake.launch_batch(&batch).await.instances.into_iter().map(|i| i.instance_id).collect();
+        fake.stop(&ids[..2]).await.expect("within the bucket");
+        let refused = fake.stop(&ids[2..]).await.expect_err("the bucket is empty");
+        assert_eq!(refused.code(), Some("RequestLimitExceeded"));
+        assert_eq!(fake.describe(&ids[2..]).await.expect("describe")[0].state, InstanceState::Running);
+        fake.start(&ids[..2]).await.expect("within the bucket");
+        let refused = fake.start(&ids[..1]).await.expect_err("the bucket is empty");
+        assert_eq!(refused.code(), Some("RequestLimitExceeded"));
+        assert_eq!(fake.rate_refusals(), 2);
+
+        // Through a caller that keeps to the same buckets: it waits for the refill instead.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let throttled = Throttled::new(fake.clone(), &limits);
+        let started = Instant::now();
+        throttled.stop(&ids).await.expect("stop");
+        throttled.stop(&ids[..1]).await.expect("stop");
+        assert_eq!(started.elapsed(), Duration::from_secs(2), "a debt of one, then a token, at 1 per second");
+        throttled.start(&ids).await.expect("start");
+        assert_eq!(fake.rate_refusals(), 2, "no refusal beyond the first two");
+        let states = fake.describe(&ids).await.expect("describe");
+        assert!(states.iter().all(|s| s.state == InstanceState::Running), "{states:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -41,11 +41,12 @@ impl Instance {
         Some(Micros::for_duration(quote.per_hour, until.millis_since(self.billed_from())))
     }
 
-    /// What it cost as warm capacity from its launch to `until` or to when a job took it,
-    /// whichever came first; `None` for an instance launched for a job, or unpriced.
+    /// What it cost as warm capacity from its launch to `until`, to when it was stopped or to
+    /// when a job took it, whichever came first (a stopped instance costs no compute); `None`
+    /// for an instance launched for a job, or unpriced.
     pub fn warm_cost_until(&self, until: Timestamp) -> Option<Micros> {
         let (quote, warm) = (self.price?, self.warm?);
-        let end = warm.taken_at.map_or(until, |taken| taken.min(until));
+        let end = [warm.stopped_at, warm.taken_at].into_iter().flatten().fold(until, Timestamp::min);
         Some(Micros::for_duration(quote.per_hour, end.millis_since(self.launched_at)))
     }
 }

@@ -254,8 +254,22 @@ pub enum Command {
         launched: Vec<(crate::LaunchedInstance, Option<crate::PriceQuote>)>,
         /// The pool's launch template version the launch used.
         template_version: u64,
+        /// For the pool's stopped capacity (else hot).
+        stopped: bool,
         /// Why the pool holds warm instances ([`crate::WarmTarget::reason`]).
         reason: String,
+    },
+    /// Pacer stopped a warm instance of its pool's stopped capacity (its runner was ready).
+    RecordWarmStop {
+        /// The instance (`i-…`).
+        instance: String,
+    },
+    /// Pacer started (or could not start) a stopped warm instance a job took.
+    RecordWarmStart {
+        /// The instance (`i-…`).
+        instance: String,
+        /// What EC2 answered.
+        outcome: Result<(), crate::LaunchError>,
     },
     /// The host pruned the log's records through `last_seq` (after archiving them, when it
     /// archives): `audit.pruned` of the records after the last prune through `last_seq`.
@@ -332,8 +346,10 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
         Command::RecordGitHubApp(app) => settings::record_github_app(app),
         Command::AcquireLease { holder, term } => settings::acquire_lease(state, holder, term),
         Command::SetPoolWarm { pool, warm } => warm::set_pool_warm(state, pool, warm),
-        Command::RecordWarmLaunch { pool, launched, template_version, reason } => {
-            warm::record_warm_launch(state, pool, launched, template_version, reason)
+        Command::RecordWarmLaunch { pool, launched, template_version, stopped, reason } => {
+            warm::record_warm_launch(state, pool, launched, template_version, stopped, reason)
         }
+        Command::RecordWarmStop { instance } => warm::record_warm_stop(state, instance),
+        Command::RecordWarmStart { instance, outcome } => warm::record_warm_start(state, instance, outcome),
     }
 }

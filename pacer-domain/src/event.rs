@@ -237,6 +237,9 @@ catalogue! {
     WarmBootstrapped(WarmBootstrapped) = "warm.bootstrapped";
     WarmTaken(WarmTaken) = "warm.taken";
     WarmErrored(WarmErrored) = "warm.errored";
+    WarmStopped(WarmStopped) = "warm.stopped";
+    WarmStarted(WarmStarted) = "warm.started";
+    WarmStartFailed(WarmStartFailed) = "warm.start_failed";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -347,6 +350,9 @@ impl Event {
             Event::WarmBootstrapped(e) => vec![inst(&e.instance)],
             Event::WarmTaken(e) => vec![job(e.job), inst(&e.instance)],
             Event::WarmErrored(e) => vec![inst(&e.instance)],
+            Event::WarmStopped(e) => vec![inst(&e.instance)],
+            Event::WarmStarted(e) => vec![inst(&e.instance), job(e.job)],
+            Event::WarmStartFailed(e) => vec![inst(&e.instance), job(e.job)],
             Event::UserCreated(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginSucceeded(e) => vec![S::User(e.email.clone())],
             Event::AuthLoginFailed(e) => vec![S::User(e.email.clone())],
@@ -377,6 +383,7 @@ impl Event {
                 | Event::RunnerCompleted(_)
                 | Event::RunnerErrored(_)
                 | Event::WarmErrored(_)
+                | Event::WarmStartFailed(_)
         )
     }
 

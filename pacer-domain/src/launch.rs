@@ -214,11 +214,12 @@ fn pool_tags(config: &Config, pool: &Pool, extra: &Tags) -> Tags {
     tags
 }
 
-/// The EC2 idempotency token of a warm launch (≤ 64 ASCII characters): its pool, the log
-/// position it was planned at and its count, so a launch repeated after a crash before its
-/// record finds the instances it started.
-pub fn warm_token(pool: PoolId, seq: u64, count: u32) -> String {
-    format!("pacer-warm-{}-{seq}-{count}", pool.0)
+/// The EC2 idempotency token of a warm launch (≤ 64 ASCII characters): its pool, kind (`h`ot
+/// or `s`topped), the log position it was planned at and its count, so a launch repeated after
+/// a crash before its record finds the instances it started.
+pub fn warm_token(pool: PoolId, stopped: bool, seq: u64, count: u32) -> String {
+    let kind = if stopped { 's' } else { 'h' };
+    format!("pacer-warm-{}{kind}-{seq}-{count}", pool.0)
 }
 
 /// Which launch of which job.

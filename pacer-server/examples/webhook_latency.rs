@@ -121,6 +121,14 @@ impl Compute for TimedCompute {
         self.inner.terminate(instance_ids).await
     }
 
+    async fn stop(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.inner.stop(instance_ids).await
+    }
+
+    async fn start(&self, instance_ids: &[String]) -> Result<(), ComputeError> {
+        self.inner.start(instance_ids).await
+    }
+
     async fn preflight(&self) -> Vec<PermissionCheck> {
         self.inner.preflight().await
     }

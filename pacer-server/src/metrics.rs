@@ -134,6 +134,10 @@ pub enum AwsCall {
     Describe,
     /// Listing every instance tagged as Pacer's (orphan search).
     ListManaged,
+    /// Stopping a warm instance once its runner is ready.
+    Stop,
+    /// Starting a stopped warm instance for its job.
+    Start,
 }
 
 impl AwsCall {
@@ -144,6 +148,8 @@ impl AwsCall {
             AwsCall::Terminate => "terminate",
             AwsCall::Describe => "describe",
             AwsCall::ListManaged => "list_managed",
+            AwsCall::Stop => "stop",
+            AwsCall::Start => "start",
         }
     }
 }

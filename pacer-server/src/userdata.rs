@@ -45,6 +45,10 @@ LOG_FILE="${PACER_LOG_FILE:-/var/log/pacer-runner.log}"
 RETRY_SECONDS="${PACER_RETRY_SECONDS:-5}"
 HEARTBEAT_SECONDS="${PACER_HEARTBEAT_SECONDS:-{{HEARTBEAT_SECONDS}}}"
 CLOUD_INSTANCE_DIR="${PACER_CLOUD_INSTANCE_DIR:-/var/lib/cloud/instance}"
+# Where the callback token and this script (for every later boot) are kept: an instance of a
+# pool's stopped warm capacity is stopped once ready and started again when a job takes it.
+STATE_DIR="${PACER_STATE_DIR:-/var/lib/pacer}"
+PER_BOOT_DIR="${PACER_PER_BOOT_DIR:-/var/lib/cloud/scripts/per-boot}"
 STAGE=boot
 CALLBACK_TOKEN=""
 SECRETS=$(mktemp -d "${TMPDIR:-/tmp}/pacer.XXXXXX")
@@ -96,6 +100,10 @@ echo "pacer: instance $INSTANCE_ID"
 IDENTITY_DOCUMENT=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/dynamic/instance-identity/document" | base64 -w0)
 IDENTITY_SIGNATURE=$(curl -sSf --max-time 10 --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/dynamic/instance-identity/signature" | tr -d '\n')
 
+if [ -s "$STATE_DIR/callback-token" ]; then
+  CALLBACK_TOKEN=$(cat "$STATE_DIR/callback-token")
+  echo "pacer: started again; bootstrapped on the first boot"
+else
 STAGE=bootstrap
 code=000
 for _ in $(seq 1 120); do
@@ -111,11 +119,19 @@ done
 if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
 CALLBACK_TOKEN=$(json_field callback_token < "$SECRETS/bootstrap.json")
 rm -f "$SECRETS/bootstrap.json"
+mkdir -p "$STATE_DIR" "$PER_BOOT_DIR"
+printf '%s' "$CALLBACK_TOKEN" > "$STATE_DIR/callback-token"
+if [ -f "$CLOUD_INSTANCE_DIR/user-data.txt" ]; then
+  sed "s/^BOOTSTRAP_TOKEN=.*/BOOTSTRAP_TOKEN=''/" "$CLOUD_INSTANCE_DIR/user-data.txt" > "$PER_BOOT_DIR/pacer-runner.sh"
+  chmod 700 "$PER_BOOT_DIR/pacer-runner.sh"
+fi
 # cloud-init's copies of this user data hold the pool's bootstrap token: drop them (IMDS still
 # serves it; the token is useless without an unbootstrapped instance's own signed identity).
 rm -f "$CLOUD_INSTANCE_DIR"/user-data.txt* "$CLOUD_INSTANCE_DIR"/scripts/part-* 2>/dev/null || true
+fi
 
-if [ -n "$RUNNER_VERSION" ]; then
+installed() { [ -x "$RUNNER_DIR/config.sh" ] && [ "$(cd "$RUNNER_DIR" && ./config.sh --version | tr -d '[:space:]')" = "$RUNNER_VERSION" ]; }
+if [ -n "$RUNNER_VERSION" ] && ! installed; then
   STAGE=download
   case "$(uname -m)" in
     x86_64) ARCH=x64 ;;
@@ -144,6 +160,7 @@ while [ "$code" != 200 ]; do
     200) ;;
     # A warm instance waits for a job: Pacer holds each call until one takes it, or answers 409.
     409) failures=0; sleep 1 ;;
+    204) echo "pacer: ready; Pacer stops this instance until a job needs it"; exit 0 ;;
     503|000|429|502|504)
       failures=$((failures + 1))
       if [ "$failures" -gt 60 ]; then echo "pacer: registration gave up after HTTP $code"; false; fi

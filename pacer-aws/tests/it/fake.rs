@@ -1,5 +1,6 @@
-//! FakeCompute: deterministic launches, injected capacity errors, boot and shutdown timing on
-//! a paused tokio clock, spot interruptions, the terminate guard, templates.
+//! FakeCompute: deterministic launches, injected capacity errors, boot, shutdown, stop and
+//! start timing on a paused tokio clock, spot interruptions, the terminate, stop and start
+//! guard, templates.
 
 use pacer_aws::{Compute, ComputeError, FakeCompute, FakeOp, FakeSettings, InstanceState, materialize};
 use pacer_domain::{
@@ -182,6 +183,121 @@ async fn terminate_refuses_foreign_instances() {
     let states = fake.describe(&[ours.instance_id.clone(), foreign]).await.expect("describe");
     assert!(states.iter().all(|s| s.state == InstanceState::Running));
     fake.terminate(&[ours.instance_id.clone(), "i-unknown".into()]).await.expect("terminate ours");
+}
+
+async fn state_of(fake: &FakeCompute, id: &str) -> InstanceState {
+    fake.describe(&[id.to_owned()]).await.expect("describe")[0].state
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_stop_and_start_again_as_ec2_lets_them() {
+    let mut settings = FakeSettings::new(11);
+    settings.boot_time = Duration::from_secs(30);
+    settings.stop_time = Duration::from_secs(10);
+    settings.start_time = Duration::from_secs(20);
+    settings.shutdown_time = Duration::from_secs(5);
+    let (fake, template) = fake_with_template(settings).await;
+    let id = fake
+        .launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet))
+        .await
+        .expect("launch")
+        .instance_id;
+    let ids = [id.clone()];
+    let code = |result: Result<(), ComputeError>| result.expect_err("refused").code().map(str::to_owned);
+
+    // Still booting: EC2 cannot stop an instance that never ran; starting it changes nothing.
+    assert_eq!(code(fake.stop(&ids).await).as_deref(), Some("IncorrectInstanceState"));
+    fake.start(&ids).await.expect("starting a pending instance is a no-op");
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Pending);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Running);
+
+    // Stop: stopping for stop_time, then stopped; ids the fake does not know are skipped.
+    fake.stop(&[id.clone(), "i-unknown".into()]).await.expect("stop");
+    let status = fake.describe(&ids).await.expect("describe")[0].clone();
+    assert_eq!(status.state, InstanceState::Stopping);
+    assert!(
+        status.state_reason.as_deref().is_some_and(|r| r.contains("UserInitiatedShutdown")),
+        "{status:?}"
+    );
+    assert_eq!(code(fake.start(&ids).await).as_deref(), Some("IncorrectInstanceState"), "still stopping");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Stopped);
+    let listed = fake.list_managed().await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| (s.instance_id.as_str(), s.state)).collect::<Vec<_>>(),
+        [(id.as_str(), InstanceState::Stopped)]
+    );
+    fake.stop(&ids).await.expect("stopping a stopped instance is a no-op");
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Stopped);
+
+    // Start: pending for start_time, then running.
+    fake.start(&ids).await.expect("start");
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Pending);
+    tokio::time::advance(Duration::from_secs(19)).await;
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Pending);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Running);
+    fake.start(&ids).await.expect("starting a running instance is a no-op");
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Running);
+
+    // A stopped instance can be terminated; a terminated one can be neither stopped nor started.
+    fake.stop(&ids).await.expect("stop");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    fake.terminate(&ids).await.expect("terminate");
+    assert_eq!(state_of(&fake, &id).await, InstanceState::ShuttingDown);
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(state_of(&fake, &id).await, InstanceState::Terminated);
+    assert_eq!(code(fake.stop(&ids).await).as_deref(), Some("IncorrectInstanceState"));
+    assert_eq!(code(fake.start(&ids).await).as_deref(), Some("IncorrectInstanceState"));
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    fake.stop(&ids).await.expect("a forgotten id is skipped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_and_start_refuse_foreign_spot_and_injected_failures() {
+    let (fake, template) = fake_with_template(FakeSettings::new(13)).await;
+    let ours = fake
+        .launch(&launch_spec(&template, 1, Market::OnDemand, SpawnMethod::Fleet))
+        .await
+        .expect("launch")
+        .instance_id;
+    let foreign = fake.add_foreign_instance("t3.micro");
+    let both = [ours.clone(), foreign.clone()];
+    assert_eq!(fake.stop(&both).await, Err(ComputeError::NotManaged(vec![foreign.clone()])));
+    assert_eq!(state_of(&fake, &ours).await, InstanceState::Running, "nothing stopped");
+
+    fake.stop(std::slice::from_ref(&ours)).await.expect("stop");
+    assert_eq!(state_of(&fake, &ours).await, InstanceState::Stopped, "no stop_time: stopped at once");
+    assert_eq!(fake.start(&both).await, Err(ComputeError::NotManaged(vec![foreign.clone()])));
+    assert_eq!(state_of(&fake, &ours).await, InstanceState::Stopped, "nothing started");
+
+    // One instance EC2 cannot switch fails the whole call: the others stay as they were.
+    let spot = fake
+        .launch(&launch_spec(&template, 2, Market::Spot, SpawnMethod::Fleet))
+        .await
+        .expect("spot")
+        .instance_id;
+    let other = fake
+        .launch(&launch_spec(&template, 3, Market::OnDemand, SpawnMethod::Fleet))
+        .await
+        .expect("launch")
+        .instance_id;
+    let err = fake.stop(&[other.clone(), spot.clone()]).await.expect_err("one-time spot");
+    assert_eq!(err.code(), Some("UnsupportedOperation"));
+    assert!(err.to_string().contains(&spot), "{err}");
+    assert_eq!(state_of(&fake, &other).await, InstanceState::Running);
+    assert_eq!(state_of(&fake, &spot).await, InstanceState::Running);
+
+    let injected = LaunchError::new("RequestLimitExceeded", "Request limit exceeded.");
+    fake.fail_next(FakeOp::Start, injected.clone());
+    assert_eq!(fake.start(std::slice::from_ref(&ours)).await, Err(ComputeError::Aws(injected.clone())));
+    assert_eq!(state_of(&fake, &ours).await, InstanceState::Stopped);
+    fake.start(std::slice::from_ref(&ours)).await.expect("the next start goes through");
+    assert_eq!(state_of(&fake, &ours).await, InstanceState::Running);
+    fake.fail_next(FakeOp::Stop, injected.clone());
+    assert_eq!(fake.stop(std::slice::from_ref(&other)).await, Err(ComputeError::Aws(injected)));
+    assert_eq!(state_of(&fake, &other).await, InstanceState::Running);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! Instance calls against moto: describe with missing ids, the managed-instance list, the
-//! terminate guard, and the DryRun preflight.
+//! terminate, stop and start guard, and the DryRun preflight.
 
 use crate::fixture::World;
 use pacer_aws::{Compute, ComputeError, InstanceState, Verdict};
@@ -24,6 +24,10 @@ async fn foreign_instance(world: &World) -> String {
         .await
         .expect("run a foreign instance");
     out.instances()[0].instance_id().expect("id").to_owned()
+}
+
+async fn states(world: &World, ids: &[String]) -> Vec<InstanceState> {
+    world.compute.describe(ids).await.expect("describe").into_iter().map(|s| s.state).collect()
 }
 
 #[tokio::test]
@@ -89,13 +93,54 @@ async fn terminate_refuses_an_untagged_instance_and_calls_nothing() {
 }
 
 #[tokio::test]
+async fn stop_and_start_switch_managed_instances_and_refuse_untagged_ones() {
+    let world = World::new().await;
+    let managed = launch(&world, 206).await;
+    let foreign = foreign_instance(&world).await;
+    let both = [managed.clone(), foreign.clone()];
+
+    let err = world.compute.stop(&both).await.expect_err("refused");
+    assert_eq!(err, ComputeError::NotManaged(vec![foreign.clone()]));
+    assert!(states(&world, &both).await.iter().all(|s| s.is_live()), "nothing was stopped");
+
+    // Ids EC2 does not know are skipped.
+    world.compute.stop(&[managed.clone(), "i-0000000000000dead".to_owned()]).await.expect("stop");
+    assert_eq!(states(&world, std::slice::from_ref(&managed)).await, [InstanceState::Stopped]);
+    let listed = world.compute.list_managed().await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| (s.instance_id.as_str(), s.state)).collect::<Vec<_>>(),
+        [(managed.as_str(), InstanceState::Stopped)],
+        "a stopped instance is still Pacer's"
+    );
+    world.compute.stop(std::slice::from_ref(&managed)).await.expect("stopping a stopped instance is a no-op");
+
+    let err = world.compute.start(&both).await.expect_err("refused");
+    assert_eq!(err, ComputeError::NotManaged(vec![foreign.clone()]));
+    assert_eq!(
+        states(&world, &both).await,
+        [InstanceState::Stopped, InstanceState::Running],
+        "nothing was started"
+    );
+
+    world.compute.start(&[managed.clone(), "i-0000000000000beef".to_owned()]).await.expect("start");
+    let state = states(&world, std::slice::from_ref(&managed)).await[0];
+    assert!(state.is_live(), "pending or running again: {state:?}");
+    assert!(world.compute.describe(&[]).await.expect("empty").is_empty());
+}
+
+#[tokio::test]
 async fn preflight_reads_dry_run_answers_and_creates_nothing() {
     let world = World::new().await;
     let checks = world.compute.preflight().await;
     let verdict = |action: &str| checks.iter().find(|c| c.action == action).map(|c| c.verdict);
-    for action in
-        ["ec2:RunInstances", "ec2:TerminateInstances", "ec2:CreateLaunchTemplate", "ec2:DescribeInstances"]
-    {
+    for action in [
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "ec2:CreateLaunchTemplate",
+        "ec2:DescribeInstances",
+    ] {
         assert_eq!(verdict(action), Some(Verdict::Allowed), "{action}: {checks:?}");
     }
     assert!(checks.iter().all(|c| !c.message.is_empty()));

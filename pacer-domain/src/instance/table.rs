@@ -57,19 +57,42 @@ pub struct Instance {
     pub warm: Option<WarmOrigin>,
 }
 
-/// How a warm instance came to be, and when a job took it.
+/// How a warm instance came to be, where it rests, and when a job took it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WarmOrigin {
     /// The pool's launch template version it was launched from.
     pub template_version: u64,
+    /// Launched for the pool's stopped capacity: stopped once its runner is ready.
+    pub stopped: bool,
+    /// When Pacer stopped it (`warm.stopped`); `None` while it runs.
+    pub stopped_at: Option<Timestamp>,
+    /// When Pacer started it again for the job that took it (`warm.started`).
+    pub started_at: Option<Timestamp>,
     /// When a job took it (`warm.taken`); `None` while it waits.
     pub taken_at: Option<Timestamp>,
+}
+
+impl WarmOrigin {
+    /// Stopped and not started again: at rest, or taken and waiting for its start.
+    pub fn at_rest(&self) -> bool {
+        self.stopped_at.is_some() && self.started_at.is_none()
+    }
 }
 
 impl Instance {
     /// Whether it is warm capacity no job has taken yet (and whose runner is not done).
     pub fn is_idle_warm(&self) -> bool {
         self.warm.is_some_and(|w| w.taken_at.is_none()) && self.job.is_none() && !self.runner_done
+    }
+
+    /// Whether it is idle warm capacity of the pool's hot (`false`) or stopped (`true`) kind.
+    pub fn is_idle_warm_of(&self, stopped: bool) -> bool {
+        self.is_idle_warm() && self.warm.is_some_and(|w| w.stopped == stopped)
+    }
+
+    /// Whether a job took it while it was stopped, so it must be started for that job.
+    pub fn needs_start(&self) -> bool {
+        self.job.is_some() && !self.runner_done && self.warm.is_some_and(|w| w.at_rest())
     }
 
     /// When the jobs it serves start paying for it: when a job took it (warm), else its launch.

@@ -9,7 +9,7 @@ use crate::config::{Pool, PoolId};
 use crate::event::Event;
 use crate::instance::{Instance, ReapReason};
 use crate::job::JobStatus;
-use crate::launch::LaunchedInstance;
+use crate::launch::{LaunchError, LaunchedInstance};
 use crate::money::PriceQuote;
 use crate::rejection::{FieldError, Rejection};
 use crate::state::State;
@@ -24,11 +24,12 @@ pub const MAX_WARM_WINDOWS: usize = 50;
 pub struct WarmStatus {
     /// What its sizing asks for, and why.
     pub target: WarmTarget,
-    /// The hot instances it holds for that target within its cap: the target, less what the
-    /// cap leaves after its active jobs; 0 while the pool or its project is disabled.
-    pub wanted: u32,
-    /// Idle warm instances it holds now.
-    pub idle: u32,
+    /// The warm instances it holds for that target within its cap: hot first, then stopped, as
+    /// far as the cap leaves room after its active jobs; none while the pool or its project is
+    /// disabled.
+    pub wanted: WarmCounts,
+    /// Idle warm instances it holds now, of each kind.
+    pub idle: WarmCounts,
 }
 
 /// The field errors of `spec` for a pool whose cap is `cap`.
@@ -104,6 +105,7 @@ pub(crate) fn record_warm_launch(
     pool: PoolId,
     launched: Vec<(LaunchedInstance, Option<PriceQuote>)>,
     template_version: u64,
+    stopped: bool,
     reason: String,
 ) -> Result<Vec<Event>, Rejection> {
     state.config.pool(pool).ok_or_else(|| Rejection::not_found(pool))?;
@@ -111,15 +113,41 @@ pub(crate) fn record_warm_launch(
         .into_iter()
         .filter(|(instance, _)| state.instances.get(&instance.instance_id).is_none())
         .map(|(instance, price)| {
-            Event::WarmLaunched(WarmLaunched {
-                pool,
-                instance,
-                price,
-                template_version,
-                reason: reason.clone(),
-            })
+            let reason = reason.clone();
+            Event::WarmLaunched(WarmLaunched { pool, instance, price, template_version, stopped, reason })
         })
         .collect())
+}
+
+/// `warm.stopped`: Pacer stopped `instance`, a running warm instance of its pool's stopped
+/// capacity (taken meanwhile or not: a taken one is started again for its job).
+pub(crate) fn record_warm_stop(state: &State, instance: String) -> Result<Vec<Event>, Rejection> {
+    let live =
+        state.instances.get(&instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
+    match live.warm {
+        Some(warm) if warm.stopped && warm.stopped_at.is_none() && !live.runner_done => {
+            Ok(vec![Event::WarmStopped(WarmStopped { instance })])
+        }
+        _ => Err(Rejection::conflict(None, format!("{instance} is no running instance of stopped capacity"))),
+    }
+}
+
+/// `warm.started`, or when EC2 would not start it `warm.start_failed` (the job back to the
+/// queue): the start of `instance`, a stopped warm instance a job took.
+pub(crate) fn record_warm_start(
+    state: &State,
+    instance: String,
+    outcome: Result<(), LaunchError>,
+) -> Result<Vec<Event>, Rejection> {
+    let live =
+        state.instances.get(&instance).ok_or_else(|| Rejection::not_found(format!("instance {instance}")))?;
+    let (Some(job), true) = (live.job, live.needs_start()) else {
+        return Err(Rejection::conflict(None, format!("{instance} waits for no start")));
+    };
+    Ok(vec![match outcome {
+        Ok(()) => Event::WarmStarted(WarmStarted { instance, job }),
+        Err(error) => Event::WarmStartFailed(WarmStartFailed { instance, job, error }),
+    }])
 }
 
 /// Idle warm instances per pool.
@@ -131,18 +159,24 @@ pub(crate) fn idle_warm(state: &State) -> BTreeMap<PoolId, u32> {
     idle
 }
 
-/// The idle warm instance of `pool` a job takes next, skipping `taken`: bootstrapped ones
-/// first (their runner is ready), then the oldest.
+/// The idle warm instance of `pool` a job takes next, skipping `taken`: hot ones first
+/// (bootstrapped before booting), then stopped ones (at rest before those still booting),
+/// oldest first.
 pub(crate) fn warm_instance_for<'a>(
     state: &'a State,
     pool: PoolId,
     taken: &[String],
 ) -> Option<&'a Instance> {
+    let rank = |i: &Instance| match i.warm {
+        Some(w) if !w.stopped => u8::from(!i.bootstrapped),
+        Some(w) if w.at_rest() => 2,
+        _ => 3,
+    };
     state
         .instances
         .iter()
         .filter(|i| i.pool == pool && i.is_idle_warm() && !taken.iter().any(|t| **t == *i.id))
-        .min_by_key(|i| (!i.bootstrapped, i.launched_at, i.id.clone()))
+        .min_by_key(|i| (rank(i), i.launched_at, i.id.clone()))
 }
 
 /// `warm.taken` of `instance` by `job` at `now`, with what the instance cost while it waited.
@@ -163,10 +197,14 @@ pub fn warm_status(state: &State, pool: &Pool, now: Timestamp) -> Option<WarmSta
         && state.config.project(pool.project).is_some_and(|p| !p.spec.disabled)
         && pool.template.is_some();
     let active = state.jobs.active().in_pool(pool.id);
-    let idle = idle_warm(state).get(&pool.id).copied().unwrap_or(0);
-    let room = pool.spec.cap.saturating_sub(active);
-    let wanted = if enabled { target.counts.hot.min(room) } else { 0 };
-    Some(WarmStatus { target, wanted, idle })
+    let room = if enabled { pool.spec.cap.saturating_sub(active) } else { 0 };
+    let hot = target.counts.hot.min(room);
+    let wanted = WarmCounts { hot, stopped: target.counts.stopped.min(room - hot) };
+    let of = |stopped| {
+        let idle = state.instances.iter().filter(|i| i.pool == pool.id && i.is_idle_warm_of(stopped)).count();
+        u32::try_from(idle).unwrap_or(u32::MAX)
+    };
+    Some(WarmStatus { target, wanted, idle: WarmCounts { hot: of(false), stopped: of(true) } })
 }
 
 /// A warm launch a pool needs now.
@@ -176,33 +214,39 @@ pub struct WarmLaunch {
     pub pool: PoolId,
     /// How many instances to launch.
     pub count: u32,
+    /// For its stopped capacity (else hot).
+    pub stopped: bool,
     /// Why the pool holds warm instances.
     pub reason: String,
 }
 
-/// The warm launches pools need at `now`, `in_flight` instances per pool already being
-/// launched: up to each pool's wanted count, none for a pool whose jobs wait to be launched
-/// (they come first, and take the instances the launches bring).
-pub fn warm_launches(state: &State, now: Timestamp, in_flight: &BTreeMap<PoolId, u32>) -> Vec<WarmLaunch> {
+/// The warm launches pools need at `now`, `in_flight` instances per pool and kind (stopped or
+/// not) already being launched: up to each pool's wanted counts, none for a pool whose jobs
+/// wait to be launched (they come first, and take the instances the launches bring).
+pub fn warm_launches(
+    state: &State,
+    now: Timestamp,
+    in_flight: &BTreeMap<(PoolId, bool), u32>,
+) -> Vec<WarmLaunch> {
     let waiting: BTreeSet<PoolId> = [JobStatus::Queued, JobStatus::Claimed]
         .into_iter()
         .flat_map(|status| state.jobs.in_status(status).map(|j| j.pool))
         .collect();
-    state
-        .config
-        .pools
-        .values()
-        .filter_map(|pool| {
-            let status = warm_status(state, pool, now)?;
-            let flying = in_flight.get(&pool.id).copied().unwrap_or(0);
-            let count = status.wanted.saturating_sub(status.idle + flying);
-            (count > 0 && !waiting.contains(&pool.id)).then_some(WarmLaunch {
-                pool: pool.id,
-                count,
-                reason: status.target.reason,
-            })
-        })
-        .collect()
+    let mut launches = Vec::new();
+    for pool in state.config.pools.values().filter(|p| !waiting.contains(&p.id)) {
+        let Some(status) = warm_status(state, pool, now) else { continue };
+        for (stopped, wanted, idle) in
+            [(false, status.wanted.hot, status.idle.hot), (true, status.wanted.stopped, status.idle.stopped)]
+        {
+            let flying = in_flight.get(&(pool.id, stopped)).copied().unwrap_or(0);
+            let count = wanted.saturating_sub(idle + flying);
+            if count > 0 {
+                let reason = status.target.reason.clone();
+                launches.push(WarmLaunch { pool: pool.id, count, stopped, reason });
+            }
+        }
+    }
+    launches
 }
 
 /// Idle warm instances to terminate at `now`, each with why: of a pool that no longer holds
@@ -210,12 +254,13 @@ pub fn warm_launches(state: &State, now: Timestamp, in_flight: &BTreeMap<PoolId,
 /// go first), past the pool's `max_age_minutes`, or launched from an older version of the
 /// pool's template.
 pub fn warm_recycling(state: &State, now: Timestamp) -> Vec<(&Instance, ReapReason)> {
-    let mut idle: BTreeMap<PoolId, Vec<&Instance>> = BTreeMap::new();
+    let mut idle: BTreeMap<(PoolId, bool), Vec<&Instance>> = BTreeMap::new();
     for instance in state.instances.iter().filter(|i| i.is_idle_warm()) {
-        idle.entry(instance.pool).or_default().push(instance);
+        let stopped = instance.warm.is_some_and(|w| w.stopped);
+        idle.entry((instance.pool, stopped)).or_default().push(instance);
     }
     let mut recycled = Vec::new();
-    for (pool_id, mut instances) in idle {
+    for ((pool_id, stopped), mut instances) in idle {
         instances.sort_by_key(|i| (i.launched_at, i.id.clone()));
         let pool = state.config.pool(pool_id);
         let status = pool.and_then(|p| warm_status(state, p, now));
@@ -236,7 +281,8 @@ pub fn warm_recycling(state: &State, now: Timestamp) -> Vec<(&Instance, ReapReas
                 kept.push(instance);
             }
         }
-        let beyond = kept.len().saturating_sub(status.wanted as usize);
+        let wanted = if stopped { status.wanted.stopped } else { status.wanted.hot };
+        let beyond = kept.len().saturating_sub(wanted as usize);
         recycled.extend(kept.into_iter().take(beyond).map(|i| (i, ReapReason::WarmSurplus)));
     }
     recycled

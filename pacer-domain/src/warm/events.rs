@@ -4,7 +4,7 @@
 use super::sizing::WarmSizing;
 use crate::config::PoolId;
 use crate::job::JobId;
-use crate::launch::LaunchedInstance;
+use crate::launch::{LaunchError, LaunchedInstance};
 use crate::money::{Micros, PriceQuote};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,8 @@ pub struct WarmLaunched {
     /// The pool's launch template version it was launched from; once the pool's template
     /// moves on, it is recycled while idle.
     pub template_version: u64,
+    /// For the pool's stopped capacity: stopped once its runner is ready (else hot).
+    pub stopped: bool,
     /// Why the pool holds warm instances (the sizing's reason at the launch).
     pub reason: String,
 }
@@ -70,6 +72,37 @@ pub struct WarmTaken {
     pub instance: String,
     /// What it cost while it waited (price × idle time); `None` when unpriced.
     pub warm_cost: Option<Micros>,
+}
+
+/// `warm.stopped`: Pacer stopped a warm instance of the pool's stopped capacity once its
+/// runner was ready; it costs no compute until a job needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmStopped {
+    /// The instance (`i-…`).
+    pub instance: String,
+}
+
+/// `warm.started`: Pacer started a stopped warm instance for the job that took it; it boots
+/// again and its runner registers for that job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmStarted {
+    /// The instance (`i-…`).
+    pub instance: String,
+    /// The job that took it.
+    pub job: JobId,
+}
+
+/// `warm.start_failed`: EC2 would not start a stopped warm instance for the job that took it:
+/// the job goes back to the queue (it launches or takes another) and the instance is torn
+/// down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmStartFailed {
+    /// The instance (`i-…`).
+    pub instance: String,
+    /// The job that took it.
+    pub job: JobId,
+    /// What EC2 answered.
+    pub error: LaunchError,
 }
 
 /// `warm.errored`: the bootstrap script of a warm instance failed before any job took it;

@@ -47,7 +47,13 @@ impl State {
             registered_at: None,
             runner_id: None,
             runner_done: false,
-            warm: Some(WarmOrigin { template_version: e.template_version, taken_at: None }),
+            warm: Some(WarmOrigin {
+                template_version: e.template_version,
+                stopped: e.stopped,
+                stopped_at: None,
+                started_at: None,
+                taken_at: None,
+            }),
         };
         self.instances.insert(instance);
         Ok(())
@@ -94,6 +100,45 @@ impl State {
             self.rollups.add_warm(at, instance.project, instance.pool, cost);
         }
         Ok(())
+    }
+
+    pub(crate) fn warm_stopped(&mut self, e: &WarmStopped, at: Timestamp) -> Folded {
+        let warm = self.warm_of(&e.instance)?;
+        warm.stopped_at = Some(at);
+        Ok(())
+    }
+
+    pub(crate) fn warm_started(&mut self, e: &WarmStarted, at: Timestamp) -> Folded {
+        let warm = self.warm_of(&e.instance)?;
+        warm.started_at = Some(at);
+        Ok(())
+    }
+
+    /// The job goes back to the queue; the instance is done (torn down).
+    pub(crate) fn warm_start_failed(&mut self, e: &WarmStartFailed) -> Folded {
+        let instance = self
+            .instances
+            .get_mut(&e.instance)
+            .ok_or_else(|| format!("start of unknown instance {}", e.instance))?;
+        instance.runner_done = true;
+        instance.job = None;
+        self.jobs.update(e.job, |job| {
+            if job.status == JobStatus::Starting && job.instance.as_deref() == Some(e.instance.as_str()) {
+                job.status = JobStatus::Queued;
+                job.generation += 1;
+                job.instance = None;
+                job.launched_at = None;
+                job.price = None;
+            }
+        });
+        Ok(())
+    }
+
+    fn warm_of(&mut self, id: &str) -> Result<&mut WarmOrigin, String> {
+        self.instances
+            .get_mut(id)
+            .and_then(|i| i.warm.as_mut())
+            .ok_or_else(|| format!("{id} is no warm instance"))
     }
 
     pub(crate) fn warm_errored(&mut self, e: &WarmErrored) -> Folded {

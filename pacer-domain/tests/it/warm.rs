@@ -20,7 +20,8 @@ fn warm_instance(id: &str) -> (LaunchedInstance, Option<PriceQuote>) {
     (instance, price)
 }
 
-/// Launches what `warm_launches` asks for `POOL`, on instances named `i-w<n>`.
+/// Launches what `warm_launches` asks for `POOL` (its first plan), on instances named
+/// `i-w<n>`.
 fn fill(s: &mut Scenario, first: usize) -> Vec<String> {
     let plans = warm_launches(&s.state, s.now, &BTreeMap::new());
     let Some(plan) = plans.into_iter().find(|p| p.pool == POOL) else { return vec![] };
@@ -30,9 +31,14 @@ fn fill(s: &mut Scenario, first: usize) -> Vec<String> {
         pool: POOL,
         launched: ids.iter().map(|id| warm_instance(id)).collect(),
         template_version: version,
+        stopped: plan.stopped,
         reason: plan.reason,
     });
     ids
+}
+
+fn counts(hot: u32, stopped: u32) -> WarmCounts {
+    WarmCounts { hot, stopped }
 }
 
 #[test]
@@ -85,7 +91,7 @@ fn a_job_takes_a_hot_instance_which_is_replaced_and_its_idle_time_is_the_pools_w
     let status = warm_status(&s.state, s.state.config.pool(POOL).expect("pool"), s.now).expect("warm");
     assert_eq!(
         (status.wanted, status.idle, status.target.reason.as_str()),
-        (2, 2, "fixed: 2 hot, 0 stopped")
+        (counts(2, 0), counts(2, 0), "fixed: 2 hot, 0 stopped")
     );
 
     // The warm instance bootstraps with no job.
@@ -160,7 +166,7 @@ fn warm_capacity_stays_within_the_cap_and_waits_while_jobs_wait_for_launches() {
     // Launches in flight count.
     let mut s3 = Scenario::standard();
     s3.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(3)) });
-    let plans = warm_launches(&s3.state, s3.now, &BTreeMap::from([(POOL, 2)]));
+    let plans = warm_launches(&s3.state, s3.now, &BTreeMap::from([((POOL, false), 2)]));
     assert_eq!(plans.iter().map(|p| p.count).collect::<Vec<_>>(), [1]);
 }
 
@@ -242,4 +248,67 @@ fn a_warm_instance_whose_bootstrap_fails_is_done_and_torn_down() {
             warm_cost: Some(Micros::ZERO)
         })]
     );
+}
+
+#[test]
+fn stopped_capacity_is_stopped_once_ready_and_started_for_the_job_that_takes_it() {
+    let mut s = Scenario::standard();
+    let spec = WarmSpec { sizing: WarmSizing::Fixed(counts(1, 2)), max_age_minutes: 600 };
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(spec) });
+    let hot = fill(&mut s, 1);
+    let stopped = fill(&mut s, 2);
+    assert_eq!((hot.len(), stopped.len()), (1, 2), "one hot, then two for stopped capacity");
+    assert!(fill(&mut s, 10).is_empty());
+    // Ready after 3 minutes: Pacer stops them; a running one of hot capacity is not stopped.
+    s.advance(3 * MINUTE_MS);
+    for id in &stopped {
+        s.run(Command::RunnerBootstrap { instance: id.clone(), pool: POOL, launched_at: s.now });
+        assert_eq!(
+            Scenario::names(&s.run(Command::RecordWarmStop { instance: id.clone() })),
+            ["warm.stopped"]
+        );
+    }
+    assert!(s.when(Command::RecordWarmStop { instance: hot[0].clone() }).is_err());
+    assert!(s.when(Command::RecordWarmStop { instance: stopped[0].clone() }).is_err(), "stopped already");
+
+    // An hour later: stopped instances cost nothing while stopped.
+    s.advance(HOUR_MS);
+    let idle: BTreeMap<String, Micros> =
+        s.state.pending_warm_costs(s.now).map(|(i, c)| (i.id.to_string(), c)).collect();
+    assert_eq!(idle[&stopped[0]], Micros::for_duration(Micros(PRICE), 3 * MINUTE_MS));
+    assert_eq!(idle[&hot[0]], Micros::for_duration(Micros(PRICE), 63 * MINUTE_MS));
+
+    // Two jobs: the first takes the hot one, the second a stopped one, which must be started.
+    let first = s.queue(1);
+    let second = s.queue(2);
+    let taken = s.run(Command::ClaimJobs(vec![first, second]));
+    let took: Vec<(JobId, String)> = taken
+        .iter()
+        .filter_map(|e| match e {
+            Event::WarmTaken(t) => Some((t.job, t.instance.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(took, [(first, hot[0].clone()), (second, stopped[0].clone())]);
+    let needing: Vec<_> =
+        s.state.instances.iter().filter(|i| i.needs_start()).map(|i| i.id.to_string()).collect();
+    assert_eq!(needing, [stopped[0].clone()]);
+    let started = s.run(Command::RecordWarmStart { instance: stopped[0].clone(), outcome: Ok(()) });
+    assert_eq!(started, [Event::WarmStarted(WarmStarted { instance: stopped[0].clone(), job: second })]);
+    assert!(s.state.instances.iter().all(|i| !i.needs_start()));
+    // Booted again, its runner registers for the job.
+    let registered = s.run(Command::RunnerRegistered { instance: stopped[0].clone(), runner_id: 9 });
+    assert_eq!(Scenario::names(&registered), ["instance.registered", "job.started"]);
+
+    // The third job takes the other stopped one, but EC2 will not start it: the job goes back
+    // to the queue and the instance is torn down.
+    let third = s.queue(3);
+    s.run(Command::ClaimJobs(vec![third]));
+    assert_eq!(s.job(3).instance.as_deref(), Some(stopped[1].as_str()));
+    let error = LaunchError::new("InsufficientInstanceCapacity", "none left");
+    let failed = s.run(Command::RecordWarmStart { instance: stopped[1].clone(), outcome: Err(error) });
+    assert_eq!(Scenario::names(&failed), ["warm.start_failed"]);
+    assert_eq!(s.job(3).status, JobStatus::Queued);
+    assert!(finished_instances(&s.state).iter().any(|i| *i.id == *stopped[1]));
+    assert!(s.when(Command::RecordWarmStart { instance: stopped[1].clone(), outcome: Ok(()) }).is_err());
 }

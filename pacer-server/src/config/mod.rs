@@ -326,6 +326,12 @@ pub struct RateLimitsConfig {
     /// Instances terminated.
     #[serde(deserialize_with = "text")]
     pub instances_terminated: BucketLimit,
+    /// Instances started (stopped warm capacity a job took).
+    #[serde(deserialize_with = "text")]
+    pub instances_started: BucketLimit,
+    /// Instances stopped (warm capacity once ready).
+    #[serde(deserialize_with = "text")]
+    pub instances_stopped: BucketLimit,
 }
 
 impl Default for RateLimitsConfig {
@@ -339,6 +345,8 @@ impl Default for RateLimitsConfig {
             mutating: documented(Bucket::Mutating),
             instances_launched: documented(Bucket::InstancesLaunched),
             instances_terminated: documented(Bucket::InstancesTerminated),
+            instances_started: documented(Bucket::InstancesStarted),
+            instances_stopped: documented(Bucket::InstancesStopped),
         }
     }
 }
@@ -354,6 +362,8 @@ impl RateLimitsConfig {
             (Bucket::Mutating, self.mutating),
             (Bucket::InstancesLaunched, self.instances_launched),
             (Bucket::InstancesTerminated, self.instances_terminated),
+            (Bucket::InstancesStarted, self.instances_started),
+            (Bucket::InstancesStopped, self.instances_stopped),
         ]
         .into_iter()
         .fold(RateLimits::default(), |limits, (bucket, limit)| limits.with(bucket, limit))

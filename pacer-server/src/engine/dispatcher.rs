@@ -119,7 +119,7 @@ async fn pass(engine: &Arc<Engine>) {
     for batch in batches {
         spawn_launch(engine, batch);
     }
-    super::warm::launch_deficits(engine);
+    super::warm::act(engine);
 }
 
 /// Launches `batch` (its jobs marked as in hand) on a permit of its own and records the

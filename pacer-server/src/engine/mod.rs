@@ -17,7 +17,7 @@ mod warm;
 
 pub(crate) use config_ops::ConfigChangeError;
 pub(crate) use detail::HEARTBEAT_INTERVAL_SECONDS;
-pub(crate) use runner::{CallbackError, IdentityProof};
+pub(crate) use runner::{CallbackError, IdentityProof, RegisterAnswer};
 
 use crate::app::{App, AppError, Meta};
 use crate::github::GitHub;

@@ -1,8 +1,9 @@
 //! The reaper, every `reaper.interval_seconds` and on demand: terminates instances past
 //! their pool's max runtime (deregistering their runner first), instances no job needs,
 //! idle warm instances their pool no longer wants (beyond its target, past its max age, or
-//! launched from an older template) and instances whose work is over, describes every live instance in batches and records what
-//! vanished (terminating the stopped ones: their volumes still cost money), then sweeps EC2 for
+//! launched from an older template) and instances whose work is over, describes every live
+//! instance in batches and records what vanished (terminating the stopped ones, whose volumes
+//! still cost money, except stopped warm capacity resting until a job takes it), then sweeps EC2 for
 //! instances tagged `gha:managed-by=pacer` that the log does not account for. Each pass
 //! answers a [`ReconcileReport`] (the `reconcileNow` mutation runs one on demand). Health of the `reaper` component follows the outcome of each full pass. Between
 //! passes, every write that ends a job or a runner's work wakes a teardown: only the instances
@@ -172,14 +173,28 @@ async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
     // 1. Work over, over max runtime, and instances nobody needs.
     (report.reaped, report.problems) = terminate(engine, doomed(engine, true)).await;
 
-    // 2. What became of every live instance; the stopped ones are terminated.
-    let live: Vec<String> = engine.app.state().instances.iter().map(|i| i.id.to_string()).collect();
+    // 2. What became of every live instance; the stopped ones are terminated, except stopped
+    // warm capacity not yet started for a job (stopped is where it rests).
+    let (live, resting) = {
+        let state = engine.app.state();
+        let resting: HashSet<String> = state
+            .instances
+            .iter()
+            .filter(|i| i.warm.is_some_and(|w| w.stopped && w.started_at.is_none()))
+            .map(|i| i.id.to_string())
+            .collect();
+        (state.instances.iter().map(|i| i.id.to_string()).collect::<Vec<_>>(), resting)
+    };
     report.checked = live.len();
     if !live.is_empty() {
         match engine.compute.describe(&live).await {
             Ok(statuses) => {
                 let mut observations = Vec::new();
-                for status in statuses.into_iter().filter(|s| !s.state.is_live()) {
+                let ended = |s: &pacer_aws::InstanceStatus| {
+                    let resting = s.state.is_stopped() && resting.contains(&s.instance_id);
+                    !(s.state.is_live() || resting)
+                };
+                for status in statuses.into_iter().filter(ended) {
                     if status.state.is_stopped()
                         && engine.may_act()
                         && terminate_one(engine, &status.instance_id, &mut report.problems).await

@@ -94,6 +94,15 @@ pub struct Bootstrap {
     pub runner_name: String,
 }
 
+/// What a registration call gets.
+pub enum RegisterAnswer {
+    /// The runner's registration, for the job that took the instance.
+    Runner(Registration),
+    /// The instance is stopped capacity whose runner is ready: Pacer stops it (and starts it
+    /// when a job takes it); it stands by (HTTP 204).
+    StandBy,
+}
+
 /// What a registering runner gets.
 #[derive(Clone, serde::Serialize)]
 pub struct Registration {
@@ -283,8 +292,9 @@ impl Engine {
     }
 
     /// `POST /api/runner/register`: for an instance without a job yet (warm), held until a job
-    /// takes it or [`REGISTER_WAIT`] passes.
-    pub async fn runner_register(&self, callback_token: &str) -> Result<Registration, CallbackError> {
+    /// takes it or [`REGISTER_WAIT`] passes; an instance of stopped capacity whose runner is
+    /// ready is stopped instead ([`RegisterAnswer::StandBy`]).
+    pub async fn runner_register(&self, callback_token: &str) -> Result<RegisterAnswer, CallbackError> {
         let instance = self.token_instance(callback_token)?;
         let refusal = {
             let state = self.app.state();
@@ -299,6 +309,9 @@ impl Engine {
         let Some(_registering) = InFlight::enter(&self.registering, &instance) else {
             return Err(self.refuse_register(instance, RegisterRefusal::InFlight).await);
         };
+        if self.park(&instance).await? {
+            return Ok(RegisterAnswer::StandBy);
+        }
         self.wait_for_job(&instance).await?;
         let request = {
             let state = self.app.state();
@@ -352,7 +365,10 @@ impl Engine {
                     }
                     return Err(error.into());
                 }
-                Ok(Registration { runner_id: config.runner_id, encoded_jit_config: config.encoded })
+                Ok(RegisterAnswer::Runner(Registration {
+                    runner_id: config.runner_id,
+                    encoded_jit_config: config.encoded,
+                }))
             }
             Err(error) if error.is_temporary() => {
                 self.metrics.github_error(GitHubCall::GenerateJitconfig, error.status);

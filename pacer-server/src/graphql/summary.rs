@@ -112,9 +112,20 @@ pub(crate) fn summary(event: &Event) -> String {
             None => format!("{} holds no warm instances", e.pool),
         },
         Event::WarmLaunched(e) => format!(
-            "warm instance {} ({}) launched for {}: {}",
-            e.instance.instance_id, e.instance.instance_type, e.pool, e.reason
+            "{} instance {} ({}) launched for {}: {}",
+            if e.stopped { "stopped warm" } else { "hot" },
+            e.instance.instance_id,
+            e.instance.instance_type,
+            e.pool,
+            e.reason
         ),
+        Event::WarmStopped(e) => {
+            format!("warm instance {} ready and stopped until a job needs it", e.instance)
+        }
+        Event::WarmStarted(e) => format!("stopped warm instance {} started for {}", e.instance, e.job),
+        Event::WarmStartFailed(e) => {
+            format!("stopped warm instance {} could not start for {}: {}", e.instance, e.job, e.error)
+        }
         Event::WarmBootstrapped(e) => format!("warm instance {} bootstrapped, waiting for a job", e.instance),
         Event::WarmTaken(e) => format!("{} took warm instance {}", e.job, e.instance),
         Event::WarmErrored(e) => format!(

@@ -109,11 +109,12 @@ pub(crate) struct WarmView {
     pub target: GqlWarmCounts,
     /// Why, in a sentence (e.g. `schedule: Mon 08:00–18:00 Europe/Berlin: 4 hot, 0 stopped`).
     pub reason: String,
-    /// Hot instances the pool holds for that target: less when its cap leaves less room after
-    /// its active jobs, 0 while the pool or its project is disabled.
-    pub wanted: i32,
-    /// Idle warm instances it holds now.
-    pub idle: i32,
+    /// The warm instances the pool holds for that target: hot first, then stopped, as far as
+    /// its cap leaves room after its active jobs; none while the pool or its project is
+    /// disabled.
+    pub wanted: GqlWarmCounts,
+    /// Idle warm instances it holds now (stopped ones still booting included).
+    pub idle: GqlWarmCounts,
 }
 
 fn int(n: u32) -> i32 {
@@ -137,8 +138,8 @@ impl WarmView {
             max_age_minutes: int(spec.max_age_minutes),
             target: status.target.counts.into(),
             reason: status.target.reason,
-            wanted: int(status.wanted),
-            idle: int(status.idle),
+            wanted: status.wanted.into(),
+            idle: status.idle.into(),
         };
         match &spec.sizing {
             WarmSizing::Fixed(counts) => view.fixed = Some((*counts).into()),

@@ -6,7 +6,7 @@
 //! refused.
 
 use super::{ApiError, Http, bearer, json_body, with};
-use crate::engine::{CallbackError, IdentityProof};
+use crate::engine::{CallbackError, IdentityProof, RegisterAnswer};
 use serde::Deserialize;
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -82,8 +82,12 @@ pub(super) fn routes(http: Arc<Http>) -> impl Filter<Extract = (impl Reply,), Er
         .and(with(http.clone()))
         .and_then(|token_value: Option<String>, http: Arc<Http>| async move {
             let token_value = token(token_value)?;
-            let registration = http.engine.runner_register(&token_value).await.map_err(reject)?;
-            Ok::<_, Rejection>(warp::reply::json(&registration))
+            let answer = http.engine.runner_register(&token_value).await.map_err(reject)?;
+            Ok::<_, Rejection>(match answer {
+                RegisterAnswer::Runner(registration) => warp::reply::json(&registration).into_response(),
+                // Stopped capacity, ready: Pacer stops the instance; it stands by until then.
+                RegisterAnswer::StandBy => StatusCode::NO_CONTENT.into_response(),
+            })
         });
     let complete = base
         .and(warp::path!("complete"))

@@ -364,6 +364,7 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
                 .flag
                 .then_some(PriceQuote { per_hour: Micros(48_000), source: PriceSource::OnDemandList }),
             template_version: s.number,
+            stopped: !s.flag,
             reason: text(),
         }),
         EventName::WarmBootstrapped => Event::WarmBootstrapped(WarmBootstrapped { instance: instance() }),
@@ -372,6 +373,11 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             instance: instance(),
             warm_cost: s.flag.then_some(Micros(s.number as i64 / 7)),
         }),
+        EventName::WarmStopped => Event::WarmStopped(WarmStopped { instance: instance() }),
+        EventName::WarmStarted => Event::WarmStarted(WarmStarted { instance: instance(), job }),
+        EventName::WarmStartFailed => {
+            Event::WarmStartFailed(WarmStartFailed { instance: instance(), job, error: launch_error(s) })
+        }
         EventName::WarmErrored => Event::WarmErrored(WarmErrored {
             instance: instance(),
             stage: text(),

@@ -76,6 +76,11 @@ pub async fn local_servers(imds: Arc<Mutex<Imds>>, tarball: Arc<Mutex<Vec<u8>>>)
     url
 }
 
+/// The script the first boot left for every later boot (cloud-init's per-boot copy).
+pub fn per_boot_script(work: &Path) -> String {
+    std::fs::read_to_string(work.join("per-boot/pacer-runner.sh")).expect("the per-boot copy")
+}
+
 /// Runs the script with a `curl` on the PATH that logs its arguments (to `curl-args.txt`)
 /// before running the real one, and its temporary files in `tmp/`.
 pub fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
@@ -108,6 +113,8 @@ pub fn run_script(script: &str, servers: &str, work: &Path) -> (bool, String) {
         .env("PACER_RETRY_SECONDS", "1")
         .env("PATH", path)
         .env("PACER_CLOUD_INSTANCE_DIR", work.join("cloud"))
+        .env("PACER_STATE_DIR", work.join("state"))
+        .env("PACER_PER_BOOT_DIR", work.join("per-boot"))
         .env("TMPDIR", work.join("tmp"))
         .output()
         .expect("run bash");
