@@ -259,6 +259,12 @@ pub enum Command {
         /// Why the pool holds warm instances ([`crate::WarmTarget::reason`]).
         reason: String,
     },
+    /// A hot warm instance's runner is ready (its first registration call); records nothing
+    /// for any other instance or a second time.
+    RecordWarmReady {
+        /// The instance (`i-…`).
+        instance: String,
+    },
     /// Pacer stopped a warm instance of its pool's stopped capacity (its runner was ready).
     RecordWarmStop {
         /// The instance (`i-…`).
@@ -350,6 +356,7 @@ pub fn decide(state: &State, command: Command, now: Timestamp) -> Result<Vec<Eve
             warm::record_warm_launch(state, pool, launched, template_version, stopped, reason)
         }
         Command::RecordWarmStop { instance } => warm::record_warm_stop(state, instance),
+        Command::RecordWarmReady { instance } => Ok(warm::record_warm_ready(state, instance)),
         Command::RecordWarmStart { instance, outcome } => warm::record_warm_start(state, instance, outcome),
     }
 }

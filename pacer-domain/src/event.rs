@@ -240,6 +240,7 @@ catalogue! {
     WarmStopped(WarmStopped) = "warm.stopped";
     WarmStarted(WarmStarted) = "warm.started";
     WarmStartFailed(WarmStartFailed) = "warm.start_failed";
+    WarmReady(WarmReady) = "warm.ready";
 }
 
 /// What an event is about, for the store's subject index (job timelines, instance history).
@@ -351,6 +352,7 @@ impl Event {
             Event::WarmTaken(e) => vec![job(e.job), inst(&e.instance)],
             Event::WarmErrored(e) => vec![inst(&e.instance)],
             Event::WarmStopped(e) => vec![inst(&e.instance)],
+            Event::WarmReady(e) => vec![inst(&e.instance)],
             Event::WarmStarted(e) => vec![inst(&e.instance), job(e.job)],
             Event::WarmStartFailed(e) => vec![inst(&e.instance), job(e.job)],
             Event::UserCreated(e) => vec![S::User(e.email.clone())],
@@ -400,8 +402,8 @@ impl Event {
 
     /// The outcome the record states, for the audit view: a sign-in's (`succeeded`, or why it
     /// was refused), a job end's (GitHub's conclusion, the failure stage, `reaped`), a launch
-    /// error's AWS code, why no pool matched, why a runner was refused or failed, and a health
-    /// change (`ok`, `failing`); `None` for records that state none.
+    /// or warm start error's AWS code, why no pool matched, why a runner was refused or failed,
+    /// and a health change (`ok`, `failing`); `None` for records that state none.
     pub fn outcome(&self) -> Option<String> {
         let end = |end: &crate::JobEnd, otherwise: &str| {
             end.conclusion.clone().unwrap_or_else(|| otherwise.to_owned())
@@ -421,6 +423,8 @@ impl Event {
             Event::RunnerBootstrapRefused(e) => e.reason.as_str().to_owned(),
             Event::RunnerRegisterFailed(e) => format!("github {}", e.status),
             Event::RunnerErrored(e) => format!("{} exit {}", e.stage, e.exit_code),
+            Event::WarmErrored(e) => format!("{} exit {}", e.stage, e.exit_code),
+            Event::WarmStartFailed(e) => e.error.code.clone(),
             Event::HealthChanged(e) => if e.ok { "ok" } else { "failing" }.to_owned(),
             _ => return None,
         })
@@ -440,6 +444,8 @@ impl Event {
                 | Event::InstanceOrphanFound(_)
                 | Event::RunnerRegisterFailed(_)
                 | Event::RunnerErrored(_)
+                | Event::WarmErrored(_)
+                | Event::WarmStartFailed(_)
                 | Event::RunnerRegisterRefused(_)
                 | Event::RunnerBootstrapRefused(_)
                 | Event::AuthLoginFailed(_)

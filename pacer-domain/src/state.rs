@@ -158,6 +158,7 @@ impl State {
             Event::WarmTaken(e) => self.warm_taken(e, at),
             Event::WarmErrored(e) => self.warm_errored(e),
             Event::WarmStopped(e) => self.warm_stopped(e, at),
+            Event::WarmReady(e) => self.warm_ready(e, at),
             Event::WarmStarted(e) => self.warm_started(e, at),
             Event::WarmStartFailed(e) => self.warm_start_failed(e),
             // Facts for the audit trail only.

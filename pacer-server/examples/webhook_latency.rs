@@ -16,19 +16,27 @@
 //!   `job.spawn_launched` is recorded, for several `dispatcher.max_concurrent_launches`, with the
 //!   number of launch calls (batches) and of calls EC2 refused.
 //!   Goal: all launched in < 3 s with no call refused.
+//! - `queue`: queue time, from a job's webhook to its runner online, over the busiest half hour
+//!   of a working day's arrivals ([`day_of_arrivals`]), cold (every job launches), from stopped
+//!   warm capacity and from hot warm capacity, with the warm cost of each. FakeCompute and the
+//!   simulated instances take EC2's and the runner's realistic times ([`Times`]), all divided by
+//!   [`SCALE`] so a run takes minutes; the times reported are multiplied back (Pacer's own
+//!   latency is thereby counted `SCALE` times: the numbers err on the slow side).
+//!   Goal: hot p95 < 5 s, stopped p95 < 25 s.
 //!
 //! Run: `bash scripts/bench.sh server`, or after `cargo build --release --workspace --locked --bins
-//! --examples`: `$CARGO_TARGET_DIR/release/examples/webhook_latency [latency|burst|all]`
+//! --examples`: `$CARGO_TARGET_DIR/release/examples/webhook_latency [latency|burst|queue|all]`
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use pacer_aws::{
-    Compute, ComputeError, FakeCompute, FakeSettings, ImageQuery, ImageSummary, InstanceProfileSummary,
-    InstanceStatus, Launched, PermissionCheck, RateLimits, SecurityGroupSummary, SubnetSummary, Throttled,
+    Compute, ComputeError, FAKE_ACCOUNT, FakeCompute, FakeSettings, IdentitySigner, ImageQuery, ImageSummary,
+    InstanceIdentity, InstanceProfileSummary, InstanceState, InstanceStatus, Launched, PermissionCheck,
+    RateLimits, SecurityGroupSummary, SubnetSummary, Throttled,
 };
 use pacer_domain::{
-    Actor, Command, Event, JobStatus, LaunchSpec, Market, PoolSpec, PriceQuote, ProjectSpec, RepoSpec, Tags,
-    TemplateRef, TemplateSpec,
+    Actor, Command, Event, JobStatus, LaunchSpec, Market, Micros, PoolSpec, PriceQuote, ProjectSpec,
+    RepoSpec, Tags, TemplateRef, TemplateSpec, WarmCounts, WarmSizing, WarmSpec, Window,
 };
 use pacer_server::{
     Auth, EngineSettings, Meta, Peers, Running, Secret, ServerOptions, SimulatedGitHub, SystemClock, start,
@@ -175,10 +183,22 @@ impl Server {
     /// With `rate_limited`, the fake enforces EC2's default API rate limits and Pacer keeps to
     /// them (`Throttled` at the default settings, as `pacer serve` runs).
     async fn start(launch_latency: Duration, max_concurrent_launches: usize, rate_limited: bool) -> Server {
+        let fake = FakeSettings { launch_latency, ..FakeSettings::new(7) };
+        Self::with(fake, max_concurrent_launches, rate_limited, None, None).await
+    }
+
+    /// A server over a FakeCompute of `fake`, whose pool holds `warm` capacity; `identity`
+    /// signs the simulated instances' identity documents.
+    async fn with(
+        fake: FakeSettings,
+        max_concurrent_launches: usize,
+        rate_limited: bool,
+        identity: Option<&IdentitySigner>,
+        warm: Option<WarmSpec>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let rate_limits = rate_limited.then(RateLimits::default);
-        let compute =
-            Arc::new(TimedCompute::new(FakeSettings { launch_latency, rate_limits, ..FakeSettings::new(7) }));
+        let compute = Arc::new(TimedCompute::new(FakeSettings { rate_limits, ..fake }));
         let peer: Arc<dyn Compute> = if rate_limited {
             Arc::new(Throttled::new(compute.clone(), &RateLimits::default()))
         } else {
@@ -213,10 +233,13 @@ impl Server {
             compute: peer,
             github: Arc::new(SimulatedGitHub::default()),
             clock: Arc::new(SystemClock),
-            identity: Arc::new(pacer_aws::IdentityVerifier::trusting("us-east-1", Vec::new())),
+            identity: Arc::new(pacer_aws::IdentityVerifier::trusting(
+                "us-east-1",
+                identity.iter().map(|signer| signer.public_key()).collect(),
+            )),
         };
         let running = start(dir.path(), settings, options, peers, listener).await.expect("start pacer");
-        configure(&running).await;
+        configure(&running, warm).await;
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("http client");
         Server { running, compute, http, url: format!("http://{addr}/api/webhook"), _dir: dir }
     }
@@ -247,8 +270,9 @@ impl Server {
     }
 }
 
-/// Project `platform` (no cap), pool `default` (cap 5,000), repo `octo/hello`.
-async fn configure(running: &Running) {
+/// Project `platform` (no cap), pool `default` (cap 5,000) holding `warm` capacity, repo
+/// `octo/hello`.
+async fn configure(running: &Running, warm: Option<WarmSpec>) {
     let engine = &running.engine;
     let meta = || Meta::by(Actor::User("bench@pacer.local".into()));
     let project = ProjectSpec { name: "platform".into(), ..ProjectSpec::default() };
@@ -271,6 +295,10 @@ async fn configure(running: &Running) {
         ..PoolSpec::default()
     };
     engine.create_pool(meta(), project, pool).await.expect("create pool");
+    if warm.is_some() {
+        let command = Command::SetPoolWarm { pool: pacer_domain::PoolId(1), warm };
+        engine.app.execute(command, meta()).await.expect("set warm capacity");
+    }
     let repo = RepoSpec { full_name: "octo/hello".into(), cap: None, tags: Tags::new() };
     engine.app.execute(Command::BindRepo { project, spec: repo }, meta()).await.expect("bind repo");
 }
@@ -421,9 +449,270 @@ async fn burst(max_concurrent_launches: usize) {
     }
 }
 
+/// The queue benchmark's time compression: every simulated duration is divided by it.
+const SCALE: f64 = 5.0;
+
+/// Realistic times, in seconds, before [`SCALE`]: EC2's and the runner's.
+struct Times;
+
+impl Times {
+    /// A launch call's answer.
+    const LAUNCH_CALL: f64 = 1.5;
+    /// A new instance's boot, to its user data running.
+    const BOOT: f64 = 20.0;
+    /// The first boot's bootstrap, runner download and extra user data.
+    const INSTALL: f64 = 8.0;
+    /// A stopped instance's start, to its user data running again.
+    const START: f64 = 12.0;
+    /// A later boot's extra user data (the runner is installed).
+    const REBOOT_SETUP: f64 = 2.0;
+    /// The runner, its JIT config in hand, connecting to GitHub.
+    const RUNNER_START: f64 = 3.0;
+    /// A stop.
+    const STOP: f64 = 5.0;
+}
+
+fn scaled(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds / SCALE)
+}
+
+/// A working day's arrivals (seconds after midnight, UTC): a trickle at night, office hours with
+/// pushes that queue 1–8 jobs at once, a lunch dip; 1,400 jobs, deterministic. The busiest half
+/// hour is what the queue benchmark replays.
+fn day_of_arrivals() -> Vec<f64> {
+    let mut rng = fastrand::Rng::with_seed(20_261_206);
+    let rate_per_hour = |hour: usize| -> f64 {
+        [
+            2., 1., 1., 1., 1., 2., 4., 10., 30., 48., 52., 44., 26., 36., 50., 46., 38., 24., 12., 8., 6.,
+            4., 3., 2.,
+        ][hour]
+    };
+    let mut arrivals = Vec::new();
+    for hour in 0..24 {
+        // Pushes per hour; each queues a workflow's jobs at once, a second apart at most.
+        let pushes = (rate_per_hour(hour) / 3.0).round() as usize;
+        for _ in 0..pushes {
+            let at = hour as f64 * 3_600.0 + rng.f64() * 3_600.0;
+            for job in 0..rng.usize(1..=8) {
+                arrivals.push(at + job as f64 * rng.f64());
+            }
+        }
+    }
+    arrivals.sort_by(f64::total_cmp);
+    arrivals
+}
+
+/// The busiest `window` seconds of `arrivals`, as offsets from its start.
+fn busiest(arrivals: &[f64], window: f64) -> Vec<f64> {
+    let mut best = (0, 0);
+    let mut end = 0;
+    for start in 0..arrivals.len() {
+        while end < arrivals.len() && arrivals[end] < arrivals[start] + window {
+            end += 1;
+        }
+        if end - start > best.1 - best.0 {
+            best = (start, end);
+        }
+    }
+    arrivals[best.0..best.1].iter().map(|at| at - arrivals[best.0]).collect()
+}
+
+/// The simulated instances of a queue run: each boot of each instance plays its user data
+/// (bootstrap on the first boot, install, registration, the runner starting) through Pacer's
+/// runner callbacks over HTTP, and notes when each job's runner came online.
+struct Instances {
+    server: Arc<Server>,
+    signer: IdentitySigner,
+    base: String,
+    /// Callback tokens, kept across a stop.
+    tokens: Mutex<HashMap<String, String>>,
+    /// Instances whose current boot is being played.
+    playing: Mutex<std::collections::HashSet<String>>,
+    /// Pacer job id → when its runner came online.
+    online: Mutex<HashMap<u64, Instant>>,
+}
+
+impl Instances {
+    async fn watch(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let Ok(live) = self.server.compute.inner.list_managed().await else { continue };
+            for status in live.into_iter().filter(|s| s.state == InstanceState::Running) {
+                if self.playing.lock().expect("not poisoned").insert(status.instance_id.clone()) {
+                    tokio::spawn(self.clone().boot(status));
+                }
+            }
+        }
+    }
+
+    async fn call(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .server
+            .http
+            .post(format!("{}/api/runner/{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("a runner callback");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// One boot of `status`'s instance.
+    async fn boot(self: Arc<Self>, status: InstanceStatus) {
+        let id = status.instance_id.clone();
+        let kept = self.tokens.lock().expect("not poisoned").get(&id).cloned();
+        let token = match kept {
+            Some(token) => {
+                tokio::time::sleep(scaled(Times::REBOOT_SETUP)).await;
+                token
+            }
+            None => {
+                let (document, signature) = self.signer.sign(&InstanceIdentity {
+                    instance_id: id.clone(),
+                    account_id: FAKE_ACCOUNT.into(),
+                    region: "us-east-1".into(),
+                    pending_time: status.launched_at.expect("a launch time").to_string(),
+                });
+                let bootstrap = self.server.running.engine.secrets.pool_bootstrap_token(1);
+                let proof =
+                    serde_json::json!({"instance_id": id, "document": document, "signature": signature});
+                let (code, answer) = self.call("bootstrap", &bootstrap, proof).await;
+                assert_eq!(code, 200, "bootstrap of {id}: {answer}");
+                let token = answer["callback_token"].as_str().expect("a callback token").to_owned();
+                self.tokens.lock().expect("not poisoned").insert(id.clone(), token.clone());
+                tokio::time::sleep(scaled(Times::INSTALL)).await;
+                token
+            }
+        };
+        loop {
+            match self.call("register", &token, serde_json::json!({})).await {
+                (200, _) => break,
+                // Stopped capacity, ready: stopped by Pacer; a start plays the next boot.
+                (204, _) => {
+                    tokio::time::sleep(scaled(Times::STOP)).await;
+                    self.playing.lock().expect("not poisoned").remove(&id);
+                    return;
+                }
+                (409, _) => {}
+                (code, answer) => panic!("registration of {id}: {code} {answer}"),
+            }
+        }
+        tokio::time::sleep(scaled(Times::RUNNER_START)).await;
+        let job = self.server.running.engine.app.state().instances.get(&id).and_then(|i| i.job);
+        if let Some(job) = job {
+            self.online.lock().expect("not poisoned").insert(job.0, Instant::now());
+        }
+    }
+}
+
+/// The arrivals a queue run replays: the busiest half hour of [`day_of_arrivals`]
+/// (`QUEUE_MINUTES` shortens it for a quick look), and its busiest 5 minutes' count, the warm
+/// capacity a forecast at p100 would hold for it.
+fn queue_arrivals() -> (Vec<f64>, u32) {
+    let minutes: f64 = std::env::var("QUEUE_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(30.0);
+    let arrivals = busiest(&day_of_arrivals(), minutes * 60.0);
+    let peak = busiest(&arrivals, 300.0).len() as u32;
+    (arrivals, peak)
+}
+
+/// One queue run: `arrivals` against a pool holding `warm`.
+async fn queue(name: &str, arrivals: &[f64], warm: Option<WarmCounts>) {
+    let fake = FakeSettings {
+        // Instances' launch times as Pacer's clock has them, as their identity documents say.
+        start: pacer_server::Clock::now(&SystemClock),
+        launch_latency: scaled(Times::LAUNCH_CALL),
+        boot_time: scaled(Times::BOOT),
+        start_time: scaled(Times::START),
+        stop_time: scaled(Times::STOP),
+        ..FakeSettings::new(7)
+    };
+    let signer = IdentitySigner::generate().expect("a signing key");
+    let spec = warm.map(|counts| WarmSpec { sizing: WarmSizing::Fixed(counts), max_age_minutes: 24 * 60 });
+    // No API rate limits here (the burst measures those): the simulated instances watch the
+    // fake's states through its API far more often than EC2 would allow.
+    let server = Arc::new(Server::with(fake, 32, false, Some(&signer), spec).await);
+    let base = server.url.trim_end_matches("/api/webhook").to_owned();
+    let instances = Arc::new(Instances {
+        server: server.clone(),
+        signer,
+        base,
+        tokens: Mutex::default(),
+        playing: Mutex::default(),
+        online: Mutex::default(),
+    });
+    let watcher = tokio::spawn(instances.clone().watch());
+    // Warm capacity ready before the first job (a real pool holds it ahead of the day).
+    if let Some(counts) = warm {
+        // Hot ones ready at registration, stopped ones at rest.
+        let ready = |engine: &pacer_server::Engine| {
+            let state = engine.app.state();
+            let ready = |i: &&pacer_domain::Instance| i.warm.is_some_and(|w| w.ready_at.is_some());
+            let idle =
+                |stopped| state.instances.iter().filter(|i| i.is_idle_warm_of(stopped)).filter(ready).count();
+            idle(false) >= counts.hot as usize && idle(true) >= counts.stopped as usize
+        };
+        assert!(
+            wait_until(Duration::from_secs(120), || ready(&server.running.engine)).await,
+            "warm capacity ready"
+        );
+    }
+    let minutes = arrivals.last().map_or(0.0, |last| (last / 60.0).ceil());
+    let posts = deliveries(70_000_000_000, arrivals.len() as u64);
+    let started = Instant::now();
+    let mut posted = HashMap::new();
+    for (at, delivery) in arrivals.iter().zip(&posts) {
+        tokio::time::sleep_until((started + Duration::from_secs_f64(at / SCALE)).into()).await;
+        let before = Instant::now();
+        let (job, _) = server.post(delivery).await;
+        posted.insert(job, before);
+    }
+    let all_online = wait_until(Duration::from_secs(300), || {
+        instances.online.lock().expect("not poisoned").len() >= posted.len()
+    })
+    .await;
+    assert!(all_online, "every runner online");
+    watcher.abort();
+    let online = instances.online.lock().expect("not poisoned").clone();
+    let mut waits: Vec<Duration> =
+        posted.iter().map(|(job, at)| online[job].duration_since(*at).mul_f64(SCALE)).collect();
+    waits.sort();
+    if std::env::var("QUEUE_DEBUG").is_ok() {
+        eprintln!("{waits:?}");
+    }
+    let engine = &server.running.engine;
+    let now = engine.app.now();
+    let counters = engine.app.state().stats_total(Window::last_days(now, 1), None, now);
+    let job_cost: Micros = engine
+        .app
+        .state()
+        .jobs
+        .iter()
+        .filter_map(|job| engine.app.state().job_cost(job, now).map(|c| c.amount))
+        .fold(Micros::ZERO, |a, b| a + b);
+    println!(
+        "queue time, {name}: {} jobs over the busiest {minutes} minutes of a day, p50 {:.1} s, p95 {:.1} s, \
+         max {:.1} s; warm cost {} (×{SCALE}: the real time's), jobs' instance cost so far {}",
+        waits.len(),
+        percentile(&waits, 0.50) / 1e3,
+        percentile(&waits, 0.95) / 1e3,
+        percentile(&waits, 1.0) / 1e3,
+        Micros((counters.warm_cost.0 as f64 * SCALE) as i64),
+        Micros((job_cost.0 as f64 * SCALE) as i64),
+    );
+    server.running.engine.shutdown().await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if what == "queue" || what == "all" {
+        let (arrivals, peak) = queue_arrivals();
+        queue("cold", &arrivals, None).await;
+        queue(&format!("{peak} stopped"), &arrivals, Some(WarmCounts { hot: 0, stopped: peak })).await;
+        queue(&format!("{peak} hot"), &arrivals, Some(WarmCounts { hot: peak, stopped: 0 })).await;
+    }
     if what == "latency" || what == "all" {
         latency(50, 500).await;
         latency(500, 2_000).await;

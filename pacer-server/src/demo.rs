@@ -1,11 +1,12 @@
 //! `pacer demo`: everything on this machine with no AWS or GitHub. EC2 is a
-//! [`FakeCompute`] with realistic launch latency, boot time, occasional capacity errors and
-//! spot interruptions, called within EC2's documented rate limits as real EC2 is; GitHub is
+//! [`FakeCompute`] with realistic launch latency, boot, stop and start times, occasional
+//! capacity errors and spot interruptions, called within EC2's documented rate limits as real EC2 is; GitHub is
 //! simulated by a [`World`] that posts signed `workflow_job` webhooks over real HTTP to Pacer's
 //! own endpoint, plays the runners on the fake instances (bootstrap, register, run a job,
 //! report, shut down; one in ten fails in its boot script) through the real runner callbacks,
 //! and mints JIT configs through [`SimulatedGitHub`]. The configuration is seeded with 3
-//! projects, 5 pools and 4 repos the first time a data directory is used.
+//! projects, 5 pools (one holding hot instances, one stopped ones) and 4 repos the first time a
+//! data directory is used.
 
 use crate::app::Meta;
 use crate::clock::{Clock, SystemClock};
@@ -20,9 +21,9 @@ use pacer_aws::{
 };
 use pacer_domain::{
     Actor, AllocationStrategy, Command, JobStatus, PoolSpec, ProjectSpec, RepoSpec, SpawnMethod, Tags,
-    Timestamp, sanitize,
+    Timestamp, WarmCounts, WarmSizing, WarmSpec, sanitize,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +46,18 @@ pub struct DemoOptions {
 /// One of `items`, uniformly (the simulation's lists are constant and never empty).
 fn pick<T: Copy>(rng: &mut fastrand::Rng, items: &[T]) -> T {
     items[rng.usize(..items.len())]
+}
+
+/// The seeded warm capacity, by pool name: `linux` keeps two hot instances (its jobs start in
+/// moments), the data project's `default` two stopped ones (started for a job, in the time of a
+/// boot without the launch).
+fn seed_warm(pool: &str) -> Option<WarmSpec> {
+    let counts = match pool {
+        "linux" => WarmCounts { hot: 2, stopped: 0 },
+        "default" => WarmCounts { hot: 0, stopped: 2 },
+        _ => return None,
+    };
+    Some(WarmSpec { sizing: WarmSizing::Fixed(counts), max_age_minutes: 120 })
 }
 
 /// The seeded configuration.
@@ -141,7 +154,15 @@ pub(crate) async fn seed(engine: &Engine) -> anyhow::Result<()> {
             })
             .ok_or_else(|| anyhow::anyhow!("project {} not created", project.name))?;
         for pool in pools {
-            engine.create_pool(meta(), id, pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let warm = seed_warm(&pool.name);
+            let records = engine.create_pool(meta(), id, pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created = records.iter().find_map(|r| match &r.event {
+                pacer_domain::Event::PoolCreated(c) => Some(c.id),
+                _ => None,
+            });
+            if let (Some(pool), Some(warm)) = (created, warm) {
+                engine.app.execute(Command::SetPoolWarm { pool, warm: Some(warm) }, meta()).await?;
+            }
         }
         for repo in repos {
             let spec = RepoSpec { full_name: repo.into(), cap: None, tags: Tags::new() };
@@ -191,6 +212,9 @@ pub(crate) struct World {
     rng: Mutex<fastrand::Rng>,
     queued: Mutex<BTreeMap<u64, SimJob>>,
     runners: Mutex<HashSet<String>>,
+    /// Callback tokens of the instances that bootstrapped, as their user data keeps them for a
+    /// start after a stop.
+    tokens: Mutex<HashMap<String, String>>,
     next_id: AtomicU64,
     delivery: AtomicU64,
     android_runs: AtomicU64,
@@ -221,6 +245,7 @@ impl World {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             queued: Mutex::new(BTreeMap::new()),
             runners: Mutex::new(HashSet::new()),
+            tokens: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(start),
             delivery: AtomicU64::new(1),
             android_runs: AtomicU64::new(0),
@@ -413,8 +438,23 @@ impl World {
         status.ok().and_then(|s| s.into_iter().next()).is_some_and(|s| s.state.is_live())
     }
 
-    /// One runner: what the user data script does on a real instance.
+    /// One runner: what the user data script does on a real instance, on each of its boots.
     async fn run_runner(self: Arc<Self>, instance: String) {
+        let kept = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&instance).cloned();
+        let token = match kept {
+            // Started again after a stop: bootstrapped on the first boot.
+            Some(token) => token,
+            None => match self.bootstrap(&instance).await {
+                Some(token) => token,
+                None => return,
+            },
+        };
+        self.serve(instance, token).await;
+    }
+
+    /// The bootstrap: the callback token, kept for later boots.
+    async fn bootstrap(&self, instance: &str) -> Option<String> {
+        let instance = instance.to_owned();
         let mut answer = None;
         let launched = self.compute.describe(std::slice::from_ref(&instance)).await.ok();
         let launched_at = launched.and_then(|s| s.into_iter().next()).and_then(|s| s.launched_at);
@@ -436,12 +476,18 @@ impl World {
                     break;
                 }
                 Err(409) | Err(0) | Err(503) => tokio::time::sleep(Duration::from_secs(2)).await,
-                Err(_) => return,
+                Err(_) => return None,
             }
         }
-        let Some(token) = answer.and_then(|a| a["callback_token"].as_str().map(str::to_owned)) else {
-            return;
-        };
+        let token = answer.and_then(|a| a["callback_token"].as_str().map(str::to_owned))?;
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(instance, token.clone());
+        Some(token)
+    }
+
+    /// After the bootstrap: the pool's extra user data (which fails now and then), the
+    /// registration (a warm instance waits there for a job; stopped capacity stands by to be
+    /// stopped), the job, its report.
+    async fn serve(self: Arc<Self>, instance: String, token: String) {
         // Emulator instances never fail to boot: the opening emulator job must hang and be reaped
         // whichever instance happens to boot second on a busy machine.
         let emulator = {
@@ -464,13 +510,20 @@ impl World {
             return;
         }
         let mut config = None;
-        for _ in 0..30 {
+        while self.alive(&instance).await {
             match self.callback("register", &token, serde_json::json!({})).await {
                 Ok(body) => {
                     config = Some(body);
                     break;
                 }
-                Err(503) | Err(409) | Err(0) => tokio::time::sleep(Duration::from_secs(2)).await,
+                // Stopped capacity, ready: Pacer stops it; a start boots it again.
+                Err(204) => {
+                    self.runners.lock().unwrap_or_else(|p| p.into_inner()).remove(&instance);
+                    return;
+                }
+                // A warm instance no job took yet (Pacer held the call), or a moment's trouble.
+                Err(409) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(503) | Err(0) => tokio::time::sleep(Duration::from_secs(2)).await,
                 Err(_) => {
                     let _ = self.compute.terminate(std::slice::from_ref(&instance)).await;
                     return;
@@ -650,6 +703,9 @@ pub async fn start_demo(options: &DemoOptions, data: &Path) -> anyhow::Result<Ru
         launch_latency: Duration::from_millis(700),
         boot_time: Duration::from_secs(6),
         shutdown_time: Duration::from_secs(3),
+        // A stopped instance boots again faster than a new one launches and boots.
+        stop_time: Duration::from_secs(3),
+        start_time: Duration::from_secs(4),
         capacity_error_rate: 0.08,
         spot_interruption_rate: 0.06,
         spot_interruption_window: Duration::from_secs(40),

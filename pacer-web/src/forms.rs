@@ -1,21 +1,25 @@
-//! Editor state for projects, pools and repo bindings as the operator types it (text), turned
-//! into the domain specs so the shared validators (`ProjectSpec::validate`, …) check it exactly
-//! as the server will (the GraphQL inputs are built from those specs in `api::ops::config`). Field errors use the domain's
-//! snake_case paths (`instance_types[1]`, `tags.gha:x`) whether they come from here or from the
-//! server, so one display routine puts both next to the right field. [`Editor`] says which
-//! editor a page has open and [`use_form`] holds the state every editor shares (the form, which
-//! fields were touched, whether a save was tried, the server's answer, a save in flight).
+//! Editor state for projects, pools, pools' warm capacity and repo bindings as the operator
+//! types it (text), turned into the domain specs so the shared validators
+//! (`ProjectSpec::validate`, `validate_warm`, …) check it exactly as the server will (the
+//! GraphQL inputs are built from those specs in `api::ops::config`). Field errors use the
+//! domain's snake_case paths (`instance_types[1]`, `tags.gha:x`, `sizing.windows[0].from`)
+//! whether they come from here or from the server, so one display routine puts both next to the
+//! right field. [`Editor`] says which editor a page has open and [`use_form`] holds the state
+//! every editor shares (the form, which fields were touched, whether a save was tried, the
+//! server's answer, a save in flight).
 
 use crate::api::ApiError;
 use crate::api::ops::Tag;
-use crate::api::ops::config::{Pool, Project, Repo};
+use crate::api::ops::config::{self as ops, Pool, Project, Repo, WEEKDAYS, WarmMode};
 use dioxus::prelude::*;
 use pacer_domain::{
-    AllocationStrategy, FieldError, PoolSpec, ProjectSpec, RepoSpec, Scope, SpawnMethod, Tags,
+    AllocationStrategy, DEFAULT_WARM_MAX_AGE_MINUTES, FieldError, PoolSpec, ProjectSpec, RepoSpec, Scope,
+    SpawnMethod, Tags, WarmCounts, WarmSizing, WarmSpec, WarmWindow, validate_warm,
 };
 
 /// Errors belonging to the field `key` of a form: the field itself and its sub-paths
-/// (`instance_types[1]`, `tags.team`), each as the text to show next to it.
+/// (`instance_types[1]`, `tags.team`, `sizing.windows[0].from`), each as the text to show next
+/// to it.
 pub(crate) fn errors_for(key: &str, errors: &[FieldError]) -> Vec<String> {
     errors
         .iter()
@@ -23,9 +27,13 @@ pub(crate) fn errors_for(key: &str, errors: &[FieldError]) -> Vec<String> {
             let rest = e.field.strip_prefix(key)?;
             if rest.is_empty() {
                 Some(e.message.clone())
-            } else if let Some(index) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            } else if let Some((index, sub)) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
                 let n = index.parse::<usize>().map_or_else(|_| index.to_owned(), |i| (i + 1).to_string());
-                Some(format!("item {n}: {}", e.message))
+                if sub.is_empty() {
+                    Some(format!("item {n}: {}", e.message))
+                } else {
+                    sub.strip_prefix('.').map(|sub| format!("item {n}: {sub}: {}", e.message))
+                }
             } else {
                 rest.strip_prefix('.').map(|sub| format!("{sub}: {}", e.message))
             }
@@ -561,6 +569,266 @@ impl RepoForm {
     }
 }
 
+/// How the warm editor sizes a pool's warm capacity (`Off`: none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum WarmChoice {
+    /// No warm capacity.
+    #[default]
+    Off,
+    /// Always the same counts.
+    Fixed,
+    /// By time-of-week windows.
+    Schedule,
+    /// From the pool's own arrivals.
+    Forecast,
+}
+
+impl WarmChoice {
+    /// Every choice, in display order.
+    pub(crate) const ALL: [WarmChoice; 4] =
+        [WarmChoice::Off, WarmChoice::Fixed, WarmChoice::Schedule, WarmChoice::Forecast];
+
+    /// The select's value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WarmChoice::Off => "off",
+            WarmChoice::Fixed => "fixed",
+            WarmChoice::Schedule => "schedule",
+            WarmChoice::Forecast => "forecast",
+        }
+    }
+
+    /// The select's label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            WarmChoice::Off => "Off",
+            WarmChoice::Fixed => "Fixed",
+            WarmChoice::Schedule => "Schedule",
+            WarmChoice::Forecast => "Forecast",
+        }
+    }
+
+    /// The choice whose value is `text`.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// What the choice does, in a line.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            WarmChoice::Off => "no warm capacity: each job waits for its own instance to boot",
+            WarmChoice::Fixed => "always hold the same counts",
+            WarmChoice::Schedule => {
+                "counts by time-of-week windows in a time zone (the first window that holds wins), others outside them"
+            }
+            WarmChoice::Forecast => {
+                "hot instances cover a percentile of the pool's busiest 5 minutes of the hour over the last weeks, the largest peak beyond it stopped"
+            }
+        }
+    }
+}
+
+/// Warm counts as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CountsForm {
+    /// Hot instances.
+    pub hot: String,
+    /// Stopped instances.
+    pub stopped: String,
+}
+
+impl CountsForm {
+    fn new(hot: u32, stopped: u32) -> Self {
+        Self { hot: hot.to_string(), stopped: stopped.to_string() }
+    }
+
+    fn of(counts: Option<ops::WarmCounts>) -> Self {
+        counts.map_or_else(
+            || Self::new(0, 0),
+            |c| Self { hot: c.hot.to_string(), stopped: c.stopped.to_string() },
+        )
+    }
+
+    fn check(&self, field: &str, errors: &mut Vec<FieldError>) -> WarmCounts {
+        WarmCounts {
+            hot: parse_number(&format!("{field}.hot"), &self.hot, 0, errors),
+            stopped: parse_number(&format!("{field}.stopped"), &self.stopped, 0, errors),
+        }
+    }
+}
+
+/// One window of a warm schedule as typed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct WindowForm {
+    /// The days it starts on, Monday first.
+    pub days: [bool; 7],
+    /// Start, `HH:MM`.
+    pub from: String,
+    /// End, `HH:MM` (`24:00` = midnight).
+    pub to: String,
+    /// The counts while it holds.
+    pub counts: CountsForm,
+}
+
+/// A new window: working hours, one hot instance.
+impl Default for WindowForm {
+    fn default() -> Self {
+        Self {
+            days: [true, true, true, true, true, false, false],
+            from: "08:00".into(),
+            to: "18:00".into(),
+            counts: CountsForm::new(1, 0),
+        }
+    }
+}
+
+/// Minutes after midnight of `HH:MM` (`H:MM` too), at most `last`.
+fn parse_clock(text: &str, last: u16) -> Option<u16> {
+    let (hours, minutes) = text.trim().split_once(':')?;
+    let digits = |s: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(hours, 1..=2) || !digits(minutes, 2..=2) {
+        return None;
+    }
+    let (hours, minutes): (u16, u16) = (hours.parse().ok()?, minutes.parse().ok()?);
+    let total = hours * 60 + minutes;
+    (minutes < 60 && total <= last).then_some(total)
+}
+
+impl WindowForm {
+    fn check(&self, i: usize, errors: &mut Vec<FieldError>) -> WarmWindow {
+        let field = |name: &str| format!("sizing.windows[{i}].{name}");
+        let mut clock = |name: &str, text: &str, last: u16, range: &str| {
+            parse_clock(text, last).unwrap_or_else(|| {
+                errors.push(FieldError::new(field(name), format!("must be HH:MM, {range}")));
+                0
+            })
+        };
+        let from_minute = clock("from", &self.from, 24 * 60 - 1, "00:00 to 23:59");
+        let to_minute = clock("to", &self.to, 24 * 60, "00:00 to 24:00");
+        let days =
+            self.days.iter().enumerate().fold(0u8, |mask, (d, on)| if *on { mask | 1 << d } else { mask });
+        WarmWindow { days, from_minute, to_minute, counts: self.counts.check(&field("counts"), errors) }
+    }
+
+    fn of(window: &ops::WarmWindow) -> Self {
+        Self {
+            days: WEEKDAYS.map(|d| window.days.contains(&d)),
+            from: window.from.clone(),
+            to: window.to.clone(),
+            counts: CountsForm::of(Some(window.counts)),
+        }
+    }
+}
+
+/// A pool's warm capacity editor.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct WarmForm {
+    /// The pool's cap, which the counts may not exceed (not edited here).
+    pub cap: u32,
+    /// Off, fixed, schedule or forecast.
+    pub mode: WarmChoice,
+    /// Fixed: the counts.
+    pub fixed: CountsForm,
+    /// Schedule: the windows' time zone.
+    pub zone: String,
+    /// Schedule: the windows, the first that holds winning.
+    pub windows: Vec<WindowForm>,
+    /// Schedule: the counts outside every window.
+    pub otherwise: CountsForm,
+    /// Forecast: the percentile of the weekly peaks hot instances cover.
+    pub quantile: String,
+    /// Forecast: weeks looked back.
+    pub weeks: String,
+    /// An idle warm instance older than this is replaced.
+    pub max_age_minutes: String,
+}
+
+impl Default for WarmForm {
+    fn default() -> Self {
+        Self {
+            cap: u32::MAX,
+            mode: WarmChoice::Off,
+            fixed: CountsForm::new(1, 0),
+            zone: "UTC".into(),
+            windows: Vec::new(),
+            otherwise: CountsForm::new(0, 0),
+            quantile: "90".into(),
+            weeks: "4".into(),
+            max_age_minutes: DEFAULT_WARM_MAX_AGE_MINUTES.to_string(),
+        }
+    }
+}
+
+/// The fields of the warm editor, in order (the windows' own fields are
+/// `sizing.windows[i].days`, `.from`, `.to` and `.counts`).
+pub(crate) const WARM_FIELDS: &[&str] = &[
+    "sizing.fixed",
+    "sizing.zone",
+    "sizing.windows",
+    "sizing.otherwise",
+    "sizing.quantile",
+    "sizing.weeks",
+    "max_age_minutes",
+];
+
+impl Form for WarmForm {
+    /// `None`: switched off.
+    type Spec = Option<WarmSpec>;
+    const FIELDS: &'static [&'static str] = WARM_FIELDS;
+
+    fn check(&self) -> (Self::Spec, Vec<FieldError>) {
+        let mut errors = Vec::new();
+        let sizing = match self.mode {
+            WarmChoice::Off => return (None, errors),
+            WarmChoice::Fixed => WarmSizing::Fixed(self.fixed.check("sizing.fixed", &mut errors)),
+            WarmChoice::Schedule => WarmSizing::Schedule {
+                zone: self.zone.trim().to_owned(),
+                windows: self.windows.iter().enumerate().map(|(i, w)| w.check(i, &mut errors)).collect(),
+                otherwise: self.otherwise.check("sizing.otherwise", &mut errors),
+            },
+            WarmChoice::Forecast => {
+                // Past a u8, still out of range for the domain to say so.
+                let small = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
+                WarmSizing::Forecast {
+                    quantile: small(parse_number("sizing.quantile", &self.quantile, 90, &mut errors)),
+                    weeks: small(parse_number("sizing.weeks", &self.weeks, 4, &mut errors)),
+                }
+            }
+        };
+        let max_age_minutes =
+            parse_number("max_age_minutes", &self.max_age_minutes, DEFAULT_WARM_MAX_AGE_MINUTES, &mut errors);
+        let spec = WarmSpec { sizing, max_age_minutes };
+        errors.extend(validate_warm(&spec, self.cap));
+        (Some(spec), errors)
+    }
+}
+
+impl WarmForm {
+    /// The editor filled from a pool's warm capacity (off, with the defaults, when it has none).
+    pub(crate) fn from_pool(p: &Pool) -> Self {
+        let cap = u32::try_from(p.cap).unwrap_or(0);
+        let Some(w) = &p.warm else { return Self { cap, ..Self::default() } };
+        let d = Self::default();
+        Self {
+            cap,
+            mode: match w.mode {
+                WarmMode::Fixed => WarmChoice::Fixed,
+                WarmMode::Schedule => WarmChoice::Schedule,
+                WarmMode::Forecast => WarmChoice::Forecast,
+            },
+            fixed: w.fixed.map_or(d.fixed, |c| CountsForm::of(Some(c))),
+            zone: w.zone.clone().unwrap_or(d.zone),
+            windows: w.windows.iter().map(WindowForm::of).collect(),
+            otherwise: CountsForm::of(w.otherwise),
+            quantile: w.quantile.map_or(d.quantile, |q| q.to_string()),
+            weeks: w.weeks.map_or(d.weeks, |n| n.to_string()),
+            max_age_minutes: w.max_age_minutes.to_string(),
+        }
+    }
+}
+
 /// A retention field of the Settings page (one per kind): whole days within the domain's bounds.
 pub(crate) fn check_retention(text: &str) -> Result<u32, FieldError> {
     let days: u32 =
@@ -769,6 +1037,179 @@ mod tests {
         );
         assert_eq!(split_list("C5 XL"), ["C5 XL"]);
         assert!(split_list(" , ").is_empty());
+    }
+
+    fn warm(mode: WarmChoice) -> WarmForm {
+        WarmForm { cap: 5, mode, ..WarmForm::default() }
+    }
+
+    /// The `warm` variable `form` sends, or its errors' fields.
+    fn warm_sent(form: &WarmForm) -> Result<Value, Vec<String>> {
+        match form.check() {
+            (spec, errors) if errors.is_empty() => {
+                Ok(sent(crate::api::ops::config::set_pool_warm("3", spec.as_ref()).variables)["warm"].clone())
+            }
+            (_, errors) => Err(errors.into_iter().map(|e| e.field).collect()),
+        }
+    }
+
+    #[test]
+    fn warm_forms_send_one_sizing_each() {
+        assert_eq!(warm_sent(&warm(WarmChoice::Off)), Ok(Value::Null), "off: warm is null");
+        let fixed = WarmForm {
+            fixed: CountsForm::new(2, 1),
+            max_age_minutes: " 60 ".into(),
+            ..warm(WarmChoice::Fixed)
+        };
+        assert_eq!(
+            warm_sent(&fixed),
+            Ok(json!({ "fixed": { "hot": 2, "stopped": 1 }, "maxAgeMinutes": 60 }))
+        );
+        let schedule = WarmForm {
+            zone: " Europe/Berlin ".into(),
+            windows: vec![
+                WindowForm::default(),
+                WindowForm {
+                    days: [false, false, false, false, true, true, false],
+                    from: "22:30".into(),
+                    to: "24:00".into(),
+                    counts: CountsForm::new(0, 2),
+                },
+            ],
+            otherwise: CountsForm::new(0, 1),
+            ..warm(WarmChoice::Schedule)
+        };
+        assert_eq!(
+            warm_sent(&schedule),
+            Ok(json!({
+                "schedule": {
+                    "zone": "Europe/Berlin",
+                    "windows": [
+                        { "days": ["MON", "TUE", "WED", "THU", "FRI"], "from": "08:00", "to": "18:00", "counts": { "hot": 1, "stopped": 0 } },
+                        { "days": ["FRI", "SAT"], "from": "22:30", "to": "24:00", "counts": { "hot": 0, "stopped": 2 } },
+                    ],
+                    "otherwise": { "hot": 0, "stopped": 1 },
+                },
+                "maxAgeMinutes": 240,
+            }))
+        );
+        assert_eq!(
+            warm_sent(&warm(WarmChoice::Forecast)),
+            Ok(json!({ "forecast": { "quantile": 90, "weeks": 4 }, "maxAgeMinutes": 240 }))
+        );
+    }
+
+    #[test]
+    fn warm_windows_need_clock_times_and_a_day() {
+        let window = |from: &str, to: &str, days: [bool; 7]| WindowForm {
+            days,
+            from: from.into(),
+            to: to.into(),
+            ..WindowForm::default()
+        };
+        let none = [false; 7];
+        let form = WarmForm {
+            windows: vec![
+                window("8:00", "24:00", WindowForm::default().days),
+                window("24:00", "8", none),
+                window("08:60", "7:5", WindowForm::default().days),
+                window("ab:cd", "-1:00", WindowForm::default().days),
+            ],
+            ..warm(WarmChoice::Schedule)
+        };
+        assert_eq!(
+            warm_sent(&form),
+            Err(vec![
+                "sizing.windows[1].from".into(),
+                "sizing.windows[1].to".into(),
+                "sizing.windows[2].from".into(),
+                "sizing.windows[2].to".into(),
+                "sizing.windows[3].from".into(),
+                "sizing.windows[3].to".into(),
+                "sizing.windows[1].days".into(),
+            ])
+        );
+        let (_, errors) = form.check();
+        assert_eq!(errors_for("sizing.windows[1].from", &errors), ["must be HH:MM, 00:00 to 23:59"]);
+        assert_eq!(errors_for("sizing.windows[1].days", &errors), ["must name at least one day of the week"]);
+        assert_eq!(errors_for("sizing.windows", &errors)[0], "item 2: from: must be HH:MM, 00:00 to 23:59");
+        assert!(unplaced_errors(WARM_FIELDS, &errors).is_empty(), "every window error has its place");
+    }
+
+    #[test]
+    fn warm_counts_and_bounds_are_checked_before_sending() {
+        let form = WarmForm {
+            fixed: CountsForm { hot: "4".into(), stopped: "2".into() },
+            max_age_minutes: "5".into(),
+            ..warm(WarmChoice::Fixed)
+        };
+        assert_eq!(warm_sent(&form), Err(vec!["max_age_minutes".into(), "sizing.fixed".into()]));
+        let (_, errors) = form.check();
+        assert_eq!(
+            errors_for("sizing.fixed", &errors),
+            ["warm instances may not exceed the pool's cap of 5"]
+        );
+        let form = WarmForm {
+            fixed: CountsForm { hot: "-1".into(), stopped: "x".into() },
+            ..warm(WarmChoice::Fixed)
+        };
+        assert_eq!(warm_sent(&form), Err(vec!["sizing.fixed.hot".into(), "sizing.fixed.stopped".into()]));
+        assert_eq!(
+            errors_for("sizing.fixed", &form.check().1),
+            ["hot: must be a whole number", "stopped: must be a whole number"]
+        );
+        let form = WarmForm { quantile: "300".into(), weeks: "0".into(), ..warm(WarmChoice::Forecast) };
+        assert_eq!(warm_sent(&form), Err(vec!["sizing.quantile".into(), "sizing.weeks".into()]));
+        // The time zone is the server's to check (the console carries no time zone database).
+        let form = WarmForm { zone: "Mars/Olympus".into(), ..warm(WarmChoice::Schedule) };
+        assert!(warm_sent(&form).is_ok());
+        // Off sends nothing to check, whatever the hidden fields hold.
+        assert_eq!(
+            warm_sent(&WarmForm { max_age_minutes: "x".into(), ..warm(WarmChoice::Off) }),
+            Ok(Value::Null)
+        );
+        assert_eq!(WarmChoice::parse("schedule"), Some(WarmChoice::Schedule));
+        assert_eq!(WarmChoice::parse("SCHEDULE"), None);
+    }
+
+    #[test]
+    fn the_warm_form_opens_with_the_pools_settings() {
+        let pool = |warm: Value| -> Pool {
+            serde_json::from_value(json!({"id":"3","projectId":"1","projectName":"platform","name":"big",
+                "isDefault":false,"priority":100,"amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],
+                "subnetIds":[],"securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,
+                "maxRuntimeMinutes":60,"cap":6,"spot":false,"onDemandFallback":false,"spotCooldownUntil":null,
+                "spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,
+                "runnerUser":null,"userDataExtra":null,"disabled":false,"launchTemplateId":null,
+                "launchTemplateVersion":null,"runsOn":"runs-on: [self-hosted, platform, big]","activeJobs":0,
+                "warm":warm}))
+            .expect("pool")
+        };
+        let off = WarmForm::from_pool(&pool(Value::Null));
+        assert_eq!(off, WarmForm { cap: 6, ..WarmForm::default() });
+        let counts = json!({ "hot": 0, "stopped": 0 });
+        let schedule = pool(json!({"mode":"SCHEDULE","fixed":null,"zone":"Europe/Berlin",
+            "windows":[{"days":["SAT","SUN"],"from":"22:00","to":"06:00","counts":{"hot":2,"stopped":1}}],
+            "otherwise":{"hot":0,"stopped":1},"quantile":null,"weeks":null,"maxAgeMinutes":120,
+            "target":counts,"reason":"schedule: outside every window: 0 hot, 1 stopped","wanted":counts,"idle":counts}));
+        let form = WarmForm::from_pool(&schedule);
+        assert_eq!(form.mode, WarmChoice::Schedule);
+        assert_eq!((form.zone.as_str(), form.max_age_minutes.as_str()), ("Europe/Berlin", "120"));
+        assert_eq!(form.windows[0].days, [false, false, false, false, false, true, true]);
+        assert_eq!((form.windows[0].from.as_str(), form.windows[0].to.as_str()), ("22:00", "06:00"));
+        assert_eq!(form.windows[0].counts, CountsForm::new(2, 1));
+        assert_eq!(form.otherwise, CountsForm::new(0, 1));
+        assert_eq!((form.quantile.as_str(), form.weeks.as_str()), ("90", "4"), "forecast defaults kept");
+        // What it opened with is what it sends back.
+        assert_eq!(warm_sent(&form).expect("valid")["schedule"]["windows"][0]["days"], json!(["SAT", "SUN"]));
+        let forecast = pool(json!({"mode":"FORECAST","fixed":null,"zone":null,"windows":[],"otherwise":null,
+            "quantile":75,"weeks":8,"maxAgeMinutes":240,"target":counts,"reason":"forecast","wanted":counts,"idle":counts}));
+        let form = WarmForm::from_pool(&forecast);
+        assert_eq!(
+            (form.mode, form.quantile.as_str(), form.weeks.as_str()),
+            (WarmChoice::Forecast, "75", "8")
+        );
+        assert_eq!(form.zone, "UTC");
     }
 
     #[test]

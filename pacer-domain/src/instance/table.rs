@@ -64,6 +64,9 @@ pub struct WarmOrigin {
     pub template_version: u64,
     /// Launched for the pool's stopped capacity: stopped once its runner is ready.
     pub stopped: bool,
+    /// When its runner was first ready for a job (`warm.ready`, or `warm.stopped` for stopped
+    /// capacity).
+    pub ready_at: Option<Timestamp>,
     /// When Pacer stopped it (`warm.stopped`); `None` while it runs.
     pub stopped_at: Option<Timestamp>,
     /// When Pacer started it again for the job that took it (`warm.started`).

@@ -32,7 +32,8 @@ pub struct WarmStatus {
     pub idle: WarmCounts,
 }
 
-/// The field errors of `spec` for a pool whose cap is `cap`.
+/// The field errors of `spec` for a pool whose cap is `cap`, but for its time zone, which
+/// needs the time zone database ([`warm_zone_error`]; the console leaves that to the server).
 pub fn validate_warm(spec: &WarmSpec, cap: u32) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if !(MIN_WARM_MAX_AGE_MINUTES..=MAX_WARM_MAX_AGE_MINUTES).contains(&spec.max_age_minutes) {
@@ -51,10 +52,7 @@ pub fn validate_warm(spec: &WarmSpec, cap: u32) -> Vec<FieldError> {
     };
     match &spec.sizing {
         WarmSizing::Fixed(fixed) => counts("sizing.fixed".into(), fixed, &mut errors),
-        WarmSizing::Schedule { zone, windows, otherwise } => {
-            if jiff::tz::TimeZone::get(zone).is_err() {
-                errors.push(FieldError::new("sizing.zone", format!("unknown time zone {zone:?}")));
-            }
+        WarmSizing::Schedule { windows, otherwise, .. } => {
             if windows.len() > MAX_WARM_WINDOWS {
                 errors.push(FieldError::new("sizing.windows", format!("at most {MAX_WARM_WINDOWS} windows")));
             }
@@ -85,6 +83,16 @@ pub fn validate_warm(spec: &WarmSpec, cap: u32) -> Vec<FieldError> {
     errors
 }
 
+/// The error of a schedule's time zone that the time zone database does not know.
+pub fn warm_zone_error(spec: &WarmSpec) -> Option<FieldError> {
+    match &spec.sizing {
+        WarmSizing::Schedule { zone, .. } if jiff::tz::TimeZone::get(zone).is_err() => {
+            Some(FieldError::new("sizing.zone", format!("unknown time zone {zone:?}")))
+        }
+        _ => None,
+    }
+}
+
 /// `pool.warm_set`, once `warm` is valid for the pool.
 pub(crate) fn set_pool_warm(
     state: &State,
@@ -93,7 +101,9 @@ pub(crate) fn set_pool_warm(
 ) -> Result<Vec<Event>, Rejection> {
     let current = state.config.pool(pool).ok_or_else(|| Rejection::not_found(pool))?;
     if let Some(spec) = &warm {
-        Rejection::check(validate_warm(spec, current.spec.cap))?;
+        let mut errors = validate_warm(spec, current.spec.cap);
+        errors.extend(warm_zone_error(spec));
+        Rejection::check(errors)?;
     }
     Ok(vec![Event::PoolWarmSet(PoolWarmSet { pool, warm })])
 }
@@ -132,6 +142,16 @@ pub(crate) fn record_warm_stop(state: &State, instance: String) -> Result<Vec<Ev
     }
 }
 
+/// `warm.ready` of `instance`, an idle hot warm instance not ready before; nothing otherwise
+/// (its registration calls repeat while it waits).
+pub(crate) fn record_warm_ready(state: &State, instance: String) -> Vec<Event> {
+    let first = state
+        .instances
+        .get(&instance)
+        .is_some_and(|i| i.is_idle_warm_of(false) && i.warm.is_some_and(|w| w.ready_at.is_none()));
+    if first { vec![Event::WarmReady(WarmReady { instance })] } else { vec![] }
+}
+
 /// `warm.started`, or when EC2 would not start it `warm.start_failed` (the job back to the
 /// queue): the start of `instance`, a stopped warm instance a job took.
 pub(crate) fn record_warm_start(
@@ -159,16 +179,16 @@ pub(crate) fn idle_warm(state: &State) -> BTreeMap<PoolId, u32> {
     idle
 }
 
-/// The idle warm instance of `pool` a job takes next, skipping `taken`: hot ones first
-/// (bootstrapped before booting), then stopped ones (at rest before those still booting),
-/// oldest first.
+/// The idle warm instance of `pool` a job takes next, skipping `taken`: hot ones first (ready
+/// before those still booting or installing), then stopped ones (at rest before those still
+/// booting), oldest first.
 pub(crate) fn warm_instance_for<'a>(
     state: &'a State,
     pool: PoolId,
     taken: &[String],
 ) -> Option<&'a Instance> {
     let rank = |i: &Instance| match i.warm {
-        Some(w) if !w.stopped => u8::from(!i.bootstrapped),
+        Some(w) if !w.stopped => u8::from(w.ready_at.is_none()),
         Some(w) if w.at_rest() => 2,
         _ => 3,
     };

@@ -74,6 +74,14 @@ pub struct WarmTaken {
     pub warm_cost: Option<Micros>,
 }
 
+/// `warm.ready`: a hot warm instance's runner is installed and waits for a job (its first
+/// registration call); jobs take ready instances first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmReady {
+    /// The instance (`i-…`).
+    pub instance: String,
+}
+
 /// `warm.stopped`: Pacer stopped a warm instance of the pool's stopped capacity once its
 /// runner was ready; it costs no compute until a job needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

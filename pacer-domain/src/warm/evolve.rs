@@ -50,6 +50,7 @@ impl State {
             warm: Some(WarmOrigin {
                 template_version: e.template_version,
                 stopped: e.stopped,
+                ready_at: None,
                 stopped_at: None,
                 started_at: None,
                 taken_at: None,
@@ -105,6 +106,12 @@ impl State {
     pub(crate) fn warm_stopped(&mut self, e: &WarmStopped, at: Timestamp) -> Folded {
         let warm = self.warm_of(&e.instance)?;
         warm.stopped_at = Some(at);
+        warm.ready_at.get_or_insert(at);
+        Ok(())
+    }
+
+    pub(crate) fn warm_ready(&mut self, e: &WarmReady, at: Timestamp) -> Folded {
+        self.warm_of(&e.instance)?.ready_at.get_or_insert(at);
         Ok(())
     }
 

@@ -237,3 +237,41 @@ fn a_run_instances_row_imports_with_the_cost_strategy_and_a_console_edit_may_not
     };
     s.run(Command::UpdatePool { id: gpu.id, spec: fleet, template: None });
 }
+
+#[test]
+fn warm_capacity_is_exported_imported_and_checked_like_the_pool() {
+    let mut source = Scenario::standard();
+    let warm = WarmSpec { sizing: WarmSizing::Fixed(WarmCounts { hot: 2, stopped: 1 }), max_age_minutes: 90 };
+    source.run(Command::SetPoolWarm { pool: PoolId(1), warm: Some(warm.clone()) });
+    let backup = Backup::export(&source.state.config, T0);
+    let json = serde_json::to_value(&backup).expect("json");
+    let pools = &json["projects"][0]["pools"];
+    assert_eq!(
+        pools[0]["warm"],
+        json!({"sizing": {"fixed": {"hot": 2, "stopped": 1}}, "max_age_minutes": 90})
+    );
+    assert!(
+        pools[1].get("warm").is_none(),
+        "no key for a pool without warm capacity (as the Go Pacer writes)"
+    );
+
+    // Into an empty state: the same warm capacity.
+    let mut target = Scenario::new();
+    let events = import(&mut target, &backup);
+    assert!(events.iter().any(|e| matches!(e, Event::PoolWarmSet(w) if w.warm.as_ref() == Some(&warm))));
+    assert_eq!(Backup::export(&target.state.config, T0), backup);
+    // The same file again changes nothing; one without the key switches it off.
+    let plan = plan_import(&target.state, &backup, &BTreeMap::new()).expect("valid");
+    assert!(plan.items.iter().all(|i| i.action == ImportAction::Unchanged), "{:?}", plan.items);
+    let mut off = backup.clone();
+    off.projects[0].pools[0].warm = None;
+    import(&mut target, &off);
+    assert_eq!(target.state.config.pool(PoolId(1)).and_then(|p| p.warm.clone()), None);
+
+    // Beyond the pool's cap: refused with the row's path, nothing imported.
+    let mut wrong = backup;
+    wrong.projects[0].pools[0].warm =
+        Some(WarmSpec { sizing: WarmSizing::Fixed(WarmCounts { hot: 99, stopped: 0 }), max_age_minutes: 90 });
+    let rejection = plan_import(&Scenario::new().state, &wrong, &BTreeMap::new()).expect_err("over the cap");
+    assert_eq!(fields(&rejection), ["projects[0].pools[0].warm.sizing.fixed"]);
+}

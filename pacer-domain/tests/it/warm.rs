@@ -66,10 +66,10 @@ fn warm_settings_are_checked_against_the_pool() {
         fields(&bad),
         [
             "max_age_minutes",
-            "sizing.zone",
             "sizing.windows[0].days",
             "sizing.windows[0].from_minute",
-            "sizing.windows[0].to_minute"
+            "sizing.windows[0].to_minute",
+            "sizing.zone"
         ]
     );
     let forecast =
@@ -94,12 +94,17 @@ fn a_job_takes_a_hot_instance_which_is_replaced_and_its_idle_time_is_the_pools_w
         (counts(2, 0), counts(2, 0), "fixed: 2 hot, 0 stopped")
     );
 
-    // The warm instance bootstraps with no job.
+    // The second warm instance bootstraps with no job, and its runner is ready (its first
+    // registration call, repeated while it waits); the first is still booting.
     let booted =
-        s.run(Command::RunnerBootstrap { instance: warm[0].clone(), pool: POOL, launched_at: s.now });
+        s.run(Command::RunnerBootstrap { instance: warm[1].clone(), pool: POOL, launched_at: s.now });
     assert_eq!(Scenario::names(&booted), ["warm.bootstrapped"]);
+    let ready = s.run(Command::RecordWarmReady { instance: warm[1].clone() });
+    assert_eq!(Scenario::names(&ready), ["warm.ready"]);
+    assert!(s.run(Command::RecordWarmReady { instance: warm[1].clone() }).is_empty(), "once");
+    let warm = [warm[1].clone(), warm[0].clone()];
 
-    // Ten minutes later a job arrives: it takes the bootstrapped one, no launch.
+    // Ten minutes later a job arrives: it takes the ready one, no launch.
     s.advance(10 * MINUTE_MS);
     let job = s.queue(1);
     let taken = s.run(Command::ClaimJobs(vec![job]));

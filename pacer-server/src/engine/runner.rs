@@ -312,6 +312,7 @@ impl Engine {
         if self.park(&instance).await? {
             return Ok(RegisterAnswer::StandBy);
         }
+        self.mark_ready(&instance).await;
         self.wait_for_job(&instance).await?;
         let request = {
             let state = self.app.state();

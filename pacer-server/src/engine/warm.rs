@@ -4,8 +4,8 @@
 //!   difference, on a launch permit like a job's batch, recorded with the sizing's reason
 //!   (`warm.launched`); a launch that started fewer than asked holds that pool and kind back
 //!   for [`WARM_BACKOFF`];
-//! - each stopped warm instance a job took is started (`warm.started`; if EC2 refuses,
-//!   `warm.start_failed` returns the job to the queue).
+//! - each stopped warm instance a job took is started (`warm.started`; one still stopping is
+//!   started once stopped; if EC2 refuses, `warm.start_failed` returns the job to the queue).
 //!
 //! An instance of stopped capacity is stopped by its own registration call once its runner is
 //! ready ([`Engine::park`], `warm.stopped`). A warm launch's client token names its pool, kind,
@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 
 /// How long a pool whose warm launch came up short waits before the next of that kind.
 pub(crate) const WARM_BACKOFF: Duration = Duration::from_secs(30);
+/// How long the start of a warm instance a job took waits for it to finish stopping.
+const STOPPING_WAIT: Duration = Duration::from_secs(120);
+/// How often that start is tried again meanwhile.
+const STOPPING_RETRY: Duration = Duration::from_millis(500);
 
 /// The warm launches and starts this process has in hand.
 #[derive(Default)]
@@ -138,10 +142,21 @@ async fn start(engine: &Engine, instance: &str) {
     if !engine.may_act() {
         return;
     }
-    let outcome = engine.compute.start(&[instance.to_owned()]).await.map_err(|error| {
-        engine.metrics.aws_error(AwsCall::Start, error.code().unwrap_or("other"));
-        LaunchError::new(error.code().unwrap_or("StartFailed"), error.to_string())
-    });
+    // An instance still stopping cannot be started yet (EC2's `IncorrectInstanceState`): the
+    // start is tried again until it is stopped, for up to `STOPPING_WAIT`.
+    let deadline = Instant::now() + STOPPING_WAIT;
+    let outcome = loop {
+        match engine.compute.start(&[instance.to_owned()]).await {
+            Ok(()) => break Ok(()),
+            Err(error) if error.code() == Some("IncorrectInstanceState") && Instant::now() < deadline => {
+                tokio::time::sleep(STOPPING_RETRY).await;
+            }
+            Err(error) => {
+                engine.metrics.aws_error(AwsCall::Start, error.code().unwrap_or("other"));
+                break Err(LaunchError::new(error.code().unwrap_or("StartFailed"), error.to_string()));
+            }
+        }
+    };
     match engine.system(Command::RecordWarmStart { instance: instance.to_owned(), outcome }).await {
         Ok(records) => {
             for record in records {
@@ -163,6 +178,23 @@ async fn start(engine: &Engine, instance: &str) {
 }
 
 impl Engine {
+    /// For the registration of `instance`: when it is an idle hot warm instance not yet ready,
+    /// records that its runner is ready (jobs take ready instances first). A failure to record
+    /// only leaves it ranked as still booting.
+    pub(super) async fn mark_ready(&self, instance: &str) {
+        let first = self
+            .app
+            .state()
+            .instances
+            .get(instance)
+            .is_some_and(|i| i.is_idle_warm_of(false) && i.warm.is_some_and(|w| w.ready_at.is_none()));
+        if first
+            && let Err(error) = self.system(Command::RecordWarmReady { instance: instance.to_owned() }).await
+        {
+            tracing::warn!(%instance, %error, "could not record a warm instance ready");
+        }
+    }
+
     /// For the registration of `instance`: when it is a running instance of its pool's stopped
     /// capacity that no job has taken (its runner is ready), stops it and records that, and
     /// answers true (the caller tells the instance to stand by). False for any other instance.

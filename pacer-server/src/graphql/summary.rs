@@ -119,6 +119,7 @@ pub(crate) fn summary(event: &Event) -> String {
             e.pool,
             e.reason
         ),
+        Event::WarmReady(e) => format!("hot instance {} ready, waiting for a job", e.instance),
         Event::WarmStopped(e) => {
             format!("warm instance {} ready and stopped until a job needs it", e.instance)
         }

@@ -1557,3 +1557,79 @@ async fn raw_payloads_past_their_retention_are_swept_and_the_sweep_is_recorded()
         "{summary}"
     );
 }
+
+const SET_WARM: &str = "mutation($id: ID!, $w: WarmInput) { setPoolWarm(id: $id, warm: $w) { warm { mode fixed { hot stopped } zone windows { days from to counts { hot stopped } } otherwise { hot stopped } quantile weeks maxAgeMinutes target { hot stopped } reason wanted { hot stopped } idle { hot stopped } } } }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_capacity_is_set_read_back_refused_when_wrong_and_switched_off() {
+    let api = Api::start().await;
+    let (_, pool) = api.configure().await;
+    let set = |warm: Value| api.run(SET_WARM, json!({"id": pool, "w": warm}));
+
+    // A schedule in a named zone: read back as given, with what it asks for now and why.
+    let schedule = json!({"schedule": {"zone": "Europe/Berlin", "windows": [
+        {"days": ["MON", "TUE", "WED", "THU", "FRI"], "from": "08:00", "to": "18:00", "counts": {"hot": 2, "stopped": 1}}
+    ], "otherwise": {"hot": 0, "stopped": 1}}, "maxAgeMinutes": 90});
+    let warm = set(schedule).await.ok()["setPoolWarm"]["warm"].clone();
+    assert_eq!(warm["mode"], "SCHEDULE");
+    assert_eq!(warm["zone"], "Europe/Berlin");
+    assert_eq!(
+        warm["windows"],
+        json!([{"days": ["MON", "TUE", "WED", "THU", "FRI"], "from": "08:00", "to": "18:00", "counts": {"hot": 2, "stopped": 1}}])
+    );
+    assert_eq!((warm["maxAgeMinutes"].as_i64(), warm["fixed"].is_null()), (Some(90), true));
+    assert!(warm["reason"].as_str().is_some_and(|r| r.starts_with("schedule: ")), "{warm}");
+
+    // A forecast takes its defaults; fixed counts come back with the pool's room.
+    let forecast = set(json!({"forecast": {}})).await.ok()["setPoolWarm"]["warm"].clone();
+    assert_eq!((forecast["quantile"].as_i64(), forecast["weeks"].as_i64()), (Some(90), Some(4)));
+    assert_eq!(forecast["maxAgeMinutes"], 240);
+    let fixed = set(json!({"fixed": {"hot": 1, "stopped": 2}})).await.ok()["setPoolWarm"]["warm"].clone();
+    assert_eq!(fixed["target"], json!({"hot": 1, "stopped": 2}));
+    assert_eq!(fixed["wanted"], json!({"hot": 1, "stopped": 2}));
+
+    // Refused, changing nothing: each with its code and field.
+    let cases = [
+        (json!({"fixed": {"hot": 1}, "forecast": {}}), "sizing"),
+        (json!({}), "sizing"),
+        (json!({"fixed": {"hot": 5}}), "sizing.fixed"),
+        (json!({"fixed": {"hot": -1}}), "sizing.fixed.hot"),
+        (json!({"schedule": {"zone": "Mars/Olympus"}}), "sizing.zone"),
+        (
+            json!({"schedule": {"windows": [{"days": ["MON"], "from": "8", "to": "18:00", "counts": {}}]}}),
+            "sizing.windows[0].from",
+        ),
+        (
+            json!({"schedule": {"windows": [{"days": [], "from": "08:00", "to": "18:00", "counts": {}}]}}),
+            "sizing.windows[0].days",
+        ),
+        (json!({"forecast": {"quantile": 101}}), "sizing.quantile"),
+        (json!({"fixed": {"hot": 1}, "maxAgeMinutes": 5}), "max_age_minutes"),
+    ];
+    for (warm, field) in cases {
+        let answer = set(warm.clone()).await;
+        assert_eq!(answer.rejected(), ("INVALID_INPUT".into(), Some(field.into())), "{warm}");
+    }
+    let unknown = api.run(SET_WARM, json!({"id": "999", "w": {"fixed": {"hot": 1}}})).await;
+    assert_eq!(unknown.rejected().0, "NOT_FOUND");
+    let pools = api.ok("{ pools { warm { fixed { hot stopped } } } }", json!({})).await;
+    assert_eq!(
+        pools["pools"][0]["warm"]["fixed"],
+        json!({"hot": 1, "stopped": 2}),
+        "unchanged by the refusals"
+    );
+
+    // Switched off.
+    let off = set(Value::Null).await.ok();
+    assert!(off["setPoolWarm"]["warm"].is_null());
+    let audit =
+        api.ok("{ audit(filter: {action: \"pool.warm_set\"}) { entries { summary } } }", json!({})).await;
+    let summaries: Vec<&str> = audit["audit"]["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["summary"].as_str())
+        .collect();
+    assert_eq!(summaries.len(), 4, "{summaries:?}");
+    assert!(summaries.contains(&"pool #1 holds no warm instances"), "{summaries:?}");
+}

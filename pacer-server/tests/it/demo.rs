@@ -1,5 +1,6 @@
 //! `pacer demo` runs on its own: simulated EC2 and GitHub, real HTTP to its own endpoints, and
-//! within a little over a minute jobs reach every status.
+//! within a little over a minute jobs reach every status, take hot instances and have stopped
+//! ones started for them.
 
 use crate::support::pacer::read_log;
 use pacer_domain::Event;
@@ -44,4 +45,19 @@ fn the_demo_reaches_every_status() {
     let config = pacer_domain::State::fold(&records).config;
     assert_eq!((config.projects.len(), config.pools.len(), config.repos.len()), (3, 5, 4));
     assert!(config.pools.values().all(|p| p.template.is_some()), "every pool has its launch template");
+    // Warm capacity: jobs take hot instances, and stopped ones started for them.
+    let hot: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::WarmLaunched(l) if !l.stopped => Some(l.instance.instance_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let took_hot =
+        records.iter().any(|r| matches!(&r.event, Event::WarmTaken(t) if hot.contains(t.instance.as_str())));
+    let started = records.iter().any(|r| matches!(r.event, Event::WarmStarted(_)));
+    assert!(
+        took_hot && started,
+        "a hot instance taken ({took_hot}), a stopped one started ({started}):\n{logs}"
+    );
 }

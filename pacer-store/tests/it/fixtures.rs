@@ -374,6 +374,7 @@ pub fn fixture(name: EventName, s: &Seeds) -> Event {
             warm_cost: s.flag.then_some(Micros(s.number as i64 / 7)),
         }),
         EventName::WarmStopped => Event::WarmStopped(WarmStopped { instance: instance() }),
+        EventName::WarmReady => Event::WarmReady(WarmReady { instance: instance() }),
         EventName::WarmStarted => Event::WarmStarted(WarmStarted { instance: instance(), job }),
         EventName::WarmStartFailed => {
             Event::WarmStartFailed(WarmStartFailed { instance: instance(), job, error: launch_error(s) })

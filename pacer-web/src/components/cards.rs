@@ -76,8 +76,8 @@ fn SpendTable(title: &'static str, rows: Vec<SpendRow>, testid: &'static str) ->
     }
 }
 
-/// Spend over `window`: the total and the jobs without cost, beside the top projects and
-/// repos.
+/// Spend over `window`: the total, the jobs without cost and what warm instances cost while
+/// idle (apart from the total), beside the top projects and repos.
 #[component]
 pub(crate) fn SpendCard(spend: Spend, window: String) -> Element {
     rsx! {
@@ -91,6 +91,12 @@ pub(crate) fn SpendCard(spend: Spend, window: String) -> Element {
                     dt { "Total" }
                     dd { class: "strong", "data-testid": "spend-total", "data-micros": "{spend.total.micros}",
                         {format::money(&spend.total.micros)}
+                    }
+                }
+                div { class: "item",
+                    dt { title: "What warm instances cost while they waited for a job, on top of the total", "Warm (idle)" }
+                    dd { "data-testid": "spend-warm", "data-micros": "{spend.warm_cost.micros}",
+                        {format::money(&spend.warm_cost.micros)}
                     }
                 }
                 div { class: "item",
@@ -163,9 +169,11 @@ pub(crate) fn ReplicasCard(replication: Replication, now_ms: i64) -> Element {
     }
 }
 
-/// The Stats breakdown by group.
+/// The Stats breakdown by group, with the warm cost column when `warm` (grouped by project or
+/// pool: the other groupings have none).
 #[component]
-pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String) -> Element {
+pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String, #[props(default)] warm: bool) -> Element {
+    let columns = if warm { "10" } else { "9" };
     rsx! {
         table { class: "table", "data-testid": "stats-table",
             thead {
@@ -178,12 +186,15 @@ pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String) -> Element {
                     th { class: "num", "Reaped" }
                     th { class: "num", "Runner time" }
                     th { class: "num", "Cost" }
+                    if warm {
+                        th { class: "num", "data-testid": "stats-warm-cost-column", title: "What warm instances cost while idle, apart from the cost", "Warm cost" }
+                    }
                     th { class: "num", "Without cost" }
                 }
             }
             tbody {
                 if rows.is_empty() {
-                    tr { td { colspan: "9", class: "empty", "No jobs ended in this window." } }
+                    tr { td { colspan: columns, class: "empty", "No jobs ended in this window." } }
                 }
                 for row in rows {
                     tr { key: "{row.key}", "data-testid": "stats-row",
@@ -195,6 +206,11 @@ pub(crate) fn StatsTable(rows: Vec<StatsRow>, group_label: String) -> Element {
                         td { class: "num", "{format::count(row.reaped)}" }
                         td { class: "num", "{format::duration_str(&row.runner_seconds)}" }
                         td { class: "num", "{format::money(&row.cost.micros)}" }
+                        if warm {
+                            td { class: "num", "data-testid": "stats-row-warm-cost", "data-micros": "{row.warm_cost.micros}",
+                                "{format::money(&row.warm_cost.micros)}"
+                            }
+                        }
                         td { class: "num", "{format::count(row.unpriced)}" }
                     }
                 }

@@ -5,13 +5,15 @@
 mod cards;
 mod common;
 mod jobs;
+mod pools;
 
 pub(crate) use cards::{BarChart, ImportPreview, ReplicasCard, SendersTable, SpendCard, StatsTable};
 pub(crate) use common::{
-    Badge, CheckField, Confirm, Field, HealthBanner, Loading, Modal, Notice, Pager, RowActions, SidePanel,
-    Tile,
+    Badge, CheckField, Confirm, Field, FieldErrors, HealthBanner, Loading, Modal, Notice, Pager, RowActions,
+    SidePanel, Tile,
 };
 pub(crate) use jobs::{JobDetailView, JobGithubView, JobsTable};
+pub(crate) use pools::WarmSummary;
 
 #[cfg(test)]
 mod tests;

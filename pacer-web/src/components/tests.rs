@@ -1,12 +1,12 @@
 //! The presentational components rendered to HTML with `dioxus-ssr`: what an operator (and a
 //! browser test looking for `data-testid`s) sees for given props.
 
-use super::common::{FieldErrors, StatusBadge};
+use super::common::StatusBadge;
 use super::*;
 use crate::api::ops::HealthComponent;
-use crate::api::ops::config::{FieldErrorView, ImportItem, ImportResult};
+use crate::api::ops::config::{FieldErrorView, ImportItem, ImportResult, WarmCapacity, WarmCounts, WarmMode};
 use crate::api::ops::jobs::{JobDetail, JobRow, TimelineEntry};
-use crate::api::ops::stats::{Spend, SpendRow};
+use crate::api::ops::stats::{Spend, SpendRow, StatsRow};
 use crate::api::ops::{ImportAction, Market, Money, Replica, Replication};
 use crate::chart::{self, DayCounts};
 use crate::format::parse_instant;
@@ -232,6 +232,7 @@ fn the_spend_card_keeps_sub_cent_amounts() {
         total: Money { micros: "1234987".into() },
         jobs: 13,
         unpriced: 2,
+        warm_cost: Money { micros: "0".into() },
         projects: vec![SpendRow {
             name: "platform".into(),
             jobs: 12,
@@ -252,12 +253,16 @@ fn the_spend_card_shows_the_total_and_the_jobs_without_cost() {
         total: Money { micros: "12345678".into() },
         jobs: 1_204,
         unpriced: 1,
+        warm_cost: Money { micros: "2345000".into() },
         ..Spend::default()
     };
     let html = render(|spend| rsx! { SpendCard { spend, window: "March 2026 to date" } }, spend);
     assert!(html.contains(r#"data-testid="spend-total" data-micros="12345678">$12.35<"#), "{html}");
     assert!(html.contains(r#"data-testid="spend-unpriced" data-count="1">1 job<"#), "{html}");
     assert!(html.contains(r#"data-testid="spend-jobs" data-count="1204">1,204<"#), "{html}");
+    assert!(html.contains(r#"data-testid="spend-warm" data-micros="2345000">$2.35<"#), "{html}");
+    let at = |id: &str| html.find(&format!(r#"data-testid="{id}""#)).unwrap_or(usize::MAX);
+    assert!(at("spend-total") < at("spend-warm") && at("spend-warm") < at("spend-jobs"), "beside the total");
     assert!(html.contains(">March 2026 to date<"), "{html}");
     assert_eq!(count(&html, r#"data-testid="spend-projects-row""#), 0, "{html}");
 }
@@ -420,4 +425,69 @@ fn row_actions_put_the_page_buttons_before_edit_and_the_removal() {
     assert!(at("repo-extra") < at("repo-edit"), "{html}");
     assert!(at("repo-edit") < at("repo-unbind") && at("repo-unbind") < usize::MAX, "{html}");
     assert!(html.contains(">unbind<"), "{html}");
+}
+
+fn warm(wanted: (i32, i32), idle: (i32, i32), target: (i32, i32)) -> WarmCapacity {
+    let counts = |(hot, stopped)| WarmCounts { hot, stopped };
+    WarmCapacity {
+        mode: WarmMode::Fixed,
+        fixed: Some(counts(target)),
+        zone: None,
+        windows: vec![],
+        otherwise: None,
+        quantile: None,
+        weeks: None,
+        max_age_minutes: 240,
+        target: counts(target),
+        reason: format!("fixed: {} hot, {} stopped", target.0, target.1),
+        wanted: counts(wanted),
+        idle: counts(idle),
+    }
+}
+
+#[test]
+fn a_pools_warm_capacity_shows_held_idle_and_why() {
+    let html = render(|warm| rsx! { WarmSummary { warm } }, warm((2, 1), (2, 0), (2, 1)));
+    assert!(
+        html.contains(
+            r#"data-testid="pool-warm" data-mode="fixed" data-hot="2" data-stopped="1" data-idle-hot="2" data-idle-stopped="0">Warm: 2 hot · 1 stopped (idle 2/2 hot, 0/1 stopped)"#
+        ),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-testid="pool-warm-reason">fixed: 2 hot, 1 stopped<"#), "{html}");
+    assert!(!html.contains("pool-warm-asked"), "held as asked: {html}");
+    // The cap leaves room for less than the sizing asks: both are said.
+    let html = render(|warm| rsx! { WarmSummary { warm } }, warm((3, 0), (1, 0), (4, 2)));
+    assert!(html.contains("Warm: 3 hot · 0 stopped (idle 1/3 hot, 0/0 stopped)"), "{html}");
+    assert!(html.contains(r#"data-testid="pool-warm-asked"> · asks 4 hot · 2 stopped<"#), "{html}");
+}
+
+fn stats_row(label: &str, warm_micros: &str) -> StatsRow {
+    StatsRow {
+        key: label.into(),
+        label: label.into(),
+        jobs: 3,
+        completed: 3,
+        failed: 0,
+        cancelled: 0,
+        reaped: 0,
+        runner_seconds: "600".into(),
+        cost: Money { micros: "42000".into() },
+        unpriced: 0,
+        warm_cost: Money { micros: warm_micros.into() },
+    }
+}
+
+#[test]
+fn stats_rows_show_the_warm_cost_only_where_it_is_kept() {
+    let rows = vec![stats_row("platform", "1500000")];
+    let html = render(|rows| rsx! { StatsTable { rows, group_label: "Project", warm: true } }, rows.clone());
+    assert!(html.contains(r#"data-testid="stats-warm-cost-column""#), "{html}");
+    assert!(html.contains(r#"data-testid="stats-row-warm-cost" data-micros="1500000">$1.50<"#), "{html}");
+    let at = |needle: &str| html.find(needle).unwrap_or(usize::MAX);
+    assert!(at(">Cost<") < at(">Warm cost<") && at(">Warm cost<") < at(">Without cost<"), "{html}");
+    let html = render(|rows| rsx! { StatsTable { rows, group_label: "Repo" } }, rows);
+    assert!(!html.contains("Warm cost") && !html.contains("stats-row-warm-cost"), "{html}");
+    let empty = render(|_: ()| rsx! { StatsTable { rows: vec![], group_label: "Pool", warm: true } }, ());
+    assert!(empty.contains(r#"colspan="10""#), "{empty}");
 }

@@ -23,6 +23,7 @@ mod stats;
 mod theme;
 mod toast;
 mod util;
+mod warm;
 
 pub(crate) use audit::Audit;
 pub(crate) use backup::Backup;

@@ -1,7 +1,7 @@
 //! The dashboard: tiles kept live by the `overviewChanged` subscription (and polled every 5 s
 //! whenever the subscription is down, so they are never more than 5 s stale), the daily chart
-//! of the current month and the spend card (the month to date: total, jobs without cost, top
-//! projects and repos), both refreshed every 30 s; with replicas sharing the log, the replicas
+//! of the current month and the spend card (the month to date: total, warm cost, jobs without
+//! cost, top projects and repos), both refreshed every 30 s; with replicas sharing the log, the replicas
 //! card, refreshed every 5 s.
 
 use super::scope::use_scope;

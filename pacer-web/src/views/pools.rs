@@ -1,16 +1,18 @@
 //! Pools: one row per materialised launch template with runs-on (shows and copies the
-//! `runs-on:` line), copy, edit and delete; the default badge and disabled state; the editor
-//! with inline validation by `PoolSpec::validate` and the server's field errors (AWS checks
-//! included) next to their fields, and pickers of the account's AMIs, subnets, security groups
-//! and instance profiles beside those inputs; saving reports the new launch template version.
+//! `runs-on:` line), copy, warm capacity (held and idle, why, and its dialog), edit and delete;
+//! the default badge and disabled state; the editor with inline validation by
+//! `PoolSpec::validate` and the server's field errors (AWS checks included) next to their
+//! fields, and pickers of the account's AMIs, subnets, security groups and instance profiles
+//! beside those inputs; saving reports the new launch template version.
 
 use super::config_page::{RemovalText, run_removal, use_config_page};
 use super::picker::{BrowseButton, PickKind, PickerPanel, use_inventory};
 use super::scope::use_scope;
 use super::util::{copy_to_clipboard, use_now, use_title};
+use super::warm::WarmDialog;
 use crate::api::ops::config::{self as ops, Pool, ProjectRef};
 use crate::api::{self, ApiError};
-use crate::components::{Badge, CheckField, Field, Loading, Modal, Notice, RowActions};
+use crate::components::{Badge, CheckField, Field, Loading, Modal, Notice, RowActions, WarmSummary};
 use crate::format;
 use crate::forms::{PoolForm, errors_for, split_list, use_form};
 use dioxus::prelude::*;
@@ -51,6 +53,7 @@ pub(crate) fn Pools() -> Element {
     let scope = use_scope();
     let page = use_config_page::<Pool>("pool-saved");
     let mut copying = use_signal(|| None::<Pool>);
+    let mut warming = use_signal(|| None::<Pool>);
     let mut runs_on = use_signal(|| None::<(String, String)>);
 
     let projects: Vec<ProjectRef> = match &*data.read() {
@@ -74,13 +77,14 @@ pub(crate) fn Pools() -> Element {
                             th { "Instance types" }
                             th { class: "num", "Active / cap" }
                             th { "Market" }
+                            th { "Warm" }
                             th { "Launch template" }
                             th {}
                         }
                     }
                     tbody {
                         if pools.is_empty() {
-                            tr { td { colspan: "8", class: "empty", "No pools yet: a pool is one launch template shape inside a project." } }
+                            tr { td { colspan: "9", class: "empty", "No pools yet: a pool is one launch template shape inside a project." } }
                         }
                         for p in pools {
                             tr { key: "{p.id}", class: if p.disabled { "row-disabled" } else { "" },
@@ -104,6 +108,12 @@ pub(crate) fn Pools() -> Element {
                                         Badge { text: format!("on-demand until {until}"), tone: "tone-amber", testid: "spot-cooldown" }
                                     }
                                 }
+                                td {
+                                    match p.warm.clone() {
+                                        Some(warm) => rsx! { WarmSummary { warm } },
+                                        None => rsx! { span { class: "muted", "off" } },
+                                    }
+                                }
                                 td { class: "mono", "data-testid": "pool-template", "{template_text(&p)}" }
                                 RowActions { kind: "pool", remove_label: "delete",
                                     on_edit: page.edits(p.clone()),
@@ -125,6 +135,14 @@ pub(crate) fn Pools() -> Element {
                                             move |_| copying.set(Some(p.clone()))
                                         },
                                         "copy"
+                                    }
+                                    button { class: "button small", r#type: "button", "data-testid": "pool-warm-edit",
+                                        title: "Instances this pool holds booted before jobs ask, so jobs start in seconds",
+                                        onclick: {
+                                            let p = p.clone();
+                                            move |_| warming.set(Some(p.clone()))
+                                        },
+                                        "warm"
                                     }
                                     button { class: "button small", r#type: "button", "data-testid": "pool-rotate-token",
                                         title: "Give this pool a new bootstrap token (the old one stays valid while its instances may still boot)",
@@ -192,6 +210,17 @@ pub(crate) fn Pools() -> Element {
                     on_copied: move |copy: Pool| {
                         copying.set(None);
                         page.tell(saved_message(&copy, "Created"));
+                        data.restart();
+                    },
+                }
+            }
+            if let Some(pool) = warming() {
+                WarmDialog {
+                    pool,
+                    on_cancel: move |_| warming.set(None),
+                    on_saved: move |message: String| {
+                        warming.set(None);
+                        page.tell(message);
                         data.restart();
                     },
                 }
@@ -514,7 +543,7 @@ mod tests {
             "spot":false,"onDemandFallback":false,"spotCooldownUntil":null,"spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],
             "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
             "launchTemplateId":"lt-0abc","launchTemplateVersion":4,"runsOn":"runs-on: [self-hosted, platform, big]",
-            "activeJobs":0}"#;
+            "activeJobs":0,"warm":null}"#;
         let mut pool: Pool = serde_json::from_str(json).expect("pool");
         assert_eq!(
             saved_message(&pool, "Saved"),
@@ -534,7 +563,7 @@ mod tests {
             "spot":true,"onDemandFallback":true,"spotCooldownUntil":"2026-12-06T10:40:00Z","spawnMethod":"FLEET",
             "allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,"runnerUser":null,
             "userDataExtra":null,"disabled":false,"launchTemplateId":"lt-0abc","launchTemplateVersion":4,
-            "runsOn":"runs-on: [self-hosted, platform, cheap]","activeJobs":0}"#;
+            "runsOn":"runs-on: [self-hosted, platform, cheap]","activeJobs":0,"warm":null}"#;
         let pool: Pool = serde_json::from_str(json).expect("pool");
         let until = format::parse_instant("2026-12-06T10:40:00Z").expect("instant").millis();
         assert_eq!(cooling_until(&pool, until - 1).as_deref(), Some("10:40"));
@@ -549,7 +578,7 @@ mod tests {
             "spot":false,"onDemandFallback":false,"spotCooldownUntil":null,"spawnMethod":"RUN_INSTANCES","allocationStrategy":"PRIORITY","extraLabels":[],
             "tags":[],"runnerVersion":null,"runnerUser":null,"userDataExtra":null,"disabled":false,
             "launchTemplateId":"lt-0abc","launchTemplateVersion":1,"runsOn":"runs-on: [self-hosted, platform, gpu]",
-            "activeJobs":0}"#;
+            "activeJobs":0,"warm":null}"#;
         let pool: Pool = serde_json::from_str(json).expect("pool");
         let form = PoolForm::from_pool(&pool);
         assert_eq!(

@@ -1,5 +1,6 @@
 //! Roll-ups over a window: 1 d / 7 d / 30 d / 90 d or a custom UTC date range, grouped by
-//! project, pool, repo or runner label; tiles, the breakdown table and the top 5 senders.
+//! project, pool, repo or runner label; tiles (the warm cost beside the cost), the breakdown
+//! table (with the warm cost by project or pool) and the top 5 senders.
 
 use super::scope::use_scope;
 use super::util::use_title;
@@ -102,13 +103,16 @@ pub(crate) fn Stats() -> Element {
                     Tile { testid: "stats-runner-time", label: "Runner time", value: format::duration_str(&t.runner_seconds) }
                     Tile { testid: "stats-cost", label: "Cost", value: format::money(&t.cost.micros),
                         hint: "instances still up estimated to now; jobs without cost count zero".to_owned() }
+                    Tile { testid: "stats-warm-cost", label: "Warm cost", value: format::money(&t.warm_cost.micros),
+                        hint: "warm instances while idle, apart from the cost".to_owned() }
                     Tile { testid: "stats-unpriced", label: "Jobs without cost", value: format::count(t.unpriced),
                         tone: if t.unpriced > 0 { Some("tone-amber") } else { None } }
                 }
                 div { class: "stats-grid",
                     section { class: "card",
                         header { class: "card-head", h2 { "By {group_label.to_ascii_lowercase()}" } }
-                        StatsTable { rows: d.stats.rows.clone(), group_label: group_label.to_owned() }
+                        StatsTable { rows: d.stats.rows.clone(), group_label: group_label.to_owned(),
+                            warm: matches!(d.stats.group_by, StatsGroup::Project | StatsGroup::Pool) }
                     }
                     section { class: "card",
                         header { class: "card-head", h2 { "Top 5 senders" } }

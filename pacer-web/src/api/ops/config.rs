@@ -1,10 +1,11 @@
-//! The configuration pages' operations: projects, pools and repo bindings (read, create,
-//! update, delete) and the backup import. The inputs are built from the domain specs the
-//! editors check ([`pacer_domain::PoolSpec`], …), so what is sent is what was validated.
+//! The configuration pages' operations: projects, pools (with their warm capacity) and repo
+//! bindings (read, create, update, delete) and the backup import. The inputs are built from the
+//! domain specs the editors check ([`pacer_domain::PoolSpec`], [`WarmSpec`], …), so what is
+//! sent is what was validated.
 
 use super::{AllocationStrategy, DateTime, Id, ImportAction, Scope, SpawnMethod, Tag, schema};
 use cynic::{MutationBuilder, Operation, QueryBuilder};
-use pacer_domain::{PoolSpec, ProjectSpec, RepoSpec, Tags};
+use pacer_domain::{PoolSpec, ProjectSpec, RepoSpec, Tags, WarmCounts as Counts, WarmSizing, WarmSpec};
 
 /// A count as the API's `Int` takes it; one past `i32::MAX` is sent as `i32::MAX` for the server
 /// to refuse (the editors' own checks stop such values first).
@@ -218,6 +219,74 @@ pub(crate) struct Pool {
     pub launch_template_version: Option<i32>,
     pub runs_on: String,
     pub active_jobs: i32,
+    pub warm: Option<WarmCapacity>,
+}
+
+/// How a pool sizes its warm capacity.
+#[derive(cynic::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WarmMode {
+    /// Always the same counts.
+    Fixed,
+    /// By time-of-week windows.
+    Schedule,
+    /// From the pool's own arrivals.
+    Forecast,
+}
+
+/// A day of the week.
+#[derive(cynic::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Weekday {
+    #[allow(missing_docs)]
+    Mon,
+    #[allow(missing_docs)]
+    Tue,
+    #[allow(missing_docs)]
+    Wed,
+    #[allow(missing_docs)]
+    Thu,
+    #[allow(missing_docs)]
+    Fri,
+    #[allow(missing_docs)]
+    Sat,
+    #[allow(missing_docs)]
+    Sun,
+}
+
+/// The days in order, Monday first (bit 0 of [`pacer_domain::WarmWindow::days`]).
+pub(crate) const WEEKDAYS: [Weekday; 7] =
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+
+/// Warm instance counts.
+#[derive(cynic::QueryFragment, Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct WarmCounts {
+    pub hot: i32,
+    pub stopped: i32,
+}
+
+/// A schedule's window.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct WarmWindow {
+    pub days: Vec<Weekday>,
+    pub from: String,
+    pub to: String,
+    pub counts: WarmCounts,
+}
+
+/// A pool's warm capacity: its settings, what they ask for now and why, and what it holds.
+#[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
+pub(crate) struct WarmCapacity {
+    pub mode: WarmMode,
+    pub fixed: Option<WarmCounts>,
+    pub zone: Option<String>,
+    pub windows: Vec<WarmWindow>,
+    pub otherwise: Option<WarmCounts>,
+    pub quantile: Option<i32>,
+    pub weeks: Option<i32>,
+    pub max_age_minutes: i32,
+    pub target: WarmCounts,
+    pub reason: String,
+    pub wanted: WarmCounts,
+    pub idle: WarmCounts,
 }
 
 /// The answer to [`pools`].
@@ -351,6 +420,113 @@ pub(crate) struct CopyPoolData {
 /// Clones a pool under a new name.
 pub(crate) fn copy_pool(id: &str, name: Option<String>) -> Operation<CopyPoolData, CopyPoolVars> {
     CopyPoolData::build(CopyPoolVars { id: id.into(), name })
+}
+
+/// Warm counts as input.
+#[derive(cynic::InputObject, Clone, Copy, Debug, PartialEq)]
+pub(crate) struct WarmCountsInput {
+    pub hot: i32,
+    pub stopped: i32,
+}
+
+impl From<Counts> for WarmCountsInput {
+    fn from(c: Counts) -> Self {
+        Self { hot: int(c.hot), stopped: int(c.stopped) }
+    }
+}
+
+/// A schedule's window as input.
+#[derive(cynic::InputObject, Clone, Debug, PartialEq)]
+pub(crate) struct WarmWindowInput {
+    pub days: Vec<Weekday>,
+    pub from: String,
+    pub to: String,
+    pub counts: WarmCountsInput,
+}
+
+/// A SCHEDULE sizing as input.
+#[derive(cynic::InputObject, Clone, Debug, PartialEq)]
+pub(crate) struct WarmScheduleInput {
+    pub zone: String,
+    pub windows: Vec<WarmWindowInput>,
+    pub otherwise: WarmCountsInput,
+}
+
+/// A FORECAST sizing as input.
+#[derive(cynic::InputObject, Clone, Copy, Debug, PartialEq)]
+pub(crate) struct WarmForecastInput {
+    pub quantile: i32,
+    pub weeks: i32,
+}
+
+/// A pool's warm capacity as input: exactly one sizing is sent.
+#[derive(cynic::InputObject, Clone, Debug, PartialEq)]
+pub(crate) struct WarmInput {
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<WarmCountsInput>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<WarmScheduleInput>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<WarmForecastInput>,
+    pub max_age_minutes: i32,
+}
+
+/// Minutes after midnight as `HH:MM` (1440 as `24:00`).
+fn clock(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+impl From<&WarmSpec> for WarmInput {
+    fn from(spec: &WarmSpec) -> Self {
+        let mut input =
+            Self { fixed: None, schedule: None, forecast: None, max_age_minutes: int(spec.max_age_minutes) };
+        match &spec.sizing {
+            WarmSizing::Fixed(counts) => input.fixed = Some((*counts).into()),
+            WarmSizing::Schedule { zone, windows, otherwise } => {
+                let windows = windows
+                    .iter()
+                    .map(|w| WarmWindowInput {
+                        days: (0..7).filter(|d| w.days & (1 << d) != 0).map(|d| WEEKDAYS[d]).collect(),
+                        from: clock(w.from_minute),
+                        to: clock(w.to_minute),
+                        counts: w.counts.into(),
+                    })
+                    .collect();
+                input.schedule =
+                    Some(WarmScheduleInput { zone: zone.clone(), windows, otherwise: (*otherwise).into() });
+            }
+            WarmSizing::Forecast { quantile, weeks } => {
+                input.forecast =
+                    Some(WarmForecastInput { quantile: i32::from(*quantile), weeks: i32::from(*weeks) });
+            }
+        }
+        input
+    }
+}
+
+/// The variables of [`set_pool_warm`].
+#[derive(cynic::QueryVariables, Debug)]
+pub(crate) struct SetPoolWarmVars {
+    /// The pool.
+    pub id: Id,
+    /// Its warm capacity; `None` switches it off.
+    pub warm: Option<WarmInput>,
+}
+
+/// The answer to [`set_pool_warm`].
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Mutation", variables = "SetPoolWarmVars")]
+pub(crate) struct SetPoolWarmData {
+    #[arguments(id: $id, warm: $warm)]
+    pub set_pool_warm: Pool,
+}
+
+/// Sets a pool's warm capacity, or with `None` switches it off.
+pub(crate) fn set_pool_warm(
+    id: &str,
+    warm: Option<&WarmSpec>,
+) -> Operation<SetPoolWarmData, SetPoolWarmVars> {
+    SetPoolWarmData::build(SetPoolWarmVars { id: id.into(), warm: warm.map(WarmInput::from) })
 }
 
 /// The answer to [`rotate_pool_bootstrap_token`].
@@ -562,6 +738,23 @@ mod tests {
         let op = rotate_pool_bootstrap_token("3");
         assert!(op.query.contains("rotatePoolBootstrapToken(id: $id)"), "{}", op.query);
         assert_eq!(serde_json::to_value(&op.variables).expect("variables"), serde_json::json!({ "id": "3" }));
+    }
+
+    #[test]
+    fn warm_capacity_is_read_with_the_pools_and_set_apart() {
+        let query = pools().query;
+        for field in ["warm {", "mode", "windows {", "maxAgeMinutes", "reason", "wanted {", "idle {"] {
+            assert!(query.contains(field), "{field}: {query}");
+        }
+        let spec = WarmSpec { sizing: WarmSizing::Fixed(Counts { hot: 2, stopped: 0 }), max_age_minutes: 90 };
+        let op = set_pool_warm("7", Some(&spec));
+        assert!(op.query.contains("setPoolWarm(id: $id, warm: $warm)"), "{}", op.query);
+        assert_eq!(
+            serde_json::to_value(&op.variables).expect("variables"),
+            serde_json::json!({ "id": "7", "warm": { "fixed": { "hot": 2, "stopped": 0 }, "maxAgeMinutes": 90 } })
+        );
+        let off = serde_json::to_value(set_pool_warm("7", None).variables).expect("variables");
+        assert_eq!(off, serde_json::json!({ "id": "7", "warm": null }), "null switches it off");
     }
 
     #[test]

@@ -104,13 +104,15 @@ pub(crate) struct SpendRow {
     pub cost: Money,
 }
 
-/// Spend over a window: the total, the jobs without cost, and the top projects and repos.
+/// Spend over a window: the total, the jobs without cost, what warm instances cost while idle
+/// (apart from the total), and the top projects and repos.
 #[derive(cynic::QueryFragment, Clone, Debug, Default, PartialEq)]
 pub(crate) struct Spend {
     pub from: DateTime,
     pub total: Money,
     pub jobs: i32,
     pub unpriced: i32,
+    pub warm_cost: Money,
     pub projects: Vec<SpendRow>,
     pub repos: Vec<SpendRow>,
 }
@@ -173,7 +175,8 @@ impl StatsGroup {
     }
 }
 
-/// One stats row (a group, or the totals).
+/// One stats row (a group, or the totals); `warm_cost` (idle warm instances, apart from
+/// `cost`) is 0 but in the totals and by project or pool.
 #[derive(cynic::QueryFragment, Clone, Debug, PartialEq)]
 pub(crate) struct StatsRow {
     pub key: String,
@@ -186,6 +189,7 @@ pub(crate) struct StatsRow {
     pub runner_seconds: BigInt,
     pub cost: Money,
     pub unpriced: i32,
+    pub warm_cost: Money,
 }
 
 /// Roll-ups over a window.
@@ -383,6 +387,7 @@ mod tests {
             op.query
         );
         assert!(op.query.contains("total") && op.query.contains("unpriced"), "{}", op.query);
+        assert!(op.query.contains("warmCost {"), "{}", op.query);
         let vars = serde_json::to_value(&op.variables).expect("variables");
         assert_eq!(vars["window"]["monthToDate"], true);
         assert_eq!(vars["window"]["days"], serde_json::Value::Null);
@@ -400,6 +405,7 @@ mod tests {
             "{}",
             op.query
         );
+        assert_eq!(op.query.matches("warmCost {").count(), 2, "totals and rows: {}", op.query);
         let vars = serde_json::to_value(&op.variables).expect("variables");
         assert_eq!(vars["groupBy"], "REPO");
         assert_eq!(vars["window"]["days"], 7);

@@ -1,0 +1,33 @@
+//! The Pools page's pieces: a pool's warm capacity at a glance.
+
+use crate::api::ops::config::{WarmCapacity, WarmMode};
+use dioxus::prelude::*;
+
+/// The mode's word (`data-mode`).
+fn mode_word(mode: WarmMode) -> &'static str {
+    match mode {
+        WarmMode::Fixed => "fixed",
+        WarmMode::Schedule => "schedule",
+        WarmMode::Forecast => "forecast",
+    }
+}
+
+/// A pool's warm capacity in its row: the instances it holds for now and how many of them are
+/// idle, what its sizing asks when the cap (or a disabled pool) holds less, and why.
+#[component]
+pub(crate) fn WarmSummary(warm: WarmCapacity) -> Element {
+    let (wanted, idle, target) = (warm.wanted, warm.idle, warm.target);
+    rsx! {
+        div { class: "warm", "data-testid": "pool-warm", "data-mode": mode_word(warm.mode),
+            "data-hot": "{wanted.hot}", "data-stopped": "{wanted.stopped}",
+            "data-idle-hot": "{idle.hot}", "data-idle-stopped": "{idle.stopped}",
+            "Warm: {wanted.hot} hot · {wanted.stopped} stopped (idle {idle.hot}/{wanted.hot} hot, {idle.stopped}/{wanted.stopped} stopped)"
+            if target != wanted {
+                span { class: "muted", "data-testid": "pool-warm-asked",
+                    " · asks {target.hot} hot · {target.stopped} stopped"
+                }
+            }
+            div { class: "muted small", "data-testid": "pool-warm-reason", "{warm.reason}" }
+        }
+    }
+}
