@@ -70,7 +70,7 @@ pub use rejection::{FieldError, Rejection, RejectionCode};
 pub use routing::{Route, route};
 pub use schedule::{
     CLAIM_TIMEOUT_MS, LAUNCH_BATCH_MAX, WaitReason, explain, finished_instances, launch_batches, next_retry,
-    overdue_instances, plan_claims, stale_claims, surplus_instances,
+    overdue_instances, plan_claims, plan_warm_takes, stale_claims, surplus_instances,
 };
 pub use settings::*;
 pub use state::{Anomaly, State};

@@ -198,6 +198,21 @@ pub fn plan_claims(state: &State, now: Timestamp, limit: usize) -> Vec<JobId> {
     claims
 }
 
+/// Queued jobs that may take an idle warm instance of their pool now (oldest first, as many
+/// per pool as it holds idle): claimed even while every launch slot is busy, since taking one
+/// launches nothing.
+pub fn plan_warm_takes(state: &State, now: Timestamp) -> Vec<JobId> {
+    let mut pending = Pending::for_state(state);
+    let mut takes = Vec::new();
+    for job in state.jobs.in_status(JobStatus::Queued) {
+        if pending.warm_left(job.pool) && claimable(state, job, now, &pending).is_ok() {
+            pending.add(job);
+            takes.push(job.id);
+        }
+    }
+    takes
+}
+
 /// Most instances one launch call asks for: a burst is launched in batches of this many.
 pub const LAUNCH_BATCH_MAX: usize = 50;
 

@@ -3,9 +3,10 @@
 //! got. Runner names tie GitHub's view back to an instance: `pacer-<instance-id>`.
 
 use crate::config::{PoolId, ProjectId};
+use crate::intern::Interner;
 use crate::intern::Sym;
 use crate::job::JobId;
-use crate::launch::Market;
+use crate::launch::{LaunchedInstance, Market};
 use crate::money::PriceQuote;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,37 @@ impl WarmOrigin {
 }
 
 impl Instance {
+    /// An instance of `pool` (of `project`) EC2 just started, as `launched` says, recorded at
+    /// `at`: for no job, with no runner yet.
+    pub(crate) fn launched(
+        launched: &LaunchedInstance,
+        price: Option<PriceQuote>,
+        (project, pool): (ProjectId, PoolId),
+        at: Timestamp,
+        strings: &mut Interner,
+    ) -> Instance {
+        Instance {
+            id: launched.instance_id.as_str().into(),
+            launched_for: None,
+            job: None,
+            bill_to: None,
+            serving: false,
+            project,
+            pool,
+            repo: None,
+            instance_type: strings.intern(&launched.instance_type),
+            availability_zone: strings.intern(&launched.availability_zone),
+            market: launched.market,
+            price,
+            launched_at: at,
+            bootstrapped: false,
+            registered_at: None,
+            runner_id: None,
+            runner_done: false,
+            warm: None,
+        }
+    }
+
     /// Whether it is warm capacity no job has taken yet (and whose runner is not done).
     pub fn is_idle_warm(&self) -> bool {
         self.warm.is_some_and(|w| w.taken_at.is_none()) && self.job.is_none() && !self.runner_done

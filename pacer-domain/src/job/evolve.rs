@@ -77,25 +77,13 @@ impl State {
             .map(|job| (job.status, job.project, job.pool, job.repo))
             .ok_or_else(|| format!("launch for unknown {}", e.job))?;
         let takes_it = status == JobStatus::Claimed;
+        let repo = self.audience_repo(project, repo);
         let instance = Instance {
-            id: e.instance.instance_id.as_str().into(),
             launched_for: Some(e.job),
             job: takes_it.then_some(e.job),
             bill_to: Some(e.job),
-            serving: false,
-            project,
-            pool,
-            repo: self.audience_repo(project, repo),
-            instance_type: self.strings.intern(&e.instance.instance_type),
-            availability_zone: self.strings.intern(&e.instance.availability_zone),
-            market: e.instance.market,
-            price: e.price,
-            launched_at: at,
-            bootstrapped: false,
-            registered_at: None,
-            runner_id: None,
-            runner_done: false,
-            warm: None,
+            repo,
+            ..Instance::launched(&e.instance, e.price, (project, pool), at, &mut self.strings)
         };
         self.instances.insert(instance);
         if takes_it {

@@ -29,32 +29,17 @@ impl State {
             .pool(e.pool)
             .map(|p| p.project)
             .ok_or_else(|| format!("warm launch for unknown {}", e.pool))?;
+        let origin = WarmOrigin {
+            template_version: e.template_version,
+            stopped: e.stopped,
+            ready_at: None,
+            stopped_at: None,
+            started_at: None,
+            taken_at: None,
+        };
         let instance = Instance {
-            id: id.into(),
-            launched_for: None,
-            job: None,
-            bill_to: None,
-            serving: false,
-            project,
-            pool: e.pool,
-            repo: None,
-            instance_type: self.strings.intern(&e.instance.instance_type),
-            availability_zone: self.strings.intern(&e.instance.availability_zone),
-            market: e.instance.market,
-            price: e.price,
-            launched_at: at,
-            bootstrapped: false,
-            registered_at: None,
-            runner_id: None,
-            runner_done: false,
-            warm: Some(WarmOrigin {
-                template_version: e.template_version,
-                stopped: e.stopped,
-                ready_at: None,
-                stopped_at: None,
-                started_at: None,
-                taken_at: None,
-            }),
+            warm: Some(origin),
+            ..Instance::launched(&e.instance, e.price, (project, e.pool), at, &mut self.strings)
         };
         self.instances.insert(instance);
         Ok(())

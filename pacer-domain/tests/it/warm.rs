@@ -168,6 +168,13 @@ fn warm_capacity_stays_within_the_cap_and_waits_while_jobs_wait_for_launches() {
     s2.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(2)) });
     s2.queue(1);
     assert!(warm_launches(&s2.state, s2.now, &BTreeMap::new()).is_empty());
+    // Jobs that can take an idle warm instance are planned whatever the launch slots: as many
+    // as the pool holds idle.
+    let mut s4 = Scenario::standard();
+    s4.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(2)) });
+    fill(&mut s4, 1);
+    let jobs: Vec<JobId> = (1..=3).map(|id| s4.queue(id)).collect();
+    assert_eq!(plan_warm_takes(&s4.state, s4.now), jobs[..2]);
     // Launches in flight count.
     let mut s3 = Scenario::standard();
     s3.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(3)) });

@@ -3,7 +3,9 @@
 //! stale claims, plans claims with the domain's policy, records them, and launches every
 //! current claim it does not have in hand yet (the new ones, and after a restart the ones
 //! recorded before it), recording launched / retry / failed. A slow AWS call holds only its own
-//! launch permit, never the queue.
+//! launch permit, never the queue. Jobs that can take an idle warm instance of their pool are
+//! claimed whatever the free permits (the claim takes the instance, `warm.taken`; nothing is
+//! launched).
 //!
 //! Batches: the claims of one pool, market and repo from one planning round launch in one call
 //! for as many instances ([`launch_batches`], at most [`pacer_domain::LAUNCH_BATCH_MAX`]), so a
@@ -28,9 +30,9 @@ use pacer_aws::{Launched, PRICING_TIMEOUT};
 use pacer_domain::{
     CLAIM_TIMEOUT_MS, Command, ErrorClass, Event, JobId, JobStatus, LAUNCH_BATCH_MAX, LaunchError, LaunchOf,
     LaunchOutcome, LaunchSpec, LaunchedInstance, Market, PriceQuote, Recorded, SECOND_MS, Timestamp,
-    launch_batches, next_retry, plan_claims,
+    launch_batches, next_retry, plan_claims, plan_warm_takes,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -78,8 +80,15 @@ async fn pass(engine: &Arc<Engine>) {
         tracing::warn!(%error, "could not return stale claims");
     }
     let free = engine.launches.available_permits();
-    let plan =
-        if free == 0 { Vec::new() } else { plan_claims(&engine.app.state(), now, free * LAUNCH_BATCH_MAX) };
+    let plan = {
+        let state = engine.app.state();
+        // Jobs taking idle warm instances launch nothing: they go whatever the free slots.
+        let mut plan: BTreeSet<JobId> = plan_warm_takes(&state, now).into_iter().collect();
+        if free > 0 {
+            plan.extend(plan_claims(&state, now, free * LAUNCH_BATCH_MAX));
+        }
+        plan.into_iter().collect::<Vec<_>>()
+    };
     if !plan.is_empty() {
         match engine.system(Command::ClaimJobs(plan)).await {
             Ok(_) => engine.health("dispatcher", Ok(())).await,

@@ -963,6 +963,43 @@ async function poolPickers(page) {
   await gone(page, "pool-editor", "the editor, closed without saving");
 }
 
+/**
+ * Warm capacity on the Pools page: the demo's `linux` pool holds 2 hot instances, shown with the
+ * sizing's reason; its warm dialog switches it to a schedule, a window starting at "8" is
+ * refused inline, fixed to 08:00 it saves, and the row shows the schedule.
+ */
+async function warmPools(page) {
+  await navigate(page, "pools");
+  const linux = row("pool-row", { name: "linux" });
+  await visible(page, linux, "the linux pool");
+  const warm = page.locator(`${linux} ${tid("pool-warm")}`);
+  await until("linux's warm capacity", async () => (await warm.count()) === 1);
+  const shown = await warm.evaluate((w) => ({ mode: w.dataset.mode, hot: w.dataset.hot }));
+  if (shown.mode !== "fixed" || shown.hot !== "2") fail(`linux's warm capacity reads ${JSON.stringify(shown)}`);
+  const reason = await text(page.locator(`${linux} ${tid("pool-warm-reason")}`));
+  if (!/fixed: 2 hot, 0 stopped/.test(reason)) fail(`the warm reason reads ${JSON.stringify(reason)}`);
+  ok(`linux holds warm capacity: ${reason}`);
+
+  await page.locator(`${linux} ${tid("pool-warm-edit")}`).click();
+  const dialog = await visible(page, "pool-warm-dialog");
+  await dialog.locator(tid("input-warm_mode")).selectOption("schedule");
+  await dialog.locator(tid("input-warm_zone")).fill("Europe/Berlin");
+  if ((await dialog.locator(tid("warm-window")).count()) === 0) await dialog.locator(tid("warm-window-add")).click();
+  await dialog.locator(tid("input-warm_window_0_from")).fill("8");
+  await dialog.locator(tid("pool-warm-save")).click();
+  const fromError = await text(await visible(page, "error-warm_window_0_from", "the inline error of a bad start"));
+  ok(`a window starting at "8" is refused inline: ${fromError}`);
+  await dialog.locator(tid("input-warm_window_0_from")).fill("08:00");
+  await dialog.locator(tid("pool-warm-save")).click();
+  await gone(page, "pool-warm-dialog", "the warm dialog after saving");
+  await visible(page, "pool-saved", "the saved toast");
+  await until("linux on a schedule", async () => (await warm.getAttribute("data-mode")) === "schedule");
+  const scheduled = await text(page.locator(`${linux} ${tid("pool-warm-reason")}`));
+  if (!/^schedule: .*Europe\/Berlin/.test(scheduled)) fail(`the reason now reads ${JSON.stringify(scheduled)}`);
+  await page.screenshot({ path: path.join(shots, "pool-warm.png"), fullPage: true });
+  ok(`linux now sized by schedule: ${scheduled}`);
+}
+
 const SCENARIOS = [
   ["sign-in", signIn],
   ["every-page", everyPage],
@@ -973,6 +1010,7 @@ const SCENARIOS = [
   ["job-steps-heartbeat", jobSteps],
   ["config-forms", configForms],
   ["pool-pickers", poolPickers],
+  ["warm-pools", warmPools],
   ["status-filter", filterJobs],
   ["live-updates", live],
   ["backup", backup],

@@ -3,7 +3,8 @@
 //! headers are checked over HTTP, then `tests/browser/console.mjs` drives headless Chromium
 //! through sign-in with the printed password, every page by sidebar and by deep link, a job's
 //! details and timeline, the status filter, the project, pool and repo editors (each with an
-//! input refused inline), a new job and an Overview tile arriving over the WebSocket without a
+//! input refused inline), a pool's warm capacity set to a schedule (a bad window refused inline
+//! first), a new job and an Overview tile arriving over the WebSocket without a
 //! reload, a backup export, dry-run preview and import, and GraphiQL running a query — all with
 //! the network cut off but for loopback, and nothing requested from anywhere but Pacer.
 //! Screenshots of every scenario land in `$CARGO_TARGET_TMPDIR/console-screenshots`.
