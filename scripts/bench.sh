@@ -15,7 +15,8 @@
 #            appenders), then the `replay_scale` example at 1 M and 10 M events (replay from seq
 #            0, peak RSS, snapshot, start from the snapshot; each step its own process).
 # - server:  the `webhook_latency` example (in process, FakeCompute): webhook → launch-call
-#            latency and the 1,000-job burst at 200 ms per launch.
+#            latency, the 1,000-job burst at 200 ms per launch, and queue time cold, from
+#            stopped and from hot warm capacity (≈ 20 minutes).
 # - wrk:     the release `pacer serve` (no project configured, so every delivery is durably
 #            recorded as `job.ignored`; AWS and GitHub point at closed loopback ports) under Debian's
 #            wrk with signed deliveries (tools/load/gen-signed-webhooks.py and
@@ -129,7 +130,7 @@ if wants store; then
 fi
 
 if wants server; then
-  heading "server: webhook → launch call, and the 1,000-job burst ($CARGO_TARGET_DIR/release/examples/webhook_latency all)"
+  heading "server: webhook → launch call, the 1,000-job burst, queue time ($CARGO_TARGET_DIR/release/examples/webhook_latency all)"
   "$RELEASE/examples/webhook_latency" all 2>/dev/null | record
 fi
 

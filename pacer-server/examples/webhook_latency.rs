@@ -530,6 +530,8 @@ struct Instances {
     playing: Mutex<std::collections::HashSet<String>>,
     /// Pacer job id → when its runner came online.
     online: Mutex<HashMap<u64, Instant>>,
+    /// Set once the run is measured: boots still under way end quietly.
+    over: std::sync::atomic::AtomicBool,
 }
 
 impl Instances {
@@ -596,6 +598,8 @@ impl Instances {
                     return;
                 }
                 (409, _) => {}
+                // The run is over and its server stopping.
+                _ if self.over.load(std::sync::atomic::Ordering::Relaxed) => return,
                 (code, answer) => panic!("registration of {id}: {code} {answer}"),
             }
         }
@@ -641,6 +645,7 @@ async fn queue(name: &str, arrivals: &[f64], warm: Option<WarmCounts>) {
         tokens: Mutex::default(),
         playing: Mutex::default(),
         online: Mutex::default(),
+        over: Default::default(),
     });
     let watcher = tokio::spawn(instances.clone().watch());
     // Warm capacity ready before the first job (a real pool holds it ahead of the day).
@@ -701,6 +706,7 @@ async fn queue(name: &str, arrivals: &[f64], warm: Option<WarmCounts>) {
         Micros((counters.warm_cost.0 as f64 * SCALE) as i64),
         Micros((job_cost.0 as f64 * SCALE) as i64),
     );
+    instances.over.store(true, std::sync::atomic::Ordering::Relaxed);
     server.running.engine.shutdown().await;
 }
 
