@@ -104,30 +104,30 @@ if [ -s "$STATE_DIR/callback-token" ]; then
   CALLBACK_TOKEN=$(cat "$STATE_DIR/callback-token")
   echo "pacer: started again; bootstrapped on the first boot"
 else
-STAGE=bootstrap
-code=000
-for _ in $(seq 1 120); do
-  code=$(call /api/runner/bootstrap "$BOOTSTRAP_TOKEN" \
-    "{\"instance_id\":\"$INSTANCE_ID\",\"document\":\"$IDENTITY_DOCUMENT\",\"signature\":\"$IDENTITY_SIGNATURE\"}" \
-    "$SECRETS/bootstrap.json" --max-time 15)
-  case "$code" in
-    200) break ;;
-    409|000|429|502|503|504) sleep "$RETRY_SECONDS" ;;
-    *) echo "pacer: bootstrap refused with HTTP $code"; finish 1 ;;
-  esac
-done
-if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
-CALLBACK_TOKEN=$(json_field callback_token < "$SECRETS/bootstrap.json")
-rm -f "$SECRETS/bootstrap.json"
-mkdir -p "$STATE_DIR" "$PER_BOOT_DIR"
-printf '%s' "$CALLBACK_TOKEN" > "$STATE_DIR/callback-token"
-if [ -f "$CLOUD_INSTANCE_DIR/user-data.txt" ]; then
-  sed "s/^BOOTSTRAP_TOKEN=.*/BOOTSTRAP_TOKEN=''/" "$CLOUD_INSTANCE_DIR/user-data.txt" > "$PER_BOOT_DIR/pacer-runner.sh"
-  chmod 700 "$PER_BOOT_DIR/pacer-runner.sh"
-fi
-# cloud-init's copies of this user data hold the pool's bootstrap token: drop them (IMDS still
-# serves it; the token is useless without an unbootstrapped instance's own signed identity).
-rm -f "$CLOUD_INSTANCE_DIR"/user-data.txt* "$CLOUD_INSTANCE_DIR"/scripts/part-* 2>/dev/null || true
+  STAGE=bootstrap
+  code=000
+  for _ in $(seq 1 120); do
+    code=$(call /api/runner/bootstrap "$BOOTSTRAP_TOKEN" \
+      "{\"instance_id\":\"$INSTANCE_ID\",\"document\":\"$IDENTITY_DOCUMENT\",\"signature\":\"$IDENTITY_SIGNATURE\"}" \
+      "$SECRETS/bootstrap.json" --max-time 15)
+    case "$code" in
+      200) break ;;
+      409|000|429|502|503|504) sleep "$RETRY_SECONDS" ;;
+      *) echo "pacer: bootstrap refused with HTTP $code"; finish 1 ;;
+    esac
+  done
+  if [ "$code" != 200 ]; then echo "pacer: bootstrap gave up after HTTP $code"; finish 1; fi
+  CALLBACK_TOKEN=$(json_field callback_token < "$SECRETS/bootstrap.json")
+  rm -f "$SECRETS/bootstrap.json"
+  mkdir -p "$STATE_DIR" "$PER_BOOT_DIR"
+  printf '%s' "$CALLBACK_TOKEN" > "$STATE_DIR/callback-token"
+  if [ -f "$CLOUD_INSTANCE_DIR/user-data.txt" ]; then
+    sed "s/^BOOTSTRAP_TOKEN=.*/BOOTSTRAP_TOKEN=''/" "$CLOUD_INSTANCE_DIR/user-data.txt" > "$PER_BOOT_DIR/pacer-runner.sh"
+    chmod 700 "$PER_BOOT_DIR/pacer-runner.sh"
+  fi
+  # cloud-init's copies of this user data hold the pool's bootstrap token: drop them (IMDS still
+  # serves it; the token is useless without an unbootstrapped instance's own signed identity).
+  rm -f "$CLOUD_INSTANCE_DIR"/user-data.txt* "$CLOUD_INSTANCE_DIR"/scripts/part-* 2>/dev/null || true
 fi
 
 installed() { [ -x "$RUNNER_DIR/config.sh" ] && [ "$(cd "$RUNNER_DIR" && ./config.sh --version | tr -d '[:space:]')" = "$RUNNER_VERSION" ]; }
