@@ -1174,17 +1174,7 @@ mod tests {
 
     #[test]
     fn the_warm_form_opens_with_the_pools_settings() {
-        let pool = |warm: Value| -> Pool {
-            serde_json::from_value(json!({"id":"3","projectId":"1","projectName":"platform","name":"big",
-                "isDefault":false,"priority":100,"amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],
-                "subnetIds":[],"securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,
-                "maxRuntimeMinutes":60,"cap":6,"spot":false,"onDemandFallback":false,"spotCooldownUntil":null,
-                "spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,
-                "runnerUser":null,"userDataExtra":null,"disabled":false,"launchTemplateId":null,
-                "launchTemplateVersion":null,"runsOn":"runs-on: [self-hosted, platform, big]","activeJobs":0,
-                "warm":warm}))
-            .expect("pool")
-        };
+        let pool = crate::api::ops::config::test_pool;
         let off = WarmForm::from_pool(&pool(Value::Null));
         assert_eq!(off, WarmForm { cap: 6, ..WarmForm::default() });
         let counts = json!({ "hot": 0, "stopped": 0 });

@@ -219,19 +219,7 @@ pub(crate) fn WarmDialog(pool: Pool, on_cancel: EventHandler<()>, on_saved: Even
 mod tests {
     use super::*;
 
-    fn pool(warm: serde_json::Value) -> Pool {
-        serde_json::from_value(
-            serde_json::json!({"id":"3","projectId":"1","projectName":"platform","name":"big",
-            "isDefault":false,"priority":100,"amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],
-            "subnetIds":[],"securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,
-            "maxRuntimeMinutes":60,"cap":6,"spot":false,"onDemandFallback":false,"spotCooldownUntil":null,
-            "spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,
-            "runnerUser":null,"userDataExtra":null,"disabled":false,"launchTemplateId":null,
-            "launchTemplateVersion":null,"runsOn":"runs-on: [self-hosted, platform, big]","activeJobs":0,
-            "warm":warm}),
-        )
-        .expect("pool")
-    }
+    use crate::api::ops::config::test_pool as pool;
 
     fn schedule() -> Pool {
         let counts = serde_json::json!({ "hot": 2, "stopped": 1 });

@@ -713,6 +713,20 @@ pub(crate) fn import_backup(json: String, dry_run: bool) -> Operation<ImportBack
     ImportBackupData::build(ImportBackupVars { json, dry_run })
 }
 
+/// A test pool `big` (cap 6) of project `platform`, with `warm` as the API sends it.
+#[cfg(test)]
+pub(crate) fn test_pool(warm: serde_json::Value) -> Pool {
+    serde_json::from_value(serde_json::json!({"id":"3","projectId":"1","projectName":"platform","name":"big",
+        "isDefault":false,"priority":100,"amiId":"ami-0123456789abcdef0","instanceTypes":["m7i.large"],
+        "subnetIds":[],"securityGroupIds":[],"iamInstanceProfile":null,"rootVolumeGb":0,
+        "maxRuntimeMinutes":60,"cap":6,"spot":false,"onDemandFallback":false,"spotCooldownUntil":null,
+        "spawnMethod":"FLEET","allocationStrategy":"COST","extraLabels":[],"tags":[],"runnerVersion":null,
+        "runnerUser":null,"userDataExtra":null,"disabled":false,"launchTemplateId":null,
+        "launchTemplateVersion":null,"runsOn":"runs-on: [self-hosted, platform, big]","activeJobs":0,
+        "warm":warm}))
+    .expect("pool")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
