@@ -261,19 +261,16 @@ pub fn next_retry(state: &State, now: Timestamp) -> Option<Timestamp> {
     state.jobs.in_status(JobStatus::Queued).filter_map(|j| j.next_retry_at).filter(|at| *at > now).min()
 }
 
-/// Claims whose launch outcome never arrived: older than [`CLAIM_TIMEOUT_MS`], or made by a
-/// replica that has lost the effects lease since (claimed before the current holder took it;
-/// that replica launches nothing more, so its claims go back to the queue at once).
+/// Claims whose launch outcome never arrived in [`CLAIM_TIMEOUT_MS`]. The claims of a replica
+/// that lost the effects lease are not among them: its successor launches them in the same
+/// batches, under the same client tokens, so EC2 answers with whatever the deposed holder's
+/// interrupted call started (returned to the queue, they would be claimed again in other
+/// batches, and those instances would be orphans).
 pub fn stale_claims(state: &State, now: Timestamp) -> Vec<JobId> {
-    let holder_since = state.leadership.as_ref().map(|l| l.since);
     state
         .jobs
         .in_status(JobStatus::Claimed)
-        .filter(|j| {
-            j.claimed_at.is_some_and(|at| {
-                now.millis_since(at) >= CLAIM_TIMEOUT_MS || holder_since.is_some_and(|since| at < since)
-            })
-        })
+        .filter(|j| j.claimed_at.is_some_and(|at| now.millis_since(at) >= CLAIM_TIMEOUT_MS))
         .map(|j| j.id)
         .collect()
 }

@@ -169,18 +169,19 @@ fn spot_pools_can_fall_back_to_on_demand() {
 }
 
 #[test]
-fn claims_of_a_replica_that_lost_the_lease_return_to_the_queue_at_once() {
+fn claims_of_a_replica_that_lost_the_lease_stand_for_its_successor_to_launch() {
     let mut s = Scenario::standard();
     s.run(Command::AcquireLease { holder: "a".into(), term: 1 });
-    let job = s.queue(1);
-    s.run(Command::ClaimJobs(vec![job]));
+    let (one, two) = (s.queue(1), s.queue(2));
+    s.run(Command::ClaimJobs(vec![one, two]));
+    let batches = launch_batches(&s.state, &[one, two]);
     s.advance(1);
-    assert!(s.run(Command::ExpireClaims).is_empty(), "the holder's own claim stands");
     s.run(Command::AcquireLease { holder: "b".into(), term: 2 });
-    assert_eq!(Scenario::names(&s.run(Command::ExpireClaims)), ["job.claim_expired"]);
-    assert_eq!(s.job(1).status, JobStatus::Queued);
-    s.run(Command::ClaimJobs(vec![job]));
-    assert!(s.run(Command::ExpireClaims).is_empty(), "the successor's claim stands");
+    assert!(s.run(Command::ExpireClaims).is_empty(), "the deposed holder's claims stand");
+    assert_eq!(launch_batches(&s.state, &[one, two]), batches, "the successor launches the same batch");
+    assert_eq!(batches, [vec![one, two]]);
+    s.advance(CLAIM_TIMEOUT_MS);
+    assert_eq!(Scenario::names(&s.run(Command::ExpireClaims)), ["job.claim_expired", "job.claim_expired"]);
     assert!(s.when(Command::AcquireLease { holder: "a".into(), term: 2 }).is_err(), "a term is taken once");
 }
 
