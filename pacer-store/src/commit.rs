@@ -87,6 +87,9 @@ pub(crate) struct Tail {
     pub(crate) chain: ChainHash,
     /// Their vault changes, in order.
     pub(crate) vault: Vec<VaultWrite>,
+    /// The whole vault as it is now, when their changes can no longer be told one by one
+    /// (`vault` is empty then).
+    pub(crate) whole_vault: Option<BTreeMap<String, Vec<u8>>>,
     /// Whether they appended more than `records` holds (the next call reads on).
     pub(crate) more: bool,
 }
@@ -208,6 +211,15 @@ impl Shared {
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
+    }
+
+    /// Replaces the in-memory vault with `whole` (its cold entries stay on disk when they live
+    /// there).
+    fn replace_vault(&self, mut whole: BTreeMap<String, Vec<u8>>) {
+        if self.cold_on_disk.load(Ordering::Relaxed) {
+            whole.retain(|key, _| !key.starts_with(COLD_PREFIX));
+        }
+        *self.vault.write().unwrap_or_else(PoisonError::into_inner) = whole;
     }
 
     /// Makes durable `records` (in order, right after the last durable one) and vault changes
@@ -502,7 +514,9 @@ impl<S: Sink> Writer<S> {
     }
 
     /// The next queued request; while none comes, polls for what other writers appended.
-    /// `None` once the log is closed.
+    /// `None` once the log is closed. A poll that learns of other writers' records gives the
+    /// requests queued meanwhile new seqs and moves them to `pending`: the first of those is
+    /// the next request then.
     fn wait(&mut self) -> Option<Request> {
         loop {
             let Some(every) = self.sink.poll_interval() else {
@@ -510,7 +524,12 @@ impl<S: Sink> Writer<S> {
             };
             match self.queue.recv_timeout(every.saturating_sub(self.polled.elapsed())) {
                 Ok(request) => return Some(request),
-                Err(RecvTimeoutError::Timeout) => self.poll(),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.poll();
+                    if let Some(request) = self.pending.pop_front() {
+                        return Some(request);
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
@@ -655,7 +674,7 @@ impl<S: Sink> Writer<S> {
         let mut moved = false;
         loop {
             let after = self.shared.durable();
-            let tail = match self.sink.tail(after) {
+            let mut tail = match self.sink.tail(after) {
                 Ok(tail) => tail,
                 Err(reason) => {
                     tracing::warn!(%reason, "could not read what other writers appended");
@@ -677,6 +696,9 @@ impl<S: Sink> Writer<S> {
             }
             if !tail.records.is_empty() {
                 self.contended();
+            }
+            if let Some(whole) = tail.whole_vault.take() {
+                self.shared.replace_vault(whole);
             }
             self.shared.publish(tail.records.iter(), tail.vault.iter());
             if !tail.more {

@@ -240,6 +240,13 @@ pub trait EventLog: Send + Sync {
         )))
     }
 
+    /// Deletes the log's own bookkeeping that no reader needs any more (on the shared log: the
+    /// vault's older change notices, see [`crate::DynamoSettings::vault_changes_kept`]);
+    /// returns how many items went. Nothing a record or the vault holds is touched.
+    fn tidy(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// The base snapshot of a pruned log, with the seq it covers; `None` when never pruned.
     fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         Ok(None)

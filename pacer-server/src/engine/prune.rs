@@ -3,7 +3,8 @@
 //! webhook payloads and runner failure logs past their retention (each kind in the write that
 //! records `retention.swept` with the count and the cutoff), and prunes the log's records
 //! older than the audit retention (each setting is the config default or the console's
-//! override, see [`crate::retention`]).
+//! override, see [`crate::retention`]), then lets the log delete its own bookkeeping no reader
+//! needs ([`pacer_store::EventLog::tidy`]: the shared log's old vault change notices).
 //!
 //! Pruning the log needs a snapshot that covers the records ([`pacer_store::prune`]): when
 //! there is something to prune, the pass writes one first (niced, as the snapshot loop does),
@@ -55,6 +56,12 @@ impl Engine {
         let before = now.plus_millis(-i64::from(days(RetentionKind::Audit)) * DAY_MS);
         if let Err(error) = self.prune_log(before).await {
             tracing::warn!(%error, "could not prune the event log");
+        }
+        let log = self.app.log().clone();
+        match blocking(move || log.tidy()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "the log's old bookkeeping deleted"),
+            Err(error) => tracing::warn!(%error, "could not delete the log's old bookkeeping"),
         }
     }
 

@@ -30,6 +30,8 @@
 //!   with one consistent query). A commit changing the vault also bumps the head's
 //!   `vault_version` and puts `pk="vchange", sk=<vault_version>` with `keys`, the keys it
 //!   changed (never the values), from which the other replicas reload them.
+//!   [`EventLog::tidy`] deletes all but the newest [`DynamoSettings::vault_changes_kept`]; a
+//!   replica that finds notices of the versions it missed gone reloads the whole vault.
 //!
 //! A group write becomes one transaction (`TransactWriteItems`) per commit of whole batches:
 //! at most 100 items and 4 MB each (and 400 KB an item). A batch too large for one
@@ -74,6 +76,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use table::DynamoSink;
 
+/// The vault change notices [`EventLog::tidy`] keeps by default: far more than a live replica
+/// falls behind between two polls.
+pub const VAULT_CHANGES_KEPT: u64 = 1_000;
+
 /// Static AWS credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
@@ -113,11 +119,15 @@ pub struct DynamoSettings {
     pub profile: Option<String>,
     /// How often the log looks for records other replicas appended.
     pub poll_interval: Duration,
+    /// How many of the vault's newest change notices [`EventLog::tidy`] keeps: a replica that
+    /// falls further behind reloads the whole vault.
+    pub vault_changes_kept: u64,
 }
 
 impl DynamoSettings {
     /// Settings for `table` and `bucket` in `region`, with the defaults: no key prefix, AWS's
-    /// endpoints and credential chain, polling every 200 ms.
+    /// endpoints and credential chain, polling every 200 ms, keeping the newest
+    /// [`VAULT_CHANGES_KEPT`] vault change notices.
     pub fn new(table: impl Into<String>, bucket: impl Into<String>, region: impl Into<String>) -> Self {
         Self {
             table: table.into(),
@@ -128,6 +138,7 @@ impl DynamoSettings {
             credentials: None,
             profile: None,
             poll_interval: Duration::from_millis(200),
+            vault_changes_kept: VAULT_CHANGES_KEPT,
         }
     }
 }
@@ -139,6 +150,7 @@ pub struct DynamoLog {
     sink: Arc<DynamoSink>,
     snapshots: Snapshots,
     table: String,
+    vault_changes_kept: u64,
 }
 
 impl DynamoLog {
@@ -160,7 +172,8 @@ impl DynamoLog {
         let committer = Committer::start(sink.clone(), head.end(), vault, observer);
         let snapshots = Snapshots::new(io, s3, settings.bucket.clone(), &settings.prefix);
         tracing::info!(table = %settings.table, last_seq = head.last_seq, "event log open on DynamoDB");
-        Ok(Self { committer, sink, snapshots, table: settings.table.clone() })
+        let (table, vault_changes_kept) = (settings.table.clone(), settings.vault_changes_kept);
+        Ok(Self { committer, sink, snapshots, table, vault_changes_kept })
     }
 
     /// Creates the table (with its index) and the bucket when missing, and waits until the
@@ -316,6 +329,10 @@ impl EventLog for DynamoLog {
         let deleted = self.sink.sweep(through)?;
         tracing::info!(table = %self.table, through, deleted, "records below the log's base deleted");
         self.snapshots.remove_below_base(base.snapshot_seq)
+    }
+
+    fn tidy(&self) -> Result<u64, StoreError> {
+        self.sink.prune_vault_changes(self.vault_changes_kept)
     }
 
     fn open_base_snapshot(&self) -> Result<Option<(u64, SnapshotReader)>, StoreError> {

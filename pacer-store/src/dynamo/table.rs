@@ -783,7 +783,10 @@ impl Sink for DynamoSink {
         }
         let mut versions = lock(&self.vault_version);
         if head.vault_version > versions.read {
-            tail.vault = self.vault_changes(versions.read, head.vault_version)?;
+            match self.vault_changes(versions.read, head.vault_version)? {
+                Some(changes) => tail.vault = changes,
+                None => tail.whole_vault = Some(self.load_vault()?),
+            }
             versions.read = head.vault_version;
         }
         versions.head = versions.head.max(head.vault_version);
@@ -811,9 +814,12 @@ impl DynamoSink {
             .consistent_read(true)
     }
 
-    /// The vault entries changed after `seen` up to `version`, as they are now.
-    fn vault_changes(&self, seen: u64, version: u64) -> Result<Vec<VaultWrite>, String> {
+    /// The vault entries changed after `seen` up to `version`, as they are now; `None` when
+    /// some of those changes' notices are pruned already ([`Self::prune_vault_changes`]), so
+    /// only the whole vault tells what changed.
+    fn vault_changes(&self, seen: u64, version: u64) -> Result<Option<Vec<VaultWrite>>, String> {
         let mut changed = BTreeSet::new();
+        let mut notices = 0;
         let mut start = None;
         loop {
             let call = self
@@ -821,6 +827,7 @@ impl DynamoSink {
                 .set_exclusive_start_key(start.take());
             let output = self.send(call.send())?;
             for item in output.items.unwrap_or_default() {
+                notices += 1;
                 let names = item.get(KEYS).and_then(|v| v.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
                 changed.extend(names.iter().filter_map(|v| v.as_s().ok().cloned()));
             }
@@ -828,6 +835,9 @@ impl DynamoSink {
                 Some(next) if !next.is_empty() => start = Some(next),
                 _ => break,
             }
+        }
+        if notices != version - seen {
+            return Ok(None);
         }
         let keys = changed.iter().map(|k| key(VAULT, k.clone())).collect();
         let mut values: HashMap<String, Vec<u8>> = HashMap::new();
@@ -837,7 +847,7 @@ impl DynamoSink {
                 values.insert(key, value);
             }
         }
-        Ok(changed.into_iter().map(|key| VaultWrite { value: values.remove(&key), key }).collect())
+        Ok(Some(changed.into_iter().map(|key| VaultWrite { value: values.remove(&key), key }).collect()))
     }
 
     /// The items under `keys` (in no particular order), read consistently.
@@ -1224,6 +1234,31 @@ impl DynamoSink {
             self.delete_items(entries)?;
             self.delete_items(parts)?;
             self.delete_items(records)?;
+        }
+    }
+
+    /// Deletes the vault's change notices but the newest `kept`, oldest first, a page at a
+    /// time; returns how many. A replica further behind than that finds notices missing and
+    /// reloads the whole vault instead ([`Self::vault_changes`]).
+    pub(crate) fn prune_vault_changes(&self, kept: u64) -> Result<u64, StoreError> {
+        let through = self.head().map_err(StoreError::Read)?.vault_version.saturating_sub(kept);
+        if through == 0 {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        loop {
+            let call = self
+                .range_query(VAULT_CHANGE, seq_key(1), seq_key(through))
+                .projection_expression("#pk, #sk")
+                .limit(SWEEP_PAGE)
+                .send();
+            let items = self.send(call).map_err(StoreError::Read)?.items.unwrap_or_default();
+            if items.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += items.len() as u64;
+            let keys = items.iter().filter_map(|i| Some(key(VAULT_CHANGE, get_s(i, SK)?))).collect();
+            self.delete_items(keys)?;
         }
     }
 

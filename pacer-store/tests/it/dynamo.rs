@@ -184,6 +184,43 @@ fn vault_changes_reach_the_other_logs() {
 }
 
 #[test]
+fn a_replica_behind_the_kept_vault_notices_reloads_the_whole_vault() {
+    let settings = DynamoSettings { vault_changes_kept: 2, ..fresh_settings(Duration::from_millis(50)) };
+    let a = open(&settings);
+    // b learns others' changes only when its own write is refused (each of a's has a record).
+    let b = open(&DynamoSettings { poll_interval: NEVER, ..settings.clone() });
+    let change = |write: VaultWrite| {
+        a.append(Batch { vault: vec![write], ..Batch::of(T, Actor::System, vec![health(0)]) })
+            .expect("vault");
+    };
+    change(put("session/old", "1"));
+    append(&b, T, vec![health(1)]);
+    assert_eq!(b.vault_get("session/old"), Some(b"1".to_vec()), "b read the change from its notice");
+    change(VaultWrite { key: "session/old".into(), value: None });
+    for i in 0..4 {
+        change(put(&format!("token/{i}"), "t"));
+    }
+    let notices = |table: &str| {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        crate::moto::table_keys(&runtime, table).into_iter().filter(|(pk, _)| pk == "vchange").count()
+    };
+    assert_eq!(notices(&settings.table), 6);
+    assert_eq!(a.tidy().expect("tidy"), 4, "all but the newest two notices");
+    assert_eq!(notices(&settings.table), 2);
+    assert_eq!(a.tidy().expect("tidy again"), 0);
+    // b missed five changes, three of them without a notice now: it reloads the whole vault,
+    // the deletion included.
+    append(&b, T, vec![health(2)]);
+    assert_eq!(b.vault_scan(""), a.vault_scan(""));
+    assert_eq!(b.vault_get("session/old"), None);
+    assert_eq!(b.vault_scan("token/").len(), 4);
+    // Later changes come by their notices again.
+    change(put("token/9", "t"));
+    append(&b, T, vec![health(3)]);
+    assert_eq!(b.vault_get("token/9"), Some(b"t".to_vec()));
+}
+
+#[test]
 fn a_record_larger_than_an_item_round_trips() {
     let settings = fresh_settings(Duration::from_millis(200));
     let log = open(&settings);
