@@ -19,6 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Most windows a warm schedule may hold.
 pub const MAX_WARM_WINDOWS: usize = 50;
 
+/// How long a pool keeps idle warm instances its target no longer asks for (see
+/// [`warm_recycling`]): a dip shorter than this terminates nothing it would launch again.
+pub const WARM_SCALE_DOWN_DELAY_MS: i64 = 15 * MINUTE_MS;
+
 /// Where a pool's warm capacity stands at an instant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WarmStatus {
@@ -213,18 +217,43 @@ pub fn warm_status(state: &State, pool: &Pool, now: Timestamp) -> Option<WarmSta
     let spec = pool.warm.as_ref()?;
     let history = state.arrivals.get(&pool.id).cloned().unwrap_or_default();
     let target = warm_target(&spec.sizing, &history, now);
-    let enabled = !pool.spec.disabled
-        && state.config.project(pool.project).is_some_and(|p| !p.spec.disabled)
-        && pool.template.is_some();
-    let active = state.jobs.active().in_pool(pool.id);
-    let room = if enabled { pool.spec.cap.saturating_sub(active) } else { 0 };
-    let hot = target.counts.hot.min(room);
-    let wanted = WarmCounts { hot, stopped: target.counts.stopped.min(room - hot) };
+    let wanted = within_room(target.counts, warm_room(state, pool));
     let of = |stopped| {
         let idle = state.instances.iter().filter(|i| i.pool == pool.id && i.is_idle_warm_of(stopped)).count();
         u32::try_from(idle).unwrap_or(u32::MAX)
     };
     Some(WarmStatus { target, wanted, idle: WarmCounts { hot: of(false), stopped: of(true) } })
+}
+
+/// How many warm instances `pool` has room for: its cap less its active jobs; none while it or
+/// its project is disabled or it has no launch template.
+fn warm_room(state: &State, pool: &Pool) -> u32 {
+    let enabled = !pool.spec.disabled
+        && state.config.project(pool.project).is_some_and(|p| !p.spec.disabled)
+        && pool.template.is_some();
+    let active = state.jobs.active().in_pool(pool.id);
+    if enabled { pool.spec.cap.saturating_sub(active) } else { 0 }
+}
+
+/// `counts` within `room`: hot first, then stopped.
+fn within_room(counts: WarmCounts, room: u32) -> WarmCounts {
+    let hot = counts.hot.min(room);
+    WarmCounts { hot, stopped: counts.stopped.min(room - hot) }
+}
+
+/// What idle warm capacity `pool` keeps at `now`: the most its sizing asked for of each kind
+/// over the last [`WARM_SCALE_DOWN_DELAY_MS`] (its settings as they are now), within the room
+/// it has now. So a target that drops (a schedule's window ends, a forecast's quieter hour)
+/// recycles instances only once it has stayed lower that long, while a cap filled by active
+/// jobs, a change of settings or a disabled pool take effect at once.
+fn warm_held(state: &State, pool: &Pool, spec: &WarmSpec, now: Timestamp) -> WarmCounts {
+    let history = state.arrivals.get(&pool.id).cloned().unwrap_or_default();
+    let mut most = WarmCounts { hot: 0, stopped: 0 };
+    for minutes in 0..=WARM_SCALE_DOWN_DELAY_MS / MINUTE_MS {
+        let counts = warm_target(&spec.sizing, &history, now.plus_millis(-minutes * MINUTE_MS)).counts;
+        most = WarmCounts { hot: most.hot.max(counts.hot), stopped: most.stopped.max(counts.stopped) };
+    }
+    within_room(most, warm_room(state, pool))
 }
 
 /// A warm launch a pool needs now.
@@ -270,9 +299,9 @@ pub fn warm_launches(
 }
 
 /// Idle warm instances to terminate at `now`, each with why: of a pool that no longer holds
-/// warm capacity (deleted, switched off or disabled) or beyond its wanted count (the oldest
-/// go first), past the pool's `max_age_minutes`, or launched from an older version of the
-/// pool's template.
+/// warm capacity (deleted, switched off or disabled) or beyond what it keeps (the oldest go
+/// first; a lower target counts once it has held for [`WARM_SCALE_DOWN_DELAY_MS`]), past the
+/// pool's `max_age_minutes`, or launched from an older version of the pool's template.
 pub fn warm_recycling(state: &State, now: Timestamp) -> Vec<(&Instance, ReapReason)> {
     let mut idle: BTreeMap<(PoolId, bool), Vec<&Instance>> = BTreeMap::new();
     for instance in state.instances.iter().filter(|i| i.is_idle_warm()) {
@@ -283,9 +312,7 @@ pub fn warm_recycling(state: &State, now: Timestamp) -> Vec<(&Instance, ReapReas
     for ((pool_id, stopped), mut instances) in idle {
         instances.sort_by_key(|i| (i.launched_at, i.id.clone()));
         let pool = state.config.pool(pool_id);
-        let status = pool.and_then(|p| warm_status(state, p, now));
-        let (Some(pool), Some(spec), Some(status)) = (pool, pool.and_then(|p| p.warm.as_ref()), status)
-        else {
+        let (Some(pool), Some(spec)) = (pool, pool.and_then(|p| p.warm.as_ref())) else {
             recycled.extend(instances.into_iter().map(|i| (i, ReapReason::WarmSurplus)));
             continue;
         };
@@ -301,8 +328,9 @@ pub fn warm_recycling(state: &State, now: Timestamp) -> Vec<(&Instance, ReapReas
                 kept.push(instance);
             }
         }
-        let wanted = if stopped { status.wanted.stopped } else { status.wanted.hot };
-        let beyond = kept.len().saturating_sub(wanted as usize);
+        let held = warm_held(state, pool, spec, now);
+        let held = if stopped { held.stopped } else { held.hot };
+        let beyond = kept.len().saturating_sub(held as usize);
         recycled.extend(kept.into_iter().take(beyond).map(|i| (i, ReapReason::WarmSurplus)));
     }
     recycled

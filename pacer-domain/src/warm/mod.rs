@@ -14,8 +14,8 @@ mod evolve;
 mod sizing;
 
 pub use decide::{
-    MAX_WARM_WINDOWS, WarmLaunch, WarmStatus, validate_warm, warm_launches, warm_recycling, warm_status,
-    warm_zone_error,
+    MAX_WARM_WINDOWS, WARM_SCALE_DOWN_DELAY_MS, WarmLaunch, WarmStatus, validate_warm, warm_launches,
+    warm_recycling, warm_status, warm_zone_error,
 };
 pub(crate) use decide::{
     idle_warm, record_warm_launch, record_warm_ready, record_warm_start, record_warm_stop, set_pool_warm,

@@ -2,7 +2,8 @@
 //! launched up to the pool's target within its cap (none while its jobs wait for launches); a
 //! queued job takes an idle one instead of a launch (billed from then, its idle time the
 //! pool's warm cost) and the taken one is replaced; idle ones are recycled past their max age,
-//! on a template change and beyond the target.
+//! on a template change and beyond the target (once a lower target has held for the
+//! scale-down delay).
 
 use crate::support::*;
 use pacer_domain::*;
@@ -229,6 +230,33 @@ fn idle_warm_instances_are_recycled_by_age_template_and_target() {
         by_pool.get(&GroupKey::Pool(POOL)).map(|c| c.warm_cost),
         Some(Micros::for_duration(Micros(PRICE), (3 * 61 + 30) * MINUTE_MS))
     );
+}
+
+#[test]
+fn a_lower_target_recycles_only_once_it_has_held_for_the_scale_down_delay() {
+    let mut s = Scenario::standard();
+    let minute = (s.now.millis() / MINUTE_MS).rem_euclid(24 * 60) as u16;
+    assert!(minute + 30 <= 24 * 60, "the window fits in the day");
+    // Two hot instances for the next 30 minutes, none after.
+    let window =
+        WarmWindow { days: 0b111_1111, from_minute: minute, to_minute: minute + 30, counts: counts(2, 0) };
+    let sizing = WarmSizing::Schedule { zone: "UTC".into(), windows: vec![window], otherwise: counts(0, 0) };
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(WarmSpec { sizing, max_age_minutes: 120 }) });
+    let held = fill(&mut s, 1);
+    assert_eq!(held.len(), 2);
+
+    s.advance(30 * MINUTE_MS);
+    let status = warm_status(&s.state, s.state.config.pool(POOL).expect("pool"), s.now).expect("warm");
+    assert_eq!(status.wanted, counts(0, 0), "the window has ended");
+    s.advance(WARM_SCALE_DOWN_DELAY_MS - MINUTE_MS);
+    assert!(
+        warm_recycling(&s.state, s.now).is_empty(),
+        "kept while the lower target is younger than the delay"
+    );
+    s.advance(MINUTE_MS);
+    let recycled: Vec<_> =
+        warm_recycling(&s.state, s.now).into_iter().map(|(i, r)| (i.id.to_string(), r)).collect();
+    assert_eq!(recycled, held.iter().map(|id| (id.clone(), ReapReason::WarmSurplus)).collect::<Vec<_>>());
 }
 
 #[test]
