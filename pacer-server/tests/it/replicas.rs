@@ -574,9 +574,12 @@ async fn shows_job(pacer: &Pacer, job: u64) -> bool {
 
 /// How long after one replica acknowledges a delivery the other two show its job, printed (not
 /// asserted): deliveries one at a time, round-robin over three replicas on moto, each job
-/// looked for through GraphQL on the other two every 5 ms.
-/// `cargo test --workspace --test it replicas::read_lag -- --nocapture`.
+/// looked for through GraphQL on the other two every 5 ms. A measurement for BENCHMARKS.md, a
+/// minute long, so not part of the suite (`kill_9_of_the_lease_holder…` checks that every
+/// replica folds every record):
+/// `cargo test --workspace --test it replicas::read_lag -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement for BENCHMARKS.md, run on demand"]
 async fn read_lag_across_replicas_is_printed() {
     let world = World::bare().await;
     let table = "pacer-read-lag";

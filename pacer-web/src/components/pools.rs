@@ -20,6 +20,7 @@ pub(crate) fn WarmSummary(warm: WarmCapacity) -> Element {
     rsx! {
         div { class: "warm", "data-testid": "pool-warm", "data-mode": mode_word(warm.mode),
             "data-hot": "{wanted.hot}", "data-stopped": "{wanted.stopped}",
+            "data-target-hot": "{target.hot}", "data-target-stopped": "{target.stopped}",
             "data-idle-hot": "{idle.hot}", "data-idle-stopped": "{idle.stopped}",
             "Warm: {wanted.hot} hot · {wanted.stopped} stopped (idle {idle.hot}/{wanted.hot} hot, {idle.stopped}/{wanted.stopped} stopped)"
             if target != wanted {

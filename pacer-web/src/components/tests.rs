@@ -450,7 +450,7 @@ fn a_pools_warm_capacity_shows_held_idle_and_why() {
     let html = render(|warm| rsx! { WarmSummary { warm } }, warm((2, 1), (2, 0), (2, 1)));
     assert!(
         html.contains(
-            r#"data-testid="pool-warm" data-mode="fixed" data-hot="2" data-stopped="1" data-idle-hot="2" data-idle-stopped="0">Warm: 2 hot · 1 stopped (idle 2/2 hot, 0/1 stopped)"#
+            r#"data-testid="pool-warm" data-mode="fixed" data-hot="2" data-stopped="1" data-target-hot="2" data-target-stopped="1" data-idle-hot="2" data-idle-stopped="0">Warm: 2 hot · 1 stopped (idle 2/2 hot, 0/1 stopped)"#
         ),
         "{html}"
     );
