@@ -390,21 +390,36 @@ async fn pacer(subject: &Subject<'_>) -> Vec<Check> {
             "is Pacer running? Make server.public_url reach it (DNS, firewall, security group, proxy)",
         ),
     }];
-    checks.push(match &subject.log {
-        LogPlace::Disk(dir) => free_disk(dir),
-        LogPlace::Shared(Ok(detail)) => Check::ok("shared event log", detail.clone()),
-        LogPlace::Shared(Err(error)) => Check::new(
+    checks.extend(match &subject.log {
+        LogPlace::Disk(dir) => disk_checks(dir),
+        LogPlace::Shared(Ok(detail)) => vec![Check::ok("shared event log", detail.clone())],
+        LogPlace::Shared(Err(error)) => vec![Check::new(
             "shared event log",
             Status::Failed,
             error.clone(),
             "check storage.dynamodb.table, bucket and region, and that Pacer's role has the statements `pacer iam-policy` prints (or set storage.dynamodb.create: true)",
-        ),
+        )],
     });
     checks
 }
 
-/// The free space in the data directory.
-fn free_disk(dir: &Path) -> Check {
+/// The free space in the data directory and, when its `snapshots` directory leads to another
+/// filesystem (a symlink to another volume, see README's Storage), there too.
+fn disk_checks(dir: &Path) -> Vec<Check> {
+    use std::os::unix::fs::MetadataExt;
+    let mut checks = vec![free_disk("free disk", dir)];
+    let snapshots = dir.join("snapshots");
+    let device = |path: &Path| std::fs::metadata(path).map(|m| m.dev()).ok();
+    if let (Some(data), Some(elsewhere)) = (device(dir), device(&snapshots))
+        && data != elsewhere
+    {
+        checks.push(free_disk("free disk (snapshots)", &snapshots));
+    }
+    checks
+}
+
+/// The free space in `dir`, as check `name`.
+fn free_disk(name: &'static str, dir: &Path) -> Check {
     match rustix::fs::statvfs(dir) {
         Ok(stats) => {
             let free = stats.f_bavail.saturating_mul(stats.f_frsize);
@@ -412,28 +427,20 @@ fn free_disk(dir: &Path) -> Check {
             let detail = format!("{gib:.1} GiB free in {}", dir.display());
             if free < DISK_FAILED_BYTES {
                 Check::new(
-                    "free disk",
+                    name,
                     Status::Failed,
                     detail,
                     "free space or grow the volume: writes stop when it is full",
                 )
             } else if free < DISK_WARNING_BYTES {
-                Check::new(
-                    "free disk",
-                    Status::Warning,
-                    detail,
-                    "plan more space for the event log and snapshots",
-                )
+                Check::new(name, Status::Warning, detail, "plan more space for the event log and snapshots")
             } else {
-                Check::ok("free disk", detail)
+                Check::ok(name, detail)
             }
         }
-        Err(error) => Check::new(
-            "free disk",
-            Status::Warning,
-            format!("{}: {error}", dir.display()),
-            "check storage.path",
-        ),
+        Err(error) => {
+            Check::new(name, Status::Warning, format!("{}: {error}", dir.display()), "check storage.path")
+        }
     }
 }
 
@@ -454,6 +461,19 @@ pub(crate) fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_on_another_filesystem_get_their_own_disk_check() {
+        let data = tempfile::tempdir().expect("data");
+        std::fs::create_dir(data.path().join("snapshots")).expect("snapshots");
+        let names = |checks: Vec<Check>| checks.into_iter().map(|c| c.name).collect::<Vec<_>>();
+        assert_eq!(names(disk_checks(data.path())), ["free disk"]);
+        // /dev/shm is a tmpfs: another filesystem than the temporary directory's.
+        let elsewhere = tempfile::tempdir_in("/dev/shm").expect("a directory on /dev/shm");
+        std::fs::remove_dir(data.path().join("snapshots")).expect("rmdir");
+        std::os::unix::fs::symlink(elsewhere.path(), data.path().join("snapshots")).expect("symlink");
+        assert_eq!(names(disk_checks(data.path())), ["free disk", "free disk (snapshots)"]);
+    }
 
     #[cfg(feature = "standalone")]
     #[test]

@@ -101,3 +101,46 @@ fn snapshot_files_are_recycled_in_place_and_the_two_newest_are_kept() {
     assert_eq!(files(".tmp"), Vec::<String>::new(), "an unfinished snapshot leaves no file");
     assert_eq!(files(".snap"), kept[1..], "the newest snapshot is never the one recycled");
 }
+
+/// An operator keeps snapshot writes off the log's disk by making `snapshots` a symlink to a
+/// directory on another volume: snapshots (and a prune's base snapshot) are written, recycled
+/// and read there.
+#[test]
+fn snapshots_follow_a_symlinked_directory_to_another_volume() {
+    let (data, other) = (tempfile::tempdir().expect("data"), tempfile::tempdir().expect("other volume"));
+    let elsewhere = other.path().join("pacer-snapshots");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, data.path().join("snapshots")).expect("symlink");
+    let records = synthetic::job_lifecycles(2_000);
+    let log = RocksLog::open(data.path()).expect("open");
+    let new = |r: &pacer_domain::Recorded| NewRecord {
+        at: r.at,
+        actor: r.actor.clone(),
+        request_id: None,
+        event: r.event.clone(),
+    };
+    log.append(Batch { records: records.iter().map(new).collect(), ..Batch::default() }).expect("append");
+    let written = Snapshotter::default().write(&log).expect("snapshot").expect("written");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&elsewhere), [format!("state-{:020}.snap", written.seq)]);
+
+    let far_future = pacer_domain::Timestamp::from_millis(i64::MAX / 2);
+    let pruned = prune(&log, far_future, None).expect("prune").expect("pruned");
+    assert_eq!(pruned.last_seq, written.seq - 1, "one record short of the snapshot");
+    let base = format!("base-{:020}.snap", written.seq);
+    assert!(names(&elsewhere).contains(&base), "{:?}", names(&elsewhere));
+    drop(log);
+
+    let log = RocksLog::open(data.path()).expect("reopen");
+    assert!(std::fs::symlink_metadata(data.path().join("snapshots")).expect("link").is_symlink());
+    let (loaded, report) = load_state(&log).expect("load");
+    assert_eq!((report.snapshot_seq, report.replayed, report.snapshot_rejected), (written.seq, 0, None));
+    assert_eq!(loaded, State::fold(&records));
+}
