@@ -450,16 +450,27 @@ fn a_pools_warm_capacity_shows_held_idle_and_why() {
     let html = render(|warm| rsx! { WarmSummary { warm } }, warm((2, 1), (2, 0), (2, 1)));
     assert!(
         html.contains(
-            r#"data-testid="pool-warm" data-mode="fixed" data-hot="2" data-stopped="1" data-target-hot="2" data-target-stopped="1" data-idle-hot="2" data-idle-stopped="0">Warm: 2 hot · 1 stopped (idle 2/2 hot, 0/1 stopped)"#
+            r#"data-testid="pool-warm" data-mode="fixed" data-hot="2" data-stopped="1" data-target-hot="2" data-target-stopped="1" data-idle-hot="2" data-idle-stopped="0">2 hot · 1 stopped<div class="muted small" data-testid="pool-warm-idle">idle: 2 hot · 0 stopped</div>"#
         ),
         "{html}"
     );
     assert!(html.contains(r#"data-testid="pool-warm-reason">fixed: 2 hot, 1 stopped<"#), "{html}");
     assert!(!html.contains("pool-warm-asked"), "held as asked: {html}");
+    assert!(!html.contains("pool-warm-beyond"), "none beyond: {html}");
     // The cap leaves room for less than the sizing asks: both are said.
     let html = render(|warm| rsx! { WarmSummary { warm } }, warm((3, 0), (1, 0), (4, 2)));
-    assert!(html.contains("Warm: 3 hot · 0 stopped (idle 1/3 hot, 0/0 stopped)"), "{html}");
-    assert!(html.contains(r#"data-testid="pool-warm-asked"> · asks 4 hot · 2 stopped<"#), "{html}");
+    assert!(
+        html.contains(
+            r#"3 hot · 0 stopped<span class="muted" data-testid="pool-warm-asked"> (asks 4 hot · 2 stopped)<"#
+        ),
+        "{html}"
+    );
+    // A lower target: the idle ones beyond it are said to wait out the scale-down delay.
+    let html = render(|warm| rsx! { WarmSummary { warm } }, warm((0, 0), (2, 0), (0, 0)));
+    assert!(
+        html.contains(r#"idle: 2 hot · 0 stopped<span data-testid="pool-warm-beyond">; 2 beyond, kept until the lower target has held 15 min<"#),
+        "{html}"
+    );
 }
 
 fn stats_row(label: &str, warm_micros: &str) -> StatsRow {
