@@ -261,11 +261,11 @@ pub fn next_retry(state: &State, now: Timestamp) -> Option<Timestamp> {
     state.jobs.in_status(JobStatus::Queued).filter_map(|j| j.next_retry_at).filter(|at| *at > now).min()
 }
 
-/// Claims whose launch outcome never arrived in [`CLAIM_TIMEOUT_MS`]. The claims of a replica
-/// that lost the effects lease are not among them: its successor launches them in the same
-/// batches, under the same client tokens, so EC2 answers with whatever the deposed holder's
-/// interrupted call started (returned to the queue, they would be claimed again in other
-/// batches, and those instances would be orphans).
+/// Claims whose launch outcome never arrived in [`CLAIM_TIMEOUT_MS`], whoever made them. A
+/// replica losing the effects lease does not make its claims stale: its successor launches
+/// them in the same batches, under the same client tokens, so EC2 answers with whatever the
+/// deposed holder's interrupted call started (returned to the queue at once, they would be
+/// claimed again in other batches, and those instances would be orphans).
 pub fn stale_claims(state: &State, now: Timestamp) -> Vec<JobId> {
     state
         .jobs

@@ -7,7 +7,10 @@ use super::events::*;
 use super::table::{Instance, runner_name};
 use crate::config::{DEFAULT_MAX_RUNTIME_MINUTES, PoolId};
 use crate::event::Event;
-use crate::job::{FailureStage, Job, JobFailed, JobReaped, JobStarted, JobStatus, StartSource, job_end};
+use crate::job::{
+    FailureStage, Job, JobFailed, JobInstanceReassigned, JobReaped, JobStarted, JobStatus, StartSource,
+    job_end,
+};
 use crate::rejection::Rejection;
 use crate::schedule::CLAIM_TIMEOUT_MS;
 use crate::state::State;
@@ -246,6 +249,14 @@ pub(crate) fn reap(
         .job
         .and_then(|id| state.jobs.get(id))
         .filter(|j| !j.status.is_terminal() && reason != ReapReason::JobEnded);
+    // Reaped as unneeded after all (a job took it between the reaper's look and its call, too
+    // late to spare it): the job has not started there, so it goes back to the queue.
+    if let Some(job) = job.filter(|j| reason.is_unneeded() && j.status != JobStatus::Running) {
+        return Ok(vec![
+            Event::InstanceReaped(InstanceReaped { instance: instance.to_owned(), job: None, reason }),
+            Event::JobInstanceReassigned(JobInstanceReassigned { job: job.id, instance: None }),
+        ]);
+    }
     let mut events = vec![Event::InstanceReaped(InstanceReaped {
         instance: instance.to_owned(),
         job: job.map(|j| j.id),

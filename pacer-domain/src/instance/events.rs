@@ -25,6 +25,18 @@ pub enum ReapReason {
 }
 
 impl ReapReason {
+    /// Whether it is reaped for being unneeded (surplus, or idle warm capacity recycled), not
+    /// for what it or its job did.
+    pub fn is_unneeded(self) -> bool {
+        matches!(
+            self,
+            ReapReason::Surplus
+                | ReapReason::WarmSurplus
+                | ReapReason::WarmExpired
+                | ReapReason::WarmOutdated
+        )
+    }
+
     /// `max_runtime`, `surplus`, `job_ended`, `warm_surplus`, `warm_expired` or
     /// `warm_outdated`.
     pub fn as_str(self) -> &'static str {

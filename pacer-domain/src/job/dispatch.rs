@@ -98,8 +98,11 @@ pub(crate) fn record_launch(
                 price,
             })];
             if !current {
+                // Its own job takes it when it is back in the queue (its claim expired while the
+                // launch was priced and recorded), else another job waiting for the pool.
                 let repo = state.audience_repo(job.project, job.repo);
-                events.extend(waiting_job_for(state, job.pool, repo, &[id]).map(|taker| {
+                let own = (job.status == JobStatus::Queued).then_some(id);
+                events.extend(own.or_else(|| waiting_job_for(state, job.pool, repo, &[id])).map(|taker| {
                     Event::JobInstanceReassigned(JobInstanceReassigned {
                         job: taker,
                         instance: Some(instance.instance_id.clone()),

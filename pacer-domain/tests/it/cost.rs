@@ -177,12 +177,12 @@ fn a_late_priced_instance_settles_on_a_job_that_ended_without_cost() {
     s.run(Command::ClaimJobs(vec![job]));
     s.advance(CLAIM_TIMEOUT_MS + 1);
     assert_eq!(Scenario::names(&s.run(Command::ExpireClaims)), ["job.claim_expired"]);
+    s.run(completed(1, "cancelled", None));
+    assert_eq!(totals(&s).unpriced, 1, "ended without a price of its own");
     // The expired attempt's instance comes in late: recorded, billed to the job, taken by nobody.
     s.run(Command::RecordLaunch { job, attempt: 1, outcome: launched(I1, Some(PRICE.0)) });
     let launched = s.now;
     assert_eq!(s.state.instances.get(I1).map(|i| (i.job, i.bill_to)), Some((None, Some(job))));
-    s.run(completed(1, "cancelled", None));
-    assert_eq!(totals(&s).unpriced, 1, "ended without a price of its own");
     s.advance(10 * MINUTE_MS);
     assert_eq!(cost_of(&s, 1), Some(JobCost { amount: price_for(10 * MINUTE_MS), estimated: true }));
     assert_eq!(totals(&s).cost, price_for(10 * MINUTE_MS), "the running estimate counts");

@@ -202,6 +202,22 @@ fn stale_claims_return_to_the_queue_without_burning_an_attempt() {
 }
 
 #[test]
+fn a_launch_recorded_after_its_claim_expired_goes_to_its_own_job() {
+    let mut s = Scenario::standard();
+    let job = s.queue(1);
+    s.queue(2);
+    s.run(Command::ClaimJobs(vec![job]));
+    s.advance(CLAIM_TIMEOUT_MS);
+    assert_eq!(Scenario::names(&s.run(Command::ExpireClaims)), ["job.claim_expired"]);
+    let events =
+        s.run(Command::RecordLaunch { job, attempt: 1, outcome: launched("i-00000000000000e1", None) });
+    assert_eq!(Scenario::names(&events), ["job.spawn_launched", "job.instance_reassigned"]);
+    let own = s.job(1);
+    assert_eq!((own.status, own.instance.as_deref()), (JobStatus::Starting, Some("i-00000000000000e1")));
+    assert_eq!(s.job(2).status, JobStatus::Queued, "the other job still waits for its own launch");
+}
+
+#[test]
 fn a_launch_for_a_job_that_no_longer_wants_it_goes_to_a_waiting_job() {
     let mut s = Scenario::standard();
     let a = s.queue(1);

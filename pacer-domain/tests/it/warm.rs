@@ -260,6 +260,34 @@ fn a_lower_target_recycles_only_once_it_has_held_for_the_scale_down_delay() {
 }
 
 #[test]
+fn a_warm_instance_recycled_just_after_a_job_took_it_sends_the_job_back_to_the_queue() {
+    let mut s = Scenario::standard();
+    s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(1)) });
+    let warm = fill(&mut s, 1);
+    // The reaper looked while the instance was idle and past its age; a job takes it before the
+    // reaper's terminate call, which it cannot take back.
+    let job = s.queue(1);
+    assert_eq!(Scenario::names(&s.run(Command::ClaimJobs(vec![job]))), ["warm.taken"]);
+    let reaped = s.run(Command::ReapInstance { instance: warm[0].clone(), reason: ReapReason::WarmExpired });
+    assert_eq!(
+        reaped,
+        [
+            Event::InstanceReaped(InstanceReaped {
+                instance: warm[0].clone(),
+                job: None,
+                reason: ReapReason::WarmExpired
+            }),
+            Event::JobInstanceReassigned(JobInstanceReassigned { job, instance: None }),
+        ]
+    );
+    let back = s.job(1);
+    assert_eq!((back.status, back.instance.as_deref(), back.generation), (JobStatus::Queued, None, 1));
+    // Claimed again, it launches under a new generation (a new client token).
+    let claimed = s.run(Command::ClaimJobs(vec![job]));
+    assert_eq!(Scenario::names(&claimed), ["job.claimed"]);
+}
+
+#[test]
 fn a_warm_instance_whose_bootstrap_fails_is_done_and_torn_down() {
     let mut s = Scenario::standard();
     s.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(1)) });

@@ -82,9 +82,16 @@ fn doomed(engine: &Engine, full: bool) -> Vec<(String, ReapReason, Option<Runner
     doomed
 }
 
-/// Deregisters and terminates each doomed instance once and records the reaping; what failed.
-/// Terminates `doomed` (deregistering runners first) and records it: how many, and what
-/// went wrong.
+/// Whether `instance`, found unneeded (surplus, or idle warm capacity to recycle) by an earlier
+/// look at the state, still is: a job may have taken it while the instances before it were
+/// torn down. (Taken after this look, the reaping returns that job to the queue.)
+fn still_unneeded(state: &pacer_domain::State, instance: &str) -> bool {
+    state.instances.get(instance).is_some_and(|i| i.is_idle_warm())
+        || surplus_instances(state).iter().any(|i| *i.id == *instance)
+}
+
+/// Terminates `doomed` once each (deregistering runners first; an unneeded one only while it
+/// still is) and records it: how many, and what went wrong.
 async fn terminate(
     engine: &Arc<Engine>,
     doomed: Vec<(String, ReapReason, Option<Runner>)>,
@@ -97,6 +104,9 @@ async fn terminate(
             break;
         }
         if !reaped.insert(instance.clone()) {
+            continue;
+        }
+        if reason.is_unneeded() && !still_unneeded(&engine.app.state(), &instance) {
             continue;
         }
         if let Some((installation, scope, runner_id)) = runner

@@ -15,10 +15,11 @@
 
 use super::Engine;
 use super::dispatcher::priced;
+use crate::Meta;
 use crate::metrics::AwsCall;
 use pacer_domain::{
-    Command, Event, LAUNCH_BATCH_MAX, LaunchError, LaunchSpec, Market, PoolId, WarmLaunch, warm_launches,
-    warm_token,
+    Actor, Command, Event, LAUNCH_BATCH_MAX, LaunchError, LaunchSpec, Market, PoolId, WarmLaunch,
+    warm_launches, warm_token,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +41,11 @@ pub(super) struct WarmLaunches {
     backoff: Mutex<BTreeMap<(PoolId, bool), Instant>>,
     /// Stopped instances being started.
     starting: Mutex<BTreeSet<String>>,
+}
+
+/// What a runner's own call records is recorded as that runner's doing.
+fn by_runner(instance: &str) -> Meta {
+    Meta::by(Actor::Runner(instance.to_owned()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -189,7 +195,10 @@ impl Engine {
             .get(instance)
             .is_some_and(|i| i.is_idle_warm_of(false) && i.warm.is_some_and(|w| w.ready_at.is_none()));
         if first
-            && let Err(error) = self.system(Command::RecordWarmReady { instance: instance.to_owned() }).await
+            && let Err(error) = self
+                .app
+                .execute(Command::RecordWarmReady { instance: instance.to_owned() }, by_runner(instance))
+                .await
         {
             tracing::warn!(%instance, %error, "could not record a warm instance ready");
         }
@@ -198,6 +207,8 @@ impl Engine {
     /// For the registration of `instance`: when it is a running instance of its pool's stopped
     /// capacity that no job has taken (its runner is ready), stops it and records that, and
     /// answers true (the caller tells the instance to stand by). False for any other instance.
+    /// Like every runner callback it runs on whichever replica the call reached, and records
+    /// as the runner (not fenced by the effects lease: a former holder records the stop too).
     pub(super) async fn park(&self, instance: &str) -> Result<bool, super::CallbackError> {
         let parkable = self
             .app
@@ -213,7 +224,8 @@ impl Engine {
             self.metrics.aws_error(AwsCall::Stop, e.code().unwrap_or("other"));
             unavailable(format!("cannot stop {instance} yet: {e}"))
         })?;
-        self.system(Command::RecordWarmStop { instance: instance.to_owned() })
+        self.app
+            .execute(Command::RecordWarmStop { instance: instance.to_owned() }, by_runner(instance))
             .await
             .map_err(|e| unavailable(format!("cannot record the stop of {instance}: {e}")))?;
         tracing::info!(%instance, "warm instance ready and stopped");
