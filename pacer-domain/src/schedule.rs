@@ -146,9 +146,12 @@ pub fn claimable(state: &State, job: &Job, now: Timestamp, pending: &Pending) ->
         return Err(WaitReason::RetryAt { at, attempts: job.attempts });
     }
     let active = state.jobs.active();
+    // Taking an idle warm instance needs no room of its own while the pool holds its cap
+    // (active jobs + idle warm instances ≤ cap): the instance counted already. Over the cap
+    // (jobs launched cold while warm launches were in flight, or a lowered cap), jobs wait
+    // and the reaper recycles the idle surplus.
     let in_pool = active.in_pool(job.pool) + extra(&pending.pool, &job.pool);
-    // Taking an idle warm instance launches nothing: the pool's cap counted it already.
-    if in_pool >= pool.spec.cap && !pending.warm_left(job.pool) {
+    if in_pool >= pool.spec.cap {
         return Err(WaitReason::PoolCapFull { active: in_pool, cap: pool.spec.cap });
     }
     if let Some(project) = state.config.project(job.project).filter(|p| p.spec.cap > 0) {

@@ -176,6 +176,36 @@ fn warm_capacity_stays_within_the_cap_and_waits_while_jobs_wait_for_launches() {
     fill(&mut s4, 1);
     let jobs: Vec<JobId> = (1..=3).map(|id| s4.queue(id)).collect();
     assert_eq!(plan_warm_takes(&s4.state, s4.now), jobs[..2]);
+    // A warm launch in flight is not seen by claims: a job launched cold meanwhile leaves the
+    // pool over its cap once the launch is recorded. Jobs then wait rather than take it, and
+    // the idle surplus is recycled.
+    let mut s5 = Scenario::standard();
+    s5.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(2)) });
+    for id in 1..=u64::from(cap) - 2 {
+        s5.queue(id);
+        s5.launch(id, &format!("i-c{id:015}"));
+    }
+    let plan = warm_launches(&s5.state, s5.now, &BTreeMap::new());
+    assert_eq!(plan.iter().map(|p| p.count).collect::<Vec<_>>(), [2]);
+    s5.queue(100);
+    s5.launch(100, "i-c000000000000100");
+    let in_flight = BTreeMap::from([((POOL, false), 2)]);
+    assert!(warm_launches(&s5.state, s5.now, &in_flight).is_empty(), "the launch in flight covers the room");
+    s5.run(Command::RecordWarmLaunch {
+        pool: POOL,
+        launched: ["i-w000000000000001", "i-w000000000000002"].iter().map(|id| warm_instance(id)).collect(),
+        template_version: s5.state.template(POOL).map_or(0, |t| t.version),
+        stopped: false,
+        reason: "fixed: 2 hot, 0 stopped".into(),
+    });
+    let (last, over) = (s5.queue(101), s5.queue(102));
+    assert_eq!(plan_warm_takes(&s5.state, s5.now), [last], "one takes the last slot, the other waits");
+    assert_eq!(Scenario::names(&s5.run(Command::ClaimJobs(vec![last, over]))), ["warm.taken"]);
+    assert_eq!(
+        explain(&s5.state, s5.state.jobs.get(over).expect("job"), s5.now),
+        WaitReason::PoolCapFull { active: cap, cap }
+    );
+    assert_eq!(warm_recycling(&s5.state, s5.now).len(), 1, "the idle surplus goes");
     // Launches in flight count.
     let mut s3 = Scenario::standard();
     s3.run(Command::SetPoolWarm { pool: POOL, warm: Some(hot(3)) });
