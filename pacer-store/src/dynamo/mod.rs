@@ -39,7 +39,13 @@
 //! vault changes and whatever records fit) goes last, after transactions writing the rest of
 //! its records on condition that the head has not moved. Nothing reads past the head, and a
 //! writer that lost the race overwrites what it left there, so records are only ever seen
-//! committed; a subject entry left behind that way is told apart by reading the record. A
+//! committed; a subject entry left behind that way is told apart by reading the record. The
+//! items written ahead carry their writer and the seq their commit follows (`staged_by`,
+//! `staged_after`), and no writer overwrites another's items staged after the same seq: the
+//! second of two writers staging at once is refused, waits a moment and tries again after
+//! the first's records, so the transaction that moves the head never commits another
+//! writer's records. (Items a writer staged before it died hold up other large batches only
+//! until any commit moves the head.) A
 //! batch whose keys and vault changes alone do not fit in one transaction is refused
 //! ([`StoreError::TooLarge`]). Every write is one partition (`log`) and one item (the head):
 //! DynamoDB takes about 1,000 write units a second on each, so a log takes appends at about

@@ -23,7 +23,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -56,6 +56,10 @@ const BASE_SNAPSHOT: &str = "base_snapshot";
 /// A record item's attribute naming its batch's idempotency keys (on the batch's first record),
 /// so pruning the record deletes them too.
 const IDEM: &str = "idem";
+/// The attributes of an item written ahead of the head's move (see [`DynamoSink::staged`]):
+/// the writer that staged it and the seq its commit follows.
+const STAGED_BY: &str = "staged_by";
+const STAGED_AFTER: &str = "staged_after";
 
 /// A record's stored bytes per item: an item holds at most 400 KB, names and numbers included.
 const PART_BYTES: usize = 350 * 1024;
@@ -185,6 +189,9 @@ enum Role {
         batch: usize,
         key: String,
     },
+    /// A record's item written ahead of the head's move: failing, another writer is staging
+    /// its own commit after the same seq.
+    Staged,
     Other,
 }
 
@@ -203,6 +210,8 @@ enum Refusal {
         behind: bool,
         head: Option<Box<Head>>,
         duplicates: Vec<(usize, String)>,
+        /// Refused for an item another writer staged after the same seq.
+        staged: bool,
     },
 }
 
@@ -217,13 +226,23 @@ pub(crate) struct DynamoSink {
     known_keys: Mutex<HashSet<String>>,
     /// Where the log begins, as the head last said: reads never go below it.
     base: RwLock<LogBase>,
+    /// Who this writer is, on the items it stages (random, per process).
+    writer: String,
 }
 
 impl DynamoSink {
     pub(crate) fn new(io: Arc<Io>, client: Client, table: String, poll: Duration) -> Self {
         let vault_version = Mutex::new(VaultVersions::default());
         let known_keys = Mutex::new(HashSet::new());
-        Self { io, client, table, poll, vault_version, known_keys, base: RwLock::new(LogBase::default()) }
+        let writer = format!(
+            "{:016x}",
+            std::hash::BuildHasher::hash_one(
+                &std::hash::RandomState::new(),
+                (std::process::id(), Instant::now())
+            )
+        );
+        let base = RwLock::new(LogBase::default());
+        Self { io, client, table, poll, vault_version, known_keys, base, writer }
     }
 
     /// Where the log begins.
@@ -548,6 +567,7 @@ impl DynamoSink {
         let mut ahead: Vec<Op> = Vec::new();
         let mut ahead_bytes = guard_bytes;
         for op in records {
+            let op = self.staged(op, prev).map_err(Refusal::Failed)?;
             if ahead.len() + 1 >= TRANSACTION_ITEMS || ahead_bytes + op.bytes > TRANSACTION_BYTES {
                 self.transact_guarded(prev, version, std::mem::take(&mut ahead))?;
                 ahead_bytes = guard_bytes;
@@ -571,10 +591,42 @@ impl DynamoSink {
         Ok(())
     }
 
+    /// `op`, a record's item, to be written ahead of the head's move after `prev`: tagged with
+    /// this writer and `prev`, and written only over no item, an item staged after another seq
+    /// (left by a writer that lost a race: beyond the head, nothing reads it), or one of its
+    /// own. So two writers staging commits after the same seq cannot overwrite each other's
+    /// items (the one that moves the head would commit the other's records): the second is
+    /// refused, waits a moment and tries again after the first's records.
+    fn staged(&self, op: Op, prev: u64) -> Result<Op, String> {
+        let Some(put) = op.item.put else { return Ok(op) };
+        let mut item = put.item;
+        item.insert(STAGED_BY.into(), s(self.writer.as_str()));
+        item.insert(STAGED_AFTER.into(), n(prev));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #sa <> :sa OR #sb = :sb")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sa", STAGED_AFTER)
+            .expression_attribute_names("#sb", STAGED_BY)
+            .expression_attribute_values(":sa", n(prev))
+            .expression_attribute_values(":sb", s(self.writer.as_str()))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let bytes = op.bytes + STAGED_BY.len() + STAGED_AFTER.len() + self.writer.len() + 20;
+        Ok(Op { item: TransactWriteItem::builder().put(put).build(), role: Role::Staged, bytes })
+    }
+
     fn transact_guarded(&self, prev: u64, version: u64, ops: Vec<Op>) -> Result<(), Refusal> {
         let mut all = vec![self.guard_op(prev, version).map_err(Refusal::Failed)?];
         all.extend(ops);
-        self.transact(all)
+        let refused = self.transact(all);
+        if let Err(Refusal::Refused { staged: true, .. }) = &refused {
+            // Another writer stages after the same seq: its commit ends in a few transactions.
+            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
+            std::thread::sleep(Duration::from_millis(10 + random % 40));
+        }
+        refused
     }
 
     fn transact(&self, ops: Vec<Op>) -> Result<(), Refusal> {
@@ -607,6 +659,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
         _ => return Refusal::Failed(describe(error)),
     };
     let mut behind = false;
+    let mut staged = false;
     let mut head = None;
     let mut duplicates = Vec::new();
     let mut unexpected = reasons.is_empty();
@@ -620,6 +673,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
             (Some("ConditionalCheckFailed"), Role::Key { batch, key }) => {
                 duplicates.push((*batch, key.clone()))
             }
+            (Some("ConditionalCheckFailed"), Role::Staged) => (behind, staged) = (true, true),
             (Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"), _) => {
                 behind = true
             }
@@ -629,7 +683,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
     if unexpected || (!behind && duplicates.is_empty()) {
         return Refusal::Failed(describe(error));
     }
-    Refusal::Refused { behind, head, duplicates }
+    Refusal::Refused { behind, head, duplicates, staged }
 }
 
 /// Splits a group into commits at batch boundaries: as many batches as fit in one transaction
@@ -675,7 +729,7 @@ impl Sink for DynamoSink {
                     self.remember_keys(staged);
                 }
                 Err(Refusal::Failed(reason)) => return Err(failed(written, reason)),
-                Err(Refusal::Refused { behind, head, duplicates }) => {
+                Err(Refusal::Refused { behind, head, duplicates, .. }) => {
                     // Where the log ends now: from the refusal, else read.
                     let head = match head {
                         Some(head) => Some(*head),

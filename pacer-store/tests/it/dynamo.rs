@@ -78,6 +78,45 @@ fn logs_sharing_a_table_never_give_a_seq_twice() {
 }
 
 #[test]
+fn two_writers_staging_batches_beyond_one_transaction_never_mix_their_records() {
+    // Batches of 120 records (each with a subject entry: 240 items) are written in transactions
+    // ahead of the one that moves the head. Two logs doing so after the same seq must not
+    // overwrite each other's staged items: the one that commits would commit the other's.
+    let settings = fresh_settings(Duration::from_millis(50));
+    let (a, b) = (open(&settings), open(&settings));
+    const ROUNDS: u64 = 4;
+    let receipts: Vec<Recorded> = std::thread::scope(|scope| {
+        let writers = [(&a, 1u64), (&b, 2u64)].map(|(log, t)| {
+            scope.spawn(move || {
+                let mut receipts = Vec::new();
+                for round in 0..ROUNDS {
+                    let events: Vec<Event> = (0..120)
+                        .map(|i| job_event(EventName::JobQueued, t * 1_000_000 + round * 1_000 + i))
+                        .collect();
+                    match log.append(Batch::of(T, Actor::System, events)) {
+                        Ok(receipt) => receipts.extend(receipt),
+                        Err(StoreError::SeqConflict { .. }) => {}
+                        Err(error) => panic!("append: {error}"),
+                    }
+                }
+                receipts
+            })
+        });
+        writers.into_iter().flat_map(|w| w.join().expect("writer")).collect()
+    });
+    assert!(receipts.len() >= 120 * ROUNDS as usize, "most batches committed: {}", receipts.len());
+    let c = open(&settings);
+    let last = c.last_seq();
+    assert_eq!(last as usize, receipts.len(), "nothing but the acknowledged batches");
+    let log = c.read(1, last as usize).expect("read");
+    for receipt in &receipts {
+        assert_eq!(&log[receipt.seq as usize - 1], receipt, "the record acknowledged is the one stored");
+    }
+    let report = verify_chain(&c, ChainLink::default()).expect("verify");
+    assert_eq!((report.head.seq, report.broken), (last, None), "one unbroken chain");
+}
+
+#[test]
 fn writers_that_lose_a_race_chain_their_records_after_the_winners() {
     // Never polling, a log learns of the other's records only from the head its refused write
     // returns, and must hash its batch again after the winner's last record.
