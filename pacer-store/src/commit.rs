@@ -45,6 +45,8 @@ const MAX_RETRIES: u32 = 32;
 /// How long after it last lost a race or read another writer's records a writer yields to
 /// others (see `Writer::yield_to_others`).
 const CONTENTION_MEMORY: Duration = Duration::from_secs(1);
+/// The longest write time a yield to other writers is measured by.
+const YIELD_WRITE_MAX: Duration = Duration::from_millis(100);
 
 /// One batch as the writer hands it to a [`Sink`]: its records (with their seqs), their
 /// encodings and chain hashes, its idempotency keys and its vault changes.
@@ -543,8 +545,10 @@ impl<S: Sink> Writer<S> {
         if self.contended_until.is_some_and(|until| Instant::now() < until) {
             let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
             // Up to two writes' time: the loser learns it lost about one write after the winner
-            // learns it won (its write was taken after the winner's).
-            std::thread::sleep(self.last_write.mul_f64((random % 2_048) as f64 / 1_024.0));
+            // learns it won (its write was taken after the winner's). A slow write (one that
+            // failed after the SDK's retries, say) does not make the next wait long.
+            let write = self.last_write.min(YIELD_WRITE_MAX);
+            std::thread::sleep(write.mul_f64((random % 2_048) as f64 / 1_024.0));
         }
     }
 

@@ -210,8 +210,9 @@ enum Refusal {
         behind: bool,
         head: Option<Box<Head>>,
         duplicates: Vec<(usize, String)>,
-        /// Refused for an item another writer staged after the same seq.
-        staged: bool,
+        /// Refused for contention a retry gets past only after a moment: an item another writer
+        /// staged after the same seq, a transaction conflict, throttling.
+        contended: bool,
     },
 }
 
@@ -620,23 +621,25 @@ impl DynamoSink {
     fn transact_guarded(&self, prev: u64, version: u64, ops: Vec<Op>) -> Result<(), Refusal> {
         let mut all = vec![self.guard_op(prev, version).map_err(Refusal::Failed)?];
         all.extend(ops);
-        let refused = self.transact(all);
-        if let Err(Refusal::Refused { staged: true, .. }) = &refused {
-            // Another writer stages after the same seq: its commit ends in a few transactions.
-            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
-            std::thread::sleep(Duration::from_millis(10 + random % 40));
-        }
-        refused
+        self.transact(all)
     }
 
+    /// Writes `ops` in one transaction. Refused for contention (another writer staging after
+    /// the same seq, whose commit ends in a few transactions; a conflict; throttling), it waits
+    /// 10–50 ms first, so the writer's retry does not come straight back to it.
     fn transact(&self, ops: Vec<Op>) -> Result<(), Refusal> {
         let (items, roles): (Vec<_>, Vec<_>) = ops.into_iter().map(|op| (op.item, op.role)).unzip();
         let call = self.client.transact_write_items().set_transact_items(Some(items)).send();
-        match self.io.block(call) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(refusal(error, &roles)),
-            Err(closed) => Err(Refusal::Failed(closed)),
+        let refused = match self.io.block(call) {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) => refusal(error, &roles),
+            Err(closed) => Refusal::Failed(closed),
+        };
+        if let Refusal::Refused { contended: true, .. } = refused {
+            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
+            std::thread::sleep(Duration::from_millis(10 + random % 40));
         }
+        Err(refused)
     }
 
     fn remember_keys(&self, staged: &[Staged<'_>]) {
@@ -659,7 +662,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
         _ => return Refusal::Failed(describe(error)),
     };
     let mut behind = false;
-    let mut staged = false;
+    let mut contended = false;
     let mut head = None;
     let mut duplicates = Vec::new();
     let mut unexpected = reasons.is_empty();
@@ -673,9 +676,9 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
             (Some("ConditionalCheckFailed"), Role::Key { batch, key }) => {
                 duplicates.push((*batch, key.clone()))
             }
-            (Some("ConditionalCheckFailed"), Role::Staged) => (behind, staged) = (true, true),
+            (Some("ConditionalCheckFailed"), Role::Staged) => (behind, contended) = (true, true),
             (Some("TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"), _) => {
-                behind = true
+                (behind, contended) = (true, true)
             }
             _ => unexpected = true,
         }
@@ -683,7 +686,7 @@ fn refusal<R: Debug>(error: SdkError<TransactWriteItemsError, R>, roles: &[Role]
     if unexpected || (!behind && duplicates.is_empty()) {
         return Refusal::Failed(describe(error));
     }
-    Refusal::Refused { behind, head, duplicates, staged }
+    Refusal::Refused { behind, head, duplicates, contended }
 }
 
 /// Splits a group into commits at batch boundaries: as many batches as fit in one transaction
