@@ -125,8 +125,9 @@ pub(crate) trait Sink: Send + Sync + 'static {
     }
 
     /// What other writers appended after `last_seq` (records in bounded steps, see
-    /// [`Tail::more`]) and the vault changes they made since the last call.
-    fn tail(&self, _last_seq: u64) -> Result<Tail, String> {
+    /// [`Tail::more`]) and the vault changes they made since the last call;
+    /// [`StoreError::Pruned`] when the log was pruned past `last_seq`.
+    fn tail(&self, _last_seq: u64) -> Result<Tail, StoreError> {
         Ok(Tail::default())
     }
 }
@@ -680,8 +681,17 @@ impl<S: Sink> Writer<S> {
             let after = self.shared.durable();
             let mut tail = match self.sink.tail(after) {
                 Ok(tail) => tail,
-                Err(reason) => {
-                    tracing::warn!(%reason, "could not read what other writers appended");
+                Err(StoreError::Pruned { through }) => {
+                    // What it missed is gone: its state can no longer follow the log.
+                    let reason = format!(
+                        "this process fell behind the shared log's base (records through seq {through} were pruned before it read them); restart it to start from the base snapshot"
+                    );
+                    tracing::error!(%reason, "refusing further writes");
+                    *lock(&self.shared.poisoned) = Some(reason);
+                    return moved;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not read what other writers appended");
                     return moved;
                 }
             };

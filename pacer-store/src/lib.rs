@@ -42,7 +42,7 @@ pub use codec::{
 };
 pub use commit::WriteObserver;
 #[cfg(feature = "dynamodb")]
-pub use dynamo::{DynamoLog, DynamoSettings, StaticCredentials, VAULT_CHANGES_KEPT};
+pub use dynamo::{DynamoLog, DynamoSettings, SWEEP_DELAY, StaticCredentials, VAULT_CHANGES_KEPT};
 pub use error::StoreError;
 pub use lease::{Heartbeat, LeaseRow, LeaseTable, MemoryLeaseTable};
 pub use log::{

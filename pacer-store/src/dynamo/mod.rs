@@ -60,10 +60,13 @@
 //!
 //! Pruning ([`EventLog::truncate`]) copies the snapshot it is made under to the base snapshot in
 //! S3, then moves the base in the head (only forward): from then on no read of this process
-//! goes below it, and the other replicas learn it with their next poll. After two polls it
-//! deletes the items below the base (records, parts, subject entries, the keys they name) with
-//! `BatchWriteItem`, each record's own item after the rest, so a prune cut short leaves only
-//! items the next one finds and deletes; last it removes the snapshots below the base.
+//! goes below it, and the other replicas learn it with their next poll. After
+//! [`DynamoSettings::sweep_delay`] (a minute), on a thread of its own, it deletes the items
+//! below the base (records, parts, subject entries, the keys they name) with `BatchWriteItem`,
+//! each record's own item after the rest, so a prune cut short leaves only items the next one
+//! finds and deletes; last it removes the snapshots below the base. A replica that had not
+//! read up to the base by then cannot follow the log any more: its log refuses writes
+//! (poisoned, `/readyz` says why) until it is restarted from the base snapshot.
 
 mod io;
 mod lease;
@@ -85,6 +88,9 @@ use table::DynamoSink;
 /// The vault change notices [`EventLog::tidy`] keeps by default: far more than a live replica
 /// falls behind between two polls.
 pub const VAULT_CHANGES_KEPT: u64 = 1_000;
+
+/// How long after moving the log's base a prune deletes the items below it, by default.
+pub const SWEEP_DELAY: Duration = Duration::from_secs(60);
 
 /// Static AWS credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -128,12 +134,17 @@ pub struct DynamoSettings {
     /// How many of the vault's newest change notices [`EventLog::tidy`] keeps: a replica that
     /// falls further behind reloads the whole vault.
     pub vault_changes_kept: u64,
+    /// How long after moving the log's base a prune deletes the items below it (at least two
+    /// polls): every replica learns the base meanwhile, and reads begun before it end. A
+    /// replica still behind the base then stops taking writes and asks to be restarted.
+    pub sweep_delay: Duration,
 }
 
 impl DynamoSettings {
     /// Settings for `table` and `bucket` in `region`, with the defaults: no key prefix, AWS's
     /// endpoints and credential chain, polling every 200 ms, keeping the newest
-    /// [`VAULT_CHANGES_KEPT`] vault change notices.
+    /// [`VAULT_CHANGES_KEPT`] vault change notices, sweeping a prune's items [`SWEEP_DELAY`]
+    /// after it.
     pub fn new(table: impl Into<String>, bucket: impl Into<String>, region: impl Into<String>) -> Self {
         Self {
             table: table.into(),
@@ -145,6 +156,7 @@ impl DynamoSettings {
             profile: None,
             poll_interval: Duration::from_millis(200),
             vault_changes_kept: VAULT_CHANGES_KEPT,
+            sweep_delay: SWEEP_DELAY,
         }
     }
 }
@@ -157,6 +169,7 @@ pub struct DynamoLog {
     snapshots: Snapshots,
     table: String,
     vault_changes_kept: u64,
+    sweep_delay: Duration,
 }
 
 impl DynamoLog {
@@ -178,8 +191,9 @@ impl DynamoLog {
         let committer = Committer::start(sink.clone(), head.end(), vault, observer);
         let snapshots = Snapshots::new(io, s3, settings.bucket.clone(), &settings.prefix);
         tracing::info!(table = %settings.table, last_seq = head.last_seq, "event log open on DynamoDB");
-        let (table, vault_changes_kept) = (settings.table.clone(), settings.vault_changes_kept);
-        Ok(Self { committer, sink, snapshots, table, vault_changes_kept })
+        let (table, vault_changes_kept, sweep_delay) =
+            (settings.table.clone(), settings.vault_changes_kept, settings.sweep_delay);
+        Ok(Self { committer, sink, snapshots, table, vault_changes_kept, sweep_delay })
     }
 
     /// Creates the table (with its index) and the bucket when missing, and waits until the
@@ -330,11 +344,31 @@ impl EventLog for DynamoLog {
         base.check_next(self.sink.base(), self.last_seq())?;
         self.snapshots.keep_as_base(base.snapshot_seq)?;
         self.sink.move_base(base)?;
-        // Replicas that have not polled the head since still read from the old base.
-        std::thread::sleep(2 * self.sink.poll_interval().unwrap_or_default());
-        let deleted = self.sink.sweep(through)?;
-        tracing::info!(table = %self.table, through, deleted, "records below the log's base deleted");
-        self.snapshots.remove_below_base(base.snapshot_seq)
+        // Replicas that have not polled the head since, and reads begun before, still read
+        // from the old base: the items go later, on a thread of their own.
+        let delay = self.sweep_delay.max(2 * self.sink.poll_interval().unwrap_or_default());
+        let (sink, snapshots, table) = (self.sink.clone(), self.snapshots.clone(), self.table.clone());
+        let sweep = move || {
+            std::thread::sleep(delay);
+            let swept = sink.sweep(through).and_then(|deleted| {
+                snapshots.remove_below_base(base.snapshot_seq)?;
+                Ok(deleted)
+            });
+            match swept {
+                Ok(deleted) => {
+                    tracing::info!(%table, through, deleted, "records below the log's base deleted")
+                }
+                // The next prune sweeps from the log's first item again.
+                Err(error) => {
+                    tracing::warn!(%table, through, %error, "could not delete what lies below the log's base")
+                }
+            }
+        };
+        std::thread::Builder::new()
+            .name("pacer-log-sweep".into())
+            .spawn(sweep)
+            .map_err(|e| StoreError::Write(format!("cannot start the sweep below the base: {e}")))?;
+        Ok(())
     }
 
     fn tidy(&self) -> Result<u64, StoreError> {

@@ -829,20 +829,23 @@ impl Sink for DynamoSink {
         Some(self.poll)
     }
 
-    fn tail(&self, last_seq: u64) -> Result<Tail, String> {
-        let head = self.head()?;
+    fn tail(&self, last_seq: u64) -> Result<Tail, StoreError> {
+        let head = self.head().map_err(StoreError::Read)?;
         self.learn_base(&head);
+        if last_seq < head.base.link.seq {
+            return Err(StoreError::Pruned { through: head.base.link.seq });
+        }
         let mut tail = Tail::default();
         if head.last_seq > last_seq {
             let last = head.last_seq.min(last_seq + TAIL_RECORDS);
-            (tail.records, tail.chain) = self.read_chained(last_seq + 1, last).map_err(|e| e.to_string())?;
+            (tail.records, tail.chain) = self.read_chained(last_seq + 1, last)?;
             tail.more = last < head.last_seq;
         }
         let mut versions = lock(&self.vault_version);
         if head.vault_version > versions.read {
-            match self.vault_changes(versions.read, head.vault_version)? {
+            match self.vault_changes(versions.read, head.vault_version).map_err(StoreError::Read)? {
                 Some(changes) => tail.vault = changes,
-                None => tail.whole_vault = Some(self.load_vault()?),
+                None => tail.whole_vault = Some(self.load_vault().map_err(StoreError::Read)?),
             }
             versions.read = head.vault_version;
         }

@@ -48,7 +48,9 @@ pub fn rocks() -> UnderTest {
 
 pub fn dynamo() -> UnderTest {
     let (writes, observer) = recorder();
-    let log = DynamoLog::open(&crate::moto::settings(), observer).expect("open");
+    // A prune's sweep right away (on its own thread still).
+    let settings = DynamoSettings { sweep_delay: std::time::Duration::ZERO, ..crate::moto::settings() };
+    let log = DynamoLog::open(&settings, observer).expect("open");
     UnderTest { log: Arc::new(log), writes, _dir: None }
 }
 

@@ -48,7 +48,13 @@ fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(s: Under
     assert_eq!(log.audit(&old_range).expect("audit"), []);
     assert_eq!(log.subject(&Subject::Job(JobId(4)), 0, 10).expect("subject"), []);
     assert_eq!(log.subject(&Subject::Job(JobId(6)), 0, 10).expect("subject").len(), 1);
-    assert!(!log.has_key("delivery:4").expect("key") && log.has_key("delivery:6").expect("key"));
+    // Keys go with their records (on the shared log, a moment later: after the sweep delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.has_key("delivery:4").expect("key") {
+        assert!(std::time::Instant::now() < deadline, "the pruned record's key stays");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(log.has_key("delivery:6").expect("key"));
     // The chain checks from the base, the export starts after it.
     let report = verify_chain(log, base.link).expect("verify");
     assert_eq!((report.head, report.broken), (head, None));
@@ -194,9 +200,18 @@ mod dynamo_log {
 
     #[test]
     fn replicas_read_from_the_new_base_and_nothing_below_it_is_left() {
-        let settings = fresh_settings(Duration::from_millis(50));
+        let settings = DynamoSettings {
+            sweep_delay: Duration::from_millis(500),
+            ..fresh_settings(Duration::from_millis(50))
+        };
         let open = || DynamoLog::open(&settings, Box::new(|_| {})).expect("open");
         let (a, b) = (open(), open());
+        // A replica that never polls stays behind the base the prune moves.
+        let behind = DynamoLog::open(
+            &DynamoSettings { poll_interval: Duration::from_secs(3_600), ..settings.clone() },
+            Box::new(|_| {}),
+        )
+        .expect("open");
         for i in 1..=3 {
             append_day(&a, i);
         }
@@ -225,6 +240,16 @@ mod dynamo_log {
         }
         assert_eq!(b.read(1, 100).expect("read").first().map(|r| r.seq), Some(5));
         assert!(matches!(b.subscribe(0).try_next(), Err(StoreError::Pruned { through: 4 })));
+        // The items below the base go after the sweep delay, on a thread of their own.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while table_keys(&runtime, &settings.table)
+            .iter()
+            .any(|(pk, sk)| pk == "log" && sk.parse::<u64>().is_ok_and(|seq| seq <= 4))
+        {
+            assert!(Instant::now() < deadline, "the records below the base were never deleted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert!(!b.has_key("delivery:big").expect("key") && b.has_key("delivery:6").expect("key"));
         // A replica opened now starts from the snapshot; with it gone, from the base snapshot.
         let c = open();
@@ -233,7 +258,6 @@ mod dynamo_log {
         assert_eq!(load_state(&c).expect("load").0, before);
 
         // Nothing of the pruned records is left: no record, part, subject entry or key.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let left: Vec<(String, String)> = table_keys(&runtime, &settings.table)
             .into_iter()
             .filter(|(pk, sk)| match pk.as_str() {
@@ -255,5 +279,14 @@ mod dynamo_log {
             .expect("list");
         let keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(keys, [format!("{}snapshots/base-{:020}.snap", settings.prefix, 8)]);
+        // The replica that never read past seq 0 cannot follow the log any more: its next write
+        // finds the log moved on, and what it missed pruned.
+        let _ = behind.append(Batch::of(day(9), Actor::System, vec![health(99)]));
+        let reason = behind.poisoned().expect("poisoned");
+        assert!(reason.contains("fell behind the shared log's base"), "{reason}");
+        assert!(matches!(
+            behind.append(Batch::of(day(9), Actor::System, vec![health(98)])),
+            Err(StoreError::Poisoned(_))
+        ));
     }
 }
