@@ -29,7 +29,7 @@ use crate::log::{Batch, COLD_PREFIX, Receipt, VaultWrite};
 use pacer_domain::{Recorded, Timestamp};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -164,7 +164,10 @@ struct Sequencer {
     in_flight: HashSet<String>,
     /// Requests handed to the writer and not yet answered.
     queued: usize,
-    queue: Option<SyncSender<Request>>,
+    /// To the writer. Unbounded: each appender waits for its own answer, so it holds at most
+    /// one request per appending thread, and sending (under this lock, which the writer needs
+    /// too) never blocks.
+    queue: Option<Sender<Request>>,
 }
 
 impl Sequencer {
@@ -291,7 +294,7 @@ impl Committer {
         vault: BTreeMap<String, Vec<u8>>,
         observer: WriteObserver,
     ) -> Self {
-        let (tx, rx) = sync_channel(1_024);
+        let (tx, rx) = channel();
         let (published, _) = broadcast::channel(BROADCAST_CAPACITY);
         let shared = Arc::new(Shared {
             durable: AtomicU64::new(end.seq),
