@@ -242,8 +242,8 @@ async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
             let grace = engine.settings.orphan_grace.as_millis() as i64;
             for status in managed.into_iter().filter(|s| s.state.is_live() || s.state.is_stopped()) {
                 let old_enough = status.launched_at.is_none_or(|at| now.millis_since(at) >= grace);
-                let known = engine.app.state().instances.get(&status.instance_id).is_some();
-                // A launch in hand: its outcome, recorded next, names the instance.
+                // A launch in hand: its outcome, recorded next, names the instance. Looked at
+                // before the state: a launch recorded in between is known then.
                 let launching = status.tags.get(TAG_LAUNCH).is_some_and(|token| {
                     engine
                         .launch_tokens
@@ -251,6 +251,7 @@ async fn pass(engine: &Arc<Engine>) -> ReconcileReport {
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .contains(token)
                 });
+                let known = engine.app.state().instances.get(&status.instance_id).is_some();
                 if known || launching || !old_enough {
                     continue;
                 }
