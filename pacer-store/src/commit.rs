@@ -687,7 +687,7 @@ impl<S: Sink> Writer<S> {
                 Err(StoreError::Pruned { through }) => {
                     // What it missed is gone: its state can no longer follow the log.
                     let reason = format!(
-                        "this process fell behind the shared log's base (records through seq {through} were pruned before it read them); restart it to start from the base snapshot"
+                        "this process fell behind the shared log's base (records through seq {through} were pruned before it read them); it starts over from the snapshots when it recovers"
                     );
                     tracing::error!(%reason, "refusing further writes");
                     *lock(&self.shared.poisoned) = Some(reason);

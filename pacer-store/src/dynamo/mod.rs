@@ -66,7 +66,8 @@
 //! each record's own item after the rest, so a prune cut short leaves only items the next one
 //! finds and deletes; last it removes the snapshots below the base. A replica that had not
 //! read up to the base by then cannot follow the log any more: its log refuses writes
-//! (poisoned, `/readyz` says why) until it is restarted from the base snapshot.
+//! (poisoned, `/readyz` says why) until [`EventLog::recover`] starts it over from the log's
+//! end (its state rebuilt from the snapshots by the caller).
 
 mod io;
 mod lease;
@@ -136,7 +137,8 @@ pub struct DynamoSettings {
     pub vault_changes_kept: u64,
     /// How long after moving the log's base a prune deletes the items below it (at least two
     /// polls): every replica learns the base meanwhile, and reads begun before it end. A
-    /// replica still behind the base then stops taking writes and asks to be restarted.
+    /// replica still behind the base then refuses writes until it recovers
+    /// ([`EventLog::recover`] starts it over from the log's end).
     pub sweep_delay: Duration,
 }
 
@@ -325,8 +327,18 @@ impl EventLog for DynamoLog {
         if self.poisoned().is_none() {
             return Ok(());
         }
-        self.sink.head().map_err(StoreError::Read)?;
-        self.committer.recover_in_place()?;
+        let head = self.sink.head().map_err(StoreError::Read)?;
+        if self.committer.shared().durable() < head.base.link.seq {
+            // Behind a pruned base: what it missed is gone, so it starts over from the log's
+            // end as an open does (the caller rebuilds its state from the snapshots).
+            self.sink.learn_base(&head);
+            let vault = self.sink.load_vault().map_err(StoreError::Read)?;
+            self.sink.set_vault_version(head.vault_version);
+            self.committer.recover(head.end(), vault)?;
+            tracing::info!(table = %self.table, seq = head.last_seq, "event log on DynamoDB starts over from its end, past the pruned base");
+        } else {
+            self.committer.recover_in_place()?;
+        }
         tracing::info!(table = %self.table, "event log on DynamoDB takes appends again");
         Ok(())
     }

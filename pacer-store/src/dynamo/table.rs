@@ -760,10 +760,15 @@ impl Sink for DynamoSink {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(key_pk(recorded), ONLY)))
-            .projection_expression("#pk")
+            .projection_expression("#pk, #seq")
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#seq", SEQ)
             .consistent_read(true);
-        let exists = self.send(call.send()).map_err(StoreError::Read)?.item.is_some();
+        let item = self.send(call.send()).map_err(StoreError::Read)?.item;
+        // A key of a pruned record is gone with it, though a prune's sweep deletes its item
+        // a moment later (and must not find it remembered then).
+        let pruned = |item: &Item| get_n::<u64>(item, SEQ).is_some_and(|seq| seq <= self.base().link.seq);
+        let exists = item.is_some_and(|item| !pruned(&item));
         if exists {
             let mut known = lock(&self.known_keys);
             if known.len() > KNOWN_KEYS {

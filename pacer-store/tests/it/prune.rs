@@ -288,5 +288,16 @@ mod dynamo_log {
             behind.append(Batch::of(day(9), Actor::System, vec![health(98)])),
             Err(StoreError::Poisoned(_))
         ));
+        // Recovering, it starts over from the log's end, its state from the snapshots.
+        behind.recover().expect("recover");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while a.last_seq() < behind.last_seq() {
+            assert!(Instant::now() < deadline, "a never read what behind wrote");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!((behind.poisoned(), behind.last_seq()), (None, a.last_seq()));
+        assert_eq!(load_state(&behind).expect("load").0, load_state(&a).expect("load").0);
+        let receipt = behind.append(Batch::of(day(9), Actor::System, vec![health(97)])).expect("append");
+        assert_eq!(receipt[0].seq, a.last_seq() + 1);
     }
 }
