@@ -547,7 +547,7 @@ impl<S: Sink> Writer<S> {
     /// appending would win every race, and the other's batches would run out of tries.
     fn yield_to_others(&self) {
         if self.contended_until.is_some_and(|until| Instant::now() < until) {
-            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
+            let random = random();
             // Up to two writes' time: the loser learns it lost about one write after the winner
             // learns it won (its write was taken after the winner's). A slow write (one that
             // failed after the SDK's retries, say) does not make the next wait long.
@@ -755,6 +755,11 @@ impl<S: Sink> Writer<S> {
         seq.last_at = last_at;
         answers
     }
+}
+
+/// A random number (from the standard library's randomly keyed hasher), for jitter and ids.
+pub(crate) fn random() -> u64 {
+    std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), (std::process::id(), Instant::now()))
 }
 
 /// Encodes `group` chained after `base` and writes it.

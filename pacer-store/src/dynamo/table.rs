@@ -23,7 +23,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -235,13 +235,7 @@ impl DynamoSink {
     pub(crate) fn new(io: Arc<Io>, client: Client, table: String, poll: Duration) -> Self {
         let vault_version = Mutex::new(VaultVersions::default());
         let known_keys = Mutex::new(HashSet::new());
-        let writer = format!(
-            "{:016x}",
-            std::hash::BuildHasher::hash_one(
-                &std::hash::RandomState::new(),
-                (std::process::id(), Instant::now())
-            )
-        );
+        let writer = format!("{:016x}", crate::commit::random());
         let base = RwLock::new(LogBase::default());
         Self { io, client, table, poll, vault_version, known_keys, base, writer }
     }
@@ -636,8 +630,7 @@ impl DynamoSink {
             Err(closed) => Refusal::Failed(closed),
         };
         if let Refusal::Refused { contended: true, .. } = refused {
-            let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), Instant::now());
-            std::thread::sleep(Duration::from_millis(10 + random % 40));
+            std::thread::sleep(Duration::from_millis(10 + crate::commit::random() % 40));
         }
         Err(refused)
     }

@@ -68,6 +68,15 @@ pub fn job_event(name: EventName, job: u64) -> Event {
     fixture(name, &Seeds { number: job, ..Seeds::default() })
 }
 
+/// Waits up to 10 s for `done`.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "not within 10 s: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn append(log: &dyn EventLog, at: Timestamp, events: Vec<Event>) -> Receipt {
     log.append(Batch::of(at, Actor::System, events)).expect("append")
 }

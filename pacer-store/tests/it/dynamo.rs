@@ -2,14 +2,14 @@
 //! (seqs, conflicts, idempotency keys, the vault), records and batches larger than DynamoDB's
 //! item and transaction limits, and snapshots in S3.
 
-use crate::conformance::{T, append, health, job_event};
+use crate::conformance::{T, append, eventually, health, job_event};
 use crate::moto::{bucket, fresh_settings, s3};
 use pacer_domain::*;
 use pacer_store::*;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Polls so seldom that a log sees another's records only when it must (a refused write).
 const NEVER: Duration = Duration::from_secs(3_600);
@@ -20,15 +20,6 @@ fn open(settings: &DynamoSettings) -> DynamoLog {
 
 fn put(key: &str, value: &str) -> VaultWrite {
     VaultWrite { key: key.into(), value: Some(value.as_bytes().to_vec()) }
-}
-
-/// Waits up to 10 s for `done`.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The next `n` records of `subscription`, waiting up to 10 s for them.

@@ -1,7 +1,7 @@
 //! Pruning a prefix of the log below a verified snapshot: on the RocksDB, in-memory and
 //! DynamoDB logs, and on DynamoDB as the replicas sharing the table see it.
 
-use crate::conformance::{T, UnderTest, check_export, dynamo, health, job_event, memory, rocks};
+use crate::conformance::{T, UnderTest, check_export, dynamo, eventually, health, job_event, memory, rocks};
 use pacer_domain::*;
 use pacer_store::*;
 use std::io::Read;
@@ -49,11 +49,7 @@ fn a_prefix_is_pruned_below_a_verified_snapshot_and_replay_starts_there(s: Under
     assert_eq!(log.subject(&Subject::Job(JobId(4)), 0, 10).expect("subject"), []);
     assert_eq!(log.subject(&Subject::Job(JobId(6)), 0, 10).expect("subject").len(), 1);
     // Keys go with their records (on the shared log, a moment later: after the sweep delay).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while log.has_key("delivery:4").expect("key") {
-        assert!(std::time::Instant::now() < deadline, "the pruned record's key stays");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually("the pruned record's key goes", || !log.has_key("delivery:4").expect("key"));
     assert!(log.has_key("delivery:6").expect("key"));
     // The chain checks from the base, the export starts after it.
     let report = verify_chain(log, base.link).expect("verify");
@@ -242,14 +238,11 @@ mod dynamo_log {
         assert!(matches!(b.subscribe(0).try_next(), Err(StoreError::Pruned { through: 4 })));
         // The items below the base go after the sweep delay, on a thread of their own.
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while table_keys(&runtime, &settings.table)
-            .iter()
-            .any(|(pk, sk)| pk == "log" && sk.parse::<u64>().is_ok_and(|seq| seq <= 4))
-        {
-            assert!(Instant::now() < deadline, "the records below the base were never deleted");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually("the records below the base are deleted", || {
+            !table_keys(&runtime, &settings.table)
+                .iter()
+                .any(|(pk, sk)| pk == "log" && sk.parse::<u64>().is_ok_and(|seq| seq <= 4))
+        });
         assert!(!b.has_key("delivery:big").expect("key") && b.has_key("delivery:6").expect("key"));
         // A replica opened now starts from the snapshot; with it gone, from the base snapshot.
         let c = open();
@@ -290,11 +283,7 @@ mod dynamo_log {
         ));
         // Recovering, it starts over from the log's end, its state from the snapshots.
         behind.recover().expect("recover");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while a.last_seq() < behind.last_seq() {
-            assert!(Instant::now() < deadline, "a never read what behind wrote");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually("a reads what behind wrote", || a.last_seq() >= behind.last_seq());
         assert_eq!((behind.poisoned(), behind.last_seq()), (None, a.last_seq()));
         assert_eq!(load_state(&behind).expect("load").0, load_state(&a).expect("load").0);
         let receipt = behind.append(Batch::of(day(9), Actor::System, vec![health(97)])).expect("append");
